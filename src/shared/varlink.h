@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* cocoon's own Varlink layer (libsystemd 252 has no public sd-varlink): connections, server, client.
+ * The API follows sd-varlink's shape so that a later switch to sd-varlink is mechanical. */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+#include "varlink-idl.h"
+
+/* Limits, as sd-varlink's. */
+#define VARLINK_BUFFER_MAX (16U * 1024U * 1024U)
+#define VARLINK_READ_SIZE (64U * 1024U)
+#define VARLINK_DEFAULT_TIMEOUT_USEC (45ULL * 1000000ULL)
+#define VARLINK_CONNECTIONS_MAX 4096U
+#define VARLINK_CONNECTIONS_PER_UID_MAX 1024U
+
+/* Generic errors of org.varlink.service. */
+#define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
+#define VARLINK_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
+#define VARLINK_ERROR_METHOD_NOT_IMPLEMENTED "org.varlink.service.MethodNotImplemented"
+#define VARLINK_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
+#define VARLINK_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
+#define VARLINK_ERROR_EXPECTED_MORE "org.varlink.service.ExpectedMore"
+/* Local-only errors a client sees (never sent on the wire). */
+#define VARLINK_ERROR_DISCONNECTED "io.cocoon.Varlink.Disconnected"
+#define VARLINK_ERROR_TIMEOUT "io.cocoon.Varlink.TimedOut"
+#define VARLINK_ERROR_PROTOCOL "io.cocoon.Varlink.Protocol"
+
+typedef struct Varlink Varlink;             /* one connection, server or client side */
+typedef struct VarlinkServer VarlinkServer; /* listening sockets + connections + method table */
+
+typedef enum VarlinkMethodFlags {
+        VARLINK_METHOD_ONEWAY = 1 << 0,  /* the caller wants no reply */
+        VARLINK_METHOD_MORE = 1 << 1,    /* the caller accepts several replies */
+        VARLINK_METHOD_UPGRADE = 1 << 2, /* the connection leaves Varlink after the reply */
+} VarlinkMethodFlags;
+
+/* A method handler. `parameters` were already validated against the method's IDL declaration (never NULL:
+ * an empty object when the caller sent none). Return < 0 to make the layer reply with a generic error
+ * (errno mapped to io.cocoon.System); otherwise the handler must reply (varlink_reply/varlink_error), or take
+ * a reference (varlink_ref) and reply later from the event loop. */
+typedef int (*VarlinkMethod)(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
+
+/* Called for every method call outside org.varlink.service before dispatch. Return 0 to allow; > 0 when
+ * the callback already replied (e.g. with PermissionDenied) and the call must not be dispatched; < 0 error. */
+typedef int (*VarlinkAccessCheck)(Varlink *link, const char *method, void *userdata);
+
+typedef int (*VarlinkConnect)(VarlinkServer *server, Varlink *link, void *userdata);
+typedef void (*VarlinkDisconnect)(VarlinkServer *server, Varlink *link, void *userdata);
+
+/* ---- connections (both sides) ---- */
+Varlink *varlink_ref(Varlink *link);
+Varlink *varlink_unref(Varlink *link);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Varlink *, varlink_unref);
+/* Closes the socket now; pending callers see VARLINK_ERROR_DISCONNECTED. Idempotent. */
+int varlink_close(Varlink *link);
+/* Peer credentials (SO_PEERCRED, taken when the connection was accepted/made). */
+int varlink_get_peer_uid(Varlink *link, uid_t *ret);
+int varlink_get_peer_gid(Varlink *link, gid_t *ret);
+int varlink_get_peer_pid(Varlink *link, pid_t *ret);
+void *varlink_set_userdata(Varlink *link, void *userdata);
+void *varlink_get_userdata(Varlink *link);
+VarlinkServer *varlink_get_server(Varlink *link);
+/* The fully-qualified method of the call being served (NULL when idle). */
+const char *varlink_get_current_method(Varlink *link);
+
+/* ---- server side replies ---- */
+/* Final reply. `parameters` may be NULL (sent as omitted). Does not take ownership (json_object_get inside).
+ * Replying to a oneway call is a no-op success. */
+int varlink_reply(Varlink *link, json_object *parameters);
+/* Intermediate reply with continues=true; only valid when the call had VARLINK_METHOD_MORE. */
+int varlink_notify(Varlink *link, json_object *parameters);
+/* Error reply: `error_id` fully qualified; `parameters` may be NULL. Does not take ownership. */
+int varlink_error(Varlink *link, const char *error_id, json_object *parameters);
+/* org.varlink.service.InvalidParameter naming `parameter`. */
+int varlink_error_invalid_parameter(Varlink *link, const char *parameter);
+/* Error with a human message: parameters {"message": <formatted>} plus nothing else. */
+int varlink_errorf(Varlink *link, const char *error_id, const char *format, ...) _printf_(3, 4);
+/* io.cocoon.System error from an errno: {"origin":"linux","errno":N,"errnoName":"E…","message":strerror}. */
+int varlink_error_errno(Varlink *link, int error);
+/* Sends the final reply, then leaves Varlink: the connection's socket is handed to the caller (ret_fd, a
+ * dup) and the Varlink object is closed. Only for calls made with VARLINK_METHOD_UPGRADE. Bytes the peer
+ * sent after the call (before our reply) are lost: clients must wait for the reply, as the spec says. */
+int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, int *ret_fd);
+
+/* ---- server ---- */
+int varlink_server_new(VarlinkServer **ret);
+VarlinkServer *varlink_server_ref(VarlinkServer *server);
+VarlinkServer *varlink_server_unref(VarlinkServer *server);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VarlinkServer *, varlink_server_unref);
+int varlink_server_set_info(VarlinkServer *server, const char *vendor, const char *product, const char *version,
+                            const char *url);
+void *varlink_server_set_userdata(VarlinkServer *server, void *userdata);
+void *varlink_server_get_userdata(VarlinkServer *server);
+/* Registers an interface declaration (static lifetime); GetInfo lists it, GetInterfaceDescription prints it,
+ * and calls to its methods are validated against it. org.varlink.service is built in. */
+int varlink_server_add_interface(VarlinkServer *server, const VarlinkInterface *interface);
+/* Binds "interface.Method" to a handler; the method must be declared in an added interface. */
+int varlink_server_bind_method(VarlinkServer *server, const char *method, VarlinkMethod callback);
+int varlink_server_bind_connect(VarlinkServer *server, VarlinkConnect callback);
+int varlink_server_bind_disconnect(VarlinkServer *server, VarlinkDisconnect callback);
+int varlink_server_set_access_check(VarlinkServer *server, VarlinkAccessCheck callback);
+int varlink_server_set_connections_max(VarlinkServer *server, unsigned max);
+int varlink_server_set_connections_per_uid_max(VarlinkServer *server, unsigned max);
+unsigned varlink_server_current_connections(VarlinkServer *server);
+/* Binds and listens on a unix socket path (an existing socket file is replaced), with `mode` applied. */
+int varlink_server_listen_address(VarlinkServer *server, const char *path, mode_t mode);
+/* Takes over an already listening socket. */
+int varlink_server_listen_fd(VarlinkServer *server, int fd);
+/* Takes the sockets passed by socket activation named "varlink" (or unnamed). Returns how many (0: none). */
+int varlink_server_listen_auto(VarlinkServer *server);
+int varlink_server_attach_event(VarlinkServer *server, sd_event *event, int64_t priority);
+int varlink_server_detach_event(VarlinkServer *server);
+/* Serves one already-connected socket (e.g. one end of a socketpair, for tests). */
+int varlink_server_add_connection(VarlinkServer *server, int fd, Varlink **ret);
+
+/* ---- client ---- */
+/* Connects to "unix:/path" or a plain absolute path. Blocking connect; the connection is not attached to an
+ * event loop (synchronous use). */
+int varlink_connect_address(Varlink **ret, const char *address);
+int varlink_connect_fd(Varlink **ret, int fd);
+int varlink_set_relative_timeout(Varlink *link, uint64_t usec); /* UINT64_MAX: wait forever */
+/* Synchronous call. On a Varlink error reply, returns 0 with *ret_error_id set (and *ret_parameters the
+ * error parameters); on success *ret_error_id is NULL. Results are owned by the link and stay valid until
+ * the next call on it. Returns < 0 on local failures (-ETIMEDOUT, -ECONNRESET, -EPROTO, …). */
+int varlink_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_parameters,
+                 const char **ret_error_id);
+/* Fire and forget. */
+int varlink_send_oneway(Varlink *link, const char *method, json_object *parameters);
+/* Starts a call with more=true; read replies with varlink_observe_next() until *ret_continues is false. */
+int varlink_observe(Varlink *link, const char *method, json_object *parameters);
+int varlink_observe_next(Varlink *link, json_object **ret_parameters, const char **ret_error_id,
+                         bool *ret_continues);
+/* Call with upgrade=true: waits for the reply, then hands over the raw socket (dup) in *ret_fd and closes
+ * the Varlink object. Bytes already read past the reply are written to *ret_leftover (malloc'd, may be NULL
+ * with *ret_leftover_size 0). */
+int varlink_call_and_upgrade(Varlink *link, const char *method, json_object *parameters,
+                             json_object **ret_parameters, const char **ret_error_id, int *ret_fd,
+                             char **ret_leftover, size_t *ret_leftover_size);
