@@ -1,5 +1,193 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* cocoon-manager: placeholder until the manager lands. */
-int main(void) {
+/* cocoon-manager: option parsing, start-up (lock, records, Varlink), the event loop, clean exit. */
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "fs-util.h"
+#include "log.h"
+#include "manager.h"
+#include "parse-util.h"
+#include "time-util.h"
+
+static const char *arg_state_dir = COCOON_STATE_DIR;
+static const char *arg_run_dir = COCOON_RUN_DIR;
+static const char *arg_log_dir = COCOON_LOG_DIR;
+static const char *arg_listen = NULL;
+static uint64_t arg_exit_idle_usec = 0;
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        varlink_server_unref(m->varlink_server);
+        sd_event_source_unref(m->idle_timer);
+        store_free(m->store);
+        sd_event_unref(m->event);
+        free(m->state_dir);
+        free(m->run_dir);
+        free(m->log_dir);
+        free(m->listen_address);
+        for (size_t i = 0; i < ELEMENTSOF(m->backend_path); i++) {
+                free(m->backend_path[i]);
+                free(m->backend_version[i]);
+        }
+        return mfree(m);
+}
+
+static void help(void) {
+        printf("cocoon-manager [OPTIONS...]\n\n"
+               "The cocoon microVM manager: serves Varlink on %s (socket activation or --listen).\n\n"
+               "  -h --help              Show this help\n"
+               "     --version           Show the version\n"
+               "     --state-dir=PATH    Records and disks (default %s)\n"
+               "     --run-dir=PATH      Sockets (default %s)\n"
+               "     --log-dir=PATH      Hypervisor and console logs (default %s)\n"
+               "     --listen=PATH       Bind this socket when not socket activated\n"
+               "     --exit-idle-sec=N   Exit after N seconds without clients and running VMs\n",
+               COCOON_MANAGER_ADDRESS, COCOON_STATE_DIR, COCOON_RUN_DIR, COCOON_LOG_DIR);
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUN_DIR, ARG_LOG_DIR, ARG_LISTEN, ARG_EXIT_IDLE };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "run-dir", required_argument, NULL, ARG_RUN_DIR },
+                { "log-dir", required_argument, NULL, ARG_LOG_DIR },
+                { "listen", required_argument, NULL, ARG_LISTEN },
+                { "exit-idle-sec", required_argument, NULL, ARG_EXIT_IDLE },
+                {},
+        };
+        uint64_t sec;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("cocoon-manager %s\n", COCOON_VERSION);
+                        return 0;
+                case ARG_STATE_DIR:
+                        arg_state_dir = optarg;
+                        break;
+                case ARG_RUN_DIR:
+                        arg_run_dir = optarg;
+                        break;
+                case ARG_LOG_DIR:
+                        arg_log_dir = optarg;
+                        break;
+                case ARG_LISTEN:
+                        arg_listen = optarg;
+                        break;
+                case ARG_EXIT_IDLE:
+                        r = parse_uint64(optarg, &sec);
+                        if (r < 0 || sec > UINT64_MAX / USEC_PER_SEC)
+                                return log_error_errno(r < 0 ? r : -ERANGE, "Invalid --exit-idle-sec: %s", optarg);
+                        arg_exit_idle_usec = sec * USEC_PER_SEC;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(EINVAL, "cocoon-manager takes no positional arguments.");
+        return 1;
+}
+
+static int manager_new(Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
+        if (!m)
+                return log_oom();
+        m->state_dir = strdup(arg_state_dir);
+        m->run_dir = strdup(arg_run_dir);
+        m->log_dir = strdup(arg_log_dir);
+        if (!m->state_dir || !m->run_dir || !m->log_dir)
+                return log_oom();
+        if (arg_listen && !(m->listen_address = strdup(arg_listen)))
+                return log_oom();
+        m->exit_idle_usec = arg_exit_idle_usec;
+
+        /* Looked up once: membership of this group grants access (see manager-varlink.c). */
+        struct group *g = getgrnam("cocoon");
+        m->cocoon_gid = g ? g->gr_gid : (gid_t) -1;
+
+        for (unsigned i = 0; i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++)
+                (void) find_executable(backend_table[i].binary, &m->backend_path[i]);
+
+        int r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate event loop: %m");
+        *ret = TAKE_PTR(m);
         return 0;
+}
+
+static int manager_open_store(Manager *m) {
+        int r = mkdir_p(m->state_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", m->state_dir);
+        r = store_open(m->state_dir, &m->store);
+        if (r == -EBUSY)
+                return log_error_errno(r, "Another cocoon-manager owns %s; refusing to start.", m->state_dir);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load records from %s: %m", m->state_dir);
+        log_info("Loaded %zu VM records from %s (%u moved aside as corrupt).", store_count(m->store),
+                 m->state_dir, store_corrupt_count(m->store));
+        return 0;
+}
+
+static int manager_startup(Manager *m) {
+        int r;
+
+        /* SIGTERM/SIGINT end the loop cleanly; VMs keep running (they are systemd's units, not our children). */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "Failed to block signals: %m");
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
+        /* A client that goes away mid-write must not kill us. */
+        signal(SIGPIPE, SIG_IGN);
+
+        r = manager_open_store(m);
+        if (r < 0)
+                return r;
+        return manager_varlink_init(m);
+}
+
+int main(int argc, char *argv[]) {
+        /* Under systemd our stderr is the journal stream: log to the journal directly with fields. */
+        if (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"))
+                log_set_target(LOG_TARGET_JOURNAL);
+        log_parse_environment();
+
+        int r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+        _cleanup_(manager_freep) Manager *m = NULL;
+        r = manager_new(&m);
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = manager_startup(m);
+        if (r < 0)
+                return EXIT_FAILURE;
+
+        (void) sd_notify(false, "READY=1\nSTATUS=Serving.");
+        log_info("cocoon-manager %s ready.", COCOON_VERSION);
+        r = sd_event_loop(m->event);
+        (void) sd_notify(false, "STOPPING=1");
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m"), EXIT_FAILURE;
+        log_info("cocoon-manager exiting.");
+        return EXIT_SUCCESS;
 }

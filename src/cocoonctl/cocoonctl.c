@@ -1,5 +1,169 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* cocoonctl: placeholder until the CLI lands. */
-int main(void) {
-        return 0;
+/* cocoonctl: the command line client of cocoon-manager; parses options and dispatches verbs from a table. */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl-util.h"
+#include "ctl-verbs.h"
+#include "log.h"
+
+bool arg_more = false;
+bool arg_oneway = false;
+static bool arg_help = false;
+
+typedef struct Verb {
+        const char *group; /* NULL for top-level verbs */
+        const char *name;
+        unsigned min_args;
+        unsigned max_args;
+        int (*run)(int argc, char **argv);
+        const char *usage;
+        const char *help;
+} Verb;
+
+static const Verb verbs[] = {
+        { NULL, "status", 0, 0, verb_status, "status", "Show the manager's version, directories, backends and VM counts." },
+        { "vm", "list", 0, 0, verb_vm_list, "vm list", "List VMs: ID NAME STATE BACKEND CPU MEMORY CREATED." },
+        { "vm", "ls", 0, 0, verb_vm_list, "vm ls", "Alias of vm list." },
+        { "vm", "inspect", 1, 1, verb_vm_inspect, "vm inspect REF", "Show one VM (id, name or id prefix) as JSON." },
+        { NULL, "call", 1, 2, verb_call, "call METHOD [JSON] [--more] [--oneway]",
+          "Call any Varlink method of the manager and print the reply (raw access, like varlinkctl)." },
+        { NULL, "introspect", 1, 1, verb_introspect, "introspect INTERFACE",
+          "Print the IDL of an interface the manager serves (e.g. io.cocoon.VM)." },
+};
+
+static void help_all(void) {
+        printf("cocoonctl [OPTIONS...] COMMAND ...\n\n"
+               "Manage cocoon microVMs through cocoon-manager.\n\n"
+               "Commands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                printf("  %-42s %s\n", verbs[i].usage, verbs[i].help);
+        printf("\nOptions:\n"
+               "  -h --help            Show this help (or the help of the given command)\n"
+               "     --version        Show the version\n"
+               "     --json           Print JSON instead of tables\n"
+               "     --address=PATH   Manager socket (default %s, or $COCOON_ADDRESS)\n",
+               COCOON_MANAGER_ADDRESS);
+}
+
+static void help_verb(const Verb *v) {
+        printf("cocoonctl %s\n\n%s\n", v->usage, v->help);
+}
+
+enum {
+        ARG_VERSION = 0x100,
+        ARG_JSON,
+        ARG_ADDRESS,
+        ARG_MORE,
+        ARG_ONEWAY,
+};
+
+static int parse_argv(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "address", required_argument, NULL, ARG_ADDRESS },
+                { "more", no_argument, NULL, ARG_MORE },
+                { "oneway", no_argument, NULL, ARG_ONEWAY },
+                {},
+        };
+        int c;
+
+        /* Options may follow the verb ("cocoonctl vm list --json"), as with systemctl. */
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        arg_help = true;
+                        break;
+                case ARG_VERSION:
+                        printf("cocoonctl %s\n", COCOON_VERSION);
+                        return 0;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
+                case ARG_ADDRESS:
+                        arg_address = optarg;
+                        break;
+                case ARG_MORE:
+                        arg_more = true;
+                        break;
+                case ARG_ONEWAY:
+                        arg_oneway = true;
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+        return 1;
+}
+
+/* Finds the verb named by the first one or two positional words; *ret_words says how many it used. */
+static const Verb *verb_find(int n, char **words, int *ret_words) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                const Verb *v = verbs + i;
+                if (!v->group && n >= 1 && streq(words[0], v->name)) {
+                        *ret_words = 1;
+                        return v;
+                }
+                if (v->group && n >= 2 && streq(words[0], v->group) && streq(words[1], v->name)) {
+                        *ret_words = 2;
+                        return v;
+                }
+        }
+        return NULL;
+}
+
+static bool group_exists(const char *word) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (verbs[i].group && streq(verbs[i].group, word))
+                        return true;
+        return false;
+}
+
+int main(int argc, char *argv[]) {
+        log_parse_environment();
+
+        int r = parse_argv(argc, argv);
+        if (r < 0)
+                return CTL_EXIT_USAGE;
+        if (r == 0)
+                return 0;
+
+        int n = argc - optind;
+        char **words = argv + optind;
+        if (n == 0) {
+                if (arg_help) {
+                        help_all();
+                        return 0;
+                }
+                fprintf(stderr, "cocoonctl: no command given; see cocoonctl --help\n");
+                return CTL_EXIT_USAGE;
+        }
+
+        int used;
+        const Verb *v = verb_find(n, words, &used);
+        if (!v) {
+                if (group_exists(words[0]))
+                        fprintf(stderr, "cocoonctl: unknown command '%s %s'; see cocoonctl --help\n", words[0],
+                                n > 1 ? words[1] : "");
+                else
+                        fprintf(stderr, "cocoonctl: unknown command '%s'; see cocoonctl --help\n", words[0]);
+                return arg_help ? (help_all(), 0) : CTL_EXIT_USAGE;
+        }
+        if (arg_help) {
+                help_verb(v);
+                return 0;
+        }
+
+        unsigned n_args = (unsigned) (n - used);
+        if (n_args < v->min_args || n_args > v->max_args) {
+                fprintf(stderr, "cocoonctl: usage: cocoonctl %s\n", v->usage);
+                return CTL_EXIT_USAGE;
+        }
+        return ctl_exit_code(v->run((int) n_args, words + used));
 }

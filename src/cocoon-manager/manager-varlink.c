@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The manager's Varlink server: interfaces, method table, access check by peer credentials, idle exit. */
+#include <grp.h>
+#include <pwd.h>
+
+#include <inttypes.h>
+
+#include "config.h"
+#include "json-util.h"
+#include "log.h"
+#include "manager.h"
+#include "time-util.h"
+#include "varlink-interfaces.h"
+
+static const struct {
+        const char *method;
+        VarlinkMethod callback;
+} method_table[] = {
+        { "io.cocoon.Manager.Describe", vl_method_manager_describe },
+        { "io.cocoon.VM.List", vl_method_vm_list },
+        { "io.cocoon.VM.Inspect", vl_method_vm_inspect },
+};
+
+static const VarlinkInterface *const interfaces[] = {
+        &vl_interface_io_cocoon,
+        &vl_interface_io_cocoon_Manager,
+        &vl_interface_io_cocoon_VM,
+};
+
+/* Whether uid (with primary gid) belongs to group `cocoon`, primary or supplementary, per the user database. */
+static bool user_in_group(uid_t uid, gid_t gid, gid_t group) {
+        if (group == (gid_t) -1)
+                return false;
+        if (gid == group)
+                return true;
+
+        struct passwd *pw = getpwuid(uid);
+        if (!pw)
+                return false;
+        int n = 64;
+        for (int attempt = 0; attempt < 2; attempt++) {
+                _cleanup_free_ gid_t *groups = calloc((size_t) n, sizeof(gid_t));
+                if (!groups)
+                        return false;
+                int found = n;
+                if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &found) < 0) {
+                        n = found; /* too small: retry once with the size it asked for */
+                        continue;
+                }
+                for (int i = 0; i < found; i++)
+                        if (groups[i] == group)
+                                return true;
+                return false;
+        }
+        return false;
+}
+
+/* org.varlink.service is open to everyone (the layer never calls us for it); everything else needs root or
+ * group cocoon. The socket is 0666 so refused callers get this clear error instead of EACCES. */
+static int manager_access_check(Varlink *link, const char *method, void *userdata) {
+        Manager *m = userdata;
+        uid_t uid;
+        gid_t gid;
+
+        if (varlink_get_peer_uid(link, &uid) >= 0 && varlink_get_peer_gid(link, &gid) >= 0 &&
+            (uid == 0 || user_in_group(uid, gid, m->cocoon_gid)))
+                return 0;
+
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        json_object_object_add(p, "method", json_object_new_string(method));
+        json_object_object_add(p, "message",
+                               json_object_new_string("only root and members of group cocoon may call this"));
+        int r = varlink_error(link, COCOON_ERROR_PERMISSION_DENIED, p);
+        return r < 0 ? r : 1;
+}
+
+static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        log_info("Idle for %" PRIu64 " s, exiting.", m->exit_idle_usec / USEC_PER_SEC);
+        return sd_event_exit(m->event, 0);
+}
+
+/* Exit-on-idle is race free: systemd holds the listening socket and starts us again on the next connect.
+ * We stay while any VM runs, because we are the one noticing crashes. */
+void manager_check_idle(Manager *m) {
+        if (m->exit_idle_usec == 0)
+                return;
+        bool idle = varlink_server_current_connections(m->varlink_server) == 0 &&
+                    store_count_state(m->store, VM_STATE_RUNNING) == 0;
+        if (!idle) {
+                if (m->idle_timer)
+                        (void) sd_event_source_set_enabled(m->idle_timer, SD_EVENT_OFF);
+                return;
+        }
+        uint64_t when = now_usec(CLOCK_MONOTONIC) + m->exit_idle_usec;
+        if (m->idle_timer) {
+                (void) sd_event_source_set_time(m->idle_timer, when);
+                (void) sd_event_source_set_enabled(m->idle_timer, SD_EVENT_ONESHOT);
+                return;
+        }
+        int r = sd_event_add_time(m->event, &m->idle_timer, CLOCK_MONOTONIC, when, 0, on_idle_timer, m);
+        if (r < 0)
+                log_warning_errno(r, "Failed to arm idle timer, staying: %m");
+}
+
+static int on_connect(VarlinkServer *server, Varlink *link, void *userdata) {
+        manager_check_idle(userdata);
+        return 0;
+}
+
+static void on_disconnect(VarlinkServer *server, Varlink *link, void *userdata) {
+        manager_check_idle(userdata);
+}
+
+static int manager_varlink_listen(Manager *m) {
+        int r = varlink_server_listen_auto(m->varlink_server);
+        if (r < 0)
+                return log_error_errno(r, "Failed to take activation sockets: %m");
+        if (r > 0)
+                return 0;
+
+        const char *address = m->listen_address ?: COCOON_MANAGER_ADDRESS;
+        r = varlink_server_listen_address(m->varlink_server, address, 0666);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on %s: %m", address);
+        return 0;
+}
+
+int manager_varlink_init(Manager *m) {
+        int r = varlink_server_new(&m->varlink_server);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate Varlink server: %m");
+        varlink_server_set_userdata(m->varlink_server, m);
+        r = varlink_server_set_info(m->varlink_server, "cocoon", "cocoon-manager", COCOON_VERSION,
+                                    "https://github.com/cocoonstack/cocoon");
+        if (r < 0)
+                return log_error_errno(r, "Failed to set Varlink info: %m");
+
+        for (size_t i = 0; i < ELEMENTSOF(interfaces); i++) {
+                r = varlink_server_add_interface(m->varlink_server, interfaces[i]);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to add interface %s: %m", interfaces[i]->name);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(method_table); i++) {
+                r = varlink_server_bind_method(m->varlink_server, method_table[i].method, method_table[i].callback);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to bind %s: %m", method_table[i].method);
+        }
+        (void) varlink_server_set_access_check(m->varlink_server, manager_access_check);
+        (void) varlink_server_bind_connect(m->varlink_server, on_connect);
+        (void) varlink_server_bind_disconnect(m->varlink_server, on_disconnect);
+
+        r = manager_varlink_listen(m);
+        if (r < 0)
+                return r;
+        r = varlink_server_attach_event(m->varlink_server, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach Varlink server: %m");
+        manager_check_idle(m);
+        return 0;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The manager object: event loop, Varlink server, records store, configuration. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+#include "probe.h"
+#include "store.h"
+#include "varlink.h"
+
+typedef struct Manager {
+        sd_event *event;
+        VarlinkServer *varlink_server;
+        Store *store;
+
+        char *state_dir;
+        char *run_dir;
+        char *log_dir;
+        char *listen_address;   /* set when not socket activated */
+
+        uint64_t exit_idle_usec; /* 0: never exit when idle */
+        sd_event_source *idle_timer;
+
+        /* Hypervisor binaries found at start; versions are probed on the first Describe and cached. */
+        char *backend_path[3];    /* indexed like backend_table[] */
+        char *backend_version[3];
+        bool backend_versions_probed;
+
+        gid_t cocoon_gid;       /* gid of group cocoon, or (gid_t) -1 when it does not exist */
+} Manager;
+
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* manager-varlink.c */
+int manager_varlink_init(Manager *m);
+/* Re-arms the idle-exit timer; called whenever connections come or go. */
+void manager_check_idle(Manager *m);
+
+/* vm-varlink.c */
+int vl_method_vm_list(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
+int vl_method_vm_inspect(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
+
+/* manager-describe.c */
+int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);

@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Helpers every io.cocoon.VM method shares. */
+#pragma once
+
+#include "manager.h"
+
+/* Replies NoSuchVM (-ENOENT) or AmbiguousReference (-ENOTUNIQ, with candidates); other errors are returned. */
+int vm_reply_resolve_error(Varlink *link, const char *ref, int error, char **candidates);
+/* Resolves ref to a record. Returns 1 with *ret set, 0 when it already replied with an error, < 0 on failure. */
+int manager_resolve_vm(Manager *m, Varlink *link, const char *ref, const VMRecord **ret);

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What every cocoonctl verb shares: the connection, error reporting, output. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl-util.h"
+#include "log.h"
+
+bool arg_json = false;
+const char *arg_address = NULL;
+
+int ctl_connect(Varlink **ret) {
+        const char *address = arg_address ?: getenv("COCOON_ADDRESS") ?: COCOON_MANAGER_ADDRESS;
+        int r = varlink_connect_address(ret, address);
+        if (r < 0)
+                return log_error_errno(r, "cocoonctl: cannot connect to cocoon-manager at %s: %m", address);
+        return 0;
+}
+
+/* The generic errors carry no message: say what their one parameter means. */
+static const struct {
+        const char *error_id;
+        const char *parameter;
+        const char *text;
+} generic_error_table[] = {
+        { VARLINK_ERROR_INVALID_PARAMETER, "parameter", "invalid parameter" },
+        { VARLINK_ERROR_METHOD_NOT_FOUND, "method", "no such method" },
+        { VARLINK_ERROR_INTERFACE_NOT_FOUND, "interface", "no such interface" },
+        { VARLINK_ERROR_METHOD_NOT_IMPLEMENTED, "method", "method not implemented" },
+        { VARLINK_ERROR_EXPECTED_MORE, NULL, "this method must be called with --more" },
+};
+
+/* The human part of an error: its "message" parameter when it has one, else its parameters as JSON. */
+static const char *error_message(const char *error_id, json_object *parameters, char *buf, size_t size) {
+        json_object *m;
+        if (parameters && json_object_object_get_ex(parameters, "message", &m) && json_object_is_type(m, json_type_string))
+                return json_object_get_string(m);
+        for (size_t i = 0; i < ELEMENTSOF(generic_error_table); i++) {
+                if (!streq(error_id, generic_error_table[i].error_id))
+                        continue;
+                if (generic_error_table[i].parameter && parameters &&
+                    json_object_object_get_ex(parameters, generic_error_table[i].parameter, &m)) {
+                        snprintf(buf, size, "%s '%s'", generic_error_table[i].text, json_object_get_string(m));
+                        return buf;
+                }
+                return generic_error_table[i].text;
+        }
+        if (parameters && json_object_object_length(parameters) > 0)
+                return json_object_to_json_string_ext(parameters, JSON_C_TO_STRING_PLAIN);
+        return NULL;
+}
+
+int ctl_report_error(const char *error_id, json_object *parameters) {
+        char buf[512];
+        const char *m = error_message(error_id, parameters, buf, sizeof(buf));
+        if (m)
+                fprintf(stderr, "cocoonctl: %s: %s\n", error_id, m);
+        else
+                fprintf(stderr, "cocoonctl: %s\n", error_id);
+        return -EBADE;
+}
+
+int ctl_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_reply) {
+        json_object *reply = NULL;
+        const char *error_id = NULL;
+        int r = varlink_call(link, method, parameters, &reply, &error_id);
+        if (r < 0)
+                return log_error_errno(r, "cocoonctl: calling %s failed: %m", method);
+        if (error_id)
+                return ctl_report_error(error_id, reply);
+        if (ret_reply)
+                *ret_reply = reply;
+        return 0;
+}
+
+void ctl_print_json(json_object *o) {
+        if (!o) {
+                puts("{}");
+                return;
+        }
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+int ctl_exit_code(int r) {
+        return r >= 0 ? 0 : CTL_EXIT_FAILURE;
+}

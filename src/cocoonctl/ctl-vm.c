@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* cocoonctl vm …: VM verbs. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "ctl-table.h"
+#include "ctl-util.h"
+#include "ctl-verbs.h"
+#include "json-util.h"
+#include "log.h"
+#include "parse-util.h"
+#include "time-util.h"
+
+static const char *field_string(json_object *o, const char *key) {
+        json_object *v;
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+static int64_t field_int(json_object *o, const char *key) {
+        json_object *v;
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+                return -1;
+        return json_object_get_int64(v);
+}
+
+/* "2026-11-28T14:29:01.123456Z" -> "2026-11-28 15:29:01" in local time, as people read it. */
+static void format_local_time(const char *rfc3339, char *buf, size_t size) {
+        uint64_t usec;
+        struct tm tm;
+        if (!rfc3339 || timestamp_parse_rfc3339(rfc3339, &usec) < 0) {
+                snprintf(buf, size, "-");
+                return;
+        }
+        time_t t = (time_t) (usec / 1000000);
+        if (!localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(buf, size, "-");
+}
+
+static int vm_table_add(Table *t, json_object *vm) {
+        json_object *config = NULL;
+        char cpu[32] = "-", memory[FORMAT_SIZE_MAX] = "-", created[64];
+
+        json_object_object_get_ex(vm, "config", &config);
+        int64_t n = field_int(config, "cpu");
+        if (n >= 0)
+                snprintf(cpu, sizeof(cpu), "%" PRId64, n);
+        n = field_int(config, "memory");
+        if (n >= 0)
+                format_size((uint64_t) n, memory);
+        format_local_time(field_string(vm, "createdAt"), created, sizeof(created));
+
+        const char *cells[] = {
+                field_string(vm, "id"),    field_string(vm, "name"), field_string(vm, "state"),
+                field_string(vm, "backend"), cpu, memory, created,
+        };
+        return table_add_row(t, cells);
+}
+
+int verb_vm_list(int argc, char **argv) {
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        _cleanup_(table_freep) Table *t = NULL;
+        json_object *reply = NULL, *vms;
+        static const char *const headers[] = { "ID", "NAME", "STATE", "BACKEND", "CPU", "MEMORY", "CREATED" };
+
+        int r = ctl_connect(&link);
+        if (r < 0)
+                return r;
+        r = ctl_call(link, "io.cocoon.VM.List", NULL, &reply);
+        if (r < 0)
+                return r;
+        if (!json_object_object_get_ex(reply, "vms", &vms) || !json_object_is_type(vms, json_type_array)) {
+                fprintf(stderr, "cocoonctl: io.cocoon.VM.List reply has no vms array\n");
+                return -EBADMSG;
+        }
+        if (arg_json) {
+                ctl_print_json(vms);
+                return 0;
+        }
+
+        r = table_new(&t, headers, ELEMENTSOF(headers));
+        if (r < 0)
+                return log_oom();
+        for (size_t i = 0; i < json_object_array_length(vms); i++) {
+                r = vm_table_add(t, json_object_array_get_idx(vms, i));
+                if (r < 0)
+                        return log_oom();
+        }
+        if (table_rows(t) == 0) {
+                printf("No VMs found.\n");
+                return 0;
+        }
+        return table_print(t);
+}
+
+int verb_vm_inspect(int argc, char **argv) {
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        _cleanup_(json_object_putp) json_object *parameters = json_object_new_object();
+        json_object *reply = NULL, *vm;
+
+        json_object_object_add(parameters, "ref", json_object_new_string(argv[0]));
+        int r = ctl_connect(&link);
+        if (r < 0)
+                return r;
+        r = ctl_call(link, "io.cocoon.VM.Inspect", parameters, &reply);
+        if (r < 0)
+                return r;
+        if (!json_object_object_get_ex(reply, "vm", &vm)) {
+                fprintf(stderr, "cocoonctl: io.cocoon.VM.Inspect reply has no vm\n");
+                return -EBADMSG;
+        }
+        ctl_print_json(vm);
+        return 0;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The Varlink interfaces cocoon-manager serves, declared once as static tables. */
+#pragma once
+
+#include "varlink-idl.h"
+
+/* Errors shared by every cocoon interface (PermissionDenied, System). */
+extern const VarlinkInterface vl_interface_io_cocoon;
+extern const VarlinkInterface vl_interface_io_cocoon_Manager;
+extern const VarlinkInterface vl_interface_io_cocoon_VM;
+
+#define COCOON_ERROR_PERMISSION_DENIED "io.cocoon.PermissionDenied"
+#define COCOON_ERROR_SYSTEM "io.cocoon.System"
+
+#define VM_ERROR_NO_SUCH_VM "io.cocoon.VM.NoSuchVM"
+#define VM_ERROR_AMBIGUOUS_REFERENCE "io.cocoon.VM.AmbiguousReference"
+#define VM_ERROR_NAME_IN_USE "io.cocoon.VM.NameInUse"
+#define VM_ERROR_INVALID_STATE "io.cocoon.VM.InvalidState"
+#define VM_ERROR_INVALID_CONFIGURATION "io.cocoon.VM.InvalidConfiguration"
+#define VM_ERROR_NOT_SUPPORTED "io.cocoon.VM.NotSupported"
+#define VM_ERROR_HYPERVISOR_FAILED "io.cocoon.VM.HypervisorFailed"

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Interface io.cocoon.Manager: the manager itself (description, garbage collection). */
+#include "varlink-interfaces.h"
+
+static const VarlinkField backend_fields[] = {
+        { .name = "name", .type = VARLINK_STRING, .doc = "qemu, cloud-hypervisor or firecracker." },
+        { .name = "available", .type = VARLINK_BOOL, .doc = "Whether its binary was found." },
+        { .name = "path", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
+        { .name = "version", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
+        {},
+};
+
+static const VarlinkSymbol type_backend = {
+        .kind = VARLINK_SYMBOL_STRUCT_TYPE,
+        .name = "Backend",
+        .input = backend_fields,
+        .doc = "A hypervisor backend and whether this host can run it.",
+};
+
+static const VarlinkField describe_out[] = {
+        { .name = "version", .type = VARLINK_STRING },
+        { .name = "stateDirectory", .type = VARLINK_STRING },
+        { .name = "runtimeDirectory", .type = VARLINK_STRING },
+        { .name = "logDirectory", .type = VARLINK_STRING },
+        { .name = "backends", .type = VARLINK_NAMED, .named_type = "Backend", .flags = VARLINK_ARRAY },
+        { .name = "defaultBackend", .type = VARLINK_STRING },
+        { .name = "accelerator", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "kvm or tcg: what Accel=auto chooses on this host." },
+        { .name = "vms", .type = VARLINK_INT, .doc = "Number of VM records." },
+        { .name = "vmsByState", .type = VARLINK_INT, .flags = VARLINK_MAP },
+        { .name = "corruptRecords", .type = VARLINK_INT,
+          .doc = "Records moved aside at start because they failed to parse." },
+        { .name = "connections", .type = VARLINK_INT },
+        {},
+};
+
+static const VarlinkSymbol method_describe = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "Describe",
+        .output = describe_out,
+        .doc = "Version, directories, backends found and record counts.",
+};
+
+static const VarlinkSymbol *const symbols[] = {
+        &type_backend,
+        &method_describe,
+        NULL,
+};
+
+const VarlinkInterface vl_interface_io_cocoon_Manager = {
+        .name = "io.cocoon.Manager",
+        .symbols = symbols,
+        .doc = "The cocoon manager.",
+};
