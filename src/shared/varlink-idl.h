@@ -16,6 +16,8 @@ typedef enum VarlinkType {
         VARLINK_NAMED,       /* a type declared in the same interface (struct or enum); see named_type */
         VARLINK_ENUM_INLINE, /* inline enum; see enum_values */
         VARLINK_STRUCT_INLINE, /* inline struct; see fields */
+        VARLINK_NESTED,      /* with VARLINK_ARRAY or VARLINK_MAP: the element is itself nullable, an array
+                              * or a map (e.g. []?string, [string][]int); see element */
 } VarlinkType;
 
 typedef enum VarlinkFieldFlags {
@@ -33,6 +35,7 @@ struct VarlinkField {
         const char *const *enum_values; /* VARLINK_ENUM_INLINE, NULL-terminated */
         const VarlinkField *fields;    /* VARLINK_STRUCT_INLINE, terminated by an entry with name NULL */
         const char *doc;               /* one line, printed as a "# " comment above the field; may be NULL */
+        const VarlinkField *element;   /* VARLINK_NESTED: the element type (its name is unused) */
 };
 
 typedef enum VarlinkSymbolKind {
@@ -72,9 +75,19 @@ int varlink_idl_parse(const char *text, VarlinkInterface **ret, unsigned *ret_er
 void varlink_interface_free(VarlinkInterface *interface); /* only for interfaces from varlink_idl_parse() */
 /* Checks that the interface is consistent: names well formed, named types exist, no duplicates. */
 int varlink_idl_verify(const VarlinkInterface *interface);
+/* The same checks for one symbol of the interface (duplicates: among the symbols before it). */
+int varlink_idl_verify_symbol(const VarlinkInterface *interface, const VarlinkSymbol *symbol);
+bool varlink_idl_interface_name_is_valid(const char *name); /* reverse-domain, e.g. io.cocoon.VM */
+bool varlink_idl_symbol_name_is_valid(const char *name);    /* [A-Z][A-Za-z0-9]* */
+bool varlink_idl_field_name_is_valid(const char *name);     /* [A-Za-z](_?[A-Za-z0-9])*, also enum values */
+/* Method flags have no IDL syntax: they are written as these comment lines (index = bit of
+ * VarlinkSymbolFlags), and the parser turns them back into flags. NULL-terminated. */
+extern const char *const varlink_idl_flag_comments[];
 
 const VarlinkSymbol *varlink_idl_find_symbol(const VarlinkInterface *interface, VarlinkSymbolKind kind,
                                              const char *name);
+/* A struct or enum type of the interface. */
+const VarlinkSymbol *varlink_idl_find_type(const VarlinkInterface *interface, const char *name);
 /* Validates `object` (a JSON object or NULL) against `fields` of `interface`. On mismatch returns -EINVAL and
  * *ret_bad_field names the first bad field (a static string from the declaration or the unknown key). Unknown
  * fields are rejected. */

@@ -91,6 +91,116 @@ static const VarlinkSymbol method_inspect = {
         .doc = "One VM by reference.",
 };
 
+static const VarlinkField create_in[] = {
+        { .name = "name", .type = VARLINK_STRING, .doc = "[A-Za-z0-9][A-Za-z0-9._-]{0,62}, unique." },
+        { .name = "image", .type = VARLINK_STRING, .doc = "Image name or id (see io.cocoon.Image)." },
+        { .name = "cpu", .type = VARLINK_INT, .flags = VARLINK_NULLABLE, .doc = "vCPUs (default 1)." },
+        { .name = "memory", .type = VARLINK_INT, .flags = VARLINK_NULLABLE, .doc = "Bytes (default 256 MiB)." },
+        { .name = "storage", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
+          .doc = "Bytes of the writable COW disk when the image has a root filesystem (default 1 GiB)." },
+        { .name = "backend", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE, .doc = "Default: qemu." },
+        { .name = "accel", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "auto, kvm or tcg (QEMU only; default from cocoon.conf)." },
+        { .name = "cmdline", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "Appended to the image's kernel command line." },
+        { .name = "start", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE, .doc = "Start it once created." },
+        {},
+};
+
+static const VarlinkSymbol method_create = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "Create",
+        .input = create_in,
+        .output = inspect_out,
+        .doc = "Creates a VM from an image (and starts it with start=true).",
+};
+
+static const VarlinkField result_fields[] = {
+        { .name = "reference", .type = VARLINK_STRING },
+        { .name = "id", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
+        { .name = "error", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE, .doc = "Null on success." },
+        { .name = "message", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
+        {},
+};
+
+static const VarlinkSymbol type_result = {
+        .kind = VARLINK_SYMBOL_STRUCT_TYPE,
+        .name = "Result",
+        .input = result_fields,
+        .doc = "The outcome for one reference of a batch call.",
+};
+
+static const VarlinkField batch_out[] = {
+        { .name = "results", .type = VARLINK_NAMED, .named_type = "Result", .flags = VARLINK_ARRAY },
+        {},
+};
+
+static const VarlinkField refs_in[] = {
+        { .name = "refs", .type = VARLINK_STRING, .flags = VARLINK_ARRAY },
+        {},
+};
+
+static const VarlinkField stop_in[] = {
+        { .name = "refs", .type = VARLINK_STRING, .flags = VARLINK_ARRAY },
+        { .name = "force", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
+          .doc = "Skip the ACPI power button; systemd terminates the hypervisor." },
+        { .name = "timeoutSec", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
+          .doc = "How long the guest may take to power off (default StopTimeoutSec=)." },
+        {},
+};
+
+static const VarlinkField delete_in[] = {
+        { .name = "refs", .type = VARLINK_STRING, .flags = VARLINK_ARRAY },
+        { .name = "force", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE, .doc = "Stop running VMs first." },
+        {},
+};
+
+static const VarlinkSymbol method_start = {
+        .kind = VARLINK_SYMBOL_METHOD, .name = "Start", .input = refs_in, .output = batch_out,
+        .doc = "Starts VMs; one result per reference.",
+};
+static const VarlinkSymbol method_stop = {
+        .kind = VARLINK_SYMBOL_METHOD, .name = "Stop", .input = stop_in, .output = batch_out,
+        .doc = "Stops VMs: power button, then systemd stops the unit after the timeout.",
+};
+static const VarlinkSymbol method_delete = {
+        .kind = VARLINK_SYMBOL_METHOD, .name = "Delete", .input = delete_in, .output = batch_out,
+        .doc = "Removes VMs with their unit, record and directories.",
+};
+
+static const VarlinkField watch_in[] = {
+        { .name = "refs", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE | VARLINK_ARRAY,
+          .doc = "Only these VMs (default: all)." },
+        {},
+};
+
+static const char *const event_values[] = { "current", "added", "changed", "removed", NULL };
+
+static const VarlinkField watch_out[] = {
+        { .name = "event", .type = VARLINK_ENUM_INLINE, .enum_values = event_values },
+        { .name = "id", .type = VARLINK_STRING },
+        { .name = "vm", .type = VARLINK_NAMED, .named_type = "VM", .flags = VARLINK_NULLABLE,
+          .doc = "Absent for removed." },
+        {},
+};
+
+static const VarlinkSymbol method_watch = {
+        .kind = VARLINK_SYMBOL_METHOD, .name = "Watch", .flags = VARLINK_REQUIRES_MORE,
+        .input = watch_in, .output = watch_out,
+        .doc = "The current VMs (event current), then every change as it happens.",
+};
+
+static const VarlinkField debug_out[] = {
+        { .name = "unit", .type = VARLINK_STRING },
+        { .name = "argv", .type = VARLINK_STRING, .flags = VARLINK_ARRAY },
+        {},
+};
+
+static const VarlinkSymbol method_debug = {
+        .kind = VARLINK_SYMBOL_METHOD, .name = "Debug", .input = ref_in, .output = debug_out,
+        .doc = "The command line the VM's unit runs (dry run).",
+};
+
 static const VarlinkField no_such_vm_fields[] = {
         { .name = "reference", .type = VARLINK_STRING },
         { .name = "message", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
@@ -159,12 +269,43 @@ static const VarlinkSymbol error_hypervisor_failed = {
         .kind = VARLINK_SYMBOL_ERROR, .name = "HypervisorFailed", .input = hypervisor_failed_fields,
 };
 
+static const VarlinkField console_in[] = {
+        { .name = "ref", .type = VARLINK_STRING, .doc = "Id, name, or id prefix of at least 3 characters." },
+        { .name = "readOnly", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
+          .doc = "Drop what the caller sends (default false)." },
+        { .name = "replay", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
+          .doc = "Send the console log first (default false); works for stopped VMs too." },
+        { .name = "follow", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
+          .doc = "Then relay the live console (default true); needs a running VM." },
+        {},
+};
+
+static const VarlinkField console_out[] = {
+        { .name = "id", .type = VARLINK_STRING },
+        { .name = "name", .type = VARLINK_STRING },
+        {},
+};
+
+static const VarlinkSymbol method_console = {
+        .kind = VARLINK_SYMBOL_METHOD, .name = "Console", .flags = VARLINK_SUPPORTS_UPGRADE,
+        .input = console_in, .output = console_out,
+        .doc = "Call with upgrade; after the reply the connection carries raw console bytes.",
+};
+
 static const VarlinkSymbol *const symbols[] = {
         &type_state,
         &type_runtime,
         &type_vm,
         &method_list,
         &method_inspect,
+        &type_result,
+        &method_create,
+        &method_start,
+        &method_stop,
+        &method_delete,
+        &method_watch,
+        &method_debug,
+        &method_console,
         &error_no_such_vm,
         &error_ambiguous,
         &error_name_in_use,

@@ -26,6 +26,8 @@
 #define VARLINK_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
 #define VARLINK_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
 #define VARLINK_ERROR_EXPECTED_MORE "org.varlink.service.ExpectedMore"
+/* errno propagation (varlink_error_errno()): {"origin":"linux","errno":N,"errnoName":"E…","message":…}. */
+#define VARLINK_ERROR_SYSTEM "io.cocoon.System"
 /* Local-only errors a client sees (never sent on the wire). */
 #define VARLINK_ERROR_DISCONNECTED "io.cocoon.Varlink.Disconnected"
 #define VARLINK_ERROR_TIMEOUT "io.cocoon.Varlink.TimedOut"
@@ -59,6 +61,9 @@ Varlink *varlink_unref(Varlink *link);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Varlink *, varlink_unref);
 /* Closes the socket now; pending callers see VARLINK_ERROR_DISCONNECTED. Idempotent. */
 int varlink_close(Varlink *link);
+/* Writes all queued messages now, blocking up to the link's timeout (e.g. a final reply before exiting;
+ * normally the event loop writes them). */
+int varlink_flush(Varlink *link);
 /* Peer credentials (SO_PEERCRED, taken when the connection was accepted/made). */
 int varlink_get_peer_uid(Varlink *link, uid_t *ret);
 int varlink_get_peer_gid(Varlink *link, gid_t *ret);
@@ -73,7 +78,10 @@ const char *varlink_get_current_method(Varlink *link);
 /* Final reply. `parameters` may be NULL (sent as omitted). Does not take ownership (json_object_get inside).
  * Replying to a oneway call is a no-op success. */
 int varlink_reply(Varlink *link, json_object *parameters);
-/* Intermediate reply with continues=true; only valid when the call had VARLINK_METHOD_MORE. */
+/* Intermediate reply with continues=true; only valid when the call had VARLINK_METHOD_MORE (else -EINVAL).
+ * All replies are queued and written by the event loop, so a failing peer never runs the disconnect callback
+ * from inside varlink_reply()/varlink_notify(); they return -ENOTCONN once the connection is gone, and
+ * -ENOBUFS when a peer that does not read has VARLINK_BUFFER_MAX bytes queued (close it then). */
 int varlink_notify(Varlink *link, json_object *parameters);
 /* Error reply: `error_id` fully qualified; `parameters` may be NULL. Does not take ownership. */
 int varlink_error(Varlink *link, const char *error_id, json_object *parameters);
@@ -84,8 +92,10 @@ int varlink_errorf(Varlink *link, const char *error_id, const char *format, ...)
 /* io.cocoon.System error from an errno: {"origin":"linux","errno":N,"errnoName":"E…","message":strerror}. */
 int varlink_error_errno(Varlink *link, int error);
 /* Sends the final reply, then leaves Varlink: the connection's socket is handed to the caller (ret_fd, a
- * dup) and the Varlink object is closed. Only for calls made with VARLINK_METHOD_UPGRADE. Bytes the peer
- * sent after the call (before our reply) are lost: clients must wait for the reply, as the spec says. */
+ * dup, O_NONBLOCK like all our server sockets) and the Varlink object is closed (the disconnect callback
+ * runs). Only for calls made with VARLINK_METHOD_UPGRADE (else -EINVAL). Bytes the peer sent after the call (before
+ * our reply) are lost: clients must wait for the reply, as the spec says. If a handler answers an upgrade
+ * call with plain varlink_reply(), the connection is closed after that reply. */
 int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, int *ret_fd);
 
 /* ---- server ---- */
@@ -116,7 +126,10 @@ int varlink_server_listen_fd(VarlinkServer *server, int fd);
 int varlink_server_listen_auto(VarlinkServer *server);
 int varlink_server_attach_event(VarlinkServer *server, sd_event *event, int64_t priority);
 int varlink_server_detach_event(VarlinkServer *server);
-/* Serves one already-connected socket (e.g. one end of a socketpair, for tests). */
+/* Serves one already-connected socket (e.g. one end of a socketpair, for tests). Takes the fd in all cases
+ * (closed on failure). *ret (optional) is borrowed: the server owns the connection. -EBUSY over the total
+ * cap, -EDQUOT over the per-UID cap. The disconnect callback fires once for every connection whose connect
+ * callback succeeded. */
 int varlink_server_add_connection(VarlinkServer *server, int fd, Varlink **ret);
 
 /* ---- client ---- */
@@ -124,10 +137,13 @@ int varlink_server_add_connection(VarlinkServer *server, int fd, Varlink **ret);
  * event loop (synchronous use). */
 int varlink_connect_address(Varlink **ret, const char *address);
 int varlink_connect_fd(Varlink **ret, int fd);
-int varlink_set_relative_timeout(Varlink *link, uint64_t usec); /* UINT64_MAX: wait forever */
+/* UINT64_MAX: wait forever; 0: the default. A call that fails locally (timeout, protocol error, hangup)
+ * closes the connection: later calls return -ENOTCONN. */
+int varlink_set_relative_timeout(Varlink *link, uint64_t usec);
 /* Synchronous call. On a Varlink error reply, returns 0 with *ret_error_id set (and *ret_parameters the
- * error parameters); on success *ret_error_id is NULL. Results are owned by the link and stay valid until
- * the next call on it. Returns < 0 on local failures (-ETIMEDOUT, -ECONNRESET, -EPROTO, …). */
+ * error parameters); on success *ret_error_id is NULL. *ret_parameters is never NULL (an empty object when
+ * the reply carried none). Results are owned by the link and stay valid until the next call on it. Returns
+ * < 0 on local failures (-ETIMEDOUT, -ECONNRESET, -EPROTO, -EBUSY while an observe is running, …). */
 int varlink_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_parameters,
                  const char **ret_error_id);
 /* Fire and forget. */
@@ -136,9 +152,10 @@ int varlink_send_oneway(Varlink *link, const char *method, json_object *paramete
 int varlink_observe(Varlink *link, const char *method, json_object *parameters);
 int varlink_observe_next(Varlink *link, json_object **ret_parameters, const char **ret_error_id,
                          bool *ret_continues);
-/* Call with upgrade=true: waits for the reply, then hands over the raw socket (dup) in *ret_fd and closes
- * the Varlink object. Bytes already read past the reply are written to *ret_leftover (malloc'd, may be NULL
- * with *ret_leftover_size 0). */
+/* Call with upgrade=true: waits for the reply, then hands over the raw socket (dup, blocking mode) in
+ * *ret_fd and closes the Varlink object. Bytes already read past the reply are written to *ret_leftover
+ * (malloc'd, may be NULL with *ret_leftover_size 0). On an error reply nothing is handed over (*ret_fd = -EBADF) and the
+ * connection stays usable for Varlink. */
 int varlink_call_and_upgrade(Varlink *link, const char *method, json_object *parameters,
                              json_object **ret_parameters, const char **ret_error_id, int *ret_fd,
                              char **ret_leftover, size_t *ret_leftover_size);

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Varlink wire framing: incremental NUL-cut input parser and output queue. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "varlink-framing.h"
+#include "varlink.h"
+
+/* Deeper documents are refused; our own declarations nest far less. */
+#define VARLINK_JSON_DEPTH_MAX 64
+/* A buffer that grew for one big message is released once empty, so idle connections stay small. */
+#define VARLINK_BUFFER_KEEP (4U * VARLINK_READ_SIZE)
+
+static int buffer_reserve(char **buffer, size_t *allocated, size_t needed) {
+        size_t n;
+        char *p;
+
+        if (needed <= *allocated)
+                return 0;
+        n = MAX(needed, *allocated * 2);
+        n = MAX(n, (size_t) 4096);
+        p = realloc(*buffer, n);
+        if (!p)
+                return -ENOMEM;
+        *buffer = p;
+        *allocated = n;
+        return 0;
+}
+
+/* Moves the unconsumed bytes to the front so the buffer never grows past one pending message. */
+static void input_compact(VarlinkInput *input) {
+        if (input->start == 0)
+                return;
+        if (input->start == input->end) {
+                input->start = input->end = 0;
+                if (input->allocated > VARLINK_BUFFER_KEEP) {
+                        input->buffer = mfree(input->buffer);
+                        input->allocated = 0;
+                }
+                return;
+        }
+        memmove(input->buffer, input->buffer + input->start, input->end - input->start);
+        input->end -= input->start;
+        input->start = 0;
+}
+
+int varlink_input_read(VarlinkInput *input, int fd) {
+        size_t pending, size;
+        ssize_t n;
+        int r;
+
+        input_compact(input);
+        pending = input->end - input->start;
+        if (pending >= VARLINK_BUFFER_MAX)
+                return -ENOBUFS;
+        size = MIN((size_t) VARLINK_READ_SIZE, VARLINK_BUFFER_MAX - pending);
+
+        r = buffer_reserve(&input->buffer, &input->allocated, input->end + size);
+        if (r < 0)
+                return r;
+
+        n = read(fd, input->buffer + input->end, size);
+        if (n < 0)
+                return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
+        input->end += (size_t) n;
+        return (int) n;
+}
+
+int varlink_input_feed(VarlinkInput *input, const void *data, size_t size) {
+        int r;
+
+        if (size == 0)
+                return 0;
+        input_compact(input);
+        r = buffer_reserve(&input->buffer, &input->allocated, input->end + size);
+        if (r < 0)
+                return r;
+        memcpy(input->buffer + input->end, data, size);
+        input->end += size;
+        return 0;
+}
+
+static int parse_message(const char *text, size_t size, json_object **ret) {
+        json_tokener *tok;
+        json_object *o;
+        size_t used;
+
+        tok = json_tokener_new_ex(VARLINK_JSON_DEPTH_MAX);
+        if (!tok)
+                return -ENOMEM;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        o = json_tokener_parse_ex(tok, text, (int) size);
+        used = o ? json_tokener_get_parse_end(tok) : 0;
+        json_tokener_free(tok);
+        if (!o)
+                return -EBADMSG;
+
+        /* Exactly one object per message: trailing whitespace is fine, anything else is not. */
+        for (size_t i = used; i < size; i++)
+                if (!strchr(" \t\r\n", text[i])) {
+                        json_object_put(o);
+                        return -EBADMSG;
+                }
+        if (!json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                return -EBADMSG;
+        }
+        *ret = o;
+        return 0;
+}
+
+int varlink_input_next(VarlinkInput *input, json_object **ret) {
+        const char *begin, *nul;
+        size_t size;
+        int r;
+
+        if (input->end <= input->start + input->scanned) {
+                input->scanned = input->end - input->start;
+                return input->scanned >= VARLINK_BUFFER_MAX ? -ENOBUFS : 0;
+        }
+        begin = input->buffer + input->start;
+        nul = memchr(begin + input->scanned, 0, input->end - input->start - input->scanned);
+        if (!nul) {
+                input->scanned = input->end - input->start;
+                if (input->scanned >= VARLINK_BUFFER_MAX)
+                        return -ENOBUFS;
+                return 0;
+        }
+
+        size = (size_t) (nul - begin);
+        if (size >= VARLINK_BUFFER_MAX)
+                return -ENOBUFS;
+        r = parse_message(begin, size, ret);
+        if (r < 0)
+                return r;
+        input->start += size + 1;
+        input->scanned = 0;
+        return 1;
+}
+
+bool varlink_input_has_partial(const VarlinkInput *input) {
+        return input->end > input->start;
+}
+
+int varlink_input_take_rest(VarlinkInput *input, char **ret, size_t *ret_size) {
+        size_t size = input->end - input->start;
+        char *p = NULL;
+
+        if (size > 0) {
+                p = malloc(size);
+                if (!p)
+                        return -ENOMEM;
+                memcpy(p, input->buffer + input->start, size);
+        }
+        input->start = input->end = input->scanned = 0;
+        *ret = p;
+        *ret_size = size;
+        return 0;
+}
+
+void varlink_input_done(VarlinkInput *input) {
+        input->buffer = mfree(input->buffer);
+        *input = (VarlinkInput){};
+}
+
+int varlink_output_append(VarlinkOutput *output, json_object *message) {
+        const char *text;
+        size_t size, pending;
+        int r;
+
+        text = json_object_to_json_string_length(
+                message, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &size);
+        if (!text)
+                return -ENOMEM;
+        pending = output->end - output->start;
+        if (size + 1 > VARLINK_BUFFER_MAX - pending)
+                return -ENOBUFS;
+
+        if (output->start > 0 && output->start == output->end)
+                output->start = output->end = 0;
+        else if (output->start > 0 && output->allocated - output->end < size + 1) {
+                memmove(output->buffer, output->buffer + output->start, pending);
+                output->start = 0;
+                output->end = pending;
+        }
+        r = buffer_reserve(&output->buffer, &output->allocated, output->end + size + 1);
+        if (r < 0)
+                return r;
+        memcpy(output->buffer + output->end, text, size + 1); /* json-c's text ends in the NUL we need */
+        output->end += size + 1;
+        return 0;
+}
+
+int varlink_output_write(VarlinkOutput *output, int fd) {
+        ssize_t n;
+
+        if (output->start == output->end)
+                return 0;
+        /* MSG_NOSIGNAL: a vanished peer is an error to report, not a SIGPIPE for the whole process. */
+        n = send(fd, output->buffer + output->start, output->end - output->start,
+                 MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == ENOTSOCK)
+                n = write(fd, output->buffer + output->start, output->end - output->start);
+        if (n < 0)
+                return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
+        output->start += (size_t) n;
+        if (output->start == output->end) {
+                output->start = output->end = 0;
+                if (output->allocated > VARLINK_BUFFER_KEEP) {
+                        output->buffer = mfree(output->buffer);
+                        output->allocated = 0;
+                }
+        }
+        return (int) n;
+}
+
+bool varlink_output_pending(const VarlinkOutput *output) {
+        return output->end > output->start;
+}
+
+void varlink_output_done(VarlinkOutput *output) {
+        output->buffer = mfree(output->buffer);
+        *output = (VarlinkOutput){};
+}

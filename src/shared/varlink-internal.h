@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Private parts of the Varlink layer shared by varlink.c, varlink-client.c and varlink-server.c. */
+#pragma once
+
+#include <sys/socket.h>
+
+#include "json-util.h"
+#include "varlink-framing.h"
+#include "varlink.h"
+
+typedef enum VarlinkState {
+        VARLINK_IDLE_SERVER, /* server side: waiting for the next call */
+        VARLINK_PROCESSING, /* server side: a call is being served (handler running or reply deferred) */
+        VARLINK_CLOSING, /* server side: flush the output, then disconnect (upgrade without handover) */
+        VARLINK_IDLE_CLIENT, /* client side: no call outstanding */
+        VARLINK_AWAITING_REPLY, /* client side: a call was sent, its (single) reply is expected */
+        VARLINK_AWAITING_MORE, /* client side: an observe call was sent, replies until continues=false */
+        VARLINK_DISCONNECTED,
+} VarlinkState;
+
+typedef struct UidCount {
+        uid_t uid;
+        unsigned count;
+} UidCount;
+
+struct Varlink {
+        unsigned n_ref;
+        VarlinkState state;
+        int fd;
+        VarlinkInput input;
+        VarlinkOutput output;
+        struct ucred ucred;
+        bool ucred_valid;
+        void *userdata;
+        uint64_t timeout_usec;
+
+        bool read_eof; /* read() returned 0: the peer will send nothing more */
+        bool got_pollhup; /* the peer is gone for good */
+        bool announced; /* the server counted it and will call the disconnect callback */
+
+        /* Server side. The server owns a reference while the connection is in its list; the link only has
+         * a plain pointer back, so freeing the server closes its connections. */
+        VarlinkServer *server;
+        Varlink *server_prev, *server_next;
+        sd_event_source *io_event_source;
+
+        /* The call being served (server) or the last reply received (client). */
+        json_object *current_call;
+        const char *current_method; /* points into current_call */
+        VarlinkMethodFlags current_flags;
+        const VarlinkInterface *current_interface;
+        const VarlinkSymbol *current_symbol;
+        json_object *current_reply;
+};
+
+/* Allocates a connection around a connected socket (the fd is taken on success). */
+int varlink_new(Varlink **ret, int fd, VarlinkState state);
+/* Parses one incoming call and dispatches it; returns < 0 on a protocol violation. */
+int varlink_server_dispatch_call(VarlinkServer *server, Varlink *link, json_object *call);
+/* Called by varlink_close() for server connections: removes it from the server, fires the disconnect
+ * callback (once), drops the server's reference. */
+void varlink_server_detach_connection(VarlinkServer *server, Varlink *link);
+/* Re-arms the connection's epoll events after its state or queue changed. */
+int varlink_update_events(Varlink *link);
+/* The server-side processing step run from the connection's I/O event. */
+int varlink_process_server(Varlink *link);
+/* Writes until the output queue is empty, waiting with poll() up to the link's timeout. */
+int varlink_flush_blocking(Varlink *link);
+/* Queues one message and re-arms events. */
+int varlink_enqueue(Varlink *link, json_object *message);
+/* Absolute CLOCK_MONOTONIC deadline for the link's timeout (UINT64_MAX: none). */
+uint64_t varlink_deadline(Varlink *link);
+/* poll() for `events` until the deadline: 0 when ready (or interrupted), -ETIMEDOUT, -errno. */
+int varlink_wait(Varlink *link, short events, uint64_t deadline);
+int varlink_fd_set_blocking(int fd);
+
+typedef struct VarlinkListener {
+        int fd;
+        sd_event_source *event_source;
+} VarlinkListener;
+
+typedef struct VarlinkBinding {
+        char *method; /* fully qualified */
+        VarlinkMethod callback;
+} VarlinkBinding;
+
+struct VarlinkServer {
+        unsigned n_ref;
+        sd_event *event;
+        int64_t priority;
+
+        VarlinkListener *listeners;
+        size_t n_listeners;
+
+        Varlink *connections; /* list head; each holds one reference owned by the server */
+        unsigned n_connections;
+        UidCount *uids;
+        size_t n_uids;
+        unsigned connections_max;
+        unsigned connections_per_uid_max;
+
+        const VarlinkInterface **interfaces;
+        size_t n_interfaces;
+        VarlinkBinding *bindings;
+        size_t n_bindings;
+
+        VarlinkConnect on_connect;
+        VarlinkDisconnect on_disconnect;
+        VarlinkAccessCheck access_check;
+
+        char *vendor, *product, *version, *url;
+        void *userdata;
+};
+
+/* Handlers of org.varlink.service, bound by varlink_server_new(). */
+int vl_method_get_info(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
+int vl_method_get_interface_description(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                                        void *userdata);
+const VarlinkInterface *varlink_server_find_interface(VarlinkServer *server, const char *name);

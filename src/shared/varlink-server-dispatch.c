@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Varlink server connections at work: read, cut, check and dispatch calls one at a time, write replies. */
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "varlink-internal.h"
+#include "varlink-org-varlink-service.h"
+
+/* Reads the call header. Anything malformed here is a protocol violation: the peer is not speaking Varlink.
+ */
+static int parse_call(json_object *call, const char **ret_method, json_object **ret_parameters,
+                      VarlinkMethodFlags *ret_flags) {
+        static const struct {
+                const char *key;
+                VarlinkMethodFlags flag;
+        } flag_keys[] = {
+                { "oneway", VARLINK_METHOD_ONEWAY },
+                { "more", VARLINK_METHOD_MORE },
+                { "upgrade", VARLINK_METHOD_UPGRADE },
+        };
+        VarlinkMethodFlags flags = 0;
+        json_object *v;
+
+        if (!json_object_object_get_ex(call, "method", &v) || !json_object_is_type(v, json_type_string))
+                return -EBADMSG;
+        *ret_method = json_object_get_string(v);
+
+        if (json_object_object_get_ex(call, "parameters", &v) && v &&
+            !json_object_is_type(v, json_type_object))
+                return -EBADMSG;
+        *ret_parameters = v;
+
+        for (size_t i = 0; i < ELEMENTSOF(flag_keys); i++) {
+                if (!json_object_object_get_ex(call, flag_keys[i].key, &v) || !v)
+                        continue;
+                if (!json_object_is_type(v, json_type_boolean))
+                        return -EBADMSG;
+                if (json_object_get_boolean(v))
+                        flags |= flag_keys[i].flag;
+        }
+        /* A call that wants no reply cannot want several replies or an upgrade after the reply. */
+        if ((flags & VARLINK_METHOD_ONEWAY) && (flags & (VARLINK_METHOD_MORE | VARLINK_METHOD_UPGRADE)))
+                return -EBADMSG;
+        *ret_flags = flags;
+        return 0;
+}
+
+static int error_naming(Varlink *link, const char *error_id, const char *key, const char *value) {
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+
+        if (!p || json_object_object_add(p, key, json_object_new_string(value)) < 0)
+                return -ENOMEM;
+        return varlink_error(link, error_id, p);
+}
+
+/* Looks the method up, checks access, flags and parameters, and runs its handler. */
+static int dispatch_method(VarlinkServer *server, Varlink *link, json_object *parameters) {
+        const char *method = link->current_method, *dot = strrchr(method, '.'), *bad = NULL;
+        _cleanup_(json_object_putp) json_object *empty = NULL;
+        _cleanup_free_ char *iface_name = NULL;
+        const VarlinkInterface *iface;
+        const VarlinkSymbol *symbol;
+        VarlinkMethod callback = NULL;
+        int r;
+
+        if (!dot || dot == method)
+                return error_naming(link, VARLINK_ERROR_METHOD_NOT_FOUND, "method", method);
+        iface_name = strndup(method, (size_t) (dot - method));
+        if (!iface_name)
+                return -ENOMEM;
+        iface = varlink_server_find_interface(server, iface_name);
+        if (!iface)
+                return error_naming(link, VARLINK_ERROR_INTERFACE_NOT_FOUND, "interface", iface_name);
+        symbol = varlink_idl_find_symbol(iface, VARLINK_SYMBOL_METHOD, dot + 1);
+        if (!symbol)
+                return error_naming(link, VARLINK_ERROR_METHOD_NOT_FOUND, "method", method);
+        for (size_t i = 0; i < server->n_bindings && !callback; i++)
+                if (streq(server->bindings[i].method, method))
+                        callback = server->bindings[i].callback;
+        if (!callback)
+                return error_naming(link, VARLINK_ERROR_METHOD_NOT_IMPLEMENTED, "method", method);
+
+        link->current_interface = iface;
+        link->current_symbol = symbol;
+
+        /* Introspection stays open to everyone, so a refused caller can still find out what exists. */
+        if (server->access_check && iface != &vl_interface_org_varlink_service) {
+                r = server->access_check(link, method, server->userdata);
+                if (r != 0)
+                        return r;
+        }
+        if ((symbol->flags & VARLINK_REQUIRES_MORE) && !(link->current_flags & VARLINK_METHOD_MORE))
+                return varlink_error(link, VARLINK_ERROR_EXPECTED_MORE, NULL);
+        if (varlink_idl_validate_fields(iface, symbol->input, parameters, &bad) < 0)
+                return varlink_error_invalid_parameter(link, bad);
+
+        if (!parameters) {
+                parameters = empty = json_object_new_object();
+                if (!parameters)
+                        return -ENOMEM;
+        }
+        return callback(link, parameters, link->current_flags, server->userdata);
+}
+
+int varlink_server_dispatch_call(VarlinkServer *server, Varlink *link, json_object *call) {
+        json_object *parameters;
+        VarlinkMethodFlags flags;
+        const char *method;
+        int r;
+
+        r = parse_call(call, &method, &parameters, &flags);
+        if (r < 0) {
+                json_object_put(call);
+                return r;
+        }
+        link->current_call = call;
+        link->current_method = method;
+        link->current_flags = flags;
+        link->state = VARLINK_PROCESSING;
+
+        /* No further input is looked at until this call is finished, so a connection still PROCESSING after
+         * the handler returned is still on this very call. */
+        r = dispatch_method(server, link, parameters);
+        if (r < 0 && link->state == VARLINK_PROCESSING) {
+                log_debug_errno(r, "Varlink method %s failed: %m", method);
+                r = varlink_error_errno(link, r);
+                if (r < 0)
+                        return r;
+        }
+        if ((flags & VARLINK_METHOD_ONEWAY) && link->state == VARLINK_PROCESSING) {
+                json_object_put(link->current_call);
+                link->current_call = NULL;
+                link->current_method = NULL;
+                link->current_interface = NULL;
+                link->current_symbol = NULL;
+                link->current_flags = 0;
+                link->state = VARLINK_IDLE_SERVER;
+        }
+        return 0;
+}
+
+/* Writes what the socket takes now. -EAGAIN is not an error: EPOLLOUT brings us back. */
+static int write_some(Varlink *link) {
+        while (varlink_output_pending(&link->output)) {
+                int r = varlink_output_write(&link->output, link->fd);
+                if (r == -EAGAIN)
+                        return 0;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Serves buffered calls while idle; reads at most once per wakeup so one busy peer cannot starve others. */
+static int read_and_dispatch(Varlink *link) {
+        bool did_read = false;
+        int r;
+
+        while (link->state == VARLINK_IDLE_SERVER) {
+                json_object *call = NULL;
+
+                r = varlink_input_next(&link->input, &call);
+                if (r < 0)
+                        return log_debug_errno(r, "Invalid Varlink message from peer, disconnecting: %m");
+                if (r > 0) {
+                        r = varlink_server_dispatch_call(link->server, link, call);
+                        if (r < 0)
+                                return log_debug_errno(r,
+                                                       "Invalid Varlink call from peer, disconnecting: %m");
+                        continue;
+                }
+                if (link->read_eof || did_read)
+                        break;
+
+                r = varlink_input_read(&link->input, link->fd);
+                did_read = true;
+                if (r == -EAGAIN)
+                        break;
+                if (r < 0)
+                        return log_debug_errno(r, "Failed to read from Varlink peer: %m");
+                if (r == 0) {
+                        link->read_eof = true;
+                        if (varlink_input_has_partial(&link->input))
+                                return log_debug_errno(-EBADMSG, "Varlink peer sent a truncated message.");
+                }
+        }
+        return 0;
+}
+
+int varlink_process_server(Varlink *link) {
+        int r;
+
+        if (link->state == VARLINK_DISCONNECTED || !link->server)
+                return 0;
+
+        r = write_some(link);
+        if (r >= 0)
+                r = read_and_dispatch(link);
+        if (r >= 0 && link->state != VARLINK_DISCONNECTED)
+                r = write_some(link);
+        if (r < 0) {
+                varlink_close(link);
+                return r;
+        }
+        if (link->state == VARLINK_DISCONNECTED)
+                return 0;
+
+        /* Done after the final reply to an upgrade call that the handler did not take over. */
+        if (link->state == VARLINK_CLOSING && !varlink_output_pending(&link->output))
+                return varlink_close(link);
+        /* The peer finished sending and has all our replies. */
+        if (link->state == VARLINK_IDLE_SERVER && link->read_eof && !varlink_output_pending(&link->output))
+                return varlink_close(link);
+        /* The peer is gone entirely: nothing we could still send would arrive. A peer that only shut down
+         * its sending side still gets the replies to its calls. */
+        if (link->got_pollhup && (link->state != VARLINK_IDLE_SERVER || link->read_eof))
+                return varlink_close(link);
+
+        return varlink_update_events(link);
+}
