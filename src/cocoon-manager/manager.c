@@ -135,6 +135,11 @@ static int manager_open_store(Manager *m) {
                 return log_error_errno(r, "Another cocoon-manager owns %s; refusing to start.", m->state_dir);
         if (r < 0)
                 return log_error_errno(r, "Failed to load records from %s: %m", m->state_dir);
+        size_t state = 0;
+        const char *id;
+        while (store_iterate_quarantined(m->store, &state, &id))
+                log_vm_error_errno(id, EBADMSG, "Record of VM %s could not be loaded; moved aside as "
+                                   "%s/vms/%s/vm.json.corrupt-*. Serving the others.", id, m->state_dir, id);
         log_info("Loaded %zu VM records from %s (%u moved aside as corrupt).", store_count(m->store),
                  m->state_dir, store_corrupt_count(m->store));
         return 0;
