@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The manager's configuration: /etc/cocoon/cocoon.conf plus cocoon.conf.d/ drop-ins, INI like systemd's. */
+#pragma once
+
+#include <errno.h>
+#include <stdint.h>
+
+/* How QEMU runs guests: kvm on hosts with hardware virtualization, tcg (emulation) anywhere; auto picks. */
+typedef enum Accel {
+        ACCEL_AUTO,
+        ACCEL_KVM,
+        ACCEL_TCG,
+        _ACCEL_MAX,
+        _ACCEL_INVALID = -EINVAL,
+} Accel;
+
+/* "auto", "kvm", "tcg". */
+const char *accel_to_string(Accel a);
+Accel accel_from_string(const char *s);
+
+/* Defaults in brackets.
+ * [Manager]         StopTimeoutSec= [30]   how long a graceful stop waits for the guest (seconds, > 0)
+ *                   KillGraceSec= [5]      SIGTERM -> SIGKILL window of a VM's unit (seconds, > 0)
+ *                   PoolSize= [online CPUs] parallel items of a batch operation (1..1024)
+ *                   DefaultBackend= [qemu] qemu | cloud-hypervisor | firecracker
+ *                   ConsoleLogMaxBytes= [1M] size cap of a VM's console.log (a size: 512K, 1M, 1048576; > 0)
+ * [QEMU]            Accel= [auto]          auto | kvm | tcg
+ *                   Binary= [qemu-system-x86_64]
+ * [CloudHypervisor] Binary= [cloud-hypervisor]
+ * [Firecracker]     Binary= [firecracker]
+ * A Binary= is a name looked up in $PATH or an absolute path. */
+typedef struct CocoonConfig {
+        uint64_t stop_timeout_usec;
+        uint64_t kill_grace_usec;
+        unsigned pool_size;
+        char *default_backend;
+        uint64_t console_log_max_bytes;
+        Accel qemu_accel;
+        char *qemu_binary;
+        char *cloud_hypervisor_binary;
+        char *firecracker_binary;
+} CocoonConfig;
+
+#define COCOON_CONFIG_POOL_SIZE_MAX 1024U
+
+/* Frees the members; the struct may be reused after cocoon_config_defaults(). */
+void cocoon_config_done(CocoonConfig *c);
+
+/* Fills *ret with the built-in defaults. */
+int cocoon_config_defaults(CocoonConfig *ret);
+
+/* Loads the defaults, then path (NULL: the configured COCOON_CONF_FILE), then <path>.d/ *.conf in
+ * lexical order; later files override earlier ones key by key. A missing file or drop-in directory is
+ * fine. Syntax: [Section] headers, Key=Value lines, blank lines, comments starting with '#' or ';';
+ * whitespace around names and values is trimmed; no line continuation. Unknown sections and keys are
+ * logged at debug and ignored, so newer files work with older managers. A line that is not a section or
+ * an assignment, an assignment before the first section, or a bad value is -EINVAL, and *ret_error
+ * (optional, set only on failure) says "<file>:<line>: <what>"; other failures (e.g. -EACCES reading a
+ * file) set it to "<file>: <error>". */
+int cocoon_config_load(const char *path, CocoonConfig *ret, char **ret_error);

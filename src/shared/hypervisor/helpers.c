@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Helpers every hypervisor backend shares: kernel ip= parameters, base files, blob pins, runtime files. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+
+#include "fs-util.h"
+#include "helpers.h"
+#include "log.h"
+#include "macro.h"
+#include "strv-util.h"
+
+static bool ipv4_is_valid(const char *s) {
+        struct in_addr a;
+
+        return s && inet_pton(AF_INET, s, &a) == 1;
+}
+
+static void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+
+/* Appends " ip=…" for one NIC to f. */
+static int append_ip_param(FILE *f, const NetworkAddress *a, size_t index, const char *vm_name,
+                           char *const *dns) {
+        _cleanup_free_ char *mask = NULL;
+        int r;
+
+        if (!ipv4_is_valid(a->ip) || (a->gateway && !ipv4_is_valid(a->gateway)) || a->prefix > 32)
+                return -EINVAL;
+        r = prefix_to_netmask((int) a->prefix, &mask);
+        if (r < 0)
+                return r;
+
+        fprintf(f, " ip=%s::%s:%s:%s:eth%zu:off", a->ip, a->gateway ?: "", mask, vm_name, index);
+        for (size_t i = 0; i < 2 && dns && dns[i]; i++)
+                fprintf(f, ":%s", dns[i]);
+        return 0;
+}
+
+int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, char *const *dns, char **ret) {
+        /* Declared before f so that it is freed after fclose() has written it on the error paths. */
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_(fclosep) FILE *f = NULL;
+        size_t size = 0;
+        int r;
+
+        if (!ret || (n > 0 && !nics) || !vm_name_is_valid(vm_name))
+                return -EINVAL;
+        for (size_t i = 0; i < 2 && dns && dns[i]; i++)
+                if (!ipv4_is_valid(dns[i]))
+                        return -EINVAL;
+
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+
+        fprintf(f, " cocoon.hostname=%s", vm_name);
+        for (size_t i = 0; i < n; i++) {
+                if (!nics[i].address)
+                        continue; /* DHCP: no parameter, but the index is still consumed */
+                r = append_ip_param(f, nics[i].address, i, vm_name, dns);
+                if (r < 0)
+                        return r;
+        }
+
+        if (fflush(f) != 0 || ferror(f))
+                return -ENOMEM;
+        /* buf is only final after fclose(). */
+        if (fclose(TAKE_PTR(f)) != 0)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int prefix_to_netmask(int prefix, char **ret) {
+        struct in_addr a;
+        char buf[INET_ADDRSTRLEN];
+        uint32_t mask;
+        char *s;
+
+        if (prefix < 0 || prefix > 32 || !ret)
+                return -EINVAL;
+
+        /* A shift by 32 is undefined in C, hence the special case. */
+        mask = prefix == 0 ? 0 : UINT32_MAX << (32 - prefix);
+        a.s_addr = htonl(mask);
+        if (!inet_ntop(AF_INET, &a, buf, sizeof(buf)))
+                return negative_errno();
+
+        s = strdup(buf);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+static int verify_regular_file(const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return negative_errno();
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        return 0;
+}
+
+static int verify_one(const char *path, char **ret_bad_path) {
+        int r;
+
+        r = verify_regular_file(path);
+        if (r < 0) {
+                log_debug_errno(r, "Base file %s is not usable: %m", path);
+                if (ret_bad_path)
+                        *ret_bad_path = strdup(path); /* best effort: NULL on OOM */
+        }
+        return r;
+}
+
+int verify_base_files(const StorageConfig *storage, size_t n, const BootConfig *boot, char **ret_bad_path) {
+        int r;
+
+        if (n > 0 && !storage)
+                return -EINVAL;
+
+        for (size_t i = 0; i < n; i++) {
+                if (storage[i].role != STORAGE_ROLE_LAYER)
+                        continue;
+                if (isempty(storage[i].path))
+                        return -EINVAL;
+                r = verify_one(storage[i].path, ret_bad_path);
+                if (r < 0)
+                        return r;
+        }
+
+        if (!boot)
+                return 0;
+        const char *const boot_paths[] = { boot->kernel_path, boot->initrd_path, boot->firmware_path };
+        for (size_t i = 0; i < ELEMENTSOF(boot_paths); i++) {
+                if (isempty(boot_paths[i]))
+                        continue;
+                r = verify_one(boot_paths[i], ret_bad_path);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int blob_hex_from_path(const char *path, char **ret) {
+        const char *base, *dot;
+        size_t len;
+        char *s;
+
+        if (!path || !ret)
+                return -EINVAL;
+
+        base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        dot = strchr(base, '.');
+        len = dot ? (size_t) (dot - base) : strlen(base);
+        if (len == 0)
+                return -EINVAL;
+
+        s = strndup(base, len);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+bool blob_hex_is_valid(const char *s) {
+        size_t i;
+
+        if (!s)
+                return false;
+        for (i = 0; s[i]; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return i == BLOB_HEX_LENGTH;
+}
+
+/* The digest a path pins (see extract_blob_ids()), or NULL in *ret when it pins none. */
+static int blob_id_of_path(const char *path, char **ret) {
+        _cleanup_free_ char *dir = NULL, *stem = NULL;
+        const char *slash, *parent;
+        int r;
+
+        *ret = NULL;
+        slash = strrchr(path, '/');
+        if (!slash || slash == path)
+                return 0;
+        dir = strndup(path, (size_t) (slash - path));
+        if (!dir)
+                return -ENOMEM;
+        parent = strrchr(dir, '/');
+        parent = parent ? parent + 1 : dir;
+
+        if (blob_hex_is_valid(parent)) {
+                stem = strdup(parent);
+                if (!stem)
+                        return -ENOMEM;
+                *ret = TAKE_PTR(stem);
+                return 0;
+        }
+        if (!streq(parent, "blobs"))
+                return 0;
+
+        r = blob_hex_from_path(path, &stem);
+        if (r == -EINVAL)
+                return 0;
+        if (r < 0)
+                return r;
+        if (blob_hex_is_valid(stem))
+                *ret = TAKE_PTR(stem);
+        return 0;
+}
+
+static int add_blob_id(char ***ids, const char *path) {
+        _cleanup_free_ char *id = NULL;
+        int r;
+
+        if (isempty(path))
+                return 0;
+        r = blob_id_of_path(path, &id);
+        if (r < 0 || !id || strv_contains(*ids, id))
+                return r;
+        r = strv_push(ids, id);
+        if (r < 0)
+                return r;
+        TAKE_PTR(id);
+        return 0;
+}
+
+int extract_blob_ids(const StorageConfig *storage, size_t n, const BootConfig *boot, char ***ret) {
+        _cleanup_strv_free_ char **ids = NULL;
+        int r;
+
+        if ((n > 0 && !storage) || !ret)
+                return -EINVAL;
+
+        ids = calloc(1, sizeof(char *));
+        if (!ids)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < n; i++) {
+                r = add_blob_id(&ids, storage[i].path);
+                if (r < 0)
+                        return r;
+        }
+        if (boot) {
+                const char *const boot_paths[] = {
+                        boot->kernel_path, boot->initrd_path, boot->firmware_path,
+                };
+                for (size_t i = 0; i < ELEMENTSOF(boot_paths); i++) {
+                        r = add_blob_id(&ids, boot_paths[i]);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        strv_sort(ids);
+        *ret = TAKE_PTR(ids);
+        return 0;
+}
+
+int remove_vm_dirs(const char *run_dir, const char *log_dir) {
+        int r = 0, k;
+
+        if (!isempty(run_dir)) {
+                k = rm_rf(run_dir);
+                if (k < 0) {
+                        log_debug_errno(k, "Failed to remove %s: %m", run_dir);
+                        r = k;
+                }
+        }
+        if (!isempty(log_dir)) {
+                k = rm_rf(log_dir);
+                if (k < 0) {
+                        log_debug_errno(k, "Failed to remove %s: %m", log_dir);
+                        if (r == 0)
+                                r = k;
+                }
+        }
+        return r;
+}
+
+int cleanup_runtime_files(const char *run_dir, const char *const *files) {
+        _cleanup_close_ int dfd = -EBADF;
+        int r = 0;
+
+        if (isempty(run_dir))
+                return -EINVAL;
+        if (!files)
+                return 0;
+
+        dfd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+
+        for (const char *const *f = files; *f; f++) {
+                if (isempty(*f) || strchr(*f, '/')) {
+                        if (r == 0)
+                                r = -EINVAL;
+                        continue;
+                }
+                if (unlinkat(dfd, *f, 0) < 0 && errno != ENOENT) {
+                        int k = negative_errno();
+
+                        log_debug_errno(k, "Failed to remove %s/%s: %m", run_dir, *f);
+                        if (r == 0)
+                                r = k;
+                }
+        }
+        return r;
+}
+
+/* 1 when connected, 0 when nobody accepts yet, or a negative errno for a hopeless path. */
+static int try_connect(const struct sockaddr_un *sa, socklen_t len) {
+        _cleanup_close_ int fd = -EBADF;
+
+        /* Non-blocking: a full backlog gives EAGAIN (retry) instead of stalling past our deadline. */
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (connect(fd, (const struct sockaddr *) sa, len) >= 0)
+                return 1;
+        if (errno == ENOENT || errno == ECONNREFUSED || errno == EAGAIN || errno == EINTR)
+                return 0;
+        return negative_errno();
+}
+
+static struct timespec timespec_from_usec(uint64_t usec) {
+        return (struct timespec) {
+                .tv_sec = (time_t) (usec / USEC_PER_SEC),
+                .tv_nsec = (long) ((usec % USEC_PER_SEC) * NSEC_PER_USEC),
+        };
+}
+
+/* Polling interval for connect(): starts short so a fast hypervisor is seen at once, grows to bound the cost
+ * of a slow one. The pidfd is watched during the sleeps, so a death is never noticed late. */
+#define SOCKET_POLL_MIN_USEC (UINT64_C(1) * USEC_PER_MSEC)
+#define SOCKET_POLL_MAX_USEC (UINT64_C(20) * USEC_PER_MSEC)
+
+int wait_for_socket_pidfd(const char *path, int pidfd, uint64_t timeout_usec) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        uint64_t deadline, interval = SOCKET_POLL_MIN_USEC;
+        socklen_t len;
+        size_t l;
+        int r;
+
+        if (isempty(path) || pidfd < 0)
+                return -EINVAL;
+        l = strlen(path);
+        if (l >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, l);
+        len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + l + 1);
+
+        deadline = now_usec(CLOCK_MONOTONIC);
+        deadline = timeout_usec > UINT64_MAX - deadline ? UINT64_MAX : deadline + timeout_usec;
+
+        for (;;) {
+                struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+                uint64_t n, wait;
+                struct timespec ts;
+
+                r = try_connect(&sa, len);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+
+                n = now_usec(CLOCK_MONOTONIC);
+                wait = n >= deadline ? 0 : MIN(interval, deadline - n);
+                ts = timespec_from_usec(wait);
+                /* A pidfd turns readable when the process exits, zombie or not. */
+                r = ppoll(&pfd, 1, &ts, NULL);
+                if (r < 0 && errno != EINTR)
+                        return negative_errno();
+                if (r > 0)
+                        return -ESRCH;
+                if (wait == 0)
+                        return -ETIMEDOUT;
+                interval = MIN(interval * 2, SOCKET_POLL_MAX_USEC);
+        }
+}
+
+static int open_pidfd(pid_t pid) {
+        int fd;
+
+        fd = (int) syscall(SYS_pidfd_open, pid, 0);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+int wait_for_socket(const char *path, pid_t pid, uint64_t timeout_usec) {
+        _cleanup_close_ int pidfd = -EBADF;
+
+        if (pid <= 0)
+                return -EINVAL;
+        /* pidfd_open() on a pid that is already gone (reaped) fails with ESRCH: the same answer. */
+        pidfd = open_pidfd(pid);
+        if (pidfd < 0)
+                return pidfd;
+        return wait_for_socket_pidfd(path, pidfd, timeout_usec);
+}

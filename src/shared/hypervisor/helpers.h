@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Shared by all hypervisor backends: kernel ip= parameters, base files, blob pins, runtime files, socket. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "time-util.h"
+#include "vm-types.h"
+
+/* Names inside a VM's run directory. */
+#define API_SOCKET_NAME "api.sock"
+#define CONSOLE_SOCKET_NAME "console.sock"
+/* The well-known virtio serial of the COW disk of OCI VMs; the guest's init looks for it. */
+#define COW_SERIAL VM_COW_SERIAL
+/* A record still "creating" after this long is a crash remnant that GC may remove. */
+#define CREATING_STATE_GC_GRACE_USEC (UINT64_C(24) * 3600U * USEC_PER_SEC)
+
+/* Length of a sha256 digest in hex: the name stem of every image blob. */
+#define BLOB_HEX_LENGTH 64
+
+/* Kernel parameters for the NICs' static addresses, always starting with a space:
+ *   " cocoon.hostname=<vm_name>" then, for every NIC i with an address,
+ *   " ip=<ip>::<gateway>:<netmask>:<vm_name>:eth<i>:off" plus ":<dns0>" and ":<dns1>" when given.
+ * NICs without an address keep their index (eth<i> follows the NIC's position). Only the first two DNS
+ * servers are used (the kernel's ip= has two slots); dns may be NULL. The hostname part is emitted even for
+ * n == 0: callers append the result only when the VM has at least one NIC (the guest contract).
+ * Addresses, gateways and DNS servers must be IPv4 dotted quads and the name a valid VM name, else -EINVAL
+ * (anything else could inject kernel parameters). */
+int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, char *const *dns, char **ret);
+
+/* Dotted IPv4 netmask of a /prefix: 24 -> "255.255.255.0". -EINVAL unless 0 <= prefix <= 32. */
+int prefix_to_netmask(int prefix, char **ret);
+
+/* Checks that every layer disk and the kernel, initrd and firmware (when set) exist and are regular files
+ * (symlinks followed). -ENOENT for a missing file, -EISDIR for a directory, -EBADFD for another kind of
+ * file, or the stat() error; on failure *ret_bad_path (optional) gets a copy of the offending path (NULL if
+ * that copy fails). boot may be NULL. */
+int verify_base_files(const StorageConfig *storage, size_t n, const BootConfig *boot, char **ret_bad_path);
+
+/* The stem of a blob file: its basename up to the first '.': ".../blobs/abc123.erofs" -> "abc123".
+ * A pure string operation (it does not check for a digest); -EINVAL when the stem is empty. */
+int blob_hex_from_path(const char *path, char **ret);
+
+/* True for exactly BLOB_HEX_LENGTH lowercase hex digits. */
+bool blob_hex_is_valid(const char *s);
+
+/* The image blobs a VM pins against image GC, as a sorted strv of unique digests (never NULL, maybe empty).
+ * Looks at every disk path and the kernel, initrd and firmware paths; a path pins digest <d> when it is
+ *   .../blobs/<d>[.ext...]  (a content-addressed blob file), or
+ *   .../<d>/<file>          (a file in a per-digest directory, e.g. a kernel extracted from layer <d>),
+ * with <d> a valid blob hex. Anything else (the VM's own cow.raw, a system firmware file) pins nothing. */
+int extract_blob_ids(const StorageConfig *storage, size_t n, const BootConfig *boot, char ***ret);
+
+/* Removes both directories recursively; NULL, empty or missing is fine. Tries both, returns the first
+ * error. */
+int remove_vm_dirs(const char *run_dir, const char *log_dir);
+
+/* Unlinks each name (a plain file name, no '/') in run_dir; a missing file or run_dir is fine. files is
+ * NULL-terminated. Tries all, returns the first error (-EINVAL for a name with '/'). */
+int cleanup_runtime_files(const char *run_dir, const char *const *files);
+
+/* Waits until the Unix stream socket at path accepts a connection (0), while the process pid lives.
+ * The process is watched through a pidfd, so its death (a zombie counts as dead) is noticed at once:
+ * -ESRCH. -ETIMEDOUT after timeout_usec; another connect() error (e.g. -EACCES) is returned as is. */
+int wait_for_socket(const char *path, pid_t pid, uint64_t timeout_usec);
+/* The same for a pidfd the caller owns (e.g. from pidfd_open() right after spawning). */
+int wait_for_socket_pidfd(const char *path, int pidfd, uint64_t timeout_usec);
