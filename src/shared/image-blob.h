@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Content-addressed image blobs <blobs dir>/<sha256 hex>.<kind>, copied and hashed in one pass. */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A blob's name is the lowercase hex SHA-256 of its content. */
+#define IMAGE_BLOB_HEX_LEN 64
+
+/* The role of a file in an image. Its string is both the JSON key in the image record and the blob file's
+ * extension, so the same bytes imported as kernel and as initrd are two blob files: a blob's name says
+ * what it is when someone looks at the directory, and GC never has to guess. */
+typedef enum ImageBlobKind {
+        IMAGE_BLOB_KERNEL, /* "kernel": required, booted directly */
+        IMAGE_BLOB_INITRD, /* "initrd": optional initramfs */
+        IMAGE_BLOB_ROOTFS, /* "rootfs": optional raw ext2/3/4 file system image */
+        _IMAGE_BLOB_KIND_MAX,
+        _IMAGE_BLOB_KIND_INVALID = -EINVAL,
+} ImageBlobKind;
+
+const char *image_blob_kind_to_string(ImageBlobKind k);
+ImageBlobKind image_blob_kind_from_string(const char *s);
+
+/* SHA-256 of data as lowercase hex, the way blobs are named. */
+int image_sha256_hex(const void *data, size_t size, char ret[static IMAGE_BLOB_HEX_LEN + 1]);
+
+/* Exactly IMAGE_BLOB_HEX_LEN lowercase hex digits. */
+bool image_blob_hex_is_valid(const char *s);
+
+/* "<hex>.<kind>" into ret. -EINVAL for a bad hex or kind. */
+int image_blob_file_name(const char *hex, ImageBlobKind kind, char **ret);
+
+/* Splits a blob directory entry "<hex>.<kind>"; -EINVAL when name is not one (temporary files, strays). */
+int image_blob_parse_file_name(const char *name, char ret_hex[static IMAGE_BLOB_HEX_LEN + 1],
+                               ImageBlobKind *ret_kind);
+
+/* Phase one of adding a blob; pure file work, safe in any thread. Opens src_path (must be absolute and name
+ * a non-empty regular file, symlinks followed; -ENOENT, -EISDIR, -EBADFD, -EINVAL), checks the format the
+ * kind needs (rootfs: an ext2/3/4 superblock, else -EMEDIUMTYPE), and copies it into a new temporary file
+ * in blobs_fd while hashing it. Runs of zero blocks become holes, so sparse root file systems stay sparse.
+ * The temporary file is fsync'ed; its name (starting with TEMP_FILE_PREFIX) goes to ret_temp_name. On
+ * failure nothing is left in blobs_fd. */
+int image_blob_write_temp(int blobs_fd, const char *src_path, ImageBlobKind kind, char **ret_temp_name,
+                          char ret_hex[static IMAGE_BLOB_HEX_LEN + 1], uint64_t *ret_size);
+
+/* Phase two: gives temp_name its final name "<hex>.<kind>" unless that blob exists already, in which case
+ * the equal content is stored once and the temporary file is dropped. Never replaces an existing file (a
+ * hard link, not a rename, so two threads adding the same bytes cannot clobber each other). The temporary
+ * file is gone afterwards in every case. *ret_created says whether this call made the blob. */
+int image_blob_commit_temp(int blobs_fd, const char *temp_name, const char *hex, ImageBlobKind kind,
+                           bool *ret_created);
