@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The console log of a VM: size-capped appends with one rotated generation, and reading it back. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "console-log.h"
+
+#define CONSOLE_LOG_READ_SIZE (64U * 1024U)
+
+ssize_t console_write(int fd, const void *buf, size_t size) {
+        ssize_t n = send(fd, buf, size, MSG_NOSIGNAL);
+        if (n < 0 && errno == ENOTSOCK)
+                n = write(fd, buf, size);
+        return n;
+}
+
+static int verify_regular(const struct stat *st) {
+        if (S_ISREG(st->st_mode))
+                return 0;
+        return S_ISDIR(st->st_mode) ? -EISDIR : -EBADFD;
+}
+
+int console_log_init(ConsoleLog *log, const char *path, uint64_t max_size) {
+        _cleanup_free_ char *p = NULL, *old = NULL;
+
+        if (!log)
+                return -EINVAL;
+        if (path) {
+                p = strdup(path);
+                if (!p || asprintf(&old, "%s" CONSOLE_LOG_OLD_SUFFIX, path) < 0)
+                        return -ENOMEM;
+        }
+        *log = (ConsoleLog) {
+                .path = TAKE_PTR(p),
+                .path_old = TAKE_PTR(old),
+                .fd = -EBADF,
+                .max_size = max_size > 0 ? max_size : UINT64_MAX,
+        };
+        return 0;
+}
+
+void console_log_done(ConsoleLog *log) {
+        if (!log)
+                return;
+        log->fd = safe_close(log->fd);
+        log->path = mfree(log->path);
+        log->path_old = mfree(log->path_old);
+}
+
+static int open_current(ConsoleLog *log, int extra_flags) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        fd = open(log->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | extra_flags,
+                  0600);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        int r = verify_regular(&st);
+        if (r < 0)
+                return r;
+        log->fd = TAKE_FD(fd);
+        log->size = (uint64_t) st.st_size;
+        return 0;
+}
+
+int console_log_open(ConsoleLog *log) {
+        if (!log)
+                return -EINVAL;
+        if (!log->path || log->fd >= 0)
+                return 0;
+        return open_current(log, 0);
+}
+
+static int rotate(ConsoleLog *log) {
+        log->fd = safe_close(log->fd);
+        /* rename() replaces the older generation atomically: a reader sees either one or the other. */
+        if (rename(log->path, log->path_old) < 0 && errno != ENOENT)
+                return negative_errno();
+        return open_current(log, O_TRUNC);
+}
+
+static int write_all_file(int fd, const uint8_t *p, size_t size) {
+        while (size > 0) {
+                ssize_t n = write(fd, p, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        return -EIO;
+                p += n;
+                size -= (size_t) n;
+        }
+        return 0;
+}
+
+int console_log_append(ConsoleLog *log, const void *data, size_t size) {
+        const uint8_t *p = data;
+        int r;
+
+        if (!log || (!data && size > 0))
+                return -EINVAL;
+        if (!log->path)
+                return 0;
+
+        while (size > 0) {
+                r = console_log_open(log);
+                if (r < 0)
+                        return r;
+                if (log->size >= log->max_size) {
+                        r = rotate(log);
+                        if (r < 0)
+                                return r;
+                }
+
+                size_t n = (size_t) MIN((uint64_t) size, log->max_size - log->size);
+                r = write_all_file(log->fd, p, n);
+                if (r < 0) {
+                        /* The size we track is unknown now; reopening takes it from the file again. */
+                        log->fd = safe_close(log->fd);
+                        return r;
+                }
+                log->size += n;
+                p += n;
+                size -= n;
+        }
+        return 0;
+}
+
+/* Opens path for reading; a missing file gives fd -EBADF and size 0. */
+static int open_optional(const char *path, int *ret_fd, struct stat *ret_st) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0) {
+                if (errno != ENOENT)
+                        return negative_errno();
+                *ret_fd = -EBADF;
+                *ret_st = (struct stat) {};
+                return 0;
+        }
+        if (fstat(fd, ret_st) < 0)
+                return negative_errno();
+        int r = verify_regular(ret_st);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int console_log_reader_open(const char *path, ConsoleLogReader *ret) {
+        _cleanup_free_ char *old = NULL;
+        int r;
+
+        if (!path || !ret)
+                return -EINVAL;
+        if (asprintf(&old, "%s" CONSOLE_LOG_OLD_SUFFIX, path) < 0)
+                return -ENOMEM;
+
+        /* The current file is opened first: if the writer rotates before the old one is opened, both names
+         * lead to the same file, which we notice and retry. The other order could miss a whole file. */
+        for (unsigned attempt = 0; attempt < 3; attempt++) {
+                _cleanup_close_ int cur = -EBADF, prev = -EBADF;
+                struct stat st_cur, st_prev;
+
+                r = open_optional(path, &cur, &st_cur);
+                if (r < 0)
+                        return r;
+                r = open_optional(old, &prev, &st_prev);
+                if (r < 0)
+                        return r;
+                if (cur >= 0 && prev >= 0 && st_cur.st_dev == st_prev.st_dev &&
+                    st_cur.st_ino == st_prev.st_ino)
+                        continue;
+
+                *ret = (ConsoleLogReader) {
+                        .fds = { TAKE_FD(prev), TAKE_FD(cur) },
+                        .left = { (uint64_t) st_prev.st_size, (uint64_t) st_cur.st_size },
+                };
+                return 0;
+        }
+        return -EBUSY;
+}
+
+ssize_t console_log_reader_read(ConsoleLogReader *reader, void *buf, size_t size) {
+        if (!reader || !buf || size == 0)
+                return -EINVAL;
+
+        while (reader->index < ELEMENTSOF(reader->fds)) {
+                size_t i = reader->index;
+
+                if (reader->fds[i] < 0 || reader->left[i] == 0) {
+                        reader->fds[i] = safe_close(reader->fds[i]);
+                        reader->index++;
+                        continue;
+                }
+                ssize_t n = read(reader->fds[i], buf, (size_t) MIN((uint64_t) size, reader->left[i]));
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0) {
+                        /* Shorter than when it was opened: somebody truncated it. Take what there was. */
+                        reader->left[i] = 0;
+                        continue;
+                }
+                reader->left[i] -= (uint64_t) n;
+                return n;
+        }
+        return 0;
+}
+
+void console_log_reader_done(ConsoleLogReader *reader) {
+        if (!reader)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(reader->fds); i++)
+                reader->fds[i] = safe_close(reader->fds[i]);
+        reader->index = ELEMENTSOF(reader->fds);
+}
+
+static int write_all_waiting(int fd, const uint8_t *p, size_t size) {
+        while (size > 0) {
+                ssize_t n = console_write(fd, p, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN)
+                                return negative_errno();
+
+                        struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                        int k = poll(&pfd, 1, (int) (CONSOLE_LOG_REPLAY_STALL_USEC / 1000U));
+                        if (k < 0 && errno != EINTR)
+                                return negative_errno();
+                        if (k == 0)
+                                return -ETIMEDOUT;
+                        continue;
+                }
+                p += n;
+                size -= (size_t) n;
+        }
+        return 0;
+}
+
+int console_log_replay(const char *path, int fd) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        ConsoleLogReader reader = CONSOLE_LOG_READER_INIT;
+        int r;
+
+        if (!path || fd < 0)
+                return -EINVAL;
+        buf = malloc(CONSOLE_LOG_READ_SIZE);
+        if (!buf)
+                return -ENOMEM;
+        r = console_log_reader_open(path, &reader);
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                ssize_t n = console_log_reader_read(&reader, buf, CONSOLE_LOG_READ_SIZE);
+                if (n <= 0) {
+                        r = (int) n;
+                        break;
+                }
+                r = write_all_waiting(fd, buf, (size_t) n);
+                if (r < 0)
+                        break;
+        }
+        console_log_reader_done(&reader);
+        return r;
+}

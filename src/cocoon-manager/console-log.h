@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The console log of a VM: size-capped appends with one rotated generation (<path>.1); reading it back. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "macro.h"
+
+#define CONSOLE_LOG_OLD_SUFFIX ".1"
+
+/* The writing side. The current file is filled up to max_size bytes exactly; the next byte first renames it
+ * to <path>.1 (replacing an older one) and starts a new file: the newest bytes are kept, and between
+ * max_size and 2 * max_size bytes are on disk once the first rotation happened. */
+typedef struct ConsoleLog {
+        char *path;     /* NULL: no log, appends are no-ops */
+        char *path_old; /* <path>.1 */
+        int fd;         /* -EBADF until opened, and after a failed write (the next append reopens) */
+        uint64_t size;  /* bytes in the current file */
+        uint64_t max_size;
+} ConsoleLog;
+
+/* path may be NULL (no log). max_size 0 means no cap. Does not open the file yet. */
+int console_log_init(ConsoleLog *log, const char *path, uint64_t max_size);
+void console_log_done(ConsoleLog *log);
+/* Opens (creates 0600) the current file if it is not open; an existing file is appended to. */
+int console_log_open(ConsoleLog *log);
+/* Appends all of data, rotating as needed. On failure the file is closed (the next call reopens it) and
+ * some of data may be lost. */
+int console_log_append(ConsoleLog *log, const void *data, size_t size);
+
+/* The reading side: the log as it was when the reader was opened, <path>.1 first, then <path>. Bytes
+ * appended later are not returned, so a reader can be combined with a live stream without overlap. */
+typedef struct ConsoleLogReader {
+        int fds[2];       /* old, current; -EBADF when that file does not exist */
+        uint64_t left[2]; /* bytes still to read from each */
+        size_t index;     /* the file being read */
+} ConsoleLogReader;
+
+#define CONSOLE_LOG_READER_INIT ((ConsoleLogReader) { .fds = { -EBADF, -EBADF } })
+
+/* Missing files count as empty. Safe against a concurrent rotation by the writer. */
+int console_log_reader_open(const char *path, ConsoleLogReader *ret);
+/* Returns the number of bytes read (> 0), 0 at the end, or -errno. */
+ssize_t console_log_reader_read(ConsoleLogReader *reader, void *buf, size_t size);
+void console_log_reader_done(ConsoleLogReader *reader);
+
+/* write() that never raises SIGPIPE: send(MSG_NOSIGNAL) on sockets, plain write() on anything else. */
+ssize_t console_write(int fd, const void *buf, size_t size);
+
+/* A peer that takes no byte for this long makes console_log_replay() give up. */
+#define CONSOLE_LOG_REPLAY_STALL_USEC (30ULL * 1000000ULL)
+
+/* Writes <path>.1 and <path> as they are now to fd, waiting for fd as needed (it may be non-blocking): meant
+ * for a worker thread. Returns 0, -ETIMEDOUT when the peer stalls, or another -errno. */
+int console_log_replay(const char *path, int fd);

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* io.cocoon.VM.Console: after the reply the connection carries raw bytes: the console log (replay), then the
+ * live console through the VM's relay (follow), with input unless readOnly. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "console-relay.h"
+#include "hashmap.h"
+#include "json-util.h"
+#include "log.h"
+#include "manager.h"
+#include "varlink-interfaces.h"
+#include "vm-console.h"
+#include "vm-varlink.h"
+
+typedef struct ReplayJob {
+        char *log_path;
+        int fd;
+} ReplayJob;
+
+static void *replay_thread(void *userdata) {
+        ReplayJob *job = userdata;
+
+        /* A peer that stops reading cannot hold the thread for long: the write gives up after a stall. */
+        int r = console_log_replay(job->log_path, job->fd);
+        if (r < 0 && r != -ENOENT)
+                log_debug_errno(r, "Failed to send console log %s: %m", job->log_path);
+        safe_close(job->fd);
+        free(job->log_path);
+        free(job);
+        return NULL;
+}
+
+/* Sends the log from a detached thread: writing to a slow peer must not block the event loop. Takes fd. */
+static int replay_in_thread(const char *log_path, int fd) {
+        _cleanup_close_ int owned = fd;
+        pthread_attr_t attr;
+        pthread_t thread;
+        ReplayJob *job;
+        int r;
+
+        if (!log_path)
+                return 0; /* no log directory: an empty log, closing the connection says so */
+
+        job = calloc(1, sizeof(ReplayJob));
+        if (!job)
+                return -ENOMEM;
+        job->fd = owned;
+        job->log_path = strdup(log_path);
+        if (!job->log_path) {
+                free(job);
+                return -ENOMEM;
+        }
+
+        r = -pthread_attr_init(&attr);
+        if (r < 0)
+                goto fail;
+        r = -pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (r == 0)
+                r = -pthread_create(&thread, &attr, replay_thread, job);
+        (void) pthread_attr_destroy(&attr);
+        if (r < 0)
+                goto fail;
+        (void) TAKE_FD(owned); /* the thread closes it */
+        return 0;
+fail:
+        free(job->log_path);
+        free(job);
+        return r;
+}
+
+static int get_optional_bool(json_object *parameters, const char *key, bool *value) {
+        int r = json_get_bool(parameters, key, value);
+        return r == -ENXIO ? 0 : r; /* absent or null: keep the default */
+}
+
+static int reply_invalid_state(Varlink *link, const VMRecord *record) {
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        _cleanup_free_ char *message = NULL;
+
+        if (!p || asprintf(&message, "VM %s is %s: its live console is only there while it runs",
+                           record->vm.name, vm_state_to_string(record->vm.state)) < 0)
+                return -ENOMEM;
+        if (json_add_string(p, "id", record->vm.id) < 0 ||
+            json_add_string(p, "state", vm_state_to_string(record->vm.state)) < 0 ||
+            json_add_string(p, "message", message) < 0)
+                return -ENOMEM;
+        return varlink_error(link, VM_ERROR_INVALID_STATE, p);
+}
+
+int vl_method_vm_console(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_(json_object_putp) json_object *reply = NULL;
+        _cleanup_free_ char *log_path = NULL, *vm_id = NULL;
+        bool read_only = false, replay = false, follow = true;
+        ConsoleRelay *relay = NULL;
+        const VMRecord *record;
+        const char *ref;
+        int fd = -EBADF, r;
+
+        if (json_get_string(parameters, "ref", &ref) < 0)
+                return varlink_error_invalid_parameter(link, "ref");
+        if (get_optional_bool(parameters, "readOnly", &read_only) < 0)
+                return varlink_error_invalid_parameter(link, "readOnly");
+        if (get_optional_bool(parameters, "replay", &replay) < 0)
+                return varlink_error_invalid_parameter(link, "replay");
+        if (get_optional_bool(parameters, "follow", &follow) < 0)
+                return varlink_error_invalid_parameter(link, "follow");
+        if (!(flags & VARLINK_METHOD_UPGRADE))
+                return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
+                                      "Console requires upgrade: after the reply the connection carries raw "
+                                      "console bytes");
+        if (!replay && !follow)
+                return varlink_error_invalid_parameter(link, "follow"); /* nothing to send at all */
+
+        r = manager_resolve_vm(m, link, ref, &record);
+        if (r <= 0)
+                return r;
+        if (follow) {
+                if (record->vm.state != VM_STATE_RUNNING)
+                        return reply_invalid_state(link, record);
+                relay = hashmap_get(m->consoles, record->vm.id);
+                if (!relay)
+                        return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
+                                              "VM %s runs without a console relay", record->vm.name);
+        }
+        if (record->log_dir && asprintf(&log_path, "%s/" VM_CONSOLE_LOG_NAME, record->log_dir) < 0)
+                return -ENOMEM;
+        vm_id = strdup(record->vm.id);
+        reply = json_object_new_object();
+        if (!vm_id || !reply || json_add_string(reply, "id", record->vm.id) < 0 ||
+            json_add_string(reply, "name", record->vm.name) < 0)
+                return -ENOMEM;
+
+        /* From here on `parameters` is gone (the reply ends the call) and errors can only be logged. */
+        r = varlink_reply_and_upgrade(link, reply, &fd);
+        if (r < 0)
+                return log_vm_internal(LOG_WARNING, r, vm_id, "Failed to upgrade console connection: %m");
+
+        if (!follow)
+                r = replay_in_thread(log_path, fd);
+        else if (replay)
+                r = console_relay_attach_replay(relay, fd, read_only);
+        else
+                r = console_relay_attach(relay, fd, read_only);
+        if (r < 0)
+                log_vm_internal(LOG_WARNING, r, vm_id, "Failed to serve console of VM %s: %m", vm_id);
+        return 0;
+}

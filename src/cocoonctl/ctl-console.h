@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* cocoonctl vm console / vm logs: a VM's serial console, interactive or as a log. */
+#pragma once
+
+#include <stdbool.h>
+
+/* Options these verbs read; cocoonctl.c sets them while parsing the command line. */
+extern bool arg_no_tty;              /* --no-tty: pump stdin/stdout as they are, no raw mode, no escape */
+extern bool arg_follow;              /* -f --follow: vm logs keeps printing new output */
+extern const char *arg_escape_char;  /* --escape-char=C: NULL means ^] */
+
+/* vm console REF */
+int verb_vm_console(int argc, char **argv);
+/* vm logs REF */
+int verb_vm_logs(int argc, char **argv);
