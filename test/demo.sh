@@ -23,3 +23,25 @@ step cocoonctl vm list
 
 printf '\nThe first call started the manager: cocoon-manager.service is %s.\n' \
         "$(systemctl is-active cocoon-manager.service)"
+
+# The test guest: a Debian kernel and a busybox initramfs, built by tools/demo outside the sandbox.
+# shellcheck disable=SC1091
+. "$COCOON_BUILD_DIR/guest/guest.env"
+step cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE"
+step cocoonctl vm run guest --name demo --memory 256M --storage 64M
+id=$(cocoonctl vm inspect demo --json | sed -n 's/^  "id": "\(.*\)",$/\1/p')
+
+printf '\nWaiting for the guest to print its ready line on the serial console...\n'
+for _ in $(seq 1 600); do
+        if cocoonctl vm logs demo | grep -q COCOON-GUEST-READY; then
+                break
+        fi
+        sleep 0.2
+done
+step sh -c "cocoonctl vm logs demo | grep -a COCOON-"
+step systemctl status --no-pager --lines=0 "cocoon-vm@$id.service"
+step cocoonctl vm list
+step cocoonctl vm stop demo
+step sh -c "cocoonctl vm logs demo | grep -a -e POWERBUTTON -e 'Power down'"
+step cocoonctl vm rm demo
+step cocoonctl vm list

@@ -272,6 +272,9 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 r = client_read(c, revents);
+                if (r > 0)
+                        /* A half-close: what is already queued for it may still get through. */
+                        (void) client_flush(c);
                 if (r != 0) {
                         client_detach(c, r > 0 ? 0 : r);
                         return 0;

@@ -6,11 +6,16 @@
 #include <inttypes.h>
 
 #include "config.h"
+#include "image-varlink.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "manager-gc.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
+#include "vm-console.h"
+#include "vm-events.h"
+#include "vm-lifecycle.h"
 
 static const struct {
         const char *method;
@@ -19,12 +24,25 @@ static const struct {
         { "io.cocoon.Manager.Describe", vl_method_manager_describe },
         { "io.cocoon.VM.List", vl_method_vm_list },
         { "io.cocoon.VM.Inspect", vl_method_vm_inspect },
+        { "io.cocoon.VM.Create", vl_method_vm_create },
+        { "io.cocoon.VM.Start", vl_method_vm_start },
+        { "io.cocoon.VM.Stop", vl_method_vm_stop },
+        { "io.cocoon.VM.Delete", vl_method_vm_delete },
+        { "io.cocoon.VM.Watch", vl_method_vm_watch },
+        { "io.cocoon.VM.Debug", vl_method_vm_debug },
+        { "io.cocoon.VM.Console", vl_method_vm_console },
+        { "io.cocoon.Manager.GarbageCollect", vl_method_manager_garbage_collect },
+        { "io.cocoon.Image.Import", vl_method_image_import },
+        { "io.cocoon.Image.List", vl_method_image_list },
+        { "io.cocoon.Image.Inspect", vl_method_image_inspect },
+        { "io.cocoon.Image.Delete", vl_method_image_delete },
 };
 
 static const VarlinkInterface *const interfaces[] = {
         &vl_interface_io_cocoon,
         &vl_interface_io_cocoon_Manager,
         &vl_interface_io_cocoon_VM,
+        &vl_interface_io_cocoon_Image,
 };
 
 /* Whether uid (with primary gid) belongs to group `cocoon`, primary or supplementary, per the user database. */
@@ -86,7 +104,7 @@ void manager_check_idle(Manager *m) {
         if (m->exit_idle_usec == 0)
                 return;
         bool idle = varlink_server_current_connections(m->varlink_server) == 0 &&
-                    store_count_state(m->store, VM_STATE_RUNNING) == 0;
+                    store_count_state(m->store, VM_STATE_RUNNING) == 0 && hashmap_size(m->vm_tasks) == 0;
         if (!idle) {
                 if (m->idle_timer)
                         (void) sd_event_source_set_enabled(m->idle_timer, SD_EVENT_OFF);
@@ -109,6 +127,7 @@ static int on_connect(VarlinkServer *server, Varlink *link, void *userdata) {
 }
 
 static void on_disconnect(VarlinkServer *server, Varlink *link, void *userdata) {
+        vm_events_unsubscribe(userdata, link);
         manager_check_idle(userdata);
 }
 

@@ -7,6 +7,13 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "console-relay.h"
+#include "image-store.h"
+#include "job-queue.h"
+#include "qemu.h"
+#include "vm-events.h"
+#include "vm-monitor.h"
+#include "bus-unit.h"
 #include "fs-util.h"
 #include "log.h"
 #include "manager.h"
@@ -17,13 +24,29 @@ static const char *arg_state_dir = COCOON_STATE_DIR;
 static const char *arg_run_dir = COCOON_RUN_DIR;
 static const char *arg_log_dir = COCOON_LOG_DIR;
 static const char *arg_listen = NULL;
+static const char *arg_config = NULL;
 static uint64_t arg_exit_idle_usec = 0;
 
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        /* Workers first: their results still refer to the store. */
+        job_queue_free(m->jobs);
+        vm_events_free_all(m);
         varlink_server_unref(m->varlink_server);
         sd_event_source_unref(m->idle_timer);
+        if (m->consoles) {
+                size_t state = 0;
+                void *relay;
+                while (hashmap_iterate(m->consoles, &state, NULL, &relay))
+                        console_relay_free(relay);
+                hashmap_free(m->consoles);
+        }
+        hashmap_free(m->vm_tasks);
+        unit_watch_free(m->unit_watch);
+        sd_bus_flush_close_unref(m->bus);
+        image_store_free(m->images);
+        cocoon_config_done(&m->config);
         store_free(m->store);
         sd_event_unref(m->event);
         free(m->state_dir);
@@ -46,12 +69,13 @@ static void help(void) {
                "     --run-dir=PATH      Sockets (default %s)\n"
                "     --log-dir=PATH      Hypervisor and console logs (default %s)\n"
                "     --listen=PATH       Bind this socket when not socket activated\n"
+               "     --config=PATH       Configuration file (default %s)\n"
                "     --exit-idle-sec=N   Exit after N seconds without clients and running VMs\n",
-               COCOON_MANAGER_ADDRESS, COCOON_STATE_DIR, COCOON_RUN_DIR, COCOON_LOG_DIR);
+               COCOON_MANAGER_ADDRESS, COCOON_STATE_DIR, COCOON_RUN_DIR, COCOON_LOG_DIR, COCOON_CONF_FILE);
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUN_DIR, ARG_LOG_DIR, ARG_LISTEN, ARG_EXIT_IDLE };
+        enum { ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUN_DIR, ARG_LOG_DIR, ARG_LISTEN, ARG_EXIT_IDLE, ARG_CONFIG };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -60,6 +84,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "log-dir", required_argument, NULL, ARG_LOG_DIR },
                 { "listen", required_argument, NULL, ARG_LISTEN },
                 { "exit-idle-sec", required_argument, NULL, ARG_EXIT_IDLE },
+                { "config", required_argument, NULL, ARG_CONFIG },
                 {},
         };
         uint64_t sec;
@@ -84,6 +109,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_LISTEN:
                         arg_listen = optarg;
+                        break;
+                case ARG_CONFIG:
+                        arg_config = optarg;
                         break;
                 case ARG_EXIT_IDLE:
                         r = parse_uint64(optarg, &sec);
@@ -119,9 +147,27 @@ static int manager_new(Manager **ret) {
         for (unsigned i = 0; i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++)
                 (void) find_executable(backend_table[i].binary, &m->backend_path[i]);
 
-        int r = sd_event_default(&m->event);
+        _cleanup_free_ char *config_error = NULL;
+        int r = cocoon_config_load(arg_config, &m->config, &config_error);
+        if (r < 0)
+                return log_error_errno(r, "Bad configuration: %s", config_error ?: "?");
+        m->host_accel = accel_resolve(ACCEL_AUTO);
+        /* systemd wants an absolute ExecStart path; resolve Binary= once, as $PATH says now. */
+        char *qemu = NULL;
+        if (find_executable(m->config.qemu_binary, &qemu) >= 0) {
+                free(m->config.qemu_binary);
+                m->config.qemu_binary = qemu;
+        } else
+                log_warning("QEMU binary %s not found; VMs cannot start.", m->config.qemu_binary);
+
+        r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
+        if (hashmap_new(&m->vm_tasks) < 0 || hashmap_new(&m->consoles) < 0)
+                return log_oom();
+        r = job_queue_new(m->event, m->config.pool_size, &m->jobs);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up worker threads: %m");
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -164,6 +210,24 @@ static int manager_startup(Manager *m) {
         signal(SIGPIPE, SIG_IGN);
 
         r = manager_open_store(m);
+        if (r < 0)
+                return r;
+        r = image_store_open(m->state_dir, &m->images);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load images from %s: %m", m->state_dir);
+
+        /* systemd owns the VMs' processes: talk to it before serving anyone, so that the records we hand
+         * out are already reconciled with what really runs. */
+        r = sd_bus_open_system(&m->bus);
+        if (r < 0) {
+                /* Records can still be listed and inspected (benchmarks, rescue); VMs cannot run. */
+                log_warning_errno(r, "Cannot connect to the system bus, VMs cannot be started: %m");
+                return manager_varlink_init(m);
+        }
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus: %m");
+        r = vm_monitor_start(m);
         if (r < 0)
                 return r;
         return manager_varlink_init(m);

@@ -6,15 +6,34 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include <systemd/sd-bus.h>
+
+#include "conf-file.h"
+#include "hashmap.h"
 #include "macro.h"
 #include "probe.h"
 #include "store.h"
 #include "varlink.h"
 
+typedef struct VmSubscriber VmSubscriber;
+typedef struct JobQueue JobQueue;
+typedef struct UnitWatch UnitWatch;
+typedef struct ImageStore ImageStore;
+
 typedef struct Manager {
         sd_event *event;
         VarlinkServer *varlink_server;
         Store *store;
+        ImageStore *images;
+        CocoonConfig config;
+        Accel host_accel;       /* what Accel=auto means on this host: kvm or tcg */
+
+        sd_bus *bus;            /* attached to the loop: unit signals */
+        UnitWatch *unit_watch;
+        JobQueue *jobs;         /* worker threads for slow work */
+        Hashmap *vm_tasks;      /* vm id -> VmTask* (the running one; others queue behind it) */
+        Hashmap *consoles;      /* vm id -> ConsoleRelay* */
+        VmSubscriber *subscribers; /* io.cocoon.VM.Watch callers */
 
         char *state_dir;
         char *run_dir;

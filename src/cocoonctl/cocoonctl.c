@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "ctl-console.h"
 #include "ctl-util.h"
 #include "ctl-verbs.h"
 #include "log.h"
@@ -13,6 +14,7 @@
 bool arg_more = false;
 bool arg_oneway = false;
 static bool arg_help = false;
+const char *arg_kernel = NULL, *arg_initrd = NULL, *arg_rootfs = NULL, *arg_cmdline = NULL;
 
 typedef struct Verb {
         const char *group; /* NULL for top-level verbs */
@@ -29,6 +31,28 @@ static const Verb verbs[] = {
         { "vm", "list", 0, 0, verb_vm_list, "vm list", "List VMs: ID NAME STATE BACKEND CPU MEMORY CREATED." },
         { "vm", "ls", 0, 0, verb_vm_list, "vm ls", "Alias of vm list." },
         { "vm", "inspect", 1, 1, verb_vm_inspect, "vm inspect REF", "Show one VM (id, name or id prefix) as JSON." },
+        { "vm", "create", 1, 1, verb_vm_create, "vm create IMAGE --name NAME [--cpu N] [--memory SIZE] [--storage SIZE]",
+          "Create a VM from an image (also --backend, --accel auto|kvm|tcg, --append KERNEL-ARGS)." },
+        { "vm", "run", 1, 1, verb_vm_run, "vm run IMAGE --name NAME [...]", "Create and start a VM (options as vm create)." },
+        { "vm", "start", 1, 64, verb_vm_start, "vm start REF...", "Start VMs." },
+        { "vm", "stop", 1, 64, verb_vm_stop, "vm stop REF... [--force] [--timeout SEC]",
+          "Stop VMs: ACPI power button, then systemd stops the hypervisor after the timeout." },
+        { "vm", "rm", 1, 64, verb_vm_rm, "vm rm REF... [--force]", "Delete VMs (--force stops running ones first)." },
+        { "vm", "status", 0, 64, verb_vm_status, "vm status [REF...] [--event] [--json]",
+          "Show VMs, then every change as it happens (until interrupted)." },
+        { "vm", "console", 1, 1, verb_vm_console, "vm console REF [--no-tty] [--escape-char C]",
+          "Attach to the serial console; leave with Ctrl-] then '.'." },
+        { "vm", "logs", 1, 1, verb_vm_logs, "vm logs REF [--follow]", "Print the serial console log." },
+        { "vm", "debug", 1, 1, verb_vm_debug, "vm debug REF", "Print the command line the VM's unit runs." },
+        { "image", "import", 1, 1, verb_image_import,
+          "image import NAME --kernel PATH [--initrd PATH] [--rootfs PATH] [--cmdline STR]",
+          "Copy a kernel (and initrd, ext4 root file system, command line) into the image store." },
+        { "image", "list", 0, 0, verb_image_list, "image list", "List images: NAME ID SIZE CREATED." },
+        { "image", "ls", 0, 0, verb_image_list, "image ls", "Alias of image list." },
+        { "image", "inspect", 1, 1, verb_image_inspect, "image inspect REF", "Show one image as JSON." },
+        { "image", "rm", 1, 64, verb_image_rm, "image rm REF...", "Delete images no VM uses." },
+        { NULL, "gc", 0, 0, verb_gc, "gc",
+          "Remove orphan VM directories, VMs stuck in creating, and unused image blobs." },
         { NULL, "call", 1, 2, verb_call, "call METHOD [JSON] [--more] [--oneway]",
           "Call any Varlink method of the manager and print the reply (raw access, like varlinkctl)." },
         { NULL, "introspect", 1, 1, verb_introspect, "introspect INTERFACE",
@@ -59,6 +83,23 @@ enum {
         ARG_ADDRESS,
         ARG_MORE,
         ARG_ONEWAY,
+        ARG_NAME,
+        ARG_CPU,
+        ARG_MEMORY,
+        ARG_STORAGE,
+        ARG_BACKEND,
+        ARG_ACCEL,
+        ARG_VM_CMDLINE,
+        ARG_FORCE,
+        ARG_TIMEOUT,
+        ARG_EVENT,
+        ARG_NO_TTY,
+        ARG_FOLLOW,
+        ARG_ESCAPE_CHAR,
+        ARG_KERNEL,
+        ARG_INITRD,
+        ARG_ROOTFS,
+        ARG_CMDLINE,
 };
 
 static int parse_argv(int argc, char *argv[]) {
@@ -69,15 +110,35 @@ static int parse_argv(int argc, char *argv[]) {
                 { "address", required_argument, NULL, ARG_ADDRESS },
                 { "more", no_argument, NULL, ARG_MORE },
                 { "oneway", no_argument, NULL, ARG_ONEWAY },
+                { "name", required_argument, NULL, ARG_NAME },
+                { "cpu", required_argument, NULL, ARG_CPU },
+                { "memory", required_argument, NULL, ARG_MEMORY },
+                { "storage", required_argument, NULL, ARG_STORAGE },
+                { "backend", required_argument, NULL, ARG_BACKEND },
+                { "accel", required_argument, NULL, ARG_ACCEL },
+                { "append", required_argument, NULL, ARG_VM_CMDLINE },
+                { "force", no_argument, NULL, ARG_FORCE },
+                { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "event", no_argument, NULL, ARG_EVENT },
+                { "no-tty", no_argument, NULL, ARG_NO_TTY },
+                { "follow", no_argument, NULL, ARG_FOLLOW },
+                { "escape-char", required_argument, NULL, ARG_ESCAPE_CHAR },
+                { "kernel", required_argument, NULL, ARG_KERNEL },
+                { "initrd", required_argument, NULL, ARG_INITRD },
+                { "rootfs", required_argument, NULL, ARG_ROOTFS },
+                { "cmdline", required_argument, NULL, ARG_CMDLINE },
                 {},
         };
         int c;
 
         /* Options may follow the verb ("cocoonctl vm list --json"), as with systemctl. */
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hf", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         arg_help = true;
+                        break;
+                case 'f':
+                        arg_follow = true;
                         break;
                 case ARG_VERSION:
                         printf("cocoonctl %s\n", COCOON_VERSION);
@@ -93,6 +154,57 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_ONEWAY:
                         arg_oneway = true;
+                        break;
+                case ARG_NAME:
+                        arg_name = optarg;
+                        break;
+                case ARG_CPU:
+                        arg_cpu = optarg;
+                        break;
+                case ARG_MEMORY:
+                        arg_memory = optarg;
+                        break;
+                case ARG_STORAGE:
+                        arg_storage = optarg;
+                        break;
+                case ARG_BACKEND:
+                        arg_backend = optarg;
+                        break;
+                case ARG_ACCEL:
+                        arg_accel = optarg;
+                        break;
+                case ARG_VM_CMDLINE:
+                        arg_vm_cmdline = optarg;
+                        break;
+                case ARG_FORCE:
+                        arg_force = true;
+                        break;
+                case ARG_TIMEOUT:
+                        arg_timeout = optarg;
+                        break;
+                case ARG_EVENT:
+                        arg_event = true;
+                        break;
+                case ARG_NO_TTY:
+                        arg_no_tty = true;
+                        break;
+                case ARG_FOLLOW:
+                        arg_follow = true;
+                        break;
+                case ARG_ESCAPE_CHAR:
+                        arg_escape_char = optarg;
+                        break;
+                case ARG_KERNEL:
+                        arg_kernel = optarg;
+                        break;
+                case ARG_INITRD:
+                        arg_initrd = optarg;
+                        break;
+                case ARG_ROOTFS:
+                        arg_rootfs = optarg;
+                        break;
+                case ARG_CMDLINE:
+                        arg_cmdline = optarg;
                         break;
                 case '?':
                         return -EINVAL;

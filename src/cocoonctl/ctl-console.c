@@ -81,6 +81,12 @@ static int signals_take(SignalState *s) {
 }
 
 static void signals_release(SignalState *s) {
+        struct signalfd_siginfo si;
+
+        /* Consume what arrived, or it would kill us the moment the old mask is back: the session is over
+         * and the terminal restored, which is all those signals asked for. */
+        while (s->fd >= 0 && read(s->fd, &si, sizeof(si)) == (ssize_t) sizeof(si))
+                ;
         s->fd = safe_close(s->fd);
         if (!s->blocked)
                 return;

@@ -8,6 +8,7 @@
 extern const VarlinkInterface vl_interface_io_cocoon;
 extern const VarlinkInterface vl_interface_io_cocoon_Manager;
 extern const VarlinkInterface vl_interface_io_cocoon_VM;
+extern const VarlinkInterface vl_interface_io_cocoon_Image;
 
 #define COCOON_ERROR_PERMISSION_DENIED "io.cocoon.PermissionDenied"
 #define COCOON_ERROR_SYSTEM "io.cocoon.System"
@@ -19,3 +20,8 @@ extern const VarlinkInterface vl_interface_io_cocoon_VM;
 #define VM_ERROR_INVALID_CONFIGURATION "io.cocoon.VM.InvalidConfiguration"
 #define VM_ERROR_NOT_SUPPORTED "io.cocoon.VM.NotSupported"
 #define VM_ERROR_HYPERVISOR_FAILED "io.cocoon.VM.HypervisorFailed"
+
+#define IMAGE_ERROR_NO_SUCH_IMAGE "io.cocoon.Image.NoSuchImage"
+#define IMAGE_ERROR_IMAGE_IN_USE "io.cocoon.Image.ImageInUse"
+#define IMAGE_ERROR_NAME_IN_USE "io.cocoon.Image.NameInUse"
+#define IMAGE_ERROR_INVALID_IMAGE "io.cocoon.Image.InvalidImage"

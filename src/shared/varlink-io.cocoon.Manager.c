@@ -41,9 +41,27 @@ static const VarlinkSymbol method_describe = {
         .doc = "Version, directories, backends found and record counts.",
 };
 
+static const VarlinkField garbage_collect_out[] = {
+        { .name = "removedDirectories", .type = VARLINK_STRING, .flags = VARLINK_ARRAY },
+        { .name = "removedRecords", .type = VARLINK_STRING, .flags = VARLINK_ARRAY,
+          .doc = "Ids of VMs left in state creating for over 24 hours." },
+        { .name = "removedBlobs", .type = VARLINK_STRING, .flags = VARLINK_ARRAY,
+          .doc = "Image blob files no image and no VM referenced." },
+        {},
+};
+
+static const VarlinkSymbol method_garbage_collect = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "GarbageCollect",
+        .output = garbage_collect_out,
+        .doc = "Removes VM directories without a record, VMs stuck in state creating, and unused image "
+               "blobs. Never touches a VM with an operation in flight or a record that failed to load.",
+};
+
 static const VarlinkSymbol *const symbols[] = {
         &type_backend,
         &method_describe,
+        &method_garbage_collect,
         NULL,
 };
 

@@ -93,9 +93,9 @@ int varlink_errorf(Varlink *link, const char *error_id, const char *format, ...)
 int varlink_error_errno(Varlink *link, int error);
 /* Sends the final reply, then leaves Varlink: the connection's socket is handed to the caller (ret_fd, a
  * dup, O_NONBLOCK like all our server sockets) and the Varlink object is closed (the disconnect callback
- * runs). Only for calls made with VARLINK_METHOD_UPGRADE (else -EINVAL). Bytes the peer sent after the call (before
- * our reply) are lost: clients must wait for the reply, as the spec says. If a handler answers an upgrade
- * call with plain varlink_reply(), the connection is closed after that reply. */
+ * runs). Only for calls made with VARLINK_METHOD_UPGRADE (else -EINVAL). Bytes the peer sent after the
+ * call (before our reply) are lost: clients must wait for the reply, as the spec says. If a handler answers
+ * an upgrade call with plain varlink_reply(), the connection is closed after that reply. */
 int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, int *ret_fd);
 
 /* ---- server ---- */
@@ -154,8 +154,8 @@ int varlink_observe_next(Varlink *link, json_object **ret_parameters, const char
                          bool *ret_continues);
 /* Call with upgrade=true: waits for the reply, then hands over the raw socket (dup, blocking mode) in
  * *ret_fd and closes the Varlink object. Bytes already read past the reply are written to *ret_leftover
- * (malloc'd, may be NULL with *ret_leftover_size 0). On an error reply nothing is handed over (*ret_fd = -EBADF) and the
- * connection stays usable for Varlink. */
+ * (malloc'd, may be NULL with *ret_leftover_size 0). On an error reply nothing is handed over
+ * (*ret_fd = -EBADF) and the connection stays usable for Varlink. */
 int varlink_call_and_upgrade(Varlink *link, const char *method, json_object *parameters,
                              json_object **ret_parameters, const char **ret_error_id, int *ret_fd,
                              char **ret_leftover, size_t *ret_leftover_size);

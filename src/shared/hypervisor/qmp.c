@@ -100,7 +100,7 @@ static int fd_wait(int fd, short events, uint64_t deadline) {
                 if (r > 0)
                         return 0;
                 if (r < 0 && errno != EINTR)
-                        return -errno;
+                        return negative_errno();
         }
 }
 
@@ -124,7 +124,7 @@ static int connect_unix(int fd, const char *path, uint64_t deadline) {
                 if (errno == EINTR)
                         continue;
                 if (errno != EAGAIN)
-                        return -errno;
+                        return negative_errno();
 
                 now = now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline)
@@ -155,7 +155,7 @@ static int qmp_fill(Qmp *q, uint64_t deadline) {
                         return qmp_fail(q, -ECONNRESET);
                 if (errno == EAGAIN || errno == EINTR)
                         continue;
-                return qmp_fail(q, errno == ECONNRESET ? -ECONNRESET : -errno);
+                return qmp_fail(q, negative_errno());
         }
 }
 
@@ -217,7 +217,7 @@ static int qmp_send(Qmp *q, json_object *m, uint64_t deadline) {
                 if (errno == EINTR)
                         continue;
                 if (errno != EAGAIN)
-                        return qmp_fail(q, errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -errno);
+                        return qmp_fail(q, errno == EPIPE ? -ECONNRESET : negative_errno());
 
                 r = fd_wait(q->fd, POLLOUT, deadline);
                 if (r < 0)
@@ -431,7 +431,7 @@ int qmp_connect(const char *socket_path, uint64_t timeout_usec, Qmp **ret) {
 
         q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (q->fd < 0)
-                return -errno;
+                return negative_errno();
 
         r = connect_unix(q->fd, socket_path, deadline);
         if (r < 0)

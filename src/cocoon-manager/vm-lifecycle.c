@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* io.cocoon.VM methods that change VMs: Create, Start, Stop, Delete, and Debug (the launch command). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bus-unit.h"
+#include "helpers.h"
+#include "id.h"
+#include "image-store.h"
+#include "json-util.h"
+#include "log.h"
+#include "qemu.h"
+#include "resolve.h"
+#include "strv-util.h"
+#include "time-util.h"
+#include "varlink-interfaces.h"
+#include "vm-events.h"
+#include "vm-lifecycle.h"
+#include "vm-task.h"
+#include "vm-varlink.h"
+
+#define VM_DEFAULT_CPU 1U
+#define VM_DEFAULT_MEMORY (UINT64_C(256) << 20)
+#define VM_DEFAULT_STORAGE (UINT64_C(1) << 30)
+
+static int reply_invalid_configuration(Varlink *link, const char *field, const char *message) {
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        if (!p || json_add_string(p, "field", field) < 0 || json_add_string(p, "message", message) < 0)
+                return -ENOMEM;
+        return varlink_error(link, VM_ERROR_INVALID_CONFIGURATION, p);
+}
+
+static int reply_error_message(Varlink *link, const char *error_id, const char *id, const char *message) {
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        if (!p || json_add_string(p, "id", id) < 0 || json_add_string(p, "message", message) < 0)
+                return -ENOMEM;
+        return varlink_error(link, error_id, p);
+}
+
+/* ---- Create ---- */
+
+typedef struct CreateRequest {
+        const char *name, *image, *backend, *accel, *cmdline;
+        int64_t cpu, memory, storage;
+        bool start;
+} CreateRequest;
+
+static int create_request_parse(json_object *p, CreateRequest *req, const char **ret_bad) {
+        static const JsonDispatch table[] = {
+                { "name", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, name), JSON_MANDATORY },
+                { "image", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, image), JSON_MANDATORY },
+                { "backend", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, backend), JSON_NULLABLE },
+                { "accel", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, accel), JSON_NULLABLE },
+                { "cmdline", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, cmdline), JSON_NULLABLE },
+                { "cpu", json_type_int, json_dispatch_int64, offsetof(CreateRequest, cpu), JSON_NULLABLE },
+                { "memory", json_type_int, json_dispatch_int64, offsetof(CreateRequest, memory), JSON_NULLABLE },
+                { "storage", json_type_int, json_dispatch_int64, offsetof(CreateRequest, storage), JSON_NULLABLE },
+                { "start", json_type_boolean, json_dispatch_bool, offsetof(CreateRequest, start), JSON_NULLABLE },
+                {},
+        };
+        *req = (CreateRequest){ .cpu = VM_DEFAULT_CPU, .memory = VM_DEFAULT_MEMORY, .storage = VM_DEFAULT_STORAGE };
+        return json_dispatch(p, table, 0, req, ret_bad);
+}
+
+/* The storage list for an image: its root filesystem read-only as layer 0, plus a writable COW disk. */
+static int record_add_storage(Manager *m, VMRecord *r, const Image *img, const char *vm_dir) {
+        if (!image_file_present(&img->files[IMAGE_BLOB_ROOTFS]))
+                return 0;
+        StorageConfig layer = { .read_only = true, .role = STORAGE_ROLE_LAYER, .direct_io = -1 };
+        StorageConfig cow = { .read_only = false, .role = STORAGE_ROLE_COW, .direct_io = -1 };
+        if (image_blob_path(m->images, img->files[IMAGE_BLOB_ROOTFS].blob, IMAGE_BLOB_ROOTFS, &layer.path) < 0 ||
+            !(layer.serial = strdup(VM_LAYER_SERIAL_PREFIX "0")) || vm_add_storage_config(&r->vm, &layer) < 0) {
+                storage_config_done(&layer);
+                return -ENOMEM;
+        }
+        if (r->vm.config.storage == 0)
+                return 0;
+        if (asprintf(&cow.path, "%s/cow.raw", vm_dir) < 0 || !(cow.serial = strdup(VM_COW_SERIAL)) ||
+            vm_add_storage_config(&r->vm, &cow) < 0) {
+                storage_config_done(&cow);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* The guest contract: layer serials (top first) and the COW serial on the kernel command line. */
+static int record_build_boot(Manager *m, VMRecord *r, const Image *img, const char *extra) {
+        _cleanup_free_ BootConfig *b = calloc(1, sizeof(BootConfig));
+        if (!b || image_blob_path(m->images, img->files[IMAGE_BLOB_KERNEL].blob, IMAGE_BLOB_KERNEL, &b->kernel_path) < 0)
+                return -ENOMEM;
+        if (image_file_present(&img->files[IMAGE_BLOB_INITRD]) &&
+            image_blob_path(m->images, img->files[IMAGE_BLOB_INITRD].blob, IMAGE_BLOB_INITRD, &b->initrd_path) < 0)
+                return -ENOMEM;
+        bool layers = image_file_present(&img->files[IMAGE_BLOB_ROOTFS]);
+        bool cow = layers && r->vm.config.storage > 0;
+        if (asprintf(&b->cmdline, "%s%s%s%s%s%s", img->cmdline ?: "", layers ? " cocoon.layers=" VM_LAYER_SERIAL_PREFIX "0" : "",
+                     cow ? " cocoon.cow=" VM_COW_SERIAL : "", isempty(extra) ? "" : " ", extra ?: "",
+                     "") < 0)
+                return -ENOMEM;
+        r->boot_config = TAKE_PTR(b);
+        return 0;
+}
+
+static int record_new_placeholder(Manager *m, const CreateRequest *req, const Image *img, VMRecord **ret) {
+        _cleanup_(vm_record_freep) VMRecord *r = NULL;
+        _cleanup_free_ char *vm_dir = NULL;
+        char id[ID_LENGTH + 1];
+        int k;
+
+        if ((k = vm_record_new(&r)) < 0 || (k = id_generate(id)) < 0)
+                return k;
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        r->vm.state = VM_STATE_CREATING;
+        r->vm.created_at = r->vm.updated_at = now;
+        r->vm.config.cpu = (uint32_t) req->cpu;
+        r->vm.config.memory = (uint64_t) req->memory;
+        r->vm.config.storage = image_file_present(&img->files[IMAGE_BLOB_ROOTFS]) ? (uint64_t) req->storage : 0;
+        if (!(r->vm.id = strdup(id)) || !(r->vm.name = strdup(req->name)) ||
+            !(r->vm.backend = strdup(req->backend ?: "qemu")) || !(r->vm.config.image = strdup(img->name)) ||
+            !(r->vm.config.image_digest = strdup(img->digest)) ||
+            (req->accel && !(r->vm.config.accel = strdup(req->accel))) ||
+            asprintf(&r->run_dir, "%s/vms/%s", m->run_dir, id) < 0 ||
+            asprintf(&r->log_dir, "%s/vms/%s", m->log_dir, id) < 0 || unit_name_for_vm(id, &r->unit) < 0 ||
+            store_vm_dir(m->store, id, &vm_dir) < 0)
+                return -ENOMEM;
+        if ((k = record_add_storage(m, r, img, vm_dir)) < 0 || (k = record_build_boot(m, r, img, req->cmdline)) < 0)
+                return k;
+        k = extract_blob_ids(r->vm.storage_configs, r->vm.n_storage_configs, r->boot_config, &r->image_blob_ids);
+        if (k < 0)
+                return k;
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+/* Rejects what cannot work before anything is written: reply sent, returns 0. */
+static int create_check(Manager *m, Varlink *link, const CreateRequest *req, const Image **ret_image) {
+        char message[256];
+        const VMRecord *other;
+
+        if (!vm_name_is_valid(req->name))
+                return reply_invalid_configuration(link, "name",
+                                                   "names are 1-63 characters: letters, digits, '.', '_', '-', "
+                                                   "starting with a letter or digit");
+        if ((other = store_get_by_name(m->store, req->name))) {
+                _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+                snprintf(message, sizeof(message), "VM name '%s' is already used by %s", req->name, other->vm.id);
+                if (!p || json_add_string(p, "name", req->name) < 0 || json_add_string(p, "id", other->vm.id) < 0 ||
+                    json_add_string(p, "message", message) < 0)
+                        return -ENOMEM;
+                return varlink_error(link, VM_ERROR_NAME_IN_USE, p);
+        }
+        if (req->cpu < 1 || req->cpu > VM_CPU_MAX)
+                return reply_invalid_configuration(link, "cpu", "cpu must be between 1 and 255");
+        if (req->memory < (int64_t) VM_MEMORY_MIN) {
+                snprintf(message, sizeof(message), "memory must be at least %" PRIu64 " MiB", VM_MEMORY_MIN >> 20);
+                return reply_invalid_configuration(link, "memory", message);
+        }
+        if (req->storage < (int64_t) VM_STORAGE_MIN) {
+                snprintf(message, sizeof(message), "storage must be at least %" PRIu64 " MiB", VM_STORAGE_MIN >> 20);
+                return reply_invalid_configuration(link, "storage", message);
+        }
+        if (req->backend && !streq(req->backend, "qemu")) {
+                _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+                snprintf(message, sizeof(message), "backend '%s' is not available on this host (qemu is)", req->backend);
+                if (!p || json_add_string(p, "message", message) < 0)
+                        return -ENOMEM;
+                return varlink_error(link, VM_ERROR_NOT_SUPPORTED, p);
+        }
+        if (req->accel && accel_from_string(req->accel) < 0)
+                return reply_invalid_configuration(link, "accel", "accel must be auto, kvm or tcg");
+        if (req->cmdline && !image_cmdline_is_valid(req->cmdline))
+                return reply_invalid_configuration(link, "cmdline", "cmdline must be printable ASCII");
+
+        int r = image_store_get(m->images, req->image, ret_image);
+        if (r == -ENOENT || r == -ENOTUNIQ) {
+                snprintf(message, sizeof(message), r == -ENOENT ? "no image '%s'; see cocoonctl image list"
+                                                                : "image reference '%s' is ambiguous", req->image);
+                return reply_invalid_configuration(link, "image", message);
+        }
+        if (r < 0)
+                return r;
+        return 1;
+}
+
+typedef struct CreateCall {
+        Varlink *link;
+        bool start;
+} CreateCall;
+
+static void create_call_free(CreateCall *c) {
+        varlink_unref(c->link);
+        free(c);
+}
+
+static void reply_vm(Manager *m, Varlink *link, const char *id) {
+        const VMRecord *record = store_get(m->store, id);
+        _cleanup_(json_object_putp) json_object *reply = json_object_new_object();
+        json_object *vm;
+        if (!record || !reply || vm_record_to_public_json(record, &vm) < 0 || json_add_object(reply, "vm", vm) < 0) {
+                (void) varlink_error_errno(link, ENOMEM);
+                return;
+        }
+        (void) varlink_reply(link, reply);
+}
+
+static void on_create_started(Manager *m, const VmTask *t, const char *error_id, const char *message, void *userdata) {
+        CreateCall *c = userdata;
+        if (error_id)
+                (void) reply_error_message(c->link, error_id, vm_task_id(t), message);
+        else
+                reply_vm(m, c->link, vm_task_id(t));
+        create_call_free(c);
+}
+
+static void on_create_done(Manager *m, const VmTask *t, const char *error_id, const char *message, void *userdata) {
+        CreateCall *c = userdata;
+        if (error_id) {
+                (void) reply_error_message(c->link, error_id, vm_task_id(t), message);
+                return create_call_free(c);
+        }
+        if (!c->start) {
+                reply_vm(m, c->link, vm_task_id(t));
+                return create_call_free(c);
+        }
+        int r = vm_task_submit(m, VM_TASK_START, vm_task_id(t), NULL, on_create_started, c);
+        if (r < 0) {
+                (void) varlink_error_errno(c->link, -r);
+                create_call_free(c);
+        }
+}
+
+int vl_method_vm_create(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_(vm_record_freep) VMRecord *record = NULL;
+        CreateRequest req;
+        const char *bad = NULL;
+        const Image *img;
+
+        int r = create_request_parse(parameters, &req, &bad);
+        if (r < 0)
+                return varlink_error_invalid_parameter(link, bad ?: "parameters");
+        r = create_check(m, link, &req, &img);
+        if (r <= 0)
+                return r;
+        r = record_new_placeholder(m, &req, img, &record);
+        if (r < 0)
+                return r;
+
+        const char *field = NULL;
+        _cleanup_free_ char *message = NULL;
+        if (vm_record_validate(record, &field, &message) < 0)
+                return reply_invalid_configuration(link, field ?: "config", message ?: "invalid configuration");
+
+        /* The placeholder reserves name and id at once; GC leaves creating records alone for 24 h. */
+        r = store_put(m->store, record);
+        if (r < 0)
+                return r;
+        vm_events_emit(m, VM_EVENT_ADDED, record->vm.id);
+
+        CreateCall *c = calloc(1, sizeof(CreateCall));
+        if (!c)
+                return -ENOMEM;
+        c->link = varlink_ref(link);
+        c->start = req.start;
+        r = vm_task_submit(m, VM_TASK_CREATE, record->vm.id, NULL, on_create_done, c);
+        if (r < 0) {
+                create_call_free(c);
+                (void) store_remove(m->store, record->vm.id);
+                vm_events_emit_removed(m, record->vm.id);
+                return r;
+        }
+        return 0;
+}
+
+/* ---- Start, Stop, Delete: one result per reference ---- */
+
+typedef struct BatchCall {
+        Varlink *link;
+        json_object *results; /* one slot per reference, filled as operations end */
+        size_t pending;
+} BatchCall;
+
+typedef struct BatchItem {
+        BatchCall *call;
+        size_t index;
+} BatchItem;
+
+static void batch_set_result(BatchCall *b, size_t index, const char *ref, const char *id, const char *error_id,
+                             const char *message) {
+        json_object *o = json_object_new_object();
+        if (!o)
+                return;
+        (void) json_add_string(o, "reference", ref);
+        (void) json_add_string(o, "id", id);
+        (void) json_add_string(o, "error", error_id);
+        (void) json_add_string(o, "message", message);
+        json_object *old = json_object_array_get_idx(b->results, index);
+        if (old)
+                (void) json_add_string(o, "reference", json_object_get_string(json_object_object_get(old, "reference")));
+        json_object_array_put_idx(b->results, index, o);
+}
+
+static void batch_maybe_reply(BatchCall *b) {
+        if (b->pending > 0)
+                return;
+        _cleanup_(json_object_putp) json_object *reply = json_object_new_object();
+        if (reply && json_add_object(reply, "results", json_object_get(b->results)) >= 0)
+                (void) varlink_reply(b->link, reply);
+        else
+                (void) varlink_error_errno(b->link, ENOMEM);
+        varlink_unref(b->link);
+        json_object_put(b->results);
+        free(b);
+}
+
+static void on_batch_item_done(Manager *m, const VmTask *t, const char *error_id, const char *message,
+                               void *userdata) {
+        BatchItem *item = userdata;
+        BatchCall *b = item->call;
+        batch_set_result(b, item->index, NULL, vm_task_id(t), error_id, message);
+        free(item);
+        b->pending--;
+        batch_maybe_reply(b);
+}
+
+static int batch_run(Manager *m, Varlink *link, json_object *parameters, VmTaskKind kind,
+                     const VmTaskOptions *options) {
+        json_object *refs;
+        if (!json_object_object_get_ex(parameters, "refs", &refs) || json_object_array_length(refs) == 0)
+                return varlink_error_invalid_parameter(link, "refs");
+
+        BatchCall *b = calloc(1, sizeof(BatchCall));
+        if (!b || !(b->results = json_object_new_array())) {
+                free(b);
+                return -ENOMEM;
+        }
+        b->link = varlink_ref(link);
+        size_t n = json_object_array_length(refs);
+        b->pending = n + 1; /* +1: no reply before every item is submitted */
+
+        for (size_t i = 0; i < n; i++) {
+                const char *ref = json_object_get_string(json_object_array_get_idx(refs, i));
+                _cleanup_strv_free_ char **candidates = NULL;
+                const char *id;
+                json_object *placeholder = json_object_new_object();
+                (void) json_add_string(placeholder, "reference", ref);
+                json_object_array_put_idx(b->results, i, placeholder);
+
+                int r = store_resolve_ref(m->store, ref, &id, &candidates);
+                if (r < 0) {
+                        _cleanup_free_ char *joined = strv_join(candidates, ", ");
+                        char message[512];
+                        snprintf(message, sizeof(message), r == -ENOTUNIQ ? "'%s' matches several VMs: %s"
+                                                                          : "no VM with id, name or id prefix '%s'%s",
+                                 ref, r == -ENOTUNIQ ? joined ?: "" : "");
+                        batch_set_result(b, i, ref, NULL, r == -ENOTUNIQ ? VM_ERROR_AMBIGUOUS_REFERENCE : VM_ERROR_NO_SUCH_VM,
+                                         message);
+                        b->pending--;
+                        continue;
+                }
+                BatchItem *item = calloc(1, sizeof(BatchItem));
+                if (item) {
+                        item->call = b;
+                        item->index = i;
+                }
+                r = item ? vm_task_submit(m, kind, id, options, on_batch_item_done, item) : -ENOMEM;
+                if (r < 0) {
+                        free(item);
+                        batch_set_result(b, i, ref, id, COCOON_ERROR_SYSTEM, strerror(-r));
+                        b->pending--;
+                }
+        }
+        b->pending--;
+        batch_maybe_reply(b);
+        return 0;
+}
+
+static int parse_force_timeout(json_object *parameters, VmTaskOptions *o) {
+        json_object *v;
+        *o = (VmTaskOptions){};
+        if (json_object_object_get_ex(parameters, "force", &v) && json_object_is_type(v, json_type_boolean))
+                o->force = json_object_get_boolean(v);
+        if (json_object_object_get_ex(parameters, "timeoutSec", &v) && json_object_is_type(v, json_type_int)) {
+                int64_t sec = json_object_get_int64(v);
+                if (sec <= 0 || sec > 24 * 3600)
+                        return -ERANGE;
+                o->timeout_usec = (uint64_t) sec * USEC_PER_SEC;
+        }
+        return 0;
+}
+
+int vl_method_vm_start(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+        return batch_run(userdata, link, parameters, VM_TASK_START, NULL);
+}
+
+int vl_method_vm_stop(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+        VmTaskOptions o;
+        if (parse_force_timeout(parameters, &o) < 0)
+                return varlink_error_invalid_parameter(link, "timeoutSec");
+        return batch_run(userdata, link, parameters, VM_TASK_STOP, &o);
+}
+
+int vl_method_vm_delete(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+        VmTaskOptions o;
+        (void) parse_force_timeout(parameters, &o);
+        return batch_run(userdata, link, parameters, VM_TASK_DELETE, &o);
+}
+
+/* ---- Debug ---- */
+
+int vl_method_vm_debug(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+        Manager *m = userdata;
+        const VMRecord *record;
+        const char *ref;
+
+        if (json_get_string(parameters, "ref", &ref) < 0)
+                return varlink_error_invalid_parameter(link, "ref");
+        int r = manager_resolve_vm(m, link, ref, &record);
+        if (r <= 0)
+                return r;
+
+        Accel requested = record->vm.config.accel ? accel_from_string(record->vm.config.accel) : m->config.qemu_accel;
+        QemuLaunch launch = {
+                .binary = m->config.qemu_binary,
+                .accel = requested == ACCEL_AUTO || requested < 0 ? m->host_accel : requested,
+                .tsc_khz = host_tsc_khz(),
+                .start_paused = true,
+        };
+        _cleanup_strv_free_ char **argv = NULL;
+        r = qemu_build_argv(record, &launch, &argv);
+        if (r < 0)
+                return r;
+        _cleanup_(json_object_putp) json_object *reply = json_object_new_object();
+        if (!reply || json_add_string(reply, "unit", record->unit) < 0 || json_add_strv(reply, "argv", argv) < 0)
+                return -ENOMEM;
+        return varlink_reply(link, reply);
+}

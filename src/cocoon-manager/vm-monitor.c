@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Watching the VMs' units: crashes and guest power-offs seen at once, reconciliation at start, console relays. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "bus-unit.h"
+#include "console-relay.h"
+#include "helpers.h"
+#include "log.h"
+#include "strv-util.h"
+#include "time-util.h"
+#include "vm-events.h"
+#include "vm-monitor.h"
+#include "vm-task.h"
+
+static void on_console_end(ConsoleRelay *relay, void *userdata) {
+        /* QEMU closed the console: the VM is going away; the unit watch records why. Nothing to do here
+         * but let go of the relay, which must not be freed inside its own callback: defer to detach. */
+}
+
+void manager_console_attach(Manager *m, const char *id, int console_fd) {
+        const VMRecord *record = store_get(m->store, id);
+        _cleanup_close_ int fd = console_fd;
+        _cleanup_free_ char *log_path = NULL;
+        ConsoleRelay *relay = NULL;
+
+        if (!record || fd < 0)
+                return;
+        manager_console_detach(m, id);
+        if (asprintf(&log_path, "%s/console.log", record->log_dir) < 0) {
+                log_oom();
+                return;
+        }
+        int r = console_relay_new(m->event, id, TAKE_FD(fd), log_path, m->config.console_log_max_bytes, &relay);
+        if (r < 0) {
+                log_vm_error_errno(id, r, "Failed to relay the console of VM %s: %m", id);
+                return;
+        }
+        console_relay_set_end_callback(relay, on_console_end, m);
+        /* The relay's id is the key: it lives as long as the entry. */
+        r = hashmap_put(m->consoles, console_relay_get_vm_id(relay), relay);
+        if (r < 0)
+                console_relay_free(relay);
+}
+
+void manager_console_detach(Manager *m, const char *id) {
+        ConsoleRelay *relay = hashmap_remove(m->consoles, id);
+        console_relay_free(relay);
+}
+
+/* A running VM's console after a manager restart: QEMU takes a new client on the same socket. */
+static void console_reconnect(Manager *m, const VMRecord *record) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", record->run_dir, CONSOLE_SOCKET_NAME) >=
+            (int) sizeof(sa.sun_path))
+                return;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                log_vm_warning(record->vm.id, "Cannot reattach the console of VM %s: %m", record->vm.id);
+                safe_close(fd);
+                return;
+        }
+        manager_console_attach(m, record->vm.id, fd);
+}
+
+/* The hypervisor of a VM that should be running is gone: record why, as stopped (the guest powered off)
+ * or error (anything else). */
+static void vm_mark_exited(Manager *m, const char *id, const char *reason, bool clean) {
+        const VMRecord *current = store_get(m->store, id);
+        _cleanup_(vm_record_freep) VMRecord *r = NULL;
+        if (!current || current->vm.state != VM_STATE_RUNNING || vm_record_copy(current, &r) < 0)
+                return;
+
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        r->vm.state = clean ? VM_STATE_STOPPED : VM_STATE_ERROR;
+        r->vm.updated_at = r->vm.stopped_at = now;
+        free(r->error_reason);
+        r->error_reason = clean ? NULL : strdup(reason ?: "the hypervisor exited");
+        int k = store_put(m->store, r);
+        if (k < 0) {
+                log_vm_error_errno(id, k, "Failed to record the exit of VM %s: %m", id);
+                return;
+        }
+        if (clean)
+                log_vm_info(id, "VM %s: %s.", id, reason ?: "powered off");
+        else
+                log_vm_warning(id, "VM %s: hypervisor %s; state error.", id, reason ?: "exited");
+        manager_console_detach(m, id);
+        vm_events_emit(m, VM_EVENT_CHANGED, id);
+        manager_check_idle(m);
+}
+
+static void on_unit_change(const UnitStateChange *change, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_free_ char *id = NULL;
+
+        if (unit_name_to_vm_id(change->unit, &id) < 0)
+                return;
+        /* During our own start/stop/delete the operation decides what the record says. */
+        if (vm_task_busy(m, id))
+                return;
+        bool gone = change->removed || streq(change->active_state, "inactive") ||
+                    streq(change->active_state, "failed");
+        if (!gone)
+                return;
+
+        _cleanup_free_ char *reason = NULL;
+        bool clean = false;
+        (void) unit_exit_reason(change->result, change->exec_main_code, change->exec_main_status, &reason, &clean);
+        vm_mark_exited(m, id, reason, clean);
+}
+
+static bool unit_entry_running(const UnitListEntry *e) {
+        return streq(e->active_state, "active") || streq(e->active_state, "activating") ||
+               streq(e->active_state, "reloading");
+}
+
+/* Records say "running" but the manager was away: believe systemd. */
+static int vm_monitor_reconcile(Manager *m) {
+        UnitListEntry *units = NULL;
+        size_t n = 0;
+        int r = unit_list(m->bus, UNIT_VM_PREFIX "*" UNIT_VM_SUFFIX, &units, &n);
+        if (r < 0)
+                return log_error_errno(r, "Failed to list VM units: %m");
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *id = NULL;
+                const VMRecord *record = NULL;
+                if (unit_name_to_vm_id(units[i].name, &id) >= 0)
+                        record = store_get(m->store, id);
+                if (!record && unit_entry_running(units + i)) {
+                        log_warning("Unit %s has no VM record; stopping it.", units[i].name);
+                        (void) unit_stop(m->bus, units[i].name, false);
+                }
+        }
+
+        size_t state = 0;
+        const VMRecord *record;
+        _cleanup_strv_free_ char **exited = NULL;
+        while (store_iterate(m->store, &state, &record)) {
+                if (record->vm.state != VM_STATE_RUNNING)
+                        continue;
+                bool running = false;
+                for (size_t i = 0; i < n; i++)
+                        if (streq(units[i].name, record->unit) && unit_entry_running(units + i))
+                                running = true;
+                if (running)
+                        console_reconnect(m, record);
+                else if (strv_extend(&exited, record->vm.id) < 0)
+                        r = -ENOMEM;
+        }
+        /* Outside the iteration: marking changes the store. */
+        for (char **id = exited; id && *id; id++)
+                vm_mark_exited(m, *id, "exited while cocoon-manager was not running", false);
+        unit_list_free(units, n);
+        return r < 0 ? r : 0;
+}
+
+int vm_monitor_start(Manager *m) {
+        int r = unit_watch_new(m->bus, UNIT_VM_PREFIX, on_unit_change, m, &m->unit_watch);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch VM units: %m");
+        return vm_monitor_reconcile(m);
+}

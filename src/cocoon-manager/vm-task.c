@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Operations on one VM, serialized per VM: queue, state checks, worker hand-off, record update. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-unit.h"
+#include "job-queue.h"
+#include "log.h"
+#include "qemu.h"
+#include "state.h"
+#include "time-util.h"
+#include "varlink-interfaces.h"
+#include "vm-events.h"
+#include "vm-monitor.h"
+#include "vm-task.h"
+#include "vm-work.h"
+
+struct VmTask {
+        Manager *manager;
+        VmTaskKind kind;
+        char id[ID_LENGTH + 1];
+        VmTaskOptions options;
+        VmTaskDone done;
+        void *userdata;
+        VmWork *work;
+        VmTask *next; /* the next operation queued on the same VM */
+};
+
+static const char *const task_kind_table[_VM_TASK_KIND_MAX] = {
+        [VM_TASK_CREATE] = "create",
+        [VM_TASK_START] = "start",
+        [VM_TASK_STOP] = "stop",
+        [VM_TASK_DELETE] = "delete",
+};
+
+/* The state machine's operation for each task (create has its own path: its record is new). */
+static const VMOperation task_operation_table[_VM_TASK_KIND_MAX] = {
+        [VM_TASK_CREATE] = _VM_OPERATION_INVALID,
+        [VM_TASK_START] = VM_OPERATION_START,
+        [VM_TASK_STOP] = VM_OPERATION_STOP,
+        [VM_TASK_DELETE] = VM_OPERATION_DELETE,
+};
+
+typedef int (*VmWorkFunc)(VmWork *w);
+
+static const VmWorkFunc work_table[_VM_TASK_KIND_MAX] = {
+        [VM_TASK_CREATE] = vm_work_create,
+        [VM_TASK_START] = vm_work_start,
+        [VM_TASK_STOP] = vm_work_stop,
+        [VM_TASK_DELETE] = vm_work_delete,
+};
+
+const char *vm_task_kind_to_string(VmTaskKind k) {
+        return k >= 0 && k < _VM_TASK_KIND_MAX ? task_kind_table[k] : NULL;
+}
+
+const char *vm_task_id(const VmTask *t) {
+        return t->id;
+}
+
+bool vm_task_busy(Manager *m, const char *id) {
+        return hashmap_contains(m->vm_tasks, id);
+}
+
+static void task_free(VmTask *t) {
+        if (!t)
+                return;
+        vm_work_free(t->work);
+        free(t);
+}
+
+static void task_run(VmTask *t);
+
+/* Reports the outcome, then starts the next operation queued on this VM. */
+static void task_finish(VmTask *t, const char *error_id, const char *message) {
+        Manager *m = t->manager;
+
+        if (error_id)
+                log_vm_warning(t->id, "VM %s: %s failed: %s", t->id, vm_task_kind_to_string(t->kind),
+                               message ?: error_id);
+        if (t->done)
+                t->done(m, t, error_id, message, t->userdata);
+
+        VmTask *next = t->next;
+        if (next)
+                (void) hashmap_replace(m->vm_tasks, next->id, next);
+        else
+                (void) hashmap_remove(m->vm_tasks, t->id);
+        task_free(t);
+        if (next)
+                task_run(next);
+        manager_check_idle(m);
+}
+
+/* Applies a change to a copy of the record and stores it; emits a Watch event. */
+static int record_update(Manager *m, const char *id, VMState state, const char *error_reason) {
+        const VMRecord *current = store_get(m->store, id);
+        _cleanup_(vm_record_freep) VMRecord *r = NULL;
+        if (!current)
+                return -ENOENT;
+        int k = vm_record_copy(current, &r);
+        if (k < 0)
+                return k;
+
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        r->vm.state = state;
+        r->vm.updated_at = now;
+        if (state == VM_STATE_RUNNING) {
+                r->vm.started_at = now;
+                r->vm.first_booted = true;
+        } else if (state == VM_STATE_STOPPED || state == VM_STATE_ERROR)
+                r->vm.stopped_at = now;
+        free(r->error_reason);
+        r->error_reason = NULL;
+        if (error_reason && !(r->error_reason = strdup(error_reason)))
+                return -ENOMEM;
+
+        k = store_put(m->store, r);
+        if (k < 0)
+                return log_vm_error_errno(id, k, "Failed to write record of VM %s: %m", id);
+        vm_events_emit(m, VM_EVENT_CHANGED, id);
+        return 0;
+}
+
+static void on_work_done(int result, void *userdata) {
+        VmTask *t = userdata;
+        Manager *m = t->manager;
+        VmWork *w = t->work;
+        const char *message = w->message ?: (result < 0 ? strerror(-result) : NULL);
+
+        if (result == -ECANCELED) /* the manager is shutting down */
+                return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cocoon-manager is shutting down");
+
+        switch (t->kind) {
+        case VM_TASK_CREATE:
+                if (result < 0) {
+                        /* Roll back: the placeholder goes, and with it the name. */
+                        (void) store_remove(m->store, t->id);
+                        vm_events_emit_removed(m, t->id);
+                        return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);
+                }
+                (void) record_update(m, t->id, VM_STATE_CREATED, NULL);
+                return task_finish(t, NULL, NULL);
+
+        case VM_TASK_START:
+                if (result < 0) {
+                        (void) record_update(m, t->id, VM_STATE_ERROR, message);
+                        return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);
+                }
+                manager_console_attach(m, t->id, TAKE_FD(w->console_fd));
+                (void) record_update(m, t->id, VM_STATE_RUNNING, NULL);
+                return task_finish(t, NULL, NULL);
+
+        case VM_TASK_STOP:
+                manager_console_detach(m, t->id);
+                if (result < 0) {
+                        (void) record_update(m, t->id, VM_STATE_ERROR, message);
+                        return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);
+                }
+                (void) record_update(m, t->id, VM_STATE_STOPPED, NULL);
+                return task_finish(t, NULL, NULL);
+
+        case VM_TASK_DELETE:
+                manager_console_detach(m, t->id);
+                if (result < 0)
+                        return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);
+                int r = store_remove(m->store, t->id);
+                if (r < 0 && r != -ENOENT)
+                        return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cannot remove the record");
+                vm_events_emit_removed(m, t->id);
+                return task_finish(t, NULL, NULL);
+
+        default:
+                abort(); /* every kind is handled above */
+        }
+}
+
+static int job_work(void *userdata) {
+        VmTask *t = userdata;
+        return work_table[t->kind](t->work);
+}
+
+static int task_prepare_work(VmTask *t, const VMRecord *record) {
+        Manager *m = t->manager;
+        _cleanup_(vm_work_freep) VmWork *w = calloc(1, sizeof(VmWork));
+        if (!w)
+                return -ENOMEM;
+        w->console_fd = -EBADF;
+        int r = vm_record_copy(record, &w->record);
+        if (r < 0)
+                return r;
+        r = store_vm_dir(m->store, t->id, &w->vm_dir);
+        if (r < 0)
+                return r;
+        if (!(w->qemu_binary = strdup(m->config.qemu_binary)))
+                return -ENOMEM;
+        Accel requested = record->vm.config.accel ? accel_from_string(record->vm.config.accel) : m->config.qemu_accel;
+        w->accel = requested == ACCEL_AUTO || requested < 0 ? m->host_accel : requested;
+        w->kill_grace_usec = m->config.kill_grace_usec;
+        w->timeout_usec = t->options.timeout_usec ?: m->config.stop_timeout_usec;
+        w->force = t->options.force;
+        w->unit_active = record->vm.state == VM_STATE_RUNNING;
+        t->work = TAKE_PTR(w);
+        return 0;
+}
+
+static void task_run(VmTask *t) {
+        Manager *m = t->manager;
+        const VMRecord *record = store_get(m->store, t->id);
+        char message[256];
+
+        if (!record)
+                return task_finish(t, VM_ERROR_NO_SUCH_VM, "the VM no longer exists");
+
+        if (t->kind == VM_TASK_CREATE) {
+                if (record->vm.state != VM_STATE_CREATING)
+                        return task_finish(t, VM_ERROR_INVALID_STATE, "the VM is not being created");
+        } else {
+                VMOperation op = task_operation_table[t->kind];
+                switch (vm_transition_allowed(record->vm.state, op, t->options.force)) {
+                case VM_TRANSITION_REFUSED:
+                        snprintf(message, sizeof(message), "%s",
+                                 vm_transition_refusal_reason(record->vm.state, op, t->options.force) ?: "not allowed now");
+                        return task_finish(t, VM_ERROR_INVALID_STATE, message);
+                case VM_TRANSITION_NOOP:
+                        return task_finish(t, NULL, NULL);
+                case VM_TRANSITION_ALLOWED:
+                        break;
+                }
+        }
+
+        int r = task_prepare_work(t, record);
+        if (r >= 0)
+                r = job_submit(m->jobs, job_work, on_work_done, t);
+        if (r < 0) {
+                snprintf(message, sizeof(message), "cannot run the operation: %s", strerror(-r));
+                return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);
+        }
+}
+
+int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOptions *options, VmTaskDone done,
+                   void *userdata) {
+        VmTask *t = calloc(1, sizeof(VmTask));
+        if (!t)
+                return -ENOMEM;
+        t->manager = m;
+        t->kind = kind;
+        snprintf(t->id, sizeof(t->id), "%s", id);
+        if (options)
+                t->options = *options;
+        t->done = done;
+        t->userdata = userdata;
+
+        VmTask *head = hashmap_get(m->vm_tasks, id);
+        if (head) {
+                while (head->next)
+                        head = head->next;
+                head->next = t;
+                return 0;
+        }
+        int r = hashmap_put(m->vm_tasks, t->id, t);
+        if (r < 0) {
+                free(t);
+                return r;
+        }
+        task_run(t);
+        return 0;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Operations on one VM (create, start, stop, delete), serialized per VM: a queue per VM id, the slow part in
+ * a worker thread, the record update and the reply back on the event loop. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "id.h"
+#include "manager.h"
+
+typedef enum VmTaskKind {
+        VM_TASK_CREATE,
+        VM_TASK_START,
+        VM_TASK_STOP,
+        VM_TASK_DELETE,
+        _VM_TASK_KIND_MAX,
+} VmTaskKind;
+
+typedef struct VmTask VmTask;
+
+/* Called on the event loop when the task is over. error_id is NULL on success, else a Varlink error name
+ * and message says why. The task is freed after the callback returns. */
+typedef void (*VmTaskDone)(Manager *m, const VmTask *t, const char *error_id, const char *message,
+                           void *userdata);
+
+typedef struct VmTaskOptions {
+        bool force;            /* stop: no power button; delete: stop a running VM first */
+        uint64_t timeout_usec; /* stop: how long the guest may take to power off */
+} VmTaskOptions;
+
+/* Queues kind for VM id; it runs when the operations queued before it on the same VM are done. */
+int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOptions *options, VmTaskDone done,
+                   void *userdata);
+
+/* Whether an operation is queued or running on this VM (then unit state changes are its business). */
+bool vm_task_busy(Manager *m, const char *id);
+
+const char *vm_task_id(const VmTask *t);
+const char *vm_task_kind_to_string(VmTaskKind k);

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The slow, blocking part of each VM operation, run in worker threads. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <unistd.h>
+
+#include "bus-unit.h"
+#include "fs-util.h"
+#include "helpers.h"
+#include "log.h"
+#include "qemu.h"
+#include "time-util.h"
+#include "vm-work.h"
+
+extern char **environ;
+
+#define HYPERVISOR_SOCKET_TIMEOUT_USEC (10 * USEC_PER_SEC)
+#define QMP_TIMEOUT_USEC (5 * USEC_PER_SEC)
+#define COW_FILE_NAME "cow.raw"
+
+static const char *const runtime_files[] = { API_SOCKET_NAME, CONSOLE_SOCKET_NAME, NULL };
+
+void vm_work_free(VmWork *w) {
+        if (!w)
+                return;
+        vm_record_free(w->record);
+        free(w->vm_dir);
+        free(w->qemu_binary);
+        free(w->message);
+        safe_close(w->console_fd);
+        free(w);
+}
+
+static int fail(VmWork *w, int r, const char *format, ...) _printf_(3, 4);
+static int fail(VmWork *w, int r, const char *format, ...) {
+        va_list ap;
+        va_start(ap, format);
+        free(w->message);
+        errno = -r;
+        if (vasprintf(&w->message, format, ap) < 0)
+                w->message = NULL;
+        va_end(ap);
+        return r;
+}
+
+/* Runs argv, waits, and turns a non-zero exit into -EIO. */
+static int run_command(char *const *argv) {
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+        pid_t pid;
+        int r = posix_spawnp(&pid, argv[0], &actions, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&actions);
+        if (r != 0)
+                return -r;
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+static const StorageConfig *find_role(const VMRecord *r, StorageRole role) {
+        for (size_t i = 0; i < r->vm.n_storage_configs; i++)
+                if (r->vm.storage_configs[i].role == role)
+                        return r->vm.storage_configs + i;
+        return NULL;
+}
+
+/* A sparse raw file with an empty ext4 file system: the guest's writable layer. */
+static int create_cow_disk(VmWork *w, const char *path, uint64_t size) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return fail(w, -errno, "cannot create %s: %m", path);
+        if (ftruncate(fd, (off_t) size) < 0)
+                return fail(w, -errno, "cannot size %s: %m", path);
+        fd = safe_close(fd);
+
+        char *const argv[] = { (char *) "mkfs.ext4", (char *) "-q", (char *) "-F", (char *) "-E",
+                               (char *) "nodiscard,lazy_itable_init=1", (char *) path, NULL };
+        int r = run_command(argv);
+        if (r < 0)
+                return fail(w, r, "mkfs.ext4 failed on %s", path);
+        return 0;
+}
+
+int vm_work_create(VmWork *w) {
+        const VMRecord *rec = w->record;
+        int r;
+
+        if ((r = mkdir_p(w->vm_dir, 0700)) < 0)
+                return fail(w, r, "cannot create %s: %m", w->vm_dir);
+        if ((r = mkdir_p(rec->log_dir, 0700)) < 0)
+                return fail(w, r, "cannot create %s: %m", rec->log_dir);
+
+        _cleanup_free_ char *bad_path = NULL;
+        r = verify_base_files(rec->vm.storage_configs, rec->vm.n_storage_configs, rec->boot_config, &bad_path);
+        if (r < 0)
+                return fail(w, r, "image file %s is missing or unusable: %m", bad_path ?: "?");
+
+        const StorageConfig *cow = find_role(rec, STORAGE_ROLE_COW);
+        if (cow)
+                return create_cow_disk(w, cow->path, rec->vm.config.storage);
+        return 0;
+}
+
+static int open_bus(VmWork *w, sd_bus **ret) {
+        int r = sd_bus_open_system(ret);
+        if (r < 0)
+                return fail(w, r, "cannot connect to systemd: %m");
+        return 0;
+}
+
+static int connect_unix(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = -errno;
+                safe_close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* The unit runs; wait for QEMU's sockets, take the console, resume the guest. */
+static int start_handshake(VmWork *w, const char *unit) {
+        const VMRecord *rec = w->record;
+        _cleanup_free_ char *api = NULL, *console = NULL;
+        if (asprintf(&api, "%s/%s", rec->run_dir, API_SOCKET_NAME) < 0 ||
+            asprintf(&console, "%s/%s", rec->run_dir, CONSOLE_SOCKET_NAME) < 0)
+                return -ENOMEM;
+
+        int r = wait_for_socket(api, (pid_t) w->main_pid, HYPERVISOR_SOCKET_TIMEOUT_USEC);
+        if (r == -ESRCH)
+                return fail(w, r, "the hypervisor exited during start-up; see %s/hypervisor.log", rec->log_dir);
+        if (r < 0)
+                return fail(w, r, "the hypervisor's API socket did not come up: %m");
+
+        /* The console first, while the guest is still paused (-S): nothing it prints is lost. */
+        w->console_fd = connect_unix(console);
+        if (w->console_fd < 0)
+                return fail(w, w->console_fd, "cannot attach to the serial console: %m");
+
+        _cleanup_free_ char *qmp_error = NULL;
+        r = qemu_resume(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error);
+        if (r < 0)
+                return fail(w, r, "QMP: %s", qmp_error ?: strerror(-r));
+        return 0;
+}
+
+static int build_unit_spec(VmWork *w, char **argv, char **log_path, UnitSpec *spec) {
+        const VMRecord *rec = w->record;
+        if (asprintf(log_path, "%s/hypervisor.log", rec->log_dir) < 0)
+                return -ENOMEM;
+        *spec = (UnitSpec){
+                .slice = "cocoon.slice",
+                .argv = argv,
+                .working_directory = rec->run_dir,
+                .stdout_path = *log_path,
+                .timeout_stop_usec = w->kill_grace_usec,
+        };
+        return 0;
+}
+
+int vm_work_start(VmWork *w) {
+        const VMRecord *rec = w->record;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *bad_path = NULL, *log_path = NULL, *description = NULL, *unit_error = NULL;
+        int r;
+
+        r = verify_base_files(rec->vm.storage_configs, rec->vm.n_storage_configs, rec->boot_config, &bad_path);
+        if (r < 0)
+                return fail(w, r, "file %s is missing or unusable: %m", bad_path ?: "?");
+        if ((r = mkdir_p(rec->run_dir, 0700)) < 0 || (r = mkdir_p(rec->log_dir, 0700)) < 0)
+                return fail(w, r, "cannot create the VM's directories: %m");
+        (void) cleanup_runtime_files(rec->run_dir, runtime_files);
+
+        if (w->qemu_binary[0] != '/')
+                return fail(w, -ENOENT, "the QEMU binary %s was not found (see [QEMU] Binary= in cocoon.conf)",
+                            w->qemu_binary);
+        QemuLaunch launch = {
+                .binary = w->qemu_binary,
+                .accel = w->accel,
+                .tsc_khz = host_tsc_khz(),
+                .start_paused = true,
+        };
+        r = qemu_build_argv(rec, &launch, &argv);
+        if (r < 0)
+                return fail(w, r, "cannot build the QEMU command line: %m");
+
+        UnitSpec spec;
+        if ((r = build_unit_spec(w, argv, &log_path, &spec)) < 0 ||
+            asprintf(&description, "cocoon VM %s (%s)", rec->vm.name, rec->vm.id) < 0)
+                return fail(w, -ENOMEM, "out of memory");
+        spec.description = description;
+
+        if ((r = open_bus(w, &bus)) < 0)
+                return r;
+        r = unit_start_transient(bus, rec->unit, &spec, &unit_error);
+        if (r < 0)
+                return fail(w, r, "systemd could not start %s: %s", rec->unit, unit_error ?: strerror(-r));
+
+        UnitRuntime rt = {};
+        r = unit_get_runtime(bus, rec->unit, &rt);
+        w->main_pid = r >= 0 ? rt.main_pid : 0;
+        unit_runtime_done(&rt);
+        if (w->main_pid == 0)
+                r = fail(w, -ESRCH, "the hypervisor exited at once; see %s", log_path);
+        else
+                r = start_handshake(w, rec->unit);
+        if (r < 0) {
+                /* Leave nothing behind: no process, no unit, no sockets. */
+                (void) unit_stop(bus, rec->unit, true);
+                (void) unit_reset_failed(bus, rec->unit);
+                (void) cleanup_runtime_files(rec->run_dir, runtime_files);
+                w->console_fd = safe_close(w->console_fd);
+                return r;
+        }
+        return 0;
+}
+
+static int pidfd_open_compat(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Asks the guest to power off and waits for the hypervisor to exit, up to the timeout. */
+static bool request_poweroff(VmWork *w, sd_bus *bus) {
+        const VMRecord *rec = w->record;
+        UnitRuntime rt = {};
+        if (unit_get_runtime(bus, rec->unit, &rt) < 0 || rt.main_pid == 0) {
+                unit_runtime_done(&rt);
+                return true; /* already gone */
+        }
+        pid_t pid = (pid_t) rt.main_pid;
+        unit_runtime_done(&rt);
+
+        _cleanup_close_ int pidfd = pidfd_open_compat(pid);
+        if (pidfd < 0)
+                return errno == ESRCH;
+
+        _cleanup_free_ char *qmp_error = NULL;
+        if (qemu_request_powerdown(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error) < 0) {
+                log_debug("system_powerdown on %s failed: %s", rec->vm.id, qmp_error ?: "?");
+                return false;
+        }
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + w->timeout_usec;
+        for (;;) {
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                if (now >= deadline)
+                        return false;
+                int k = poll(&p, 1, (int) MIN((deadline - now) / USEC_PER_MSEC + 1, (uint64_t) INT32_MAX));
+                if (k > 0)
+                        return true;
+                if (k < 0 && errno != EINTR)
+                        return false;
+        }
+}
+
+int vm_work_stop(VmWork *w) {
+        const VMRecord *rec = w->record;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if ((r = open_bus(w, &bus)) < 0)
+                return r;
+        if (!w->force)
+                w->powered_off = request_poweroff(w, bus);
+        /* After a power-off the unit is already stopping; StopUnit waits for it. Otherwise systemd sends
+         * SIGTERM, then SIGKILL after the unit's TimeoutStopUSec. */
+        r = unit_stop(bus, rec->unit, true);
+        if (r < 0 && r != -ENOENT)
+                return fail(w, r, "systemd could not stop %s: %m", rec->unit);
+        (void) unit_reset_failed(bus, rec->unit);
+        (void) cleanup_runtime_files(rec->run_dir, runtime_files);
+        return 0;
+}
+
+int vm_work_delete(VmWork *w) {
+        const VMRecord *rec = w->record;
+        int r;
+
+        if (w->unit_active) {
+                w->force = true;
+                r = vm_work_stop(w);
+                if (r < 0)
+                        return r;
+        }
+        r = remove_vm_dirs(rec->run_dir, rec->log_dir);
+        if (r < 0)
+                return fail(w, r, "cannot remove the VM's directories: %m");
+        /* Disks go; the record file itself is removed by the store on the event loop. */
+        for (size_t i = 0; i < rec->vm.n_storage_configs; i++) {
+                const StorageConfig *s = rec->vm.storage_configs + i;
+                if (!s->read_only && unlink(s->path) < 0 && errno != ENOENT)
+                        return fail(w, -errno, "cannot remove %s: %m", s->path);
+        }
+        return 0;
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* cocoonctl image …: import, list, inspect and remove images. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl-table.h"
+#include "ctl-util.h"
+#include "ctl-verbs.h"
+#include "json-util.h"
+#include "log.h"
+#include "parse-util.h"
+#include "time-util.h"
+
+static const char *field_string(json_object *o, const char *key) {
+        json_object *v;
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+/* The manager does not share our working directory: it gets absolute, resolved paths. */
+static int add_path(json_object *parameters, const char *key, const char *path) {
+        if (!path)
+                return 0;
+        _cleanup_free_ char *abs = realpath(path, NULL);
+        if (!abs) {
+                int r = -errno;
+                fprintf(stderr, "cocoonctl: --%s %s: %s\n", key, path, strerror(-r));
+                return r;
+        }
+        return json_add_string(parameters, key, abs) < 0 ? log_oom() : 0;
+}
+
+int verb_image_import(int argc, char **argv) {
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        _cleanup_(json_object_putp) json_object *parameters = json_object_new_object();
+        json_object *reply = NULL, *image;
+
+        if (!arg_kernel) {
+                fprintf(stderr, "cocoonctl: image import needs --kernel PATH\n");
+                return -EINVAL;
+        }
+        if (!parameters || json_add_string(parameters, "name", argv[0]) < 0)
+                return log_oom();
+        int r = add_path(parameters, "kernel", arg_kernel);
+        if (r >= 0)
+                r = add_path(parameters, "initrd", arg_initrd);
+        if (r >= 0)
+                r = add_path(parameters, "rootfs", arg_rootfs);
+        if (r < 0)
+                return r;
+        if (arg_cmdline && json_add_string(parameters, "cmdline", arg_cmdline) < 0)
+                return log_oom();
+
+        r = ctl_connect(&link);
+        if (r < 0)
+                return r;
+        r = ctl_call(link, "io.cocoon.Image.Import", parameters, &reply);
+        if (r < 0)
+                return r;
+        if (!json_object_object_get_ex(reply, "image", &image)) {
+                fprintf(stderr, "cocoonctl: io.cocoon.Image.Import reply has no image\n");
+                return -EBADMSG;
+        }
+        if (arg_json)
+                ctl_print_json(image);
+        else
+                printf("%s\n", field_string(image, "id") ?: "");
+        return 0;
+}
+
+static void format_local_time(const char *rfc3339, char *buf, size_t size) {
+        uint64_t usec;
+        struct tm tm;
+        if (!rfc3339 || timestamp_parse_rfc3339(rfc3339, &usec) < 0) {
+                snprintf(buf, size, "-");
+                return;
+        }
+        time_t t = (time_t) (usec / 1000000);
+        if (!localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(buf, size, "-");
+}
+
+static int image_table_add(Table *t, json_object *image) {
+        char size[FORMAT_SIZE_MAX] = "-", created[64];
+        json_object *v;
+
+        if (json_object_object_get_ex(image, "size", &v) && json_object_is_type(v, json_type_int))
+                format_size((uint64_t) json_object_get_int64(v), size);
+        format_local_time(field_string(image, "createdAt"), created, sizeof(created));
+        const char *cells[] = {field_string(image, "name"), field_string(image, "id"), size, created};
+        return table_add_row(t, cells);
+}
+
+int verb_image_list(int argc, char **argv) {
+        static const char *const headers[] = {"NAME", "ID", "SIZE", "CREATED"};
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        _cleanup_(table_freep) Table *t = NULL;
+        json_object *reply = NULL, *images;
+
+        int r = ctl_connect(&link);
+        if (r < 0)
+                return r;
+        r = ctl_call(link, "io.cocoon.Image.List", NULL, &reply);
+        if (r < 0)
+                return r;
+        if (!json_object_object_get_ex(reply, "images", &images) ||
+            !json_object_is_type(images, json_type_array)) {
+                fprintf(stderr, "cocoonctl: io.cocoon.Image.List reply has no images array\n");
+                return -EBADMSG;
+        }
+        if (arg_json) {
+                ctl_print_json(images);
+                return 0;
+        }
+        if (table_new(&t, headers, ELEMENTSOF(headers)) < 0)
+                return log_oom();
+        for (size_t i = 0; i < json_object_array_length(images); i++)
+                if (image_table_add(t, json_object_array_get_idx(images, i)) < 0)
+                        return log_oom();
+        if (table_rows(t) == 0) {
+                printf("No images found.\n");
+                return 0;
+        }
+        return table_print(t);
+}
+
+int verb_image_inspect(int argc, char **argv) {
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        _cleanup_(json_object_putp) json_object *parameters = json_object_new_object();
+        json_object *reply = NULL, *image;
+
+        if (!parameters || json_add_string(parameters, "ref", argv[0]) < 0)
+                return log_oom();
+        int r = ctl_connect(&link);
+        if (r < 0)
+                return r;
+        r = ctl_call(link, "io.cocoon.Image.Inspect", parameters, &reply);
+        if (r < 0)
+                return r;
+        if (!json_object_object_get_ex(reply, "image", &image)) {
+                fprintf(stderr, "cocoonctl: io.cocoon.Image.Inspect reply has no image\n");
+                return -EBADMSG;
+        }
+        ctl_print_json(image);
+        return 0;
+}
+
+/* Removes each reference in turn; reports every failure and fails if any did. */
+int verb_image_rm(int argc, char **argv) {
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        int ret = 0;
+
+        int r = ctl_connect(&link);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < argc; i++) {
+                _cleanup_(json_object_putp) json_object *parameters = json_object_new_object();
+                if (!parameters || json_add_string(parameters, "ref", argv[i]) < 0)
+                        return log_oom();
+                r = ctl_call(link, "io.cocoon.Image.Delete", parameters, NULL);
+                if (r < 0)
+                        ret = r;
+                else
+                        printf("%s\n", argv[i]);
+        }
+        return ret;
+}

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Interface io.cocoon.Image: import, list, inspect and delete local images (kernel, initrd, rootfs). */
+#include "varlink-interfaces.h"
+
+static const VarlinkField file_fields[] = {
+        {.name = "blob", .type = VARLINK_STRING, .doc = "SHA-256 hex of the content."},
+        {.name = "size", .type = VARLINK_INT, .doc = "Bytes."},
+        {},
+};
+
+static const VarlinkSymbol type_file = {
+        .kind = VARLINK_SYMBOL_STRUCT_TYPE,
+        .name = "File",
+        .input = file_fields,
+        .doc = "One file of an image, stored once per content.",
+};
+
+static const VarlinkField image_fields[] = {
+        {.name = "name", .type = VARLINK_STRING},
+        {.name = "id", .type = VARLINK_STRING, .doc = "26 characters of lowercase base32."},
+        {.name = "digest", .type = VARLINK_STRING, .doc = "sha256:<hex> of the files and command line."},
+        {.name = "kernel", .type = VARLINK_NAMED, .named_type = "File"},
+        {.name = "initrd", .type = VARLINK_NAMED, .named_type = "File", .flags = VARLINK_NULLABLE},
+        {.name = "rootfs", .type = VARLINK_NAMED, .named_type = "File", .flags = VARLINK_NULLABLE},
+        {.name = "cmdline", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE},
+        {.name = "createdAt", .type = VARLINK_STRING, .doc = "RFC 3339."},
+        {.name = "size", .type = VARLINK_INT, .doc = "Sum of the files' sizes in bytes."},
+        {},
+};
+
+static const VarlinkSymbol type_image = {
+        .kind = VARLINK_SYMBOL_STRUCT_TYPE,
+        .name = "Image",
+        .input = image_fields,
+        .doc = "An image record.",
+};
+
+static const VarlinkField import_in[] = {
+        {.name = "name", .type = VARLINK_STRING, .doc = "[A-Za-z0-9][A-Za-z0-9._-]{0,62}, unique."},
+        {.name = "kernel",
+         .type = VARLINK_STRING,
+         .doc = "Absolute path of the kernel on the manager's host."},
+        {.name = "initrd", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE, .doc = "Absolute path."},
+        {.name = "rootfs",
+         .type = VARLINK_STRING,
+         .flags = VARLINK_NULLABLE,
+         .doc = "Absolute path of a raw ext2/3/4 file system image."},
+        {.name = "cmdline",
+         .type = VARLINK_STRING,
+         .flags = VARLINK_NULLABLE,
+         .doc = "Kernel command line, up to 1024 printable ASCII characters."},
+        {},
+};
+
+static const VarlinkField image_out[] = {
+        {.name = "image", .type = VARLINK_NAMED, .named_type = "Image"},
+        {},
+};
+
+static const VarlinkSymbol method_import = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "Import",
+        .input = import_in,
+        .output = image_out,
+        .doc = "Copies local files into the image store. A caller other than root must be able to read "
+               "each file itself: the file and every directory above it must grant it access by their "
+               "owner or other permission bits.",
+};
+
+static const VarlinkField list_out[] = {
+        {.name = "images", .type = VARLINK_NAMED, .named_type = "Image", .flags = VARLINK_ARRAY},
+        {},
+};
+
+static const VarlinkSymbol method_list = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "List",
+        .output = list_out,
+        .doc = "All images, oldest first.",
+};
+
+static const VarlinkField ref_in[] = {
+        {.name = "ref",
+         .type = VARLINK_STRING,
+         .doc = "Id, name, or unique id prefix of at least 3 characters."},
+        {},
+};
+
+static const VarlinkSymbol method_inspect = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "Inspect",
+        .input = ref_in,
+        .output = image_out,
+        .doc = "One image by reference.",
+};
+
+static const VarlinkSymbol method_delete = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "Delete",
+        .input = ref_in,
+        .doc = "Removes an image and the blobs nothing else uses. Refused while a VM uses its files.",
+};
+
+static const VarlinkField no_such_image_fields[] = {
+        {.name = "reference", .type = VARLINK_STRING},
+        {.name = "message", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE},
+        {},
+};
+
+static const VarlinkField image_in_use_fields[] = {
+        {.name = "name", .type = VARLINK_STRING},
+        {.name = "vms", .type = VARLINK_STRING, .flags = VARLINK_ARRAY, .doc = "Ids of the VMs using it."},
+        {.name = "message", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE},
+        {},
+};
+
+static const VarlinkField name_in_use_fields[] = {
+        {.name = "name", .type = VARLINK_STRING},
+        {.name = "message", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE},
+        {},
+};
+
+static const VarlinkField invalid_image_fields[] = {
+        {.name = "field", .type = VARLINK_STRING, .doc = "name, kernel, initrd, rootfs or cmdline."},
+        {.name = "message", .type = VARLINK_STRING},
+        {},
+};
+
+static const VarlinkSymbol error_no_such_image = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "NoSuchImage",
+        .input = no_such_image_fields,
+        .doc = "No image, or several images, match the reference.",
+};
+static const VarlinkSymbol error_image_in_use = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "ImageInUse",
+        .input = image_in_use_fields,
+};
+static const VarlinkSymbol error_name_in_use = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "NameInUse",
+        .input = name_in_use_fields,
+};
+static const VarlinkSymbol error_invalid_image = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "InvalidImage",
+        .input = invalid_image_fields,
+        .doc = "A parameter or one of the files is not acceptable.",
+};
+
+static const VarlinkSymbol *const symbols[] = {
+        &type_file,     &type_image,          &method_import,      &method_list,       &method_inspect,
+        &method_delete, &error_no_such_image, &error_image_in_use, &error_name_in_use, &error_invalid_image,
+        NULL,
+};
+
+const VarlinkInterface vl_interface_io_cocoon_Image = {
+        .name = "io.cocoon.Image",
+        .symbols = symbols,
+        .doc = "Local images: the files a VM boots from.",
+};

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# test-vm-lifecycle.sh: real QEMU guests as transient units: create, start, console, list, graceful stop,
+# crash detection, manager restart, delete; bad input with specific errors and nothing left behind.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+guest_env=$COCOON_BUILD_DIR/guest/guest.env
+[ -f "$guest_env" ] || fail "no test guest at $guest_env (tools/test builds it with test/guest/build.sh)"
+# shellcheck disable=SC1090
+. "$guest_env"
+
+vm_field() { # vm_field REF FIELD
+        cocoonctl vm inspect "$1" | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v.get(sys.argv[1], ""))' "$2"
+}
+vm_state() { vm_field "$1" state; }
+leftovers() { # leftovers ID: what a VM left on disk or in systemd
+        ls -d /var/lib/cocoon/vms/"$1" /run/cocoon/vms/"$1" /var/log/cocoon/vms/"$1" 2>/dev/null || true
+        systemctl list-units --all --no-legend --plain "cocoon-vm@$1.service" 2>/dev/null || true
+}
+
+info "import the test guest as an image"
+cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" >/dev/null
+cocoonctl image list | grep -q '^guest ' || fail "image not listed"
+
+info "create: placeholder, COW disk, state created"
+id=$(cocoonctl vm create guest --name demo --memory 256M --storage 64M)
+assert_eq created "$(vm_state demo)" "state after create"
+[ -f "/var/lib/cocoon/vms/$id/cow.raw" ] || fail "no COW disk"
+assert_eq "cocoon-vm@$id.service" "$(vm_field demo unit)" "unit name"
+
+info "start: a transient unit in cocoon.slice, QMP answers, the guest boots"
+cocoonctl vm start demo >/dev/null
+assert_eq running "$(vm_state demo)" "state after start"
+assert_eq active "$(unit_property "cocoon-vm@$id.service" ActiveState)" "unit ActiveState"
+assert_eq cocoon.slice "$(unit_property "cocoon-vm@$id.service" Slice)" "unit slice"
+pid=$(unit_property "cocoon-vm@$id.service" MainPID)
+assert_contains "$(cat /proc/"$pid"/cmdline | tr '\0' ' ')" "qemu-system-x86_64" "MainPID is qemu"
+wait_for 90 grep -q COCOON-GUEST-READY "/var/log/cocoon/vms/$id/console.log"
+assert_contains "$(cocoonctl vm logs demo)" "COCOON-GUEST-READY" "vm logs"
+assert_contains "$(cocoonctl vm logs demo)" "COCOON-DISK vda: COCOON-ROOTFS-MARKER" "rootfs attached read-only as vda"
+assert_contains "$(cocoonctl vm list)" "running" "vm list"
+
+info "graceful stop: the guest gets the power button and powers off"
+cocoonctl vm stop demo >/dev/null
+assert_eq stopped "$(vm_state demo)" "state after stop"
+assert_contains "$(cat "/var/log/cocoon/vms/$id/console.log")" "COCOON-POWERBUTTON" "guest saw the power button"
+assert_eq "" "$(systemctl list-units --no-legend --plain "cocoon-vm@$id.service")" "unit after stop"
+
+info "start again, then kill -9 the hypervisor: the record says error within 2 s"
+cocoonctl vm start demo >/dev/null
+assert_eq running "$(vm_state demo)" "state after restart"
+pid=$(unit_property "cocoon-vm@$id.service" MainPID)
+kill -9 "$pid"
+wait_for 2 sh -c "cocoonctl vm inspect demo | grep -q '\"state\": \"error\"'"
+assert_contains "$(vm_field demo errorReason)" "KILL" "errorReason"
+
+info "restart the manager while a VM runs: it keeps running and is listed"
+cocoonctl vm start demo >/dev/null
+pid=$(unit_property "cocoon-vm@$id.service" MainPID)
+systemctl restart cocoon-manager.service
+assert_eq running "$(vm_state demo)" "state after manager restart"
+assert_eq "$pid" "$(unit_property "cocoon-vm@$id.service" MainPID)" "same hypervisor process"
+
+info "delete --force leaves nothing behind"
+cocoonctl vm rm --force demo >/dev/null
+assert_eq "" "$(leftovers "$id")" "leftovers of $id"
+kill -0 "$pid" 2>/dev/null && fail "hypervisor $pid still alive"
+
+info "bad input: specific errors, nothing left behind"
+expect_error() { # expect_error ERROR-NAME COMMAND...
+        local rc=0 err
+        err=$("${@:2}" 2>&1 >/dev/null) || rc=$?
+        assert_ne 0 "$rc" "exit code of $*"
+        assert_contains "$err" "$1" "error of $*"
+}
+expect_error InvalidConfiguration cocoonctl vm create nope --name x1
+expect_error InvalidConfiguration cocoonctl vm create guest --name 'bad name!'
+expect_error InvalidConfiguration cocoonctl vm create guest --name small --memory 1M
+cocoonctl vm create guest --name taken >/dev/null
+expect_error NameInUse cocoonctl vm create guest --name taken
+expect_error NoSuchVM cocoonctl vm start no-such-vm
+assert_eq 1 "$(cocoonctl vm list --json | grep -c '"name"')" "VMs after bad input"
+ls /var/lib/cocoon/vms | wc -l | grep -qx 1 || fail "stray VM directories: $(ls /var/lib/cocoon/vms)"
+cocoonctl vm rm taken >/dev/null
+
+info "parallel: 8 VMs created and started at once, all running"
+for i in 1 2 3 4 5 6 7 8; do
+        cocoonctl vm run guest --name "p$i" --memory 128M --storage 64M >/dev/null &
+done
+wait
+for i in 1 2 3 4 5 6 7 8; do
+        assert_eq running "$(vm_state "p$i")" "state of p$i"
+done
+cocoonctl vm rm --force p1 p2 p3 p4 p5 p6 p7 p8 >/dev/null
+assert_eq "No VMs found." "$(cocoonctl vm list)" "vm list after removing all"
+info "ok"
