@@ -152,20 +152,6 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t size) {
         return (ssize_t) done;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t size) {
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                p += k;
-                size -= (size_t) k;
-        }
-        return 0;
-}
-
 static bool block_is_zero(const uint8_t *p, size_t size) {
         return size == 0 || (p[0] == 0 && memcmp(p, p + 1, size - 1) == 0);
 }
@@ -188,7 +174,7 @@ static int write_sparse(int fd, const uint8_t *buf, size_t size) {
                         if (lseek(fd, (off_t) run, SEEK_CUR) < 0)
                                 return negative_errno();
                 } else {
-                        r = write_all(fd, buf, run);
+                        r = loop_write(fd, buf, run);
                         if (r < 0)
                                 return r;
                 }
