@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "console-log.h"
+#include "fs-util.h"
 
 #define CONSOLE_LOG_READ_SIZE (64U * 1024U)
 
@@ -85,16 +86,24 @@ static int rotate(ConsoleLog *log) {
         return open_current(log, O_TRUNC);
 }
 
-static int write_all_file(int fd, const uint8_t *p, size_t size) {
+/* Writes everything to a peer that may be non-blocking, waiting for it up to a stall limit. */
+static int write_all_waiting(int fd, const uint8_t *p, size_t size) {
         while (size > 0) {
-                ssize_t n = write(fd, p, size);
+                ssize_t n = console_write(fd, p, size);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return negative_errno();
+                        if (errno != EAGAIN)
+                                return negative_errno();
+
+                        struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                        int k = poll(&pfd, 1, (int) (CONSOLE_LOG_REPLAY_STALL_USEC / 1000U));
+                        if (k < 0 && errno != EINTR)
+                                return negative_errno();
+                        if (k == 0)
+                                return -ETIMEDOUT;
+                        continue;
                 }
-                if (n == 0)
-                        return -EIO;
                 p += n;
                 size -= (size_t) n;
         }
@@ -121,7 +130,7 @@ int console_log_append(ConsoleLog *log, const void *data, size_t size) {
                 }
 
                 size_t n = (size_t) MIN((uint64_t) size, log->max_size - log->size);
-                r = write_all_file(log->fd, p, n);
+                r = loop_write(log->fd, p, n);
                 if (r < 0) {
                         /* The size we track is unknown now; reopening takes it from the file again. */
                         log->fd = safe_close(log->fd);
@@ -222,29 +231,6 @@ void console_log_reader_done(ConsoleLogReader *reader) {
         for (size_t i = 0; i < ELEMENTSOF(reader->fds); i++)
                 reader->fds[i] = safe_close(reader->fds[i]);
         reader->index = ELEMENTSOF(reader->fds);
-}
-
-static int write_all_waiting(int fd, const uint8_t *p, size_t size) {
-        while (size > 0) {
-                ssize_t n = console_write(fd, p, size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN)
-                                return negative_errno();
-
-                        struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-                        int k = poll(&pfd, 1, (int) (CONSOLE_LOG_REPLAY_STALL_USEC / 1000U));
-                        if (k < 0 && errno != EINTR)
-                                return negative_errno();
-                        if (k == 0)
-                                return -ETIMEDOUT;
-                        continue;
-                }
-                p += n;
-                size -= (size_t) n;
-        }
-        return 0;
 }
 
 int console_log_replay(const char *path, int fd) {

@@ -135,7 +135,7 @@ static void client_free(ConsoleClient *c) {
 static void client_detach(ConsoleClient *c, int error) {
         if (error == -ENOBUFS)
                 log_vm_warning(c->relay->vm_id,
-                               "Console client %" PRIu64 " does not keep up (%zu bytes pending), dropping it.",
+                               "Console client %" PRIu64 " is too slow (%zu bytes pending), dropping it.",
                                c->id, c->output.len);
         else if (error < 0)
                 log_debug_errno(error, "Console client %" PRIu64 " of VM %s failed, detaching it: %m", c->id,

@@ -17,8 +17,13 @@
 #include "vm-task.h"
 
 static void on_console_end(ConsoleRelay *relay, void *userdata) {
-        /* QEMU closed the console: the VM is going away; the unit watch records why. Nothing to do here
-         * but let go of the relay, which must not be freed inside its own callback: defer to detach. */
+        /* QEMU closed the console: the VM is going away (the unit watch records why). Drop the relay now, so
+         * that a later Console call gets a clear InvalidState/NotSupported instead of an attach that fails;
+         * the relay may be freed from inside its own end callback. */
+        Manager *m = userdata;
+        if (hashmap_get(m->consoles, console_relay_get_vm_id(relay)) == relay)
+                (void) hashmap_remove(m->consoles, console_relay_get_vm_id(relay));
+        console_relay_free(relay);
 }
 
 void manager_console_attach(Manager *m, const char *id, int console_fd) {

@@ -97,14 +97,6 @@ static void signals_release(SignalState *s) {
 
 /* ---- the pump ---- */
 
-typedef enum PumpEnd {
-        PUMP_REMOTE_EOF,    /* the manager closed: VM stopped, log fully sent, or we were detached */
-        PUMP_ESCAPE,        /* the user typed the escape sequence */
-        PUMP_STDIN_EOF,     /* the terminal went away */
-        PUMP_SIGNAL,
-        PUMP_STDOUT_CLOSED, /* e.g. "| head" */
-} PumpEnd;
-
 typedef struct Pump {
         int sock;
         int signal_fd;
@@ -137,8 +129,10 @@ static int write_all(int fd, const uint8_t *p, size_t size) {
         return 0;
 }
 
-/* Returns 1 when the session ends (*ret_end set), 0 to go on, < 0 on error. */
-static int pump_from_remote(Pump *p, PumpEnd *ret_end) {
+/* The session ends cleanly when the manager closes (VM stopped, log fully sent, detached), the user types
+ * the escape sequence, the terminal goes away, stdout is closed ("| head") or a signal comes.
+ * Returns 1 when the session ends, 0 to go on, < 0 on error. */
+static int pump_from_remote(Pump *p) {
         ssize_t n = read(p->sock, p->buf, sizeof(p->buf));
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
@@ -147,19 +141,13 @@ static int pump_from_remote(Pump *p, PumpEnd *ret_end) {
                         return negative_errno();
                 n = 0; /* the manager going away hard is still the end of the stream */
         }
-        if (n == 0) {
-                *ret_end = PUMP_REMOTE_EOF;
+        if (n == 0)
                 return 1;
-        }
         int r = write_all(STDOUT_FILENO, p->buf, (size_t) n);
-        if (r == -EPIPE) {
-                *ret_end = PUMP_STDOUT_CLOSED;
-                return 1;
-        }
-        return r;
+        return r == -EPIPE ? 1 : r;
 }
 
-static int pump_from_stdin(Pump *p, PumpEnd *ret_end) {
+static int pump_from_stdin(Pump *p) {
         /* One byte of room stays free for an escape byte the filter may release. */
         size_t room = sizeof(p->to_remote) - p->to_remote_len - 1, out = 0;
         ssize_t n = read(STDIN_FILENO, p->buf, MIN(room, sizeof(p->buf)));
@@ -171,10 +159,8 @@ static int pump_from_stdin(Pump *p, PumpEnd *ret_end) {
                 n = 0; /* EIO: the terminal hung up */
         }
         if (n == 0) {
-                if (p->tty) {
-                        *ret_end = PUMP_STDIN_EOF;
+                if (p->tty)
                         return 1;
-                }
                 p->stdin_eof = true;
                 p->to_remote_len += escape_filter_flush(&p->filter, p->to_remote + p->to_remote_len);
                 return 0;
@@ -186,11 +172,7 @@ static int pump_from_stdin(Pump *p, PumpEnd *ret_end) {
         }
         int r = escape_filter_feed(&p->filter, p->buf, (size_t) n, p->to_remote + p->to_remote_len, &out);
         p->to_remote_len += out;
-        if (r > 0) {
-                *ret_end = PUMP_ESCAPE;
-                return 1;
-        }
-        return 0;
+        return r > 0;
 }
 
 static int pump_to_remote(Pump *p) {
@@ -209,7 +191,7 @@ static int pump_to_remote(Pump *p) {
         return 0;
 }
 
-static int pump_run(Pump *p, PumpEnd *ret_end) {
+static int pump_run(Pump *p) {
         int r;
 
         for (;;) {
@@ -226,17 +208,15 @@ static int pump_run(Pump *p, PumpEnd *ret_end) {
                                 continue;
                         return negative_errno();
                 }
-                if (fds[1].revents) {
-                        *ret_end = PUMP_SIGNAL;
+                if (fds[1].revents)
                         return 0;
-                }
                 if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-                        r = pump_from_remote(p, ret_end);
+                        r = pump_from_remote(p);
                         if (r != 0)
                                 return r < 0 ? r : 0;
                 }
                 if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) {
-                        r = pump_from_stdin(p, ret_end);
+                        r = pump_from_stdin(p);
                         if (r != 0)
                                 return r < 0 ? r : 0;
                 }
@@ -280,8 +260,8 @@ static int console_open(const char *ref, bool read_only, bool replay, bool follo
         size_t leftover_size = 0;
 
         if (!params || json_add_string(params, "ref", ref) < 0 ||
-            json_add_bool(params, "readOnly", read_only) < 0 || json_add_bool(params, "replay", replay) < 0 ||
-            json_add_bool(params, "follow", follow) < 0)
+            json_add_bool(params, "readOnly", read_only) < 0 ||
+            json_add_bool(params, "replay", replay) < 0 || json_add_bool(params, "follow", follow) < 0)
                 return log_oom();
 
         int r = ctl_connect(&link);
@@ -315,16 +295,18 @@ static int fd_nonblock(int fd) {
 }
 
 /* Runs the session over an open connection. Signals and SIGPIPE are taken for its duration. */
-static int console_pump(ConsoleSession *s, bool use_stdin, bool tty, uint8_t escape, TerminalState *term,
-                        PumpEnd *ret_end) {
+static int console_pump(ConsoleSession *s, bool use_stdin, bool tty, uint8_t escape) {
         _cleanup_free_ Pump *p = NULL;
+        TerminalState term = {};
         SignalState sig = { .fd = -EBADF };
         int r;
 
         p = calloc(1, sizeof(Pump));
         if (!p)
                 return log_oom();
-        *p = (Pump) { .sock = s->fd, .use_stdin = use_stdin, .tty = tty };
+        p->sock = s->fd;
+        p->use_stdin = use_stdin;
+        p->tty = tty;
         escape_filter_init(&p->filter, escape);
 
         r = fd_nonblock(s->fd);
@@ -333,22 +315,20 @@ static int console_pump(ConsoleSession *s, bool use_stdin, bool tty, uint8_t esc
         if (r >= 0 && s->leftover_size > 0)
                 r = write_all(STDOUT_FILENO, (const uint8_t *) s->leftover, s->leftover_size);
         if (r >= 0 && tty)
-                r = terminal_make_raw(term);
+                r = terminal_make_raw(&term);
         if (r >= 0) {
                 p->signal_fd = sig.fd;
-                r = pump_run(p, ret_end);
+                r = pump_run(p);
         }
-        terminal_restore(term);
+        terminal_restore(&term);
         signals_release(&sig);
         return r;
 }
 
 int verb_vm_console(int argc, char **argv) {
         ConsoleSession s = { .fd = -EBADF };
-        TerminalState term = {};
         uint8_t escape = ESCAPE_CHAR_DEFAULT;
         char shown[ESCAPE_CHAR_FORMAT_MAX];
-        PumpEnd end = PUMP_REMOTE_EOF;
         bool tty = !arg_no_tty;
 
         if (arg_escape_char && escape_char_parse(arg_escape_char, &escape) < 0) {
@@ -370,7 +350,7 @@ int verb_vm_console(int argc, char **argv) {
                 fprintf(stderr, "Connected to %s (escape: %s .)\n", s.name,
                         escape_char_format(escape, shown));
 
-        r = console_pump(&s, true, tty, escape, &term, &end);
+        r = console_pump(&s, true, tty, escape);
         if (tty)
                 /* The guest's last line may be unfinished (a prompt): start a fresh one. */
                 fprintf(stderr, "\nDisconnected from %s.\n", s.name);
@@ -382,13 +362,11 @@ int verb_vm_console(int argc, char **argv) {
 
 int verb_vm_logs(int argc, char **argv) {
         ConsoleSession s = { .fd = -EBADF };
-        TerminalState term = {};
-        PumpEnd end = PUMP_REMOTE_EOF;
 
         int r = console_open(argv[0], true, true, arg_follow, &s);
         if (r < 0)
                 return r;
-        r = console_pump(&s, false, false, 0, &term, &end);
+        r = console_pump(&s, false, false, 0);
         console_session_done(&s);
         if (r < 0)
                 return log_error_errno(r, "cocoonctl: reading the console log failed: %m");
