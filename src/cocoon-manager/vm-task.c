@@ -129,6 +129,7 @@ static void on_work_done(int result, void *userdata) {
         Manager *m = t->manager;
         VmWork *w = t->work;
         const char *message = w->message ?: (result < 0 ? strerror(-result) : NULL);
+        const char *failure = w->error_id ?: VM_ERROR_HYPERVISOR_FAILED;
 
         if (result == -ECANCELED) /* the manager is shutting down */
                 return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cocoon-manager is shutting down");
@@ -139,7 +140,7 @@ static void on_work_done(int result, void *userdata) {
                         /* Roll back: the placeholder goes, and with it the name. */
                         (void) store_remove(m->store, t->id);
                         vm_events_emit_removed(m, t->id);
-                        return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);
+                        return task_finish(t, failure, message);
                 }
                 (void) record_update(m, t->id, VM_STATE_CREATED, NULL);
                 return task_finish(t, NULL, NULL);
@@ -147,7 +148,7 @@ static void on_work_done(int result, void *userdata) {
         case VM_TASK_START:
                 if (result < 0) {
                         (void) record_update(m, t->id, VM_STATE_ERROR, message);
-                        return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);
+                        return task_finish(t, failure, message);
                 }
                 manager_console_attach(m, t->id, TAKE_FD(w->console_fd));
                 (void) record_update(m, t->id, VM_STATE_RUNNING, NULL);
@@ -157,7 +158,7 @@ static void on_work_done(int result, void *userdata) {
                 manager_console_detach(m, t->id);
                 if (result < 0) {
                         (void) record_update(m, t->id, VM_STATE_ERROR, message);
-                        return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);
+                        return task_finish(t, failure, message);
                 }
                 (void) record_update(m, t->id, VM_STATE_STOPPED, NULL);
                 return task_finish(t, NULL, NULL);
@@ -165,7 +166,7 @@ static void on_work_done(int result, void *userdata) {
         case VM_TASK_DELETE:
                 manager_console_detach(m, t->id);
                 if (result < 0)
-                        return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);
+                        return task_finish(t, failure, message);
                 int r = store_remove(m->store, t->id);
                 if (r < 0 && r != -ENOENT)
                         return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cannot remove the record");

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "qemu.h"
 #include "time-util.h"
+#include "varlink-interfaces.h"
 #include "vm-work.h"
 
 extern char **environ;
@@ -96,7 +97,7 @@ static int create_cow_disk(VmWork *w, const char *path, uint64_t size) {
         return 0;
 }
 
-int vm_work_create(VmWork *w) {
+static int create_disks(VmWork *w) {
         const VMRecord *rec = w->record;
         int r;
 
@@ -107,13 +108,28 @@ int vm_work_create(VmWork *w) {
 
         _cleanup_free_ char *bad_path = NULL;
         r = verify_base_files(rec->vm.storage_configs, rec->vm.n_storage_configs, rec->boot_config, &bad_path);
-        if (r < 0)
+        if (r < 0) {
+                w->error_id = VM_ERROR_INVALID_CONFIGURATION;
                 return fail(w, r, "image file %s is missing or unusable: %m", bad_path ?: "?");
+        }
 
         const StorageConfig *cow = find_role(rec, STORAGE_ROLE_COW);
         if (cow)
                 return create_cow_disk(w, cow->path, rec->vm.config.storage);
         return 0;
+}
+
+int vm_work_create(VmWork *w) {
+        int r = create_disks(w);
+        if (r < 0) {
+                /* Nothing stays behind a failed create: the disk and log directory go here, the placeholder
+                 * record (and with it the empty VM directory) on the event loop. */
+                const StorageConfig *cow = find_role(w->record, STORAGE_ROLE_COW);
+                if (cow)
+                        (void) unlink(cow->path);
+                (void) rm_rf(w->record->log_dir);
+        }
+        return r;
 }
 
 static int open_bus(VmWork *w, sd_bus **ret) {
@@ -187,8 +203,10 @@ int vm_work_start(VmWork *w) {
         int r;
 
         r = verify_base_files(rec->vm.storage_configs, rec->vm.n_storage_configs, rec->boot_config, &bad_path);
-        if (r < 0)
+        if (r < 0) {
+                w->error_id = VM_ERROR_INVALID_CONFIGURATION;
                 return fail(w, r, "file %s is missing or unusable: %m", bad_path ?: "?");
+        }
         if ((r = mkdir_p(rec->run_dir, 0700)) < 0 || (r = mkdir_p(rec->log_dir, 0700)) < 0)
                 return fail(w, r, "cannot create the VM's directories: %m");
         (void) cleanup_runtime_files(rec->run_dir, runtime_files);

@@ -23,6 +23,7 @@ typedef struct VmWork {
 
         /* outputs */
         char *message;             /* why it failed, for operators */
+        const char *error_id;      /* the Varlink error for it; NULL: HypervisorFailed */
         int console_fd;            /* start: the connected serial console, for the relay */
         uint32_t main_pid;         /* start: the hypervisor's pid */
         bool powered_off;          /* stop: the guest honoured the power button */

@@ -82,6 +82,17 @@ expect_error NoSuchVM cocoonctl vm start no-such-vm
 assert_eq 1 "$(cocoonctl vm list --json | grep -c '"name"')" "VMs after bad input"
 ls /var/lib/cocoon/vms | wc -l | grep -qx 1 || fail "stray VM directories: $(ls /var/lib/cocoon/vms)"
 cocoonctl vm rm taken >/dev/null
+# A kernel file that vanished from the image store: the create fails with the file named, and rolls back.
+cp "$KERNEL" /var/lib/cocoon/broken-kernel && echo x >> /var/lib/cocoon/broken-kernel
+cocoonctl image import broken --kernel /var/lib/cocoon/broken-kernel >/dev/null
+blob=/var/lib/cocoon/images/blobs/$(sha256sum /var/lib/cocoon/broken-kernel | cut -d' ' -f1).kernel
+[ -f "$blob" ] || fail "no blob $blob"
+rm -f "$blob"
+expect_error InvalidConfiguration cocoonctl vm create broken --name nokernel
+expect_error "$blob" cocoonctl vm create broken --name nokernel
+assert_eq "No VMs found." "$(cocoonctl vm list)" "vm list after a failed create"
+assert_eq "" "$(ls /var/lib/cocoon/vms /var/log/cocoon/vms 2>/dev/null | grep -v ':$' | grep -v '^$' || true)" \
+        "directories after a failed create"
 
 info "parallel: 8 VMs created and started at once, all running"
 for i in 1 2 3 4 5 6 7 8; do
