@@ -68,7 +68,11 @@ int verb_vm_list(int argc, char **argv) {
         int r = ctl_connect(&link);
         if (r < 0)
                 return r;
-        r = ctl_call(link, "io.cocoon.VM.List", NULL, &reply);
+        /* The table needs a few fields only: ask for the summary view, much less to parse. */
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        if (!p || (!arg_json && json_add_bool(p, "summary", true) < 0))
+                return log_oom();
+        r = ctl_call(link, "io.cocoon.VM.List", p, &reply);
         if (r < 0)
                 return r;
         if (!json_object_object_get_ex(reply, "vms", &vms) || !json_object_is_type(vms, json_type_array)) {

@@ -66,9 +66,16 @@ static const VarlinkField list_out[] = {
         {},
 };
 
+static const VarlinkField list_in[] = {
+        { .name = "summary", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
+          .doc = "Only id, name, backend, state, config.cpu/memory, createdAt, errorReason (fast for tables)." },
+        {},
+};
+
 static const VarlinkSymbol method_list = {
         .kind = VARLINK_SYMBOL_METHOD,
         .name = "List",
+        .input = list_in,
         .output = list_out,
         .doc = "All VMs, oldest first.",
 };

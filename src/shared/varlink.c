@@ -8,19 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "fd-util.h"
 #include "log.h"
 #include "varlink-internal.h"
-
-static int fd_set_nonblock(int fd, bool nonblock) {
-        int flags = fcntl(fd, F_GETFL);
-
-        if (flags < 0)
-                return negative_errno();
-        flags = nonblock ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
-        if (fcntl(fd, F_SETFL, flags) < 0)
-                return negative_errno();
-        return 0;
-}
 
 int varlink_new(Varlink **ret, int fd, VarlinkState state) {
         Varlink *link;
@@ -29,7 +19,7 @@ int varlink_new(Varlink **ret, int fd, VarlinkState state) {
 
         if (fd < 0)
                 return -EBADF;
-        r = fd_set_nonblock(fd, true);
+        r = fd_nonblock(fd, true);
         if (r < 0)
                 return r;
 
@@ -276,7 +266,9 @@ static int send_reply(Varlink *link, json_object *parameters, bool continues, co
         if (continues && json_object_object_add(m, "continues", json_object_new_boolean(true)) < 0)
                 return -ENOMEM;
 
-        if (!error_id && parameters && link->current_symbol && link->current_interface) {
+        /* Only when debugging: on a large reply (List of 10,000 VMs) the walk costs more than building it. */
+        if (log_get_max_level() >= LOG_DEBUG && !error_id && parameters && link->current_symbol &&
+            link->current_interface) {
                 const char *bad = NULL;
 
                 /* Our own replies should match our declarations; say so for the developer, send anyway. */
@@ -391,8 +383,4 @@ int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, int *ret_f
         varlink_close(link);
         *ret_fd = fd;
         return 0;
-}
-
-int varlink_fd_set_blocking(int fd) {
-        return fd_set_nonblock(fd, false);
 }

@@ -527,6 +527,38 @@ int vm_record_to_public_json(const VMRecord *r, json_object **ret) {
         return json_build(r, vm_record_append_public_json, ret);
 }
 
+/* What a listing shows: identity, state and size, one flat level so that clients parse it fast. */
+static int vm_record_append_summary_json(const void *data, json_object *o) {
+        const VMRecord *rec = data;
+        json_object *config = json_object_new_object();
+        int r = config ? 0 : -ENOMEM;
+
+        if (r >= 0)
+                r = json_add_uint64(config, "cpu", rec->vm.config.cpu);
+        if (r >= 0)
+                r = json_add_uint64(config, "memory", rec->vm.config.memory);
+        if (r >= 0)
+                r = json_add_string(o, "id", rec->vm.id);
+        if (r >= 0)
+                r = json_add_string(o, "name", rec->vm.name);
+        if (r >= 0)
+                r = json_add_string(o, "backend", rec->vm.backend);
+        if (r >= 0)
+                r = json_add_string(o, "state", vm_state_to_string(rec->vm.state));
+        if (r >= 0)
+                r = json_add_object(o, "config", TAKE_PTR(config));
+        if (r >= 0 && rec->vm.created_at > 0)
+                r = json_add_timestamp(o, "createdAt", rec->vm.created_at);
+        if (r >= 0)
+                r = json_add_string(o, "errorReason", rec->error_reason);
+        json_object_put(config);
+        return r;
+}
+
+int vm_record_to_summary_json(const VMRecord *r, json_object **ret) {
+        return json_build(r, vm_record_append_summary_json, ret);
+}
+
 int vm_record_to_json(const VMRecord *r, json_object **ret) {
         return json_build(r, vm_record_append_json, ret);
 }
