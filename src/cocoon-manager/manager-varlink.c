@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "image-varlink.h"
+#include "job-queue.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
@@ -16,6 +17,7 @@
 #include "vm-console.h"
 #include "vm-events.h"
 #include "vm-lifecycle.h"
+#include "vm-runtime.h"
 
 static const struct {
         const char *method;
@@ -99,12 +101,14 @@ static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 /* Exit-on-idle is race free: systemd holds the listening socket and starts us again on the next connect.
- * We stay while any VM runs, because we are the one noticing crashes. */
+ * We stay while any VM runs, because we are the one noticing crashes, and while worker jobs are in flight:
+ * some serve connections the server no longer counts (a console log sent after the upgrade). */
 void manager_check_idle(Manager *m) {
         if (m->exit_idle_usec == 0)
                 return;
         bool idle = varlink_server_current_connections(m->varlink_server) == 0 &&
-                    store_count_state(m->store, VM_STATE_RUNNING) == 0 && hashmap_size(m->vm_tasks) == 0;
+                    store_count_state(m->store, VM_STATE_RUNNING) == 0 && hashmap_size(m->vm_tasks) == 0 &&
+                    job_queue_in_flight(m->jobs) == 0;
         if (!idle) {
                 if (m->idle_timer)
                         (void) sd_event_source_set_enabled(m->idle_timer, SD_EVENT_OFF);

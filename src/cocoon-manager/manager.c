@@ -13,6 +13,7 @@
 #include "qemu.h"
 #include "vm-events.h"
 #include "vm-monitor.h"
+#include "vm-runtime.h"
 #include "bus-unit.h"
 #include "fs-util.h"
 #include "log.h"
@@ -43,6 +44,7 @@ Manager *manager_free(Manager *m) {
                 hashmap_free(m->consoles);
         }
         hashmap_free(m->vm_tasks);
+        vm_runtime_free_all(m);
         unit_watch_free(m->unit_watch);
         sd_bus_flush_close_unref(m->bus);
         image_store_free(m->images);
@@ -127,6 +129,11 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+/* The job that finished last may have been the only thing keeping us from an idle exit. */
+static void on_jobs_drained(void *userdata) {
+        manager_check_idle(userdata);
+}
+
 static int manager_new(Manager **ret) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
         if (!m)
@@ -163,11 +170,12 @@ static int manager_new(Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
-        if (hashmap_new(&m->vm_tasks) < 0 || hashmap_new(&m->consoles) < 0)
+        if (hashmap_new(&m->vm_tasks) < 0 || hashmap_new(&m->consoles) < 0 || hashmap_new(&m->main_pids) < 0)
                 return log_oom();
         r = job_queue_new(m->event, m->config.pool_size, &m->jobs);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up worker threads: %m");
+        job_queue_set_drained(m->jobs, on_jobs_drained, m);
         *ret = TAKE_PTR(m);
         return 0;
 }

@@ -33,6 +33,7 @@ typedef struct Manager {
         JobQueue *jobs;         /* worker threads for slow work */
         Hashmap *vm_tasks;      /* vm id -> VmTask* (the running one; others queue behind it) */
         Hashmap *consoles;      /* vm id -> ConsoleRelay* */
+        Hashmap *main_pids;     /* vm id -> hypervisor pid of running VMs (vm-runtime.c) */
         VmSubscriber *subscribers; /* io.cocoon.VM.Watch callers */
 
         char *state_dir;
@@ -56,12 +57,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* manager-varlink.c */
 int manager_varlink_init(Manager *m);
-/* Re-arms the idle-exit timer; called whenever connections come or go. */
+/* Re-arms the idle-exit timer; called whenever connections, VM tasks or worker jobs come or go. */
 void manager_check_idle(Manager *m);
 
 /* vm-varlink.c */
 int vl_method_vm_list(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
-int vl_method_vm_inspect(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
 
 /* manager-describe.c */
 int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);

@@ -14,6 +14,7 @@
 #include "time-util.h"
 #include "vm-events.h"
 #include "vm-monitor.h"
+#include "vm-runtime.h"
 #include "vm-task.h"
 
 static void on_console_end(ConsoleRelay *relay, void *userdata) {
@@ -96,6 +97,7 @@ static void vm_mark_exited(Manager *m, const char *id, const char *reason, bool 
         else
                 log_vm_warning(id, "VM %s: hypervisor %s; state error.", id, reason ?: "exited");
         manager_console_detach(m, id);
+        vm_runtime_set_pid(m, id, 0);
         vm_events_emit(m, VM_EVENT_CHANGED, id);
         manager_check_idle(m);
 }
@@ -109,6 +111,8 @@ static void on_unit_change(const UnitStateChange *change, void *userdata) {
         /* During our own start/stop/delete the operation decides what the record says. */
         if (vm_task_busy(m, id))
                 return;
+        if (streq(change->active_state, "active") && change->main_pid > 0)
+                vm_runtime_set_pid(m, id, change->main_pid);
         bool gone = change->removed || streq(change->active_state, "inactive") ||
                     streq(change->active_state, "failed");
         if (!gone)
@@ -154,8 +158,14 @@ static int vm_monitor_reconcile(Manager *m) {
                 for (size_t i = 0; i < n; i++)
                         if (streq(units[i].name, record->unit) && unit_entry_running(units + i))
                                 running = true;
-                if (running)
+                if (running) {
+                        UnitRuntime rt = {};
+                        /* Once, at start, before serving: the pid List shows until the watch updates it. */
+                        if (unit_get_runtime(m->bus, record->unit, &rt) >= 0)
+                                vm_runtime_set_pid(m, record->vm.id, rt.main_pid);
+                        unit_runtime_done(&rt);
                         console_reconnect(m, record);
+                }
                 else if (strv_extend(&exited, record->vm.id) < 0)
                         r = -ENOMEM;
         }

@@ -14,6 +14,7 @@
 #include "varlink-interfaces.h"
 #include "vm-events.h"
 #include "vm-monitor.h"
+#include "vm-runtime.h"
 #include "vm-task.h"
 #include "vm-work.h"
 
@@ -147,15 +148,18 @@ static void on_work_done(int result, void *userdata) {
 
         case VM_TASK_START:
                 if (result < 0) {
+                        vm_runtime_set_pid(m, t->id, 0);
                         (void) record_update(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
                 manager_console_attach(m, t->id, TAKE_FD(w->console_fd));
+                vm_runtime_set_pid(m, t->id, w->main_pid);
                 (void) record_update(m, t->id, VM_STATE_RUNNING, NULL);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_STOP:
                 manager_console_detach(m, t->id);
+                vm_runtime_set_pid(m, t->id, 0);
                 if (result < 0) {
                         (void) record_update(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
@@ -165,6 +169,7 @@ static void on_work_done(int result, void *userdata) {
 
         case VM_TASK_DELETE:
                 manager_console_detach(m, t->id);
+                vm_runtime_set_pid(m, t->id, 0);
                 if (result < 0)
                         return task_finish(t, failure, message);
                 int r = store_remove(m->store, t->id);

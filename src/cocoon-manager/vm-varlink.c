@@ -10,6 +10,7 @@
 #include "resolve.h"
 #include "strv-util.h"
 #include "varlink-interfaces.h"
+#include "vm-runtime.h"
 #include "vm-varlink.h"
 
 int vm_reply_resolve_error(Varlink *link, const char *ref, int error, char **candidates) {
@@ -78,8 +79,16 @@ static int list_build_array(Manager *m, const VMRecord **records, size_t n, Stor
 
         if (!texts || !sizes)
                 r = -ENOMEM;
+        char **spliced = calloc(MAX(n, 1U), sizeof(char *));
+        if (!spliced)
+                r = -ENOMEM;
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 r = store_get_json(m->store, records[i]->vm.id, view, texts + i, sizes + i);
+                /* Running VMs get their unit's facts the manager already knows; Inspect asks systemd. */
+                if (r >= 0 && records[i]->vm.state == VM_STATE_RUNNING &&
+                    (r = vm_runtime_splice(m, records[i], texts[i], sizes[i], spliced + i, sizes + i)) >= 0 &&
+                    spliced[i])
+                        texts[i] = spliced[i];
                 size += sizes[i] + 1;
         }
         if (r >= 0 && !(buf = malloc(size + 1)))
@@ -95,6 +104,9 @@ static int list_build_array(Manager *m, const VMRecord **records, size_t n, Stor
                 buf[used++] = ']';
                 buf[used] = '\0';
         }
+        for (size_t i = 0; spliced && i < n; i++)
+                free(spliced[i]);
+        free(spliced);
         free(texts);
         free(sizes);
         if (r < 0)
@@ -130,28 +142,6 @@ int vl_method_vm_list(Varlink *link, json_object *parameters, VarlinkMethodFlags
         if (k < 0)
                 return k;
         if (json_add_object(reply, "vms", vms) < 0)
-                return -ENOMEM;
-        return varlink_reply(link, reply);
-}
-
-int vl_method_vm_inspect(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
-        Manager *m = userdata;
-        const VMRecord *record;
-        const char *ref;
-
-        int r = json_get_string(parameters, "ref", &ref);
-        if (r < 0)
-                return varlink_error_invalid_parameter(link, "ref");
-        r = manager_resolve_vm(m, link, ref, &record);
-        if (r <= 0)
-                return r;
-
-        _cleanup_(json_object_putp) json_object *reply = json_object_new_object();
-        json_object *o;
-        r = vm_record_to_public_json(record, &o);
-        if (r < 0)
-                return r;
-        if (!reply || json_add_object(reply, "vm", o) < 0)
                 return -ENOMEM;
         return varlink_reply(link, reply);
 }

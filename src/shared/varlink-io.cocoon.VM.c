@@ -18,6 +18,9 @@ static const VarlinkField runtime_fields[] = {
         { .name = "mainPID", .type = VARLINK_INT, .flags = VARLINK_NULLABLE },
         { .name = "memoryCurrent", .type = VARLINK_INT, .flags = VARLINK_NULLABLE, .doc = "Bytes." },
         { .name = "cpuUsageNSec", .type = VARLINK_INT, .flags = VARLINK_NULLABLE },
+        { .name = "tasksCurrent", .type = VARLINK_INT, .flags = VARLINK_NULLABLE },
+        { .name = "accelerator", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "kvm or tcg: what the hypervisor runs with." },
         { .name = "activeSince", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE, .doc = "RFC 3339." },
         {},
 };

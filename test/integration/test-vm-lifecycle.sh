@@ -39,6 +39,14 @@ wait_for 90 grep -q COCOON-GUEST-READY "/var/log/cocoon/vms/$id/console.log"
 assert_contains "$(cocoonctl vm logs demo)" "COCOON-GUEST-READY" "vm logs"
 assert_contains "$(cocoonctl vm logs demo)" "COCOON-DISK vda: COCOON-ROOTFS-MARKER" "rootfs attached read-only as vda"
 assert_contains "$(cocoonctl vm list)" "running" "vm list"
+runtime() { # runtime FIELD: from inspect (a fresh read from systemd) and from list (the manager's cache)
+        cocoonctl vm inspect demo | python3 -c 'import json,sys; print(json.load(sys.stdin)["runtime"][sys.argv[1]])' "$1"
+}
+assert_eq "$pid" "$(runtime mainPID)" "inspect runtime.mainPID"
+assert_eq tcg "$(runtime accelerator)" "inspect runtime.accelerator (kvm-pvm is not hardware virtualization)"
+assert_eq active "$(runtime activeState)" "inspect runtime.activeState"
+assert_eq "$pid" "$(cocoonctl vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["runtime"]["mainPID"])')" \
+        "list runtime.mainPID"
 
 info "graceful stop: the guest gets the power button and powers off"
 cocoonctl vm stop demo >/dev/null
@@ -60,6 +68,8 @@ pid=$(unit_property "cocoon-vm@$id.service" MainPID)
 systemctl restart cocoon-manager.service
 assert_eq running "$(vm_state demo)" "state after manager restart"
 assert_eq "$pid" "$(unit_property "cocoon-vm@$id.service" MainPID)" "same hypervisor process"
+assert_eq "$pid" "$(cocoonctl vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["runtime"]["mainPID"])')" \
+        "list runtime.mainPID after the manager restart"
 
 info "delete --force leaves nothing behind"
 cocoonctl vm rm --force demo >/dev/null
