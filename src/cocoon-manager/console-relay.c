@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The console relay of a running VM: console -> log + every attached client; client input -> console. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
 #include "console-relay.h"
+#include "fd-util.h"
 #include "log.h"
 
 #define CONSOLE_READ_SIZE (64U * 1024U)
+
+/* One read buffer for every relay: relays run on the event loop thread only and consume what they read
+ * before returning, so a buffer per VM would only cost memory (64 KiB each). */
+static uint8_t console_read_buf[CONSOLE_READ_SIZE];
 /* Reads per wakeup of the console: a chatty guest must not starve the clients' events. */
 #define CONSOLE_READS_PER_EVENT 16U
 #define CLIENT_READ_SIZE 4096U
@@ -41,7 +45,6 @@ struct ConsoleRelay {
         char *vm_id;
         int console_fd;
         sd_event_source *console_source;
-        uint8_t *read_buf;
         ByteBuffer input; /* from clients, for the console */
         ConsoleLog log;
         bool log_failed;  /* warned about; cleared when a write works again */
@@ -101,15 +104,6 @@ static int byte_buffer_flush(ByteBuffer *b, int fd) {
                 }
                 byte_buffer_consume(b, (size_t) n);
         }
-        return 0;
-}
-
-static int fd_nonblock(int fd) {
-        int flags = fcntl(fd, F_GETFL);
-        if (flags < 0)
-                return negative_errno();
-        if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-                return negative_errno();
         return 0;
 }
 
@@ -345,7 +339,7 @@ static int console_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
                 for (unsigned i = 0; i < CONSOLE_READS_PER_EVENT; i++) {
-                        ssize_t n = read(relay->console_fd, relay->read_buf, CONSOLE_READ_SIZE);
+                        ssize_t n = read(relay->console_fd, console_read_buf, CONSOLE_READ_SIZE);
                         if (n < 0) {
                                 if (errno == EINTR)
                                         continue;
@@ -358,8 +352,8 @@ static int console_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                                 relay_end(relay, 0);
                                 return 0;
                         }
-                        relay_log(relay, relay->read_buf, (size_t) n);
-                        relay_broadcast(relay, relay->read_buf, (size_t) n);
+                        relay_log(relay, console_read_buf, (size_t) n);
+                        relay_broadcast(relay, console_read_buf, (size_t) n);
                 }
 
         relay_update_console_events(relay);
@@ -374,7 +368,7 @@ int console_relay_new(sd_event *event, const char *vm_id, int console_fd, const 
 
         if (!event || !vm_id || fd < 0 || !ret)
                 return -EINVAL;
-        r = fd_nonblock(fd);
+        r = fd_nonblock(fd, true);
         if (r < 0)
                 return r;
 
@@ -385,8 +379,7 @@ int console_relay_new(sd_event *event, const char *vm_id, int console_fd, const 
         relay->log.fd = -EBADF;
         relay->event = sd_event_ref(event);
         relay->vm_id = strdup(vm_id);
-        relay->read_buf = malloc(CONSOLE_READ_SIZE);
-        if (!relay->vm_id || !relay->read_buf)
+        if (!relay->vm_id)
                 return -ENOMEM;
         r = console_log_init(&relay->log, log_path, log_max_bytes);
         if (r < 0)
@@ -417,7 +410,6 @@ ConsoleRelay *console_relay_free(ConsoleRelay *relay) {
         safe_close(relay->console_fd);
         console_log_done(&relay->log);
         byte_buffer_done(&relay->input);
-        free(relay->read_buf);
         free(relay->vm_id);
         sd_event_unref(relay->event);
         return mfree(relay);
@@ -439,7 +431,7 @@ static int relay_attach(ConsoleRelay *relay, int client_fd, bool read_only, bool
                 return -EINVAL;
         if (relay->ended)
                 return -ESHUTDOWN;
-        r = fd_nonblock(fd);
+        r = fd_nonblock(fd, true);
         if (r < 0)
                 return r;
 

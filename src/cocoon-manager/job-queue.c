@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Worker threads for slow work, with results handed back to the event loop through an eventfd. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +32,9 @@ struct JobQueue {
 
         int event_fd;
         sd_event_source *event_source;
+
+        JobQueueDrained drained;
+        void *drained_userdata;
 };
 
 static void *worker_main(void *arg) {
@@ -79,6 +83,8 @@ static int on_jobs_finished(sd_event_source *s, int fd, uint32_t revents, void *
                 j->done(j->result, j->userdata);
                 free(j);
         }
+        if (q->in_flight == 0 && q->drained)
+                q->drained(q->drained_userdata);
         return 0;
 }
 
@@ -141,6 +147,11 @@ JobQueue *job_queue_free(JobQueue *q) {
         pthread_cond_destroy(&q->wakeup);
         free(q->threads);
         return mfree(q);
+}
+
+void job_queue_set_drained(JobQueue *q, JobQueueDrained callback, void *userdata) {
+        q->drained = callback;
+        q->drained_userdata = userdata;
 }
 
 int job_submit(JobQueue *q, JobWork work, JobDone done, void *userdata) {
