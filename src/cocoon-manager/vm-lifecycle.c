@@ -6,6 +6,7 @@
 
 #include "bus-unit.h"
 #include "helpers.h"
+#include "hypervisor.h"
 #include "id.h"
 #include "image-store.h"
 #include "json-util.h"
@@ -160,7 +161,7 @@ static int create_check(Manager *m, Varlink *link, const CreateRequest *req, con
                 snprintf(message, sizeof(message), "storage must be at least %" PRIu64 " MiB", VM_STORAGE_MIN >> 20);
                 return reply_invalid_configuration(link, "storage", message);
         }
-        if (req->backend && !streq(req->backend, "qemu")) {
+        if (req->backend && !hypervisor_find(req->backend)) {
                 _cleanup_(json_object_putp) json_object *p = json_object_new_object();
                 snprintf(message, sizeof(message), "backend '%s' is not available on this host (qemu is)", req->backend);
                 if (!p || json_add_string(p, "message", message) < 0)
@@ -421,14 +422,17 @@ int vl_method_vm_debug(Varlink *link, json_object *parameters, VarlinkMethodFlag
                 return r;
 
         Accel requested = record->vm.config.accel ? accel_from_string(record->vm.config.accel) : m->config.qemu_accel;
-        QemuLaunch launch = {
+        HypervisorLaunch launch = {
                 .binary = m->config.qemu_binary,
                 .accel = requested == ACCEL_AUTO || requested < 0 ? m->host_accel : requested,
                 .tsc_khz = host_tsc_khz(),
                 .start_paused = true,
         };
         _cleanup_strv_free_ char **argv = NULL;
-        r = qemu_build_argv(record, &launch, &argv);
+        const Hypervisor *h = hypervisor_find(record->vm.backend);
+        if (!h)
+                return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED, "backend %s is not available", record->vm.backend);
+        r = h->build_argv(record, &launch, &argv);
         if (r < 0)
                 return r;
         _cleanup_(json_object_putp) json_object *reply = json_object_new_object();

@@ -200,7 +200,10 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         r = store_vm_dir(m->store, t->id, &w->vm_dir);
         if (r < 0)
                 return r;
-        if (!(w->qemu_binary = strdup(m->config.qemu_binary)))
+        w->hypervisor = hypervisor_find(record->vm.backend);
+        if (!w->hypervisor)
+                return -EOPNOTSUPP;
+        if (!(w->binary = strdup(m->config.qemu_binary)))
                 return -ENOMEM;
         Accel requested = record->vm.config.accel ? accel_from_string(record->vm.config.accel) : m->config.qemu_accel;
         w->accel = requested == ACCEL_AUTO || requested < 0 ? m->host_accel : requested;

@@ -37,7 +37,7 @@ void vm_work_free(VmWork *w) {
                 return;
         vm_record_free(w->record);
         free(w->vm_dir);
-        free(w->qemu_binary);
+        free(w->binary);
         free(w->message);
         safe_close(w->console_fd);
         free(w);
@@ -175,9 +175,9 @@ static int start_handshake(VmWork *w, const char *unit) {
                 return fail(w, w->console_fd, "cannot attach to the serial console: %m");
 
         _cleanup_free_ char *qmp_error = NULL;
-        r = qemu_resume(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error);
+        r = w->hypervisor->resume(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error);
         if (r < 0)
-                return fail(w, r, "QMP: %s", qmp_error ?: strerror(-r));
+                return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
         return 0;
 }
 
@@ -211,18 +211,18 @@ int vm_work_start(VmWork *w) {
                 return fail(w, r, "cannot create the VM's directories: %m");
         (void) cleanup_runtime_files(rec->run_dir, runtime_files);
 
-        if (w->qemu_binary[0] != '/')
-                return fail(w, -ENOENT, "the QEMU binary %s was not found (see [QEMU] Binary= in cocoon.conf)",
-                            w->qemu_binary);
-        QemuLaunch launch = {
-                .binary = w->qemu_binary,
+        if (w->binary[0] != '/')
+                return fail(w, -ENOENT, "the %s binary %s was not found (see cocoon.conf)", w->hypervisor->type,
+                            w->binary);
+        HypervisorLaunch launch = {
+                .binary = w->binary,
                 .accel = w->accel,
                 .tsc_khz = host_tsc_khz(),
                 .start_paused = true,
         };
-        r = qemu_build_argv(rec, &launch, &argv);
+        r = w->hypervisor->build_argv(rec, &launch, &argv);
         if (r < 0)
-                return fail(w, r, "cannot build the QEMU command line: %m");
+                return fail(w, r, "cannot build the %s command line: %m", w->hypervisor->type);
 
         UnitSpec spec;
         if ((r = build_unit_spec(w, argv, &log_path, &spec)) < 0 ||
@@ -275,7 +275,7 @@ static bool request_poweroff(VmWork *w, sd_bus *bus) {
                 return errno == ESRCH;
 
         _cleanup_free_ char *qmp_error = NULL;
-        if (qemu_request_powerdown(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error) < 0) {
+        if (w->hypervisor->request_shutdown(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error) < 0) {
                 log_debug("system_powerdown on %s failed: %s", rec->vm.id, qmp_error ?: "?");
                 return false;
         }

@@ -8,13 +8,15 @@
 #include <sys/types.h>
 
 #include "conf-file.h"
+#include "hypervisor.h"
 #include "vm-types.h"
 
 typedef struct VmWork {
         /* inputs */
         VMRecord *record;          /* private copy */
         char *vm_dir;              /* <state>/vms/<id> */
-        char *qemu_binary;
+        const Hypervisor *hypervisor; /* the record's backend */
+        char *binary;              /* its executable, absolute */
         Accel accel;               /* resolved: kvm or tcg */
         uint64_t kill_grace_usec;
         uint64_t timeout_usec;     /* stop: guest power-off wait */

@@ -62,10 +62,15 @@ kill -9 "$pid"
 wait_for 2 sh -c "cocoonctl vm inspect demo | grep -q '\"state\": \"error\"'"
 assert_contains "$(vm_field demo errorReason)" "KILL" "errorReason"
 
-info "restart the manager while a VM runs: it keeps running and is listed"
+info "restart the manager while a VM runs: it keeps running and is listed; a unit without a record is stopped"
 cocoonctl vm start demo >/dev/null
 pid=$(unit_property "cocoon-vm@$id.service" MainPID)
+stray=cocoon-vm@zzzzzzzzzzzzzzzzzzzzzzzzzz.service
+systemd-run --quiet --unit="$stray" --slice=cocoon.slice /bin/sleep 300
 systemctl restart cocoon-manager.service
+wait_for 5 sh -c "[ \"\$(systemctl show -p ActiveState --value $stray)\" != active ]"
+journalctl -u cocoon-manager.service --no-pager | grep -q "Unit $stray has no VM record; stopping it." ||
+        fail "stray unit not reported"
 assert_eq running "$(vm_state demo)" "state after manager restart"
 assert_eq "$pid" "$(unit_property "cocoon-vm@$id.service" MainPID)" "same hypervisor process"
 assert_eq "$pid" "$(cocoonctl vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["runtime"]["mainPID"])')" \
@@ -86,6 +91,8 @@ expect_error() { # expect_error ERROR-NAME COMMAND...
 expect_error InvalidConfiguration cocoonctl vm create nope --name x1
 expect_error InvalidConfiguration cocoonctl vm create guest --name 'bad name!'
 expect_error InvalidConfiguration cocoonctl vm create guest --name small --memory 1M
+expect_error "accel must be auto, kvm or tcg" cocoonctl vm create guest --name fast --accel hvf
+expect_error NotSupported cocoonctl vm create guest --name other --backend firecracker
 cocoonctl vm create guest --name taken >/dev/null
 expect_error NameInUse cocoonctl vm create guest --name taken
 expect_error NoSuchVM cocoonctl vm start no-such-vm

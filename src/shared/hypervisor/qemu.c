@@ -88,7 +88,7 @@ static int add_disks(char ***argv, const VMRecord *r) {
         return 0;
 }
 
-static int build_cmdline(const VMRecord *r, const QemuLaunch *l, char **ret) {
+static int build_cmdline(const VMRecord *r, const HypervisorLaunch *l, char **ret) {
         const char *base = r->boot_config->cmdline ?: "";
         char *s;
 
@@ -102,7 +102,7 @@ static int build_cmdline(const VMRecord *r, const QemuLaunch *l, char **ret) {
         return 0;
 }
 
-int qemu_build_argv(const VMRecord *r, const QemuLaunch *l, char ***ret_argv) {
+int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv) {
         _cleanup_strv_free_ char **argv = NULL;
         _cleanup_free_ char *cmdline = NULL;
         int k;
@@ -173,3 +173,11 @@ int qemu_request_powerdown(const char *run_dir, uint64_t timeout_usec, char **re
                 return r;
         return qmp_execute(q, "system_powerdown", NULL, timeout_usec, NULL, ret_error);
 }
+
+const Hypervisor hypervisor_qemu = {
+        .type = "qemu",
+        .default_binary = "qemu-system-x86_64",
+        .build_argv = qemu_build_argv,
+        .resume = qemu_resume,
+        .request_shutdown = qemu_request_powerdown,
+};

@@ -5,23 +5,18 @@
 #include <stdint.h>
 
 #include "conf-file.h"
+#include "hypervisor.h"
 #include "vm-types.h"
 
 /* auto -> kvm where the CPU really has hardware virtualization, else tcg. */
 Accel accel_resolve(Accel a);
 
-typedef struct QemuLaunch {
-        const char *binary;  /* absolute path of qemu-system-x86_64 */
-        Accel accel;         /* resolved: kvm or tcg */
-        uint64_t tsc_khz;    /* host TSC frequency, for TCG on microvm; 0 = unknown */
-        bool start_paused;   /* -S: the manager attaches the console first, then sends "cont" */
-} QemuLaunch;
 
 /* The full argv (argv[0] = binary) for direct kernel boot on microvm: QMP on <run_dir>/api.sock, serial on
  * <run_dir>/console.sock, every storage entry as a virtio-blk-device with its serial, the kernel command
  * line from the boot config (plus tsc_early_khz= under TCG when missing: microvm has no PIT to calibrate
  * against, and the guest hangs without it). -EOPNOTSUPP for UEFI records (no kernel). */
-int qemu_build_argv(const VMRecord *r, const QemuLaunch *l, char ***ret_argv);
+int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv);
 
 /* The host TSC frequency in kHz from /proc/cpuinfo ("cpu MHz"), 0 when unknown. */
 uint64_t host_tsc_khz(void);

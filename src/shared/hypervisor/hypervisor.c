@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The table of backends this build knows. cloud-hypervisor and firecracker join it with their own ops. */
+#include "hypervisor.h"
+#include "macro.h"
+
+static const Hypervisor *const hypervisor_table[] = {
+        &hypervisor_qemu,
+};
+
+const Hypervisor *hypervisor_find(const char *type) {
+        for (size_t i = 0; type && i < ELEMENTSOF(hypervisor_table); i++)
+                if (streq(hypervisor_table[i]->type, type))
+                        return hypervisor_table[i];
+        return NULL;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The hypervisor layer's contract: one const ops table per backend. Everything else — records, units,
+ * sockets, state, cleanup — is shared (src/cocoon-manager/vm-work.c, vm-task.c); backends differ only in
+ * how they build the command line and how they talk to their API socket. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf-file.h"
+#include "vm-types.h"
+
+/* How to launch one VM, resolved by the caller from configuration and host. */
+typedef struct HypervisorLaunch {
+        const char *binary; /* absolute path of the hypervisor executable */
+        Accel accel;        /* resolved: kvm or tcg (QEMU only) */
+        uint64_t tsc_khz;   /* host TSC frequency, 0 = unknown */
+        bool start_paused;  /* the guest waits for resume(): the manager attaches the console first */
+} HypervisorLaunch;
+
+typedef struct Hypervisor {
+        const char *type;           /* "qemu", … — the record's backend */
+        const char *default_binary; /* searched in $PATH unless configured */
+        /* The unit's argv (argv[0] = l->binary), sockets under r->run_dir. */
+        int (*build_argv)(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv);
+        /* The API socket answers: make the guest run (blocking; worker threads). */
+        int (*resume)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
+        /* Ask the guest to power off, like a power button (blocking; worker threads). */
+        int (*request_shutdown)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
+} Hypervisor;
+
+/* The backend for a record's type, or NULL when this build has none by that name. */
+const Hypervisor *hypervisor_find(const char *type);
+
+extern const Hypervisor hypervisor_qemu;
