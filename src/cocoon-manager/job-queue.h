@@ -13,12 +13,17 @@ typedef struct JobQueue JobQueue;
 typedef int (*JobWork)(void *userdata);
 /* Runs on the event loop thread once the work is finished, with its result. Owns userdata from then on. */
 typedef void (*JobDone)(int result, void *userdata);
+/* Runs on the event loop thread after the done() calls that left no job in flight. */
+typedef void (*JobQueueDrained)(void *userdata);
 
 int job_queue_new(sd_event *event, unsigned max_threads, JobQueue **ret);
 /* Waits for running work to finish (pending work that has not started is dropped, its done() is called with
  * -ECANCELED so it can free userdata). */
 JobQueue *job_queue_free(JobQueue *q);
 DEFINE_TRIVIAL_CLEANUP_FUNC(JobQueue *, job_queue_free);
+
+/* Not called from job_queue_free(). */
+void job_queue_set_drained(JobQueue *q, JobQueueDrained callback, void *userdata);
 
 int job_submit(JobQueue *q, JobWork work, JobDone done, void *userdata);
 /* Jobs submitted and not yet completed on the loop. */
