@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "console-log.h"
-#include "fs-util.h"
+#include "fd-util.h"
 
 #define CONSOLE_LOG_READ_SIZE (64U * 1024U)
 

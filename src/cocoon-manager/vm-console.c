@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* io.cocoon.VM.Console: after the reply the connection carries raw bytes: the console log (replay), then the
  * live console through the VM's relay (follow), with input unless readOnly. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "console-relay.h"
 #include "hashmap.h"
+#include "job-queue.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
@@ -19,25 +19,34 @@ typedef struct ReplayJob {
         int fd;
 } ReplayJob;
 
-static void *replay_thread(void *userdata) {
-        ReplayJob *job = userdata;
-
-        /* A peer that stops reading cannot hold the thread for long: the write gives up after a stall. */
-        int r = console_log_replay(job->log_path, job->fd);
-        if (r < 0 && r != -ENOENT)
-                log_debug_errno(r, "Failed to send console log %s: %m", job->log_path);
+static ReplayJob *replay_job_free(ReplayJob *job) {
+        if (!job)
+                return NULL;
         safe_close(job->fd);
         free(job->log_path);
-        free(job);
-        return NULL;
+        return mfree(job);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(ReplayJob *, replay_job_free);
+
+/* A peer that stops reading cannot hold the worker for long: the write gives up after a stall. */
+static int replay_work(void *userdata) {
+        ReplayJob *job = userdata;
+        return console_log_replay(job->log_path, job->fd);
 }
 
-/* Sends the log from a detached thread: writing to a slow peer must not block the event loop. Takes fd. */
-static int replay_in_thread(const char *log_path, int fd) {
+static void replay_done(int result, void *userdata) {
+        /* Freeing closes the connection, which tells the peer the log is complete. */
+        _cleanup_(replay_job_freep) ReplayJob *job = userdata;
+
+        if (result < 0 && result != -ENOENT && result != -ECANCELED)
+                log_debug_errno(result, "Failed to send console log %s: %m", job->log_path);
+}
+
+/* Sends the log from a worker thread, since writing to a slow peer must not block the event loop; as a job in
+ * flight it also keeps the manager from exiting when idle before the peer has it all. Takes fd. */
+static int replay_submit(Manager *m, const char *log_path, int fd) {
         _cleanup_close_ int owned = fd;
-        pthread_attr_t attr;
-        pthread_t thread;
-        ReplayJob *job;
+        _cleanup_(replay_job_freep) ReplayJob *job = NULL;
         int r;
 
         if (!log_path)
@@ -46,28 +55,18 @@ static int replay_in_thread(const char *log_path, int fd) {
         job = calloc(1, sizeof(ReplayJob));
         if (!job)
                 return -ENOMEM;
-        job->fd = owned;
+        job->fd = TAKE_FD(owned);
         job->log_path = strdup(log_path);
-        if (!job->log_path) {
-                free(job);
+        if (!job->log_path)
                 return -ENOMEM;
-        }
 
-        r = -pthread_attr_init(&attr);
+        r = job_submit(m->jobs, replay_work, replay_done, job);
         if (r < 0)
-                goto fail;
-        r = -pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (r == 0)
-                r = -pthread_create(&thread, &attr, replay_thread, job);
-        (void) pthread_attr_destroy(&attr);
-        if (r < 0)
-                goto fail;
-        (void) TAKE_FD(owned); /* the thread closes it */
+                return r;
+        TAKE_PTR(job);
+        /* The upgrade took the connection off the server's count and may have armed the idle timer. */
+        manager_check_idle(m);
         return 0;
-fail:
-        free(job->log_path);
-        free(job);
-        return r;
 }
 
 static int get_optional_bool(json_object *parameters, const char *key, bool *value) {
@@ -139,7 +138,7 @@ int vl_method_vm_console(Varlink *link, json_object *parameters, VarlinkMethodFl
                 return log_vm_internal(LOG_WARNING, r, vm_id, "Failed to upgrade console connection: %m");
 
         if (!follow)
-                r = replay_in_thread(log_path, fd);
+                r = replay_submit(m, log_path, fd);
         else if (replay)
                 r = console_relay_attach_replay(relay, fd, read_only);
         else

@@ -2,7 +2,6 @@
 /* cocoonctl vm console / vm logs: io.cocoon.VM.Console with upgrade, then raw bytes between the terminal and
  * the manager's console relay. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include "ctl-console.h"
 #include "ctl-escape.h"
 #include "ctl-util.h"
+#include "fd-util.h"
 #include "json-util.h"
 #include "log.h"
 
@@ -287,13 +287,6 @@ static int console_open(const char *ref, bool read_only, bool replay, bool follo
         return 0;
 }
 
-static int fd_nonblock(int fd) {
-        int flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-                return negative_errno();
-        return 0;
-}
-
 /* Runs the session over an open connection. Signals and SIGPIPE are taken for its duration. */
 static int console_pump(ConsoleSession *s, bool use_stdin, bool tty, uint8_t escape) {
         _cleanup_free_ Pump *p = NULL;
@@ -309,7 +302,7 @@ static int console_pump(ConsoleSession *s, bool use_stdin, bool tty, uint8_t esc
         p->tty = tty;
         escape_filter_init(&p->filter, escape);
 
-        r = fd_nonblock(s->fd);
+        r = fd_nonblock(s->fd, true);
         if (r >= 0)
                 r = signals_take(&sig);
         if (r >= 0 && s->leftover_size > 0)

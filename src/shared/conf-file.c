@@ -338,11 +338,6 @@ static bool dropin_name_is_valid(const char *name) {
         return name[0] != '.' && l > s && streq(name + l - s, DROPIN_SUFFIX);
 }
 
-static void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
 /* The drop-ins of dir in lexical order, as full paths; missing dir = none. */
 static int config_list_dropins(const char *dir, char ***ret) {
         _cleanup_strv_free_ char **paths = NULL;

@@ -6,25 +6,10 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "fd-util.h"
 #include "fs-util.h"
 #include "id.h"
 #include "macro.h"
-
-int loop_write(int fd, const void *data, size_t size) {
-        const uint8_t *p = data;
-
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                p += k;
-                size -= (size_t) k;
-        }
-        return 0;
-}
 
 int fsync_directory_at(int dirfd, const char *name) {
         _cleanup_close_ int fd = -EBADF;

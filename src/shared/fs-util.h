@@ -2,8 +2,11 @@
 /* File system helpers: atomic file replacement, recursive mkdir/remove, bounded whole-file reads. */
 #pragma once
 
+#include <dirent.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "macro.h"
 
 /* Cap of read_full_file(): nothing we read whole (records, small config and /proc files) comes near it. */
 #define READ_FULL_FILE_MAX ((size_t) 16U * 1024U * 1024U)
@@ -12,8 +15,8 @@
  * skip names starting with it, and a crash can leave one behind (remove them when convenient). */
 #define TEMP_FILE_PREFIX ".#"
 
-/* Writes all of data, retrying after EINTR and short writes. */
-int loop_write(int fd, const void *data, size_t size);
+/* _cleanup_(closedirp) DIR *d */
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 /* Replaces dirfd/name with data so that readers see either the old or the new content, also after a
  * crash: writes a temporary file in the same directory, fsyncs it, applies mode (umask does not matter),

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "fd-util.h"
 #include "fs-util.h"
 #include "id.h"
 #include "image-blob.h"

@@ -16,8 +16,6 @@
 /* Long enough to tell apart, short enough to type: the same floor VM references use. */
 #define ID_PREFIX_MIN 3
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
-
 int image_record_file_name(const char *name, char **ret) {
         char *s;
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "fd-util.h"
 #include "log.h"
 #include "varlink-internal.h"
 
@@ -270,7 +271,7 @@ int varlink_call_and_upgrade(Varlink *link, const char *method, json_object *par
         if (fd < 0)
                 return client_fail(link, negative_errno());
         varlink_close(link);
-        r = varlink_fd_set_blocking(fd);
+        r = fd_nonblock(fd, false);
         if (r < 0)
                 return r;
 

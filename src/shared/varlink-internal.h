@@ -72,7 +72,6 @@ int varlink_enqueue(Varlink *link, json_object *message);
 uint64_t varlink_deadline(Varlink *link);
 /* poll() for `events` until the deadline: 0 when ready (or interrupted), -ETIMEDOUT, -errno. */
 int varlink_wait(Varlink *link, short events, uint64_t deadline);
-int varlink_fd_set_blocking(int fd);
 
 typedef struct VarlinkListener {
         int fd;

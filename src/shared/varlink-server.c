@@ -9,6 +9,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "fd-util.h"
 #include "log.h"
 #include "varlink-internal.h"
 #include "varlink-org-varlink-service.h"
@@ -405,7 +406,7 @@ static int listener_attach_event(VarlinkServer *s, VarlinkListener *l) {
 
 int varlink_server_listen_fd(VarlinkServer *server, int fd) {
         VarlinkListener *a;
-        int accepting = 0, flags, r;
+        int accepting = 0, r;
         socklen_t l = sizeof(accepting);
 
         if (!server || fd < 0)
@@ -414,8 +415,10 @@ int varlink_server_listen_fd(VarlinkServer *server, int fd) {
                 return negative_errno();
         if (!accepting)
                 return -EINVAL;
-        flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        r = fd_nonblock(fd, true);
+        if (r < 0)
+                return r;
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
                 return negative_errno();
 
         a = realloc(server->listeners, (server->n_listeners + 1) * sizeof(*a));

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What garbage collection of VM directories and records removes: orphan directories, stale creating records. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gc-plan.h"
+#include "helpers.h"
+#include "id.h"
+#include "strv-util.h"
+
+void gc_plan_done(GcPlan *plan) {
+        plan->dirs = strv_free(plan->dirs);
+        plan->records = strv_free(plan->records);
+}
+
+static bool is_busy(GcBusyFunc busy, void *userdata, const char *id) {
+        return busy && busy(id, userdata);
+}
+
+/* Not a record, not a record that failed to load (its disks may be all that is left of a VM), not busy. */
+static bool is_orphan(const Store *store, GcBusyFunc busy, void *userdata, const char *name) {
+        return id_is_valid(name) && !store_get(store, name) && !store_is_quarantined(store, name) &&
+               !is_busy(busy, userdata, name);
+}
+
+static int plan_orphans(const Store *store, const GcListing *l, GcBusyFunc busy, void *userdata, char ***dirs) {
+        for (char **name = l->names; name && *name; name++) {
+                if (!is_orphan(store, busy, userdata, *name))
+                        continue;
+                char *p;
+                if (asprintf(&p, "%s/%s", l->dir, *name) < 0)
+                        return -ENOMEM;
+                if (strv_push(dirs, p) < 0) {
+                        free(p);
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static int plan_stale_creating(const Store *store, uint64_t now, GcBusyFunc busy, void *userdata,
+                               GcPlan *plan) {
+        const VMRecord *record;
+        size_t state = 0;
+
+        while (store_iterate(store, &state, &record)) {
+                if (record->vm.state != VM_STATE_CREATING || is_busy(busy, userdata, record->vm.id) ||
+                    record->vm.updated_at + CREATING_STATE_GC_GRACE_USEC >= now)
+                        continue;
+
+                char *state_dir = NULL;
+                if (strv_extend(&plan->records, record->vm.id) < 0 ||
+                    store_vm_dir(store, record->vm.id, &state_dir) < 0)
+                        return -ENOMEM;
+                if (strv_push(&plan->dirs, state_dir) < 0) {
+                        free(state_dir);
+                        return -ENOMEM;
+                }
+                /* The record's own paths, not today's configuration: they may have moved since. */
+                if ((record->run_dir && strv_extend(&plan->dirs, record->run_dir) < 0) ||
+                    (record->log_dir && strv_extend(&plan->dirs, record->log_dir) < 0))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int gc_plan(const Store *store, const GcListing *listings, size_t n_listings, uint64_t now, GcBusyFunc busy,
+            void *userdata, GcPlan *ret) {
+        GcPlan plan = {};
+        int r = 0;
+
+        for (size_t i = 0; i < n_listings && r >= 0; i++)
+                r = plan_orphans(store, &listings[i], busy, userdata, &plan.dirs);
+        if (r >= 0)
+                r = plan_stale_creating(store, now, busy, userdata, &plan);
+        if (r < 0) {
+                gc_plan_done(&plan);
+                return r;
+        }
+        *ret = plan;
+        return 0;
+}
