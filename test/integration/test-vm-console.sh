@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# test-vm-console.sh: the serial console end to end on a real guest running a shell: input and output through
+# `cocoonctl vm console`, two consoles at once, a terminal session left with the escape sequence, the
+# console log through `vm logs` (also --follow until the VM stops), and the log's size cap with one rotated
+# generation.
+# The commands typed into the guest's shell carry $((...)) for that shell: the console shows the result only
+# when the guest ran them, never in the echo of what was typed.
+# shellcheck disable=SC2016
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+guest_env=$COCOON_BUILD_DIR/guest/guest.env
+[ -f "$guest_env" ] || fail "no test guest at $guest_env (tools/test builds it with test/guest/build.sh)"
+# shellcheck disable=SC1090
+. "$guest_env"
+
+# The test guest runs an interactive shell on its console unless told not to.
+shell_cmdline=${CMDLINE// cocoon.noshell=1/}
+assert_not_contains "$shell_cmdline" "cocoon.noshell" "guest command line"
+
+pids=()
+cleanup() {
+        local pid
+        for pid in "${pids[@]}"; do
+                kill "$pid" 2>/dev/null || true
+        done
+}
+trap cleanup EXIT
+
+# wait_exit TIMEOUT PID: wait until a background job ends; its status is left in $rc.
+wait_exit() {
+        wait_for "$1" sh -c "! kill -0 $2 2>/dev/null"
+        rc=0
+        wait "$2" || rc=$?
+}
+
+vm_state() {
+        cocoonctl vm inspect "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'
+}
+
+info "a guest with a shell on its console"
+cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" \
+        --cmdline "$shell_cmdline" >/dev/null
+id=$(cocoonctl vm run guest --name con --memory 256M --storage 64M)
+log=/var/log/cocoon/vms/$id/console.log
+wait_for 60 grep -q "built-in shell" "$log"
+
+info "vm console --no-tty: a command typed in, its output back"
+rc=0
+out=$( (sleep 4; echo 'echo CONSOLE-$((6*7))'; sleep 2) | cocoonctl vm console con --no-tty) || rc=$?
+assert_eq 0 "$rc" "exit code of vm console at the end of its input"
+assert_contains "$out" "CONSOLE-42" "console output"
+
+info "two consoles at once: both see the output of what one of them typed"
+mkfifo /tmp/a.in /tmp/b.in
+cocoonctl vm console con --no-tty </tmp/a.in >/tmp/a.out &
+pid_a=$!
+pids+=("$pid_a")
+cocoonctl vm console con --no-tty </tmp/b.in >/tmp/b.out &
+pid_b=$!
+pids+=("$pid_b")
+exec 7>/tmp/a.in 8>/tmp/b.in
+# Console B attaches on its own time: type until it shows (the result, not the echoed command line).
+for ((i = 0; i < 20; i++)); do
+        echo 'echo TWO-$((7*8))' >&7
+        if timeout 1 sh -c 'until grep -q TWO-56 /tmp/b.out; do sleep 0.1; done'; then
+                break
+        fi
+done
+grep -q TWO-56 /tmp/b.out || fail "console B never saw the output: $(cat /tmp/b.out)"
+grep -q TWO-56 /tmp/a.out || fail "console A never saw the output: $(cat /tmp/a.out)"
+info "the end of their input ends both sessions cleanly"
+exec 7>&- 8>&-
+wait_exit 10 "$pid_a"
+assert_eq 0 "$rc" "exit code of console A"
+wait_exit 10 "$pid_b"
+assert_eq 0 "$rc" "exit code of console B"
+pids=()
+
+info "a terminal session: typed input reaches the guest, Ctrl-] . detaches"
+out=$( (sleep 1; printf 'echo TTY-$((5*5))\r'; sleep 2; printf '\035.'; sleep 1) |
+        script -qec "cocoonctl vm console con" /dev/null) || fail "terminal session failed: $out"
+assert_contains "$out" "Connected to con (escape: ^] .)" "terminal session"
+assert_contains "$out" "TTY-25" "terminal session"
+assert_contains "$out" "Disconnected from con." "terminal session"
+assert_eq running "$(vm_state con)" "state after detaching"
+
+info "vm console without a terminal and without --no-tty: one line, exit 1"
+rc=0
+err=$(cocoonctl vm console con </dev/null 2>&1 >/dev/null) || rc=$?
+assert_eq 1 "$rc" "exit code of vm console without a terminal"
+assert_eq 1 "$(printf '%s\n' "$err" | wc -l)" "stderr lines"
+assert_contains "$err" "--no-tty" "error of vm console without a terminal"
+
+info "vm logs: the boot and everything typed since"
+out=$(cocoonctl vm logs con)
+assert_contains "$out" "COCOON-DISK vda: COCOON-ROOTFS-MARKER" "vm logs"
+assert_contains "$out" "COCOON-GUEST-READY" "vm logs"
+assert_contains "$out" "CONSOLE-42" "vm logs"
+assert_contains "$out" "TWO-56" "vm logs"
+
+info "vm logs --follow: the log, then live output, until the VM stops"
+cocoonctl vm logs con --follow >/tmp/follow.out &
+pid_f=$!
+pids+=("$pid_f")
+wait_for 5 grep -q COCOON-GUEST-READY /tmp/follow.out
+(sleep 1; echo 'echo LIVE-$((9*9))'; sleep 1) | cocoonctl vm console con --no-tty >/dev/null
+wait_for 5 grep -q LIVE-81 /tmp/follow.out
+kill -0 "$pid_f" 2>/dev/null || fail "vm logs --follow ended while the VM runs"
+cocoonctl vm stop con >/dev/null
+wait_exit 10 "$pid_f"
+assert_eq 0 "$rc" "exit code of vm logs --follow when the VM stopped"
+pids=()
+assert_contains "$(cat /tmp/follow.out)" "COCOON-POWERBUTTON" "followed log up to the power-off"
+assert_eq 1 "$(grep -c COCOON-GUEST-READY /tmp/follow.out)" "boot lines in the followed log"
+
+info "a stopped VM: its log is still there, its console is not"
+assert_contains "$(cocoonctl vm logs con)" "LIVE-81" "vm logs of a stopped VM"
+rc=0
+err=$(echo | cocoonctl vm console con --no-tty 2>&1 >/dev/null) || rc=$?
+assert_eq 1 "$rc" "exit code of vm console of a stopped VM"
+assert_contains "$err" "io.cocoon.VM.InvalidState" "vm console of a stopped VM"
+cocoonctl vm rm con >/dev/null
+
+info "ConsoleLogMaxBytes=4K: console.log stays within 4096 bytes, the rest goes to console.log.1"
+systemctl stop cocoon-manager.service cocoon-manager.socket
+mkdir -p /etc/cocoon
+printf '[Manager]\nConsoleLogMaxBytes=4K\n' >/etc/cocoon/cocoon.conf
+systemctl start cocoon-manager.socket
+# loglevel=7 after the image's "quiet": the kernel's boot messages make far more than 4 KiB.
+id=$(cocoonctl vm run guest --name capped --memory 256M --storage 64M --append loglevel=7)
+log=/var/log/cocoon/vms/$id/console.log
+logs_have_ready() { cocoonctl vm logs capped | grep -q COCOON-GUEST-READY; }
+wait_for 60 logs_have_ready
+[ -f "$log.1" ] || fail "no rotated console log $log.1: $(ls -l "${log%/*}")"
+size=$(stat -c %s "$log")
+[ "$size" -le 4096 ] || fail "console.log is $size bytes, over its 4096-byte cap"
+size=$(stat -c %s "$log.1")
+if [ "$size" -gt 4096 ] || [ "$size" -eq 0 ]; then
+        fail "console.log.1 is $size bytes, not within 1..4096"
+fi
+[ ! -e "$log.2" ] || fail "more than one rotated generation: $(ls "${log%/*}")"
+
+info "the guest powers itself off: an attached console ends on its own, the VM is stopped, not in error"
+mkfifo /tmp/c.in
+cocoonctl vm console capped --no-tty </tmp/c.in >/tmp/c.out &
+pid_c=$!
+pids+=("$pid_c")
+exec 7>/tmp/c.in
+# The banner may be split over both files: read it as vm logs does.
+logs_have_shell() { cocoonctl vm logs capped | grep -q "built-in shell"; }
+wait_for 30 logs_have_shell
+echo 'poweroff -f' >&7
+wait_exit 15 "$pid_c" # its input is still open: only the manager can have ended the session
+assert_eq 0 "$rc" "exit code of a console whose VM powered off"
+exec 7>&-
+pids=()
+vm_is_stopped() { [ "$(vm_state capped)" = stopped ]; }
+wait_for 5 vm_is_stopped
+assert_eq "" "$(cocoonctl vm inspect capped | grep errorReason || true)" "errorReason after a power-off"
+cocoonctl vm rm capped >/dev/null
+info "ok"
