@@ -15,13 +15,6 @@
 #include "parse-util.h"
 #include "time-util.h"
 
-static const char *field_string(json_object *o, const char *key) {
-        json_object *v;
-        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
-}
-
 /* The manager does not share our working directory: it gets absolute, resolved paths. */
 static int add_path(json_object *parameters, const char *key, const char *path) {
         if (!path)
@@ -69,20 +62,8 @@ int verb_image_import(int argc, char **argv) {
         if (arg_json)
                 ctl_print_json(image);
         else
-                printf("%s\n", field_string(image, "id") ?: "");
+                printf("%s\n", ctl_field_string(image, "id") ?: "");
         return 0;
-}
-
-static void format_local_time(const char *rfc3339, char *buf, size_t size) {
-        uint64_t usec;
-        struct tm tm;
-        if (!rfc3339 || timestamp_parse_rfc3339(rfc3339, &usec) < 0) {
-                snprintf(buf, size, "-");
-                return;
-        }
-        time_t t = (time_t) (usec / 1000000);
-        if (!localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
-                snprintf(buf, size, "-");
 }
 
 static int image_table_add(Table *t, json_object *image) {
@@ -91,8 +72,8 @@ static int image_table_add(Table *t, json_object *image) {
 
         if (json_object_object_get_ex(image, "size", &v) && json_object_is_type(v, json_type_int))
                 format_size((uint64_t) json_object_get_int64(v), size);
-        format_local_time(field_string(image, "createdAt"), created, sizeof(created));
-        const char *cells[] = {field_string(image, "name"), field_string(image, "id"), size, created};
+        ctl_format_local_time(ctl_field_string(image, "createdAt"), created, sizeof(created));
+        const char *cells[] = {ctl_field_string(image, "name"), ctl_field_string(image, "id"), size, created};
         return table_add_row(t, cells);
 }
 

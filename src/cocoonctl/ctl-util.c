@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "ctl-util.h"
 #include "log.h"
+#include "time-util.h"
 
 bool arg_json = false;
 const char *arg_address = NULL;
@@ -86,4 +88,30 @@ void ctl_print_json(json_object *o) {
 
 int ctl_exit_code(int r) {
         return r >= 0 ? 0 : CTL_EXIT_FAILURE;
+}
+
+const char *ctl_field_string(json_object *o, const char *key) {
+        json_object *v;
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+int64_t ctl_field_int(json_object *o, const char *key) {
+        json_object *v;
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+                return -1;
+        return json_object_get_int64(v);
+}
+
+void ctl_format_local_time(const char *rfc3339, char *buf, size_t size) {
+        uint64_t usec;
+        struct tm tm;
+        if (!rfc3339 || timestamp_parse_rfc3339(rfc3339, &usec) < 0) {
+                snprintf(buf, size, "-");
+                return;
+        }
+        time_t t = (time_t) (usec / 1000000);
+        if (!localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(buf, size, "-");
 }

@@ -4,6 +4,8 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "varlink.h"
 
@@ -29,3 +31,9 @@ void ctl_print_json(json_object *o);
 
 /* Turns a verb's negative return into an exit code. */
 int ctl_exit_code(int r);
+
+/* Typed reads of a reply object that tolerate absence: NULL / -1 when the key is missing or mistyped. */
+const char *ctl_field_string(json_object *o, const char *key);
+int64_t ctl_field_int(json_object *o, const char *key);
+/* "2026-11-28T14:29:01.123456Z" -> "2026-11-28 15:29:01" in local time, as people read it; "-" if unparsable. */
+void ctl_format_local_time(const char *rfc3339, char *buf, size_t size);

@@ -12,49 +12,22 @@
 #include "parse-util.h"
 #include "time-util.h"
 
-static const char *field_string(json_object *o, const char *key) {
-        json_object *v;
-        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
-}
-
-static int64_t field_int(json_object *o, const char *key) {
-        json_object *v;
-        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-                return -1;
-        return json_object_get_int64(v);
-}
-
-/* "2026-11-28T14:29:01.123456Z" -> "2026-11-28 15:29:01" in local time, as people read it. */
-static void format_local_time(const char *rfc3339, char *buf, size_t size) {
-        uint64_t usec;
-        struct tm tm;
-        if (!rfc3339 || timestamp_parse_rfc3339(rfc3339, &usec) < 0) {
-                snprintf(buf, size, "-");
-                return;
-        }
-        time_t t = (time_t) (usec / 1000000);
-        if (!localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
-                snprintf(buf, size, "-");
-}
-
 static int vm_table_add(Table *t, json_object *vm) {
         json_object *config = NULL;
         char cpu[32] = "-", memory[FORMAT_SIZE_MAX] = "-", created[64];
 
         json_object_object_get_ex(vm, "config", &config);
-        int64_t n = field_int(config, "cpu");
+        int64_t n = ctl_field_int(config, "cpu");
         if (n >= 0)
                 snprintf(cpu, sizeof(cpu), "%" PRId64, n);
-        n = field_int(config, "memory");
+        n = ctl_field_int(config, "memory");
         if (n >= 0)
                 format_size((uint64_t) n, memory);
-        format_local_time(field_string(vm, "createdAt"), created, sizeof(created));
+        ctl_format_local_time(ctl_field_string(vm, "createdAt"), created, sizeof(created));
 
         const char *cells[] = {
-                field_string(vm, "id"),    field_string(vm, "name"), field_string(vm, "state"),
-                field_string(vm, "backend"), cpu, memory, created,
+                ctl_field_string(vm, "id"),    ctl_field_string(vm, "name"), ctl_field_string(vm, "state"),
+                ctl_field_string(vm, "backend"), cpu, memory, created,
         };
         return table_add_row(t, cells);
 }
