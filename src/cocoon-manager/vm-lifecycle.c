@@ -42,6 +42,8 @@ static int reply_error_message(Varlink *link, const char *error_id, const char *
 /* ---- Create ---- */
 
 typedef struct CreateRequest {
+        char id[ID_LENGTH + 1];
+        char default_name[VM_NAME_MAX + 1];
         const char *name, *image, *backend, *accel, *cmdline;
         int64_t cpu, memory, storage;
         bool start;
@@ -49,7 +51,7 @@ typedef struct CreateRequest {
 
 static int create_request_parse(json_object *p, CreateRequest *req, const char **ret_bad) {
         static const JsonDispatch table[] = {
-                { "name", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, name), JSON_MANDATORY },
+                { "name", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, name), JSON_NULLABLE },
                 { "image", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, image), JSON_MANDATORY },
                 { "backend", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, backend), JSON_NULLABLE },
                 { "accel", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, accel), JSON_NULLABLE },
@@ -61,7 +63,19 @@ static int create_request_parse(json_object *p, CreateRequest *req, const char *
                 {},
         };
         *req = (CreateRequest){ .cpu = VM_DEFAULT_CPU, .memory = VM_DEFAULT_MEMORY, .storage = VM_DEFAULT_STORAGE };
-        return json_dispatch(p, table, 0, req, ret_bad);
+        int r = json_dispatch(p, table, 0, req, ret_bad);
+        if (r < 0)
+                return r;
+        r = id_generate(req->id);
+        if (r < 0)
+                return r;
+        if (!req->name) {
+                /* No name given: "<image>-<first 8 characters of the id>", unique like the id. */
+                snprintf(req->default_name, sizeof(req->default_name), "%.*s-%.8s", VM_NAME_MAX - 9, req->image,
+                         req->id);
+                req->name = req->default_name;
+        }
+        return 0;
 }
 
 /* The storage list for an image: its root filesystem read-only as layer 0, plus a writable COW disk. */
@@ -106,10 +120,10 @@ static int record_build_boot(Manager *m, VMRecord *r, const Image *img, const ch
 static int record_new_placeholder(Manager *m, const CreateRequest *req, const Image *img, VMRecord **ret) {
         _cleanup_(vm_record_freep) VMRecord *r = NULL;
         _cleanup_free_ char *vm_dir = NULL;
-        char id[ID_LENGTH + 1];
+        const char *id = req->id;
         int k;
 
-        if ((k = vm_record_new(&r)) < 0 || (k = id_generate(id)) < 0)
+        if ((k = vm_record_new(&r)) < 0)
                 return k;
         uint64_t now = now_usec(CLOCK_REALTIME);
         r->vm.state = VM_STATE_CREATING;

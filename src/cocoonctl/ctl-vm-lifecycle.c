@@ -39,10 +39,6 @@ static int build_create_parameters(const char *image, bool start, json_object **
 
         if (!p)
                 return log_oom();
-        if (!arg_name) {
-                fprintf(stderr, "cocoonctl: --name is required\n");
-                return -EINVAL;
-        }
         if ((r = json_add_string(p, "name", arg_name)) < 0 || (r = json_add_string(p, "image", image)) < 0)
                 return r;
         if (arg_cpu) {
@@ -65,7 +61,7 @@ static int create_or_run(const char *image, bool start) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(json_object_putp) json_object *p = NULL;
         json_object *reply, *vm;
-        const char *id, *state;
+        const char *id, *state, *name;
 
         int r = build_create_parameters(image, start, &p);
         if (r < 0)
@@ -82,8 +78,10 @@ static int create_or_run(const char *image, bool start) {
         }
         if (json_get_string(vm, "state", &state) < 0)
                 state = "?";
+        if (json_get_string(vm, "name", &name) < 0)
+                name = "?";
         printf("%s\n", id);
-        fprintf(stderr, "VM %s (%s) %s.\n", arg_name, id, state);
+        fprintf(stderr, "VM %s (%s) %s.\n", name, id, state);
         return 0;
 }
 

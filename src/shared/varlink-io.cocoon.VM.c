@@ -102,7 +102,8 @@ static const VarlinkSymbol method_inspect = {
 };
 
 static const VarlinkField create_in[] = {
-        { .name = "name", .type = VARLINK_STRING, .doc = "[A-Za-z0-9][A-Za-z0-9._-]{0,62}, unique." },
+        { .name = "name", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "[A-Za-z0-9][A-Za-z0-9._-]{0,62}, unique; default <image>-<8 characters of the id>." },
         { .name = "image", .type = VARLINK_STRING, .doc = "Image name or id (see io.cocoon.Image)." },
         { .name = "cpu", .type = VARLINK_INT, .flags = VARLINK_NULLABLE, .doc = "vCPUs (default 1)." },
         { .name = "memory", .type = VARLINK_INT, .flags = VARLINK_NULLABLE, .doc = "Bytes (default 256 MiB)." },

@@ -99,6 +99,10 @@ expect_error NoSuchVM cocoonctl vm start no-such-vm
 assert_eq 1 "$(cocoonctl vm list --json | grep -c '"name"')" "VMs after bad input"
 ls /var/lib/cocoon/vms | wc -l | grep -qx 1 || fail "stray VM directories: $(ls /var/lib/cocoon/vms)"
 cocoonctl vm rm taken >/dev/null
+info "without --name: <image>-<8 characters of the id>"
+id=$(cocoonctl vm create guest)
+assert_eq "guest-${id:0:8}" "$(vm_field "$id" name)" "default name"
+cocoonctl vm rm "$id" >/dev/null
 # A kernel file that vanished from the image store: the create fails with the file named, and rolls back.
 cp "$KERNEL" /var/lib/cocoon/broken-kernel && echo x >> /var/lib/cocoon/broken-kernel
 cocoonctl image import broken --kernel /var/lib/cocoon/broken-kernel >/dev/null
