@@ -210,7 +210,6 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         w->kill_grace_usec = m->config.kill_grace_usec;
         w->timeout_usec = t->options.timeout_usec ?: m->config.stop_timeout_usec;
         w->force = t->options.force;
-        w->unit_active = record->vm.state == VM_STATE_RUNNING;
         t->work = TAKE_PTR(w);
         return 0;
 }

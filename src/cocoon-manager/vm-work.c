@@ -316,12 +316,12 @@ int vm_work_delete(VmWork *w) {
         const VMRecord *rec = w->record;
         int r;
 
-        if (w->unit_active) {
-                w->force = true;
-                r = vm_work_stop(w);
-                if (r < 0)
-                        return r;
-        }
+        /* Whatever the record says (an error state may hide a hypervisor still running), make sure the unit
+         * is gone: StopUnit of a unit that is not loaded is a cheap -ENOENT. */
+        w->force = true;
+        r = vm_work_stop(w);
+        if (r < 0)
+                return r;
         r = remove_vm_dirs(rec->run_dir, rec->log_dir);
         if (r < 0)
                 return fail(w, r, "cannot remove the VM's directories: %m");

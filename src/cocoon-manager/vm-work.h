@@ -21,7 +21,6 @@ typedef struct VmWork {
         uint64_t kill_grace_usec;
         uint64_t timeout_usec;     /* stop: guest power-off wait */
         bool force;
-        bool unit_active;          /* stop/delete: whether the unit runs */
 
         /* outputs */
         char *message;             /* why it failed, for operators */
