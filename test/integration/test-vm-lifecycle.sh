@@ -115,6 +115,16 @@ assert_eq "No VMs found." "$(cocoonctl vm list)" "vm list after a failed create"
 assert_eq "" "$(ls /var/lib/cocoon/vms /var/log/cocoon/vms 2>/dev/null | grep -v ':$' | grep -v '^$' || true)" \
         "directories after a failed create"
 
+info "rm of a VM whose record says error while its hypervisor still runs: the unit goes too"
+id=$(cocoonctl vm run guest --name hidden --memory 128M --storage 64M)
+systemctl stop cocoon-manager.service cocoon-manager.socket
+sed -i 's/"state":"running"/"state":"error"/' "/var/lib/cocoon/vms/$id/vm.json"
+systemctl start cocoon-manager.socket
+assert_eq error "$(vm_state hidden)" "state written by hand"
+assert_eq active "$(unit_property "cocoon-vm@$id.service" ActiveState)" "unit before rm"
+cocoonctl vm rm hidden >/dev/null
+assert_eq "" "$(leftovers "$id")" "leftovers of $id"
+
 info "parallel: 8 VMs created and started at once, all running"
 for i in 1 2 3 4 5 6 7 8; do
         cocoonctl vm run guest --name "p$i" --memory 128M --storage 64M >/dev/null &
