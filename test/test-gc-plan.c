@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Tests for gc-plan: which VM directories and creating records garbage collection removes, and which it keeps. */
+/* Tests for gc-plan: which VM directories and creating records garbage collection removes or keeps. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,14 +20,14 @@
 #define HOUR_USEC (UINT64_C(3600) * USEC_PER_SEC)
 
 /* Ids that name nothing else in the test: each letter is one role. */
-#define ID_ORPHAN      "oooooooooooooooooooooooooo"
-#define ID_KNOWN       "kkkkkkkkkkkkkkkkkkkkkkkkkk"
+#define ID_ORPHAN "oooooooooooooooooooooooooo"
+#define ID_KNOWN "kkkkkkkkkkkkkkkkkkkkkkkkkk"
 #define ID_QUARANTINED "qqqqqqqqqqqqqqqqqqqqqqqqqq"
 #define ID_BUSY_ORPHAN "bbbbbbbbbbbbbbbbbbbbbbbbbb"
-#define ID_OLD         "aaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define ID_YOUNG       "yyyyyyyyyyyyyyyyyyyyyyyyyy"
-#define ID_OLD_BUSY    "cccccccccccccccccccccccccc"
-#define ID_AT_GRACE    "gggggggggggggggggggggggggg"
+#define ID_OLD "aaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ID_YOUNG "yyyyyyyyyyyyyyyyyyyyyyyyyy"
+#define ID_OLD_BUSY "cccccccccccccccccccccccccc"
+#define ID_AT_GRACE "gggggggggggggggggggggggggg"
 #define ID_OLD_STOPPED "ssssssssssssssssssssssssss"
 
 typedef struct Fixture {
@@ -111,13 +111,13 @@ static char *join(const char *a, const char *b) {
 
 static void test_orphans(void **state) {
         Fixture *f = *state;
-        char *run_names[] = { ID_ORPHAN, ID_KNOWN, ID_QUARANTINED, ID_BUSY_ORPHAN, "not-an-id", "lock",
-                              ID_ORPHAN "x", NULL };
-        char *log_names[] = { ID_ORPHAN, NULL };
+        char *run_names[] = {ID_ORPHAN,   ID_KNOWN, ID_QUARANTINED, ID_BUSY_ORPHAN,
+                             "not-an-id", "lock",   ID_ORPHAN "x",  NULL};
+        char *log_names[] = {ID_ORPHAN, NULL};
         const GcListing listings[] = {
-                { .dir = "/run/cocoon/vms", .names = run_names },
-                { .dir = "/var/log/cocoon/vms", .names = NULL }, /* a missing directory */
-                { .dir = "/var/log/elsewhere/vms", .names = log_names },
+                {.dir = "/run/cocoon/vms", .names = run_names},
+                {.dir = "/var/log/cocoon/vms", .names = NULL}, /* a missing directory */
+                {.dir = "/var/log/elsewhere/vms", .names = log_names},
         };
         _cleanup_free_ char *old_state = join(f->state_dir, "vms/" ID_OLD);
         GcPlan plan;
@@ -148,8 +148,8 @@ static void test_orphans(void **state) {
 /* Busy ids are only known through the predicate: without one the busy orphan and busy creating record go. */
 static void test_without_busy_predicate(void **state) {
         Fixture *f = *state;
-        char *names[] = { ID_BUSY_ORPHAN, ID_KNOWN, NULL };
-        const GcListing listing = { .dir = "/r/vms", .names = names };
+        char *names[] = {ID_BUSY_ORPHAN, ID_KNOWN, NULL};
+        const GcListing listing = {.dir = "/r/vms", .names = names};
         GcPlan plan;
 
         assert_int_equal(gc_plan(f->store, &listing, 1, NOW, NULL, NULL, &plan), 0);

@@ -36,7 +36,7 @@ static void on_done(int result, void *userdata);
 static void submit(Fixture *f, unsigned index) {
         Item *it = calloc(1, sizeof(Item));
         assert_non_null(it);
-        *it = (Item) { .f = f, .index = index };
+        *it = (Item){.f = f, .index = index};
         assert_int_equal(job_submit(f->queue, work_square, on_done, it), 0);
 }
 
@@ -60,7 +60,7 @@ static void on_drained(void *userdata) {
         (void) sd_event_exit(f->event, 0);
 }
 
-/* Only a guard against a hang: a missing drained call fails the test instead of waiting for meson's timeout. */
+/* Only a guard against a hang: a missing drained call fails the test instead of meson's timeout. */
 static int on_guard(sd_event_source *source, uint64_t usec, void *userdata) {
         return sd_event_exit(sd_event_source_get_event(source), -ETIMEDOUT);
 }
@@ -72,7 +72,8 @@ static int setup(void **state) {
         assert_int_equal(job_queue_new(f->event, 2, &f->queue), 0);
         job_queue_set_drained(f->queue, on_drained, f);
         assert_int_equal(sd_event_add_time_relative(f->event, NULL, CLOCK_MONOTONIC, 20 * 1000000ULL, 0,
-                                                    on_guard, NULL), 0);
+                                                    on_guard, NULL),
+                         0);
         for (unsigned i = 0; i < N_JOBS; i++)
                 f->results[i] = -1;
         *state = f;

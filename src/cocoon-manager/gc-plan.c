@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What garbage collection of VM directories and records removes: orphan directories, stale creating records. */
+/* What garbage collection of VM directories and records removes: orphans and stale creating records. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +24,8 @@ static bool is_orphan(const Store *store, GcBusyFunc busy, void *userdata, const
                !is_busy(busy, userdata, name);
 }
 
-static int plan_orphans(const Store *store, const GcListing *l, GcBusyFunc busy, void *userdata, char ***dirs) {
+static int plan_orphans(const Store *store, const GcListing *l, GcBusyFunc busy, void *userdata,
+                        char ***dirs) {
         for (char **name = l->names; name && *name; name++) {
                 if (!is_orphan(store, busy, userdata, *name))
                         continue;

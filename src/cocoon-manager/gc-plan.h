@@ -19,7 +19,7 @@ typedef struct GcListing {
 } GcListing;
 
 typedef struct GcPlan {
-        char **dirs;    /* absolute directories to remove: orphans first, then those of the records below */
+        char **dirs; /* absolute directories to remove: orphans first, then those of the records below */
         char **records; /* ids of the records to drop: stuck in creating for longer than the grace period */
 } GcPlan;
 

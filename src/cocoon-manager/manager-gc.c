@@ -46,7 +46,8 @@ static int list_vms_dir(const char *base, char **ret_dir, char ***ret_names) {
         if (!d && errno != ENOENT)
                 return -errno;
         while (d && (de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") && strv_extend(&names, de->d_name) < 0)
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") &&
+                    strv_extend(&names, de->d_name) < 0)
                         return -ENOMEM;
         *ret_dir = TAKE_PTR(path);
         *ret_names = TAKE_PTR(names);
@@ -72,8 +73,8 @@ static int gc_plan_vm_dirs(Manager *m, GcPlan *ret) {
                 listings[i] = (GcListing) { .dir = dirs[i], .names = names[i] };
         }
         if (r >= 0)
-                r = gc_plan(m->store, listings, ELEMENTSOF(listings), now_usec(CLOCK_REALTIME), gc_vm_busy, m,
-                            ret);
+                r = gc_plan(m->store, listings, ELEMENTSOF(listings), now_usec(CLOCK_REALTIME), gc_vm_busy,
+                            m, ret);
         for (size_t i = 0; i < ELEMENTSOF(bases); i++) {
                 free(dirs[i]);
                 strv_free(names[i]);

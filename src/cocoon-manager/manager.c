@@ -73,7 +73,7 @@ static void help(void) {
                "     --log-dir=PATH      Hypervisor and console logs (default %s)\n"
                "     --listen=PATH       Bind this socket when not socket activated\n"
                "     --config=PATH       Configuration file (default %s)\n"
-               "     --exit-idle-sec=N   Exit after N seconds without clients and running VMs\n",
+               "     --exit-idle-sec=N   Exit after N seconds without clients, running VMs or pending work\n",
                COCOON_MANAGER_ADDRESS, COCOON_STATE_DIR, COCOON_RUN_DIR, COCOON_LOG_DIR, COCOON_CONF_FILE);
 }
 
@@ -246,6 +246,9 @@ int main(int argc, char *argv[]) {
         /* One malloc arena for all threads: the workers do little allocation, and an arena per worker thread
          * would cost more resident memory than the manager's own data. */
         (void) mallopt(M_ARENA_MAX, 1);
+        /* Big buffers (1 MiB image copy buffers, large replies) come from mmap and go back at free; glibc's
+         * adaptive threshold would otherwise move them into the heap for good after the first one. */
+        (void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
         /* Under systemd our stderr is the journal stream: log to the journal directly with fields. */
         if (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"))
                 log_set_target(LOG_TARGET_JOURNAL);

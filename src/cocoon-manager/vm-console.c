@@ -42,8 +42,8 @@ static void replay_done(int result, void *userdata) {
                 log_debug_errno(result, "Failed to send console log %s: %m", job->log_path);
 }
 
-/* Sends the log from a worker thread, since writing to a slow peer must not block the event loop; as a job in
- * flight it also keeps the manager from exiting when idle before the peer has it all. Takes fd. */
+/* Sends the log from a worker thread, since writing to a slow peer must not block the event loop; as a job
+ * in flight it also keeps the manager from exiting when idle before the peer has it all. Takes fd. */
 static int replay_submit(Manager *m, const char *log_path, int fd) {
         _cleanup_close_ int owned = fd;
         _cleanup_(replay_job_freep) ReplayJob *job = NULL;

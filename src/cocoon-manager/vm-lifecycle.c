@@ -32,9 +32,17 @@ static int reply_invalid_configuration(Varlink *link, const char *field, const c
         return varlink_error(link, VM_ERROR_INVALID_CONFIGURATION, p);
 }
 
-static int reply_error_message(Varlink *link, const char *error_id, const char *id, const char *message) {
+/* A failed Create/Start reported to the caller with the fields its error declares. */
+static int reply_task_error(Manager *m, Varlink *link, const char *error_id, const char *id, const char *message) {
         _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        const VMRecord *r = store_get(m->store, id);
         if (!p || json_add_string(p, "id", id) < 0 || json_add_string(p, "message", message) < 0)
+                return -ENOMEM;
+        /* The only configuration a create can find wrong after validation is the image's files. */
+        if (streq(error_id, VM_ERROR_INVALID_CONFIGURATION) && json_add_string(p, "field", "image") < 0)
+                return -ENOMEM;
+        if (streq(error_id, VM_ERROR_INVALID_STATE) && r &&
+            json_add_string(p, "state", vm_state_to_string(r->vm.state)) < 0)
                 return -ENOMEM;
         return varlink_error(link, error_id, p);
 }
@@ -222,7 +230,7 @@ static void reply_vm(Manager *m, Varlink *link, const char *id) {
 static void on_create_started(Manager *m, const VmTask *t, const char *error_id, const char *message, void *userdata) {
         CreateCall *c = userdata;
         if (error_id)
-                (void) reply_error_message(c->link, error_id, vm_task_id(t), message);
+                (void) reply_task_error(m, c->link, error_id, vm_task_id(t), message);
         else
                 reply_vm(m, c->link, vm_task_id(t));
         create_call_free(c);
@@ -231,7 +239,7 @@ static void on_create_started(Manager *m, const VmTask *t, const char *error_id,
 static void on_create_done(Manager *m, const VmTask *t, const char *error_id, const char *message, void *userdata) {
         CreateCall *c = userdata;
         if (error_id) {
-                (void) reply_error_message(c->link, error_id, vm_task_id(t), message);
+                (void) reply_task_error(m, c->link, error_id, vm_task_id(t), message);
                 return create_call_free(c);
         }
         if (!c->start) {
