@@ -435,18 +435,14 @@ int vl_method_vm_delete(Varlink *link, json_object *parameters, VarlinkMethodFla
 int vl_method_vm_debug(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
         Manager *m = userdata;
         const VMRecord *record;
-        const char *ref;
 
-        if (json_get_string(parameters, "ref", &ref) < 0)
-                return varlink_error_invalid_parameter(link, "ref");
-        int r = manager_resolve_vm(m, link, ref, &record);
+        int r = manager_resolve_vm_parameter(m, link, parameters, &record);
         if (r <= 0)
                 return r;
 
-        Accel requested = record->vm.config.accel ? accel_from_string(record->vm.config.accel) : m->config.qemu_accel;
         HypervisorLaunch launch = {
                 .binary = m->config.qemu_binary,
-                .accel = requested == ACCEL_AUTO || requested < 0 ? m->host_accel : requested,
+                .accel = manager_vm_accel(m, record),
                 .tsc_khz = host_tsc_khz(),
                 .start_paused = true,
         };

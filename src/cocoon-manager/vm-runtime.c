@@ -55,8 +55,7 @@ void vm_runtime_free_all(Manager *m) {
 }
 
 static const char *vm_accelerator(Manager *m, const VMRecord *r) {
-        Accel a = r->vm.config.accel ? accel_from_string(r->vm.config.accel) : m->config.qemu_accel;
-        return accel_to_string(a == ACCEL_AUTO || a < 0 ? m->host_accel : a);
+        return accel_to_string(manager_vm_accel(m, r));
 }
 
 int vm_runtime_splice(Manager *m, const VMRecord *r, const char *text, size_t size, char **ret, size_t *ret_size) {
@@ -142,11 +141,8 @@ static void inspect_done(int result, void *userdata) {
 int vl_method_vm_inspect(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
         Manager *m = userdata;
         const VMRecord *record;
-        const char *ref;
 
-        if (json_get_string(parameters, "ref", &ref) < 0)
-                return varlink_error_invalid_parameter(link, "ref");
-        int r = manager_resolve_vm(m, link, ref, &record);
+        int r = manager_resolve_vm_parameter(m, link, parameters, &record);
         if (r <= 0)
                 return r;
 

@@ -16,6 +16,7 @@
 #include "vm-monitor.h"
 #include "vm-runtime.h"
 #include "vm-task.h"
+#include "vm-varlink.h"
 #include "vm-work.h"
 
 struct VmTask {
@@ -205,8 +206,7 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
                 return -EOPNOTSUPP;
         if (!(w->binary = strdup(m->config.qemu_binary)))
                 return -ENOMEM;
-        Accel requested = record->vm.config.accel ? accel_from_string(record->vm.config.accel) : m->config.qemu_accel;
-        w->accel = requested == ACCEL_AUTO || requested < 0 ? m->host_accel : requested;
+        w->accel = manager_vm_accel(m, record);
         w->kill_grace_usec = m->config.kill_grace_usec;
         w->timeout_usec = t->options.timeout_usec ?: m->config.stop_timeout_usec;
         w->force = t->options.force;

@@ -51,6 +51,20 @@ int manager_resolve_vm(Manager *m, Varlink *link, const char *ref, const VMRecor
         return 1;
 }
 
+int manager_resolve_vm_parameter(Manager *m, Varlink *link, json_object *parameters, const VMRecord **ret) {
+        const char *ref;
+        if (json_get_string(parameters, "ref", &ref) < 0) {
+                int r = varlink_error_invalid_parameter(link, "ref");
+                return r < 0 ? r : 0;
+        }
+        return manager_resolve_vm(m, link, ref, ret);
+}
+
+Accel manager_vm_accel(Manager *m, const VMRecord *r) {
+        Accel a = r->vm.config.accel ? accel_from_string(r->vm.config.accel) : m->config.qemu_accel;
+        return a == ACCEL_AUTO || a < 0 ? m->host_accel : a;
+}
+
 static int compare_created(const void *a, const void *b) {
         const VMRecord *x = *(const VMRecord *const *) a, *y = *(const VMRecord *const *) b;
         if (x->vm.created_at != y->vm.created_at)

@@ -8,3 +8,7 @@
 int vm_reply_resolve_error(Varlink *link, const char *ref, int error, char **candidates);
 /* Resolves ref to a record. Returns 1 with *ret set, 0 when it already replied with an error, < 0 on failure. */
 int manager_resolve_vm(Manager *m, Varlink *link, const char *ref, const VMRecord **ret);
+/* The same for the call's "ref" parameter (replies InvalidParameter when it is missing). */
+int manager_resolve_vm_parameter(Manager *m, Varlink *link, json_object *parameters, const VMRecord **ret);
+/* The accelerator a VM runs with: its own Accel, else the configured one; auto is what this host supports. */
+Accel manager_vm_accel(Manager *m, const VMRecord *r);
