@@ -17,7 +17,7 @@
 #include "vm-runtime.h"
 #include "vm-task.h"
 #include "vm-varlink.h"
-#include "vm-work.h"
+#include "backend.h"
 
 struct VmTask {
         Manager *manager;
@@ -26,7 +26,7 @@ struct VmTask {
         VmTaskOptions options;
         VmTaskDone done;
         void *userdata;
-        VmWork *work;
+        BackendWork *work;
         VmTask *next; /* the next operation queued on the same VM */
 };
 
@@ -45,13 +45,13 @@ static const VMOperation task_operation_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_DELETE] = VM_OPERATION_DELETE,
 };
 
-typedef int (*VmWorkFunc)(VmWork *w);
+typedef int (*BackendWorkFunc)(BackendWork *w);
 
-static const VmWorkFunc work_table[_VM_TASK_KIND_MAX] = {
-        [VM_TASK_CREATE] = vm_work_create,
-        [VM_TASK_START] = vm_work_start,
-        [VM_TASK_STOP] = vm_work_stop,
-        [VM_TASK_DELETE] = vm_work_delete,
+static const BackendWorkFunc work_table[_VM_TASK_KIND_MAX] = {
+        [VM_TASK_CREATE] = backend_create,
+        [VM_TASK_START] = backend_start,
+        [VM_TASK_STOP] = backend_stop,
+        [VM_TASK_DELETE] = backend_delete,
 };
 
 const char *vm_task_kind_to_string(VmTaskKind k) {
@@ -69,7 +69,7 @@ bool vm_task_busy(Manager *m, const char *id) {
 static void task_free(VmTask *t) {
         if (!t)
                 return;
-        vm_work_free(t->work);
+        backend_work_free(t->work);
         free(t);
 }
 
@@ -129,7 +129,7 @@ static int record_update(Manager *m, const char *id, VMState state, const char *
 static void on_work_done(int result, void *userdata) {
         VmTask *t = userdata;
         Manager *m = t->manager;
-        VmWork *w = t->work;
+        BackendWork *w = t->work;
         const char *message = w->message ?: (result < 0 ? strerror(-result) : NULL);
         const char *failure = w->error_id ?: VM_ERROR_HYPERVISOR_FAILED;
 
@@ -191,7 +191,7 @@ static int job_work(void *userdata) {
 
 static int task_prepare_work(VmTask *t, const VMRecord *record) {
         Manager *m = t->manager;
-        _cleanup_(vm_work_freep) VmWork *w = calloc(1, sizeof(VmWork));
+        _cleanup_(backend_work_freep) BackendWork *w = calloc(1, sizeof(BackendWork));
         if (!w)
                 return -ENOMEM;
         w->console_fd = -EBADF;

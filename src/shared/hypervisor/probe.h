@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct BackendInfo {
         const char *name;   /* "qemu", "cloud-hypervisor", "firecracker" */
@@ -26,3 +27,6 @@ int binary_version(const char *path, char **ret_version);
  * in /proc/cpuinfo) and /dev/kvm opens. A kvm-pvm /dev/kvm (a KVM without VT-x/AMD-V, as on nested cloud
  * hosts) makes stock guest kernels crash, so it does not count. */
 bool host_has_hardware_virtualization(void);
+
+/* The host TSC frequency in kHz from /proc/cpuinfo ("cpu MHz"), 0 when unknown. */
+uint64_t host_tsc_khz(void);

@@ -24,17 +24,6 @@ Accel accel_resolve(Accel a) {
         return host_has_hardware_virtualization() ? ACCEL_KVM : ACCEL_TCG;
 }
 
-uint64_t host_tsc_khz(void) {
-        _cleanup_free_ char *cpuinfo = NULL;
-        if (read_full_file("/proc/cpuinfo", &cpuinfo, NULL) < 0)
-                return 0;
-        const char *p = strstr(cpuinfo, "cpu MHz");
-        if (!p || !(p = strchr(p, ':')))
-                return 0;
-        double mhz = strtod(p + 1, NULL);
-        return mhz > 0 ? (uint64_t) (mhz * 1000.0) : 0;
-}
-
 static int argv_add(char ***argv, const char *s) {
         return strv_extend(argv, s);
 }

@@ -18,8 +18,6 @@ Accel accel_resolve(Accel a);
  * against, and the guest hangs without it). -EOPNOTSUPP for UEFI records (no kernel). */
 int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv);
 
-/* The host TSC frequency in kHz from /proc/cpuinfo ("cpu MHz"), 0 when unknown. */
-uint64_t host_tsc_khz(void);
 
 /* Blocking QMP conversations (worker threads): */
 /* Connects, negotiates, checks the VM status and resumes it if paused by -S. */

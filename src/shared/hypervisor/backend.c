@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The slow, blocking part of each VM operation, run in worker threads. */
+/* The hypervisor layer's shared Backend part: the blocking half of every VM operation, in worker threads. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,14 +15,14 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "bus-unit.h"
 #include "fs-util.h"
 #include "helpers.h"
 #include "log.h"
-#include "qemu.h"
+#include "probe.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
-#include "vm-work.h"
 
 extern char **environ;
 
@@ -32,7 +32,7 @@ extern char **environ;
 
 static const char *const runtime_files[] = { API_SOCKET_NAME, CONSOLE_SOCKET_NAME, NULL };
 
-void vm_work_free(VmWork *w) {
+void backend_work_free(BackendWork *w) {
         if (!w)
                 return;
         vm_record_free(w->record);
@@ -43,8 +43,8 @@ void vm_work_free(VmWork *w) {
         free(w);
 }
 
-static int fail(VmWork *w, int r, const char *format, ...) _printf_(3, 4);
-static int fail(VmWork *w, int r, const char *format, ...) {
+static int fail(BackendWork *w, int r, const char *format, ...) _printf_(3, 4);
+static int fail(BackendWork *w, int r, const char *format, ...) {
         va_list ap;
         va_start(ap, format);
         free(w->message);
@@ -81,7 +81,7 @@ static const StorageConfig *find_role(const VMRecord *r, StorageRole role) {
 }
 
 /* A sparse raw file with an empty ext4 file system: the guest's writable layer. */
-static int create_cow_disk(VmWork *w, const char *path, uint64_t size) {
+static int create_cow_disk(BackendWork *w, const char *path, uint64_t size) {
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0)
                 return fail(w, -errno, "cannot create %s: %m", path);
@@ -97,7 +97,7 @@ static int create_cow_disk(VmWork *w, const char *path, uint64_t size) {
         return 0;
 }
 
-static int create_disks(VmWork *w) {
+static int create_disks(BackendWork *w) {
         const VMRecord *rec = w->record;
         int r;
 
@@ -119,7 +119,7 @@ static int create_disks(VmWork *w) {
         return 0;
 }
 
-int vm_work_create(VmWork *w) {
+int backend_create(BackendWork *w) {
         int r = create_disks(w);
         if (r < 0) {
                 /* Nothing stays behind a failed create: the disk and log directory go here, the placeholder
@@ -132,7 +132,7 @@ int vm_work_create(VmWork *w) {
         return r;
 }
 
-static int open_bus(VmWork *w, sd_bus **ret) {
+static int open_bus(BackendWork *w, sd_bus **ret) {
         int r = sd_bus_open_system(ret);
         if (r < 0)
                 return fail(w, r, "cannot connect to systemd: %m");
@@ -156,7 +156,7 @@ static int connect_unix(const char *path) {
 }
 
 /* The unit runs; wait for QEMU's sockets, take the console, resume the guest. */
-static int start_handshake(VmWork *w, const char *unit) {
+static int start_handshake(BackendWork *w, const char *unit) {
         const VMRecord *rec = w->record;
         _cleanup_free_ char *api = NULL, *console = NULL;
         if (asprintf(&api, "%s/%s", rec->run_dir, API_SOCKET_NAME) < 0 ||
@@ -181,7 +181,7 @@ static int start_handshake(VmWork *w, const char *unit) {
         return 0;
 }
 
-static int build_unit_spec(VmWork *w, char **argv, char **log_path, UnitSpec *spec) {
+static int build_unit_spec(BackendWork *w, char **argv, char **log_path, UnitSpec *spec) {
         const VMRecord *rec = w->record;
         if (asprintf(log_path, "%s/hypervisor.log", rec->log_dir) < 0)
                 return -ENOMEM;
@@ -195,7 +195,7 @@ static int build_unit_spec(VmWork *w, char **argv, char **log_path, UnitSpec *sp
         return 0;
 }
 
-int vm_work_start(VmWork *w) {
+int backend_start(BackendWork *w) {
         const VMRecord *rec = w->record;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_strv_free_ char **argv = NULL;
@@ -260,7 +260,7 @@ static int pidfd_open_compat(pid_t pid) {
 }
 
 /* Asks the guest to power off and waits for the hypervisor to exit, up to the timeout. */
-static bool request_poweroff(VmWork *w, sd_bus *bus) {
+static bool request_poweroff(BackendWork *w, sd_bus *bus) {
         const VMRecord *rec = w->record;
         UnitRuntime rt = {};
         if (unit_get_runtime(bus, rec->unit, &rt) < 0 || rt.main_pid == 0) {
@@ -293,7 +293,7 @@ static bool request_poweroff(VmWork *w, sd_bus *bus) {
         }
 }
 
-int vm_work_stop(VmWork *w) {
+int backend_stop(BackendWork *w) {
         const VMRecord *rec = w->record;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
@@ -312,14 +312,14 @@ int vm_work_stop(VmWork *w) {
         return 0;
 }
 
-int vm_work_delete(VmWork *w) {
+int backend_delete(BackendWork *w) {
         const VMRecord *rec = w->record;
         int r;
 
         /* Whatever the record says (an error state may hide a hypervisor still running), make sure the unit
          * is gone: StopUnit of a unit that is not loaded is a cheap -ENOENT. */
         w->force = true;
-        r = vm_work_stop(w);
+        r = backend_stop(w);
         if (r < 0)
                 return r;
         r = remove_vm_dirs(rec->run_dir, rec->log_dir);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The slow, blocking part of each VM operation. Runs in a worker thread: it gets a private copy of the
- * record and of the settings it needs, never touches the manager, and reports back in VmWork. */
+/* The hypervisor layer's shared Backend part: the slow, blocking half of every VM operation, the same for all
+ * backends (directories, disks, the transient unit, the API handshake, stop escalation, cleanup on every
+ * failure path). Runs in a worker thread on a private copy of the record and settings and reports back in
+ * BackendWork; the event-loop half (placeholders, rollback, state updates) is in src/cocoon-manager/vm-task.c. */
 #pragma once
 
 #include <stdbool.h>
@@ -11,7 +13,7 @@
 #include "hypervisor.h"
 #include "vm-types.h"
 
-typedef struct VmWork {
+typedef struct BackendWork {
         /* inputs */
         VMRecord *record;          /* private copy */
         char *vm_dir;              /* <state>/vms/<id> */
@@ -28,14 +30,14 @@ typedef struct VmWork {
         int console_fd;            /* start: the connected serial console, for the relay */
         uint32_t main_pid;         /* start: the hypervisor's pid */
         bool powered_off;          /* stop: the guest honoured the power button */
-} VmWork;
+} BackendWork;
 
-void vm_work_free(VmWork *w);
-static inline void vm_work_freep(VmWork **w) {
-        vm_work_free(*w);
+void backend_work_free(BackendWork *w);
+static inline void backend_work_freep(BackendWork **w) {
+        backend_work_free(*w);
 }
 
-int vm_work_create(VmWork *w);
-int vm_work_start(VmWork *w);
-int vm_work_stop(VmWork *w);
-int vm_work_delete(VmWork *w);
+int backend_create(BackendWork *w);
+int backend_start(BackendWork *w);
+int backend_stop(BackendWork *w);
+int backend_delete(BackendWork *w);

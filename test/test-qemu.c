@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests for the QEMU backend's command line and the backend table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hypervisor.h"
+#include "qemu.h"
+#include "strv-util.h"
+
+static VMRecord *new_record(bool with_disks) {
+        VMRecord *r;
+        assert_int_equal(vm_record_new(&r), 0);
+        r->vm.id = strdup("abcdefghijklmnopqrstuvwxyz");
+        r->vm.name = strdup("web");
+        r->vm.backend = strdup("qemu");
+        r->vm.config.cpu = 2;
+        r->vm.config.memory = 256ULL << 20;
+        r->run_dir = strdup("/run/cocoon/vms/abcdefghijklmnopqrstuvwxyz");
+        r->boot_config = calloc(1, sizeof(BootConfig));
+        r->boot_config->kernel_path = strdup("/blobs/k.kernel");
+        r->boot_config->initrd_path = strdup("/blobs/i.initrd");
+        r->boot_config->cmdline = strdup("console=ttyS0 cocoon.layers=cocoon-layer0");
+        if (with_disks) {
+                StorageConfig layer = { .path = strdup("/blobs/r.rootfs"), .read_only = true,
+                                        .serial = strdup("cocoon-layer0"), .role = STORAGE_ROLE_LAYER, .direct_io = -1 };
+                StorageConfig cow = { .path = strdup("/vms/x/cow.raw"), .serial = strdup("cocoon-cow"),
+                                      .role = STORAGE_ROLE_COW, .direct_io = -1 };
+                assert_int_equal(vm_add_storage_config(&r->vm, &layer), 0);
+                assert_int_equal(vm_add_storage_config(&r->vm, &cow), 0);
+        }
+        return r;
+}
+
+/* The argument right after `option`, or NULL. */
+static const char *arg_after(char **argv, const char *option) {
+        for (size_t i = 0; argv[i]; i++)
+                if (streq(argv[i], option))
+                        return argv[i + 1];
+        return NULL;
+}
+
+static void test_argv_tcg(void **state) {
+        _cleanup_(vm_record_freep) VMRecord *r = new_record(true);
+        _cleanup_strv_free_ char **argv = NULL;
+        HypervisorLaunch l = { .binary = "/usr/bin/qemu-system-x86_64", .accel = ACCEL_TCG, .tsc_khz = 2100000,
+                               .start_paused = true };
+
+        assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
+        assert_string_equal(argv[0], "/usr/bin/qemu-system-x86_64");
+        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=tcg");
+        assert_string_equal(arg_after(argv, "-smp"), "2");
+        assert_string_equal(arg_after(argv, "-m"), "256M");
+        assert_string_equal(arg_after(argv, "-kernel"), "/blobs/k.kernel");
+        assert_string_equal(arg_after(argv, "-initrd"), "/blobs/i.initrd");
+        /* microvm under TCG has nothing to calibrate the TSC against: the frequency goes on the cmdline. */
+        assert_string_equal(arg_after(argv, "-append"),
+                            "console=ttyS0 cocoon.layers=cocoon-layer0 tsc_early_khz=2100000");
+        assert_null(arg_after(argv, "-cpu"));
+        assert_true(strv_contains(argv, "-S"));
+        assert_true(strv_contains(argv, "-nodefaults"));
+        assert_true(strv_contains(argv, "-no-reboot"));
+        assert_true(strv_contains(argv, "file=/blobs/r.rootfs,format=raw,if=none,id=disk0,readonly=on"));
+        assert_true(strv_contains(argv, "virtio-blk-device,drive=disk0,serial=cocoon-layer0"));
+        assert_true(strv_contains(argv, "file=/vms/x/cow.raw,format=raw,if=none,id=disk1,discard=unmap"));
+        assert_true(strv_contains(argv, "virtio-blk-device,drive=disk1,serial=cocoon-cow"));
+        assert_string_equal(arg_after(argv, "-qmp"),
+                            "unix:/run/cocoon/vms/abcdefghijklmnopqrstuvwxyz/api.sock,server=on,wait=off");
+        assert_string_equal(arg_after(argv, "-chardev"),
+                            "socket,id=console,path=/run/cocoon/vms/abcdefghijklmnopqrstuvwxyz/console.sock,"
+                            "server=on,wait=off");
+        assert_string_equal(arg_after(argv, "-serial"), "chardev:console");
+}
+
+static void test_argv_kvm(void **state) {
+        _cleanup_(vm_record_freep) VMRecord *r = new_record(false);
+        _cleanup_strv_free_ char **argv = NULL;
+        HypervisorLaunch l = { .binary = "/q", .accel = ACCEL_KVM, .tsc_khz = 2100000 };
+
+        assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
+        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=kvm");
+        assert_string_equal(arg_after(argv, "-cpu"), "host");
+        /* KVM gives the guest a TSC frequency of its own: nothing is added. */
+        assert_string_equal(arg_after(argv, "-append"), "console=ttyS0 cocoon.layers=cocoon-layer0");
+        assert_false(strv_contains(argv, "-S"));
+        assert_null(arg_after(argv, "-drive"));
+}
+
+static void test_argv_refusals(void **state) {
+        _cleanup_(vm_record_freep) VMRecord *r = new_record(false);
+        _cleanup_strv_free_ char **argv = NULL;
+        HypervisorLaunch l = { .binary = "/q", .accel = ACCEL_AUTO };
+
+        /* auto must be resolved by the caller. */
+        assert_int_equal(qemu_build_argv(r, &l, &argv), -EINVAL);
+        l.accel = ACCEL_TCG;
+        free(r->boot_config->cmdline);
+        r->boot_config->cmdline = strdup("tsc_early_khz=1000");
+        l.tsc_khz = 2100000;
+        assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
+        assert_string_equal(arg_after(argv, "-append"), "tsc_early_khz=1000");
+        argv = strv_free(argv);
+        /* No kernel: UEFI boot, not on microvm. */
+        free(r->boot_config->kernel_path);
+        r->boot_config->kernel_path = NULL;
+        assert_int_equal(qemu_build_argv(r, &l, &argv), -EOPNOTSUPP);
+}
+
+static void test_hypervisor_table(void **state) {
+        assert_ptr_equal(hypervisor_find("qemu"), &hypervisor_qemu);
+        assert_string_equal(hypervisor_qemu.default_binary, "qemu-system-x86_64");
+        assert_null(hypervisor_find("firecracker"));
+        assert_null(hypervisor_find(NULL));
+        assert_int_equal(accel_resolve(ACCEL_TCG), ACCEL_TCG);
+        assert_int_equal(accel_resolve(ACCEL_KVM), ACCEL_KVM);
+        Accel a = accel_resolve(ACCEL_AUTO);
+        assert_true(a == ACCEL_KVM || a == ACCEL_TCG);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_argv_tcg),
+                cmocka_unit_test(test_argv_kvm),
+                cmocka_unit_test(test_argv_refusals),
+                cmocka_unit_test(test_hypervisor_table),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
