@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Content-addressed image blobs <blobs dir>/<sha256 hex>.<kind>, copied and hashed in one pass. */
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -10,6 +9,7 @@
 #include "id.h"
 #include "image-blob.h"
 #include "macro.h"
+#include "sha256-util.h"
 
 /* Big enough that syscalls and digest calls do not dominate, small enough for a worker thread's heap. */
 #define COPY_BUFFER_SIZE ((size_t) 1024U * 1024U)
@@ -19,8 +19,6 @@
 /* ext2/3/4 keep a 16-bit magic at byte 56 of the superblock, which starts 1024 bytes into the image. */
 #define EXT_SUPERBLOCK_MAGIC_OFFSET (1024 + 56)
 #define EXT_SUPERBLOCK_MAGIC 0xEF53
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 
 static const char *const image_blob_kind_table[_IMAGE_BLOB_KIND_MAX] = {
         [IMAGE_BLOB_KERNEL] = "kernel",
@@ -43,21 +41,8 @@ ImageBlobKind image_blob_kind_from_string(const char *s) {
         return _IMAGE_BLOB_KIND_INVALID;
 }
 
-static int digest_to_hex(const unsigned char *md, unsigned md_len, char ret[static IMAGE_BLOB_HEX_LEN + 1]) {
-        if (md_len * 2 != IMAGE_BLOB_HEX_LEN)
-                return -EIO;
-        for (unsigned i = 0; i < md_len; i++)
-                sprintf(ret + 2 * i, "%02x", md[i]);
-        return 0;
-}
-
 int image_sha256_hex(const void *data, size_t size, char ret[static IMAGE_BLOB_HEX_LEN + 1]) {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
-
-        if (EVP_Digest(data, size, md, &md_len, EVP_sha256(), NULL) != 1)
-                return -EIO;
-        return digest_to_hex(md, md_len, ret);
+        return sha256_hex(data, size, ret);
 }
 
 bool image_blob_hex_is_valid(const char *s) {
@@ -187,19 +172,17 @@ static int write_sparse(int fd, const uint8_t *buf, size_t size) {
 
 /* Copies src to dst (both at offset 0) and returns the SHA-256 of what was copied. */
 static int copy_and_hash(int src, int dst, char ret_hex[static IMAGE_BLOB_HEX_LEN + 1], uint64_t *ret_size) {
-        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
+        _cleanup_(sha256_freep) Sha256 *hash = NULL;
         _cleanup_free_ uint8_t *buf = NULL;
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
         uint64_t total = 0;
         int r;
 
         buf = malloc(COPY_BUFFER_SIZE);
-        ctx = EVP_MD_CTX_new();
-        if (!buf || !ctx)
+        if (!buf)
                 return -ENOMEM;
-        if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-                return -EIO;
+        r = sha256_new(&hash);
+        if (r < 0)
+                return r;
 
         for (;;) {
                 ssize_t n = read_full(src, buf, COPY_BUFFER_SIZE);
@@ -207,8 +190,9 @@ static int copy_and_hash(int src, int dst, char ret_hex[static IMAGE_BLOB_HEX_LE
                         return (int) n;
                 if (n == 0)
                         break;
-                if (EVP_DigestUpdate(ctx, buf, (size_t) n) != 1)
-                        return -EIO;
+                r = sha256_update(hash, buf, (size_t) n);
+                if (r < 0)
+                        return r;
                 r = write_sparse(dst, buf, (size_t) n);
                 if (r < 0)
                         return r;
@@ -218,9 +202,7 @@ static int copy_and_hash(int src, int dst, char ret_hex[static IMAGE_BLOB_HEX_LE
         /* Gives a trailing hole its length; a no-op otherwise. */
         if (ftruncate(dst, (off_t) total) < 0)
                 return negative_errno();
-        if (EVP_DigestFinal_ex(ctx, md, &md_len) != 1)
-                return -EIO;
-        r = digest_to_hex(md, md_len, ret_hex);
+        r = sha256_final_hex(hash, ret_hex);
         if (r < 0)
                 return r;
         *ret_size = total;
