@@ -9,6 +9,7 @@
 #include "bus-unit.h"
 #include "console-relay.h"
 #include "helpers.h"
+#include "hypervisor.h"
 #include "log.h"
 #include "strv-util.h"
 #include "time-util.h"
@@ -124,6 +125,42 @@ static void on_unit_change(const UnitStateChange *change, void *userdata) {
         vm_mark_exited(m, id, reason, clean);
 }
 
+/* A VM whose unit runs: learn its pid, take its console again. */
+static void vm_attach_running(Manager *m, const VMRecord *record) {
+        UnitRuntime rt = {};
+        /* Once, at start, before serving: the pid List shows until the watch updates it. */
+        if (unit_get_runtime(m->bus, record->unit, &rt) >= 0)
+                vm_runtime_set_pid(m, record->vm.id, rt.main_pid);
+        unit_runtime_done(&rt);
+        console_reconnect(m, record);
+}
+
+static void vm_adopt(Manager *m, const char *id) {
+        const VMRecord *current = store_get(m->store, id);
+        _cleanup_(vm_record_freep) VMRecord *r = NULL;
+        if (!current || vm_record_copy(current, &r) < 0)
+                return;
+
+        /* A start interrupted before its last step may have left the guest paused (-S): resume it. This
+         * blocks, but only during start-up, before anyone is served. */
+        const Hypervisor *h = hypervisor_find(r->vm.backend);
+        _cleanup_free_ char *error = NULL;
+        if (h && h->resume(r->run_dir, 2 * USEC_PER_SEC, &error) < 0)
+                log_vm_warning(id, "VM %s: could not resume the adopted guest: %s", id, error ?: "?");
+
+        r->vm.state = VM_STATE_RUNNING;
+        r->vm.updated_at = r->vm.started_at = now_usec(CLOCK_REALTIME);
+        r->vm.first_booted = true;
+        r->error_reason = mfree(r->error_reason);
+        int k = store_put(m->store, r);
+        if (k < 0) {
+                log_vm_error_errno(id, k, "Failed to record the adopted VM %s: %m", id);
+                return;
+        }
+        log_vm_info(id, "VM %s was running without being recorded as such; adopted.", id);
+        vm_attach_running(m, store_get(m->store, id));
+}
+
 static bool unit_entry_running(const UnitListEntry *e) {
         return streq(e->active_state, "active") || streq(e->active_state, "activating") ||
                streq(e->active_state, "reloading");
@@ -150,28 +187,29 @@ static int vm_monitor_reconcile(Manager *m) {
 
         size_t state = 0;
         const VMRecord *record;
-        _cleanup_strv_free_ char **exited = NULL;
+        _cleanup_strv_free_ char **exited = NULL, **adopted = NULL;
         while (store_iterate(m->store, &state, &record)) {
-                if (record->vm.state != VM_STATE_RUNNING)
-                        continue;
                 bool running = false;
                 for (size_t i = 0; i < n; i++)
                         if (streq(units[i].name, record->unit) && unit_entry_running(units + i))
                                 running = true;
-                if (running) {
-                        UnitRuntime rt = {};
-                        /* Once, at start, before serving: the pid List shows until the watch updates it. */
-                        if (unit_get_runtime(m->bus, record->unit, &rt) >= 0)
-                                vm_runtime_set_pid(m, record->vm.id, rt.main_pid);
-                        unit_runtime_done(&rt);
-                        console_reconnect(m, record);
-                }
-                else if (strv_extend(&exited, record->vm.id) < 0)
+                if (running && record->vm.state == VM_STATE_RUNNING)
+                        vm_attach_running(m, record);
+                else if (running && (record->vm.state == VM_STATE_CREATED || record->vm.state == VM_STATE_STOPPED)) {
+                        /* The manager went away in the middle of a start: the unit runs, the record was never
+                         * updated. The VM is adopted, not stopped: nothing the operator asked for is lost. An
+                         * `error` record keeps its error (stop and rm still reach the unit). */
+                        if (strv_extend(&adopted, record->vm.id) < 0)
+                                r = -ENOMEM;
+                } else if (!running && record->vm.state == VM_STATE_RUNNING &&
+                           strv_extend(&exited, record->vm.id) < 0)
                         r = -ENOMEM;
         }
-        /* Outside the iteration: marking changes the store. */
+        /* Outside the iteration: these change the store. */
         for (char **id = exited; id && *id; id++)
                 vm_mark_exited(m, *id, "exited while cocoon-manager was not running", false);
+        for (char **id = adopted; id && *id; id++)
+                vm_adopt(m, *id);
         unit_list_free(units, n);
         return r < 0 ? r : 0;
 }

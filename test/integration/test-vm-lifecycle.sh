@@ -115,6 +115,18 @@ assert_eq "No VMs found." "$(cocoonctl vm list)" "vm list after a failed create"
 assert_eq "" "$(ls /var/lib/cocoon/vms /var/log/cocoon/vms 2>/dev/null | grep -v ':$' | grep -v '^$' || true)" \
         "directories after a failed create"
 
+info "a running unit whose record never said running (manager gone mid-start) is adopted"
+id=$(cocoonctl vm run guest --name adopted --memory 128M --storage 64M)
+pid=$(unit_property "cocoon-vm@$id.service" MainPID)
+systemctl stop cocoon-manager.service cocoon-manager.socket
+sed -i 's/"state":"running"/"state":"created"/' "/var/lib/cocoon/vms/$id/vm.json"
+systemctl start cocoon-manager.socket
+assert_eq running "$(vm_state adopted)" "state after adoption"
+assert_eq "$pid" "$(unit_property "cocoon-vm@$id.service" MainPID)" "same hypervisor after adoption"
+journalctl -u cocoon-manager.service --no-pager | grep -q "VM $id was running without being recorded" ||
+        fail "adoption not logged"
+cocoonctl vm rm --force adopted >/dev/null
+
 info "rm of a VM whose record says error while its hypervisor still runs: the unit goes too"
 id=$(cocoonctl vm run guest --name hidden --memory 128M --storage 64M)
 systemctl stop cocoon-manager.service cocoon-manager.socket
