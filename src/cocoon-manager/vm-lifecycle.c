@@ -309,19 +309,14 @@ typedef struct BatchItem {
         size_t index;
 } BatchItem;
 
-static void batch_set_result(BatchCall *b, size_t index, const char *ref, const char *id, const char *error_id,
-                             const char *message) {
-        json_object *o = json_object_new_object();
+/* Completes the result slot of one reference (created with its "reference" when the call came in). */
+static void batch_set_result(BatchCall *b, size_t index, const char *id, const char *error_id, const char *message) {
+        json_object *o = json_object_array_get_idx(b->results, index);
         if (!o)
                 return;
-        (void) json_add_string(o, "reference", ref);
         (void) json_add_string(o, "id", id);
         (void) json_add_string(o, "error", error_id);
         (void) json_add_string(o, "message", message);
-        json_object *old = json_object_array_get_idx(b->results, index);
-        if (old)
-                (void) json_add_string(o, "reference", json_object_get_string(json_object_object_get(old, "reference")));
-        json_object_array_put_idx(b->results, index, o);
 }
 
 static void batch_maybe_reply(BatchCall *b) {
@@ -341,7 +336,7 @@ static void on_batch_item_done(Manager *m, const VmTask *t, const char *error_id
                                void *userdata) {
         BatchItem *item = userdata;
         BatchCall *b = item->call;
-        batch_set_result(b, item->index, NULL, vm_task_id(t), error_id, message);
+        batch_set_result(b, item->index, vm_task_id(t), error_id, message);
         free(item);
         b->pending--;
         batch_maybe_reply(b);
@@ -377,7 +372,7 @@ static int batch_run(Manager *m, Varlink *link, json_object *parameters, VmTaskK
                         snprintf(message, sizeof(message), r == -ENOTUNIQ ? "'%s' matches several VMs: %s"
                                                                           : "no VM with id, name or id prefix '%s'%s",
                                  ref, r == -ENOTUNIQ ? joined ?: "" : "");
-                        batch_set_result(b, i, ref, NULL, r == -ENOTUNIQ ? VM_ERROR_AMBIGUOUS_REFERENCE : VM_ERROR_NO_SUCH_VM,
+                        batch_set_result(b, i, NULL, r == -ENOTUNIQ ? VM_ERROR_AMBIGUOUS_REFERENCE : VM_ERROR_NO_SUCH_VM,
                                          message);
                         b->pending--;
                         continue;
@@ -390,7 +385,7 @@ static int batch_run(Manager *m, Varlink *link, json_object *parameters, VmTaskK
                 r = item ? vm_task_submit(m, kind, id, options, on_batch_item_done, item) : -ENOMEM;
                 if (r < 0) {
                         free(item);
-                        batch_set_result(b, i, ref, id, COCOON_ERROR_SYSTEM, strerror(-r));
+                        batch_set_result(b, i, id, COCOON_ERROR_SYSTEM, strerror(-r));
                         b->pending--;
                 }
         }
