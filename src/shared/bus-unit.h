@@ -23,6 +23,11 @@ typedef struct UnitSpec {
         uint64_t timeout_stop_usec;         /* SIGTERM -> SIGKILL grace; 0: systemd's default */
         char **environment;                 /* "KEY=value", may be NULL */
         const char *network_namespace_path; /* e.g. /run/netns/<name>, may be NULL */
+        /* Non-NULL: run the hypervisor sandboxed — the file system read-only except these paths (the VM's
+         * own directories), no home, private /tmp, no new privileges, kernel tunables/modules/cgroups
+         * protected, devices closed except device_allow (read-write). */
+        char **read_write_paths;
+        char **device_allow;
 } UnitSpec;
 
 /* The state of one unit as systemd reports it. Strings are owned; free with unit_runtime_done(). */
