@@ -210,6 +210,24 @@ static char *take_token_doc(Parser *p) {
 
 static int parse_type(Parser *p, VarlinkField *field, unsigned depth);
 
+/* Between the items of a parenthesized list: returns 1 with the next item's first word after a ',', or 0
+ * once the closing ')' is consumed. */
+static int list_next_word(Parser *p, char **ret) {
+        char c;
+        int r = peek(p, &c);
+        if (r < 0)
+                return r;
+        if (c == ')') {
+                r = expect_char(p, ')');
+                return r < 0 ? r : 0;
+        }
+        r = expect_char(p, ',');
+        if (r < 0)
+                return r;
+        r = read_word(p, ret);
+        return r < 0 ? r : 1;
+}
+
 /* Values of an inline or named enum; `first` was already read. Consumes the closing ')'. */
 static int parse_enum_values(Parser *p, char *first, const char *const **ret) {
         const char **values = NULL;
@@ -217,8 +235,6 @@ static int parse_enum_values(Parser *p, char *first, const char *const **ret) {
         int r;
 
         for (char *v = first;;) {
-                char c;
-
                 if (!varlink_idl_field_name_is_valid(v))
                         return -EBADMSG;
                 values = arena_grow(p, values, (n + 1) * sizeof(char *), (n + 2) * sizeof(char *));
@@ -226,21 +242,12 @@ static int parse_enum_values(Parser *p, char *first, const char *const **ret) {
                         return -ENOMEM;
                 values[n++] = v;
 
-                r = peek(p, &c);
+                r = list_next_word(p, &v);
                 if (r < 0)
                         return r;
-                if (c == ')')
+                if (r == 0)
                         break;
-                r = expect_char(p, ',');
-                if (r < 0)
-                        return r;
-                r = read_word(p, &v);
-                if (r < 0)
-                        return r;
         }
-        r = expect_char(p, ')');
-        if (r < 0)
-                return r;
         *ret = values;
         return 0;
 }
@@ -254,10 +261,13 @@ static int parse_fields(Parser *p, char *first, const VarlinkField **ret, unsign
         fields = arena_grow(p, NULL, 0, sizeof(VarlinkField));
         if (!fields)
                 return -ENOMEM;
+        if (!first) { /* "()" */
+                r = expect_char(p, ')');
+                if (r < 0)
+                        return r;
+        }
 
         for (char *name = first; name;) {
-                char c;
-
                 if (!varlink_idl_field_name_is_valid(name))
                         return -EBADMSG;
                 fields = arena_grow(p, fields, (n + 1) * sizeof(VarlinkField),
@@ -274,21 +284,12 @@ static int parse_fields(Parser *p, char *first, const VarlinkField **ret, unsign
                         return r;
                 n++;
 
-                r = peek(p, &c);
+                r = list_next_word(p, &name);
                 if (r < 0)
                         return r;
-                if (c == ')')
+                if (r == 0)
                         break;
-                r = expect_char(p, ',');
-                if (r < 0)
-                        return r;
-                r = read_word(p, &name);
-                if (r < 0)
-                        return r;
         }
-        r = expect_char(p, ')');
-        if (r < 0)
-                return r;
         *ret = fields;
         return 0;
 }
