@@ -2,22 +2,13 @@
 /* The console log of a VM: size-capped appends with one rotated generation, and reading it back. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "console-log.h"
 #include "fd-util.h"
 
 #define CONSOLE_LOG_READ_SIZE (64U * 1024U)
-
-ssize_t console_write(int fd, const void *buf, size_t size) {
-        ssize_t n = send(fd, buf, size, MSG_NOSIGNAL);
-        if (n < 0 && errno == ENOTSOCK)
-                n = write(fd, buf, size);
-        return n;
-}
 
 static int verify_regular(const struct stat *st) {
         if (S_ISREG(st->st_mode))
@@ -84,30 +75,6 @@ static int rotate(ConsoleLog *log) {
         if (rename(log->path, log->path_old) < 0 && errno != ENOENT)
                 return negative_errno();
         return open_current(log, O_TRUNC);
-}
-
-/* Writes everything to a peer that may be non-blocking, waiting for it up to a stall limit. */
-static int write_all_waiting(int fd, const uint8_t *p, size_t size) {
-        while (size > 0) {
-                ssize_t n = console_write(fd, p, size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN)
-                                return negative_errno();
-
-                        struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-                        int k = poll(&pfd, 1, (int) (CONSOLE_LOG_REPLAY_STALL_USEC / 1000U));
-                        if (k < 0 && errno != EINTR)
-                                return negative_errno();
-                        if (k == 0)
-                                return -ETIMEDOUT;
-                        continue;
-                }
-                p += n;
-                size -= (size_t) n;
-        }
-        return 0;
 }
 
 int console_log_append(ConsoleLog *log, const void *data, size_t size) {
@@ -253,7 +220,7 @@ int console_log_replay(const char *path, int fd) {
                         r = (int) n;
                         break;
                 }
-                r = write_all_waiting(fd, buf, (size_t) n);
+                r = loop_write_wait(fd, buf, (size_t) n, CONSOLE_LOG_REPLAY_STALL_USEC);
                 if (r < 0)
                         break;
         }

@@ -47,9 +47,6 @@ int console_log_reader_open(const char *path, ConsoleLogReader *ret);
 ssize_t console_log_reader_read(ConsoleLogReader *reader, void *buf, size_t size);
 void console_log_reader_done(ConsoleLogReader *reader);
 
-/* write() that never raises SIGPIPE: send(MSG_NOSIGNAL) on sockets, plain write() on anything else. */
-ssize_t console_write(int fd, const void *buf, size_t size);
-
 /* A peer that takes no byte for this long makes console_log_replay() give up. */
 #define CONSOLE_LOG_REPLAY_STALL_USEC (30ULL * 1000000ULL)
 

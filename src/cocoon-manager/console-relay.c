@@ -96,7 +96,7 @@ static void byte_buffer_consume(ByteBuffer *b, size_t n) {
 /* Writes what fd takes now. 0 when done or fd is full, -errno on failure. */
 static int byte_buffer_flush(ByteBuffer *b, int fd) {
         while (b->len > 0) {
-                ssize_t n = console_write(fd, b->data + b->start, b->len);
+                ssize_t n = fd_write_nosignal(fd, b->data + b->start, b->len);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -182,7 +182,7 @@ static int client_flush(ConsoleClient *c) {
  * buffer. -ENOBUFS when the buffer would overflow. */
 static int client_queue(ConsoleClient *c, const uint8_t *data, size_t size) {
         if (!c->replaying && c->output.len == 0) {
-                ssize_t n = console_write(c->fd, data, size);
+                ssize_t n = fd_write_nosignal(c->fd, data, size);
                 if (n < 0) {
                         if (errno != EAGAIN && errno != EINTR)
                                 return negative_errno();

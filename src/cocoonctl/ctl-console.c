@@ -110,25 +110,6 @@ typedef struct Pump {
         uint8_t buf[PUMP_BUFFER_SIZE];
 } Pump;
 
-static int write_all(int fd, const uint8_t *p, size_t size) {
-        while (size > 0) {
-                ssize_t n = write(fd, p, size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN)
-                                return negative_errno();
-                        /* Somebody left our stdout non-blocking: wait for it instead of spinning. */
-                        struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-                        (void) poll(&pfd, 1, -1);
-                        continue;
-                }
-                p += n;
-                size -= (size_t) n;
-        }
-        return 0;
-}
-
 /* The session ends cleanly when the manager closes (VM stopped, log fully sent, detached), the user types
  * the escape sequence, the terminal goes away, stdout is closed ("| head") or a signal comes.
  * Returns 1 when the session ends, 0 to go on, < 0 on error. */
@@ -143,7 +124,7 @@ static int pump_from_remote(Pump *p) {
         }
         if (n == 0)
                 return 1;
-        int r = write_all(STDOUT_FILENO, p->buf, (size_t) n);
+        int r = loop_write_wait(STDOUT_FILENO, p->buf, (size_t) n, UINT64_MAX);
         return r == -EPIPE ? 1 : r;
 }
 
@@ -306,7 +287,7 @@ static int console_pump(ConsoleSession *s, bool use_stdin, bool tty, uint8_t esc
         if (r >= 0)
                 r = signals_take(&sig);
         if (r >= 0 && s->leftover_size > 0)
-                r = write_all(STDOUT_FILENO, (const uint8_t *) s->leftover, s->leftover_size);
+                r = loop_write_wait(STDOUT_FILENO, s->leftover, s->leftover_size, UINT64_MAX);
         if (r >= 0 && tty)
                 r = terminal_make_raw(&term);
         if (r >= 0) {

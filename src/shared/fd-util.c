@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* File descriptor helpers: status flags and complete writes. */
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -32,6 +35,38 @@ int loop_write(int fd, const void *data, size_t size) {
                 }
                 p += k;
                 size -= (size_t) k;
+        }
+        return 0;
+}
+
+ssize_t fd_write_nosignal(int fd, const void *data, size_t size) {
+        ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+        if (n < 0 && errno == ENOTSOCK)
+                n = write(fd, data, size);
+        return n;
+}
+
+int loop_write_wait(int fd, const void *data, size_t size, uint64_t stall_usec) {
+        const uint8_t *p = data;
+        int timeout_ms = stall_usec == UINT64_MAX ? -1 : (int) MIN(stall_usec / 1000U, (uint64_t) INT32_MAX);
+
+        while (size > 0) {
+                ssize_t n = fd_write_nosignal(fd, p, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN)
+                                return negative_errno();
+                        struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                        int k = poll(&pfd, 1, timeout_ms);
+                        if (k < 0 && errno != EINTR)
+                                return negative_errno();
+                        if (k == 0)
+                                return -ETIMEDOUT;
+                        continue;
+                }
+                p += n;
+                size -= (size_t) n;
         }
         return 0;
 }

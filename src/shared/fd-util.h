@@ -4,9 +4,18 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 /* Sets (nonblock true) or clears O_NONBLOCK on fd; leaves the other status flags alone. */
 int fd_nonblock(int fd, bool nonblock);
 
 /* Writes all of data, retrying after EINTR and short writes. */
 int loop_write(int fd, const void *data, size_t size);
+
+/* write() that never raises SIGPIPE on a socket (send with MSG_NOSIGNAL; plain write for other fds). */
+ssize_t fd_write_nosignal(int fd, const void *data, size_t size);
+
+/* Writes all of data to a peer that may be non-blocking: on EAGAIN it waits for the fd to take more, up to
+ * stall_usec without progress (UINT64_MAX: for ever), then -ETIMEDOUT. Never raises SIGPIPE on a socket. */
+int loop_write_wait(int fd, const void *data, size_t size, uint64_t stall_usec);
