@@ -109,7 +109,7 @@ static int record_add_storage(Manager *m, VMRecord *r, const Image *img, const c
 
 /* The guest contract: layer serials (top first) and the COW serial on the kernel command line. */
 static int record_build_boot(Manager *m, VMRecord *r, const Image *img, const char *extra) {
-        _cleanup_free_ BootConfig *b = calloc(1, sizeof(BootConfig));
+        _cleanup_(boot_config_freep) BootConfig *b = calloc(1, sizeof(BootConfig));
         if (!b || image_blob_path(m->images, img->files[IMAGE_BLOB_KERNEL].blob, IMAGE_BLOB_KERNEL, &b->kernel_path) < 0)
                 return -ENOMEM;
         if (image_file_present(&img->files[IMAGE_BLOB_INITRD]) &&
@@ -117,9 +117,9 @@ static int record_build_boot(Manager *m, VMRecord *r, const Image *img, const ch
                 return -ENOMEM;
         bool layers = image_file_present(&img->files[IMAGE_BLOB_ROOTFS]);
         bool cow = layers && r->vm.config.storage > 0;
-        if (asprintf(&b->cmdline, "%s%s%s%s%s%s", img->cmdline ?: "", layers ? " cocoon.layers=" VM_LAYER_SERIAL_PREFIX "0" : "",
-                     cow ? " cocoon.cow=" VM_COW_SERIAL : "", isempty(extra) ? "" : " ", extra ?: "",
-                     "") < 0)
+        if (asprintf(&b->cmdline, "%s%s%s%s%s", img->cmdline ?: "",
+                     layers ? " cocoon.layers=" VM_LAYER_SERIAL_PREFIX "0" : "", cow ? " cocoon.cow=" VM_COW_SERIAL : "",
+                     isempty(extra) ? "" : " ", extra ?: "") < 0)
                 return -ENOMEM;
         r->boot_config = TAKE_PTR(b);
         return 0;
