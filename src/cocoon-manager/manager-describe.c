@@ -57,7 +57,7 @@ int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMe
             json_add_string(reply, "logDirectory", m->log_dir) < 0 ||
             json_add_object(reply, "backends", backends_to_json(m)) < 0 ||
             json_add_string(reply, "defaultBackend", "qemu") < 0 ||
-            json_add_string(reply, "accelerator", host_has_hardware_virtualization() ? "kvm" : "tcg") < 0 ||
+            json_add_string(reply, "accelerator", accel_to_string(m->host_accel)) < 0 ||
             json_add_int64(reply, "vms", (int64_t) store_count(m->store)) < 0 ||
             json_add_object(reply, "vmsByState", counts_by_state_to_json(m)) < 0 ||
             json_add_int64(reply, "corruptRecords", (int64_t) store_corrupt_count(m->store)) < 0 ||

@@ -159,7 +159,9 @@ static int manager_new(Manager **ret) {
         int r = cocoon_config_load(arg_config, &m->config, &config_error);
         if (r < 0)
                 return log_error_errno(r, "Bad configuration: %s", config_error ?: "?");
+        /* Host facts, read once: they do not change while we run. */
         m->host_accel = accel_resolve(ACCEL_AUTO);
+        m->host_tsc_khz = host_tsc_khz();
         /* systemd wants an absolute ExecStart path; resolve Binary= once, as $PATH says now. */
         char *qemu = NULL;
         if (find_executable(m->config.qemu_binary, &qemu) >= 0) {

@@ -27,6 +27,7 @@ typedef struct Manager {
         ImageStore *images;
         CocoonConfig config;
         Accel host_accel;       /* what Accel=auto means on this host: kvm or tcg */
+        uint64_t host_tsc_khz;  /* for guests under TCG (see qemu.c); 0 = unknown */
 
         sd_bus *bus;            /* attached to the loop: unit signals */
         UnitWatch *unit_watch;

@@ -438,7 +438,7 @@ int vl_method_vm_debug(Varlink *link, json_object *parameters, VarlinkMethodFlag
         HypervisorLaunch launch = {
                 .binary = m->config.qemu_binary,
                 .accel = manager_vm_accel(m, record),
-                .tsc_khz = host_tsc_khz(),
+                .tsc_khz = m->host_tsc_khz,
                 .start_paused = true,
         };
         _cleanup_strv_free_ char **argv = NULL;

@@ -207,6 +207,7 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         if (!(w->binary = strdup(m->config.qemu_binary)))
                 return -ENOMEM;
         w->accel = manager_vm_accel(m, record);
+        w->tsc_khz = m->host_tsc_khz;
         w->kill_grace_usec = m->config.kill_grace_usec;
         w->timeout_usec = t->options.timeout_usec ?: m->config.stop_timeout_usec;
         w->force = t->options.force;

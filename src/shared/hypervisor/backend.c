@@ -20,7 +20,6 @@
 #include "fs-util.h"
 #include "helpers.h"
 #include "log.h"
-#include "probe.h"
 #include "strv-util.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
@@ -231,7 +230,7 @@ int backend_start(BackendWork *w) {
         HypervisorLaunch launch = {
                 .binary = w->binary,
                 .accel = w->accel,
-                .tsc_khz = host_tsc_khz(),
+                .tsc_khz = w->tsc_khz,
                 .start_paused = true,
         };
         r = w->hypervisor->build_argv(rec, &launch, &argv);

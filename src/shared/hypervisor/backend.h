@@ -20,6 +20,7 @@ typedef struct BackendWork {
         const Hypervisor *hypervisor; /* the record's backend */
         char *binary;              /* its executable, absolute */
         Accel accel;               /* resolved: kvm or tcg */
+        uint64_t tsc_khz;          /* host TSC frequency, 0 = unknown */
         uint64_t kill_grace_usec;
         uint64_t timeout_usec;     /* stop: guest power-off wait */
         bool force;
