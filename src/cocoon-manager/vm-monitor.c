@@ -17,6 +17,7 @@
 #include "vm-monitor.h"
 #include "vm-runtime.h"
 #include "vm-task.h"
+#include "vm-varlink.h"
 
 static void on_console_end(ConsoleRelay *relay, void *userdata) {
         /* QEMU closed the console: the VM is going away (the unit watch records why). Drop the relay now, so
@@ -79,27 +80,18 @@ static void console_reconnect(Manager *m, const VMRecord *record) {
  * or error (anything else). */
 static void vm_mark_exited(Manager *m, const char *id, const char *reason, bool clean) {
         const VMRecord *current = store_get(m->store, id);
-        _cleanup_(vm_record_freep) VMRecord *r = NULL;
-        if (!current || current->vm.state != VM_STATE_RUNNING || vm_record_copy(current, &r) < 0)
+        if (!current || current->vm.state != VM_STATE_RUNNING)
                 return;
 
-        uint64_t now = now_usec(CLOCK_REALTIME);
-        r->vm.state = clean ? VM_STATE_STOPPED : VM_STATE_ERROR;
-        r->vm.updated_at = r->vm.stopped_at = now;
-        free(r->error_reason);
-        r->error_reason = clean ? NULL : strdup(reason ?: "the hypervisor exited");
-        int k = store_put(m->store, r);
-        if (k < 0) {
-                log_vm_error_errno(id, k, "Failed to record the exit of VM %s: %m", id);
+        manager_console_detach(m, id);
+        vm_runtime_set_pid(m, id, 0);
+        if (manager_vm_set_state(m, id, clean ? VM_STATE_STOPPED : VM_STATE_ERROR,
+                                 clean ? NULL : reason ?: "the hypervisor exited") < 0)
                 return;
-        }
         if (clean)
                 log_vm_info(id, "VM %s: %s.", id, reason ?: "powered off");
         else
                 log_vm_warning(id, "VM %s: hypervisor %s; state error.", id, reason ?: "exited");
-        manager_console_detach(m, id);
-        vm_runtime_set_pid(m, id, 0);
-        vm_events_emit(m, VM_EVENT_CHANGED, id);
         manager_check_idle(m);
 }
 
@@ -136,9 +128,8 @@ static void vm_attach_running(Manager *m, const VMRecord *record) {
 }
 
 static void vm_adopt(Manager *m, const char *id) {
-        const VMRecord *current = store_get(m->store, id);
-        _cleanup_(vm_record_freep) VMRecord *r = NULL;
-        if (!current || vm_record_copy(current, &r) < 0)
+        const VMRecord *r = store_get(m->store, id);
+        if (!r)
                 return;
 
         /* A start interrupted before its last step may have left the guest paused (-S): resume it. This
@@ -148,15 +139,8 @@ static void vm_adopt(Manager *m, const char *id) {
         if (h && h->resume(r->run_dir, 2 * USEC_PER_SEC, &error) < 0)
                 log_vm_warning(id, "VM %s: could not resume the adopted guest: %s", id, error ?: "?");
 
-        r->vm.state = VM_STATE_RUNNING;
-        r->vm.updated_at = r->vm.started_at = now_usec(CLOCK_REALTIME);
-        r->vm.first_booted = true;
-        r->error_reason = mfree(r->error_reason);
-        int k = store_put(m->store, r);
-        if (k < 0) {
-                log_vm_error_errno(id, k, "Failed to record the adopted VM %s: %m", id);
+        if (manager_vm_set_state(m, id, VM_STATE_RUNNING, NULL) < 0)
                 return;
-        }
         log_vm_info(id, "VM %s was running without being recorded as such; adopted.", id);
         vm_attach_running(m, store_get(m->store, id));
 }

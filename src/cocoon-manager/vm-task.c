@@ -96,36 +96,6 @@ static void task_finish(VmTask *t, const char *error_id, const char *message) {
         manager_check_idle(m);
 }
 
-/* Applies a change to a copy of the record and stores it; emits a Watch event. */
-static int record_update(Manager *m, const char *id, VMState state, const char *error_reason) {
-        const VMRecord *current = store_get(m->store, id);
-        _cleanup_(vm_record_freep) VMRecord *r = NULL;
-        if (!current)
-                return -ENOENT;
-        int k = vm_record_copy(current, &r);
-        if (k < 0)
-                return k;
-
-        uint64_t now = now_usec(CLOCK_REALTIME);
-        r->vm.state = state;
-        r->vm.updated_at = now;
-        if (state == VM_STATE_RUNNING) {
-                r->vm.started_at = now;
-                r->vm.first_booted = true;
-        } else if (state == VM_STATE_STOPPED || state == VM_STATE_ERROR)
-                r->vm.stopped_at = now;
-        free(r->error_reason);
-        r->error_reason = NULL;
-        if (error_reason && !(r->error_reason = strdup(error_reason)))
-                return -ENOMEM;
-
-        k = store_put(m->store, r);
-        if (k < 0)
-                return log_vm_error_errno(id, k, "Failed to write record of VM %s: %m", id);
-        vm_events_emit(m, VM_EVENT_CHANGED, id);
-        return 0;
-}
-
 static void on_work_done(int result, void *userdata) {
         VmTask *t = userdata;
         Manager *m = t->manager;
@@ -144,28 +114,28 @@ static void on_work_done(int result, void *userdata) {
                         vm_events_emit_removed(m, t->id);
                         return task_finish(t, failure, message);
                 }
-                (void) record_update(m, t->id, VM_STATE_CREATED, NULL);
+                (void) manager_vm_set_state(m, t->id, VM_STATE_CREATED, NULL);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_START:
                 if (result < 0) {
                         vm_runtime_set_pid(m, t->id, 0);
-                        (void) record_update(m, t->id, VM_STATE_ERROR, message);
+                        (void) manager_vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
                 manager_console_attach(m, t->id, TAKE_FD(w->console_fd));
                 vm_runtime_set_pid(m, t->id, w->main_pid);
-                (void) record_update(m, t->id, VM_STATE_RUNNING, NULL);
+                (void) manager_vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_STOP:
                 manager_console_detach(m, t->id);
                 vm_runtime_set_pid(m, t->id, 0);
                 if (result < 0) {
-                        (void) record_update(m, t->id, VM_STATE_ERROR, message);
+                        (void) manager_vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
-                (void) record_update(m, t->id, VM_STATE_STOPPED, NULL);
+                (void) manager_vm_set_state(m, t->id, VM_STATE_STOPPED, NULL);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_DELETE:

@@ -10,6 +10,8 @@
 #include "resolve.h"
 #include "strv-util.h"
 #include "varlink-interfaces.h"
+#include "time-util.h"
+#include "vm-events.h"
 #include "vm-runtime.h"
 #include "vm-varlink.h"
 
@@ -63,6 +65,35 @@ int manager_resolve_vm_parameter(Manager *m, Varlink *link, json_object *paramet
 Accel manager_vm_accel(Manager *m, const VMRecord *r) {
         Accel a = r->vm.config.accel ? accel_from_string(r->vm.config.accel) : m->config.qemu_accel;
         return a == ACCEL_AUTO || a < 0 ? m->host_accel : a;
+}
+
+int manager_vm_set_state(Manager *m, const char *id, VMState state, const char *error_reason) {
+        const VMRecord *current = store_get(m->store, id);
+        _cleanup_(vm_record_freep) VMRecord *r = NULL;
+        if (!current)
+                return -ENOENT;
+        int k = vm_record_copy(current, &r);
+        if (k < 0)
+                return k;
+
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        r->vm.state = state;
+        r->vm.updated_at = now;
+        if (state == VM_STATE_RUNNING) {
+                r->vm.started_at = now;
+                r->vm.first_booted = true;
+        } else if (state == VM_STATE_STOPPED || state == VM_STATE_ERROR)
+                r->vm.stopped_at = now;
+        free(r->error_reason);
+        r->error_reason = NULL;
+        if (error_reason && !(r->error_reason = strdup(error_reason)))
+                return -ENOMEM;
+
+        k = store_put(m->store, r);
+        if (k < 0)
+                return log_vm_error_errno(id, k, "Failed to write record of VM %s: %m", id);
+        vm_events_emit(m, VM_EVENT_CHANGED, id);
+        return 0;
 }
 
 static int compare_created(const void *a, const void *b) {
