@@ -8,6 +8,7 @@
 
 #include "bus-unit.h"
 #include "console-relay.h"
+#include "fd-util.h"
 #include "helpers.h"
 #include "hypervisor.h"
 #include "log.h"
@@ -61,16 +62,13 @@ void manager_console_detach(Manager *m, const char *id) {
 
 /* A running VM's console after a manager restart: QEMU takes a new client on the same socket. */
 static void console_reconnect(Manager *m, const VMRecord *record) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", record->run_dir, CONSOLE_SOCKET_NAME) >=
-            (int) sizeof(sa.sun_path))
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s", record->run_dir, CONSOLE_SOCKET_NAME) < 0)
                 return;
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                log_vm_warning(record->vm.id, "Cannot reattach the console of VM %s: %m", record->vm.id);
-                safe_close(fd);
+        int fd = unix_connect(path);
+        if (fd < 0) {
+                log_vm_warning(record->vm.id, "Cannot reattach the console of VM %s: %s", record->vm.id,
+                               strerror(-fd));
                 return;
         }
         manager_console_attach(m, record->vm.id, fd);

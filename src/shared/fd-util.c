@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fd-util.h"
@@ -69,4 +71,34 @@ int loop_write_wait(int fd, const void *data, size_t size, uint64_t stall_usec) 
                 size -= (size_t) n;
         }
         return 0;
+}
+
+int sockaddr_un_from_path(struct sockaddr_un *ret, const char *path, socklen_t *ret_len) {
+        size_t l = path ? strlen(path) : 0;
+
+        if (l == 0)
+                return -EINVAL;
+        if (l >= sizeof(ret->sun_path))
+                return -ENAMETOOLONG;
+        *ret = (struct sockaddr_un){ .sun_family = AF_UNIX };
+        memcpy(ret->sun_path, path, l);
+        *ret_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + l + 1);
+        return 0;
+}
+
+int unix_connect(const char *path) {
+        struct sockaddr_un sa;
+        socklen_t len;
+        int r = sockaddr_un_from_path(&sa, path, &len);
+        if (r < 0)
+                return r;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (connect(fd, (struct sockaddr *) &sa, len) < 0) {
+                r = negative_errno();
+                safe_close(fd);
+                return r;
+        }
+        return fd;
 }

@@ -5,7 +5,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 /* Sets (nonblock true) or clears O_NONBLOCK on fd; leaves the other status flags alone. */
 int fd_nonblock(int fd, bool nonblock);
@@ -19,3 +21,8 @@ ssize_t fd_write_nosignal(int fd, const void *data, size_t size);
 /* Writes all of data to a peer that may be non-blocking: on EAGAIN it waits for the fd to take more, up to
  * stall_usec without progress (UINT64_MAX: for ever), then -ETIMEDOUT. Never raises SIGPIPE on a socket. */
 int loop_write_wait(int fd, const void *data, size_t size, uint64_t stall_usec);
+
+/* A filesystem AF_UNIX address for path: -EINVAL when empty, -ENAMETOOLONG when it does not fit. */
+int sockaddr_un_from_path(struct sockaddr_un *ret, const char *path, socklen_t *ret_len);
+/* A blocking stream connection to the unix socket at path: the fd (close-on-exec), or -errno. */
+int unix_connect(const char *path);

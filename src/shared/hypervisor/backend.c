@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "bus-unit.h"
+#include "fd-util.h"
 #include "fs-util.h"
 #include "helpers.h"
 #include "log.h"
@@ -139,22 +140,6 @@ static int open_bus(BackendWork *w, sd_bus **ret) {
         return 0;
 }
 
-static int connect_unix(const char *path) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                int r = -errno;
-                safe_close(fd);
-                return r;
-        }
-        return fd;
-}
-
 /* The unit runs; wait for QEMU's sockets, take the console, resume the guest. */
 static int start_handshake(BackendWork *w, const char *unit) {
         const VMRecord *rec = w->record;
@@ -170,7 +155,7 @@ static int start_handshake(BackendWork *w, const char *unit) {
                 return fail(w, r, "the hypervisor's API socket did not come up: %m");
 
         /* The console first, while the guest is still paused (-S): nothing it prints is lost. */
-        w->console_fd = connect_unix(console);
+        w->console_fd = unix_connect(console);
         if (w->console_fd < 0)
                 return fail(w, w->console_fd, "cannot attach to the serial console: %m");
 

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 
+#include "fd-util.h"
 #include "fs-util.h"
 #include "helpers.h"
 #include "log.h"
@@ -351,19 +352,16 @@ static struct timespec timespec_from_usec(uint64_t usec) {
 #define SOCKET_POLL_MAX_USEC (UINT64_C(20) * USEC_PER_MSEC)
 
 int wait_for_socket_pidfd(const char *path, int pidfd, uint64_t timeout_usec) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa;
         uint64_t deadline, interval = SOCKET_POLL_MIN_USEC;
         socklen_t len;
-        size_t l;
         int r;
 
-        if (isempty(path) || pidfd < 0)
+        if (pidfd < 0)
                 return -EINVAL;
-        l = strlen(path);
-        if (l >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.sun_path, path, l);
-        len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + l + 1);
+        r = sockaddr_un_from_path(&sa, path, &len);
+        if (r < 0)
+                return r;
 
         deadline = now_usec(CLOCK_MONOTONIC);
         deadline = timeout_usec > UINT64_MAX - deadline ? UINT64_MAX : deadline + timeout_usec;

@@ -12,6 +12,7 @@
 
 #include "json-util.h"
 #include "log.h"
+#include "fd-util.h"
 #include "qmp.h"
 #include "time-util.h"
 
@@ -105,16 +106,11 @@ static int fd_wait(int fd, short events, uint64_t deadline) {
 }
 
 static int connect_unix(int fd, const char *path, uint64_t deadline) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        size_t l = strlen(path);
+        struct sockaddr_un sa;
         socklen_t salen;
-
-        if (l == 0)
-                return -EINVAL;
-        if (l >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.sun_path, path, l);
-        salen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + l + 1);
+        int r = sockaddr_un_from_path(&sa, path, &salen);
+        if (r < 0)
+                return r;
 
         for (;;) {
                 uint64_t now, pause;
