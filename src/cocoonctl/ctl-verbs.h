@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Every cocoonctl verb. A verb gets its positional arguments (after the verb's own words). */
+/* Every cocoonctl verb. A verb gets its positional arguments (after the verb's own words); argv[argc] is NULL,
+ * as in main(). */
 #pragma once
 
 #include <stdbool.h>

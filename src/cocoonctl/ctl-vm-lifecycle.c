@@ -120,12 +120,10 @@ static int report_results(json_object *reply, const char *verb) {
 
 static int batch(const char *method, const char *verb, int argc, char **argv, json_object *p) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
-        json_object *refs = json_object_new_array(), *reply;
+        json_object *reply;
         int r;
 
-        for (int i = 0; i < argc; i++)
-                json_object_array_add(refs, json_object_new_string(argv[i]));
-        if ((r = json_add_object(p, "refs", refs)) < 0)
+        if ((r = json_add_strv(p, "refs", argv)) < 0)
                 return r;
         if ((r = ctl_connect(&link)) < 0 || (r = ctl_call(link, method, p, &reply)) < 0)
                 return r;
@@ -204,12 +202,8 @@ int verb_vm_status(int argc, char **argv) {
         _cleanup_(json_object_putp) json_object *p = json_object_new_object();
         int r;
 
-        if (argc > 0) {
-                json_object *refs = json_object_new_array();
-                for (int i = 0; i < argc; i++)
-                        json_object_array_add(refs, json_object_new_string(argv[i]));
-                (void) json_add_object(p, "refs", refs);
-        }
+        if (argc > 0 && (r = json_add_strv(p, "refs", argv)) < 0)
+                return r;
         if ((r = ctl_connect(&link)) < 0)
                 return r;
         (void) varlink_set_relative_timeout(link, UINT64_MAX);
