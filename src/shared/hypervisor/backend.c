@@ -27,8 +27,10 @@
 
 extern char **environ;
 
-#define HYPERVISOR_SOCKET_TIMEOUT_USEC (10 * USEC_PER_SEC)
-#define QMP_TIMEOUT_USEC (5 * USEC_PER_SEC)
+/* Generous: a loaded host (eight TCG guests starting on two cores) takes seconds to answer, and a hypervisor
+ * that dies is noticed at once anyway (wait_for_socket watches its PID, QMP sees the socket close). */
+#define HYPERVISOR_SOCKET_TIMEOUT_USEC (30 * USEC_PER_SEC)
+#define QMP_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define COW_FILE_NAME "cow.raw"
 
 static const char *const runtime_files[] = { API_SOCKET_NAME, CONSOLE_SOCKET_NAME, NULL };
