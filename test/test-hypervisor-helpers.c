@@ -120,7 +120,7 @@ static void test_prefix_to_netmask(void **state) {
         assert_null(s);
 }
 
-/* ---- blob_hex_from_path, blob_hex_is_valid ---- */
+/* ---- blob_hex_from_path ---- */
 
 static void assert_blob_hex(const char *path, const char *expected) {
         _cleanup_free_ char *s = NULL;
@@ -142,13 +142,6 @@ static void test_blob_hex_from_path(void **state) {
         assert_int_equal(blob_hex_from_path("", &s), -EINVAL);
         assert_null(s);
 
-        assert_true(blob_hex_is_valid(HEX_A));
-        assert_true(blob_hex_is_valid(HEX_C));
-        assert_false(blob_hex_is_valid("abc123"));
-        assert_false(blob_hex_is_valid(HEX_A "a"));
-        assert_false(blob_hex_is_valid("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
-        assert_false(blob_hex_is_valid("gaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
-        assert_false(blob_hex_is_valid(NULL));
 }
 
 /* ---- files in a temporary directory ---- */
