@@ -134,7 +134,8 @@ static void test_blob_hex_from_path(void **state) {
 
         assert_blob_hex("/var/lib/cocoon/images/blobs/abc123.erofs", "abc123");
         assert_blob_hex(BLOBS HEX_C ".qcow2", HEX_C);
-        assert_blob_hex("/x/a.tar.gz", "a"); /* up to the first dot */
+        assert_blob_hex("/x/a.tar.gz", "a.tar"); /* only the last extension goes, as in the seed */
+        assert_blob_hex("/x.d/noext", "noext"); /* a dot in a directory is not an extension */
         assert_blob_hex("/x/noext", "noext");
         assert_blob_hex("abc.erofs", "abc");
         assert_int_equal(blob_hex_from_path("/x/.erofs", &s), -EINVAL);

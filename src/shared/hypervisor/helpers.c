@@ -167,7 +167,7 @@ int blob_hex_from_path(const char *path, char **ret) {
 
         base = strrchr(path, '/');
         base = base ? base + 1 : path;
-        dot = strchr(base, '.');
+        dot = strrchr(base, '.');
         len = dot ? (size_t) (dot - base) : strlen(base);
         if (len == 0)
                 return -EINVAL;

@@ -36,9 +36,9 @@ int prefix_to_netmask(int prefix, char **ret);
  * that copy fails). boot may be NULL. */
 int verify_base_files(const StorageConfig *storage, size_t n, const BootConfig *boot, char **ret_bad_path);
 
-/* The stem of a blob file: its basename up to the first '.': ".../blobs/abc123.erofs" -> "abc123".
- * A pure string operation (it does not check for a digest: image_blob_hex_is_valid() does); -EINVAL when
- * the stem is empty. */
+/* The stem of a blob file: its basename without the last extension, as the seed's BlobHexFromPath:
+ * ".../blobs/abc123.erofs" -> "abc123", "/x/a.tar.gz" -> "a.tar". A pure string operation (it does not check
+ * for a digest: image_blob_hex_is_valid() does); -EINVAL when the stem is empty. */
 int blob_hex_from_path(const char *path, char **ret);
 
 /* The image blobs a VM pins against image GC, as a sorted strv of unique digests (never NULL, maybe empty).
