@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for the manager's job queue: results come back on the loop, jobs in flight, the drained callback. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -118,10 +119,80 @@ static void test_chained_job_delays_drained(void **state) {
         assert_int_equal(f->results[N_JOBS - 1], (N_JOBS - 1) * (N_JOBS - 1));
 }
 
+/* A burst of jobs runs at once, one thread each (up to the cap): every job waits until all of them are
+ * running. Run one after another, the first would give up waiting and fail. */
+#define N_BURST 4
+#define BURST_WAIT_SEC 10
+
+typedef struct Burst {
+        pthread_mutex_t lock;
+        pthread_cond_t changed;
+        unsigned running;
+        unsigned done_ok, done_calls;
+        sd_event *event;
+} Burst;
+
+static int work_rendezvous(void *userdata) {
+        Burst *b = userdata;
+        struct timespec deadline;
+        int r = 0;
+
+        assert_int_equal(clock_gettime(CLOCK_REALTIME, &deadline), 0);
+        deadline.tv_sec += BURST_WAIT_SEC;
+        pthread_mutex_lock(&b->lock);
+        b->running++;
+        pthread_cond_broadcast(&b->changed);
+        while (b->running < N_BURST && r == 0)
+                r = pthread_cond_timedwait(&b->changed, &b->lock, &deadline);
+        bool all = b->running >= N_BURST;
+        pthread_mutex_unlock(&b->lock);
+        return all ? 0 : -ETIMEDOUT;
+}
+
+static void on_rendezvous_done(int result, void *userdata) {
+        Burst *b = userdata;
+        b->done_calls++;
+        if (result == 0)
+                b->done_ok++;
+}
+
+static int work_nothing(void *userdata) {
+        return 0;
+}
+
+static void on_counted(int result, void *userdata) {
+        unsigned *counter = userdata;
+        (*counter)++;
+}
+
+static void test_burst_runs_in_parallel(void **state) {
+        Burst b = { .lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER };
+        JobQueue *q = NULL;
+
+        assert_int_equal(sd_event_new(&b.event), 0);
+        assert_int_equal(job_queue_new(b.event, N_BURST, &q), 0);
+        /* One job first: its thread is idle when the burst comes, which is where the burst used to go
+         * serial (the one idle thread seemed enough for every job). */
+        unsigned warmup = 0;
+        assert_int_equal(job_submit(q, work_nothing, on_counted, &warmup), 0);
+        while (warmup == 0)
+                assert_true(sd_event_run(b.event, UINT64_MAX) >= 0);
+
+        for (unsigned i = 0; i < N_BURST; i++)
+                assert_int_equal(job_submit(q, work_rendezvous, on_rendezvous_done, &b), 0);
+        /* Bounded: a job gives up after BURST_WAIT_SEC, so this ends either way. */
+        while (b.done_calls < N_BURST)
+                assert_true(sd_event_run(b.event, UINT64_MAX) >= 0);
+        assert_int_equal(b.done_ok, N_BURST);
+        job_queue_free(q);
+        sd_event_unref(b.event);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_results_and_drained, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_chained_job_delays_drained, setup, teardown),
+                cmocka_unit_test(test_burst_runs_in_parallel),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

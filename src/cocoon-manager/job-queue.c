@@ -26,7 +26,9 @@ struct JobQueue {
         Job *pending_head, *pending_tail; /* waiting for a thread */
         Job *finished;                    /* waiting for the loop (order does not matter) */
         pthread_t *threads;
-        unsigned n_threads, max_threads, idle_threads;
+        unsigned n_threads, max_threads;
+        unsigned idle_threads; /* waiting for work (a woken one counts until it took a job) */
+        unsigned n_pending;    /* jobs in pending_head..pending_tail */
         unsigned in_flight;
         bool stopping;
 
@@ -53,6 +55,7 @@ static void *worker_main(void *arg) {
                 q->pending_head = j->next;
                 if (!q->pending_head)
                         q->pending_tail = NULL;
+                q->n_pending--;
                 pthread_mutex_unlock(&q->lock);
 
                 j->result = j->work(j->userdata);
@@ -168,11 +171,14 @@ int job_submit(JobQueue *q, JobWork work, JobDone done, void *userdata) {
         else
                 q->pending_head = j;
         q->pending_tail = j;
+        q->n_pending++;
         q->in_flight++;
 
         int r = 0;
-        /* Threads are started on demand, up to the cap: an idle manager holds none. */
-        if (q->idle_threads == 0 && q->n_threads < q->max_threads) {
+        /* Threads are started on demand, up to the cap: an idle manager holds none. An idle thread that was
+         * signalled still counts as idle until it wakes up and takes its job, so compare with the jobs
+         * waiting: in a burst every job beyond the idle threads gets a thread of its own. */
+        if (q->n_pending > q->idle_threads && q->n_threads < q->max_threads) {
                 r = -pthread_create(&q->threads[q->n_threads], NULL, worker_main, q);
                 if (r == 0)
                         q->n_threads++;
@@ -182,6 +188,7 @@ int job_submit(JobQueue *q, JobWork work, JobDone done, void *userdata) {
         if (r < 0) {
                 /* No thread exists to run it, so it is the only pending job: take it back. */
                 q->pending_head = q->pending_tail = NULL;
+                q->n_pending--;
                 q->in_flight--;
                 pthread_mutex_unlock(&q->lock);
                 free(j);
