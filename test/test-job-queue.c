@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for the manager's job queue: results come back on the loop, jobs in flight, the drained callback. */
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -188,11 +189,93 @@ static void test_burst_runs_in_parallel(void **state) {
         sd_event_unref(b.event);
 }
 
+/* Shutdown: the running job is told to stop waiting and finishes with its own result, the jobs that never
+ * started are answered with -ECANCELED on the loop, and nothing new is accepted, not even from a done(). */
+typedef struct Shutdown {
+        JobQueue *queue;
+        int results[3];
+        unsigned done_calls, drained_calls;
+        int resubmit; /* what job_submit() said inside a done() */
+        bool started;
+        pthread_mutex_t lock;
+        pthread_cond_t changed;
+} Shutdown;
+
+typedef struct ShutdownItem {
+        Shutdown *s;
+        unsigned index;
+} ShutdownItem;
+
+/* Waits for the cancel fd, as a stop waiting for a guest does. */
+static int work_wait_cancel(void *userdata) {
+        ShutdownItem *it = userdata;
+        pthread_mutex_lock(&it->s->lock);
+        it->s->started = true;
+        pthread_cond_broadcast(&it->s->changed);
+        pthread_mutex_unlock(&it->s->lock);
+
+        struct pollfd p = { .fd = job_queue_cancel_fd(it->s->queue), .events = POLLIN };
+        return poll(&p, 1, 20 * 1000) == 1 ? 42 : -ETIMEDOUT;
+}
+
+static void on_shutdown_done(int result, void *userdata) {
+        ShutdownItem *it = userdata;
+        Shutdown *s = it->s;
+        s->results[it->index] = result;
+        s->done_calls++;
+        s->resubmit = job_submit(s->queue, work_nothing, on_counted, &s->done_calls);
+}
+
+static void on_shutdown_drained(void *userdata) {
+        Shutdown *s = userdata;
+        s->drained_calls++;
+}
+
+static void test_shutdown_answers_everything(void **state) {
+        Shutdown s = { .lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER };
+        ShutdownItem items[3];
+        sd_event *event = NULL;
+
+        assert_int_equal(sd_event_new(&event), 0);
+        assert_int_equal(job_queue_new(event, 1, &s.queue), 0);
+        job_queue_set_drained(s.queue, on_shutdown_drained, &s);
+        for (unsigned i = 0; i < 3; i++) {
+                items[i] = (ShutdownItem) { .s = &s, .index = i };
+                s.results[i] = 1;
+                assert_int_equal(job_submit(s.queue, work_wait_cancel, on_shutdown_done, items + i), 0);
+        }
+        /* One thread: job 0 runs, jobs 1 and 2 wait for it. */
+        pthread_mutex_lock(&s.lock);
+        while (!s.started)
+                pthread_cond_wait(&s.changed, &s.lock);
+        pthread_mutex_unlock(&s.lock);
+
+        assert_false(job_queue_is_shutting_down(s.queue));
+        job_queue_shutdown(s.queue);
+        assert_true(job_queue_is_shutting_down(s.queue));
+        assert_int_equal(job_submit(s.queue, work_nothing, on_counted, &s.done_calls), -ESHUTDOWN);
+
+        while (s.drained_calls == 0)
+                assert_true(sd_event_run(event, 30 * 1000000ULL) > 0);
+        assert_int_equal(s.done_calls, 3);
+        assert_int_equal(s.results[0], 42);
+        assert_int_equal(s.results[1], -ECANCELED);
+        assert_int_equal(s.results[2], -ECANCELED);
+        assert_int_equal(s.resubmit, -ESHUTDOWN);
+        assert_int_equal(job_queue_in_flight(s.queue), 0);
+
+        /* Nothing left for free() to answer after the loop. */
+        job_queue_free(s.queue);
+        assert_int_equal(s.done_calls, 3);
+        sd_event_unref(event);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_results_and_drained, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_chained_job_delays_drained, setup, teardown),
                 cmocka_unit_test(test_burst_runs_in_parallel),
+                cmocka_unit_test(test_shutdown_answers_everything),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
