@@ -44,6 +44,8 @@ typedef struct Manager {
 
         uint64_t exit_idle_usec; /* 0: never exit when idle */
         sd_event_source *idle_timer;
+        bool shutting_down;      /* SIGTERM/SIGINT seen: answering what is in flight, then exiting */
+        sd_event_source *exit_source;
 
         /* Hypervisor binaries found at start; versions are probed on the first Describe and cached. */
         char *backend_path[3];    /* indexed like backend_table[] */

@@ -96,6 +96,15 @@ static void task_finish(VmTask *t, const char *error_id, const char *message) {
         manager_check_idle(m);
 }
 
+/* The manager is shutting down before the work began: nothing changed, and a create leaves no placeholder. */
+static void task_not_started(VmTask *t) {
+        if (t->kind == VM_TASK_CREATE) {
+                (void) store_remove(t->manager->store, t->id);
+                vm_events_emit_removed(t->manager, t->id);
+        }
+        task_finish(t, COCOON_ERROR_SHUTTING_DOWN, "cocoon-manager is shutting down; the operation was not started");
+}
+
 static void on_work_done(int result, void *userdata) {
         VmTask *t = userdata;
         Manager *m = t->manager;
@@ -103,8 +112,8 @@ static void on_work_done(int result, void *userdata) {
         const char *message = w->message ?: (result < 0 ? strerror(-result) : NULL);
         const char *failure = w->error_id ?: VM_ERROR_HYPERVISOR_FAILED;
 
-        if (result == -ECANCELED) /* the manager is shutting down */
-                return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cocoon-manager is shutting down");
+        if (result == -ECANCELED) /* never started: the manager is shutting down */
+                return task_not_started(t);
 
         switch (t->kind) {
         case VM_TASK_CREATE:
@@ -213,6 +222,8 @@ static void task_run(VmTask *t) {
         int r = task_prepare_work(t, record);
         if (r >= 0)
                 r = job_submit(m->jobs, job_work, on_work_done, t);
+        if (r == -ESHUTDOWN)
+                return task_not_started(t);
         if (r < 0) {
                 snprintf(message, sizeof(message), "cannot run the operation: %s", strerror(-r));
                 return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);

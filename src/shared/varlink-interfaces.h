@@ -12,6 +12,7 @@ extern const VarlinkInterface vl_interface_io_cocoon_Image;
 
 #define COCOON_ERROR_PERMISSION_DENIED "io.cocoon.PermissionDenied"
 #define COCOON_ERROR_SYSTEM "io.cocoon.System"
+#define COCOON_ERROR_SHUTTING_DOWN "io.cocoon.ShuttingDown"
 
 #define VM_ERROR_NO_SUCH_VM "io.cocoon.VM.NoSuchVM"
 #define VM_ERROR_AMBIGUOUS_REFERENCE "io.cocoon.VM.AmbiguousReference"
