@@ -363,37 +363,6 @@ static void test_lock(void **state) {
         assert_int_equal(store_open("", &s), -EINVAL);
 }
 
-/* The cached JSON views follow every change of the record and go with it. */
-static void test_json_views(void **state) {
-        Fixture *f = *state;
-        _cleanup_(store_freep) Store *s = NULL;
-        _cleanup_(vm_record_freep) VMRecord *a = new_random_record("gamma", VM_STATE_CREATED);
-        const char *text;
-        size_t size;
-
-        assert_int_equal(store_open(f->state_dir, &s), 0);
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_PUBLIC, &text, &size), -ENOENT);
-        assert_int_equal(store_put(s, a), 0);
-
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_PUBLIC, &text, &size), 0);
-        assert_int_equal(strlen(text), size);
-        assert_non_null(strstr(text, "\"state\":\"created\""));
-        assert_non_null(strstr(text, "\"storageConfigs\""));
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_SUMMARY, &text, &size), 0);
-        assert_non_null(strstr(text, "\"name\":\"gamma\""));
-        assert_null(strstr(text, "\"storageConfigs\""));
-
-        a->vm.state = VM_STATE_STOPPED;
-        assert_int_equal(store_put(s, a), 0);
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_PUBLIC, &text, &size), 0);
-        assert_non_null(strstr(text, "\"state\":\"stopped\""));
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_SUMMARY, &text, &size), 0);
-        assert_non_null(strstr(text, "\"state\":\"stopped\""));
-
-        assert_int_equal(store_remove(s, a->vm.id), 0);
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_SUMMARY, &text, &size), -ENOENT);
-}
-
 static void test_many_records(void **state) {
         Fixture *f = *state;
         _cleanup_(store_freep) Store *s = NULL;
@@ -427,7 +396,6 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_corrupt_quarantined, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_duplicate_names_on_disk, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_json_views, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_many_records, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

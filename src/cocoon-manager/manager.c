@@ -13,8 +13,8 @@
 #include "job-queue.h"
 #include "qemu.h"
 #include "vm-events.h"
-#include "vm-monitor.h"
-#include "vm-runtime.h"
+#include "vm-unit.h"
+#include "vm.h"
 #include "bus-unit.h"
 #include "fs-util.h"
 #include "log.h"
@@ -46,7 +46,8 @@ Manager *manager_free(Manager *m) {
                 hashmap_free(m->consoles);
         }
         hashmap_free(m->vm_tasks);
-        vm_runtime_free_all(m);
+        vm_unit_free_all(m);
+        vm_free_all(m);
         unit_watch_free(m->unit_watch);
         sd_bus_flush_close_unref(m->bus);
         image_store_free(m->images);
@@ -187,6 +188,7 @@ static int manager_new(Manager **ret) {
         if (arg_listen && !(m->listen_address = strdup(arg_listen)))
                 return log_oom();
         m->exit_idle_usec = arg_exit_idle_usec;
+        m->vm_event = vm_events_emit;
 
         /* Looked up once: membership of this group grants access (see manager-varlink.c). */
         struct group *g = getgrnam("cocoon");
@@ -213,7 +215,7 @@ static int manager_new(Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
-        if (hashmap_new(&m->vm_tasks) < 0 || hashmap_new(&m->consoles) < 0 || hashmap_new(&m->main_pids) < 0)
+        if (hashmap_new(&m->vm_tasks) < 0 || hashmap_new(&m->consoles) < 0)
                 return log_oom();
         r = job_queue_new(m->event, m->config.pool_size, &m->jobs);
         if (r < 0)
@@ -278,7 +280,7 @@ static int manager_startup(Manager *m) {
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus: %m");
-        r = vm_monitor_start(m);
+        r = vm_unit_start(m);
         if (r < 0)
                 return r;
         return manager_varlink_init(m);

@@ -239,6 +239,7 @@ int backend_start(BackendWork *w) {
         UnitRuntime rt = {};
         r = unit_get_runtime(bus, rec->unit, &rt);
         w->main_pid = r >= 0 ? rt.main_pid : 0;
+        snprintf(w->invocation_id, sizeof(w->invocation_id), "%s", r >= 0 ? rt.invocation_id : "");
         unit_runtime_done(&rt);
         if (w->main_pid == 0)
                 r = fail(w, -ESRCH, "the hypervisor exited at once; see %s", log_path);
