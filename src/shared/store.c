@@ -203,19 +203,28 @@ static int store_index_loaded(Store *s, VMRecord *r) {
         return 0;
 }
 
+/* A DIR reading dir_fd's directory through a descriptor of its own (dir_fd stays open and unmoved). The new
+ * descriptor passes to the DIR only once fdopendir() succeeded: on failure it is closed here. */
+static int store_opendir(int dir_fd, DIR **ret) {
+        _cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(fd);
+        if (!d)
+                return negative_errno();
+        TAKE_FD(fd);
+        *ret = d;
+        return 0;
+}
+
 /* Removes leftovers of interrupted atomic writes in a VM directory; returns whether an earlier start moved
  * a corrupt record aside there. */
 static bool store_scan_vm_dir(int dir_fd) {
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_(closedirp) DIR *d = NULL;
         bool corrupt = false;
-        DIR *d;
         struct dirent *de;
 
-        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        d = fdopendir(TAKE_FD(fd));
-        if (!d)
+        if (store_opendir(dir_fd, &d) < 0)
                 return false;
         while ((de = readdir(d))) {
                 if (strncmp(de->d_name, TEMP_FILE_PREFIX STORE_RECORD_FILE ".",
@@ -225,7 +234,6 @@ static bool store_scan_vm_dir(int dir_fd) {
                                  strlen(STORE_RECORD_FILE STORE_CORRUPT_SUFFIX)) == 0)
                         corrupt = true;
         }
-        closedir(d);
         return corrupt;
 }
 
@@ -283,16 +291,12 @@ static int store_load_one(Store *s, const char *id) {
 }
 
 static int store_load(Store *s) {
-        _cleanup_close_ int fd = -EBADF;
-        DIR *d;
-        int r = 0;
+        _cleanup_(closedirp) DIR *d = NULL;
+        int r;
 
-        fd = openat(s->vms_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(TAKE_FD(fd));
-        if (!d)
-                return negative_errno();
+        r = store_opendir(s->vms_fd, &d);
+        if (r < 0)
+                return r;
 
         for (;;) {
                 errno = 0;
@@ -308,8 +312,6 @@ static int store_load(Store *s) {
                 if (r < 0)
                         break;
         }
-
-        closedir(d);
         return r;
 }
 
