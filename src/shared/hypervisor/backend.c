@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "bus-unit.h"
+#include "cow-disk.h"
 #include "fd-util.h"
 #include "fs-util.h"
 #include "helpers.h"
@@ -58,24 +59,6 @@ static int fail(BackendWork *w, int r, const char *format, ...) {
         return r;
 }
 
-/* Runs argv, waits, and turns a non-zero exit into -EIO. */
-static int run_command(char *const *argv) {
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-        pid_t pid;
-        int r = posix_spawnp(&pid, argv[0], &actions, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&actions);
-        if (r != 0)
-                return -r;
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
-}
-
 static const StorageConfig *find_role(const VMRecord *r, StorageRole role) {
         for (size_t i = 0; i < r->vm.n_storage_configs; i++)
                 if (r->vm.storage_configs[i].role == role)
@@ -83,20 +66,15 @@ static const StorageConfig *find_role(const VMRecord *r, StorageRole role) {
         return NULL;
 }
 
-/* A sparse raw file with an empty ext4 file system: the guest's writable layer. */
+/* A sparse raw file with an empty ext4 file system: the guest's writable layer. Copied from a template in
+ * <state>/cache (vm_dir is <state>/vms/<id>). */
 static int create_cow_disk(BackendWork *w, const char *path, uint64_t size) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return fail(w, -errno, "cannot create %s: %m", path);
-        if (ftruncate(fd, (off_t) size) < 0)
-                return fail(w, -errno, "cannot size %s: %m", path);
-        fd = safe_close(fd);
-
-        char *const argv[] = { (char *) "mkfs.ext4", (char *) "-q", (char *) "-F", (char *) "-E",
-                               (char *) "nodiscard,lazy_itable_init=1", (char *) path, NULL };
-        int r = run_command(argv);
+        _cleanup_free_ char *cache_dir = NULL;
+        if (asprintf(&cache_dir, "%s/../../cache", w->vm_dir) < 0)
+                return fail(w, -ENOMEM, "out of memory");
+        int r = cow_disk_create(cache_dir, path, size);
         if (r < 0)
-                return fail(w, r, "mkfs.ext4 failed on %s", path);
+                return fail(w, r, "cannot create the COW disk %s: %m", path);
         return 0;
 }
 
