@@ -99,10 +99,8 @@ static void task_finish(VmTask *t, const char *error_id, const char *message) {
 
 /* The manager is shutting down before the work began: nothing changed, and a create leaves no placeholder. */
 static void task_not_started(VmTask *t) {
-        if (t->kind == VM_TASK_CREATE) {
-                (void) store_remove(t->manager->store, t->id);
-                vm_events_emit_removed(t->manager, t->id);
-        }
+        if (t->kind == VM_TASK_CREATE)
+                (void) vm_remove(t->manager, t->id);
         task_finish(t, COCOON_ERROR_SHUTTING_DOWN, "cocoon-manager is shutting down; the operation was not started");
 }
 
