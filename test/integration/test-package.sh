@@ -48,7 +48,9 @@ info "file list"
 root=$work/root
 dpkg-deb -x "$deb" "$root"
 files=$(cd "$root" && find . ! -type d | sed 's|^\./||' | sort)
-echo "$files" | sed 's/^/   /'
+while IFS= read -r line; do
+        echo "   $line"
+done <<<"$files"
 for f in usr/bin/cocoonctl usr/libexec/cocoon-manager \
         lib/systemd/system/cocoon-manager.service lib/systemd/system/cocoon-manager.socket \
         lib/systemd/system/cocoon.slice usr/lib/tmpfiles.d/cocoon.conf usr/lib/sysusers.d/cocoon.conf \
@@ -84,7 +86,9 @@ done
 info "lintian: no errors"
 lintian_rc=0
 lintian --fail-on error "$work"/cocoon_"${version}"_amd64.changes >"$work/lintian.txt" 2>&1 || lintian_rc=$?
-sed 's/^/   /' "$work/lintian.txt"
+while IFS= read -r line; do
+        echo "   $line"
+done <"$work/lintian.txt"
 assert_eq 0 "$lintian_rc" "lintian status"
 
 info "install with dpkg -i, in place of the build's units"
