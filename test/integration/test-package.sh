@@ -132,6 +132,15 @@ wait_for_property 10 cocoon-manager.service ActiveState active
 main_pid=$(unit_property cocoon-manager.service MainPID)
 assert_eq /usr/libexec/cocoon-manager "$(readlink "/proc/$main_pid/exe")" "manager binary"
 
+info "an upgrade (dpkg -i again) restarts the socket, and with it (Requires=) the running manager"
+dpkg -i "$deb" >"$work/dpkg-upgrade.log" 2>&1 || {
+        cat "$work/dpkg-upgrade.log" >&2
+        fail "dpkg -i over the installed package failed"
+}
+assert_eq active "$(unit_property cocoon-manager.socket ActiveState)" "socket after the upgrade"
+assert_contains "$(/usr/bin/cocoonctl status)" "cocoon-manager $version" "cocoonctl status after the upgrade"
+assert_ne "$main_pid" "$(unit_property cocoon-manager.service MainPID)" "manager PID after the upgrade"
+
 info "dpkg -r stops and disables the socket (and with it the manager), dpkg -P purges"
 dpkg -r cocoon >"$work/dpkg-r.log" 2>&1 || {
         cat "$work/dpkg-r.log" >&2
