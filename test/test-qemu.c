@@ -58,6 +58,9 @@ static void test_argv_tcg(void **state) {
         assert_string_equal(arg_after(argv, "-m"), "256M");
         assert_string_equal(arg_after(argv, "-kernel"), "/blobs/k.kernel");
         assert_string_equal(arg_after(argv, "-initrd"), "/blobs/i.initrd");
+        /* QEMU's own seccomp filter: no exec, no privilege or scheduling changes once it runs. */
+        assert_string_equal(arg_after(argv, "-sandbox"),
+                            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
         /* microvm under TCG has nothing to calibrate the TSC against: the frequency goes on the cmdline. */
         assert_string_equal(arg_after(argv, "-append"),
                             "console=ttyS0 cocoon.layers=cocoon-layer0 tsc_early_khz=2100000");

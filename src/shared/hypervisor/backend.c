@@ -22,6 +22,7 @@
 #include "fs-util.h"
 #include "helpers.h"
 #include "log.h"
+#include "sandbox.h"
 #include "strv-util.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
@@ -146,29 +147,20 @@ static int start_handshake(BackendWork *w, const char *unit) {
         return 0;
 }
 
-/* Devices a hypervisor may open inside its sandbox, where the host has them. */
-static const char *const hypervisor_devices[] = { "/dev/kvm", "/dev/net/tun", "/dev/vhost-net", "/dev/vhost-vsock" };
-
-static int build_unit_spec(BackendWork *w, char **argv, char **log_path, char ***rw_paths, char ***devices,
-                           UnitSpec *spec) {
+static int build_unit_spec(BackendWork *w, char **argv, char **log_path, UnitSandbox *sandbox, UnitSpec *spec) {
         const VMRecord *rec = w->record;
         if (asprintf(log_path, "%s/hypervisor.log", rec->log_dir) < 0)
                 return -ENOMEM;
-        /* The only places the hypervisor writes: its sockets, its disks, its log directory. */
-        if (strv_extend(rw_paths, rec->run_dir) < 0 || strv_extend(rw_paths, w->vm_dir) < 0 ||
-            strv_extend(rw_paths, rec->log_dir) < 0)
-                return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(hypervisor_devices); i++)
-                if (access(hypervisor_devices[i], F_OK) >= 0 && strv_extend(devices, hypervisor_devices[i]) < 0)
-                        return -ENOMEM;
+        int r = hypervisor_sandbox_build(rec, w->vm_dir, w->accel, sandbox);
+        if (r < 0)
+                return r;
         *spec = (UnitSpec){
                 .slice = "cocoon.slice",
                 .argv = argv,
                 .working_directory = rec->run_dir,
                 .stdout_path = *log_path,
                 .timeout_stop_usec = w->kill_grace_usec,
-                .read_write_paths = *rw_paths,
-                .device_allow = *devices,
+                .sandbox = sandbox,
         };
         return 0;
 }
@@ -176,7 +168,8 @@ static int build_unit_spec(BackendWork *w, char **argv, char **log_path, char **
 int backend_start(BackendWork *w) {
         const VMRecord *rec = w->record;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_strv_free_ char **argv = NULL, **rw_paths = NULL, **devices = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_(hypervisor_sandbox_done) UnitSandbox sandbox = {};
         _cleanup_free_ char *bad_path = NULL, *log_path = NULL, *description = NULL, *unit_error = NULL;
         int r;
 
@@ -188,6 +181,13 @@ int backend_start(BackendWork *w) {
         if ((r = mkdir_p(rec->run_dir, 0700)) < 0 || (r = mkdir_p(rec->log_dir, 0700)) < 0)
                 return fail(w, r, "cannot create the VM's directories: %m");
         (void) cleanup_runtime_files(rec->run_dir, runtime_files);
+        /* The hypervisor runs as its own user: what it writes must be its own. */
+        _cleanup_free_ char *unowned = NULL;
+        if ((r = hypervisor_sandbox_own_files(rec, &unowned)) < 0) {
+                if (r == -ESRCH)
+                        return fail(w, r, "user %s does not exist (sysusers.d/cocoon.conf)", HYPERVISOR_USER);
+                return fail(w, r, "cannot give %s to user %s: %m", unowned ?: "?", HYPERVISOR_USER);
+        }
 
         if (w->binary[0] != '/')
                 return fail(w, -ENOENT, "the %s binary %s was not found (see cocoon.conf)", w->hypervisor->type,
@@ -203,8 +203,9 @@ int backend_start(BackendWork *w) {
                 return fail(w, r, "cannot build the %s command line: %m", w->hypervisor->type);
 
         UnitSpec spec;
-        if ((r = build_unit_spec(w, argv, &log_path, &rw_paths, &devices, &spec)) < 0 ||
-            asprintf(&description, "cocoon VM %s (%s)", rec->vm.name, rec->vm.id) < 0)
+        if ((r = build_unit_spec(w, argv, &log_path, &sandbox, &spec)) < 0)
+                return fail(w, r, "cannot confine the hypervisor: %m");
+        if (asprintf(&description, "cocoon VM %s (%s)", rec->vm.name, rec->vm.id) < 0)
                 return fail(w, -ENOMEM, "out of memory");
         spec.description = description;
 
