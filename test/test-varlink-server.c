@@ -951,6 +951,138 @@ static void test_caps(void **state) {
         assert_int_equal(ctx.connects, ctx.disconnects);
 }
 
+/* ---- peers that pipeline calls and do not read the replies: the loop is driven by hand here ---- */
+
+#define PIPELINE_CALL "{\"method\":\"io.example.Test.Echo\",\"parameters\":{\"text\":\"" \
+        "0123456789012345678901234567890123456789012345678901234567890123456789\"}}"
+#define PIPELINE_REPLY_MAX 256 /* an Echo reply is shorter */
+
+typedef struct Pipeliner {
+        int fd; /* the peer's end, non-blocking */
+        unsigned sent, received;
+        size_t partial; /* bytes of the call being written */
+        size_t reply_bytes; /* bytes of the reply being read */
+} Pipeliner;
+
+static void pipeliner_init(Pipeliner *p, VarlinkServer *server) {
+        int sv[2], small = 4096;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+        /* Small kernel buffers: what the server cannot send has to wait in its own memory. */
+        assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+        assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+        assert_int_equal(varlink_server_add_connection(server, sv[0], NULL), 0);
+        *p = (Pipeliner){ .fd = sv[1] };
+}
+
+/* Writes calls until the socket takes no more or `total` were sent. */
+static void pipeliner_write(Pipeliner *p, unsigned total) {
+        static const char call[] = PIPELINE_CALL;
+
+        while (p->sent < total) {
+                ssize_t n = send(p->fd, call + p->partial, sizeof(call) - p->partial, MSG_NOSIGNAL);
+                if (n < 0) {
+                        assert_int_equal(errno, EAGAIN);
+                        return;
+                }
+                p->partial += (size_t) n;
+                if (p->partial == sizeof(call)) {
+                        p->partial = 0;
+                        p->sent++;
+                }
+        }
+}
+
+/* Reads what is there and counts complete replies. */
+static void pipeliner_read(Pipeliner *p) {
+        char buf[4096];
+
+        for (;;) {
+                ssize_t n = read(p->fd, buf, sizeof(buf));
+                if (n < 0) {
+                        assert_int_equal(errno, EAGAIN);
+                        return;
+                }
+                assert_true(n > 0); /* the server must not hang up */
+                for (ssize_t i = 0; i < n; i++) {
+                        p->reply_bytes++;
+                        if (buf[i] == '\0') {
+                                assert_true(p->reply_bytes <= PIPELINE_REPLY_MAX);
+                                p->reply_bytes = 0;
+                                p->received++;
+                        }
+                }
+        }
+}
+
+static void run_loop_dry(TestServer *t) {
+        while (sd_event_run(t->event, 0) > 0)
+                ;
+}
+
+/* n peers of this UID pipeline `calls` calls each without reading: the server's unsent output for the UID
+ * stays within `bound` plus one reply, however much they send; once they read, every call is answered. */
+static void pipeline(size_t per_connection, size_t per_uid, size_t n, unsigned calls, size_t bound) {
+        Pipeliner peers[4];
+        TestServer t;
+        bool progress;
+
+        assert_true(n <= ELEMENTSOF(peers));
+        server_setup(&t);
+        assert_int_equal(varlink_server_set_output_max(t.server, per_connection, per_uid), 0);
+        for (size_t i = 0; i < n; i++)
+                pipeliner_init(&peers[i], t.server);
+
+        /* Nobody reads: the peers write until their sockets are full. */
+        do {
+                unsigned before = 0, after = 0;
+
+                for (size_t i = 0; i < n; i++) {
+                        before += peers[i].sent;
+                        pipeliner_write(&peers[i], calls);
+                        after += peers[i].sent;
+                }
+                run_loop_dry(&t);
+                assert_true(varlink_server_buffered_output(t.server, getuid()) <= bound + PIPELINE_REPLY_MAX);
+                progress = after > before;
+        } while (progress);
+        for (size_t i = 0; i < n; i++)
+                assert_true(peers[i].sent < calls); /* the server stopped taking calls */
+        assert_int_equal(varlink_server_current_connections(t.server), n);
+
+        /* Now they read (and send the rest): every call gets its reply. */
+        for (unsigned rounds = 0;; rounds++) {
+                bool done = true;
+
+                for (size_t i = 0; i < n; i++) {
+                        pipeliner_read(&peers[i]);
+                        pipeliner_write(&peers[i], calls);
+                        run_loop_dry(&t);
+                        assert_true(varlink_server_buffered_output(t.server, getuid()) <=
+                                    bound + PIPELINE_REPLY_MAX);
+                        done = done && peers[i].received == calls;
+                }
+                if (done)
+                        break;
+                assert_true(rounds < 1000000);
+        }
+        for (size_t i = 0; i < n; i++)
+                close(peers[i].fd);
+        run_loop_dry(&t);
+        assert_int_equal(varlink_server_current_connections(t.server), 0);
+        assert_int_equal(varlink_server_buffered_output(t.server, getuid()), 0);
+        test_server_done(&t);
+}
+
+static void test_unread_replies_per_connection(void **state) {
+        pipeline(16 * 1024, 1024 * 1024, 1, 20000, 16 * 1024);
+}
+
+static void test_unread_replies_per_uid(void **state) {
+        /* the UID's bound is below one connection's: together the peers may not pass it */
+        pipeline(64 * 1024, 24 * 1024, 3, 5000, 24 * 1024);
+}
+
 static void test_client_timeout(void **state) {
         TestServer *t = *state;
         _cleanup_(varlink_unrefp) Varlink *link = connect_to(t), *other = connect_to(t);
@@ -1029,6 +1161,8 @@ int main(void) {
                 cmocka_unit_test(test_caps),
                 cmocka_unit_test(test_listen_auto),
                 cmocka_unit_test(test_upgrade_leftover),
+                cmocka_unit_test(test_unread_replies_per_connection),
+                cmocka_unit_test(test_unread_replies_per_uid),
         };
         int r;
 

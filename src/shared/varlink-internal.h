@@ -21,6 +21,7 @@ typedef enum VarlinkState {
 typedef struct UidCount {
         uid_t uid;
         unsigned count;
+        size_t output; /* unsent bytes of all its connections */
 } UidCount;
 
 struct Varlink {
@@ -37,6 +38,8 @@ struct Varlink {
         bool read_eof; /* read() returned 0: the peer will send nothing more */
         bool got_pollhup; /* the peer is gone for good */
         bool announced; /* the server counted it and will call the disconnect callback */
+        bool throttled; /* calls are waiting until its own or its UID's unsent output drains */
+        size_t output_accounted; /* unsent bytes last added to its UID's total */
 
         /* Server side. The server owns a reference while the connection is in its list; the link only has
          * a plain pointer back, so freeing the server closes its connections. */
@@ -60,6 +63,11 @@ int varlink_server_dispatch_call(VarlinkServer *server, Varlink *link, json_obje
 /* Called by varlink_close() for server connections: removes it from the server, fires the disconnect
  * callback (once), drops the server's reference. */
 void varlink_server_detach_connection(VarlinkServer *server, Varlink *link);
+/* Brings the UID's unsent-output total up to date with the connection's queue. */
+void varlink_server_account_output(Varlink *link);
+/* Whether the connection may take its next call now: false (and the connection is marked throttled, to be
+ * resumed when output drains) while its own or its UID's unsent output is over the bound. */
+bool varlink_server_may_dispatch(Varlink *link);
 /* Re-arms the connection's epoll events after its state or queue changed. */
 int varlink_update_events(Varlink *link);
 /* The server-side processing step run from the connection's I/O event. */
@@ -97,6 +105,9 @@ struct VarlinkServer {
         size_t n_uids;
         unsigned connections_max;
         unsigned connections_per_uid_max;
+        size_t output_per_connection_max;
+        size_t output_per_uid_max;
+        sd_event_source *resume_event_source; /* serves throttled connections once output drained */
 
         const VarlinkInterface **interfaces;
         size_t n_interfaces;

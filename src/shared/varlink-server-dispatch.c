@@ -160,6 +160,10 @@ static int read_and_dispatch(Varlink *link) {
         while (link->state == VARLINK_IDLE_SERVER) {
                 json_object *call = NULL;
 
+                /* Unread replies pile up: take no further call until they drained. */
+                if (!varlink_server_may_dispatch(link))
+                        break;
+
                 r = varlink_input_next(&link->input, &call);
                 if (r < 0)
                         return log_debug_errno(r, "Invalid Varlink message from peer, disconnecting: %m");
@@ -170,7 +174,13 @@ static int read_and_dispatch(Varlink *link) {
                                                        "Invalid Varlink call from peer, disconnecting: %m");
                         continue;
                 }
-                if (link->read_eof || did_read)
+                if (link->read_eof) {
+                        /* Every complete call is served: what is left can never become one. */
+                        if (varlink_input_has_partial(&link->input))
+                                return log_debug_errno(-EBADMSG, "Varlink peer sent a truncated message.");
+                        break;
+                }
+                if (did_read)
                         break;
 
                 r = varlink_input_read(&link->input, link->fd);
@@ -179,11 +189,8 @@ static int read_and_dispatch(Varlink *link) {
                         break;
                 if (r < 0)
                         return log_debug_errno(r, "Failed to read from Varlink peer: %m");
-                if (r == 0) {
+                if (r == 0)
                         link->read_eof = true;
-                        if (varlink_input_has_partial(&link->input))
-                                return log_debug_errno(-EBADMSG, "Varlink peer sent a truncated message.");
-                }
         }
         return 0;
 }
@@ -209,8 +216,10 @@ int varlink_process_server(Varlink *link) {
         /* Done after the final reply to an upgrade call that the handler did not take over. */
         if (link->state == VARLINK_CLOSING && !varlink_output_pending(&link->output))
                 return varlink_close(link);
-        /* The peer finished sending and has all our replies. */
-        if (link->state == VARLINK_IDLE_SERVER && link->read_eof && !varlink_output_pending(&link->output))
+        /* The peer finished sending and has all our replies (calls held back while its replies drained
+         * are still to be served). */
+        if (link->state == VARLINK_IDLE_SERVER && link->read_eof && !varlink_output_pending(&link->output) &&
+            !varlink_input_has_partial(&link->input))
                 return varlink_close(link);
         /* The peer is gone entirely: nothing we could still send would arrive. A peer that only shut down
          * its sending side still gets the replies to its calls. */

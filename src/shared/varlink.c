@@ -152,12 +152,14 @@ int varlink_set_relative_timeout(Varlink *link, uint64_t usec) {
 int varlink_update_events(Varlink *link) {
         uint32_t events = 0;
 
+        varlink_server_account_output(link);
         if (!link->io_event_source)
                 return 0;
-        /* Input is read only between calls: calls are served strictly one after the other, and a peer that
-         * pipelines many calls is throttled by its socket buffer rather than by our memory. Hangups are
-         * reported by epoll regardless. */
-        if (link->state == VARLINK_IDLE_SERVER && !link->read_eof)
+        /* Input is read only between calls, and only while the replies already queued for this peer (and
+         * its UID) are below the bound: calls are served strictly one after the other, so a peer that
+         * pipelines many calls without reading the replies is held back by its socket buffer rather than
+         * by our memory. Hangups are reported by epoll regardless. */
+        if (link->state == VARLINK_IDLE_SERVER && !link->read_eof && varlink_server_may_dispatch(link))
                 events |= EPOLLIN;
         if (varlink_output_pending(&link->output))
                 events |= EPOLLOUT;

@@ -18,6 +18,12 @@
 #define VARLINK_DEFAULT_TIMEOUT_USEC (45ULL * 1000000ULL)
 #define VARLINK_CONNECTIONS_MAX 4096U
 #define VARLINK_CONNECTIONS_PER_UID_MAX 1024U
+/* A server stops dispatching a connection's next call while that many bytes of its replies are still
+ * unsent, or while all connections of its peer's UID have VARLINK_OUTPUT_PER_UID_MAX unsent; it resumes as
+ * they drain. So a peer that pipelines calls without reading the replies costs a bounded amount of memory
+ * (the bound plus at most one reply), not one full buffer per connection. */
+#define VARLINK_OUTPUT_PER_CONNECTION_MAX (256U * 1024U)
+#define VARLINK_OUTPUT_PER_UID_MAX (16U * 1024U * 1024U)
 
 /* Generic errors of org.varlink.service. */
 #define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
@@ -117,7 +123,11 @@ int varlink_server_bind_disconnect(VarlinkServer *server, VarlinkDisconnect call
 int varlink_server_set_access_check(VarlinkServer *server, VarlinkAccessCheck callback);
 int varlink_server_set_connections_max(VarlinkServer *server, unsigned max);
 int varlink_server_set_connections_per_uid_max(VarlinkServer *server, unsigned max);
+/* The unsent-output bounds above (tests use small ones); 0 keeps the current value. */
+int varlink_server_set_output_max(VarlinkServer *server, size_t per_connection, size_t per_uid);
 unsigned varlink_server_current_connections(VarlinkServer *server);
+/* Bytes of replies queued and not yet written for all connections of uid. */
+size_t varlink_server_buffered_output(VarlinkServer *server, uid_t uid);
 /* Binds and listens on a unix socket path (an existing socket file is replaced), with `mode` applied. */
 int varlink_server_listen_address(VarlinkServer *server, const char *path, mode_t mode);
 /* Takes over an already listening socket. */
