@@ -117,13 +117,20 @@ static const VarlinkField stats_out[] = {
         { .name = "doubleDisconnects", .type = VARLINK_INT },
         { .name = "accessChecks", .type = VARLINK_INT },
         { .name = "upgrades", .type = VARLINK_INT },
+        { .name = "upgradesFailed", .type = VARLINK_INT },
         { .name = "subscribersGone", .type = VARLINK_INT },
         { .name = "lastPing", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
         {},
 };
 
+static const VarlinkField upgrade_in[] = {
+        { .name = "padding", .type = VARLINK_INT, .flags = VARLINK_NULLABLE },
+        {},
+};
+
 static const VarlinkField ready_out[] = {
         { .name = "ready", .type = VARLINK_BOOL },
+        { .name = "padding", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
         {},
 };
 
@@ -139,7 +146,7 @@ METHOD(method_watch, "Watch", NULL, event_out, VARLINK_REQUIRES_MORE);
 METHOD(method_ping, "Ping", text_fields, NULL, 0);
 METHOD(method_stats, "Stats", NULL, stats_out, 0);
 METHOD(method_deferred, "Deferred", text_fields, text_fields, 0);
-METHOD(method_upgrade, "Upgrade", NULL, ready_out, VARLINK_SUPPORTS_UPGRADE);
+METHOD(method_upgrade, "Upgrade", upgrade_in, ready_out, VARLINK_SUPPORTS_UPGRADE);
 METHOD(method_secret, "Secret", NULL, NULL, 0);
 METHOD(method_unbound, "Unbound", NULL, NULL, 0);
 METHOD(method_subscribe, "Subscribe", NULL, event_out, VARLINK_REQUIRES_MORE);
@@ -160,7 +167,8 @@ static const VarlinkInterface test_interface = {
 
 typedef struct Context {
         sd_event *event;
-        unsigned pings, connects, disconnects, double_disconnects, access_checks, upgrades, subscribers_gone;
+        unsigned pings, connects, disconnects, double_disconnects, access_checks, upgrades, upgrades_failed,
+                subscribers_gone;
         Varlink *subscriber; /* a call that stays open until the peer leaves, like a Watch */
         char last_ping[64];
 } Context;
@@ -275,6 +283,7 @@ static int vl_method_stats(Varlink *link, json_object *parameters, VarlinkMethod
             json_add_int64(r, "doubleDisconnects", ctx.double_disconnects) < 0 ||
             json_add_int64(r, "accessChecks", ctx.access_checks) < 0 ||
             json_add_int64(r, "upgrades", ctx.upgrades) < 0 ||
+            json_add_int64(r, "upgradesFailed", ctx.upgrades_failed) < 0 ||
             json_add_int64(r, "subscribersGone", ctx.subscribers_gone) < 0 ||
             json_add_string(r, "lastPing", ctx.last_ping[0] ? ctx.last_ping : NULL) < 0)
                 return -ENOMEM;
@@ -330,25 +339,40 @@ static int on_raw_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static int vl_method_upgrade(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
-                             void *userdata) {
-        _cleanup_(json_object_putp) json_object *r = json_object_new_object();
-        int fd, k;
-
-        if (!(flags & VARLINK_METHOD_UPGRADE))
-                return varlink_error(link, "io.example.Test.NotUpgraded", NULL);
-        if (!r || json_add_bool(r, "ready", true) < 0)
-                return -ENOMEM;
-        k = varlink_reply_and_upgrade(link, r, &fd);
-        if (k < 0)
-                return k;
+static void on_upgraded(int fd, int error, void *userdata) {
+        if (error < 0) {
+                ctx.upgrades_failed++;
+                return;
+        }
         ctx.upgrades++;
         /* raw bytes right behind the reply: the client must get them as leftover or from the fd */
         (void) write(fd, "welcome\n", 8);
-        k = sd_event_add_io(ctx.event, NULL, fd, EPOLLIN, on_raw_io, NULL);
-        if (k < 0)
+        if (sd_event_add_io(ctx.event, NULL, fd, EPOLLIN, on_raw_io, NULL) < 0)
                 close(fd);
-        return 0;
+}
+
+static int vl_method_upgrade(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                             void *userdata) {
+        _cleanup_(json_object_putp) json_object *r = json_object_new_object();
+        _cleanup_free_ char *padding = NULL;
+        int64_t size = 0;
+
+        if (!(flags & VARLINK_METHOD_UPGRADE))
+                return varlink_error(link, "io.example.Test.NotUpgraded", NULL);
+        (void) json_get_int64(parameters, "padding", &size);
+        if (size < 0 || size > 8 * 1024 * 1024)
+                return varlink_error_invalid_parameter(link, "padding");
+        /* a reply too big for the socket buffer: it is only out once the peer reads */
+        if (size > 0) {
+                padding = malloc((size_t) size + 1);
+                if (!padding)
+                        return -ENOMEM;
+                memset(padding, 'p', (size_t) size);
+                padding[size] = '\0';
+        }
+        if (!r || json_add_bool(r, "ready", true) < 0 || json_add_string(r, "padding", padding) < 0)
+                return -ENOMEM;
+        return varlink_reply_and_upgrade(link, r, on_upgraded, NULL);
 }
 
 static int vl_method_subscribe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
@@ -718,6 +742,81 @@ static void test_upgrade(void **state) {
         }
         assert_memory_equal(buf, "RAW BYTES\0OK", 12);
         close(fd);
+        assert_int_equal(stat_of(t, "upgrades"), upgrades + 1);
+}
+
+#define UPGRADE_PADDING (2 * 1024 * 1024)
+
+static void send_upgrade_call(int fd) {
+        _cleanup_free_ char *call = NULL;
+        int n;
+
+        n = asprintf(&call, "{\"method\":\"io.example.Test.Upgrade\",\"parameters\":{\"padding\":%d},"
+                     "\"upgrade\":true}", UPGRADE_PADDING);
+        assert_true(n > 0);
+        test_write_all(fd, call, (size_t) n + 1);
+}
+
+/* The reply of an upgrade is written by the loop like any other: while one peer does not read it, the
+ * others are served; once it reads, the socket is handed over behind the complete reply. */
+static void test_upgrade_peer_not_reading(void **state) {
+        TestServer *t = *state;
+        _cleanup_(varlink_unrefp) Varlink *other = connect_to(t);
+        int64_t upgrades = stat_of(t, "upgrades"), failed = stat_of(t, "upgradesFailed");
+        size_t size = 0, allocated = UPGRADE_PADDING + 4096;
+        _cleanup_free_ char *buf = malloc(allocated);
+        char *nul = NULL;
+        json_object *r;
+        char raw[4];
+        int fd;
+
+        assert_non_null(buf);
+        fd = test_connect_raw(t);
+        send_upgrade_call(fd);
+
+        /* Another client is answered while the reply waits (a blocking flush would keep the loop for its
+         * 45 s timeout, and this call would time out first). */
+        assert_int_equal(varlink_set_relative_timeout(other, 10 * 1000000ULL), 0);
+        for (unsigned i = 0; i < 3; i++) {
+                r = call_ok(other, "io.example.Test.Echo", "{\"text\":\"meanwhile\"}");
+                assert_string_equal(get_str(r, "text"), "meanwhile");
+        }
+        assert_int_equal(stat_of(t, "upgrades"), upgrades); /* not handed over yet */
+
+        /* Now the peer reads: the whole reply, then the raw bytes of the upgraded connection. */
+        while (!nul || (size_t) (buf + size - nul) < 1 + 8) {
+                ssize_t n;
+
+                assert_true(size < allocated);
+                n = read(fd, buf + size, allocated - size);
+                assert_true(n > 0);
+                size += (size_t) n;
+                if (!nul)
+                        nul = memchr(buf, 0, size);
+        }
+        assert_true((size_t) (nul - buf) > UPGRADE_PADDING);
+        assert_non_null(strstr(buf, "\"ready\":true"));
+        assert_memory_equal(nul + 1, "welcome\n", 8);
+        assert_int_equal((size_t) (buf + size - nul), 1 + 8);
+        test_write_all(fd, "abc", 3);
+        for (size_t got = 0; got < 3;) {
+                ssize_t n = read(fd, raw + got, 3 - got);
+                assert_true(n > 0);
+                got += (size_t) n;
+        }
+        assert_memory_equal(raw, "ABC", 3);
+        close(fd);
+        assert_int_equal(stat_of(t, "upgrades"), upgrades + 1);
+
+        /* A peer that leaves before reading its reply: the handler hears of it, nothing is handed over. */
+        fd = test_connect_raw(t);
+        send_upgrade_call(fd);
+        assert_int_equal(read(fd, raw, 1), 1); /* the reply is on its way */
+        close(fd);
+        for (unsigned i = 0; stat_of(t, "upgradesFailed") != failed + 1; i++) {
+                assert_true(i < 10000);
+                usleep(1000);
+        }
         assert_int_equal(stat_of(t, "upgrades"), upgrades + 1);
 }
 
@@ -1149,6 +1248,7 @@ int main(void) {
                 cmocka_unit_test(test_oneway),
                 cmocka_unit_test(test_more),
                 cmocka_unit_test(test_upgrade),
+                cmocka_unit_test(test_upgrade_peer_not_reading),
                 cmocka_unit_test(test_deferred),
                 cmocka_unit_test(test_subscriber_gone),
                 cmocka_unit_test(test_access_check),

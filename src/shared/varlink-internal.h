@@ -12,6 +12,7 @@ typedef enum VarlinkState {
         VARLINK_IDLE_SERVER, /* server side: waiting for the next call */
         VARLINK_PROCESSING, /* server side: a call is being served (handler running or reply deferred) */
         VARLINK_CLOSING, /* server side: flush the output, then disconnect (upgrade without handover) */
+        VARLINK_UPGRADING, /* server side: flush the output, then hand the socket to the upgrade callback */
         VARLINK_IDLE_CLIENT, /* client side: no call outstanding */
         VARLINK_AWAITING_REPLY, /* client side: a call was sent, its (single) reply is expected */
         VARLINK_AWAITING_MORE, /* client side: an observe call was sent, replies until continues=false */
@@ -54,6 +55,10 @@ struct Varlink {
         const VarlinkInterface *current_interface;
         const VarlinkSymbol *current_symbol;
         json_object *current_reply;
+
+        /* Server side, VARLINK_UPGRADING: who gets the socket once the reply is out. */
+        VarlinkUpgradeCallback upgrade_callback;
+        void *upgrade_userdata;
 };
 
 /* Allocates a connection around a connected socket (the fd is taken on success). */
@@ -72,6 +77,8 @@ bool varlink_server_may_dispatch(Varlink *link);
 int varlink_update_events(Varlink *link);
 /* The server-side processing step run from the connection's I/O event. */
 int varlink_process_server(Varlink *link);
+/* VARLINK_UPGRADING with the reply written: hands the socket to the upgrade callback, closes the link. */
+int varlink_finish_upgrade(Varlink *link);
 /* Writes until the output queue is empty, waiting with poll() up to the link's timeout. */
 int varlink_flush_blocking(Varlink *link);
 /* Queues one message and re-arms events. */

@@ -213,7 +213,10 @@ int varlink_process_server(Varlink *link) {
         if (link->state == VARLINK_DISCONNECTED)
                 return 0;
 
-        /* Done after the final reply to an upgrade call that the handler did not take over. */
+        /* Done after the final reply to an upgrade call: the socket leaves Varlink, to the handler that
+         * took it over, or closed. */
+        if (link->state == VARLINK_UPGRADING && !varlink_output_pending(&link->output))
+                return varlink_finish_upgrade(link);
         if (link->state == VARLINK_CLOSING && !varlink_output_pending(&link->output))
                 return varlink_close(link);
         /* The peer finished sending and has all our replies (calls held back while its replies drained

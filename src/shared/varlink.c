@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Varlink connections: object lifetime, peer credentials, blocking flush, and the server-side replies. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -89,6 +90,11 @@ int varlink_close(Varlink *link) {
         varlink_release_call(link);
         if (link->server)
                 varlink_server_detach_connection(link->server, link);
+        if (link->upgrade_callback) {
+                /* Closed before the upgrade reply was out: the socket is nobody's now. */
+                VarlinkUpgradeCallback callback = TAKE_PTR(link->upgrade_callback);
+                callback(-EBADF, -ECONNRESET, TAKE_PTR(link->upgrade_userdata));
+        }
         varlink_unref(link);
         return 0;
 }
@@ -358,31 +364,39 @@ int varlink_error_errno(Varlink *link, int error) {
         return varlink_error(link, VARLINK_ERROR_SYSTEM, p);
 }
 
-int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, int *ret_fd) {
-        int fd, r;
+int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, VarlinkUpgradeCallback callback,
+                              void *userdata) {
+        int r;
 
         r = reply_check(link);
         if (r < 0)
                 return r;
-        if (!ret_fd || !(link->current_flags & VARLINK_METHOD_UPGRADE))
+        if (!callback || !(link->current_flags & VARLINK_METHOD_UPGRADE))
                 return -EINVAL;
 
         r = send_reply(link, parameters, false, NULL);
         if (r < 0)
                 return r;
-        /* The reply must be on the wire before anyone else writes raw bytes to the socket. */
-        r = varlink_flush_blocking(link);
-        if (r < 0) {
-                varlink_close(link);
-                return r;
-        }
+        /* Nobody may write raw bytes to the socket before the reply is on the wire: the loop writes it
+         * (EPOLLOUT is armed), then varlink_finish_upgrade() hands the socket over. */
+        link->state = VARLINK_UPGRADING;
+        link->upgrade_callback = callback;
+        link->upgrade_userdata = userdata;
+        return varlink_update_events(link);
+}
+
+int varlink_finish_upgrade(Varlink *link) {
+        VarlinkUpgradeCallback callback = link->upgrade_callback;
+        void *userdata = link->upgrade_userdata;
+        int fd, r = 0;
+
+        assert(link->state == VARLINK_UPGRADING && !varlink_output_pending(&link->output));
+        link->upgrade_callback = NULL;
+        link->upgrade_userdata = NULL;
         fd = fcntl(link->fd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0) {
+        if (fd < 0)
                 r = negative_errno();
-                varlink_close(link);
-                return r;
-        }
         varlink_close(link);
-        *ret_fd = fd;
-        return 0;
+        callback(fd < 0 ? -EBADF : fd, r, userdata);
+        return r;
 }

@@ -97,12 +97,19 @@ int varlink_error_invalid_parameter(Varlink *link, const char *parameter);
 int varlink_errorf(Varlink *link, const char *error_id, const char *format, ...) _printf_(3, 4);
 /* io.cocoon.System error from an errno: {"origin":"linux","errno":N,"errnoName":"E…","message":strerror}. */
 int varlink_error_errno(Varlink *link, int error);
-/* Sends the final reply, then leaves Varlink: the connection's socket is handed to the caller (ret_fd, a
- * dup, O_NONBLOCK like all our server sockets) and the Varlink object is closed (the disconnect callback
- * runs). Only for calls made with VARLINK_METHOD_UPGRADE (else -EINVAL). Bytes the peer sent after the
- * call (before our reply) are lost: clients must wait for the reply, as the spec says. If a handler answers
- * an upgrade call with plain varlink_reply(), the connection is closed after that reply. */
-int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, int *ret_fd);
+/* Gets the connection's socket after an upgrade: fd >= 0 (O_NONBLOCK, owned by the callee) and error 0, or
+ * fd -EBADF and error < 0 when the reply could not be delivered (the peer went away, the server was freed);
+ * either way it runs once, on the event loop, and may free userdata. */
+typedef void (*VarlinkUpgradeCallback)(int fd, int error, void *userdata);
+
+/* Sends the final reply, then leaves Varlink. Only for calls made with VARLINK_METHOD_UPGRADE (else
+ * -EINVAL). The reply is written by the event loop like any other, so a peer that does not read stalls
+ * nobody; once it is all out, the Varlink object is closed (the disconnect callback runs) and `callback`
+ * gets the socket, never before this returned. Bytes the peer sent after the call (before our reply) are
+ * lost: clients must wait for the reply, as the spec says. If a handler answers an upgrade call with plain
+ * varlink_reply(), the connection is closed after that reply. */
+int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, VarlinkUpgradeCallback callback,
+                              void *userdata);
 
 /* ---- server ---- */
 int varlink_server_new(VarlinkServer **ret);
