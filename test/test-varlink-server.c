@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -972,6 +974,67 @@ static void test_peer_credentials(void **state) {
         assert_int_equal(pid, getpid()); /* the server runs in a thread of this process */
 }
 
+/* Accepts one connection from a child that set its supplementary groups to `groups` first, and returns
+ * what the link says about the peer's groups. */
+static size_t peer_groups_of_child(const gid_t *groups, size_t n, gid_t *ret, size_t max) {
+        char dir[] = "/tmp/test-peergroups-XXXXXX", path[64];
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        const gid_t *got = NULL;
+        int lfd, cfd, status;
+        size_t n_got = 0;
+        pid_t pid;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/sock", dir);
+        memcpy(sa.sun_path, path, strlen(path));
+        lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(lfd >= 0);
+        assert_int_equal(bind(lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        assert_int_equal(listen(lfd, 1), 0);
+
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                char c;
+
+                if (setgroups(n, groups) < 0 || fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                        _exit(1);
+                (void) read(fd, &c, 1); /* until the parent is done looking */
+                _exit(0);
+        }
+        cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(cfd >= 0);
+        assert_int_equal(varlink_connect_fd(&link, cfd), 0);
+        assert_int_equal(varlink_get_peer_groups(link, &got, &n_got), 0);
+        assert_true(n_got <= max);
+        memcpy(ret, got, n_got * sizeof(gid_t));
+        link = varlink_unref(link); /* closes: the child exits */
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        close(lfd);
+        unlink(path);
+        rmdir(dir);
+        return n_got;
+}
+
+/* The groups are the peer process's own, as the kernel saw them at connect (issue 6 item 3): a process that
+ * dropped a group no longer has it, whatever the user database says. */
+static void test_peer_groups(void **state) {
+        static const gid_t some[] = { 4242, 4343 };
+        gid_t got[16];
+        size_t n;
+
+        if (geteuid() != 0)
+                skip(); /* setgroups() needs CAP_SETGID */
+        n = peer_groups_of_child(some, ELEMENTSOF(some), got, ELEMENTSOF(got));
+        assert_int_equal(n, 2);
+        assert_true((got[0] == 4242 && got[1] == 4343) || (got[0] == 4343 && got[1] == 4242));
+        n = peer_groups_of_child(NULL, 0, got, ELEMENTSOF(got));
+        assert_int_equal(n, 0);
+}
+
 static void test_disconnect_once(void **state) {
         TestServer *t = *state;
 
@@ -1260,6 +1323,7 @@ int main(void) {
         const struct CMUnitTest solo[] = {
                 cmocka_unit_test(test_caps),
                 cmocka_unit_test(test_listen_auto),
+                cmocka_unit_test(test_peer_groups),
                 cmocka_unit_test(test_upgrade_leftover),
                 cmocka_unit_test(test_unread_replies_per_connection),
                 cmocka_unit_test(test_unread_replies_per_uid),

@@ -33,6 +33,9 @@ struct Varlink {
         VarlinkOutput output;
         struct ucred ucred;
         bool ucred_valid;
+        gid_t *peer_groups; /* the peer's supplementary groups at connect time (SO_PEERGROUPS) */
+        size_t n_peer_groups;
+        bool peer_groups_valid;
         void *userdata;
         uint64_t timeout_usec;
 

@@ -13,6 +13,29 @@
 #include "log.h"
 #include "varlink-internal.h"
 
+/* The peer's supplementary groups as the kernel recorded them at connect(): what the process really had,
+ * not what the user database says it could have. */
+static int peer_groups(int fd, gid_t **ret, size_t *ret_n) {
+        _cleanup_free_ gid_t *groups = NULL;
+        socklen_t size = 64 * sizeof(gid_t);
+
+        for (unsigned attempt = 0; attempt < 2; attempt++) {
+                free(groups);
+                groups = malloc(MAX(size, (socklen_t) sizeof(gid_t)));
+                if (!groups)
+                        return -ENOMEM;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &size) >= 0) {
+                        *ret_n = size / sizeof(gid_t);
+                        *ret = TAKE_PTR(groups);
+                        return 0;
+                }
+                if (errno != ERANGE)
+                        return negative_errno();
+                /* too small: the kernel said how much it needs */
+        }
+        return -ERANGE;
+}
+
 int varlink_new(Varlink **ret, int fd, VarlinkState state) {
         Varlink *link;
         socklen_t l;
@@ -36,6 +59,12 @@ int varlink_new(Varlink **ret, int fd, VarlinkState state) {
         l = sizeof(link->ucred);
         link->ucred_valid =
                 getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &link->ucred, &l) >= 0 && l == sizeof(link->ucred);
+        r = peer_groups(fd, &link->peer_groups, &link->n_peer_groups);
+        if (r == -ENOMEM) {
+                free(link);
+                return r;
+        }
+        link->peer_groups_valid = r >= 0;
         *ret = link;
         return 0;
 }
@@ -62,6 +91,7 @@ static void varlink_free(Varlink *link) {
         varlink_output_done(&link->output);
         varlink_release_call(link);
         json_object_put(link->current_reply);
+        free(link->peer_groups);
         free(link);
 }
 
@@ -114,6 +144,16 @@ int varlink_get_peer_gid(Varlink *link, gid_t *ret) {
         if (!link->ucred_valid)
                 return -ENODATA;
         *ret = link->ucred.gid;
+        return 0;
+}
+
+int varlink_get_peer_groups(Varlink *link, const gid_t **ret, size_t *ret_n) {
+        if (!link || !ret || !ret_n)
+                return -EINVAL;
+        if (!link->peer_groups_valid)
+                return -ENODATA;
+        *ret = link->peer_groups;
+        *ret_n = link->n_peer_groups;
         return 0;
 }
 

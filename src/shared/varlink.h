@@ -74,6 +74,9 @@ int varlink_flush(Varlink *link);
 int varlink_get_peer_uid(Varlink *link, uid_t *ret);
 int varlink_get_peer_gid(Varlink *link, gid_t *ret);
 int varlink_get_peer_pid(Varlink *link, pid_t *ret);
+/* The peer's supplementary groups (SO_PEERGROUPS, taken with the credentials; the primary one is
+ * varlink_get_peer_gid()). Valid as long as the link. */
+int varlink_get_peer_groups(Varlink *link, const gid_t **ret, size_t *ret_n);
 void *varlink_set_userdata(Varlink *link, void *userdata);
 void *varlink_get_userdata(Varlink *link);
 VarlinkServer *varlink_get_server(Varlink *link);
