@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -125,6 +126,18 @@ static const VarlinkField stats_out[] = {
         {},
 };
 
+static const VarlinkField fd_in[] = {
+        { .name = "index", .type = VARLINK_INT },
+        { .name = "take", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE },
+        {},
+};
+
+static const VarlinkField fd_out[] = {
+        { .name = "content", .type = VARLINK_STRING },
+        { .name = "count", .type = VARLINK_INT },
+        {},
+};
+
 static const VarlinkField upgrade_in[] = {
         { .name = "padding", .type = VARLINK_INT, .flags = VARLINK_NULLABLE },
         {},
@@ -152,11 +165,12 @@ METHOD(method_upgrade, "Upgrade", upgrade_in, ready_out, VARLINK_SUPPORTS_UPGRAD
 METHOD(method_secret, "Secret", NULL, NULL, 0);
 METHOD(method_unbound, "Unbound", NULL, NULL, 0);
 METHOD(method_subscribe, "Subscribe", NULL, event_out, VARLINK_REQUIRES_MORE);
+METHOD(method_fd, "Fd", fd_in, fd_out, 0);
 
 static const VarlinkSymbol *const test_symbols[] = {
         &type_color,    &type_item,      &type_config,      &method_echo,  &method_check,    &method_fail,
         &method_count,  &method_watch,   &method_ping,      &method_stats, &method_deferred, &method_upgrade,
-        &method_secret, &method_unbound, &method_subscribe, NULL,
+        &method_secret, &method_unbound, &method_subscribe, &method_fd,       NULL,
 };
 
 static const VarlinkInterface test_interface = {
@@ -389,6 +403,33 @@ static int vl_method_subscribe(Varlink *link, json_object *parameters, VarlinkMe
         return varlink_notify(link, p);
 }
 
+/* Reads the start of the file passed at `index`; `take` keeps it from the layer (and closes it here). */
+static int vl_method_fd(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+        _cleanup_(json_object_putp) json_object *r = json_object_new_object();
+        char buf[64] = {};
+        int64_t index = -1;
+        bool take = false;
+        ssize_t n;
+        int fd;
+
+        (void) json_get_int64(parameters, "index", &index);
+        (void) json_get_bool(parameters, "take", &take);
+        if (index < 0)
+                return varlink_error_invalid_parameter(link, "index");
+        fd = take ? varlink_take_fd(link, (size_t) index) : varlink_peek_fd(link, (size_t) index);
+        if (fd < 0)
+                return varlink_error(link, "io.example.Test.NoFd", NULL);
+        n = pread(fd, buf, sizeof(buf) - 1, 0);
+        if (take)
+                close(fd);
+        if (n < 0)
+                return -errno;
+        if (!r || json_add_string(r, "content", buf) < 0 ||
+            json_add_int64(r, "count", (int64_t) varlink_get_n_fds(link)) < 0)
+                return -ENOMEM;
+        return varlink_reply(link, r);
+}
+
 static int vl_method_secret(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
                             void *userdata) {
         return varlink_reply(link, NULL);
@@ -409,6 +450,7 @@ static const struct {
         { "io.example.Test.Upgrade", vl_method_upgrade },
         { "io.example.Test.Secret", vl_method_secret },
         { "io.example.Test.Subscribe", vl_method_subscribe },
+        { "io.example.Test.Fd", vl_method_fd },
 };
 
 static void server_setup(TestServer *t) {
@@ -436,6 +478,7 @@ static int group_setup(void **state) {
 
         assert_non_null(t);
         server_setup(t);
+        assert_int_equal(varlink_server_set_allow_fd_passing_input(t->server, true), 0);
         test_server_run(t);
         *state = t;
         return 0;
@@ -1058,6 +1101,118 @@ static void test_disconnect_once(void **state) {
         assert_int_equal(stat_of(t, "doubleDisconnects"), 0);
 }
 
+/* ---- file descriptors passed with calls ---- */
+
+static int memfd_with(const char *content) {
+        int fd = memfd_create("test", MFD_CLOEXEC);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+        return fd;
+}
+
+static void test_fd_passing(void **state) {
+        _cleanup_(varlink_unrefp) Varlink *link = connect_to(*state);
+        json_object *r;
+        int p[2];
+        char c;
+
+        /* fds ride with the call; parameters name them by index */
+        assert_int_equal(varlink_push_fd(link, memfd_with("zero")), 0);
+        assert_int_equal(varlink_push_fd(link, memfd_with("one")), 1);
+        r = call_ok(link, "io.example.Test.Fd", "{\"index\":1}");
+        assert_string_equal(get_str(r, "content"), "one");
+        assert_int_equal(get_int(r, "count"), 2);
+        /* they belonged to that call only */
+        r = call_error(link, "io.example.Test.Fd", "{\"index\":0}", "io.example.Test.NoFd");
+        assert_int_equal(varlink_push_fd(link, memfd_with("x")), 0);
+        r = call_error(link, "io.example.Test.Fd", "{\"index\":1}", "io.example.Test.NoFd");
+
+        /* an fd the handler does not take is closed when the call is done: the pipe's only writer goes */
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        assert_int_equal(varlink_push_fd(link, memfd_with("kept")), 0);
+        assert_int_equal(varlink_push_fd(link, p[1]), 1);
+        r = call_ok(link, "io.example.Test.Fd", "{\"index\":0}");
+        assert_string_equal(get_str(r, "content"), "kept");
+        assert_int_equal(read(p[0], &c, 1), 0);
+        close(p[0]);
+
+        /* a taken fd is the handler's; taking twice fails */
+        assert_int_equal(varlink_push_fd(link, memfd_with("mine")), 0);
+        r = call_ok(link, "io.example.Test.Fd", "{\"index\":0,\"take\":true}");
+        assert_string_equal(get_str(r, "content"), "mine");
+        r = call_ok(link, "io.example.Test.Echo", "{\"text\":\"still\"}");
+}
+
+/* Sends data in one sendmsg() with n fds (copies of fd) attached. */
+static void send_with_fds(int sock, const char *data, size_t size, int fd, size_t n) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * 32)];
+        } control = {};
+        struct iovec iov = { .iov_base = (void *) data, .iov_len = size };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control };
+        struct cmsghdr *c;
+        int fds[32];
+
+        assert_true(n > 0 && n <= ELEMENTSOF(fds));
+        for (size_t i = 0; i < n; i++)
+                fds[i] = fd;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+        c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+        assert_int_equal(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t) size);
+}
+
+/* As sd-varlink: fds come with the first byte of a message, at most 16; anything else ends the connection
+ * without a reply. */
+static void test_fd_passing_violations(void **state) {
+        static const char call[] = "{\"method\":\"io.example.Test.Fd\",\"parameters\":{\"index\":0}}";
+        TestServer *t = *state;
+        int fd, mem = memfd_with("x");
+
+        /* in the middle of a message */
+        fd = test_connect_raw(t);
+        test_write_all(fd, call, 10);
+        usleep(10000); /* let the server read the first part on its own */
+        send_with_fds(fd, call + 10, sizeof(call) - 10, mem, 1);
+        assert_int_equal(test_read_until_eof(fd), 0);
+        close(fd);
+
+        /* too many */
+        fd = test_connect_raw(t);
+        send_with_fds(fd, call, sizeof(call), mem, VARLINK_FDS_PER_MESSAGE_MAX + 1);
+        assert_int_equal(test_read_until_eof(fd), 0);
+        close(fd);
+
+        /* the most there may be */
+        fd = test_connect_raw(t);
+        send_with_fds(fd, call, sizeof(call), mem, VARLINK_FDS_PER_MESSAGE_MAX);
+        _cleanup_free_ char *reply = test_read_message(fd);
+        assert_non_null(reply);
+        assert_non_null(strstr(reply, "\"count\":16"));
+        close(fd);
+        close(mem);
+}
+
+/* A server that did not allow fd passing receives none (the kernel drops them with the bytes). */
+static void test_fd_passing_off(void **state) {
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        TestServer t;
+
+        server_setup(&t);
+        test_server_run(&t);
+        link = connect_to(&t);
+        assert_int_equal(varlink_push_fd(link, memfd_with("x")), 0);
+        call_error(link, "io.example.Test.Fd", "{\"index\":0}", "io.example.Test.NoFd");
+        link = varlink_unref(link);
+        test_server_stop(&t);
+        test_server_done(&t);
+}
+
 /* ---- connection caps: a server of their own ---- */
 
 static void test_caps(void **state) {
@@ -1312,6 +1467,8 @@ int main(void) {
                 cmocka_unit_test(test_more),
                 cmocka_unit_test(test_upgrade),
                 cmocka_unit_test(test_upgrade_peer_not_reading),
+                cmocka_unit_test(test_fd_passing),
+                cmocka_unit_test(test_fd_passing_violations),
                 cmocka_unit_test(test_deferred),
                 cmocka_unit_test(test_subscriber_gone),
                 cmocka_unit_test(test_access_check),
@@ -1324,6 +1481,7 @@ int main(void) {
                 cmocka_unit_test(test_caps),
                 cmocka_unit_test(test_listen_auto),
                 cmocka_unit_test(test_peer_groups),
+                cmocka_unit_test(test_fd_passing_off),
                 cmocka_unit_test(test_upgrade_leftover),
                 cmocka_unit_test(test_unread_replies_per_connection),
                 cmocka_unit_test(test_unread_replies_per_uid),

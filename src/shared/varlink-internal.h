@@ -59,11 +59,26 @@ struct Varlink {
         const VarlinkSymbol *current_symbol;
         json_object *current_reply;
 
+        /* File descriptors (see varlink.h). Server side: input_fds arrived with the first bytes of the
+         * message being received, call_fds are the current call's (taken ones are -EBADF). Client side:
+         * output_fds go with the next message sent. */
+        bool allow_fd_input;
+        int input_fds[VARLINK_FDS_PER_MESSAGE_MAX];
+        size_t n_input_fds;
+        int call_fds[VARLINK_FDS_PER_MESSAGE_MAX];
+        size_t n_call_fds;
+        int output_fds[VARLINK_FDS_PER_MESSAGE_MAX];
+        size_t n_output_fds;
+
         /* Server side, VARLINK_UPGRADING: who gets the socket once the reply is out. */
         VarlinkUpgradeCallback upgrade_callback;
         void *upgrade_userdata;
 };
 
+/* Forgets the call being served: closes its fds that nobody took. */
+void varlink_release_call(Varlink *link);
+/* Closes n fds and sets them to -EBADF. */
+void varlink_close_fds(int *fds, size_t *n);
 /* Allocates a connection around a connected socket (the fd is taken on success). */
 int varlink_new(Varlink **ret, int fd, VarlinkState state);
 /* Parses one incoming call and dispatches it; returns < 0 on a protocol violation. */
@@ -127,6 +142,7 @@ struct VarlinkServer {
         VarlinkConnect on_connect;
         VarlinkDisconnect on_disconnect;
         VarlinkAccessCheck access_check;
+        bool allow_fd_input;
 
         char *vendor, *product, *version, *url;
         void *userdata;

@@ -229,6 +229,13 @@ int varlink_server_set_connections_per_uid_max(VarlinkServer *server, unsigned m
         return 0;
 }
 
+int varlink_server_set_allow_fd_passing_input(VarlinkServer *server, bool allow) {
+        if (!server)
+                return -EINVAL;
+        server->allow_fd_input = allow;
+        return 0;
+}
+
 int varlink_server_set_output_max(VarlinkServer *server, size_t per_connection, size_t per_uid) {
         if (!server)
                 return -EINVAL;
@@ -417,6 +424,7 @@ int varlink_server_add_connection(VarlinkServer *server, int fd, Varlink **ret) 
 
         /* From here on the server owns the (only) reference; varlink_close() undoes all of this. */
         link->server = server;
+        link->allow_fd_input = server->allow_fd_input;
         link->server_next = server->connections;
         if (server->connections)
                 server->connections->server_prev = link;

@@ -75,7 +75,14 @@ Varlink *varlink_ref(Varlink *link) {
         return link;
 }
 
-static void varlink_release_call(Varlink *link) {
+void varlink_close_fds(int *fds, size_t *n) {
+        for (size_t i = 0; i < *n; i++)
+                fds[i] = safe_close(fds[i]);
+        *n = 0;
+}
+
+void varlink_release_call(Varlink *link) {
+        varlink_close_fds(link->call_fds, &link->n_call_fds);
         json_object_put(link->current_call);
         link->current_call = NULL;
         link->current_method = NULL;
@@ -85,6 +92,8 @@ static void varlink_release_call(Varlink *link) {
 }
 
 static void varlink_free(Varlink *link) {
+        varlink_close_fds(link->input_fds, &link->n_input_fds);
+        varlink_close_fds(link->output_fds, &link->n_output_fds);
         link->io_event_source = sd_event_source_disable_unref(link->io_event_source);
         link->fd = safe_close(link->fd);
         varlink_input_done(&link->input);
@@ -118,6 +127,8 @@ int varlink_close(Varlink *link) {
         varlink_input_done(&link->input);
         varlink_output_done(&link->output);
         varlink_release_call(link);
+        varlink_close_fds(link->input_fds, &link->n_input_fds);
+        varlink_close_fds(link->output_fds, &link->n_output_fds);
         if (link->server)
                 varlink_server_detach_connection(link->server, link);
         if (link->upgrade_callback) {
@@ -277,6 +288,41 @@ int varlink_flush_blocking(Varlink *link) {
                         return r;
         }
         return 0;
+}
+
+/* ---- file descriptors ---- */
+
+size_t varlink_get_n_fds(Varlink *link) {
+        return link && link->state == VARLINK_PROCESSING ? link->n_call_fds : 0;
+}
+
+int varlink_peek_fd(Varlink *link, size_t index) {
+        if (!link)
+                return -EINVAL;
+        if (link->state != VARLINK_PROCESSING || index >= link->n_call_fds)
+                return -ENXIO;
+        return link->call_fds[index] >= 0 ? link->call_fds[index] : -EBADF;
+}
+
+int varlink_take_fd(Varlink *link, size_t index) {
+        int fd = varlink_peek_fd(link, index);
+
+        if (fd >= 0)
+                link->call_fds[index] = -EBADF;
+        return fd;
+}
+
+int varlink_push_fd(Varlink *link, int fd) {
+        if (!link || fd < 0) {
+                safe_close(fd);
+                return -EINVAL;
+        }
+        if (link->n_output_fds >= VARLINK_FDS_PER_MESSAGE_MAX) {
+                safe_close(fd);
+                return -ENOBUFS;
+        }
+        link->output_fds[link->n_output_fds] = fd;
+        return (int) link->n_output_fds++;
 }
 
 /* ---- server side replies ---- */

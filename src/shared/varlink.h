@@ -24,6 +24,8 @@
  * (the bound plus at most one reply), not one full buffer per connection. */
 #define VARLINK_OUTPUT_PER_CONNECTION_MAX (256U * 1024U)
 #define VARLINK_OUTPUT_PER_UID_MAX (16U * 1024U * 1024U)
+/* File descriptors one message may bring (SCM_RIGHTS), as sd-varlink. */
+#define VARLINK_FDS_PER_MESSAGE_MAX 16U
 
 /* Generic errors of org.varlink.service. */
 #define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
@@ -83,6 +85,23 @@ VarlinkServer *varlink_get_server(Varlink *link);
 /* The fully-qualified method of the call being served (NULL when idle). */
 const char *varlink_get_current_method(Varlink *link);
 
+/* ---- file descriptors passed with a call (an extension of systemd's sd-varlink, not in the spec) ----
+ * The sender attaches them (SCM_RIGHTS) to the first byte of its message; the method's parameters refer to
+ * them by index ("…FileDescriptor": 0 is the first). The server accepts them only when enabled
+ * (varlink_server_set_allow_fd_passing_input()); fds arriving in the middle of a message, or more than
+ * VARLINK_FDS_PER_MESSAGE_MAX, are a protocol violation and end the connection. Fds of a call that its
+ * handler did not take are closed when the call is done. */
+/* Server side, while serving a call: how many came with it. */
+size_t varlink_get_n_fds(Varlink *link);
+/* The fd at index (still owned by the call): -ENXIO when the call brought no such fd, -EBADF when it was
+ * taken already. */
+int varlink_peek_fd(Varlink *link, size_t index);
+/* As varlink_peek_fd(), but the caller owns the fd from now on. */
+int varlink_take_fd(Varlink *link, size_t index);
+/* Client side: attaches fd to the next call sent on this link and returns its index. Takes fd (also on
+ * failure); it is closed once sent, or with the link. -ENOBUFS over VARLINK_FDS_PER_MESSAGE_MAX. */
+int varlink_push_fd(Varlink *link, int fd);
+
 /* ---- server side replies ---- */
 /* Final reply. `parameters` may be NULL (sent as omitted). Does not take ownership (json_object_get inside).
  * Replying to a oneway call is a no-op success. */
@@ -133,6 +152,8 @@ int varlink_server_bind_disconnect(VarlinkServer *server, VarlinkDisconnect call
 int varlink_server_set_access_check(VarlinkServer *server, VarlinkAccessCheck callback);
 int varlink_server_set_connections_max(VarlinkServer *server, unsigned max);
 int varlink_server_set_connections_per_uid_max(VarlinkServer *server, unsigned max);
+/* Whether calls may bring file descriptors (off by default: then none are received). */
+int varlink_server_set_allow_fd_passing_input(VarlinkServer *server, bool allow);
 /* The unsent-output bounds above (tests use small ones); 0 keeps the current value. */
 int varlink_server_set_output_max(VarlinkServer *server, size_t per_connection, size_t per_uid);
 unsigned varlink_server_current_connections(VarlinkServer *server);
