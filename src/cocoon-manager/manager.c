@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cocoon-manager: option parsing, start-up (lock, records, Varlink), the event loop, clean exit. */
 #include <getopt.h>
-#include <grp.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +34,7 @@ Manager *manager_free(Manager *m) {
         /* Workers first: their results still refer to the store. */
         job_queue_free(m->jobs);
         sd_event_source_unref(m->exit_source);
+        sd_event_source_disable_unref(m->group_watch);
         vm_events_free_all(m);
         varlink_server_unref(m->varlink_server);
         sd_event_source_unref(m->idle_timer);
@@ -190,10 +190,6 @@ static int manager_new(Manager **ret) {
         m->exit_idle_usec = arg_exit_idle_usec;
         m->vm_event = vm_events_emit;
 
-        /* Looked up once: membership of this group grants access (see manager-varlink.c). */
-        struct group *g = getgrnam("cocoon");
-        m->cocoon_gid = g ? g->gr_gid : (gid_t) -1;
-
         for (unsigned i = 0; i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++)
                 (void) find_executable(backend_table[i].binary, &m->backend_path[i]);
 
@@ -221,6 +217,10 @@ static int manager_new(Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up worker threads: %m");
         job_queue_set_drained(m->jobs, on_jobs_drained, m);
+        /* Membership of this group grants access (see manager-varlink.c). */
+        r = manager_group_init(m);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(m);
         return 0;
 }

@@ -56,10 +56,16 @@ typedef struct Manager {
         bool backend_versions_probed;
 
         gid_t cocoon_gid;       /* gid of group cocoon, or (gid_t) -1 when it does not exist */
+        sd_event_source *group_watch; /* /etc changes: look the gid up again (manager-group.c) */
+        bool group_lookup_running, group_lookup_again;
 } Manager;
 
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* manager-group.c: looks the gid of group cocoon up now, and again in a worker whenever /etc/group changes.
+ * Needs the event loop and the job queue. */
+int manager_group_init(Manager *m);
 
 /* manager-varlink.c */
 int manager_varlink_init(Manager *m);
