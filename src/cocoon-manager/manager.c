@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "hypervisor.h"
 #include "console-relay.h"
 #include "image-store.h"
 #include "job-queue.h"
@@ -154,8 +155,8 @@ static int manager_new(Manager **ret) {
         struct group *g = getgrnam("cocoon");
         m->cocoon_gid = g ? g->gr_gid : (gid_t) -1;
 
-        for (unsigned i = 0; i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++)
-                (void) find_executable(backend_table[i].binary, &m->backend_path[i]);
+        for (size_t i = 0; i < hypervisor_table_size && i < ELEMENTSOF(m->backend_path); i++)
+                (void) find_executable(hypervisor_table[i]->default_binary, &m->backend_path[i]);
 
         _cleanup_free_ char *config_error = NULL;
         int r = cocoon_config_load(arg_config, &m->config, &config_error);

@@ -140,7 +140,7 @@ static int record_new_placeholder(Manager *m, const CreateRequest *req, const Im
         r->vm.config.memory = (uint64_t) req->memory;
         r->vm.config.storage = image_file_present(&img->files[IMAGE_BLOB_ROOTFS]) ? (uint64_t) req->storage : 0;
         if (!(r->vm.id = strdup(id)) || !(r->vm.name = strdup(req->name)) ||
-            !(r->vm.backend = strdup(req->backend ?: "qemu")) || !(r->vm.config.image = strdup(img->name)) ||
+            !(r->vm.backend = strdup(req->backend ?: m->config.default_backend)) || !(r->vm.config.image = strdup(img->name)) ||
             !(r->vm.config.image_digest = strdup(img->digest)) ||
             (req->accel && !(r->vm.config.accel = strdup(req->accel))) ||
             asprintf(&r->run_dir, "%s/vms/%s", m->run_dir, id) < 0 ||

@@ -43,6 +43,12 @@ static const VMOperation task_operation_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_DELETE] = VM_OPERATION_DELETE,
 };
 
+/* The Varlink error for each kind of backend failure: the shared layer knows nothing of the protocol. */
+static const char *const failure_error_table[_BACKEND_FAILURE_MAX] = {
+        [BACKEND_FAILURE_HYPERVISOR] = VM_ERROR_HYPERVISOR_FAILED,
+        [BACKEND_FAILURE_IMAGE] = VM_ERROR_INVALID_CONFIGURATION,
+};
+
 typedef int (*BackendWorkFunc)(BackendWork *w);
 
 static const BackendWorkFunc work_table[_VM_TASK_KIND_MAX] = {
@@ -102,7 +108,7 @@ static void on_work_done(int result, void *userdata) {
         Manager *m = t->manager;
         BackendWork *w = t->work;
         const char *message = w->message ?: (result < 0 ? strerror(-result) : NULL);
-        const char *failure = w->error_id ?: VM_ERROR_HYPERVISOR_FAILED;
+        const char *failure = failure_error_table[w->failure];
 
         if (result == -ECANCELED) /* the manager is shutting down */
                 return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cocoon-manager is shutting down");

@@ -427,9 +427,8 @@ int vm_record_validate(const VMRecord *r, const char **ret_field, char **ret_mes
         if (!vm_name_is_valid(vm->name))
                 return invalid(ret_field, ret_message, "name", "name '%s' is not a valid VM name",
                                vm->name ?: "");
-        if (!vm_backend_is_valid(vm->backend))
-                return invalid(ret_field, ret_message, "backend",
-                               "backend must be qemu, cloud-hypervisor or firecracker");
+        if (!vm_backend_name_is_valid(vm->backend))
+                return invalid(ret_field, ret_message, "backend", "backend must be a backend name");
         if (!vm_state_to_string(vm->state))
                 return invalid(ret_field, ret_message, "state", "invalid state");
         if (vm->created_at == 0 || vm->updated_at == 0)

@@ -62,7 +62,9 @@ const char *network_backend_to_string(NetworkBackend b);
 NetworkBackend network_backend_from_string(const char *s);
 
 /* "qemu", "cloud-hypervisor", "firecracker". */
-bool vm_backend_is_valid(const char *s);
+/* A backend name's syntax (lowercase letters, digits, '-'; at most 32). Which backends exist is
+ * hypervisor_find()'s to say: a record of a backend this build lacks still loads (and can be removed). */
+bool vm_backend_name_is_valid(const char *s);
 /* "oci", "cloudimg". */
 bool image_type_is_valid(const char *s);
 /* [A-Za-z0-9][A-Za-z0-9._-]{0,62} */
@@ -138,7 +140,7 @@ typedef struct BootConfig {
 typedef struct VM {
         char *id;
         char *name;
-        char *backend; /* see vm_backend_is_valid() */
+        char *backend; /* a hypervisor_find() type; see vm_backend_name_is_valid() */
         VMState state;
         Config config;
         StorageConfig *storage_configs;
