@@ -25,6 +25,8 @@ struct VmTask {
         VmTaskDone done;
         void *userdata;
         BackendWork *work;
+        bool undoing;         /* the record could not be written: the work is being undone */
+        char *undo_message;   /* why, for the reply */
         VmTask *next; /* the next operation queued on the same VM */
 };
 
@@ -74,6 +76,7 @@ static void task_free(VmTask *t) {
         if (!t)
                 return;
         backend_work_free(t->work);
+        free(t->undo_message);
         free(t);
 }
 
@@ -103,15 +106,58 @@ static void task_finish(VmTask *t, const char *error_id, const char *message) {
         manager_check_idle(m);
 }
 
+static int job_work(void *userdata);
+static void on_work_done(int result, void *userdata);
+
+/* What undoes a finished operation whose new state could not be written, so that the record (still the old
+ * state) and the unit agree: a created VM's disks and directories go, a started hypervisor is stopped. */
+static const BackendWorkFunc undo_table[_VM_TASK_KIND_MAX] = {
+        [VM_TASK_CREATE] = backend_delete,
+        [VM_TASK_START] = backend_stop,
+};
+
+/* The record write after the work failed (disk full, I/O error): never reply success for a state nobody
+ * wrote. Undo what can be undone in a worker, then fail the call with RecordNotWritten. */
+static void task_record_failed(VmTask *t, int error) {
+        Manager *m = t->manager;
+        char message[256];
+
+        snprintf(message, sizeof(message), "cannot write the VM's record: %s", strerror(-error));
+        if (!undo_table[t->kind])
+                return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, message);
+        vm_console_detach(m, t->id);
+        vm_set_main_pid(m, t->id, 0);
+        t->undoing = true;
+        t->work->force = true;
+        t->undo_message = strdup(message);
+        if (!t->undo_message || job_submit(m->jobs, job_work, on_work_done, t) < 0)
+                return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, message);
+}
+
+static void on_undo_done(VmTask *t, int result) {
+        Manager *m = t->manager;
+
+        if (result < 0)
+                log_vm_error_errno(t->id, result, "VM %s: could not undo the %s after a failed record write: %s",
+                                   t->id, vm_task_kind_to_string(t->kind), t->work->message ?: "?");
+        /* A placeholder needs no space to go; the name is free again. */
+        if (t->kind == VM_TASK_CREATE)
+                (void) vm_remove(m, t->id);
+        return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, t->undo_message);
+}
+
 static void on_work_done(int result, void *userdata) {
         VmTask *t = userdata;
         Manager *m = t->manager;
         BackendWork *w = t->work;
         const char *message = w->message ?: (result < 0 ? strerror(-result) : NULL);
         const char *failure = failure_error_table[w->failure];
+        int r;
 
         if (result == -ECANCELED) /* the manager is shutting down */
                 return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cocoon-manager is shutting down");
+        if (t->undoing)
+                return on_undo_done(t, result);
 
         switch (t->kind) {
         case VM_TASK_CREATE:
@@ -120,18 +166,23 @@ static void on_work_done(int result, void *userdata) {
                         (void) vm_remove(m, t->id);
                         return task_finish(t, failure, message);
                 }
-                (void) vm_set_state(m, t->id, VM_STATE_CREATED, NULL);
+                r = vm_set_state(m, t->id, VM_STATE_CREATED, NULL);
+                if (r < 0)
+                        return task_record_failed(t, r);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_START:
                 if (result < 0) {
                         vm_set_main_pid(m, t->id, 0);
+                        /* The unit is gone already; a record that cannot say error keeps its old state. */
                         (void) vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
+                r = vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
+                if (r < 0)
+                        return task_record_failed(t, r);
                 vm_console_attach(m, t->id, TAKE_FD(w->console_fd));
                 vm_set_main_pid(m, t->id, w->main_pid);
-                (void) vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_STOP:
@@ -141,7 +192,11 @@ static void on_work_done(int result, void *userdata) {
                         (void) vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
-                (void) vm_set_state(m, t->id, VM_STATE_STOPPED, NULL);
+                /* The hypervisor is gone and cannot be brought back: if the record cannot say so, the call
+                 * fails (and the next manager start records the VM from what systemd says). */
+                r = vm_set_state(m, t->id, VM_STATE_STOPPED, NULL);
+                if (r < 0)
+                        return task_record_failed(t, r);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_DELETE:
@@ -149,7 +204,7 @@ static void on_work_done(int result, void *userdata) {
                 vm_set_main_pid(m, t->id, 0);
                 if (result < 0)
                         return task_finish(t, failure, message);
-                int r = vm_remove(m, t->id);
+                r = vm_remove(m, t->id);
                 if (r < 0 && r != -ENOENT)
                         return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cannot remove the record");
                 return task_finish(t, NULL, NULL);
@@ -161,7 +216,7 @@ static void on_work_done(int result, void *userdata) {
 
 static int job_work(void *userdata) {
         VmTask *t = userdata;
-        return work_table[t->kind](t->work);
+        return (t->undoing ? undo_table : work_table)[t->kind](t->work);
 }
 
 static int task_prepare_work(VmTask *t, const VMRecord *record) {
