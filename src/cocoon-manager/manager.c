@@ -14,6 +14,7 @@
 #include "job-queue.h"
 #include "qemu.h"
 #include "vm-events.h"
+#include "vm-task.h"
 #include "vm-unit.h"
 #include "vm.h"
 #include "bus-unit.h"
@@ -242,6 +243,9 @@ static int manager_startup(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus: %m");
         r = vm_unit_start(m);
+        if (r < 0)
+                return r;
+        r = vm_task_roll_back_creates(m);
         if (r < 0)
                 return r;
         return manager_varlink_init(m);

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "qemu.h"
 #include "state.h"
+#include "strv-util.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
 #include "backend.h"
@@ -307,5 +308,32 @@ int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOpti
                 return r;
         }
         task_run(t);
+        return 0;
+}
+
+static void on_rollback_done(Manager *m, const VmTask *t, const char *error_id, const char *message,
+                             void *userdata) {
+        if (error_id)
+                log_vm_warning(t->id, "VM %s: could not roll back its interrupted create: %s", t->id,
+                             message ?: error_id);
+        else
+                log_vm_info(t->id, "VM %s: its create was interrupted by a manager exit; rolled back.", t->id);
+}
+
+int vm_task_roll_back_creates(Manager *m) {
+        _cleanup_strv_free_ char **ids = NULL;
+        const VMRecord *record;
+        size_t state = 0;
+        int r;
+
+        while (store_iterate(m->store, &state, &record))
+                if (record->vm.state == VM_STATE_CREATING && strv_extend(&ids, record->vm.id) < 0)
+                        return -ENOMEM;
+        for (char **id = ids; id && *id; id++) {
+                r = vm_task_submit(m, VM_TASK_DELETE, *id, &(VmTaskOptions){ .force = true }, on_rollback_done,
+                                   NULL);
+                if (r < 0)
+                        return log_vm_error_errno(*id, r, "Failed to roll back the create of VM %s: %m", *id);
+        }
         return 0;
 }
