@@ -7,11 +7,13 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "hypervisor.h"
 #include "console-relay.h"
 #include "image-store.h"
 #include "job-queue.h"
 #include "qemu.h"
 #include "vm-events.h"
+#include "vm-task.h"
 #include "vm-unit.h"
 #include "vm.h"
 #include "bus-unit.h"
@@ -190,8 +192,8 @@ static int manager_new(Manager **ret) {
         m->exit_idle_usec = arg_exit_idle_usec;
         m->vm_event = vm_events_emit;
 
-        for (unsigned i = 0; i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++)
-                (void) find_executable(backend_table[i].binary, &m->backend_path[i]);
+        for (size_t i = 0; i < hypervisor_table_size && i < ELEMENTSOF(m->backend_path); i++)
+                (void) find_executable(hypervisor_table[i]->default_binary, &m->backend_path[i]);
 
         _cleanup_free_ char *config_error = NULL;
         int r = cocoon_config_load(arg_config, &m->config, &config_error);
@@ -281,6 +283,9 @@ static int manager_startup(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus: %m");
         r = vm_unit_start(m);
+        if (r < 0)
+                return r;
+        r = vm_task_roll_back_creates(m);
         if (r < 0)
                 return r;
         return manager_varlink_init(m);

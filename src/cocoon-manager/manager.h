@@ -51,7 +51,7 @@ typedef struct Manager {
         sd_event_source *exit_source;
 
         /* Hypervisor binaries found at start; versions are probed on the first Describe and cached. */
-        char *backend_path[3];    /* indexed like backend_table[] */
+        char *backend_path[3];    /* indexed like hypervisor_table[] */
         char *backend_version[3];
         bool backend_versions_probed;
 

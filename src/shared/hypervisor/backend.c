@@ -25,7 +25,6 @@
 #include "sandbox.h"
 #include "strv-util.h"
 #include "time-util.h"
-#include "varlink-interfaces.h"
 
 extern char **environ;
 
@@ -91,7 +90,7 @@ static int create_disks(BackendWork *w) {
         _cleanup_free_ char *bad_path = NULL;
         r = verify_base_files(rec->vm.storage_configs, rec->vm.n_storage_configs, rec->boot_config, &bad_path);
         if (r < 0) {
-                w->error_id = VM_ERROR_INVALID_CONFIGURATION;
+                w->failure = BACKEND_FAILURE_IMAGE;
                 return fail(w, r, "image file %s is missing or unusable: %m", bad_path ?: "?");
         }
 
@@ -175,7 +174,7 @@ int backend_start(BackendWork *w) {
 
         r = verify_base_files(rec->vm.storage_configs, rec->vm.n_storage_configs, rec->boot_config, &bad_path);
         if (r < 0) {
-                w->error_id = VM_ERROR_INVALID_CONFIGURATION;
+                w->failure = BACKEND_FAILURE_IMAGE;
                 return fail(w, r, "file %s is missing or unusable: %m", bad_path ?: "?");
         }
         if ((r = mkdir_p(rec->run_dir, 0700)) < 0 || (r = mkdir_p(rec->log_dir, 0700)) < 0)

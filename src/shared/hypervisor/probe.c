@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What this host can run: hypervisor binaries, their versions, hardware virtualization. */
+/* What this host can run: executables, their versions, hardware virtualization (the backends themselves
+ * are listed once, in hypervisor.c). */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,20 +20,6 @@
 #include "probe.h"
 
 extern char **environ;
-
-const BackendInfo backend_table[] = {
-        { "qemu", "qemu-system-x86_64" },
-        { "cloud-hypervisor", "cloud-hypervisor" },
-        { "firecracker", "firecracker" },
-};
-const unsigned backend_table_size = ELEMENTSOF(backend_table);
-
-const BackendInfo *backend_info_find(const char *name) {
-        for (size_t i = 0; i < ELEMENTSOF(backend_table); i++)
-                if (streq(backend_table[i].name, name))
-                        return backend_table + i;
-        return NULL;
-}
 
 static bool is_executable_file(const char *path) {
         struct stat st;

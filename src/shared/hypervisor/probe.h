@@ -5,16 +5,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct BackendInfo {
-        const char *name;   /* "qemu", "cloud-hypervisor", "firecracker" */
-        const char *binary; /* executable name searched in $PATH */
-} BackendInfo;
-
-extern const BackendInfo backend_table[];
-extern const unsigned backend_table_size;
-
-const BackendInfo *backend_info_find(const char *name);
-
 /* Absolute path of an executable: `name` itself when it contains a '/', else searched in $PATH (or a default
  * PATH when unset). -ENOENT when not found. */
 int find_executable(const char *name, char **ret_path);
