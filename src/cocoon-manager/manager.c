@@ -56,10 +56,7 @@ Manager *manager_free(Manager *m) {
         free(m->run_dir);
         free(m->log_dir);
         free(m->listen_address);
-        for (size_t i = 0; i < ELEMENTSOF(m->backend_path); i++) {
-                free(m->backend_path[i]);
-                free(m->backend_version[i]);
-        }
+        describe_state_free(m->describe);
         return mfree(m);
 }
 
@@ -151,9 +148,6 @@ static int manager_new(Manager **ret) {
         /* Looked up once: membership of this group grants access (see manager-varlink.c). */
         struct group *g = getgrnam("cocoon");
         m->cocoon_gid = g ? g->gr_gid : (gid_t) -1;
-
-        for (unsigned i = 0; i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++)
-                (void) find_executable(backend_table[i].binary, &m->backend_path[i]);
 
         _cleanup_free_ char *config_error = NULL;
         int r = cocoon_config_load(arg_config, &m->config, &config_error);

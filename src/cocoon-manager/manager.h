@@ -19,6 +19,7 @@ typedef struct VmSubscriber VmSubscriber;
 typedef struct JobQueue JobQueue;
 typedef struct UnitWatch UnitWatch;
 typedef struct ImageStore ImageStore;
+typedef struct DescribeState DescribeState;
 
 typedef struct Manager {
         sd_event *event;
@@ -45,10 +46,7 @@ typedef struct Manager {
         uint64_t exit_idle_usec; /* 0: never exit when idle */
         sd_event_source *idle_timer;
 
-        /* Hypervisor binaries found at start; versions are probed on the first Describe and cached. */
-        char *backend_path[3];    /* indexed like backend_table[] */
-        char *backend_version[3];
-        bool backend_versions_probed;
+        DescribeState *describe; /* manager-describe.c: backend versions, probed off the loop and cached */
 
         gid_t cocoon_gid;       /* gid of group cocoon, or (gid_t) -1 when it does not exist */
 } Manager;
@@ -65,4 +63,5 @@ void manager_check_idle(Manager *m);
 int vl_method_vm_list(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
 
 /* manager-describe.c */
+DescribeState *describe_state_free(DescribeState *d);
 int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# test-manager-describe.sh: io.cocoon.Manager.Describe and cocoonctl status: the configured hypervisor's
+# version is probed off the event loop (other calls are answered while `--version` runs) and cached until
+# the binary changes.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# The manager sees the build dir (read-only): the fake binary and its release file live there.
+dir=$COCOON_BUILD_DIR/test-manager-describe
+rm -rf "$dir"
+mkdir -p "$dir"
+trap 'rm -rf "$dir"' EXIT
+fake=$dir/fake-qemu
+release=$dir/release
+
+# write_fake VERSION: a "QEMU" whose --version blocks until $release exists, then prints VERSION.
+write_fake() {
+        cat >"$fake.new" <<SH
+#!/bin/sh
+[ "\$1" = --version ] || exit 1
+while [ ! -e "$release" ]; do sleep 0.05; done
+echo "QEMU emulator version $1 (fake for test-manager-describe)"
+SH
+        chmod 0755 "$fake.new"
+        mv "$fake.new" "$fake"
+}
+
+probe_running() {
+        pgrep -f "^/bin/sh $fake --version" >/dev/null
+}
+
+restart_manager() {
+        systemctl stop cocoon-manager.socket cocoon-manager.service
+        systemctl start cocoon-manager.socket
+}
+
+write_fake 9.9.1
+mkdir -p /etc/cocoon
+printf '[QEMU]\nBinary=%s\n' "$fake" >/etc/cocoon/cocoon.conf
+restart_manager
+
+info "while the version probe runs, the manager answers other calls"
+timeout 60 cocoonctl status --json >"$dir/status.json" &
+status_pid=$!
+wait_for 20 probe_running
+out=$(timeout 20 cocoonctl vm list) || fail "vm list was not answered while the version probe ran"
+assert_eq "No VMs found." "$out" "vm list during the probe"
+reply=$(timeout 20 cocoonctl call org.varlink.service.GetInfo) || fail "GetInfo not answered during the probe"
+assert_contains "$reply" cocoon-manager "GetInfo during the probe"
+kill -0 "$status_pid" 2>/dev/null || fail "Describe was answered before its probe finished"
+touch "$release"
+wait "$status_pid" || fail "cocoonctl status failed"
+status=$(cat "$dir/status.json")
+assert_contains "$status" '"name": "qemu"' "backends"
+assert_contains "$status" "\"path\": \"$fake\"" "the configured binary"
+assert_contains "$status" '"version": "9.9.1"' "the probed version"
+assert_contains "$status" '"available": true' "qemu available"
+
+info "the version is cached: no new process while the binary stays the same"
+rm "$release"
+out=$(timeout 20 cocoonctl status) || fail "status re-probed an unchanged binary (it blocks without $release)"
+assert_contains "$out" "$fake (9.9.1)" "status text"
+probe_running && fail "a probe of an unchanged binary runs"
+
+info "a replaced binary is probed again"
+write_fake 9.9.2
+touch "$release"
+assert_contains "$(timeout 20 cocoonctl status --json)" '"version": "9.9.2"' "version after the binary changed"
+
+info "ok"
