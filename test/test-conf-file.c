@@ -15,6 +15,7 @@
 #include "conf-file.h"
 #include "fs-util.h"
 #include "macro.h"
+#include "strv-util.h"
 #include "time-util.h"
 
 typedef struct Dir {
@@ -75,6 +76,7 @@ static void assert_defaults(const CocoonConfig *c) {
         assert_string_equal(c->qemu_binary, "qemu-system-x86_64");
         assert_string_equal(c->cloud_hypervisor_binary, "cloud-hypervisor");
         assert_string_equal(c->firecracker_binary, "firecracker");
+        assert_null(c->warnings);
 }
 
 static void test_missing_file_is_defaults(void **state) {
@@ -145,6 +147,24 @@ static void test_unknown_ignored(void **state) {
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
         assert_int_equal(c.pool_size, 2);
         assert_string_equal(c.qemu_binary, "qemu-system-x86_64");
+
+        /* Ignored, but not silently: one warning per unknown key of a known section, one per unknown
+         * section (not per key in it), each naming file and line. */
+        _cleanup_free_ char *key = NULL, *section = NULL, *in_dropin = NULL;
+        assert_true(asprintf(&key, "%s:2: Unknown setting FutureKnob= in [Manager], ignored.", d->conf) > 0);
+        assert_true(asprintf(&section, "%s:4: Unknown section [Future], its settings are ignored.", d->conf) > 0);
+        assert_int_equal(strv_length(c.warnings), 2);
+        assert_string_equal(c.warnings[0], key);
+        assert_string_equal(c.warnings[1], section);
+
+        /* Drop-ins add theirs, in the order read. */
+        _cleanup_free_ char *p = dropin(d, "10-typo.conf", "[QEMU]\nAcel=kvm\n");
+        cocoon_config_done(&c);
+        assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
+        assert_true(asprintf(&in_dropin, "%s:2: Unknown setting Acel= in [QEMU], ignored.", p) > 0);
+        assert_int_equal(strv_length(c.warnings), 3);
+        assert_string_equal(c.warnings[2], in_dropin);
+        assert_int_equal(c.qemu_accel, ACCEL_AUTO);
 }
 
 static void test_dropins_override(void **state) {

@@ -142,7 +142,8 @@ static int describe_reply(Manager *m, Varlink *link) {
             json_add_object(reply, "vmsByState", counts_by_state_to_json(m)) < 0 ||
             json_add_int64(reply, "corruptRecords", (int64_t) store_corrupt_count(m->store)) < 0 ||
             json_add_int64(reply, "connections",
-                           (int64_t) varlink_server_current_connections(m->varlink_server)) < 0)
+                           (int64_t) varlink_server_current_connections(m->varlink_server)) < 0 ||
+            json_add_strv(reply, "configWarnings", m->config.warnings) < 0)
                 return -ENOMEM;
         return varlink_reply(link, reply);
 }

@@ -153,6 +153,9 @@ static int manager_new(Manager **ret) {
         int r = cocoon_config_load(arg_config, &m->config, &config_error);
         if (r < 0)
                 return log_error_errno(r, "Bad configuration: %s", config_error ?: "?");
+        /* Ignored settings are most often typos: say so (Describe repeats them for cocoonctl status). */
+        for (char **w = m->config.warnings; w && *w; w++)
+                log_warning("%s", *w);
         /* Host facts, read once: they do not change while we run. */
         m->host_accel = accel_resolve(ACCEL_AUTO);
         m->host_tsc_khz = host_tsc_khz();

@@ -39,6 +39,9 @@ typedef struct CocoonConfig {
         char *qemu_binary;
         char *cloud_hypervisor_binary;
         char *firecracker_binary;
+        /* What was ignored, one line each ("<file>:<line>: Unknown setting Foo= in [Manager], ignored."):
+         * an unknown section (once, not per key in it) or an unknown key of a known section. NULL if none. */
+        char **warnings;
 } CocoonConfig;
 
 #define COCOON_CONFIG_POOL_SIZE_MAX 1024U
@@ -53,7 +56,8 @@ int cocoon_config_defaults(CocoonConfig *ret);
  * lexical order; later files override earlier ones key by key. A missing file or drop-in directory is
  * fine. Syntax: [Section] headers, Key=Value lines, blank lines, comments starting with '#' or ';';
  * whitespace around names and values is trimmed; no line continuation. Unknown sections and keys are
- * logged at debug and ignored, so newer files work with older managers. A line that is not a section or
+ * ignored, so newer files work with older managers, and listed in ret->warnings for the caller to show (a
+ * typo must not go unnoticed). A line that is not a section or
  * an assignment, an assignment before the first section, or a bad value is -EINVAL, and *ret_error
  * (optional, set only on failure) says "<file>:<line>: <what>"; other failures (e.g. -EACCES reading a
  * file) set it to "<file>: <error>". */

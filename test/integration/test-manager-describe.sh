@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-manager-describe.sh: io.cocoon.Manager.Describe and cocoonctl status: the configured hypervisor's
 # version is probed off the event loop (other calls are answered while `--version` runs) and cached until
-# the binary changes.
+# the binary changes; settings cocoon.conf ignores are shown as warnings.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -66,5 +66,28 @@ info "a replaced binary is probed again"
 write_fake 9.9.2
 touch "$release"
 assert_contains "$(timeout 20 cocoonctl status --json)" '"version": "9.9.2"' "version after the binary changed"
+
+info "ignored settings of cocoon.conf are warnings in the journal, in Describe and in cocoonctl status"
+assert_contains "$(varlink_raw_call io.cocoon.Manager.Describe)" '"configWarnings":[]' "no warnings for a clean file"
+assert_not_contains "$(cocoonctl status)" "Config warnings" "status of a clean file"
+printf '[QEMU]\nBinary=%s\nAcel=kvm\n[Manger]\nPoolSize=2\n' "$fake" >/etc/cocoon/cocoon.conf
+mkdir -p /etc/cocoon/cocoon.conf.d
+printf '[Manager]\nStopTimeOutSec=60\n' >/etc/cocoon/cocoon.conf.d/50-typo.conf
+restart_manager
+out=$(cocoonctl status)
+assert_contains "$out" "Config warnings:" "status"
+assert_contains "$out" "/etc/cocoon/cocoon.conf:3: Unknown setting Acel= in [QEMU], ignored." "status"
+assert_contains "$out" "/etc/cocoon/cocoon.conf:4: Unknown section [Manger], its settings are ignored." "status"
+assert_contains "$out" \
+        "/etc/cocoon/cocoon.conf.d/50-typo.conf:2: Unknown setting StopTimeOutSec= in [Manager], ignored." "status"
+assert_not_contains "$out" "PoolSize" "status (a key of an unknown section is covered by its section's warning)"
+reply=$(varlink_raw_call io.cocoon.Manager.Describe)
+assert_contains "$reply" '"configWarnings":["/etc/cocoon/cocoon.conf:3: Unknown setting Acel= in [QEMU], ignored.",' \
+        "Describe"
+journal=$(journalctl -q --no-pager -o cat -p warning -u cocoon-manager.service)
+assert_contains "$journal" "cocoon.conf:3: Unknown setting Acel= in [QEMU], ignored." "journal at warning priority"
+assert_contains "$journal" "50-typo.conf:2: Unknown setting StopTimeOutSec= in [Manager], ignored." \
+        "journal at warning priority"
+rm -r /etc/cocoon/cocoon.conf.d
 
 info "ok"
