@@ -73,7 +73,12 @@ static void help_all(void) {
                "  -h --help            Show this help (or the help of the given command)\n"
                "     --version        Show the version\n"
                "     --json           Print JSON instead of tables\n"
-               "     --address=PATH   Manager socket (default %s, or $COCOON_ADDRESS)\n",
+               "     --address=PATH   Manager socket (default %s, or $COCOON_ADDRESS)\n"
+               "\nEnvironment:\n"
+               "  COCOON_CLIENT_TIMEOUT_SEC  How long to wait for the manager's answer to a quick call (seconds,\n"
+               "                             or infinity; default 45). Calls that wait for guests or copies\n"
+               "                             (vm create|run|start|stop|rm, image import, gc) wait as long as\n"
+               "                             the connection lives.\n",
                COCOON_MANAGER_ADDRESS);
 }
 
