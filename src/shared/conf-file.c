@@ -9,6 +9,7 @@
 #include "conf-file.h"
 #include "config.h"
 #include "fs-util.h"
+#include "hypervisor.h"
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
@@ -108,7 +109,7 @@ static int replace_string(char **field, const char *value) {
 }
 
 static int config_parse_backend(const char *value, void *field) {
-        if (!vm_backend_is_valid(value))
+        if (!hypervisor_find(value))
                 return -EINVAL;
         return replace_string(field, value);
 }
@@ -140,8 +141,6 @@ static const ConfigItem config_items[] = {
         { "Manager", "ConsoleLogMaxBytes", config_parse_size, FIELD(console_log_max_bytes) },
         { "QEMU", "Accel", config_parse_accel, FIELD(qemu_accel) },
         { "QEMU", "Binary", config_parse_binary, FIELD(qemu_binary) },
-        { "CloudHypervisor", "Binary", config_parse_binary, FIELD(cloud_hypervisor_binary) },
-        { "Firecracker", "Binary", config_parse_binary, FIELD(firecracker_binary) },
 #undef FIELD
 };
 
@@ -164,8 +163,6 @@ void cocoon_config_done(CocoonConfig *c) {
                 return;
         c->default_backend = mfree(c->default_backend);
         c->qemu_binary = mfree(c->qemu_binary);
-        c->cloud_hypervisor_binary = mfree(c->cloud_hypervisor_binary);
-        c->firecracker_binary = mfree(c->firecracker_binary);
         c->warnings = strv_free(c->warnings);
 }
 
@@ -188,9 +185,7 @@ int cocoon_config_defaults(CocoonConfig *ret) {
 
         c.default_backend = strdup("qemu");
         c.qemu_binary = strdup("qemu-system-x86_64");
-        c.cloud_hypervisor_binary = strdup("cloud-hypervisor");
-        c.firecracker_binary = strdup("firecracker");
-        if (!c.default_backend || !c.qemu_binary || !c.cloud_hypervisor_binary || !c.firecracker_binary)
+        if (!c.default_backend || !c.qemu_binary)
                 return -ENOMEM;
 
         *ret = c;

@@ -22,13 +22,10 @@ Accel accel_from_string(const char *s);
  * [Manager]         StopTimeoutSec= [30]   how long a graceful stop waits for the guest (seconds, > 0)
  *                   KillGraceSec= [5]      SIGTERM -> SIGKILL window of a VM's unit (seconds, > 0)
  *                   PoolSize= [online CPUs] parallel items of a batch operation (1..1024)
- *                   DefaultBackend= [qemu] qemu | cloud-hypervisor | firecracker
+ *                   DefaultBackend= [qemu] a backend this build implements: qemu is the only one
  *                   ConsoleLogMaxBytes= [1M] size cap of a VM's console.log (a size: 512K, 1M, 1048576; > 0)
  * [QEMU]            Accel= [auto]          auto | kvm | tcg
- *                   Binary= [qemu-system-x86_64]
- * [CloudHypervisor] Binary= [cloud-hypervisor]
- * [Firecracker]     Binary= [firecracker]
- * A Binary= is a name looked up in $PATH or an absolute path. */
+ *                   Binary= [qemu-system-x86_64] a name looked up in $PATH or an absolute path */
 typedef struct CocoonConfig {
         uint64_t stop_timeout_usec;
         uint64_t kill_grace_usec;
@@ -37,8 +34,6 @@ typedef struct CocoonConfig {
         uint64_t console_log_max_bytes;
         Accel qemu_accel;
         char *qemu_binary;
-        char *cloud_hypervisor_binary;
-        char *firecracker_binary;
         /* What was ignored, one line each ("<file>:<line>: Unknown setting Foo= in [Manager], ignored."):
          * an unknown section (once, not per key in it) or an unknown key of a known section. NULL if none. */
         char **warnings;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-manager-describe.sh: io.cocoon.Manager.Describe and cocoonctl status: the configured hypervisor's
 # version is probed off the event loop (other calls are answered while `--version` runs) and cached until
-# the binary changes; settings cocoon.conf ignores are shown as warnings.
+# the binary changes; settings cocoon.conf ignores are shown as warnings; only the backends this build
+# implements are listed, with the binary the configuration names.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -89,5 +90,31 @@ assert_contains "$journal" "cocoon.conf:3: Unknown setting Acel= in [QEMU], igno
 assert_contains "$journal" "50-typo.conf:2: Unknown setting StopTimeOutSec= in [Manager], ignored." \
         "journal at warning priority"
 rm -r /etc/cocoon/cocoon.conf.d
+
+info "only backends this build implements are listed, whatever else is on the manager's PATH"
+mkdir -p "$dir/bin" /run/systemd/system/cocoon-manager.service.d
+for b in cloud-hypervisor firecracker qemu-system-x86_64; do
+        printf '#!/bin/sh\necho "%s v40.0.0"\n' "$b" >"$dir/bin/$b"
+        chmod 0755 "$dir/bin/$b"
+done
+printf '[Service]\nEnvironment=PATH=%s:/usr/sbin:/usr/bin:/sbin:/bin\n' "$dir/bin" \
+        >/run/systemd/system/cocoon-manager.service.d/50-test-path.conf
+systemctl daemon-reload
+printf '[QEMU]\nBinary=/nonexistent/qemu\n' >/etc/cocoon/cocoon.conf
+restart_manager
+reply=$(varlink_raw_call io.cocoon.Manager.Describe)
+assert_contains "$reply" '"backends":[{"name":"qemu","available":false,"path":"/nonexistent/qemu"}]' \
+        "a missing configured binary, and no other backend"
+assert_not_contains "$reply" "cloud-hypervisor" "Describe"
+assert_not_contains "$reply" "firecracker" "Describe"
+assert_contains "$(cocoonctl status)" "qemu               not found" "status"
+info "the configured name is looked up in PATH once, at start"
+printf '[QEMU]\nBinary=qemu-system-x86_64\n' >/etc/cocoon/cocoon.conf
+restart_manager
+assert_contains "$(varlink_raw_call io.cocoon.Manager.Describe)" \
+        "\"backends\":[{\"name\":\"qemu\",\"available\":true,\"path\":\"$dir/bin/qemu-system-x86_64\",\"version\":\"40.0.0\"}]" \
+        "qemu found in PATH"
+rm /run/systemd/system/cocoon-manager.service.d/50-test-path.conf
+systemctl daemon-reload
 
 info "ok"

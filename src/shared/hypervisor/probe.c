@@ -68,7 +68,7 @@ int find_executable(const char *name, char **ret_path) {
 }
 
 /* The first word that starts with a digit and contains a dot: "QEMU emulator version 7.2.22 (Debian …)"
- * gives "7.2.22", "cloud-hypervisor v40.0.0" gives "40.0.0". */
+ * gives "7.2.22", "tool v40.0.0" gives "40.0.0". */
 static int version_from_line(const char *line, char **ret) {
         for (const char *p = line; *p; p++) {
                 if (!isdigit((unsigned char) *p) || (p > line && !isspace((unsigned char) p[-1]) && p[-1] != 'v'))
