@@ -512,10 +512,10 @@ static void test_watch_sees_clean_exit(void **state) {
         sd_event_unref(e);
 }
 
-/* The live tests create transient units and a slice: only ever in tools/sandbox's private systemd, never in a
- * host's own (a developer machine or CI runner whose PID 1 is systemd). The sandbox sets COCOON_SANDBOX=1 for
- * the command and starts its systemd with container=cocoon-sandbox, which systemd records in
- * /run/systemd/container; both must hold. */
+/* The live tests create transient units and a slice: only ever in tools/sandbox's private systemd, never
+ * in a host's own (a developer machine or CI runner whose PID 1 is systemd). The sandbox sets
+ * COCOON_SANDBOX=1 for the command and starts its systemd with container=cocoon-sandbox, which systemd
+ * records in /run/systemd/container; both must hold. */
 static bool in_cocoon_sandbox(void) {
         char marker[64] = "";
         FILE *fp;
@@ -578,8 +578,8 @@ int main(void) {
         if (r != 0)
                 return EXIT_FAILURE;
         if (!in_cocoon_sandbox()) {
-                fprintf(stderr, "Not in tools/sandbox (COCOON_SANDBOX=1 and its systemd): skipping the transient "
-                                "unit tests, which never run against a host's own systemd.\n");
+                fprintf(stderr, "Not in tools/sandbox (COCOON_SANDBOX=1 and its systemd): skipping the "
+                                "transient unit tests, which never run against a host's own systemd.\n");
                 return 77;
         }
         if (!have_systemd_bus()) {

@@ -167,7 +167,8 @@ static void test_unknown_ignored(void **state) {
          * section (not per key in it), each naming file and line. */
         _cleanup_free_ char *key = NULL, *section = NULL, *in_dropin = NULL;
         assert_true(asprintf(&key, "%s:2: Unknown setting FutureKnob= in [Manager], ignored.", d->conf) > 0);
-        assert_true(asprintf(&section, "%s:4: Unknown section [Future], its settings are ignored.", d->conf) > 0);
+        assert_true(asprintf(&section, "%s:4: Unknown section [Future], its settings are ignored.",
+                             d->conf) > 0);
         assert_int_equal(strv_length(c.warnings), 2);
         assert_string_equal(c.warnings[0], key);
         assert_string_equal(c.warnings[1], section);

@@ -88,13 +88,15 @@ static bool backend_binary_stat(const Manager *m, size_t i, BinaryIdentity *ret)
 
         if (!path || path[0] != '/' || stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, X_OK) < 0)
                 return false;
-        *ret = (BinaryIdentity) { .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .mtime = st.st_mtim };
+        *ret = (BinaryIdentity) {
+                .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .mtime = st.st_mtim,
+        };
         return true;
 }
 
 static bool binary_identity_equal(const BinaryIdentity *a, const BinaryIdentity *b) {
-        return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
-               a->mtime.tv_nsec == b->mtime.tv_nsec;
+        return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+               a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
 static json_object *backends_to_json(Manager *m) {
@@ -102,7 +104,8 @@ static json_object *backends_to_json(Manager *m) {
         for (size_t i = 0; a && i < N_BACKENDS; i++) {
                 const BackendVersion *v = &m->describe->backends[i];
                 BinaryIdentity id;
-                bool available = hypervisor_find(describe_backends[i].name) && backend_binary_stat(m, i, &id);
+                bool available = hypervisor_find(describe_backends[i].name) &&
+                                 backend_binary_stat(m, i, &id);
                 json_object *b = json_object_new_object();
                 if (!b || json_object_array_add(a, b) < 0) {
                         json_object_put(b);
@@ -203,7 +206,8 @@ static int describe_refresh_backend(Manager *m, size_t i) {
                 return 0;
         if (!hypervisor_find(describe_backends[i].name) || !backend_binary_stat(m, i, &id))
                 return 0; /* not available: reported without a version */
-        if (v->probed && streq_ptr(v->path, backend_binary(m, i)) && binary_identity_equal(&v->identity, &id))
+        if (v->probed && streq_ptr(v->path, backend_binary(m, i)) &&
+            binary_identity_equal(&v->identity, &id))
                 return 0;
 
         VersionProbe *p = calloc(1, sizeof(VersionProbe));
@@ -223,7 +227,8 @@ static int describe_refresh_backend(Manager *m, size_t i) {
         return 0;
 }
 
-int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                               void *userdata) {
         Manager *m = userdata;
         int r;
 

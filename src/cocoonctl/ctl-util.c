@@ -60,7 +60,8 @@ int ctl_connect(Varlink **ret) {
         uint64_t usec;
 
         if (ctl_parse_client_timeout(timeout, &usec) < 0) {
-                fprintf(stderr, "cocoonctl: invalid COCOON_CLIENT_TIMEOUT_SEC '%s' (seconds > 0, or infinity)\n",
+                fprintf(stderr,
+                        "cocoonctl: invalid COCOON_CLIENT_TIMEOUT_SEC '%s' (seconds > 0, or infinity)\n",
                         timeout);
                 return -EINVAL;
         }
@@ -124,8 +125,10 @@ int ctl_call(Varlink *link, const char *method, json_object *parameters, json_ob
                 (void) varlink_set_relative_timeout(link, UINT64_MAX);
         int r = varlink_call(link, method, parameters, &reply, &error_id);
         if (r < 0 && long_running && r != -ETIMEDOUT)
-                return log_error_errno(r, "cocoonctl: calling %s failed (%m); the manager may still finish the "
-                                       "operation: check with cocoonctl vm list", method);
+                return log_error_errno(r,
+                                       "cocoonctl: calling %s failed (%m); the manager may still finish "
+                                       "the operation: check with cocoonctl vm list",
+                                       method);
         if (r < 0)
                 return log_error_errno(r, "cocoonctl: calling %s failed: %m", method);
         if (error_id)

@@ -16,8 +16,8 @@
 extern bool arg_json;
 extern const char *arg_address;
 
-/* Connects to the manager (arg_address or the default), with the client timeout of $COCOON_CLIENT_TIMEOUT_SEC
- * (default 45 s). Prints one line on failure. */
+/* Connects to the manager (arg_address or the default), with the client timeout of
+ * $COCOON_CLIENT_TIMEOUT_SEC (default 45 s). Prints one line on failure. */
 int ctl_connect(Varlink **ret);
 
 /* $COCOON_CLIENT_TIMEOUT_SEC: seconds > 0 or "infinity" (UINT64_MAX); NULL is the default. */

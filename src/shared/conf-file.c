@@ -266,8 +266,8 @@ static int parse_section_header(ParseState *st, char *l) {
 
         st->section_known = config_section_known(name);
         if (!st->section_known) {
-                int r = add_warning(st, "%s:%u: Unknown section [%s], its settings are ignored.", st->file, st->line,
-                                    name);
+                int r = add_warning(st, "%s:%u: Unknown section [%s], its settings are ignored.", st->file,
+                                    st->line, name);
                 if (r < 0)
                         return r;
         }
@@ -296,8 +296,8 @@ static int parse_assignment(CocoonConfig *c, ParseState *st, char *l) {
         if (!item) {
                 if (!st->section_known)
                         return 0; /* said once, at its header */
-                return add_warning(st, "%s:%u: Unknown setting %s= in [%s], ignored.", st->file, st->line, key,
-                                   st->section);
+                return add_warning(st, "%s:%u: Unknown setting %s= in [%s], ignored.", st->file, st->line,
+                                   key, st->section);
         }
 
         r = item->parse(value, (uint8_t *) c + item->offset);

@@ -35,7 +35,7 @@ typedef struct CocoonConfig {
         Accel qemu_accel;
         char *qemu_binary;
         /* What was ignored, one line each ("<file>:<line>: Unknown setting Foo= in [Manager], ignored."):
-         * an unknown section (once, not per key in it) or an unknown key of a known section. NULL if none. */
+         * an unknown section (once, not per key in it) or an unknown key of a known section. NULL: none. */
         char **warnings;
 } CocoonConfig;
 

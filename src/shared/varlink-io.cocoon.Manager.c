@@ -33,8 +33,8 @@ static const VarlinkField describe_out[] = {
           .doc = "Records moved aside at start because they failed to parse." },
         { .name = "connections", .type = VARLINK_INT },
         { .name = "configWarnings", .type = VARLINK_STRING, .flags = VARLINK_ARRAY,
-          .doc = "Settings of cocoon.conf (and its drop-ins) ignored at start, one \"<file>:<line>: <what>\" "
-                 "each: unknown sections and keys." },
+          .doc = "Settings of cocoon.conf (and its drop-ins) ignored at start, one "
+                 "\"<file>:<line>: <what>\" each: unknown sections and keys." },
         {},
 };
 

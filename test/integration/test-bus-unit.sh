@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs the bus-unit tests against the sandbox's systemd (run it inside tools/sandbox). Here a skip is a
-# failure: it means the sandbox has no systemd PID 1 with a system bus. Outside a sandbox (no COCOON_SANDBOX=1,
-# or a systemd that is not the sandbox's, as on a host whose PID 1 is systemd) the live part must skip.
+# failure: it means the sandbox has no systemd PID 1 with a system bus. Outside a sandbox (no
+# COCOON_SANDBOX=1, or a systemd that is not the sandbox's, as on a host whose PID 1 is systemd) the live
+# part must skip.
 set -euo pipefail
 
 : "${COCOON_BUILD_DIR:?run this inside tools/sandbox (COCOON_BUILD_DIR is not set)}"

@@ -61,8 +61,10 @@ chroot_dir=$(mktemp -d /tmp/chroot.XXXXXX)
 out=$(timeout 120 unshare --mount --propagation private -- bash -c \
         'mount --rbind / "$1" && exec chroot "$1" env BUILD_DIR="$2" "$3/tools/sandbox" -- \
                 bash -c "cat /proc/1/comm; systemctl is-system-running; echo \$COCOON_SANDBOX"' \
-        _ "$chroot_dir" "$COCOON_BUILD_DIR" "$COCOON_SOURCE_DIR" 2>&1) || fail "nested sandbox in a chroot: $out"
-assert_eq "systemd running 1" "${out//$'\n'/ }" "PID 1, system state and COCOON_SANDBOX in the nested sandbox"
+        _ "$chroot_dir" "$COCOON_BUILD_DIR" "$COCOON_SOURCE_DIR" 2>&1) ||
+        fail "nested sandbox in a chroot: $out"
+assert_eq "systemd running 1" "${out//$'\n'/ }" \
+        "PID 1, system state and COCOON_SANDBOX in the nested sandbox"
 rmdir "$chroot_dir"
 
 echo "ok"

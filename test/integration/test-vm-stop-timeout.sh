@@ -19,7 +19,7 @@ rc=0
 err=$(COCOON_CLIENT_TIMEOUT_SEC=soon cocoonctl vm list 2>&1) || rc=$?
 assert_eq 1 "$rc" "exit code with a bad COCOON_CLIENT_TIMEOUT_SEC"
 assert_contains "$err" "invalid COCOON_CLIENT_TIMEOUT_SEC 'soon'" "message"
-assert_eq "No VMs found." "$(COCOON_CLIENT_TIMEOUT_SEC=5 cocoonctl vm list)" "a quick call with a 5 s client timeout"
+assert_eq "No VMs found." "$(COCOON_CLIENT_TIMEOUT_SEC=5 cocoonctl vm list)" "quick call, 5 s timeout"
 assert_eq "No VMs found." "$(COCOON_CLIENT_TIMEOUT_SEC=infinity cocoonctl vm list)" "no client timeout"
 
 info "a guest that ignores the power button"
@@ -32,10 +32,10 @@ wait_for 90 grep -q COCOON-GUEST-READY "/var/log/cocoon/vms/$id/console.log"
 # Stop fails here.
 info "vm stop --timeout 50 with a 5 s client timeout: the CLI waits for the stop and reports success"
 rc=0
-out=$(COCOON_CLIENT_TIMEOUT_SEC=5 cocoonctl vm stop --timeout 50 stubborn 2>"$COCOON_BUILD_DIR/stop-timeout.err") ||
-        rc=$?
-err=$(cat "$COCOON_BUILD_DIR/stop-timeout.err")
-rm -f "$COCOON_BUILD_DIR/stop-timeout.err"
+errfile=$COCOON_BUILD_DIR/stop-timeout.err
+out=$(COCOON_CLIENT_TIMEOUT_SEC=5 cocoonctl vm stop --timeout 50 stubborn 2>"$errfile") || rc=$?
+err=$(cat "$errfile")
+rm -f "$errfile"
 assert_eq 0 "$rc" "exit code of vm stop (stderr: $err)"
 assert_eq "$id" "$out" "vm stop output"
 assert_eq "" "$err" "vm stop stderr"
