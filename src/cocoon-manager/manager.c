@@ -60,10 +60,7 @@ Manager *manager_free(Manager *m) {
         free(m->run_dir);
         free(m->log_dir);
         free(m->listen_address);
-        for (size_t i = 0; i < ELEMENTSOF(m->backend_path); i++) {
-                free(m->backend_path[i]);
-                free(m->backend_version[i]);
-        }
+        describe_state_free(m->describe);
         return mfree(m);
 }
 
@@ -192,13 +189,14 @@ static int manager_new(Manager **ret) {
         m->exit_idle_usec = arg_exit_idle_usec;
         m->vm_event = vm_events_emit;
 
-        for (size_t i = 0; i < hypervisor_table_size && i < ELEMENTSOF(m->backend_path); i++)
-                (void) find_executable(hypervisor_table[i]->default_binary, &m->backend_path[i]);
 
         _cleanup_free_ char *config_error = NULL;
         int r = cocoon_config_load(arg_config, &m->config, &config_error);
         if (r < 0)
                 return log_error_errno(r, "Bad configuration: %s", config_error ?: "?");
+        /* Ignored settings are most often typos: say so (Describe repeats them for cocoonctl status). */
+        for (char **w = m->config.warnings; w && *w; w++)
+                log_warning("%s", *w);
         /* Host facts, read once: they do not change while we run. */
         m->host_accel = accel_resolve(ACCEL_AUTO);
         m->host_tsc_khz = host_tsc_khz();
