@@ -12,6 +12,7 @@
 #include "image-store.h"
 #include "job-queue.h"
 #include "qemu.h"
+#include "vm-console.h"
 #include "vm-events.h"
 #include "vm-monitor.h"
 #include "vm-runtime.h"
@@ -36,6 +37,7 @@ Manager *manager_free(Manager *m) {
         job_queue_free(m->jobs);
         sd_event_source_unref(m->exit_source);
         vm_events_free_all(m);
+        vm_console_free_log_streams(m);
         varlink_server_unref(m->varlink_server);
         sd_event_source_unref(m->idle_timer);
         if (m->consoles) {

@@ -16,6 +16,7 @@
 #include "varlink.h"
 
 typedef struct VmSubscriber VmSubscriber;
+typedef struct VmLogStream VmLogStream;
 typedef struct JobQueue JobQueue;
 typedef struct UnitWatch UnitWatch;
 typedef struct ImageStore ImageStore;
@@ -36,6 +37,8 @@ typedef struct Manager {
         Hashmap *consoles;      /* vm id -> ConsoleRelay* */
         Hashmap *main_pids;     /* vm id -> hypervisor pid of running VMs (vm-runtime.c) */
         VmSubscriber *subscribers; /* io.cocoon.VM.Watch callers */
+        VmLogStream *log_streams;  /* `vm logs` being sent (vm-console.c) */
+        unsigned n_log_streams;
 
         char *state_dir;
         char *run_dir;
