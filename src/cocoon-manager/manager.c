@@ -59,6 +59,7 @@ Manager *manager_free(Manager *m) {
         free(m->run_dir);
         free(m->log_dir);
         free(m->listen_address);
+        free(m->stop_helper);
         for (size_t i = 0; i < ELEMENTSOF(m->backend_path); i++) {
                 free(m->backend_path[i]);
                 free(m->backend_version[i]);
@@ -177,6 +178,24 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
+/* The VM units' ExecStop= helper is installed next to us (libexecdir, or the build directory). */
+static char *find_stop_helper(void) {
+        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+        char *helper = NULL;
+        char *slash = self ? strrchr(self, '/') : NULL;
+        if (!slash)
+                return NULL;
+        *slash = 0;
+        if (asprintf(&helper, "%s/cocoon-vm-stop", self) < 0)
+                return NULL;
+        if (access(helper, X_OK) < 0) {
+                log_warning("%s is missing: a graceful stop of a VM gives its guest no time once systemd "
+                            "takes over.", helper);
+                return mfree(helper);
+        }
+        return helper;
+}
+
 static int manager_new(Manager **ret) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
         if (!m)
@@ -189,6 +208,7 @@ static int manager_new(Manager **ret) {
         if (arg_listen && !(m->listen_address = strdup(arg_listen)))
                 return log_oom();
         m->exit_idle_usec = arg_exit_idle_usec;
+        m->stop_helper = find_stop_helper();
 
         /* Looked up once: membership of this group grants access (see manager-varlink.c). */
         struct group *g = getgrnam("cocoon");

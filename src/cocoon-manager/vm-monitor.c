@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "backend.h"
 #include "bus-unit.h"
 #include "console-relay.h"
 #include "fd-util.h"
@@ -81,6 +82,15 @@ static void vm_mark_exited(Manager *m, const char *id, const char *reason, bool 
         if (!current || current->vm.state != VM_STATE_RUNNING)
                 return;
 
+        /* A stop was asked for and went on in systemd while no manager waited for it (backend_stop()):
+         * however it ended, it is the stop the operator wanted. */
+        _cleanup_free_ char *stop_file = NULL;
+        if (asprintf(&stop_file, "%s/%s", current->run_dir, STOP_TIMEOUT_FILE_NAME) >= 0 &&
+            unlink(stop_file) >= 0) {
+                clean = true;
+                reason = "stopped on request";
+        }
+
         manager_console_detach(m, id);
         vm_runtime_set_pid(m, id, 0);
         if (manager_vm_set_state(m, id, clean ? VM_STATE_STOPPED : VM_STATE_ERROR,
@@ -144,8 +154,10 @@ static void vm_adopt(Manager *m, const char *id) {
 }
 
 static bool unit_entry_running(const UnitListEntry *e) {
+        /* deactivating: a stop goes on in systemd (begun by an earlier manager); the unit watch records
+         * its end. */
         return streq(e->active_state, "active") || streq(e->active_state, "activating") ||
-               streq(e->active_state, "reloading");
+               streq(e->active_state, "reloading") || streq(e->active_state, "deactivating");
 }
 
 /* Records say "running" but the manager was away: believe systemd. */
