@@ -390,6 +390,11 @@ static void test_invalid_spec(void **state) {
         assert_int_equal(unit_start_transient(f->bus, f->unit, &spec, NULL), -EINVAL);
         spec.argv = NULL;
         assert_int_equal(unit_start_transient(f->bus, f->unit, &spec, NULL), -EINVAL);
+        /* ExecStop= needs an absolute path too. */
+        char *absolute[] = { (char *) "/bin/sleep", (char *) "1", NULL };
+        spec.argv = absolute;
+        spec.exec_stop = relative;
+        assert_int_equal(unit_start_transient(f->bus, f->unit, &spec, NULL), -EINVAL);
 }
 
 typedef struct WatchLog {

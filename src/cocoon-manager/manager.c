@@ -12,6 +12,7 @@
 #include "image-store.h"
 #include "job-queue.h"
 #include "qemu.h"
+#include "vm-console.h"
 #include "vm-events.h"
 #include "vm-task.h"
 #include "vm-unit.h"
@@ -38,6 +39,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->exit_source);
         sd_event_source_disable_unref(m->group_watch);
         vm_events_free_all(m);
+        vm_console_free_log_streams(m);
         varlink_server_unref(m->varlink_server);
         sd_event_source_unref(m->idle_timer);
         if (m->consoles) {
@@ -61,6 +63,7 @@ Manager *manager_free(Manager *m) {
         free(m->log_dir);
         free(m->listen_address);
         describe_state_free(m->describe);
+        free(m->stop_helper);
         return mfree(m);
 }
 
@@ -175,6 +178,24 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
+/* The VM units' ExecStop= helper is installed next to us (libexecdir, or the build directory). */
+static char *find_stop_helper(void) {
+        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+        char *helper = NULL;
+        char *slash = self ? strrchr(self, '/') : NULL;
+        if (!slash)
+                return NULL;
+        *slash = 0;
+        if (asprintf(&helper, "%s/cocoon-vm-stop", self) < 0)
+                return NULL;
+        if (access(helper, X_OK) < 0) {
+                log_warning("%s is missing: a graceful stop of a VM gives its guest no time once systemd "
+                            "takes over.", helper);
+                return mfree(helper);
+        }
+        return helper;
+}
+
 static int manager_new(Manager **ret) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
         if (!m)
@@ -188,6 +209,7 @@ static int manager_new(Manager **ret) {
                 return log_oom();
         m->exit_idle_usec = arg_exit_idle_usec;
         m->vm_event = vm_events_emit;
+        m->stop_helper = find_stop_helper();
 
 
         _cleanup_free_ char *config_error = NULL;

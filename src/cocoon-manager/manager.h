@@ -17,6 +17,7 @@
 #include "vm.h"
 
 typedef struct VmSubscriber VmSubscriber;
+typedef struct VmLogStream VmLogStream;
 typedef struct JobQueue JobQueue;
 typedef struct UnitWatch UnitWatch;
 typedef struct ImageStore ImageStore;
@@ -40,11 +41,14 @@ typedef struct Manager {
         Hashmap *vm_runtime;    /* vm id -> what vm.c knows beyond the record (pid, cached views) */
         VmEventFunc vm_event;   /* vm.c announces record changes through this (vm-events.c) */
         VmSubscriber *subscribers; /* io.cocoon.VM.Watch callers */
+        VmLogStream *log_streams;  /* `vm logs` being sent (vm-console.c) */
+        unsigned n_log_streams;
 
         char *state_dir;
         char *run_dir;
         char *log_dir;
         char *listen_address;   /* set when not socket activated */
+        char *stop_helper;      /* cocoon-vm-stop next to our binary, the VM units' ExecStop=; NULL: none */
 
         uint64_t exit_idle_usec; /* 0: never exit when idle */
         sd_event_source *idle_timer;

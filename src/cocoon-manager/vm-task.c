@@ -166,6 +166,10 @@ static void on_work_done(int result, void *userdata) {
                 return task_not_started(t);
         if (t->undoing)
                 return on_undo_done(t, result);
+        if (result == -EINPROGRESS)
+                /* A stop whose wait our shutdown ended: it goes on in systemd, the record stays as it is
+                 * and the next manager records the outcome (vm-monitor.c). */
+                return task_finish(t, COCOON_ERROR_SHUTTING_DOWN, message);
 
         switch (t->kind) {
         case VM_TASK_CREATE:
@@ -249,6 +253,9 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         w->kill_grace_usec = m->config.kill_grace_usec;
         w->timeout_usec = t->options.timeout_usec ?: m->config.stop_timeout_usec;
         w->force = t->options.force;
+        if (m->stop_helper && !(w->stop_helper = strdup(m->stop_helper)))
+                return -ENOMEM;
+        w->cancel_fd = job_queue_cancel_fd(m->jobs);
         t->work = TAKE_PTR(w);
         return 0;
 }

@@ -28,12 +28,13 @@ static int append_strv_property(sd_bus_message *m, const char *name, char **l) {
         return r;
 }
 
-static int append_exec_start(sd_bus_message *m, char **argv) {
+/* ExecStart=/ExecStop= a(sasb): one command, argv[0] its absolute path. */
+static int append_exec(sd_bus_message *m, const char *property, char **argv, bool ignore_failure) {
         int r;
 
         r = sd_bus_message_open_container(m, 'r', "sv");
         if (r >= 0)
-                r = sd_bus_message_append(m, "s", "ExecStart");
+                r = sd_bus_message_append(m, "s", property);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'v', "a(sasb)");
         if (r >= 0)
@@ -45,7 +46,7 @@ static int append_exec_start(sd_bus_message *m, char **argv) {
         if (r >= 0)
                 r = sd_bus_message_append_strv(m, argv);
         if (r >= 0)
-                r = sd_bus_message_append(m, "b", 0); /* a failing hypervisor fails the unit */
+                r = sd_bus_message_append(m, "b", ignore_failure);
         for (int i = 0; r >= 0 && i < 4; i++)
                 r = sd_bus_message_close_container(m);
         return r;
@@ -227,7 +228,14 @@ int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec) {
         if (r >= 0 && spec->sandbox)
                 r = append_sandbox_properties(m, spec);
         if (r >= 0)
-                r = append_exec_start(m, spec->argv);
+                r = append_exec(m, "ExecStart", spec->argv, false); /* a failing hypervisor fails the unit */
+        /* The stop helper may wait longer than TimeoutStopUSec= (the kill grace) for the guest and says so
+         * with EXTEND_TIMEOUT_USEC=, which systemd takes only with NotifyAccess=all from a control process
+         * (NotifyAccess=exec does not exist in systemd 252). Its failure never fails the unit. */
+        if (r >= 0 && spec->exec_stop)
+                r = append_exec(m, "ExecStop", spec->exec_stop, true);
+        if (r >= 0 && spec->exec_stop)
+                r = append_string_property(m, "NotifyAccess", "all");
         if (r < 0)
                 return r;
 
@@ -256,5 +264,6 @@ bool unit_spec_is_valid(const UnitSpec *spec) {
                (!spec->stdout_path || spec->stdout_path[0] == '/') &&
                (!spec->working_directory || spec->working_directory[0] == '/') &&
                (!spec->network_namespace_path || spec->network_namespace_path[0] == '/') &&
+               (!spec->exec_stop || (spec->exec_stop[0] && spec->exec_stop[0][0] == '/')) &&
                (!spec->sandbox || unit_sandbox_is_valid(spec->sandbox));
 }

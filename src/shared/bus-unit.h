@@ -31,6 +31,9 @@ typedef struct UnitSpec {
         const char *description;
         const char *slice;                  /* NULL: systemd's default for the name */
         char **argv;                        /* argv[0] is the absolute path of the binary */
+        /* ExecStop=, run when the unit is asked to stop, before systemd's SIGTERM: argv[0] absolute. NULL:
+         * none. Its failure is ignored; it may extend the stop timeout with EXTEND_TIMEOUT_USEC=. */
+        char **exec_stop;
         const char *working_directory;      /* NULL: "/" */
         const char *stdout_path;            /* absolute; appended to, also takes stderr; NULL: journal */
         uint64_t timeout_stop_usec;         /* SIGTERM -> SIGKILL grace; 0: systemd's default */

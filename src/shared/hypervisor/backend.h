@@ -20,6 +20,11 @@ typedef enum BackendFailure {
         _BACKEND_FAILURE_MAX,
 } BackendFailure;
 
+/* In the VM's run directory while a graceful stop waits for the guest: the wait in microseconds, read by
+ * the unit's ExecStop= helper (cocoon-vm-stop). It also tells a manager started later that the VM was
+ * stopped on request. */
+#define STOP_TIMEOUT_FILE_NAME "stop-timeout"
+
 typedef struct BackendWork {
         /* inputs */
         VMRecord *record;          /* private copy */
@@ -31,6 +36,8 @@ typedef struct BackendWork {
         uint64_t kill_grace_usec;
         uint64_t timeout_usec;     /* stop: guest power-off wait */
         bool force;
+        char *stop_helper;         /* start: ExecStop= of the unit (absolute), NULL: none */
+        int cancel_fd;             /* polls readable when the manager shuts down; -EBADF: never */
 
         /* outputs */
         char *message;             /* why it failed, for operators */
@@ -48,5 +55,7 @@ static inline void backend_work_freep(BackendWork **w) {
 
 int backend_create(BackendWork *w);
 int backend_start(BackendWork *w);
+/* Asks the guest (unless force) and hands the stop to systemd; waits for the hypervisor to exit. Returns
+ * -EINPROGRESS when cancel_fd fired first: the stop goes on in systemd without us. */
 int backend_stop(BackendWork *w);
 int backend_delete(BackendWork *w);
