@@ -640,7 +640,14 @@ static void test_blob_kind_strings(void **state) {
         assert_int_equal(kind, IMAGE_BLOB_INITRD);
         assert_int_equal(image_blob_parse_file_name(ABC_SHA256 ".tmp", hex, &kind), -EINVAL);
         assert_int_equal(image_blob_parse_file_name(".#blob-abc", hex, &kind), -EINVAL);
+        assert_true(image_blob_hex_is_valid(ABC_SHA256));
+        assert_true(image_blob_hex_is_valid("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
         assert_false(image_blob_hex_is_valid(ABC_SHA256 "0"));
+        assert_false(image_blob_hex_is_valid("abc123"));
+        assert_false(image_blob_hex_is_valid("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+        assert_false(image_blob_hex_is_valid("gaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+        assert_false(image_blob_hex_is_valid(""));
+        assert_false(image_blob_hex_is_valid(NULL));
 }
 
 int main(void) {

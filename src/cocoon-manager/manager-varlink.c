@@ -17,7 +17,7 @@
 #include "vm-console.h"
 #include "vm-events.h"
 #include "vm-lifecycle.h"
-#include "vm-runtime.h"
+#include "vm-varlink.h"
 
 static const struct {
         const char *method;

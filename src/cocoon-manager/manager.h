@@ -14,6 +14,7 @@
 #include "probe.h"
 #include "store.h"
 #include "varlink.h"
+#include "vm.h"
 
 typedef struct VmSubscriber VmSubscriber;
 typedef struct JobQueue JobQueue;
@@ -34,7 +35,9 @@ typedef struct Manager {
         JobQueue *jobs;         /* worker threads for slow work */
         Hashmap *vm_tasks;      /* vm id -> VmTask* (the running one; others queue behind it) */
         Hashmap *consoles;      /* vm id -> ConsoleRelay* */
-        Hashmap *main_pids;     /* vm id -> hypervisor pid of running VMs (vm-runtime.c) */
+        Hashmap *unit_holds;    /* vm id -> unit news kept while an operation runs (vm-unit.c) */
+        Hashmap *vm_runtime;    /* vm id -> what vm.c knows beyond the record (pid, cached views) */
+        VmEventFunc vm_event;   /* vm.c announces record changes through this (vm-events.c) */
         VmSubscriber *subscribers; /* io.cocoon.VM.Watch callers */
 
         char *state_dir;
@@ -44,6 +47,8 @@ typedef struct Manager {
 
         uint64_t exit_idle_usec; /* 0: never exit when idle */
         sd_event_source *idle_timer;
+        bool shutting_down;      /* SIGTERM/SIGINT seen: answering what is in flight, then exiting */
+        sd_event_source *exit_source;
 
         /* Hypervisor binaries found at start; versions are probed on the first Describe and cached. */
         char *backend_path[3];    /* indexed like backend_table[] */
@@ -60,9 +65,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 int manager_varlink_init(Manager *m);
 /* Re-arms the idle-exit timer; called whenever connections, VM tasks or worker jobs come or go. */
 void manager_check_idle(Manager *m);
-
-/* vm-varlink.c */
-int vl_method_vm_list(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
 
 /* manager-describe.c */
 int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);

@@ -16,10 +16,10 @@
 #include "strv-util.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
-#include "vm-events.h"
 #include "vm-lifecycle.h"
 #include "vm-task.h"
 #include "vm-varlink.h"
+#include "vm.h"
 
 #define VM_DEFAULT_CPU 1U
 #define VM_DEFAULT_MEMORY (UINT64_C(256) << 20)
@@ -220,7 +220,7 @@ static void reply_vm(Manager *m, Varlink *link, const char *id) {
         const VMRecord *record = store_get(m->store, id);
         _cleanup_(json_object_putp) json_object *reply = json_object_new_object();
         json_object *vm;
-        if (!record || !reply || vm_record_to_public_json(record, &vm) < 0 || json_add_object(reply, "vm", vm) < 0) {
+        if (!record || !reply || vm_to_json(m, record, VM_VIEW_PUBLIC, &vm) < 0 || json_add_object(reply, "vm", vm) < 0) {
                 (void) varlink_error_errno(link, ENOMEM);
                 return;
         }
@@ -276,10 +276,9 @@ int vl_method_vm_create(Varlink *link, json_object *parameters, VarlinkMethodFla
                 return reply_invalid_configuration(link, field ?: "config", message ?: "invalid configuration");
 
         /* The placeholder reserves name and id at once; GC leaves creating records alone for 24 h. */
-        r = store_put(m->store, record);
+        r = vm_add(m, record);
         if (r < 0)
                 return r;
-        vm_events_emit(m, VM_EVENT_ADDED, record->vm.id);
 
         CreateCall *c = calloc(1, sizeof(CreateCall));
         if (!c)
@@ -289,8 +288,7 @@ int vl_method_vm_create(Varlink *link, json_object *parameters, VarlinkMethodFla
         r = vm_task_submit(m, VM_TASK_CREATE, record->vm.id, NULL, on_create_done, c);
         if (r < 0) {
                 create_call_free(c);
-                (void) store_remove(m->store, record->vm.id);
-                vm_events_emit_removed(m, record->vm.id);
+                (void) vm_remove(m, record->vm.id);
                 return r;
         }
         return 0;
@@ -437,7 +435,7 @@ int vl_method_vm_debug(Varlink *link, json_object *parameters, VarlinkMethodFlag
 
         HypervisorLaunch launch = {
                 .binary = m->config.qemu_binary,
-                .accel = manager_vm_accel(m, record),
+                .accel = vm_accel(m, record),
                 .tsc_khz = m->host_tsc_khz,
                 .start_paused = true,
         };

@@ -12,12 +12,10 @@
 #include "state.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
-#include "vm-events.h"
-#include "vm-monitor.h"
-#include "vm-runtime.h"
-#include "vm-task.h"
-#include "vm-varlink.h"
 #include "backend.h"
+#include "vm-task.h"
+#include "vm-unit.h"
+#include "vm.h"
 
 struct VmTask {
         Manager *manager;
@@ -84,6 +82,9 @@ static void task_finish(VmTask *t, const char *error_id, const char *message) {
                                message ?: error_id);
         if (t->done)
                 t->done(m, t, error_id, message, t->userdata);
+        /* What systemd said about the unit while this ran is acted on now (a hypervisor that died after
+         * its start handshake is recorded, not forgotten). */
+        vm_unit_release(m, t->id, t->work ? t->work->invocation_id : NULL);
 
         VmTask *next = t->next;
         if (next)
@@ -96,6 +97,13 @@ static void task_finish(VmTask *t, const char *error_id, const char *message) {
         manager_check_idle(m);
 }
 
+/* The manager is shutting down before the work began: nothing changed, and a create leaves no placeholder. */
+static void task_not_started(VmTask *t) {
+        if (t->kind == VM_TASK_CREATE)
+                (void) vm_remove(t->manager, t->id);
+        task_finish(t, COCOON_ERROR_SHUTTING_DOWN, "cocoon-manager is shutting down; the operation was not started");
+}
+
 static void on_work_done(int result, void *userdata) {
         VmTask *t = userdata;
         Manager *m = t->manager;
@@ -103,50 +111,48 @@ static void on_work_done(int result, void *userdata) {
         const char *message = w->message ?: (result < 0 ? strerror(-result) : NULL);
         const char *failure = w->error_id ?: VM_ERROR_HYPERVISOR_FAILED;
 
-        if (result == -ECANCELED) /* the manager is shutting down */
-                return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cocoon-manager is shutting down");
+        if (result == -ECANCELED) /* never started: the manager is shutting down */
+                return task_not_started(t);
 
         switch (t->kind) {
         case VM_TASK_CREATE:
                 if (result < 0) {
                         /* Roll back: the placeholder goes, and with it the name. */
-                        (void) store_remove(m->store, t->id);
-                        vm_events_emit_removed(m, t->id);
+                        (void) vm_remove(m, t->id);
                         return task_finish(t, failure, message);
                 }
-                (void) manager_vm_set_state(m, t->id, VM_STATE_CREATED, NULL);
+                (void) vm_set_state(m, t->id, VM_STATE_CREATED, NULL);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_START:
                 if (result < 0) {
-                        vm_runtime_set_pid(m, t->id, 0);
-                        (void) manager_vm_set_state(m, t->id, VM_STATE_ERROR, message);
+                        vm_set_main_pid(m, t->id, 0);
+                        (void) vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
-                manager_console_attach(m, t->id, TAKE_FD(w->console_fd));
-                vm_runtime_set_pid(m, t->id, w->main_pid);
-                (void) manager_vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
+                vm_console_attach(m, t->id, TAKE_FD(w->console_fd));
+                vm_set_main_pid(m, t->id, w->main_pid);
+                (void) vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_STOP:
-                manager_console_detach(m, t->id);
-                vm_runtime_set_pid(m, t->id, 0);
+                vm_console_detach(m, t->id);
+                vm_set_main_pid(m, t->id, 0);
                 if (result < 0) {
-                        (void) manager_vm_set_state(m, t->id, VM_STATE_ERROR, message);
+                        (void) vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
-                (void) manager_vm_set_state(m, t->id, VM_STATE_STOPPED, NULL);
+                (void) vm_set_state(m, t->id, VM_STATE_STOPPED, NULL);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_DELETE:
-                manager_console_detach(m, t->id);
-                vm_runtime_set_pid(m, t->id, 0);
+                vm_console_detach(m, t->id);
+                vm_set_main_pid(m, t->id, 0);
                 if (result < 0)
                         return task_finish(t, failure, message);
-                int r = store_remove(m->store, t->id);
+                int r = vm_remove(m, t->id);
                 if (r < 0 && r != -ENOENT)
                         return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cannot remove the record");
-                vm_events_emit_removed(m, t->id);
                 return task_finish(t, NULL, NULL);
 
         default:
@@ -176,7 +182,7 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
                 return -EOPNOTSUPP;
         if (!(w->binary = strdup(m->config.qemu_binary)))
                 return -ENOMEM;
-        w->accel = manager_vm_accel(m, record);
+        w->accel = vm_accel(m, record);
         w->tsc_khz = m->host_tsc_khz;
         w->kill_grace_usec = m->config.kill_grace_usec;
         w->timeout_usec = t->options.timeout_usec ?: m->config.stop_timeout_usec;
@@ -189,6 +195,8 @@ static void task_run(VmTask *t) {
         Manager *m = t->manager;
         const VMRecord *record = store_get(m->store, t->id);
         char message[256];
+
+        vm_unit_hold(m, t->id);
 
         if (!record)
                 return task_finish(t, VM_ERROR_NO_SUCH_VM, "the VM no longer exists");
@@ -213,6 +221,8 @@ static void task_run(VmTask *t) {
         int r = task_prepare_work(t, record);
         if (r >= 0)
                 r = job_submit(m->jobs, job_work, on_work_done, t);
+        if (r == -ESHUTDOWN)
+                return task_not_started(t);
         if (r < 0) {
                 snprintf(message, sizeof(message), "cannot run the operation: %s", strerror(-r));
                 return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);

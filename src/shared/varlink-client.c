@@ -4,39 +4,30 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "fd-util.h"
 #include "log.h"
 #include "varlink-internal.h"
 
 int varlink_connect_address(Varlink **ret, const char *address) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_un un;
-        } sa = { .un.sun_family = AF_UNIX };
+        _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -EBADF;
-        const char *path;
-        size_t n;
+        const char *p;
         int r;
 
         if (!ret || !address)
                 return -EINVAL;
-        path = strncmp(address, "unix:", 5) == 0 ? address + 5 : address;
-        n = strcspn(path, ";"); /* varlink addresses may carry ";mode=…" and similar for the listener */
-        if (n == 0 || (path[0] != '/' && path[0] != '@'))
+        p = strncmp(address, "unix:", 5) == 0 ? address + 5 : address;
+        /* varlink addresses may carry ";mode=…" and similar for the listener */
+        path = strndup(p, strcspn(p, ";"));
+        if (!path)
+                return -ENOMEM;
+        if (path[0] != '/')
                 return -EINVAL;
-        if (n >= sizeof(sa.un.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.un.sun_path, path, n);
-        if (path[0] == '@')
-                sa.un.sun_path[0] = '\0'; /* abstract namespace */
 
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd = unix_connect(path);
         if (fd < 0)
-                return negative_errno();
-        if (connect(fd, &sa.sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n)) < 0)
-                return negative_errno();
+                return fd;
         r = varlink_new(ret, fd, VARLINK_IDLE_CLIENT);
         if (r < 0)
                 return r;

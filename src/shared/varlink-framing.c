@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "json-util.h"
 #include "varlink-framing.h"
 #include "varlink.h"
 
@@ -103,7 +104,7 @@ static int parse_message(const char *text, size_t size, json_object **ret) {
                         json_object_put(o);
                         return -EBADMSG;
                 }
-        if (!json_object_is_type(o, json_type_object)) {
+        if (!json_object_is_type(o, json_type_object) || json_verify_text(o, text, used) < 0) {
                 json_object_put(o);
                 return -EBADMSG;
         }

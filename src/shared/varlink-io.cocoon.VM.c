@@ -279,6 +279,10 @@ static const VarlinkSymbol error_not_supported = {
 static const VarlinkSymbol error_hypervisor_failed = {
         .kind = VARLINK_SYMBOL_ERROR, .name = "HypervisorFailed", .input = hypervisor_failed_fields,
 };
+static const VarlinkSymbol error_subscriber_too_slow = {
+        .kind = VARLINK_SYMBOL_ERROR, .name = "SubscriberTooSlow", .input = message_fields,
+        .doc = "Ends a Watch whose caller let too many events pile up unread; watch again.",
+};
 
 static const VarlinkField console_in[] = {
         { .name = "ref", .type = VARLINK_STRING, .doc = "Id, name, or id prefix of at least 3 characters." },
@@ -324,6 +328,7 @@ static const VarlinkSymbol *const symbols[] = {
         &error_invalid_configuration,
         &error_not_supported,
         &error_hypervisor_failed,
+        &error_subscriber_too_slow,
         NULL,
 };
 

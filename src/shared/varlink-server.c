@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
@@ -437,19 +436,17 @@ int varlink_server_listen_fd(VarlinkServer *server, int fd) {
 }
 
 int varlink_server_listen_address(VarlinkServer *server, const char *path, mode_t mode) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_un un;
-        } sa = { .un.sun_family = AF_UNIX };
         _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa;
+        socklen_t sa_len;
         struct stat st;
         int r;
 
         if (!server || !path || path[0] != '/')
                 return -EINVAL;
-        if (strlen(path) >= sizeof(sa.un.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.un.sun_path, path, strlen(path));
+        r = sockaddr_un_from_path(&sa, path, &sa_len);
+        if (r < 0)
+                return r;
 
         /* A stale socket from an earlier run is replaced; anything else at that path is not ours to remove.
          */
@@ -463,7 +460,7 @@ int varlink_server_listen_address(VarlinkServer *server, const char *path, mode_
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return negative_errno();
-        if (bind(fd, &sa.sa, sizeof(sa.un)) < 0)
+        if (bind(fd, (struct sockaddr *) &sa, sa_len) < 0)
                 return negative_errno();
         /* Nobody can connect before listen(), so setting the mode here leaves no window. */
         if (chmod(path, mode) < 0 || listen(fd, SOMAXCONN) < 0) {

@@ -73,6 +73,8 @@ void *varlink_get_userdata(Varlink *link);
 VarlinkServer *varlink_get_server(Varlink *link);
 /* The fully-qualified method of the call being served (NULL when idle). */
 const char *varlink_get_current_method(Varlink *link);
+/* Bytes queued for the peer and not yet written (a peer that does not read lets them grow). */
+size_t varlink_get_output_queued(Varlink *link);
 
 /* ---- server side replies ---- */
 /* Final reply. `parameters` may be NULL (sent as omitted). Does not take ownership (json_object_get inside).

@@ -96,6 +96,22 @@ ls /var/lib/cocoon/vms/$bad/vm.json.corrupt-* >/dev/null || fail "corrupt record
 [ ! -e /var/lib/cocoon/vms/$bad/vm.json ] || fail "corrupt record still in place"
 journalctl -u cocoon-manager.service --no-pager | grep -q "$bad" || fail "corrupt record not logged"
 
+info "a call with a repeated key or a NUL in a string is a protocol error: dropped unanswered, nothing runs"
+# json-c alone keeps the last of two "method" keys, and C strings end at the NUL: both ran Delete once.
+raw_message() {
+        printf '%s\0' "$1" | socat -t 5 - "UNIX-CONNECT:$COCOON_SOCKET" | tr '\0' '\n'
+}
+reply=$(raw_message '{"method":"io.cocoon.VM.List","method":"io.cocoon.VM.Delete","parameters":{"refs":["kept"]}}')
+assert_eq "" "$reply" "reply to a call with two method keys"
+reply=$(raw_message '{"method":"io.cocoon.VM.Delete","parameters":{"refs":["nope"],"refs":["kept"]}}')
+assert_eq "" "$reply" "reply to a call with two refs keys"
+reply=$(raw_message '{"method":"io.cocoon.VM.Delete\u0000junk","parameters":{"refs":["kept"]}}')
+assert_eq "" "$reply" "reply to a call with a NUL in the method"
+reply=$(raw_message '{"method":"io.cocoon.VM.Delete","parameters":{"refs":["kept\u0000x"]}}')
+assert_eq "" "$reply" "reply to a call with a NUL in a parameter"
+assert_contains "$(cocoonctl vm inspect kept)" "\"id\": \"$good\"" "the VM is still there"
+[ -e /var/lib/cocoon/vms/$good/vm.json ] || fail "the VM's record was removed"
+
 info "SIGTERM: clean exit"
 systemctl stop cocoon-manager.service cocoon-manager.socket
 assert_eq inactive "$(unit_property cocoon-manager.service ActiveState)" "service after stop"

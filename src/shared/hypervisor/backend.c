@@ -28,8 +28,10 @@
 
 extern char **environ;
 
-#define HYPERVISOR_SOCKET_TIMEOUT_USEC (10 * USEC_PER_SEC)
-#define QMP_TIMEOUT_USEC (5 * USEC_PER_SEC)
+/* Generous: a loaded host (eight TCG guests starting on two cores) takes seconds to answer, and a hypervisor
+ * that dies is noticed at once anyway (wait_for_socket watches its PID, QMP sees the socket close). */
+#define HYPERVISOR_SOCKET_TIMEOUT_USEC (30 * USEC_PER_SEC)
+#define QMP_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define COW_FILE_NAME "cow.raw"
 
 static const char *const runtime_files[] = { API_SOCKET_NAME, CONSOLE_SOCKET_NAME, NULL };
@@ -215,6 +217,7 @@ int backend_start(BackendWork *w) {
         UnitRuntime rt = {};
         r = unit_get_runtime(bus, rec->unit, &rt);
         w->main_pid = r >= 0 ? rt.main_pid : 0;
+        snprintf(w->invocation_id, sizeof(w->invocation_id), "%s", r >= 0 ? rt.invocation_id : "");
         unit_runtime_done(&rt);
         if (w->main_pid == 0)
                 r = fail(w, -ESRCH, "the hypervisor exited at once; see %s", log_path);

@@ -30,6 +30,7 @@ typedef struct BackendWork {
         const char *error_id;      /* the Varlink error for it; NULL: HypervisorFailed */
         int console_fd;            /* start: the connected serial console, for the relay */
         uint32_t main_pid;         /* start: the hypervisor's pid */
+        char invocation_id[33];    /* start: the unit's InvocationID, "" if unknown */
         bool powered_off;          /* stop: the guest honoured the power button */
 } BackendWork;
 
