@@ -149,35 +149,95 @@ static const char *scan_literal(const char *p, const char *end, const char *word
         return (size_t) (end - p) >= n && memcmp(p, word, n) == 0 ? p + n : NULL;
 }
 
+static bool keys_equal(JsonSpan a, JsonSpan b);
+
+/* Keys seen in one object so far: a repeated one makes the message invalid, as the Varlink layer's parser
+ * has it (json-c would keep the last of two). Most objects have a handful of keys: those stay on the stack.
+ */
+typedef struct KeySet {
+        JsonSpan fixed[32];
+        JsonSpan *keys;
+        size_t n, allocated;
+} KeySet;
+
+static int key_set_add(KeySet *set, JsonSpan key) {
+        for (size_t i = 0; i < set->n; i++)
+                if (keys_equal(set->keys[i], key))
+                        return -EEXIST;
+        if (set->n == set->allocated) {
+                size_t n = set->allocated * 2;
+                JsonSpan *k = set->keys == set->fixed ? malloc(n * sizeof(JsonSpan))
+                                                      : reallocarray(set->keys, n, sizeof(JsonSpan));
+                if (!k)
+                        return -ENOMEM;
+                if (set->keys == set->fixed)
+                        memcpy(k, set->fixed, sizeof(set->fixed));
+                set->keys = k;
+                set->allocated = n;
+        }
+        set->keys[set->n++] = key;
+        return 0;
+}
+
+static void key_set_done(KeySet *set) {
+        if (set->keys != set->fixed)
+                free(set->keys);
+}
+
+static const char *scan_value(const char *p, const char *end, unsigned depth);
+
+static const char *scan_object(const char *p, const char *end, unsigned depth) {
+        KeySet set = {.n = 0, .allocated = ELEMENTSOF(set.fixed)};
+        set.keys = set.fixed;
+        const char *q;
+
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == '}')
+                return p + 1;
+        for (;;) {
+                if (p >= end || *p != '"' || !(q = scan_string(p, end)) ||
+                    key_set_add(&set, (JsonSpan){p + 1, (size_t) (q - p - 2)}) < 0)
+                        break;
+                p = skip_ws(q, end);
+                if (p >= end || *p != ':')
+                        break;
+                if (!(p = scan_value(skip_ws(p + 1, end), end, depth + 1)))
+                        break;
+                p = skip_ws(p, end);
+                if (p >= end)
+                        break;
+                if (*p == '}') {
+                        key_set_done(&set);
+                        return p + 1;
+                }
+                if (*p != ',')
+                        break;
+                p = skip_ws(p + 1, end);
+        }
+        key_set_done(&set);
+        return NULL;
+}
+
 /* p is at a value (no leading whitespace); returns the byte after it, NULL if malformed. */
 static const char *scan_value(const char *p, const char *end, unsigned depth) {
         if (p >= end)
                 return NULL;
+        if ((*p == '{' || *p == '[') && depth >= JSON_SCAN_DEPTH_MAX)
+                return NULL;
         switch (*p) {
         case '{':
+                return scan_object(p, end, depth);
         case '[': {
-                char close = *p == '{' ? '}' : ']';
-                bool object = *p == '{';
-                if (depth >= JSON_SCAN_DEPTH_MAX)
-                        return NULL;
                 p = skip_ws(p + 1, end);
-                if (p < end && *p == close)
+                if (p < end && *p == ']')
                         return p + 1;
                 for (;;) {
-                        if (object) {
-                                if (p >= end || *p != '"' || !(p = scan_string(p, end)))
-                                        return NULL;
-                                p = skip_ws(p, end);
-                                if (p >= end || *p != ':')
-                                        return NULL;
-                                p = skip_ws(p + 1, end);
-                        }
                         if (!(p = scan_value(p, end, depth + 1)))
                                 return NULL;
                         p = skip_ws(p, end);
                         if (p >= end)
                                 return NULL;
-                        if (*p == close)
+                        if (*p == ']')
                                 return p + 1;
                         if (*p != ',')
                                 return NULL;
@@ -344,6 +404,26 @@ bool json_key_equal(JsonSpan raw, const char *key) {
                         return i == n;
         }
         return n == 0;
+}
+
+/* Unescapes a raw key into buf, which holds raw.n bytes (decoding never makes it longer). */
+static size_t unescape_key(JsonSpan raw, char *buf) {
+        const char *p = raw.p, *end = raw.p + raw.n;
+        size_t n = 0;
+        while (p < end)
+                n += unescape_one(&p, end, buf + n);
+        return n;
+}
+
+static bool keys_equal(JsonSpan a, JsonSpan b) {
+        if (!memchr(a.p, '\\', a.n) && !memchr(b.p, '\\', b.n))
+                return a.n == b.n && memcmp(a.p, b.p, a.n) == 0;
+        /* \u escapes need up to 4 bytes of room while they are decoded: keep 4 spare. */
+        _cleanup_free_ char *x = malloc(a.n + 4), *y = malloc(b.n + 4);
+        if (!x || !y)
+                return true; /* cannot tell: refuse the message rather than miss a repeated key */
+        size_t m = unescape_key(a, x), n = unescape_key(b, y);
+        return m == n && memcmp(x, y, m) == 0;
 }
 
 int json_object_find(JsonSpan object, const char *key, JsonSpan *ret) {

@@ -35,7 +35,7 @@ int json_iter_next(JsonIter *it, JsonSpan *ret_key, JsonSpan *ret_value);
 
 /* Whether a raw key (escaped, as json_iter_next() returns it) spells `key`. */
 bool json_key_equal(JsonSpan raw, const char *key);
-/* The value of `key` in an object span (the last one if repeated, as json-c keeps): 0, -ENOENT, -EINVAL. */
+/* The value of `key` in an object span: 0, -ENOENT, -EINVAL. */
 int json_object_find(JsonSpan object, const char *key, JsonSpan *ret);
 
 /* A string value, unescaped, into buf (NUL-terminated; a string with NUL in it or longer than size - 1 is

@@ -70,7 +70,7 @@ static void created_cell(JsonSpan value, char *buf, size_t size) {
 enum { CELL_ID, CELL_NAME, CELL_STATE, CELL_BACKEND, _CELL_STRING_MAX };
 static const char *const vm_string_fields[_CELL_STRING_MAX] = { "id", "name", "state", "backend" };
 
-/* One member pass over a VM; the last of a repeated key wins, as in a parsed object. */
+/* One member pass over a VM. */
 static int vm_table_add(Table *t, JsonSpan vm) {
         char strings[_CELL_STRING_MAX][256], cpu[32] = "-", memory[FORMAT_SIZE_MAX] = "-", created[64] = "-";
         char *heap[_CELL_STRING_MAX] = {};
