@@ -186,7 +186,8 @@ static void assert_common(char **l) {
                 "DevicePolicy=closed",
                 "UMask=0077",
                 "TemporaryFileSystem=/var/lib/cocoon:ro /run/cocoon:ro /var/log/cocoon:ro",
-                "BindPaths=/run/cocoon/vms/" ID " /var/lib/cocoon/vms/" ID "/cow.raw",
+                "BindPaths=/run/cocoon/vms/" ID " /var/log/cocoon/vms/" ID "/console.spool /var/lib/cocoon/vms/" ID
+                "/cow.raw",
                 "BindReadOnlyPaths=/var/lib/cocoon/images/blobs/r.rootfs /var/lib/cocoon/images/blobs/k.kernel "
                 "/var/lib/cocoon/images/blobs/i.initrd",
                 "IPAddressDeny:a(iayu)",
@@ -204,7 +205,8 @@ static void test_sandbox_kvm(void **state) {
         assert_common(l);
         /* KVM runs guest code natively: QEMU never needs memory that is writable and executable. */
         assert_has(l, "MemoryDenyWriteExecute=yes");
-        assert_has(l, "DeviceAllow=/dev/kvm:rw");
+        /* /dev/kvm, and the console's pty (PrivateDevices= would bring it, but would hide /dev/kvm). */
+        assert_has(l, "DeviceAllow=/dev/kvm:rw /dev/ptmx:rw char-pts:rw");
         assert_has(l, "PrivateDevices=no");
 }
 

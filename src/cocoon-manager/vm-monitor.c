@@ -7,6 +7,7 @@
 #include <sys/un.h>
 
 #include "bus-unit.h"
+#include "console.h"
 #include "console-relay.h"
 #include "fd-util.h"
 #include "helpers.h"
@@ -48,6 +49,12 @@ void manager_console_attach(Manager *m, const char *id, int console_fd) {
                 log_vm_error_errno(id, r, "Failed to relay the console of VM %s: %m", id);
                 return;
         }
+        /* The hypervisor records the output itself; without its spool the relay logs what the pty shows. */
+        _cleanup_free_ char *spool = NULL;
+        if (asprintf(&spool, "%s/%s", record->log_dir, CONSOLE_SPOOL_NAME) < 0 ||
+            (r = console_relay_set_spool(relay, spool)) < 0)
+                log_vm_warning(id, "Cannot take the console spool of VM %s, relaying the pty instead: %s", id,
+                               strerror(r < 0 ? -r : ENOMEM));
         console_relay_set_end_callback(relay, on_console_end, m);
         /* The relay's id is the key: it lives as long as the entry. */
         r = hashmap_put(m->consoles, console_relay_get_vm_id(relay), relay);
@@ -60,12 +67,9 @@ void manager_console_detach(Manager *m, const char *id) {
         console_relay_free(relay);
 }
 
-/* A running VM's console after a manager restart: QEMU takes a new client on the same socket. */
+/* A running VM's console after a manager restart: the pty its start remembered. */
 static void console_reconnect(Manager *m, const VMRecord *record) {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/%s", record->run_dir, CONSOLE_SOCKET_NAME) < 0)
-                return;
-        int fd = unix_connect(path);
+        int fd = console_pty_reopen(record->log_dir);
         if (fd < 0) {
                 log_vm_warning(record->vm.id, "Cannot reattach the console of VM %s: %s", record->vm.id,
                                strerror(-fd));

@@ -246,9 +246,12 @@ static bool unit_sandbox_is_valid(const UnitSandbox *sb) {
         for (char **p = sb->hidden_paths; p && *p; p++)
                 if (streq(*p, "/"))
                         return false;
+        /* Devices are paths or classes such as "char-pts". */
+        for (char **d = sb->device_allow; d && *d; d++)
+                if ((*d)[0] != '/' && strncmp(*d, "char-", 5) != 0 && strncmp(*d, "block-", 6) != 0)
+                        return false;
         return (!sb->user || sb->user[0] != '\0') && strv_paths_absolute(sb->hidden_paths) &&
-               strv_paths_absolute(sb->bind_paths) && strv_paths_absolute(sb->bind_read_only_paths) &&
-               strv_paths_absolute(sb->device_allow);
+               strv_paths_absolute(sb->bind_paths) && strv_paths_absolute(sb->bind_read_only_paths);
 }
 
 bool unit_spec_is_valid(const UnitSpec *spec) {

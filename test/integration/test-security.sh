@@ -62,6 +62,7 @@ info "its files are its own, the state around them stays root's"
 assert_eq "cocoon-vm 700" "$(stat -c '%U %a' "/run/cocoon/vms/$id")" "run directory"
 assert_eq "cocoon-vm 600" "$(stat -c '%U %a' "/var/lib/cocoon/vms/$id/cow.raw")" "COW disk"
 assert_eq cocoon-vm "$(stat -c %U "/run/cocoon/vms/$id/api.sock")" "owner of api.sock"
+assert_eq "cocoon-vm 600" "$(stat -c '%U %a' "/var/log/cocoon/vms/$id/console.spool")" "console spool"
 for d in /var/lib/cocoon /var/lib/cocoon/vms "/var/lib/cocoon/vms/$id" /var/log/cocoon "/var/log/cocoon/vms/$id"; do
         assert_eq "root 700" "$(stat -c '%U %a' "$d")" "owner and mode of $d"
 done
@@ -71,6 +72,7 @@ in_vm() { nsenter --target "$pid" --mount -- "$@"; }
 seen=$(in_vm find /var/lib/cocoon /run/cocoon /var/log/cocoon -mindepth 1 -not -type d | sort)
 expected=$( (
         echo "/var/lib/cocoon/vms/$id/cow.raw"
+        echo "/var/log/cocoon/vms/$id/console.spool"
         ls /var/lib/cocoon/images/blobs/*.kernel /var/lib/cocoon/images/blobs/*.initrd \
                 /var/lib/cocoon/images/blobs/*.rootfs
         ls -d /run/cocoon/vms/"$id"/*
