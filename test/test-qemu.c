@@ -77,8 +77,8 @@ static void test_argv_tcg(void **state) {
                             "unix:/run/cocoon/vms/abcdefghijklmnopqrstuvwxyz/api.sock,server=on,wait=off");
         /* A pty, and QEMU's own record of everything the guest prints, manager or not. */
         assert_string_equal(arg_after(argv, "-chardev"),
-                            "pty,id=console,logfile=/var/log/cocoon/vms/abcdefghijklmnopqrstuvwxyz/console.spool,"
-                            "logappend=on");
+                            "pty,id=console,logfile=/var/log/cocoon/vms/abcdefghijklmnopqrstuvwxyz/"
+                            "console.spool,logappend=on");
         assert_string_equal(arg_after(argv, "-serial"), "chardev:console");
 }
 

@@ -326,8 +326,8 @@ static void spool_warn(ConsoleRelay *relay, int error, const char *what) {
         if (relay->spool_failed)
                 return;
         relay->spool_failed = true;
-        log_vm_internal(LOG_WARNING, error, relay->vm_id, "Failed to %s the console spool of VM %s: %m", what,
-                        relay->vm_id);
+        log_vm_internal(LOG_WARNING, error, relay->vm_id, "Failed to %s the console spool of VM %s: %m",
+                        what, relay->vm_id);
 }
 
 /* Moves what the hypervisor appended to the spool into the log and to the clients (at most max_reads
@@ -338,7 +338,8 @@ static int spool_catch_up(ConsoleRelay *relay, unsigned max_reads) {
         int r = 0;
 
         for (unsigned i = 0; i < max_reads; i++) {
-                ssize_t n = pread(relay->spool_fd, console_read_buf, CONSOLE_READ_SIZE, (off_t) relay->spool_offset);
+                ssize_t n = pread(relay->spool_fd, console_read_buf, CONSOLE_READ_SIZE,
+                                  (off_t) relay->spool_offset);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -354,7 +355,8 @@ static int spool_catch_up(ConsoleRelay *relay, unsigned max_reads) {
                 more = i + 1 == max_reads;
         }
         if (relay->spool_continue)
-                (void) sd_event_source_set_enabled(relay->spool_continue, more ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(relay->spool_continue,
+                                                   more ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
 
         if (relay->spool_offset > relay->spool_punched) {
                 if (fallocate(relay->spool_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,

@@ -53,8 +53,8 @@ void manager_console_attach(Manager *m, const char *id, int console_fd) {
         _cleanup_free_ char *spool = NULL;
         if (asprintf(&spool, "%s/%s", record->log_dir, CONSOLE_SPOOL_NAME) < 0 ||
             (r = console_relay_set_spool(relay, spool)) < 0)
-                log_vm_warning(id, "Cannot take the console spool of VM %s, relaying the pty instead: %s", id,
-                               strerror(r < 0 ? -r : ENOMEM));
+                log_vm_warning(id, "Cannot take the console spool of VM %s, relaying the pty instead: %s",
+                               id, strerror(r < 0 ? -r : ENOMEM));
         console_relay_set_end_callback(relay, on_console_end, m);
         /* The relay's id is the key: it lives as long as the entry. */
         r = hashmap_put(m->consoles, console_relay_get_vm_id(relay), relay);

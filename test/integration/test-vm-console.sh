@@ -138,7 +138,11 @@ assert_eq inactive "$(unit_property cocoon-manager.service ActiveState)" "manage
 # certainly spans some.
 last=$(sed -n 's/^.*COCOON-TICK \([0-9]*\) up=.*$/\1/p' "/var/log/cocoon/vms/$id/console.log" | tail -n 1)
 sleep 5
-spool_has_tick() { local t; t=$(tr -d '\0' <"/var/log/cocoon/vms/$id/console.spool"); grep -q "COCOON-TICK $1 " <<<"$t"; }
+spool_has_tick() {
+        local t
+        t=$(tr -d '\0' <"/var/log/cocoon/vms/$id/console.spool")
+        grep -q "COCOON-TICK $1 " <<<"$t"
+}
 if [ -e "/var/log/cocoon/vms/$id/console.spool" ]; then
         wait_for 30 spool_has_tick $((last + 4))
 fi

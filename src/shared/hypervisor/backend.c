@@ -179,7 +179,8 @@ static int start_handshake(BackendWork *w, const char *unit) {
         return 0;
 }
 
-static int build_unit_spec(BackendWork *w, char **argv, char **log_path, UnitSandbox *sandbox, UnitSpec *spec) {
+static int build_unit_spec(BackendWork *w, char **argv, char **log_path, UnitSandbox *sandbox,
+                           UnitSpec *spec) {
         const VMRecord *rec = w->record;
         if (asprintf(log_path, "%s/hypervisor.log", rec->log_dir) < 0)
                 return -ENOMEM;
@@ -217,7 +218,8 @@ int backend_start(BackendWork *w) {
         _cleanup_free_ char *unowned = NULL;
         if ((r = hypervisor_sandbox_own_files(rec, &unowned)) < 0) {
                 if (r == -ESRCH)
-                        return fail(w, r, "user %s does not exist (sysusers.d/cocoon.conf)", HYPERVISOR_USER);
+                        return fail(w, r, "user %s does not exist (sysusers.d/cocoon.conf)",
+                                    HYPERVISOR_USER);
                 return fail(w, r, "cannot give %s to user %s: %m", unowned ?: "?", HYPERVISOR_USER);
         }
 

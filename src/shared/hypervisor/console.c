@@ -39,9 +39,9 @@ int console_pty_open(const char *path, uid_t owner_uid) {
                 return negative_errno();
         if (fstat(fd, &st) < 0)
                 return negative_errno();
-        /* Another user's terminal (an operator's shell, another service) must never become a VM's console. */
-        if (!S_ISCHR(st.st_mode) || major(st.st_rdev) < PTS_MAJOR_FIRST || major(st.st_rdev) > PTS_MAJOR_LAST ||
-            st.st_uid != owner_uid)
+        /* Another user's terminal (an operator's shell, a service) must never become a VM's console. */
+        if (!S_ISCHR(st.st_mode) || major(st.st_rdev) < PTS_MAJOR_FIRST ||
+            major(st.st_rdev) > PTS_MAJOR_LAST || st.st_uid != owner_uid)
                 return -EPERM;
         /* Bytes pass unchanged both ways: no echo, no line editing, no signals, no CR/LF mapping. */
         if (tcgetattr(fd, &t) < 0)

@@ -25,6 +25,8 @@ Accel accel_resolve(Accel a) {
         return host_has_hardware_virtualization() ? ACCEL_KVM : ACCEL_TCG;
 }
 
+#define QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+
 static int argv_add(char ***argv, const char *s) {
         return strv_extend(argv, s);
 }
@@ -124,7 +126,7 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
          * start a program, change its privileges or scheduling, or call obsolete system calls. */
         k = argv_add_many(&argv, l->binary, "-name", name, "-M", machine, "-smp", smp, "-m", memory,
                           "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-                          "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+                          "-sandbox", QEMU_SANDBOX,
                           "-kernel", r->boot_config->kernel_path, "-append", cmdline, NULL);
         if (k >= 0 && l->accel == ACCEL_KVM)
                 k = argv_add_many(&argv, "-cpu", "host", NULL);

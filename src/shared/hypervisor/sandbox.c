@@ -77,7 +77,8 @@ static int sandbox_fill(const VMRecord *rec, const char *vm_dir, Accel accel, Un
         _cleanup_free_ char *spool = NULL;
         if (asprintf(&spool, "%s/" CONSOLE_SPOOL_NAME, rec->log_dir) < 0)
                 return -ENOMEM;
-        if ((r = add_unique(&sb->bind_paths, rec->run_dir)) < 0 || (r = add_unique(&sb->bind_paths, spool)) < 0)
+        if ((r = add_unique(&sb->bind_paths, rec->run_dir)) < 0 ||
+            (r = add_unique(&sb->bind_paths, spool)) < 0)
                 return r;
         for (size_t i = 0; i < rec->vm.n_storage_configs; i++) {
                 const StorageConfig *s = rec->vm.storage_configs + i;
@@ -93,8 +94,8 @@ static int sandbox_fill(const VMRecord *rec, const char *vm_dir, Accel accel, Un
                         return r;
         }
 
-        /* With devices at all, PrivateDevices= is off: the console's pty needs allowing then (PrivateDevices=
-         * brings /dev/ptmx and the pty slaves of its own accord). */
+        /* With devices at all, PrivateDevices= is off: the console's pty needs allowing then
+         * (PrivateDevices= brings /dev/ptmx and the pty slaves of its own accord). */
         if (accel == ACCEL_KVM)
                 for (size_t i = 0; i < ELEMENTSOF(kvm_devices); i++)
                         if ((r = strv_extend(&sb->device_allow, kvm_devices[i])) < 0)
@@ -160,7 +161,7 @@ static int own_path(const char *path, int flags, mode_t type, mode_t mode, uid_t
         return 0;
 }
 
-/* The console spool, created if missing (it keeps what earlier runs printed and the relay has not taken yet). */
+/* The console spool, created if missing (it keeps what earlier runs printed and no relay took yet). */
 static int create_spool(const char *log_dir, uid_t uid, gid_t gid) {
         _cleanup_free_ char *spool = NULL;
         if (!log_dir || asprintf(&spool, "%s/" CONSOLE_SPOOL_NAME, log_dir) < 0)
