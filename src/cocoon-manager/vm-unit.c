@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "console.h"
 #include "fd-util.h"
 #include "helpers.h"
 #include "hypervisor.h"
@@ -133,12 +134,9 @@ static void on_unit_change(const UnitStateChange *change, void *userdata) {
         vm_unit_handle_change(userdata, change);
 }
 
-/* A running VM's console after a manager restart: QEMU takes a new client on the same socket. */
+/* A running VM's console after a manager restart: the pty its start remembered. */
 static void console_reconnect(Manager *m, const VMRecord *record) {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/%s", record->run_dir, CONSOLE_SOCKET_NAME) < 0)
-                return;
-        int fd = unix_connect(path);
+        int fd = console_pty_reopen(record->log_dir);
         if (fd < 0) {
                 log_vm_warning(record->vm.id, "Cannot reattach the console of VM %s: %s", record->vm.id,
                                strerror(-fd));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "console.h"
 #include "console-relay.h"
 #include "id.h"
 #include "json-util.h"
@@ -206,6 +207,12 @@ void vm_console_attach(Manager *m, const char *id, int console_fd) {
                 log_vm_error_errno(id, r, "Failed to relay the console of VM %s: %m", id);
                 return;
         }
+        /* The hypervisor records the output itself; without its spool the relay logs what the pty shows. */
+        _cleanup_free_ char *spool = NULL;
+        if (asprintf(&spool, "%s/%s", record->log_dir, CONSOLE_SPOOL_NAME) < 0 ||
+            (r = console_relay_set_spool(relay, spool)) < 0)
+                log_vm_warning(id, "Cannot take the console spool of VM %s, relaying the pty instead: %s",
+                               id, strerror(r < 0 ? -r : ENOMEM));
         console_relay_set_end_callback(relay, on_console_end, m);
         /* The relay's id is the key: it lives as long as the entry. */
         r = hashmap_put(m->consoles, console_relay_get_vm_id(relay), relay);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The properties of a VM's transient unit, as StartTransientUnit takes them: what runs, and its confinement. */
+/* The properties of a VM's transient unit, as StartTransientUnit takes them: what runs, and how confined. */
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -146,7 +146,7 @@ static const struct {
         { "ProcSubset", "pid" },        /* no /proc/sys, /proc/kallsyms, ... */
 };
 
-/* What QEMU 7.2 calls (TCG, and KVM's ioctls): @system-service, and seccomp() for its own -sandbox filter. */
+/* What QEMU 7.2 calls (TCG, and KVM's ioctls): @system-service, and seccomp() for its -sandbox filter. */
 static char *const sandbox_syscalls[] = { (char *) "@system-service", (char *) "seccomp", NULL };
 static char *const sandbox_families[] = { (char *) "AF_UNIX", NULL };
 static char *const sandbox_architectures[] = { (char *) "native", NULL };
@@ -167,8 +167,8 @@ static int append_sandbox_properties(sd_bus_message *m, const UnitSpec *spec) {
                                           "RestrictNamespaces", "t", (uint64_t) 0,
                                           "UMask", "u", (uint32_t) 0077);
         if (r >= 0)
-                r = sd_bus_message_append(m, "(sv)(sv)", "MemoryDenyWriteExecute", "b", !sb->allow_write_execute,
-                                          "PrivateDevices", "b", !devices);
+                r = sd_bus_message_append(m, "(sv)(sv)", "MemoryDenyWriteExecute", "b",
+                                          !sb->allow_write_execute, "PrivateDevices", "b", !devices);
         if (r >= 0 && !spec->network_namespace_path)
                 /* No NIC: nothing to reach, not even loopback. */
                 r = sd_bus_message_append(m, "(sv)", "PrivateNetwork", "b", 1);
@@ -254,9 +254,12 @@ static bool unit_sandbox_is_valid(const UnitSandbox *sb) {
         for (char **p = sb->hidden_paths; p && *p; p++)
                 if (streq(*p, "/"))
                         return false;
+        /* Devices are paths or classes such as "char-pts". */
+        for (char **d = sb->device_allow; d && *d; d++)
+                if ((*d)[0] != '/' && strncmp(*d, "char-", 5) != 0 && strncmp(*d, "block-", 6) != 0)
+                        return false;
         return (!sb->user || sb->user[0] != '\0') && strv_paths_absolute(sb->hidden_paths) &&
-               strv_paths_absolute(sb->bind_paths) && strv_paths_absolute(sb->bind_read_only_paths) &&
-               strv_paths_absolute(sb->device_allow);
+               strv_paths_absolute(sb->bind_paths) && strv_paths_absolute(sb->bind_read_only_paths);
 }
 
 bool unit_spec_is_valid(const UnitSpec *spec) {
