@@ -52,6 +52,30 @@ static int append_exec(sd_bus_message *m, const char *property, char **argv, boo
         return r;
 }
 
+/* ExecStopEx= a(sasas): one command with flag strings. */
+static int append_exec_ex(sd_bus_message *m, const char *property, char **argv, char **flags) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", property);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a(sasas)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sasas)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'r', "sasas");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", argv[0]);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, argv);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, flags);
+        for (int i = 0; r >= 0 && i < 4; i++)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
 /* Opens "(sv)" with the variant's contents of the given signature; closed by close_property(). */
 static int open_property(sd_bus_message *m, const char *name, const char *contents) {
         int r = sd_bus_message_open_container(m, 'r', "sv");
@@ -231,9 +255,13 @@ int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec) {
                 r = append_exec(m, "ExecStart", spec->argv, false); /* a failing hypervisor fails the unit */
         /* The stop helper may wait longer than TimeoutStopUSec= (the kill grace) for the guest and says so
          * with EXTEND_TIMEOUT_USEC=, which systemd takes only with NotifyAccess=all from a control process
-         * (NotifyAccess=exec does not exist in systemd 252). Its failure never fails the unit. */
+         * (NotifyAccess=exec does not exist in systemd 252). Its failure never fails the unit. It runs
+         * privileged ("+"), outside the hypervisor's sandbox: the helper may live where the VM user cannot
+         * reach it (a build tree under /root, hidden by ProtectHome=), and it only reads ./stop-timeout and
+         * waits for $MAINPID. */
+        static char *const stop_flags[] = { (char *) "ignore-failure", (char *) "privileged", NULL };
         if (r >= 0 && spec->exec_stop)
-                r = append_exec(m, "ExecStop", spec->exec_stop, true);
+                r = append_exec_ex(m, "ExecStopEx", spec->exec_stop, (char **) stop_flags);
         if (r >= 0 && spec->exec_stop)
                 r = append_string_property(m, "NotifyAccess", "all");
         if (r < 0)

@@ -267,6 +267,9 @@ static int write_stop_timeout(const char *run_dir, uint64_t timeout_usec) {
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0)
                 return -errno;
+        /* The manager's UMask=0077 would leave it 0600. */
+        if (fchmod(fd, 0644) < 0)
+                return -errno;
         return loop_write(fd, text, strlen(text));
 }
 
