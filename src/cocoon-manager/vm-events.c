@@ -11,6 +11,7 @@
 struct VmSubscriber {
         Varlink *link;
         char **ids; /* NULL: every VM */
+        size_t initial; /* bytes the current state took: the client may take its time with those */
         VmSubscriber *next;
 };
 
@@ -38,7 +39,7 @@ static json_object *event_new(Manager *m, VmEvent event, const char *id, const V
  * silently either: its call ends with a declared error, so the client knows to watch again. */
 static int subscriber_send(VmSubscriber *s, json_object *event) {
         int r = -ENOBUFS;
-        if (varlink_get_output_queued(s->link) <= VM_EVENTS_BACKLOG_MAX)
+        if (varlink_get_output_queued(s->link) <= s->initial + VM_EVENTS_BACKLOG_MAX)
                 r = varlink_notify(s->link, event);
         if (r != -ENOBUFS)
                 return r;
@@ -113,12 +114,12 @@ int vm_events_subscribe(Manager *m, Varlink *link, char **ids) {
                 if (ids && !strv_contains(ids, record->vm.id))
                         continue;
                 _cleanup_(json_object_putp) json_object *e = event_new(m, VM_EVENT_CURRENT, record->vm.id, record);
-                int r = e ? subscriber_send(s, e) : -ENOMEM;
-                if (r < 0) {
+                if (!e || varlink_notify(link, e) < 0) {
                         subscriber_free(s);
-                        return r == -ENOBUFS ? 0 : r; /* -ENOBUFS: the call already ended */
+                        return -ENOMEM;
                 }
         }
+        s->initial = varlink_get_output_queued(link);
         s->next = m->subscribers;
         m->subscribers = s;
         return 0;

@@ -179,11 +179,12 @@ static void on_work_done(int result, void *userdata) {
                         (void) vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
+                /* Runtime first, so that the change announced already carries it. */
+                vm_console_attach(m, t->id, TAKE_FD(w->console_fd));
+                vm_set_main_pid(m, t->id, w->main_pid);
                 r = vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
                 if (r < 0)
                         return task_record_failed(t, r);
-                vm_console_attach(m, t->id, TAKE_FD(w->console_fd));
-                vm_set_main_pid(m, t->id, w->main_pid);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_STOP:
