@@ -25,7 +25,8 @@ static VmSubscriber *subscriber_free(VmSubscriber *s) {
 
 static json_object *event_new(Manager *m, VmEvent event, const char *id, const VMRecord *record) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
-        if (!o || json_add_string(o, "event", vm_event_to_string(event)) < 0 || json_add_string(o, "id", id) < 0)
+        if (!o || json_add_string(o, "event", vm_event_to_string(event)) < 0 ||
+            json_add_string(o, "id", id) < 0)
                 return NULL;
         if (record) {
                 json_object *vm;
@@ -45,7 +46,8 @@ static int subscriber_send(VmSubscriber *s, json_object *event) {
                 return r;
         log_warning("A Watch subscriber does not read its events; ending its call.");
         if (varlink_errorf(s->link, VM_ERROR_SUBSCRIBER_TOO_SLOW,
-                           "more than %u MiB of events were not read; watch again", VM_EVENTS_BACKLOG_MAX >> 20) < 0)
+                           "more than %u MiB of events were not read; watch again",
+                           VM_EVENTS_BACKLOG_MAX >> 20) < 0)
                 (void) varlink_close(s->link);
         return r;
 }
@@ -113,7 +115,8 @@ int vm_events_subscribe(Manager *m, Varlink *link, char **ids) {
         while (store_iterate(m->store, &state, &record)) {
                 if (ids && !strv_contains(ids, record->vm.id))
                         continue;
-                _cleanup_(json_object_putp) json_object *e = event_new(m, VM_EVENT_CURRENT, record->vm.id, record);
+                _cleanup_(json_object_putp) json_object *e =
+                        event_new(m, VM_EVENT_CURRENT, record->vm.id, record);
                 if (!e || varlink_notify(link, e) < 0) {
                         subscriber_free(s);
                         return -ENOMEM;
