@@ -4,8 +4,9 @@
 
 #include "manager.h"
 
-/* A subscriber whose connection holds more unsent events than this is not keeping up: its call ends with
- * io.cocoon.VM.SubscriberTooSlow instead of the manager buffering for it without bound. */
+/* A subscriber whose connection holds more unsent events than this (beyond the current state it got first)
+ * is not keeping up: its call ends with io.cocoon.VM.SubscriberTooSlow instead of the manager buffering for
+ * it without bound. */
 #define VM_EVENTS_BACKLOG_MAX (4U * 1024U * 1024U)
 
 /* The VmEventFunc the manager gives vm.c: sends the change to every subscriber interested in id. */

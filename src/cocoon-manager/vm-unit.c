@@ -61,7 +61,8 @@ static void vm_mark_exited(Manager *m, const char *id, const char *reason, bool 
 }
 
 static bool change_is_gone(const UnitStateChange *change) {
-        return change->removed || streq(change->active_state, "inactive") || streq(change->active_state, "failed");
+        return change->removed || streq(change->active_state, "inactive") ||
+               streq(change->active_state, "failed");
 }
 
 static void hold_note(UnitHold *h, const UnitStateChange *change) {
@@ -73,7 +74,8 @@ static void hold_note(UnitHold *h, const UnitStateChange *change) {
         }
         _cleanup_free_ char *reason = NULL;
         bool clean = false;
-        if (unit_exit_reason(change->result, change->exec_main_code, change->exec_main_status, &reason, &clean) < 0)
+        if (unit_exit_reason(change->result, change->exec_main_code, change->exec_main_status, &reason,
+                             &clean) < 0)
                 return (void) log_oom();
         free(h->reason);
         h->reason = TAKE_PTR(reason);
@@ -99,7 +101,8 @@ void vm_unit_handle_change(Manager *m, const UnitStateChange *change) {
 
         _cleanup_free_ char *reason = NULL;
         bool clean = false;
-        (void) unit_exit_reason(change->result, change->exec_main_code, change->exec_main_status, &reason, &clean);
+        (void) unit_exit_reason(change->result, change->exec_main_code, change->exec_main_status, &reason,
+                                &clean);
         vm_mark_exited(m, id, reason, clean);
 }
 

@@ -202,7 +202,8 @@ void vm_console_attach(Manager *m, const char *id, int console_fd) {
                 log_oom();
                 return;
         }
-        int r = console_relay_new(m->event, id, TAKE_FD(fd), log_path, m->config.console_log_max_bytes, &relay);
+        int r = console_relay_new(m->event, id, TAKE_FD(fd), log_path, m->config.console_log_max_bytes,
+                                  &relay);
         if (r < 0) {
                 log_vm_error_errno(id, r, "Failed to relay the console of VM %s: %m", id);
                 return;
@@ -246,7 +247,8 @@ int vm_to_json(Manager *m, const VMRecord *r, VmView view, json_object **ret) {
         uint32_t pid = vm_get_main_pid(m, r->vm.id);
         if (pid > 0 && r->vm.state == VM_STATE_RUNNING) {
                 _cleanup_(json_object_putp) json_object *rt = json_object_new_object();
-                if (!rt || json_add_string(rt, "unit", r->unit) < 0 || json_add_int64(rt, "mainPID", pid) < 0 ||
+                if (!rt || json_add_string(rt, "unit", r->unit) < 0 ||
+                    json_add_int64(rt, "mainPID", pid) < 0 ||
                     json_add_string(rt, "accelerator", accel_to_string(vm_accel(m, r))) < 0 ||
                     json_add_object(o, "runtime", TAKE_PTR(rt)) < 0)
                         return -ENOMEM;
