@@ -86,6 +86,21 @@ static void test_input_invalid(void **state) {
         assert_rejected("{\"a\":\"\xff\"}", 10); /* not UTF-8 */
 }
 
+/* As systemd's JSON parser: a repeated key or a NUL inside a string makes the message invalid (issue 6
+ * item 13), however deep it sits. */
+static void test_input_duplicate_key_or_nul(void **state) {
+        static const char *const bad[] = {
+                "{\"method\":\"io.cocoon.VM.List\",\"method\":\"io.cocoon.VM.Delete\"}",
+                "{\"method\":\"io.cocoon.VM.Delete\",\"parameters\":{\"refs\":[\"a\"],\"refs\":[\"b\"]}}",
+                "{\"method\":\"x.y.Z\",\"parameters\":{\"a\":[{\"b\":{\"c\":1,\"c\":2}}]}}",
+                "{\"method\":\"io.cocoon.VM.List\\u0000junk\"}",
+                "{\"method\":\"x.y.Z\",\"parameters\":{\"k\\u0000\":1}}",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_rejected(bad[i], strlen(bad[i]) + 1);
+}
+
 static void test_input_oversize(void **state) {
         VarlinkInput in = {};
         json_object *o = NULL;
@@ -341,6 +356,27 @@ static void test_server_invalid_json(void **state) {
         assert_int_equal(f->calls, 0);
 }
 
+static void test_server_duplicate_method(void **state) {
+        static const char call[] = "{\"method\":\"io.example.Framing.Nope\",\"parameters\":{\"text\":\"a\"},"
+                                   "\"method\":\"io.example.Framing.Echo\"}";
+        Fixture *f = *state;
+
+        /* Neither method runs: the connection is dropped as for any malformed message. */
+        test_write_all(f->peer, call, sizeof(call));
+        assert_disconnected(f);
+        assert_int_equal(f->calls, 0);
+}
+
+static void test_server_nul_in_method(void **state) {
+        static const char call[] = "{\"method\":\"io.example.Framing.Echo\\u0000junk\","
+                                   "\"parameters\":{\"text\":\"a\"}}";
+        Fixture *f = *state;
+
+        test_write_all(f->peer, call, sizeof(call));
+        assert_disconnected(f);
+        assert_int_equal(f->calls, 0);
+}
+
 static void test_server_bad_call_object(void **state) {
         Fixture *f = *state;
 
@@ -380,6 +416,7 @@ int main(void) {
                 cmocka_unit_test(test_input_byte_by_byte),
                 cmocka_unit_test(test_input_several_in_one),
                 cmocka_unit_test(test_input_invalid),
+                cmocka_unit_test(test_input_duplicate_key_or_nul),
                 cmocka_unit_test(test_input_oversize),
                 cmocka_unit_test(test_input_read_from_fd),
                 cmocka_unit_test(test_output_queue),
@@ -387,6 +424,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_server_batched, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_server_oversize, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_server_invalid_json, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_server_duplicate_method, fixture_setup,
+                                                fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_server_nul_in_method, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_server_bad_call_object, fixture_setup,
                                                 fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_server_truncated_at_eof, fixture_setup,

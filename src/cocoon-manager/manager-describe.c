@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* io.cocoon.Manager.Describe: version, directories, backends and record counts. */
 #include "config.h"
+#include "hypervisor.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
@@ -10,7 +11,7 @@
 static void manager_probe_backend_versions(Manager *m) {
         if (m->backend_versions_probed)
                 return;
-        for (unsigned i = 0; i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++)
+        for (size_t i = 0; i < hypervisor_table_size && i < ELEMENTSOF(m->backend_path); i++)
                 if (m->backend_path[i])
                         (void) binary_version(m->backend_path[i], &m->backend_version[i]);
         m->backend_versions_probed = true;
@@ -18,13 +19,13 @@ static void manager_probe_backend_versions(Manager *m) {
 
 static json_object *backends_to_json(Manager *m) {
         json_object *a = json_object_new_array();
-        for (unsigned i = 0; a && i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++) {
+        for (size_t i = 0; a && i < hypervisor_table_size && i < ELEMENTSOF(m->backend_path); i++) {
                 json_object *b = json_object_new_object();
                 if (!b || json_object_array_add(a, b) < 0) {
                         json_object_put(b);
                         return json_object_put(a), NULL;
                 }
-                if (json_add_string(b, "name", backend_table[i].name) < 0 ||
+                if (json_add_string(b, "name", hypervisor_table[i]->type) < 0 ||
                     json_add_bool(b, "available", m->backend_path[i] != NULL) < 0 ||
                     json_add_string(b, "path", m->backend_path[i]) < 0 ||
                     json_add_string(b, "version", m->backend_version[i]) < 0)

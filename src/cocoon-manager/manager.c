@@ -1,21 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cocoon-manager: option parsing, start-up (lock, records, Varlink), the event loop, clean exit. */
 #include <getopt.h>
-#include <grp.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "hypervisor.h"
 #include "console-relay.h"
 #include "image-store.h"
 #include "job-queue.h"
 #include "qemu.h"
 #include "vm-console.h"
 #include "vm-events.h"
-#include "vm-monitor.h"
-#include "vm-runtime.h"
+#include "vm-task.h"
+#include "vm-unit.h"
+#include "vm.h"
 #include "bus-unit.h"
 #include "fs-util.h"
 #include "log.h"
@@ -36,6 +37,7 @@ Manager *manager_free(Manager *m) {
         /* Workers first: their results still refer to the store. */
         job_queue_free(m->jobs);
         sd_event_source_unref(m->exit_source);
+        sd_event_source_disable_unref(m->group_watch);
         vm_events_free_all(m);
         vm_console_free_log_streams(m);
         varlink_server_unref(m->varlink_server);
@@ -48,7 +50,8 @@ Manager *manager_free(Manager *m) {
                 hashmap_free(m->consoles);
         }
         hashmap_free(m->vm_tasks);
-        vm_runtime_free_all(m);
+        vm_unit_free_all(m);
+        vm_free_all(m);
         unit_watch_free(m->unit_watch);
         sd_bus_flush_close_unref(m->bus);
         image_store_free(m->images);
@@ -209,13 +212,10 @@ static int manager_new(Manager **ret) {
                 return log_oom();
         m->exit_idle_usec = arg_exit_idle_usec;
         m->stop_helper = find_stop_helper();
+        m->vm_event = vm_events_emit;
 
-        /* Looked up once: membership of this group grants access (see manager-varlink.c). */
-        struct group *g = getgrnam("cocoon");
-        m->cocoon_gid = g ? g->gr_gid : (gid_t) -1;
-
-        for (unsigned i = 0; i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++)
-                (void) find_executable(backend_table[i].binary, &m->backend_path[i]);
+        for (size_t i = 0; i < hypervisor_table_size && i < ELEMENTSOF(m->backend_path); i++)
+                (void) find_executable(hypervisor_table[i]->default_binary, &m->backend_path[i]);
 
         _cleanup_free_ char *config_error = NULL;
         int r = cocoon_config_load(arg_config, &m->config, &config_error);
@@ -235,12 +235,16 @@ static int manager_new(Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
-        if (hashmap_new(&m->vm_tasks) < 0 || hashmap_new(&m->consoles) < 0 || hashmap_new(&m->main_pids) < 0)
+        if (hashmap_new(&m->vm_tasks) < 0 || hashmap_new(&m->consoles) < 0)
                 return log_oom();
         r = job_queue_new(m->event, m->config.pool_size, &m->jobs);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up worker threads: %m");
         job_queue_set_drained(m->jobs, on_jobs_drained, m);
+        /* Membership of this group grants access (see manager-varlink.c). */
+        r = manager_group_init(m);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -300,7 +304,10 @@ static int manager_startup(Manager *m) {
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus: %m");
-        r = vm_monitor_start(m);
+        r = vm_unit_start(m);
+        if (r < 0)
+                return r;
+        r = vm_task_roll_back_creates(m);
         if (r < 0)
                 return r;
         return manager_varlink_init(m);

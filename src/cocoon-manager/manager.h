@@ -14,6 +14,7 @@
 #include "probe.h"
 #include "store.h"
 #include "varlink.h"
+#include "vm.h"
 
 typedef struct VmSubscriber VmSubscriber;
 typedef struct VmLogStream VmLogStream;
@@ -35,7 +36,9 @@ typedef struct Manager {
         JobQueue *jobs;         /* worker threads for slow work */
         Hashmap *vm_tasks;      /* vm id -> VmTask* (the running one; others queue behind it) */
         Hashmap *consoles;      /* vm id -> ConsoleRelay* */
-        Hashmap *main_pids;     /* vm id -> hypervisor pid of running VMs (vm-runtime.c) */
+        Hashmap *unit_holds;    /* vm id -> unit news kept while an operation runs (vm-unit.c) */
+        Hashmap *vm_runtime;    /* vm id -> what vm.c knows beyond the record (pid, cached views) */
+        VmEventFunc vm_event;   /* vm.c announces record changes through this (vm-events.c) */
         VmSubscriber *subscribers; /* io.cocoon.VM.Watch callers */
         VmLogStream *log_streams;  /* `vm logs` being sent (vm-console.c) */
         unsigned n_log_streams;
@@ -52,23 +55,26 @@ typedef struct Manager {
         sd_event_source *exit_source;
 
         /* Hypervisor binaries found at start; versions are probed on the first Describe and cached. */
-        char *backend_path[3];    /* indexed like backend_table[] */
+        char *backend_path[3];    /* indexed like hypervisor_table[] */
         char *backend_version[3];
         bool backend_versions_probed;
 
         gid_t cocoon_gid;       /* gid of group cocoon, or (gid_t) -1 when it does not exist */
+        sd_event_source *group_watch; /* /etc changes: look the gid up again (manager-group.c) */
+        bool group_lookup_running, group_lookup_again;
 } Manager;
 
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
+/* manager-group.c: looks the gid of group cocoon up now, and again in a worker whenever /etc/group changes.
+ * Needs the event loop and the job queue. */
+int manager_group_init(Manager *m);
+
 /* manager-varlink.c */
 int manager_varlink_init(Manager *m);
 /* Re-arms the idle-exit timer; called whenever connections, VM tasks or worker jobs come or go. */
 void manager_check_idle(Manager *m);
-
-/* vm-varlink.c */
-int vl_method_vm_list(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
 
 /* manager-describe.c */
 int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);

@@ -93,6 +93,46 @@ void vm_console_free_log_streams(Manager *m) {
                 log_stream_free(m->log_streams);
 }
 
+/* What the console call still has to do once the reply is out and the socket is ours. */
+typedef struct ConsoleUpgrade {
+        Manager *manager;
+        char *vm_id;
+        char *log_path;
+        bool read_only, replay, follow;
+} ConsoleUpgrade;
+
+static ConsoleUpgrade *console_upgrade_free(ConsoleUpgrade *u) {
+        if (!u)
+                return NULL;
+        free(u->vm_id);
+        free(u->log_path);
+        return mfree(u);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(ConsoleUpgrade *, console_upgrade_free);
+
+static void console_upgraded(int fd, int error, void *userdata) {
+        _cleanup_(console_upgrade_freep) ConsoleUpgrade *u = userdata;
+        ConsoleRelay *relay;
+        int r;
+
+        if (error < 0) {
+                log_debug_errno(error, "Console client of VM %s left before the reply: %m", u->vm_id);
+                return;
+        }
+        if (!u->follow)
+                r = log_stream_start(u->manager, u->vm_id, u->log_path, fd);
+        else if (!(relay = hashmap_get(u->manager->consoles, u->vm_id))) {
+                /* The VM stopped while the reply was on its way: closing says the console ended. */
+                safe_close(fd);
+                r = 0;
+        } else if (u->replay)
+                r = console_relay_attach_replay(relay, fd, u->read_only);
+        else
+                r = console_relay_attach(relay, fd, u->read_only);
+        if (r < 0)
+                log_vm_internal(LOG_WARNING, r, u->vm_id, "Failed to serve console of VM %s: %m", u->vm_id);
+}
+
 static int get_optional_bool(json_object *parameters, const char *key, bool *value) {
         int r = json_get_bool(parameters, key, value);
         return r == -ENXIO ? 0 : r; /* absent or null: keep the default */
@@ -115,12 +155,11 @@ static int reply_invalid_state(Varlink *link, const VMRecord *record) {
 int vl_method_vm_console(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
         Manager *m = userdata;
         _cleanup_(json_object_putp) json_object *reply = NULL;
-        _cleanup_free_ char *log_path = NULL, *vm_id = NULL;
+        _cleanup_(console_upgrade_freep) ConsoleUpgrade *u = NULL;
         bool read_only = false, replay = false, follow = true;
-        ConsoleRelay *relay = NULL;
         const VMRecord *record;
         const char *ref;
-        int fd = -EBADF, r;
+        int r;
 
         if (json_get_string(parameters, "ref", &ref) < 0)
                 return varlink_error_invalid_parameter(link, "ref");
@@ -143,31 +182,26 @@ int vl_method_vm_console(Varlink *link, json_object *parameters, VarlinkMethodFl
         if (follow) {
                 if (record->vm.state != VM_STATE_RUNNING)
                         return reply_invalid_state(link, record);
-                relay = hashmap_get(m->consoles, record->vm.id);
-                if (!relay)
+                if (!hashmap_get(m->consoles, record->vm.id))
                         return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
                                               "VM %s runs without a console relay", record->vm.name);
         }
-        if (record->log_dir && asprintf(&log_path, "%s/" VM_CONSOLE_LOG_NAME, record->log_dir) < 0)
+        u = calloc(1, sizeof(ConsoleUpgrade));
+        if (!u)
                 return -ENOMEM;
-        vm_id = strdup(record->vm.id);
+        *u = (ConsoleUpgrade){ .manager = m, .read_only = read_only, .replay = replay, .follow = follow };
+        if (record->log_dir && asprintf(&u->log_path, "%s/" VM_CONSOLE_LOG_NAME, record->log_dir) < 0)
+                return -ENOMEM;
+        u->vm_id = strdup(record->vm.id);
         reply = json_object_new_object();
-        if (!vm_id || !reply || json_add_string(reply, "id", record->vm.id) < 0 ||
+        if (!u->vm_id || !reply || json_add_string(reply, "id", record->vm.id) < 0 ||
             json_add_string(reply, "name", record->vm.name) < 0)
                 return -ENOMEM;
 
-        /* From here on `parameters` is gone (the reply ends the call) and errors can only be logged. */
-        r = varlink_reply_and_upgrade(link, reply, &fd);
+        /* The loop writes the reply; console_upgraded() gets the socket once it is out. */
+        r = varlink_reply_and_upgrade(link, reply, console_upgraded, u);
         if (r < 0)
-                return log_vm_internal(LOG_WARNING, r, vm_id, "Failed to upgrade console connection: %m");
-
-        if (!follow)
-                r = log_stream_start(m, vm_id, log_path, fd);
-        else if (replay)
-                r = console_relay_attach_replay(relay, fd, read_only);
-        else
-                r = console_relay_attach(relay, fd, read_only);
-        if (r < 0)
-                log_vm_internal(LOG_WARNING, r, vm_id, "Failed to serve console of VM %s: %m", vm_id);
+                return log_vm_internal(LOG_WARNING, r, u->vm_id, "Failed to upgrade console connection: %m");
+        TAKE_PTR(u);
         return 0;
 }

@@ -9,6 +9,7 @@
 #include "conf-file.h"
 #include "config.h"
 #include "fs-util.h"
+#include "hypervisor.h"
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
@@ -108,7 +109,7 @@ static int replace_string(char **field, const char *value) {
 }
 
 static int config_parse_backend(const char *value, void *field) {
-        if (!vm_backend_is_valid(value))
+        if (!hypervisor_find(value))
                 return -EINVAL;
         return replace_string(field, value);
 }

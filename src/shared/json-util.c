@@ -4,10 +4,158 @@
 
 #include "json-util.h"
 
+/* The member count of every object in the tree, in pre-order: the order in which their '{' appear in the
+ * text, as long as no key repeats (json-c keeps a repeated key at its first position, so order and counts
+ * up to the first repeating object still agree). */
+typedef struct CountList {
+        uint32_t *counts;
+        size_t n, allocated;
+} CountList;
+
+static int count_list_push(CountList *l, size_t count) {
+        if (count > UINT32_MAX)
+                return -EBADMSG;
+        if (l->n >= l->allocated) {
+                size_t a = MAX(l->allocated * 2, (size_t) 16);
+                uint32_t *c = reallocarray(l->counts, a, sizeof(uint32_t));
+                if (!c)
+                        return -ENOMEM;
+                l->counts = c;
+                l->allocated = a;
+        }
+        l->counts[l->n++] = (uint32_t) count;
+        return 0;
+}
+
+static int tree_object_counts(json_object *o, CountList *l) {
+        int r;
+
+        if (json_object_is_type(o, json_type_object)) {
+                r = count_list_push(l, (size_t) json_object_object_length(o));
+                if (r < 0)
+                        return r;
+                json_object_object_foreach(o, key, v) {
+                        (void) key;
+                        r = tree_object_counts(v, l);
+                        if (r < 0)
+                                return r;
+                }
+        } else if (json_object_is_type(o, json_type_array)) {
+                size_t n = json_object_array_length(o);
+                for (size_t i = 0; i < n; i++) {
+                        r = tree_object_counts(json_object_array_get_idx(o, i), l);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* Whether the 4 hex digits after a "\\u" in a string are 0000. */
+static bool escape_is_nul(const char *p, size_t left) {
+        return left >= 4 && memcmp(p, "0000", 4) == 0;
+}
+
+/* Walks the (already json-c-validated) text once: refuses a NUL in any string, and compares the members
+ * written in each object with what the tree kept. The walk needs no key comparison of its own, so escaped
+ * spellings of one key ("a" and "\\u0061") are caught too: json-c decoded them to the same key. */
+int json_verify_text(json_object *o, const char *text, size_t size) {
+        _cleanup_free_ size_t *stack = NULL; /* per open container: its index in `counts`, or SIZE_MAX */
+        CountList tree = {}, counts = {};
+        size_t depth = 0, stack_allocated = 0, n_objects = 0;
+        bool in_string = false;
+        int r;
+
+        if (!text)
+                return -EINVAL;
+
+        r = tree_object_counts(o, &tree);
+        if (r < 0)
+                goto finish;
+
+        for (size_t i = 0; i < size; i++) {
+                char c = text[i];
+
+                if (c == '\0') {
+                        r = -EBADMSG;
+                        goto finish;
+                }
+                if (in_string) {
+                        if (c == '"')
+                                in_string = false;
+                        else if (c == '\\') {
+                                if (i + 1 < size && text[i + 1] == 'u' &&
+                                    escape_is_nul(text + i + 2, size - i - 2)) {
+                                        r = -EBADMSG;
+                                        goto finish;
+                                }
+                                i++; /* the escaped character cannot end the string */
+                        }
+                        continue;
+                }
+
+                switch (c) {
+                case '"':
+                        in_string = true;
+                        break;
+                case '{':
+                case '[':
+                        if (depth >= stack_allocated) {
+                                size_t a = MAX(stack_allocated * 2, (size_t) 16);
+                                size_t *s = reallocarray(stack, a, sizeof(size_t));
+                                if (!s) {
+                                        r = -ENOMEM;
+                                        goto finish;
+                                }
+                                stack = s;
+                                stack_allocated = a;
+                        }
+                        if (c == '{') {
+                                r = count_list_push(&counts, 0);
+                                if (r < 0)
+                                        goto finish;
+                                stack[depth++] = n_objects++;
+                        } else
+                                stack[depth++] = SIZE_MAX;
+                        break;
+                case '}':
+                case ']':
+                        if (depth == 0) {
+                                r = -EBADMSG;
+                                goto finish;
+                        }
+                        depth--;
+                        break;
+                case ':':
+                        /* One colon per member, at the level of the object it belongs to. */
+                        if (depth == 0 || stack[depth - 1] == SIZE_MAX) {
+                                r = -EBADMSG;
+                                goto finish;
+                        }
+                        counts.counts[stack[depth - 1]]++;
+                        break;
+                default:
+                        break;
+                }
+        }
+
+        r = 0;
+        if (in_string || depth != 0 || counts.n != tree.n)
+                r = -EBADMSG;
+        for (size_t i = 0; r == 0 && i < counts.n; i++)
+                if (counts.counts[i] != tree.counts[i])
+                        r = -EBADMSG;
+finish:
+        free(tree.counts);
+        free(counts.counts);
+        return r;
+}
+
 int json_parse(const char *data, size_t size, json_object **ret) {
         json_tokener *tok;
         json_object *o;
         size_t consumed;
+        int r;
 
         if (!data || size > INT_MAX)
                 return -EINVAL;
@@ -34,6 +182,11 @@ int json_parse(const char *data, size_t size, json_object **ret) {
                         json_object_put(o);
                         return -EBADMSG;
                 }
+        r = json_verify_text(o, data, consumed);
+        if (r < 0) {
+                json_object_put(o);
+                return r;
+        }
 
         *ret = o;
         return 0;

@@ -15,8 +15,14 @@ static inline void json_object_putp(json_object **o) {
 }
 
 /* Parses exactly one JSON value from data (trailing whitespace allowed, nothing else). -EBADMSG on
- * malformed input. */
+ * malformed input, a repeated key or a NUL in a string (json_verify_text()). */
 int json_parse(const char *data, size_t size, json_object **ret);
+
+/* Checks the text o was parsed from for what json-c accepts silently but we refuse, as systemd's JSON parser
+ * does: a key repeated in one object (json-c keeps the last value) at any nesting level, and a NUL in any
+ * string, key or value ("\u0000", or a raw NUL byte). -EBADMSG when the text has either. json_parse() and
+ * the Varlink framing run it on every document they parse. */
+int json_verify_text(json_object *o, const char *text, size_t size);
 
 /* Compact serialization without "\/" escaping; the string belongs to o. */
 const char *json_to_string(json_object *o);

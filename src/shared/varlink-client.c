@@ -4,39 +4,30 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "fd-util.h"
 #include "log.h"
 #include "varlink-internal.h"
 
 int varlink_connect_address(Varlink **ret, const char *address) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_un un;
-        } sa = { .un.sun_family = AF_UNIX };
+        _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -EBADF;
-        const char *path;
-        size_t n;
+        const char *p;
         int r;
 
         if (!ret || !address)
                 return -EINVAL;
-        path = strncmp(address, "unix:", 5) == 0 ? address + 5 : address;
-        n = strcspn(path, ";"); /* varlink addresses may carry ";mode=…" and similar for the listener */
-        if (n == 0 || (path[0] != '/' && path[0] != '@'))
+        p = strncmp(address, "unix:", 5) == 0 ? address + 5 : address;
+        /* varlink addresses may carry ";mode=…" and similar for the listener */
+        path = strndup(p, strcspn(p, ";"));
+        if (!path)
+                return -ENOMEM;
+        if (path[0] != '/')
                 return -EINVAL;
-        if (n >= sizeof(sa.un.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.un.sun_path, path, n);
-        if (path[0] == '@')
-                sa.un.sun_path[0] = '\0'; /* abstract namespace */
 
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd = unix_connect(path);
         if (fd < 0)
-                return negative_errno();
-        if (connect(fd, &sa.sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n)) < 0)
-                return negative_errno();
+                return fd;
         r = varlink_new(ret, fd, VARLINK_IDLE_CLIENT);
         if (r < 0)
                 return r;
@@ -67,6 +58,23 @@ static int client_fail(Varlink *link, int error) {
         return error;
 }
 
+/* The pushed fds go with the first bytes of the message just queued (the queue held nothing before). */
+static int client_send_fds(Varlink *link) {
+        uint64_t deadline = varlink_deadline(link);
+
+        while (link->n_output_fds > 0) {
+                int r = varlink_output_write_with_fds(&link->output, link->fd, link->output_fds,
+                                                      link->n_output_fds);
+                if (r == -EAGAIN)
+                        r = varlink_wait(link, POLLOUT, deadline);
+                else if (r > 0)
+                        varlink_close_fds(link->output_fds, &link->n_output_fds); /* ours are dups now */
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int client_send(Varlink *link, const char *method, json_object *parameters,
                        VarlinkMethodFlags flags) {
         _cleanup_(json_object_putp) json_object *m = NULL;
@@ -94,6 +102,9 @@ static int client_send(Varlink *link, const char *method, json_object *parameter
         r = varlink_output_append(&link->output, m);
         if (r < 0)
                 return r;
+        r = client_send_fds(link);
+        if (r < 0)
+                return client_fail(link, r);
         r = varlink_flush_blocking(link);
         if (r < 0)
                 return client_fail(link, r);

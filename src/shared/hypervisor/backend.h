@@ -18,6 +18,13 @@
  * stopped on request. */
 #define STOP_TIMEOUT_FILE_NAME "stop-timeout"
 
+/* What kind of failure a BackendWork reports, for the caller to map to its own errors. */
+typedef enum BackendFailure {
+        BACKEND_FAILURE_HYPERVISOR, /* the unit, the hypervisor or its API failed (the default) */
+        BACKEND_FAILURE_IMAGE,      /* an image file the VM boots from is missing or unusable */
+        _BACKEND_FAILURE_MAX,
+} BackendFailure;
+
 typedef struct BackendWork {
         /* inputs */
         VMRecord *record;          /* private copy */
@@ -34,9 +41,10 @@ typedef struct BackendWork {
 
         /* outputs */
         char *message;             /* why it failed, for operators */
-        const char *error_id;      /* the Varlink error for it; NULL: HypervisorFailed */
+        BackendFailure failure;    /* what kind of failure message describes */
         int console_fd;            /* start: the connected serial console, for the relay */
         uint32_t main_pid;         /* start: the hypervisor's pid */
+        char invocation_id[33];    /* start: the unit's InvocationID, "" if unknown */
         bool powered_off;          /* stop: the guest honoured the power button */
 } BackendWork;
 

@@ -12,6 +12,7 @@
 #include "fd-util.h"
 #include "fs-util.h"
 #include "helpers.h"
+#include "image-blob.h"
 #include "log.h"
 #include "macro.h"
 #include "strv-util.h"
@@ -166,7 +167,7 @@ int blob_hex_from_path(const char *path, char **ret) {
 
         base = strrchr(path, '/');
         base = base ? base + 1 : path;
-        dot = strchr(base, '.');
+        dot = strrchr(base, '.');
         len = dot ? (size_t) (dot - base) : strlen(base);
         if (len == 0)
                 return -EINVAL;
@@ -176,17 +177,6 @@ int blob_hex_from_path(const char *path, char **ret) {
                 return -ENOMEM;
         *ret = s;
         return 0;
-}
-
-bool blob_hex_is_valid(const char *s) {
-        size_t i;
-
-        if (!s)
-                return false;
-        for (i = 0; s[i]; i++)
-                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-                        return false;
-        return i == BLOB_HEX_LENGTH;
 }
 
 /* The digest a path pins (see extract_blob_ids()), or NULL in *ret when it pins none. */
@@ -205,7 +195,7 @@ static int blob_id_of_path(const char *path, char **ret) {
         parent = strrchr(dir, '/');
         parent = parent ? parent + 1 : dir;
 
-        if (blob_hex_is_valid(parent)) {
+        if (image_blob_hex_is_valid(parent)) {
                 stem = strdup(parent);
                 if (!stem)
                         return -ENOMEM;
@@ -220,7 +210,7 @@ static int blob_id_of_path(const char *path, char **ret) {
                 return 0;
         if (r < 0)
                 return r;
-        if (blob_hex_is_valid(stem))
+        if (image_blob_hex_is_valid(stem))
                 *ret = TAKE_PTR(stem);
         return 0;
 }

@@ -17,9 +17,6 @@
 /* A record still "creating" after this long is a crash remnant that GC may remove. */
 #define CREATING_STATE_GC_GRACE_USEC (UINT64_C(24) * 3600U * USEC_PER_SEC)
 
-/* Length of a sha256 digest in hex: the name stem of every image blob. */
-#define BLOB_HEX_LENGTH 64
-
 /* Kernel parameters for the NICs' static addresses, always starting with a space:
  *   " cocoon.hostname=<vm_name>" then, for every NIC i with an address,
  *   " ip=<ip>::<gateway>:<netmask>:<vm_name>:eth<i>:off" plus ":<dns0>" and ":<dns1>" when given.
@@ -39,12 +36,10 @@ int prefix_to_netmask(int prefix, char **ret);
  * that copy fails). boot may be NULL. */
 int verify_base_files(const StorageConfig *storage, size_t n, const BootConfig *boot, char **ret_bad_path);
 
-/* The stem of a blob file: its basename up to the first '.': ".../blobs/abc123.erofs" -> "abc123".
- * A pure string operation (it does not check for a digest); -EINVAL when the stem is empty. */
+/* The stem of a blob file: its basename without the last extension, as the seed's BlobHexFromPath:
+ * ".../blobs/abc123.erofs" -> "abc123", "/x/a.tar.gz" -> "a.tar". A pure string operation (it does not check
+ * for a digest: image_blob_hex_is_valid() does); -EINVAL when the stem is empty. */
 int blob_hex_from_path(const char *path, char **ret);
-
-/* True for exactly BLOB_HEX_LENGTH lowercase hex digits. */
-bool blob_hex_is_valid(const char *s);
 
 /* The image blobs a VM pins against image GC, as a sorted strv of unique digests (never NULL, maybe empty).
  * Looks at every disk path and the kernel, initrd and firmware paths; a path pins digest <d> when it is

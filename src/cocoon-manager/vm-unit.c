@@ -1,78 +1,35 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Watching the VMs' units: crashes and guest power-offs seen at once, reconciliation at start, console relays. */
+/* The systemd side of VMs: unit state changes, reconciliation at start, adoption. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <unistd.h>
 
 #include "backend.h"
-#include "bus-unit.h"
-#include "console-relay.h"
 #include "fd-util.h"
 #include "helpers.h"
 #include "hypervisor.h"
+#include "id.h"
 #include "log.h"
 #include "strv-util.h"
 #include "time-util.h"
-#include "vm-events.h"
-#include "vm-monitor.h"
-#include "vm-runtime.h"
-#include "vm-task.h"
-#include "vm-varlink.h"
+#include "vm-unit.h"
+#include "vm.h"
 
-static void on_console_end(ConsoleRelay *relay, void *userdata) {
-        /* QEMU closed the console: the VM is going away (the unit watch records why). Drop the relay now, so
-         * that a later Console call gets a clear InvalidState/NotSupported instead of an attach that fails;
-         * the relay may be freed from inside its own end callback. */
-        Manager *m = userdata;
-        if (hashmap_get(m->consoles, console_relay_get_vm_id(relay)) == relay)
-                (void) hashmap_remove(m->consoles, console_relay_get_vm_id(relay));
-        console_relay_free(relay);
-}
+/* The last unit change seen while an operation ran on the VM. */
+typedef struct UnitHold {
+        char id[ID_LENGTH + 1];
+        bool gone;         /* the unit became inactive or failed, or was removed */
+        bool clean;        /* ... and the hypervisor exited cleanly (the guest powered off) */
+        char *reason;
+        char invocation_id[33];
+} UnitHold;
 
-void manager_console_attach(Manager *m, const char *id, int console_fd) {
-        const VMRecord *record = store_get(m->store, id);
-        _cleanup_close_ int fd = console_fd;
-        _cleanup_free_ char *log_path = NULL;
-        ConsoleRelay *relay = NULL;
-
-        if (!record || fd < 0)
-                return;
-        manager_console_detach(m, id);
-        if (asprintf(&log_path, "%s/console.log", record->log_dir) < 0) {
-                log_oom();
-                return;
-        }
-        int r = console_relay_new(m->event, id, TAKE_FD(fd), log_path, m->config.console_log_max_bytes, &relay);
-        if (r < 0) {
-                log_vm_error_errno(id, r, "Failed to relay the console of VM %s: %m", id);
-                return;
-        }
-        console_relay_set_end_callback(relay, on_console_end, m);
-        /* The relay's id is the key: it lives as long as the entry. */
-        r = hashmap_put(m->consoles, console_relay_get_vm_id(relay), relay);
-        if (r < 0)
-                console_relay_free(relay);
-}
-
-void manager_console_detach(Manager *m, const char *id) {
-        ConsoleRelay *relay = hashmap_remove(m->consoles, id);
-        console_relay_free(relay);
-}
-
-/* A running VM's console after a manager restart: QEMU takes a new client on the same socket. */
-static void console_reconnect(Manager *m, const VMRecord *record) {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/%s", record->run_dir, CONSOLE_SOCKET_NAME) < 0)
-                return;
-        int fd = unix_connect(path);
-        if (fd < 0) {
-                log_vm_warning(record->vm.id, "Cannot reattach the console of VM %s: %s", record->vm.id,
-                               strerror(-fd));
-                return;
-        }
-        manager_console_attach(m, record->vm.id, fd);
+static UnitHold *unit_hold_free(UnitHold *h) {
+        if (!h)
+                return NULL;
+        free(h->reason);
+        return mfree(h);
 }
 
 /* The hypervisor of a VM that should be running is gone: record why, as stopped (the guest powered off)
@@ -91,10 +48,10 @@ static void vm_mark_exited(Manager *m, const char *id, const char *reason, bool 
                 reason = "stopped on request";
         }
 
-        manager_console_detach(m, id);
-        vm_runtime_set_pid(m, id, 0);
-        if (manager_vm_set_state(m, id, clean ? VM_STATE_STOPPED : VM_STATE_ERROR,
-                                 clean ? NULL : reason ?: "the hypervisor exited") < 0)
+        vm_console_detach(m, id);
+        vm_set_main_pid(m, id, 0);
+        if (vm_set_state(m, id, clean ? VM_STATE_STOPPED : VM_STATE_ERROR,
+                         clean ? NULL : reason ?: "the hypervisor exited") < 0)
                 return;
         if (clean)
                 log_vm_info(id, "VM %s: %s.", id, reason ?: "powered off");
@@ -103,20 +60,41 @@ static void vm_mark_exited(Manager *m, const char *id, const char *reason, bool 
         manager_check_idle(m);
 }
 
-static void on_unit_change(const UnitStateChange *change, void *userdata) {
-        Manager *m = userdata;
+static bool change_is_gone(const UnitStateChange *change) {
+        return change->removed || streq(change->active_state, "inactive") || streq(change->active_state, "failed");
+}
+
+static void hold_note(UnitHold *h, const UnitStateChange *change) {
+        if (!change_is_gone(change)) {
+                /* A later invocation runs (a start after a stop): what ended before is no longer news. */
+                if (streq(change->active_state, "active") || streq(change->active_state, "activating"))
+                        h->gone = false;
+                return;
+        }
+        _cleanup_free_ char *reason = NULL;
+        bool clean = false;
+        if (unit_exit_reason(change->result, change->exec_main_code, change->exec_main_status, &reason, &clean) < 0)
+                return (void) log_oom();
+        free(h->reason);
+        h->reason = TAKE_PTR(reason);
+        h->clean = clean;
+        h->gone = true;
+        snprintf(h->invocation_id, sizeof(h->invocation_id), "%s", change->invocation_id ?: "");
+}
+
+void vm_unit_handle_change(Manager *m, const UnitStateChange *change) {
         _cleanup_free_ char *id = NULL;
 
         if (unit_name_to_vm_id(change->unit, &id) < 0)
                 return;
-        /* During our own start/stop/delete the operation decides what the record says. */
-        if (vm_task_busy(m, id))
-                return;
+        /* During our own start/stop/delete the operation decides what the record says; we keep the news. */
+        UnitHold *h = m->unit_holds ? hashmap_get(m->unit_holds, id) : NULL;
+        if (h)
+                return hold_note(h, change);
+
         if (streq(change->active_state, "active") && change->main_pid > 0)
-                vm_runtime_set_pid(m, id, change->main_pid);
-        bool gone = change->removed || streq(change->active_state, "inactive") ||
-                    streq(change->active_state, "failed");
-        if (!gone)
+                vm_set_main_pid(m, id, change->main_pid);
+        if (!change_is_gone(change))
                 return;
 
         _cleanup_free_ char *reason = NULL;
@@ -125,12 +103,57 @@ static void on_unit_change(const UnitStateChange *change, void *userdata) {
         vm_mark_exited(m, id, reason, clean);
 }
 
+void vm_unit_hold(Manager *m, const char *id) {
+        if (m->unit_holds && hashmap_contains(m->unit_holds, id))
+                return;
+        UnitHold *h = calloc(1, sizeof(UnitHold));
+        if (!h || (!m->unit_holds && hashmap_new(&m->unit_holds) < 0)) {
+                free(h);
+                return (void) log_oom();
+        }
+        snprintf(h->id, sizeof(h->id), "%s", id);
+        if (hashmap_put(m->unit_holds, h->id, h) < 0) {
+                free(h);
+                log_oom();
+        }
+}
+
+void vm_unit_release(Manager *m, const char *id, const char *invocation_id) {
+        UnitHold *h = m->unit_holds ? hashmap_remove(m->unit_holds, id) : NULL;
+        if (!h)
+                return;
+        /* The hypervisor the operation left running died before the operation was over (QEMU killed between
+         * its handshake and the reply): record it now, it will not be reported again. */
+        if (h->gone && (isempty(invocation_id) || isempty(h->invocation_id) ||
+                        streq(invocation_id, h->invocation_id)))
+                vm_mark_exited(m, id, h->reason, h->clean);
+        unit_hold_free(h);
+}
+
+static void on_unit_change(const UnitStateChange *change, void *userdata) {
+        vm_unit_handle_change(userdata, change);
+}
+
+/* A running VM's console after a manager restart: QEMU takes a new client on the same socket. */
+static void console_reconnect(Manager *m, const VMRecord *record) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s", record->run_dir, CONSOLE_SOCKET_NAME) < 0)
+                return;
+        int fd = unix_connect(path);
+        if (fd < 0) {
+                log_vm_warning(record->vm.id, "Cannot reattach the console of VM %s: %s", record->vm.id,
+                               strerror(-fd));
+                return;
+        }
+        vm_console_attach(m, record->vm.id, fd);
+}
+
 /* A VM whose unit runs: learn its pid, take its console again. */
 static void vm_attach_running(Manager *m, const VMRecord *record) {
         UnitRuntime rt = {};
         /* Once, at start, before serving: the pid List shows until the watch updates it. */
         if (unit_get_runtime(m->bus, record->unit, &rt) >= 0)
-                vm_runtime_set_pid(m, record->vm.id, rt.main_pid);
+                vm_set_main_pid(m, record->vm.id, rt.main_pid);
         unit_runtime_done(&rt);
         console_reconnect(m, record);
 }
@@ -147,7 +170,7 @@ static void vm_adopt(Manager *m, const char *id) {
         if (h && h->resume(r->run_dir, 2 * USEC_PER_SEC, &error) < 0)
                 log_vm_warning(id, "VM %s: could not resume the adopted guest: %s", id, error ?: "?");
 
-        if (manager_vm_set_state(m, id, VM_STATE_RUNNING, NULL) < 0)
+        if (vm_set_state(m, id, VM_STATE_RUNNING, NULL) < 0)
                 return;
         log_vm_info(id, "VM %s was running without being recorded as such; adopted.", id);
         vm_attach_running(m, store_get(m->store, id));
@@ -161,7 +184,7 @@ static bool unit_entry_running(const UnitListEntry *e) {
 }
 
 /* Records say "running" but the manager was away: believe systemd. */
-static int vm_monitor_reconcile(Manager *m) {
+static int vm_unit_reconcile(Manager *m) {
         UnitListEntry *units = NULL;
         size_t n = 0;
         int r = unit_list(m->bus, UNIT_VM_PREFIX "*" UNIT_VM_SUFFIX, &units, &n);
@@ -208,9 +231,18 @@ static int vm_monitor_reconcile(Manager *m) {
         return r < 0 ? r : 0;
 }
 
-int vm_monitor_start(Manager *m) {
+int vm_unit_start(Manager *m) {
         int r = unit_watch_new(m->bus, UNIT_VM_PREFIX, on_unit_change, m, &m->unit_watch);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch VM units: %m");
-        return vm_monitor_reconcile(m);
+        return vm_unit_reconcile(m);
+}
+
+void vm_unit_free_all(Manager *m) {
+        size_t state = 0;
+        void *h;
+        while (m->unit_holds && hashmap_iterate(m->unit_holds, &state, NULL, &h))
+                unit_hold_free(h);
+        hashmap_free(m->unit_holds);
+        m->unit_holds = NULL;
 }
