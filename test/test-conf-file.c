@@ -15,6 +15,7 @@
 #include "conf-file.h"
 #include "fs-util.h"
 #include "macro.h"
+#include "strv-util.h"
 #include "time-util.h"
 
 typedef struct Dir {
@@ -73,8 +74,7 @@ static void assert_defaults(const CocoonConfig *c) {
         assert_int_equal(c->console_log_max_bytes, 1024 * 1024);
         assert_int_equal(c->qemu_accel, ACCEL_AUTO);
         assert_string_equal(c->qemu_binary, "qemu-system-x86_64");
-        assert_string_equal(c->cloud_hypervisor_binary, "cloud-hypervisor");
-        assert_string_equal(c->firecracker_binary, "firecracker");
+        assert_null(c->warnings);
 }
 
 static void test_missing_file_is_defaults(void **state) {
@@ -113,11 +113,7 @@ static void test_every_key(void **state) {
             "[QEMU]\n"
             "Accel=tcg\n"
             "Binary=/usr/local/bin/qemu-system-x86_64\n"
-            "[CloudHypervisor]\n"
-            "Binary=/opt/ch/cloud-hypervisor\n"
-            "[ Firecracker ]\n"
-            "Binary=fc-custom\n"
-            "[Manager]\n"
+            "[ Manager ]\n"
             "PoolSize=5\n");
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
         assert_int_equal(c.stop_timeout_usec, 45 * USEC_PER_SEC);
@@ -127,8 +123,29 @@ static void test_every_key(void **state) {
         assert_int_equal(c.console_log_max_bytes, 512 * 1024);
         assert_int_equal(c.qemu_accel, ACCEL_TCG);
         assert_string_equal(c.qemu_binary, "/usr/local/bin/qemu-system-x86_64");
-        assert_string_equal(c.cloud_hypervisor_binary, "/opt/ch/cloud-hypervisor");
-        assert_string_equal(c.firecracker_binary, "fc-custom");
+        assert_null(c.warnings);
+}
+
+/* Backends this build does not implement are not configurable: their sections are unknown, and none of them
+ * is a valid default (it would fail every create). */
+static void test_only_implemented_backends(void **state) {
+        Dir *d = *state;
+        _cleanup_(cocoon_config_done) CocoonConfig c = {};
+        _cleanup_free_ char *error = NULL;
+
+        put(d->conf, "[CloudHypervisor]\nBinary=/opt/ch/cloud-hypervisor\n[Firecracker]\nBinary=fc\n");
+        assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
+        assert_int_equal(strv_length(c.warnings), 2);
+        assert_non_null(strstr(c.warnings[0], ":1: Unknown section [CloudHypervisor]"));
+        assert_non_null(strstr(c.warnings[1], ":3: Unknown section [Firecracker]"));
+        cocoon_config_done(&c);
+
+        put(d->conf, "[Manager]\nDefaultBackend=firecracker\n");
+        assert_int_equal(cocoon_config_load(d->conf, &c, &error), -EINVAL);
+        assert_non_null(strstr(error, ":2: Invalid value for [Manager] DefaultBackend=: \"firecracker\""));
+        error = mfree(error);
+        put(d->conf, "[Manager]\nDefaultBackend=cloud-hypervisor\n");
+        assert_int_equal(cocoon_config_load(d->conf, &c, &error), -EINVAL);
 }
 
 static void test_unknown_ignored(void **state) {
@@ -145,6 +162,25 @@ static void test_unknown_ignored(void **state) {
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
         assert_int_equal(c.pool_size, 2);
         assert_string_equal(c.qemu_binary, "qemu-system-x86_64");
+
+        /* Ignored, but not silently: one warning per unknown key of a known section, one per unknown
+         * section (not per key in it), each naming file and line. */
+        _cleanup_free_ char *key = NULL, *section = NULL, *in_dropin = NULL;
+        assert_true(asprintf(&key, "%s:2: Unknown setting FutureKnob= in [Manager], ignored.", d->conf) > 0);
+        assert_true(asprintf(&section, "%s:4: Unknown section [Future], its settings are ignored.",
+                             d->conf) > 0);
+        assert_int_equal(strv_length(c.warnings), 2);
+        assert_string_equal(c.warnings[0], key);
+        assert_string_equal(c.warnings[1], section);
+
+        /* Drop-ins add theirs, in the order read. */
+        _cleanup_free_ char *p = dropin(d, "10-typo.conf", "[QEMU]\nAcel=kvm\n");
+        cocoon_config_done(&c);
+        assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
+        assert_true(asprintf(&in_dropin, "%s:2: Unknown setting Acel= in [QEMU], ignored.", p) > 0);
+        assert_int_equal(strv_length(c.warnings), 3);
+        assert_string_equal(c.warnings[2], in_dropin);
+        assert_int_equal(c.qemu_accel, ACCEL_AUTO);
 }
 
 static void test_dropins_override(void **state) {
@@ -245,7 +281,7 @@ static void test_bad_values(void **state) {
                 "[QEMU]\nAccel=\n",
                 "[QEMU]\nBinary=bin/qemu\n",
                 "[QEMU]\nBinary=qemu -enable-kvm\n",
-                "[Firecracker]\nBinary=\n",
+                "[QEMU]\nBinary=\n",
         };
         Dir *d = *state;
 
@@ -304,6 +340,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_empty_and_comments_only, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_every_key, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_ignored, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_only_implemented_backends, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_dropins_override, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_errors_with_line_numbers, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_values, dir_setup, dir_teardown),

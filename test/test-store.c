@@ -417,8 +417,8 @@ static void test_many_records(void **state) {
         assert_int_equal(seen, n);
 }
 
-/* fdopendir() failing (it allocates) on its Nth call from now on; 0 = never. Defined here, it takes the place of
- * libc's for the store code linked into this test. */
+/* fdopendir() failing (it allocates) on its Nth call from now on; 0 = never. Defined here, it takes the
+ * place of libc's for the store code linked into this test. */
 static unsigned fdopendir_calls = 0, fdopendir_fail_call = 0;
 
 DIR *fdopendir(int fd) {

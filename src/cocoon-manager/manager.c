@@ -63,11 +63,8 @@ Manager *manager_free(Manager *m) {
         free(m->run_dir);
         free(m->log_dir);
         free(m->listen_address);
+        describe_state_free(m->describe);
         free(m->stop_helper);
-        for (size_t i = 0; i < ELEMENTSOF(m->backend_path); i++) {
-                free(m->backend_path[i]);
-                free(m->backend_version[i]);
-        }
         return mfree(m);
 }
 
@@ -214,16 +211,17 @@ static int manager_new(Manager **ret) {
         if (arg_listen && !(m->listen_address = strdup(arg_listen)))
                 return log_oom();
         m->exit_idle_usec = arg_exit_idle_usec;
-        m->stop_helper = find_stop_helper();
         m->vm_event = vm_events_emit;
+        m->stop_helper = find_stop_helper();
 
-        for (size_t i = 0; i < hypervisor_table_size && i < ELEMENTSOF(m->backend_path); i++)
-                (void) find_executable(hypervisor_table[i]->default_binary, &m->backend_path[i]);
 
         _cleanup_free_ char *config_error = NULL;
         int r = cocoon_config_load(arg_config, &m->config, &config_error);
         if (r < 0)
                 return log_error_errno(r, "Bad configuration: %s", config_error ?: "?");
+        /* Ignored settings are most often typos: say so (Describe repeats them for cocoonctl status). */
+        for (char **w = m->config.warnings; w && *w; w++)
+                log_warning("%s", *w);
         /* Host facts, read once: they do not change while we run. */
         m->host_accel = accel_resolve(ACCEL_AUTO);
         m->host_tsc_khz = host_tsc_khz();

@@ -21,6 +21,7 @@ typedef struct VmLogStream VmLogStream;
 typedef struct JobQueue JobQueue;
 typedef struct UnitWatch UnitWatch;
 typedef struct ImageStore ImageStore;
+typedef struct DescribeState DescribeState;
 
 typedef struct Manager {
         sd_event *event;
@@ -54,10 +55,7 @@ typedef struct Manager {
         bool shutting_down;      /* SIGTERM/SIGINT seen: answering what is in flight, then exiting */
         sd_event_source *exit_source;
 
-        /* Hypervisor binaries found at start; versions are probed on the first Describe and cached. */
-        char *backend_path[3];    /* indexed like hypervisor_table[] */
-        char *backend_version[3];
-        bool backend_versions_probed;
+        DescribeState *describe; /* manager-describe.c: backend versions, probed off the loop and cached */
 
         gid_t cocoon_gid;       /* gid of group cocoon, or (gid_t) -1 when it does not exist */
         sd_event_source *group_watch; /* /etc changes: look the gid up again (manager-group.c) */
@@ -77,4 +75,5 @@ int manager_varlink_init(Manager *m);
 void manager_check_idle(Manager *m);
 
 /* manager-describe.c */
+DescribeState *describe_state_free(DescribeState *d);
 int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);

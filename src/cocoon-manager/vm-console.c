@@ -88,11 +88,6 @@ static int log_stream_start(Manager *m, const char *vm_id, const char *log_path,
         return 0;
 }
 
-void vm_console_free_log_streams(Manager *m) {
-        while (m->log_streams)
-                log_stream_free(m->log_streams);
-}
-
 /* What the console call still has to do once the reply is out and the socket is ours. */
 typedef struct ConsoleUpgrade {
         Manager *manager;
@@ -131,6 +126,11 @@ static void console_upgraded(int fd, int error, void *userdata) {
                 r = console_relay_attach(relay, fd, u->read_only);
         if (r < 0)
                 log_vm_internal(LOG_WARNING, r, u->vm_id, "Failed to serve console of VM %s: %m", u->vm_id);
+}
+
+void vm_console_free_log_streams(Manager *m) {
+        while (m->log_streams)
+                log_stream_free(m->log_streams);
 }
 
 static int get_optional_bool(json_object *parameters, const char *key, bool *value) {

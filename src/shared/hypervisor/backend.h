@@ -13,17 +13,17 @@
 #include "hypervisor.h"
 #include "vm-types.h"
 
-/* In the VM's run directory while a graceful stop waits for the guest: the wait in microseconds, read by
- * the unit's ExecStop= helper (cocoon-vm-stop). It also tells a manager started later that the VM was
- * stopped on request. */
-#define STOP_TIMEOUT_FILE_NAME "stop-timeout"
-
 /* What kind of failure a BackendWork reports, for the caller to map to its own errors. */
 typedef enum BackendFailure {
         BACKEND_FAILURE_HYPERVISOR, /* the unit, the hypervisor or its API failed (the default) */
         BACKEND_FAILURE_IMAGE,      /* an image file the VM boots from is missing or unusable */
         _BACKEND_FAILURE_MAX,
 } BackendFailure;
+
+/* In the VM's run directory while a graceful stop waits for the guest: the wait in microseconds, read by
+ * the unit's ExecStop= helper (cocoon-vm-stop). It also tells a manager started later that the VM was
+ * stopped on request. */
+#define STOP_TIMEOUT_FILE_NAME "stop-timeout"
 
 typedef struct BackendWork {
         /* inputs */
