@@ -92,6 +92,16 @@ void vm_events_unsubscribe(Manager *m, Varlink *link) {
         }
 }
 
+void vm_events_end_all(Manager *m, const char *error_id, const char *message) {
+        while (m->subscribers) {
+                VmSubscriber *s = m->subscribers;
+                m->subscribers = s->next;
+                if (varlink_errorf(s->link, error_id, "%s", message) < 0)
+                        (void) varlink_close(s->link);
+                subscriber_free(s);
+        }
+}
+
 void vm_events_free_all(Manager *m) {
         while (m->subscribers) {
                 VmSubscriber *s = m->subscribers;

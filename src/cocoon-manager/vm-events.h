@@ -16,4 +16,6 @@ void vm_events_emit(Manager *m, VmEvent event, const char *id, const VMRecord *r
 int vm_events_subscribe(Manager *m, Varlink *link, char **ids);
 /* Drops the subscriptions of a closed connection. */
 void vm_events_unsubscribe(Manager *m, Varlink *link);
+/* Ends every Watch call with error_id (the manager is exiting): the clients learn the stream is over. */
+void vm_events_end_all(Manager *m, const char *error_id, const char *message);
 void vm_events_free_all(Manager *m);

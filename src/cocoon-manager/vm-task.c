@@ -169,7 +169,7 @@ static void on_work_done(int result, void *userdata) {
                 return on_undo_done(t, result);
         if (result == -EINPROGRESS)
                 /* A stop whose wait our shutdown ended: it goes on in systemd, the record stays as it is
-                 * and the next manager records the outcome (vm-monitor.c). */
+                 * and the next manager records the outcome (vm-unit.c). */
                 return task_finish(t, COCOON_ERROR_SHUTTING_DOWN, message);
 
         switch (t->kind) {

@@ -263,11 +263,10 @@ static int write_stop_timeout(const char *run_dir, uint64_t timeout_usec) {
         if (asprintf(&path, "%s/%s", run_dir, STOP_TIMEOUT_FILE_NAME) < 0 ||
             asprintf(&text, "%llu\n", (unsigned long long) timeout_usec) < 0)
                 return -ENOMEM;
-        /* Readable by the helper whatever user the unit runs as; it holds no secret. */
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0)
                 return -errno;
-        /* The manager's UMask=0077 would leave it 0600. */
+        /* Readable whatever user the helper runs as (it holds no secret); our UMask= would leave it 0600. */
         if (fchmod(fd, 0644) < 0)
                 return -errno;
         return loop_write(fd, text, strlen(text));
