@@ -51,12 +51,12 @@ static int tree_object_counts(json_object *o, CountList *l) {
         return 0;
 }
 
-/* Whether the 4 hex digits after a "\\u" in a string are 0000. */
+/* Whether the 4 hex digits after a "\u" in a string are 0000. */
 static bool escape_is_nul(const char *p, size_t left) {
         return left >= 4 && memcmp(p, "0000", 4) == 0;
 }
 
-/* *i is at the opening quote of a string: moves it to the closing one. -EBADMSG for a \\u0000 escape or an
+/* *i is at the opening quote of a string: moves it to the closing one. -EBADMSG for a \u0000 escape or an
  * unterminated string. */
 static int skip_string(const char *text, size_t size, size_t *i) {
         const char *end = text + size, *p = text + *i + 1;
@@ -81,7 +81,7 @@ static int skip_string(const char *text, size_t size, size_t *i) {
 
 /* Walks the (already json-c-validated) text once: refuses a NUL in any string, and compares the members
  * written in each object with what the tree kept. The walk needs no key comparison of its own, so escaped
- * spellings of one key ("a" and "\\u0061") are caught too: json-c decoded them to the same key. */
+ * spellings of one key ("a" and "\u0061") are caught too: json-c decoded them to the same key. */
 int json_verify_text(json_object *o, const char *text, size_t size) {
         _cleanup_free_ size_t *stack = NULL; /* per open container: its index in `counts`, or SIZE_MAX */
         CountList tree = {}, counts = {};
