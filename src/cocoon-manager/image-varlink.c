@@ -284,7 +284,6 @@ int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethod
         };
         Manager *m = userdata;
         ImportRequest req = { .fd_index = { -1, -1, -1 } };
-        int fds[_IMAGE_BLOB_KIND_MAX];
         const char *bad = NULL;
         uid_t uid;
         pid_t pid = 0;
@@ -301,10 +300,11 @@ int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethod
         r = import_request_check(link, &req, uid);
         if (r != 0)
                 return r < 0 ? r : 0;
-        if (uid == 0) {
-                for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
-                        if (req.paths[k] && (r = varlink_get_peer_pid(link, &pid)) < 0)
-                                return r;
+        /* Only root gets here with paths; they are opened in its root directory, found by its pid. */
+        if (req.paths[IMAGE_BLOB_KERNEL] || req.paths[IMAGE_BLOB_INITRD] || req.paths[IMAGE_BLOB_ROOTFS]) {
+                r = varlink_get_peer_pid(link, &pid);
+                if (r < 0)
+                        return r;
         }
 
         _cleanup_(import_call_freep) ImportCall *c = calloc(1, sizeof(ImportCall));
@@ -320,13 +320,11 @@ int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethod
                 if (req.fd_index[k] < 0)
                         continue;
                 c->fds[k] = varlink_take_fd(link, (size_t) req.fd_index[k]);
-                if (c->fds[k] < 0)
-                        return reply_invalid_field(link, fd_field[k],
-                                                   "that file descriptor is given for another file too") < 0
-                                       ? -ENOMEM
-                                       : 0;
+                if (c->fds[k] < 0) {
+                        r = reply_invalid_field(link, fd_field[k], "that descriptor is another file's");
+                        return r < 0 ? r : 0;
+                }
         }
-        memcpy(fds, c->fds, sizeof(fds));
 
         ImageImportSpec spec = {
                 .name = req.name,
@@ -334,7 +332,7 @@ int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethod
                 .initrd_path = req.paths[IMAGE_BLOB_INITRD],
                 .rootfs_path = req.paths[IMAGE_BLOB_ROOTFS],
                 .cmdline = req.cmdline,
-                .fds = fds,
+                .fds = c->fds,
         };
         r = image_import_begin(m->images, &spec, &c->import);
         if (r == -EEXIST)

@@ -165,6 +165,15 @@ for what in "$PUB" "$PUB/fifo" /dev/null; do
 done
 reply=$(push_fd_call "${MEMBER[@]}" -- '{"name":"p3","kernelFileDescriptor":1}' "$PUB/vmlinuz")
 assert_contains "$reply" '"field":"kernelFileDescriptor"' "an index no fd came with"
+reply=$(push_fd_call "${MEMBER[@]}" -- '{"name":"p3","kernelFileDescriptor":0,"initrdFileDescriptor":0}' \
+        "$PUB/vmlinuz")
+assert_contains "$reply" '"field":"initrdFileDescriptor"' "one fd for two files"
+reply=$(push_fd_call -- "{\"name\":\"p3\",\"kernelFileDescriptor\":0,\"kernel\":\"$SRC/vmlinuz\"}" \
+        "$SRC/vmlinuz")
+assert_contains "$reply" '"field":"kernelFileDescriptor"' "a path and an fd for one file"
+reply=$(push_fd_call -- '{"name":"p3"}')
+assert_contains "$reply" '"field":"kernelFileDescriptor"' "no kernel at all"
+assert_not_contains "$(cocoonctl image list)" "p3" "image list after refused descriptors"
 assert_eq "$before" "$(blob_files)" "blobs after refused descriptors"
 
 info "a symlink swapped between a readable file and /etc/shadow never gets shadow imported"
