@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for store: persistence across reopen, quarantine of bad records, the state lock, atomic writes. */
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -166,6 +170,31 @@ static void test_put_get_remove_reopen(void **state) {
         assert_int_equal(store_open(f->state_dir, &s), 0);
         assert_int_equal(store_count(s), 0);
         assert_false(store_is_quarantined(s, b->vm.id)); /* no record, nothing quarantined: GC may collect */
+}
+
+/* A new record that cannot be written (the file size limit stands in for a full disk) fails and leaves
+ * no empty VM directory behind. */
+static void test_put_write_fails(void **state) {
+        Fixture *f = *state;
+        _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_(vm_record_freep) VMRecord *a = new_random_record("full", VM_STATE_CREATING);
+        _cleanup_free_ char *dir = NULL;
+        struct rlimit old, tiny = { .rlim_cur = 1, .rlim_max = RLIM_INFINITY };
+        struct stat st;
+
+        assert_int_equal(store_open(f->state_dir, &s), 0);
+        assert_int_equal(asprintf(&dir, "%s/vms/%s", f->state_dir, a->vm.id) > 0, 1);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        tiny.rlim_max = old.rlim_max;
+        signal(SIGXFSZ, SIG_IGN);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+        int k = store_put(s, a);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        assert_int_equal(k, -EFBIG);
+        assert_null(store_get(s, a->vm.id));
+        assert_int_equal(stat(dir, &st), -1);
+        assert_int_equal(errno, ENOENT);
+        assert_int_equal(store_put(s, a), 0);
 }
 
 static void test_put_checks(void **state) {
@@ -363,37 +392,6 @@ static void test_lock(void **state) {
         assert_int_equal(store_open("", &s), -EINVAL);
 }
 
-/* The cached JSON views follow every change of the record and go with it. */
-static void test_json_views(void **state) {
-        Fixture *f = *state;
-        _cleanup_(store_freep) Store *s = NULL;
-        _cleanup_(vm_record_freep) VMRecord *a = new_random_record("gamma", VM_STATE_CREATED);
-        const char *text;
-        size_t size;
-
-        assert_int_equal(store_open(f->state_dir, &s), 0);
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_PUBLIC, &text, &size), -ENOENT);
-        assert_int_equal(store_put(s, a), 0);
-
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_PUBLIC, &text, &size), 0);
-        assert_int_equal(strlen(text), size);
-        assert_non_null(strstr(text, "\"state\":\"created\""));
-        assert_non_null(strstr(text, "\"storageConfigs\""));
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_SUMMARY, &text, &size), 0);
-        assert_non_null(strstr(text, "\"name\":\"gamma\""));
-        assert_null(strstr(text, "\"storageConfigs\""));
-
-        a->vm.state = VM_STATE_STOPPED;
-        assert_int_equal(store_put(s, a), 0);
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_PUBLIC, &text, &size), 0);
-        assert_non_null(strstr(text, "\"state\":\"stopped\""));
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_SUMMARY, &text, &size), 0);
-        assert_non_null(strstr(text, "\"state\":\"stopped\""));
-
-        assert_int_equal(store_remove(s, a->vm.id), 0);
-        assert_int_equal(store_get_json(s, a->vm.id, STORE_VIEW_SUMMARY, &text, &size), -ENOENT);
-}
-
 static void test_many_records(void **state) {
         Fixture *f = *state;
         _cleanup_(store_freep) Store *s = NULL;
@@ -419,16 +417,74 @@ static void test_many_records(void **state) {
         assert_int_equal(seen, n);
 }
 
+/* fdopendir() failing (it allocates) on its Nth call from now on; 0 = never. Defined here, it takes the
+ * place of libc's for the store code linked into this test. */
+static unsigned fdopendir_calls = 0, fdopendir_fail_call = 0;
+
+DIR *fdopendir(int fd) {
+        static DIR *(*real)(int) = NULL;
+
+        if (fdopendir_fail_call != 0 && ++fdopendir_calls == fdopendir_fail_call) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        if (!real)
+                real = (DIR * (*) (int)) dlsym(RTLD_NEXT, "fdopendir");
+        assert_non_null(real);
+        return real(fd);
+}
+
+static unsigned count_open_fds(void) {
+        _cleanup_(closedirp) DIR *d = opendir("/proc/self/fd");
+        unsigned n = 0;
+
+        assert_non_null(d);
+        while (readdir(d))
+                n++;
+        return n;
+}
+
+/* When fdopendir() fails while the store loads, the descriptor it was given is closed, not leaked. */
+static void test_fdopendir_failure_closes_fd(void **state) {
+        Fixture *f = *state;
+        _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_(vm_record_freep) VMRecord *a = new_random_record("alpha", VM_STATE_STOPPED);
+
+        assert_int_equal(store_open(f->state_dir, &s), 0);
+        assert_int_equal(store_put(s, a), 0);
+        s = store_free(s);
+        unsigned before = count_open_fds();
+
+        /* The first fdopendir() reads vms/: the open fails as a whole. */
+        fdopendir_calls = 0;
+        fdopendir_fail_call = 1;
+        assert_int_equal(store_open(f->state_dir, &s), -ENOMEM);
+        fdopendir_fail_call = 0;
+        assert_null(s);
+        assert_int_equal(count_open_fds(), before);
+
+        /* The second scans vms/<id>/ for leftovers: the record still loads. */
+        fdopendir_calls = 0;
+        fdopendir_fail_call = 2;
+        assert_int_equal(store_open(f->state_dir, &s), 0);
+        fdopendir_fail_call = 0;
+        assert_int_equal(fdopendir_calls, 2);
+        assert_int_equal(store_count(s), 1);
+        s = store_free(s);
+        assert_int_equal(count_open_fds(), before);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_put_get_remove_reopen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_put_checks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_put_write_fails, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_atomic_write, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_corrupt_quarantined, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_duplicate_names_on_disk, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_json_views, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_many_records, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fdopendir_failure_closes_fd, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,6 +66,28 @@ static void test_input_several_in_one(void **state) {
         varlink_input_done(&in);
 }
 
+/* Unparsed: the bytes between the NULs, even ones that would not parse; a bad message stays for the parser. */
+static void test_input_raw(void **state) {
+        static const char data[] = "{\"n\":1}\0not json\0{\"n\":";
+        VarlinkInput in = {};
+        json_object *o = NULL;
+        const char *text;
+        size_t size;
+
+        assert_int_equal(varlink_input_feed(&in, data, sizeof(data) - 1), 0);
+        assert_int_equal(varlink_input_next_raw(&in, &text, &size), 1);
+        assert_int_equal(size, 7);
+        assert_memory_equal(text, "{\"n\":1}", 7);
+        assert_int_equal(text[size], '\0');
+        assert_int_equal(varlink_input_next(&in, &o), -EBADMSG);
+        assert_int_equal(varlink_input_next_raw(&in, &text, &size), 1);
+        assert_int_equal(size, 8);
+        assert_memory_equal(text, "not json", 8);
+        assert_int_equal(varlink_input_next_raw(&in, &text, &size), 0);
+        assert_true(varlink_input_has_partial(&in));
+        varlink_input_done(&in);
+}
+
 static void assert_rejected(const char *data, size_t size) {
         VarlinkInput in = {};
         json_object *o = NULL;
@@ -415,6 +437,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_input_byte_by_byte),
                 cmocka_unit_test(test_input_several_in_one),
+                cmocka_unit_test(test_input_raw),
                 cmocka_unit_test(test_input_invalid),
                 cmocka_unit_test(test_input_duplicate_key_or_nul),
                 cmocka_unit_test(test_input_oversize),

@@ -26,11 +26,15 @@ struct JobQueue {
         Job *pending_head, *pending_tail; /* waiting for a thread */
         Job *finished;                    /* waiting for the loop (order does not matter) */
         pthread_t *threads;
-        unsigned n_threads, max_threads, idle_threads;
+        unsigned n_threads, max_threads;
+        unsigned idle_threads; /* waiting for work (a woken one counts until it took a job) */
+        unsigned n_pending;    /* jobs in pending_head..pending_tail */
         unsigned in_flight;
-        bool stopping;
+        bool stopping;      /* threads exit as soon as they are idle (job_queue_free) */
+        bool shutting_down; /* no new work (job_queue_shutdown) */
 
         int event_fd;
+        int cancel_fd;      /* readable once shutting down, for work that waits long */
         sd_event_source *event_source;
 
         JobQueueDrained drained;
@@ -53,6 +57,7 @@ static void *worker_main(void *arg) {
                 q->pending_head = j->next;
                 if (!q->pending_head)
                         q->pending_tail = NULL;
+                q->n_pending--;
                 pthread_mutex_unlock(&q->lock);
 
                 j->result = j->work(j->userdata);
@@ -96,14 +101,14 @@ int job_queue_new(sd_event *event, unsigned max_threads, JobQueue **ret) {
         q->threads = calloc(q->max_threads, sizeof(pthread_t));
         if (!q->threads)
                 return -ENOMEM;
+        q->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         q->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (q->event_fd < 0) {
-                free(q->threads);
-                return -errno;
-        }
-        int r = sd_event_add_io(event, &q->event_source, q->event_fd, EPOLLIN, on_jobs_finished, q);
+        int r = q->event_fd < 0 || q->cancel_fd < 0 ? -errno : 0;
+        if (r >= 0)
+                r = sd_event_add_io(event, &q->event_source, q->event_fd, EPOLLIN, on_jobs_finished, q);
         if (r < 0) {
                 safe_close(q->event_fd);
+                safe_close(q->cancel_fd);
                 free(q->threads);
                 return r;
         }
@@ -113,16 +118,58 @@ int job_queue_new(sd_event *event, unsigned max_threads, JobQueue **ret) {
         return 0;
 }
 
+/* Takes every job that has not started yet off the queue, for the caller to cancel. */
+static Job *take_pending(JobQueue *q) {
+        Job *pending = TAKE_PTR(q->pending_head);
+        q->pending_tail = NULL;
+        q->n_pending = 0;
+        return pending;
+}
+
+void job_queue_shutdown(JobQueue *q) {
+        if (!q || q->shutting_down)
+                return;
+
+        pthread_mutex_lock(&q->lock);
+        q->shutting_down = true;
+        /* Never-started jobs complete with -ECANCELED through the normal path, on the next iteration of the
+         * loop: their done() answers their callers like any other result does. */
+        Job *pending = take_pending(q);
+        while (pending) {
+                Job *j = pending;
+                pending = j->next;
+                j->result = -ECANCELED;
+                j->next = q->finished;
+                q->finished = j;
+        }
+        uint64_t one = 1;
+        (void) !write(q->event_fd, &one, sizeof(one));
+        pthread_mutex_unlock(&q->lock);
+
+        /* Never read back: it stays readable for every poll() from now on. */
+        (void) !write(q->cancel_fd, &one, sizeof(one));
+}
+
+bool job_queue_is_shutting_down(JobQueue *q) {
+        return q->shutting_down;
+}
+
+int job_queue_cancel_fd(JobQueue *q) {
+        return q->cancel_fd;
+}
+
 JobQueue *job_queue_free(JobQueue *q) {
         if (!q)
                 return NULL;
 
         pthread_mutex_lock(&q->lock);
         q->stopping = true;
-        Job *pending = TAKE_PTR(q->pending_head);
-        q->pending_tail = NULL;
+        /* A done() called below cannot queue work that no thread would run. */
+        q->shutting_down = true;
+        Job *pending = take_pending(q);
         pthread_cond_broadcast(&q->wakeup);
         pthread_mutex_unlock(&q->lock);
+        (void) !write(q->cancel_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
 
         for (unsigned i = 0; i < q->n_threads; i++)
                 pthread_join(q->threads[i], NULL);
@@ -143,6 +190,7 @@ JobQueue *job_queue_free(JobQueue *q) {
 
         sd_event_source_disable_unref(q->event_source);
         safe_close(q->event_fd);
+        safe_close(q->cancel_fd);
         pthread_mutex_destroy(&q->lock);
         pthread_cond_destroy(&q->wakeup);
         free(q->threads);
@@ -163,16 +211,24 @@ int job_submit(JobQueue *q, JobWork work, JobDone done, void *userdata) {
         j->userdata = userdata;
 
         pthread_mutex_lock(&q->lock);
+        if (q->shutting_down) {
+                pthread_mutex_unlock(&q->lock);
+                free(j);
+                return -ESHUTDOWN;
+        }
         if (q->pending_tail)
                 q->pending_tail->next = j;
         else
                 q->pending_head = j;
         q->pending_tail = j;
+        q->n_pending++;
         q->in_flight++;
 
         int r = 0;
-        /* Threads are started on demand, up to the cap: an idle manager holds none. */
-        if (q->idle_threads == 0 && q->n_threads < q->max_threads) {
+        /* Threads are started on demand, up to the cap: an idle manager holds none. An idle thread that was
+         * signalled still counts as idle until it wakes up and takes its job, so compare with the jobs
+         * waiting: in a burst every job beyond the idle threads gets a thread of its own. */
+        if (q->n_pending > q->idle_threads && q->n_threads < q->max_threads) {
                 r = -pthread_create(&q->threads[q->n_threads], NULL, worker_main, q);
                 if (r == 0)
                         q->n_threads++;
@@ -182,6 +238,7 @@ int job_submit(JobQueue *q, JobWork work, JobDone done, void *userdata) {
         if (r < 0) {
                 /* No thread exists to run it, so it is the only pending job: take it back. */
                 q->pending_head = q->pending_tail = NULL;
+                q->n_pending--;
                 q->in_flight--;
                 pthread_mutex_unlock(&q->lock);
                 free(j);

@@ -15,8 +15,8 @@
 #include "manager.h"
 #include "strv-util.h"
 #include "time-util.h"
-#include "vm-events.h"
 #include "vm-task.h"
+#include "vm.h"
 
 typedef struct GcCall {
         Varlink *link;
@@ -129,11 +129,10 @@ static int gc_collect(Manager *m, GcCall *c) {
         if (r < 0)
                 return r;
         for (char **id = c->plan.records; id && *id; id++) {
-                r = store_remove(m->store, *id);
+                r = vm_remove(m, *id);
                 if (r < 0 && r != -ENOENT)
                         return log_warning_errno(r, "Failed to remove record %s: %m", *id);
                 log_info("Garbage collected VM %s, stuck in state creating.", *id);
-                vm_events_emit_removed(m, *id);
         }
         /* After dropping records: the blobs only those records pinned go too. */
         r = manager_pinned_blob_ids(m, &pinned);

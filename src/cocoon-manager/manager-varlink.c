@@ -14,7 +14,7 @@
 #include "vm-console.h"
 #include "vm-events.h"
 #include "vm-lifecycle.h"
-#include "vm-runtime.h"
+#include "vm-varlink.h"
 
 static const struct {
         const char *method;
@@ -95,7 +95,7 @@ void manager_check_idle(Manager *m) {
                 return;
         bool idle = varlink_server_current_connections(m->varlink_server) == 0 &&
                     store_count_state(m->store, VM_STATE_RUNNING) == 0 && hashmap_size(m->vm_tasks) == 0 &&
-                    job_queue_in_flight(m->jobs) == 0;
+                    job_queue_in_flight(m->jobs) == 0 && m->n_log_streams == 0;
         if (!idle) {
                 if (m->idle_timer)
                         (void) sd_event_source_set_enabled(m->idle_timer, SD_EVENT_OFF);

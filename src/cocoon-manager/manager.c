@@ -7,13 +7,16 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "hypervisor.h"
 #include "console-relay.h"
 #include "image-store.h"
 #include "job-queue.h"
 #include "qemu.h"
+#include "vm-console.h"
 #include "vm-events.h"
-#include "vm-monitor.h"
-#include "vm-runtime.h"
+#include "vm-task.h"
+#include "vm-unit.h"
+#include "vm.h"
 #include "bus-unit.h"
 #include "fs-util.h"
 #include "log.h"
@@ -33,8 +36,10 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         /* Workers first: their results still refer to the store. */
         job_queue_free(m->jobs);
+        sd_event_source_unref(m->exit_source);
         sd_event_source_disable_unref(m->group_watch);
         vm_events_free_all(m);
+        vm_console_free_log_streams(m);
         varlink_server_unref(m->varlink_server);
         sd_event_source_unref(m->idle_timer);
         if (m->consoles) {
@@ -45,7 +50,8 @@ Manager *manager_free(Manager *m) {
                 hashmap_free(m->consoles);
         }
         hashmap_free(m->vm_tasks);
-        vm_runtime_free_all(m);
+        vm_unit_free_all(m);
+        vm_free_all(m);
         unit_watch_free(m->unit_watch);
         sd_bus_flush_close_unref(m->bus);
         image_store_free(m->images);
@@ -56,10 +62,8 @@ Manager *manager_free(Manager *m) {
         free(m->run_dir);
         free(m->log_dir);
         free(m->listen_address);
-        for (size_t i = 0; i < ELEMENTSOF(m->backend_path); i++) {
-                free(m->backend_path[i]);
-                free(m->backend_version[i]);
-        }
+        describe_state_free(m->describe);
+        free(m->stop_helper);
         return mfree(m);
 }
 
@@ -130,9 +134,66 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-/* The job that finished last may have been the only thing keeping us from an idle exit. */
+static int on_replies_sent(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        log_info("Every operation is answered; exiting.");
+        return sd_event_exit(m->event, 0);
+}
+
+/* Exits once nothing is in flight. The last answers were only queued on their connections: the exit waits
+ * for one more turn of the loop at idle priority, after every connection that can take its bytes did. */
+static void manager_maybe_exit(Manager *m) {
+        if (!m->shutting_down || job_queue_in_flight(m->jobs) > 0 || m->exit_source)
+                return;
+        int r = sd_event_add_defer(m->event, &m->exit_source, on_replies_sent, m);
+        if (r >= 0)
+                r = sd_event_source_set_priority(m->exit_source, SD_EVENT_PRIORITY_IDLE);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to schedule the exit, exiting now: %m");
+                (void) sd_event_exit(m->event, 0);
+        }
+}
+
+/* The job that finished last may have been the only thing keeping us from an idle exit, or a shutdown. */
 static void on_jobs_drained(void *userdata) {
-        manager_check_idle(userdata);
+        Manager *m = userdata;
+        manager_check_idle(m);
+        manager_maybe_exit(m);
+}
+
+/* SIGTERM/SIGINT: every call accepted so far gets its answer before we go. Work not started yet is
+ * answered with io.cocoon.ShuttingDown, running work finishes or, where it waits for a guest, stops waiting
+ * (the wait goes on in systemd, see backend_stop()). VMs keep running: they are systemd's units. */
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->shutting_down)
+                return 0;
+        m->shutting_down = true;
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Answering the calls in flight.");
+        log_info("Received SIG%s; answering %u operation(s) in flight, then exiting.",
+                 si->ssi_signo == SIGINT ? "INT" : "TERM", job_queue_in_flight(m->jobs));
+        job_queue_shutdown(m->jobs);
+        manager_maybe_exit(m);
+        return 0;
+}
+
+/* The VM units' ExecStop= helper is installed next to us (libexecdir, or the build directory). */
+static char *find_stop_helper(void) {
+        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+        char *helper = NULL;
+        char *slash = self ? strrchr(self, '/') : NULL;
+        if (!slash)
+                return NULL;
+        *slash = 0;
+        if (asprintf(&helper, "%s/cocoon-vm-stop", self) < 0)
+                return NULL;
+        if (access(helper, X_OK) < 0) {
+                log_warning("%s is missing: a graceful stop of a VM gives its guest no time once systemd "
+                            "takes over.", helper);
+                return mfree(helper);
+        }
+        return helper;
 }
 
 static int manager_new(Manager **ret) {
@@ -147,14 +208,17 @@ static int manager_new(Manager **ret) {
         if (arg_listen && !(m->listen_address = strdup(arg_listen)))
                 return log_oom();
         m->exit_idle_usec = arg_exit_idle_usec;
+        m->vm_event = vm_events_emit;
+        m->stop_helper = find_stop_helper();
 
-        for (unsigned i = 0; i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++)
-                (void) find_executable(backend_table[i].binary, &m->backend_path[i]);
 
         _cleanup_free_ char *config_error = NULL;
         int r = cocoon_config_load(arg_config, &m->config, &config_error);
         if (r < 0)
                 return log_error_errno(r, "Bad configuration: %s", config_error ?: "?");
+        /* Ignored settings are most often typos: say so (Describe repeats them for cocoonctl status). */
+        for (char **w = m->config.warnings; w && *w; w++)
+                log_warning("%s", *w);
         /* Host facts, read once: they do not change while we run. */
         m->host_accel = accel_resolve(ACCEL_AUTO);
         m->host_tsc_khz = host_tsc_khz();
@@ -169,7 +233,7 @@ static int manager_new(Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
-        if (hashmap_new(&m->vm_tasks) < 0 || hashmap_new(&m->consoles) < 0 || hashmap_new(&m->main_pids) < 0)
+        if (hashmap_new(&m->vm_tasks) < 0 || hashmap_new(&m->consoles) < 0)
                 return log_oom();
         r = job_queue_new(m->event, m->config.pool_size, &m->jobs);
         if (r < 0)
@@ -205,16 +269,16 @@ static int manager_open_store(Manager *m) {
 static int manager_startup(Manager *m) {
         int r;
 
-        /* SIGTERM/SIGINT end the loop cleanly; VMs keep running (they are systemd's units, not our children). */
+        /* SIGTERM/SIGINT end the loop once every call in flight is answered (on_exit_signal()). */
         sigset_t mask;
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(errno, "Failed to block signals: %m");
-        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_exit_signal, m);
         if (r >= 0)
-                r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+                r = sd_event_add_signal(m->event, NULL, SIGINT, on_exit_signal, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch signals: %m");
         /* A client that goes away mid-write must not kill us. */
@@ -238,7 +302,10 @@ static int manager_startup(Manager *m) {
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus: %m");
-        r = vm_monitor_start(m);
+        r = vm_unit_start(m);
+        if (r < 0)
+                return r;
+        r = vm_task_roll_back_creates(m);
         if (r < 0)
                 return r;
         return manager_varlink_init(m);

@@ -14,11 +14,14 @@
 #include "probe.h"
 #include "store.h"
 #include "varlink.h"
+#include "vm.h"
 
 typedef struct VmSubscriber VmSubscriber;
+typedef struct VmLogStream VmLogStream;
 typedef struct JobQueue JobQueue;
 typedef struct UnitWatch UnitWatch;
 typedef struct ImageStore ImageStore;
+typedef struct DescribeState DescribeState;
 
 typedef struct Manager {
         sd_event *event;
@@ -34,21 +37,25 @@ typedef struct Manager {
         JobQueue *jobs;         /* worker threads for slow work */
         Hashmap *vm_tasks;      /* vm id -> VmTask* (the running one; others queue behind it) */
         Hashmap *consoles;      /* vm id -> ConsoleRelay* */
-        Hashmap *main_pids;     /* vm id -> hypervisor pid of running VMs (vm-runtime.c) */
+        Hashmap *unit_holds;    /* vm id -> unit news kept while an operation runs (vm-unit.c) */
+        Hashmap *vm_runtime;    /* vm id -> what vm.c knows beyond the record (pid, cached views) */
+        VmEventFunc vm_event;   /* vm.c announces record changes through this (vm-events.c) */
         VmSubscriber *subscribers; /* io.cocoon.VM.Watch callers */
+        VmLogStream *log_streams;  /* `vm logs` being sent (vm-console.c) */
+        unsigned n_log_streams;
 
         char *state_dir;
         char *run_dir;
         char *log_dir;
         char *listen_address;   /* set when not socket activated */
+        char *stop_helper;      /* cocoon-vm-stop next to our binary, the VM units' ExecStop=; NULL: none */
 
         uint64_t exit_idle_usec; /* 0: never exit when idle */
         sd_event_source *idle_timer;
+        bool shutting_down;      /* SIGTERM/SIGINT seen: answering what is in flight, then exiting */
+        sd_event_source *exit_source;
 
-        /* Hypervisor binaries found at start; versions are probed on the first Describe and cached. */
-        char *backend_path[3];    /* indexed like backend_table[] */
-        char *backend_version[3];
-        bool backend_versions_probed;
+        DescribeState *describe; /* manager-describe.c: backend versions, probed off the loop and cached */
 
         gid_t cocoon_gid;       /* gid of group cocoon, or (gid_t) -1 when it does not exist */
         sd_event_source *group_watch; /* /etc changes: look the gid up again (manager-group.c) */
@@ -67,8 +74,6 @@ int manager_varlink_init(Manager *m);
 /* Re-arms the idle-exit timer; called whenever connections, VM tasks or worker jobs come or go. */
 void manager_check_idle(Manager *m);
 
-/* vm-varlink.c */
-int vl_method_vm_list(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
-
 /* manager-describe.c */
+DescribeState *describe_state_free(DescribeState *d);
 int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);

@@ -4,66 +4,85 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "console-log.h"
 #include "console-relay.h"
 #include "hashmap.h"
-#include "job-queue.h"
 #include "json-util.h"
 #include "log.h"
+#include "time-util.h"
 #include "manager.h"
 #include "varlink-interfaces.h"
 #include "vm-console.h"
 #include "vm-varlink.h"
 
-typedef struct ReplayJob {
-        char *log_path;
-        int fd;
-} ReplayJob;
+/* A `vm logs` being sent: the manager keeps the list, to count them for the idle exit and free them at
+ * exit. */
+struct VmLogStream {
+        Manager *manager;
+        char *vm_id;
+        ConsoleLogStream *stream;
+        VmLogStream *prev, *next;
+};
 
-static ReplayJob *replay_job_free(ReplayJob *job) {
-        if (!job)
+static VmLogStream *log_stream_free(VmLogStream *ls) {
+        if (!ls)
                 return NULL;
-        safe_close(job->fd);
-        free(job->log_path);
-        return mfree(job);
+        Manager *m = ls->manager;
+        if (ls->prev)
+                ls->prev->next = ls->next;
+        else if (m->log_streams == ls)
+                m->log_streams = ls->next;
+        if (ls->next)
+                ls->next->prev = ls->prev;
+        m->n_log_streams--;
+        console_log_stream_free(ls->stream);
+        free(ls->vm_id);
+        return mfree(ls);
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(ReplayJob *, replay_job_free);
 
-/* A peer that stops reading cannot hold the worker for long: the write gives up after a stall. */
-static int replay_work(void *userdata) {
-        ReplayJob *job = userdata;
-        return console_log_replay(job->log_path, job->fd);
-}
+static void log_stream_done(ConsoleLogStream *s, int error, void *userdata) {
+        VmLogStream *ls = userdata;
+        Manager *m = ls->manager;
 
-static void replay_done(int result, void *userdata) {
+        if (error == -ETIMEDOUT)
+                log_vm_info(ls->vm_id, "A reader of the console log of VM %s took nothing for %llu s; closing it.",
+                            ls->vm_id, (unsigned long long) (CONSOLE_LOG_STREAM_STALL_USEC / USEC_PER_SEC));
+        else if (error < 0)
+                log_debug_errno(error, "Failed to send the console log of VM %s: %m", ls->vm_id);
         /* Freeing closes the connection, which tells the peer the log is complete. */
-        _cleanup_(replay_job_freep) ReplayJob *job = userdata;
-
-        if (result < 0 && result != -ENOENT && result != -ECANCELED)
-                log_debug_errno(result, "Failed to send console log %s: %m", job->log_path);
+        log_stream_free(ls);
+        manager_check_idle(m);
 }
 
-/* Sends the log from a worker thread, since writing to a slow peer must not block the event loop; as a job
- * in flight it also keeps the manager from exiting when idle before the peer has it all. Takes fd. */
-static int replay_submit(Manager *m, const char *log_path, int fd) {
+/* Sends the log from the event loop, a chunk whenever the peer's socket takes one: a peer that stops
+ * reading holds an fd and one chunk, never a worker thread. Until it is sent it keeps the manager from
+ * exiting when idle. Takes fd. */
+static int log_stream_start(Manager *m, const char *vm_id, const char *log_path, int fd) {
         _cleanup_close_ int owned = fd;
-        _cleanup_(replay_job_freep) ReplayJob *job = NULL;
+        VmLogStream *ls;
         int r;
 
         if (!log_path)
                 return 0; /* no log directory: an empty log, closing the connection says so */
 
-        job = calloc(1, sizeof(ReplayJob));
-        if (!job)
+        ls = calloc(1, sizeof(VmLogStream));
+        if (!ls)
                 return -ENOMEM;
-        job->fd = TAKE_FD(owned);
-        job->log_path = strdup(log_path);
-        if (!job->log_path)
-                return -ENOMEM;
-
-        r = job_submit(m->jobs, replay_work, replay_done, job);
-        if (r < 0)
+        ls->manager = m;
+        ls->vm_id = strdup(vm_id);
+        ls->next = m->log_streams;
+        if (m->log_streams)
+                m->log_streams->prev = ls;
+        m->log_streams = ls;
+        m->n_log_streams++;
+        r = ls->vm_id ? 0 : -ENOMEM;
+        if (r >= 0)
+                r = console_log_stream_new(m->event, log_path, TAKE_FD(owned), CONSOLE_LOG_STREAM_STALL_USEC,
+                                           log_stream_done, ls, &ls->stream);
+        if (r < 0) {
+                log_stream_free(ls);
                 return r;
-        TAKE_PTR(job);
+        }
         /* The upgrade took the connection off the server's count and may have armed the idle timer. */
         manager_check_idle(m);
         return 0;
@@ -96,7 +115,7 @@ static void console_upgraded(int fd, int error, void *userdata) {
                 return;
         }
         if (!u->follow)
-                r = replay_submit(u->manager, u->log_path, fd);
+                r = log_stream_start(u->manager, u->vm_id, u->log_path, fd);
         else if (!(relay = hashmap_get(u->manager->consoles, u->vm_id))) {
                 /* The VM stopped while the reply was on its way: closing says the console ended. */
                 safe_close(fd);
@@ -107,6 +126,11 @@ static void console_upgraded(int fd, int error, void *userdata) {
                 r = console_relay_attach(relay, fd, u->read_only);
         if (r < 0)
                 log_vm_internal(LOG_WARNING, r, u->vm_id, "Failed to serve console of VM %s: %m", u->vm_id);
+}
+
+void vm_console_free_log_streams(Manager *m) {
+        while (m->log_streams)
+                log_stream_free(m->log_streams);
 }
 
 static int get_optional_bool(json_object *parameters, const char *key, bool *value) {

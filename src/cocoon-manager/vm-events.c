@@ -1,25 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* io.cocoon.VM.Watch: subscribers, and the events every record change sends them. */
+/* io.cocoon.VM.Watch subscribers and the event fan-out. */
 #include <stdlib.h>
 
 #include "json-util.h"
 #include "log.h"
-#include "resolve.h"
 #include "strv-util.h"
+#include "varlink-interfaces.h"
 #include "vm-events.h"
-#include "vm-varlink.h"
 
 struct VmSubscriber {
         Varlink *link;
         char **ids; /* NULL: every VM */
         VmSubscriber *next;
-};
-
-static const char *const event_table[_VM_EVENT_MAX] = {
-        [VM_EVENT_CURRENT] = "current",
-        [VM_EVENT_ADDED] = "added",
-        [VM_EVENT_CHANGED] = "changed",
-        [VM_EVENT_REMOVED] = "removed",
 };
 
 static VmSubscriber *subscriber_free(VmSubscriber *s) {
@@ -30,16 +22,31 @@ static VmSubscriber *subscriber_free(VmSubscriber *s) {
         return mfree(s);
 }
 
-static json_object *event_new(VmEvent event, const char *id, const VMRecord *record) {
+static json_object *event_new(Manager *m, VmEvent event, const char *id, const VMRecord *record) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
-        if (!o || json_add_string(o, "event", event_table[event]) < 0 || json_add_string(o, "id", id) < 0)
+        if (!o || json_add_string(o, "event", vm_event_to_string(event)) < 0 || json_add_string(o, "id", id) < 0)
                 return NULL;
         if (record) {
                 json_object *vm;
-                if (vm_record_to_public_json(record, &vm) < 0 || json_add_object(o, "vm", vm) < 0)
+                if (vm_to_json(m, record, VM_VIEW_PUBLIC, &vm) < 0 || json_add_object(o, "vm", vm) < 0)
                         return NULL;
         }
         return TAKE_PTR(o);
+}
+
+/* Queues one event for a subscriber. One that lets events pile up is not waited for and not dropped
+ * silently either: its call ends with a declared error, so the client knows to watch again. */
+static int subscriber_send(VmSubscriber *s, json_object *event) {
+        int r = -ENOBUFS;
+        if (varlink_get_output_queued(s->link) <= VM_EVENTS_BACKLOG_MAX)
+                r = varlink_notify(s->link, event);
+        if (r != -ENOBUFS)
+                return r;
+        log_warning("A Watch subscriber does not read its events; ending its call.");
+        if (varlink_errorf(s->link, VM_ERROR_SUBSCRIBER_TOO_SLOW,
+                           "more than %u MiB of events were not read; watch again", VM_EVENTS_BACKLOG_MAX >> 20) < 0)
+                (void) varlink_close(s->link);
+        return r;
 }
 
 static void notify_all(Manager *m, const char *id, json_object *event) {
@@ -50,8 +57,7 @@ static void notify_all(Manager *m, const char *id, json_object *event) {
                         p = &s->next;
                         continue;
                 }
-                if (varlink_notify(s->link, event) < 0) {
-                        /* A subscriber that cannot take events any more is dropped, never waited for. */
+                if (subscriber_send(s, event) < 0) {
                         *p = s->next;
                         subscriber_free(s);
                         continue;
@@ -60,26 +66,15 @@ static void notify_all(Manager *m, const char *id, json_object *event) {
         }
 }
 
-void vm_events_emit(Manager *m, VmEvent event, const char *id) {
+void vm_events_emit(Manager *m, VmEvent event, const char *id, const VMRecord *record) {
         if (!m->subscribers)
                 return;
-        const VMRecord *record = store_get(m->store, id);
-        if (!record)
-                return;
-        _cleanup_(json_object_putp) json_object *e = event_new(event, id, record);
+        _cleanup_(json_object_putp) json_object *e = event_new(m, event, id, record);
         if (!e) {
                 log_oom();
                 return;
         }
         notify_all(m, id, e);
-}
-
-void vm_events_emit_removed(Manager *m, const char *id) {
-        if (!m->subscribers)
-                return;
-        _cleanup_(json_object_putp) json_object *e = event_new(VM_EVENT_REMOVED, id, NULL);
-        if (e)
-                notify_all(m, id, e);
 }
 
 void vm_events_unsubscribe(Manager *m, Varlink *link) {
@@ -102,34 +97,7 @@ void vm_events_free_all(Manager *m) {
         }
 }
 
-/* Resolves the optional refs filter to ids; replies with the error and returns 0 on a bad reference. */
-static int watch_resolve_filter(Manager *m, Varlink *link, json_object *refs, char ***ret_ids) {
-        _cleanup_strv_free_ char **ids = NULL;
-        for (size_t i = 0; refs && i < json_object_array_length(refs); i++) {
-                const char *ref = json_object_get_string(json_object_array_get_idx(refs, i));
-                const VMRecord *record;
-                int r = manager_resolve_vm(m, link, ref, &record);
-                if (r <= 0)
-                        return r;
-                if (strv_extend(&ids, record->vm.id) < 0)
-                        return -ENOMEM;
-        }
-        *ret_ids = TAKE_PTR(ids);
-        return 1;
-}
-
-int vl_method_vm_watch(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
-        Manager *m = userdata;
-        json_object *refs = NULL;
-        char **ids = NULL;
-
-        (void) json_object_object_get_ex(parameters, "refs", &refs);
-        if (refs && json_object_is_type(refs, json_type_null))
-                refs = NULL;
-        int r = watch_resolve_filter(m, link, refs, &ids);
-        if (r <= 0)
-                return r;
-
+int vm_events_subscribe(Manager *m, Varlink *link, char **ids) {
         VmSubscriber *s = calloc(1, sizeof(VmSubscriber));
         if (!s) {
                 strv_free(ids);
@@ -144,10 +112,11 @@ int vl_method_vm_watch(Varlink *link, json_object *parameters, VarlinkMethodFlag
         while (store_iterate(m->store, &state, &record)) {
                 if (ids && !strv_contains(ids, record->vm.id))
                         continue;
-                _cleanup_(json_object_putp) json_object *e = event_new(VM_EVENT_CURRENT, record->vm.id, record);
-                if (!e || varlink_notify(link, e) < 0) {
+                _cleanup_(json_object_putp) json_object *e = event_new(m, VM_EVENT_CURRENT, record->vm.id, record);
+                int r = e ? subscriber_send(s, e) : -ENOMEM;
+                if (r < 0) {
                         subscriber_free(s);
-                        return -ENOMEM;
+                        return r == -ENOBUFS ? 0 : r; /* -ENOBUFS: the call already ended */
                 }
         }
         s->next = m->subscribers;

@@ -1,22 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* io.cocoon.VM.Watch: subscribers, and the events every record change sends them. */
+/* io.cocoon.VM.Watch subscribers, and the fan-out of every record change vm.c announces to them. */
 #pragma once
 
 #include "manager.h"
 
-typedef enum VmEvent {
-        VM_EVENT_CURRENT, /* sent once per VM when a Watch starts */
-        VM_EVENT_ADDED,
-        VM_EVENT_CHANGED,
-        VM_EVENT_REMOVED,
-        _VM_EVENT_MAX,
-} VmEvent;
+/* A subscriber whose connection holds more unsent events than this is not keeping up: its call ends with
+ * io.cocoon.VM.SubscriberTooSlow instead of the manager buffering for it without bound. */
+#define VM_EVENTS_BACKLOG_MAX (4U * 1024U * 1024U)
 
-/* Sends the record's current public view to every subscriber interested in id. */
-void vm_events_emit(Manager *m, VmEvent event, const char *id);
-void vm_events_emit_removed(Manager *m, const char *id);
+/* The VmEventFunc the manager gives vm.c: sends the change to every subscriber interested in id. */
+void vm_events_emit(Manager *m, VmEvent event, const char *id, const VMRecord *record);
+/* Sends link the current state of the VMs in ids (NULL: all), then keeps it subscribed to their changes.
+ * Takes ids in all cases. */
+int vm_events_subscribe(Manager *m, Varlink *link, char **ids);
 /* Drops the subscriptions of a closed connection. */
 void vm_events_unsubscribe(Manager *m, Varlink *link);
 void vm_events_free_all(Manager *m);
-
-int vl_method_vm_watch(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);

@@ -10,14 +10,13 @@
 #include "log.h"
 #include "qemu.h"
 #include "state.h"
+#include "strv-util.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
-#include "vm-events.h"
-#include "vm-monitor.h"
-#include "vm-runtime.h"
-#include "vm-task.h"
-#include "vm-varlink.h"
 #include "backend.h"
+#include "vm-task.h"
+#include "vm-unit.h"
+#include "vm.h"
 
 struct VmTask {
         Manager *manager;
@@ -27,6 +26,8 @@ struct VmTask {
         VmTaskDone done;
         void *userdata;
         BackendWork *work;
+        bool undoing;         /* the record could not be written: the work is being undone */
+        char *undo_message;   /* why, for the reply */
         VmTask *next; /* the next operation queued on the same VM */
 };
 
@@ -43,6 +44,12 @@ static const VMOperation task_operation_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_START] = VM_OPERATION_START,
         [VM_TASK_STOP] = VM_OPERATION_STOP,
         [VM_TASK_DELETE] = VM_OPERATION_DELETE,
+};
+
+/* The Varlink error for each kind of backend failure: the shared layer knows nothing of the protocol. */
+static const char *const failure_error_table[_BACKEND_FAILURE_MAX] = {
+        [BACKEND_FAILURE_HYPERVISOR] = VM_ERROR_HYPERVISOR_FAILED,
+        [BACKEND_FAILURE_IMAGE] = VM_ERROR_INVALID_CONFIGURATION,
 };
 
 typedef int (*BackendWorkFunc)(BackendWork *w);
@@ -70,6 +77,7 @@ static void task_free(VmTask *t) {
         if (!t)
                 return;
         backend_work_free(t->work);
+        free(t->undo_message);
         free(t);
 }
 
@@ -84,6 +92,9 @@ static void task_finish(VmTask *t, const char *error_id, const char *message) {
                                message ?: error_id);
         if (t->done)
                 t->done(m, t, error_id, message, t->userdata);
+        /* What systemd said about the unit while this ran is acted on now (a hypervisor that died after
+         * its start handshake is recorded, not forgotten). */
+        vm_unit_release(m, t->id, t->work ? t->work->invocation_id : NULL);
 
         VmTask *next = t->next;
         if (next)
@@ -96,57 +107,118 @@ static void task_finish(VmTask *t, const char *error_id, const char *message) {
         manager_check_idle(m);
 }
 
+/* The manager is shutting down before the work began: nothing changed, and a create leaves no placeholder. */
+static void task_not_started(VmTask *t) {
+        if (t->kind == VM_TASK_CREATE)
+                (void) vm_remove(t->manager, t->id);
+        task_finish(t, COCOON_ERROR_SHUTTING_DOWN, "cocoon-manager is shutting down; the operation was not started");
+}
+
+static int job_work(void *userdata);
+static void on_work_done(int result, void *userdata);
+
+/* What undoes a finished operation whose new state could not be written, so that the record (still the old
+ * state) and the unit agree: a created VM's disks and directories go, a started hypervisor is stopped. */
+static const BackendWorkFunc undo_table[_VM_TASK_KIND_MAX] = {
+        [VM_TASK_CREATE] = backend_delete,
+        [VM_TASK_START] = backend_stop,
+};
+
+/* The record write after the work failed (disk full, I/O error): never reply success for a state nobody
+ * wrote. Undo what can be undone in a worker, then fail the call with RecordNotWritten. */
+static void task_record_failed(VmTask *t, int error) {
+        Manager *m = t->manager;
+        char message[256];
+
+        snprintf(message, sizeof(message), "cannot write the VM's record: %s", strerror(-error));
+        if (!undo_table[t->kind])
+                return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, message);
+        vm_console_detach(m, t->id);
+        vm_set_main_pid(m, t->id, 0);
+        t->undoing = true;
+        t->work->force = true;
+        t->undo_message = strdup(message);
+        if (!t->undo_message || job_submit(m->jobs, job_work, on_work_done, t) < 0)
+                return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, message);
+}
+
+static void on_undo_done(VmTask *t, int result) {
+        Manager *m = t->manager;
+
+        if (result < 0)
+                log_vm_error_errno(t->id, result, "VM %s: could not undo the %s after a failed record write: %s",
+                                   t->id, vm_task_kind_to_string(t->kind), t->work->message ?: "?");
+        /* A placeholder needs no space to go; the name is free again. */
+        if (t->kind == VM_TASK_CREATE)
+                (void) vm_remove(m, t->id);
+        return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, t->undo_message);
+}
+
 static void on_work_done(int result, void *userdata) {
         VmTask *t = userdata;
         Manager *m = t->manager;
         BackendWork *w = t->work;
         const char *message = w->message ?: (result < 0 ? strerror(-result) : NULL);
-        const char *failure = w->error_id ?: VM_ERROR_HYPERVISOR_FAILED;
+        const char *failure = failure_error_table[w->failure];
+        int r;
 
-        if (result == -ECANCELED) /* the manager is shutting down */
-                return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cocoon-manager is shutting down");
+        if (result == -ECANCELED) /* never started: the manager is shutting down */
+                return task_not_started(t);
+        if (t->undoing)
+                return on_undo_done(t, result);
+        if (result == -EINPROGRESS)
+                /* A stop whose wait our shutdown ended: it goes on in systemd, the record stays as it is
+                 * and the next manager records the outcome (vm-monitor.c). */
+                return task_finish(t, COCOON_ERROR_SHUTTING_DOWN, message);
 
         switch (t->kind) {
         case VM_TASK_CREATE:
                 if (result < 0) {
                         /* Roll back: the placeholder goes, and with it the name. */
-                        (void) store_remove(m->store, t->id);
-                        vm_events_emit_removed(m, t->id);
+                        (void) vm_remove(m, t->id);
                         return task_finish(t, failure, message);
                 }
-                (void) manager_vm_set_state(m, t->id, VM_STATE_CREATED, NULL);
+                r = vm_set_state(m, t->id, VM_STATE_CREATED, NULL);
+                if (r < 0)
+                        return task_record_failed(t, r);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_START:
                 if (result < 0) {
-                        vm_runtime_set_pid(m, t->id, 0);
-                        (void) manager_vm_set_state(m, t->id, VM_STATE_ERROR, message);
+                        vm_set_main_pid(m, t->id, 0);
+                        /* The unit is gone already; a record that cannot say error keeps its old state. */
+                        (void) vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
-                manager_console_attach(m, t->id, TAKE_FD(w->console_fd));
-                vm_runtime_set_pid(m, t->id, w->main_pid);
-                (void) manager_vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
+                r = vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
+                if (r < 0)
+                        return task_record_failed(t, r);
+                vm_console_attach(m, t->id, TAKE_FD(w->console_fd));
+                vm_set_main_pid(m, t->id, w->main_pid);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_STOP:
-                manager_console_detach(m, t->id);
-                vm_runtime_set_pid(m, t->id, 0);
+                vm_console_detach(m, t->id);
+                vm_set_main_pid(m, t->id, 0);
                 if (result < 0) {
-                        (void) manager_vm_set_state(m, t->id, VM_STATE_ERROR, message);
+                        (void) vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
-                (void) manager_vm_set_state(m, t->id, VM_STATE_STOPPED, NULL);
+                /* The hypervisor is gone and cannot be brought back: if the record cannot say so, the call
+                 * fails (and the next manager start records the VM from what systemd says). */
+                r = vm_set_state(m, t->id, VM_STATE_STOPPED, NULL);
+                if (r < 0)
+                        return task_record_failed(t, r);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_DELETE:
-                manager_console_detach(m, t->id);
-                vm_runtime_set_pid(m, t->id, 0);
+                vm_console_detach(m, t->id);
+                vm_set_main_pid(m, t->id, 0);
                 if (result < 0)
                         return task_finish(t, failure, message);
-                int r = store_remove(m->store, t->id);
+                r = vm_remove(m, t->id);
                 if (r < 0 && r != -ENOENT)
                         return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cannot remove the record");
-                vm_events_emit_removed(m, t->id);
                 return task_finish(t, NULL, NULL);
 
         default:
@@ -156,7 +228,7 @@ static void on_work_done(int result, void *userdata) {
 
 static int job_work(void *userdata) {
         VmTask *t = userdata;
-        return work_table[t->kind](t->work);
+        return (t->undoing ? undo_table : work_table)[t->kind](t->work);
 }
 
 static int task_prepare_work(VmTask *t, const VMRecord *record) {
@@ -176,11 +248,14 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
                 return -EOPNOTSUPP;
         if (!(w->binary = strdup(m->config.qemu_binary)))
                 return -ENOMEM;
-        w->accel = manager_vm_accel(m, record);
+        w->accel = vm_accel(m, record);
         w->tsc_khz = m->host_tsc_khz;
         w->kill_grace_usec = m->config.kill_grace_usec;
         w->timeout_usec = t->options.timeout_usec ?: m->config.stop_timeout_usec;
         w->force = t->options.force;
+        if (m->stop_helper && !(w->stop_helper = strdup(m->stop_helper)))
+                return -ENOMEM;
+        w->cancel_fd = job_queue_cancel_fd(m->jobs);
         t->work = TAKE_PTR(w);
         return 0;
 }
@@ -189,6 +264,8 @@ static void task_run(VmTask *t) {
         Manager *m = t->manager;
         const VMRecord *record = store_get(m->store, t->id);
         char message[256];
+
+        vm_unit_hold(m, t->id);
 
         if (!record)
                 return task_finish(t, VM_ERROR_NO_SUCH_VM, "the VM no longer exists");
@@ -213,6 +290,8 @@ static void task_run(VmTask *t) {
         int r = task_prepare_work(t, record);
         if (r >= 0)
                 r = job_submit(m->jobs, job_work, on_work_done, t);
+        if (r == -ESHUTDOWN)
+                return task_not_started(t);
         if (r < 0) {
                 snprintf(message, sizeof(message), "cannot run the operation: %s", strerror(-r));
                 return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, message);
@@ -245,5 +324,32 @@ int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOpti
                 return r;
         }
         task_run(t);
+        return 0;
+}
+
+static void on_rollback_done(Manager *m, const VmTask *t, const char *error_id, const char *message,
+                             void *userdata) {
+        if (error_id)
+                log_vm_warning(t->id, "VM %s: could not roll back its interrupted create: %s", t->id,
+                             message ?: error_id);
+        else
+                log_vm_info(t->id, "VM %s: its create was interrupted by a manager exit; rolled back.", t->id);
+}
+
+int vm_task_roll_back_creates(Manager *m) {
+        _cleanup_strv_free_ char **ids = NULL;
+        const VMRecord *record;
+        size_t state = 0;
+        int r;
+
+        while (store_iterate(m->store, &state, &record))
+                if (record->vm.state == VM_STATE_CREATING && strv_extend(&ids, record->vm.id) < 0)
+                        return -ENOMEM;
+        for (char **id = ids; id && *id; id++) {
+                r = vm_task_submit(m, VM_TASK_DELETE, *id, &(VmTaskOptions){ .force = true }, on_rollback_done,
+                                   NULL);
+                if (r < 0)
+                        return log_vm_error_errno(*id, r, "Failed to roll back the create of VM %s: %m", *id);
+        }
         return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Helpers every io.cocoon.VM method shares. */
+/* io.cocoon.VM methods that read VMs (List, Inspect, Watch), and the reference resolution every VM method
+ * shares. The methods that change VMs are in vm-lifecycle.c, Console in vm-console.c. */
 #pragma once
 
 #include "manager.h"
@@ -10,8 +11,8 @@ int vm_reply_resolve_error(Varlink *link, const char *ref, int error, char **can
 int manager_resolve_vm(Manager *m, Varlink *link, const char *ref, const VMRecord **ret);
 /* The same for the call's "ref" parameter (replies InvalidParameter when it is missing). */
 int manager_resolve_vm_parameter(Manager *m, Varlink *link, json_object *parameters, const VMRecord **ret);
-/* Moves a VM to state (timestamps, firstBooted, errorReason = error_reason or none), writes the record, and
- * tells Watch subscribers. */
-int manager_vm_set_state(Manager *m, const char *id, VMState state, const char *error_reason);
-/* The accelerator a VM runs with: its own Accel, else the configured one; auto is what this host supports. */
-Accel manager_vm_accel(Manager *m, const VMRecord *r);
+
+int vl_method_vm_list(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
+/* The record plus a fresh runtime read from systemd (in a worker thread, never on the loop). */
+int vl_method_vm_inspect(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
+int vl_method_vm_watch(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cocoonctl: the command line client of cocoon-manager; parses options and dispatches verbs from a table. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,9 @@ bool arg_more = false;
 bool arg_oneway = false;
 static bool arg_help = false;
 const char *arg_kernel = NULL, *arg_initrd = NULL, *arg_rootfs = NULL, *arg_cmdline = NULL;
+
+/* Verbs that take references take any number: the manager answers each one, so only memory limits them. */
+#define ARGS_MAX UINT_MAX
 
 typedef struct Verb {
         const char *group; /* NULL for top-level verbs */
@@ -34,11 +38,12 @@ static const Verb verbs[] = {
         { "vm", "create", 1, 1, verb_vm_create, "vm create IMAGE [--name NAME] [--cpu N] [--memory SIZE] [--storage SIZE]",
           "Create a VM from an image (also --backend, --accel auto|kvm|tcg, --append KERNEL-ARGS)." },
         { "vm", "run", 1, 1, verb_vm_run, "vm run IMAGE [--name NAME] [...]", "Create and start a VM (options as vm create)." },
-        { "vm", "start", 1, 64, verb_vm_start, "vm start REF...", "Start VMs." },
-        { "vm", "stop", 1, 64, verb_vm_stop, "vm stop REF... [--force] [--timeout SEC]",
+        { "vm", "start", 1, ARGS_MAX, verb_vm_start, "vm start REF...", "Start VMs." },
+        { "vm", "stop", 1, ARGS_MAX, verb_vm_stop, "vm stop REF... [--force] [--timeout SEC]",
           "Stop VMs: ACPI power button, then systemd stops the hypervisor after the timeout." },
-        { "vm", "rm", 1, 64, verb_vm_rm, "vm rm REF... [--force]", "Delete VMs (--force stops running ones first)." },
-        { "vm", "status", 0, 64, verb_vm_status, "vm status [REF...] [--event] [--json]",
+        { "vm", "rm", 1, ARGS_MAX, verb_vm_rm, "vm rm REF... [--force]",
+          "Delete VMs (--force stops running ones first)." },
+        { "vm", "status", 0, ARGS_MAX, verb_vm_status, "vm status [REF...] [--event] [--json]",
           "Show VMs, then every change as it happens (until interrupted)." },
         { "vm", "console", 1, 1, verb_vm_console, "vm console REF [--no-tty] [--escape-char C]",
           "Attach to the serial console; leave with Ctrl-] then '.'." },
@@ -50,7 +55,7 @@ static const Verb verbs[] = {
         { "image", "list", 0, 0, verb_image_list, "image list", "List images: NAME ID SIZE CREATED." },
         { "image", "ls", 0, 0, verb_image_list, "image ls", "Alias of image list." },
         { "image", "inspect", 1, 1, verb_image_inspect, "image inspect REF", "Show one image as JSON." },
-        { "image", "rm", 1, 64, verb_image_rm, "image rm REF...", "Delete images no VM uses." },
+        { "image", "rm", 1, ARGS_MAX, verb_image_rm, "image rm REF...", "Delete images no VM uses." },
         { NULL, "gc", 0, 0, verb_gc, "gc",
           "Remove orphan VM directories, VMs stuck in creating, and unused image blobs." },
         { NULL, "call", 1, 2, verb_call, "call METHOD [JSON] [--more] [--oneway]",
@@ -69,7 +74,12 @@ static void help_all(void) {
                "  -h --help            Show this help (or the help of the given command)\n"
                "     --version        Show the version\n"
                "     --json           Print JSON instead of tables\n"
-               "     --address=PATH   Manager socket (default %s, or $COCOON_ADDRESS)\n",
+               "     --address=PATH   Manager socket (default %s, or $COCOON_ADDRESS)\n"
+               "\nEnvironment:\n"
+               "  COCOON_CLIENT_TIMEOUT_SEC  How long to wait for the answer to a quick call (seconds, or\n"
+               "                             infinity; default 45). Calls that wait for guests or copies\n"
+               "                             (vm create|run|start|stop|rm, image import, gc) wait as\n"
+               "                             long as the connection lives.\n",
                COCOON_MANAGER_ADDRESS);
 }
 

@@ -25,76 +25,7 @@ struct Store {
         /* Records whose name another record owns; only possible with records written by something else. */
         size_t n_name_conflicts;
         unsigned n_corrupt;
-        Hashmap *public_json; /* id -> StoreJsonCache*: the public view, serialized once per change */
 };
-
-typedef struct StoreJsonCache {
-        char id[ID_LENGTH + 1];
-        char *text[_STORE_VIEW_MAX]; /* NULL until first asked for */
-        size_t size[_STORE_VIEW_MAX];
-} StoreJsonCache;
-
-static void store_json_cache_free(StoreJsonCache *c) {
-        if (!c)
-                return;
-        for (size_t i = 0; i < _STORE_VIEW_MAX; i++)
-                free(c->text[i]);
-        free(c);
-}
-
-static void store_json_cache_drop(Store *s, const char *id) {
-        store_json_cache_free(s->public_json ? hashmap_remove(s->public_json, id) : NULL);
-}
-
-static int (*const store_view_builder[_STORE_VIEW_MAX])(const VMRecord *r, json_object **ret) = {
-        [STORE_VIEW_PUBLIC] = vm_record_to_public_json,
-        [STORE_VIEW_SUMMARY] = vm_record_to_summary_json,
-};
-
-static int store_json_cache_get(Store *s, const char *id, StoreJsonCache **ret) {
-        StoreJsonCache *c = s->public_json ? hashmap_get(s->public_json, id) : NULL;
-        int k;
-
-        if (!c) {
-                if (!hashmap_contains(s->by_id, id))
-                        return -ENOENT;
-                if (!s->public_json && (k = hashmap_new(&s->public_json)) < 0)
-                        return k;
-                c = calloc(1, sizeof(StoreJsonCache));
-                if (!c)
-                        return -ENOMEM;
-                snprintf(c->id, sizeof(c->id), "%s", id);
-                if ((k = hashmap_put(s->public_json, c->id, c)) < 0) {
-                        free(c);
-                        return k;
-                }
-        }
-        *ret = c;
-        return 0;
-}
-
-int store_get_json(Store *s, const char *id, StoreView view, const char **ret_text, size_t *ret_size) {
-        StoreJsonCache *c;
-        int k;
-
-        assert(view >= 0 && view < _STORE_VIEW_MAX);
-        if ((k = store_json_cache_get(s, id, &c)) < 0)
-                return k;
-        if (!c->text[view]) {
-                _cleanup_(json_object_putp) json_object *o = NULL;
-                if ((k = store_view_builder[view](hashmap_get(s->by_id, id), &o)) < 0)
-                        return k;
-                size_t size;
-                const char *text = json_object_to_json_string_length(
-                        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &size);
-                if (!text || !(c->text[view] = strndup(text, size)))
-                        return -ENOMEM;
-                c->size[view] = size;
-        }
-        *ret_text = c->text[view];
-        *ret_size = c->size[view];
-        return 0;
-}
 
 const char *store_get_state_dir(const Store *s) {
         return s->state_dir;
@@ -128,10 +59,6 @@ Store *store_free(Store *s) {
         while (hashmap_iterate(s->by_id, &state, NULL, &v))
                 vm_record_free(v);
         hashmap_free(s->by_id);
-        state = 0;
-        while (s->public_json && hashmap_iterate(s->public_json, &state, NULL, &v))
-                store_json_cache_free(v);
-        hashmap_free(s->public_json);
         hashmap_free(s->by_name);
         state = 0;
         while (hashmap_iterate(s->quarantined, &state, NULL, &v))
@@ -276,19 +203,28 @@ static int store_index_loaded(Store *s, VMRecord *r) {
         return 0;
 }
 
+/* A DIR reading dir_fd's directory through a descriptor of its own (dir_fd stays open and unmoved). The new
+ * descriptor passes to the DIR only once fdopendir() succeeded: on failure it is closed here. */
+static int store_opendir(int dir_fd, DIR **ret) {
+        _cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(fd);
+        if (!d)
+                return negative_errno();
+        TAKE_FD(fd);
+        *ret = d;
+        return 0;
+}
+
 /* Removes leftovers of interrupted atomic writes in a VM directory; returns whether an earlier start moved
  * a corrupt record aside there. */
 static bool store_scan_vm_dir(int dir_fd) {
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_(closedirp) DIR *d = NULL;
         bool corrupt = false;
-        DIR *d;
         struct dirent *de;
 
-        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        d = fdopendir(TAKE_FD(fd));
-        if (!d)
+        if (store_opendir(dir_fd, &d) < 0)
                 return false;
         while ((de = readdir(d))) {
                 if (strncmp(de->d_name, TEMP_FILE_PREFIX STORE_RECORD_FILE ".",
@@ -298,7 +234,6 @@ static bool store_scan_vm_dir(int dir_fd) {
                                  strlen(STORE_RECORD_FILE STORE_CORRUPT_SUFFIX)) == 0)
                         corrupt = true;
         }
-        closedir(d);
         return corrupt;
 }
 
@@ -356,16 +291,12 @@ static int store_load_one(Store *s, const char *id) {
 }
 
 static int store_load(Store *s) {
-        _cleanup_close_ int fd = -EBADF;
-        DIR *d;
-        int r = 0;
+        _cleanup_(closedirp) DIR *d = NULL;
+        int r;
 
-        fd = openat(s->vms_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(TAKE_FD(fd));
-        if (!d)
-                return negative_errno();
+        r = store_opendir(s->vms_fd, &d);
+        if (r < 0)
+                return r;
 
         for (;;) {
                 errno = 0;
@@ -381,8 +312,6 @@ static int store_load(Store *s) {
                 if (r < 0)
                         break;
         }
-
-        closedir(d);
         return r;
 }
 
@@ -476,16 +405,21 @@ static int store_write_record(Store *s, const VMRecord *r) {
         if (asprintf(&text, "%s\n", json_to_string(o)) < 0)
                 return -ENOMEM;
 
+        bool created = false;
         if (mkdirat(s->vms_fd, r->vm.id, 0700) >= 0) {
+                created = true;
                 k = fsync_directory_at(s->vms_fd, NULL);
-                if (k < 0)
-                        return k;
         } else if (errno != EEXIST)
                 return negative_errno();
 
-        if (asprintf(&path, "%s/" STORE_RECORD_FILE, r->vm.id) < 0)
-                return -ENOMEM;
-        return write_file_atomic_at(s->vms_fd, path, text, strlen(text), 0600);
+        if (k >= 0 && asprintf(&path, "%s/" STORE_RECORD_FILE, r->vm.id) < 0)
+                k = -ENOMEM;
+        if (k >= 0)
+                k = write_file_atomic_at(s->vms_fd, path, text, strlen(text), 0600);
+        /* A new record that could not be written leaves no empty directory behind (disk full). */
+        if (k < 0 && created)
+                (void) unlinkat(s->vms_fd, r->vm.id, AT_REMOVEDIR);
+        return k;
 }
 
 int store_put(Store *s, const VMRecord *r) {
@@ -523,7 +457,6 @@ int store_put(Store *s, const VMRecord *r) {
                         store_release_name(s, old);
                 s->n_state[old->vm.state]--;
         }
-        store_json_cache_drop(s, copy->vm.id);
         (void) hashmap_replace(s->by_id, copy->vm.id, copy);
         if (!old || store_owns_name(s, old) || !hashmap_contains(s->by_name, copy->vm.name))
                 (void) hashmap_replace(s->by_name, copy->vm.name, copy->vm.id);
@@ -551,7 +484,6 @@ int store_remove(Store *s, const char *id) {
                 (void) fsync_directory_at(s->vms_fd, NULL);
 
         store_release_name(s, r);
-        store_json_cache_drop(s, r->vm.id);
         (void) hashmap_remove(s->by_id, r->vm.id);
         s->n_state[r->vm.state]--;
         vm_record_free(r);

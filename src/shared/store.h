@@ -54,16 +54,6 @@ bool store_is_quarantined(const Store *s, const char *id);
 /* Iterates the ids whose record could not be loaded (start with *state = 0), so the caller can report them. */
 bool store_iterate_quarantined(const Store *s, size_t *state, const char **ret_id);
 
-typedef enum StoreView {
-        STORE_VIEW_PUBLIC,  /* vm_record_to_public_json() */
-        STORE_VIEW_SUMMARY, /* vm_record_to_summary_json() */
-        _STORE_VIEW_MAX,
-} StoreView;
-
-/* A record's view as compact JSON text, serialized once and kept until the record changes: List answers
- * from these instead of rebuilding thousands of objects. Valid until the next put/remove of that record. */
-int store_get_json(Store *s, const char *id, StoreView view, const char **ret_text, size_t *ret_size);
-
 /* Iteration in no particular order: start with *state = 0. The store must not change meanwhile. */
 bool store_iterate(const Store *s, size_t *state, const VMRecord **ret);
 

@@ -111,10 +111,13 @@ static int client_send(Varlink *link, const char *method, json_object *parameter
         return 0;
 }
 
-/* Blocks until one complete message is buffered, the peer hangs up, or the deadline passes. */
-static int client_read_message(Varlink *link, uint64_t deadline, json_object **ret) {
+/* Blocks until one complete message is buffered, the peer hangs up, or the deadline passes. With ret NULL
+ * the message's bytes are handed back unparsed in ret_text/ret_size. */
+static int client_read_message(Varlink *link, uint64_t deadline, json_object **ret, const char **ret_text,
+                               size_t *ret_size) {
         for (;;) {
-                int r = varlink_input_next(&link->input, ret);
+                int r = ret ? varlink_input_next(&link->input, ret) :
+                              varlink_input_next_raw(&link->input, ret_text, ret_size);
                 if (r > 0)
                         return 0;
                 if (r < 0)
@@ -180,7 +183,7 @@ static int client_receive(Varlink *link, json_object **ret_parameters, const cha
         json_object *m = NULL;
         int r;
 
-        r = client_read_message(link, varlink_deadline(link), &m);
+        r = client_read_message(link, varlink_deadline(link), &m, NULL, NULL);
         if (r < 0)
                 return client_fail(link, r);
         r = client_take_reply(link, m, ret_parameters, ret_error_id, ret_continues);
@@ -203,6 +206,25 @@ int varlink_call(Varlink *link, const char *method, json_object *parameters, jso
                 return r;
         if (continues)
                 return client_fail(link, -EPROTO); /* "continues" was not asked for */
+        link->state = VARLINK_IDLE_CLIENT;
+        return 0;
+}
+
+int varlink_call_raw(Varlink *link, const char *method, json_object *parameters, const char **ret_text,
+                     size_t *ret_size) {
+        int r;
+
+        if (!ret_text || !ret_size)
+                return -EINVAL;
+        r = client_send(link, method, parameters, 0);
+        if (r < 0)
+                return r;
+        link->state = VARLINK_AWAITING_REPLY;
+        json_object_put(link->current_reply); /* nothing may point into the buffer's old content any more */
+        link->current_reply = NULL;
+        r = client_read_message(link, varlink_deadline(link), NULL, ret_text, ret_size);
+        if (r < 0)
+                return client_fail(link, r);
         link->state = VARLINK_IDLE_CLIENT;
         return 0;
 }

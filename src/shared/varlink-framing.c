@@ -184,9 +184,24 @@ static int parse_message(const char *text, size_t size, json_object **ret) {
 }
 
 int varlink_input_next(VarlinkInput *input, json_object **ret) {
-        const char *begin, *nul;
+        const char *text;
         size_t size;
         int r;
+
+        r = varlink_input_next_raw(input, &text, &size);
+        if (r <= 0)
+                return r;
+        r = parse_message(text, size, ret);
+        if (r < 0) {
+                input->start -= size + 1; /* a bad message stays where it was */
+                return r;
+        }
+        return 1;
+}
+
+int varlink_input_next_raw(VarlinkInput *input, const char **ret, size_t *ret_size) {
+        const char *begin, *nul;
+        size_t size;
 
         if (input->end <= input->start + input->scanned) {
                 input->scanned = input->end - input->start;
@@ -204,11 +219,10 @@ int varlink_input_next(VarlinkInput *input, json_object **ret) {
         size = (size_t) (nul - begin);
         if (size >= VARLINK_BUFFER_MAX)
                 return -ENOBUFS;
-        r = parse_message(begin, size, ret);
-        if (r < 0)
-                return r;
         input->start += size + 1;
         input->scanned = 0;
+        *ret = begin;
+        *ret_size = size;
         return 1;
 }
 

@@ -36,6 +36,9 @@ int varlink_input_feed(VarlinkInput *input, const void *data, size_t size);
 /* Cuts the next complete message. Returns 1 with *ret set, 0 when more bytes are needed, -ENOBUFS when the
  * message exceeds VARLINK_BUFFER_MAX, -EBADMSG when it is not a single JSON object. */
 int varlink_input_next(VarlinkInput *input, json_object **ret);
+/* The same without parsing: *ret points at the message's bytes (NUL excluded) inside the buffer, valid until
+ * the next read or feed. */
+int varlink_input_next_raw(VarlinkInput *input, const char **ret, size_t *ret_size);
 /* Whether bytes of an incomplete message are buffered (at EOF that is a truncated message). */
 bool varlink_input_has_partial(const VarlinkInput *input);
 /* Hands the unconsumed bytes to the caller (malloc'd, NULL when none) and empties the buffer. */

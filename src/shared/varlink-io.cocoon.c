@@ -30,9 +30,25 @@ static const VarlinkSymbol error_system = {
         .doc = "A system call failed; errno says why.",
 };
 
+static const VarlinkField shutting_down_fields[] = {
+        { .name = "id", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE, .doc = "The VM concerned, if any." },
+        { .name = "message", .type = VARLINK_STRING },
+        {},
+};
+
+static const VarlinkSymbol error_shutting_down = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "ShuttingDown",
+        .input = shutting_down_fields,
+        .doc = "cocoon-manager is exiting: the operation was not started (call again: the socket starts a new "
+               "manager), or, for a stop already under way, it goes on in systemd and the next manager "
+               "records the result.",
+};
+
 static const VarlinkSymbol *const symbols[] = {
         &error_permission_denied,
         &error_system,
+        &error_shutting_down,
         NULL,
 };
 

@@ -389,6 +389,10 @@ int varlink_reply(Varlink *link, json_object *parameters) {
         return send_reply(link, parameters, false, NULL);
 }
 
+size_t varlink_get_output_queued(Varlink *link) {
+        return link->output.end - link->output.start;
+}
+
 int varlink_notify(Varlink *link, json_object *parameters) {
         int r = reply_check(link);
         if (r < 0)

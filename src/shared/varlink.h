@@ -84,6 +84,8 @@ void *varlink_get_userdata(Varlink *link);
 VarlinkServer *varlink_get_server(Varlink *link);
 /* The fully-qualified method of the call being served (NULL when idle). */
 const char *varlink_get_current_method(Varlink *link);
+/* Bytes queued for the peer and not yet written (a peer that does not read lets them grow). */
+size_t varlink_get_output_queued(Varlink *link);
 
 /* ---- file descriptors passed with a call (an extension of systemd's sd-varlink, not in the spec) ----
  * The sender attaches them (SCM_RIGHTS) to the first byte of its message; the method's parameters refer to
@@ -187,6 +189,11 @@ int varlink_set_relative_timeout(Varlink *link, uint64_t usec);
  * < 0 on local failures (-ETIMEDOUT, -ECONNRESET, -EPROTO, -EBUSY while an observe is running, …). */
 int varlink_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_parameters,
                  const char **ret_error_id);
+/* The same, but the reply message comes back unparsed (its JSON text, NUL excluded, owned by the link and
+ * valid until the next call on it): for clients that scan big replies themselves. The caller checks
+ * everything varlink_call() would (an object, "error", "parameters", no "continues"). */
+int varlink_call_raw(Varlink *link, const char *method, json_object *parameters, const char **ret_text,
+                     size_t *ret_size);
 /* Fire and forget. */
 int varlink_send_oneway(Varlink *link, const char *method, json_object *parameters);
 /* Starts a call with more=true; read replies with varlink_observe_next() until *ret_continues is false. */

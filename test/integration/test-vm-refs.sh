@@ -110,6 +110,24 @@ reply=$(varlink_raw_call io.cocoon.VM.Start '{"refs":["abc","nope-vm"]}')
 assert_contains "$reply" '"error":"io.cocoon.VM.AmbiguousReference"' "batch result of abc"
 assert_contains "$reply" '"error":"io.cocoon.VM.NoSuchVM"' "batch result of nope-vm"
 
+info "a batch takes any number of references: 100 unknown ones are 100 errors of their own, not usage"
+many=()
+for i in $(seq 100); do
+        many+=("nope-$i")
+done
+for verb in start stop rm; do
+        rc=0
+        err=$(cocoonctl vm $verb "${many[@]}" 2>&1 >/dev/null) || rc=$?
+        assert_eq 1 "$rc" "exit code of vm $verb with 100 references"
+        assert_eq 100 "$(grep -c "cocoonctl: $verb nope-[0-9]*: io.cocoon.VM.NoSuchVM" <<<"$err")" \
+                "per-reference errors of vm $verb"
+        assert_not_contains "$err" usage "vm $verb with 100 references"
+done
+rc=0
+err=$(cocoonctl image rm "${many[@]}" 2>&1 >/dev/null) || rc=$?
+assert_eq 1 "$rc" "exit code of image rm with 100 references"
+assert_eq 100 "$(grep -c NoSuch <<<"$err")" "per-reference errors of image rm"
+
 info "start of a VM in state creating: InvalidState, record untouched, no unit"
 before=$(file_fingerprint "$vms/$d/vm.json")
 expect_error 1 io.cocoon.VM.InvalidState cocoonctl vm start delta

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What this host can run: hypervisor binaries, their versions, hardware virtualization. */
+/* What this host can run: executables, their versions, hardware virtualization (the backends themselves
+ * are listed once, in hypervisor.c). */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,26 +11,15 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "fs-util.h"
 #include "macro.h"
 #include "probe.h"
 
 extern char **environ;
-
-const BackendInfo backend_table[] = {
-        { "qemu", "qemu-system-x86_64" },
-        { "cloud-hypervisor", "cloud-hypervisor" },
-        { "firecracker", "firecracker" },
-};
-const unsigned backend_table_size = ELEMENTSOF(backend_table);
-
-const BackendInfo *backend_info_find(const char *name) {
-        for (size_t i = 0; i < ELEMENTSOF(backend_table); i++)
-                if (streq(backend_table[i].name, name))
-                        return backend_table + i;
-        return NULL;
-}
 
 static bool is_executable_file(const char *path) {
         struct stat st;
@@ -65,7 +55,7 @@ int find_executable(const char *name, char **ret_path) {
 }
 
 /* The first word that starts with a digit and contains a dot: "QEMU emulator version 7.2.22 (Debian …)"
- * gives "7.2.22", "cloud-hypervisor v40.0.0" gives "40.0.0". */
+ * gives "7.2.22", "tool v40.0.0" gives "40.0.0". */
 static int version_from_line(const char *line, char **ret) {
         for (const char *p = line; *p; p++) {
                 if (!isdigit((unsigned char) *p) || (p > line && !isspace((unsigned char) p[-1]) && p[-1] != 'v'))
@@ -140,13 +130,121 @@ bool host_has_hardware_virtualization(void) {
         return fd >= 0;
 }
 
+/* CPUID leaf 0x15 gives the TSC as a ratio of the core crystal clock (Intel since Skylake); when the crystal
+ * frequency is left 0, leaf 0x16's base frequency is the TSC frequency, as the kernel's
+ * native_calibrate_tsc() assumes. */
+uint64_t tsc_khz_from_cpuid(uint32_t denominator, uint32_t numerator, uint32_t crystal_hz,
+                            uint32_t base_mhz) {
+        if (denominator == 0 || numerator == 0)
+                return 0;
+        if (crystal_hz != 0)
+                return (uint64_t) crystal_hz * numerator / denominator / 1000;
+        return (uint64_t) base_mhz * 1000;
+}
+
+/* The value of `key` in the first processor's block of /proc/cpuinfo text, or NULL. */
+static const char *cpuinfo_value(const char *cpuinfo, const char *key, size_t *ret_len) {
+        size_t key_len = strlen(key);
+        for (const char *line = cpuinfo; line && *line;) {
+                const char *end = strchrnul(line, '\n');
+                if (line == end) /* an empty line ends the first processor */
+                        return NULL;
+                if (strncmp(line, key, key_len) == 0 && strchr(" \t:", line[key_len])) {
+                        const char *v = memchr(line, ':', (size_t) (end - line));
+                        if (!v)
+                                return NULL;
+                        v += strspn(v + 1, " \t") + 1;
+                        *ret_len = (size_t) (end - v);
+                        return v;
+                }
+                line = *end ? end + 1 : NULL;
+        }
+        return NULL;
+}
+
+static bool cpuinfo_has_flag(const char *cpuinfo, const char *flag) {
+        size_t len, flag_len = strlen(flag);
+        const char *flags = cpuinfo_value(cpuinfo, "flags", &len);
+        for (const char *p = flags; p && p < flags + len;) {
+                size_t n = strcspn(p, " \n");
+                if (n == flag_len && strncmp(p, flag, n) == 0)
+                        return true;
+                p += n + 1;
+        }
+        return false;
+}
+
+/* On x86 the kernel derives the delay loop from its TSC calibration when the TSC is usable:
+ * loops_per_jiffy = tsc_khz * 1000 / HZ and bogomips = loops_per_jiffy * HZ / 500000, i.e. bogomips =
+ * tsc_khz / 500 whatever HZ is (to 5 kHz). "cpu MHz" is the current, scaled clock (APERF/MPERF) and says
+ * nothing about the TSC. */
+uint64_t tsc_khz_from_cpuinfo(const char *cpuinfo) {
+        size_t len;
+        if (!cpuinfo_has_flag(cpuinfo, "tsc") || !cpuinfo_has_flag(cpuinfo, "constant_tsc"))
+                return 0;
+        const char *v = cpuinfo_value(cpuinfo, "bogomips", &len);
+        if (!v || len == 0 || !isdigit((unsigned char) *v))
+                return 0;
+        char *end;
+        errno = 0;
+        unsigned long long whole = strtoull(v, &end, 10);
+        if (errno != 0 || whole > UINT64_MAX / 500)
+                return 0;
+        uint64_t khz = whole * 500;
+        if (*end == '.' && isdigit((unsigned char) end[1])) {
+                /* Two decimals (the kernel prints exactly two): hundredths of a bogomips are 5 kHz. */
+                unsigned hundredths = (unsigned) (end[1] - '0') * 10;
+                if (isdigit((unsigned char) end[2]))
+                        hundredths += (unsigned) (end[2] - '0');
+                khz += hundredths * 5;
+        }
+        return khz;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* Hypervisors that know the TSC frequency publish it in kHz in leaf 0x40000010 (VMware's timing leaf, also
+ * offered by KVM and others). */
+static uint64_t tsc_khz_from_hypervisor_leaf(void) {
+        unsigned eax, ebx, ecx, edx;
+        __cpuid(1, eax, ebx, ecx, edx);
+        if (!(ecx & (1U << 31))) /* no hypervisor */
+                return 0;
+        __cpuid(0x40000000, eax, ebx, ecx, edx);
+        if (eax < 0x40000010 || eax > 0x400000ff)
+                return 0;
+        __cpuid(0x40000010, eax, ebx, ecx, edx);
+        return eax;
+}
+
+static uint64_t tsc_khz_from_cpuid_leaves(void) {
+        unsigned eax, ebx, ecx, edx, base_mhz = 0;
+        unsigned max = __get_cpuid_max(0, NULL);
+        if (max < 0x15)
+                return 0;
+        if (max >= 0x16) {
+                __cpuid_count(0x16, 0, eax, ebx, ecx, edx);
+                base_mhz = eax & 0xffff;
+        }
+        __cpuid_count(0x15, 0, eax, ebx, ecx, edx);
+        return tsc_khz_from_cpuid(eax, ebx, ecx, base_mhz);
+}
+#else
+static uint64_t tsc_khz_from_hypervisor_leaf(void) {
+        return 0;
+}
+static uint64_t tsc_khz_from_cpuid_leaves(void) {
+        return 0;
+}
+#endif
+
 uint64_t host_tsc_khz(void) {
-        _cleanup_free_ char *cpuinfo = NULL;
-        if (read_full_file("/proc/cpuinfo", &cpuinfo, NULL) < 0)
-                return 0;
-        const char *p = strstr(cpuinfo, "cpu MHz");
-        if (!p || !(p = strchr(p, ':')))
-                return 0;
-        double mhz = strtod(p + 1, NULL);
-        return mhz > 0 ? (uint64_t) (mhz * 1000.0) : 0;
+        uint64_t khz = tsc_khz_from_cpuid_leaves();
+        if (khz == 0)
+                khz = tsc_khz_from_hypervisor_leaf();
+        if (khz == 0) {
+                _cleanup_free_ char *cpuinfo = NULL;
+                if (read_full_file("/proc/cpuinfo", &cpuinfo, NULL) >= 0)
+                        khz = tsc_khz_from_cpuinfo(cpuinfo);
+        }
+        return khz;
 }
