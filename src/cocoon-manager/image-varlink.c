@@ -91,7 +91,7 @@ static ImportCall *import_call_free(ImportCall *c) {
 DEFINE_TRIVIAL_CLEANUP_FUNC(ImportCall *, import_call_free);
 
 /* Opens a path root named as root's own process sees it (its root directory, which may be a chroot or
- * another mount namespace's), one component at a time and following no symbolic link and no "..": a link
+ * another mount namespace's, when we may open it), one component at a time and following no symbolic link and no "..": a link
  * swapped in by someone else cannot redirect the open. (openat2() with RESOLVE_IN_ROOT would do the same,
  * but RestrictSUIDSGID= makes it ENOSYS.) O_NONBLOCK: a FIFO fails the type check instead of hanging. */
 static int open_in_caller_root(pid_t pid, const char *path, int *ret_fd) {
@@ -104,6 +104,10 @@ static int open_in_caller_root(pid_t pid, const char *path, int *ret_fd) {
                 return -ENOMEM;
         snprintf(proc, sizeof(proc), "/proc/%d/root", (int) pid);
         dir = open(proc, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        /* Another process's root directory needs CAP_SYS_PTRACE, which the manager's unit does not grant:
+         * then the path is resolved from our own root, the same way. */
+        if (dir < 0 && (errno == EACCES || errno == EPERM))
+                dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dir < 0)
                 return negative_errno();
 
