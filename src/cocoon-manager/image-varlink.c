@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* io.cocoon.Image methods: Import (copy in a worker thread, caller's read access checked), List, Inspect,
- * Delete (refused while a VM pins the image's blobs). */
-#include <limits.h>
+/* io.cocoon.Image methods: Import (files passed open by the caller, copied in a worker thread), List,
+ * Inspect, Delete (refused while a VM pins the image's blobs). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "image-store.h"
 #include "image-varlink.h"
@@ -56,91 +56,115 @@ static int reply_image(Varlink *link, const Image *img) {
 
 /* ---- Import ---- */
 
+static const char *const fd_field[_IMAGE_BLOB_KIND_MAX] = {
+        [IMAGE_BLOB_KERNEL] = "kernelFileDescriptor",
+        [IMAGE_BLOB_INITRD] = "initrdFileDescriptor",
+        [IMAGE_BLOB_ROOTFS] = "rootfsFileDescriptor",
+};
+
 typedef struct ImportRequest {
         const char *name, *paths[_IMAGE_BLOB_KIND_MAX], *cmdline;
+        int64_t fd_index[_IMAGE_BLOB_KIND_MAX]; /* -1: none */
 } ImportRequest;
 
 typedef struct ImportCall {
         Manager *manager;
         Varlink *link;
         ImageImport *import;
-        uid_t uid;
-        char *paths[_IMAGE_BLOB_KIND_MAX];
+        pid_t pid; /* root path imports: the caller's root directory is /proc/<pid>/root */
+        char *paths[_IMAGE_BLOB_KIND_MAX]; /* root only */
+        int fds[_IMAGE_BLOB_KIND_MAX]; /* passed by the caller, or opened for root's paths */
         const char *failed_field; /* set by the worker: which file the error is about */
 } ImportCall;
 
-static void import_call_free(ImportCall *c) {
+static ImportCall *import_call_free(ImportCall *c) {
+        if (!c)
+                return NULL;
         image_import_free(c->import);
         varlink_unref(c->link);
-        for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
+        for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++) {
                 free(c->paths[k]);
-        free(c);
-}
-
-/* Whether uid may use st by the owner or "other" permission bits (mask_user/mask_other). Group bits are
- * not considered, so a file readable only through a group is refused: conservative and simple. */
-static bool mode_grants(const struct stat *st, uid_t uid, mode_t mask_user, mode_t mask_other) {
-        if (st->st_uid == uid)
-                return (st->st_mode & mask_user) != 0;
-        return (st->st_mode & mask_other) != 0;
-}
-
-/* The manager copies files as root, so for another caller we check that it could have read the file
- * itself: the file and every directory above its canonical path. The check happens just before the copy;
- * a caller who owns a directory on the path could swap the file in between, but only for another file it
- * can read already, or one whose directories it controls. */
-static int check_caller_may_read(const char *path, uid_t uid) {
-        _cleanup_free_ char *canonical = realpath(path, NULL);
-        struct stat st;
-
-        if (!canonical)
-                return -errno;
-        for (char *slash = canonical; slash; slash = strchr(slash + 1, '/')) {
-                char saved = slash[1];
-                slash[1] = '\0';
-                int r = stat(canonical, &st);
-                slash[1] = saved;
-                if (r < 0)
-                        return -errno;
-                if (!mode_grants(&st, uid, S_IXUSR, S_IXOTH))
-                        return -EACCES;
+                safe_close(c->fds[k]);
         }
-        if (stat(canonical, &st) < 0)
-                return -errno;
-        if (!mode_grants(&st, uid, S_IRUSR, S_IROTH))
-                return -EACCES;
+        return mfree(c);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(ImportCall *, import_call_free);
+
+/* Opens a path root named as root's own process sees it (its root directory, which may be a chroot or
+ * another mount namespace's, when we may open it), one component at a time and following no symbolic link and no "..": a link
+ * swapped in by someone else cannot redirect the open. (openat2() with RESOLVE_IN_ROOT would do the same,
+ * but RestrictSUIDSGID= makes it ENOSYS.) O_NONBLOCK: a FIFO fails the type check instead of hanging. */
+static int open_in_caller_root(pid_t pid, const char *path, int *ret_fd) {
+        _cleanup_free_ char *copy = strdup(path);
+        _cleanup_close_ int dir = -EBADF;
+        char proc[64], *p, *next;
+        int fd;
+
+        if (!copy)
+                return -ENOMEM;
+        snprintf(proc, sizeof(proc), "/proc/%d/root", (int) pid);
+        dir = open(proc, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        /* Another process's root directory needs CAP_SYS_PTRACE, which the manager's unit does not grant:
+         * then the path is resolved from our own root, the same way. */
+        if (dir < 0 && (errno == EACCES || errno == EPERM))
+                dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+                return negative_errno();
+
+        for (p = copy; *p == '/'; p++)
+                ;
+        for (;;) {
+                next = strchr(p, '/');
+                if (next)
+                        *next++ = '\0';
+                if (streq(p, ".."))
+                        return -EXDEV;
+                if (!next || next[strspn(next, "/")] == '\0')
+                        break; /* p is the last component */
+                if (!isempty(p) && !streq(p, ".")) {
+                        /* O_NOFOLLOW|O_DIRECTORY: a symlink here is ENOTDIR, never followed. */
+                        int sub = openat(dir, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sub < 0)
+                                return errno == ENOTDIR ? -ELOOP : negative_errno();
+                        safe_close(dir);
+                        dir = sub;
+                }
+                for (p = next; *p == '/'; p++)
+                        ;
+        }
+        if (isempty(p) || streq(p, "."))
+                return -EISDIR;
+        fd = openat(dir, p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+        *ret_fd = fd;
         return 0;
 }
 
 static int import_work(void *userdata) {
         ImportCall *c = userdata;
-        struct stat st;
+        int r;
 
         /* Check each file first so errors name the parameter at fault. */
         for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++) {
-                if (!c->paths[k])
-                        continue;
-                c->failed_field = kind_field[k];
-                if (c->uid != 0) {
-                        int r = check_caller_may_read(c->paths[k], c->uid);
+                if (c->paths[k]) {
+                        c->failed_field = kind_field[k];
+                        r = open_in_caller_root(c->pid, c->paths[k], &c->fds[k]);
                         if (r < 0)
                                 return r;
-                }
-                if (stat(c->paths[k], &st) < 0)
-                        return -errno;
-                if (S_ISDIR(st.st_mode))
-                        return -EISDIR;
-                if (!S_ISREG(st.st_mode))
-                        return -EBADFD;
-                if (st.st_size == 0)
-                        return -EINVAL;
+                        r = image_import_set_fd(c->import, k, c->fds[k]);
+                        if (r < 0)
+                                return r;
+                } else if (c->fds[k] >= 0)
+                        c->failed_field = fd_field[k];
+                else
+                        continue;
+                r = image_blob_check_source(c->fds[k], k);
+                if (r < 0)
+                        return r;
         }
-        /* Only the rootfs has a content check in the copy; other errors there are I/O, not about a field. */
-        c->failed_field = kind_field[IMAGE_BLOB_ROOTFS];
-        int r = image_import_copy(c->import);
-        if (r != -EMEDIUMTYPE)
-                c->failed_field = NULL;
-        return r;
+        c->failed_field = NULL; /* what fails in the copy is I/O, not a field */
+        return image_import_copy(c->import);
 }
 
 static const char *import_error_message(int error) {
@@ -151,6 +175,8 @@ static const char *import_error_message(int error) {
                 return "is a directory";
         case -EBADFD:
                 return "not a regular file";
+        case -EBADF:
+                return "not open for reading";
         case -EINVAL:
                 return "file is empty";
         case -EMEDIUMTYPE:
@@ -158,32 +184,28 @@ static const char *import_error_message(int error) {
         case -ENOTDIR:
                 return "a component of the path is not a directory";
         case -ELOOP:
-                return "too many symbolic links";
+                return "the path has a symbolic link (none is followed; pass the file as a descriptor)";
+        case -EXDEV:
+                return "the path leaves the caller's root directory";
+        case -EACCES:
+        case -EPERM:
+                return "permission denied";
         default:
                 return NULL;
         }
 }
 
 static void import_done(int result, void *userdata) {
-        ImportCall *c = userdata;
+        _cleanup_(import_call_freep) ImportCall *c = userdata;
+        const char *message = import_error_message(result);
         const Image *img;
 
         if (result == -ECANCELED)
-                return import_call_free(c);
-        if (result == -EACCES && c->uid != 0) {
-                _cleanup_free_ char *message = NULL;
-                if (asprintf(&message, "the caller may not read %s", c->failed_field ?: "a file") < 0)
-                        (void) varlink_error_errno(c->link, ENOMEM);
-                else
-                        (void) reply_field_error(c->link, COCOON_ERROR_PERMISSION_DENIED, "method",
-                                                 "io.cocoon.Image.Import", message);
-                return import_call_free(c);
-        }
-        const char *message = import_error_message(result);
-        if (result < 0 && message) {
-                (void) reply_field_error(c->link, IMAGE_ERROR_INVALID_IMAGE, "field",
-                                         c->failed_field ?: "kernel", message);
-                return import_call_free(c);
+                return;
+        if (result < 0 && message && c->failed_field) {
+                (void) reply_field_error(c->link, IMAGE_ERROR_INVALID_IMAGE, "field", c->failed_field,
+                                         message);
+                return;
         }
         if (result >= 0)
                 result = image_import_commit(c->import, &img);
@@ -191,24 +213,56 @@ static void import_done(int result, void *userdata) {
                 (void) varlink_error_errno(c->link, -result);
         else
                 (void) reply_image(c->link, img);
-        import_call_free(c);
 }
 
-static int import_request_check(Varlink *link, const ImportRequest *req) {
+static int reply_invalid_field(Varlink *link, const char *field, const char *message) {
+        return reply_field_error(link, IMAGE_ERROR_INVALID_IMAGE, "field", field, message) ?: 1;
+}
+
+/* Checks the request; > 0 when it replied with an error. */
+static int import_request_check(Varlink *link, const ImportRequest *req, uid_t uid) {
         if (!image_name_is_valid(req->name))
-                return reply_field_error(link, IMAGE_ERROR_INVALID_IMAGE, "field", "name",
-                                         "must match [A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-                               ?: 1;
-        for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
-                if (req->paths[k] && req->paths[k][0] != '/')
-                        return reply_field_error(link, IMAGE_ERROR_INVALID_IMAGE, "field", kind_field[k],
-                                                 "must be an absolute path")
-                                       ?: 1;
+                return reply_invalid_field(link, "name", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,62}");
+        for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++) {
+                if (req->paths[k] && req->fd_index[k] >= 0)
+                        return reply_invalid_field(link, fd_field[k],
+                                                   "give the file as a path or as a descriptor, not both");
+                if (req->fd_index[k] >= (int64_t) varlink_get_n_fds(link))
+                        return reply_invalid_field(link, fd_field[k],
+                                                   "no file descriptor with that index came with the call");
+                if (!req->paths[k])
+                        continue;
+                /* The manager reads as root: it opens nothing a caller merely names. */
+                if (uid != 0) {
+                        _cleanup_free_ char *message = NULL;
+                        if (asprintf(&message,
+                                     "%s: only root may import a file by path; pass it open as %s",
+                                     kind_field[k], fd_field[k]) < 0)
+                                return -ENOMEM;
+                        return reply_field_error(link, COCOON_ERROR_PERMISSION_DENIED, "method",
+                                                 "io.cocoon.Image.Import", message) ?: 1;
+                }
+                if (req->paths[k][0] != '/')
+                        return reply_invalid_field(link, kind_field[k], "must be an absolute path");
+        }
+        if (!req->paths[IMAGE_BLOB_KERNEL] && req->fd_index[IMAGE_BLOB_KERNEL] < 0)
+                return reply_invalid_field(link, fd_field[IMAGE_BLOB_KERNEL], "the kernel is required");
         if (!image_cmdline_is_valid(req->cmdline))
-                return reply_field_error(link, IMAGE_ERROR_INVALID_IMAGE, "field", "cmdline",
-                                         "at most 1024 printable ASCII characters")
-                               ?: 1;
+                return reply_invalid_field(link, "cmdline", "at most 1024 printable ASCII characters");
         return 0;
+}
+
+static int dispatch_fd_index(const char *name, json_object *v, void *p) {
+        int64_t *index = p;
+
+        if (!v) {
+                *index = -1;
+                return 0;
+        }
+        int r = json_dispatch_int64(name, v, index);
+        if (r < 0)
+                return r;
+        return *index < 0 ? -ERANGE : 0;
 }
 
 int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
@@ -217,19 +271,26 @@ int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethod
                 {"name", json_type_string, json_dispatch_const_string, offsetof(ImportRequest, name),
                  JSON_MANDATORY},
                 {"kernel", json_type_string, json_dispatch_const_string,
-                 offsetof(ImportRequest, paths[IMAGE_BLOB_KERNEL]), JSON_MANDATORY},
+                 offsetof(ImportRequest, paths[IMAGE_BLOB_KERNEL]), JSON_NULLABLE},
                 {"initrd", json_type_string, json_dispatch_const_string,
                  offsetof(ImportRequest, paths[IMAGE_BLOB_INITRD]), JSON_NULLABLE},
                 {"rootfs", json_type_string, json_dispatch_const_string,
                  offsetof(ImportRequest, paths[IMAGE_BLOB_ROOTFS]), JSON_NULLABLE},
+                {"kernelFileDescriptor", json_type_int, dispatch_fd_index,
+                 offsetof(ImportRequest, fd_index[IMAGE_BLOB_KERNEL]), JSON_NULLABLE},
+                {"initrdFileDescriptor", json_type_int, dispatch_fd_index,
+                 offsetof(ImportRequest, fd_index[IMAGE_BLOB_INITRD]), JSON_NULLABLE},
+                {"rootfsFileDescriptor", json_type_int, dispatch_fd_index,
+                 offsetof(ImportRequest, fd_index[IMAGE_BLOB_ROOTFS]), JSON_NULLABLE},
                 {"cmdline", json_type_string, json_dispatch_const_string, offsetof(ImportRequest, cmdline),
                  JSON_NULLABLE},
                 {},
         };
         Manager *m = userdata;
-        ImportRequest req = {};
+        ImportRequest req = { .fd_index = { -1, -1, -1 } };
         const char *bad = NULL;
         uid_t uid;
+        pid_t pid = 0;
 
         int r = json_dispatch(parameters, table, 0, &req, &bad);
         if (r < 0)
@@ -237,23 +298,37 @@ int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethod
         for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
                 if (req.paths[k] && req.paths[k][0] == '\0')
                         req.paths[k] = NULL;
-        r = import_request_check(link, &req);
-        if (r != 0)
-                return r < 0 ? r : 0;
         r = varlink_get_peer_uid(link, &uid);
         if (r < 0)
                 return r;
+        r = import_request_check(link, &req, uid);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        /* Only root gets here with paths; they are opened in its root directory, found by its pid. */
+        if (req.paths[IMAGE_BLOB_KERNEL] || req.paths[IMAGE_BLOB_INITRD] || req.paths[IMAGE_BLOB_ROOTFS]) {
+                r = varlink_get_peer_pid(link, &pid);
+                if (r < 0)
+                        return r;
+        }
 
-        ImportCall *c = calloc(1, sizeof(ImportCall));
+        _cleanup_(import_call_freep) ImportCall *c = calloc(1, sizeof(ImportCall));
         if (!c)
                 return -ENOMEM;
         c->manager = m;
-        c->uid = uid;
+        c->pid = pid;
         for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
-                if (req.paths[k] && !(c->paths[k] = strdup(req.paths[k]))) {
-                        import_call_free(c);
+                c->fds[k] = -EBADF;
+        for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++) {
+                if (req.paths[k] && !(c->paths[k] = strdup(req.paths[k])))
                         return -ENOMEM;
+                if (req.fd_index[k] < 0)
+                        continue;
+                c->fds[k] = varlink_take_fd(link, (size_t) req.fd_index[k]);
+                if (c->fds[k] < 0) {
+                        r = reply_invalid_field(link, fd_field[k], "that descriptor is another file's");
+                        return r < 0 ? r : 0;
                 }
+        }
 
         ImageImportSpec spec = {
                 .name = req.name,
@@ -261,21 +336,19 @@ int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethod
                 .initrd_path = req.paths[IMAGE_BLOB_INITRD],
                 .rootfs_path = req.paths[IMAGE_BLOB_ROOTFS],
                 .cmdline = req.cmdline,
+                .fds = c->fds,
         };
         r = image_import_begin(m->images, &spec, &c->import);
-        if (r < 0) {
-                import_call_free(c);
-                if (r == -EEXIST)
-                        return reply_field_error(link, IMAGE_ERROR_NAME_IN_USE, "name", req.name,
-                                                 "an image with this name exists already");
+        if (r == -EEXIST)
+                return reply_field_error(link, IMAGE_ERROR_NAME_IN_USE, "name", req.name,
+                                         "an image with this name exists already");
+        if (r < 0)
                 return r;
-        }
         c->link = varlink_ref(link);
         r = job_submit(m->jobs, import_work, import_done, c);
-        if (r < 0) {
-                import_call_free(c);
+        if (r < 0)
                 return r;
-        }
+        TAKE_PTR(c);
         return 0;
 }
 

@@ -46,7 +46,8 @@ static void group_set(Manager *m, int result, gid_t gid) {
         gid_t new_gid = result >= 0 ? gid : (gid_t) -1;
 
         if (result < 0 && result != -ENOENT) {
-                log_warning_errno(result, "Failed to look up group " COCOON_GROUP ", keeping what we had: %m");
+                log_warning_errno(result, "Failed to look up group " COCOON_GROUP ", keeping gid %u: %m",
+                                  (unsigned) m->cocoon_gid);
                 return;
         }
         if (new_gid == m->cocoon_gid)

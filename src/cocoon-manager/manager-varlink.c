@@ -157,6 +157,8 @@ int manager_varlink_init(Manager *m) {
                         return log_error_errno(r, "Failed to bind %s: %m", method_table[i].method);
         }
         (void) varlink_server_set_access_check(m->varlink_server, manager_access_check);
+        /* Image.Import takes the caller's files as descriptors, opened with the caller's own rights. */
+        (void) varlink_server_set_allow_fd_passing_input(m->varlink_server, true);
         (void) varlink_server_bind_connect(m->varlink_server, on_connect);
         (void) varlink_server_bind_disconnect(m->varlink_server, on_disconnect);
 

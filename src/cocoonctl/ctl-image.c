@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cocoonctl image …: import, list, inspect and remove images. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "ctl-table.h"
@@ -15,23 +17,42 @@
 #include "parse-util.h"
 #include "time-util.h"
 
-/* The manager does not share our working directory: it gets absolute, resolved paths. */
-static int add_path(json_object *parameters, const char *key, const char *path) {
-        if (!path)
-                return 0;
-        _cleanup_free_ char *abs = realpath(path, NULL);
-        if (!abs) {
+/* Opens a file for import with our own rights: the manager reads what we pass it and opens no path of ours,
+ * so what we may read is exactly what we can import. Only regular files; O_NONBLOCK so a FIFO is refused
+ * instead of hanging the open. */
+static int open_image_file(const char *option, const char *path, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
                 int r = -errno;
-                fprintf(stderr, "cocoonctl: --%s %s: %s\n", key, path, strerror(-r));
+                fprintf(stderr, "cocoonctl: --%s %s: %s\n", option, path, strerror(-r));
                 return r;
         }
-        return json_add_string(parameters, key, abs) < 0 ? log_oom() : 0;
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+                fprintf(stderr, "cocoonctl: --%s %s: %s\n", option, path, strerror(-r));
+                return r;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                fprintf(stderr, "cocoonctl: --%s %s: not a regular file\n", option, path);
+                return -EBADFD;
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }
 
 int verb_image_import(int argc, char **argv) {
+        static const char *const options[] = { "kernel", "initrd", "rootfs" };
+        static const char *const fd_keys[] = { "kernelFileDescriptor", "initrdFileDescriptor",
+                                               "rootfsFileDescriptor" };
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(json_object_putp) json_object *parameters = json_object_new_object();
+        const char *paths[] = { arg_kernel, arg_initrd, arg_rootfs };
+        int fds[ELEMENTSOF(paths)] = { -EBADF, -EBADF, -EBADF };
         json_object *reply = NULL, *image;
+        int r = 0;
 
         if (!arg_kernel) {
                 fprintf(stderr, "cocoonctl: image import needs --kernel PATH\n");
@@ -39,19 +60,32 @@ int verb_image_import(int argc, char **argv) {
         }
         if (!parameters || json_add_string(parameters, "name", argv[0]) < 0)
                 return log_oom();
-        int r = add_path(parameters, "kernel", arg_kernel);
-        if (r >= 0)
-                r = add_path(parameters, "initrd", arg_initrd);
-        if (r >= 0)
-                r = add_path(parameters, "rootfs", arg_rootfs);
-        if (r < 0)
-                return r;
         if (arg_cmdline && json_add_string(parameters, "cmdline", arg_cmdline) < 0)
                 return log_oom();
+        for (size_t i = 0; i < ELEMENTSOF(paths) && r >= 0; i++)
+                if (paths[i])
+                        r = open_image_file(options[i], paths[i], &fds[i]);
+        if (r >= 0)
+                r = ctl_connect(&link);
+        /* The files travel with the call (SCM_RIGHTS); the parameters say which is which. */
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+                int index;
 
-        r = ctl_connect(&link);
+                if (fds[i] < 0)
+                        continue;
+                if (r < 0) {
+                        safe_close(fds[i]);
+                        continue;
+                }
+                index = varlink_push_fd(link, TAKE_FD(fds[i]));
+                if (index < 0)
+                        r = log_error_errno(index, "cocoonctl: cannot pass --%s: %m", options[i]);
+                else if (json_add_int64(parameters, fd_keys[i], index) < 0)
+                        r = log_oom();
+        }
         if (r < 0)
                 return r;
+
         r = ctl_call(link, "io.cocoon.Image.Import", parameters, &reply);
         if (r < 0)
                 return r;

@@ -93,6 +93,22 @@ int image_import_begin(ImageStore *s, const ImageImportSpec *spec, ImageImport *
         return 0;
 }
 
+int image_import_set_fd(ImageImport *imp, ImageBlobKind kind, int fd) {
+        int copy;
+
+        if (!imp || fd < 0 || !image_blob_kind_to_string(kind))
+                return -EINVAL;
+        if (imp->copy_started)
+                return -EALREADY;
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return negative_errno();
+        safe_close(imp->fds[kind]);
+        imp->fds[kind] = copy;
+        imp->paths[kind] = mfree(imp->paths[kind]);
+        return 0;
+}
+
 /* Adds one file as a blob. Any thread: it touches only the blobs directory and, under the lock, the pending
  * list. The blob is registered as pending before it is linked or found to exist, so the owner thread cannot
  * delete it in between (see image_store_remove_blob_if_unused()). */

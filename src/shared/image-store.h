@@ -89,6 +89,9 @@ typedef struct ImageImport ImageImport;
 
 /* -EINVAL for a bad spec (name, relative path, no kernel, cmdline), -EEXIST for a name in use. */
 int image_import_begin(ImageStore *s, const ImageImportSpec *spec, ImageImport **ret);
+/* Before image_import_copy() (any thread): the file of kind comes from fd (duplicated; the caller keeps
+ * fd) instead of the path or fd given to image_import_begin(). -EALREADY once the copy started. */
+int image_import_set_fd(ImageImport *imp, ImageBlobKind kind, int fd);
 /* Errors of image_blob_write_temp() for the first file that fails (-ENOENT: a file is missing, -EISDIR,
  * -EBADFD: not a regular file, -EINVAL: empty, -EMEDIUMTYPE: rootfs is not ext2/3/4), or I/O errors. */
 int image_import_copy(ImageImport *imp);

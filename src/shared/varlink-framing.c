@@ -47,9 +47,10 @@ static void input_compact(VarlinkInput *input) {
         input->start = 0;
 }
 
-int varlink_input_read(VarlinkInput *input, int fd) {
+/* Makes room for one read at input->end: how many bytes it may bring, or -ENOBUFS when the pending message
+ * already fills VARLINK_BUFFER_MAX. */
+static int input_prepare_read(VarlinkInput *input, size_t *ret_size) {
         size_t pending, size;
-        ssize_t n;
         int r;
 
         input_compact(input);
@@ -57,11 +58,21 @@ int varlink_input_read(VarlinkInput *input, int fd) {
         if (pending >= VARLINK_BUFFER_MAX)
                 return -ENOBUFS;
         size = MIN((size_t) VARLINK_READ_SIZE, VARLINK_BUFFER_MAX - pending);
-
         r = buffer_reserve(&input->buffer, &input->allocated, input->end + size);
         if (r < 0)
                 return r;
+        *ret_size = size;
+        return 0;
+}
 
+int varlink_input_read(VarlinkInput *input, int fd) {
+        size_t size;
+        ssize_t n;
+        int r;
+
+        r = input_prepare_read(input, &size);
+        if (r < 0)
+                return r;
         n = read(fd, input->buffer + input->end, size);
         if (n < 0)
                 return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
@@ -81,19 +92,14 @@ int varlink_input_read_with_fds(VarlinkInput *input, int fd, int *fds, size_t ma
         } control;
         struct msghdr mh = {};
         struct iovec iov;
-        size_t pending, size, n_fds = 0;
+        size_t size, n_fds = 0;
         bool too_many = false;
         ssize_t n;
         int r;
 
         if (max_fds > VARLINK_FDS_PER_MESSAGE_MAX)
                 return -EINVAL;
-        input_compact(input);
-        pending = input->end - input->start;
-        if (pending >= VARLINK_BUFFER_MAX)
-                return -ENOBUFS;
-        size = MIN((size_t) VARLINK_READ_SIZE, VARLINK_BUFFER_MAX - pending);
-        r = buffer_reserve(&input->buffer, &input->allocated, input->end + size);
+        r = input_prepare_read(input, &size);
         if (r < 0)
                 return r;
 

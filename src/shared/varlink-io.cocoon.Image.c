@@ -37,14 +37,23 @@ static const VarlinkSymbol type_image = {
 
 static const VarlinkField import_in[] = {
         {.name = "name", .type = VARLINK_STRING, .doc = "[A-Za-z0-9][A-Za-z0-9._-]{0,62}, unique."},
+        {.name = "kernelFileDescriptor",
+         .type = VARLINK_INT,
+         .flags = VARLINK_NULLABLE,
+         .doc = "Index of the kernel among the file descriptors passed with this call (SCM_RIGHTS, as "
+                "varlinkctl --push-fd): an open regular file. The kernel is required, as a descriptor or, "
+                "for root only, as a path."},
+        {.name = "initrdFileDescriptor", .type = VARLINK_INT, .flags = VARLINK_NULLABLE},
+        {.name = "rootfsFileDescriptor",
+         .type = VARLINK_INT,
+         .flags = VARLINK_NULLABLE,
+         .doc = "A raw ext2/3/4 file system image."},
         {.name = "kernel",
          .type = VARLINK_STRING,
-         .doc = "Absolute path of the kernel on the manager's host."},
-        {.name = "initrd", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE, .doc = "Absolute path."},
-        {.name = "rootfs",
-         .type = VARLINK_STRING,
          .flags = VARLINK_NULLABLE,
-         .doc = "Absolute path of a raw ext2/3/4 file system image."},
+         .doc = "Root only: absolute path in the caller's root directory, without symbolic links."},
+        {.name = "initrd", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE, .doc = "Root only."},
+        {.name = "rootfs", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE, .doc = "Root only."},
         {.name = "cmdline",
          .type = VARLINK_STRING,
          .flags = VARLINK_NULLABLE,
@@ -62,9 +71,9 @@ static const VarlinkSymbol method_import = {
         .name = "Import",
         .input = import_in,
         .output = image_out,
-        .doc = "Copies local files into the image store. A caller other than root must be able to read "
-               "each file itself: the file and every directory above it must grant it access by their "
-               "owner or other permission bits.",
+        .doc = "Copies files into the image store. Callers pass them open, as file descriptors: what they "
+               "could open is what they can import. The manager opens no path for a caller other than "
+               "root.",
 };
 
 static const VarlinkField list_out[] = {
@@ -121,7 +130,9 @@ static const VarlinkField name_in_use_fields[] = {
 };
 
 static const VarlinkField invalid_image_fields[] = {
-        {.name = "field", .type = VARLINK_STRING, .doc = "name, kernel, initrd, rootfs or cmdline."},
+        {.name = "field",
+         .type = VARLINK_STRING,
+         .doc = "name, kernel, initrd, rootfs, their …FileDescriptor, or cmdline."},
         {.name = "message", .type = VARLINK_STRING},
         {},
 };

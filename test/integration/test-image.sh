@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test-image.sh: io.cocoon.Image through cocoonctl (import, list, inspect, rm), blob sharing, errors, the
-# caller's read access, ImageInUse, and io.cocoon.Manager.GarbageCollect (orphan dirs, unused blobs).
+# test-image.sh: io.cocoon.Image through cocoonctl (import, list, inspect, rm), blob sharing, errors, files
+# passed as descriptors (never opened by path for a non-root caller, symlink races, file types),
+# ImageInUse, and io.cocoon.Manager.GarbageCollect (orphan dirs, unused blobs).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -68,40 +69,145 @@ assert_contains "$reply" '"error":"io.cocoon.Image.InvalidImage"' "relative path
 assert_eq "$before" "$(blob_files)" "blobs after failed imports"
 assert_not_contains "$(cocoonctl image list)" "missing" "image list after a failed import"
 
-info "callers other than root: PermissionDenied unless they may read the file themselves"
+info "root may still name paths: opened in its root directory, no symbolic link followed"
+ln -sfn "$SRC/vmlinuz" "$SRC/vmlinuz.link"
+reply=$(varlink_raw_call io.cocoon.Image.Import "{\"name\":\"viasymlink\",\"kernel\":\"$SRC/vmlinuz.link\"}")
+assert_contains "$reply" '"error":"io.cocoon.Image.InvalidImage"' "a path through a symlink"
+assert_contains "$reply" '"field":"kernel"' "a path through a symlink"
+reply=$(varlink_raw_call io.cocoon.Image.Import "{\"name\":\"rootpath\",\"kernel\":\"$SRC/vmlinuz\"}")
+assert_contains "$reply" "\"blob\":\"$kernel_sha\"" "root imports by path"
+cocoonctl image rm rootpath >/dev/null
+assert_eq "$before" "$(blob_files)" "blobs after the path imports"
+
+# push_fd_call [COMMAND...] -- PARAMS-JSON PATH...: one Import call with PATH... opened (non-blocking,
+# read-only) and passed as fds 0, 1, ... the way varlinkctl --push-fd does, run through COMMAND (e.g.
+# setpriv as another user); prints the reply.
+PUSH_FD_PY='
+import json, os, socket, sys
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.connect(sys.argv[1])
+fds = [os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC) for p in sys.argv[3:]]
+call = {"method": "io.cocoon.Image.Import", "parameters": json.loads(sys.argv[2])}
+message = json.dumps(call).encode() + b"\0"
+if fds:
+    socket.send_fds(sock, [message], fds)
+else:
+    sock.sendall(message)
+reply = b""
+while not reply.endswith(b"\0"):
+    chunk = sock.recv(65536)
+    if not chunk:
+        break
+    reply += chunk
+print(reply.rstrip(b"\0").decode())
+'
+push_fd_call() {
+        local cmd=()
+        while [ "$1" != -- ]; do
+                cmd+=("$1")
+                shift
+        done
+        shift
+        "${cmd[@]}" python3 -c "$PUSH_FD_PY" "$COCOON_SOCKET" "$@"
+}
+
+info "callers other than root pass their files open; the manager opens no path for them"
 rc=0
 err=$(setpriv --reuid=nobody --regid=nogroup --clear-groups cocoonctl image list 2>&1) || rc=$?
 assert_eq 1 "$rc" "image list as nobody"
 assert_contains "$err" "io.cocoon.PermissionDenied" "image list as nobody"
-useradd --system --no-create-home --gid cocoon cocoon-test-image
-# /var/lib/cocoon (0700) is closed to the member, and the manager has PrivateTmp= and ProtectHome=: the
-# member's files go to a world-traversable directory the manager sees too.
+useradd --system --no-create-home --gid cocoon --groups users cocoon-test-image
 PUB=/var/lib/cocoon-test-image
-mkdir -p "$PUB/private"
+mkdir -p "$PUB"
 chmod 0755 "$PUB"
-chmod 0700 "$PUB/private"
 cp "$SRC/vmlinuz" "$PUB/vmlinuz"
-cp "$SRC/vmlinuz" "$PUB/private/vmlinuz"
-echo secret >"$PUB/secret"
-chmod 0644 "$PUB/vmlinuz" "$PUB/private/vmlinuz"
-chmod 0600 "$PUB/secret"
+cp "$SRC/rootfs.ext4" "$PUB/rootfs.ext4"
+chmod 0644 "$PUB/vmlinuz" "$PUB/rootfs.ext4"
+MEMBER=(setpriv --reuid=cocoon-test-image --regid=cocoon --init-groups)
 as_member() {
-        setpriv --reuid=cocoon-test-image --regid=cocoon --init-groups "$@"
+        "${MEMBER[@]}" "$@"
 }
-rc=0
-err=$(as_member cocoonctl call io.cocoon.Image.Import \
-        "{\"name\":\"p1\",\"kernel\":\"$PUB/private/vmlinuz\"}" 2>&1) || rc=$?
-assert_eq 1 "$rc" "import from a private directory"
-assert_contains "$err" "io.cocoon.PermissionDenied" "import from a private directory"
-rc=0
-err=$(as_member cocoonctl call io.cocoon.Image.Import \
-        "{\"name\":\"p2\",\"kernel\":\"$PUB/secret\"}" 2>&1) || rc=$?
-assert_eq 1 "$rc" "import of an unreadable file"
-assert_contains "$err" "io.cocoon.PermissionDenied" "import of an unreadable file"
-assert_eq "$before" "$(blob_files)" "blobs after refused imports"
-as_member cocoonctl image import member --kernel "$PUB/vmlinuz" >/dev/null
-assert_contains "$(cocoonctl image list)" "member" "import of a world-readable file by a member"
+as_member cocoonctl image import member --kernel "$PUB/vmlinuz" --rootfs "$PUB/rootfs.ext4" >/dev/null
+out=$(cocoonctl image inspect member)
+assert_contains "$out" "\"blob\": \"$kernel_sha\"" "a member's import through descriptors"
+assert_contains "$out" "\"blob\": \"$rootfs_sha\"" "a member's import through descriptors"
 cocoonctl image rm member >/dev/null
+
+info "a member naming paths gets PermissionDenied naming the field, and nothing is stored"
+for field in kernel rootfs; do
+        params="{\"name\":\"p1\",\"kernel\":\"$PUB/vmlinuz\"}"
+        [ $field = rootfs ] && params="{\"name\":\"p1\",\"kernelFileDescriptor\":0,\"rootfs\":\"$PUB/rootfs.ext4\"}"
+        reply=$(push_fd_call "${MEMBER[@]}" -- "$params" "$PUB/vmlinuz")
+        assert_contains "$reply" '"error":"io.cocoon.PermissionDenied"' "a member naming the $field path"
+        assert_contains "$reply" "$field: only root may import a file by path" "the error names $field"
+done
+assert_eq "$before" "$(blob_files)" "blobs after refused path imports"
+assert_fails cocoonctl image inspect p1 2>/dev/null # "p1" may be part of a random id in a list
+
+info "a file the member may not read (0604, group users it is in) is refused by cocoonctl itself"
+echo "for the owner and others, not for group users" >"$PUB/users-only"
+chown root:users "$PUB/users-only"
+chmod 0604 "$PUB/users-only"
+rc=0
+err=$(as_member cocoonctl image import p2 --kernel "$PUB/users-only" 2>&1) || rc=$?
+assert_eq 1 "$rc" "import of a file closed to the member's group"
+assert_contains "$err" "Permission denied" "import of a file closed to the member's group"
+assert_eq "$before" "$(blob_files)" "blobs after a refused open"
+assert_fails cocoonctl image inspect p2 2>/dev/null # "p2" may be part of a random id in a list
+
+info "a directory, a FIFO or a device passed as the kernel is refused naming the field"
+mkfifo "$PUB/fifo"
+chmod 0666 "$PUB/fifo"
+for what in "$PUB" "$PUB/fifo" /dev/null; do
+        reply=$(push_fd_call "${MEMBER[@]}" -- '{"name":"p3","kernelFileDescriptor":0}' "$what")
+        assert_contains "$reply" '"error":"io.cocoon.Image.InvalidImage"' "kernel fd of $what"
+        assert_contains "$reply" '"field":"kernelFileDescriptor"' "kernel fd of $what"
+done
+reply=$(push_fd_call "${MEMBER[@]}" -- '{"name":"p3","kernelFileDescriptor":1}' "$PUB/vmlinuz")
+assert_contains "$reply" '"field":"kernelFileDescriptor"' "an index no fd came with"
+reply=$(push_fd_call "${MEMBER[@]}" -- '{"name":"p3","kernelFileDescriptor":0,"initrdFileDescriptor":0}' \
+        "$PUB/vmlinuz")
+assert_contains "$reply" '"field":"initrdFileDescriptor"' "one fd for two files"
+reply=$(push_fd_call -- "{\"name\":\"p3\",\"kernelFileDescriptor\":0,\"kernel\":\"$SRC/vmlinuz\"}" \
+        "$SRC/vmlinuz")
+assert_contains "$reply" '"field":"kernelFileDescriptor"' "a path and an fd for one file"
+reply=$(push_fd_call -- '{"name":"p3"}')
+assert_contains "$reply" '"field":"kernelFileDescriptor"' "no kernel at all"
+assert_fails cocoonctl image inspect p3 2>/dev/null # "p3" may be part of a random id in a list
+assert_eq "$before" "$(blob_files)" "blobs after refused descriptors"
+
+info "a symlink swapped between a readable file and /etc/shadow never gets shadow imported"
+shadow_sha=$(sha256sum /etc/shadow | cut -d' ' -f1)
+mkdir -p "$PUB/race"
+chmod 0755 "$PUB/race"
+(
+        while :; do
+                ln -sfn "$PUB/vmlinuz" "$PUB/race/new" && mv -T "$PUB/race/new" "$PUB/race/kernel"
+                ln -sfn /etc/shadow "$PUB/race/new" && mv -T "$PUB/race/new" "$PUB/race/kernel"
+        done
+) &
+swapper=$!
+imported=0
+for i in $(seq 1 50); do
+        # through cocoonctl (it opens the link as the member) and naming the path (the attack run's way)
+        if as_member cocoonctl image import "race$i" --kernel "$PUB/race/kernel" >/dev/null 2>&1; then
+                imported=$((imported + 1))
+                assert_contains "$(cocoonctl image inspect "race$i")" "\"blob\": \"$kernel_sha\"" "race$i"
+        fi
+        reply=$(push_fd_call "${MEMBER[@]}" -- "{\"name\":\"rawrace$i\",\"kernel\":\"$PUB/race/kernel\"}")
+        assert_contains "$reply" '"error":"io.cocoon.PermissionDenied"' "rawrace$i"
+done
+kill "$swapper"
+wait "$swapper" 2>/dev/null || true
+info "$imported of 50 imports got the readable file, the others were refused"
+[ ! -e "$BLOBS/$shadow_sha.kernel" ] || fail "/etc/shadow was imported"
+for f in "$BLOBS"/*; do
+        cmp -s "$f" /etc/shadow && fail "a blob holds /etc/shadow's content: $f"
+done
+assert_not_contains "$(cocoonctl image list)" "rawrace" "images imported by a member naming a path"
+for i in $(seq 1 50); do
+        cocoonctl image rm "race$i" >/dev/null 2>&1 || true
+done
 
 info "rm: by name; a missing image is NoSuchImage"
 cocoonctl image rm copy >/dev/null
