@@ -61,7 +61,6 @@ StorageRole storage_role_from_string(const char *s);
 const char *network_backend_to_string(NetworkBackend b);
 NetworkBackend network_backend_from_string(const char *s);
 
-/* "qemu", "cloud-hypervisor", "firecracker". */
 /* A backend name's syntax (lowercase letters, digits, '-'; at most 32). Which backends exist is
  * hypervisor_find()'s to say: a record of a backend this build lacks still loads (and can be removed). */
 bool vm_backend_name_is_valid(const char *s);

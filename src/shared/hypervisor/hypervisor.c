@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The one list of backends this build has: records, configuration, Create and Describe all go by it.
- * cloud-hypervisor and firecracker join it with their own ops. */
+/* The one list of backends this build has: records, configuration, Create and Describe all go by it. */
 #include "hypervisor.h"
 #include "macro.h"
 
