@@ -15,6 +15,7 @@
 #include "conf-file.h"
 #include "fs-util.h"
 #include "macro.h"
+#include "strv-util.h"
 #include "time-util.h"
 
 typedef struct Dir {
@@ -73,8 +74,7 @@ static void assert_defaults(const CocoonConfig *c) {
         assert_int_equal(c->console_log_max_bytes, 1024 * 1024);
         assert_int_equal(c->qemu_accel, ACCEL_AUTO);
         assert_string_equal(c->qemu_binary, "qemu-system-x86_64");
-        assert_string_equal(c->cloud_hypervisor_binary, "cloud-hypervisor");
-        assert_string_equal(c->firecracker_binary, "firecracker");
+        assert_null(c->warnings);
 }
 
 static void test_missing_file_is_defaults(void **state) {
@@ -106,29 +106,46 @@ static void test_every_key(void **state) {
             "StopTimeoutSec = 45\n"
             "  KillGraceSec=7  \n"
             "PoolSize=3\r\n"
-            "DefaultBackend=cloud-hypervisor\n"
+            "DefaultBackend=qemu\n"
             "ConsoleLogMaxBytes=512K\n"
             "\n"
             "; QEMU\n"
             "[QEMU]\n"
             "Accel=tcg\n"
             "Binary=/usr/local/bin/qemu-system-x86_64\n"
-            "[CloudHypervisor]\n"
-            "Binary=/opt/ch/cloud-hypervisor\n"
-            "[ Firecracker ]\n"
-            "Binary=fc-custom\n"
-            "[Manager]\n"
+            "[ Manager ]\n"
             "PoolSize=5\n");
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
         assert_int_equal(c.stop_timeout_usec, 45 * USEC_PER_SEC);
         assert_int_equal(c.kill_grace_usec, 7 * USEC_PER_SEC);
         assert_int_equal(c.pool_size, 5); /* a repeated section goes on; the last assignment wins */
-        assert_string_equal(c.default_backend, "cloud-hypervisor");
+        assert_string_equal(c.default_backend, "qemu");
         assert_int_equal(c.console_log_max_bytes, 512 * 1024);
         assert_int_equal(c.qemu_accel, ACCEL_TCG);
         assert_string_equal(c.qemu_binary, "/usr/local/bin/qemu-system-x86_64");
-        assert_string_equal(c.cloud_hypervisor_binary, "/opt/ch/cloud-hypervisor");
-        assert_string_equal(c.firecracker_binary, "fc-custom");
+        assert_null(c.warnings);
+}
+
+/* Backends this build does not implement are not configurable: their sections are unknown, and none of them
+ * is a valid default (it would fail every create). */
+static void test_only_implemented_backends(void **state) {
+        Dir *d = *state;
+        _cleanup_(cocoon_config_done) CocoonConfig c = {};
+        _cleanup_free_ char *error = NULL;
+
+        put(d->conf, "[CloudHypervisor]\nBinary=/opt/ch/cloud-hypervisor\n[Firecracker]\nBinary=fc\n");
+        assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
+        assert_int_equal(strv_length(c.warnings), 2);
+        assert_non_null(strstr(c.warnings[0], ":1: Unknown section [CloudHypervisor]"));
+        assert_non_null(strstr(c.warnings[1], ":3: Unknown section [Firecracker]"));
+        cocoon_config_done(&c);
+
+        put(d->conf, "[Manager]\nDefaultBackend=firecracker\n");
+        assert_int_equal(cocoon_config_load(d->conf, &c, &error), -EINVAL);
+        assert_non_null(strstr(error, ":2: Invalid value for [Manager] DefaultBackend=: \"firecracker\""));
+        error = mfree(error);
+        put(d->conf, "[Manager]\nDefaultBackend=cloud-hypervisor\n");
+        assert_int_equal(cocoon_config_load(d->conf, &c, &error), -EINVAL);
 }
 
 static void test_unknown_ignored(void **state) {
@@ -145,6 +162,25 @@ static void test_unknown_ignored(void **state) {
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
         assert_int_equal(c.pool_size, 2);
         assert_string_equal(c.qemu_binary, "qemu-system-x86_64");
+
+        /* Ignored, but not silently: one warning per unknown key of a known section, one per unknown
+         * section (not per key in it), each naming file and line. */
+        _cleanup_free_ char *key = NULL, *section = NULL, *in_dropin = NULL;
+        assert_true(asprintf(&key, "%s:2: Unknown setting FutureKnob= in [Manager], ignored.", d->conf) > 0);
+        assert_true(asprintf(&section, "%s:4: Unknown section [Future], its settings are ignored.",
+                             d->conf) > 0);
+        assert_int_equal(strv_length(c.warnings), 2);
+        assert_string_equal(c.warnings[0], key);
+        assert_string_equal(c.warnings[1], section);
+
+        /* Drop-ins add theirs, in the order read. */
+        _cleanup_free_ char *p = dropin(d, "10-typo.conf", "[QEMU]\nAcel=kvm\n");
+        cocoon_config_done(&c);
+        assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
+        assert_true(asprintf(&in_dropin, "%s:2: Unknown setting Acel= in [QEMU], ignored.", p) > 0);
+        assert_int_equal(strv_length(c.warnings), 3);
+        assert_string_equal(c.warnings[2], in_dropin);
+        assert_int_equal(c.qemu_accel, ACCEL_AUTO);
 }
 
 static void test_dropins_override(void **state) {
@@ -238,12 +274,14 @@ static void test_bad_values(void **state) {
                 "[Manager]\nPoolSize=0\n",
                 "[Manager]\nPoolSize=1025\n",
                 "[Manager]\nDefaultBackend=xen\n",
+                /* Only backends this build has (hypervisor_table[]). */
+                "[Manager]\nDefaultBackend=firecracker\n",
                 "[Manager]\nConsoleLogMaxBytes=0\n",
                 "[Manager]\nConsoleLogMaxBytes=lots\n",
                 "[QEMU]\nAccel=\n",
                 "[QEMU]\nBinary=bin/qemu\n",
                 "[QEMU]\nBinary=qemu -enable-kvm\n",
-                "[Firecracker]\nBinary=\n",
+                "[QEMU]\nBinary=\n",
         };
         Dir *d = *state;
 
@@ -262,12 +300,12 @@ static void test_good_edge_values(void **state) {
         Dir *d = *state;
         _cleanup_(cocoon_config_done) CocoonConfig c = {};
 
-        put(d->conf, "[Manager]\nPoolSize=1024\nConsoleLogMaxBytes=1G\nDefaultBackend=firecracker\n[QEMU]\n"
+        put(d->conf, "[Manager]\nPoolSize=1024\nConsoleLogMaxBytes=1G\nDefaultBackend=qemu\n[QEMU]\n"
                      "Accel=auto\n");
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
         assert_int_equal(c.pool_size, 1024);
         assert_int_equal(c.console_log_max_bytes, 1024 * 1024 * 1024);
-        assert_string_equal(c.default_backend, "firecracker");
+        assert_string_equal(c.default_backend, "qemu");
         assert_int_equal(c.qemu_accel, ACCEL_AUTO);
 }
 
@@ -302,6 +340,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_empty_and_comments_only, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_every_key, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_ignored, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_only_implemented_backends, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_dropins_override, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_errors_with_line_numbers, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_values, dir_setup, dir_teardown),

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for the console relay and its log: fan-out, input, read-only clients, rotation, slow clients, EOF,
- * replay. Real sockets and a real sd-event loop; the test plays the hypervisor and the clients. */
+ * replay, the log sent to `vm logs` readers. Real sockets and a real sd-event loop; the test plays the hypervisor and the clients. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -366,23 +366,109 @@ static void test_input_backpressure(void **state) {
         free(expected);
 }
 
-static void test_log_replay_helper(void **state) {
-        Fixture *f = *state;
-        int p[2];
-        char buf[64] = {};
+typedef struct StreamResult {
+        unsigned calls;
+        int error;
+        ConsoleLogStream **stream; /* freed in the callback, as the manager does */
+} StreamResult;
 
-        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        /* No log at all: nothing to send, not an error. */
-        assert_int_equal(console_log_replay(f->log_path, p[1]), 0);
+static void on_stream_done(ConsoleLogStream *s, int error, void *userdata) {
+        StreamResult *res = userdata;
+        res->calls++;
+        res->error = error;
+        *res->stream = console_log_stream_free(s);
+}
+
+/* `vm logs` from the loop: a missing log is empty, a present one arrives whole, then the connection closes. */
+static void test_log_stream(void **state) {
+        Fixture *f = *state;
+        ConsoleLogStream *s = NULL;
+        StreamResult res = { .stream = &s };
+        int stream_side, test_side;
+        char buf[64] = {};
+        bool eof;
+
+        make_pair(&stream_side, &test_side);
+        assert_int_equal(console_log_stream_new(f->event, f->log_path, stream_side, UINT64_MAX, on_stream_done,
+                                                &res, &s),
+                         0);
+        assert_int_equal(read_now(f, test_side, buf, sizeof(buf), &eof), 0);
+        assert_true(eof);
+        assert_int_equal(res.calls, 1U);
+        assert_int_equal(res.error, 0);
+        assert_null(s);
+        safe_close(test_side);
 
         start_relay(f, 8);
         write_all(f, f->console, "0123456789ab", 12);
         run_idle(f);
-        assert_int_equal(console_log_replay(f->log_path, p[1]), 0);
-        safe_close(p[1]);
-        assert_int_equal(read(p[0], buf, sizeof(buf)), 12);
+        make_pair(&stream_side, &test_side);
+        res = (StreamResult) { .stream = &s };
+        assert_int_equal(console_log_stream_new(f->event, f->log_path, stream_side, UINT64_MAX, on_stream_done,
+                                                &res, &s),
+                         0);
+        /* Printed after the snapshot was taken: not part of it. */
+        write_all(f, f->console, "cd", 2);
+        assert_int_equal(read_now(f, test_side, buf, sizeof(buf), &eof), 12);
+        assert_true(eof);
         assert_string_equal(buf, "0123456789ab");
-        safe_close(p[0]);
+        assert_int_equal(res.error, 0);
+        safe_close(test_side);
+}
+
+/* A reader that takes nothing never blocks the loop (run_idle() returns: the stream waits for its socket),
+ * gets everything once it reads, and one that never reads is given up after the stall time. */
+static void test_log_stream_slow_reader(void **state) {
+        Fixture *f = *state;
+        const size_t size = 4 * 1024 * 1024;
+        ConsoleLogStream *s = NULL;
+        StreamResult res = { .stream = &s };
+        int stream_side, test_side;
+        bool eof = false;
+
+        uint8_t *data = malloc(size), *got = malloc(size + 1); /* + 1: room to see the EOF */
+        assert_non_null(data);
+        assert_non_null(got);
+        fill_pattern(data, size, 7);
+        int fd = open(f->log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, size), (ssize_t) size);
+        safe_close(fd);
+
+        make_pair(&stream_side, &test_side);
+        assert_int_equal(console_log_stream_new(f->event, f->log_path, stream_side, UINT64_MAX, on_stream_done,
+                                                &res, &s),
+                         0);
+        run_idle(f);
+        assert_int_equal(res.calls, 0U);
+        assert_true(console_log_stream_sent(s) < size);
+
+        size_t n = 0;
+        while (!eof) {
+                n += read_now(f, test_side, got + n, size + 1 - n, &eof);
+                assert_true(n <= size);
+        }
+        assert_int_equal(n, size);
+        assert_memory_equal(got, data, size);
+        assert_int_equal(res.calls, 1U);
+        assert_int_equal(res.error, 0);
+        safe_close(test_side);
+
+        make_pair(&stream_side, &test_side);
+        res = (StreamResult) { .stream = &s };
+        assert_int_equal(console_log_stream_new(f->event, f->log_path, stream_side, 50 * 1000, on_stream_done,
+                                                &res, &s),
+                         0);
+        while (res.calls == 0)
+                assert_true(sd_event_run(f->event, 5 * 1000 * 1000) > 0);
+        assert_int_equal(res.error, -ETIMEDOUT);
+        char c;
+        while (read(test_side, &c, 1) > 0)
+                ;
+        assert_int_equal(read(test_side, &c, 1), 0); /* closed */
+        safe_close(test_side);
+        free(data);
+        free(got);
 }
 
 static void test_attach_after_end(void **state) {
@@ -412,7 +498,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_console_eof, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_attach_replay, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_input_backpressure, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_log_replay_helper, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_log_stream, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_log_stream_slow_reader, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_attach_after_end, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -341,6 +341,54 @@ static void test_invalid_specs(void **state) {
         assert_string_equal(images[0], "blobs");
 }
 
+static int import_fds(Fixture *f, const char *name, int kernel_fd, int rootfs_fd, const Image **ret) {
+        int fds[_IMAGE_BLOB_KIND_MAX] = { kernel_fd, -EBADF, rootfs_fd };
+        ImageImportSpec spec = { .name = name, .fds = fds };
+
+        return image_store_import(f->store, &spec, ret);
+}
+
+/* Files can come as open fds (what callers pass the manager): read from offset 0 whatever the fd's own
+ * offset, refused unless a readable regular file, and nothing is left behind by a refusal. */
+static void test_import_from_fds(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *kernel = write_input(f, "k", "abc", 3);
+        _cleanup_free_ char *rootfs = write_rootfs(f, "root.ext4", 1024 * 1024, 3);
+        _cleanup_strv_free_ char **blobs = NULL;
+        const Image *img = NULL;
+        int kfd, rfd, bad;
+        char c;
+
+        kfd = open(kernel, O_RDONLY | O_CLOEXEC);
+        rfd = open(rootfs, O_RDONLY | O_CLOEXEC);
+        assert_true(kfd >= 0 && rfd >= 0);
+        assert_int_equal(read(kfd, &c, 1), 1); /* the sender's offset does not matter */
+        assert_int_equal(import_fds(f, "fromfds", kfd, rfd, &img), 0);
+        assert_string_equal(img->files[IMAGE_BLOB_KERNEL].blob, ABC_SHA256);
+        assert_int_equal(img->files[IMAGE_BLOB_ROOTFS].size, 1024 * 1024);
+        assert_int_equal(lseek(kfd, 0, SEEK_CUR), 1); /* the import kept its own copy and offsets */
+
+        bad = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_int_equal(import_fds(f, "dir", bad, -EBADF, &img), -EISDIR);
+        close(bad);
+        bad = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_int_equal(import_fds(f, "dev", bad, -EBADF, &img), -EBADFD);
+        close(bad);
+        bad = open(kernel, O_PATH | O_CLOEXEC);
+        assert_int_equal(import_fds(f, "opath", bad, -EBADF, &img), -EBADF);
+        close(bad);
+        bad = open(kernel, O_WRONLY | O_CLOEXEC);
+        assert_int_equal(import_fds(f, "wronly", bad, -EBADF, &img), -EBADF);
+        close(bad);
+        assert_int_equal(import_fds(f, "notfs", kfd, kfd, &img), -EMEDIUMTYPE);
+        close(kfd);
+        close(rfd);
+
+        assert_int_equal(image_store_count(f->store), 1);
+        blobs = list_dir(f->blobs_dir);
+        assert_int_equal(strv_length(blobs), 2);
+}
+
 static void test_failed_import_leaves_nothing(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *kernel = write_input(f, "k", "shared kernel", 13);
@@ -658,6 +706,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_reference_resolution, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_duplicate_name, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_invalid_specs, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_import_from_fds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_import_leaves_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_keeps_shared_and_pinned, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_gc_blobs_keeps_referenced, setup, teardown),

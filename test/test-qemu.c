@@ -58,6 +58,9 @@ static void test_argv_tcg(void **state) {
         assert_string_equal(arg_after(argv, "-m"), "256M");
         assert_string_equal(arg_after(argv, "-kernel"), "/blobs/k.kernel");
         assert_string_equal(arg_after(argv, "-initrd"), "/blobs/i.initrd");
+        /* QEMU's own seccomp filter: no exec, no privilege or scheduling changes once it runs. */
+        assert_string_equal(arg_after(argv, "-sandbox"),
+                            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
         /* microvm under TCG has nothing to calibrate the TSC against: the frequency goes on the cmdline. */
         assert_string_equal(arg_after(argv, "-append"),
                             "console=ttyS0 cocoon.layers=cocoon-layer0 tsc_early_khz=2100000");
@@ -115,6 +118,12 @@ static void test_hypervisor_table(void **state) {
         assert_ptr_equal(hypervisor_find("qemu"), &hypervisor_qemu);
         assert_string_equal(hypervisor_qemu.default_binary, "qemu-system-x86_64");
         assert_null(hypervisor_find("firecracker"));
+        /* The one list: every entry is found by its type, with a binary to look for. */
+        assert_true(hypervisor_table_size >= 1);
+        for (size_t i = 0; i < hypervisor_table_size; i++) {
+                assert_ptr_equal(hypervisor_find(hypervisor_table[i]->type), hypervisor_table[i]);
+                assert_non_null(hypervisor_table[i]->default_binary);
+        }
         assert_null(hypervisor_find(NULL));
         assert_int_equal(accel_resolve(ACCEL_TCG), ACCEL_TCG);
         assert_int_equal(accel_resolve(ACCEL_KVM), ACCEL_KVM);

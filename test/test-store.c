@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -168,6 +170,31 @@ static void test_put_get_remove_reopen(void **state) {
         assert_int_equal(store_open(f->state_dir, &s), 0);
         assert_int_equal(store_count(s), 0);
         assert_false(store_is_quarantined(s, b->vm.id)); /* no record, nothing quarantined: GC may collect */
+}
+
+/* A new record that cannot be written (the file size limit stands in for a full disk) fails and leaves
+ * no empty VM directory behind. */
+static void test_put_write_fails(void **state) {
+        Fixture *f = *state;
+        _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_(vm_record_freep) VMRecord *a = new_random_record("full", VM_STATE_CREATING);
+        _cleanup_free_ char *dir = NULL;
+        struct rlimit old, tiny = { .rlim_cur = 1, .rlim_max = RLIM_INFINITY };
+        struct stat st;
+
+        assert_int_equal(store_open(f->state_dir, &s), 0);
+        assert_int_equal(asprintf(&dir, "%s/vms/%s", f->state_dir, a->vm.id) > 0, 1);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        tiny.rlim_max = old.rlim_max;
+        signal(SIGXFSZ, SIG_IGN);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+        int k = store_put(s, a);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        assert_int_equal(k, -EFBIG);
+        assert_null(store_get(s, a->vm.id));
+        assert_int_equal(stat(dir, &st), -1);
+        assert_int_equal(errno, ENOENT);
+        assert_int_equal(store_put(s, a), 0);
 }
 
 static void test_put_checks(void **state) {
@@ -390,8 +417,8 @@ static void test_many_records(void **state) {
         assert_int_equal(seen, n);
 }
 
-/* fdopendir() failing (it allocates) on its Nth call from now on; 0 = never. Defined here, it takes the place of
- * libc's for the store code linked into this test. */
+/* fdopendir() failing (it allocates) on its Nth call from now on; 0 = never. Defined here, it takes the
+ * place of libc's for the store code linked into this test. */
 static unsigned fdopendir_calls = 0, fdopendir_fail_call = 0;
 
 DIR *fdopendir(int fd) {
@@ -451,6 +478,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_put_get_remove_reopen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_put_checks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_put_write_fails, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_atomic_write, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_corrupt_quarantined, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_duplicate_names_on_disk, setup, teardown),

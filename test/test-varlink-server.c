@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,13 +120,32 @@ static const VarlinkField stats_out[] = {
         { .name = "doubleDisconnects", .type = VARLINK_INT },
         { .name = "accessChecks", .type = VARLINK_INT },
         { .name = "upgrades", .type = VARLINK_INT },
+        { .name = "upgradesFailed", .type = VARLINK_INT },
         { .name = "subscribersGone", .type = VARLINK_INT },
         { .name = "lastPing", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
         {},
 };
 
+static const VarlinkField fd_in[] = {
+        { .name = "index", .type = VARLINK_INT },
+        { .name = "take", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE },
+        {},
+};
+
+static const VarlinkField fd_out[] = {
+        { .name = "content", .type = VARLINK_STRING },
+        { .name = "count", .type = VARLINK_INT },
+        {},
+};
+
+static const VarlinkField upgrade_in[] = {
+        { .name = "padding", .type = VARLINK_INT, .flags = VARLINK_NULLABLE },
+        {},
+};
+
 static const VarlinkField ready_out[] = {
         { .name = "ready", .type = VARLINK_BOOL },
+        { .name = "padding", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
         {},
 };
 
@@ -139,15 +161,16 @@ METHOD(method_watch, "Watch", NULL, event_out, VARLINK_REQUIRES_MORE);
 METHOD(method_ping, "Ping", text_fields, NULL, 0);
 METHOD(method_stats, "Stats", NULL, stats_out, 0);
 METHOD(method_deferred, "Deferred", text_fields, text_fields, 0);
-METHOD(method_upgrade, "Upgrade", NULL, ready_out, VARLINK_SUPPORTS_UPGRADE);
+METHOD(method_upgrade, "Upgrade", upgrade_in, ready_out, VARLINK_SUPPORTS_UPGRADE);
 METHOD(method_secret, "Secret", NULL, NULL, 0);
 METHOD(method_unbound, "Unbound", NULL, NULL, 0);
 METHOD(method_subscribe, "Subscribe", NULL, event_out, VARLINK_REQUIRES_MORE);
+METHOD(method_fd, "Fd", fd_in, fd_out, 0);
 
 static const VarlinkSymbol *const test_symbols[] = {
         &type_color,    &type_item,      &type_config,      &method_echo,  &method_check,    &method_fail,
         &method_count,  &method_watch,   &method_ping,      &method_stats, &method_deferred, &method_upgrade,
-        &method_secret, &method_unbound, &method_subscribe, NULL,
+        &method_secret, &method_unbound, &method_subscribe, &method_fd,       NULL,
 };
 
 static const VarlinkInterface test_interface = {
@@ -160,7 +183,8 @@ static const VarlinkInterface test_interface = {
 
 typedef struct Context {
         sd_event *event;
-        unsigned pings, connects, disconnects, double_disconnects, access_checks, upgrades, subscribers_gone;
+        unsigned pings, connects, disconnects, double_disconnects, access_checks, upgrades, upgrades_failed,
+                subscribers_gone;
         Varlink *subscriber; /* a call that stays open until the peer leaves, like a Watch */
         char last_ping[64];
 } Context;
@@ -275,6 +299,7 @@ static int vl_method_stats(Varlink *link, json_object *parameters, VarlinkMethod
             json_add_int64(r, "doubleDisconnects", ctx.double_disconnects) < 0 ||
             json_add_int64(r, "accessChecks", ctx.access_checks) < 0 ||
             json_add_int64(r, "upgrades", ctx.upgrades) < 0 ||
+            json_add_int64(r, "upgradesFailed", ctx.upgrades_failed) < 0 ||
             json_add_int64(r, "subscribersGone", ctx.subscribers_gone) < 0 ||
             json_add_string(r, "lastPing", ctx.last_ping[0] ? ctx.last_ping : NULL) < 0)
                 return -ENOMEM;
@@ -330,25 +355,40 @@ static int on_raw_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static int vl_method_upgrade(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
-                             void *userdata) {
-        _cleanup_(json_object_putp) json_object *r = json_object_new_object();
-        int fd, k;
-
-        if (!(flags & VARLINK_METHOD_UPGRADE))
-                return varlink_error(link, "io.example.Test.NotUpgraded", NULL);
-        if (!r || json_add_bool(r, "ready", true) < 0)
-                return -ENOMEM;
-        k = varlink_reply_and_upgrade(link, r, &fd);
-        if (k < 0)
-                return k;
+static void on_upgraded(int fd, int error, void *userdata) {
+        if (error < 0) {
+                ctx.upgrades_failed++;
+                return;
+        }
         ctx.upgrades++;
         /* raw bytes right behind the reply: the client must get them as leftover or from the fd */
         (void) write(fd, "welcome\n", 8);
-        k = sd_event_add_io(ctx.event, NULL, fd, EPOLLIN, on_raw_io, NULL);
-        if (k < 0)
+        if (sd_event_add_io(ctx.event, NULL, fd, EPOLLIN, on_raw_io, NULL) < 0)
                 close(fd);
-        return 0;
+}
+
+static int vl_method_upgrade(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                             void *userdata) {
+        _cleanup_(json_object_putp) json_object *r = json_object_new_object();
+        _cleanup_free_ char *padding = NULL;
+        int64_t size = 0;
+
+        if (!(flags & VARLINK_METHOD_UPGRADE))
+                return varlink_error(link, "io.example.Test.NotUpgraded", NULL);
+        (void) json_get_int64(parameters, "padding", &size);
+        if (size < 0 || size > 8 * 1024 * 1024)
+                return varlink_error_invalid_parameter(link, "padding");
+        /* a reply too big for the socket buffer: it is only out once the peer reads */
+        if (size > 0) {
+                padding = malloc((size_t) size + 1);
+                if (!padding)
+                        return -ENOMEM;
+                memset(padding, 'p', (size_t) size);
+                padding[size] = '\0';
+        }
+        if (!r || json_add_bool(r, "ready", true) < 0 || json_add_string(r, "padding", padding) < 0)
+                return -ENOMEM;
+        return varlink_reply_and_upgrade(link, r, on_upgraded, NULL);
 }
 
 static int vl_method_subscribe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
@@ -361,6 +401,33 @@ static int vl_method_subscribe(Varlink *link, json_object *parameters, VarlinkMe
                 return -ENOMEM;
         ctx.subscriber = varlink_ref(link); /* never answered finally: only the peer ends it */
         return varlink_notify(link, p);
+}
+
+/* Reads the start of the file passed at `index`; `take` keeps it from the layer (and closes it here). */
+static int vl_method_fd(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+        _cleanup_(json_object_putp) json_object *r = json_object_new_object();
+        char buf[64] = {};
+        int64_t index = -1;
+        bool take = false;
+        ssize_t n;
+        int fd;
+
+        (void) json_get_int64(parameters, "index", &index);
+        (void) json_get_bool(parameters, "take", &take);
+        if (index < 0)
+                return varlink_error_invalid_parameter(link, "index");
+        fd = take ? varlink_take_fd(link, (size_t) index) : varlink_peek_fd(link, (size_t) index);
+        if (fd < 0)
+                return varlink_error(link, "io.example.Test.NoFd", NULL);
+        n = pread(fd, buf, sizeof(buf) - 1, 0);
+        if (take)
+                close(fd);
+        if (n < 0)
+                return -errno;
+        if (!r || json_add_string(r, "content", buf) < 0 ||
+            json_add_int64(r, "count", (int64_t) varlink_get_n_fds(link)) < 0)
+                return -ENOMEM;
+        return varlink_reply(link, r);
 }
 
 static int vl_method_secret(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
@@ -383,6 +450,7 @@ static const struct {
         { "io.example.Test.Upgrade", vl_method_upgrade },
         { "io.example.Test.Secret", vl_method_secret },
         { "io.example.Test.Subscribe", vl_method_subscribe },
+        { "io.example.Test.Fd", vl_method_fd },
 };
 
 static void server_setup(TestServer *t) {
@@ -410,6 +478,7 @@ static int group_setup(void **state) {
 
         assert_non_null(t);
         server_setup(t);
+        assert_int_equal(varlink_server_set_allow_fd_passing_input(t->server, true), 0);
         test_server_run(t);
         *state = t;
         return 0;
@@ -721,6 +790,81 @@ static void test_upgrade(void **state) {
         assert_int_equal(stat_of(t, "upgrades"), upgrades + 1);
 }
 
+#define UPGRADE_PADDING (2 * 1024 * 1024)
+
+static void send_upgrade_call(int fd) {
+        _cleanup_free_ char *call = NULL;
+        int n;
+
+        n = asprintf(&call, "{\"method\":\"io.example.Test.Upgrade\",\"parameters\":{\"padding\":%d},"
+                     "\"upgrade\":true}", UPGRADE_PADDING);
+        assert_true(n > 0);
+        test_write_all(fd, call, (size_t) n + 1);
+}
+
+/* The reply of an upgrade is written by the loop like any other: while one peer does not read it, the
+ * others are served; once it reads, the socket is handed over behind the complete reply. */
+static void test_upgrade_peer_not_reading(void **state) {
+        TestServer *t = *state;
+        _cleanup_(varlink_unrefp) Varlink *other = connect_to(t);
+        int64_t upgrades = stat_of(t, "upgrades"), failed = stat_of(t, "upgradesFailed");
+        size_t size = 0, allocated = UPGRADE_PADDING + 4096;
+        _cleanup_free_ char *buf = malloc(allocated);
+        char *nul = NULL;
+        json_object *r;
+        char raw[4];
+        int fd;
+
+        assert_non_null(buf);
+        fd = test_connect_raw(t);
+        send_upgrade_call(fd);
+
+        /* Another client is answered while the reply waits (a blocking flush would keep the loop for its
+         * 45 s timeout, and this call would time out first). */
+        assert_int_equal(varlink_set_relative_timeout(other, 10 * 1000000ULL), 0);
+        for (unsigned i = 0; i < 3; i++) {
+                r = call_ok(other, "io.example.Test.Echo", "{\"text\":\"meanwhile\"}");
+                assert_string_equal(get_str(r, "text"), "meanwhile");
+        }
+        assert_int_equal(stat_of(t, "upgrades"), upgrades); /* not handed over yet */
+
+        /* Now the peer reads: the whole reply, then the raw bytes of the upgraded connection. */
+        while (!nul || (size_t) (buf + size - nul) < 1 + 8) {
+                ssize_t n;
+
+                assert_true(size < allocated);
+                n = read(fd, buf + size, allocated - size);
+                assert_true(n > 0);
+                size += (size_t) n;
+                if (!nul)
+                        nul = memchr(buf, 0, size);
+        }
+        assert_true((size_t) (nul - buf) > UPGRADE_PADDING);
+        assert_non_null(strstr(buf, "\"ready\":true"));
+        assert_memory_equal(nul + 1, "welcome\n", 8);
+        assert_int_equal((size_t) (buf + size - nul), 1 + 8);
+        test_write_all(fd, "abc", 3);
+        for (size_t got = 0; got < 3;) {
+                ssize_t n = read(fd, raw + got, 3 - got);
+                assert_true(n > 0);
+                got += (size_t) n;
+        }
+        assert_memory_equal(raw, "ABC", 3);
+        close(fd);
+        assert_int_equal(stat_of(t, "upgrades"), upgrades + 1);
+
+        /* A peer that leaves before reading its reply: the handler hears of it, nothing is handed over. */
+        fd = test_connect_raw(t);
+        send_upgrade_call(fd);
+        assert_int_equal(read(fd, raw, 1), 1); /* the reply is on its way */
+        close(fd);
+        for (unsigned i = 0; stat_of(t, "upgradesFailed") != failed + 1; i++) {
+                assert_true(i < 10000);
+                usleep(1000);
+        }
+        assert_int_equal(stat_of(t, "upgrades"), upgrades + 1);
+}
+
 /* Raw bytes that arrive together with the upgrade reply must not be lost: a scripted peer sends both in one
  * write before the client even reads. */
 static void test_upgrade_leftover(void **state) {
@@ -873,6 +1017,67 @@ static void test_peer_credentials(void **state) {
         assert_int_equal(pid, getpid()); /* the server runs in a thread of this process */
 }
 
+/* Accepts one connection from a child that set its supplementary groups to `groups` first, and returns
+ * what the link says about the peer's groups. */
+static size_t peer_groups_of_child(const gid_t *groups, size_t n, gid_t *ret, size_t max) {
+        char dir[] = "/tmp/test-peergroups-XXXXXX", path[64];
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        const gid_t *got = NULL;
+        int lfd, cfd, status;
+        size_t n_got = 0;
+        pid_t pid;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/sock", dir);
+        memcpy(sa.sun_path, path, strlen(path));
+        lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(lfd >= 0);
+        assert_int_equal(bind(lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        assert_int_equal(listen(lfd, 1), 0);
+
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                char c;
+
+                if (setgroups(n, groups) < 0 || fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                        _exit(1);
+                (void) read(fd, &c, 1); /* until the parent is done looking */
+                _exit(0);
+        }
+        cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(cfd >= 0);
+        assert_int_equal(varlink_connect_fd(&link, cfd), 0);
+        assert_int_equal(varlink_get_peer_groups(link, &got, &n_got), 0);
+        assert_true(n_got <= max);
+        memcpy(ret, got, n_got * sizeof(gid_t));
+        link = varlink_unref(link); /* closes: the child exits */
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        close(lfd);
+        unlink(path);
+        rmdir(dir);
+        return n_got;
+}
+
+/* The groups are the peer process's own, as the kernel saw them at connect (issue 6 item 3): a process that
+ * dropped a group no longer has it, whatever the user database says. */
+static void test_peer_groups(void **state) {
+        static const gid_t some[] = { 4242, 4343 };
+        gid_t got[16];
+        size_t n;
+
+        if (geteuid() != 0)
+                skip(); /* setgroups() needs CAP_SETGID */
+        n = peer_groups_of_child(some, ELEMENTSOF(some), got, ELEMENTSOF(got));
+        assert_int_equal(n, 2);
+        assert_true((got[0] == 4242 && got[1] == 4343) || (got[0] == 4343 && got[1] == 4242));
+        n = peer_groups_of_child(NULL, 0, got, ELEMENTSOF(got));
+        assert_int_equal(n, 0);
+}
+
 static void test_disconnect_once(void **state) {
         TestServer *t = *state;
 
@@ -894,6 +1099,118 @@ static void test_disconnect_once(void **state) {
         }
         wait_for_all_disconnected(t);
         assert_int_equal(stat_of(t, "doubleDisconnects"), 0);
+}
+
+/* ---- file descriptors passed with calls ---- */
+
+static int memfd_with(const char *content) {
+        int fd = memfd_create("test", MFD_CLOEXEC);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+        return fd;
+}
+
+static void test_fd_passing(void **state) {
+        _cleanup_(varlink_unrefp) Varlink *link = connect_to(*state);
+        json_object *r;
+        int p[2];
+        char c;
+
+        /* fds ride with the call; parameters name them by index */
+        assert_int_equal(varlink_push_fd(link, memfd_with("zero")), 0);
+        assert_int_equal(varlink_push_fd(link, memfd_with("one")), 1);
+        r = call_ok(link, "io.example.Test.Fd", "{\"index\":1}");
+        assert_string_equal(get_str(r, "content"), "one");
+        assert_int_equal(get_int(r, "count"), 2);
+        /* they belonged to that call only */
+        r = call_error(link, "io.example.Test.Fd", "{\"index\":0}", "io.example.Test.NoFd");
+        assert_int_equal(varlink_push_fd(link, memfd_with("x")), 0);
+        r = call_error(link, "io.example.Test.Fd", "{\"index\":1}", "io.example.Test.NoFd");
+
+        /* an fd the handler does not take is closed when the call is done: the pipe's only writer goes */
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        assert_int_equal(varlink_push_fd(link, memfd_with("kept")), 0);
+        assert_int_equal(varlink_push_fd(link, p[1]), 1);
+        r = call_ok(link, "io.example.Test.Fd", "{\"index\":0}");
+        assert_string_equal(get_str(r, "content"), "kept");
+        assert_int_equal(read(p[0], &c, 1), 0);
+        close(p[0]);
+
+        /* a taken fd is the handler's; taking twice fails */
+        assert_int_equal(varlink_push_fd(link, memfd_with("mine")), 0);
+        r = call_ok(link, "io.example.Test.Fd", "{\"index\":0,\"take\":true}");
+        assert_string_equal(get_str(r, "content"), "mine");
+        r = call_ok(link, "io.example.Test.Echo", "{\"text\":\"still\"}");
+}
+
+/* Sends data in one sendmsg() with n fds (copies of fd) attached. */
+static void send_with_fds(int sock, const char *data, size_t size, int fd, size_t n) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * 32)];
+        } control = {};
+        struct iovec iov = { .iov_base = (void *) data, .iov_len = size };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control };
+        struct cmsghdr *c;
+        int fds[32];
+
+        assert_true(n > 0 && n <= ELEMENTSOF(fds));
+        for (size_t i = 0; i < n; i++)
+                fds[i] = fd;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+        c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+        assert_int_equal(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t) size);
+}
+
+/* As sd-varlink: fds come with the first byte of a message, at most 16; anything else ends the connection
+ * without a reply. */
+static void test_fd_passing_violations(void **state) {
+        static const char call[] = "{\"method\":\"io.example.Test.Fd\",\"parameters\":{\"index\":0}}";
+        TestServer *t = *state;
+        int fd, mem = memfd_with("x");
+
+        /* in the middle of a message */
+        fd = test_connect_raw(t);
+        test_write_all(fd, call, 10);
+        usleep(10000); /* let the server read the first part on its own */
+        send_with_fds(fd, call + 10, sizeof(call) - 10, mem, 1);
+        assert_int_equal(test_read_until_eof(fd), 0);
+        close(fd);
+
+        /* too many */
+        fd = test_connect_raw(t);
+        send_with_fds(fd, call, sizeof(call), mem, VARLINK_FDS_PER_MESSAGE_MAX + 1);
+        assert_int_equal(test_read_until_eof(fd), 0);
+        close(fd);
+
+        /* the most there may be */
+        fd = test_connect_raw(t);
+        send_with_fds(fd, call, sizeof(call), mem, VARLINK_FDS_PER_MESSAGE_MAX);
+        _cleanup_free_ char *reply = test_read_message(fd);
+        assert_non_null(reply);
+        assert_non_null(strstr(reply, "\"count\":16"));
+        close(fd);
+        close(mem);
+}
+
+/* A server that did not allow fd passing receives none (the kernel drops them with the bytes). */
+static void test_fd_passing_off(void **state) {
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        TestServer t;
+
+        server_setup(&t);
+        test_server_run(&t);
+        link = connect_to(&t);
+        assert_int_equal(varlink_push_fd(link, memfd_with("x")), 0);
+        call_error(link, "io.example.Test.Fd", "{\"index\":0}", "io.example.Test.NoFd");
+        link = varlink_unref(link);
+        test_server_stop(&t);
+        test_server_done(&t);
 }
 
 /* ---- connection caps: a server of their own ---- */
@@ -949,6 +1266,138 @@ static void test_caps(void **state) {
         test_server_stop(&t);
         test_server_done(&t);
         assert_int_equal(ctx.connects, ctx.disconnects);
+}
+
+/* ---- peers that pipeline calls and do not read the replies: the loop is driven by hand here ---- */
+
+#define PIPELINE_CALL "{\"method\":\"io.example.Test.Echo\",\"parameters\":{\"text\":\"" \
+        "0123456789012345678901234567890123456789012345678901234567890123456789\"}}"
+#define PIPELINE_REPLY_MAX 256 /* an Echo reply is shorter */
+
+typedef struct Pipeliner {
+        int fd; /* the peer's end, non-blocking */
+        unsigned sent, received;
+        size_t partial; /* bytes of the call being written */
+        size_t reply_bytes; /* bytes of the reply being read */
+} Pipeliner;
+
+static void pipeliner_init(Pipeliner *p, VarlinkServer *server) {
+        int sv[2], small = 4096;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+        /* Small kernel buffers: what the server cannot send has to wait in its own memory. */
+        assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+        assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+        assert_int_equal(varlink_server_add_connection(server, sv[0], NULL), 0);
+        *p = (Pipeliner){ .fd = sv[1] };
+}
+
+/* Writes calls until the socket takes no more or `total` were sent. */
+static void pipeliner_write(Pipeliner *p, unsigned total) {
+        static const char call[] = PIPELINE_CALL;
+
+        while (p->sent < total) {
+                ssize_t n = send(p->fd, call + p->partial, sizeof(call) - p->partial, MSG_NOSIGNAL);
+                if (n < 0) {
+                        assert_int_equal(errno, EAGAIN);
+                        return;
+                }
+                p->partial += (size_t) n;
+                if (p->partial == sizeof(call)) {
+                        p->partial = 0;
+                        p->sent++;
+                }
+        }
+}
+
+/* Reads what is there and counts complete replies. */
+static void pipeliner_read(Pipeliner *p) {
+        char buf[4096];
+
+        for (;;) {
+                ssize_t n = read(p->fd, buf, sizeof(buf));
+                if (n < 0) {
+                        assert_int_equal(errno, EAGAIN);
+                        return;
+                }
+                assert_true(n > 0); /* the server must not hang up */
+                for (ssize_t i = 0; i < n; i++) {
+                        p->reply_bytes++;
+                        if (buf[i] == '\0') {
+                                assert_true(p->reply_bytes <= PIPELINE_REPLY_MAX);
+                                p->reply_bytes = 0;
+                                p->received++;
+                        }
+                }
+        }
+}
+
+static void run_loop_dry(TestServer *t) {
+        while (sd_event_run(t->event, 0) > 0)
+                ;
+}
+
+/* n peers of this UID pipeline `calls` calls each without reading: the server's unsent output for the UID
+ * stays within `bound` plus one reply, however much they send; once they read, every call is answered. */
+static void pipeline(size_t per_connection, size_t per_uid, size_t n, unsigned calls, size_t bound) {
+        Pipeliner peers[4];
+        TestServer t;
+        bool progress;
+
+        assert_true(n <= ELEMENTSOF(peers));
+        server_setup(&t);
+        assert_int_equal(varlink_server_set_output_max(t.server, per_connection, per_uid), 0);
+        for (size_t i = 0; i < n; i++)
+                pipeliner_init(&peers[i], t.server);
+
+        /* Nobody reads: the peers write until their sockets are full. */
+        do {
+                unsigned before = 0, after = 0;
+
+                for (size_t i = 0; i < n; i++) {
+                        before += peers[i].sent;
+                        pipeliner_write(&peers[i], calls);
+                        after += peers[i].sent;
+                }
+                run_loop_dry(&t);
+                assert_true(varlink_server_buffered_output(t.server, getuid()) <= bound + PIPELINE_REPLY_MAX);
+                progress = after > before;
+        } while (progress);
+        for (size_t i = 0; i < n; i++)
+                assert_true(peers[i].sent < calls); /* the server stopped taking calls */
+        assert_int_equal(varlink_server_current_connections(t.server), n);
+
+        /* Now they read (and send the rest): every call gets its reply. */
+        for (unsigned rounds = 0;; rounds++) {
+                bool done = true;
+
+                for (size_t i = 0; i < n; i++) {
+                        pipeliner_read(&peers[i]);
+                        pipeliner_write(&peers[i], calls);
+                        run_loop_dry(&t);
+                        assert_true(varlink_server_buffered_output(t.server, getuid()) <=
+                                    bound + PIPELINE_REPLY_MAX);
+                        done = done && peers[i].received == calls;
+                }
+                if (done)
+                        break;
+                assert_true(rounds < 1000000);
+        }
+        for (size_t i = 0; i < n; i++)
+                close(peers[i].fd);
+        run_loop_dry(&t);
+        assert_int_equal(varlink_server_current_connections(t.server), 0);
+        assert_int_equal(varlink_server_buffered_output(t.server, getuid()), 0);
+        test_server_done(&t);
+}
+
+static void test_unread_replies_per_connection(void **state) {
+        pipeline(16 * 1024, 1024 * 1024, 1, 20000, 16 * 1024);
+}
+
+static void test_unread_replies_per_uid(void **state) {
+        /* the UID's bound is below one connection's: together the peers may not pass it */
+        pipeline(64 * 1024, 24 * 1024, 3, 5000, 24 * 1024);
 }
 
 static void test_client_timeout(void **state) {
@@ -1017,6 +1466,9 @@ int main(void) {
                 cmocka_unit_test(test_oneway),
                 cmocka_unit_test(test_more),
                 cmocka_unit_test(test_upgrade),
+                cmocka_unit_test(test_upgrade_peer_not_reading),
+                cmocka_unit_test(test_fd_passing),
+                cmocka_unit_test(test_fd_passing_violations),
                 cmocka_unit_test(test_deferred),
                 cmocka_unit_test(test_subscriber_gone),
                 cmocka_unit_test(test_access_check),
@@ -1028,7 +1480,11 @@ int main(void) {
         const struct CMUnitTest solo[] = {
                 cmocka_unit_test(test_caps),
                 cmocka_unit_test(test_listen_auto),
+                cmocka_unit_test(test_peer_groups),
+                cmocka_unit_test(test_fd_passing_off),
                 cmocka_unit_test(test_upgrade_leftover),
+                cmocka_unit_test(test_unread_replies_per_connection),
+                cmocka_unit_test(test_unread_replies_per_uid),
         };
         int r;
 

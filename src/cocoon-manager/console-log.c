@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "console-log.h"
 #include "fd-util.h"
@@ -200,30 +202,132 @@ void console_log_reader_done(ConsoleLogReader *reader) {
         reader->index = ELEMENTSOF(reader->fds);
 }
 
-int console_log_replay(const char *path, int fd) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        ConsoleLogReader reader = CONSOLE_LOG_READER_INIT;
+/* Sending a log snapshot to a client from the event loop: a bounded chunk is read from the (local, regular)
+ * file only when the client's socket takes bytes, so a client that stops reading costs one chunk of memory
+ * and an fd, never a thread, and the loop never waits for it. */
+#define STREAM_CHUNK_SIZE (32U * 1024U)
+/* Chunks per wakeup: one fast reader must not starve the loop's other events. */
+#define STREAM_CHUNKS_PER_EVENT 4U
+
+struct ConsoleLogStream {
+        int fd;
+        sd_event_source *io_source;
+        sd_event_source *stall_source;
+        uint64_t stall_usec;
+        ConsoleLogReader reader;
+        uint8_t *chunk;
+        size_t start, len;
+        uint64_t sent;
+        ConsoleLogStreamDone done;
+        void *userdata;
+};
+
+ConsoleLogStream *console_log_stream_free(ConsoleLogStream *s) {
+        if (!s)
+                return NULL;
+        sd_event_source_disable_unref(s->io_source);
+        sd_event_source_disable_unref(s->stall_source);
+        safe_close(s->fd);
+        console_log_reader_done(&s->reader);
+        free(s->chunk);
+        return mfree(s);
+}
+
+static void stream_end(ConsoleLogStream *s, int error) {
+        (void) sd_event_source_set_enabled(s->io_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(s->stall_source, SD_EVENT_OFF);
+        if (s->done)
+                s->done(s, error, s->userdata); /* may free s */
+}
+
+/* Writes what the socket takes now. 1: everything sent, 0: go on later, < 0: failed. */
+static int stream_send(ConsoleLogStream *s) {
+        bool progress = false;
+
+        for (unsigned i = 0; i < STREAM_CHUNKS_PER_EVENT; i++) {
+                if (s->len == 0) {
+                        ssize_t n = console_log_reader_read(&s->reader, s->chunk, STREAM_CHUNK_SIZE);
+                        if (n < 0)
+                                return (int) n;
+                        if (n == 0)
+                                return 1;
+                        s->start = 0;
+                        s->len = (size_t) n;
+                }
+                ssize_t n = fd_write_nosignal(s->fd, s->chunk + s->start, s->len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break;
+                        return negative_errno();
+                }
+                s->start += (size_t) n;
+                s->len -= (size_t) n;
+                s->sent += (uint64_t) n;
+                progress = true;
+                if (s->len > 0)
+                        break; /* the socket is full */
+        }
+        if (progress && s->stall_source)
+                (void) sd_event_source_set_time_relative(s->stall_source, s->stall_usec);
+        return 0;
+}
+
+static int stream_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        ConsoleLogStream *s = userdata;
+
+        /* A hangup shows as a failed write, after what the peer may still have taken. */
+        int r = stream_send(s);
+        if (r != 0)
+                stream_end(s, r > 0 ? 0 : r);
+        return 0;
+}
+
+static int stream_stalled(sd_event_source *source, uint64_t usec, void *userdata) {
+        stream_end(userdata, -ETIMEDOUT);
+        return 0;
+}
+
+int console_log_stream_new(sd_event *event, const char *path, int fd, uint64_t stall_usec,
+                           ConsoleLogStreamDone done, void *userdata, ConsoleLogStream **ret) {
+        _cleanup_close_ int owned = fd;
+        _cleanup_(console_log_stream_freep) ConsoleLogStream *s = NULL;
         int r;
 
-        if (!path || fd < 0)
+        if (!event || !path || owned < 0 || !ret)
                 return -EINVAL;
-        buf = malloc(CONSOLE_LOG_READ_SIZE);
-        if (!buf)
-                return -ENOMEM;
-        r = console_log_reader_open(path, &reader);
+        r = fd_nonblock(owned, true);
         if (r < 0)
                 return r;
-
-        for (;;) {
-                ssize_t n = console_log_reader_read(&reader, buf, CONSOLE_LOG_READ_SIZE);
-                if (n <= 0) {
-                        r = (int) n;
-                        break;
-                }
-                r = loop_write_wait(fd, buf, (size_t) n, CONSOLE_LOG_REPLAY_STALL_USEC);
+        s = calloc(1, sizeof(ConsoleLogStream));
+        if (!s)
+                return -ENOMEM;
+        s->fd = TAKE_FD(owned);
+        s->reader = CONSOLE_LOG_READER_INIT;
+        s->stall_usec = stall_usec;
+        s->done = done;
+        s->userdata = userdata;
+        s->chunk = malloc(STREAM_CHUNK_SIZE);
+        if (!s->chunk)
+                return -ENOMEM;
+        /* The snapshot is taken now: what the guest prints later is not part of it. */
+        r = console_log_reader_open(path, &s->reader);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(event, &s->io_source, s->fd, EPOLLOUT, stream_io, s);
+        if (r < 0)
+                return r;
+        if (stall_usec != UINT64_MAX) {
+                r = sd_event_add_time_relative(event, &s->stall_source, CLOCK_MONOTONIC, stall_usec, 0,
+                                               stream_stalled, s);
                 if (r < 0)
-                        break;
+                        return r;
         }
-        console_log_reader_done(&reader);
-        return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+uint64_t console_log_stream_sent(const ConsoleLogStream *s) {
+        return s ? s->sent : 0;
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <systemd/sd-event.h>
 
 #include "macro.h"
 
@@ -47,9 +48,23 @@ int console_log_reader_open(const char *path, ConsoleLogReader *ret);
 ssize_t console_log_reader_read(ConsoleLogReader *reader, void *buf, size_t size);
 void console_log_reader_done(ConsoleLogReader *reader);
 
-/* A peer that takes no byte for this long makes console_log_replay() give up. */
-#define CONSOLE_LOG_REPLAY_STALL_USEC (30ULL * 1000000ULL)
+/* Sends the log as it is now (<path>.1, then <path>) to a client socket, from the event loop: the file is
+ * read a chunk at a time when the socket takes bytes, so a slow client never blocks the loop or holds a
+ * thread. */
+typedef struct ConsoleLogStream ConsoleLogStream;
 
-/* Writes <path>.1 and <path> as they are now to fd, waiting for fd as needed (it may be non-blocking): meant
- * for a worker thread. Returns 0, -ETIMEDOUT when the peer stalls, or another -errno. */
-int console_log_replay(const char *path, int fd);
+/* Called once: error 0 when everything was sent, -ETIMEDOUT when the client took no byte for the stall
+ * time, another -errno on failure. The stream may be freed from inside (freeing closes the client's fd,
+ * which tells it the log is complete). */
+typedef void (*ConsoleLogStreamDone)(ConsoleLogStream *s, int error, void *userdata);
+
+/* A client that takes no byte for this long is given up. */
+#define CONSOLE_LOG_STREAM_STALL_USEC (30ULL * 1000000ULL)
+
+/* Takes fd over in all cases (made non-blocking). stall_usec UINT64_MAX: wait for the client forever. */
+int console_log_stream_new(sd_event *event, const char *path, int fd, uint64_t stall_usec,
+                           ConsoleLogStreamDone done, void *userdata, ConsoleLogStream **ret);
+ConsoleLogStream *console_log_stream_free(ConsoleLogStream *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ConsoleLogStream *, console_log_stream_free);
+/* Bytes the client's socket took so far. */
+uint64_t console_log_stream_sent(const ConsoleLogStream *s);

@@ -1,33 +1,113 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* io.cocoon.Manager.Describe: version, directories, backends and record counts. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "config.h"
+#include "hypervisor.h"
+#include "job-queue.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "strv-util.h"
 #include "vm-types.h"
 
-/* Versions need a process each (~20 ms for qemu): done once, on first use, not at every start-up. */
-static void manager_probe_backend_versions(Manager *m) {
-        if (m->backend_versions_probed)
+/* The backends are the ones this build implements (hypervisor_table), each with the binary the configuration
+ * names: a binary of another hypervisor on $PATH makes nothing available. */
+#define N_BACKENDS hypervisor_table_size
+
+/* What a binary was when it was last probed: a new package version replaces the file. */
+typedef struct BinaryIdentity {
+        dev_t dev;
+        ino_t ino;
+        off_t size;
+        struct timespec mtime;
+} BinaryIdentity;
+
+typedef struct BackendVersion {
+        bool probed;         /* identity/version describe the file at `path` */
+        bool probing;        /* a worker runs `path --version` */
+        char *path;
+        BinaryIdentity identity;
+        char *version;       /* NULL when the binary printed none */
+} BackendVersion;
+
+struct DescribeState {
+        Varlink **waiting; /* Describe calls answered once no probe runs */
+        size_t n_waiting;
+        BackendVersion backends[]; /* indexed like hypervisor_table */
+};
+
+/* One `--version` run, on a worker thread: a child process is never waited for on the loop. */
+typedef struct VersionProbe {
+        Manager *m;
+        size_t backend;
+        char *path;
+        BinaryIdentity identity;
+        char *version;
+} VersionProbe;
+
+static void version_probe_free(VersionProbe *p) {
+        if (!p)
                 return;
-        for (unsigned i = 0; i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++)
-                if (m->backend_path[i])
-                        (void) binary_version(m->backend_path[i], &m->backend_version[i]);
-        m->backend_versions_probed = true;
+        free(p->path);
+        free(p->version);
+        free(p);
+}
+
+DescribeState *describe_state_free(DescribeState *d) {
+        if (!d)
+                return NULL;
+        for (size_t i = 0; i < N_BACKENDS; i++) {
+                free(d->backends[i].path);
+                free(d->backends[i].version);
+        }
+        for (size_t i = 0; i < d->n_waiting; i++)
+                varlink_unref(d->waiting[i]);
+        free(d->waiting);
+        return mfree(d);
+}
+
+static const char *backend_binary(const Manager *m, size_t i) {
+        return cocoon_config_backend_binary(&m->config, hypervisor_table[i]->type);
+}
+
+/* The configured binary as an executable regular file (the manager resolved it to an absolute path at start
+ * when it was found), with its identity; false when there is none. */
+static bool backend_binary_stat(const Manager *m, size_t i, BinaryIdentity *ret) {
+        const char *path = backend_binary(m, i);
+        struct stat st;
+
+        if (!path || path[0] != '/' || stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, X_OK) < 0)
+                return false;
+        *ret = (BinaryIdentity) {
+                .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .mtime = st.st_mtim,
+        };
+        return true;
+}
+
+static bool binary_identity_equal(const BinaryIdentity *a, const BinaryIdentity *b) {
+        return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+               a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
 static json_object *backends_to_json(Manager *m) {
         json_object *a = json_object_new_array();
-        for (unsigned i = 0; a && i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++) {
+        for (size_t i = 0; a && i < N_BACKENDS; i++) {
+                const BackendVersion *v = &m->describe->backends[i];
+                BinaryIdentity id;
+                bool available = backend_binary_stat(m, i, &id);
                 json_object *b = json_object_new_object();
                 if (!b || json_object_array_add(a, b) < 0) {
                         json_object_put(b);
                         return json_object_put(a), NULL;
                 }
-                if (json_add_string(b, "name", backend_table[i].name) < 0 ||
-                    json_add_bool(b, "available", m->backend_path[i] != NULL) < 0 ||
-                    json_add_string(b, "path", m->backend_path[i]) < 0 ||
-                    json_add_string(b, "version", m->backend_version[i]) < 0)
+                if (json_add_string(b, "name", hypervisor_table[i]->type) < 0 ||
+                    json_add_bool(b, "available", available) < 0 ||
+                    json_add_string(b, "path", backend_binary(m, i)) < 0 ||
+                    json_add_string(b, "version", available && v->probed ? v->version : NULL) < 0)
                         return json_object_put(a), NULL;
         }
         return a;
@@ -43,11 +123,7 @@ static json_object *counts_by_state_to_json(Manager *m) {
         return o;
 }
 
-int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
-        Manager *m = userdata;
-
-        manager_probe_backend_versions(m);
-
+static int describe_reply(Manager *m, Varlink *link) {
         _cleanup_(json_object_putp) json_object *reply = json_object_new_object();
         if (!reply)
                 return -ENOMEM;
@@ -56,13 +132,115 @@ int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMe
             json_add_string(reply, "runtimeDirectory", m->run_dir) < 0 ||
             json_add_string(reply, "logDirectory", m->log_dir) < 0 ||
             json_add_object(reply, "backends", backends_to_json(m)) < 0 ||
-            json_add_string(reply, "defaultBackend", "qemu") < 0 ||
+            json_add_string(reply, "defaultBackend", m->config.default_backend) < 0 ||
             json_add_string(reply, "accelerator", accel_to_string(m->host_accel)) < 0 ||
             json_add_int64(reply, "vms", (int64_t) store_count(m->store)) < 0 ||
             json_add_object(reply, "vmsByState", counts_by_state_to_json(m)) < 0 ||
             json_add_int64(reply, "corruptRecords", (int64_t) store_corrupt_count(m->store)) < 0 ||
             json_add_int64(reply, "connections",
-                           (int64_t) varlink_server_current_connections(m->varlink_server)) < 0)
+                           (int64_t) varlink_server_current_connections(m->varlink_server)) < 0 ||
+            json_add_strv(reply, "configWarnings", m->config.warnings) < 0)
                 return -ENOMEM;
         return varlink_reply(link, reply);
+}
+
+static int version_probe_work(void *userdata) {
+        VersionProbe *p = userdata;
+        return binary_version(p->path, &p->version);
+}
+
+static bool describe_probing(const DescribeState *d) {
+        for (size_t i = 0; i < N_BACKENDS; i++)
+                if (d->backends[i].probing)
+                        return true;
+        return false;
+}
+
+static void version_probe_done(int result, void *userdata) {
+        VersionProbe *p = userdata;
+        Manager *m = p->m;
+        DescribeState *d = m->describe;
+        BackendVersion *v = &d->backends[p->backend];
+
+        v->probing = false;
+        if (result != -ECANCELED) {
+                /* A binary that prints no version is remembered as such: no new process per call. */
+                free(v->path);
+                free(v->version);
+                v->path = TAKE_PTR(p->path);
+                v->version = result >= 0 ? TAKE_PTR(p->version) : NULL;
+                v->identity = p->identity;
+                v->probed = true;
+                if (result < 0)
+                        log_debug_errno(result, "No version from %s --version: %m", v->path);
+        }
+        version_probe_free(p);
+        if (describe_probing(d))
+                return;
+
+        Varlink **waiting = TAKE_PTR(d->waiting);
+        size_t n = d->n_waiting;
+        d->n_waiting = 0;
+        for (size_t i = 0; i < n; i++) {
+                int r = describe_reply(m, waiting[i]);
+                if (r < 0)
+                        (void) varlink_error_errno(waiting[i], -r);
+                varlink_unref(waiting[i]);
+        }
+        free(waiting);
+}
+
+/* Starts a probe of backend i unless the cached version is of the file the configuration names now. */
+static int describe_refresh_backend(Manager *m, size_t i) {
+        BackendVersion *v = &m->describe->backends[i];
+        BinaryIdentity id;
+
+        if (v->probing)
+                return 0;
+        if (!backend_binary_stat(m, i, &id))
+                return 0; /* not available: reported without a version */
+        if (v->probed && streq_ptr(v->path, backend_binary(m, i)) &&
+            binary_identity_equal(&v->identity, &id))
+                return 0;
+
+        VersionProbe *p = calloc(1, sizeof(VersionProbe));
+        if (!p || !(p->path = strdup(backend_binary(m, i)))) {
+                version_probe_free(p);
+                return -ENOMEM;
+        }
+        p->m = m;
+        p->backend = i;
+        p->identity = id;
+        int r = job_submit(m->jobs, version_probe_work, version_probe_done, p);
+        if (r < 0) {
+                version_probe_free(p);
+                return r;
+        }
+        v->probing = true;
+        return 0;
+}
+
+int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                               void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        if (!m->describe &&
+            !(m->describe = calloc(1, sizeof(DescribeState) + N_BACKENDS * sizeof(BackendVersion))))
+                return -ENOMEM;
+        for (size_t i = 0; i < N_BACKENDS; i++) {
+                r = describe_refresh_backend(m, i);
+                if (r < 0)
+                        return r;
+        }
+        if (!describe_probing(m->describe))
+                return describe_reply(m, link);
+
+        /* Answered by version_probe_done() once every probe finished. */
+        Varlink **w = reallocarray(m->describe->waiting, m->describe->n_waiting + 1, sizeof(Varlink *));
+        if (!w)
+                return -ENOMEM;
+        m->describe->waiting = w;
+        w[m->describe->n_waiting++] = varlink_ref(link);
+        return 0;
 }

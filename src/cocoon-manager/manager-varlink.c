@@ -1,8 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The manager's Varlink server: interfaces, method table, access check by peer credentials, idle exit. */
-#include <grp.h>
-#include <pwd.h>
-
 #include <inttypes.h>
 
 #include "config.h"
@@ -47,31 +44,23 @@ static const VarlinkInterface *const interfaces[] = {
         &vl_interface_io_cocoon_Image,
 };
 
-/* Whether uid (with primary gid) belongs to group `cocoon`, primary or supplementary, per the user database. */
-static bool user_in_group(uid_t uid, gid_t gid, gid_t group) {
+/* Whether the peer held group `cocoon` when it connected, as its primary or a supplementary group: the
+ * kernel's record of the process (SO_PEERCRED, SO_PEERGROUPS), not the user database, so a process that
+ * dropped the group is not a member, and deciding costs no lookup on the loop. */
+static bool peer_in_group(Varlink *link, gid_t group) {
+        const gid_t *groups;
+        size_t n;
+        gid_t gid;
+
         if (group == (gid_t) -1)
                 return false;
-        if (gid == group)
+        if (varlink_get_peer_gid(link, &gid) >= 0 && gid == group)
                 return true;
-
-        struct passwd *pw = getpwuid(uid);
-        if (!pw)
+        if (varlink_get_peer_groups(link, &groups, &n) < 0)
                 return false;
-        int n = 64;
-        for (int attempt = 0; attempt < 2; attempt++) {
-                _cleanup_free_ gid_t *groups = calloc((size_t) n, sizeof(gid_t));
-                if (!groups)
-                        return false;
-                int found = n;
-                if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &found) < 0) {
-                        n = found; /* too small: retry once with the size it asked for */
-                        continue;
-                }
-                for (int i = 0; i < found; i++)
-                        if (groups[i] == group)
-                                return true;
-                return false;
-        }
+        for (size_t i = 0; i < n; i++)
+                if (groups[i] == group)
+                        return true;
         return false;
 }
 
@@ -80,10 +69,8 @@ static bool user_in_group(uid_t uid, gid_t gid, gid_t group) {
 static int manager_access_check(Varlink *link, const char *method, void *userdata) {
         Manager *m = userdata;
         uid_t uid;
-        gid_t gid;
 
-        if (varlink_get_peer_uid(link, &uid) >= 0 && varlink_get_peer_gid(link, &gid) >= 0 &&
-            (uid == 0 || user_in_group(uid, gid, m->cocoon_gid)))
+        if (varlink_get_peer_uid(link, &uid) >= 0 && (uid == 0 || peer_in_group(link, m->cocoon_gid)))
                 return 0;
 
         _cleanup_(json_object_putp) json_object *p = json_object_new_object();
@@ -108,7 +95,7 @@ void manager_check_idle(Manager *m) {
                 return;
         bool idle = varlink_server_current_connections(m->varlink_server) == 0 &&
                     store_count_state(m->store, VM_STATE_RUNNING) == 0 && hashmap_size(m->vm_tasks) == 0 &&
-                    job_queue_in_flight(m->jobs) == 0;
+                    job_queue_in_flight(m->jobs) == 0 && m->n_log_streams == 0;
         if (!idle) {
                 if (m->idle_timer)
                         (void) sd_event_source_set_enabled(m->idle_timer, SD_EVENT_OFF);

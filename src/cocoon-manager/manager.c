@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cocoon-manager: option parsing, start-up (lock, records, Varlink), the event loop, clean exit. */
 #include <getopt.h>
-#include <grp.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "hypervisor.h"
 #include "console-relay.h"
 #include "image-store.h"
 #include "job-queue.h"
 #include "qemu.h"
+#include "vm-console.h"
 #include "vm-events.h"
+#include "vm-task.h"
 #include "vm-unit.h"
 #include "vm.h"
 #include "bus-unit.h"
@@ -35,7 +37,9 @@ Manager *manager_free(Manager *m) {
         /* Workers first: their results still refer to the store. */
         job_queue_free(m->jobs);
         sd_event_source_unref(m->exit_source);
+        sd_event_source_disable_unref(m->group_watch);
         vm_events_free_all(m);
+        vm_console_free_log_streams(m);
         varlink_server_unref(m->varlink_server);
         sd_event_source_unref(m->idle_timer);
         if (m->consoles) {
@@ -58,10 +62,8 @@ Manager *manager_free(Manager *m) {
         free(m->run_dir);
         free(m->log_dir);
         free(m->listen_address);
-        for (size_t i = 0; i < ELEMENTSOF(m->backend_path); i++) {
-                free(m->backend_path[i]);
-                free(m->backend_version[i]);
-        }
+        describe_state_free(m->describe);
+        free(m->stop_helper);
         return mfree(m);
 }
 
@@ -176,6 +178,24 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
+/* The VM units' ExecStop= helper is installed next to us (libexecdir, or the build directory). */
+static char *find_stop_helper(void) {
+        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+        char *helper = NULL;
+        char *slash = self ? strrchr(self, '/') : NULL;
+        if (!slash)
+                return NULL;
+        *slash = 0;
+        if (asprintf(&helper, "%s/cocoon-vm-stop", self) < 0)
+                return NULL;
+        if (access(helper, X_OK) < 0) {
+                log_warning("%s is missing: a graceful stop of a VM gives its guest no time once systemd "
+                            "takes over.", helper);
+                return mfree(helper);
+        }
+        return helper;
+}
+
 static int manager_new(Manager **ret) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
         if (!m)
@@ -189,18 +209,16 @@ static int manager_new(Manager **ret) {
                 return log_oom();
         m->exit_idle_usec = arg_exit_idle_usec;
         m->vm_event = vm_events_emit;
+        m->stop_helper = find_stop_helper();
 
-        /* Looked up once: membership of this group grants access (see manager-varlink.c). */
-        struct group *g = getgrnam("cocoon");
-        m->cocoon_gid = g ? g->gr_gid : (gid_t) -1;
-
-        for (unsigned i = 0; i < backend_table_size && i < ELEMENTSOF(m->backend_path); i++)
-                (void) find_executable(backend_table[i].binary, &m->backend_path[i]);
 
         _cleanup_free_ char *config_error = NULL;
         int r = cocoon_config_load(arg_config, &m->config, &config_error);
         if (r < 0)
                 return log_error_errno(r, "Bad configuration: %s", config_error ?: "?");
+        /* Ignored settings are most often typos: say so (Describe repeats them for cocoonctl status). */
+        for (char **w = m->config.warnings; w && *w; w++)
+                log_warning("%s", *w);
         /* Host facts, read once: they do not change while we run. */
         m->host_accel = accel_resolve(ACCEL_AUTO);
         m->host_tsc_khz = host_tsc_khz();
@@ -221,6 +239,10 @@ static int manager_new(Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up worker threads: %m");
         job_queue_set_drained(m->jobs, on_jobs_drained, m);
+        /* Membership of this group grants access (see manager-varlink.c). */
+        r = manager_group_init(m);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -281,6 +303,9 @@ static int manager_startup(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus: %m");
         r = vm_unit_start(m);
+        if (r < 0)
+                return r;
+        r = vm_task_roll_back_creates(m);
         if (r < 0)
                 return r;
         return manager_varlink_init(m);

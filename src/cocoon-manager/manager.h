@@ -17,9 +17,11 @@
 #include "vm.h"
 
 typedef struct VmSubscriber VmSubscriber;
+typedef struct VmLogStream VmLogStream;
 typedef struct JobQueue JobQueue;
 typedef struct UnitWatch UnitWatch;
 typedef struct ImageStore ImageStore;
+typedef struct DescribeState DescribeState;
 
 typedef struct Manager {
         sd_event *event;
@@ -39,27 +41,33 @@ typedef struct Manager {
         Hashmap *vm_runtime;    /* vm id -> what vm.c knows beyond the record (pid, cached views) */
         VmEventFunc vm_event;   /* vm.c announces record changes through this (vm-events.c) */
         VmSubscriber *subscribers; /* io.cocoon.VM.Watch callers */
+        VmLogStream *log_streams;  /* `vm logs` being sent (vm-console.c) */
+        unsigned n_log_streams;
 
         char *state_dir;
         char *run_dir;
         char *log_dir;
         char *listen_address;   /* set when not socket activated */
+        char *stop_helper;      /* cocoon-vm-stop next to our binary, the VM units' ExecStop=; NULL: none */
 
         uint64_t exit_idle_usec; /* 0: never exit when idle */
         sd_event_source *idle_timer;
         bool shutting_down;      /* SIGTERM/SIGINT seen: answering what is in flight, then exiting */
         sd_event_source *exit_source;
 
-        /* Hypervisor binaries found at start; versions are probed on the first Describe and cached. */
-        char *backend_path[3];    /* indexed like backend_table[] */
-        char *backend_version[3];
-        bool backend_versions_probed;
+        DescribeState *describe; /* manager-describe.c: backend versions, probed off the loop and cached */
 
         gid_t cocoon_gid;       /* gid of group cocoon, or (gid_t) -1 when it does not exist */
+        sd_event_source *group_watch; /* /etc changes: look the gid up again (manager-group.c) */
+        bool group_lookup_running, group_lookup_again;
 } Manager;
 
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* manager-group.c: looks the gid of group cocoon up now, and again in a worker whenever /etc/group changes.
+ * Needs the event loop and the job queue. */
+int manager_group_init(Manager *m);
 
 /* manager-varlink.c */
 int manager_varlink_init(Manager *m);
@@ -67,4 +75,5 @@ int manager_varlink_init(Manager *m);
 void manager_check_idle(Manager *m);
 
 /* manager-describe.c */
+DescribeState *describe_state_free(DescribeState *d);
 int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);

@@ -4,69 +4,133 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "console-log.h"
 #include "console-relay.h"
 #include "hashmap.h"
-#include "job-queue.h"
 #include "json-util.h"
 #include "log.h"
+#include "time-util.h"
 #include "manager.h"
 #include "varlink-interfaces.h"
 #include "vm-console.h"
 #include "vm-varlink.h"
 
-typedef struct ReplayJob {
-        char *log_path;
-        int fd;
-} ReplayJob;
+/* A `vm logs` being sent: the manager keeps the list, to count them for the idle exit and free them at
+ * exit. */
+struct VmLogStream {
+        Manager *manager;
+        char *vm_id;
+        ConsoleLogStream *stream;
+        VmLogStream *prev, *next;
+};
 
-static ReplayJob *replay_job_free(ReplayJob *job) {
-        if (!job)
+static VmLogStream *log_stream_free(VmLogStream *ls) {
+        if (!ls)
                 return NULL;
-        safe_close(job->fd);
-        free(job->log_path);
-        return mfree(job);
+        Manager *m = ls->manager;
+        if (ls->prev)
+                ls->prev->next = ls->next;
+        else if (m->log_streams == ls)
+                m->log_streams = ls->next;
+        if (ls->next)
+                ls->next->prev = ls->prev;
+        m->n_log_streams--;
+        console_log_stream_free(ls->stream);
+        free(ls->vm_id);
+        return mfree(ls);
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(ReplayJob *, replay_job_free);
 
-/* A peer that stops reading cannot hold the worker for long: the write gives up after a stall. */
-static int replay_work(void *userdata) {
-        ReplayJob *job = userdata;
-        return console_log_replay(job->log_path, job->fd);
-}
+static void log_stream_done(ConsoleLogStream *s, int error, void *userdata) {
+        VmLogStream *ls = userdata;
+        Manager *m = ls->manager;
 
-static void replay_done(int result, void *userdata) {
+        if (error == -ETIMEDOUT)
+                log_vm_info(ls->vm_id, "A reader of the console log of VM %s took nothing for %llu s; closing it.",
+                            ls->vm_id, (unsigned long long) (CONSOLE_LOG_STREAM_STALL_USEC / USEC_PER_SEC));
+        else if (error < 0)
+                log_debug_errno(error, "Failed to send the console log of VM %s: %m", ls->vm_id);
         /* Freeing closes the connection, which tells the peer the log is complete. */
-        _cleanup_(replay_job_freep) ReplayJob *job = userdata;
-
-        if (result < 0 && result != -ENOENT && result != -ECANCELED)
-                log_debug_errno(result, "Failed to send console log %s: %m", job->log_path);
+        log_stream_free(ls);
+        manager_check_idle(m);
 }
 
-/* Sends the log from a worker thread, since writing to a slow peer must not block the event loop; as a job
- * in flight it also keeps the manager from exiting when idle before the peer has it all. Takes fd. */
-static int replay_submit(Manager *m, const char *log_path, int fd) {
+/* Sends the log from the event loop, a chunk whenever the peer's socket takes one: a peer that stops
+ * reading holds an fd and one chunk, never a worker thread. Until it is sent it keeps the manager from
+ * exiting when idle. Takes fd. */
+static int log_stream_start(Manager *m, const char *vm_id, const char *log_path, int fd) {
         _cleanup_close_ int owned = fd;
-        _cleanup_(replay_job_freep) ReplayJob *job = NULL;
+        VmLogStream *ls;
         int r;
 
         if (!log_path)
                 return 0; /* no log directory: an empty log, closing the connection says so */
 
-        job = calloc(1, sizeof(ReplayJob));
-        if (!job)
+        ls = calloc(1, sizeof(VmLogStream));
+        if (!ls)
                 return -ENOMEM;
-        job->fd = TAKE_FD(owned);
-        job->log_path = strdup(log_path);
-        if (!job->log_path)
-                return -ENOMEM;
-
-        r = job_submit(m->jobs, replay_work, replay_done, job);
-        if (r < 0)
+        ls->manager = m;
+        ls->vm_id = strdup(vm_id);
+        ls->next = m->log_streams;
+        if (m->log_streams)
+                m->log_streams->prev = ls;
+        m->log_streams = ls;
+        m->n_log_streams++;
+        r = ls->vm_id ? 0 : -ENOMEM;
+        if (r >= 0)
+                r = console_log_stream_new(m->event, log_path, TAKE_FD(owned), CONSOLE_LOG_STREAM_STALL_USEC,
+                                           log_stream_done, ls, &ls->stream);
+        if (r < 0) {
+                log_stream_free(ls);
                 return r;
-        TAKE_PTR(job);
+        }
         /* The upgrade took the connection off the server's count and may have armed the idle timer. */
         manager_check_idle(m);
         return 0;
+}
+
+/* What the console call still has to do once the reply is out and the socket is ours. */
+typedef struct ConsoleUpgrade {
+        Manager *manager;
+        char *vm_id;
+        char *log_path;
+        bool read_only, replay, follow;
+} ConsoleUpgrade;
+
+static ConsoleUpgrade *console_upgrade_free(ConsoleUpgrade *u) {
+        if (!u)
+                return NULL;
+        free(u->vm_id);
+        free(u->log_path);
+        return mfree(u);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(ConsoleUpgrade *, console_upgrade_free);
+
+static void console_upgraded(int fd, int error, void *userdata) {
+        _cleanup_(console_upgrade_freep) ConsoleUpgrade *u = userdata;
+        ConsoleRelay *relay;
+        int r;
+
+        if (error < 0) {
+                log_debug_errno(error, "Console client of VM %s left before the reply: %m", u->vm_id);
+                return;
+        }
+        if (!u->follow)
+                r = log_stream_start(u->manager, u->vm_id, u->log_path, fd);
+        else if (!(relay = hashmap_get(u->manager->consoles, u->vm_id))) {
+                /* The VM stopped while the reply was on its way: closing says the console ended. */
+                safe_close(fd);
+                r = 0;
+        } else if (u->replay)
+                r = console_relay_attach_replay(relay, fd, u->read_only);
+        else
+                r = console_relay_attach(relay, fd, u->read_only);
+        if (r < 0)
+                log_vm_internal(LOG_WARNING, r, u->vm_id, "Failed to serve console of VM %s: %m", u->vm_id);
+}
+
+void vm_console_free_log_streams(Manager *m) {
+        while (m->log_streams)
+                log_stream_free(m->log_streams);
 }
 
 static int get_optional_bool(json_object *parameters, const char *key, bool *value) {
@@ -91,12 +155,11 @@ static int reply_invalid_state(Varlink *link, const VMRecord *record) {
 int vl_method_vm_console(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
         Manager *m = userdata;
         _cleanup_(json_object_putp) json_object *reply = NULL;
-        _cleanup_free_ char *log_path = NULL, *vm_id = NULL;
+        _cleanup_(console_upgrade_freep) ConsoleUpgrade *u = NULL;
         bool read_only = false, replay = false, follow = true;
-        ConsoleRelay *relay = NULL;
         const VMRecord *record;
         const char *ref;
-        int fd = -EBADF, r;
+        int r;
 
         if (json_get_string(parameters, "ref", &ref) < 0)
                 return varlink_error_invalid_parameter(link, "ref");
@@ -119,31 +182,26 @@ int vl_method_vm_console(Varlink *link, json_object *parameters, VarlinkMethodFl
         if (follow) {
                 if (record->vm.state != VM_STATE_RUNNING)
                         return reply_invalid_state(link, record);
-                relay = hashmap_get(m->consoles, record->vm.id);
-                if (!relay)
+                if (!hashmap_get(m->consoles, record->vm.id))
                         return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
                                               "VM %s runs without a console relay", record->vm.name);
         }
-        if (record->log_dir && asprintf(&log_path, "%s/" VM_CONSOLE_LOG_NAME, record->log_dir) < 0)
+        u = calloc(1, sizeof(ConsoleUpgrade));
+        if (!u)
                 return -ENOMEM;
-        vm_id = strdup(record->vm.id);
+        *u = (ConsoleUpgrade){ .manager = m, .read_only = read_only, .replay = replay, .follow = follow };
+        if (record->log_dir && asprintf(&u->log_path, "%s/" VM_CONSOLE_LOG_NAME, record->log_dir) < 0)
+                return -ENOMEM;
+        u->vm_id = strdup(record->vm.id);
         reply = json_object_new_object();
-        if (!vm_id || !reply || json_add_string(reply, "id", record->vm.id) < 0 ||
+        if (!u->vm_id || !reply || json_add_string(reply, "id", record->vm.id) < 0 ||
             json_add_string(reply, "name", record->vm.name) < 0)
                 return -ENOMEM;
 
-        /* From here on `parameters` is gone (the reply ends the call) and errors can only be logged. */
-        r = varlink_reply_and_upgrade(link, reply, &fd);
+        /* The loop writes the reply; console_upgraded() gets the socket once it is out. */
+        r = varlink_reply_and_upgrade(link, reply, console_upgraded, u);
         if (r < 0)
-                return log_vm_internal(LOG_WARNING, r, vm_id, "Failed to upgrade console connection: %m");
-
-        if (!follow)
-                r = replay_submit(m, log_path, fd);
-        else if (replay)
-                r = console_relay_attach_replay(relay, fd, read_only);
-        else
-                r = console_relay_attach(relay, fd, read_only);
-        if (r < 0)
-                log_vm_internal(LOG_WARNING, r, vm_id, "Failed to serve console of VM %s: %m", vm_id);
+                return log_vm_internal(LOG_WARNING, r, u->vm_id, "Failed to upgrade console connection: %m");
+        TAKE_PTR(u);
         return 0;
 }

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "bus-unit.h"
 #include "helpers.h"
@@ -140,7 +142,7 @@ static int record_new_placeholder(Manager *m, const CreateRequest *req, const Im
         r->vm.config.memory = (uint64_t) req->memory;
         r->vm.config.storage = image_file_present(&img->files[IMAGE_BLOB_ROOTFS]) ? (uint64_t) req->storage : 0;
         if (!(r->vm.id = strdup(id)) || !(r->vm.name = strdup(req->name)) ||
-            !(r->vm.backend = strdup(req->backend ?: "qemu")) || !(r->vm.config.image = strdup(img->name)) ||
+            !(r->vm.backend = strdup(req->backend ?: m->config.default_backend)) || !(r->vm.config.image = strdup(img->name)) ||
             !(r->vm.config.image_digest = strdup(img->digest)) ||
             (req->accel && !(r->vm.config.accel = strdup(req->accel))) ||
             asprintf(&r->run_dir, "%s/vms/%s", m->run_dir, id) < 0 ||
@@ -156,15 +158,58 @@ static int record_new_placeholder(Manager *m, const CreateRequest *req, const Im
         return 0;
 }
 
+/* What this host can give a new VM: its RAM, and the free space where the VM's disks go. */
+static VMHostLimits host_limits(Manager *m) {
+        VMHostLimits l = {};
+        long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+        struct statvfs sv;
+
+        if (pages > 0 && page_size > 0)
+                l.memory_max = (uint64_t) pages * (uint64_t) page_size;
+        if (statvfs(store_get_state_dir(m->store), &sv) >= 0)
+                l.storage_max = (uint64_t) sv.f_bavail * sv.f_frsize;
+        return l;
+}
+
+/* A negative size becomes one below every minimum, so that the validation refuses it naming the field. */
+static uint64_t size_from_request(int64_t v) {
+        return v < 0 ? 1 : (uint64_t) v;
+}
+
 /* Rejects what cannot work before anything is written: reply sent, returns 0. */
 static int create_check(Manager *m, Varlink *link, const CreateRequest *req, const Image **ret_image) {
+        _cleanup_free_ char *invalid_message = NULL;
+        const char *field = NULL;
         char message[256];
         const VMRecord *other;
+        int r;
 
-        if (!vm_name_is_valid(req->name))
-                return reply_invalid_configuration(link, "name",
-                                                   "names are 1-63 characters: letters, digits, '.', '_', '-', "
-                                                   "starting with a letter or digit");
+        if (isempty(req->image))
+                return reply_invalid_configuration(link, "image", "image must name an image");
+        r = image_store_get(m->images, req->image, ret_image);
+        if (r == -ENOENT || r == -ENOTUNIQ || r == -EINVAL) {
+                snprintf(message, sizeof(message), r == -ENOTUNIQ ? "image reference '%s' is ambiguous"
+                                                                  : "no image '%s'; see cocoonctl image list",
+                         req->image);
+                return reply_invalid_configuration(link, "image", message);
+        }
+        if (r < 0)
+                return r;
+
+        /* One validation of the configuration (vm_config_validate()), with what the host can give. */
+        bool cow = image_file_present(&(*ret_image)->files[IMAGE_BLOB_ROOTFS]);
+        VMConfig config = {
+                .name = (char *) req->name,
+                .config = {
+                        .cpu = req->cpu < 0 ? 0 : (uint32_t) MIN(req->cpu, (int64_t) UINT32_MAX),
+                        .memory = size_from_request(req->memory),
+                        .storage = cow ? size_from_request(req->storage) : 0,
+                },
+        };
+        VMHostLimits limits = host_limits(m);
+        if (vm_config_validate(&config, &limits, &field, &invalid_message) < 0)
+                return reply_invalid_configuration(link, field ?: "config", invalid_message ?: "invalid");
+
         if ((other = store_get_by_name(m->store, req->name))) {
                 _cleanup_(json_object_putp) json_object *p = json_object_new_object();
                 snprintf(message, sizeof(message), "VM name '%s' is already used by %s", req->name, other->vm.id);
@@ -172,16 +217,6 @@ static int create_check(Manager *m, Varlink *link, const CreateRequest *req, con
                     json_add_string(p, "message", message) < 0)
                         return -ENOMEM;
                 return varlink_error(link, VM_ERROR_NAME_IN_USE, p);
-        }
-        if (req->cpu < 1 || req->cpu > VM_CPU_MAX)
-                return reply_invalid_configuration(link, "cpu", "cpu must be between 1 and 255");
-        if (req->memory < (int64_t) VM_MEMORY_MIN) {
-                snprintf(message, sizeof(message), "memory must be at least %" PRIu64 " MiB", VM_MEMORY_MIN >> 20);
-                return reply_invalid_configuration(link, "memory", message);
-        }
-        if (req->storage < (int64_t) VM_STORAGE_MIN) {
-                snprintf(message, sizeof(message), "storage must be at least %" PRIu64 " MiB", VM_STORAGE_MIN >> 20);
-                return reply_invalid_configuration(link, "storage", message);
         }
         if (req->backend && !hypervisor_find(req->backend)) {
                 _cleanup_(json_object_putp) json_object *p = json_object_new_object();
@@ -194,15 +229,6 @@ static int create_check(Manager *m, Varlink *link, const CreateRequest *req, con
                 return reply_invalid_configuration(link, "accel", "accel must be auto, kvm or tcg");
         if (req->cmdline && !image_cmdline_is_valid(req->cmdline))
                 return reply_invalid_configuration(link, "cmdline", "cmdline must be printable ASCII");
-
-        int r = image_store_get(m->images, req->image, ret_image);
-        if (r == -ENOENT || r == -ENOTUNIQ) {
-                snprintf(message, sizeof(message), r == -ENOENT ? "no image '%s'; see cocoonctl image list"
-                                                                : "image reference '%s' is ambiguous", req->image);
-                return reply_invalid_configuration(link, "image", message);
-        }
-        if (r < 0)
-                return r;
         return 1;
 }
 

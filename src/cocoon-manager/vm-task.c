@@ -10,6 +10,7 @@
 #include "log.h"
 #include "qemu.h"
 #include "state.h"
+#include "strv-util.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
 #include "backend.h"
@@ -25,6 +26,8 @@ struct VmTask {
         VmTaskDone done;
         void *userdata;
         BackendWork *work;
+        bool undoing;         /* the record could not be written: the work is being undone */
+        char *undo_message;   /* why, for the reply */
         VmTask *next; /* the next operation queued on the same VM */
 };
 
@@ -41,6 +44,12 @@ static const VMOperation task_operation_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_START] = VM_OPERATION_START,
         [VM_TASK_STOP] = VM_OPERATION_STOP,
         [VM_TASK_DELETE] = VM_OPERATION_DELETE,
+};
+
+/* The Varlink error for each kind of backend failure: the shared layer knows nothing of the protocol. */
+static const char *const failure_error_table[_BACKEND_FAILURE_MAX] = {
+        [BACKEND_FAILURE_HYPERVISOR] = VM_ERROR_HYPERVISOR_FAILED,
+        [BACKEND_FAILURE_IMAGE] = VM_ERROR_INVALID_CONFIGURATION,
 };
 
 typedef int (*BackendWorkFunc)(BackendWork *w);
@@ -68,6 +77,7 @@ static void task_free(VmTask *t) {
         if (!t)
                 return;
         backend_work_free(t->work);
+        free(t->undo_message);
         free(t);
 }
 
@@ -104,15 +114,62 @@ static void task_not_started(VmTask *t) {
         task_finish(t, COCOON_ERROR_SHUTTING_DOWN, "cocoon-manager is shutting down; the operation was not started");
 }
 
+static int job_work(void *userdata);
+static void on_work_done(int result, void *userdata);
+
+/* What undoes a finished operation whose new state could not be written, so that the record (still the old
+ * state) and the unit agree: a created VM's disks and directories go, a started hypervisor is stopped. */
+static const BackendWorkFunc undo_table[_VM_TASK_KIND_MAX] = {
+        [VM_TASK_CREATE] = backend_delete,
+        [VM_TASK_START] = backend_stop,
+};
+
+/* The record write after the work failed (disk full, I/O error): never reply success for a state nobody
+ * wrote. Undo what can be undone in a worker, then fail the call with RecordNotWritten. */
+static void task_record_failed(VmTask *t, int error) {
+        Manager *m = t->manager;
+        char message[256];
+
+        snprintf(message, sizeof(message), "cannot write the VM's record: %s", strerror(-error));
+        if (!undo_table[t->kind])
+                return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, message);
+        vm_console_detach(m, t->id);
+        vm_set_main_pid(m, t->id, 0);
+        t->undoing = true;
+        t->work->force = true;
+        t->undo_message = strdup(message);
+        if (!t->undo_message || job_submit(m->jobs, job_work, on_work_done, t) < 0)
+                return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, message);
+}
+
+static void on_undo_done(VmTask *t, int result) {
+        Manager *m = t->manager;
+
+        if (result < 0)
+                log_vm_error_errno(t->id, result, "VM %s: could not undo the %s after a failed record write: %s",
+                                   t->id, vm_task_kind_to_string(t->kind), t->work->message ?: "?");
+        /* A placeholder needs no space to go; the name is free again. */
+        if (t->kind == VM_TASK_CREATE)
+                (void) vm_remove(m, t->id);
+        return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, t->undo_message);
+}
+
 static void on_work_done(int result, void *userdata) {
         VmTask *t = userdata;
         Manager *m = t->manager;
         BackendWork *w = t->work;
         const char *message = w->message ?: (result < 0 ? strerror(-result) : NULL);
-        const char *failure = w->error_id ?: VM_ERROR_HYPERVISOR_FAILED;
+        const char *failure = failure_error_table[w->failure];
+        int r;
 
         if (result == -ECANCELED) /* never started: the manager is shutting down */
                 return task_not_started(t);
+        if (t->undoing)
+                return on_undo_done(t, result);
+        if (result == -EINPROGRESS)
+                /* A stop whose wait our shutdown ended: it goes on in systemd, the record stays as it is
+                 * and the next manager records the outcome (vm-monitor.c). */
+                return task_finish(t, COCOON_ERROR_SHUTTING_DOWN, message);
 
         switch (t->kind) {
         case VM_TASK_CREATE:
@@ -121,18 +178,23 @@ static void on_work_done(int result, void *userdata) {
                         (void) vm_remove(m, t->id);
                         return task_finish(t, failure, message);
                 }
-                (void) vm_set_state(m, t->id, VM_STATE_CREATED, NULL);
+                r = vm_set_state(m, t->id, VM_STATE_CREATED, NULL);
+                if (r < 0)
+                        return task_record_failed(t, r);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_START:
                 if (result < 0) {
                         vm_set_main_pid(m, t->id, 0);
+                        /* The unit is gone already; a record that cannot say error keeps its old state. */
                         (void) vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
+                r = vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
+                if (r < 0)
+                        return task_record_failed(t, r);
                 vm_console_attach(m, t->id, TAKE_FD(w->console_fd));
                 vm_set_main_pid(m, t->id, w->main_pid);
-                (void) vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_STOP:
@@ -142,7 +204,11 @@ static void on_work_done(int result, void *userdata) {
                         (void) vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
-                (void) vm_set_state(m, t->id, VM_STATE_STOPPED, NULL);
+                /* The hypervisor is gone and cannot be brought back: if the record cannot say so, the call
+                 * fails (and the next manager start records the VM from what systemd says). */
+                r = vm_set_state(m, t->id, VM_STATE_STOPPED, NULL);
+                if (r < 0)
+                        return task_record_failed(t, r);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_DELETE:
@@ -150,7 +216,7 @@ static void on_work_done(int result, void *userdata) {
                 vm_set_main_pid(m, t->id, 0);
                 if (result < 0)
                         return task_finish(t, failure, message);
-                int r = vm_remove(m, t->id);
+                r = vm_remove(m, t->id);
                 if (r < 0 && r != -ENOENT)
                         return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cannot remove the record");
                 return task_finish(t, NULL, NULL);
@@ -162,7 +228,7 @@ static void on_work_done(int result, void *userdata) {
 
 static int job_work(void *userdata) {
         VmTask *t = userdata;
-        return work_table[t->kind](t->work);
+        return (t->undoing ? undo_table : work_table)[t->kind](t->work);
 }
 
 static int task_prepare_work(VmTask *t, const VMRecord *record) {
@@ -187,6 +253,9 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         w->kill_grace_usec = m->config.kill_grace_usec;
         w->timeout_usec = t->options.timeout_usec ?: m->config.stop_timeout_usec;
         w->force = t->options.force;
+        if (m->stop_helper && !(w->stop_helper = strdup(m->stop_helper)))
+                return -ENOMEM;
+        w->cancel_fd = job_queue_cancel_fd(m->jobs);
         t->work = TAKE_PTR(w);
         return 0;
 }
@@ -255,5 +324,32 @@ int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOpti
                 return r;
         }
         task_run(t);
+        return 0;
+}
+
+static void on_rollback_done(Manager *m, const VmTask *t, const char *error_id, const char *message,
+                             void *userdata) {
+        if (error_id)
+                log_vm_warning(t->id, "VM %s: could not roll back its interrupted create: %s", t->id,
+                             message ?: error_id);
+        else
+                log_vm_info(t->id, "VM %s: its create was interrupted by a manager exit; rolled back.", t->id);
+}
+
+int vm_task_roll_back_creates(Manager *m) {
+        _cleanup_strv_free_ char **ids = NULL;
+        const VMRecord *record;
+        size_t state = 0;
+        int r;
+
+        while (store_iterate(m->store, &state, &record))
+                if (record->vm.state == VM_STATE_CREATING && strv_extend(&ids, record->vm.id) < 0)
+                        return -ENOMEM;
+        for (char **id = ids; id && *id; id++) {
+                r = vm_task_submit(m, VM_TASK_DELETE, *id, &(VmTaskOptions){ .force = true }, on_rollback_done,
+                                   NULL);
+                if (r < 0)
+                        return log_vm_error_errno(*id, r, "Failed to roll back the create of VM %s: %m", *id);
+        }
         return 0;
 }

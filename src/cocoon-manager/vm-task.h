@@ -33,6 +33,11 @@ typedef struct VmTaskOptions {
 int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOptions *options, VmTaskDone done,
                    void *userdata);
 
+/* At start-up, before serving: no create of this manager is in flight, so a record still `creating` is
+ * what a killed manager left. Each is removed at once with its disks and directories (a forced delete
+ * task), and logged. */
+int vm_task_roll_back_creates(Manager *m);
+
 /* Whether an operation is queued or running on this VM (then unit state changes are its business). */
 bool vm_task_busy(Manager *m, const char *id);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "fd-util.h"
 #include "helpers.h"
 #include "hypervisor.h"
@@ -36,6 +37,15 @@ static void vm_mark_exited(Manager *m, const char *id, const char *reason, bool 
         const VMRecord *current = store_get(m->store, id);
         if (!current || current->vm.state != VM_STATE_RUNNING)
                 return;
+
+        /* A stop was asked for and went on in systemd while no manager waited for it (backend_stop()):
+         * however it ended, it is the stop the operator wanted. */
+        _cleanup_free_ char *stop_file = NULL;
+        if (asprintf(&stop_file, "%s/%s", current->run_dir, STOP_TIMEOUT_FILE_NAME) >= 0 &&
+            unlink(stop_file) >= 0) {
+                clean = true;
+                reason = "stopped on request";
+        }
 
         vm_console_detach(m, id);
         vm_set_main_pid(m, id, 0);
@@ -166,8 +176,10 @@ static void vm_adopt(Manager *m, const char *id) {
 }
 
 static bool unit_entry_running(const UnitListEntry *e) {
+        /* deactivating: a stop goes on in systemd (begun by an earlier manager); the unit watch records
+         * its end. */
         return streq(e->active_state, "active") || streq(e->active_state, "activating") ||
-               streq(e->active_state, "reloading");
+               streq(e->active_state, "reloading") || streq(e->active_state, "deactivating");
 }
 
 /* Records say "running" but the manager was away: believe systemd. */

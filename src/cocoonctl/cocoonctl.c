@@ -41,7 +41,8 @@ static const Verb verbs[] = {
         { "vm", "start", 1, ARGS_MAX, verb_vm_start, "vm start REF...", "Start VMs." },
         { "vm", "stop", 1, ARGS_MAX, verb_vm_stop, "vm stop REF... [--force] [--timeout SEC]",
           "Stop VMs: ACPI power button, then systemd stops the hypervisor after the timeout." },
-        { "vm", "rm", 1, ARGS_MAX, verb_vm_rm, "vm rm REF... [--force]", "Delete VMs (--force stops running ones first)." },
+        { "vm", "rm", 1, ARGS_MAX, verb_vm_rm, "vm rm REF... [--force]",
+          "Delete VMs (--force stops running ones first)." },
         { "vm", "status", 0, ARGS_MAX, verb_vm_status, "vm status [REF...] [--event] [--json]",
           "Show VMs, then every change as it happens (until interrupted)." },
         { "vm", "console", 1, 1, verb_vm_console, "vm console REF [--no-tty] [--escape-char C]",
@@ -73,7 +74,12 @@ static void help_all(void) {
                "  -h --help            Show this help (or the help of the given command)\n"
                "     --version        Show the version\n"
                "     --json           Print JSON instead of tables\n"
-               "     --address=PATH   Manager socket (default %s, or $COCOON_ADDRESS)\n",
+               "     --address=PATH   Manager socket (default %s, or $COCOON_ADDRESS)\n"
+               "\nEnvironment:\n"
+               "  COCOON_CLIENT_TIMEOUT_SEC  How long to wait for the answer to a quick call (seconds, or\n"
+               "                             infinity; default 45). Calls that wait for guests or copies\n"
+               "                             (vm create|run|start|stop|rm, image import, gc) wait as\n"
+               "                             long as the connection lives.\n",
                COCOON_MANAGER_ADDRESS);
 }
 

@@ -43,6 +43,17 @@ static void print_counts(json_object *reply) {
         printf("\n");
 }
 
+/* Settings the manager ignored (typos, most often): shown where people look, not only in the journal. */
+static void print_config_warnings(json_object *reply) {
+        json_object *warnings;
+        if (!json_object_object_get_ex(reply, "configWarnings", &warnings) ||
+            !json_object_is_type(warnings, json_type_array) || json_object_array_length(warnings) == 0)
+                return;
+        printf("Config warnings:\n");
+        for (size_t i = 0; i < json_object_array_length(warnings); i++)
+                printf("  %s\n", json_object_get_string(json_object_array_get_idx(warnings, i)));
+}
+
 int verb_status(int argc, char **argv) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         json_object *reply = NULL;
@@ -67,5 +78,6 @@ int verb_status(int argc, char **argv) {
         print_counts(reply);
         printf("Backends:\n");
         print_backends(reply);
+        print_config_warnings(reply);
         return 0;
 }

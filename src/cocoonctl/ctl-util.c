@@ -8,16 +8,68 @@
 #include "config.h"
 #include "ctl-util.h"
 #include "log.h"
+#include "parse-util.h"
 #include "time-util.h"
 
 bool arg_json = false;
 const char *arg_address = NULL;
 
+/* Calls that last as long as the work they wait for: guests powering off (Stop, Delete --force, up to the
+ * stop timeout and the kill grace, in waves when a batch is larger than the manager's pool), disks and
+ * images copied (Create, Start, Import), directories removed (GarbageCollect). The client cannot know how
+ * long that is, and a timeout reported for an operation that then succeeds is worse than waiting: these
+ * wait for the answer as long as the connection lives (the manager always answers, or the connection
+ * ends with it). */
+static const char *const long_running_methods[] = {
+        "io.cocoon.VM.Create",
+        "io.cocoon.VM.Start",
+        "io.cocoon.VM.Stop",
+        "io.cocoon.VM.Delete",
+        "io.cocoon.Image.Import",
+        "io.cocoon.Manager.GarbageCollect",
+};
+
+bool ctl_method_is_long_running(const char *method) {
+        for (size_t i = 0; i < ELEMENTSOF(long_running_methods); i++)
+                if (streq(long_running_methods[i], method))
+                        return true;
+        return false;
+}
+
+int ctl_parse_client_timeout(const char *s, uint64_t *ret_usec) {
+        uint64_t sec;
+
+        if (!s) {
+                *ret_usec = VARLINK_DEFAULT_TIMEOUT_USEC;
+                return 0;
+        }
+        if (streq(s, "infinity")) {
+                *ret_usec = UINT64_MAX;
+                return 0;
+        }
+        if (parse_uint64(s, &sec) < 0 || sec == 0 || sec > UINT64_MAX / USEC_PER_SEC - 1)
+                return -EINVAL;
+        *ret_usec = sec * USEC_PER_SEC;
+        return 0;
+}
+
 int ctl_connect(Varlink **ret) {
         const char *address = arg_address ?: getenv("COCOON_ADDRESS") ?: COCOON_MANAGER_ADDRESS;
-        int r = varlink_connect_address(ret, address);
+        const char *timeout = getenv("COCOON_CLIENT_TIMEOUT_SEC");
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        uint64_t usec;
+
+        if (ctl_parse_client_timeout(timeout, &usec) < 0) {
+                fprintf(stderr,
+                        "cocoonctl: invalid COCOON_CLIENT_TIMEOUT_SEC '%s' (seconds > 0, or infinity)\n",
+                        timeout);
+                return -EINVAL;
+        }
+        int r = varlink_connect_address(&link, address);
         if (r < 0)
                 return log_error_errno(r, "cocoonctl: cannot connect to cocoon-manager at %s: %m", address);
+        (void) varlink_set_relative_timeout(link, usec);
+        *ret = TAKE_PTR(link);
         return 0;
 }
 
@@ -67,7 +119,16 @@ int ctl_report_error(const char *error_id, json_object *parameters) {
 int ctl_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_reply) {
         json_object *reply = NULL;
         const char *error_id = NULL;
+        bool long_running = ctl_method_is_long_running(method);
+
+        if (long_running)
+                (void) varlink_set_relative_timeout(link, UINT64_MAX);
         int r = varlink_call(link, method, parameters, &reply, &error_id);
+        if (r < 0 && long_running && r != -ETIMEDOUT)
+                return log_error_errno(r,
+                                       "cocoonctl: calling %s failed (%m); the manager may still finish "
+                                       "the operation: check with cocoonctl vm list",
+                                       method);
         if (r < 0)
                 return log_error_errno(r, "cocoonctl: calling %s failed: %m", method);
         if (error_id)

@@ -16,11 +16,20 @@
 extern bool arg_json;
 extern const char *arg_address;
 
-/* Connects to the manager (arg_address or the default). Prints one line on failure. */
+/* Connects to the manager (arg_address or the default), with the client timeout of
+ * $COCOON_CLIENT_TIMEOUT_SEC (default 45 s). Prints one line on failure. */
 int ctl_connect(Varlink **ret);
 
+/* $COCOON_CLIENT_TIMEOUT_SEC: seconds > 0 or "infinity" (UINT64_MAX); NULL is the default. */
+int ctl_parse_client_timeout(const char *s, uint64_t *ret_usec);
+
+/* Whether `method` waits for work whose length the client cannot know (guest stops, copies): ctl_call() then
+ * waits without a timeout while the connection lives. */
+bool ctl_method_is_long_running(const char *method);
+
 /* Calls `method`; on a Varlink error prints one line "cocoonctl: <error>: <message>" and returns -EBADE.
- * *ret_reply is owned by the link (valid until the next call on it). */
+ * Quick calls get the client timeout, long-running ones (above) none. *ret_reply is owned by the link
+ * (valid until the next call on it). */
 int ctl_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_reply);
 
 /* One line on stderr for a Varlink error reply; returns -EBADE. */

@@ -39,3 +39,10 @@ int bus_get_unit_path(sd_bus *bus, const char *unit_name, char **ret_path);
 
 /* Maps the D-Bus error names PID 1 uses for "no such unit" and "unit exists" to -ENOENT/-EEXIST, else r. */
 int bus_unit_error_to_errno(const sd_bus_error *error, int r);
+
+/* Appends the a(sv) of StartTransientUnit for spec: what runs and, with spec->sandbox, its confinement
+ * (bus-unit-properties.c). */
+int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec);
+
+/* argv present, every path absolute, no sandbox that hides "/". */
+bool unit_spec_is_valid(const UnitSpec *spec);

@@ -12,22 +12,34 @@
 #define UNIT_VM_PREFIX "cocoon-vm@"
 #define UNIT_VM_SUFFIX ".service"
 
+/* The confinement of a hypervisor (see bus-unit-properties.c for the fixed part): an unprivileged user with
+ * no capabilities, a system call allow-list, no network, only AF_UNIX sockets, no new privileges, the host's
+ * file system read-only and the directories that hold every VM's files (hidden_paths) replaced by empty
+ * ones, into which only this VM's files are mounted at their own paths. */
+typedef struct UnitSandbox {
+        const char *user;            /* User=; its groups come from the user database (sysusers.d) */
+        char **hidden_paths;         /* TemporaryFileSystem=<path>:ro */
+        char **bind_paths;           /* BindPaths=, read-write, each at its own path */
+        char **bind_read_only_paths; /* BindReadOnlyPaths= */
+        char **device_allow;         /* DeviceAllow=<dev> rw; none: PrivateDevices=yes */
+        bool allow_write_execute;    /* no MemoryDenyWriteExecute=: a JIT (QEMU's TCG) needs W+X pages */
+} UnitSandbox;
+
 /* How the hypervisor of one VM runs. KillMode=mixed, SendSIGKILL=yes, Type=exec and
  * CollectMode=inactive-or-failed are always used: systemd, not a pidfile, tracks the process. */
 typedef struct UnitSpec {
         const char *description;
         const char *slice;                  /* NULL: systemd's default for the name */
         char **argv;                        /* argv[0] is the absolute path of the binary */
+        /* ExecStop=, run when the unit is asked to stop, before systemd's SIGTERM: argv[0] absolute. NULL:
+         * none. Its failure is ignored; it may extend the stop timeout with EXTEND_TIMEOUT_USEC=. */
+        char **exec_stop;
         const char *working_directory;      /* NULL: "/" */
         const char *stdout_path;            /* absolute; appended to, also takes stderr; NULL: journal */
         uint64_t timeout_stop_usec;         /* SIGTERM -> SIGKILL grace; 0: systemd's default */
         char **environment;                 /* "KEY=value", may be NULL */
         const char *network_namespace_path; /* e.g. /run/netns/<name>, may be NULL */
-        /* Non-NULL: run the hypervisor sandboxed — the file system read-only except these paths (the VM's
-         * own directories), no home, private /tmp, no new privileges, kernel tunables/modules/cgroups
-         * protected, devices closed except device_allow (read-write). */
-        char **read_write_paths;
-        char **device_allow;
+        const UnitSandbox *sandbox;         /* NULL: not confined */
 } UnitSpec;
 
 /* The state of one unit as systemd reports it. Strings are owned; free with unit_runtime_done(). */

@@ -9,6 +9,7 @@
 #include "conf-file.h"
 #include "config.h"
 #include "fs-util.h"
+#include "hypervisor.h"
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
@@ -108,7 +109,7 @@ static int replace_string(char **field, const char *value) {
 }
 
 static int config_parse_backend(const char *value, void *field) {
-        if (!vm_backend_is_valid(value))
+        if (!hypervisor_find(value))
                 return -EINVAL;
         return replace_string(field, value);
 }
@@ -140,8 +141,6 @@ static const ConfigItem config_items[] = {
         { "Manager", "ConsoleLogMaxBytes", config_parse_size, FIELD(console_log_max_bytes) },
         { "QEMU", "Accel", config_parse_accel, FIELD(qemu_accel) },
         { "QEMU", "Binary", config_parse_binary, FIELD(qemu_binary) },
-        { "CloudHypervisor", "Binary", config_parse_binary, FIELD(cloud_hypervisor_binary) },
-        { "Firecracker", "Binary", config_parse_binary, FIELD(firecracker_binary) },
 #undef FIELD
 };
 
@@ -164,8 +163,7 @@ void cocoon_config_done(CocoonConfig *c) {
                 return;
         c->default_backend = mfree(c->default_backend);
         c->qemu_binary = mfree(c->qemu_binary);
-        c->cloud_hypervisor_binary = mfree(c->cloud_hypervisor_binary);
-        c->firecracker_binary = mfree(c->firecracker_binary);
+        c->warnings = strv_free(c->warnings);
 }
 
 static unsigned online_cpus(void) {
@@ -187,9 +185,7 @@ int cocoon_config_defaults(CocoonConfig *ret) {
 
         c.default_backend = strdup("qemu");
         c.qemu_binary = strdup("qemu-system-x86_64");
-        c.cloud_hypervisor_binary = strdup("cloud-hypervisor");
-        c.firecracker_binary = strdup("firecracker");
-        if (!c.default_backend || !c.qemu_binary || !c.cloud_hypervisor_binary || !c.firecracker_binary)
+        if (!c.default_backend || !c.qemu_binary)
                 return -ENOMEM;
 
         *ret = c;
@@ -233,8 +229,28 @@ typedef struct ParseState {
         const char *file;
         unsigned line;
         char *section; /* NULL before the first header */
+        bool section_known;
         char **error;
+        char ***warnings;
 } ParseState;
+
+/* One line in *st->warnings, also logged at debug (the caller decides how loud to be). */
+static _printf_(2, 3) int add_warning(ParseState *st, const char *format, ...) {
+        va_list ap;
+        char *s;
+        int k, r;
+
+        va_start(ap, format);
+        k = vasprintf(&s, format, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        log_debug("%s", s);
+        r = strv_push(st->warnings, s);
+        if (r < 0)
+                free(s);
+        return r;
+}
 
 static int parse_section_header(ParseState *st, char *l) {
         size_t len = strlen(l);
@@ -248,8 +264,13 @@ static int parse_section_header(ParseState *st, char *l) {
         if (isempty(name))
                 return set_error(st->error, -EINVAL, "%s:%u: Empty section name", st->file, st->line);
 
-        if (!config_section_known(name))
-                log_debug("%s:%u: Unknown section [%s], ignoring its settings.", st->file, st->line, name);
+        st->section_known = config_section_known(name);
+        if (!st->section_known) {
+                int r = add_warning(st, "%s:%u: Unknown section [%s], its settings are ignored.", st->file,
+                                    st->line, name);
+                if (r < 0)
+                        return r;
+        }
         return replace_string(&st->section, name);
 }
 
@@ -273,9 +294,10 @@ static int parse_assignment(CocoonConfig *c, ParseState *st, char *l) {
 
         item = config_item_find(st->section, key);
         if (!item) {
-                log_debug("%s:%u: Unknown setting %s= in [%s], ignoring.",
-                          st->file, st->line, key, st->section);
-                return 0;
+                if (!st->section_known)
+                        return 0; /* said once, at its header */
+                return add_warning(st, "%s:%u: Unknown setting %s= in [%s], ignored.", st->file, st->line,
+                                   key, st->section);
         }
 
         r = item->parse(value, (uint8_t *) c + item->offset);
@@ -289,7 +311,7 @@ static int parse_assignment(CocoonConfig *c, ParseState *st, char *l) {
 
 /* Applies the text of one file (modified in place) to c. */
 static int config_parse_text(CocoonConfig *c, const char *file, char *text, char **error) {
-        ParseState st = { .file = file, .error = error };
+        ParseState st = { .file = file, .error = error, .warnings = &c->warnings };
         char *next = text;
         int r = 0;
 
@@ -432,4 +454,10 @@ int cocoon_config_load(const char *path, CocoonConfig *ret, char **ret_error) {
         *ret = c;
         c = (CocoonConfig) {};
         return 0;
+}
+
+const char *cocoon_config_backend_binary(const CocoonConfig *c, const char *backend) {
+        if (backend && strcmp(backend, "qemu") == 0)
+                return c->qemu_binary;
+        return NULL;
 }

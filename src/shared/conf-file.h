@@ -22,13 +22,10 @@ Accel accel_from_string(const char *s);
  * [Manager]         StopTimeoutSec= [30]   how long a graceful stop waits for the guest (seconds, > 0)
  *                   KillGraceSec= [5]      SIGTERM -> SIGKILL window of a VM's unit (seconds, > 0)
  *                   PoolSize= [online CPUs] parallel items of a batch operation (1..1024)
- *                   DefaultBackend= [qemu] qemu | cloud-hypervisor | firecracker
+ *                   DefaultBackend= [qemu] a backend this build implements: qemu is the only one
  *                   ConsoleLogMaxBytes= [1M] size cap of a VM's console.log (a size: 512K, 1M, 1048576; > 0)
  * [QEMU]            Accel= [auto]          auto | kvm | tcg
- *                   Binary= [qemu-system-x86_64]
- * [CloudHypervisor] Binary= [cloud-hypervisor]
- * [Firecracker]     Binary= [firecracker]
- * A Binary= is a name looked up in $PATH or an absolute path. */
+ *                   Binary= [qemu-system-x86_64] a name looked up in $PATH or an absolute path */
 typedef struct CocoonConfig {
         uint64_t stop_timeout_usec;
         uint64_t kill_grace_usec;
@@ -37,8 +34,9 @@ typedef struct CocoonConfig {
         uint64_t console_log_max_bytes;
         Accel qemu_accel;
         char *qemu_binary;
-        char *cloud_hypervisor_binary;
-        char *firecracker_binary;
+        /* What was ignored, one line each ("<file>:<line>: Unknown setting Foo= in [Manager], ignored."):
+         * an unknown section (once, not per key in it) or an unknown key of a known section. NULL: none. */
+        char **warnings;
 } CocoonConfig;
 
 #define COCOON_CONFIG_POOL_SIZE_MAX 1024U
@@ -53,8 +51,12 @@ int cocoon_config_defaults(CocoonConfig *ret);
  * lexical order; later files override earlier ones key by key. A missing file or drop-in directory is
  * fine. Syntax: [Section] headers, Key=Value lines, blank lines, comments starting with '#' or ';';
  * whitespace around names and values is trimmed; no line continuation. Unknown sections and keys are
- * logged at debug and ignored, so newer files work with older managers. A line that is not a section or
+ * ignored, so newer files work with older managers, and listed in ret->warnings for the caller to show (a
+ * typo must not go unnoticed). A line that is not a section or
  * an assignment, an assignment before the first section, or a bad value is -EINVAL, and *ret_error
  * (optional, set only on failure) says "<file>:<line>: <what>"; other failures (e.g. -EACCES reading a
  * file) set it to "<file>: <error>". */
 int cocoon_config_load(const char *path, CocoonConfig *ret, char **ret_error);
+
+/* The binary configured for a backend (hypervisor_table's type name), NULL for a backend without one. */
+const char *cocoon_config_backend_binary(const CocoonConfig *c, const char *backend);

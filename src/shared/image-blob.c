@@ -87,23 +87,24 @@ int image_blob_parse_file_name(const char *name, char ret_hex[static IMAGE_BLOB_
         return 0;
 }
 
-/* Opens the source and checks it is something we can import as kind. */
-static int open_source(const char *path, ImageBlobKind kind, int *ret_fd) {
-        _cleanup_close_ int fd = -EBADF;
+int image_blob_check_source(int fd, ImageBlobKind kind) {
         struct stat st;
+        int flags;
 
-        if (isempty(path) || path[0] != '/')
+        if (fd < 0 || !image_blob_kind_to_string(kind))
                 return -EINVAL;
-        /* O_NONBLOCK: a FIFO passed by mistake must fail the type check below, not hang the open. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return negative_errno();
         if (fstat(fd, &st) < 0)
                 return negative_errno();
         if (S_ISDIR(st.st_mode))
                 return -EISDIR;
         if (!S_ISREG(st.st_mode))
                 return -EBADFD;
+        /* A passed fd may be O_PATH or write-only: nothing to read from. */
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0)
+                return negative_errno();
+        if ((flags & O_PATH) || (flags & O_ACCMODE) == O_WRONLY)
+                return -EBADF;
         if (st.st_size == 0)
                 return -EINVAL; /* an empty kernel, initrd or file system is always a mistake */
 
@@ -115,17 +116,33 @@ static int open_source(const char *path, ImageBlobKind kind, int *ret_fd) {
                 if (n != (ssize_t) sizeof(magic) || (magic[0] | (magic[1] << 8)) != EXT_SUPERBLOCK_MAGIC)
                         return -EMEDIUMTYPE;
         }
+        return 0;
+}
 
+int image_blob_open_source(const char *path, ImageBlobKind kind, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (isempty(path) || path[0] != '/')
+                return -EINVAL;
+        /* O_NONBLOCK: a FIFO passed by mistake must fail the type check, not hang the open. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return negative_errno();
+        r = image_blob_check_source(fd, kind);
+        if (r < 0)
+                return r;
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
-/* Fills buf as far as the file allows; a short count means end of file. */
-static ssize_t read_full(int fd, uint8_t *buf, size_t size) {
+/* Fills buf from offset as far as the file allows; a short count means end of file. pread(): a passed fd
+ * shares its file offset with the sender, which must not steer what we read. */
+static ssize_t read_full(int fd, uint64_t offset, uint8_t *buf, size_t size) {
         size_t done = 0;
 
         while (done < size) {
-                ssize_t k = read(fd, buf + done, size - done);
+                ssize_t k = pread(fd, buf + done, size - done, (off_t) (offset + done));
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -185,7 +202,7 @@ static int copy_and_hash(int src, int dst, char ret_hex[static IMAGE_BLOB_HEX_LE
                 return r;
 
         for (;;) {
-                ssize_t n = read_full(src, buf, COPY_BUFFER_SIZE);
+                ssize_t n = read_full(src, total, buf, COPY_BUFFER_SIZE);
                 if (n < 0)
                         return (int) n;
                 if (n == 0)
@@ -231,9 +248,8 @@ static int write_temp_file(int blobs_fd, const char *temp_name, int src,
         return 0;
 }
 
-int image_blob_write_temp(int blobs_fd, const char *src_path, ImageBlobKind kind, char **ret_temp_name,
+int image_blob_write_temp(int blobs_fd, int src, ImageBlobKind kind, char **ret_temp_name,
                           char ret_hex[static IMAGE_BLOB_HEX_LEN + 1], uint64_t *ret_size) {
-        _cleanup_close_ int src = -EBADF;
         _cleanup_free_ char *temp_name = NULL;
         char random[ID_LENGTH + 1], hex[IMAGE_BLOB_HEX_LEN + 1] = {};
         uint64_t size = 0;
@@ -242,7 +258,7 @@ int image_blob_write_temp(int blobs_fd, const char *src_path, ImageBlobKind kind
         if (blobs_fd < 0 || !image_blob_kind_to_string(kind))
                 return -EINVAL;
 
-        r = open_source(src_path, kind, &src);
+        r = image_blob_check_source(src, kind);
         if (r < 0)
                 return r;
 

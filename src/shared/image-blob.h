@@ -37,13 +37,20 @@ int image_blob_file_name(const char *hex, ImageBlobKind kind, char **ret);
 int image_blob_parse_file_name(const char *name, char ret_hex[static IMAGE_BLOB_HEX_LEN + 1],
                                ImageBlobKind *ret_kind);
 
-/* Phase one of adding a blob; pure file work, safe in any thread. Opens src_path (must be absolute and name
- * a non-empty regular file, symlinks followed; -ENOENT, -EISDIR, -EBADFD, -EINVAL), checks the format the
- * kind needs (rootfs: an ext2/3/4 superblock, else -EMEDIUMTYPE), and copies it into a new temporary file
+/* Whether the open file src can be imported as kind: a non-empty regular file open for reading (-EISDIR,
+ * -EBADFD for another type, -EBADF for an O_PATH or write-only fd, -EINVAL when empty) with the format the
+ * kind needs (rootfs: an ext2/3/4 superblock, else -EMEDIUMTYPE). */
+int image_blob_check_source(int src, ImageBlobKind kind);
+/* Opens path (absolute, symlinks followed, as the calling process: for tools and tests, never for a
+ * caller's path) and checks it with image_blob_check_source(); -ENOENT etc. from open(). */
+int image_blob_open_source(const char *path, ImageBlobKind kind, int *ret_fd);
+
+/* Phase one of adding a blob; pure file work, safe in any thread. Checks src (image_blob_check_source())
+ * and copies it, from offset 0 whatever the fd's own offset, into a new temporary file
  * in blobs_fd while hashing it. Runs of zero blocks become holes, so sparse root file systems stay sparse.
  * The temporary file is fsync'ed; its name (starting with TEMP_FILE_PREFIX) goes to ret_temp_name. On
  * failure nothing is left in blobs_fd. */
-int image_blob_write_temp(int blobs_fd, const char *src_path, ImageBlobKind kind, char **ret_temp_name,
+int image_blob_write_temp(int blobs_fd, int src, ImageBlobKind kind, char **ret_temp_name,
                           char ret_hex[static IMAGE_BLOB_HEX_LEN + 1], uint64_t *ret_size);
 
 /* Phase two: gives temp_name its final name "<hex>.<kind>" unless that blob exists already, in which case

@@ -14,7 +14,8 @@ struct ImageImport {
         ImageStore *store;
         char *name;
         char *cmdline; /* NULL: none */
-        char *paths[_IMAGE_BLOB_KIND_MAX]; /* NULL: the image has no such file */
+        char *paths[_IMAGE_BLOB_KIND_MAX]; /* NULL: the image has no such file, or it comes from fds[] */
+        int fds[_IMAGE_BLOB_KIND_MAX]; /* -EBADF: none */
         ImageFile files[_IMAGE_BLOB_KIND_MAX]; /* present = added and still pending in the store */
         bool created[_IMAGE_BLOB_KIND_MAX]; /* this import wrote the blob (so a rollback may delete it) */
         bool reserved; /* name is in store->reserved_names */
@@ -23,8 +24,13 @@ struct ImageImport {
         bool committed;
 };
 
+static bool spec_has_fd(const ImageImportSpec *spec, ImageBlobKind k) {
+        return spec->fds && spec->fds[k] >= 0;
+}
+
 static int validate_spec(const ImageImportSpec *spec, const char *const paths[static _IMAGE_BLOB_KIND_MAX]) {
-        if (!spec || !image_name_is_valid(spec->name) || isempty(paths[IMAGE_BLOB_KERNEL]))
+        if (!spec || !image_name_is_valid(spec->name) ||
+            (isempty(paths[IMAGE_BLOB_KERNEL]) && !spec_has_fd(spec, IMAGE_BLOB_KERNEL)))
                 return -EINVAL;
         for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
                 if (!isempty(paths[k]) && paths[k][0] != '/')
@@ -54,6 +60,8 @@ int image_import_begin(ImageStore *s, const ImageImportSpec *spec, ImageImport *
         if (!imp)
                 return -ENOMEM;
         imp->store = s;
+        for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
+                imp->fds[k] = -EBADF;
         imp->name = strdup(spec->name);
         if (!imp->name)
                 return -ENOMEM;
@@ -63,6 +71,12 @@ int image_import_begin(ImageStore *s, const ImageImportSpec *spec, ImageImport *
                         return -ENOMEM;
         }
         for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++) {
+                if (spec_has_fd(spec, k)) {
+                        imp->fds[k] = fcntl(spec->fds[k], F_DUPFD_CLOEXEC, 3);
+                        if (imp->fds[k] < 0)
+                                return negative_errno();
+                        continue;
+                }
                 if (isempty(paths[k]))
                         continue;
                 imp->paths[k] = strdup(paths[k]);
@@ -82,15 +96,14 @@ int image_import_begin(ImageStore *s, const ImageImportSpec *spec, ImageImport *
 /* Adds one file as a blob. Any thread: it touches only the blobs directory and, under the lock, the pending
  * list. The blob is registered as pending before it is linked or found to exist, so the owner thread cannot
  * delete it in between (see image_store_remove_blob_if_unused()). */
-static int blob_add(ImageStore *s, const char *path, ImageBlobKind kind, ImageFile *ret_file,
-                    bool *ret_created) {
+static int blob_add(ImageStore *s, int src, ImageBlobKind kind, ImageFile *ret_file, bool *ret_created) {
         _cleanup_free_ char *temp = NULL;
         char hex[IMAGE_BLOB_HEX_LEN + 1];
         uint64_t size;
         bool created;
         int r;
 
-        r = image_blob_write_temp(s->blobs_fd, path, kind, &temp, hex, &size);
+        r = image_blob_write_temp(s->blobs_fd, src, kind, &temp, hex, &size);
         if (r < 0)
                 return r;
 
@@ -126,9 +139,18 @@ int image_import_copy(ImageImport *imp) {
         imp->copy_started = true;
 
         for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++) {
-                if (!imp->paths[k])
+                _cleanup_close_ int opened = -EBADF;
+                int src = imp->fds[k];
+
+                if (src < 0 && imp->paths[k]) {
+                        r = image_blob_open_source(imp->paths[k], k, &opened);
+                        if (r < 0)
+                                return r;
+                        src = opened;
+                }
+                if (src < 0)
                         continue;
-                r = blob_add(imp->store, imp->paths[k], k, &imp->files[k], &imp->created[k]);
+                r = blob_add(imp->store, src, k, &imp->files[k], &imp->created[k]);
                 if (r < 0)
                         return r; /* blobs added so far stay pending until image_import_free() */
         }
@@ -262,8 +284,10 @@ ImageImport *image_import_free(ImageImport *imp) {
 
         free(imp->name);
         free(imp->cmdline);
-        for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
+        for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++) {
                 free(imp->paths[k]);
+                safe_close(imp->fds[k]);
+        }
         return mfree(imp);
 }
 

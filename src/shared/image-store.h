@@ -70,6 +70,10 @@ typedef struct ImageImportSpec {
         const char *initrd_path; /* optional (NULL or ""); absolute */
         const char *rootfs_path; /* optional (NULL or ""); absolute; a raw ext2/3/4 image */
         const char *cmdline; /* optional (NULL or ""); image_cmdline_is_valid() */
+        /* Optional (NULL: none): files already open, indexed by ImageBlobKind, -EBADF where there is none.
+         * A file given here replaces the path of its kind; image_import_begin() keeps a duplicate. The
+         * manager passes what callers sent it, so it never opens a path a caller named. */
+        const int *fds;
 } ImageImportSpec;
 
 /* An import runs in three steps so the slow part can leave the owner's thread:
@@ -83,7 +87,7 @@ typedef struct ImageImportSpec {
  * image, another pending import) uses them by then. Nothing of a failed import stays on disk. */
 typedef struct ImageImport ImageImport;
 
-/* -EINVAL for a bad spec (name, relative or missing kernel path, cmdline), -EEXIST for a name in use. */
+/* -EINVAL for a bad spec (name, relative path, no kernel, cmdline), -EEXIST for a name in use. */
 int image_import_begin(ImageStore *s, const ImageImportSpec *spec, ImageImport **ret);
 /* Errors of image_blob_write_temp() for the first file that fails (-ENOENT: a file is missing, -EISDIR,
  * -EBADFD: not a regular file, -EINVAL: empty, -EMEDIUMTYPE: rootfs is not ext2/3/4), or I/O errors. */

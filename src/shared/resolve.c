@@ -20,8 +20,8 @@ static int resolve_prefix(const Hashmap *ids, const char *ref, const char **ret_
         size_t state = 0, n_found = 0, len = strlen(ref);
         int r;
 
-        /* A linear scan: ~10k records take microseconds, and an index for prefixes would cost on every put.
-         */
+        /* A linear scan: prefixes are rare next to exact ids and names, and an index for prefixes would cost
+         * on every put. */
         while (hashmap_iterate(ids, &state, &key, NULL)) {
                 if (strncmp(key, ref, len) != 0)
                         continue;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* SHA-256 from OpenSSL's libcrypto, loaded on first use: the manager needs it only to import images, and
- * merely linking libcrypto costs every process ~1.6 MB of resident memory (its relocations). */
+ * merely linking libcrypto costs every process resident memory (its relocations). */
 #pragma once
 
 #include <stddef.h>

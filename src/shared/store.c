@@ -405,16 +405,21 @@ static int store_write_record(Store *s, const VMRecord *r) {
         if (asprintf(&text, "%s\n", json_to_string(o)) < 0)
                 return -ENOMEM;
 
+        bool created = false;
         if (mkdirat(s->vms_fd, r->vm.id, 0700) >= 0) {
+                created = true;
                 k = fsync_directory_at(s->vms_fd, NULL);
-                if (k < 0)
-                        return k;
         } else if (errno != EEXIST)
                 return negative_errno();
 
-        if (asprintf(&path, "%s/" STORE_RECORD_FILE, r->vm.id) < 0)
-                return -ENOMEM;
-        return write_file_atomic_at(s->vms_fd, path, text, strlen(text), 0600);
+        if (k >= 0 && asprintf(&path, "%s/" STORE_RECORD_FILE, r->vm.id) < 0)
+                k = -ENOMEM;
+        if (k >= 0)
+                k = write_file_atomic_at(s->vms_fd, path, text, strlen(text), 0600);
+        /* A new record that could not be written leaves no empty directory behind (disk full). */
+        if (k < 0 && created)
+                (void) unlinkat(s->vms_fd, r->vm.id, AT_REMOVEDIR);
+        return k;
 }
 
 int store_put(Store *s, const VMRecord *r) {

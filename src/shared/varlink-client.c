@@ -58,6 +58,23 @@ static int client_fail(Varlink *link, int error) {
         return error;
 }
 
+/* The pushed fds go with the first bytes of the message just queued (the queue held nothing before). */
+static int client_send_fds(Varlink *link) {
+        uint64_t deadline = varlink_deadline(link);
+
+        while (link->n_output_fds > 0) {
+                int r = varlink_output_write_with_fds(&link->output, link->fd, link->output_fds,
+                                                      link->n_output_fds);
+                if (r == -EAGAIN)
+                        r = varlink_wait(link, POLLOUT, deadline);
+                else if (r > 0)
+                        varlink_close_fds(link->output_fds, &link->n_output_fds); /* ours are dups now */
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int client_send(Varlink *link, const char *method, json_object *parameters,
                        VarlinkMethodFlags flags) {
         _cleanup_(json_object_putp) json_object *m = NULL;
@@ -85,6 +102,9 @@ static int client_send(Varlink *link, const char *method, json_object *parameter
         r = varlink_output_append(&link->output, m);
         if (r < 0)
                 return r;
+        r = client_send_fds(link);
+        if (r < 0)
+                return client_fail(link, r);
         r = varlink_flush_blocking(link);
         if (r < 0)
                 return client_fail(link, r);

@@ -69,6 +69,71 @@ int varlink_input_read(VarlinkInput *input, int fd) {
         return (int) n;
 }
 
+static void close_many(const int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                safe_close(fds[i]);
+}
+
+int varlink_input_read_with_fds(VarlinkInput *input, int fd, int *fds, size_t max_fds, size_t *ret_n_fds) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * VARLINK_FDS_PER_MESSAGE_MAX)];
+        } control;
+        struct msghdr mh = {};
+        struct iovec iov;
+        size_t pending, size, n_fds = 0;
+        bool too_many = false;
+        ssize_t n;
+        int r;
+
+        if (max_fds > VARLINK_FDS_PER_MESSAGE_MAX)
+                return -EINVAL;
+        input_compact(input);
+        pending = input->end - input->start;
+        if (pending >= VARLINK_BUFFER_MAX)
+                return -ENOBUFS;
+        size = MIN((size_t) VARLINK_READ_SIZE, VARLINK_BUFFER_MAX - pending);
+        r = buffer_reserve(&input->buffer, &input->allocated, input->end + size);
+        if (r < 0)
+                return r;
+
+        iov = (struct iovec){ .iov_base = input->buffer + input->end, .iov_len = size };
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = &control;
+        mh.msg_controllen = sizeof(control);
+        n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0)
+                return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
+
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                size_t k;
+
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < k; i++) {
+                        int f;
+
+                        memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                        if (n_fds < max_fds)
+                                fds[n_fds++] = f;
+                        else {
+                                safe_close(f);
+                                too_many = true;
+                        }
+                }
+        }
+        /* The kernel closed what did not fit into our buffer. */
+        if (too_many || (mh.msg_flags & MSG_CTRUNC)) {
+                close_many(fds, n_fds);
+                return -EPROTO;
+        }
+        input->end += (size_t) n;
+        *ret_n_fds = n_fds;
+        return (int) n;
+}
+
 int varlink_input_feed(VarlinkInput *input, const void *data, size_t size) {
         int r;
 
@@ -228,6 +293,42 @@ int varlink_output_write(VarlinkOutput *output, int fd) {
                         output->allocated = 0;
                 }
         }
+        return (int) n;
+}
+
+int varlink_output_write_with_fds(VarlinkOutput *output, int fd, const int *fds, size_t n_fds) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * VARLINK_FDS_PER_MESSAGE_MAX)];
+        } control = {};
+        struct msghdr mh = {};
+        struct cmsghdr *c;
+        struct iovec iov;
+        ssize_t n;
+
+        if (n_fds == 0)
+                return varlink_output_write(output, fd);
+        if (n_fds > VARLINK_FDS_PER_MESSAGE_MAX)
+                return -EINVAL;
+        if (output->start == output->end)
+                return 0;
+        iov = (struct iovec){ .iov_base = output->buffer + output->start,
+                              .iov_len = output->end - output->start };
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = &control;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+        c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+        n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0)
+                return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
+        output->start += (size_t) n;
+        if (output->start == output->end)
+                output->start = output->end = 0;
         return (int) n;
 }
 

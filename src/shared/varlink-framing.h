@@ -27,6 +27,10 @@ typedef struct VarlinkOutput {
 /* One read() of at most VARLINK_READ_SIZE bytes. Returns the number of bytes read, 0 at EOF, -EAGAIN when
  * nothing is available, -ENOBUFS when the pending message already fills VARLINK_BUFFER_MAX. */
 int varlink_input_read(VarlinkInput *input, int fd);
+/* As varlink_input_read(), with recvmsg(): file descriptors sent along (SCM_RIGHTS) are received too
+ * (close-on-exec), at most `max_fds` of them, into fds[] with their number in *ret_n_fds. More than
+ * max_fds in one read is -EPROTO (none kept). */
+int varlink_input_read_with_fds(VarlinkInput *input, int fd, int *fds, size_t max_fds, size_t *ret_n_fds);
 /* Appends bytes as if read from the socket (tests, and leftovers handed over by an upgrade). */
 int varlink_input_feed(VarlinkInput *input, const void *data, size_t size);
 /* Cuts the next complete message. Returns 1 with *ret set, 0 when more bytes are needed, -ENOBUFS when the
@@ -46,5 +50,8 @@ void varlink_input_done(VarlinkInput *input);
 int varlink_output_append(VarlinkOutput *output, json_object *message);
 /* One write attempt. Returns bytes written (0 when nothing is queued), -EAGAIN, or -errno (-EPIPE, …). */
 int varlink_output_write(VarlinkOutput *output, int fd);
+/* As varlink_output_write(), attaching fds (SCM_RIGHTS) to the first byte written; returns bytes written
+ * (> 0 means the fds went with them). */
+int varlink_output_write_with_fds(VarlinkOutput *output, int fd, const int *fds, size_t n_fds);
 bool varlink_output_pending(const VarlinkOutput *output);
 void varlink_output_done(VarlinkOutput *output);

@@ -21,6 +21,7 @@ extern const VarlinkInterface vl_interface_io_cocoon_Image;
 #define VM_ERROR_INVALID_CONFIGURATION "io.cocoon.VM.InvalidConfiguration"
 #define VM_ERROR_NOT_SUPPORTED "io.cocoon.VM.NotSupported"
 #define VM_ERROR_HYPERVISOR_FAILED "io.cocoon.VM.HypervisorFailed"
+#define VM_ERROR_RECORD_NOT_WRITTEN "io.cocoon.VM.RecordNotWritten"
 #define VM_ERROR_SUBSCRIBER_TOO_SLOW "io.cocoon.VM.SubscriberTooSlow"
 
 #define IMAGE_ERROR_NO_SUCH_IMAGE "io.cocoon.Image.NoSuchImage"

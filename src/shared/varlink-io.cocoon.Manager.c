@@ -3,8 +3,9 @@
 #include "varlink-interfaces.h"
 
 static const VarlinkField backend_fields[] = {
-        { .name = "name", .type = VARLINK_STRING, .doc = "qemu, cloud-hypervisor or firecracker." },
-        { .name = "available", .type = VARLINK_BOOL, .doc = "Whether its binary was found." },
+        { .name = "name", .type = VARLINK_STRING, .doc = "A backend this build implements: qemu." },
+        { .name = "available", .type = VARLINK_BOOL,
+          .doc = "Whether the binary the configuration names is an executable file." },
         { .name = "path", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
         { .name = "version", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
         {},
@@ -14,7 +15,7 @@ static const VarlinkSymbol type_backend = {
         .kind = VARLINK_SYMBOL_STRUCT_TYPE,
         .name = "Backend",
         .input = backend_fields,
-        .doc = "A hypervisor backend and whether this host can run it.",
+        .doc = "A hypervisor backend this build implements and whether this host can run it.",
 };
 
 static const VarlinkField describe_out[] = {
@@ -31,6 +32,9 @@ static const VarlinkField describe_out[] = {
         { .name = "corruptRecords", .type = VARLINK_INT,
           .doc = "Records moved aside at start because they failed to parse." },
         { .name = "connections", .type = VARLINK_INT },
+        { .name = "configWarnings", .type = VARLINK_STRING, .flags = VARLINK_ARRAY,
+          .doc = "Settings of cocoon.conf (and its drop-ins) ignored at start, one "
+                 "\"<file>:<line>: <what>\" each: unknown sections and keys." },
         {},
 };
 
@@ -38,7 +42,8 @@ static const VarlinkSymbol method_describe = {
         .kind = VARLINK_SYMBOL_METHOD,
         .name = "Describe",
         .output = describe_out,
-        .doc = "Version, directories, backends found and record counts.",
+        .doc = "Version, directories, the backends this build implements, record counts and configuration "
+               "warnings.",
 };
 
 static const VarlinkField garbage_collect_out[] = {

@@ -279,6 +279,11 @@ static const VarlinkSymbol error_not_supported = {
 static const VarlinkSymbol error_hypervisor_failed = {
         .kind = VARLINK_SYMBOL_ERROR, .name = "HypervisorFailed", .input = hypervisor_failed_fields,
 };
+static const VarlinkSymbol error_record_not_written = {
+        .kind = VARLINK_SYMBOL_ERROR, .name = "RecordNotWritten", .input = hypervisor_failed_fields,
+        .doc = "The VM's record could not be written (e.g. the disk is full): the operation was undone where "
+               "it could be (a started hypervisor is stopped, a created VM removed), and the call fails.",
+};
 static const VarlinkSymbol error_subscriber_too_slow = {
         .kind = VARLINK_SYMBOL_ERROR, .name = "SubscriberTooSlow", .input = message_fields,
         .doc = "Ends a Watch whose caller let too many events pile up unread; watch again.",
@@ -328,6 +333,7 @@ static const VarlinkSymbol *const symbols[] = {
         &error_invalid_configuration,
         &error_not_supported,
         &error_hypervisor_failed,
+        &error_record_not_written,
         &error_subscriber_too_slow,
         NULL,
 };

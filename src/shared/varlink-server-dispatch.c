@@ -118,6 +118,10 @@ int varlink_server_dispatch_call(VarlinkServer *server, Varlink *link, json_obje
         link->current_method = method;
         link->current_flags = flags;
         link->state = VARLINK_PROCESSING;
+        /* The fds that came with this message's first bytes are the call's now. */
+        memcpy(link->call_fds, link->input_fds, link->n_input_fds * sizeof(int));
+        link->n_call_fds = link->n_input_fds;
+        link->n_input_fds = 0;
 
         /* No further input is looked at until this call is finished, so a connection still PROCESSING after
          * the handler returned is still on this very call. */
@@ -129,12 +133,7 @@ int varlink_server_dispatch_call(VarlinkServer *server, Varlink *link, json_obje
                         return r;
         }
         if ((flags & VARLINK_METHOD_ONEWAY) && link->state == VARLINK_PROCESSING) {
-                json_object_put(link->current_call);
-                link->current_call = NULL;
-                link->current_method = NULL;
-                link->current_interface = NULL;
-                link->current_symbol = NULL;
-                link->current_flags = 0;
+                varlink_release_call(link);
                 link->state = VARLINK_IDLE_SERVER;
         }
         return 0;
@@ -152,6 +151,30 @@ static int write_some(Varlink *link) {
         return 0;
 }
 
+/* One read; with fd passing on, the fds that came along are kept for the message they start. */
+static int read_input(Varlink *link) {
+        int fds[VARLINK_FDS_PER_MESSAGE_MAX];
+        size_t n_fds = 0;
+        bool message_start;
+        int r;
+
+        if (!link->allow_fd_input)
+                return varlink_input_read(&link->input, link->fd);
+
+        message_start = !varlink_input_has_partial(&link->input) && link->n_input_fds == 0;
+        r = varlink_input_read_with_fds(&link->input, link->fd, fds, ELEMENTSOF(fds), &n_fds);
+        if (r <= 0 || n_fds == 0)
+                return r;
+        /* As sd-varlink: fds belong to the first byte of a message, and a message brings one batch. */
+        if (!message_start) {
+                varlink_close_fds(fds, &n_fds);
+                return log_debug_errno(-EPROTO, "Varlink peer sent file descriptors inside a message.");
+        }
+        memcpy(link->input_fds, fds, n_fds * sizeof(int));
+        link->n_input_fds = n_fds;
+        return r;
+}
+
 /* Serves buffered calls while idle; reads at most once per wakeup so one busy peer cannot starve others. */
 static int read_and_dispatch(Varlink *link) {
         bool did_read = false;
@@ -159,6 +182,10 @@ static int read_and_dispatch(Varlink *link) {
 
         while (link->state == VARLINK_IDLE_SERVER) {
                 json_object *call = NULL;
+
+                /* Unread replies pile up: take no further call until they drained. */
+                if (!varlink_server_may_dispatch(link))
+                        break;
 
                 r = varlink_input_next(&link->input, &call);
                 if (r < 0)
@@ -170,20 +197,23 @@ static int read_and_dispatch(Varlink *link) {
                                                        "Invalid Varlink call from peer, disconnecting: %m");
                         continue;
                 }
-                if (link->read_eof || did_read)
+                if (link->read_eof) {
+                        /* Every complete call is served: what is left can never become one. */
+                        if (varlink_input_has_partial(&link->input))
+                                return log_debug_errno(-EBADMSG, "Varlink peer sent a truncated message.");
+                        break;
+                }
+                if (did_read)
                         break;
 
-                r = varlink_input_read(&link->input, link->fd);
+                r = read_input(link);
                 did_read = true;
                 if (r == -EAGAIN)
                         break;
                 if (r < 0)
                         return log_debug_errno(r, "Failed to read from Varlink peer: %m");
-                if (r == 0) {
+                if (r == 0)
                         link->read_eof = true;
-                        if (varlink_input_has_partial(&link->input))
-                                return log_debug_errno(-EBADMSG, "Varlink peer sent a truncated message.");
-                }
         }
         return 0;
 }
@@ -206,11 +236,16 @@ int varlink_process_server(Varlink *link) {
         if (link->state == VARLINK_DISCONNECTED)
                 return 0;
 
-        /* Done after the final reply to an upgrade call that the handler did not take over. */
+        /* Done after the final reply to an upgrade call: the socket leaves Varlink, to the handler that
+         * took it over, or closed. */
+        if (link->state == VARLINK_UPGRADING && !varlink_output_pending(&link->output))
+                return varlink_finish_upgrade(link);
         if (link->state == VARLINK_CLOSING && !varlink_output_pending(&link->output))
                 return varlink_close(link);
-        /* The peer finished sending and has all our replies. */
-        if (link->state == VARLINK_IDLE_SERVER && link->read_eof && !varlink_output_pending(&link->output))
+        /* The peer finished sending and has all our replies (calls held back while its replies drained
+         * are still to be served). */
+        if (link->state == VARLINK_IDLE_SERVER && link->read_eof && !varlink_output_pending(&link->output) &&
+            !varlink_input_has_partial(&link->input))
                 return varlink_close(link);
         /* The peer is gone entirely: nothing we could still send would arrive. A peer that only shut down
          * its sending side still gets the replies to its calls. */

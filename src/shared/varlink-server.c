@@ -25,6 +25,8 @@ int varlink_server_new(VarlinkServer **ret) {
         s->n_ref = 1;
         s->connections_max = VARLINK_CONNECTIONS_MAX;
         s->connections_per_uid_max = VARLINK_CONNECTIONS_PER_UID_MAX;
+        s->output_per_connection_max = VARLINK_OUTPUT_PER_CONNECTION_MAX;
+        s->output_per_uid_max = VARLINK_OUTPUT_PER_UID_MAX;
 
         r = varlink_server_set_info(s, "cocoon", program_invocation_short_name, COCOON_VERSION, "");
         if (r < 0)
@@ -227,6 +229,23 @@ int varlink_server_set_connections_per_uid_max(VarlinkServer *server, unsigned m
         return 0;
 }
 
+int varlink_server_set_allow_fd_passing_input(VarlinkServer *server, bool allow) {
+        if (!server)
+                return -EINVAL;
+        server->allow_fd_input = allow;
+        return 0;
+}
+
+int varlink_server_set_output_max(VarlinkServer *server, size_t per_connection, size_t per_uid) {
+        if (!server)
+                return -EINVAL;
+        if (per_connection > 0)
+                server->output_per_connection_max = per_connection;
+        if (per_uid > 0)
+                server->output_per_uid_max = per_uid;
+        return 0;
+}
+
 unsigned varlink_server_current_connections(VarlinkServer *server) {
         return server ? server->n_connections : 0;
 }
@@ -264,6 +283,88 @@ static void uid_dec(VarlinkServer *s, uid_t uid) {
                 return;
         if (--c->count == 0)
                 *c = s->uids[--s->n_uids];
+}
+
+size_t varlink_server_buffered_output(VarlinkServer *server, uid_t uid) {
+        UidCount *c;
+
+        if (!server)
+                return 0;
+        c = uid_find(server, uid);
+        return c ? c->output : 0;
+}
+
+/* ---- unsent output: throttling connections whose peers do not read ---- */
+
+static int resume_handler(sd_event_source *source, void *userdata) {
+        VarlinkServer *s = userdata;
+
+        /* Serving one connection may close others (disconnect callbacks): look the list up afresh each
+         * time. A connection served is no longer throttled unless it filled its queue again, so each is
+         * visited about once; the count is only a backstop. */
+        for (unsigned n = s->n_connections; n > 0; n--) {
+                Varlink *l;
+
+                for (l = s->connections; l; l = l->server_next)
+                        if (l->throttled && varlink_server_may_dispatch(l))
+                                break;
+                if (!l)
+                        return 0;
+                l->throttled = false;
+                varlink_ref(l);
+                (void) varlink_process_server(l);
+                varlink_unref(l);
+        }
+        return 0;
+}
+
+/* A connection throttled only by its UID's total gets no I/O event when another connection drains it:
+ * serve such connections from a one-shot event. */
+static void schedule_resume(VarlinkServer *s) {
+        if (!s->event)
+                return;
+        if (!s->resume_event_source) {
+                if (sd_event_add_defer(s->event, &s->resume_event_source, resume_handler, s) < 0)
+                        return; /* they are served again on their next I/O event */
+                (void) sd_event_source_set_priority(s->resume_event_source, s->priority);
+                (void) sd_event_source_set_description(s->resume_event_source, "varlink-resume");
+        }
+        (void) sd_event_source_set_enabled(s->resume_event_source, SD_EVENT_ONESHOT);
+}
+
+static void uid_output_update(VarlinkServer *s, Varlink *link, size_t now) {
+        UidCount *c = link->ucred_valid ? uid_find(s, link->ucred.uid) : NULL;
+        size_t before;
+
+        if (!c) {
+                link->output_accounted = now;
+                return;
+        }
+        before = c->output;
+        c->output = c->output - link->output_accounted + now;
+        link->output_accounted = now;
+        if (before >= s->output_per_uid_max && c->output < s->output_per_uid_max)
+                schedule_resume(s);
+}
+
+void varlink_server_account_output(Varlink *link) {
+        if (!link->server)
+                return;
+        uid_output_update(link->server, link,
+                          link->state == VARLINK_DISCONNECTED ? 0 : link->output.end - link->output.start);
+}
+
+bool varlink_server_may_dispatch(Varlink *link) {
+        VarlinkServer *s = link->server;
+        UidCount *c;
+
+        if (!s)
+                return true;
+        varlink_server_account_output(link);
+        c = link->ucred_valid ? uid_find(s, link->ucred.uid) : NULL;
+        link->throttled = link->output_accounted >= s->output_per_connection_max ||
+                          (c && c->output >= s->output_per_uid_max);
+        return !link->throttled;
 }
 
 /* ---- connections ---- */
@@ -323,6 +424,7 @@ int varlink_server_add_connection(VarlinkServer *server, int fd, Varlink **ret) 
 
         /* From here on the server owns the (only) reference; varlink_close() undoes all of this. */
         link->server = server;
+        link->allow_fd_input = server->allow_fd_input;
         link->server_next = server->connections;
         if (server->connections)
                 server->connections->server_prev = link;
@@ -356,6 +458,7 @@ void varlink_server_detach_connection(VarlinkServer *server, Varlink *link) {
                 link->server_next->server_prev = link->server_prev;
         link->server_prev = link->server_next = NULL;
         server->n_connections--;
+        uid_output_update(server, link, 0);
         if (link->ucred_valid)
                 uid_dec(server, link->ucred.uid);
 
@@ -543,6 +646,7 @@ int varlink_server_detach_event(VarlinkServer *server) {
                         sd_event_source_disable_unref(server->listeners[i].event_source);
         for (Varlink *l = server->connections; l; l = l->server_next)
                 l->io_event_source = sd_event_source_disable_unref(l->io_event_source);
+        server->resume_event_source = sd_event_source_disable_unref(server->resume_event_source);
         server->event = sd_event_unref(server->event);
         return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Varlink connections: object lifetime, peer credentials, blocking flush, and the server-side replies. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -11,6 +12,29 @@
 #include "fd-util.h"
 #include "log.h"
 #include "varlink-internal.h"
+
+/* The peer's supplementary groups as the kernel recorded them at connect(): what the process really had,
+ * not what the user database says it could have. */
+static int peer_groups(int fd, gid_t **ret, size_t *ret_n) {
+        _cleanup_free_ gid_t *groups = NULL;
+        socklen_t size = 64 * sizeof(gid_t);
+
+        for (unsigned attempt = 0; attempt < 2; attempt++) {
+                free(groups);
+                groups = malloc(MAX(size, (socklen_t) sizeof(gid_t)));
+                if (!groups)
+                        return -ENOMEM;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &size) >= 0) {
+                        *ret_n = size / sizeof(gid_t);
+                        *ret = TAKE_PTR(groups);
+                        return 0;
+                }
+                if (errno != ERANGE)
+                        return negative_errno();
+                /* too small: the kernel said how much it needs */
+        }
+        return -ERANGE;
+}
 
 int varlink_new(Varlink **ret, int fd, VarlinkState state) {
         Varlink *link;
@@ -35,6 +59,12 @@ int varlink_new(Varlink **ret, int fd, VarlinkState state) {
         l = sizeof(link->ucred);
         link->ucred_valid =
                 getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &link->ucred, &l) >= 0 && l == sizeof(link->ucred);
+        r = peer_groups(fd, &link->peer_groups, &link->n_peer_groups);
+        if (r == -ENOMEM) {
+                free(link);
+                return r;
+        }
+        link->peer_groups_valid = r >= 0;
         *ret = link;
         return 0;
 }
@@ -45,7 +75,14 @@ Varlink *varlink_ref(Varlink *link) {
         return link;
 }
 
-static void varlink_release_call(Varlink *link) {
+void varlink_close_fds(int *fds, size_t *n) {
+        for (size_t i = 0; i < *n; i++)
+                fds[i] = safe_close(fds[i]);
+        *n = 0;
+}
+
+void varlink_release_call(Varlink *link) {
+        varlink_close_fds(link->call_fds, &link->n_call_fds);
         json_object_put(link->current_call);
         link->current_call = NULL;
         link->current_method = NULL;
@@ -55,12 +92,15 @@ static void varlink_release_call(Varlink *link) {
 }
 
 static void varlink_free(Varlink *link) {
+        varlink_close_fds(link->input_fds, &link->n_input_fds);
+        varlink_close_fds(link->output_fds, &link->n_output_fds);
         link->io_event_source = sd_event_source_disable_unref(link->io_event_source);
         link->fd = safe_close(link->fd);
         varlink_input_done(&link->input);
         varlink_output_done(&link->output);
         varlink_release_call(link);
         json_object_put(link->current_reply);
+        free(link->peer_groups);
         free(link);
 }
 
@@ -87,8 +127,15 @@ int varlink_close(Varlink *link) {
         varlink_input_done(&link->input);
         varlink_output_done(&link->output);
         varlink_release_call(link);
+        varlink_close_fds(link->input_fds, &link->n_input_fds);
+        varlink_close_fds(link->output_fds, &link->n_output_fds);
         if (link->server)
                 varlink_server_detach_connection(link->server, link);
+        if (link->upgrade_callback) {
+                /* Closed before the upgrade reply was out: the socket is nobody's now. */
+                VarlinkUpgradeCallback callback = TAKE_PTR(link->upgrade_callback);
+                callback(-EBADF, -ECONNRESET, TAKE_PTR(link->upgrade_userdata));
+        }
         varlink_unref(link);
         return 0;
 }
@@ -108,6 +155,16 @@ int varlink_get_peer_gid(Varlink *link, gid_t *ret) {
         if (!link->ucred_valid)
                 return -ENODATA;
         *ret = link->ucred.gid;
+        return 0;
+}
+
+int varlink_get_peer_groups(Varlink *link, const gid_t **ret, size_t *ret_n) {
+        if (!link || !ret || !ret_n)
+                return -EINVAL;
+        if (!link->peer_groups_valid)
+                return -ENODATA;
+        *ret = link->peer_groups;
+        *ret_n = link->n_peer_groups;
         return 0;
 }
 
@@ -152,12 +209,14 @@ int varlink_set_relative_timeout(Varlink *link, uint64_t usec) {
 int varlink_update_events(Varlink *link) {
         uint32_t events = 0;
 
+        varlink_server_account_output(link);
         if (!link->io_event_source)
                 return 0;
-        /* Input is read only between calls: calls are served strictly one after the other, and a peer that
-         * pipelines many calls is throttled by its socket buffer rather than by our memory. Hangups are
-         * reported by epoll regardless. */
-        if (link->state == VARLINK_IDLE_SERVER && !link->read_eof)
+        /* Input is read only between calls, and only while the replies already queued for this peer (and
+         * its UID) are below the bound: calls are served strictly one after the other, so a peer that
+         * pipelines many calls without reading the replies is held back by its socket buffer rather than
+         * by our memory. Hangups are reported by epoll regardless. */
+        if (link->state == VARLINK_IDLE_SERVER && !link->read_eof && varlink_server_may_dispatch(link))
                 events |= EPOLLIN;
         if (varlink_output_pending(&link->output))
                 events |= EPOLLOUT;
@@ -229,6 +288,41 @@ int varlink_flush_blocking(Varlink *link) {
                         return r;
         }
         return 0;
+}
+
+/* ---- file descriptors ---- */
+
+size_t varlink_get_n_fds(Varlink *link) {
+        return link && link->state == VARLINK_PROCESSING ? link->n_call_fds : 0;
+}
+
+int varlink_peek_fd(Varlink *link, size_t index) {
+        if (!link)
+                return -EINVAL;
+        if (link->state != VARLINK_PROCESSING || index >= link->n_call_fds)
+                return -ENXIO;
+        return link->call_fds[index] >= 0 ? link->call_fds[index] : -EBADF;
+}
+
+int varlink_take_fd(Varlink *link, size_t index) {
+        int fd = varlink_peek_fd(link, index);
+
+        if (fd >= 0)
+                link->call_fds[index] = -EBADF;
+        return fd;
+}
+
+int varlink_push_fd(Varlink *link, int fd) {
+        if (!link || fd < 0) {
+                safe_close(fd);
+                return -EINVAL;
+        }
+        if (link->n_output_fds >= VARLINK_FDS_PER_MESSAGE_MAX) {
+                safe_close(fd);
+                return -ENOBUFS;
+        }
+        link->output_fds[link->n_output_fds] = fd;
+        return (int) link->n_output_fds++;
 }
 
 /* ---- server side replies ---- */
@@ -360,31 +454,39 @@ int varlink_error_errno(Varlink *link, int error) {
         return varlink_error(link, VARLINK_ERROR_SYSTEM, p);
 }
 
-int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, int *ret_fd) {
-        int fd, r;
+int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, VarlinkUpgradeCallback callback,
+                              void *userdata) {
+        int r;
 
         r = reply_check(link);
         if (r < 0)
                 return r;
-        if (!ret_fd || !(link->current_flags & VARLINK_METHOD_UPGRADE))
+        if (!callback || !(link->current_flags & VARLINK_METHOD_UPGRADE))
                 return -EINVAL;
 
         r = send_reply(link, parameters, false, NULL);
         if (r < 0)
                 return r;
-        /* The reply must be on the wire before anyone else writes raw bytes to the socket. */
-        r = varlink_flush_blocking(link);
-        if (r < 0) {
-                varlink_close(link);
-                return r;
-        }
+        /* Nobody may write raw bytes to the socket before the reply is on the wire: the loop writes it
+         * (EPOLLOUT is armed), then varlink_finish_upgrade() hands the socket over. */
+        link->state = VARLINK_UPGRADING;
+        link->upgrade_callback = callback;
+        link->upgrade_userdata = userdata;
+        return varlink_update_events(link);
+}
+
+int varlink_finish_upgrade(Varlink *link) {
+        VarlinkUpgradeCallback callback = link->upgrade_callback;
+        void *userdata = link->upgrade_userdata;
+        int fd, r = 0;
+
+        assert(link->state == VARLINK_UPGRADING && !varlink_output_pending(&link->output));
+        link->upgrade_callback = NULL;
+        link->upgrade_userdata = NULL;
         fd = fcntl(link->fd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0) {
+        if (fd < 0)
                 r = negative_errno();
-                varlink_close(link);
-                return r;
-        }
         varlink_close(link);
-        *ret_fd = fd;
-        return 0;
+        callback(fd < 0 ? -EBADF : fd, r, userdata);
+        return r;
 }

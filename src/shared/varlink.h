@@ -18,6 +18,14 @@
 #define VARLINK_DEFAULT_TIMEOUT_USEC (45ULL * 1000000ULL)
 #define VARLINK_CONNECTIONS_MAX 4096U
 #define VARLINK_CONNECTIONS_PER_UID_MAX 1024U
+/* A server stops dispatching a connection's next call while that many bytes of its replies are still
+ * unsent, or while all connections of its peer's UID have VARLINK_OUTPUT_PER_UID_MAX unsent; it resumes as
+ * they drain. So a peer that pipelines calls without reading the replies costs a bounded amount of memory
+ * (the bound plus at most one reply), not one full buffer per connection. */
+#define VARLINK_OUTPUT_PER_CONNECTION_MAX (256U * 1024U)
+#define VARLINK_OUTPUT_PER_UID_MAX (16U * 1024U * 1024U)
+/* File descriptors one message may bring (SCM_RIGHTS), as sd-varlink. */
+#define VARLINK_FDS_PER_MESSAGE_MAX 16U
 
 /* Generic errors of org.varlink.service. */
 #define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
@@ -68,6 +76,9 @@ int varlink_flush(Varlink *link);
 int varlink_get_peer_uid(Varlink *link, uid_t *ret);
 int varlink_get_peer_gid(Varlink *link, gid_t *ret);
 int varlink_get_peer_pid(Varlink *link, pid_t *ret);
+/* The peer's supplementary groups (SO_PEERGROUPS, taken with the credentials; the primary one is
+ * varlink_get_peer_gid()). Valid as long as the link. */
+int varlink_get_peer_groups(Varlink *link, const gid_t **ret, size_t *ret_n);
 void *varlink_set_userdata(Varlink *link, void *userdata);
 void *varlink_get_userdata(Varlink *link);
 VarlinkServer *varlink_get_server(Varlink *link);
@@ -75,6 +86,23 @@ VarlinkServer *varlink_get_server(Varlink *link);
 const char *varlink_get_current_method(Varlink *link);
 /* Bytes queued for the peer and not yet written (a peer that does not read lets them grow). */
 size_t varlink_get_output_queued(Varlink *link);
+
+/* ---- file descriptors passed with a call (an extension of systemd's sd-varlink, not in the spec) ----
+ * The sender attaches them (SCM_RIGHTS) to the first byte of its message; the method's parameters refer to
+ * them by index ("…FileDescriptor": 0 is the first). The server accepts them only when enabled
+ * (varlink_server_set_allow_fd_passing_input()); fds arriving in the middle of a message, or more than
+ * VARLINK_FDS_PER_MESSAGE_MAX, are a protocol violation and end the connection. Fds of a call that its
+ * handler did not take are closed when the call is done. */
+/* Server side, while serving a call: how many came with it. */
+size_t varlink_get_n_fds(Varlink *link);
+/* The fd at index (still owned by the call): -ENXIO when the call brought no such fd, -EBADF when it was
+ * taken already. */
+int varlink_peek_fd(Varlink *link, size_t index);
+/* As varlink_peek_fd(), but the caller owns the fd from now on. */
+int varlink_take_fd(Varlink *link, size_t index);
+/* Client side: attaches fd to the next call sent on this link and returns its index. Takes fd (also on
+ * failure); it is closed once sent, or with the link. -ENOBUFS over VARLINK_FDS_PER_MESSAGE_MAX. */
+int varlink_push_fd(Varlink *link, int fd);
 
 /* ---- server side replies ---- */
 /* Final reply. `parameters` may be NULL (sent as omitted). Does not take ownership (json_object_get inside).
@@ -93,12 +121,19 @@ int varlink_error_invalid_parameter(Varlink *link, const char *parameter);
 int varlink_errorf(Varlink *link, const char *error_id, const char *format, ...) _printf_(3, 4);
 /* io.cocoon.System error from an errno: {"origin":"linux","errno":N,"errnoName":"E…","message":strerror}. */
 int varlink_error_errno(Varlink *link, int error);
-/* Sends the final reply, then leaves Varlink: the connection's socket is handed to the caller (ret_fd, a
- * dup, O_NONBLOCK like all our server sockets) and the Varlink object is closed (the disconnect callback
- * runs). Only for calls made with VARLINK_METHOD_UPGRADE (else -EINVAL). Bytes the peer sent after the
- * call (before our reply) are lost: clients must wait for the reply, as the spec says. If a handler answers
- * an upgrade call with plain varlink_reply(), the connection is closed after that reply. */
-int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, int *ret_fd);
+/* Gets the connection's socket after an upgrade: fd >= 0 (O_NONBLOCK, owned by the callee) and error 0, or
+ * fd -EBADF and error < 0 when the reply could not be delivered (the peer went away, the server was freed);
+ * either way it runs once, on the event loop, and may free userdata. */
+typedef void (*VarlinkUpgradeCallback)(int fd, int error, void *userdata);
+
+/* Sends the final reply, then leaves Varlink. Only for calls made with VARLINK_METHOD_UPGRADE (else
+ * -EINVAL). The reply is written by the event loop like any other, so a peer that does not read stalls
+ * nobody; once it is all out, the Varlink object is closed (the disconnect callback runs) and `callback`
+ * gets the socket, never before this returned. Bytes the peer sent after the call (before our reply) are
+ * lost: clients must wait for the reply, as the spec says. If a handler answers an upgrade call with plain
+ * varlink_reply(), the connection is closed after that reply. */
+int varlink_reply_and_upgrade(Varlink *link, json_object *parameters, VarlinkUpgradeCallback callback,
+                              void *userdata);
 
 /* ---- server ---- */
 int varlink_server_new(VarlinkServer **ret);
@@ -119,7 +154,13 @@ int varlink_server_bind_disconnect(VarlinkServer *server, VarlinkDisconnect call
 int varlink_server_set_access_check(VarlinkServer *server, VarlinkAccessCheck callback);
 int varlink_server_set_connections_max(VarlinkServer *server, unsigned max);
 int varlink_server_set_connections_per_uid_max(VarlinkServer *server, unsigned max);
+/* Whether calls may bring file descriptors (off by default: then none are received). */
+int varlink_server_set_allow_fd_passing_input(VarlinkServer *server, bool allow);
+/* The unsent-output bounds above (tests use small ones); 0 keeps the current value. */
+int varlink_server_set_output_max(VarlinkServer *server, size_t per_connection, size_t per_uid);
 unsigned varlink_server_current_connections(VarlinkServer *server);
+/* Bytes of replies queued and not yet written for all connections of uid. */
+size_t varlink_server_buffered_output(VarlinkServer *server, uid_t uid);
 /* Binds and listens on a unix socket path (an existing socket file is replaced), with `mode` applied. */
 int varlink_server_listen_address(VarlinkServer *server, const char *path, mode_t mode);
 /* Takes over an already listening socket. */

@@ -128,7 +128,8 @@ static int config_validate_structure(const Config *c, const char **ret_field, ch
         return 0;
 }
 
-int vm_config_validate(const VMConfig *c, const char **ret_field, char **ret_message) {
+int vm_config_validate(const VMConfig *c, const VMHostLimits *limits, const char **ret_field,
+                       char **ret_message) {
         const Config *cfg = &c->config;
         int r;
 
@@ -147,11 +148,23 @@ int vm_config_validate(const VMConfig *c, const char **ret_field, char **ret_mes
                 return invalid(ret_field, ret_message, "memory",
                                "memory must be at least %" PRIu64 " MiB, not %" PRIu64 " bytes",
                                VM_MEMORY_MIN >> 20, cfg->memory);
+        if (cfg->memory % (UINT64_C(1) << 20) != 0)
+                return invalid(ret_field, ret_message, "memory",
+                               "memory must be a whole number of MiB, not %" PRIu64 " bytes", cfg->memory);
+        if (limits && limits->memory_max > 0 && cfg->memory > limits->memory_max)
+                return invalid(ret_field, ret_message, "memory",
+                               "memory must be at most the host's %" PRIu64 " MiB, not %" PRIu64 " MiB",
+                               limits->memory_max >> 20, cfg->memory >> 20);
         if (cfg->storage != 0 && cfg->storage < VM_STORAGE_MIN)
                 return invalid(ret_field, ret_message, "storage",
                                "storage must be 0 (no COW disk) or at least %" PRIu64 " MiB, not %" PRIu64
                                " bytes",
                                VM_STORAGE_MIN >> 20, cfg->storage);
+        if (limits && limits->storage_max > 0 && cfg->storage > limits->storage_max)
+                return invalid(ret_field, ret_message, "storage",
+                               "storage must be at most the %" PRIu64 " MiB free for VM disks, not %" PRIu64
+                               " MiB",
+                               limits->storage_max >> 20, cfg->storage >> 20);
         if (c->user && !user_name_is_valid(c->user))
                 return invalid(ret_field, ret_message, "user",
                                "user must match [a-z_][a-z0-9_-]{0,31}, not '%s'", c->user);
@@ -427,9 +440,8 @@ int vm_record_validate(const VMRecord *r, const char **ret_field, char **ret_mes
         if (!vm_name_is_valid(vm->name))
                 return invalid(ret_field, ret_message, "name", "name '%s' is not a valid VM name",
                                vm->name ?: "");
-        if (!vm_backend_is_valid(vm->backend))
-                return invalid(ret_field, ret_message, "backend",
-                               "backend must be qemu, cloud-hypervisor or firecracker");
+        if (!vm_backend_name_is_valid(vm->backend))
+                return invalid(ret_field, ret_message, "backend", "backend must be a backend name");
         if (!vm_state_to_string(vm->state))
                 return invalid(ret_field, ret_message, "state", "invalid state");
         if (vm->created_at == 0 || vm->updated_at == 0)

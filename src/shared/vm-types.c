@@ -22,7 +22,6 @@ static const char *const network_backend_table[_NETWORK_BACKEND_MAX] = {
         [NETWORK_BACKEND_BRIDGE] = "bridge",
 };
 
-static const char *const vm_backend_table[] = {"qemu", "cloud-hypervisor", "firecracker"};
 static const char *const image_type_table[] = {"oci", "cloudimg"};
 
 static const char *table_to_string(const char *const *table, size_t n, int i) {
@@ -65,8 +64,8 @@ NetworkBackend network_backend_from_string(const char *s) {
                                                   s);
 }
 
-bool vm_backend_is_valid(const char *s) {
-        return table_from_string(vm_backend_table, ELEMENTSOF(vm_backend_table), s) >= 0;
+bool vm_backend_name_is_valid(const char *s) {
+        return !isempty(s) && strlen(s) <= 32 && s[strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-")] == '\0';
 }
 
 bool image_type_is_valid(const char *s) {

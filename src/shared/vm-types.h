@@ -62,7 +62,9 @@ const char *network_backend_to_string(NetworkBackend b);
 NetworkBackend network_backend_from_string(const char *s);
 
 /* "qemu", "cloud-hypervisor", "firecracker". */
-bool vm_backend_is_valid(const char *s);
+/* A backend name's syntax (lowercase letters, digits, '-'; at most 32). Which backends exist is
+ * hypervisor_find()'s to say: a record of a backend this build lacks still loads (and can be removed). */
+bool vm_backend_name_is_valid(const char *s);
 /* "oci", "cloudimg". */
 bool image_type_is_valid(const char *s);
 /* [A-Za-z0-9][A-Za-z0-9._-]{0,62} */
@@ -138,7 +140,7 @@ typedef struct BootConfig {
 typedef struct VM {
         char *id;
         char *name;
-        char *backend; /* see vm_backend_is_valid() */
+        char *backend; /* a hypervisor_find() type; see vm_backend_name_is_valid() */
         VMState state;
         Config config;
         StorageConfig *storage_configs;
@@ -247,8 +249,17 @@ int snapshot_config_from_json(json_object *o, SnapshotConfig **ret, const char *
  * Each returns 0 when valid, or -EINVAL with *ret_field (optional) set to the static camelCase name of the
  * offending field and *ret_message (optional, malloc'd) to a sentence for people; -ENOMEM if that sentence
  * cannot be allocated. Nothing is written on success. */
-/* Create input: name, resources against the limits above, user, password. */
-int vm_config_validate(const VMConfig *c, const char **ret_field, char **ret_message);
+/* What the host can give a new VM; 0 = no bound. */
+typedef struct VMHostLimits {
+        uint64_t memory_max;  /* the host's RAM */
+        uint64_t storage_max; /* free space of the file system the VM's disks go to */
+} VMHostLimits;
+
+/* Create input, the only check of it: name, resources against the limits above and (when limits is not
+ * NULL) what the host can give, user, password. Memory must be a whole number of MiB: hypervisors take
+ * MiB, and rounding silently would give the guest something else than asked for. */
+int vm_config_validate(const VMConfig *c, const VMHostLimits *limits, const char **ret_field,
+                       char **ret_message);
 /* Disk list invariants: roles, layer/cidata read-only and cow/data read-write, serials (cocoon-layer<N>,
  * cocoon-cow, data disk names; unique), at most one cow and one cidata disk, directIO/fsType/mountPoint only
  * on data disks, fsType ext4|none, none without mount point, absolute paths. */

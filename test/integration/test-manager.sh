@@ -66,6 +66,21 @@ useradd --system --no-create-home --gid cocoon cocoon-test-member
 reply=$(setpriv --reuid=cocoon-test-member --regid=cocoon --init-groups cocoonctl vm list)
 assert_eq "No VMs found." "$reply" "vm list as a member of group cocoon"
 
+info "membership is the caller's own groups, not the user database's"
+# Listed as a member of cocoon in /etc/group, but the process dropped its supplementary groups.
+useradd --system --no-create-home --user-group cocoon-test-listed
+gpasswd --add cocoon-test-listed cocoon >/dev/null
+cocoon_gid=$(getent group cocoon | cut -d: -f3)
+rc=0
+err=$(setpriv --reuid=cocoon-test-listed --regid=cocoon-test-listed --clear-groups cocoonctl vm list 2>&1) || rc=$?
+assert_eq 1 "$rc" "a listed member without the group in its process"
+assert_contains "$err" "io.cocoon.PermissionDenied" "a listed member without the group in its process"
+reply=$(setpriv --reuid=cocoon-test-listed --regid=cocoon-test-listed --groups "$cocoon_gid" cocoonctl vm list)
+assert_eq "No VMs found." "$reply" "the same user holding the group"
+# Not listed anywhere, but the process holds the group: the kernel's word counts.
+reply=$(setpriv --reuid=nobody --regid=nogroup --groups "$cocoon_gid" cocoonctl vm list)
+assert_eq "No VMs found." "$reply" "a process holding the group"
+
 info "a second manager on the same state directory refuses to start"
 rc=0
 err=$(cocoon-manager --listen=/run/cocoon/second.sock 2>&1) || rc=$?
@@ -111,6 +126,29 @@ reply=$(raw_message '{"method":"io.cocoon.VM.Delete","parameters":{"refs":["kept
 assert_eq "" "$reply" "reply to a call with a NUL in a parameter"
 assert_contains "$(cocoonctl vm inspect kept)" "\"id\": \"$good\"" "the VM is still there"
 [ -e /var/lib/cocoon/vms/$good/vm.json ] || fail "the VM's record was removed"
+
+info "group cocoon created after the manager started is honoured without a restart"
+systemctl stop cocoon-manager.service
+userdel cocoon-test-member
+userdel cocoon-test-listed
+groupdel cocoon
+cocoonctl vm list >/dev/null # starts the manager without the group
+pid=$(unit_property cocoon-manager.service MainPID)
+rc=0
+err=$(setpriv --reuid=nobody --regid=nogroup --groups 4711 cocoonctl vm list 2>&1) || rc=$?
+assert_eq 1 "$rc" "gid 4711 before the group exists"
+assert_contains "$err" "io.cocoon.PermissionDenied" "gid 4711 before the group exists"
+groupadd --gid 4711 cocoon
+member_gets_in() {
+        setpriv --reuid=nobody --regid=nogroup --groups 4711 cocoonctl vm list >/dev/null 2>&1
+}
+wait_for 10 member_gets_in
+assert_eq "$pid" "$(unit_property cocoon-manager.service MainPID)" "the same manager process"
+groupdel cocoon
+member_left() {
+        ! member_gets_in
+}
+wait_for 10 member_left
 
 info "SIGTERM: clean exit"
 systemctl stop cocoon-manager.service cocoon-manager.socket

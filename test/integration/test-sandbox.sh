@@ -54,4 +54,17 @@ systemctl stop "$unit"
 assert_eq inactive "$(unit_property "$unit" ActiveState)" "ActiveState after stop"
 assert_fails kill -0 "$main_pid" 2>/dev/null
 
+info "tools/sandbox started in a chroot finds its systemd (by the PID it started, not by the binary's path)"
+# A chroot of this sandbox's own root (bind-mounted in a private mount namespace): inside it, the path of
+# the nested systemd's binary that /proc shows carries the chroot's prefix.
+chroot_dir=$(mktemp -d /tmp/chroot.XXXXXX)
+out=$(timeout 120 unshare --mount --propagation private -- bash -c \
+        'mount --rbind / "$1" && exec chroot "$1" env BUILD_DIR="$2" "$3/tools/sandbox" -- \
+                bash -c "cat /proc/1/comm; systemctl is-system-running; echo \$COCOON_SANDBOX"' \
+        _ "$chroot_dir" "$COCOON_BUILD_DIR" "$COCOON_SOURCE_DIR" 2>&1) ||
+        fail "nested sandbox in a chroot: $out"
+assert_eq "systemd running 1" "${out//$'\n'/ }" \
+        "PID 1, system state and COCOON_SANDBOX in the nested sandbox"
+rmdir "$chroot_dir"
+
 echo "ok"

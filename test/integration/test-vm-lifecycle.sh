@@ -39,11 +39,11 @@ info "the hypervisor is sandboxed: read-only system, closed devices, only its ow
 assert_eq strict "$(unit_property "cocoon-vm@$id.service" ProtectSystem)" "ProtectSystem"
 assert_eq closed "$(unit_property "cocoon-vm@$id.service" DevicePolicy)" "DevicePolicy"
 assert_eq yes "$(unit_property "cocoon-vm@$id.service" NoNewPrivileges)" "NoNewPrivileges"
-assert_contains "$(unit_property "cocoon-vm@$id.service" ReadWritePaths)" "/run/cocoon/vms/$id" "ReadWritePaths"
-assert_contains "$(unit_property "cocoon-vm@$id.service" ReadWritePaths)" "/var/lib/cocoon/vms/$id" "ReadWritePaths"
+assert_contains "$(unit_property "cocoon-vm@$id.service" BindPaths)" "/run/cocoon/vms/$id" "BindPaths"
+assert_contains "$(unit_property "cocoon-vm@$id.service" BindPaths)" "/var/lib/cocoon/vms/$id/cow.raw" "BindPaths"
 mounts() { awk -v p="$1" '$5 == p { print $6 }' /proc/"$pid"/mountinfo | tail -n 1; }
 assert_contains ",$(mounts /var/lib/cocoon)," ",ro," "/var/lib/cocoon as the hypervisor sees it"
-assert_contains ",$(mounts "/var/lib/cocoon/vms/$id")," ",rw," "its own state directory as it sees it"
+assert_contains ",$(mounts "/var/lib/cocoon/vms/$id/cow.raw")," ",rw," "its own disk as it sees it"
 assert_contains ",$(awk '$5 == "/var/lib/cocoon" { print $6 }' /proc/self/mountinfo | tail -n 1)," ",rw," \
         "/var/lib/cocoon outside the hypervisor's sandbox"
 wait_for 90 grep -q COCOON-GUEST-READY "/var/log/cocoon/vms/$id/console.log"

@@ -110,7 +110,7 @@ reply=$(varlink_raw_call io.cocoon.VM.Start '{"refs":["abc","nope-vm"]}')
 assert_contains "$reply" '"error":"io.cocoon.VM.AmbiguousReference"' "batch result of abc"
 assert_contains "$reply" '"error":"io.cocoon.VM.NoSuchVM"' "batch result of nope-vm"
 
-info "a batch takes any number of references: 100 unknown ones are 100 per-reference errors, not a usage error"
+info "a batch takes any number of references: 100 unknown ones are 100 errors of their own, not usage"
 many=()
 for i in $(seq 100); do
         many+=("nope-$i")

@@ -22,9 +22,9 @@
 #include "fs-util.h"
 #include "helpers.h"
 #include "log.h"
+#include "sandbox.h"
 #include "strv-util.h"
 #include "time-util.h"
-#include "varlink-interfaces.h"
 
 extern char **environ;
 
@@ -34,7 +34,7 @@ extern char **environ;
 #define QMP_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define COW_FILE_NAME "cow.raw"
 
-static const char *const runtime_files[] = { API_SOCKET_NAME, CONSOLE_SOCKET_NAME, NULL };
+static const char *const runtime_files[] = { API_SOCKET_NAME, CONSOLE_SOCKET_NAME, STOP_TIMEOUT_FILE_NAME, NULL };
 
 void backend_work_free(BackendWork *w) {
         if (!w)
@@ -42,6 +42,7 @@ void backend_work_free(BackendWork *w) {
         vm_record_free(w->record);
         free(w->vm_dir);
         free(w->binary);
+        free(w->stop_helper);
         free(w->message);
         safe_close(w->console_fd);
         free(w);
@@ -90,7 +91,7 @@ static int create_disks(BackendWork *w) {
         _cleanup_free_ char *bad_path = NULL;
         r = verify_base_files(rec->vm.storage_configs, rec->vm.n_storage_configs, rec->boot_config, &bad_path);
         if (r < 0) {
-                w->error_id = VM_ERROR_INVALID_CONFIGURATION;
+                w->failure = BACKEND_FAILURE_IMAGE;
                 return fail(w, r, "image file %s is missing or unusable: %m", bad_path ?: "?");
         }
 
@@ -146,29 +147,20 @@ static int start_handshake(BackendWork *w, const char *unit) {
         return 0;
 }
 
-/* Devices a hypervisor may open inside its sandbox, where the host has them. */
-static const char *const hypervisor_devices[] = { "/dev/kvm", "/dev/net/tun", "/dev/vhost-net", "/dev/vhost-vsock" };
-
-static int build_unit_spec(BackendWork *w, char **argv, char **log_path, char ***rw_paths, char ***devices,
-                           UnitSpec *spec) {
+static int build_unit_spec(BackendWork *w, char **argv, char **log_path, UnitSandbox *sandbox, UnitSpec *spec) {
         const VMRecord *rec = w->record;
         if (asprintf(log_path, "%s/hypervisor.log", rec->log_dir) < 0)
                 return -ENOMEM;
-        /* The only places the hypervisor writes: its sockets, its disks, its log directory. */
-        if (strv_extend(rw_paths, rec->run_dir) < 0 || strv_extend(rw_paths, w->vm_dir) < 0 ||
-            strv_extend(rw_paths, rec->log_dir) < 0)
-                return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(hypervisor_devices); i++)
-                if (access(hypervisor_devices[i], F_OK) >= 0 && strv_extend(devices, hypervisor_devices[i]) < 0)
-                        return -ENOMEM;
+        int r = hypervisor_sandbox_build(rec, w->vm_dir, w->accel, sandbox);
+        if (r < 0)
+                return r;
         *spec = (UnitSpec){
                 .slice = "cocoon.slice",
                 .argv = argv,
                 .working_directory = rec->run_dir,
                 .stdout_path = *log_path,
                 .timeout_stop_usec = w->kill_grace_usec,
-                .read_write_paths = *rw_paths,
-                .device_allow = *devices,
+                .sandbox = sandbox,
         };
         return 0;
 }
@@ -176,18 +168,26 @@ static int build_unit_spec(BackendWork *w, char **argv, char **log_path, char **
 int backend_start(BackendWork *w) {
         const VMRecord *rec = w->record;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_strv_free_ char **argv = NULL, **rw_paths = NULL, **devices = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_(hypervisor_sandbox_done) UnitSandbox sandbox = {};
         _cleanup_free_ char *bad_path = NULL, *log_path = NULL, *description = NULL, *unit_error = NULL;
         int r;
 
         r = verify_base_files(rec->vm.storage_configs, rec->vm.n_storage_configs, rec->boot_config, &bad_path);
         if (r < 0) {
-                w->error_id = VM_ERROR_INVALID_CONFIGURATION;
+                w->failure = BACKEND_FAILURE_IMAGE;
                 return fail(w, r, "file %s is missing or unusable: %m", bad_path ?: "?");
         }
         if ((r = mkdir_p(rec->run_dir, 0700)) < 0 || (r = mkdir_p(rec->log_dir, 0700)) < 0)
                 return fail(w, r, "cannot create the VM's directories: %m");
         (void) cleanup_runtime_files(rec->run_dir, runtime_files);
+        /* The hypervisor runs as its own user: what it writes must be its own. */
+        _cleanup_free_ char *unowned = NULL;
+        if ((r = hypervisor_sandbox_own_files(rec, &unowned)) < 0) {
+                if (r == -ESRCH)
+                        return fail(w, r, "user %s does not exist (sysusers.d/cocoon.conf)", HYPERVISOR_USER);
+                return fail(w, r, "cannot give %s to user %s: %m", unowned ?: "?", HYPERVISOR_USER);
+        }
 
         if (w->binary[0] != '/')
                 return fail(w, -ENOENT, "the %s binary %s was not found (see cocoon.conf)", w->hypervisor->type,
@@ -203,10 +203,14 @@ int backend_start(BackendWork *w) {
                 return fail(w, r, "cannot build the %s command line: %m", w->hypervisor->type);
 
         UnitSpec spec;
-        if ((r = build_unit_spec(w, argv, &log_path, &rw_paths, &devices, &spec)) < 0 ||
-            asprintf(&description, "cocoon VM %s (%s)", rec->vm.name, rec->vm.id) < 0)
+        if ((r = build_unit_spec(w, argv, &log_path, &sandbox, &spec)) < 0)
+                return fail(w, r, "cannot confine the hypervisor: %m");
+        if (asprintf(&description, "cocoon VM %s (%s)", rec->vm.name, rec->vm.id) < 0)
                 return fail(w, -ENOMEM, "out of memory");
         spec.description = description;
+        char *stop_argv[] = { w->stop_helper, NULL };
+        if (w->stop_helper)
+                spec.exec_stop = stop_argv;
 
         if ((r = open_bus(w, &bus)) < 0)
                 return r;
@@ -238,51 +242,101 @@ static int pidfd_open_compat(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* Asks the guest to power off and waits for the hypervisor to exit, up to the timeout. */
-static bool request_poweroff(BackendWork *w, sd_bus *bus) {
+/* The time the unit's ExecStop= helper waits for the guest; written before the guest is asked, so that the
+ * helper never misses it. */
+static int write_stop_timeout(const char *run_dir, uint64_t timeout_usec) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        if (asprintf(&path, "%s/%s", run_dir, STOP_TIMEOUT_FILE_NAME) < 0 ||
+            asprintf(&text, "%llu\n", (unsigned long long) timeout_usec) < 0)
+                return -ENOMEM;
+        /* Readable by the helper whatever user the unit runs as; it holds no secret. */
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return -errno;
+        return loop_write(fd, text, strlen(text));
+}
+
+static void remove_stop_timeout(const char *run_dir) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s", run_dir, STOP_TIMEOUT_FILE_NAME) >= 0)
+                (void) unlink(path);
+}
+
+/* Asks the guest to power off: true when asked. */
+static bool request_poweroff(BackendWork *w) {
         const VMRecord *rec = w->record;
-        UnitRuntime rt = {};
-        if (unit_get_runtime(bus, rec->unit, &rt) < 0 || rt.main_pid == 0) {
-                unit_runtime_done(&rt);
-                return true; /* already gone */
-        }
-        pid_t pid = (pid_t) rt.main_pid;
-        unit_runtime_done(&rt);
-
-        _cleanup_close_ int pidfd = pidfd_open_compat(pid);
-        if (pidfd < 0)
-                return errno == ESRCH;
-
         _cleanup_free_ char *qmp_error = NULL;
+
         if (w->hypervisor->request_shutdown(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error) < 0) {
                 log_debug("system_powerdown on %s failed: %s", rec->vm.id, qmp_error ?: "?");
                 return false;
         }
-        struct pollfd p = { .fd = pidfd, .events = POLLIN };
-        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + w->timeout_usec;
+        return true;
+}
+
+/* Waits for pid to exit, up to timeout_usec. 1: exited, 0: timed out, -ECANCELED: cancel_fd fired. */
+static int wait_for_exit(pid_t pid, int cancel_fd, uint64_t timeout_usec) {
+        _cleanup_close_ int pidfd = pidfd_open_compat(pid);
+        if (pidfd < 0)
+                return errno == ESRCH ? 1 : -errno;
+
+        struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN }, { .fd = cancel_fd, .events = POLLIN } };
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
         for (;;) {
                 uint64_t now = now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline)
-                        return false;
-                int k = poll(&p, 1, (int) MIN((deadline - now) / USEC_PER_MSEC + 1, (uint64_t) INT32_MAX));
-                if (k > 0)
-                        return true;
+                        return 0;
+                int k = poll(p, cancel_fd >= 0 ? 2 : 1,
+                             (int) MIN((deadline - now) / USEC_PER_MSEC + 1, (uint64_t) INT32_MAX));
                 if (k < 0 && errno != EINTR)
-                        return false;
+                        return -errno;
+                if (k > 0 && p[0].revents)
+                        return 1;
+                if (k > 0 && p[1].revents)
+                        return -ECANCELED;
         }
 }
 
 int backend_stop(BackendWork *w) {
         const VMRecord *rec = w->record;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        UnitRuntime rt = {};
         int r;
 
         if ((r = open_bus(w, &bus)) < 0)
                 return r;
-        if (!w->force)
-                w->powered_off = request_poweroff(w, bus);
-        /* After a power-off the unit is already stopping; StopUnit waits for it. Otherwise systemd sends
-         * SIGTERM, then SIGKILL after the unit's TimeoutStopUSec. */
+        r = unit_get_runtime(bus, rec->unit, &rt);
+        pid_t pid = r >= 0 ? (pid_t) rt.main_pid : 0;
+        unit_runtime_done(&rt);
+
+        /* The stop is systemd's from here on, whatever becomes of us: StopUnit runs the unit's ExecStop=
+         * helper, which gives the guest its time (stop-timeout), then systemd sends SIGTERM and, after
+         * TimeoutStopUSec, SIGKILL. Without a guest request (force, or it failed) the helper returns at once. */
+        bool ask = !w->force && pid > 0;
+        /* Written before the guest is asked, so that the helper never misses it; 0 when nobody asked it.
+         * Its presence also tells the next manager that this stop was requested. */
+        r = write_stop_timeout(rec->run_dir, ask ? w->timeout_usec : 0);
+        if (r < 0)
+                log_debug_errno(r, "Cannot write the stop timeout of %s: %m", rec->vm.id);
+        if (ask && r >= 0 && !(w->powered_off = request_poweroff(w)))
+                (void) write_stop_timeout(rec->run_dir, 0); /* nobody to wait for: SIGTERM at once */
+        r = unit_stop(bus, rec->unit, false);
+        if (r < 0 && r != -ENOENT) {
+                remove_stop_timeout(rec->run_dir);
+                return fail(w, r, "systemd could not stop %s: %m", rec->unit);
+        }
+
+        /* Only then wait, for as long as systemd may take: the guest's time and twice the kill grace. The
+         * manager's shutdown ends the wait; the stop goes on and the next manager records its outcome. */
+        if (pid > 0) {
+                uint64_t limit = (w->powered_off ? w->timeout_usec : 0) + 2 * w->kill_grace_usec +
+                                 QMP_TIMEOUT_USEC;
+                r = wait_for_exit(pid, w->cancel_fd, limit);
+                if (r == -ECANCELED)
+                        return fail(w, -EINPROGRESS, "cocoon-manager is shutting down; the stop goes on in "
+                                    "systemd (%s) and the next manager records it", rec->unit);
+        }
+        /* The hypervisor is gone (or systemd took longer than it should): wait for the job to end. */
         r = unit_stop(bus, rec->unit, true);
         if (r < 0 && r != -ENOENT)
                 return fail(w, r, "systemd could not stop %s: %m", rec->unit);

@@ -13,6 +13,18 @@
 #include "hypervisor.h"
 #include "vm-types.h"
 
+/* What kind of failure a BackendWork reports, for the caller to map to its own errors. */
+typedef enum BackendFailure {
+        BACKEND_FAILURE_HYPERVISOR, /* the unit, the hypervisor or its API failed (the default) */
+        BACKEND_FAILURE_IMAGE,      /* an image file the VM boots from is missing or unusable */
+        _BACKEND_FAILURE_MAX,
+} BackendFailure;
+
+/* In the VM's run directory while a graceful stop waits for the guest: the wait in microseconds, read by
+ * the unit's ExecStop= helper (cocoon-vm-stop). It also tells a manager started later that the VM was
+ * stopped on request. */
+#define STOP_TIMEOUT_FILE_NAME "stop-timeout"
+
 typedef struct BackendWork {
         /* inputs */
         VMRecord *record;          /* private copy */
@@ -24,10 +36,12 @@ typedef struct BackendWork {
         uint64_t kill_grace_usec;
         uint64_t timeout_usec;     /* stop: guest power-off wait */
         bool force;
+        char *stop_helper;         /* start: ExecStop= of the unit (absolute), NULL: none */
+        int cancel_fd;             /* polls readable when the manager shuts down; -EBADF: never */
 
         /* outputs */
         char *message;             /* why it failed, for operators */
-        const char *error_id;      /* the Varlink error for it; NULL: HypervisorFailed */
+        BackendFailure failure;    /* what kind of failure message describes */
         int console_fd;            /* start: the connected serial console, for the relay */
         uint32_t main_pid;         /* start: the hypervisor's pid */
         char invocation_id[33];    /* start: the unit's InvocationID, "" if unknown */
@@ -41,5 +55,7 @@ static inline void backend_work_freep(BackendWork **w) {
 
 int backend_create(BackendWork *w);
 int backend_start(BackendWork *w);
+/* Asks the guest (unless force) and hands the stop to systemd; waits for the hypervisor to exit. Returns
+ * -EINPROGRESS when cancel_fd fired first: the stop goes on in systemd without us. */
 int backend_stop(BackendWork *w);
 int backend_delete(BackendWork *w);

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The table of backends this build knows. cloud-hypervisor and firecracker join it with their own ops. */
+/* The one list of backends this build has: records, configuration, Create and Describe all go by it.
+ * cloud-hypervisor and firecracker join it with their own ops. */
 #include "hypervisor.h"
 #include "macro.h"
 
-static const Hypervisor *const hypervisor_table[] = {
+const Hypervisor *const hypervisor_table[] = {
         &hypervisor_qemu,
 };
+const size_t hypervisor_table_size = ELEMENTSOF(hypervisor_table);
 
 const Hypervisor *hypervisor_find(const char *type) {
         for (size_t i = 0; type && i < ELEMENTSOF(hypervisor_table); i++)

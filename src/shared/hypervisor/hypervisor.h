@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The hypervisor layer's contract: one const ops table per backend. Everything else — records, units,
- * sockets, state, cleanup — is shared (src/cocoon-manager/vm-work.c, vm-task.c); backends differ only in
+ * sockets, state, cleanup — is shared (backend.c, src/cocoon-manager/vm-task.c); backends differ only in
  * how they build the command line and how they talk to their API socket. */
 #pragma once
 
@@ -28,6 +28,10 @@ typedef struct Hypervisor {
         /* Ask the guest to power off, like a power button (blocking; worker threads). */
         int (*request_shutdown)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
 } Hypervisor;
+
+/* The backends this build has, the only list of them. */
+extern const Hypervisor *const hypervisor_table[];
+extern const size_t hypervisor_table_size;
 
 /* The backend for a record's type, or NULL when this build has none by that name. */
 const Hypervisor *hypervisor_find(const char *type);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What this host can run: hypervisor binaries, their versions, hardware virtualization. */
+/* What this host can run: executables, their versions, hardware virtualization (the backends themselves
+ * are listed once, in hypervisor.c). */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,20 +20,6 @@
 #include "probe.h"
 
 extern char **environ;
-
-const BackendInfo backend_table[] = {
-        { "qemu", "qemu-system-x86_64" },
-        { "cloud-hypervisor", "cloud-hypervisor" },
-        { "firecracker", "firecracker" },
-};
-const unsigned backend_table_size = ELEMENTSOF(backend_table);
-
-const BackendInfo *backend_info_find(const char *name) {
-        for (size_t i = 0; i < ELEMENTSOF(backend_table); i++)
-                if (streq(backend_table[i].name, name))
-                        return backend_table + i;
-        return NULL;
-}
 
 static bool is_executable_file(const char *path) {
         struct stat st;
@@ -68,7 +55,7 @@ int find_executable(const char *name, char **ret_path) {
 }
 
 /* The first word that starts with a digit and contains a dot: "QEMU emulator version 7.2.22 (Debian …)"
- * gives "7.2.22", "cloud-hypervisor v40.0.0" gives "40.0.0". */
+ * gives "7.2.22", "tool v40.0.0" gives "40.0.0". */
 static int version_from_line(const char *line, char **ret) {
         for (const char *p = line; *p; p++) {
                 if (!isdigit((unsigned char) *p) || (p > line && !isspace((unsigned char) p[-1]) && p[-1] != 'v'))
@@ -144,9 +131,10 @@ bool host_has_hardware_virtualization(void) {
 }
 
 /* CPUID leaf 0x15 gives the TSC as a ratio of the core crystal clock (Intel since Skylake); when the crystal
- * frequency is left 0, leaf 0x16's base frequency is the TSC frequency, as the kernel's native_calibrate_tsc()
- * assumes. */
-uint64_t tsc_khz_from_cpuid(uint32_t denominator, uint32_t numerator, uint32_t crystal_hz, uint32_t base_mhz) {
+ * frequency is left 0, leaf 0x16's base frequency is the TSC frequency, as the kernel's
+ * native_calibrate_tsc() assumes. */
+uint64_t tsc_khz_from_cpuid(uint32_t denominator, uint32_t numerator, uint32_t crystal_hz,
+                            uint32_t base_mhz) {
         if (denominator == 0 || numerator == 0)
                 return 0;
         if (crystal_hz != 0)
@@ -186,9 +174,10 @@ static bool cpuinfo_has_flag(const char *cpuinfo, const char *flag) {
         return false;
 }
 
-/* On x86 the kernel derives the delay loop from its TSC calibration when the TSC is usable: loops_per_jiffy =
- * tsc_khz * 1000 / HZ and bogomips = loops_per_jiffy * HZ / 500000, i.e. bogomips = tsc_khz / 500 whatever
- * HZ is (to 5 kHz). "cpu MHz" is the current, scaled clock (APERF/MPERF) and says nothing about the TSC. */
+/* On x86 the kernel derives the delay loop from its TSC calibration when the TSC is usable:
+ * loops_per_jiffy = tsc_khz * 1000 / HZ and bogomips = loops_per_jiffy * HZ / 500000, i.e. bogomips =
+ * tsc_khz / 500 whatever HZ is (to 5 kHz). "cpu MHz" is the current, scaled clock (APERF/MPERF) and says
+ * nothing about the TSC. */
 uint64_t tsc_khz_from_cpuinfo(const char *cpuinfo) {
         size_t len;
         if (!cpuinfo_has_flag(cpuinfo, "tsc") || !cpuinfo_has_flag(cpuinfo, "constant_tsc"))

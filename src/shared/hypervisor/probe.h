@@ -5,16 +5,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct BackendInfo {
-        const char *name;   /* "qemu", "cloud-hypervisor", "firecracker" */
-        const char *binary; /* executable name searched in $PATH */
-} BackendInfo;
-
-extern const BackendInfo backend_table[];
-extern const unsigned backend_table_size;
-
-const BackendInfo *backend_info_find(const char *name);
-
 /* Absolute path of an executable: `name` itself when it contains a '/', else searched in $PATH (or a default
  * PATH when unset). -ENOENT when not found. */
 int find_executable(const char *name, char **ret_path);
@@ -29,11 +19,12 @@ int binary_version(const char *path, char **ret_version);
 bool host_has_hardware_virtualization(void);
 
 /* The host TSC frequency in kHz, 0 when unknown: from CPUID leaf 0x15 (with 0x16), else the hypervisor's
- * timing leaf 0x40000010, else the kernel's own calibration as /proc/cpuinfo shows it (bogomips, on a CPU with
- * a constant TSC). Never the current "cpu MHz", which frequency scaling moves. */
+ * timing leaf 0x40000010, else the kernel's own calibration as /proc/cpuinfo shows it (bogomips, on a CPU
+ * with a constant TSC). Never the current "cpu MHz", which frequency scaling moves. */
 uint64_t host_tsc_khz(void);
 
 /* The parsing steps of host_tsc_khz(), 0 when the input gives no frequency. `denominator`, `numerator` and
  * `crystal_hz` are EAX, EBX and ECX of CPUID leaf 0x15, `base_mhz` is EAX of leaf 0x16 (0 if absent). */
-uint64_t tsc_khz_from_cpuid(uint32_t denominator, uint32_t numerator, uint32_t crystal_hz, uint32_t base_mhz);
+uint64_t tsc_khz_from_cpuid(uint32_t denominator, uint32_t numerator, uint32_t crystal_hz,
+                            uint32_t base_mhz);
 uint64_t tsc_khz_from_cpuinfo(const char *cpuinfo);

@@ -113,9 +113,12 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
                  CONSOLE_SOCKET_NAME);
         snprintf(qmp, sizeof(qmp), "unix:%s/%s,server=on,wait=off", r->run_dir, API_SOCKET_NAME);
 
-        /* -no-reboot: a guest reboot ends the process, which the manager records as a power-off. */
+        /* -no-reboot: a guest reboot ends the process, which the manager records as a power-off.
+         * -sandbox: QEMU's own seccomp filter on top of the unit's; once the guest runs, QEMU never needs to
+         * start a program, change its privileges or scheduling, or call obsolete system calls. */
         k = argv_add_many(&argv, l->binary, "-name", name, "-M", machine, "-smp", smp, "-m", memory,
                           "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+                          "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
                           "-kernel", r->boot_config->kernel_path, "-append", cmdline, NULL);
         if (k >= 0 && l->accel == ACCEL_KVM)
                 k = argv_add_many(&argv, "-cpu", "host", NULL);

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# test-security.sh: hypervisors run confined (an unprivileged user, no capabilities, a system call filter, no
+# network, only their own VM's files in sight) and the guest still boots; `systemd-analyze security` rates
+# the VM unit at most 2.5 and the manager at most 5.0.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+guest_env=$COCOON_BUILD_DIR/guest/guest.env
+[ -f "$guest_env" ] || fail "no test guest at $guest_env (tools/test builds it with test/guest/build.sh)"
+# shellcheck disable=SC1090
+. "$guest_env"
+
+# exposure UNIT: the overall exposure level systemd-analyze gives the unit, e.g. 1.7.
+exposure() {
+        systemd-analyze security --no-pager "$1" | sed -n 's/^.*Overall exposure level for [^:]*: \([0-9.]*\) .*$/\1/p'
+}
+
+# assert_at_most LIMIT VALUE WHAT
+assert_at_most() {
+        [ -n "$2" ] || fail "$3: no value"
+        awk -v v="$2" -v l="$1" 'BEGIN { exit !(v <= l) }' || fail "$3 is $2, above $1"
+}
+
+# status_field PID FIELD: a field of /proc/PID/status, its words separated by single spaces.
+status_field() {
+        awk -v f="$2:" '$1 == f { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"
+}
+
+info "the hypervisors' user exists in the sandbox (sysusers.d), in group kvm"
+getent passwd cocoon-vm >/dev/null || fail "no user cocoon-vm"
+assert_contains " $(id -nG cocoon-vm) " " kvm " "groups of cocoon-vm"
+
+info "two guests that print ticks"
+cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" \
+        --cmdline "$CMDLINE cocoon.tick=1" >/dev/null
+id=$(cocoonctl vm run guest --name sec --memory 256M --storage 64M)
+other=$(cocoonctl vm run guest --name other --memory 128M --storage 64M)
+unit=cocoon-vm@$id.service
+wait_for 90 grep -q COCOON-GUEST-READY "/var/log/cocoon/vms/$id/console.log"
+wait_for 30 grep -q "COCOON-TICK 1 " "/var/log/cocoon/vms/$id/console.log"
+
+info "QEMU runs as cocoon-vm without any capability, with no new privileges and a seccomp filter"
+pid=$(unit_property "$unit" MainPID)
+assert_contains "$(tr '\0' ' ' <"/proc/$pid/cmdline")" "qemu-system-x86_64" "MainPID is qemu"
+uid=$(id -u cocoon-vm)
+assert_ne 0 "$uid" "uid of cocoon-vm"
+assert_eq "$uid $uid $uid $uid" "$(status_field "$pid" Uid)" "Uid of qemu (real, effective, saved, fs)"
+for cap in CapEff CapPrm CapBnd CapAmb; do
+        assert_eq 0000000000000000 "$(status_field "$pid" $cap)" "$cap of qemu"
+done
+assert_eq 1 "$(status_field "$pid" NoNewPrivs)" "NoNewPrivs of qemu"
+assert_eq 2 "$(status_field "$pid" Seccomp)" "Seccomp of qemu (filter mode)"
+assert_eq cocoon-vm "$(unit_property "$unit" User)" "User="
+assert_eq yes "$(unit_property "$unit" PrivateNetwork)" "PrivateNetwork="
+assert_eq AF_UNIX "$(unit_property "$unit" RestrictAddressFamilies)" "RestrictAddressFamilies="
+# TCG writes the code it generates: no MemoryDenyWriteExecute (KVM gets it; see test-bus-unit-properties).
+assert_eq tcg "$(cocoonctl vm inspect sec | python3 -c 'import json,sys; print(json.load(sys.stdin)["runtime"]["accelerator"])')" \
+        "accelerator"
+assert_eq no "$(unit_property "$unit" MemoryDenyWriteExecute)" "MemoryDenyWriteExecute= under TCG"
+
+info "its files are its own, the state around them stays root's"
+assert_eq "cocoon-vm 700" "$(stat -c '%U %a' "/run/cocoon/vms/$id")" "run directory"
+assert_eq "cocoon-vm 600" "$(stat -c '%U %a' "/var/lib/cocoon/vms/$id/cow.raw")" "COW disk"
+assert_eq cocoon-vm "$(stat -c %U "/run/cocoon/vms/$id/api.sock")" "owner of api.sock"
+for d in /var/lib/cocoon /var/lib/cocoon/vms "/var/lib/cocoon/vms/$id" /var/log/cocoon "/var/log/cocoon/vms/$id"; do
+        assert_eq "root 700" "$(stat -c '%U %a' "$d")" "owner and mode of $d"
+done
+
+info "in its mount namespace it sees its own files only: not the other VM's, not the manager's"
+in_vm() { nsenter --target "$pid" --mount -- "$@"; }
+seen=$(in_vm find /var/lib/cocoon /run/cocoon /var/log/cocoon -mindepth 1 -not -type d | sort)
+expected=$( (
+        echo "/var/lib/cocoon/vms/$id/cow.raw"
+        ls /var/lib/cocoon/images/blobs/*.kernel /var/lib/cocoon/images/blobs/*.initrd \
+                /var/lib/cocoon/images/blobs/*.rootfs
+        ls -d /run/cocoon/vms/"$id"/*
+) | sort)
+assert_eq "$expected" "$seen" "files under the cocoon directories as qemu sees them"
+assert_not_contains "$seen" "$other" "qemu's view"
+assert_not_contains "$seen" "vm.json" "qemu's view"
+in_vm test ! -e /run/cocoon/io.cocoon.Manager || fail "qemu sees the manager's socket"
+info "as cocoon-vm, even with the VM's own files in reach, nothing else is writable"
+as_vm() { in_vm setpriv --reuid=cocoon-vm --regid=cocoon-vm --init-groups -- "$@"; }
+as_vm sh -c ": >>/var/lib/cocoon/vms/$id/cow.raw" || fail "cocoon-vm cannot write its own disk"
+assert_fails as_vm sh -c ": >>/var/lib/cocoon/images/blobs/$(ls /var/lib/cocoon/images/blobs | head -n 1)"
+assert_fails as_vm cat "/var/lib/cocoon/vms/$other/cow.raw"
+
+info "the guest boots and runs confined"
+assert_contains "$(cocoonctl vm logs sec)" "COCOON-GUEST-READY" "vm logs"
+assert_contains "$(cocoonctl vm logs sec)" "COCOON-DISK vda: COCOON-ROOTFS-MARKER" "vm logs"
+assert_eq running "$(cocoonctl vm inspect sec | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" \
+        "state"
+
+info "systemd-analyze security: the VM unit at most 2.5, the manager at most 5.0"
+vm_exposure=$(exposure "$unit")
+manager_exposure=$(exposure cocoon-manager.service)
+info "exposure: $unit $vm_exposure, cocoon-manager.service $manager_exposure"
+assert_at_most 2.5 "$vm_exposure" "exposure of $unit"
+assert_at_most 5.0 "$manager_exposure" "exposure of cocoon-manager.service"
+
+info "a graceful stop still works from inside the sandbox (QMP, ACPI power button)"
+cocoonctl vm stop sec >/dev/null
+assert_contains "$(cocoonctl vm logs sec)" "COCOON-POWERBUTTON" "vm logs after stop"
+cocoonctl vm rm --force sec other >/dev/null
+info "ok"

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# test-stop-restart.sh: a graceful stop of a guest that ignores the power button never holds up the
+# manager: a restart during the stop returns long before the stop timeout, the stop call is answered (the
+# stop goes on in systemd), List answers, and the VM ends up stopped, recorded by the next manager, also
+# when no manager ran while the stop ended.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+guest_env=$COCOON_BUILD_DIR/guest/guest.env
+[ -f "$guest_env" ] || fail "no test guest at $guest_env (tools/test builds it with test/guest/build.sh)"
+# shellcheck disable=SC1090
+. "$guest_env"
+UNIT=cocoon-manager.service
+out=$COCOON_BUILD_DIR/test-stop-restart.out
+rm -rf "$out"
+mkdir -p "$out"
+# The guest's time to power off, per stop call; the restart must come back in a small part of it.
+STOP_TIMEOUT=40
+
+vm_state() {
+        cocoonctl vm inspect "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'
+}
+vm_state_is() { [ "$(vm_state "$1")" = "$2" ]; }
+unit_gone() { unit_property_is "$1" ActiveState inactive; }
+
+info "a guest that ignores the power button"
+cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" >/dev/null
+id=$(cocoonctl vm run guest --name deaf --memory 128M --storage 64M --append cocoon.nopowerbutton=1)
+vm_unit=cocoon-vm@$id.service
+wait_for 90 grep -q "COCOON-POWERBUTTON ignored" "/var/log/cocoon/vms/$id/console.log"
+
+info "graceful stop with a $STOP_TIMEOUT s timeout; the unit is stopping in systemd"
+cocoonctl vm stop deaf --timeout "$STOP_TIMEOUT" >"$out/stop1" 2>&1 &
+stop_pid=$!
+wait_for 20 unit_property_is "$vm_unit" ActiveState deactivating
+
+info "restart the manager during the stop: it returns long before the stop timeout"
+start=$SECONDS
+systemctl restart "$UNIT"
+took=$((SECONDS - start))
+info "the restart took ${took} s (stop timeout ${STOP_TIMEOUT} s)"
+[ $((took * 4)) -lt "$STOP_TIMEOUT" ] || fail "the restart took ${took} s, the stop timeout is ${STOP_TIMEOUT} s"
+
+info "the stop call got its answer: the stop goes on in systemd"
+rc=0
+wait "$stop_pid" || rc=$?
+assert_ne 0 "$rc" "exit status of the interrupted vm stop"
+assert_contains "$(cat "$out/stop1")" "goes on in systemd" "vm stop's answer"
+
+info "List answers at once; the VM is still running while its stop goes on"
+assert_contains "$(timeout 10 cocoonctl vm list)" "deaf" "vm list after the restart"
+assert_eq deactivating "$(unit_property "$vm_unit" ActiveState)" "unit during the stop"
+assert_eq running "$(vm_state deaf)" "state during the stop"
+
+info "after the timeout systemd ends QEMU; the new manager records stopped"
+wait_for $((STOP_TIMEOUT + 30)) vm_state_is deaf stopped
+unit_gone "$vm_unit" || fail "unit still active"
+assert_not_contains "$(cat "/var/log/cocoon/vms/$id/console.log")" "COCOON-POWERBUTTON ->" "guest output"
+journalctl -u "$UNIT" --no-pager | grep -q "VM $id: stopped on request" || fail "the stop was not logged"
+
+info "again, but no manager runs when the stop ends: the next one reconciles the record to stopped"
+cocoonctl vm start deaf >/dev/null
+cocoonctl vm stop deaf --timeout 10 >"$out/stop2" 2>&1 &
+stop_pid=$!
+wait_for 20 unit_property_is "$vm_unit" ActiveState deactivating
+systemctl stop "$UNIT" cocoon-manager.socket
+wait "$stop_pid" || true
+assert_contains "$(cat "$out/stop2")" "goes on in systemd" "vm stop's answer"
+wait_for 60 unit_gone "$vm_unit"
+systemctl start cocoon-manager.socket
+assert_eq stopped "$(vm_state deaf)" "state after the reconciliation"
+
+cocoonctl vm rm deaf >/dev/null
+info "ok"
