@@ -55,14 +55,16 @@ static void span_config_cells(JsonSpan config, char cpu[static 32], char memory[
  * conversion serves them all. */
 static void created_cell(JsonSpan value, char *buf, size_t size) {
         static char last_in[64], last_out[64];
+        static bool have_last = false;
         char in[64];
         if (json_span_string(value, in, sizeof(in)) < 0) {
                 snprintf(buf, size, "-");
                 return;
         }
-        if (!streq(in, last_in)) {
+        if (!have_last || !streq(in, last_in)) {
                 ctl_format_local_time(in, last_out, sizeof(last_out));
                 memcpy(last_in, in, sizeof(in));
+                have_last = true;
         }
         snprintf(buf, size, "%s", last_out);
 }
