@@ -27,7 +27,10 @@ events() {
         python3 - "$@" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
-    e = json.loads(line)
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue  # the watcher is still writing this line; wait_for asks again
     if len(sys.argv) > 2 and e.get("id") != sys.argv[2]:
         continue
     print(e["event"], e.get("vm", {}).get("state", "-"))
@@ -77,7 +80,10 @@ wait_for 2 has_event "$all_events" "$id" changed error
 python3 - "$all_events" "$id" <<'PY' || fail "the error event has no errorReason naming the signal"
 import json, sys
 for line in open(sys.argv[1]):
-    e = json.loads(line)
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue  # the watcher is still writing this line; wait_for asks again
     if e["id"] == sys.argv[2] and e["vm"]["state"] == "error":
         sys.exit(0 if "KILL" in e["vm"].get("errorReason", "") else 1)
 sys.exit(1)
