@@ -28,49 +28,29 @@ static int append_strv_property(sd_bus_message *m, const char *name, char **l) {
         return r;
 }
 
-/* ExecStart=/ExecStop= a(sasb): one command, argv[0] its absolute path. */
-static int append_exec(sd_bus_message *m, const char *property, char **argv, bool ignore_failure) {
+/* ExecStart= a(sasb) (ex_flags NULL: a failure fails the unit unless ignore_failure) or an Ex property such
+ * as ExecStopEx= a(sasas), whose flag strings can say more ("privileged"): one command, argv[0] its
+ * absolute path. */
+static int append_exec(sd_bus_message *m, const char *property, char **argv, char **ex_flags,
+                       bool ignore_failure) {
+        bool ex = ex_flags != NULL;
         int r;
 
         r = sd_bus_message_open_container(m, 'r', "sv");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", property);
         if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a(sasb)");
+                r = sd_bus_message_open_container(m, 'v', ex ? "a(sasas)" : "a(sasb)");
         if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(sasb)");
+                r = sd_bus_message_open_container(m, 'a', ex ? "(sasas)" : "(sasb)");
         if (r >= 0)
-                r = sd_bus_message_open_container(m, 'r', "sasb");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", argv[0]);
-        if (r >= 0)
-                r = sd_bus_message_append_strv(m, argv);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "b", ignore_failure);
-        for (int i = 0; r >= 0 && i < 4; i++)
-                r = sd_bus_message_close_container(m);
-        return r;
-}
-
-/* ExecStopEx= a(sasas): one command with flag strings. */
-static int append_exec_ex(sd_bus_message *m, const char *property, char **argv, char **flags) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'r', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", property);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a(sasas)");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(sasas)");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'r', "sasas");
+                r = sd_bus_message_open_container(m, 'r', ex ? "sasas" : "sasb");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", argv[0]);
         if (r >= 0)
                 r = sd_bus_message_append_strv(m, argv);
         if (r >= 0)
-                r = sd_bus_message_append_strv(m, flags);
+                r = ex ? sd_bus_message_append_strv(m, ex_flags) : sd_bus_message_append(m, "b", ignore_failure);
         for (int i = 0; r >= 0 && i < 4; i++)
                 r = sd_bus_message_close_container(m);
         return r;
@@ -252,7 +232,7 @@ int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec) {
         if (r >= 0 && spec->sandbox)
                 r = append_sandbox_properties(m, spec);
         if (r >= 0)
-                r = append_exec(m, "ExecStart", spec->argv, false); /* a failing hypervisor fails the unit */
+                r = append_exec(m, "ExecStart", spec->argv, NULL, false); /* a failing hypervisor fails the unit */
         /* The stop helper may wait longer than TimeoutStopUSec= (the kill grace) for the guest and says so
          * with EXTEND_TIMEOUT_USEC=, which systemd takes only with NotifyAccess=all from a control process
          * (NotifyAccess=exec does not exist in systemd 252). Its failure never fails the unit. It runs
@@ -261,7 +241,7 @@ int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec) {
          * waits for $MAINPID. */
         static char *const stop_flags[] = { (char *) "ignore-failure", (char *) "privileged", NULL };
         if (r >= 0 && spec->exec_stop)
-                r = append_exec_ex(m, "ExecStopEx", spec->exec_stop, (char **) stop_flags);
+                r = append_exec(m, "ExecStopEx", spec->exec_stop, (char **) stop_flags, true);
         if (r >= 0 && spec->exec_stop)
                 r = append_string_property(m, "NotifyAccess", "all");
         if (r < 0)
