@@ -241,7 +241,8 @@ static void test_unsandboxed_spec(void **state) {
 }
 
 static void test_exec_stop(void **state) {
-        char *argv[] = { (char *) "/bin/true", NULL }, *stop[] = { (char *) "/usr/libexec/cocoon-vm-stop", NULL };
+        char *argv[] = { (char *) "/bin/true", NULL };
+        char *stop[] = { (char *) "/usr/libexec/cocoon-vm-stop", NULL };
         UnitSpec spec = { .argv = argv, .exec_stop = stop };
         _cleanup_strv_free_ char **l = properties_of(&spec);
 

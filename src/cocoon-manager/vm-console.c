@@ -45,8 +45,9 @@ static void log_stream_done(ConsoleLogStream *s, int error, void *userdata) {
         Manager *m = ls->manager;
 
         if (error == -ETIMEDOUT)
-                log_vm_info(ls->vm_id, "A reader of the console log of VM %s took nothing for %llu s; closing it.",
-                            ls->vm_id, (unsigned long long) (CONSOLE_LOG_STREAM_STALL_USEC / USEC_PER_SEC));
+                log_vm_info(ls->vm_id,
+                            "A reader of the console log of VM %s took nothing for %llu s; closing it.", ls->vm_id,
+                            (unsigned long long) (CONSOLE_LOG_STREAM_STALL_USEC / USEC_PER_SEC));
         else if (error < 0)
                 log_debug_errno(error, "Failed to send the console log of VM %s: %m", ls->vm_id);
         /* Freeing closes the connection, which tells the peer the log is complete. */

@@ -107,11 +107,13 @@ static void task_finish(VmTask *t, const char *error_id, const char *message) {
         manager_check_idle(m);
 }
 
-/* The manager is shutting down before the work began: nothing changed, and a create leaves no placeholder. */
+/* The manager is shutting down before the work began: nothing changed, and a create leaves no
+ * placeholder. */
 static void task_not_started(VmTask *t) {
         if (t->kind == VM_TASK_CREATE)
                 (void) vm_remove(t->manager, t->id);
-        task_finish(t, COCOON_ERROR_SHUTTING_DOWN, "cocoon-manager is shutting down; the operation was not started");
+        task_finish(t, COCOON_ERROR_SHUTTING_DOWN,
+                    "cocoon-manager is shutting down; the operation was not started");
 }
 
 static int job_work(void *userdata);
@@ -280,7 +282,8 @@ static void task_run(VmTask *t) {
                 switch (vm_transition_allowed(record->vm.state, op, t->options.force)) {
                 case VM_TRANSITION_REFUSED:
                         snprintf(message, sizeof(message), "%s",
-                                 vm_transition_refusal_reason(record->vm.state, op, t->options.force) ?: "not allowed now");
+                                 vm_transition_refusal_reason(record->vm.state, op, t->options.force) ?:
+                                         "not allowed now");
                         return task_finish(t, VM_ERROR_INVALID_STATE, message);
                 case VM_TRANSITION_NOOP:
                         return task_finish(t, NULL, NULL);
@@ -300,8 +303,8 @@ static void task_run(VmTask *t) {
         }
 }
 
-int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOptions *options, VmTaskDone done,
-                   void *userdata) {
+int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOptions *options,
+                   VmTaskDone done, void *userdata) {
         VmTask *t = calloc(1, sizeof(VmTask));
         if (!t)
                 return -ENOMEM;

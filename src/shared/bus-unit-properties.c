@@ -50,7 +50,8 @@ static int append_exec(sd_bus_message *m, const char *property, char **argv, cha
         if (r >= 0)
                 r = sd_bus_message_append_strv(m, argv);
         if (r >= 0)
-                r = ex ? sd_bus_message_append_strv(m, ex_flags) : sd_bus_message_append(m, "b", ignore_failure);
+                r = ex ? sd_bus_message_append_strv(m, ex_flags)
+                       : sd_bus_message_append(m, "b", ignore_failure);
         for (int i = 0; r >= 0 && i < 4; i++)
                 r = sd_bus_message_close_container(m);
         return r;
@@ -232,7 +233,8 @@ int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec) {
         if (r >= 0 && spec->sandbox)
                 r = append_sandbox_properties(m, spec);
         if (r >= 0)
-                r = append_exec(m, "ExecStart", spec->argv, NULL, false); /* a failing hypervisor fails the unit */
+                /* A failing hypervisor fails the unit. */
+                r = append_exec(m, "ExecStart", spec->argv, NULL, false);
         /* The stop helper may wait longer than TimeoutStopUSec= (the kill grace) for the guest and says so
          * with EXTEND_TIMEOUT_USEC=, which systemd takes only with NotifyAccess=all from a control process
          * (NotifyAccess=exec does not exist in systemd 252). Its failure never fails the unit. It runs
