@@ -29,10 +29,15 @@ static VMRecord *new_record(void) {
         r->boot_config = calloc(1, sizeof(BootConfig));
         r->boot_config->kernel_path = strdup("/var/lib/cocoon/images/blobs/k.kernel");
         r->boot_config->initrd_path = strdup("/var/lib/cocoon/images/blobs/i.initrd");
-        StorageConfig layer = { .path = strdup("/var/lib/cocoon/images/blobs/r.rootfs"), .read_only = true,
-                                .serial = strdup("cocoon-layer0"), .role = STORAGE_ROLE_LAYER, .direct_io = -1 };
-        StorageConfig cow = { .path = strdup("/var/lib/cocoon/vms/" ID "/cow.raw"), .serial = strdup("cocoon-cow"),
-                              .role = STORAGE_ROLE_COW, .direct_io = -1 };
+        StorageConfig layer = { .path = strdup("/var/lib/cocoon/images/blobs/r.rootfs"),
+                                .read_only = true,
+                                .serial = strdup("cocoon-layer0"),
+                                .role = STORAGE_ROLE_LAYER,
+                                .direct_io = -1 };
+        StorageConfig cow = { .path = strdup("/var/lib/cocoon/vms/" ID "/cow.raw"),
+                              .serial = strdup("cocoon-cow"),
+                              .role = STORAGE_ROLE_COW,
+                              .direct_io = -1 };
         assert_int_equal(vm_add_storage_config(&r->vm, &layer), 0);
         assert_int_equal(vm_add_storage_config(&r->vm, &cow), 0);
         return r;
@@ -69,7 +74,8 @@ static void read_value(sd_bus_message *m, const char *name, char ***l) {
                 }
                 assert_true(sd_bus_message_read_strv(m, &strv) >= 0);
                 _cleanup_free_ char *j = strv_join(strv, " ");
-                assert_true(asprintf(&line, "%s=%s%s", name, contents[0] == '(' ? (b ? "" : "~") : "", j) > 0);
+                const char *negation = contents[0] == '(' && !b ? "~" : "";
+                assert_true(asprintf(&line, "%s=%s%s", name, negation, j) > 0);
                 strv_free(strv);
                 if (contents[0] == '(')
                         assert_true(sd_bus_message_exit_container(m) > 0);
@@ -80,8 +86,9 @@ static void read_value(sd_bus_message *m, const char *name, char ***l) {
                 uint64_t flags;
                 assert_true(sd_bus_message_enter_container(m, 'a', contents + 1) > 0);
                 for (;;) {
-                        int k = streq(contents, "a(ss)") ? sd_bus_message_read(m, "(ss)", &a, &c)
-                                                         : sd_bus_message_read(m, "(ssbt)", &a, &c, &b, &flags);
+                        int k = streq(contents, "a(ss)")
+                                        ? sd_bus_message_read(m, "(ss)", &a, &c)
+                                        : sd_bus_message_read(m, "(ssbt)", &a, &c, &b, &flags);
                         assert_true(k >= 0);
                         if (k == 0)
                                 break;
@@ -116,9 +123,8 @@ static char **properties_of(const UnitSpec *spec) {
         assert_int_equal(sd_bus_new(&bus), 0);
         assert_int_equal(sd_bus_set_fd(bus, fds[0], fds[0]), 0);
         assert_true(sd_bus_start(bus) >= 0);
-        assert_int_equal(sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1",
-                                                        "/org/freedesktop/systemd1",
-                                                        "org.freedesktop.systemd1.Manager", "StartTransientUnit"),
+        assert_int_equal(sd_bus_message_new_method_call(bus, &m, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH,
+                                                        SYSTEMD_MANAGER_IFACE, "StartTransientUnit"),
                          0);
         assert_int_equal(bus_append_unit_properties(m, spec), 0);
         assert_int_equal(sd_bus_message_seal(m, 1, 0), 0);
@@ -186,9 +192,10 @@ static void assert_common(char **l) {
                 "DevicePolicy=closed",
                 "UMask=0077",
                 "TemporaryFileSystem=/var/lib/cocoon:ro /run/cocoon:ro /var/log/cocoon:ro",
-                "BindPaths=/run/cocoon/vms/" ID " /var/lib/cocoon/vms/" ID "/cow.raw",
-                "BindReadOnlyPaths=/var/lib/cocoon/images/blobs/r.rootfs /var/lib/cocoon/images/blobs/k.kernel "
-                "/var/lib/cocoon/images/blobs/i.initrd",
+                "BindPaths=/run/cocoon/vms/" ID " /var/log/cocoon/vms/" ID "/console.spool "
+                "/var/lib/cocoon/vms/" ID "/cow.raw",
+                "BindReadOnlyPaths=/var/lib/cocoon/images/blobs/r.rootfs "
+                "/var/lib/cocoon/images/blobs/k.kernel /var/lib/cocoon/images/blobs/i.initrd",
                 "IPAddressDeny:a(iayu)",
         };
         for (size_t i = 0; i < ELEMENTSOF(lines); i++)
@@ -204,7 +211,8 @@ static void test_sandbox_kvm(void **state) {
         assert_common(l);
         /* KVM runs guest code natively: QEMU never needs memory that is writable and executable. */
         assert_has(l, "MemoryDenyWriteExecute=yes");
-        assert_has(l, "DeviceAllow=/dev/kvm:rw");
+        /* /dev/kvm, and the console's pty (PrivateDevices= would bring it, but would hide /dev/kvm). */
+        assert_has(l, "DeviceAllow=/dev/kvm:rw /dev/ptmx:rw char-pts:rw");
         assert_has(l, "PrivateDevices=no");
 }
 

@@ -60,16 +60,17 @@ static char *dropin(Dir *d, const char *name, const char *text) {
         return p;
 }
 
-static unsigned online_cpus(void) {
+/* One worker per CPU, at least eight. */
+static unsigned default_pool_size(void) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-        return n > 0 ? (unsigned) n : 1U;
+        return n > 8 ? (unsigned) n : 8U;
 }
 
 static void assert_defaults(const CocoonConfig *c) {
         assert_int_equal(c->stop_timeout_usec, 30 * USEC_PER_SEC);
         assert_int_equal(c->kill_grace_usec, 5 * USEC_PER_SEC);
-        assert_int_equal(c->pool_size, online_cpus());
+        assert_int_equal(c->pool_size, default_pool_size());
         assert_string_equal(c->default_backend, "qemu");
         assert_int_equal(c->console_log_max_bytes, 1024 * 1024);
         assert_int_equal(c->qemu_accel, ACCEL_AUTO);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <systemd/sd-event.h>
 
 #include <cmocka.h>
@@ -487,6 +488,59 @@ static void test_attach_after_end(void **state) {
         safe_close(test_side);
 }
 
+/* The hypervisor's spool: what it printed while no relay ran is logged first, then output is taken from the
+ * spool only (the console socket's copy is not logged twice), consumed bytes are punched out, a new relay
+ * (the manager restarted) goes on where the last one stopped, and the last words before the end count. */
+static void append_spool(const char *path, const char *text) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+}
+
+static void test_spool(void **state) {
+        Fixture *f = *state;
+        char spool[160], buf[64];
+
+        snprintf(spool, sizeof(spool), "%s/console.spool", f->dir);
+        append_spool(spool, "before\n");
+        start_relay(f, 0);
+        assert_int_equal(console_relay_set_spool(f->relay, spool), 0);
+        run_idle(f);
+        expect_file(f->log_path, "before\n", 7);
+
+        int client = attach(f, false, false);
+        /* As QEMU does: the pty gets the bytes, then the spool. */
+        write_all(f, f->console, "one\n", 4);
+        append_spool(spool, "one\n");
+        expect_read(f, client, "one\n");
+        expect_file(f->log_path, "before\none\n", 11);
+        /* What was taken is given back: the spool reads as NULs up to there. */
+        _cleanup_close_ int sfd = open(spool, O_RDONLY | O_CLOEXEC);
+        assert_true(sfd >= 0);
+        assert_int_equal(pread(sfd, buf, sizeof(buf), 0), 11);
+        for (size_t i = 0; i < 11; i++)
+                assert_int_equal(buf[i], 0);
+
+        /* The manager goes away; the guest goes on printing; a new manager picks up exactly there. */
+        f->relay = console_relay_free(f->relay);
+        safe_close(client);
+        safe_close(f->console);
+        append_spool(spool, "while away\n");
+        start_relay(f, 0);
+        assert_int_equal(console_relay_set_spool(f->relay, spool), 0);
+        run_idle(f);
+        expect_file(f->log_path, "before\none\nwhile away\n", 22);
+
+        /* The last output lands in the spool right before the hypervisor exits. */
+        append_spool(spool, "last\n");
+        f->console = safe_close(f->console);
+        run_idle(f);
+        assert_int_equal(f->ends, 1);
+        expect_file(f->log_path, "before\none\nwhile away\nlast\n", 27);
+
+        assert_int_equal(console_relay_set_spool(f->relay, spool), -EINVAL); /* one spool per relay */
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_output_reaches_log_and_clients, setup, teardown),
@@ -500,6 +554,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_input_backpressure, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_log_stream, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_log_stream_slow_reader, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_spool, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_attach_after_end, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

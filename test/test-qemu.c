@@ -22,6 +22,7 @@ static VMRecord *new_record(bool with_disks) {
         r->vm.config.cpu = 2;
         r->vm.config.memory = 256ULL << 20;
         r->run_dir = strdup("/run/cocoon/vms/abcdefghijklmnopqrstuvwxyz");
+        r->log_dir = strdup("/var/log/cocoon/vms/abcdefghijklmnopqrstuvwxyz");
         r->boot_config = calloc(1, sizeof(BootConfig));
         r->boot_config->kernel_path = strdup("/blobs/k.kernel");
         r->boot_config->initrd_path = strdup("/blobs/i.initrd");
@@ -74,9 +75,10 @@ static void test_argv_tcg(void **state) {
         assert_true(strv_contains(argv, "virtio-blk-device,drive=disk1,serial=cocoon-cow"));
         assert_string_equal(arg_after(argv, "-qmp"),
                             "unix:/run/cocoon/vms/abcdefghijklmnopqrstuvwxyz/api.sock,server=on,wait=off");
+        /* A pty, and QEMU's own record of everything the guest prints, manager or not. */
         assert_string_equal(arg_after(argv, "-chardev"),
-                            "socket,id=console,path=/run/cocoon/vms/abcdefghijklmnopqrstuvwxyz/console.sock,"
-                            "server=on,wait=off");
+                            "pty,id=console,logfile=/var/log/cocoon/vms/abcdefghijklmnopqrstuvwxyz/"
+                            "console.spool,logappend=on");
         assert_string_equal(arg_after(argv, "-serial"), "chardev:console");
 }
 
@@ -112,6 +114,11 @@ static void test_argv_refusals(void **state) {
         free(r->boot_config->kernel_path);
         r->boot_config->kernel_path = NULL;
         assert_int_equal(qemu_build_argv(r, &l, &argv), -EOPNOTSUPP);
+        /* A comma in the log directory would split QEMU's option syntax. */
+        r->boot_config->kernel_path = strdup("/k");
+        free(r->log_dir);
+        r->log_dir = strdup("/var/log/a,b");
+        assert_int_equal(qemu_build_argv(r, &l, &argv), -EINVAL);
 }
 
 static void test_hypervisor_table(void **state) {

@@ -226,7 +226,8 @@ static char *running_vm(Fixture *f, const char *name) {
 static void test_unit_crash(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *id = running_vm(f, "crash");
-        UnitStateChange c = change_gone(store_get(f->m.store, id)->unit, "aaaa");
+        _cleanup_free_ char *unit = strdup(store_get(f->m.store, id)->unit); /* records are replaced */
+        UnitStateChange c = change_gone(unit, "aaaa");
 
         vm_unit_handle_change(&f->m, &c);
         assert_int_equal(state_of(f, id), VM_STATE_ERROR);
@@ -239,7 +240,8 @@ static void test_unit_crash_during_operation(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *id = add_vm(f, "held");
         assert_int_equal(vm_set_state(&f->m, id, VM_STATE_CREATED, NULL), 0);
-        UnitStateChange c = change_gone(store_get(f->m.store, id)->unit, "bbbb");
+        _cleanup_free_ char *unit = strdup(store_get(f->m.store, id)->unit); /* records are replaced */
+        UnitStateChange c = change_gone(unit, "bbbb");
 
         vm_unit_hold(&f->m, id);                     /* the start task begins */
         vm_unit_handle_change(&f->m, &c);            /* QEMU dies before the task is over */
@@ -256,7 +258,8 @@ static void test_unit_stale_news(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *id = add_vm(f, "stale");
         assert_int_equal(vm_set_state(&f->m, id, VM_STATE_CREATED, NULL), 0);
-        UnitStateChange c = change_gone(store_get(f->m.store, id)->unit, "old0");
+        _cleanup_free_ char *unit = strdup(store_get(f->m.store, id)->unit); /* records are replaced */
+        UnitStateChange c = change_gone(unit, "old0");
 
         vm_unit_hold(&f->m, id);
         vm_unit_handle_change(&f->m, &c);

@@ -39,15 +39,26 @@ static int read_timeout(uint64_t *ret) {
 int main(int argc, char *argv[]) {
         uint64_t timeout_usec, pid;
 
-        if (read_timeout(&timeout_usec) < 0 || timeout_usec == 0)
+        /* stderr is the unit's log (hypervisor.log): say why the guest got no time, when it is not the
+         * normal "nobody asked it". */
+        int r = read_timeout(&timeout_usec);
+        if (r < 0 && r != -ENOENT)
+                fprintf(stderr, "cocoon-vm-stop: cannot read %s: %s\n", STOP_TIMEOUT_FILE_NAME, strerror(-r));
+        if (r < 0 || timeout_usec == 0)
                 return EXIT_SUCCESS;
         const char *e = getenv("MAINPID");
         if (!e || parse_uint64(e, &pid) < 0 || pid <= 1 || pid > INT32_MAX)
                 return EXIT_SUCCESS; /* no main process: nothing to wait for */
 
         _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0);
-        if (pidfd < 0)
-                return EXIT_SUCCESS; /* already gone */
+        if (pidfd < 0) {
+                if (errno != ESRCH)
+                        fprintf(stderr, "cocoon-vm-stop: cannot watch process %llu: %m\n",
+                                (unsigned long long) pid);
+                return EXIT_SUCCESS; /* gone already, or nothing we can wait for */
+        }
+        fprintf(stderr, "cocoon-vm-stop: giving the guest %llu s to power off\n",
+                (unsigned long long) (timeout_usec / USEC_PER_SEC));
 
         /* TimeoutStopSec= is the kill grace: tell systemd this wait is longer (NotifyAccess=all). */
         (void) sd_notifyf(false, "EXTEND_TIMEOUT_USEC=%llu",

@@ -4,7 +4,12 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "console-relay.h"
 #include "fd-util.h"
@@ -48,6 +53,14 @@ struct ConsoleRelay {
         ByteBuffer input; /* from clients, for the console */
         ConsoleLog log;
         bool log_failed;  /* warned about; cleared when a write works again */
+        /* The hypervisor's own record of the output (console_relay_set_spool()): read from spool_offset on
+         * as it grows, then punched out. -EBADF: output comes from console_fd. */
+        int spool_fd;
+        uint64_t spool_offset;
+        uint64_t spool_punched;
+        bool spool_failed;
+        sd_event_source *spool_source;   /* inotify: the spool was written to */
+        sd_event_source *spool_continue; /* defer: more is waiting than one wakeup reads */
         bool ended;
         ConsoleClient *clients;
         size_t n_clients;
@@ -309,10 +322,130 @@ static void relay_broadcast(ConsoleRelay *relay, const uint8_t *data, size_t siz
         }
 }
 
+static void spool_warn(ConsoleRelay *relay, int error, const char *what) {
+        if (relay->spool_failed)
+                return;
+        relay->spool_failed = true;
+        log_vm_internal(LOG_WARNING, error, relay->vm_id, "Failed to %s the console spool of VM %s: %m",
+                        what, relay->vm_id);
+}
+
+/* Moves what the hypervisor appended to the spool into the log and to the clients (at most max_reads
+ * reads now; a deferred event goes on), then gives the consumed bytes back to the file system. The
+ * hypervisor only ever appends, so punching a hole before spool_offset never races with it. */
+static int spool_catch_up(ConsoleRelay *relay, unsigned max_reads) {
+        bool more = false;
+        int r = 0;
+
+        for (unsigned i = 0; i < max_reads; i++) {
+                ssize_t n = pread(relay->spool_fd, console_read_buf, CONSOLE_READ_SIZE,
+                                  (off_t) relay->spool_offset);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = negative_errno();
+                        spool_warn(relay, r, "read");
+                        break;
+                }
+                if (n == 0)
+                        break;
+                relay->spool_offset += (uint64_t) n;
+                relay_log(relay, console_read_buf, (size_t) n);
+                relay_broadcast(relay, console_read_buf, (size_t) n);
+                more = i + 1 == max_reads;
+        }
+        if (relay->spool_continue)
+                (void) sd_event_source_set_enabled(relay->spool_continue,
+                                                   more ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+
+        if (relay->spool_offset > relay->spool_punched) {
+                if (fallocate(relay->spool_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                              (off_t) relay->spool_offset) < 0)
+                        spool_warn(relay, negative_errno(), "shrink");
+                else
+                        relay->spool_punched = relay->spool_offset;
+        }
+        return r;
+}
+
+static int spool_io(sd_event_source *s, const struct inotify_event *event, void *userdata) {
+        (void) spool_catch_up(userdata, CONSOLE_READS_PER_EVENT);
+        return 0;
+}
+
+static int spool_continue_io(sd_event_source *s, void *userdata) {
+        (void) spool_catch_up(userdata, CONSOLE_READS_PER_EVENT);
+        return 0;
+}
+
+/* Where a new relay goes on: the first byte not punched out yet. Punching zeroes the consumed part of the
+ * first block it leaves allocated, so leading NULs within that block were consumed too. */
+static int spool_find_offset(int fd, uint64_t *ret) {
+        struct stat st;
+        uint8_t buf[4096];
+
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        off_t data = lseek(fd, 0, SEEK_DATA);
+        if (data < 0) {
+                if (errno != ENXIO)
+                        return negative_errno();
+                *ret = (uint64_t) st.st_size; /* holes only: everything was consumed */
+                return 0;
+        }
+        ssize_t n = pread(fd, buf, sizeof(buf), data);
+        if (n < 0)
+                return negative_errno();
+        ssize_t i = 0;
+        while (i < n && buf[i] == 0)
+                i++;
+        *ret = (uint64_t) data + (uint64_t) i;
+        return 0;
+}
+
+int console_relay_set_spool(ConsoleRelay *relay, const char *spool_path) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        uint64_t offset;
+        int r;
+
+        if (!relay || !spool_path || relay->spool_fd >= 0)
+                return -EINVAL;
+        /* Read-write only to punch out what was consumed; the relay never writes to it. */
+        fd = open(spool_path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        r = spool_find_offset(fd, &offset);
+        if (r < 0)
+                return r;
+        r = sd_event_add_inotify(relay->event, &relay->spool_source, spool_path, IN_MODIFY, spool_io, relay);
+        if (r < 0)
+                return r;
+        r = sd_event_add_defer(relay->event, &relay->spool_continue, spool_continue_io, relay);
+        if (r < 0) {
+                relay->spool_source = sd_event_source_disable_unref(relay->spool_source);
+                return r;
+        }
+        (void) sd_event_source_set_enabled(relay->spool_continue, SD_EVENT_OFF);
+        relay->spool_fd = TAKE_FD(fd);
+        relay->spool_offset = relay->spool_punched = offset;
+        /* What was printed while nobody relayed (the manager was down, or the VM ran before): now. */
+        (void) spool_catch_up(relay, CONSOLE_READS_PER_EVENT);
+        return 0;
+}
+
 static void relay_end(ConsoleRelay *relay, int error) {
         if (relay->ended)
                 return;
         relay->ended = true;
+
+        /* The hypervisor is gone: whatever it printed last is in the spool by now. */
+        if (relay->spool_fd >= 0)
+                (void) spool_catch_up(relay, UINT_MAX);
 
         if (error < 0)
                 log_vm_internal(LOG_DEBUG, error, relay->vm_id, "Console of VM %s failed: %m", relay->vm_id);
@@ -352,10 +485,14 @@ static int console_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                                 relay_end(relay, 0);
                                 return 0;
                         }
+                        if (relay->spool_fd >= 0)
+                                continue; /* the same bytes reach the spool; they are taken from there */
                         relay_log(relay, console_read_buf, (size_t) n);
                         relay_broadcast(relay, console_read_buf, (size_t) n);
                 }
 
+        if (relay->spool_fd >= 0)
+                (void) spool_catch_up(relay, CONSOLE_READS_PER_EVENT);
         relay_update_console_events(relay);
         return 0;
 }
@@ -377,6 +514,7 @@ int console_relay_new(sd_event *event, const char *vm_id, int console_fd, const 
                 return -ENOMEM;
         relay->console_fd = -EBADF;
         relay->log.fd = -EBADF;
+        relay->spool_fd = -EBADF;
         relay->event = sd_event_ref(event);
         relay->vm_id = strdup(vm_id);
         if (!relay->vm_id)
@@ -408,6 +546,9 @@ ConsoleRelay *console_relay_free(ConsoleRelay *relay) {
                 client_free(relay->clients);
         sd_event_source_disable_unref(relay->console_source);
         safe_close(relay->console_fd);
+        sd_event_source_disable_unref(relay->spool_source);
+        sd_event_source_disable_unref(relay->spool_continue);
+        safe_close(relay->spool_fd);
         console_log_done(&relay->log);
         byte_buffer_done(&relay->input);
         free(relay->vm_id);

@@ -31,6 +31,11 @@ int console_relay_new(sd_event *event, const char *vm_id, int console_fd, const 
 ConsoleRelay *console_relay_free(ConsoleRelay *relay);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ConsoleRelay *, console_relay_free);
 
+/* Takes the output from the hypervisor's own record of it, the spool file it appends every byte to, instead
+ * of from console_fd (which then only carries input and the end): what the guest printed while no relay ran
+ * is logged first, the consumed part of the spool is punched out as the relay goes. */
+int console_relay_set_spool(ConsoleRelay *relay, const char *spool_path);
+
 void console_relay_set_end_callback(ConsoleRelay *relay, ConsoleRelayEndCallback callback, void *userdata);
 
 /* Attaches a client (client_fd taken over in all cases, made non-blocking): it gets all output from now on;

@@ -12,6 +12,7 @@
 #include "image-store.h"
 #include "job-queue.h"
 #include "qemu.h"
+#include "varlink-interfaces.h"
 #include "vm-console.h"
 #include "vm-events.h"
 #include "vm-task.h"
@@ -145,6 +146,8 @@ static int on_replies_sent(sd_event_source *s, void *userdata) {
 static void manager_maybe_exit(Manager *m) {
         if (!m->shutting_down || job_queue_in_flight(m->jobs) > 0 || m->exit_source)
                 return;
+        /* Watch calls never end by themselves: they end now, with a declared error, not a bare hangup. */
+        vm_events_end_all(m, COCOON_ERROR_SHUTTING_DOWN, "cocoon-manager is exiting; watch again");
         int r = sd_event_add_defer(m->event, &m->exit_source, on_replies_sent, m);
         if (r >= 0)
                 r = sd_event_source_set_priority(m->exit_source, SD_EVENT_PRIORITY_IDLE);

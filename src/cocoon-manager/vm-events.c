@@ -11,6 +11,7 @@
 struct VmSubscriber {
         Varlink *link;
         char **ids; /* NULL: every VM */
+        size_t initial; /* bytes the current state took: the client may take its time with those */
         VmSubscriber *next;
 };
 
@@ -24,7 +25,8 @@ static VmSubscriber *subscriber_free(VmSubscriber *s) {
 
 static json_object *event_new(Manager *m, VmEvent event, const char *id, const VMRecord *record) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
-        if (!o || json_add_string(o, "event", vm_event_to_string(event)) < 0 || json_add_string(o, "id", id) < 0)
+        if (!o || json_add_string(o, "event", vm_event_to_string(event)) < 0 ||
+            json_add_string(o, "id", id) < 0)
                 return NULL;
         if (record) {
                 json_object *vm;
@@ -38,13 +40,14 @@ static json_object *event_new(Manager *m, VmEvent event, const char *id, const V
  * silently either: its call ends with a declared error, so the client knows to watch again. */
 static int subscriber_send(VmSubscriber *s, json_object *event) {
         int r = -ENOBUFS;
-        if (varlink_get_output_queued(s->link) <= VM_EVENTS_BACKLOG_MAX)
+        if (varlink_get_output_queued(s->link) <= s->initial + VM_EVENTS_BACKLOG_MAX)
                 r = varlink_notify(s->link, event);
         if (r != -ENOBUFS)
                 return r;
         log_warning("A Watch subscriber does not read its events; ending its call.");
         if (varlink_errorf(s->link, VM_ERROR_SUBSCRIBER_TOO_SLOW,
-                           "more than %u MiB of events were not read; watch again", VM_EVENTS_BACKLOG_MAX >> 20) < 0)
+                           "more than %u MiB of events were not read; watch again",
+                           VM_EVENTS_BACKLOG_MAX >> 20) < 0)
                 (void) varlink_close(s->link);
         return r;
 }
@@ -89,6 +92,16 @@ void vm_events_unsubscribe(Manager *m, Varlink *link) {
         }
 }
 
+void vm_events_end_all(Manager *m, const char *error_id, const char *message) {
+        while (m->subscribers) {
+                VmSubscriber *s = m->subscribers;
+                m->subscribers = s->next;
+                if (varlink_errorf(s->link, error_id, "%s", message) < 0)
+                        (void) varlink_close(s->link);
+                subscriber_free(s);
+        }
+}
+
 void vm_events_free_all(Manager *m) {
         while (m->subscribers) {
                 VmSubscriber *s = m->subscribers;
@@ -112,13 +125,14 @@ int vm_events_subscribe(Manager *m, Varlink *link, char **ids) {
         while (store_iterate(m->store, &state, &record)) {
                 if (ids && !strv_contains(ids, record->vm.id))
                         continue;
-                _cleanup_(json_object_putp) json_object *e = event_new(m, VM_EVENT_CURRENT, record->vm.id, record);
-                int r = e ? subscriber_send(s, e) : -ENOMEM;
-                if (r < 0) {
+                _cleanup_(json_object_putp) json_object *e =
+                        event_new(m, VM_EVENT_CURRENT, record->vm.id, record);
+                if (!e || varlink_notify(link, e) < 0) {
                         subscriber_free(s);
-                        return r == -ENOBUFS ? 0 : r; /* -ENOBUFS: the call already ended */
+                        return -ENOMEM;
                 }
         }
+        s->initial = varlink_get_output_queued(link);
         s->next = m->subscribers;
         m->subscribers = s;
         return 0;

@@ -4,8 +4,9 @@
 
 #include "manager.h"
 
-/* A subscriber whose connection holds more unsent events than this is not keeping up: its call ends with
- * io.cocoon.VM.SubscriberTooSlow instead of the manager buffering for it without bound. */
+/* A subscriber whose connection holds more unsent events than this (beyond the current state it got first)
+ * is not keeping up: its call ends with io.cocoon.VM.SubscriberTooSlow instead of the manager buffering for
+ * it without bound. */
 #define VM_EVENTS_BACKLOG_MAX (4U * 1024U * 1024U)
 
 /* The VmEventFunc the manager gives vm.c: sends the change to every subscriber interested in id. */
@@ -15,4 +16,6 @@ void vm_events_emit(Manager *m, VmEvent event, const char *id, const VMRecord *r
 int vm_events_subscribe(Manager *m, Varlink *link, char **ids);
 /* Drops the subscriptions of a closed connection. */
 void vm_events_unsubscribe(Manager *m, Varlink *link);
+/* Ends every Watch call with error_id (the manager is exiting): the clients learn the stream is over. */
+void vm_events_end_all(Manager *m, const char *error_id, const char *message);
 void vm_events_free_all(Manager *m);

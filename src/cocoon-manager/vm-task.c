@@ -146,8 +146,9 @@ static void on_undo_done(VmTask *t, int result) {
         Manager *m = t->manager;
 
         if (result < 0)
-                log_vm_error_errno(t->id, result, "VM %s: could not undo the %s after a failed record write: %s",
-                                   t->id, vm_task_kind_to_string(t->kind), t->work->message ?: "?");
+                log_vm_error_errno(t->id, result,
+                                   "VM %s: could not undo the %s after a failed record write: %s", t->id,
+                                   vm_task_kind_to_string(t->kind), t->work->message ?: "?");
         /* A placeholder needs no space to go; the name is free again. */
         if (t->kind == VM_TASK_CREATE)
                 (void) vm_remove(m, t->id);
@@ -168,7 +169,7 @@ static void on_work_done(int result, void *userdata) {
                 return on_undo_done(t, result);
         if (result == -EINPROGRESS)
                 /* A stop whose wait our shutdown ended: it goes on in systemd, the record stays as it is
-                 * and the next manager records the outcome (vm-monitor.c). */
+                 * and the next manager records the outcome (vm-unit.c). */
                 return task_finish(t, COCOON_ERROR_SHUTTING_DOWN, message);
 
         switch (t->kind) {
@@ -190,11 +191,12 @@ static void on_work_done(int result, void *userdata) {
                         (void) vm_set_state(m, t->id, VM_STATE_ERROR, message);
                         return task_finish(t, failure, message);
                 }
+                /* Runtime first, so that the change announced already carries it. */
+                vm_console_attach(m, t->id, TAKE_FD(w->console_fd));
+                vm_set_main_pid(m, t->id, w->main_pid);
                 r = vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
                 if (r < 0)
                         return task_record_failed(t, r);
-                vm_console_attach(m, t->id, TAKE_FD(w->console_fd));
-                vm_set_main_pid(m, t->id, w->main_pid);
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_STOP:
@@ -333,7 +335,8 @@ static void on_rollback_done(Manager *m, const VmTask *t, const char *error_id, 
                 log_vm_warning(t->id, "VM %s: could not roll back its interrupted create: %s", t->id,
                              message ?: error_id);
         else
-                log_vm_info(t->id, "VM %s: its create was interrupted by a manager exit; rolled back.", t->id);
+                log_vm_info(t->id, "VM %s: its create was interrupted by a manager exit; rolled back.",
+                            t->id);
 }
 
 int vm_task_roll_back_creates(Manager *m) {
@@ -346,10 +349,11 @@ int vm_task_roll_back_creates(Manager *m) {
                 if (record->vm.state == VM_STATE_CREATING && strv_extend(&ids, record->vm.id) < 0)
                         return -ENOMEM;
         for (char **id = ids; id && *id; id++) {
-                r = vm_task_submit(m, VM_TASK_DELETE, *id, &(VmTaskOptions){ .force = true }, on_rollback_done,
-                                   NULL);
+                r = vm_task_submit(m, VM_TASK_DELETE, *id, &(VmTaskOptions){ .force = true },
+                                   on_rollback_done, NULL);
                 if (r < 0)
-                        return log_vm_error_errno(*id, r, "Failed to roll back the create of VM %s: %m", *id);
+                        return log_vm_error_errno(*id, r, "Failed to roll back the create of VM %s: %m",
+                                                  *id);
         }
         return 0;
 }

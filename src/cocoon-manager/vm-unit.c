@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
+#include "console.h"
 #include "fd-util.h"
 #include "helpers.h"
 #include "hypervisor.h"
@@ -60,7 +62,8 @@ static void vm_mark_exited(Manager *m, const char *id, const char *reason, bool 
 }
 
 static bool change_is_gone(const UnitStateChange *change) {
-        return change->removed || streq(change->active_state, "inactive") || streq(change->active_state, "failed");
+        return change->removed || streq(change->active_state, "inactive") ||
+               streq(change->active_state, "failed");
 }
 
 static void hold_note(UnitHold *h, const UnitStateChange *change) {
@@ -72,7 +75,8 @@ static void hold_note(UnitHold *h, const UnitStateChange *change) {
         }
         _cleanup_free_ char *reason = NULL;
         bool clean = false;
-        if (unit_exit_reason(change->result, change->exec_main_code, change->exec_main_status, &reason, &clean) < 0)
+        if (unit_exit_reason(change->result, change->exec_main_code, change->exec_main_status, &reason,
+                             &clean) < 0)
                 return (void) log_oom();
         free(h->reason);
         h->reason = TAKE_PTR(reason);
@@ -98,7 +102,8 @@ void vm_unit_handle_change(Manager *m, const UnitStateChange *change) {
 
         _cleanup_free_ char *reason = NULL;
         bool clean = false;
-        (void) unit_exit_reason(change->result, change->exec_main_code, change->exec_main_status, &reason, &clean);
+        (void) unit_exit_reason(change->result, change->exec_main_code, change->exec_main_status, &reason,
+                                &clean);
         vm_mark_exited(m, id, reason, clean);
 }
 
@@ -133,12 +138,9 @@ static void on_unit_change(const UnitStateChange *change, void *userdata) {
         vm_unit_handle_change(userdata, change);
 }
 
-/* A running VM's console after a manager restart: QEMU takes a new client on the same socket. */
+/* A running VM's console after a manager restart: the pty its start remembered. */
 static void console_reconnect(Manager *m, const VMRecord *record) {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/%s", record->run_dir, CONSOLE_SOCKET_NAME) < 0)
-                return;
-        int fd = unix_connect(path);
+        int fd = console_pty_reopen(record->log_dir);
         if (fd < 0) {
                 log_vm_warning(record->vm.id, "Cannot reattach the console of VM %s: %s", record->vm.id,
                                strerror(-fd));

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* io.cocoon.VM methods that read VMs: List, Inspect, Watch; and the reference errors every VM method shares. */
+/* io.cocoon.VM methods that read VMs (List, Inspect, Watch), and the reference errors all VM methods share. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +167,10 @@ static int inspect_work(void *userdata) {
 
 static json_object *runtime_to_json(Manager *m, const VMRecord *r, const UnitRuntime *rt) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
-        if (!o || json_add_string(o, "unit", r->unit) < 0 || json_add_string(o, "activeState", rt->active_state) < 0 ||
-            json_add_string(o, "subState", rt->sub_state) < 0 || json_add_string(o, "accelerator", accel_to_string(vm_accel(m, r))) < 0)
+        if (!o || json_add_string(o, "unit", r->unit) < 0 ||
+            json_add_string(o, "activeState", rt->active_state) < 0 ||
+            json_add_string(o, "subState", rt->sub_state) < 0 ||
+            json_add_string(o, "accelerator", accel_to_string(vm_accel(m, r))) < 0)
                 return NULL;
         if (rt->main_pid > 0 && json_add_int64(o, "mainPID", rt->main_pid) < 0)
                 return NULL;

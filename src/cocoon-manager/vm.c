@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "console.h"
 #include "console-relay.h"
 #include "id.h"
 #include "json-util.h"
@@ -201,11 +202,18 @@ void vm_console_attach(Manager *m, const char *id, int console_fd) {
                 log_oom();
                 return;
         }
-        int r = console_relay_new(m->event, id, TAKE_FD(fd), log_path, m->config.console_log_max_bytes, &relay);
+        int r = console_relay_new(m->event, id, TAKE_FD(fd), log_path, m->config.console_log_max_bytes,
+                                  &relay);
         if (r < 0) {
                 log_vm_error_errno(id, r, "Failed to relay the console of VM %s: %m", id);
                 return;
         }
+        /* The hypervisor records the output itself; without its spool the relay logs what the pty shows. */
+        _cleanup_free_ char *spool = NULL;
+        if (asprintf(&spool, "%s/%s", record->log_dir, CONSOLE_SPOOL_NAME) < 0 ||
+            (r = console_relay_set_spool(relay, spool)) < 0)
+                log_vm_warning(id, "Cannot take the console spool of VM %s, relaying the pty instead: %s",
+                               id, strerror(r < 0 ? -r : ENOMEM));
         console_relay_set_end_callback(relay, on_console_end, m);
         /* The relay's id is the key: it lives as long as the entry. */
         r = hashmap_put(m->consoles, console_relay_get_vm_id(relay), relay);
@@ -239,7 +247,8 @@ int vm_to_json(Manager *m, const VMRecord *r, VmView view, json_object **ret) {
         uint32_t pid = vm_get_main_pid(m, r->vm.id);
         if (pid > 0 && r->vm.state == VM_STATE_RUNNING) {
                 _cleanup_(json_object_putp) json_object *rt = json_object_new_object();
-                if (!rt || json_add_string(rt, "unit", r->unit) < 0 || json_add_int64(rt, "mainPID", pid) < 0 ||
+                if (!rt || json_add_string(rt, "unit", r->unit) < 0 ||
+                    json_add_int64(rt, "mainPID", pid) < 0 ||
                     json_add_string(rt, "accelerator", accel_to_string(vm_accel(m, r))) < 0 ||
                     json_add_object(o, "runtime", TAKE_PTR(rt)) < 0)
                         return -ENOMEM;

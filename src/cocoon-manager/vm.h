@@ -55,7 +55,8 @@ uint32_t vm_get_main_pid(Manager *m, const char *id);
 void vm_console_attach(Manager *m, const char *id, int console_fd);
 void vm_console_detach(Manager *m, const char *id);
 
-/* The accelerator a VM runs with: its own Accel, else the configured one; auto is what this host supports. */
+/* The accelerator a VM runs with: its own Accel, else the configured one; auto is what this host
+ * supports. */
 Accel vm_accel(Manager *m, const VMRecord *r);
 
 /* The VM as the API shows it (List, Watch, Create): the record's view plus, while the manager knows its

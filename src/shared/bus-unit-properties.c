@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The properties of a VM's transient unit, as StartTransientUnit takes them: what runs, and its confinement. */
+/* The properties of a VM's transient unit, as StartTransientUnit takes them: what runs, and how confined. */
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -47,6 +47,30 @@ static int append_exec(sd_bus_message *m, const char *property, char **argv, boo
                 r = sd_bus_message_append_strv(m, argv);
         if (r >= 0)
                 r = sd_bus_message_append(m, "b", ignore_failure);
+        for (int i = 0; r >= 0 && i < 4; i++)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+/* ExecStopEx= a(sasas): one command with flag strings. */
+static int append_exec_ex(sd_bus_message *m, const char *property, char **argv, char **flags) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", property);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a(sasas)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sasas)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'r', "sasas");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", argv[0]);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, argv);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, flags);
         for (int i = 0; r >= 0 && i < 4; i++)
                 r = sd_bus_message_close_container(m);
         return r;
@@ -146,7 +170,7 @@ static const struct {
         { "ProcSubset", "pid" },        /* no /proc/sys, /proc/kallsyms, ... */
 };
 
-/* What QEMU 7.2 calls (TCG, and KVM's ioctls): @system-service, and seccomp() for its own -sandbox filter. */
+/* What QEMU 7.2 calls (TCG, and KVM's ioctls): @system-service, and seccomp() for its -sandbox filter. */
 static char *const sandbox_syscalls[] = { (char *) "@system-service", (char *) "seccomp", NULL };
 static char *const sandbox_families[] = { (char *) "AF_UNIX", NULL };
 static char *const sandbox_architectures[] = { (char *) "native", NULL };
@@ -167,8 +191,8 @@ static int append_sandbox_properties(sd_bus_message *m, const UnitSpec *spec) {
                                           "RestrictNamespaces", "t", (uint64_t) 0,
                                           "UMask", "u", (uint32_t) 0077);
         if (r >= 0)
-                r = sd_bus_message_append(m, "(sv)(sv)", "MemoryDenyWriteExecute", "b", !sb->allow_write_execute,
-                                          "PrivateDevices", "b", !devices);
+                r = sd_bus_message_append(m, "(sv)(sv)", "MemoryDenyWriteExecute", "b",
+                                          !sb->allow_write_execute, "PrivateDevices", "b", !devices);
         if (r >= 0 && !spec->network_namespace_path)
                 /* No NIC: nothing to reach, not even loopback. */
                 r = sd_bus_message_append(m, "(sv)", "PrivateNetwork", "b", 1);
@@ -231,9 +255,13 @@ int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec) {
                 r = append_exec(m, "ExecStart", spec->argv, false); /* a failing hypervisor fails the unit */
         /* The stop helper may wait longer than TimeoutStopUSec= (the kill grace) for the guest and says so
          * with EXTEND_TIMEOUT_USEC=, which systemd takes only with NotifyAccess=all from a control process
-         * (NotifyAccess=exec does not exist in systemd 252). Its failure never fails the unit. */
+         * (NotifyAccess=exec does not exist in systemd 252). Its failure never fails the unit. It runs
+         * privileged ("+"), outside the hypervisor's sandbox: the helper may live where the VM user cannot
+         * reach it (a build tree under /root, hidden by ProtectHome=), and it only reads ./stop-timeout and
+         * waits for $MAINPID. */
+        static char *const stop_flags[] = { (char *) "ignore-failure", (char *) "privileged", NULL };
         if (r >= 0 && spec->exec_stop)
-                r = append_exec(m, "ExecStop", spec->exec_stop, true);
+                r = append_exec_ex(m, "ExecStopEx", spec->exec_stop, (char **) stop_flags);
         if (r >= 0 && spec->exec_stop)
                 r = append_string_property(m, "NotifyAccess", "all");
         if (r < 0)
@@ -254,9 +282,12 @@ static bool unit_sandbox_is_valid(const UnitSandbox *sb) {
         for (char **p = sb->hidden_paths; p && *p; p++)
                 if (streq(*p, "/"))
                         return false;
+        /* Devices are paths or classes such as "char-pts". */
+        for (char **d = sb->device_allow; d && *d; d++)
+                if ((*d)[0] != '/' && strncmp(*d, "char-", 5) != 0 && strncmp(*d, "block-", 6) != 0)
+                        return false;
         return (!sb->user || sb->user[0] != '\0') && strv_paths_absolute(sb->hidden_paths) &&
-               strv_paths_absolute(sb->bind_paths) && strv_paths_absolute(sb->bind_read_only_paths) &&
-               strv_paths_absolute(sb->device_allow);
+               strv_paths_absolute(sb->bind_paths) && strv_paths_absolute(sb->bind_read_only_paths);
 }
 
 bool unit_spec_is_valid(const UnitSpec *spec) {

@@ -166,11 +166,14 @@ void cocoon_config_done(CocoonConfig *c) {
         c->warnings = strv_free(c->warnings);
 }
 
-static unsigned online_cpus(void) {
+/* Workers mostly wait (for a hypervisor's sockets, for systemd's jobs, for a guest to power off), so a small
+ * host still runs a batch of eight starts at once; bigger hosts get one per CPU. */
+#define POOL_SIZE_MIN_DEFAULT 8U
+
+static unsigned default_pool_size(void) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-        if (n <= 0)
-                return 1;
+        n = MAX(n, (long) POOL_SIZE_MIN_DEFAULT);
         return (unsigned) MIN((unsigned long) n, (unsigned long) COCOON_CONFIG_POOL_SIZE_MAX);
 }
 
@@ -178,7 +181,7 @@ int cocoon_config_defaults(CocoonConfig *ret) {
         _cleanup_(cocoon_config_done) CocoonConfig c = {
                 .stop_timeout_usec = DEFAULT_STOP_TIMEOUT_SEC * USEC_PER_SEC,
                 .kill_grace_usec = DEFAULT_KILL_GRACE_SEC * USEC_PER_SEC,
-                .pool_size = online_cpus(),
+                .pool_size = default_pool_size(),
                 .console_log_max_bytes = DEFAULT_CONSOLE_LOG_MAX_BYTES,
                 .qemu_accel = ACCEL_AUTO,
         };

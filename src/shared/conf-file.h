@@ -21,7 +21,7 @@ Accel accel_from_string(const char *s);
 /* Defaults in brackets.
  * [Manager]         StopTimeoutSec= [30]   how long a graceful stop waits for the guest (seconds, > 0)
  *                   KillGraceSec= [5]      SIGTERM -> SIGKILL window of a VM's unit (seconds, > 0)
- *                   PoolSize= [online CPUs] parallel items of a batch operation (1..1024)
+ *                   PoolSize= [online CPUs, at least 8] parallel items of a batch operation (1..1024)
  *                   DefaultBackend= [qemu] a backend this build implements: qemu is the only one
  *                   ConsoleLogMaxBytes= [1M] size cap of a VM's console.log (a size: 512K, 1M, 1048576; > 0)
  * [QEMU]            Accel= [auto]          auto | kvm | tcg

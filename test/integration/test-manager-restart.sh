@@ -21,9 +21,10 @@ for i in 1 2 3 4 5 6 7 8; do
         pid=$(unit_property cocoon-manager.service MainPID)
         [ "$pid" != 0 ] || fail "no manager process before kill $i"
         kill -9 "$pid"
-        ( wait_for 15 new_main_pid "$pid" ) ||
+        (wait_for 15 new_main_pid "$pid") ||
                 fail "the manager did not come back after kill $i: $(systemctl status --no-pager \
-                        cocoon-manager.service cocoon-manager.socket 2>&1 | grep -E 'Active:|start-limit' || true)"
+                        cocoon-manager.service cocoon-manager.socket 2>&1 |
+                        grep -E 'Active:|start-limit' || true)"
 done
 assert_eq 8 "$(unit_property cocoon-manager.service NRestarts)" "NRestarts after 8 kills"
 

@@ -51,7 +51,7 @@ files=$(cd "$root" && find . ! -type d | sed 's|^\./||' | sort)
 while IFS= read -r line; do
         echo "   $line"
 done <<<"$files"
-for f in usr/bin/cocoonctl usr/libexec/cocoon-manager \
+for f in usr/bin/cocoonctl usr/libexec/cocoon-manager usr/libexec/cocoon-vm-stop \
         lib/systemd/system/cocoon-manager.service lib/systemd/system/cocoon-manager.socket \
         lib/systemd/system/cocoon.slice usr/lib/tmpfiles.d/cocoon.conf usr/lib/sysusers.d/cocoon.conf \
         usr/share/man/man1/cocoonctl.1.gz usr/share/man/man5/cocoon.conf.5.gz \
@@ -59,7 +59,7 @@ for f in usr/bin/cocoonctl usr/libexec/cocoon-manager \
         usr/share/doc/cocoon/copyright; do
         grep -qx "$f" <<<"$files" || fail "the package lacks $f"
 done
-for f in usr/bin/cocoonctl usr/libexec/cocoon-manager; do
+for f in usr/bin/cocoonctl usr/libexec/cocoon-manager usr/libexec/cocoon-vm-stop; do
         [ -x "$root/$f" ] || fail "$f is not executable"
 done
 assert_eq "ExecStart=/usr/libexec/cocoon-manager" \

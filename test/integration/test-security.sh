@@ -12,7 +12,8 @@ guest_env=$COCOON_BUILD_DIR/guest/guest.env
 
 # exposure UNIT: the overall exposure level systemd-analyze gives the unit, e.g. 1.7.
 exposure() {
-        systemd-analyze security --no-pager "$1" | sed -n 's/^.*Overall exposure level for [^:]*: \([0-9.]*\) .*$/\1/p'
+        systemd-analyze security --no-pager "$1" |
+                sed -n 's/^.*Overall exposure level for [^:]*: \([0-9.]*\) .*$/\1/p'
 }
 
 # assert_at_most LIMIT VALUE WHAT
@@ -54,15 +55,17 @@ assert_eq cocoon-vm "$(unit_property "$unit" User)" "User="
 assert_eq yes "$(unit_property "$unit" PrivateNetwork)" "PrivateNetwork="
 assert_eq AF_UNIX "$(unit_property "$unit" RestrictAddressFamilies)" "RestrictAddressFamilies="
 # TCG writes the code it generates: no MemoryDenyWriteExecute (KVM gets it; see test-bus-unit-properties).
-assert_eq tcg "$(cocoonctl vm inspect sec | python3 -c 'import json,sys; print(json.load(sys.stdin)["runtime"]["accelerator"])')" \
-        "accelerator"
+vm_json() { cocoonctl vm inspect sec | python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+assert_eq tcg "$(vm_json '["runtime"]["accelerator"]')" "accelerator"
 assert_eq no "$(unit_property "$unit" MemoryDenyWriteExecute)" "MemoryDenyWriteExecute= under TCG"
 
 info "its files are its own, the state around them stays root's"
 assert_eq "cocoon-vm 700" "$(stat -c '%U %a' "/run/cocoon/vms/$id")" "run directory"
 assert_eq "cocoon-vm 600" "$(stat -c '%U %a' "/var/lib/cocoon/vms/$id/cow.raw")" "COW disk"
 assert_eq cocoon-vm "$(stat -c %U "/run/cocoon/vms/$id/api.sock")" "owner of api.sock"
-for d in /var/lib/cocoon /var/lib/cocoon/vms "/var/lib/cocoon/vms/$id" /var/log/cocoon "/var/log/cocoon/vms/$id"; do
+assert_eq "cocoon-vm 600" "$(stat -c '%U %a' "/var/log/cocoon/vms/$id/console.spool")" "console spool"
+for d in /var/lib/cocoon /var/lib/cocoon/vms "/var/lib/cocoon/vms/$id" /var/log/cocoon \
+        "/var/log/cocoon/vms/$id"; do
         assert_eq "root 700" "$(stat -c '%U %a' "$d")" "owner and mode of $d"
 done
 
@@ -71,6 +74,7 @@ in_vm() { nsenter --target "$pid" --mount -- "$@"; }
 seen=$(in_vm find /var/lib/cocoon /run/cocoon /var/log/cocoon -mindepth 1 -not -type d | sort)
 expected=$( (
         echo "/var/lib/cocoon/vms/$id/cow.raw"
+        echo "/var/log/cocoon/vms/$id/console.spool"
         ls /var/lib/cocoon/images/blobs/*.kernel /var/lib/cocoon/images/blobs/*.initrd \
                 /var/lib/cocoon/images/blobs/*.rootfs
         ls -d /run/cocoon/vms/"$id"/*
@@ -82,14 +86,14 @@ in_vm test ! -e /run/cocoon/io.cocoon.Manager || fail "qemu sees the manager's s
 info "as cocoon-vm, even with the VM's own files in reach, nothing else is writable"
 as_vm() { in_vm setpriv --reuid=cocoon-vm --regid=cocoon-vm --init-groups -- "$@"; }
 as_vm sh -c ": >>/var/lib/cocoon/vms/$id/cow.raw" || fail "cocoon-vm cannot write its own disk"
-assert_fails as_vm sh -c ": >>/var/lib/cocoon/images/blobs/$(ls /var/lib/cocoon/images/blobs | head -n 1)"
+kernels=(/var/lib/cocoon/images/blobs/*.kernel)
+assert_fails as_vm sh -c ": >>${kernels[0]}"
 assert_fails as_vm cat "/var/lib/cocoon/vms/$other/cow.raw"
 
 info "the guest boots and runs confined"
 assert_contains "$(cocoonctl vm logs sec)" "COCOON-GUEST-READY" "vm logs"
 assert_contains "$(cocoonctl vm logs sec)" "COCOON-DISK vda: COCOON-ROOTFS-MARKER" "vm logs"
-assert_eq running "$(cocoonctl vm inspect sec | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" \
-        "state"
+assert_eq running "$(vm_json '["state"]')" "state"
 
 info "systemd-analyze security: the VM unit at most 2.5, the manager at most 5.0"
 vm_exposure=$(exposure "$unit")

@@ -24,6 +24,24 @@ call() {
                 socat -t 120 - "UNIX-CONNECT:$COCOON_SOCKET" | tr '\0' '\n' >"$out/$1" &
 }
 
+# watch NAME: an io.cocoon.VM.Watch call that reads every message until the connection ends.
+watch() {
+        python3 - "$COCOON_SOCKET" >"$out/$1" <<'EOF' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(120)
+s.connect(sys.argv[1])
+s.sendall(b'{"method":"io.cocoon.VM.Watch","parameters":{},"more":true}\0')
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+sys.stdout.write(data.replace(b"\0", b"\n").decode())
+EOF
+}
+
 info "a VM to queue operations on"
 cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" >/dev/null
 id=$(cocoonctl vm create guest --name burst --memory 128M --storage 64M)
@@ -38,6 +56,7 @@ for i in 1 2 3 4; do
 done
 call create io.cocoon.VM.Create '{"image":"guest","name":"late","memory":134217728,"storage":67108864}'
 clients+=(create)
+watch watch
 # The first start got its unit: the other operations on the VM wait behind it.
 wait_for 30 unit_property_is "cocoon-vm@$id.service" ActiveState active
 manager_pid=$(unit_property "$UNIT" MainPID)
@@ -55,6 +74,9 @@ for c in "${clients[@]}"; do
         *) fail "client $c: not a declared answer: $reply" ;;
         esac
 done
+info "a Watch call ends with io.cocoon.ShuttingDown, not a bare hangup"
+assert_contains "$(tail -n 1 "$out/watch")" '"error":"io.cocoon.ShuttingDown"' "last message of the Watch"
+rm -f "$out/watch"
 shutting_down=$(cat "$out"/* | grep -c 'io.cocoon.ShuttingDown' || true)
 info "$shutting_down answer(s) were io.cocoon.ShuttingDown"
 [ "$shutting_down" -gt 0 ] || fail "every operation finished before SIGTERM: the test did not test the shutdown"

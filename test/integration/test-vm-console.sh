@@ -122,6 +122,43 @@ assert_eq 1 "$rc" "exit code of vm console of a stopped VM"
 assert_contains "$err" "io.cocoon.VM.InvalidState" "vm console of a stopped VM"
 cocoonctl vm rm con >/dev/null
 
+info "the console is recorded while the manager is down: after its restart no tick is missing"
+cocoonctl image import ticker --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" \
+        --cmdline "$shell_cmdline cocoon.tick=1" >/dev/null
+id=$(cocoonctl vm run ticker --name ticks --memory 128M --storage 64M)
+# A tick may follow the shell's prompt on the same line.
+tick_numbers() { cocoonctl vm logs ticks | sed -n 's/^.*COCOON-TICK \([0-9]*\) up=.*$/\1/p'; }
+# Whole outputs, not pipes into grep -q: an early grep exit would fail the pipeline (pipefail).
+has_tick() { local t; t=$(tick_numbers); grep -qx "$1" <<<"$t"; }
+wait_for 90 has_tick 1
+systemctl stop cocoon-manager.service
+assert_eq inactive "$(unit_property cocoon-manager.service ActiveState)" "manager after stop"
+# A few seconds without a manager; only QEMU is left to record the console. With its spool (a file that
+# keeps holes where the relay took the output), also wait for four ticks in it, so that the outage
+# certainly spans some.
+last=$(sed -n 's/^.*COCOON-TICK \([0-9]*\) up=.*$/\1/p' "/var/log/cocoon/vms/$id/console.log" | tail -n 1)
+sleep 5
+spool_has_tick() {
+        local t
+        t=$(tr -d '\0' <"/var/log/cocoon/vms/$id/console.spool")
+        grep -q "COCOON-TICK $1 " <<<"$t"
+}
+if [ -e "/var/log/cocoon/vms/$id/console.spool" ]; then
+        wait_for 30 spool_has_tick $((last + 4))
+fi
+systemctl start cocoon-manager.service
+wait_for 30 has_tick $((last + 6))
+ticks=$(tick_numbers)
+first=$(head -n 1 <<<"$ticks")
+assert_eq 0 "$first" "first tick in vm logs"
+gaps=$(awk 'NR - 1 != $1 { print "expected " NR - 1 ", got " $1; exit }' <<<"$ticks")
+assert_eq "" "$gaps" "tick numbers across the manager's downtime (last before it: $last)"
+assert_eq 1 "$(cocoonctl vm logs ticks | grep -c COCOON-GUEST-READY)" "boot lines after the restart"
+info "the new manager relays input to the same console"
+out=$( (sleep 2; echo 'echo AFTER-$((6*7+1))'; sleep 2) | cocoonctl vm console ticks --no-tty)
+assert_contains "$out" "AFTER-43" "console output after the manager's restart"
+cocoonctl vm rm --force ticks >/dev/null
+
 info "ConsoleLogMaxBytes=4K: console.log stays within 4096 bytes, the rest goes to console.log.1"
 systemctl stop cocoon-manager.service cocoon-manager.socket
 mkdir -p /etc/cocoon

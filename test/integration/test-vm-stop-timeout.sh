@@ -40,7 +40,7 @@ assert_eq 0 "$rc" "exit code of vm stop (stderr: $err)"
 assert_eq "$id" "$out" "vm stop output"
 assert_eq "" "$err" "vm stop stderr"
 assert_eq stopped "$(vm_state stubborn)" "state after the stop"
-assert_not_contains "$(cat "/var/log/cocoon/vms/$id/console.log")" "COCOON-POWERBUTTON" \
+assert_not_contains "$(cat "/var/log/cocoon/vms/$id/console.log")" "COCOON-POWERBUTTON ->" \
         "the guest never acted on the power button"
 assert_eq "" "$(systemctl list-units --no-legend --plain "cocoon-vm@$id.service")" "unit after stop"
 

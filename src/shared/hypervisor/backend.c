@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "bus-unit.h"
+#include "console.h"
 #include "cow-disk.h"
 #include "fd-util.h"
 #include "fs-util.h"
@@ -126,7 +127,7 @@ static int start_handshake(BackendWork *w, const char *unit) {
         const VMRecord *rec = w->record;
         _cleanup_free_ char *api = NULL, *console = NULL;
         if (asprintf(&api, "%s/%s", rec->run_dir, API_SOCKET_NAME) < 0 ||
-            asprintf(&console, "%s/%s", rec->run_dir, CONSOLE_SOCKET_NAME) < 0)
+            asprintf(&console, "%s/%s", rec->log_dir, CONSOLE_SPOOL_NAME) < 0)
                 return -ENOMEM;
 
         int r = wait_for_socket(api, (pid_t) w->main_pid, HYPERVISOR_SOCKET_TIMEOUT_USEC);
@@ -135,10 +136,21 @@ static int start_handshake(BackendWork *w, const char *unit) {
         if (r < 0)
                 return fail(w, r, "the hypervisor's API socket did not come up: %m");
 
-        /* The console first, while the guest is still paused (-S): nothing it prints is lost. */
-        w->console_fd = unix_connect(console);
+        /* The console first, while the guest is still paused (-S). The hypervisor records the output itself
+         * (the spool); the pty is for input and for noticing its end. */
+        _cleanup_free_ char *pty = NULL, *qmp_console_error = NULL;
+        r = w->hypervisor->query_console(rec->run_dir, QMP_TIMEOUT_USEC, &pty, &qmp_console_error);
+        if (r < 0)
+                return fail(w, r, "cannot find the serial console: %s", qmp_console_error ?: strerror(-r));
+        struct stat st;
+        if (lstat(console, &st) < 0)
+                return fail(w, -errno, "cannot find the console spool %s: %m", console);
+        w->console_fd = console_pty_open(pty, st.st_uid);
         if (w->console_fd < 0)
-                return fail(w, w->console_fd, "cannot attach to the serial console: %m");
+                return fail(w, w->console_fd, "cannot attach to the serial console %s: %m", pty);
+        r = console_pty_remember(rec->log_dir, pty);
+        if (r < 0)
+                return fail(w, r, "cannot remember the serial console in %s: %m", rec->log_dir);
 
         _cleanup_free_ char *qmp_error = NULL;
         r = w->hypervisor->resume(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error);
@@ -147,7 +159,8 @@ static int start_handshake(BackendWork *w, const char *unit) {
         return 0;
 }
 
-static int build_unit_spec(BackendWork *w, char **argv, char **log_path, UnitSandbox *sandbox, UnitSpec *spec) {
+static int build_unit_spec(BackendWork *w, char **argv, char **log_path, UnitSandbox *sandbox,
+                           UnitSpec *spec) {
         const VMRecord *rec = w->record;
         if (asprintf(log_path, "%s/hypervisor.log", rec->log_dir) < 0)
                 return -ENOMEM;
@@ -185,7 +198,8 @@ int backend_start(BackendWork *w) {
         _cleanup_free_ char *unowned = NULL;
         if ((r = hypervisor_sandbox_own_files(rec, &unowned)) < 0) {
                 if (r == -ESRCH)
-                        return fail(w, r, "user %s does not exist (sysusers.d/cocoon.conf)", HYPERVISOR_USER);
+                        return fail(w, r, "user %s does not exist (sysusers.d/cocoon.conf)",
+                                    HYPERVISOR_USER);
                 return fail(w, r, "cannot give %s to user %s: %m", unowned ?: "?", HYPERVISOR_USER);
         }
 
@@ -249,9 +263,11 @@ static int write_stop_timeout(const char *run_dir, uint64_t timeout_usec) {
         if (asprintf(&path, "%s/%s", run_dir, STOP_TIMEOUT_FILE_NAME) < 0 ||
             asprintf(&text, "%llu\n", (unsigned long long) timeout_usec) < 0)
                 return -ENOMEM;
-        /* Readable by the helper whatever user the unit runs as; it holds no secret. */
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0)
+                return -errno;
+        /* Readable whatever user the helper runs as (it holds no secret); our UMask= would leave it 0600. */
+        if (fchmod(fd, 0644) < 0)
                 return -errno;
         return loop_write(fd, text, strlen(text));
 }

@@ -27,6 +27,8 @@ typedef struct Hypervisor {
         int (*resume)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
         /* Ask the guest to power off, like a power button (blocking; worker threads). */
         int (*request_shutdown)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
+        /* The path of the serial console's pty, as the hypervisor reports it (blocking; worker threads). */
+        int (*query_console)(const char *run_dir, uint64_t timeout_usec, char **ret_path, char **ret_error);
 } Hypervisor;
 
 /* The backends this build has, the only list of them. */

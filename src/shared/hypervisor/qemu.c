@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "console.h"
 #include "fs-util.h"
 #include "helpers.h"
 #include "json-util.h"
@@ -23,6 +24,8 @@ Accel accel_resolve(Accel a) {
                 return a;
         return host_has_hardware_virtualization() ? ACCEL_KVM : ACCEL_TCG;
 }
+
+#define QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 static int argv_add(char ***argv, const char *s) {
         return strv_extend(argv, s);
@@ -109,8 +112,13 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
         snprintf(smp, sizeof(smp), "%" PRIu32, r->vm.config.cpu);
         snprintf(memory, sizeof(memory), "%" PRIu64 "M", r->vm.config.memory >> 20);
         snprintf(name, sizeof(name), "%s,process=cocoon-%s", r->vm.name, r->vm.id);
-        snprintf(chardev, sizeof(chardev), "socket,id=console,path=%s/%s,server=on,wait=off", r->run_dir,
-                 CONSOLE_SOCKET_NAME);
+        /* The serial console is a pty, and QEMU appends everything the guest prints to the spool itself: a
+         * pty takes output whether or not the manager has it open (a socket would drop it while the manager
+         * is away), so the console's record lives as long as the VM, not as long as the manager. */
+        if (!r->log_dir || strchr(r->log_dir, ','))
+                return -EINVAL;
+        snprintf(chardev, sizeof(chardev), "pty,id=console,logfile=%s/%s,logappend=on", r->log_dir,
+                 CONSOLE_SPOOL_NAME);
         snprintf(qmp, sizeof(qmp), "unix:%s/%s,server=on,wait=off", r->run_dir, API_SOCKET_NAME);
 
         /* -no-reboot: a guest reboot ends the process, which the manager records as a power-off.
@@ -118,7 +126,7 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
          * start a program, change its privileges or scheduling, or call obsolete system calls. */
         k = argv_add_many(&argv, l->binary, "-name", name, "-M", machine, "-smp", smp, "-m", memory,
                           "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-                          "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+                          "-sandbox", QEMU_SANDBOX,
                           "-kernel", r->boot_config->kernel_path, "-append", cmdline, NULL);
         if (k >= 0 && l->accel == ACCEL_KVM)
                 k = argv_add_many(&argv, "-cpu", "host", NULL);
@@ -158,6 +166,36 @@ int qemu_resume(const char *run_dir, uint64_t timeout_usec, char **ret_error) {
         return qmp_execute(q, "cont", NULL, timeout_usec, NULL, ret_error);
 }
 
+int qemu_query_console(const char *run_dir, uint64_t timeout_usec, char **ret_path, char **ret_error) {
+        _cleanup_(qmp_freep) Qmp *q = NULL;
+        _cleanup_(json_object_putp) json_object *chardevs = NULL;
+        int r = qmp_open(run_dir, timeout_usec, &q);
+        if (r < 0)
+                return r;
+        r = qmp_execute(q, "query-chardev", NULL, timeout_usec, &chardevs, ret_error);
+        if (r < 0)
+                return r;
+        if (!json_object_is_type(chardevs, json_type_array))
+                return -EBADMSG;
+        for (size_t i = 0; i < json_object_array_length(chardevs); i++) {
+                json_object *c = json_object_array_get_idx(chardevs, i), *label, *filename;
+                if (!json_object_object_get_ex(c, "label", &label) ||
+                    !streq_ptr(json_object_get_string(label), "console") ||
+                    !json_object_object_get_ex(c, "filename", &filename))
+                        continue;
+                /* "pty:/dev/pts/N"; the caller checks the path before it opens anything. */
+                const char *f = json_object_get_string(filename);
+                if (!f || strncmp(f, "pty:", 4) != 0)
+                        return -EBADMSG;
+                char *path = strdup(f + 4);
+                if (!path)
+                        return -ENOMEM;
+                *ret_path = path;
+                return 0;
+        }
+        return -ENOENT;
+}
+
 int qemu_request_powerdown(const char *run_dir, uint64_t timeout_usec, char **ret_error) {
         _cleanup_(qmp_freep) Qmp *q = NULL;
         int r = qmp_open(run_dir, timeout_usec, &q);
@@ -172,4 +210,5 @@ const Hypervisor hypervisor_qemu = {
         .build_argv = qemu_build_argv,
         .resume = qemu_resume,
         .request_shutdown = qemu_request_powerdown,
+        .query_console = qemu_query_console,
 };

@@ -24,3 +24,5 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
 int qemu_resume(const char *run_dir, uint64_t timeout_usec, char **ret_error);
 /* Sends system_powerdown (the ACPI power button). */
 int qemu_request_powerdown(const char *run_dir, uint64_t timeout_usec, char **ret_error);
+/* The pty of the serial console: query-chardev's "pty:/dev/pts/N" of label "console" -> "/dev/pts/N". */
+int qemu_query_console(const char *run_dir, uint64_t timeout_usec, char **ret_path, char **ret_error);

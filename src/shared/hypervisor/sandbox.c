@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "console.h"
 #include "fd-util.h"
 #include "sandbox.h"
 #include "strv-util.h"
@@ -56,6 +58,8 @@ static int add_unique(char ***l, const char *path) {
         return strv_extend(l, path);
 }
 
+static const char *const kvm_devices[] = { "/dev/kvm", "/dev/ptmx", "char-pts" };
+
 static int sandbox_fill(const VMRecord *rec, const char *vm_dir, Accel accel, UnitSandbox *sb) {
         const char *id = rec->vm.id;
         int r;
@@ -68,8 +72,13 @@ static int sandbox_fill(const VMRecord *rec, const char *vm_dir, Accel accel, Un
             (r = add_hidden_root(sb, rec->log_dir, id)) < 0)
                 return r;
 
-        /* Its sockets go to the run directory; its output reaches hypervisor.log through systemd. */
-        if ((r = add_unique(&sb->bind_paths, rec->run_dir)) < 0)
+        /* Its sockets go to the run directory, the console's output to the spool; its own output reaches
+         * hypervisor.log through systemd. */
+        _cleanup_free_ char *spool = NULL;
+        if (asprintf(&spool, "%s/" CONSOLE_SPOOL_NAME, rec->log_dir) < 0)
+                return -ENOMEM;
+        if ((r = add_unique(&sb->bind_paths, rec->run_dir)) < 0 ||
+            (r = add_unique(&sb->bind_paths, spool)) < 0)
                 return r;
         for (size_t i = 0; i < rec->vm.n_storage_configs; i++) {
                 const StorageConfig *s = rec->vm.storage_configs + i;
@@ -85,8 +94,12 @@ static int sandbox_fill(const VMRecord *rec, const char *vm_dir, Accel accel, Un
                         return r;
         }
 
-        if (accel == ACCEL_KVM && (r = strv_extend(&sb->device_allow, "/dev/kvm")) < 0)
-                return r;
+        /* With devices at all, PrivateDevices= is off: the console's pty needs allowing then
+         * (PrivateDevices= brings /dev/ptmx and the pty slaves of its own accord). */
+        if (accel == ACCEL_KVM)
+                for (size_t i = 0; i < ELEMENTSOF(kvm_devices); i++)
+                        if ((r = strv_extend(&sb->device_allow, kvm_devices[i])) < 0)
+                                return r;
         sb->allow_write_execute = accel != ACCEL_KVM; /* TCG translates guest code into W+X pages */
         sb->user = HYPERVISOR_USER;
         return 0;
@@ -148,6 +161,18 @@ static int own_path(const char *path, int flags, mode_t type, mode_t mode, uid_t
         return 0;
 }
 
+/* The console spool, created if missing (it keeps what earlier runs printed and no relay took yet). */
+static int create_spool(const char *log_dir, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *spool = NULL;
+        if (!log_dir || asprintf(&spool, "%s/" CONSOLE_SPOOL_NAME, log_dir) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(spool, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+        if (fd < 0)
+                return negative_errno();
+        fd = safe_close(fd);
+        return own_path(spool, O_RDONLY, S_IFREG, 0600, uid, gid);
+}
+
 int hypervisor_sandbox_own_files(const VMRecord *rec, char **ret_bad_path) {
         const char *bad = NULL;
         uid_t uid = (uid_t) -1;
@@ -163,6 +188,11 @@ int hypervisor_sandbox_own_files(const VMRecord *rec, char **ret_bad_path) {
         r = own_path(rec->run_dir, O_RDONLY | O_DIRECTORY, S_IFDIR, 0700, uid, gid);
         if (r < 0)
                 bad = rec->run_dir;
+        if (r >= 0) {
+                r = create_spool(rec->log_dir, uid, gid);
+                if (r < 0)
+                        bad = rec->log_dir;
+        }
         for (size_t i = 0; r >= 0 && i < rec->vm.n_storage_configs; i++) {
                 const StorageConfig *s = rec->vm.storage_configs + i;
                 if (s->read_only)
