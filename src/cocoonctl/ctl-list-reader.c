@@ -40,23 +40,27 @@ typedef enum Key {
         KEY_MEMORY,
 } Key;
 
+/* A name and its length, for comparing with yajl's (unterminated) keys. */
+#define NAME_LENGTH(s) s, sizeof(s) - 1
+
 static const struct {
         Context context;
         const char *name;
+        size_t length;
         Key key;
 } key_table[] = {
-        {CTX_MESSAGE, "parameters", KEY_PARAMETERS},
-        {CTX_MESSAGE, "error", KEY_ERROR},
-        {CTX_MESSAGE, "continues", KEY_CONTINUES},
-        {CTX_PARAMETERS, "vms", KEY_VMS},
-        {CTX_VM, "id", KEY_ID},
-        {CTX_VM, "name", KEY_NAME},
-        {CTX_VM, "state", KEY_STATE},
-        {CTX_VM, "backend", KEY_BACKEND},
-        {CTX_VM, "createdAt", KEY_CREATED_AT},
-        {CTX_VM, "config", KEY_CONFIG},
-        {CTX_CONFIG, "cpu", KEY_CPU},
-        {CTX_CONFIG, "memory", KEY_MEMORY},
+        {CTX_MESSAGE, NAME_LENGTH("parameters"), KEY_PARAMETERS},
+        {CTX_MESSAGE, NAME_LENGTH("error"), KEY_ERROR},
+        {CTX_MESSAGE, NAME_LENGTH("continues"), KEY_CONTINUES},
+        {CTX_PARAMETERS, NAME_LENGTH("vms"), KEY_VMS},
+        {CTX_VM, NAME_LENGTH("id"), KEY_ID},
+        {CTX_VM, NAME_LENGTH("name"), KEY_NAME},
+        {CTX_VM, NAME_LENGTH("state"), KEY_STATE},
+        {CTX_VM, NAME_LENGTH("backend"), KEY_BACKEND},
+        {CTX_VM, NAME_LENGTH("createdAt"), KEY_CREATED_AT},
+        {CTX_VM, NAME_LENGTH("config"), KEY_CONFIG},
+        {CTX_CONFIG, NAME_LENGTH("cpu"), KEY_CPU},
+        {CTX_CONFIG, NAME_LENGTH("memory"), KEY_MEMORY},
 };
 
 /* The row's strings, indexed by Key - KEY_ID. */
@@ -290,8 +294,10 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t n) {
                 return 0;
         r->key = KEY_OTHER;
         Context c = r->context[r->depth];
+        if (c == CTX_OTHER) /* most objects: nothing to look for */
+                return 1;
         for (size_t i = 0; i < ELEMENTSOF(key_table); i++)
-                if (key_table[i].context == c && strlen(key_table[i].name) == n &&
+                if (key_table[i].context == c && key_table[i].length == n &&
                     memcmp(key_table[i].name, s, n) == 0) {
                         r->key = key_table[i].key;
                         break;
