@@ -40,7 +40,7 @@ info "metadata: name, version, dependencies"
 assert_eq cocoon "$(dpkg-deb -f "$deb" Package)" "Package"
 assert_eq "$version" "$(dpkg-deb -f "$deb" Version)" "Version"
 depends=$(dpkg-deb -f "$deb" Depends)
-for dep in qemu-system-x86 e2fsprogs libssl3 systemd libsystemd0 libjson-c5 dbus-system-bus; do
+for dep in qemu-system-x86 e2fsprogs libssl3 systemd libsystemd0 libjson-c5 libyajl2 libunistring2 dbus-system-bus; do
         assert_contains "$depends" "$dep" "Depends"
 done
 
