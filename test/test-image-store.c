@@ -485,6 +485,42 @@ static void test_remove_keeps_shared_and_pinned(void **state) {
         assert_int_equal(image_store_count(f->store), 0);
 }
 
+/* Issue 7 item 3: "g-copy", imported from the same files as "g", goes while a VM created from "g" pins the
+ * shared blobs; they stay until neither an image nor a VM references them. */
+static void test_remove_copy_of_pinned_image(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *k = write_input(f, "k", "KG", 2), *i = write_input(f, "i", "IG", 2);
+        _cleanup_strv_free_ char **removed = NULL;
+        char k_hex[IMAGE_BLOB_HEX_LEN + 1], i_hex[IMAGE_BLOB_HEX_LEN + 1];
+        const Image *img;
+
+        sha256_hex("KG", 2, k_hex);
+        sha256_hex("IG", 2, i_hex);
+        import(f, "g", k, i, NULL, NULL);
+        import(f, "g-copy", k, i, NULL, NULL);
+        const char *const vm_pins[] = {k_hex, i_hex, NULL};
+
+        assert_int_equal(image_store_remove(f->store, "g-copy", vm_pins), 0);
+        assert_int_equal(image_store_get(f->store, "g-copy", &img), -ENOENT);
+        assert_int_equal(image_store_get(f->store, "g", &img), 0);
+        assert_true(blob_exists(f, k_hex, IMAGE_BLOB_KERNEL));
+        assert_true(blob_exists(f, i_hex, IMAGE_BLOB_INITRD));
+        assert_int_equal(image_store_gc_blobs(f->store, vm_pins, &removed), 0);
+        assert_int_equal(strv_length(removed), 0);
+        strv_free(removed);
+        removed = NULL;
+
+        /* "g" still references them without the VM's pins too. */
+        assert_int_equal(image_store_gc_blobs(f->store, NULL, &removed), 0);
+        assert_int_equal(strv_length(removed), 0);
+        assert_true(blob_exists(f, k_hex, IMAGE_BLOB_KERNEL));
+
+        /* The VM is gone, then "g": the last references go, and so do the blobs. */
+        assert_int_equal(image_store_remove(f->store, "g", NULL), 0);
+        assert_false(blob_exists(f, k_hex, IMAGE_BLOB_KERNEL));
+        assert_false(blob_exists(f, i_hex, IMAGE_BLOB_INITRD));
+}
+
 static void test_gc_blobs_keeps_referenced(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *k = write_input(f, "k", "K", 1), *stray = NULL;
@@ -709,6 +745,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_import_from_fds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_import_leaves_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_keeps_shared_and_pinned, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_remove_copy_of_pinned_image, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_gc_blobs_keeps_referenced, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_corrupt_record_quarantined, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_two_phase_import_pins_pending_blobs, setup, teardown),

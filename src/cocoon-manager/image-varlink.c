@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* io.cocoon.Image methods: Import (files passed open by the caller, copied in a worker thread), List,
- * Inspect, Delete (refused while a VM pins the image's blobs). */
+ * Inspect, Delete (refused while a VM created from the image exists). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,12 +409,11 @@ int vl_method_image_inspect(Varlink *link, json_object *parameters, VarlinkMetho
 
 /* ---- Delete ---- */
 
+/* "In use" means a VM was created from this image (its config names it), not that a VM shares a blob with
+ * it: images imported from the same files share blobs, and a VM's blobs stay pinned by its record
+ * (manager_pinned_blob_ids()) whichever image goes. */
 static bool record_uses_image(const VMRecord *record, const Image *img) {
-        for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
-                if (image_file_present(&img->files[k]) &&
-                    strv_contains(record->image_blob_ids, img->files[k].blob))
-                        return true;
-        return false;
+        return streq_ptr(record->vm.config.image, img->name);
 }
 
 int manager_pinned_blob_ids(Manager *m, char ***ret) {

@@ -235,8 +235,15 @@ assert_eq "$(printf '%s\n' "$kernel_sha.kernel" "$rootfs_sha.rootfs" | sort)" "$
 assert_contains "$(cocoonctl gc --json | tr -d ' \n')" '"removedDirectories":[]' "a second gc finds nothing"
 
 info "a VM pins its image: rm is ImageInUse, gc keeps the blobs"
+# base-copy shares every blob with base, but no VM is created from it: rm must not refuse it (issue 7
+# item 3), and the blobs stay for the VM created from base.
+cocoonctl image import base-copy --kernel "$SRC/vmlinuz" --rootfs "$SRC/rootfs.ext4" >/dev/null
 vm=$(cocoonctl vm create base --name pinned --json | sed -n 's/^  "id": "\(.*\)",$/\1/p')
 assert_eq 26 "${#vm}" "vm create prints the VM id"
+cocoonctl image rm base-copy >/dev/null || fail "rm of an image sharing blobs with a used one was refused"
+assert_not_contains "$(cocoonctl image list)" "base-copy" "image list after rm of base-copy"
+assert_eq "$(printf '%s\n' "$kernel_sha.kernel" "$rootfs_sha.rootfs" | sort)" "$(blob_files)" \
+        "blobs after rm of an image sharing them with a used one"
 rc=0
 err=$(cocoonctl image rm base 2>&1) || rc=$?
 assert_eq 1 "$rc" "exit code of rm of an image in use"
