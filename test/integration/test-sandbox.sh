@@ -54,17 +54,31 @@ systemctl stop "$unit"
 assert_eq inactive "$(unit_property "$unit" ActiveState)" "ActiveState after stop"
 assert_fails kill -0 "$main_pid" 2>/dev/null
 
+info "the command runs with default signal handling (SIGINT, SIGQUIT not ignored: Ctrl-C works)"
+# assert_sig_not_ignored MASK LINE: fails if a bit of MASK is set in a /proc/PID/status SigIgn: line.
+assert_sig_not_ignored() {
+        local ign=${2##*[[:space:]]}
+
+        [[ $ign =~ ^[0-9a-f]{16}$ ]] || fail "not a SigIgn line: '$2'"
+        (((16#$ign & $1) == 0)) || fail "SigIgn $ign: SIGINT (0x2) or SIGQUIT (0x4) is ignored"
+}
+assert_sig_not_ignored 0x6 "$(grep '^SigIgn:' /proc/self/status)"
+
 info "tools/sandbox started in a chroot finds its systemd (by the PID it started, not by the binary's path)"
 # A chroot of this sandbox's own root (bind-mounted in a private mount namespace): inside it, the path of
 # the nested systemd's binary that /proc shows carries the chroot's prefix.
 chroot_dir=$(mktemp -d /tmp/chroot.XXXXXX)
 out=$(timeout 120 unshare --mount --propagation private -- bash -c \
         'mount --rbind / "$1" && exec chroot "$1" env BUILD_DIR="$2" "$3/tools/sandbox" -- \
-                bash -c "cat /proc/1/comm; systemctl is-system-running; echo \$COCOON_SANDBOX"' \
+                bash -c "cat /proc/1/comm; systemctl is-system-running; echo \$COCOON_SANDBOX; \
+                        grep ^SigIgn: /proc/self/status"' \
         _ "$chroot_dir" "$COCOON_BUILD_DIR" "$COCOON_SOURCE_DIR" 2>&1) ||
         fail "nested sandbox in a chroot: $out"
-assert_eq "systemd running 1" "${out//$'\n'/ }" \
+assert_eq "systemd running 1" "$(head -n 3 <<<"$out" | tr '\n' ' ' | sed 's/ $//')" \
         "PID 1, system state and COCOON_SANDBOX in the nested sandbox"
+# The nested sandbox's command was started as this one's: a fresh check that does not depend on how
+# tools/test started the outer one.
+assert_sig_not_ignored 0x6 "$(sed -n 4p <<<"$out")"
 rmdir "$chroot_dir"
 
 echo "ok"
