@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cocoonctl: the command line client of cocoon-manager; parses options and dispatches verbs from a table. */
-#include <getopt.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "ctl-console.h"
+#include "ctl-options.h"
 #include "ctl-util.h"
 #include "ctl-verbs.h"
 #include "log.h"
@@ -15,10 +17,66 @@
 bool arg_more = false;
 bool arg_oneway = false;
 static bool arg_help = false;
+static bool arg_version = false;
 const char *arg_kernel = NULL, *arg_initrd = NULL, *arg_rootfs = NULL, *arg_cmdline = NULL;
 
 /* Verbs that take references take any number: the manager answers each one, so only memory limits them. */
 #define ARGS_MAX UINT_MAX
+
+/* Options every verb takes, and the only ones accepted before the verb. --json is global before the verb
+ * but each verb declares it (OPT_JSON) when its output honours it. */
+#define OPT_HELP CTL_FLAG("help", 'h', &arg_help, "Show this help")
+#define OPT_VERSION CTL_FLAG("version", 0, &arg_version, "Show the version")
+#define OPT_ADDRESS CTL_VALUE("address", 0, "PATH", &arg_address, "Manager socket (or $COCOON_ADDRESS)")
+#define OPT_JSON CTL_FLAG("json", 0, &arg_json, "Print JSON instead of tables")
+
+static const CtlOption global_options[] = { OPT_HELP, OPT_VERSION, OPT_ADDRESS, OPT_JSON };
+/* After the verb: all global options but the last, --json. */
+#define N_GLOBAL_OPTIONS_AFTER_VERB (ELEMENTSOF(global_options) - 1)
+static const CtlOption options_json[] = { OPT_JSON };
+static const CtlOption options_none[] = {};
+static const CtlOption options_vm_create[] = {
+        CTL_VALUE("name", 0, "NAME", &arg_name, "Name of the VM (default: generated)"),
+        CTL_VALUE("cpu", 0, "N", &arg_cpu, "Virtual CPUs"),
+        CTL_VALUE("memory", 0, "SIZE", &arg_memory, "Memory (e.g. 512M, 2G)"),
+        CTL_VALUE("storage", 0, "SIZE", &arg_storage, "Size of the VM's writable root disk"),
+        CTL_VALUE("backend", 0, "NAME", &arg_backend, "Hypervisor backend"),
+        CTL_VALUE("accel", 0, "auto|kvm|tcg", &arg_accel, "Acceleration"),
+        CTL_VALUE("append", 0, "ARGS", &arg_vm_cmdline, "Extra kernel command line arguments"),
+        OPT_JSON,
+};
+static const CtlOption options_vm_stop[] = {
+        CTL_FLAG("force", 'f', &arg_force, "Stop the hypervisor at once, no graceful shutdown"),
+        CTL_VALUE("timeout", 0, "SEC", &arg_timeout, "Graceful stop timeout (1..86400)"),
+        OPT_JSON,
+};
+static const CtlOption options_vm_rm[] = {
+        CTL_FLAG("force", 'f', &arg_force, "Stop running VMs first"),
+        OPT_JSON,
+};
+static const CtlOption options_vm_status[] = {
+        CTL_FLAG("event", 0, &arg_event, "Print the current state as events too"),
+        OPT_JSON,
+};
+static const CtlOption options_vm_console[] = {
+        CTL_FLAG("no-tty", 0, &arg_no_tty, "Pass stdin/stdout as they are (no raw mode, no escape)"),
+        CTL_VALUE("escape-char", 0, "C", &arg_escape_char, "Escape character (default ^])"),
+};
+static const CtlOption options_vm_logs[] = {
+        CTL_FLAG("follow", 'f', &arg_follow, "Keep printing new output"),
+};
+static const CtlOption options_image_import[] = {
+        CTL_VALUE("kernel", 0, "PATH", &arg_kernel, "Kernel image (required)"),
+        CTL_VALUE("initrd", 0, "PATH", &arg_initrd, "Initial ramdisk"),
+        CTL_VALUE("rootfs", 0, "PATH", &arg_rootfs, "ext4 root file system image"),
+        CTL_VALUE("cmdline", 0, "STR", &arg_cmdline, "Kernel command line"),
+        OPT_JSON,
+};
+static const CtlOption options_call[] = {
+        CTL_FLAG("more", 0, &arg_more, "Ask for several replies (streams)"),
+        CTL_FLAG("oneway", 0, &arg_oneway, "Ask for no reply"),
+        OPT_JSON,
+};
 
 typedef struct Verb {
         const char *group; /* NULL for top-level verbs */
@@ -26,41 +84,59 @@ typedef struct Verb {
         unsigned min_args;
         unsigned max_args;
         int (*run)(int argc, char **argv);
+        const CtlOption *options; /* the verb's own options; the global ones come on top */
+        size_t n_options;
         const char *usage;
         const char *help;
 } Verb;
 
+#define OPTS(t) (t), ELEMENTSOF(t)
+
+/* A new verb: a row here (and a CtlOption table above if it has options of its own). */
 static const Verb verbs[] = {
-        { NULL, "status", 0, 0, verb_status, "status", "Show the manager's version, directories, backends and VM counts." },
-        { "vm", "list", 0, 0, verb_vm_list, "vm list", "List VMs: ID NAME STATE BACKEND CPU MEMORY CREATED." },
-        { "vm", "ls", 0, 0, verb_vm_list, "vm ls", "Alias of vm list." },
-        { "vm", "inspect", 1, 1, verb_vm_inspect, "vm inspect REF", "Show one VM (id, name or id prefix) as JSON." },
-        { "vm", "create", 1, 1, verb_vm_create, "vm create IMAGE [--name NAME] [--cpu N] [--memory SIZE] [--storage SIZE]",
+        { NULL, "status", 0, 0, verb_status, OPTS(options_json), "status",
+          "Show the manager's version, directories, backends and VM counts." },
+        { "vm", "list", 0, 0, verb_vm_list, OPTS(options_json), "vm list",
+          "List VMs: ID NAME STATE BACKEND CPU MEMORY CREATED." },
+        { "vm", "ls", 0, 0, verb_vm_list, OPTS(options_json), "vm ls", "Alias of vm list." },
+        { "vm", "inspect", 1, 1, verb_vm_inspect, OPTS(options_json), "vm inspect REF",
+          "Show one VM (id, name or id prefix) as JSON." },
+        { "vm", "create", 1, 1, verb_vm_create, OPTS(options_vm_create),
+          "vm create IMAGE [--name NAME] [--cpu N] [--memory SIZE] [--storage SIZE]",
           "Create a VM from an image (also --backend, --accel auto|kvm|tcg, --append KERNEL-ARGS)." },
-        { "vm", "run", 1, 1, verb_vm_run, "vm run IMAGE [--name NAME] [...]", "Create and start a VM (options as vm create)." },
-        { "vm", "start", 1, ARGS_MAX, verb_vm_start, "vm start REF...", "Start VMs." },
-        { "vm", "stop", 1, ARGS_MAX, verb_vm_stop, "vm stop REF... [--force] [--timeout SEC]",
+        { "vm", "run", 1, 1, verb_vm_run, OPTS(options_vm_create), "vm run IMAGE [--name NAME] [...]",
+          "Create and start a VM (options as vm create)." },
+        { "vm", "start", 1, ARGS_MAX, verb_vm_start, OPTS(options_json), "vm start REF...", "Start VMs." },
+        { "vm", "stop", 1, ARGS_MAX, verb_vm_stop, OPTS(options_vm_stop),
+          "vm stop REF... [-f|--force] [--timeout SEC]",
           "Stop VMs: ACPI power button, then systemd stops the hypervisor after the timeout." },
-        { "vm", "rm", 1, ARGS_MAX, verb_vm_rm, "vm rm REF... [--force]",
+        { "vm", "rm", 1, ARGS_MAX, verb_vm_rm, OPTS(options_vm_rm), "vm rm REF... [-f|--force]",
           "Delete VMs (--force stops running ones first)." },
-        { "vm", "status", 0, ARGS_MAX, verb_vm_status, "vm status [REF...] [--event] [--json]",
+        { "vm", "status", 0, ARGS_MAX, verb_vm_status, OPTS(options_vm_status),
+          "vm status [REF...] [--event] [--json]",
           "Show VMs, then every change as it happens (until interrupted)." },
-        { "vm", "console", 1, 1, verb_vm_console, "vm console REF [--no-tty] [--escape-char C]",
+        { "vm", "console", 1, 1, verb_vm_console, OPTS(options_vm_console),
+          "vm console REF [--no-tty] [--escape-char C]",
           "Attach to the serial console; leave with Ctrl-] then '.'." },
-        { "vm", "logs", 1, 1, verb_vm_logs, "vm logs REF [--follow]", "Print the serial console log." },
-        { "vm", "debug", 1, 1, verb_vm_debug, "vm debug REF", "Print the command line the VM's unit runs." },
-        { "image", "import", 1, 1, verb_image_import,
+        { "vm", "logs", 1, 1, verb_vm_logs, OPTS(options_vm_logs), "vm logs REF [-f|--follow]",
+          "Print the serial console log." },
+        { "vm", "debug", 1, 1, verb_vm_debug, OPTS(options_json), "vm debug REF",
+          "Print the command line the VM's unit runs." },
+        { "image", "import", 1, 1, verb_image_import, OPTS(options_image_import),
           "image import NAME --kernel PATH [--initrd PATH] [--rootfs PATH] [--cmdline STR]",
           "Copy a kernel (and initrd, ext4 root file system, command line) into the image store." },
-        { "image", "list", 0, 0, verb_image_list, "image list", "List images: NAME ID SIZE CREATED." },
-        { "image", "ls", 0, 0, verb_image_list, "image ls", "Alias of image list." },
-        { "image", "inspect", 1, 1, verb_image_inspect, "image inspect REF", "Show one image as JSON." },
-        { "image", "rm", 1, ARGS_MAX, verb_image_rm, "image rm REF...", "Delete images no VM uses." },
-        { NULL, "gc", 0, 0, verb_gc, "gc",
+        { "image", "list", 0, 0, verb_image_list, OPTS(options_json), "image list",
+          "List images: NAME ID SIZE CREATED." },
+        { "image", "ls", 0, 0, verb_image_list, OPTS(options_json), "image ls", "Alias of image list." },
+        { "image", "inspect", 1, 1, verb_image_inspect, OPTS(options_json), "image inspect REF",
+          "Show one image as JSON." },
+        { "image", "rm", 1, ARGS_MAX, verb_image_rm, OPTS(options_none), "image rm REF...",
+          "Delete images no VM uses." },
+        { NULL, "gc", 0, 0, verb_gc, OPTS(options_json), "gc",
           "Remove orphan VM directories, VMs stuck in creating, and unused image blobs." },
-        { NULL, "call", 1, 2, verb_call, "call METHOD [JSON] [--more] [--oneway]",
+        { NULL, "call", 1, 2, verb_call, OPTS(options_call), "call METHOD [JSON] [--more] [--oneway]",
           "Call any Varlink method of the manager and print the reply (raw access, like varlinkctl)." },
-        { NULL, "introspect", 1, 1, verb_introspect, "introspect INTERFACE",
+        { NULL, "introspect", 1, 1, verb_introspect, OPTS(options_json), "introspect INTERFACE",
           "Print the IDL of an interface the manager serves (e.g. io.cocoon.VM)." },
 };
 
@@ -70,10 +146,10 @@ static void help_all(void) {
                "Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 printf("  %-42s %s\n", verbs[i].usage, verbs[i].help);
-        printf("\nOptions:\n"
+        printf("\nOptions (each command takes its own too: see cocoonctl COMMAND --help):\n"
                "  -h --help            Show this help (or the help of the given command)\n"
                "     --version        Show the version\n"
-               "     --json           Print JSON instead of tables\n"
+               "     --json           Print JSON instead of tables (commands whose output has a JSON form)\n"
                "     --address=PATH   Manager socket (default %s, or $COCOON_ADDRESS)\n"
                "\nEnvironment:\n"
                "  COCOON_CLIENT_TIMEOUT_SEC  How long to wait for the answer to a quick call (seconds, or\n"
@@ -83,145 +159,30 @@ static void help_all(void) {
                COCOON_MANAGER_ADDRESS);
 }
 
-static void help_verb(const Verb *v) {
-        printf("cocoonctl %s\n\n%s\n", v->usage, v->help);
+static bool verb_has_option(const Verb *v, const char *name) {
+        for (size_t i = 0; i < v->n_options; i++)
+                if (streq(v->options[i].name, name))
+                        return true;
+        return false;
 }
 
-enum {
-        ARG_VERSION = 0x100,
-        ARG_JSON,
-        ARG_ADDRESS,
-        ARG_MORE,
-        ARG_ONEWAY,
-        ARG_NAME,
-        ARG_CPU,
-        ARG_MEMORY,
-        ARG_STORAGE,
-        ARG_BACKEND,
-        ARG_ACCEL,
-        ARG_VM_CMDLINE,
-        ARG_FORCE,
-        ARG_TIMEOUT,
-        ARG_EVENT,
-        ARG_NO_TTY,
-        ARG_FOLLOW,
-        ARG_ESCAPE_CHAR,
-        ARG_KERNEL,
-        ARG_INITRD,
-        ARG_ROOTFS,
-        ARG_CMDLINE,
-};
+static void help_verb(const Verb *v) {
+        printf("cocoonctl %s\n\n%s\n\nOptions:\n", v->usage, v->help);
+        ctl_options_print_help(v->options, v->n_options);
+        /* The global options, except --json which is the verb's to declare. */
+        ctl_options_print_help(global_options, N_GLOBAL_OPTIONS_AFTER_VERB);
+}
 
-static int parse_argv(int argc, char *argv[]) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "address", required_argument, NULL, ARG_ADDRESS },
-                { "more", no_argument, NULL, ARG_MORE },
-                { "oneway", no_argument, NULL, ARG_ONEWAY },
-                { "name", required_argument, NULL, ARG_NAME },
-                { "cpu", required_argument, NULL, ARG_CPU },
-                { "memory", required_argument, NULL, ARG_MEMORY },
-                { "storage", required_argument, NULL, ARG_STORAGE },
-                { "backend", required_argument, NULL, ARG_BACKEND },
-                { "accel", required_argument, NULL, ARG_ACCEL },
-                { "append", required_argument, NULL, ARG_VM_CMDLINE },
-                { "force", no_argument, NULL, ARG_FORCE },
-                { "timeout", required_argument, NULL, ARG_TIMEOUT },
-                { "event", no_argument, NULL, ARG_EVENT },
-                { "no-tty", no_argument, NULL, ARG_NO_TTY },
-                { "follow", no_argument, NULL, ARG_FOLLOW },
-                { "escape-char", required_argument, NULL, ARG_ESCAPE_CHAR },
-                { "kernel", required_argument, NULL, ARG_KERNEL },
-                { "initrd", required_argument, NULL, ARG_INITRD },
-                { "rootfs", required_argument, NULL, ARG_ROOTFS },
-                { "cmdline", required_argument, NULL, ARG_CMDLINE },
-                {},
-        };
-        int c;
-
-        /* Options may follow the verb ("cocoonctl vm list --json"), as with systemctl. */
-        while ((c = getopt_long(argc, argv, "hf", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        arg_help = true;
-                        break;
-                case 'f':
-                        arg_follow = true;
-                        break;
-                case ARG_VERSION:
-                        printf("cocoonctl %s\n", COCOON_VERSION);
-                        return 0;
-                case ARG_JSON:
-                        arg_json = true;
-                        break;
-                case ARG_ADDRESS:
-                        arg_address = optarg;
-                        break;
-                case ARG_MORE:
-                        arg_more = true;
-                        break;
-                case ARG_ONEWAY:
-                        arg_oneway = true;
-                        break;
-                case ARG_NAME:
-                        arg_name = optarg;
-                        break;
-                case ARG_CPU:
-                        arg_cpu = optarg;
-                        break;
-                case ARG_MEMORY:
-                        arg_memory = optarg;
-                        break;
-                case ARG_STORAGE:
-                        arg_storage = optarg;
-                        break;
-                case ARG_BACKEND:
-                        arg_backend = optarg;
-                        break;
-                case ARG_ACCEL:
-                        arg_accel = optarg;
-                        break;
-                case ARG_VM_CMDLINE:
-                        arg_vm_cmdline = optarg;
-                        break;
-                case ARG_FORCE:
-                        arg_force = true;
-                        break;
-                case ARG_TIMEOUT:
-                        arg_timeout = optarg;
-                        break;
-                case ARG_EVENT:
-                        arg_event = true;
-                        break;
-                case ARG_NO_TTY:
-                        arg_no_tty = true;
-                        break;
-                case ARG_FOLLOW:
-                        arg_follow = true;
-                        break;
-                case ARG_ESCAPE_CHAR:
-                        arg_escape_char = optarg;
-                        break;
-                case ARG_KERNEL:
-                        arg_kernel = optarg;
-                        break;
-                case ARG_INITRD:
-                        arg_initrd = optarg;
-                        break;
-                case ARG_ROOTFS:
-                        arg_rootfs = optarg;
-                        break;
-                case ARG_CMDLINE:
-                        arg_cmdline = optarg;
-                        break;
-                case '?':
-                        return -EINVAL;
-                default:
-                        return -EINVAL;
-                }
-        return 1;
+/* Parses the verb's arguments (argv[0] is the verb's last word): its own options and the global ones. */
+static int parse_verb_argv(const Verb *v, const char *verb_name, int argc, char **argv, int *ret_first) {
+        size_t n = v->n_options + N_GLOBAL_OPTIONS_AFTER_VERB;
+        _cleanup_free_ CtlOption *options = calloc(n, sizeof(CtlOption));
+        if (!options)
+                return log_oom();
+        if (v->n_options > 0)
+                memcpy(options, v->options, v->n_options * sizeof(CtlOption));
+        memcpy(options + v->n_options, global_options, N_GLOBAL_OPTIONS_AFTER_VERB * sizeof(CtlOption));
+        return ctl_options_parse(verb_name, options, n, false, argc, argv, ret_first);
 }
 
 /* Finds the verb named by the first one or two positional words; *ret_words says how many it used. */
@@ -247,17 +208,56 @@ static bool group_exists(const char *word) {
         return false;
 }
 
+static bool words_ask_help(int n, char **words) {
+        for (int i = 0; i < n; i++)
+                if (streq(words[i], "--help") || streq(words[i], "-h"))
+                        return true;
+        return false;
+}
+
+static void report_unknown_command(int n, char **words) {
+        if (!group_exists(words[0]))
+                fprintf(stderr, "cocoonctl: unknown command '%s'; see cocoonctl --help\n", words[0]);
+        else if (n < 2 || words[1][0] == '-')
+                fprintf(stderr, "cocoonctl: '%s' needs a command (e.g. '%s list'); see cocoonctl --help\n",
+                        words[0], words[0]);
+        else
+                fprintf(stderr, "cocoonctl: unknown command '%s %s'; see cocoonctl --help\n", words[0],
+                        words[1]);
+}
+
+static int check_arg_count(const Verb *v, const char *verb_name, unsigned n_args) {
+        if (n_args < v->min_args)
+                fprintf(stderr,
+                        "cocoonctl %s: missing argument (%u given, at least %u needed); "
+                        "usage: cocoonctl %s\n",
+                        verb_name, n_args, v->min_args, v->usage);
+        else if (n_args > v->max_args)
+                fprintf(stderr,
+                        "cocoonctl %s: too many arguments (%u given, at most %u taken); "
+                        "usage: cocoonctl %s\n",
+                        verb_name, n_args, v->max_args, v->usage);
+        else
+                return 0;
+        return -EINVAL;
+}
+
 int main(int argc, char *argv[]) {
         log_parse_environment();
 
-        int r = parse_argv(argc, argv);
+        /* Before the verb only the global options are known, and the first word ends them. */
+        int first;
+        int r = ctl_options_parse(NULL, global_options, ELEMENTSOF(global_options), /* stop_at_word= */ true,
+                                  argc, argv, &first);
         if (r < 0)
-                return CTL_EXIT_USAGE;
-        if (r == 0)
+                return r == -ENOMEM ? CTL_EXIT_FAILURE : CTL_EXIT_USAGE;
+        if (arg_version) {
+                printf("cocoonctl %s\n", COCOON_VERSION);
                 return 0;
+        }
 
-        int n = argc - optind;
-        char **words = argv + optind;
+        int n = argc - first;
+        char **words = argv + first;
         if (n == 0) {
                 if (arg_help) {
                         help_all();
@@ -270,22 +270,42 @@ int main(int argc, char *argv[]) {
         int used;
         const Verb *v = verb_find(n, words, &used);
         if (!v) {
-                if (group_exists(words[0]))
-                        fprintf(stderr, "cocoonctl: unknown command '%s %s'; see cocoonctl --help\n", words[0],
-                                n > 1 ? words[1] : "");
-                else
-                        fprintf(stderr, "cocoonctl: unknown command '%s'; see cocoonctl --help\n", words[0]);
-                return arg_help ? (help_all(), 0) : CTL_EXIT_USAGE;
+                if (arg_help || words_ask_help(n, words)) {
+                        help_all();
+                        return 0;
+                }
+                report_unknown_command(n, words);
+                return CTL_EXIT_USAGE;
+        }
+
+        char verb_name[64];
+        snprintf(verb_name, sizeof verb_name, "%s%s%s", v->group ?: "", v->group ? " " : "", v->name);
+
+        /* The verb's arguments, with its last word standing in for argv[0]. */
+        int verb_argc = n - used + 1;
+        char **verb_argv = words + used - 1;
+        r = parse_verb_argv(v, verb_name, verb_argc, verb_argv, &first);
+        if (r == -ENOMEM)
+                return CTL_EXIT_FAILURE;
+        if (r < 0)
+                return CTL_EXIT_USAGE;
+        if (arg_version) {
+                printf("cocoonctl %s\n", COCOON_VERSION);
+                return 0;
         }
         if (arg_help) {
                 help_verb(v);
                 return 0;
         }
-
-        unsigned n_args = (unsigned) (n - used);
-        if (n_args < v->min_args || n_args > v->max_args) {
-                fprintf(stderr, "cocoonctl: usage: cocoonctl %s\n", v->usage);
+        /* --json before the verb is parsed as global: the verb must still have a JSON form. */
+        if (arg_json && !verb_has_option(v, "json")) {
+                fprintf(stderr, "cocoonctl %s: option '--json' does not apply (no JSON output); "
+                        "see 'cocoonctl %s --help'\n", verb_name, verb_name);
                 return CTL_EXIT_USAGE;
         }
-        return ctl_exit_code(v->run((int) n_args, words + used));
+
+        unsigned n_args = (unsigned) (verb_argc - first);
+        if (check_arg_count(v, verb_name, n_args) < 0)
+                return CTL_EXIT_USAGE;
+        return ctl_exit_code(v->run((int) n_args, verb_argv + first));
 }

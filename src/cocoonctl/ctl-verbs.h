@@ -33,6 +33,6 @@ int verb_gc(int argc, char **argv);
 int verb_call(int argc, char **argv);
 int verb_introspect(int argc, char **argv);
 
-/* Options some verbs read (parsed once in cocoonctl.c). */
+/* Options some verbs read (each verb's option table in cocoonctl.c says which). */
 extern bool arg_more;
 extern bool arg_oneway;

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# test-ctl-usage.sh: cocoonctl's per-verb options: an option a verb does not declare is a usage error (exit 2)
+# naming the option and the verb, near misses get a suggestion, every usage error says what is wrong, and -f is
+# --force for vm rm and vm stop but --follow for vm logs. No VM is booted: usage errors are caught before any
+# call, and the short options are told apart by the manager's answer for a VM that does not exist.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# expect_usage NEEDLE COMMAND...: exit code 2 and one line on stderr containing NEEDLE; the line is in $err.
+expect_usage() {
+        local rc=0
+        err=$("${@:2}" 2>&1 >/dev/null) || rc=$?
+        assert_eq 2 "$rc" "exit code of ${*:2}"
+        assert_eq 1 "$(printf '%s\n' "$err" | wc -l)" "stderr lines of ${*:2}"
+        assert_contains "$err" "$1" "usage error of ${*:2}"
+}
+
+# expect_no_such_vm COMMAND...: the options parsed, the call was made and failed with NoSuchVM (exit 1).
+expect_no_such_vm() {
+        local rc=0
+        err=$("$@" 2>&1 >/dev/null) || rc=$?
+        assert_eq 1 "$rc" "exit code of $*"
+        assert_contains "$err" io.cocoon.VM.NoSuchVM "error of $*"
+}
+
+systemctl start cocoon-manager.socket
+cocoonctl status >/dev/null
+
+info "an option the verb does not declare is a usage error naming the option and the verb"
+expect_usage "cocoonctl vm start: unknown option '--memory'" cocoonctl vm start c1 --memory 4G
+expect_usage "cocoonctl vm list: unknown option '--force'" cocoonctl vm list --force --kernel x
+expect_usage "cocoonctl vm list: unknown option '--kernel'" cocoonctl vm list --kernel x
+expect_usage "cocoonctl image list: unknown option '--name'" cocoonctl image list --name x
+expect_usage "cocoonctl vm inspect: unknown option '--follow'" cocoonctl vm inspect c1 --follow
+expect_usage "cocoonctl vm console: unknown option '--force'" cocoonctl vm console c1 --force
+expect_usage "cocoonctl image rm: unknown option '--json'" cocoonctl image rm x --json
+expect_usage "cocoonctl vm create: unknown option '--kernel'" cocoonctl vm create img --kernel k
+expect_usage "cocoonctl vm list: unknown option '-f'" cocoonctl vm list -f
+expect_usage "cocoonctl vm logs: unknown option '--json'" cocoonctl vm logs c1 --json
+expect_usage "cocoonctl vm logs: option '--json' does not apply" cocoonctl --json vm logs c1
+expect_usage "cocoonctl: unknown option '--memory'" cocoonctl --memory 4G vm list
+
+info "a near miss gets a suggestion from the verb's own options"
+expect_usage "unknown option '--forse'; did you mean '--force'?" cocoonctl vm stop c1 --forse
+assert_contains "$err" "cocoonctl vm stop" "verb in the suggestion"
+expect_usage "did you mean '--memory'?" cocoonctl vm create img --memroy 1G
+expect_usage "did you mean '--json'?" cocoonctl vm list --jsn
+expect_usage "did you mean '--follow'?" cocoonctl vm logs c1 --folow
+expect_usage "unknown option '--kernel'; see 'cocoonctl vm list --help'" cocoonctl vm list --kernel x
+
+info "every usage error says what is wrong"
+expect_usage "option '--name' needs a value" cocoonctl vm create img --name
+expect_usage "option '--force' takes no value" cocoonctl vm rm c1 --force=yes
+expect_usage "cocoonctl vm start: missing argument" cocoonctl vm start
+expect_usage "cocoonctl vm inspect: too many arguments" cocoonctl vm inspect a b
+expect_usage "unknown command 'vm frob'" cocoonctl vm frob
+expect_usage "'vm' needs a command" cocoonctl vm
+expect_usage "no command given" cocoonctl
+
+info "-f is --force for vm rm and vm stop: the call is made (NoSuchVM), not refused as usage"
+expect_no_such_vm cocoonctl vm rm -f nope
+expect_no_such_vm cocoonctl vm stop -f nope
+expect_no_such_vm cocoonctl vm rm nope --force
+expect_usage "cocoonctl vm rm: unknown option '--follow'" cocoonctl vm rm --follow nope
+expect_usage "cocoonctl vm stop: unknown option '--follow'" cocoonctl vm stop --follow nope
+
+info "vm logs keeps -f for --follow"
+expect_no_such_vm cocoonctl vm logs -f nope
+expect_no_such_vm cocoonctl vm logs --follow nope
+expect_usage "cocoonctl vm logs: unknown option '--force'" cocoonctl vm logs --force nope
+
+info "global options still work before and after the verb"
+assert_contains "$(cocoonctl --version)" "cocoonctl " "--version"
+assert_contains "$(cocoonctl vm list --version)" "cocoonctl " "--version after a verb"
+assert_eq "[]" "$(cocoonctl --json vm list | tr -d ' \n')" "--json before the verb"
+assert_eq "[]" "$(cocoonctl vm list --json | tr -d ' \n')" "--json after the verb"
+assert_eq "[]" "$(cocoonctl --address="$COCOON_SOCKET" vm list --json | tr -d ' \n')" "--address"
+assert_contains "$(cocoonctl status --address "$COCOON_SOCKET")" "cocoon-manager " "--address after the verb"
+
+info "per-verb --help lists that verb's options and the global ones"
+out=$(cocoonctl vm stop --help)
+assert_contains "$out" "-f --force" "vm stop --help"
+assert_contains "$out" "--timeout=SEC" "vm stop --help"
+assert_contains "$out" "--address=PATH" "vm stop --help"
+assert_not_contains "$out" "--follow" "vm stop --help"
+out=$(cocoonctl vm logs --help)
+assert_contains "$out" "-f --follow" "vm logs --help"
+assert_not_contains "$out" "--json" "vm logs --help"
+out=$(cocoonctl --help vm create)
+assert_contains "$out" "--memory=SIZE" "--help before vm create"
+assert_contains "$(cocoonctl vm --help)" "Commands:" "vm --help"
