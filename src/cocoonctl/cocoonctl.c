@@ -131,7 +131,7 @@ static const Verb verbs[] = {
         { "image", "inspect", 1, 1, verb_image_inspect, OPTS(options_json), "image inspect REF",
           "Show one image as JSON." },
         { "image", "rm", 1, ARGS_MAX, verb_image_rm, OPTS(options_none), "image rm REF...",
-          "Delete images no VM uses." },
+          "Delete images no VM was created from." },
         { NULL, "gc", 0, 0, verb_gc, OPTS(options_json), "gc",
           "Remove orphan VM directories, VMs stuck in creating, and unused image blobs." },
         { NULL, "call", 1, 2, verb_call, OPTS(options_call), "call METHOD [JSON] [--more] [--oneway]",
