@@ -15,6 +15,7 @@
 #include "varlink-interfaces.h"
 #include "vm-console.h"
 #include "vm-events.h"
+#include "vm-machined.h"
 #include "vm-task.h"
 #include "vm-unit.h"
 #include "vm.h"
@@ -40,6 +41,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->exit_source);
         sd_event_source_disable_unref(m->group_watch);
         vm_events_free_all(m);
+        vm_machined_free(m);
         vm_console_free_log_streams(m);
         varlink_server_unref(m->varlink_server);
         sd_event_source_unref(m->idle_timer);
@@ -212,6 +214,7 @@ static int manager_new(Manager **ret) {
                 return log_oom();
         m->exit_idle_usec = arg_exit_idle_usec;
         m->vm_event = vm_events_emit;
+        m->vm_event_machined = vm_machined_event;
         m->stop_helper = find_stop_helper();
 
 
@@ -308,6 +311,7 @@ static int manager_startup(Manager *m) {
         r = vm_unit_start(m);
         if (r < 0)
                 return r;
+        vm_machined_sync_all(m);
         r = vm_task_roll_back_creates(m);
         if (r < 0)
                 return r;

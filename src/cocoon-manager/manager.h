@@ -40,6 +40,8 @@ typedef struct Manager {
         Hashmap *unit_holds;    /* vm id -> unit news kept while an operation runs (vm-unit.c) */
         Hashmap *vm_runtime;    /* vm id -> what vm.c knows beyond the record (pid, cached views) */
         VmEventFunc vm_event;   /* vm.c announces record changes through this (vm-events.c) */
+        VmEventFunc vm_event_machined; /* and through this (vm-machined.c) */
+        Hashmap *machines;      /* vm id -> "<id>\0<name>" registered with machined (vm-machined.c) */
         VmSubscriber *subscribers; /* io.cocoon.VM.Watch callers */
         VmLogStream *log_streams;  /* `vm logs` being sent (vm-console.c) */
         unsigned n_log_streams;

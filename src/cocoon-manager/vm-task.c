@@ -83,13 +83,28 @@ static void task_free(VmTask *t) {
 
 static void task_run(VmTask *t);
 
+/* Every operation's outcome goes to the journal once, with the VM's name: the work's copy of the record
+ * still has it after a delete removed the record. */
+static void task_log_outcome(VmTask *t, const char *error_id, const char *message) {
+        const VMRecord *record = t->work && t->work->record ? t->work->record
+                                                            : store_get(t->manager->store, t->id);
+        const char *name = record ? record->vm.name : NULL;
+        const char *operation = vm_task_kind_to_string(t->kind);
+
+        if (error_id)
+                (void) log_vm_operation(LOG_WARNING, t->id, name, operation, error_id,
+                                        "VM %s (%s): %s failed: %s", t->id, name ?: "?", operation,
+                                        message ?: error_id);
+        else
+                (void) log_vm_operation(LOG_INFO, t->id, name, operation, "success", "VM %s (%s): %s done.",
+                                        t->id, name ?: "?", operation);
+}
+
 /* Reports the outcome, then starts the next operation queued on this VM. */
 static void task_finish(VmTask *t, const char *error_id, const char *message) {
         Manager *m = t->manager;
 
-        if (error_id)
-                log_vm_warning(t->id, "VM %s: %s failed: %s", t->id, vm_task_kind_to_string(t->kind),
-                               message ?: error_id);
+        task_log_outcome(t, error_id, message);
         if (t->done)
                 t->done(m, t, error_id, message, t->userdata);
         /* What systemd said about the unit while this ran is acted on now (a hypervisor that died after

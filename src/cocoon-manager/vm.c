@@ -95,8 +95,12 @@ static void runtime_drop(Manager *m, const char *id) {
 }
 
 static void vm_emit(Manager *m, VmEvent event, const char *id) {
+        const VMRecord *record = event == VM_EVENT_REMOVED ? NULL : store_get(m->store, id);
+
         if (m->vm_event)
-                m->vm_event(m, event, id, event == VM_EVENT_REMOVED ? NULL : store_get(m->store, id));
+                m->vm_event(m, event, id, record);
+        if (m->vm_event_machined)
+                m->vm_event_machined(m, event, id, record);
 }
 
 int vm_add(Manager *m, const VMRecord *r) {

@@ -85,3 +85,27 @@ int log_vm_internal(int level, int error, const char *vm_id, const char *format,
         va_end(ap);
         return r;
 }
+
+int log_vm_operation(int level, const char *vm_id, const char *vm_name, const char *operation,
+                     const char *result, const char *format, ...) {
+        int saved_errno = errno;
+
+        if (level > log_max_level)
+                return 0;
+
+        char buf[2048];
+        va_list ap;
+        va_start(ap, format);
+        vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+
+        if (log_target == LOG_TARGET_JOURNAL)
+                /* An empty value would still be a field: COCOON_VM_NAME= is left out when unknown. */
+                sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%i", level, "COCOON_VM_ID=%s", vm_id,
+                                "COCOON_OPERATION=%s", operation, "COCOON_RESULT=%s", result,
+                                vm_name ? "COCOON_VM_NAME=%s" : NULL, vm_name, NULL);
+        else
+                fprintf(stderr, "%s\n", buf);
+        errno = saved_errno;
+        return 0;
+}

@@ -27,6 +27,11 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 /* Like log_internal() but adds COCOON_VM_ID= to the journal entry. */
 int log_vm_internal(int level, int error, const char *vm_id, const char *format, ...) _printf_(4, 5);
 
+/* One VM operation's outcome, as one journal entry with COCOON_VM_ID=, COCOON_VM_NAME= (when known),
+ * COCOON_OPERATION= and COCOON_RESULT=, so `journalctl COCOON_VM_NAME=web` tells a VM's history. */
+int log_vm_operation(int level, const char *vm_id, const char *vm_name, const char *operation,
+                     const char *result, const char *format, ...) _printf_(6, 7);
+
 #define log_full_errno(level, error, ...) \
         log_internal((level), (error), __FILE__, __LINE__, __func__, __VA_ARGS__)
 
