@@ -36,7 +36,8 @@ timeout $((STOP_TIMEOUT / 2)) cocoonctl vm stop deaf --force >"$out/force" 2>&1 
         || fail "vm stop --force did not return in time: $(cat "$out/force")"
 took=$((SECONDS - start))
 info "the forced stop took ${took} s (graceful timeout ${STOP_TIMEOUT} s)"
-[ $((took * 4)) -lt "$STOP_TIMEOUT" ] || fail "the forced stop took ${took} s, the timeout is ${STOP_TIMEOUT} s"
+[ $((took * 4)) -lt "$STOP_TIMEOUT" ] \
+        || fail "the forced stop took ${took} s, the timeout is ${STOP_TIMEOUT} s"
 assert_eq stopped "$(vm_state deaf)" "state after the forced stop"
 unit_property_is "$vm_unit" ActiveState inactive || unit_property_is "$vm_unit" ActiveState failed \
         || [ -z "$(unit_property "$vm_unit" ActiveState 2>/dev/null)" ] || fail "unit still active"
