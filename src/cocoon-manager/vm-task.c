@@ -318,6 +318,35 @@ static void task_run(VmTask *t) {
         }
 }
 
+static void task_append(Manager *m, VmTask *t) {
+        VmTask *head = hashmap_get(m->vm_tasks, t->id);
+        if (!head) {
+                /* The stop in flight finished while the kill ran: run now (a stopped VM is a no-op). */
+                if (hashmap_put(m->vm_tasks, t->id, t) < 0)
+                        return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cannot queue the operation");
+                return task_run(t);
+        }
+        while (head->next)
+                head = head->next;
+        head->next = t;
+}
+
+static int preempt_work(void *userdata) {
+        VmTask *t = userdata;
+        return backend_kill_now(t->work);
+}
+
+/* The kill is sent; the forced stop now queues behind the graceful stop, whose wait ends as the unit goes
+ * inactive, and then finds the VM stopped. */
+static void on_preempt_done(int result, void *userdata) {
+        VmTask *t = userdata;
+        if (result < 0)
+                log_vm_warning(t->id, "VM %s: cannot cut the stop in flight short: %s", t->id,
+                               t->work && t->work->message ? t->work->message : strerror(-result));
+        backend_work_free(TAKE_PTR(t->work));
+        task_append(t->manager, t);
+}
+
 int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOptions *options,
                    VmTaskDone done, void *userdata) {
         VmTask *t = calloc(1, sizeof(VmTask));
@@ -332,6 +361,18 @@ int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOpti
         t->userdata = userdata;
 
         VmTask *head = hashmap_get(m->vm_tasks, id);
+        /* A forced stop does not wait behind a graceful stop in flight (a guest that ignores the power
+         * button holds it for its whole timeout): it kills the unit at once, then queues as usual. */
+        if (head && head->kind == VM_TASK_STOP && head->work && !head->undoing && kind == VM_TASK_STOP &&
+            t->options.force) {
+                const VMRecord *record = store_get(m->store, id);
+                int r = record ? task_prepare_work(t, record) : -ENOENT;
+                if (r >= 0)
+                        r = job_submit(m->jobs, preempt_work, on_preempt_done, t);
+                if (r >= 0)
+                        return 0;
+                backend_work_free(TAKE_PTR(t->work));
+        }
         if (head) {
                 while (head->next)
                         head = head->next;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The hypervisor layer's shared Backend part: the blocking half of every VM operation, in worker threads. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
@@ -358,6 +359,18 @@ int backend_stop(BackendWork *w) {
                 return fail(w, r, "systemd could not stop %s: %m", rec->unit);
         (void) unit_reset_failed(bus, rec->unit);
         (void) cleanup_runtime_files(rec->run_dir, runtime_files);
+        return 0;
+}
+
+int backend_kill_now(BackendWork *w) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if ((r = open_bus(w, &bus)) < 0)
+                return r;
+        r = unit_kill(bus, w->record->unit, "all", SIGKILL);
+        if (r < 0 && r != -ENOENT)
+                return fail(w, r, "systemd could not kill %s: %m", w->record->unit);
         return 0;
 }
 

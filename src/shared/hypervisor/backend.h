@@ -58,4 +58,7 @@ int backend_start(BackendWork *w);
 /* Asks the guest (unless force) and hands the stop to systemd; waits for the hypervisor to exit. Returns
  * -EINPROGRESS when cancel_fd fired first: the stop goes on in systemd without us. */
 int backend_stop(BackendWork *w);
+/* Cuts a stop in flight short: SIGKILL to every process of the unit (QEMU and the ExecStop= helper), so
+ * that the stop's wait ends at once. A unit that is not loaded is success. */
+int backend_kill_now(BackendWork *w);
 int backend_delete(BackendWork *w);
