@@ -118,6 +118,26 @@ varlink_raw_call() {
         printf '%s\0' "$call" | socat -t 5 - "UNIX-CONNECT:$COCOON_SOCKET" | tr '\0' '\n'
 }
 
+# deaf_guest_run NAME: imports the test guest as image "guest" and runs a VM NAME that ignores the ACPI power
+# button (kernel option cocoon.nopowerbutton=1); sets $id and $vm_unit once the guest's init said so. Needs
+# the test guest's variables (guest.env) sourced.
+deaf_guest_run() {
+        cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" \
+                --cmdline "$CMDLINE" >/dev/null
+        id=$(cocoonctl vm run guest --name "$1" --memory 128M --storage 64M --append cocoon.nopowerbutton=1)
+        vm_unit=cocoon-vm@$id.service
+        wait_for 90 grep -q "COCOON-POWERBUTTON ignored" "/var/log/cocoon/vms/$id/console.log"
+}
+
+# graceful_stop_begin NAME TIMEOUT OUT: `vm stop NAME --timeout TIMEOUT` in the background, its output in OUT
+# and its pid in $stop_pid; returns once systemd is stopping the unit ($vm_unit).
+graceful_stop_begin() {
+        cocoonctl vm stop "$1" --timeout "$2" >"$3" 2>&1 &
+        # shellcheck disable=SC2034 # the calling test waits for it
+        stop_pid=$!
+        wait_for 20 unit_property_is "$vm_unit" ActiveState deactivating
+}
+
 if [ "${COCOON_SANDBOX:-}" != 1 ]; then
         echo "FAIL: ${0##*/} must run inside tools/sandbox (it starts units on PID 1)" >&2
         exit 1

@@ -24,15 +24,10 @@ vm_state_is() { [ "$(vm_state "$1")" = "$2" ]; }
 unit_gone() { unit_property_is "$1" ActiveState inactive; }
 
 info "a guest that ignores the power button"
-cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" >/dev/null
-id=$(cocoonctl vm run guest --name deaf --memory 128M --storage 64M --append cocoon.nopowerbutton=1)
-vm_unit=cocoon-vm@$id.service
-wait_for 90 grep -q "COCOON-POWERBUTTON ignored" "/var/log/cocoon/vms/$id/console.log"
+deaf_guest_run deaf
 
 info "graceful stop with a $STOP_TIMEOUT s timeout; the unit is stopping in systemd"
-cocoonctl vm stop deaf --timeout "$STOP_TIMEOUT" >"$out/stop1" 2>&1 &
-stop_pid=$!
-wait_for 20 unit_property_is "$vm_unit" ActiveState deactivating
+graceful_stop_begin deaf "$STOP_TIMEOUT" "$out/stop1"
 
 info "restart the manager during the stop: it returns long before the stop timeout"
 start=$SECONDS
@@ -60,9 +55,7 @@ journalctl -u "$UNIT" --no-pager | grep -q "VM $id: stopped on request" || fail 
 
 info "again, but no manager runs when the stop ends: the next one reconciles the record to stopped"
 cocoonctl vm start deaf >/dev/null
-cocoonctl vm stop deaf --timeout 10 >"$out/stop2" 2>&1 &
-stop_pid=$!
-wait_for 20 unit_property_is "$vm_unit" ActiveState deactivating
+graceful_stop_begin deaf 10 "$out/stop2"
 systemctl stop "$UNIT" cocoon-manager.socket
 wait "$stop_pid" || true
 assert_contains "$(cat "$out/stop2")" "goes on in systemd" "vm stop's answer"

@@ -20,15 +20,10 @@ vm_state() {
 }
 
 info "a guest that ignores the power button"
-cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" >/dev/null
-id=$(cocoonctl vm run guest --name deaf --memory 128M --storage 64M --append cocoon.nopowerbutton=1)
-vm_unit=cocoon-vm@$id.service
-wait_for 90 grep -q "COCOON-POWERBUTTON ignored" "/var/log/cocoon/vms/$id/console.log"
+deaf_guest_run deaf
 
 info "graceful stop with a $STOP_TIMEOUT s timeout; the unit is stopping in systemd"
-cocoonctl vm stop deaf --timeout "$STOP_TIMEOUT" >"$out/graceful" 2>&1 &
-stop_pid=$!
-wait_for 20 unit_property_is "$vm_unit" ActiveState deactivating
+graceful_stop_begin deaf "$STOP_TIMEOUT" "$out/graceful"
 
 info "a forced stop during it returns long before the graceful stop's timeout"
 start=$SECONDS
