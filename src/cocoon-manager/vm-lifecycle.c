@@ -460,14 +460,14 @@ int vl_method_vm_debug(Varlink *link, json_object *parameters, VarlinkMethodFlag
                 return r;
 
         HypervisorLaunch launch = {
-                .binary = m->config.qemu_binary,
+                .binary = cocoon_config_backend_binary(&m->config, record->vm.backend),
                 .accel = vm_accel(m, record),
                 .tsc_khz = m->host_tsc_khz,
                 .start_paused = true,
         };
         _cleanup_strv_free_ char **argv = NULL;
         const Hypervisor *h = hypervisor_find(record->vm.backend);
-        if (!h)
+        if (!h || !launch.binary)
                 return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED, "backend %s is not available", record->vm.backend);
         r = h->build_argv(record, &launch, &argv);
         if (r < 0)

@@ -265,7 +265,10 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         w->hypervisor = hypervisor_find(record->vm.backend);
         if (!w->hypervisor)
                 return -EOPNOTSUPP;
-        if (!(w->binary = strdup(m->config.qemu_binary)))
+        const char *binary = cocoon_config_backend_binary(&m->config, record->vm.backend);
+        if (!binary)
+                return -EOPNOTSUPP;
+        if (!(w->binary = strdup(binary)))
                 return -ENOMEM;
         w->accel = vm_accel(m, record);
         w->tsc_khz = m->host_tsc_khz;

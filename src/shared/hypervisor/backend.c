@@ -36,7 +36,7 @@ extern char **environ;
 #define QMP_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define COW_FILE_NAME "cow.raw"
 
-static const char *const runtime_files[] = { API_SOCKET_NAME, CONSOLE_SOCKET_NAME, STOP_TIMEOUT_FILE_NAME, NULL };
+static const char *const runtime_files[] = { API_SOCKET_NAME, STOP_TIMEOUT_FILE_NAME, NULL };
 
 void backend_work_free(BackendWork *w) {
         if (!w)

@@ -11,7 +11,6 @@
 
 /* Names inside a VM's run directory. */
 #define API_SOCKET_NAME "api.sock"
-#define CONSOLE_SOCKET_NAME "console.sock"
 /* The well-known virtio serial of the COW disk of OCI VMs; the guest's init looks for it. */
 #define COW_SERIAL VM_COW_SERIAL
 /* A record still "creating" after this long is a crash remnant that GC may remove. */

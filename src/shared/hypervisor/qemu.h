@@ -12,9 +12,9 @@
 Accel accel_resolve(Accel a);
 
 
-/* The full argv (argv[0] = binary) for direct kernel boot on microvm: QMP on <run_dir>/api.sock, serial on
- * <run_dir>/console.sock, every storage entry as a virtio-blk-device with its serial, the kernel command
- * line from the boot config (plus tsc_early_khz= under TCG when missing: microvm has no PIT to calibrate
+/* The full argv (argv[0] = binary) for direct kernel boot on microvm: QMP on <run_dir>/api.sock, serial on a
+ * pty whose output QEMU appends to <log_dir>/console.spool, every storage entry as a virtio-blk-device with
+ * its serial, the kernel command line from the boot config (plus tsc_early_khz= under TCG when missing: microvm has no PIT to calibrate
  * against, and the guest hangs without it). -EOPNOTSUPP for UEFI records (no kernel). */
 int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv);
 
