@@ -81,6 +81,7 @@ static const CtlOption options_call[] = {
 typedef struct Verb {
         const char *group; /* NULL for top-level verbs */
         const char *name;
+        const char *const *aliases; /* other names of the verb in its group (NULL-terminated), or NULL */
         unsigned min_args;
         unsigned max_args;
         int (*run)(int argc, char **argv);
@@ -88,56 +89,82 @@ typedef struct Verb {
         size_t n_options;
         const char *usage;
         const char *help;
+        const char *example; /* one command line showing typical use */
 } Verb;
 
-#define OPTS(t) (t), ELEMENTSOF(t)
+#define OPTS(t) .options = (t), .n_options = ELEMENTSOF(t)
+#define ALIASES(...) .aliases = (const char *const[]) { __VA_ARGS__, NULL }
 
-/* A new verb: a row here (and a CtlOption table above if it has options of its own). */
+/* A new verb: a row here (and a CtlOption table above if it has options of its own). test-ctl-usage checks
+ * that every row has an example. */
 static const Verb verbs[] = {
-        { NULL, "status", 0, 0, verb_status, OPTS(options_json), "status",
-          "Show the manager's version, directories, backends and VM counts." },
-        { "vm", "list", 0, 0, verb_vm_list, OPTS(options_json), "vm list",
-          "List VMs: ID NAME STATE BACKEND CPU MEMORY CREATED." },
-        { "vm", "ls", 0, 0, verb_vm_list, OPTS(options_json), "vm ls", "Alias of vm list." },
-        { "vm", "inspect", 1, 1, verb_vm_inspect, OPTS(options_json), "vm inspect REF",
-          "Show one VM (id, name or id prefix) as JSON." },
-        { "vm", "create", 1, 1, verb_vm_create, OPTS(options_vm_create),
-          "vm create IMAGE [--name NAME] [--cpu N] [--memory SIZE] [--storage SIZE]",
-          "Create a VM from an image (also --backend, --accel auto|kvm|tcg, --append KERNEL-ARGS)." },
-        { "vm", "run", 1, 1, verb_vm_run, OPTS(options_vm_create), "vm run IMAGE [--name NAME] [...]",
-          "Create and start a VM (options as vm create)." },
-        { "vm", "start", 1, ARGS_MAX, verb_vm_start, OPTS(options_json), "vm start REF...", "Start VMs." },
-        { "vm", "stop", 1, ARGS_MAX, verb_vm_stop, OPTS(options_vm_stop),
-          "vm stop REF... [-f|--force] [--timeout SEC]",
-          "Stop VMs: ACPI power button, then systemd stops the hypervisor after the timeout." },
-        { "vm", "rm", 1, ARGS_MAX, verb_vm_rm, OPTS(options_vm_rm), "vm rm REF... [-f|--force]",
-          "Delete VMs (--force stops running ones first)." },
-        { "vm", "status", 0, ARGS_MAX, verb_vm_status, OPTS(options_vm_status),
-          "vm status [REF...] [--event] [--json]",
-          "Show VMs, then every change as it happens (until interrupted)." },
-        { "vm", "console", 1, 1, verb_vm_console, OPTS(options_vm_console),
-          "vm console REF [--no-tty] [--escape-char C]",
-          "Attach to the serial console; leave with Ctrl-] then '.'." },
-        { "vm", "logs", 1, 1, verb_vm_logs, OPTS(options_vm_logs), "vm logs REF [-f|--follow]",
-          "Print the serial console log." },
-        { "vm", "debug", 1, 1, verb_vm_debug, OPTS(options_json), "vm debug REF",
-          "Print the command line the VM's unit runs." },
-        { "image", "import", 1, 1, verb_image_import, OPTS(options_image_import),
-          "image import NAME --kernel PATH [--initrd PATH] [--rootfs PATH] [--cmdline STR]",
-          "Copy a kernel (and initrd, ext4 root file system, command line) into the image store." },
-        { "image", "list", 0, 0, verb_image_list, OPTS(options_json), "image list",
-          "List images: NAME ID SIZE CREATED." },
-        { "image", "ls", 0, 0, verb_image_list, OPTS(options_json), "image ls", "Alias of image list." },
-        { "image", "inspect", 1, 1, verb_image_inspect, OPTS(options_json), "image inspect REF",
-          "Show one image as JSON." },
-        { "image", "rm", 1, ARGS_MAX, verb_image_rm, OPTS(options_none), "image rm REF...",
-          "Delete images no VM was created from." },
-        { NULL, "gc", 0, 0, verb_gc, OPTS(options_json), "gc",
-          "Remove orphan VM directories, VMs stuck in creating, and unused image blobs." },
-        { NULL, "call", 1, 2, verb_call, OPTS(options_call), "call METHOD [JSON] [--more] [--oneway]",
-          "Call any Varlink method of the manager and print the reply (raw access, like varlinkctl)." },
-        { NULL, "introspect", 1, 1, verb_introspect, OPTS(options_json), "introspect INTERFACE",
-          "Print the IDL of an interface the manager serves (e.g. io.cocoon.VM)." },
+        { .name = "status", .run = verb_status, OPTS(options_json), .usage = "status",
+          .help = "Show the manager's version, directories, backends and VM counts.",
+          .example = "cocoonctl status --json" },
+        { .group = "vm", .name = "list", ALIASES("ls", "ps"), .run = verb_vm_list, OPTS(options_json),
+          .usage = "vm list", .help = "List VMs: ID NAME STATE BACKEND CPU MEMORY CREATED.",
+          .example = "cocoonctl vm list --json" },
+        { .group = "vm", .name = "inspect", .min_args = 1, .max_args = 1, .run = verb_vm_inspect,
+          OPTS(options_json), .usage = "vm inspect REF",
+          .help = "Show one VM (id, name or id prefix) as JSON.", .example = "cocoonctl vm inspect web" },
+        { .group = "vm", .name = "create", .min_args = 1, .max_args = 1, .run = verb_vm_create,
+          OPTS(options_vm_create),
+          .usage = "vm create IMAGE [--name NAME] [--cpu N] [--memory SIZE] [--storage SIZE]",
+          .help = "Create a VM from an image (also --backend, --accel auto|kvm|tcg, --append KERNEL-ARGS).",
+          .example = "cocoonctl vm create debian --name web --cpu 2 --memory 1G" },
+        { .group = "vm", .name = "run", .min_args = 1, .max_args = 1, .run = verb_vm_run,
+          OPTS(options_vm_create), .usage = "vm run IMAGE [--name NAME] [...]",
+          .help = "Create and start a VM (options as vm create).",
+          .example = "cocoonctl vm run debian --name web" },
+        { .group = "vm", .name = "start", .min_args = 1, .max_args = ARGS_MAX, .run = verb_vm_start,
+          OPTS(options_json), .usage = "vm start REF...", .help = "Start VMs.",
+          .example = "cocoonctl vm start web db" },
+        { .group = "vm", .name = "stop", .min_args = 1, .max_args = ARGS_MAX, .run = verb_vm_stop,
+          OPTS(options_vm_stop), .usage = "vm stop REF... [-f|--force] [--timeout SEC]",
+          .help = "Stop VMs: ACPI power button, then systemd stops the hypervisor after the timeout.",
+          .example = "cocoonctl vm stop --timeout 10 web" },
+        { .group = "vm", .name = "rm", ALIASES("delete"), .min_args = 1, .max_args = ARGS_MAX,
+          .run = verb_vm_rm, OPTS(options_vm_rm), .usage = "vm rm REF... [-f|--force]",
+          .help = "Delete VMs (--force stops running ones first).", .example = "cocoonctl vm rm -f web" },
+        { .group = "vm", .name = "status", .max_args = ARGS_MAX, .run = verb_vm_status,
+          OPTS(options_vm_status), .usage = "vm status [REF...] [--event] [--json]",
+          .help = "Show VMs, then every change as it happens (until interrupted).",
+          .example = "cocoonctl vm status web" },
+        { .group = "vm", .name = "console", .min_args = 1, .max_args = 1, .run = verb_vm_console,
+          OPTS(options_vm_console), .usage = "vm console REF [--no-tty] [--escape-char C]",
+          .help = "Attach to the serial console; leave with Ctrl-] then '.'.",
+          .example = "cocoonctl vm console web" },
+        { .group = "vm", .name = "logs", .min_args = 1, .max_args = 1, .run = verb_vm_logs,
+          OPTS(options_vm_logs), .usage = "vm logs REF [-f|--follow]", .help = "Print the serial console log.",
+          .example = "cocoonctl vm logs -f web" },
+        { .group = "vm", .name = "debug", .min_args = 1, .max_args = 1, .run = verb_vm_debug,
+          OPTS(options_json), .usage = "vm debug REF", .help = "Print the command line the VM's unit runs.",
+          .example = "cocoonctl vm debug web" },
+        { .group = "image", .name = "import", .min_args = 1, .max_args = 1, .run = verb_image_import,
+          OPTS(options_image_import),
+          .usage = "image import NAME --kernel PATH [--initrd PATH] [--rootfs PATH] [--cmdline STR]",
+          .help = "Copy a kernel (and initrd, ext4 root file system, command line) into the image store.",
+          .example = "cocoonctl image import debian --kernel vmlinuz --initrd initrd.img" },
+        { .group = "image", .name = "list", ALIASES("ls"), .run = verb_image_list, OPTS(options_json),
+          .usage = "image list", .help = "List images: NAME ID SIZE CREATED.",
+          .example = "cocoonctl image list" },
+        { .group = "image", .name = "inspect", .min_args = 1, .max_args = 1, .run = verb_image_inspect,
+          OPTS(options_json), .usage = "image inspect REF", .help = "Show one image as JSON.",
+          .example = "cocoonctl image inspect debian" },
+        { .group = "image", .name = "rm", ALIASES("delete"), .min_args = 1, .max_args = ARGS_MAX,
+          .run = verb_image_rm, OPTS(options_none), .usage = "image rm REF...",
+          .help = "Delete images no VM was created from.", .example = "cocoonctl image rm debian" },
+        { .name = "gc", .run = verb_gc, OPTS(options_json), .usage = "gc",
+          .help = "Remove orphan VM directories, VMs stuck in creating, and unused image blobs.",
+          .example = "cocoonctl gc" },
+        { .name = "call", .min_args = 1, .max_args = 2, .run = verb_call, OPTS(options_call),
+          .usage = "call METHOD [JSON] [--more] [--oneway]",
+          .help = "Call any Varlink method of the manager and print the reply (raw access, like varlinkctl).",
+          .example = "cocoonctl call io.cocoon.VM.List '{}'" },
+        { .name = "introspect", .min_args = 1, .max_args = 1, .run = verb_introspect, OPTS(options_json),
+          .usage = "introspect INTERFACE",
+          .help = "Print the IDL of an interface the manager serves (e.g. io.cocoon.VM).",
+          .example = "cocoonctl introspect io.cocoon.VM" },
 };
 
 static void help_all(void) {
@@ -167,10 +194,27 @@ static bool verb_has_option(const Verb *v, const char *name) {
 }
 
 static void help_verb(const Verb *v) {
-        printf("cocoonctl %s\n\n%s\n\nOptions:\n", v->usage, v->help);
+        printf("cocoonctl %s\n\n%s\n", v->usage, v->help);
+        if (v->aliases) {
+                printf("\nAliases:");
+                for (const char *const *a = v->aliases; *a; a++)
+                        printf(" %s%s%s", v->group ?: "", v->group ? " " : "", *a);
+                printf("\n");
+        }
+        printf("\nOptions:\n");
         ctl_options_print_help(v->options, v->n_options);
         /* The global options, except --json which is the verb's to declare. */
         ctl_options_print_help(global_options, N_GLOBAL_OPTIONS_AFTER_VERB);
+        printf("\nExample:\n  %s\n", v->example);
+}
+
+/* The verbs of one group, for "cocoonctl vm" (on stderr, a usage error) and "cocoonctl vm --help". */
+static void help_group(FILE *f, const char *group) {
+        fprintf(f, "cocoonctl %s COMMAND ...\n\nCommands:\n", group);
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (verbs[i].group && streq(verbs[i].group, group))
+                        fprintf(f, "  %-42s %s\n", verbs[i].usage, verbs[i].help);
+        fprintf(f, "\nSee 'cocoonctl %s COMMAND --help' for a command's options.\n", group);
 }
 
 /* Parses the verb's arguments (argv[0] is the verb's last word): its own options and the global ones. */
@@ -185,15 +229,25 @@ static int parse_verb_argv(const Verb *v, const char *verb_name, int argc, char 
         return ctl_options_parse(verb_name, options, n, false, argc, argv, ret_first);
 }
 
-/* Finds the verb named by the first one or two positional words; *ret_words says how many it used. */
+static bool verb_is_named(const Verb *v, const char *word) {
+        if (streq(v->name, word))
+                return true;
+        for (const char *const *a = v->aliases; a && *a; a++)
+                if (streq(*a, word))
+                        return true;
+        return false;
+}
+
+/* Finds the verb named by the first one or two positional words (names or aliases); *ret_words says how many
+ * it used. */
 static const Verb *verb_find(int n, char **words, int *ret_words) {
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
                 const Verb *v = verbs + i;
-                if (!v->group && n >= 1 && streq(words[0], v->name)) {
+                if (!v->group && n >= 1 && verb_is_named(v, words[0])) {
                         *ret_words = 1;
                         return v;
                 }
-                if (v->group && n >= 2 && streq(words[0], v->group) && streq(words[1], v->name)) {
+                if (v->group && n >= 2 && streq(words[0], v->group) && verb_is_named(v, words[1])) {
                         *ret_words = 2;
                         return v;
                 }
@@ -215,15 +269,40 @@ static bool words_ask_help(int n, char **words) {
         return false;
 }
 
+/* The verb name (in `group`, or top-level when NULL) nearest to `word`, for "did you mean". */
+static const char *verb_suggest(const char *group, const char *word) {
+        const char *best = NULL;
+        size_t best_d = SIZE_MAX;
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                const Verb *v = verbs + i;
+                const char *candidate = group ? v->name : (v->group ?: v->name);
+                if (group && !(v->group && streq(v->group, group)))
+                        continue;
+                size_t d = ctl_edit_distance(word, candidate);
+                if (d < best_d) {
+                        best_d = d;
+                        best = candidate;
+                }
+        }
+        return best_d <= 2 && best_d < strlen(word) ? best : NULL;
+}
+
+/* Reports a command that names no verb; a group alone ("cocoonctl vm") lists the group's verbs. */
 static void report_unknown_command(int n, char **words) {
-        if (!group_exists(words[0]))
-                fprintf(stderr, "cocoonctl: unknown command '%s'; see cocoonctl --help\n", words[0]);
-        else if (n < 2 || words[1][0] == '-')
-                fprintf(stderr, "cocoonctl: '%s' needs a command (e.g. '%s list'); see cocoonctl --help\n",
-                        words[0], words[0]);
-        else
-                fprintf(stderr, "cocoonctl: unknown command '%s %s'; see cocoonctl --help\n", words[0],
-                        words[1]);
+        const char *hint;
+        if (!group_exists(words[0])) {
+                hint = verb_suggest(NULL, words[0]);
+                fprintf(stderr, "cocoonctl: unknown command '%s'%s%s%s; see cocoonctl --help\n", words[0],
+                        hint ? " (did you mean '" : "", hint ?: "", hint ? "'?)" : "");
+        } else if (n < 2 || words[1][0] == '-') {
+                fprintf(stderr, "cocoonctl: '%s' needs a command.\n\n", words[0]);
+                help_group(stderr, words[0]);
+        } else {
+                hint = verb_suggest(words[0], words[1]);
+                fprintf(stderr, "cocoonctl: unknown command '%s %s'%s%s%s%s%s; see cocoonctl %s --help\n",
+                        words[0], words[1], hint ? " (did you mean '" : "", hint ? words[0] : "",
+                        hint ? " " : "", hint ?: "", hint ? "'?)" : "", words[0]);
+        }
 }
 
 static int check_arg_count(const Verb *v, const char *verb_name, unsigned n_args) {
@@ -271,7 +350,10 @@ int main(int argc, char *argv[]) {
         const Verb *v = verb_find(n, words, &used);
         if (!v) {
                 if (arg_help || words_ask_help(n, words)) {
-                        help_all();
+                        if (group_exists(words[0]))
+                                help_group(stdout, words[0]);
+                        else
+                                help_all();
                         return 0;
                 }
                 report_unknown_command(n, words);

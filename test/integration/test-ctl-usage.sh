@@ -54,7 +54,23 @@ expect_usage "option '--force' takes no value" cocoonctl vm rm c1 --force=yes
 expect_usage "cocoonctl vm start: missing argument" cocoonctl vm start
 expect_usage "cocoonctl vm inspect: too many arguments" cocoonctl vm inspect a b
 expect_usage "unknown command 'vm frob'" cocoonctl vm frob
-expect_usage "'vm' needs a command" cocoonctl vm
+rc=0; err=$(cocoonctl vm 2>&1 >/dev/null) || rc=$?
+assert_eq 2 "$rc" "exit code of cocoonctl vm"
+assert_contains "$err" "'vm' needs a command" "cocoonctl vm"
+assert_contains "$err" "vm stop REF..." "cocoonctl vm lists the group's verbs"
+assert_contains "$(cocoonctl vm --help)" "vm inspect REF" "cocoonctl vm --help lists the group's verbs on stdout"
+expect_usage "unknown command 'vm lst' (did you mean 'vm list'?)" cocoonctl vm lst
+expect_usage "unknown command 'imgae' (did you mean 'image'?)" cocoonctl imgae
+
+info "aliases name the same verb, and every verb's help has an example"
+assert_eq "$(cocoonctl vm list --json)" "$(cocoonctl vm ps --json)" "vm ps is vm list"
+assert_eq "$(cocoonctl vm list --json)" "$(cocoonctl vm ls --json)" "vm ls is vm list"
+expect_no_such_vm cocoonctl vm delete no-such-vm
+assert_contains "$(cocoonctl vm rm --help)" "Aliases: vm delete" "vm rm --help names its alias"
+while read -r verb; do
+        # shellcheck disable=SC2086 # the verb is one or two words
+        assert_contains "$(cocoonctl $verb --help)" "Example:" "cocoonctl $verb --help"
+done < <(cocoonctl --help | awk '/^  [a-z]/ { v = $1; if ($2 ~ /^[a-z]+$/) v = v " " $2; print v }' | sort -u)
 expect_usage "no command given" cocoonctl
 
 info "-f is --force for vm rm and vm stop: the call is made (NoSuchVM), not refused as usage"
