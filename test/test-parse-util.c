@@ -86,6 +86,13 @@ static void test_parse_size(void **state) {
         check_size("1gb", 0, GIB);
         check_size("1GiB", 0, GIB);
         check_size("1gib", 0, GIB);
+        check_size("1Gi", 0, GIB);
+        check_size("256Mi", 0, 256 * MIB);
+        check_size("256MiB", 0, 256 * MIB);
+        check_size("256M", 0, 256 * MIB);
+        check_size("4Ki", 0, 4 * KIB);
+        check_size("2Ti", 0, 2 * TIB);
+        check_size("1.5Gi", 0, GIB + GIB / 2);
         check_size("4K", 0, 4 * KIB);
         check_size("2T", 0, 2 * TIB);
         check_size("100B", 0, 100);
@@ -118,6 +125,10 @@ static void test_parse_size(void **state) {
         check_size("1GiBx", -EINVAL, 0);
         check_size("1iB", -EINVAL, 0);
         check_size("1GG", -EINVAL, 0);
+        check_size("1Gib", 0, GIB);
+        check_size("1Gii", -EINVAL, 0);
+        check_size("1Bi", -EINVAL, 0);
+        check_size("1i", -EINVAL, 0);
         check_size("1.1234567890G", -EINVAL, 0); /* more than 9 fraction digits */
 }
 
@@ -132,13 +143,13 @@ static void test_format_size(void **state) {
         check_format(0, "0B");
         check_format(100, "100B");
         check_format(1023, "1023B");
-        check_format(KIB, "1K");
-        check_format(512 * MIB, "512M");
-        check_format(GIB, "1G");
-        check_format(GIB + GIB / 2, "1.5G");
-        check_format(GIB + 1, "1.0G");
-        check_format(2 * TIB, "2T");
-        check_format(UINT64_MAX, "15.9E");
+        check_format(KIB, "1Ki");
+        check_format(512 * MIB, "512Mi");
+        check_format(GIB, "1Gi");
+        check_format(GIB + GIB / 2, "1.5Gi");
+        check_format(GIB + 1, "1.0Gi");
+        check_format(2 * TIB, "2Ti");
+        check_format(UINT64_MAX, "15.9Ei");
 }
 
 static void test_format_parse_round_trip(void **state) {

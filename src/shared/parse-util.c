@@ -93,7 +93,9 @@ static const struct {
         {'T', UINT64_C(1) << 40}, {'P', UINT64_C(1) << 50}, {'E', UINT64_C(1) << 60},
 };
 
-/* The unit suffix: "", "B", or a letter followed by nothing, "B" or "iB". Returns the factor or 0. */
+/* The unit suffix: "", "B", or a letter followed by nothing, "i", "B" or "iB". SI-looking suffixes are the
+ * same binary units as the IEC ones: "1G" has always meant 1 GiB here, and sizes of memory and disks are
+ * never meant in powers of 1000. Returns the factor or 0. */
 static uint64_t parse_size_unit(const char *p) {
         if (*p == '\0')
                 return 1;
@@ -103,7 +105,8 @@ static uint64_t parse_size_unit(const char *p) {
                 if (*p != size_units[i].letter && *p != size_units[i].letter + ('a' - 'A'))
                         continue;
                 const char *rest = p + 1;
-                if (*rest == '\0' || strcasecmp(rest, "b") == 0 || strcasecmp(rest, "ib") == 0)
+                if (*rest == '\0' || strcasecmp(rest, "b") == 0 || strcasecmp(rest, "i") == 0 ||
+                    strcasecmp(rest, "ib") == 0)
                         return size_units[i].factor;
                 return 0;
         }
@@ -171,10 +174,10 @@ const char *format_size(uint64_t bytes, char buf[static FORMAT_SIZE_MAX]) {
 
                 uint64_t whole = bytes / factor, rem = bytes % factor;
                 if (rem == 0)
-                        snprintf(buf, FORMAT_SIZE_MAX, "%" PRIu64 "%c", whole, size_units[i - 1].letter);
+                        snprintf(buf, FORMAT_SIZE_MAX, "%" PRIu64 "%ci", whole, size_units[i - 1].letter);
                 else
                         /* rem < factor <= 2^60, so rem * 10 cannot overflow. */
-                        snprintf(buf, FORMAT_SIZE_MAX, "%" PRIu64 ".%u%c", whole,
+                        snprintf(buf, FORMAT_SIZE_MAX, "%" PRIu64 ".%u%ci", whole,
                                  (unsigned) (rem * 10 / factor), size_units[i - 1].letter);
                 return buf;
         }
