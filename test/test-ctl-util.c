@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Tests for cocoonctl's shared helpers: the client timeout and which calls wait without one. */
+/* Tests for cocoonctl's shared helpers: the client timeout, which calls wait without one, exit codes of
+ * batches, references from stdin and errors as JSON. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "../src/cocoonctl/ctl-util.h"
+#include "json-util.h"
+#include "macro.h"
+#include "strv-util.h"
 #include "time-util.h"
 
 static void test_client_timeout(void **state) {
@@ -47,10 +54,119 @@ static void test_long_running_methods(void **state) {
         assert_false(ctl_method_is_long_running(""));
 }
 
+static void test_batch_exit_codes(void **state) {
+        assert_int_equal(ctl_exit_code(ctl_batch_result(3, 0)), 0);
+        assert_int_equal(ctl_exit_code(ctl_batch_result(0, 0)), 0);
+        assert_int_equal(ctl_exit_code(ctl_batch_result(2, 1)), CTL_EXIT_PARTIAL);
+        assert_int_equal(ctl_exit_code(ctl_batch_result(0, 4)), CTL_EXIT_FAILURE);
+        assert_int_equal(ctl_exit_code(-ENOENT), CTL_EXIT_FAILURE);
+        assert_int_equal(ctl_exit_code(-EBADE), CTL_EXIT_FAILURE);
+        assert_int_equal(ctl_exit_code(1), 0);
+        assert_int_equal(CTL_EXIT_PARTIAL, 3);
+}
+
+static FILE *text_file(const char *text, size_t size) {
+        FILE *f = tmpfile();
+        assert_non_null(f);
+        assert_int_equal(fwrite(text, 1, size, f), size);
+        rewind(f);
+        return f;
+}
+
+static void test_read_refs(void **state) {
+        static const char text[] = "web\n\n  db  \r\n\t\n01JZ3ABCDEFGHJKMNPQRSTVWXY\nlast-without-newline";
+        char **refs = NULL;
+        FILE *f = text_file(text, sizeof(text) - 1);
+
+        assert_int_equal(ctl_read_refs(f, &refs), 0);
+        fclose(f);
+        assert_non_null(refs);
+        assert_string_equal(refs[0], "web");
+        assert_string_equal(refs[1], "db");
+        assert_string_equal(refs[2], "01JZ3ABCDEFGHJKMNPQRSTVWXY");
+        assert_string_equal(refs[3], "last-without-newline");
+        assert_null(refs[4]);
+        refs = strv_free(refs);
+
+        /* Nothing but blank lines: an empty list, not NULL (the caller tells "-" from no argument). */
+        f = text_file("\n \n\n", 4);
+        assert_int_equal(ctl_read_refs(f, &refs), 0);
+        fclose(f);
+        assert_non_null(refs);
+        assert_null(refs[0]);
+        refs = strv_free(refs);
+
+        /* A NUL byte would cut a reference short: refused, nothing returned. */
+        f = text_file("web\0x\n", 6);
+        assert_int_equal(ctl_read_refs(f, &refs), -EINVAL);
+        fclose(f);
+        assert_null(refs);
+}
+
+/* Runs f with stderr going to a temporary file and returns what it wrote (static buffer). */
+static const char *capture_stderr(void (*f)(void)) {
+        static char buf[2048];
+        FILE *tmp = tmpfile();
+        int saved = dup(STDERR_FILENO);
+
+        assert_non_null(tmp);
+        assert_true(saved >= 0);
+        fflush(stderr);
+        assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+        f();
+        fflush(stderr);
+        assert_true(dup2(saved, STDERR_FILENO) >= 0);
+        close(saved);
+        rewind(tmp);
+        size_t n = fread(buf, 1, sizeof(buf) - 1, tmp);
+        buf[n] = '\0';
+        fclose(tmp);
+        return buf;
+}
+
+static void log_local_error(void) {
+        assert_int_equal(ctl_log_errno(ECONNREFUSED, "cannot connect to %s: %m", "/run/x"), -ECONNREFUSED);
+}
+
+static void report_varlink_error(void) {
+        _cleanup_(json_object_putp) json_object *p = json_tokener_parse("{\"reference\":\"web\"}");
+        assert_int_equal(ctl_report_error("io.cocoon.VM.NoSuchVM", p), -EBADE);
+}
+
+static void report_ref_error(void) {
+        ctl_report_ref_error("rm", "web", "io.cocoon.VM.NoSuchVM", "no VM web");
+}
+
+static void test_errors_text_and_json(void **state) {
+        arg_json = false;
+        assert_string_equal(capture_stderr(log_local_error),
+                            "cocoonctl: cannot connect to /run/x: Connection refused\n");
+        assert_string_equal(capture_stderr(report_varlink_error),
+                            "cocoonctl: io.cocoon.VM.NoSuchVM: {\"reference\":\"web\"}\n");
+        assert_string_equal(capture_stderr(report_ref_error),
+                            "cocoonctl: rm web: io.cocoon.VM.NoSuchVM: no VM web\n");
+
+        /* Under --json every error is one JSON object on a line of its own. */
+        arg_json = true;
+        assert_string_equal(capture_stderr(log_local_error),
+                            "{\"error\":\"cocoonctl.Failed\",\"parameters\":{\"errno\":\"ECONNREFUSED\"},"
+                            "\"message\":\"cannot connect to /run/x: Connection refused\"}\n");
+        assert_string_equal(capture_stderr(report_varlink_error),
+                            "{\"error\":\"io.cocoon.VM.NoSuchVM\","
+                            "\"parameters\":{\"reference\":\"web\"}}\n");
+        assert_string_equal(capture_stderr(report_ref_error),
+                            "{\"error\":\"io.cocoon.VM.NoSuchVM\",\"parameters\":{\"reference\":\"web\","
+                            "\"message\":\"no VM web\"}}\n");
+        arg_json = false;
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_client_timeout),
                 cmocka_unit_test(test_long_running_methods),
+                cmocka_unit_test(test_batch_exit_codes),
+                cmocka_unit_test(test_read_refs),
+                cmocka_unit_test(test_errors_text_and_json),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

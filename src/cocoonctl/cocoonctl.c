@@ -13,6 +13,7 @@
 #include "ctl-util.h"
 #include "ctl-verbs.h"
 #include "log.h"
+#include "strv-util.h"
 
 bool arg_more = false;
 bool arg_oneway = false;
@@ -34,7 +35,8 @@ static const CtlOption global_options[] = { OPT_HELP, OPT_VERSION, OPT_ADDRESS, 
 /* After the verb: all global options but the last, --json. */
 #define N_GLOBAL_OPTIONS_AFTER_VERB (ELEMENTSOF(global_options) - 1)
 static const CtlOption options_json[] = { OPT_JSON };
-static const CtlOption options_none[] = {};
+/* For verbs without options of their own (none today: every verb that prints takes --json). */
+static const CtlOption options_none[] _unused_ = {};
 static const CtlOption options_vm_create[] = {
         CTL_VALUE("name", 0, "NAME", &arg_name, "Name of the VM (default: generated)"),
         CTL_VALUE("cpu", 0, "N", &arg_cpu, "Virtual CPUs"),
@@ -152,7 +154,7 @@ static const Verb verbs[] = {
           OPTS(options_json), .usage = "image inspect REF", .help = "Show one image as JSON.",
           .example = "cocoonctl image inspect debian" },
         { .group = "image", .name = "rm", ALIASES("delete"), .min_args = 1, .max_args = ARGS_MAX,
-          .run = verb_image_rm, OPTS(options_none), .usage = "image rm REF...",
+          .run = verb_image_rm, OPTS(options_json), .usage = "image rm REF...",
           .help = "Delete images no VM was created from.", .example = "cocoonctl image rm debian" },
         { .name = "gc", .run = verb_gc, OPTS(options_json), .usage = "gc",
           .help = "Remove orphan VM directories, VMs stuck in creating, and unused image blobs.",
@@ -182,7 +184,13 @@ static void help_all(void) {
                "  COCOON_CLIENT_TIMEOUT_SEC  How long to wait for the answer to a quick call (seconds, or\n"
                "                             infinity; default 45). Calls that wait for guests or copies\n"
                "                             (vm create|run|start|stop|rm, image import, gc) wait as\n"
-               "                             long as the connection lives.\n",
+               "                             long as the connection lives.\n"
+               "\nExit status:\n"
+               "  0  success\n"
+               "  1  failure (every reference of a batch failed, or the call did)\n"
+               "  2  usage error\n"
+               "  3  partial failure: some references of a batch failed, the others succeeded\n"
+               "\nA single - for REF... reads the references from standard input, one per line.\n",
                COCOON_MANAGER_ADDRESS);
 }
 
@@ -217,16 +225,57 @@ static void help_group(FILE *f, const char *group) {
         fprintf(f, "\nSee 'cocoonctl %s COMMAND --help' for a command's options.\n", group);
 }
 
-/* Parses the verb's arguments (argv[0] is the verb's last word): its own options and the global ones. */
+/* Parses the verb's arguments (argv[0] is the verb's last word): its own options and the global ones. --json
+ * is parsed for every verb, so that a verb without a JSON form can say why (check_json()). */
 static int parse_verb_argv(const Verb *v, const char *verb_name, int argc, char **argv, int *ret_first) {
-        size_t n = v->n_options + N_GLOBAL_OPTIONS_AFTER_VERB;
+        size_t n_global = verb_has_option(v, "json") ? N_GLOBAL_OPTIONS_AFTER_VERB
+                                                     : ELEMENTSOF(global_options);
+        size_t n = v->n_options + n_global;
         _cleanup_free_ CtlOption *options = calloc(n, sizeof(CtlOption));
         if (!options)
                 return log_oom();
         if (v->n_options > 0)
                 memcpy(options, v->options, v->n_options * sizeof(CtlOption));
-        memcpy(options + v->n_options, global_options, N_GLOBAL_OPTIONS_AFTER_VERB * sizeof(CtlOption));
+        memcpy(options + v->n_options, global_options, n_global * sizeof(CtlOption));
         return ctl_options_parse(verb_name, options, n, false, argc, argv, ret_first);
+}
+
+/* Verbs whose output is not made of records: --json is refused with the reason. */
+static const struct {
+        const char *verb;
+        const char *reason;
+} no_json_verbs[] = {
+        { "vm console", "the console is a byte stream, not records" },
+        { "vm logs", "the console log is a byte stream, not records" },
+};
+
+/* --json (before or after the verb) needs a verb with a JSON form. */
+static int check_json(const Verb *v, const char *verb_name) {
+        const char *reason = "it has no JSON output";
+        if (!arg_json || verb_has_option(v, "json"))
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(no_json_verbs); i++)
+                if (streq(no_json_verbs[i].verb, verb_name))
+                        reason = no_json_verbs[i].reason;
+        arg_json = false; /* the usage error itself is text */
+        fprintf(stderr, "cocoonctl %s: option '--json' does not apply: %s; see 'cocoonctl %s --help'\n",
+                verb_name, reason, verb_name);
+        return -EINVAL;
+}
+
+/* A single "-" for a verb taking REF...: the references come from stdin, one per line, so that
+ * "cocoonctl vm list -q | cocoonctl vm rm -f -" works. *refs owns what *argv then points to. */
+static int expand_stdin_refs(const Verb *v, const char *verb_name, int *argc, char ***argv, char ***refs) {
+        if (v->max_args != ARGS_MAX || *argc != 1 || !streq((*argv)[0], "-"))
+                return 0;
+        int r = ctl_read_refs(stdin, refs);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return ctl_log_errno(r, "%s: cannot read references from standard input: %m", verb_name);
+        *argc = (int) strv_length(*refs);
+        *argv = *refs;
+        return 0;
 }
 
 static bool verb_is_named(const Verb *v, const char *word) {
@@ -379,15 +428,19 @@ int main(int argc, char *argv[]) {
                 help_verb(v);
                 return 0;
         }
-        /* --json before the verb is parsed as global: the verb must still have a JSON form. */
-        if (arg_json && !verb_has_option(v, "json")) {
-                fprintf(stderr, "cocoonctl %s: option '--json' does not apply (no JSON output); "
-                        "see 'cocoonctl %s --help'\n", verb_name, verb_name);
+        if (check_json(v, verb_name) < 0)
                 return CTL_EXIT_USAGE;
-        }
 
-        unsigned n_args = (unsigned) (verb_argc - first);
-        if (check_arg_count(v, verb_name, n_args) < 0)
+        _cleanup_(strv_freep) char **stdin_refs = NULL;
+        int n_args = verb_argc - first;
+        char **args = verb_argv + first;
+        if (expand_stdin_refs(v, verb_name, &n_args, &args, &stdin_refs) < 0)
+                return CTL_EXIT_FAILURE;
+        if (stdin_refs && n_args == 0) {
+                fprintf(stderr, "cocoonctl %s: no references on standard input, nothing to do\n", verb_name);
+                return 0;
+        }
+        if (check_arg_count(v, verb_name, (unsigned) n_args) < 0)
                 return CTL_EXIT_USAGE;
-        return ctl_exit_code(v->run((int) n_args, verb_argv + first));
+        return ctl_exit_code(v->run(n_args, args));
 }

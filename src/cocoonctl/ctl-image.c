@@ -165,23 +165,47 @@ int verb_image_inspect(int argc, char **argv) {
         return 0;
 }
 
-/* Removes each reference in turn; reports every failure and fails if any did. */
+/* Removes each reference in turn; reports every failure. The id is looked up first: it is what the
+ * removal prints, as vm rm does, and what is removed, so a name re-used meanwhile is not. */
 int verb_image_rm(int argc, char **argv) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
-        int ret = 0;
+        _cleanup_(json_object_putp) json_object *removed = json_object_new_array();
+        size_t n_ok = 0, n_failed = 0;
 
+        if (!removed)
+                return log_oom();
         int r = ctl_connect(&link);
         if (r < 0)
                 return r;
         for (int i = 0; i < argc; i++) {
                 _cleanup_(json_object_putp) json_object *parameters = json_object_new_object();
+                json_object *reply = NULL, *image = NULL;
+                const char *id = NULL;
+
                 if (!parameters || json_add_string(parameters, "ref", argv[i]) < 0)
                         return log_oom();
-                r = ctl_call(link, "io.cocoon.Image.Delete", parameters, NULL);
+                r = ctl_call(link, "io.cocoon.Image.Inspect", parameters, &reply);
+                if (r >= 0 && (!json_object_object_get_ex(reply, "image", &image) ||
+                               json_get_string(image, "id", &id) < 0))
+                        r = ctl_log_errno(EBADMSG, "io.cocoon.Image.Inspect reply has no image id");
+                if (r >= 0) {
+                        _cleanup_free_ char *copy = strdup(id); /* the reply lives until the next call */
+                        json_object_put(parameters);
+                        parameters = json_object_new_object();
+                        if (!copy || !parameters || json_add_string(parameters, "ref", copy) < 0)
+                                return log_oom();
+                        r = ctl_call(link, "io.cocoon.Image.Delete", parameters, NULL);
+                        if (r >= 0 && json_object_array_add(removed, json_object_new_string(copy)) < 0)
+                                return log_oom();
+                        if (r >= 0 && !arg_json)
+                                printf("%s\n", copy);
+                }
                 if (r < 0)
-                        ret = r;
+                        n_failed++;
                 else
-                        printf("%s\n", argv[i]);
+                        n_ok++;
         }
-        return ret;
+        if (arg_json)
+                ctl_print_json(removed);
+        return ctl_batch_result(n_ok, n_failed);
 }

@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What every cocoonctl verb shares: the connection, error reporting, output. */
+#include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "config.h"
 #include "ctl-util.h"
 #include "log.h"
+#include "json-util.h"
 #include "parse-util.h"
+#include "strv-util.h"
 #include "time-util.h"
 
 bool arg_json = false;
@@ -60,14 +65,24 @@ int ctl_connect(Varlink **ret) {
         uint64_t usec;
 
         if (ctl_parse_client_timeout(timeout, &usec) < 0) {
-                fprintf(stderr,
-                        "cocoonctl: invalid COCOON_CLIENT_TIMEOUT_SEC '%s' (seconds > 0, or infinity)\n",
-                        timeout);
-                return -EINVAL;
+                return ctl_log_errno(EINVAL,
+                                     "invalid COCOON_CLIENT_TIMEOUT_SEC '%s' (seconds > 0, or infinity)",
+                                     timeout);
         }
         int r = varlink_connect_address(&link, address);
+        /* The two failures people meet first get what to do about them. */
+        if (r == -ENOENT || r == -ECONNREFUSED)
+                return ctl_log_errno(r,
+                                     "cannot connect to cocoon-manager at %s: %m; is it running? "
+                                     "Start it with: systemctl start cocoon-manager.socket",
+                                     address);
+        if (r == -EACCES || r == -EPERM)
+                return ctl_log_errno(r,
+                                     "cannot connect to cocoon-manager at %s: %m; the caller must be "
+                                     "root or in group cocoon",
+                                     address);
         if (r < 0)
-                return log_error_errno(r, "cocoonctl: cannot connect to cocoon-manager at %s: %m", address);
+                return ctl_log_errno(r, "cannot connect to cocoon-manager at %s: %m", address);
         (void) varlink_set_relative_timeout(link, usec);
         *ret = TAKE_PTR(link);
         return 0;
@@ -106,14 +121,103 @@ static const char *error_message(const char *error_id, json_object *parameters, 
         return NULL;
 }
 
+/* One JSON object on a line of stderr: how errors look under --json. */
+static void print_json_error(const char *error_id, json_object *parameters, const char *message) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        json_object *p = parameters ? json_object_get(parameters) : json_object_new_object();
+        if (!o || json_add_string(o, "error", error_id) < 0 || json_add_object(o, "parameters", p) < 0 ||
+            json_add_string(o, "message", message) < 0) {
+                fprintf(stderr, "{\"error\":\"%s\"}\n", CTL_ERROR_LOCAL);
+                return;
+        }
+        fprintf(stderr, "%s\n",
+                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
 int ctl_report_error(const char *error_id, json_object *parameters) {
         char buf[512];
+        if (arg_json) {
+                print_json_error(error_id, parameters, NULL);
+                return -EBADE;
+        }
         const char *m = error_message(error_id, parameters, buf, sizeof(buf));
         if (m)
                 fprintf(stderr, "cocoonctl: %s: %s\n", error_id, m);
         else
                 fprintf(stderr, "cocoonctl: %s\n", error_id);
         return -EBADE;
+}
+
+void ctl_report_ref_error(const char *verb, const char *ref, const char *error_id, const char *message) {
+        if (!arg_json) {
+                fprintf(stderr, "cocoonctl: %s %s: %s: %s\n", verb, ref ?: "?", error_id,
+                        message ?: "failed");
+                return;
+        }
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        if (p && json_add_string(p, "reference", ref) >= 0 && json_add_string(p, "message", message) >= 0)
+                print_json_error(error_id, p, NULL);
+        else
+                print_json_error(error_id, NULL, NULL);
+}
+
+int ctl_log_errno(int r, const char *format, ...) {
+        char message[1024];
+        va_list ap;
+
+        r = r == 0 ? -EIO : -abs(r);
+        va_start(ap, format);
+        errno = -r; /* for %m */
+        (void) vsnprintf(message, sizeof(message), format, ap);
+        va_end(ap);
+        if (!arg_json) {
+                fprintf(stderr, "cocoonctl: %s\n", message);
+                return r;
+        }
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        const char *name = strerrorname_np(-r);
+        if (p && name)
+                (void) json_add_string(p, "errno", name);
+        print_json_error(CTL_ERROR_LOCAL, p, message);
+        return r;
+}
+
+int ctl_batch_result(size_t n_ok, size_t n_failed) {
+        if (n_failed == 0)
+                return 0;
+        return n_ok > 0 ? CTL_ERROR_PARTIAL : -EBADE;
+}
+
+int ctl_read_refs(FILE *f, char ***ret) {
+        _cleanup_(strv_freep) char **refs = NULL;
+        _cleanup_free_ char *line = NULL;
+        size_t allocated = 0;
+        ssize_t n;
+
+        /* An empty list is still a list: the caller says what is missing. */
+        refs = calloc(1, sizeof(char *));
+        if (!refs)
+                return -ENOMEM;
+        errno = 0;
+        while ((n = getline(&line, &allocated, f)) >= 0) {
+                char *s = line, *e = line + n;
+                if (memchr(line, 0, (size_t) n))
+                        return -EINVAL;
+                while (s < e && isspace((unsigned char) *s))
+                        s++;
+                while (e > s && isspace((unsigned char) e[-1]))
+                        e--;
+                if (s == e)
+                        continue;
+                *e = '\0';
+                int r = strv_extend(&refs, s);
+                if (r < 0)
+                        return r;
+        }
+        if (ferror(f))
+                return errno > 0 ? -errno : -EIO;
+        *ret = TAKE_PTR(refs);
+        return 0;
 }
 
 int ctl_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_reply) {
@@ -125,12 +229,12 @@ int ctl_call(Varlink *link, const char *method, json_object *parameters, json_ob
                 (void) varlink_set_relative_timeout(link, UINT64_MAX);
         int r = varlink_call(link, method, parameters, &reply, &error_id);
         if (r < 0 && long_running && r != -ETIMEDOUT)
-                return log_error_errno(r,
-                                       "cocoonctl: calling %s failed (%m); the manager may still finish "
-                                       "the operation: check with cocoonctl vm list",
-                                       method);
+                return ctl_log_errno(r,
+                                     "calling %s failed (%m); the manager may still finish the operation: "
+                                     "check with cocoonctl vm list",
+                                     method);
         if (r < 0)
-                return log_error_errno(r, "cocoonctl: calling %s failed: %m", method);
+                return ctl_log_errno(r, "calling %s failed: %m", method);
         if (error_id)
                 return ctl_report_error(error_id, reply);
         if (ret_reply)
@@ -148,6 +252,8 @@ void ctl_print_json(json_object *o) {
 }
 
 int ctl_exit_code(int r) {
+        if (r == CTL_ERROR_PARTIAL)
+                return CTL_EXIT_PARTIAL;
         return r >= 0 ? 0 : CTL_EXIT_FAILURE;
 }
 

@@ -93,10 +93,10 @@ int verb_vm_run(int argc, char **argv) {
         return create_or_run(argv[0], true);
 }
 
-/* Prints one line per failed reference; returns -EBADE if any failed. */
+/* Prints one line per failed reference; returns 0, CTL_ERROR_PARTIAL or -EBADE (ctl_batch_result()). */
 static int report_results(json_object *reply, const char *verb) {
         json_object *results;
-        int r = 0;
+        size_t n_ok = 0, n_failed = 0;
         if (!json_object_object_get_ex(reply, "results", &results) || !json_object_is_type(results, json_type_array)) {
                 fprintf(stderr, "cocoonctl: reply has no results\n");
                 return -EBADMSG;
@@ -110,12 +110,15 @@ static int report_results(json_object *reply, const char *verb) {
                 (void) json_get_string(o, "id", &id);
                 if (json_get_string(o, "error", &error) >= 0) {
                         (void) json_get_string(o, "message", &message);
-                        fprintf(stderr, "cocoonctl: %s %s: %s: %s\n", verb, ref ?: "?", error, message ?: "failed");
-                        r = -EBADE;
-                } else if (!arg_json)
+                        ctl_report_ref_error(verb, ref, error, message);
+                        n_failed++;
+                        continue;
+                }
+                n_ok++;
+                if (!arg_json)
                         printf("%s\n", id ?: ref ?: "?");
         }
-        return r;
+        return ctl_batch_result(n_ok, n_failed);
 }
 
 static int batch(const char *method, const char *verb, int argc, char **argv, json_object *p) {

@@ -33,11 +33,13 @@ expect_usage "cocoonctl vm list: unknown option '--kernel'" cocoonctl vm list --
 expect_usage "cocoonctl image list: unknown option '--name'" cocoonctl image list --name x
 expect_usage "cocoonctl vm inspect: unknown option '--follow'" cocoonctl vm inspect c1 --follow
 expect_usage "cocoonctl vm console: unknown option '--force'" cocoonctl vm console c1 --force
-expect_usage "cocoonctl image rm: unknown option '--json'" cocoonctl image rm x --json
 expect_usage "cocoonctl vm create: unknown option '--kernel'" cocoonctl vm create img --kernel k
 expect_usage "cocoonctl vm list: unknown option '-f'" cocoonctl vm list -f
-expect_usage "cocoonctl vm logs: unknown option '--json'" cocoonctl vm logs c1 --json
+expect_usage "cocoonctl vm logs: option '--json' does not apply: the console log is a byte stream" \
+        cocoonctl vm logs c1 --json
 expect_usage "cocoonctl vm logs: option '--json' does not apply" cocoonctl --json vm logs c1
+expect_usage "cocoonctl vm console: option '--json' does not apply: the console is a byte stream" \
+        cocoonctl vm console c1 --json
 expect_usage "cocoonctl: unknown option '--memory'" cocoonctl --memory 4G vm list
 
 info "a near miss gets a suggestion from the verb's own options"

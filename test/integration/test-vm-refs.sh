@@ -108,7 +108,7 @@ info "batch: an ambiguous reference fails alone, the others still act and are re
 rc=0
 out=$(cocoonctl vm stop abc echo 2>/tmp/batch-stderr) || rc=$?
 err=$(cat /tmp/batch-stderr)
-assert_eq 1 "$rc" "exit code of a batch with an ambiguous reference"
+assert_eq 3 "$rc" "exit code of a batch with an ambiguous reference (partial failure)"
 assert_eq "$e" "$out" "the reference that worked"
 assert_contains "$err" "stop abc: io.cocoon.VM.AmbiguousReference" "the reference that failed"
 reply=$(varlink_raw_call io.cocoon.VM.Start '{"refs":["abc","nope-vm"]}')
