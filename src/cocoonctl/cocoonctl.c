@@ -28,7 +28,9 @@ const char *arg_kernel = NULL, *arg_initrd = NULL, *arg_rootfs = NULL, *arg_cmdl
  * but each verb declares it (OPT_JSON) when its output honours it. */
 #define OPT_HELP CTL_FLAG("help", 'h', &arg_help, "Show this help")
 #define OPT_VERSION CTL_FLAG("version", 0, &arg_version, "Show the version")
-#define OPT_ADDRESS CTL_VALUE("address", 0, "PATH", &arg_address, "Manager socket (or $COCOON_ADDRESS)")
+#define OPT_ADDRESS                                                                                       \
+        CTL_VALUE("address", 0, "PATH", &arg_address,                                                     \
+                  "Manager socket (default: $COCOON_ADDRESS, else " COCOON_MANAGER_ADDRESS ")")
 #define OPT_JSON CTL_FLAG("json", 0, &arg_json, "Print JSON instead of tables")
 
 static const CtlOption global_options[] = { OPT_HELP, OPT_VERSION, OPT_ADDRESS, OPT_JSON };
@@ -37,19 +39,33 @@ static const CtlOption global_options[] = { OPT_HELP, OPT_VERSION, OPT_ADDRESS, 
 static const CtlOption options_json[] = { OPT_JSON };
 /* For verbs without options of their own (none today: every verb that prints takes --json). */
 static const CtlOption options_none[] _unused_ = {};
+/* The list verbs: vm list, image list. */
+static const CtlOption options_list[] = {
+        CTL_FLAG("quiet", 'q', &arg_quiet, "Print the full ids only, one per line"),
+        CTL_FLAG("no-headers", 0, &arg_no_headers, "Print no header line"),
+        CTL_FLAG("no-trunc", 0, &arg_no_trunc, "Show full ids and names, whatever the width"),
+        CTL_VALUE("output", 'o', "FORMAT", &arg_output,
+                  "table (fits the terminal), wide (full ids, absolute times, ERROR) or json "
+                  "(default: table)"),
+        OPT_JSON,
+};
 static const CtlOption options_vm_create[] = {
         CTL_VALUE("name", 0, "NAME", &arg_name, "Name of the VM (default: generated)"),
-        CTL_VALUE("cpu", 0, "N", &arg_cpu, "Virtual CPUs"),
-        CTL_VALUE("memory", 0, "SIZE", &arg_memory, "Memory (e.g. 512M, 2G)"),
-        CTL_VALUE("storage", 0, "SIZE", &arg_storage, "Size of the VM's writable root disk"),
-        CTL_VALUE("backend", 0, "NAME", &arg_backend, "Hypervisor backend"),
-        CTL_VALUE("accel", 0, "auto|kvm|tcg", &arg_accel, "Acceleration"),
-        CTL_VALUE("append", 0, "ARGS", &arg_vm_cmdline, "Extra kernel command line arguments"),
+        CTL_VALUE("cpu", 0, "N", &arg_cpu, "Virtual CPUs (default: 1)"),
+        CTL_VALUE("memory", 0, "SIZE", &arg_memory, "Memory, e.g. 512M, 2Gi (default: 256Mi)"),
+        CTL_VALUE("storage", 0, "SIZE", &arg_storage, "Size of the VM's writable root disk (default: 1Gi)"),
+        CTL_VALUE("backend", 0, "NAME", &arg_backend,
+                  "Hypervisor backend (default: DefaultBackend= of cocoon.conf, qemu)"),
+        CTL_VALUE("accel", 0, "auto|kvm|tcg", &arg_accel,
+                  "Acceleration (default: Accel= of cocoon.conf, auto)"),
+        CTL_VALUE("append", 0, "ARGS", &arg_vm_cmdline,
+                  "Extra kernel command line arguments (default: none)"),
         OPT_JSON,
 };
 static const CtlOption options_vm_stop[] = {
         CTL_FLAG("force", 'f', &arg_force, "Stop the hypervisor at once, no graceful shutdown"),
-        CTL_VALUE("timeout", 0, "SEC", &arg_timeout, "Graceful stop timeout (1..86400)"),
+        CTL_VALUE("timeout", 0, "SEC", &arg_timeout,
+                  "Graceful stop timeout, 1..86400 (default: StopTimeoutSec= of cocoon.conf, 30)"),
         OPT_JSON,
 };
 static const CtlOption options_vm_rm[] = {
@@ -62,16 +78,16 @@ static const CtlOption options_vm_status[] = {
 };
 static const CtlOption options_vm_console[] = {
         CTL_FLAG("no-tty", 0, &arg_no_tty, "Pass stdin/stdout as they are (no raw mode, no escape)"),
-        CTL_VALUE("escape-char", 0, "C", &arg_escape_char, "Escape character (default ^])"),
+        CTL_VALUE("escape-char", 0, "C", &arg_escape_char, "Escape character (default: ^])"),
 };
 static const CtlOption options_vm_logs[] = {
         CTL_FLAG("follow", 'f', &arg_follow, "Keep printing new output"),
 };
 static const CtlOption options_image_import[] = {
         CTL_VALUE("kernel", 0, "PATH", &arg_kernel, "Kernel image (required)"),
-        CTL_VALUE("initrd", 0, "PATH", &arg_initrd, "Initial ramdisk"),
-        CTL_VALUE("rootfs", 0, "PATH", &arg_rootfs, "ext4 root file system image"),
-        CTL_VALUE("cmdline", 0, "STR", &arg_cmdline, "Kernel command line"),
+        CTL_VALUE("initrd", 0, "PATH", &arg_initrd, "Initial ramdisk (default: none)"),
+        CTL_VALUE("rootfs", 0, "PATH", &arg_rootfs, "ext4 root file system image (default: none)"),
+        CTL_VALUE("cmdline", 0, "STR", &arg_cmdline, "Kernel command line (default: empty)"),
         OPT_JSON,
 };
 static const CtlOption options_call[] = {
@@ -103,9 +119,10 @@ static const Verb verbs[] = {
         { .name = "status", .run = verb_status, OPTS(options_json), .usage = "status",
           .help = "Show the manager's version, directories, backends and VM counts.",
           .example = "cocoonctl status --json" },
-        { .group = "vm", .name = "list", ALIASES("ls", "ps"), .run = verb_vm_list, OPTS(options_json),
-          .usage = "vm list", .help = "List VMs: ID NAME STATE BACKEND CPU MEMORY CREATED.",
-          .example = "cocoonctl vm list --json" },
+        { .group = "vm", .name = "list", ALIASES("ls", "ps"), .run = verb_vm_list, OPTS(options_list),
+          .usage = "vm list [-q] [-o table|wide|json]",
+          .help = "List VMs: ID NAME STATE BACKEND CPU MEMORY CREATED (-o wide: ERROR too).",
+          .example = "cocoonctl vm list -q | cocoonctl vm rm -f -" },
         { .group = "vm", .name = "inspect", .min_args = 1, .max_args = 1, .run = verb_vm_inspect,
           OPTS(options_json), .usage = "vm inspect REF",
           .help = "Show one VM (id, name or id prefix) as JSON.", .example = "cocoonctl vm inspect web" },
@@ -147,9 +164,9 @@ static const Verb verbs[] = {
           .usage = "image import NAME --kernel PATH [--initrd PATH] [--rootfs PATH] [--cmdline STR]",
           .help = "Copy a kernel (and initrd, ext4 root file system, command line) into the image store.",
           .example = "cocoonctl image import debian --kernel vmlinuz --initrd initrd.img" },
-        { .group = "image", .name = "list", ALIASES("ls"), .run = verb_image_list, OPTS(options_json),
-          .usage = "image list", .help = "List images: NAME ID SIZE CREATED.",
-          .example = "cocoonctl image list" },
+        { .group = "image", .name = "list", ALIASES("ls"), .run = verb_image_list, OPTS(options_list),
+          .usage = "image list [-q] [-o table|wide|json]",
+          .help = "List images: NAME ID SIZE CREATED.", .example = "cocoonctl image list -o wide" },
         { .group = "image", .name = "inspect", .min_args = 1, .max_args = 1, .run = verb_image_inspect,
           OPTS(options_json), .usage = "image inspect REF", .help = "Show one image as JSON.",
           .example = "cocoonctl image inspect debian" },
@@ -429,6 +446,8 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
         if (check_json(v, verb_name) < 0)
+                return CTL_EXIT_USAGE;
+        if (verb_has_option(v, "output") && ctl_output_resolve(verb_name) < 0)
                 return CTL_EXIT_USAGE;
 
         _cleanup_(strv_freep) char **stdin_refs = NULL;

@@ -100,14 +100,23 @@ int verb_image_import(int argc, char **argv) {
         return 0;
 }
 
-static int image_table_add(Table *t, json_object *image) {
-        char size[FORMAT_SIZE_MAX] = "-", created[64];
+static int image_table_add(Table *t, json_object *image, uint64_t now) {
+        char size[FORMAT_SIZE_MAX] = "-", created[64], id[CTL_SHORT_ID_LENGTH + 1];
         json_object *v;
 
+        if (arg_quiet) {
+                const char *cells[] = { ctl_field_string(image, "id") };
+                return table_add_row(t, cells);
+        }
         if (json_object_object_get_ex(image, "size", &v) && json_object_is_type(v, json_type_int))
                 format_size((uint64_t) json_object_get_int64(v), size);
-        ctl_format_local_time(ctl_field_string(image, "createdAt"), created, sizeof(created));
-        const char *cells[] = {ctl_field_string(image, "name"), ctl_field_string(image, "id"), size, created};
+        ctl_format_created(ctl_field_string(image, "createdAt"), now, created, sizeof(created));
+        const char *cells[] = {
+                ctl_field_string(image, "name"),
+                ctl_id_cell(ctl_field_string(image, "id"), id),
+                size,
+                created,
+        };
         return table_add_row(t, cells);
 }
 
@@ -124,21 +133,22 @@ int verb_image_list(int argc, char **argv) {
         if (r < 0)
                 return r;
         if (!json_object_object_get_ex(reply, "images", &images) ||
-            !json_object_is_type(images, json_type_array)) {
-                fprintf(stderr, "cocoonctl: io.cocoon.Image.List reply has no images array\n");
-                return -EBADMSG;
-        }
+            !json_object_is_type(images, json_type_array))
+                return ctl_log_errno(EBADMSG, "io.cocoon.Image.List reply has no images array");
         if (arg_json) {
                 ctl_print_json(images);
                 return 0;
         }
-        if (table_new(&t, headers, ELEMENTSOF(headers)) < 0)
+        if (ctl_list_table_new(&t, headers, ELEMENTSOF(headers), ELEMENTSOF(headers), 0) < 0)
                 return log_oom();
+        uint64_t now = now_usec(CLOCK_REALTIME);
         for (size_t i = 0; i < json_object_array_length(images); i++)
-                if (image_table_add(t, json_object_array_get_idx(images, i)) < 0)
+                if (image_table_add(t, json_object_array_get_idx(images, i), now) < 0)
                         return log_oom();
+        /* Nothing to list is not an error, and says so where a pipe does not count it as a line. */
         if (table_rows(t) == 0) {
-                printf("No images found.\n");
+                if (!arg_quiet)
+                        fprintf(stderr, "No images found.\n");
                 return 0;
         }
         return table_print(t);

@@ -15,7 +15,7 @@
 /* The fields of one VM the table shows. A string is NULL when the record has none or it is not a string;
  * cpu and memory are -1 unless a non-negative integer. Valid during the row callback only. */
 typedef struct ListRow {
-        const char *id, *name, *state, *backend, *created_at;
+        const char *id, *name, *state, *backend, *created_at, *error_reason;
         int64_t cpu, memory;
 } ListRow;
 

@@ -2,6 +2,9 @@
 /* What every cocoonctl verb shares: the connection, error reporting, output. */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "ctl-table.h"
 #include "ctl-util.h"
 #include "log.h"
 #include "json-util.h"
@@ -18,6 +22,60 @@
 
 bool arg_json = false;
 const char *arg_address = NULL;
+const char *arg_output = NULL;
+bool arg_quiet = false, arg_no_headers = false, arg_no_trunc = false;
+OutputMode arg_output_mode = OUTPUT_TABLE;
+
+static const char *const output_mode_table[] = {
+        [OUTPUT_TABLE] = "table",
+        [OUTPUT_WIDE] = "wide",
+        [OUTPUT_JSON] = "json",
+};
+
+int ctl_output_resolve(const char *verb) {
+        OutputMode mode = arg_json ? OUTPUT_JSON : OUTPUT_TABLE;
+
+        if (arg_output) {
+                size_t i;
+                for (i = 0; i < ELEMENTSOF(output_mode_table); i++)
+                        if (streq(arg_output, output_mode_table[i]))
+                                break;
+                if (i == ELEMENTSOF(output_mode_table)) {
+                        fprintf(stderr, "cocoonctl %s: invalid --output '%s' (table, wide or json)\n", verb,
+                                arg_output);
+                        return -EINVAL;
+                }
+                if (arg_json && i != OUTPUT_JSON) {
+                        fprintf(stderr, "cocoonctl %s: --json and --output %s contradict each other\n", verb,
+                                arg_output);
+                        return -EINVAL;
+                }
+                mode = (OutputMode) i;
+        }
+        if (arg_quiet && mode != OUTPUT_TABLE) {
+                fprintf(stderr, "cocoonctl %s: --quiet prints ids only; it does not go with --%s\n", verb,
+                        arg_output ? "output" : "json");
+                return -EINVAL;
+        }
+        arg_output_mode = mode;
+        arg_json = mode == OUTPUT_JSON;
+        return 0;
+}
+
+const char *ctl_id_cell(const char *id, char buf[static CTL_SHORT_ID_LENGTH + 1]) {
+        if (!id || arg_no_trunc || arg_output_mode == OUTPUT_WIDE || strlen(id) <= CTL_SHORT_ID_LENGTH)
+                return id;
+        memcpy(buf, id, CTL_SHORT_ID_LENGTH);
+        buf[CTL_SHORT_ID_LENGTH] = '\0';
+        return buf;
+}
+
+const char *ctl_ellipsis(void) {
+        /* Only the character type: numbers keep printing the C way. */
+        if (setlocale(LC_CTYPE, "") && streq(nl_langinfo(CODESET), "UTF-8"))
+                return "…";
+        return "...";
+}
 
 /* Calls that last as long as the work they wait for: guests powering off (Stop, Delete --force, up to the
  * stop timeout and the kill grace, in waves when a batch is larger than the manager's pool), disks and
@@ -278,7 +336,72 @@ void ctl_format_local_time(const char *rfc3339, char *buf, size_t size) {
                 snprintf(buf, size, "-");
                 return;
         }
-        time_t t = (time_t) (usec / 1000000);
-        if (!localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        time_t t = (time_t) (usec / USEC_PER_SEC);
+        if (!localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
                 snprintf(buf, size, "-");
+}
+
+void ctl_format_relative_time(uint64_t usec, uint64_t now, char *buf, size_t size) {
+        static const struct {
+                uint64_t below; /* seconds: this unit serves ages below it */
+                uint64_t seconds;
+                const char *unit;
+        } units[] = {
+                { 60, 1, "second" },
+                { 60 * 60, 60, "minute" },
+                { 48 * 60 * 60, 60 * 60, "hour" },
+                { 14 * 24 * 60 * 60, 24 * 60 * 60, "day" },
+                { 60 * 24 * 60 * 60, 7 * 24 * 60 * 60, "week" },
+                { 730 * 24 * 60 * 60, 30 * 24 * 60 * 60, "month" },
+                { UINT64_MAX, 365 * 24 * 60 * 60, "year" },
+        };
+        uint64_t age = usec < now ? (now - usec) / USEC_PER_SEC : 0;
+
+        if (age == 0) {
+                snprintf(buf, size, "just now");
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (age < units[i].below) {
+                        uint64_t n = age / units[i].seconds;
+                        snprintf(buf, size, "%" PRIu64 " %s%s ago", n, units[i].unit, n == 1 ? "" : "s");
+                        return;
+                }
+}
+
+void ctl_format_created(const char *rfc3339, uint64_t now, char *buf, size_t size) {
+        uint64_t usec;
+        if (arg_output_mode == OUTPUT_WIDE) {
+                ctl_format_local_time(rfc3339, buf, size);
+                return;
+        }
+        if (!rfc3339 || timestamp_parse_rfc3339(rfc3339, &usec) < 0)
+                snprintf(buf, size, "-");
+        else
+                ctl_format_relative_time(usec, now, buf, size);
+}
+
+/* The table of a listing: its columns for the output mode (ids alone for -q), fitted to the terminal. */
+int ctl_list_table_new(Table **ret, const char *const *headers, size_t n_table, size_t n_wide,
+                       size_t name_column) {
+        static const char *const quiet_header[] = { "ID" };
+        _cleanup_(table_freep) Table *t = NULL;
+
+        if (arg_quiet) {
+                if (table_new(&t, quiet_header, 1) < 0)
+                        return -ENOMEM;
+                table_set_header(t, false);
+        } else {
+                if (table_new(&t, headers, arg_output_mode == OUTPUT_WIDE ? n_wide : n_table) < 0)
+                        return -ENOMEM;
+                table_set_header(t, !arg_no_headers);
+                /* Wide and --no-trunc show everything; a plain table gives way on the name only. */
+                if (arg_output_mode == OUTPUT_TABLE && !arg_no_trunc) {
+                        table_set_width(t, table_output_width());
+                        table_set_shrinkable(t, name_column);
+                        table_set_ellipsis(t, ctl_ellipsis());
+                }
+        }
+        *ret = TAKE_PTR(t);
+        return 0;
 }

@@ -27,6 +27,38 @@
 extern bool arg_json;
 extern const char *arg_address;
 
+/* How list verbs print: -o/--output table|wide|json (--json is -o json), -q/--quiet (ids only),
+ * --no-headers, --no-trunc. */
+typedef enum OutputMode {
+        OUTPUT_TABLE,
+        OUTPUT_WIDE,
+        OUTPUT_JSON,
+} OutputMode;
+extern const char *arg_output;
+extern bool arg_quiet, arg_no_headers, arg_no_trunc;
+extern OutputMode arg_output_mode;
+
+/* Turns arg_output, arg_json and arg_quiet into arg_output_mode (arg_json set for json). A usage error
+ * (one line on stderr, -EINVAL) for an unknown format, and for -q with json or wide, or --json with another
+ * -o. `verb` names the verb in messages. */
+int ctl_output_resolve(const char *verb);
+
+/* Tables show the first 12 characters of ids, as podman does: unique in practice, and a valid reference
+ * (a unique prefix) to paste back. */
+#define CTL_SHORT_ID_LENGTH 12
+/* The id as the table shows it: shortened unless --no-trunc or -o wide. Returns buf or id. */
+const char *ctl_id_cell(const char *id, char buf[static CTL_SHORT_ID_LENGTH + 1]);
+
+/* The table of a list verb for the output mode: headers[0, n_table) for a table, [0, n_wide) for -o wide,
+ * one column of ids without a header for -q; no header line with --no-headers; a plain table fitted to
+ * the terminal (table_output_width()) by narrowing name_column. */
+typedef struct Table Table;
+int ctl_list_table_new(Table **ret, const char *const *headers, size_t n_table, size_t n_wide,
+                       size_t name_column);
+
+/* "…" when the locale's character set is UTF-8, else "...". */
+const char *ctl_ellipsis(void);
+
 /* Connects to the manager (arg_address or the default), with the client timeout of
  * $COCOON_CLIENT_TIMEOUT_SEC (default 45 s). Prints one line on failure. */
 int ctl_connect(Varlink **ret);
@@ -73,5 +105,12 @@ int ctl_exit_code(int r);
 /* Typed reads of a reply object that tolerate absence: NULL / -1 when the key is missing or mistyped. */
 const char *ctl_field_string(json_object *o, const char *key);
 int64_t ctl_field_int(json_object *o, const char *key);
-/* "2026-11-28T14:29:01.123456Z" -> "2026-11-28 15:29:01" in local time, as people read it; "-" if unparsable. */
+/* "2026-11-28T14:29:01.123456Z" -> "2026-11-28 15:29:01 +0100" in local time with its zone, as people read
+ * it; "-" if unparsable. */
 void ctl_format_local_time(const char *rfc3339, char *buf, size_t size);
+/* How long before now_usec `usec` was: "5 seconds ago", "1 minute ago", "2 hours ago", "3 days ago",
+ * "5 weeks ago", "4 months ago", "2 years ago"; "just now" for under a second or a time ahead of now
+ * (clocks differ). */
+void ctl_format_relative_time(uint64_t usec, uint64_t now_usec, char *buf, size_t size);
+/* A createdAt cell: relative in OUTPUT_TABLE, absolute with the zone in OUTPUT_WIDE; "-" if unparsable. */
+void ctl_format_created(const char *rfc3339, uint64_t now_usec, char *buf, size_t size);

@@ -16,15 +16,21 @@
 #include "parse-util.h"
 #include "time-util.h"
 
-/* Local time of a record's createdAt. Neighbouring records were often created in the same second: one
- * conversion serves them all. */
-static const char *created_cell(const char *created_at) {
+/* What the rows of one listing share. */
+typedef struct ListContext {
+        Table *table;
+        uint64_t now;
+} ListContext;
+
+/* A record's createdAt as the table shows it. Neighbouring records were often created in the same second:
+ * one conversion serves them all. */
+static const char *created_cell(const char *created_at, uint64_t now) {
         static char last_in[64], last_out[64];
         static bool have_last = false;
         if (!created_at || strlen(created_at) >= sizeof(last_in))
                 return NULL;
         if (!have_last || !streq(created_at, last_in)) {
-                ctl_format_local_time(created_at, last_out, sizeof(last_out));
+                ctl_format_created(created_at, now, last_out, sizeof(last_out));
                 strcpy(last_in, created_at);
                 have_last = true;
         }
@@ -32,17 +38,22 @@ static const char *created_cell(const char *created_at) {
 }
 
 static int vm_table_add(const ListRow *vm, void *userdata) {
-        Table *t = userdata;
-        char cpu[32] = "-", memory[FORMAT_SIZE_MAX] = "-";
+        ListContext *c = userdata;
+        char cpu[32] = "-", memory[FORMAT_SIZE_MAX] = "-", id[CTL_SHORT_ID_LENGTH + 1];
 
+        if (arg_quiet) {
+                const char *row[] = { vm->id };
+                return table_add_row(c->table, row);
+        }
         if (vm->cpu >= 0)
                 snprintf(cpu, sizeof(cpu), "%" PRId64, vm->cpu);
         if (vm->memory >= 0)
                 format_size((uint64_t) vm->memory, memory);
         const char *row[] = {
-                vm->id, vm->name, vm->state, vm->backend, cpu, memory, created_cell(vm->created_at),
+                ctl_id_cell(vm->id, id), vm->name, vm->state, vm->backend, cpu, memory,
+                created_cell(vm->created_at, c->now), vm->error_reason,
         };
-        return table_add_row(t, row);
+        return table_add_row(c->table, row);
 }
 
 /* A Varlink error in a List reply: parsed the usual way (it is small) and reported as ctl_call() does. The
@@ -66,7 +77,8 @@ int verb_vm_list(int argc, char **argv) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         _cleanup_(yajl_gen_freep) yajl_gen gen = NULL;
-        static const char *const headers[] = {"ID", "NAME", "STATE", "BACKEND", "CPU", "MEMORY", "CREATED"};
+        static const char *const headers[] = {"ID", "NAME", "STATE", "BACKEND", "CPU", "MEMORY", "CREATED",
+                                              "ERROR"};
         static const char method[] = "io.cocoon.VM.List";
         ListReply reply;
         const char *text;
@@ -82,25 +94,24 @@ int verb_vm_list(int argc, char **argv) {
         if (arg_json) {
                 if (list_gen_new(&gen) < 0)
                         return log_oom();
-        } else if (table_new(&t, headers, ELEMENTSOF(headers)) < 0)
+        } else if (ctl_list_table_new(&t, headers, ELEMENTSOF(headers) - 1, ELEMENTSOF(headers), 1) < 0)
                 return log_oom();
 
         /* Thousands of VMs: the reply's text is walked once by yajl's callbacks, never built into json-c
          * objects (a hash table per VM cost the client most of its time). */
         r = varlink_call_raw(link, method, p, &text, &size);
         if (r < 0)
-                return log_error_errno(r, "cocoonctl: calling %s failed: %m", method);
-        r = list_reply_read(text, size, t ? vm_table_add : NULL, t, gen, &reply);
+                return ctl_log_errno(r, "calling %s failed: %m", method);
+        ListContext c = { .table = t, .now = now_usec(CLOCK_REALTIME) };
+        r = list_reply_read(text, size, t ? vm_table_add : NULL, &c, gen, &reply);
         if (r == -ENOMEM)
                 return log_oom();
         if (r < 0)
-                return log_error_errno(-EPROTO, "cocoonctl: calling %s failed: %m", method);
+                return ctl_log_errno(EPROTO, "calling %s failed: %m", method);
         if (reply.error)
                 return report_list_error(text);
-        if (!reply.have_vms) {
-                fprintf(stderr, "cocoonctl: io.cocoon.VM.List reply has no vms array\n");
-                return -EBADMSG;
-        }
+        if (!reply.have_vms)
+                return ctl_log_errno(EBADMSG, "%s reply has no vms array", method);
         /* One write per 64 KiB, not per line. */
         static char out[64 * 1024];
         setvbuf(stdout, out, _IOFBF, sizeof(out));
@@ -112,8 +123,10 @@ int verb_vm_list(int argc, char **argv) {
                 fwrite_unlocked(buf, 1, n, stdout);
                 return 0;
         }
+        /* Nothing to list is not an error, and says so where a pipe does not count it as a line. */
         if (table_rows(t) == 0) {
-                printf("No VMs found.\n");
+                if (!arg_quiet)
+                        fprintf(stderr, "No VMs found.\n");
                 return 0;
         }
         return table_print(t);

@@ -69,10 +69,32 @@ assert_eq "$(cocoonctl vm list --json)" "$(cocoonctl vm ps --json)" "vm ps is vm
 assert_eq "$(cocoonctl vm list --json)" "$(cocoonctl vm ls --json)" "vm ls is vm list"
 expect_no_such_vm cocoonctl vm delete no-such-vm
 assert_contains "$(cocoonctl vm rm --help)" "Aliases: vm delete" "vm rm --help names its alias"
+
+info "every verb's --help: the options of its usage line, a default for each value option, an example"
+checked=0
 while read -r verb; do
         # shellcheck disable=SC2086 # the verb is one or two words
-        assert_contains "$(cocoonctl $verb --help)" "Example:" "cocoonctl $verb --help"
+        out=$(cocoonctl $verb --help)
+        assert_contains "$out" "Example:" "cocoonctl $verb --help"
+        options=$(sed -n '/^Options:$/,/^$/p' <<<"$out")
+        usage_options=$(head -1 <<<"$out" | { grep -oE -- '(^|[ [|])--?[a-z][a-z-]*' || true; } | tr -d ' [|')
+        for opt in $usage_options; do
+                grep -qE -- "(^| )$opt( |=|$)" <<<"$options" ||
+                        fail "cocoonctl $verb --help lists no $opt: $options"
+        done
+        # A value option (--name=VALUE) says what happens without it.
+        while read -r line; do
+                case $line in
+                *default* | *required*) ;;
+                *) fail "cocoonctl $verb --help: no default for: $line" ;;
+                esac
+        done < <(grep -E -- '^ +(-[a-zA-Z] )?--[a-z-]+=' <<<"$options" || true)
+        checked=$((checked + 1))
 done < <(cocoonctl --help | awk '/^  [a-z]/ { v = $1; if ($2 ~ /^[a-z]+$/) v = v " " $2; print v }' | sort -u)
+[ "$checked" -ge 18 ] || fail "only $checked verbs found in cocoonctl --help"
+assert_contains "$(cocoonctl vm create --help)" "--memory=SIZE           Memory, e.g. 512M, 2Gi (default: 256Mi)" \
+        "vm create --help states the default memory"
+assert_contains "$(cocoonctl image import --help)" "Kernel image (required)" "image import --help"
 expect_usage "no command given" cocoonctl
 
 info "-f is --force for vm rm and vm stop: the call is made (NoSuchVM), not refused as usage"

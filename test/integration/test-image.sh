@@ -22,7 +22,8 @@ blob_files() {
 }
 
 info "import with a relative kernel path, rootfs and cmdline"
-assert_eq "No images found." "$(cocoonctl image list)" "empty image list"
+assert_eq "" "$(cocoonctl image list 2>/dev/null)" "empty image list: nothing on stdout"
+assert_eq "No images found." "$(cocoonctl image list 2>&1 >/dev/null)" "empty image list: stderr"
 id=$(cd "$SRC" && cocoonctl image import base --kernel vmlinuz --rootfs "$SRC/rootfs.ext4" --cmdline \
         "console=ttyS0")
 assert_eq 26 "${#id}" "import prints the image id"
@@ -31,7 +32,7 @@ info "list and inspect show it; blobs are named by sha256"
 out=$(cocoonctl image list)
 assert_contains "$out" "NAME" "image list header"
 assert_contains "$out" "base" "image list"
-assert_contains "$out" "$id" "image list"
+assert_contains "$out" "${id:0:12}" "image list (short id)"
 out=$(cocoonctl image inspect base)
 assert_contains "$out" "\"id\": \"$id\"" "inspect by name"
 assert_contains "$out" "\"blob\": \"$kernel_sha\"" "kernel blob"

@@ -34,7 +34,7 @@ refused "{\"image\":\"guest\",\"storage\":$(((free_bytes / mib + 1024) * mib))}"
 refused '{"image":"guest","storage":-1}' storage
 refused '{"image":"guest","cpu":4294967297}' cpu
 info "nothing left behind; a sane create still works"
-assert_eq "No VMs found." "$(cocoonctl vm list)" "vm list after refused creates"
+assert_eq "No VMs found." "$(cocoonctl vm list 2>&1)" "vm list after refused creates"
 assert_eq "" "$(ls /var/lib/cocoon/vms)" "VM directories after refused creates"
 cocoonctl vm create guest --name ok --memory 128M --storage 64M >/dev/null
 cocoonctl vm rm ok >/dev/null

@@ -122,7 +122,7 @@ blob=/var/lib/cocoon/images/blobs/$(sha256sum /var/lib/cocoon/broken-kernel | cu
 rm -f "$blob"
 expect_error InvalidConfiguration cocoonctl vm create broken --name nokernel
 expect_error "$blob" cocoonctl vm create broken --name nokernel
-assert_eq "No VMs found." "$(cocoonctl vm list)" "vm list after a failed create"
+assert_eq "No VMs found." "$(cocoonctl vm list 2>&1)" "vm list after a failed create"
 assert_eq "" "$(ls /var/lib/cocoon/vms /var/log/cocoon/vms 2>/dev/null | grep -v ':$' | grep -v '^$' || true)" \
         "directories after a failed create"
 
@@ -157,5 +157,5 @@ for i in 1 2 3 4 5 6 7 8; do
         assert_eq running "$(vm_state "p$i")" "state of p$i"
 done
 cocoonctl vm rm --force p1 p2 p3 p4 p5 p6 p7 p8 >/dev/null
-assert_eq "No VMs found." "$(cocoonctl vm list)" "vm list after removing all"
+assert_eq "No VMs found." "$(cocoonctl vm list 2>&1)" "vm list after removing all"
 info "ok"

@@ -182,5 +182,5 @@ assert_eq "$before" "$(file_fingerprint "$vms/$id/vm.json")" "record of live aft
 assert_eq "$pid" "$(unit_property "cocoon-vm@$id.service" MainPID)" "same hypervisor after no-op start"
 
 cocoonctl vm rm --force live alpha echo ghost >/dev/null
-assert_eq "No VMs found." "$(cocoonctl vm list)" "vm list at the end"
+assert_eq "No VMs found." "$(cocoonctl vm list 2>&1)" "vm list at the end"
 info "ok"

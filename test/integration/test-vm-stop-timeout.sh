@@ -19,8 +19,8 @@ rc=0
 err=$(COCOON_CLIENT_TIMEOUT_SEC=soon cocoonctl vm list 2>&1) || rc=$?
 assert_eq 1 "$rc" "exit code with a bad COCOON_CLIENT_TIMEOUT_SEC"
 assert_contains "$err" "invalid COCOON_CLIENT_TIMEOUT_SEC 'soon'" "message"
-assert_eq "No VMs found." "$(COCOON_CLIENT_TIMEOUT_SEC=5 cocoonctl vm list)" "quick call, 5 s timeout"
-assert_eq "No VMs found." "$(COCOON_CLIENT_TIMEOUT_SEC=infinity cocoonctl vm list)" "no client timeout"
+assert_eq "No VMs found." "$(COCOON_CLIENT_TIMEOUT_SEC=5 cocoonctl vm list 2>&1)" "quick call, 5 s timeout"
+assert_eq "No VMs found." "$(COCOON_CLIENT_TIMEOUT_SEC=infinity cocoonctl vm list 2>&1)" "no client timeout"
 
 info "a guest that ignores the power button"
 cocoonctl image import stubborn --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" \
