@@ -63,6 +63,7 @@ static const CtlCompleteVerb verbs[] = {
           .max_args = UINT32_MAX },
         { .name = "gc", .usage = "gc", OPTS(options_json) },
         { .name = "call", .usage = "call METHOD [JSON] [--more] [--oneway]", .max_args = 2 },
+        { .name = "introspect", .usage = "introspect INTERFACE", .max_args = 1 },
 };
 
 /* The fake manager: what it was asked, and whether it answers. */
@@ -79,6 +80,7 @@ static int fake_list(CtlCompleteKind kind, const char *address, char ***ret_name
                                               NULL };
         static const char *const image_names[] = { "debian", "alpine", NULL };
         static const char *const image_ids[] = { "im0xxxxxxxxxxxxxxxxxxxxxxx", NULL };
+        static const char *const interfaces[] = { "io.cocoon.VM", "org.varlink.service", NULL };
 
         listed_kind = kind;
         listed_address = NULL;
@@ -89,6 +91,11 @@ static int fake_list(CtlCompleteKind kind, const char *address, char ***ret_name
         n_list_calls++;
         if (manager_down)
                 return -ECONNREFUSED;
+        if (kind == CTL_COMPLETE_INTERFACE) {
+                assert_int_equal(strv_copy((char *const *) interfaces, ret_names), 0);
+                *ret_ids = NULL;
+                return 0;
+        }
         assert_int_equal(strv_copy((char *const *) (kind == CTL_COMPLETE_VM ? vm_names : image_names),
                                    ret_names), 0);
         assert_int_equal(strv_copy((char *const *) (kind == CTL_COMPLETE_VM ? vm_ids : image_ids), ret_ids),
@@ -137,7 +144,7 @@ static char *complete(const char *line) {
 
 static void test_verbs(void **state) {
         /* Top-level verbs and each group once, in table order. */
-        assert_completes("", "status vm image gc call");
+        assert_completes("", "status vm image gc call introspect");
         assert_completes("v", "vm");
         assert_completes("im", "image");
         assert_completes("x", "");
@@ -226,6 +233,11 @@ static void test_names(void **state) {
         assert_completes("image import ", "");
         assert_completes("call ", "");
         assert_int_equal(n_list_calls, 0);
+        /* Interfaces for INTERFACE. */
+        assert_completes("introspect ", "io.cocoon.VM org.varlink.service");
+        assert_int_equal(listed_kind, CTL_COMPLETE_INTERFACE);
+        assert_completes("introspect o", "org.varlink.service");
+        assert_completes("introspect io.cocoon.VM ", "");
         /* The --address on the line is where names come from. */
         assert_completes("--address /run/other vm start ", "web db web2");
         assert_string_equal(listed_address, "/run/other");
@@ -253,6 +265,7 @@ static void test_argument_kind(void **state) {
         const CtlCompleteVerb clone = { .group = "vm", .name = "clone", .usage = "vm clone VM NAME" };
         const CtlCompleteVerb call = { .name = "call", .usage = "call METHOD [JSON]" };
         const CtlCompleteVerb top_ref = { .name = "x", .usage = "x REF" };
+        const CtlCompleteVerb introspect = { .name = "introspect", .usage = "introspect INTERFACE" };
 
         assert_int_equal(ctl_complete_argument_kind(&create, 0), CTL_COMPLETE_IMAGE);
         assert_int_equal(ctl_complete_argument_kind(&create, 1), CTL_COMPLETE_NOTHING);
@@ -267,6 +280,7 @@ static void test_argument_kind(void **state) {
         assert_int_equal(ctl_complete_argument_kind(&clone, 1), CTL_COMPLETE_NOTHING);
         assert_int_equal(ctl_complete_argument_kind(&call, 0), CTL_COMPLETE_NOTHING);
         assert_int_equal(ctl_complete_argument_kind(&top_ref, 0), CTL_COMPLETE_NOTHING);
+        assert_int_equal(ctl_complete_argument_kind(&introspect, 0), CTL_COMPLETE_INTERFACE);
 }
 
 int main(void) {

@@ -73,6 +73,26 @@ static int list_images(Varlink *link, NameLists *lists) {
         return 0;
 }
 
+static int list_interfaces(Varlink *link, NameLists *lists) {
+        json_object *reply = NULL, *interfaces;
+        const char *error_id = NULL;
+
+        int r = varlink_call(link, "org.varlink.service.GetInfo", NULL, &reply, &error_id);
+        if (r < 0)
+                return r;
+        if (error_id || !json_object_object_get_ex(reply, "interfaces", &interfaces) ||
+            !json_object_is_type(interfaces, json_type_array))
+                return -EBADMSG;
+        for (size_t i = 0; i < json_object_array_length(interfaces); i++) {
+                json_object *name = json_object_array_get_idx(interfaces, i);
+
+                if (json_object_is_type(name, json_type_string) &&
+                    (r = strv_extend(&lists->names, json_object_get_string(name))) < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int list_from_manager(CtlCompleteKind kind, const char *address, char ***ret_names, char ***ret_ids,
                              void *userdata) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
@@ -83,7 +103,12 @@ static int list_from_manager(CtlCompleteKind kind, const char *address, char ***
         if (r < 0)
                 return r;
         (void) varlink_set_relative_timeout(link, COMPLETE_TIMEOUT_USEC);
-        r = kind == CTL_COMPLETE_VM ? list_vms(link, &lists) : list_images(link, &lists);
+        if (kind == CTL_COMPLETE_VM)
+                r = list_vms(link, &lists);
+        else if (kind == CTL_COMPLETE_IMAGE)
+                r = list_images(link, &lists);
+        else
+                r = list_interfaces(link, &lists);
         if (r < 0) {
                 strv_free(lists.names);
                 strv_free(lists.ids);

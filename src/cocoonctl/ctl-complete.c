@@ -158,6 +158,8 @@ static CtlCompleteKind kind_of_word(const CtlCompleteVerb *v, const char *word, 
                 return CTL_COMPLETE_VM;
         if (len == 5 && strncmp(word, "IMAGE", 5) == 0)
                 return CTL_COMPLETE_IMAGE;
+        if (len == 9 && strncmp(word, "INTERFACE", 9) == 0)
+                return CTL_COMPLETE_INTERFACE;
         return CTL_COMPLETE_NOTHING;
 }
 

@@ -96,6 +96,10 @@ expect_tab "db1 web1" cocoonctl vm inspect ""
 expect_tab "$id" cocoonctl vm rm "${id:0:5}"
 expect_tab "db1" cocoonctl vm rm -f web1 ""
 expect_tab "" cocoonctl vm inspect web1 ""
+# The manager's interfaces after introspect.
+interfaces=$(tab cocoonctl introspect io.cocoon.)
+grep -qx io.cocoon.VM <<<"$interfaces" || fail "'introspect io.cocoon.<TAB>' lacks io.cocoon.VM: $interfaces"
+assert_not_contains "$interfaces" org.varlink.service "introspect io.cocoon.<TAB>"
 # The manager named by --address is asked.
 expect_tab "db1 web1" cocoonctl --address "$COCOON_SOCKET" vm stop ""
 
