@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "ctl-complete.h"
 #include "ctl-console.h"
 #include "ctl-options.h"
 #include "ctl-util.h"
@@ -387,8 +388,26 @@ static int check_arg_count(const Verb *v, const char *verb_name, unsigned n_args
         return -EINVAL;
 }
 
+/* "cocoonctl __complete WORDS...", for the shell completion scripts: no verb row, so --help never shows
+ * it; the verbs, their aliases and options come from the table above. */
+static int complete_main(int argc, char **argv) {
+        _cleanup_free_ CtlCompleteVerb *cv = calloc(ELEMENTSOF(verbs), sizeof(CtlCompleteVerb));
+        if (!cv)
+                return CTL_EXIT_FAILURE;
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                cv[i] = (CtlCompleteVerb) {
+                        .group = verbs[i].group, .name = verbs[i].name, .aliases = verbs[i].aliases,
+                        .usage = verbs[i].usage, .max_args = verbs[i].max_args,
+                        .options = verbs[i].options, .n_options = verbs[i].n_options,
+                };
+        return ctl_complete_main(cv, ELEMENTSOF(verbs), global_options, ELEMENTSOF(global_options),
+                                 N_GLOBAL_OPTIONS_AFTER_VERB, argv, (size_t) argc);
+}
+
 int main(int argc, char *argv[]) {
         log_parse_environment();
+        if (argc >= 2 && streq(argv[1], "__complete"))
+                return complete_main(argc - 2, argv + 2);
 
         /* Before the verb only the global options are known, and the first word ends them. */
         int first;

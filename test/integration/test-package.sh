@@ -56,7 +56,8 @@ for f in usr/bin/cocoonctl usr/libexec/cocoon-manager usr/libexec/cocoon-vm-stop
         lib/systemd/system/cocoon.slice usr/lib/tmpfiles.d/cocoon.conf usr/lib/sysusers.d/cocoon.conf \
         usr/share/man/man1/cocoonctl.1.gz usr/share/man/man5/cocoon.conf.5.gz \
         usr/share/man/man7/cocoon-varlink.7.gz usr/share/man/man8/cocoon-manager.8.gz \
-        usr/share/doc/cocoon/copyright; do
+        usr/share/doc/cocoon/copyright \
+        usr/share/bash-completion/completions/cocoonctl usr/share/zsh/vendor-completions/_cocoonctl; do
         grep -qx "$f" <<<"$files" || fail "the package lacks $f"
 done
 for f in usr/bin/cocoonctl usr/libexec/cocoon-manager usr/libexec/cocoon-vm-stop; do
@@ -117,6 +118,11 @@ assert_eq inactive "$(unit_property cocoon-manager.service ActiveState)" "servic
 getent group cocoon >/dev/null || fail "group cocoon does not exist"
 assert_eq "700 root root" "$(stat -c '%a %U %G' /var/lib/cocoon)" "/var/lib/cocoon"
 man -w cocoon-manager >/dev/null || fail "man cannot find cocoon-manager(8)"
+# Where each shell looks: bash-completion loads a command's completion by name, zsh searches its fpath.
+assert_eq "complete -F _cocoonctl cocoonctl" "$(bash -c '. /usr/share/bash-completion/bash_completion &&
+        __load_completion cocoonctl && complete -p cocoonctl')" "bash-completion loads cocoonctl's"
+assert_eq /usr/share/zsh/vendor-completions/_cocoonctl "$(zsh -fc 'print -l -- ${^fpath}/_cocoonctl(N)')" \
+        "zsh's fpath finds _cocoonctl"
 
 info "systemd-analyze verify on every packaged unit (Documentation=, ExecStart= checked too)"
 verify=$(systemd-analyze verify /lib/systemd/system/cocoon-manager.socket \

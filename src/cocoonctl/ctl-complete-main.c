@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The hidden "cocoonctl __complete WORDS...": the shell completion scripts' way in. Names of VMs and images
+ * come from the manager, quickly or not at all: a shell waiting on TAB must not hang. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "ctl-complete.h"
+#include "ctl-list-reader.h"
+#include "ctl-util.h"
+#include "json-util.h"
+#include "strv-util.h"
+#include "time-util.h"
+#include "varlink.h"
+
+/* Longer than a call takes on a busy host, shorter than a person waits for a TAB. The first call after boot
+ * also starts the manager (socket activation). */
+#define COMPLETE_TIMEOUT_USEC (2 * USEC_PER_SEC)
+
+typedef struct NameLists {
+        char **names, **ids;
+} NameLists;
+
+static int vm_row_add(const ListRow *vm, void *userdata) {
+        NameLists *lists = userdata;
+        int r = 0;
+
+        if (vm->name)
+                r = strv_extend(&lists->names, vm->name);
+        if (r >= 0 && vm->id)
+                r = strv_extend(&lists->ids, vm->id);
+        return r;
+}
+
+/* VMs through the list reader (thousands of them stay cheap), the summary view: names and ids only. */
+static int list_vms(Varlink *link, NameLists *lists) {
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        ListReply reply;
+        const char *text;
+        size_t size;
+
+        if (!p || json_add_bool(p, "summary", true) < 0)
+                return -ENOMEM;
+        int r = varlink_call_raw(link, "io.cocoon.VM.List", p, &text, &size);
+        if (r < 0)
+                return r;
+        r = list_reply_read(text, size, vm_row_add, lists, NULL, &reply);
+        if (r < 0)
+                return r;
+        return reply.error || !reply.have_vms ? -EBADMSG : 0;
+}
+
+static int list_images(Varlink *link, NameLists *lists) {
+        json_object *reply = NULL, *images;
+        const char *error_id = NULL;
+
+        int r = varlink_call(link, "io.cocoon.Image.List", NULL, &reply, &error_id);
+        if (r < 0)
+                return r;
+        if (error_id || !json_object_object_get_ex(reply, "images", &images) ||
+            !json_object_is_type(images, json_type_array))
+                return -EBADMSG;
+        for (size_t i = 0; i < json_object_array_length(images); i++) {
+                json_object *image = json_object_array_get_idx(images, i);
+                const char *name = ctl_field_string(image, "name"), *id = ctl_field_string(image, "id");
+
+                if (name && (r = strv_extend(&lists->names, name)) < 0)
+                        return r;
+                if (id && (r = strv_extend(&lists->ids, id)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int list_interfaces(Varlink *link, NameLists *lists) {
+        json_object *reply = NULL, *interfaces;
+        const char *error_id = NULL;
+
+        int r = varlink_call(link, "org.varlink.service.GetInfo", NULL, &reply, &error_id);
+        if (r < 0)
+                return r;
+        if (error_id || !json_object_object_get_ex(reply, "interfaces", &interfaces) ||
+            !json_object_is_type(interfaces, json_type_array))
+                return -EBADMSG;
+        for (size_t i = 0; i < json_object_array_length(interfaces); i++) {
+                json_object *name = json_object_array_get_idx(interfaces, i);
+
+                if (json_object_is_type(name, json_type_string) &&
+                    (r = strv_extend(&lists->names, json_object_get_string(name))) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int list_from_manager(CtlCompleteKind kind, const char *address, char ***ret_names, char ***ret_ids,
+                             void *userdata) {
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        NameLists lists = {};
+
+        address = address ?: getenv("COCOON_ADDRESS") ?: COCOON_MANAGER_ADDRESS;
+        int r = varlink_connect_address(&link, address);
+        if (r < 0)
+                return r;
+        (void) varlink_set_relative_timeout(link, COMPLETE_TIMEOUT_USEC);
+        if (kind == CTL_COMPLETE_VM)
+                r = list_vms(link, &lists);
+        else if (kind == CTL_COMPLETE_IMAGE)
+                r = list_images(link, &lists);
+        else
+                r = list_interfaces(link, &lists);
+        if (r < 0) {
+                strv_free(lists.names);
+                strv_free(lists.ids);
+                return r;
+        }
+        *ret_names = lists.names;
+        *ret_ids = lists.ids;
+        return 0;
+}
+
+int ctl_complete_main(const CtlCompleteVerb *verbs, size_t n_verbs, const CtlOption *global_options,
+                      size_t n_global_options, size_t n_global_options_after_verb, char *const *words,
+                      size_t n_words) {
+        const CtlCompleteTable t = {
+                .verbs = verbs,
+                .n_verbs = n_verbs,
+                .global_options = global_options,
+                .n_global_options = n_global_options,
+                .n_global_options_after_verb = n_global_options_after_verb,
+                .list = list_from_manager,
+        };
+        _cleanup_strv_free_ char **candidates = NULL;
+
+        if (ctl_complete(&t, words, n_words, &candidates) < 0)
+                return CTL_EXIT_FAILURE;
+        for (char **c = candidates; c && *c; c++)
+                puts(*c);
+        return fflush(stdout) == 0 ? 0 : CTL_EXIT_FAILURE;
+}
