@@ -54,7 +54,7 @@ static const CtlOption options_vm_rm[] = {
         CTL_FLAG("force", 'f', &arg_force, "Stop running VMs first"),
         OPT_JSON,
 };
-static const CtlOption options_vm_status[] = {
+static const CtlOption options_vm_watch[] = {
         CTL_FLAG("event", 0, &arg_event, "Print the current state as events too"),
         OPT_JSON,
 };
@@ -126,10 +126,16 @@ static const Verb verbs[] = {
         { .group = "vm", .name = "rm", ALIASES("delete"), .min_args = 1, .max_args = ARGS_MAX,
           .run = verb_vm_rm, OPTS(options_vm_rm), .usage = "vm rm REF... [-f|--force]",
           .help = "Delete VMs (--force stops running ones first).", .example = "cocoonctl vm rm -f web" },
-        { .group = "vm", .name = "status", .max_args = ARGS_MAX, .run = verb_vm_status,
-          OPTS(options_vm_status), .usage = "vm status [REF...] [--event] [--json]",
-          .help = "Show VMs, then every change as it happens (until interrupted).",
-          .example = "cocoonctl vm status web" },
+        { .group = "vm", .name = "status", .min_args = 1, .max_args = ARGS_MAX, .run = verb_vm_status,
+          OPTS(options_json), .usage = "vm status REF... [--json]",
+          .help = "Print each VM's state; exit 0 running, 3 stopped/created, 4 not found, 5 in transition, "
+                  "6 error (the highest for several).",
+          .example = "cocoonctl vm status web || echo not running" },
+        { .group = "vm", .name = "watch", .max_args = ARGS_MAX, .run = verb_vm_watch,
+          OPTS(options_vm_watch), .usage = "vm watch [REF...] [--event] [--json]",
+          .help = "Show VMs, then every change as it happens, with a timestamp; a watch of named VMs ends "
+                  "when all of them are removed.",
+          .example = "cocoonctl vm watch --event" },
         { .group = "vm", .name = "console", .min_args = 1, .max_args = 1, .run = verb_vm_console,
           OPTS(options_vm_console), .usage = "vm console REF [--no-tty] [--escape-char C]",
           .help = "Attach to the serial console; leave with Ctrl-] then '.'.",
