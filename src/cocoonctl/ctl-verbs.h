@@ -32,6 +32,8 @@ int verb_image_rm(int argc, char **argv);
 extern const char *arg_kernel, *arg_initrd, *arg_rootfs, *arg_cmdline;
 /* ctl-gc.c */
 int verb_gc(int argc, char **argv);
+/* ctl-ops.c */
+int verb_ops(int argc, char **argv);
 /* ctl-raw.c: raw Varlink access, like varlinkctl (which Debian 12 lacks) */
 int verb_call(int argc, char **argv);
 int verb_introspect(int argc, char **argv);
