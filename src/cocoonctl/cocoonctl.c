@@ -149,7 +149,8 @@ static const Verb verbs[] = {
         { .group = "image", .name = "import", .min_args = 1, .max_args = 1, .run = verb_image_import,
           OPTS(options_image_import),
           .usage = "image import NAME --kernel PATH [--initrd PATH] [--rootfs PATH] [--cmdline STR]",
-          .help = "Copy a kernel (and initrd, ext4 root file system, command line) into the image store.",
+          .help = "Copy a kernel (and initrd, ext4 root file system, command line) into the image store; "
+                  "progress on a terminal, Ctrl-C cancels (exit 130).",
           .example = "cocoonctl image import debian --kernel vmlinuz --initrd initrd.img" },
         { .group = "image", .name = "list", ALIASES("ls"), .run = verb_image_list, OPTS(options_json),
           .usage = "image list", .help = "List images: NAME ID SIZE CREATED.",
