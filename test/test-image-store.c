@@ -431,6 +431,64 @@ static void test_failed_import_leaves_nothing(void **state) {
         assert_int_equal(image_store_import(f->store, &spec, &img), 0);
 }
 
+typedef struct ProgressCount {
+        uint64_t bytes;
+        unsigned calls;
+        unsigned stop_after; /* 0: never stop */
+} ProgressCount;
+
+static int count_progress(uint64_t bytes, void *userdata) {
+        ProgressCount *p = userdata;
+
+        p->bytes += bytes;
+        p->calls++;
+        return p->stop_after > 0 && p->calls >= p->stop_after ? -ECANCELED : 0;
+}
+
+/* The progress callback hears every byte copied, over several chunks; stopping it mid-copy fails the import
+ * with its error and leaves nothing: no blob of its own, no temporary file, no record, the name free. */
+static void test_import_progress_and_cancel(void **state) {
+        Fixture *f = *state;
+        const size_t size = 3 * 1024 * 1024 + 17; /* over several 1 MiB copy chunks */
+        _cleanup_free_ uint8_t *data = pattern(size, 7);
+        _cleanup_free_ char *kernel = write_input(f, "big", data, size);
+        _cleanup_free_ char *initrd = write_input(f, "small", "a small initrd", 14);
+        _cleanup_strv_free_ char **blobs_before = NULL, **images_before = NULL, **blobs = NULL,
+                                 **images = NULL;
+        ImageImportSpec spec = {.name = "progress", .kernel_path = kernel, .initrd_path = initrd};
+        ProgressCount count = {};
+        ImageImport *imp = NULL;
+        const Image *img;
+
+        assert_int_equal(image_import_begin(f->store, &spec, &imp), 0);
+        assert_int_equal(image_import_set_progress(imp, count_progress, &count), 0);
+        assert_int_equal(image_import_copy(imp), 0);
+        assert_int_equal(image_import_set_progress(imp, NULL, NULL), -EALREADY);
+        assert_int_equal(count.bytes, size + 14);
+        assert_true(count.calls >= 4);
+        assert_int_equal(image_import_commit(imp, &img), 0);
+        imp = image_import_free(imp);
+
+        blobs_before = list_dir(f->blobs_dir);
+        images_before = list_dir(f->images_dir);
+        _cleanup_free_ uint8_t *other = pattern(size, 8);
+        _cleanup_free_ char *kernel2 = write_input(f, "big2", other, size);
+        spec = (ImageImportSpec) {.name = "cancelled", .kernel_path = kernel2};
+        count = (ProgressCount) {.stop_after = 2};
+        assert_int_equal(image_import_begin(f->store, &spec, &imp), 0);
+        assert_int_equal(image_import_set_progress(imp, count_progress, &count), 0);
+        assert_int_equal(image_import_copy(imp), -ECANCELED);
+        assert_int_equal(count.calls, 2);
+        imp = image_import_free(imp);
+
+        blobs = list_dir(f->blobs_dir);
+        images = list_dir(f->images_dir);
+        assert_true(strv_equal(blobs, blobs_before));
+        assert_true(strv_equal(images, images_before));
+        assert_int_equal(image_store_get(f->store, "cancelled", &img), -ENOENT);
+        import(f, "cancelled", kernel2, NULL, NULL, NULL);
+}
+
 static void test_remove_keeps_shared_and_pinned(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *k1 = write_input(f, "k1", "K1", 2), *k3 = write_input(f, "k3", "K3", 2);
@@ -744,6 +802,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_invalid_specs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_import_from_fds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_import_leaves_nothing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_import_progress_and_cancel, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_keeps_shared_and_pinned, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_copy_of_pinned_image, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_gc_blobs_keeps_referenced, setup, teardown),

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "image-store.h"
@@ -13,7 +14,9 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "manager-operations.h"
 #include "strv-util.h"
+#include "time-util.h"
 #include "varlink-interfaces.h"
 
 static const char *const kind_field[_IMAGE_BLOB_KIND_MAX] = {
@@ -75,11 +78,17 @@ typedef struct ImportCall {
         char *paths[_IMAGE_BLOB_KIND_MAX]; /* root only */
         int fds[_IMAGE_BLOB_KIND_MAX]; /* passed by the caller, or opened for root's paths */
         const char *failed_field; /* set by the worker: which file the error is about */
+        OperationProgress progress; /* bytes copied, for ListOperations and the caller; cancelled when the
+                                     * caller went away */
+        sd_event_source *progress_timer; /* callers that asked for more get the progress as it goes */
+        uint64_t progress_sent;
 } ImportCall;
 
 static ImportCall *import_call_free(ImportCall *c) {
         if (!c)
                 return NULL;
+        operations_detach_progress(c->manager->operations, &c->progress);
+        sd_event_source_disable_unref(c->progress_timer);
         image_import_free(c->import);
         varlink_unref(c->link);
         for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++) {
@@ -141,6 +150,28 @@ static int open_in_caller_root(pid_t pid, const char *path, int *ret_fd) {
         return 0;
 }
 
+/* In the worker, after each chunk: counts it, and stops the copy once the caller went away. */
+static int import_progress(uint64_t bytes, void *userdata) {
+        ImportCall *c = userdata;
+
+        if (atomic_load(&c->progress.cancelled))
+                return -ECANCELED;
+        atomic_fetch_add(&c->progress.done, bytes);
+        return 0;
+}
+
+/* The bytes to copy: the files' sizes as they are now (a file that grows meanwhile makes progress pass
+ * 100 %, no harm). */
+static void import_set_total(ImportCall *c) {
+        uint64_t total = 0;
+        struct stat st;
+
+        for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
+                if (c->fds[k] >= 0 && fstat(c->fds[k], &st) >= 0 && st.st_size > 0)
+                        total += (uint64_t) st.st_size;
+        atomic_store(&c->progress.total, total);
+}
+
 static int import_work(void *userdata) {
         ImportCall *c = userdata;
         int r;
@@ -164,6 +195,7 @@ static int import_work(void *userdata) {
                         return r;
         }
         c->failed_field = NULL; /* what fails in the copy is I/O, not a field */
+        import_set_total(c);
         return image_import_copy(c->import);
 }
 
@@ -200,6 +232,12 @@ static void import_done(int result, void *userdata) {
         const char *message = import_error_message(result);
         const Image *img;
 
+        if (atomic_load(&c->progress.cancelled)) {
+                /* Freeing the import rolls it back: its name, its temporary files and the blobs it made. */
+                log_info("Import of image %s cancelled: its caller went away.",
+                         image_import_name(c->import));
+                return;
+        }
         if (result == -ECANCELED)
                 return;
         if (result < 0 && message && c->failed_field) {
@@ -213,6 +251,28 @@ static void import_done(int result, void *userdata) {
                 (void) varlink_error_errno(c->link, -result);
         else
                 (void) reply_image(c->link, img);
+}
+
+/* How often a caller that asked for more hears of an import's progress. */
+#define IMPORT_PROGRESS_INTERVAL_USEC (200 * USEC_PER_MSEC)
+
+/* On the loop: a "continues" reply with the bytes copied so far, when they changed. */
+static int on_progress_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        ImportCall *c = userdata;
+        uint64_t done = atomic_load(&c->progress.done), total = atomic_load(&c->progress.total);
+
+        if (done != c->progress_sent) {
+                _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+                if (p && json_add_uint64(p, "bytesDone", done) >= 0 &&
+                    (total == 0 || json_add_uint64(p, "bytesTotal", total) >= 0)) {
+                        int r = varlink_notify(c->link, p);
+                        if (r < 0) /* the caller is gone or does not read: no more progress for it */
+                                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                        c->progress_sent = done;
+                }
+        }
+        (void) sd_event_source_set_time_relative(s, IMPORT_PROGRESS_INTERVAL_USEC);
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
 static int reply_invalid_field(Varlink *link, const char *field, const char *message) {
@@ -345,6 +405,16 @@ int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethod
         if (r < 0)
                 return r;
         c->link = varlink_ref(link);
+        r = image_import_set_progress(c->import, import_progress, c);
+        if (r < 0)
+                return r;
+        (void) operations_attach_progress(m->operations, link, &c->progress);
+        if (flags & VARLINK_METHOD_MORE) {
+                r = sd_event_add_time_relative(m->event, &c->progress_timer, CLOCK_MONOTONIC,
+                                               IMPORT_PROGRESS_INTERVAL_USEC, 0, on_progress_timer, c);
+                if (r < 0)
+                        return r;
+        }
         r = job_submit(m->jobs, import_work, import_done, c);
         if (r < 0)
                 return r;

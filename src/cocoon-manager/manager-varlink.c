@@ -8,6 +8,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "manager-operations.h"
 #include "manager-gc.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
@@ -35,7 +36,42 @@ static const struct {
         { "io.cocoon.Image.List", vl_method_image_list },
         { "io.cocoon.Image.Inspect", vl_method_image_inspect },
         { "io.cocoon.Image.Delete", vl_method_image_delete },
+        { "io.cocoon.Manager.ListOperations", vl_method_manager_list_operations },
 };
+
+static VarlinkMethod method_callback(const char *method) {
+        for (size_t i = 0; method && i < ELEMENTSOF(method_table); i++)
+                if (streq(method_table[i].method, method))
+                        return method_table[i].callback;
+        return NULL;
+}
+
+/* The long methods go through here: the call is in the operations list while the manager works on it (the
+ * list drops it once answered), and a handler with progress to report finds its entry by the link. */
+static int vl_method_tracked(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                             void *userdata) {
+        Manager *m = userdata;
+        const char *method = varlink_get_current_method(link);
+        VarlinkMethod callback = method_callback(method);
+
+        if (!callback)
+                return -EOPNOTSUPP;
+        int r = operations_begin(m->operations, link, method, parameters, now_usec(CLOCK_REALTIME));
+        if (r < 0)
+                return r;
+        return callback(link, parameters, flags, userdata);
+}
+
+int vl_method_manager_list_operations(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                                      void *userdata) {
+        Manager *m = userdata;
+        _cleanup_(json_object_putp) json_object *reply = NULL;
+
+        int r = operations_to_json(m->operations, &reply);
+        if (r < 0)
+                return r;
+        return varlink_reply(link, reply);
+}
 
 static const VarlinkInterface *const interfaces[] = {
         &vl_interface_io_cocoon,
@@ -118,7 +154,12 @@ static int on_connect(VarlinkServer *server, Varlink *link, void *userdata) {
 }
 
 static void on_disconnect(VarlinkServer *server, Varlink *link, void *userdata) {
+        Manager *m = userdata;
+
         vm_events_unsubscribe(userdata, link);
+        /* A caller that went away (Ctrl-C) cancels what reports progress: nobody waits for it. */
+        if (m->operations && operations_link_gone(m->operations, link) > 0)
+                log_debug("A caller went away with an operation in flight.");
         manager_check_idle(userdata);
 }
 
@@ -151,8 +192,14 @@ int manager_varlink_init(Manager *m) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to add interface %s: %m", interfaces[i]->name);
         }
+        r = operations_new(&m->operations);
+        if (r < 0)
+                return log_oom();
         for (size_t i = 0; i < ELEMENTSOF(method_table); i++) {
-                r = varlink_server_bind_method(m->varlink_server, method_table[i].method, method_table[i].callback);
+                r = varlink_server_bind_method(m->varlink_server, method_table[i].method,
+                                               operation_method_is_tracked(method_table[i].method)
+                                                       ? vl_method_tracked
+                                                       : method_table[i].callback);
                 if (r < 0)
                         return log_error_errno(r, "Failed to bind %s: %m", method_table[i].method);
         }

@@ -23,6 +23,7 @@
 #include "fs-util.h"
 #include "log.h"
 #include "manager.h"
+#include "manager-operations.h"
 #include "parse-util.h"
 #include "time-util.h"
 
@@ -44,6 +45,7 @@ Manager *manager_free(Manager *m) {
         vm_machined_free(m);
         vm_console_free_log_streams(m);
         varlink_server_unref(m->varlink_server);
+        operations_free(m->operations); /* after the workers: their done() detach progress */
         sd_event_source_unref(m->idle_timer);
         if (m->consoles) {
                 size_t state = 0;

@@ -22,6 +22,7 @@ typedef struct JobQueue JobQueue;
 typedef struct UnitWatch UnitWatch;
 typedef struct ImageStore ImageStore;
 typedef struct DescribeState DescribeState;
+typedef struct Operations Operations;
 
 typedef struct Manager {
         sd_event *event;
@@ -44,6 +45,7 @@ typedef struct Manager {
         Hashmap *machines;      /* vm id -> "<id>\0<name>" registered with machined (vm-machined.c) */
         VmSubscriber *subscribers; /* io.cocoon.VM.Watch callers */
         VmLogStream *log_streams;  /* `vm logs` being sent (vm-console.c) */
+        Operations *operations;    /* long calls in flight (manager-operations.c) */
         unsigned n_log_streams;
 
         char *state_dir;

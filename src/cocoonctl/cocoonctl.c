@@ -73,7 +73,7 @@ static const CtlOption options_vm_rm[] = {
         CTL_FLAG("force", 'f', &arg_force, "Stop running VMs first"),
         OPT_JSON,
 };
-static const CtlOption options_vm_status[] = {
+static const CtlOption options_vm_watch[] = {
         CTL_FLAG("event", 0, &arg_event, "Print the current state as events too"),
         OPT_JSON,
 };
@@ -146,10 +146,16 @@ static const Verb verbs[] = {
         { .group = "vm", .name = "rm", ALIASES("delete"), .min_args = 1, .max_args = ARGS_MAX,
           .run = verb_vm_rm, OPTS(options_vm_rm), .usage = "vm rm REF... [-f|--force]",
           .help = "Delete VMs (--force stops running ones first).", .example = "cocoonctl vm rm -f web" },
-        { .group = "vm", .name = "status", .max_args = ARGS_MAX, .run = verb_vm_status,
-          OPTS(options_vm_status), .usage = "vm status [REF...] [--event] [--json]",
-          .help = "Show VMs, then every change as it happens (until interrupted).",
-          .example = "cocoonctl vm status web" },
+        { .group = "vm", .name = "status", .min_args = 1, .max_args = ARGS_MAX, .run = verb_vm_status,
+          OPTS(options_json), .usage = "vm status REF... [--json]",
+          .help = "Print each VM's state; exit 0 running, 3 stopped/created, 4 not found, 5 in transition, "
+                  "6 error (the highest for several).",
+          .example = "cocoonctl vm status web || echo not running" },
+        { .group = "vm", .name = "watch", .max_args = ARGS_MAX, .run = verb_vm_watch,
+          OPTS(options_vm_watch), .usage = "vm watch [REF...] [--event] [--json]",
+          .help = "Show VMs, then every change as it happens, with a timestamp; a watch of named VMs ends "
+                  "when all of them are removed.",
+          .example = "cocoonctl vm watch --event" },
         { .group = "vm", .name = "console", .min_args = 1, .max_args = 1, .run = verb_vm_console,
           OPTS(options_vm_console), .usage = "vm console REF [--no-tty] [--escape-char C]",
           .help = "Attach to the serial console; leave with Ctrl-] then '.'.",
@@ -163,7 +169,8 @@ static const Verb verbs[] = {
         { .group = "image", .name = "import", .min_args = 1, .max_args = 1, .run = verb_image_import,
           OPTS(options_image_import),
           .usage = "image import NAME --kernel PATH [--initrd PATH] [--rootfs PATH] [--cmdline STR]",
-          .help = "Copy a kernel (and initrd, ext4 root file system, command line) into the image store.",
+          .help = "Copy a kernel (and initrd, ext4 root file system, command line) into the image store; "
+                  "progress on a terminal, Ctrl-C cancels (exit 130).",
           .example = "cocoonctl image import debian --kernel vmlinuz --initrd initrd.img" },
         { .group = "image", .name = "list", ALIASES("ls"), .run = verb_image_list, OPTS(options_list),
           .usage = "image list [-q] [-o table|wide|json]",
@@ -177,6 +184,9 @@ static const Verb verbs[] = {
         { .name = "gc", .run = verb_gc, OPTS(options_json), .usage = "gc",
           .help = "Remove orphan VM directories, VMs stuck in creating, and unused image blobs.",
           .example = "cocoonctl gc" },
+        { .name = "ops", .run = verb_ops, OPTS(options_json), .usage = "ops",
+          .help = "List the operations the manager has in flight: ID METHOD TARGET STARTED UID PROGRESS.",
+          .example = "cocoonctl ops --json" },
         { .name = "call", .min_args = 1, .max_args = 2, .run = verb_call, OPTS(options_call),
           .usage = "call METHOD [JSON] [--more] [--oneway]",
           .help = "Call any Varlink method of the manager and print the reply (raw access, like varlinkctl).",

@@ -2,12 +2,16 @@
 /* cocoonctl image …: import, list, inspect and remove images. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ctl-table.h"
 #include "ctl-util.h"
@@ -41,6 +45,79 @@ static int open_image_file(const char *option, const char *path, int *ret_fd) {
         }
         *ret_fd = TAKE_FD(fd);
         return 0;
+}
+
+/* Ctrl-C during an import: the handler shuts the connection down, which ends the wait for the reply at once
+ * and tells the manager to cancel (it drops what it copied so far). */
+#define CTL_EXIT_INTERRUPTED 130 /* 128 + SIGINT, what a shell reports for a command Ctrl-C ended */
+static volatile sig_atomic_t import_interrupted = 0;
+static volatile sig_atomic_t import_fd = -1;
+
+static void on_import_sigint(int sig) {
+        import_interrupted = 1;
+        if (import_fd >= 0)
+                (void) shutdown(import_fd, SHUT_RDWR);
+}
+
+/* One redrawn line on a terminal: "Importing NAME: 12.0M / 1.0G (1%)". */
+static void import_show_progress(const char *name, json_object *reply) {
+        int64_t done = ctl_field_int(reply, "bytesDone"), total = ctl_field_int(reply, "bytesTotal");
+        char d[FORMAT_SIZE_MAX], t[FORMAT_SIZE_MAX];
+
+        if (done < 0)
+                return;
+        if (total > 0)
+                fprintf(stderr, "\r\033[KImporting %s: %s / %s (%" PRId64 "%%)", name,
+                        format_size((uint64_t) done, d), format_size((uint64_t) total, t),
+                        MIN(done, total) * 100 / total);
+        else
+                fprintf(stderr, "\r\033[KImporting %s: %s", name, format_size((uint64_t) done, d));
+        fflush(stderr);
+}
+
+/* Calls Import with more: the manager sends the bytes copied as it goes, shown on stderr when it is a
+ * terminal (nothing on a pipe), then the image. Returns 0 with *ret_reply (owned by the link), < 0 on
+ * failure (reported), or exit code 130 when interrupted by Ctrl-C. */
+static int import_call(Varlink *link, const char *name, json_object *parameters, json_object **ret_reply) {
+        static const char method[] = "io.cocoon.Image.Import";
+        struct sigaction sa = { .sa_handler = on_import_sigint }; /* no SA_RESTART: poll() must wake */
+        bool tty = isatty(STDERR_FILENO), shown = false;
+        int r;
+
+        (void) varlink_set_relative_timeout(link, UINT64_MAX); /* a copy takes what it takes */
+        import_fd = varlink_get_fd(link);
+        if (sigaction(SIGINT, &sa, NULL) < 0)
+                return log_error_errno(negative_errno(), "cocoonctl: cannot catch SIGINT: %m");
+        r = varlink_observe(link, method, parameters);
+        for (;;) {
+                json_object *reply = NULL;
+                const char *error_id = NULL;
+                bool continues = false;
+
+                if (r >= 0)
+                        r = varlink_observe_next(link, &reply, &error_id, &continues);
+                if (shown && (r < 0 || error_id || !continues)) {
+                        fprintf(stderr, "\r\033[K");
+                        fflush(stderr);
+                }
+                if (import_interrupted) {
+                        fprintf(stderr, "cocoonctl: import cancelled\n");
+                        return CTL_EXIT_INTERRUPTED;
+                }
+                if (r < 0)
+                        return log_error_errno(r, "cocoonctl: calling %s failed (%m); the manager "
+                                               "cancels the import when its caller goes away", method);
+                if (error_id)
+                        return ctl_report_error(error_id, reply);
+                if (!continues) {
+                        *ret_reply = reply;
+                        return 0;
+                }
+                if (tty) {
+                        import_show_progress(name, reply);
+                        shown = true;
+                }
+        }
 }
 
 int verb_image_import(int argc, char **argv) {
@@ -86,8 +163,8 @@ int verb_image_import(int argc, char **argv) {
         if (r < 0)
                 return r;
 
-        r = ctl_call(link, "io.cocoon.Image.Import", parameters, &reply);
-        if (r < 0)
+        r = import_call(link, argv[0], parameters, &reply);
+        if (r != 0)
                 return r;
         if (!json_object_object_get_ex(reply, "image", &image)) {
                 fprintf(stderr, "cocoonctl: io.cocoon.Image.Import reply has no image\n");

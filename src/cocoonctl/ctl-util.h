@@ -99,7 +99,8 @@ int ctl_read_refs(FILE *f, char ***ret);
 /* Prints `o` as pretty JSON (and a newline) on stdout; NULL prints {}. */
 void ctl_print_json(json_object *o);
 
-/* Turns a verb's negative return into an exit code. */
+/* Turns a verb's return into an exit code: a negative errno is a failure, >= 0 is the exit code (vm status
+ * returns one per VM state). */
 int ctl_exit_code(int r);
 
 /* Typed reads of a reply object that tolerate absence: NULL / -1 when the key is missing or mistyped. */

@@ -17,10 +17,13 @@ int verb_vm_start(int argc, char **argv);
 int verb_vm_stop(int argc, char **argv);
 int verb_vm_rm(int argc, char **argv);
 int verb_vm_debug(int argc, char **argv);
-int verb_vm_status(int argc, char **argv);
 extern const char *arg_name, *arg_cpu, *arg_memory, *arg_storage, *arg_backend, *arg_accel, *arg_vm_cmdline;
 extern const char *arg_timeout;
-extern bool arg_force, arg_event;
+extern bool arg_force;
+/* ctl-vm-status.c */
+int verb_vm_status(int argc, char **argv);
+int verb_vm_watch(int argc, char **argv);
+extern bool arg_event;
 /* ctl-image.c */
 int verb_image_import(int argc, char **argv);
 int verb_image_list(int argc, char **argv);
@@ -29,6 +32,8 @@ int verb_image_rm(int argc, char **argv);
 extern const char *arg_kernel, *arg_initrd, *arg_rootfs, *arg_cmdline;
 /* ctl-gc.c */
 int verb_gc(int argc, char **argv);
+/* ctl-ops.c */
+int verb_ops(int argc, char **argv);
 /* ctl-raw.c: raw Varlink access, like varlinkctl (which Debian 12 lacks) */
 int verb_call(int argc, char **argv);
 int verb_introspect(int argc, char **argv);

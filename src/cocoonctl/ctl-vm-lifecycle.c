@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* cocoonctl vm create|run|start|stop|rm|status|debug: the verbs that change VMs or follow them. */
+/* cocoonctl vm create|run|start|stop|rm|debug: the verbs that change VMs. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +19,6 @@ const char *arg_accel = NULL;
 const char *arg_vm_cmdline = NULL;
 bool arg_force = false;
 const char *arg_timeout = NULL;
-bool arg_event = false;
 
 static int add_size(json_object *p, const char *key, const char *value) {
         uint64_t bytes;
@@ -178,52 +177,4 @@ int verb_vm_debug(int argc, char **argv) {
                 printf("%s'%s'%s\n", i == 0 ? "" : "  ", json_object_get_string(json_object_array_get_idx(args, i)),
                        i + 1 < json_object_array_length(args) ? " \\" : "");
         return 0;
-}
-
-/* vm status: follows io.cocoon.VM.Watch; one line per event (or per VM at start). */
-static void print_event(json_object *e) {
-        json_object *vm = NULL;
-        const char *event = "?", *id = "?", *name = "-", *state = "-", *reason = NULL;
-        (void) json_get_string(e, "event", &event);
-        (void) json_get_string(e, "id", &id);
-        if (json_object_object_get_ex(e, "vm", &vm)) {
-                (void) json_get_string(vm, "name", &name);
-                (void) json_get_string(vm, "state", &state);
-                (void) json_get_string(vm, "errorReason", &reason);
-        }
-        if (arg_json)
-                puts(json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
-        else if (arg_event || !streq(event, "current"))
-                printf("%-8s %s  %-20s %-9s%s%s\n", event, id, name, state, reason ? "  " : "", reason ?: "");
-        else
-                printf("%s  %-20s %s%s%s\n", id, name, state, reason ? "  " : "", reason ?: "");
-        fflush(stdout);
-}
-
-int verb_vm_status(int argc, char **argv) {
-        _cleanup_(varlink_unrefp) Varlink *link = NULL;
-        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
-        int r;
-
-        if (argc > 0 && (r = json_add_strv(p, "refs", argv)) < 0)
-                return r;
-        if ((r = ctl_connect(&link)) < 0)
-                return r;
-        (void) varlink_set_relative_timeout(link, UINT64_MAX);
-        r = varlink_observe(link, "io.cocoon.VM.Watch", p);
-        if (r < 0)
-                return log_error_errno(r, "cocoonctl: calling io.cocoon.VM.Watch failed: %m");
-        for (;;) {
-                json_object *reply = NULL;
-                const char *error_id = NULL;
-                bool continues = false;
-                r = varlink_observe_next(link, &reply, &error_id, &continues);
-                if (r < 0)
-                        return log_error_errno(r, "cocoonctl: the manager went away: %m");
-                if (error_id)
-                        return ctl_report_error(error_id, reply);
-                print_event(reply);
-                if (!continues)
-                        return 0;
-        }
 }

@@ -188,7 +188,8 @@ static int write_sparse(int fd, const uint8_t *buf, size_t size) {
 }
 
 /* Copies src to dst (both at offset 0) and returns the SHA-256 of what was copied. */
-static int copy_and_hash(int src, int dst, char ret_hex[static IMAGE_BLOB_HEX_LEN + 1], uint64_t *ret_size) {
+static int copy_and_hash(int src, int dst, ImageBlobProgress progress, void *userdata,
+                         char ret_hex[static IMAGE_BLOB_HEX_LEN + 1], uint64_t *ret_size) {
         _cleanup_(sha256_freep) Sha256 *hash = NULL;
         _cleanup_free_ uint8_t *buf = NULL;
         uint64_t total = 0;
@@ -214,6 +215,8 @@ static int copy_and_hash(int src, int dst, char ret_hex[static IMAGE_BLOB_HEX_LE
                 if (r < 0)
                         return r;
                 total += (uint64_t) n;
+                if (progress && (r = progress((uint64_t) n, userdata)) < 0)
+                        return r;
         }
 
         /* Gives a trailing hole its length; a no-op otherwise. */
@@ -226,8 +229,8 @@ static int copy_and_hash(int src, int dst, char ret_hex[static IMAGE_BLOB_HEX_LE
         return 0;
 }
 
-static int write_temp_file(int blobs_fd, const char *temp_name, int src,
-                           char ret_hex[static IMAGE_BLOB_HEX_LEN + 1], uint64_t *ret_size) {
+static int write_temp_file(int blobs_fd, const char *temp_name, int src, ImageBlobProgress progress,
+                           void *userdata, char ret_hex[static IMAGE_BLOB_HEX_LEN + 1], uint64_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         int r;
 
@@ -238,7 +241,7 @@ static int write_temp_file(int blobs_fd, const char *temp_name, int src,
                 return negative_errno();
         if (fchmod(fd, 0444) < 0)
                 return negative_errno();
-        r = copy_and_hash(src, fd, ret_hex, ret_size);
+        r = copy_and_hash(src, fd, progress, userdata, ret_hex, ret_size);
         if (r < 0)
                 return r;
         if (fsync(fd) < 0)
@@ -248,8 +251,9 @@ static int write_temp_file(int blobs_fd, const char *temp_name, int src,
         return 0;
 }
 
-int image_blob_write_temp(int blobs_fd, int src, ImageBlobKind kind, char **ret_temp_name,
-                          char ret_hex[static IMAGE_BLOB_HEX_LEN + 1], uint64_t *ret_size) {
+int image_blob_write_temp(int blobs_fd, int src, ImageBlobKind kind, ImageBlobProgress progress,
+                          void *userdata, char **ret_temp_name, char ret_hex[static IMAGE_BLOB_HEX_LEN + 1],
+                          uint64_t *ret_size) {
         _cleanup_free_ char *temp_name = NULL;
         char random[ID_LENGTH + 1], hex[IMAGE_BLOB_HEX_LEN + 1] = {};
         uint64_t size = 0;
@@ -268,7 +272,7 @@ int image_blob_write_temp(int blobs_fd, int src, ImageBlobKind kind, char **ret_
         if (asprintf(&temp_name, TEMP_FILE_PREFIX "blob-%s", random) < 0)
                 return -ENOMEM;
 
-        r = write_temp_file(blobs_fd, temp_name, src, hex, &size);
+        r = write_temp_file(blobs_fd, temp_name, src, progress, userdata, hex, &size);
         if (r < 0) {
                 (void) unlinkat(blobs_fd, temp_name, 0);
                 return r;

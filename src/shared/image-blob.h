@@ -49,9 +49,13 @@ int image_blob_open_source(const char *path, ImageBlobKind kind, int *ret_fd);
  * and copies it, from offset 0 whatever the fd's own offset, into a new temporary file
  * in blobs_fd while hashing it. Runs of zero blocks become holes, so sparse root file systems stay sparse.
  * The temporary file is fsync'ed; its name (starting with TEMP_FILE_PREFIX) goes to ret_temp_name. On
- * failure nothing is left in blobs_fd. */
-int image_blob_write_temp(int blobs_fd, int src, ImageBlobKind kind, char **ret_temp_name,
-                          char ret_hex[static IMAGE_BLOB_HEX_LEN + 1], uint64_t *ret_size);
+ * failure nothing is left in blobs_fd. progress (NULL: none) is called after each chunk, see below. */
+/* Told of each chunk image_blob_write_temp() copied (its size in bytes); a negative return stops the copy
+ * with that error (how an import is cancelled). */
+typedef int (*ImageBlobProgress)(uint64_t bytes, void *userdata);
+int image_blob_write_temp(int blobs_fd, int src, ImageBlobKind kind, ImageBlobProgress progress,
+                          void *userdata, char **ret_temp_name, char ret_hex[static IMAGE_BLOB_HEX_LEN + 1],
+                          uint64_t *ret_size);
 
 /* Phase two: gives temp_name its final name "<hex>.<kind>" unless that blob exists already, in which case
  * the equal content is stored once and the temporary file is dropped. Never replaces an existing file (a

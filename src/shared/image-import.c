@@ -16,6 +16,8 @@ struct ImageImport {
         char *cmdline; /* NULL: none */
         char *paths[_IMAGE_BLOB_KIND_MAX]; /* NULL: the image has no such file, or it comes from fds[] */
         int fds[_IMAGE_BLOB_KIND_MAX]; /* -EBADF: none */
+        ImageBlobProgress progress; /* NULL: none */
+        void *progress_userdata;
         ImageFile files[_IMAGE_BLOB_KIND_MAX]; /* present = added and still pending in the store */
         bool created[_IMAGE_BLOB_KIND_MAX]; /* this import wrote the blob (so a rollback may delete it) */
         bool reserved; /* name is in store->reserved_names */
@@ -109,17 +111,29 @@ int image_import_set_fd(ImageImport *imp, ImageBlobKind kind, int fd) {
         return 0;
 }
 
+int image_import_set_progress(ImageImport *imp, ImageBlobProgress progress, void *userdata) {
+        if (!imp)
+                return -EINVAL;
+        if (imp->copy_started)
+                return -EALREADY;
+        imp->progress = progress;
+        imp->progress_userdata = userdata;
+        return 0;
+}
+
 /* Adds one file as a blob. Any thread: it touches only the blobs directory and, under the lock, the pending
  * list. The blob is registered as pending before it is linked or found to exist, so the owner thread cannot
  * delete it in between (see image_store_remove_blob_if_unused()). */
-static int blob_add(ImageStore *s, int src, ImageBlobKind kind, ImageFile *ret_file, bool *ret_created) {
+static int blob_add(ImageImport *imp, int src, ImageBlobKind kind, ImageFile *ret_file, bool *ret_created) {
+        ImageStore *s = imp->store;
         _cleanup_free_ char *temp = NULL;
         char hex[IMAGE_BLOB_HEX_LEN + 1];
         uint64_t size;
         bool created;
         int r;
 
-        r = image_blob_write_temp(s->blobs_fd, src, kind, &temp, hex, &size);
+        r = image_blob_write_temp(s->blobs_fd, src, kind, imp->progress, imp->progress_userdata, &temp, hex,
+                                  &size);
         if (r < 0)
                 return r;
 
@@ -166,7 +180,7 @@ int image_import_copy(ImageImport *imp) {
                 }
                 if (src < 0)
                         continue;
-                r = blob_add(imp->store, src, k, &imp->files[k], &imp->created[k]);
+                r = blob_add(imp, src, k, &imp->files[k], &imp->created[k]);
                 if (r < 0)
                         return r; /* blobs added so far stay pending until image_import_free() */
         }
@@ -277,6 +291,10 @@ int image_import_commit(ImageImport *imp, const Image **ret) {
                 *ret = img;
         TAKE_PTR(img);
         return 0;
+}
+
+const char *image_import_name(const ImageImport *imp) {
+        return imp ? imp->name : NULL;
 }
 
 ImageImport *image_import_free(ImageImport *imp) {

@@ -92,11 +92,16 @@ int image_import_begin(ImageStore *s, const ImageImportSpec *spec, ImageImport *
 /* Before image_import_copy() (any thread): the file of kind comes from fd (duplicated; the caller keeps
  * fd) instead of the path or fd given to image_import_begin(). -EALREADY once the copy started. */
 int image_import_set_fd(ImageImport *imp, ImageBlobKind kind, int fd);
+/* Before image_import_copy(): progress (NULL: none) hears of every chunk the copy writes, and may stop it
+ * by returning an error (image_blob_write_temp()); the import then fails with that error. */
+int image_import_set_progress(ImageImport *imp, ImageBlobProgress progress, void *userdata);
 /* Errors of image_blob_write_temp() for the first file that fails (-ENOENT: a file is missing, -EISDIR,
  * -EBADFD: not a regular file, -EINVAL: empty, -EMEDIUMTYPE: rootfs is not ext2/3/4), or I/O errors. */
 int image_import_copy(ImageImport *imp);
 /* -ESTALE if image_import_copy() has not succeeded, or -EALREADY if already committed. */
 int image_import_commit(ImageImport *imp, const Image **ret);
+/* The name the import gives the image. */
+const char *image_import_name(const ImageImport *imp);
 ImageImport *image_import_free(ImageImport *imp);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ImageImport *, image_import_free);
 

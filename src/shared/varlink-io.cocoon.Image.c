@@ -66,14 +66,34 @@ static const VarlinkField image_out[] = {
         {},
 };
 
+static const VarlinkField import_out[] = {
+        {.name = "image",
+         .type = VARLINK_NAMED,
+         .named_type = "Image",
+         .flags = VARLINK_NULLABLE,
+         .doc = "In the final reply."},
+        {.name = "bytesDone",
+         .type = VARLINK_INT,
+         .flags = VARLINK_NULLABLE,
+         .doc = "In the replies before it (continues: true), when called with more: bytes copied so far."},
+        {.name = "bytesTotal",
+         .type = VARLINK_INT,
+         .flags = VARLINK_NULLABLE,
+         .doc = "With bytesDone: the files' sizes added up."},
+        {},
+};
+
 static const VarlinkSymbol method_import = {
         .kind = VARLINK_SYMBOL_METHOD,
         .name = "Import",
+        .flags = VARLINK_SUPPORTS_MORE,
         .input = import_in,
-        .output = image_out,
+        .output = import_out,
         .doc = "Copies files into the image store. Callers pass them open, as file descriptors: what they "
                "could open is what they can import. The manager opens no path for a caller other than "
-               "root.",
+               "root. Called with more, the replies before the final one report progress (about five a "
+               "second while bytes are copied); without more there is one reply. A caller that disconnects "
+               "cancels the import: nothing of it stays (no blob it created, no temporary file, no record).",
 };
 
 static const VarlinkField list_out[] = {

@@ -63,10 +63,50 @@ static const VarlinkSymbol method_garbage_collect = {
                "blobs. Never touches a VM with an operation in flight or a record that failed to load.",
 };
 
+static const VarlinkField operation_fields[] = {
+        { .name = "id", .type = VARLINK_INT, .doc = "Counts up from 1 for each manager process." },
+        { .name = "method", .type = VARLINK_STRING, .doc = "The method called, e.g. io.cocoon.VM.Stop." },
+        { .name = "vms", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE | VARLINK_ARRAY,
+          .doc = "The VM references the call named (refs or ref), or the name Create gives the new VM." },
+        { .name = "image", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "The image: the name Import gives it, or the image Create uses." },
+        { .name = "startedAt", .type = VARLINK_STRING, .doc = "When the call came, RFC 3339." },
+        { .name = "uid", .type = VARLINK_INT, .flags = VARLINK_NULLABLE, .doc = "The caller's uid." },
+        { .name = "bytesDone", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
+          .doc = "Bytes copied so far, for operations that report progress (Import)." },
+        { .name = "bytesTotal", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
+          .doc = "Bytes to copy in all, once known." },
+        {},
+};
+
+static const VarlinkSymbol type_operation = {
+        .kind = VARLINK_SYMBOL_STRUCT_TYPE,
+        .name = "Operation",
+        .input = operation_fields,
+        .doc = "A long call the manager is working on.",
+};
+
+static const VarlinkField list_operations_out[] = {
+        { .name = "operations", .type = VARLINK_NAMED, .named_type = "Operation", .flags = VARLINK_ARRAY,
+          .doc = "Oldest first." },
+        {},
+};
+
+static const VarlinkSymbol method_list_operations = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "ListOperations",
+        .output = list_operations_out,
+        .doc = "The operations in flight: VM Create, Start, Stop, Delete, Kill, Restart, Image Import and "
+               "GarbageCollect calls whose caller waits for the answer. A caller that disconnects takes its "
+               "call off the list: an Import is then cancelled, VM operations carry on.",
+};
+
 static const VarlinkSymbol *const symbols[] = {
         &type_backend,
+        &type_operation,
         &method_describe,
         &method_garbage_collect,
+        &method_list_operations,
         NULL,
 };
 

@@ -195,6 +195,10 @@ VarlinkServer *varlink_get_server(Varlink *link) {
         return link ? link->server : NULL;
 }
 
+int varlink_get_fd(Varlink *link) {
+        return link ? link->fd : -EINVAL;
+}
+
 const char *varlink_get_current_method(Varlink *link) {
         return link && link->state == VARLINK_PROCESSING ? link->current_method : NULL;
 }

@@ -82,6 +82,9 @@ int varlink_get_peer_groups(Varlink *link, const gid_t **ret, size_t *ret_n);
 void *varlink_set_userdata(Varlink *link, void *userdata);
 void *varlink_get_userdata(Varlink *link);
 VarlinkServer *varlink_get_server(Varlink *link);
+/* The connection's socket, still owned by the link (e.g. for a signal handler to shutdown() it, which
+ * ends a blocking call at once); -EBADF once closed. */
+int varlink_get_fd(Varlink *link);
 /* The fully-qualified method of the call being served (NULL when idle). */
 const char *varlink_get_current_method(Varlink *link);
 /* Bytes queued for the peer and not yet written (a peer that does not read lets them grow). */

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests for the operations list: which methods are operations, what an operation is about, and that calls
+ * no longer served drop out and a caller going away cancels. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "../src/cocoon-manager/manager-operations.h"
+#include "json-util.h"
+#include "strv-util.h"
+
+static void test_tracked_methods(void **state) {
+        assert_true(operation_method_is_tracked("io.cocoon.VM.Stop"));
+        assert_true(operation_method_is_tracked("io.cocoon.Image.Import"));
+        assert_true(operation_method_is_tracked("io.cocoon.Manager.GarbageCollect"));
+        /* Quick calls and streams are not operations. */
+        assert_false(operation_method_is_tracked("io.cocoon.VM.List"));
+        assert_false(operation_method_is_tracked("io.cocoon.VM.Watch"));
+        assert_false(operation_method_is_tracked("io.cocoon.Manager.ListOperations"));
+        assert_false(operation_method_is_tracked(NULL));
+}
+
+static void check_targets(const char *method, const char *parameters, const char *vms, const char *image) {
+        _cleanup_(json_object_putp) json_object *p = parameters ? json_tokener_parse(parameters) : NULL;
+        _cleanup_strv_free_ char **got_vms = NULL;
+        _cleanup_free_ char *got_image = NULL, *joined = NULL;
+
+        assert_int_equal(operation_targets_from_parameters(method, p, &got_vms, &got_image), 0);
+        joined = got_vms ? strv_join(got_vms, ",") : NULL;
+        if (vms)
+                assert_string_equal(joined, vms);
+        else
+                assert_null(got_vms);
+        if (image)
+                assert_string_equal(got_image, image);
+        else
+                assert_null(got_image);
+}
+
+static void test_targets(void **state) {
+        check_targets("io.cocoon.VM.Stop", "{\"refs\":[\"web\",\"db\"],\"force\":true}", "web,db", NULL);
+        check_targets("io.cocoon.VM.Create", "{\"name\":\"web\",\"image\":\"debian\"}", "web", "debian");
+        check_targets("io.cocoon.VM.Create", "{\"image\":\"debian\"}", NULL, "debian");
+        check_targets("io.cocoon.Image.Import", "{\"name\":\"debian\",\"kernelFileDescriptor\":0}", NULL,
+                      "debian");
+        check_targets("io.cocoon.Manager.GarbageCollect", NULL, NULL, NULL);
+        /* Hostile shapes are skipped, not trusted. */
+        check_targets("io.cocoon.VM.Stop", "{\"refs\":[1,\"a\",null]}", "a", NULL);
+        check_targets("io.cocoon.VM.Stop", "{\"refs\":\"web\"}", NULL, NULL);
+        check_targets("io.cocoon.Image.Import", "{\"name\":7}", NULL, NULL);
+}
+
+/* A link that serves no call (a client's end): its operation counts as answered. */
+static void test_finished_and_gone(void **state) {
+        _cleanup_(operations_freep) Operations *ops = NULL;
+        _cleanup_(varlink_unrefp) Varlink *a = NULL, *b = NULL;
+        _cleanup_(json_object_putp) json_object *list = NULL;
+        OperationProgress progress = {};
+        int fds[2];
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+        assert_int_equal(varlink_connect_fd(&a, fds[0]), 0);
+        assert_int_equal(varlink_connect_fd(&b, fds[1]), 0);
+        assert_int_equal(operations_new(&ops), 0);
+
+        assert_int_equal(operations_begin(ops, a, "io.cocoon.Image.Import", NULL, 0), 0);
+        assert_int_equal(operations_attach_progress(ops, a, &progress), 0);
+        assert_int_equal(operations_attach_progress(ops, b, &progress), -ENOENT);
+        assert_int_equal(operations_link_gone(ops, b), 0);
+        assert_false(progress.cancelled);
+        assert_int_equal(operations_link_gone(ops, a), 1);
+        assert_true(progress.cancelled);
+
+        assert_int_equal(operations_begin(ops, b, "io.cocoon.VM.Stop", NULL, 0), 0);
+        operations_detach_progress(ops, &progress);
+        assert_int_equal(operations_count(ops), 0);
+        assert_int_equal(operations_to_json(ops, &list), 0);
+        assert_string_equal(json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN),
+                            "{\"operations\":[]}");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_tracked_methods),
+                cmocka_unit_test(test_targets),
+                cmocka_unit_test(test_finished_and_gone),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
