@@ -61,9 +61,12 @@ static const CtlOption options_vm_status[] = {
 static const CtlOption options_vm_console[] = {
         CTL_FLAG("no-tty", 0, &arg_no_tty, "Pass stdin/stdout as they are (no raw mode, no escape)"),
         CTL_VALUE("escape-char", 0, "C", &arg_escape_char, "Escape character (default ^])"),
+        CTL_FLAG("replay", 0, &arg_replay, "Print the end of the console log before attaching"),
+        CTL_VALUE("lines", 'n', "N", &arg_lines, "Lines --replay prints (default 100)"),
 };
 static const CtlOption options_vm_logs[] = {
         CTL_FLAG("follow", 'f', &arg_follow, "Keep printing new output"),
+        CTL_VALUE("lines", 'n', "N", &arg_lines, "Print only the last N lines (default: all)"),
 };
 static const CtlOption options_image_import[] = {
         CTL_VALUE("kernel", 0, "PATH", &arg_kernel, "Kernel image (required)"),
@@ -131,11 +134,13 @@ static const Verb verbs[] = {
           .help = "Show VMs, then every change as it happens (until interrupted).",
           .example = "cocoonctl vm status web" },
         { .group = "vm", .name = "console", .min_args = 1, .max_args = 1, .run = verb_vm_console,
-          OPTS(options_vm_console), .usage = "vm console REF [--no-tty] [--escape-char C]",
+          OPTS(options_vm_console),
+          .usage = "vm console REF [--no-tty] [--escape-char C] [--replay [-n N]]",
           .help = "Attach to the serial console; leave with Ctrl-] then '.'.",
           .example = "cocoonctl vm console web" },
         { .group = "vm", .name = "logs", .min_args = 1, .max_args = 1, .run = verb_vm_logs,
-          OPTS(options_vm_logs), .usage = "vm logs REF [-f|--follow]", .help = "Print the serial console log.",
+          OPTS(options_vm_logs), .usage = "vm logs REF [-f|--follow] [-n|--lines N]",
+          .help = "Print the serial console log.",
           .example = "cocoonctl vm logs -f web" },
         { .group = "vm", .name = "debug", .min_args = 1, .max_args = 1, .run = verb_vm_debug,
           OPTS(options_json), .usage = "vm debug REF", .help = "Print the command line the VM's unit runs.",

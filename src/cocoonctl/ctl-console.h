@@ -8,6 +8,11 @@
 extern bool arg_no_tty;              /* --no-tty: pump stdin/stdout as they are, no raw mode, no escape */
 extern bool arg_follow;              /* -f --follow: vm logs keeps printing new output */
 extern const char *arg_escape_char;  /* --escape-char=C: NULL means ^] */
+extern const char *arg_lines;        /* -n --lines=N: the last N lines (vm logs, vm console --replay) */
+extern bool arg_replay;              /* --replay: vm console prints the end of the log first */
+
+/* Lines vm console --replay prints without --lines: about a screen, enough to show the login prompt. */
+#define CONSOLE_REPLAY_LINES_DEFAULT 100
 
 /* vm console REF */
 int verb_vm_console(int argc, char **argv);

@@ -101,6 +101,7 @@ assert_contains "$out" "--address=PATH" "vm stop --help"
 assert_not_contains "$out" "--follow" "vm stop --help"
 out=$(cocoonctl vm logs --help)
 assert_contains "$out" "-f --follow" "vm logs --help"
+assert_contains "$out" "-n --lines=N" "vm logs --help"
 assert_not_contains "$out" "--json" "vm logs --help"
 out=$(cocoonctl --help vm create)
 assert_contains "$out" "--memory=SIZE" "--help before vm create"

@@ -99,6 +99,41 @@ assert_contains "$out" "COCOON-GUEST-READY" "vm logs"
 assert_contains "$out" "CONSOLE-42" "vm logs"
 assert_contains "$out" "TWO-56" "vm logs"
 
+info "vm logs -n N: the last N lines, as tail -n N of the whole log; -n 0 prints nothing"
+cocoonctl vm logs con >/tmp/all.log
+for n in 1 3 40; do
+        assert_eq "$(tail -n "$n" /tmp/all.log | sha256sum)" "$(cocoonctl vm logs con -n "$n" | sha256sum)" \
+                "vm logs -n $n"
+done
+assert_eq "$(sha256sum </tmp/all.log)" "$(cocoonctl vm logs con --lines 100000 | sha256sum)" \
+        "vm logs --lines 100000"
+assert_eq "" "$(cocoonctl vm logs con -n 0)" "vm logs -n 0"
+rc=0
+err=$(cocoonctl vm logs con -n -2 2>&1) || rc=$?
+assert_eq 1 "$rc" "exit code of vm logs -n -2"
+assert_contains "$err" "invalid --lines '-2'" "vm logs -n -2"
+info "the manager checks lines: not negative, only with replay"
+rc=0
+err=$(cocoonctl call io.cocoon.VM.Console '{"ref":"con","replay":true,"lines":-1}' 2>&1) || rc=$?
+assert_contains "$err" "InvalidParameter" "Console with lines -1"
+assert_contains "$err" "invalid parameter 'lines'" "Console with lines -1"
+err=$(cocoonctl call io.cocoon.VM.Console '{"ref":"con","lines":5}' 2>&1) || rc=$?
+assert_contains "$err" "invalid parameter 'lines'" "Console with lines but no replay"
+
+info "vm console --replay: the end of the log first, then the live console"
+tail -n 2 /tmp/all.log >/tmp/expected.replay
+out=$( (sleep 2; echo 'echo REPLAYED-$((8*8))'; sleep 2) | cocoonctl vm console con --no-tty --replay -n 2 |
+        tee /tmp/replay.out)
+head -c "$(stat -c %s /tmp/expected.replay)" /tmp/replay.out >/tmp/replay.head
+cmp -s /tmp/expected.replay /tmp/replay.head ||
+        fail "vm console --replay -n 2 did not start with the log's last 2 lines: $(od -c /tmp/replay.out |
+                head)"
+assert_contains "$out" "REPLAYED-64" "live output after the replay"
+rc=0
+err=$(cocoonctl vm console con --no-tty -n 2 </dev/null 2>&1) || rc=$?
+assert_eq 1 "$rc" "exit code of vm console -n without --replay"
+assert_contains "$err" "--lines needs --replay" "vm console -n without --replay"
+
 info "vm logs --follow: the log, then live output, until the VM stops"
 cocoonctl vm logs con --follow >/tmp/follow.out &
 pid_f=$!
