@@ -322,19 +322,10 @@ static int parse_lines(uint64_t fallback, uint64_t *ret) {
         return 0;
 }
 
-int verb_vm_console(int argc, char **argv) {
-        ConsoleSession s = { .fd = -EBADF };
+int ctl_console_prepare(CtlConsoleOptions *ret) {
         uint8_t escape = ESCAPE_CHAR_DEFAULT;
-        char shown[ESCAPE_CHAR_FORMAT_MAX];
         bool tty = !arg_no_tty;
-        uint64_t lines;
 
-        if (arg_lines && !arg_replay) {
-                fprintf(stderr, "cocoonctl vm console: --lines needs --replay\n");
-                return -EINVAL;
-        }
-        if (parse_lines(CONSOLE_REPLAY_LINES_DEFAULT, &lines) < 0)
-                return -EINVAL;
         if (arg_escape_char && escape_char_parse(arg_escape_char, &escape) < 0) {
                 fprintf(stderr,
                         "cocoonctl: invalid escape character '%s': use one character or ^X "
@@ -346,8 +337,17 @@ int verb_vm_console(int argc, char **argv) {
                 fprintf(stderr, "cocoonctl: stdin is not a terminal (use --no-tty to pipe the console)\n");
                 return -ENOTTY;
         }
+        *ret = (CtlConsoleOptions) { .escape = escape, .tty = tty };
+        return 0;
+}
 
-        int r = console_open(argv[0], false, arg_replay, lines, true, &s);
+int ctl_console_attach(const char *ref, const CtlConsoleOptions *o, bool replay, uint64_t lines) {
+        ConsoleSession s = { .fd = -EBADF };
+        char shown[ESCAPE_CHAR_FORMAT_MAX];
+        uint8_t escape = o->escape;
+        bool tty = o->tty;
+
+        int r = console_open(ref, false, replay, lines, true, &s);
         if (r < 0)
                 return r;
         if (tty)
@@ -363,6 +363,22 @@ int verb_vm_console(int argc, char **argv) {
         if (r < 0)
                 return log_error_errno(r, "cocoonctl: console failed: %m");
         return 0;
+}
+
+int verb_vm_console(int argc, char **argv) {
+        CtlConsoleOptions o;
+        uint64_t lines;
+
+        if (arg_lines && !arg_replay) {
+                fprintf(stderr, "cocoonctl vm console: --lines needs --replay\n");
+                return -EINVAL;
+        }
+        if (parse_lines(CONSOLE_REPLAY_LINES_DEFAULT, &lines) < 0)
+                return -EINVAL;
+        int r = ctl_console_prepare(&o);
+        if (r < 0)
+                return r;
+        return ctl_console_attach(argv[0], &o, arg_replay, lines);
 }
 
 int verb_vm_logs(int argc, char **argv) {

@@ -35,6 +35,8 @@ expect_usage "cocoonctl vm inspect: unknown option '--follow'" cocoonctl vm insp
 expect_usage "cocoonctl vm console: unknown option '--force'" cocoonctl vm console c1 --force
 expect_usage "cocoonctl image rm: unknown option '--json'" cocoonctl image rm x --json
 expect_usage "cocoonctl vm create: unknown option '--kernel'" cocoonctl vm create img --kernel k
+expect_usage "cocoonctl vm create: unknown option '--console'" cocoonctl vm create img --console
+expect_usage "cocoonctl vm logs: unknown option '--replay'" cocoonctl vm logs c1 --replay
 expect_usage "cocoonctl vm list: unknown option '-f'" cocoonctl vm list -f
 expect_usage "cocoonctl vm logs: unknown option '--json'" cocoonctl vm logs c1 --json
 expect_usage "cocoonctl vm logs: option '--json' does not apply" cocoonctl --json vm logs c1

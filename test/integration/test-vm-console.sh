@@ -157,6 +157,42 @@ assert_eq 1 "$rc" "exit code of vm console of a stopped VM"
 assert_contains "$err" "io.cocoon.VM.InvalidState" "vm console of a stopped VM"
 cocoonctl vm rm con >/dev/null
 
+info "vm run --console --no-tty: created, started and attached; the whole boot up to the ready line arrives"
+mkfifo /tmp/run.in
+cocoonctl vm run guest --name runcon --memory 256M --storage 64M --console --no-tty </tmp/run.in \
+        >/tmp/run.out 2>/tmp/run.err &
+pid_r=$!
+pids+=("$pid_r")
+exec 7>/tmp/run.in
+wait_for 60 grep -q COCOON-GUEST-READY /tmp/run.out
+# From the first line on: the kernel's banner precedes the disk check and the ready line.
+assert_eq 1 "$(grep -c "COCOON-DISK vda: COCOON-ROOTFS-MARKER" /tmp/run.out)" "the boot in vm run --console"
+assert_eq running "$(vm_state runcon)" "state of a VM run with --console"
+assert_contains "$(cat /tmp/run.err)" "VM runcon (" "vm run --console on stderr"
+run_id=$(cocoonctl vm inspect runcon | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+assert_not_contains "$(head -n 1 /tmp/run.out)" "$run_id" "stdout of vm run --console (the console's)"
+wait_for 30 grep -q "built-in shell" /tmp/run.out
+echo 'echo RUNCON-$((4*4))' >&7
+wait_for 10 grep -q RUNCON-16 /tmp/run.out
+exec 7>&-
+wait_exit 10 "$pid_r"
+assert_eq 0 "$rc" "exit code of vm run --console at the end of its input"
+pids=()
+assert_eq running "$(vm_state runcon)" "state after the console session ended"
+cocoonctl vm rm --force runcon >/dev/null
+
+info "vm run --console without a terminal: refused before anything is created"
+rc=0
+err=$(cocoonctl vm run guest --name notty --console </dev/null 2>&1) || rc=$?
+assert_eq 1 "$rc" "exit code of vm run --console without a terminal"
+assert_contains "$err" "--no-tty" "vm run --console without a terminal"
+assert_not_contains "$(cocoonctl vm list)" "notty" "vm list after a refused vm run --console"
+rc=0
+err=$(cocoonctl vm run guest --name notty --no-tty 2>&1) || rc=$?
+assert_eq 1 "$rc" "exit code of vm run --no-tty without --console"
+assert_contains "$err" "--no-tty needs --console" "vm run --no-tty without --console"
+assert_not_contains "$(cocoonctl vm list)" "notty" "vm list after a refused vm run --no-tty"
+
 info "the console is recorded while the manager is down: after its restart no tick is missing"
 cocoonctl image import ticker --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" \
         --cmdline "$shell_cmdline cocoon.tick=1" >/dev/null
