@@ -142,7 +142,7 @@ static int attach(Fixture *f, bool read_only, bool replay) {
         int relay_side, test_side;
         make_pair(&relay_side, &test_side);
         if (replay)
-                assert_int_equal(console_relay_attach_replay(f->relay, relay_side, read_only), 0);
+                assert_int_equal(console_relay_attach_replay(f->relay, relay_side, read_only, NULL), 0);
         else
                 assert_int_equal(console_relay_attach(f->relay, relay_side, read_only), 0);
         return test_side;
@@ -380,6 +380,37 @@ static void on_stream_done(ConsoleLogStream *s, int error, void *userdata) {
         *res->stream = console_log_stream_free(s);
 }
 
+/* A replay of the last lines: the relay's client and a `vm logs -n` stream get the same tail. */
+static void test_replay_lines(void **state) {
+        Fixture *f = *state;
+        ConsoleLogFilter last2 = { .lines = 2 };
+        ConsoleLogStream *s = NULL;
+        StreamResult res = { .stream = &s };
+        int relay_side, test_side;
+        char buf[64] = {};
+        bool eof;
+
+        start_relay(f, 0);
+        write_all(f, f->console, "boot\nline2\nlogin: ", 18);
+        run_idle(f);
+
+        make_pair(&relay_side, &test_side);
+        assert_int_equal(console_relay_attach_replay(f->relay, relay_side, true, &last2), 0);
+        write_all(f, f->console, "root", 4);
+        expect_read(f, test_side, "line2\nlogin: root");
+        safe_close(test_side);
+
+        make_pair(&relay_side, &test_side);
+        assert_int_equal(console_log_stream_new(f->event, f->log_path, &last2, relay_side, UINT64_MAX,
+                                                on_stream_done, &res, &s),
+                         0);
+        assert_int_equal(read_now(f, test_side, buf, sizeof(buf), &eof), 17U);
+        assert_true(eof);
+        assert_string_equal(buf, "line2\nlogin: root");
+        assert_int_equal(res.error, 0);
+        safe_close(test_side);
+}
+
 /* `vm logs` from the loop: a missing log is empty, a present one arrives whole, then the connection closes. */
 static void test_log_stream(void **state) {
         Fixture *f = *state;
@@ -390,8 +421,8 @@ static void test_log_stream(void **state) {
         bool eof;
 
         make_pair(&stream_side, &test_side);
-        assert_int_equal(console_log_stream_new(f->event, f->log_path, stream_side, UINT64_MAX, on_stream_done,
-                                                &res, &s),
+        assert_int_equal(console_log_stream_new(f->event, f->log_path, NULL, stream_side, UINT64_MAX,
+                                                on_stream_done, &res, &s),
                          0);
         assert_int_equal(read_now(f, test_side, buf, sizeof(buf), &eof), 0);
         assert_true(eof);
@@ -405,8 +436,8 @@ static void test_log_stream(void **state) {
         run_idle(f);
         make_pair(&stream_side, &test_side);
         res = (StreamResult) { .stream = &s };
-        assert_int_equal(console_log_stream_new(f->event, f->log_path, stream_side, UINT64_MAX, on_stream_done,
-                                                &res, &s),
+        assert_int_equal(console_log_stream_new(f->event, f->log_path, NULL, stream_side, UINT64_MAX,
+                                                on_stream_done, &res, &s),
                          0);
         /* Printed after the snapshot was taken: not part of it. */
         write_all(f, f->console, "cd", 2);
@@ -437,8 +468,8 @@ static void test_log_stream_slow_reader(void **state) {
         safe_close(fd);
 
         make_pair(&stream_side, &test_side);
-        assert_int_equal(console_log_stream_new(f->event, f->log_path, stream_side, UINT64_MAX, on_stream_done,
-                                                &res, &s),
+        assert_int_equal(console_log_stream_new(f->event, f->log_path, NULL, stream_side, UINT64_MAX,
+                                                on_stream_done, &res, &s),
                          0);
         run_idle(f);
         assert_int_equal(res.calls, 0U);
@@ -457,8 +488,8 @@ static void test_log_stream_slow_reader(void **state) {
 
         make_pair(&stream_side, &test_side);
         res = (StreamResult) { .stream = &s };
-        assert_int_equal(console_log_stream_new(f->event, f->log_path, stream_side, 50 * 1000, on_stream_done,
-                                                &res, &s),
+        assert_int_equal(console_log_stream_new(f->event, f->log_path, NULL, stream_side, 50 * 1000,
+                                                on_stream_done, &res, &s),
                          0);
         while (res.calls == 0)
                 assert_true(sd_event_run(f->event, 5 * 1000 * 1000) > 0);
@@ -552,6 +583,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_console_eof, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_attach_replay, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_input_backpressure, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_replay_lines, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_log_stream, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_log_stream_slow_reader, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_spool, setup, teardown),

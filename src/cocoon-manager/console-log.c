@@ -158,6 +158,7 @@ int console_log_reader_open(const char *path, ConsoleLogReader *ret) {
 
                 *ret = (ConsoleLogReader) {
                         .fds = { TAKE_FD(prev), TAKE_FD(cur) },
+                        .size = { (uint64_t) st_prev.st_size, (uint64_t) st_cur.st_size },
                         .left = { (uint64_t) st_prev.st_size, (uint64_t) st_cur.st_size },
                 };
                 return 0;
@@ -168,6 +169,13 @@ int console_log_reader_open(const char *path, ConsoleLogReader *ret) {
 ssize_t console_log_reader_read(ConsoleLogReader *reader, void *buf, size_t size) {
         if (!reader || !buf || size == 0)
                 return -EINVAL;
+        if (reader->tail.active) {
+                int r = console_log_tail_step(reader);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return -EAGAIN;
+        }
 
         while (reader->index < ELEMENTSOF(reader->fds)) {
                 size_t i = reader->index;
@@ -247,6 +255,12 @@ static int stream_send(ConsoleLogStream *s) {
         for (unsigned i = 0; i < STREAM_CHUNKS_PER_EVENT; i++) {
                 if (s->len == 0) {
                         ssize_t n = console_log_reader_read(&s->reader, s->chunk, STREAM_CHUNK_SIZE);
+                        if (n == -EAGAIN) {
+                                /* Still looking for the start: go on at the next wakeup. That is work
+                                 * for the client, not a client that stalls. */
+                                progress = true;
+                                break;
+                        }
                         if (n < 0)
                                 return (int) n;
                         if (n == 0)
@@ -289,8 +303,9 @@ static int stream_stalled(sd_event_source *source, uint64_t usec, void *userdata
         return 0;
 }
 
-int console_log_stream_new(sd_event *event, const char *path, int fd, uint64_t stall_usec,
-                           ConsoleLogStreamDone done, void *userdata, ConsoleLogStream **ret) {
+int console_log_stream_new(sd_event *event, const char *path, const ConsoleLogFilter *filter, int fd,
+                           uint64_t stall_usec, ConsoleLogStreamDone done, void *userdata,
+                           ConsoleLogStream **ret) {
         _cleanup_close_ int owned = fd;
         _cleanup_(console_log_stream_freep) ConsoleLogStream *s = NULL;
         int r;
@@ -315,6 +330,11 @@ int console_log_stream_new(sd_event *event, const char *path, int fd, uint64_t s
         r = console_log_reader_open(path, &s->reader);
         if (r < 0)
                 return r;
+        if (filter) {
+                r = console_log_reader_set_filter(&s->reader, filter);
+                if (r < 0)
+                        return r;
+        }
         r = sd_event_add_io(event, &s->io_source, s->fd, EPOLLOUT, stream_io, s);
         if (r < 0)
                 return r;

@@ -32,20 +32,47 @@ int console_log_open(ConsoleLog *log);
  * some of data may be lost. */
 int console_log_append(ConsoleLog *log, const void *data, size_t size);
 
+/* Which part of the log a reader returns: the last `lines` lines (UINT64_MAX: all of them). A last line
+ * without its newline (a prompt) counts as a line. */
+typedef struct ConsoleLogFilter {
+        uint64_t lines;
+} ConsoleLogFilter;
+
+#define CONSOLE_LOG_FILTER_ALL ((ConsoleLogFilter) { .lines = UINT64_MAX })
+
+/* Finding where a filtered reader starts, a bounded read at a time (console-log-tail.c). Positions are
+ * offsets into the snapshot: <path>.1, then <path>. */
+typedef struct ConsoleLogTail {
+        bool active;       /* still searching; reads return -EAGAIN meanwhile */
+        bool skip_newline; /* a newline as the snapshot's last byte ends the last line, it starts none */
+        uint64_t pos;      /* the backward scan looks at the bytes before this position */
+        uint64_t newlines; /* newlines still to pass */
+} ConsoleLogTail;
+
 /* The reading side: the log as it was when the reader was opened, <path>.1 first, then <path>. Bytes
  * appended later are not returned, so a reader can be combined with a live stream without overlap. */
 typedef struct ConsoleLogReader {
         int fds[2];       /* old, current; -EBADF when that file does not exist */
+        uint64_t size[2]; /* of each when the reader was opened */
         uint64_t left[2]; /* bytes still to read from each */
         size_t index;     /* the file being read */
+        ConsoleLogTail tail;
 } ConsoleLogReader;
 
 #define CONSOLE_LOG_READER_INIT ((ConsoleLogReader) { .fds = { -EBADF, -EBADF } })
 
 /* Missing files count as empty. Safe against a concurrent rotation by the writer. */
 int console_log_reader_open(const char *path, ConsoleLogReader *ret);
-/* Returns the number of bytes read (> 0), 0 at the end, or -errno. */
+/* Restricts a reader that has not read yet to the part of its snapshot the filter selects. Finding where
+ * that starts takes bounded reads, one per call of console_log_reader_read(): no call blocks for long on a
+ * big log. */
+int console_log_reader_set_filter(ConsoleLogReader *reader, const ConsoleLogFilter *filter);
+/* Returns the number of bytes read (> 0), 0 at the end, -EAGAIN while a filter is still looking for its
+ * start (call again), or another -errno. */
 ssize_t console_log_reader_read(ConsoleLogReader *reader, void *buf, size_t size);
+/* One bounded step of the filter's search (console-log-tail.c). 1: the reader is positioned, 0: call
+ * again, < 0: failed. */
+int console_log_tail_step(ConsoleLogReader *reader);
 void console_log_reader_done(ConsoleLogReader *reader);
 
 /* Sends the log as it is now (<path>.1, then <path>) to a client socket, from the event loop: the file is
@@ -61,9 +88,11 @@ typedef void (*ConsoleLogStreamDone)(ConsoleLogStream *s, int error, void *userd
 /* A client that takes no byte for this long is given up. */
 #define CONSOLE_LOG_STREAM_STALL_USEC (30ULL * 1000000ULL)
 
-/* Takes fd over in all cases (made non-blocking). stall_usec UINT64_MAX: wait for the client forever. */
-int console_log_stream_new(sd_event *event, const char *path, int fd, uint64_t stall_usec,
-                           ConsoleLogStreamDone done, void *userdata, ConsoleLogStream **ret);
+/* Takes fd over in all cases (made non-blocking). stall_usec UINT64_MAX: wait for the client forever.
+ * filter NULL: the whole log. */
+int console_log_stream_new(sd_event *event, const char *path, const ConsoleLogFilter *filter, int fd,
+                           uint64_t stall_usec, ConsoleLogStreamDone done, void *userdata,
+                           ConsoleLogStream **ret);
 ConsoleLogStream *console_log_stream_free(ConsoleLogStream *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ConsoleLogStream *, console_log_stream_free);
 /* Bytes the client's socket took so far. */

@@ -170,6 +170,8 @@ static int client_flush(ConsoleClient *c) {
                 if (c->replay_chunk.len == 0) {
                         uint8_t buf[CLIENT_READ_SIZE * 4];
                         ssize_t n = console_log_reader_read(&c->replay, buf, sizeof(buf));
+                        if (n == -EAGAIN)
+                                return 0; /* still looking for the start: one bounded read per wakeup */
                         if (n < 0)
                                 return (int) n;
                         if (n == 0) {
@@ -563,7 +565,7 @@ void console_relay_set_end_callback(ConsoleRelay *relay, ConsoleRelayEndCallback
         relay->end_userdata = userdata;
 }
 
-static int relay_attach(ConsoleRelay *relay, int client_fd, bool read_only, bool replay) {
+static int relay_attach(ConsoleRelay *relay, int client_fd, bool read_only, const ConsoleLogFilter *replay) {
         _cleanup_close_ int fd = client_fd;
         ConsoleClient *c;
         int r;
@@ -583,7 +585,10 @@ static int relay_attach(ConsoleRelay *relay, int client_fd, bool read_only, bool
         if (replay && relay->log.path) {
                 /* Everything logged so far is in this snapshot, everything later reaches c->output. */
                 r = console_log_reader_open(relay->log.path, &c->replay);
+                if (r >= 0)
+                        r = console_log_reader_set_filter(&c->replay, replay);
                 if (r < 0) {
+                        console_log_reader_done(&c->replay);
                         free(c);
                         return r;
                 }
@@ -616,11 +621,12 @@ static int relay_attach(ConsoleRelay *relay, int client_fd, bool read_only, bool
 }
 
 int console_relay_attach(ConsoleRelay *relay, int client_fd, bool read_only) {
-        return relay_attach(relay, client_fd, read_only, false);
+        return relay_attach(relay, client_fd, read_only, NULL);
 }
 
-int console_relay_attach_replay(ConsoleRelay *relay, int client_fd, bool read_only) {
-        return relay_attach(relay, client_fd, read_only, true);
+int console_relay_attach_replay(ConsoleRelay *relay, int client_fd, bool read_only,
+                                const ConsoleLogFilter *filter) {
+        return relay_attach(relay, client_fd, read_only, filter ?: &CONSOLE_LOG_FILTER_ALL);
 }
 
 size_t console_relay_n_clients(const ConsoleRelay *relay) {

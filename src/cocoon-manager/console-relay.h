@@ -41,9 +41,10 @@ void console_relay_set_end_callback(ConsoleRelay *relay, ConsoleRelayEndCallback
 /* Attaches a client (client_fd taken over in all cases, made non-blocking): it gets all output from now on;
  * its input goes to the console unless read_only. Client EOF or error detaches only that client. */
 int console_relay_attach(ConsoleRelay *relay, int client_fd, bool read_only);
-/* The same, but the client first gets the console log as it is now, then the live output: nothing is lost
- * or repeated in between. */
-int console_relay_attach_replay(ConsoleRelay *relay, int client_fd, bool read_only);
+/* The same, but the client first gets the console log as it is now (the part filter selects; NULL: all of
+ * it), then the live output: nothing is lost or repeated in between. */
+int console_relay_attach_replay(ConsoleRelay *relay, int client_fd, bool read_only,
+                                const ConsoleLogFilter *filter);
 
 size_t console_relay_n_clients(const ConsoleRelay *relay);
 const char *console_relay_get_vm_id(const ConsoleRelay *relay);

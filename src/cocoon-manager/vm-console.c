@@ -58,7 +58,8 @@ static void log_stream_done(ConsoleLogStream *s, int error, void *userdata) {
 /* Sends the log from the event loop, a chunk whenever the peer's socket takes one: a peer that stops
  * reading holds an fd and one chunk, never a worker thread. Until it is sent it keeps the manager from
  * exiting when idle. Takes fd. */
-static int log_stream_start(Manager *m, const char *vm_id, const char *log_path, int fd) {
+static int log_stream_start(Manager *m, const char *vm_id, const char *log_path,
+                            const ConsoleLogFilter *filter, int fd) {
         _cleanup_close_ int owned = fd;
         VmLogStream *ls;
         int r;
@@ -78,8 +79,8 @@ static int log_stream_start(Manager *m, const char *vm_id, const char *log_path,
         m->n_log_streams++;
         r = ls->vm_id ? 0 : -ENOMEM;
         if (r >= 0)
-                r = console_log_stream_new(m->event, log_path, TAKE_FD(owned), CONSOLE_LOG_STREAM_STALL_USEC,
-                                           log_stream_done, ls, &ls->stream);
+                r = console_log_stream_new(m->event, log_path, filter, TAKE_FD(owned),
+                                           CONSOLE_LOG_STREAM_STALL_USEC, log_stream_done, ls, &ls->stream);
         if (r < 0) {
                 log_stream_free(ls);
                 return r;
@@ -95,6 +96,7 @@ typedef struct ConsoleUpgrade {
         char *vm_id;
         char *log_path;
         bool read_only, replay, follow;
+        ConsoleLogFilter filter; /* of the replay */
 } ConsoleUpgrade;
 
 static ConsoleUpgrade *console_upgrade_free(ConsoleUpgrade *u) {
@@ -116,13 +118,13 @@ static void console_upgraded(int fd, int error, void *userdata) {
                 return;
         }
         if (!u->follow)
-                r = log_stream_start(u->manager, u->vm_id, u->log_path, fd);
+                r = log_stream_start(u->manager, u->vm_id, u->log_path, &u->filter, fd);
         else if (!(relay = hashmap_get(u->manager->consoles, u->vm_id))) {
                 /* The VM stopped while the reply was on its way: closing says the console ended. */
                 safe_close(fd);
                 r = 0;
         } else if (u->replay)
-                r = console_relay_attach_replay(relay, fd, u->read_only);
+                r = console_relay_attach_replay(relay, fd, u->read_only, &u->filter);
         else
                 r = console_relay_attach(relay, fd, u->read_only);
         if (r < 0)
@@ -137,6 +139,21 @@ void vm_console_free_log_streams(Manager *m) {
 static int get_optional_bool(json_object *parameters, const char *key, bool *value) {
         int r = json_get_bool(parameters, key, value);
         return r == -ENXIO ? 0 : r; /* absent or null: keep the default */
+}
+
+/* The part of the log a replay sends: "lines", only with "replay". */
+static int get_filter(Varlink *link, json_object *parameters, bool replay, ConsoleLogFilter *ret) {
+        ConsoleLogFilter filter = CONSOLE_LOG_FILTER_ALL;
+        int64_t lines;
+
+        int r = json_get_int64(parameters, "lines", &lines);
+        if (r != -ENXIO) {
+                if (r < 0 || lines < 0 || !replay)
+                        return varlink_error_invalid_parameter(link, "lines");
+                filter.lines = (uint64_t) lines;
+        }
+        *ret = filter;
+        return 1;
 }
 
 static int reply_invalid_state(Varlink *link, const VMRecord *record) {
@@ -158,6 +175,7 @@ int vl_method_vm_console(Varlink *link, json_object *parameters, VarlinkMethodFl
         _cleanup_(json_object_putp) json_object *reply = NULL;
         _cleanup_(console_upgrade_freep) ConsoleUpgrade *u = NULL;
         bool read_only = false, replay = false, follow = true;
+        ConsoleLogFilter filter = CONSOLE_LOG_FILTER_ALL;
         const VMRecord *record;
         const char *ref;
         int r;
@@ -170,6 +188,9 @@ int vl_method_vm_console(Varlink *link, json_object *parameters, VarlinkMethodFl
                 return varlink_error_invalid_parameter(link, "replay");
         if (get_optional_bool(parameters, "follow", &follow) < 0)
                 return varlink_error_invalid_parameter(link, "follow");
+        r = get_filter(link, parameters, replay, &filter);
+        if (r <= 0)
+                return r;
         if (!(flags & VARLINK_METHOD_UPGRADE))
                 return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
                                       "Console requires upgrade: after the reply the connection carries raw "
@@ -190,7 +211,9 @@ int vl_method_vm_console(Varlink *link, json_object *parameters, VarlinkMethodFl
         u = calloc(1, sizeof(ConsoleUpgrade));
         if (!u)
                 return -ENOMEM;
-        *u = (ConsoleUpgrade){ .manager = m, .read_only = read_only, .replay = replay, .follow = follow };
+        *u = (ConsoleUpgrade){
+                .manager = m, .read_only = read_only, .replay = replay, .follow = follow, .filter = filter,
+        };
         if (record->log_dir && asprintf(&u->log_path, "%s/" VM_CONSOLE_LOG_NAME, record->log_dir) < 0)
                 return -ENOMEM;
         u->vm_id = strdup(record->vm.id);

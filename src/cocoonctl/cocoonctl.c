@@ -50,6 +50,9 @@ static const CtlOption options_list[] = {
                   "(default: table)"),
         OPT_JSON,
 };
+#define OPT_NO_TTY \
+        CTL_FLAG("no-tty", 0, &arg_no_tty, "Pass stdin/stdout as they are (no raw mode, no escape)")
+#define OPT_ESCAPE_CHAR CTL_VALUE("escape-char", 0, "C", &arg_escape_char, "Escape character (default: ^])")
 static const CtlOption options_vm_create[] = {
         CTL_VALUE("name", 0, "NAME", &arg_name, "Name of the VM (default: generated)"),
         CTL_VALUE("cpu", 0, "N", &arg_cpu, "Virtual CPUs (default: 1)"),
@@ -62,7 +65,12 @@ static const CtlOption options_vm_create[] = {
         CTL_VALUE("append", 0, "ARGS", &arg_vm_cmdline,
                   "Extra kernel command line arguments (default: none)"),
         OPT_JSON,
+        /* vm run's own: vm create takes all but the last N_VM_RUN_ONLY_OPTIONS. */
+        CTL_FLAG("console", 0, &arg_console, "Attach to the serial console once started (as vm console)"),
+        OPT_NO_TTY,
+        OPT_ESCAPE_CHAR,
 };
+#define N_VM_RUN_ONLY_OPTIONS 3
 static const CtlOption options_vm_stop[] = {
         CTL_FLAG("force", 'f', &arg_force, "Stop the hypervisor at once, no graceful shutdown"),
         CTL_VALUE("timeout", 0, "SEC", &arg_timeout,
@@ -78,11 +86,14 @@ static const CtlOption options_vm_watch[] = {
         OPT_JSON,
 };
 static const CtlOption options_vm_console[] = {
-        CTL_FLAG("no-tty", 0, &arg_no_tty, "Pass stdin/stdout as they are (no raw mode, no escape)"),
-        CTL_VALUE("escape-char", 0, "C", &arg_escape_char, "Escape character (default: ^])"),
+        OPT_NO_TTY,
+        OPT_ESCAPE_CHAR,
+        CTL_FLAG("replay", 0, &arg_replay, "Print the end of the console log before attaching"),
+        CTL_VALUE("lines", 'n', "N", &arg_lines, "Lines --replay prints (default: 100)"),
 };
 static const CtlOption options_vm_logs[] = {
         CTL_FLAG("follow", 'f', &arg_follow, "Keep printing new output"),
+        CTL_VALUE("lines", 'n', "N", &arg_lines, "Print only the last N lines (default: all)"),
 };
 static const CtlOption options_image_import[] = {
         CTL_VALUE("kernel", 0, "PATH", &arg_kernel, "Kernel image (required)"),
@@ -128,13 +139,13 @@ static const Verb verbs[] = {
           OPTS(options_json), .usage = "vm inspect REF",
           .help = "Show one VM (id, name or id prefix) as JSON.", .example = "cocoonctl vm inspect web" },
         { .group = "vm", .name = "create", .min_args = 1, .max_args = 1, .run = verb_vm_create,
-          OPTS(options_vm_create),
+          .options = options_vm_create, .n_options = ELEMENTSOF(options_vm_create) - N_VM_RUN_ONLY_OPTIONS,
           .usage = "vm create IMAGE [--name NAME] [--cpu N] [--memory SIZE] [--storage SIZE]",
           .help = "Create a VM from an image (also --backend, --accel auto|kvm|tcg, --append KERNEL-ARGS).",
           .example = "cocoonctl vm create debian --name web --cpu 2 --memory 1G" },
         { .group = "vm", .name = "run", .min_args = 1, .max_args = 1, .run = verb_vm_run,
-          OPTS(options_vm_create), .usage = "vm run IMAGE [--name NAME] [...]",
-          .help = "Create and start a VM (options as vm create).",
+          OPTS(options_vm_create), .usage = "vm run IMAGE [--name NAME] [...] [--console [--no-tty]]",
+          .help = "Create and start a VM (options as vm create); --console attaches to its console.",
           .example = "cocoonctl vm run debian --name web" },
         { .group = "vm", .name = "start", .min_args = 1, .max_args = ARGS_MAX, .run = verb_vm_start,
           OPTS(options_json), .usage = "vm start REF...", .help = "Start VMs.",
@@ -157,11 +168,13 @@ static const Verb verbs[] = {
                   "when all of them are removed.",
           .example = "cocoonctl vm watch --event" },
         { .group = "vm", .name = "console", .min_args = 1, .max_args = 1, .run = verb_vm_console,
-          OPTS(options_vm_console), .usage = "vm console REF [--no-tty] [--escape-char C]",
+          OPTS(options_vm_console),
+          .usage = "vm console REF [--no-tty] [--escape-char C] [--replay [-n N]]",
           .help = "Attach to the serial console; leave with Ctrl-] then '.'.",
           .example = "cocoonctl vm console web" },
         { .group = "vm", .name = "logs", .min_args = 1, .max_args = 1, .run = verb_vm_logs,
-          OPTS(options_vm_logs), .usage = "vm logs REF [-f|--follow]", .help = "Print the serial console log.",
+          OPTS(options_vm_logs), .usage = "vm logs REF [-f|--follow] [-n|--lines N]",
+          .help = "Print the serial console log.",
           .example = "cocoonctl vm logs -f web" },
         { .group = "vm", .name = "debug", .min_args = 1, .max_args = 1, .run = verb_vm_debug,
           OPTS(options_json), .usage = "vm debug REF", .help = "Print the command line the VM's unit runs.",

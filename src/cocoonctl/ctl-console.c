@@ -17,12 +17,15 @@
 #include "fd-util.h"
 #include "json-util.h"
 #include "log.h"
+#include "parse-util.h"
 
 #define PUMP_BUFFER_SIZE (64U * 1024U)
 
 bool arg_no_tty = false;
 bool arg_follow = false;
 const char *arg_escape_char = NULL;
+const char *arg_lines = NULL;
+bool arg_replay = false;
 
 /* ---- the terminal: raw mode that is undone on every way out ---- */
 
@@ -231,7 +234,9 @@ static void console_session_done(ConsoleSession *s) {
         s->leftover_size = 0;
 }
 
-static int console_open(const char *ref, bool read_only, bool replay, bool follow, ConsoleSession *ret) {
+/* lines: of the replay, UINT64_MAX for all. */
+static int console_open(const char *ref, bool read_only, bool replay, uint64_t lines, bool follow,
+                        ConsoleSession *ret) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(json_object_putp) json_object *params = json_object_new_object();
         _cleanup_free_ char *leftover = NULL;
@@ -242,7 +247,8 @@ static int console_open(const char *ref, bool read_only, bool replay, bool follo
 
         if (!params || json_add_string(params, "ref", ref) < 0 ||
             json_add_bool(params, "readOnly", read_only) < 0 ||
-            json_add_bool(params, "replay", replay) < 0 || json_add_bool(params, "follow", follow) < 0)
+            json_add_bool(params, "replay", replay) < 0 || json_add_bool(params, "follow", follow) < 0 ||
+            (replay && lines != UINT64_MAX && json_add_int64(params, "lines", (int64_t) lines) < 0))
                 return log_oom();
 
         int r = ctl_connect(&link);
@@ -299,10 +305,25 @@ static int console_pump(ConsoleSession *s, bool use_stdin, bool tty, uint8_t esc
         return r;
 }
 
-int verb_vm_console(int argc, char **argv) {
-        ConsoleSession s = { .fd = -EBADF };
+/* --lines N: the count, or `fallback` when not given. */
+static int parse_lines(uint64_t fallback, uint64_t *ret) {
+        uint64_t n;
+
+        if (!arg_lines) {
+                *ret = fallback;
+                return 0;
+        }
+        if (parse_uint64(arg_lines, &n) < 0 || n > INT64_MAX) {
+                fprintf(stderr, "cocoonctl: invalid --lines '%s' (a count of lines, 0 or more)\n",
+                        arg_lines);
+                return -EINVAL;
+        }
+        *ret = n;
+        return 0;
+}
+
+int ctl_console_prepare(CtlConsoleOptions *ret) {
         uint8_t escape = ESCAPE_CHAR_DEFAULT;
-        char shown[ESCAPE_CHAR_FORMAT_MAX];
         bool tty = !arg_no_tty;
 
         if (arg_escape_char && escape_char_parse(arg_escape_char, &escape) < 0) {
@@ -316,11 +337,21 @@ int verb_vm_console(int argc, char **argv) {
                 fprintf(stderr, "cocoonctl: stdin is not a terminal (use --no-tty to pipe the console)\n");
                 return -ENOTTY;
         }
+        *ret = (CtlConsoleOptions) { .escape = escape, .tty = tty };
+        return 0;
+}
 
-        int r = console_open(argv[0], false, false, true, &s);
+int ctl_console_attach(const char *ref, const CtlConsoleOptions *o, bool replay, uint64_t lines) {
+        ConsoleSession s = { .fd = -EBADF };
+        char shown[ESCAPE_CHAR_FORMAT_MAX];
+        uint8_t escape = o->escape;
+        bool tty = o->tty;
+
+        int r = console_open(ref, false, replay, lines, true, &s);
         if (r < 0)
                 return r;
         if (tty)
+                /* Before the replay's bytes, which the session prints first. */
                 fprintf(stderr, "Connected to %s (escape: %s .)\n", s.name,
                         escape_char_format(escape, shown));
 
@@ -334,10 +365,29 @@ int verb_vm_console(int argc, char **argv) {
         return 0;
 }
 
+int verb_vm_console(int argc, char **argv) {
+        CtlConsoleOptions o;
+        uint64_t lines;
+
+        if (arg_lines && !arg_replay) {
+                fprintf(stderr, "cocoonctl vm console: --lines needs --replay\n");
+                return -EINVAL;
+        }
+        if (parse_lines(CONSOLE_REPLAY_LINES_DEFAULT, &lines) < 0)
+                return -EINVAL;
+        int r = ctl_console_prepare(&o);
+        if (r < 0)
+                return r;
+        return ctl_console_attach(argv[0], &o, arg_replay, lines);
+}
+
 int verb_vm_logs(int argc, char **argv) {
         ConsoleSession s = { .fd = -EBADF };
+        uint64_t lines;
 
-        int r = console_open(argv[0], true, true, arg_follow, &s);
+        if (parse_lines(UINT64_MAX, &lines) < 0)
+                return -EINVAL;
+        int r = console_open(argv[0], true, true, lines, arg_follow, &s);
         if (r < 0)
                 return r;
         r = console_pump(&s, false, false, 0);

@@ -13,6 +13,7 @@ int verb_vm_inspect(int argc, char **argv);
 /* ctl-vm-lifecycle.c */
 int verb_vm_create(int argc, char **argv);
 int verb_vm_run(int argc, char **argv);
+extern bool arg_console; /* vm run --console: attach to the console once started */
 int verb_vm_start(int argc, char **argv);
 int verb_vm_stop(int argc, char **argv);
 int verb_vm_rm(int argc, char **argv);

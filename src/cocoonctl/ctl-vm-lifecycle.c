@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl-console.h"
 #include "ctl-util.h"
 #include "ctl-verbs.h"
 #include "json-util.h"
@@ -19,6 +20,7 @@ const char *arg_accel = NULL;
 const char *arg_vm_cmdline = NULL;
 bool arg_force = false;
 const char *arg_timeout = NULL;
+bool arg_console = false;
 
 static int add_size(json_object *p, const char *key, const char *value) {
         uint64_t bytes;
@@ -56,7 +58,8 @@ static int build_create_parameters(const char *image, bool start, json_object **
         return 0;
 }
 
-static int create_or_run(const char *image, bool start) {
+/* ret_id: the new VM's id, when not NULL. */
+static int create_or_run(const char *image, bool start, char **ret_id) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(json_object_putp) json_object *p = NULL;
         json_object *reply, *vm;
@@ -71,6 +74,8 @@ static int create_or_run(const char *image, bool start) {
                 fprintf(stderr, "cocoonctl: Create reply has no vm\n");
                 return -EBADMSG;
         }
+        if (ret_id && !(*ret_id = strdup(id)))
+                return log_oom();
         if (arg_json) {
                 ctl_print_json(vm);
                 return 0;
@@ -79,17 +84,41 @@ static int create_or_run(const char *image, bool start) {
                 state = "?";
         if (json_get_string(vm, "name", &name) < 0)
                 name = "?";
-        printf("%s\n", id);
+        if (!arg_console)
+                printf("%s\n", id); /* with --console stdout is the console's */
         fprintf(stderr, "VM %s (%s) %s.\n", name, id, state);
         return 0;
 }
 
 int verb_vm_create(int argc, char **argv) {
-        return create_or_run(argv[0], false);
+        return create_or_run(argv[0], false, NULL);
 }
 
 int verb_vm_run(int argc, char **argv) {
-        return create_or_run(argv[0], true);
+        _cleanup_free_ char *id = NULL;
+        CtlConsoleOptions o;
+        int r;
+
+        if (!arg_console && (arg_no_tty || arg_escape_char)) {
+                fprintf(stderr, "cocoonctl vm run: --%s needs --console\n",
+                        arg_no_tty ? "no-tty" : "escape-char");
+                return -EINVAL;
+        }
+        if (!arg_console)
+                return create_or_run(argv[0], true, NULL);
+        if (arg_json) {
+                fprintf(stderr, "cocoonctl vm run: --console and --json do not go together\n");
+                return -EINVAL;
+        }
+        /* A terminal problem is reported before the VM exists, not after. */
+        r = ctl_console_prepare(&o);
+        if (r < 0)
+                return r;
+        r = create_or_run(argv[0], true, &id);
+        if (r < 0)
+                return r;
+        /* The whole log first: the guest has been printing since the start, and its log is new. */
+        return ctl_console_attach(id, &o, true, UINT64_MAX);
 }
 
 /* Prints one line per failed reference; returns 0, CTL_ERROR_PARTIAL or -EBADE (ctl_batch_result()). */

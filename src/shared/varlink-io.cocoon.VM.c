@@ -293,6 +293,9 @@ static const VarlinkField console_in[] = {
           .doc = "Send the console log first (default false); works for stopped VMs too." },
         { .name = "follow", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
           .doc = "Then relay the live console (default true); needs a running VM." },
+        { .name = "lines", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
+          .doc = "With replay: only the last this many lines of the log (default all); a last line without "
+                 "its newline counts. Found by reading backwards, so a big log is not sent whole." },
         {},
 };
 

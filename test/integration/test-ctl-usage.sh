@@ -34,6 +34,8 @@ expect_usage "cocoonctl image list: unknown option '--name'" cocoonctl image lis
 expect_usage "cocoonctl vm inspect: unknown option '--follow'" cocoonctl vm inspect c1 --follow
 expect_usage "cocoonctl vm console: unknown option '--force'" cocoonctl vm console c1 --force
 expect_usage "cocoonctl vm create: unknown option '--kernel'" cocoonctl vm create img --kernel k
+expect_usage "cocoonctl vm create: unknown option '--console'" cocoonctl vm create img --console
+expect_usage "cocoonctl vm logs: unknown option '--replay'" cocoonctl vm logs c1 --replay
 expect_usage "cocoonctl vm list: unknown option '-f'" cocoonctl vm list -f
 expect_usage "cocoonctl vm logs: option '--json' does not apply: the console log is a byte stream" \
         cocoonctl vm logs c1 --json
@@ -125,6 +127,7 @@ assert_contains "$out" "--address=PATH" "vm stop --help"
 assert_not_contains "$out" "--follow" "vm stop --help"
 out=$(cocoonctl vm logs --help)
 assert_contains "$out" "-f --follow" "vm logs --help"
+assert_contains "$out" "-n --lines=N" "vm logs --help"
 assert_not_contains "$out" "--json" "vm logs --help"
 out=$(cocoonctl --help vm create)
 assert_contains "$out" "--memory=SIZE" "--help before vm create"

@@ -66,5 +66,12 @@ info "a reader that does read gets the whole log"
 expected=$(cat "/var/log/cocoon/vms/$id/console.log.1" "/var/log/cocoon/vms/$id/console.log" | sha256sum)
 assert_eq "$expected" "$(timeout 60 cocoonctl vm logs chatty | sha256sum)" "vm logs of a stopped VM"
 
+info "vm logs -n: the last lines of both files, as tail -n of them, without sending the log whole"
+for n in 1 1000; do
+        expected=$(cat "/var/log/cocoon/vms/$id/console.log.1" "/var/log/cocoon/vms/$id/console.log" |
+                tail -n "$n" | sha256sum)
+        assert_eq "$expected" "$(timeout 60 cocoonctl vm logs chatty -n "$n" | sha256sum)" "vm logs -n $n"
+done
+
 cocoonctl vm rm chatty other >/dev/null
 info "ok"

@@ -99,6 +99,41 @@ assert_contains "$out" "COCOON-GUEST-READY" "vm logs"
 assert_contains "$out" "CONSOLE-42" "vm logs"
 assert_contains "$out" "TWO-56" "vm logs"
 
+info "vm logs -n N: the last N lines, as tail -n N of the whole log; -n 0 prints nothing"
+cocoonctl vm logs con >/tmp/all.log
+for n in 1 3 40; do
+        assert_eq "$(tail -n "$n" /tmp/all.log | sha256sum)" "$(cocoonctl vm logs con -n "$n" | sha256sum)" \
+                "vm logs -n $n"
+done
+assert_eq "$(sha256sum </tmp/all.log)" "$(cocoonctl vm logs con --lines 100000 | sha256sum)" \
+        "vm logs --lines 100000"
+assert_eq "" "$(cocoonctl vm logs con -n 0)" "vm logs -n 0"
+rc=0
+err=$(cocoonctl vm logs con -n -2 2>&1) || rc=$?
+assert_eq 1 "$rc" "exit code of vm logs -n -2"
+assert_contains "$err" "invalid --lines '-2'" "vm logs -n -2"
+info "the manager checks lines: not negative, only with replay"
+rc=0
+err=$(cocoonctl call io.cocoon.VM.Console '{"ref":"con","replay":true,"lines":-1}' 2>&1) || rc=$?
+assert_contains "$err" "InvalidParameter" "Console with lines -1"
+assert_contains "$err" "invalid parameter 'lines'" "Console with lines -1"
+err=$(cocoonctl call io.cocoon.VM.Console '{"ref":"con","lines":5}' 2>&1) || rc=$?
+assert_contains "$err" "invalid parameter 'lines'" "Console with lines but no replay"
+
+info "vm console --replay: the end of the log first, then the live console"
+tail -n 2 /tmp/all.log >/tmp/expected.replay
+out=$( (sleep 2; echo 'echo REPLAYED-$((8*8))'; sleep 2) | cocoonctl vm console con --no-tty --replay -n 2 |
+        tee /tmp/replay.out)
+head -c "$(stat -c %s /tmp/expected.replay)" /tmp/replay.out >/tmp/replay.head
+cmp -s /tmp/expected.replay /tmp/replay.head ||
+        fail "vm console --replay -n 2 did not start with the log's last 2 lines: $(od -c /tmp/replay.out |
+                head)"
+assert_contains "$out" "REPLAYED-64" "live output after the replay"
+rc=0
+err=$(cocoonctl vm console con --no-tty -n 2 </dev/null 2>&1) || rc=$?
+assert_eq 1 "$rc" "exit code of vm console -n without --replay"
+assert_contains "$err" "--lines needs --replay" "vm console -n without --replay"
+
 info "vm logs --follow: the log, then live output, until the VM stops"
 cocoonctl vm logs con --follow >/tmp/follow.out &
 pid_f=$!
@@ -121,6 +156,42 @@ err=$(echo | cocoonctl vm console con --no-tty 2>&1 >/dev/null) || rc=$?
 assert_eq 1 "$rc" "exit code of vm console of a stopped VM"
 assert_contains "$err" "io.cocoon.VM.InvalidState" "vm console of a stopped VM"
 cocoonctl vm rm con >/dev/null
+
+info "vm run --console --no-tty: created, started and attached; the whole boot up to the ready line arrives"
+mkfifo /tmp/run.in
+cocoonctl vm run guest --name runcon --memory 256M --storage 64M --console --no-tty </tmp/run.in \
+        >/tmp/run.out 2>/tmp/run.err &
+pid_r=$!
+pids+=("$pid_r")
+exec 7>/tmp/run.in
+wait_for 60 grep -q COCOON-GUEST-READY /tmp/run.out
+# From the first line on: the kernel's banner precedes the disk check and the ready line.
+assert_eq 1 "$(grep -c "COCOON-DISK vda: COCOON-ROOTFS-MARKER" /tmp/run.out)" "the boot in vm run --console"
+assert_eq running "$(vm_state runcon)" "state of a VM run with --console"
+assert_contains "$(cat /tmp/run.err)" "VM runcon (" "vm run --console on stderr"
+run_id=$(cocoonctl vm inspect runcon | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+assert_not_contains "$(head -n 1 /tmp/run.out)" "$run_id" "stdout of vm run --console (the console's)"
+wait_for 30 grep -q "built-in shell" /tmp/run.out
+echo 'echo RUNCON-$((4*4))' >&7
+wait_for 10 grep -q RUNCON-16 /tmp/run.out
+exec 7>&-
+wait_exit 10 "$pid_r"
+assert_eq 0 "$rc" "exit code of vm run --console at the end of its input"
+pids=()
+assert_eq running "$(vm_state runcon)" "state after the console session ended"
+cocoonctl vm rm --force runcon >/dev/null
+
+info "vm run --console without a terminal: refused before anything is created"
+rc=0
+err=$(cocoonctl vm run guest --name notty --console </dev/null 2>&1) || rc=$?
+assert_eq 1 "$rc" "exit code of vm run --console without a terminal"
+assert_contains "$err" "--no-tty" "vm run --console without a terminal"
+assert_not_contains "$(cocoonctl vm list)" "notty" "vm list after a refused vm run --console"
+rc=0
+err=$(cocoonctl vm run guest --name notty --no-tty 2>&1) || rc=$?
+assert_eq 1 "$rc" "exit code of vm run --no-tty without --console"
+assert_contains "$err" "--no-tty needs --console" "vm run --no-tty without --console"
+assert_not_contains "$(cocoonctl vm list)" "notty" "vm list after a refused vm run --no-tty"
 
 info "the console is recorded while the manager is down: after its restart no tick is missing"
 cocoonctl image import ticker --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" \
