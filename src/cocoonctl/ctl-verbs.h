@@ -15,11 +15,13 @@ int verb_vm_create(int argc, char **argv);
 int verb_vm_run(int argc, char **argv);
 int verb_vm_start(int argc, char **argv);
 int verb_vm_stop(int argc, char **argv);
+int verb_vm_restart(int argc, char **argv);
+int verb_vm_kill(int argc, char **argv);
 int verb_vm_rm(int argc, char **argv);
 int verb_vm_debug(int argc, char **argv);
 int verb_vm_status(int argc, char **argv);
 extern const char *arg_name, *arg_cpu, *arg_memory, *arg_storage, *arg_backend, *arg_accel, *arg_vm_cmdline;
-extern const char *arg_timeout;
+extern const char *arg_timeout, *arg_signal;
 extern bool arg_force, arg_event;
 /* ctl-image.c */
 int verb_image_import(int argc, char **argv);

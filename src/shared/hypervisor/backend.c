@@ -411,6 +411,18 @@ int backend_kill_now(BackendWork *w) {
         return 0;
 }
 
+int backend_kill(BackendWork *w) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if ((r = open_bus(w, &bus)) < 0)
+                return r;
+        r = unit_kill(bus, w->record->unit, "main", w->signal);
+        if (r < 0 && r != -ENOENT && r != -ESRCH)
+                return fail(w, r, "systemd could not signal %s: %m", w->record->unit);
+        return 0;
+}
+
 int backend_delete(BackendWork *w) {
         const VMRecord *rec = w->record;
         int r;
