@@ -15,14 +15,16 @@
 #define N VM_TRANSITION_NOOP
 
 /* The whole table restated independently: [op][state], without and with force.
- * States in order: creating, created, running, stopped, error. */
+ * States in order: creating, created, running, stopped, error, stopping. */
 static const VMTransition expected[_VM_OPERATION_MAX][_VM_STATE_MAX][2] = {
-        [VM_OPERATION_START] = { { R, R }, { A, A }, { N, N }, { A, A }, { A, A } },
-        [VM_OPERATION_STOP] = { { R, R }, { N, N }, { A, A }, { N, N }, { A, A } },
-        [VM_OPERATION_DELETE] = { { R, A }, { A, A }, { R, A }, { A, A }, { A, A } },
-        [VM_OPERATION_SNAPSHOT] = { { R, R }, { R, R }, { A, A }, { R, R }, { R, R } },
-        [VM_OPERATION_CONSOLE] = { { R, R }, { R, R }, { A, A }, { R, R }, { R, R } },
-        [VM_OPERATION_RESTORE] = { { R, R }, { R, R }, { A, A }, { R, R }, { R, R } },
+        [VM_OPERATION_START] = { { R, R }, { A, A }, { N, N }, { A, A }, { A, A }, { R, R } },
+        [VM_OPERATION_STOP] = { { R, R }, { N, N }, { A, A }, { N, N }, { A, A }, { A, A } },
+        [VM_OPERATION_DELETE] = { { R, A }, { A, A }, { R, A }, { A, A }, { A, A }, { R, A } },
+        [VM_OPERATION_SNAPSHOT] = { { R, R }, { R, R }, { A, A }, { R, R }, { R, R }, { R, R } },
+        [VM_OPERATION_CONSOLE] = { { R, R }, { R, R }, { A, A }, { R, R }, { R, R }, { A, A } },
+        [VM_OPERATION_RESTORE] = { { R, R }, { R, R }, { A, A }, { R, R }, { R, R }, { R, R } },
+        [VM_OPERATION_KILL] = { { R, R }, { R, R }, { A, A }, { R, R }, { A, A }, { A, A } },
+        [VM_OPERATION_RESTART] = { { R, R }, { A, A }, { A, A }, { A, A }, { A, A }, { A, A } },
 };
 
 static void test_every_entry(void **state) {
@@ -52,6 +54,10 @@ static void test_reasons(void **state) {
                                "force"));
         assert_non_null(strstr(vm_transition_refusal_reason(VM_STATE_STOPPED, VM_OPERATION_CONSOLE, false),
                                "not running"));
+        assert_non_null(strstr(vm_transition_refusal_reason(VM_STATE_STOPPING, VM_OPERATION_START, false),
+                               "stopping"));
+        assert_non_null(strstr(vm_transition_refusal_reason(VM_STATE_STOPPED, VM_OPERATION_KILL, false),
+                               "not running"));
 }
 
 static void test_out_of_range(void **state) {
@@ -63,7 +69,8 @@ static void test_out_of_range(void **state) {
 }
 
 static void test_operation_strings(void **state) {
-        static const char *const names[] = { "start", "stop", "delete", "snapshot", "console", "restore" };
+        static const char *const names[] = { "start",   "stop",    "delete", "snapshot",
+                                             "console", "restore", "kill",   "restart" };
 
         assert_int_equal(ELEMENTSOF(names), _VM_OPERATION_MAX);
         for (int op = 0; op < _VM_OPERATION_MAX; op++) {

@@ -91,13 +91,15 @@ static VMState state_of(Fixture *f, const char *id) {
         return r->vm.state;
 }
 
-/* The allowed changes restated independently: [from][to]; states creating, created, running, stopped, error. */
+/* The allowed changes restated independently: [from][to]; states creating, created, running, stopped, error,
+ * stopping (never recorded: no change leads to or from it). */
 static const bool expected_changes[_VM_STATE_MAX][_VM_STATE_MAX] = {
-        { 0, 1, 0, 0, 0 },
-        { 0, 0, 1, 0, 1 },
-        { 0, 0, 0, 1, 1 },
-        { 0, 0, 1, 0, 1 },
-        { 0, 0, 1, 1, 1 },
+        { 0, 1, 0, 0, 0, 0 },
+        { 0, 0, 1, 0, 1, 0 },
+        { 0, 0, 0, 1, 1, 0 },
+        { 0, 0, 1, 0, 1, 0 },
+        { 0, 0, 1, 1, 1, 0 },
+        { 0, 0, 0, 0, 0, 0 },
 };
 
 static void test_state_changes(void **state) {
@@ -276,6 +278,54 @@ static void test_unit_stale_news(void **state) {
         assert_int_equal(state_of(f, id), VM_STATE_RUNNING);
 }
 
+/* stopping: shown, counted and announced, never written; a recorded change or the unit's end ends it. */
+static void test_stopping(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *id = running_vm(f, "halting"), *idle = add_vm(f, "idle");
+        _cleanup_free_ char *unit = strdup(store_get(f->m.store, id)->unit); /* records are replaced */
+        const char *text;
+        size_t size;
+
+        vm_set_main_pid(&f->m, id, 4242);
+        unsigned events = f->n_events;
+        vm_set_stopping(&f->m, id, true);
+        assert_int_equal(f->n_events, events + 1);
+        assert_int_equal(f->last_event, VM_EVENT_CHANGED);
+        vm_set_stopping(&f->m, id, true); /* no change, no news */
+        assert_int_equal(f->n_events, events + 1);
+        assert_int_equal(vm_state(&f->m, store_get(f->m.store, id)), VM_STATE_STOPPING);
+        assert_int_equal(state_of(f, id), VM_STATE_RUNNING); /* the record still says running */
+        assert_int_equal(vm_count_state(&f->m, VM_STATE_STOPPING), 1);
+        assert_int_equal(vm_count_state(&f->m, VM_STATE_RUNNING), 0);
+        assert_int_equal(vm_count_state(&f->m, VM_STATE_CREATING), 1);
+        assert_int_equal(vm_to_json_text(&f->m, store_get(f->m.store, id), VM_VIEW_SUMMARY, &text, &size), 0);
+        assert_non_null(strstr(text, "\"state\":\"stopping\""));
+        assert_non_null(strstr(text, "\"mainPID\":4242"));
+
+        /* A VM without a hypervisor is never stopping. */
+        vm_set_stopping(&f->m, idle, true);
+        assert_int_equal(vm_state(&f->m, store_get(f->m.store, idle)), VM_STATE_CREATING);
+
+        /* The recorded end of the stop ends stopping in the same announcement. */
+        events = f->n_events;
+        assert_int_equal(vm_set_state(&f->m, id, VM_STATE_STOPPED, NULL), 0);
+        assert_int_equal(f->n_events, events + 1);
+        assert_int_equal(vm_state(&f->m, store_get(f->m.store, id)), VM_STATE_STOPPED);
+        assert_int_equal(vm_count_state(&f->m, VM_STATE_STOPPING), 0);
+        assert_int_equal(vm_count_state(&f->m, VM_STATE_STOPPED), 1);
+
+        /* systemd deactivating the unit of a running VM (systemctl stop): stopping, then its end. */
+        assert_int_equal(vm_set_state(&f->m, id, VM_STATE_RUNNING, NULL), 0);
+        UnitStateChange deactivating = { .unit = unit, .active_state = "deactivating", .sub_state = "stop",
+                                         .result = "success", .invocation_id = "cccc" };
+        vm_unit_handle_change(&f->m, &deactivating);
+        assert_int_equal(vm_state(&f->m, store_get(f->m.store, id)), VM_STATE_STOPPING);
+        UnitStateChange gone = change_gone(unit, "cccc");
+        vm_unit_handle_change(&f->m, &gone);
+        assert_int_equal(vm_state(&f->m, store_get(f->m.store, id)), VM_STATE_ERROR);
+        assert_int_equal(vm_count_state(&f->m, VM_STATE_STOPPING), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_state_changes),
@@ -285,6 +335,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_unit_crash, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unit_crash_during_operation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unit_stale_news, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stopping, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,7 +39,7 @@ static int read_timeout(uint64_t *ret) {
 int main(int argc, char *argv[]) {
         uint64_t timeout_usec, pid;
 
-        /* stderr is the unit's log (hypervisor.log): say why the guest got no time, when it is not the
+        /* stderr goes to the unit's journal: say why the guest got no time, when it is not the
          * normal "nobody asked it". */
         int r = read_timeout(&timeout_usec);
         if (r < 0 && r != -ENOENT)

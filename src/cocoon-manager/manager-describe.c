@@ -116,7 +116,7 @@ static json_object *backends_to_json(Manager *m) {
 static json_object *counts_by_state_to_json(Manager *m) {
         json_object *o = json_object_new_object();
         for (int s = 0; o && s < _VM_STATE_MAX; s++) {
-                size_t n = store_count_state(m->store, (VMState) s);
+                size_t n = vm_count_state(m, (VMState) s);
                 if (n > 0 && json_add_int64(o, vm_state_to_string((VMState) s), (int64_t) n) < 0)
                         return json_object_put(o), NULL;
         }

@@ -28,6 +28,8 @@ static const struct {
         { "io.cocoon.VM.Start", vl_method_vm_start },
         { "io.cocoon.VM.Stop", vl_method_vm_stop },
         { "io.cocoon.VM.Delete", vl_method_vm_delete },
+        { "io.cocoon.VM.Restart", vl_method_vm_restart },
+        { "io.cocoon.VM.Kill", vl_method_vm_kill },
         { "io.cocoon.VM.Watch", vl_method_vm_watch },
         { "io.cocoon.VM.Debug", vl_method_vm_debug },
         { "io.cocoon.VM.Console", vl_method_vm_console },

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* io.cocoon.VM methods that change VMs: Create, Start, Stop, Delete, and Debug (the launch command). */
+/* io.cocoon.VM methods that change VMs: Create, Start, Stop, Restart, Kill, Delete, and Debug (the launch
+ * command). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -331,6 +333,7 @@ typedef struct BatchCall {
 typedef struct BatchItem {
         BatchCall *call;
         size_t index;
+        bool then_start; /* Restart: the stop is done first, then this starts the VM */
 } BatchItem;
 
 /* Completes the result slot of one reference (created with its "reference" when the call came in). */
@@ -360,14 +363,24 @@ static void on_batch_item_done(Manager *m, const VmTask *t, const char *error_id
                                void *userdata) {
         BatchItem *item = userdata;
         BatchCall *b = item->call;
+        if (item->then_start && !error_id) {
+                /* Queued behind whatever else waits on the VM, like any start. */
+                item->then_start = false;
+                int r = vm_task_submit(m, VM_TASK_START, vm_task_id(t), NULL, on_batch_item_done, item);
+                if (r >= 0)
+                        return;
+                error_id = COCOON_ERROR_SYSTEM;
+                message = strerror(-r);
+        }
         batch_set_result(b, item->index, vm_task_id(t), error_id, message);
         free(item);
         b->pending--;
         batch_maybe_reply(b);
 }
 
+/* then_start: a restart (kind is the stop). */
 static int batch_run(Manager *m, Varlink *link, json_object *parameters, VmTaskKind kind,
-                     const VmTaskOptions *options) {
+                     const VmTaskOptions *options, bool then_start) {
         json_object *refs;
         if (!json_object_object_get_ex(parameters, "refs", &refs) || json_object_array_length(refs) == 0)
                 return varlink_error_invalid_parameter(link, "refs");
@@ -405,6 +418,7 @@ static int batch_run(Manager *m, Varlink *link, json_object *parameters, VmTaskK
                 if (item) {
                         item->call = b;
                         item->index = i;
+                        item->then_start = then_start;
                 }
                 r = item ? vm_task_submit(m, kind, id, options, on_batch_item_done, item) : -ENOMEM;
                 if (r < 0) {
@@ -433,20 +447,63 @@ static int parse_force_timeout(json_object *parameters, VmTaskOptions *o) {
 }
 
 int vl_method_vm_start(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
-        return batch_run(userdata, link, parameters, VM_TASK_START, NULL);
+        return batch_run(userdata, link, parameters, VM_TASK_START, NULL, false);
 }
 
 int vl_method_vm_stop(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
         VmTaskOptions o;
         if (parse_force_timeout(parameters, &o) < 0)
                 return varlink_error_invalid_parameter(link, "timeoutSec");
-        return batch_run(userdata, link, parameters, VM_TASK_STOP, &o);
+        return batch_run(userdata, link, parameters, VM_TASK_STOP, &o, false);
+}
+
+int vl_method_vm_restart(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+        VmTaskOptions o;
+        if (parse_force_timeout(parameters, &o) < 0)
+                return varlink_error_invalid_parameter(link, "timeoutSec");
+        return batch_run(userdata, link, parameters, VM_TASK_STOP, &o, true);
+}
+
+/* The signals Kill sends, by the names kill(1) and systemctl kill use. */
+static const struct {
+        const char *name;
+        int signo;
+} kill_signal_table[] = {
+        { "HUP", SIGHUP },   { "INT", SIGINT },   { "QUIT", SIGQUIT },
+        { "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+        { "TERM", SIGTERM }, { "CONT", SIGCONT }, { "STOP", SIGSTOP },
+};
+
+/* "KILL" or "SIGKILL" -> SIGKILL; -EINVAL for anything else. */
+static int kill_signal_from_string(const char *s) {
+        if (strncmp(s, "SIG", 3) == 0)
+                s += 3;
+        for (size_t i = 0; i < ELEMENTSOF(kill_signal_table); i++)
+                if (streq(kill_signal_table[i].name, s))
+                        return kill_signal_table[i].signo;
+        return -EINVAL;
+}
+
+int vl_method_vm_kill(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+        VmTaskOptions o = { .signal = SIGKILL };
+        json_object *v;
+
+        if (json_object_object_get_ex(parameters, "signal", &v) && !json_object_is_type(v, json_type_null)) {
+                int signo = kill_signal_from_string(json_object_get_string(v));
+                if (signo < 0)
+                        return reply_invalid_configuration(
+                                link, "signal",
+                                "signal must be one of HUP, INT, QUIT, KILL, USR1, USR2, TERM, CONT, STOP "
+                                "(SIG prefix optional)");
+                o.signal = signo;
+        }
+        return batch_run(userdata, link, parameters, VM_TASK_KILL, &o, false);
 }
 
 int vl_method_vm_delete(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
         VmTaskOptions o;
         (void) parse_force_timeout(parameters, &o);
-        return batch_run(userdata, link, parameters, VM_TASK_DELETE, &o);
+        return batch_run(userdata, link, parameters, VM_TASK_DELETE, &o, false);
 }
 
 /* ---- Debug ---- */

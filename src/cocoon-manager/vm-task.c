@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Operations on one VM, serialized per VM: queue, state checks, worker hand-off, record update. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ static const char *const task_kind_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_START] = "start",
         [VM_TASK_STOP] = "stop",
         [VM_TASK_DELETE] = "delete",
+        [VM_TASK_KILL] = "kill",
 };
 
 /* The state machine's operation for each task (create has its own path: its record is new). */
@@ -44,6 +46,7 @@ static const VMOperation task_operation_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_START] = VM_OPERATION_START,
         [VM_TASK_STOP] = VM_OPERATION_STOP,
         [VM_TASK_DELETE] = VM_OPERATION_DELETE,
+        [VM_TASK_KILL] = VM_OPERATION_KILL,
 };
 
 /* The Varlink error for each kind of backend failure: the shared layer knows nothing of the protocol. */
@@ -59,6 +62,7 @@ static const BackendWorkFunc work_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_START] = backend_start,
         [VM_TASK_STOP] = backend_stop,
         [VM_TASK_DELETE] = backend_delete,
+        [VM_TASK_KILL] = backend_kill,
 };
 
 const char *vm_task_kind_to_string(VmTaskKind k) {
@@ -122,6 +126,18 @@ static void task_finish(VmTask *t, const char *error_id, const char *message) {
         manager_check_idle(m);
 }
 
+/* A task that never joined the VM's queue (a kill, or an operation the current state refuses at once):
+ * reported and freed, the queue and its unit hold untouched. */
+static void task_finish_unqueued(VmTask *t, const char *error_id, const char *message) {
+        Manager *m = t->manager;
+
+        task_log_outcome(t, error_id, message);
+        if (t->done)
+                t->done(m, t, error_id, message, t->userdata);
+        task_free(t);
+        manager_check_idle(m);
+}
+
 /* The manager is shutting down before the work began: nothing changed, and a create leaves no
  * placeholder. */
 static void task_not_started(VmTask *t) {
@@ -180,6 +196,9 @@ static void on_work_done(int result, void *userdata) {
         const char *failure = failure_error_table[w->failure];
         int r;
 
+        if (result == -ECANCELED && t->kind == VM_TASK_KILL)
+                return task_finish_unqueued(t, COCOON_ERROR_SHUTTING_DOWN,
+                                        "cocoon-manager is shutting down; the signal was not sent");
         if (result == -ECANCELED) /* never started: the manager is shutting down */
                 return task_not_started(t);
         if (t->undoing)
@@ -221,11 +240,13 @@ static void on_work_done(int result, void *userdata) {
                 vm_set_main_pid(m, t->id, 0);
                 if (result < 0) {
                         (void) vm_set_state(m, t->id, VM_STATE_ERROR, message);
+                        vm_set_stopping(m, t->id, false); /* the stop is over, whatever the record says */
                         return task_finish(t, failure, message);
                 }
                 /* The hypervisor is gone and cannot be brought back: if the record cannot say so, the call
                  * fails (and the next manager start records the VM from what systemd says). */
                 r = vm_set_state(m, t->id, VM_STATE_STOPPED, NULL);
+                vm_set_stopping(m, t->id, false);
                 if (r < 0)
                         return task_record_failed(t, r);
                 return task_finish(t, NULL, NULL);
@@ -239,6 +260,10 @@ static void on_work_done(int result, void *userdata) {
                 if (r < 0 && r != -ENOENT)
                         return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cannot remove the record");
                 return task_finish(t, NULL, NULL);
+
+        case VM_TASK_KILL:
+                /* What becomes of the VM is the unit watch's (or the stop in flight's) to record. */
+                return task_finish_unqueued(t, result < 0 ? failure : NULL, result < 0 ? message : NULL);
 
         default:
                 abort(); /* every kind is handled above */
@@ -275,6 +300,7 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         w->kill_grace_usec = m->config.kill_grace_usec;
         w->timeout_usec = t->options.timeout_usec ?: m->config.stop_timeout_usec;
         w->force = t->options.force;
+        w->signal = t->options.signal ?: SIGKILL;
         if (m->stop_helper && !(w->stop_helper = strdup(m->stop_helper)))
                 return -ENOMEM;
         w->cancel_fd = job_queue_cancel_fd(m->jobs);
@@ -309,6 +335,9 @@ static void task_run(VmTask *t) {
                         break;
                 }
         }
+        /* Until it is over, the VM shows stopping (a hypervisor that is already gone shows no stopping). */
+        if (t->kind == VM_TASK_STOP && record->vm.state == VM_STATE_RUNNING)
+                vm_set_stopping(m, t->id, true);
 
         int r = task_prepare_work(t, record);
         if (r >= 0)
@@ -350,6 +379,42 @@ static void on_preempt_done(int result, void *userdata) {
         task_append(t->manager, t);
 }
 
+/* Answers t at once with InvalidState when the VM's state refuses it; true when it did. */
+static bool task_refused_now(VmTask *t, const VMRecord *record) {
+        VMState state = vm_state(t->manager, record);
+        VMOperation op = task_operation_table[t->kind];
+
+        if (op < 0 || vm_transition_allowed(state, op, t->options.force) != VM_TRANSITION_REFUSED)
+                return false;
+        task_finish_unqueued(t, VM_ERROR_INVALID_STATE,
+                             vm_transition_refusal_reason(state, op, t->options.force) ?: "not allowed now");
+        return true;
+}
+
+/* A kill goes to a worker at once, beside whatever operation the VM's queue runs. */
+static int task_kill_submit(VmTask *t, const VMRecord *record) {
+        Manager *m = t->manager;
+        int r;
+
+        if (!record) {
+                task_finish_unqueued(t, VM_ERROR_NO_SUCH_VM, "the VM no longer exists");
+                return 0;
+        }
+        r = task_prepare_work(t, record);
+        if (r >= 0)
+                r = job_submit(m->jobs, job_work, on_work_done, t);
+        if (r == -ESHUTDOWN) {
+                task_finish_unqueued(t, COCOON_ERROR_SHUTTING_DOWN,
+                                     "cocoon-manager is shutting down; the signal was not sent");
+                return 0;
+        }
+        if (r < 0) {
+                task_free(t);
+                return r;
+        }
+        return 0;
+}
+
 int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOptions *options,
                    VmTaskDone done, void *userdata) {
         VmTask *t = calloc(1, sizeof(VmTask));
@@ -363,11 +428,19 @@ int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOpti
         t->done = done;
         t->userdata = userdata;
 
+        /* What the state the VM shows refuses is answered now, not after the operations queued before. */
+        const VMRecord *current = store_get(m->store, id);
+        if (current && (kind == VM_TASK_KILL || vm_state(m, current) == VM_STATE_STOPPING))
+                if (task_refused_now(t, current))
+                        return 0;
+        if (kind == VM_TASK_KILL)
+                return task_kill_submit(t, current);
+
         VmTask *head = hashmap_get(m->vm_tasks, id);
-        /* A forced stop does not wait behind a graceful stop in flight (a guest that ignores the power
-         * button holds it for its whole timeout): it kills the unit at once, then queues as usual. */
-        if (head && head->kind == VM_TASK_STOP && head->work && !head->undoing && kind == VM_TASK_STOP &&
-            t->options.force) {
+        /* A forced stop or delete does not wait behind a graceful stop in flight (a guest that ignores the
+         * power button holds it for its whole timeout): it kills the unit at once, then queues as usual. */
+        if (head && head->kind == VM_TASK_STOP && head->work && !head->undoing &&
+            (kind == VM_TASK_STOP || kind == VM_TASK_DELETE) && t->options.force) {
                 const VMRecord *record = store_get(m->store, id);
                 int r = record ? task_prepare_work(t, record) : -ENOENT;
                 if (r >= 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Operations on one VM (create, start, stop, delete), serialized per VM: a queue per VM id, the slow part in
- * a worker thread, the record update and the reply back on the event loop. */
+ * a worker thread, the record update and the reply back on the event loop. A kill is not queued: it acts at
+ * once, also during a stop in flight. */
 #pragma once
 
 #include <stdbool.h>
@@ -14,6 +15,7 @@ typedef enum VmTaskKind {
         VM_TASK_START,
         VM_TASK_STOP,
         VM_TASK_DELETE,
+        VM_TASK_KILL, /* a signal to the hypervisor through systemd (KillUnit), never queued */
         _VM_TASK_KIND_MAX,
 } VmTaskKind;
 
@@ -27,9 +29,12 @@ typedef void (*VmTaskDone)(Manager *m, const VmTask *t, const char *error_id, co
 typedef struct VmTaskOptions {
         bool force;            /* stop: no power button; delete: stop a running VM first */
         uint64_t timeout_usec; /* stop: how long the guest may take to power off */
+        int signal;            /* kill: the signal, 0 = SIGKILL */
 } VmTaskOptions;
 
-/* Queues kind for VM id; it runs when the operations queued before it on the same VM are done. */
+/* Queues kind for VM id; it runs when the operations queued before it on the same VM are done. What the
+ * VM's current state refuses at once (start or rm without force on a stopping VM, a kill of a VM that does
+ * not run) is answered at once instead of waiting for the operations before it. A kill runs at once. */
 int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOptions *options, VmTaskDone done,
                    void *userdata);
 

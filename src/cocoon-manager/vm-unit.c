@@ -97,14 +97,19 @@ void vm_unit_handle_change(Manager *m, const UnitStateChange *change) {
 
         if (streq(change->active_state, "active") && change->main_pid > 0)
                 vm_set_main_pid(m, id, change->main_pid);
-        if (!change_is_gone(change))
+        /* A stop nobody of ours waits for: systemctl stop, or one a previous manager began. Its end is
+         * recorded below (which ends stopping too, in the same change). */
+        if (!change_is_gone(change)) {
+                vm_set_stopping(m, id, streq(change->active_state, "deactivating"));
                 return;
+        }
 
         _cleanup_free_ char *reason = NULL;
         bool clean = false;
         (void) unit_exit_reason(change->result, change->exec_main_code, change->exec_main_status, &reason,
                                 &clean);
         vm_mark_exited(m, id, reason, clean);
+        vm_set_stopping(m, id, false); /* a record it did not change (error) */
 }
 
 void vm_unit_hold(Manager *m, const char *id) {
@@ -153,8 +158,11 @@ static void console_reconnect(Manager *m, const VMRecord *record) {
 static void vm_attach_running(Manager *m, const VMRecord *record) {
         UnitRuntime rt = {};
         /* Once, at start, before serving: the pid List shows until the watch updates it. */
-        if (unit_get_runtime(m->bus, record->unit, &rt) >= 0)
+        if (unit_get_runtime(m->bus, record->unit, &rt) >= 0) {
                 vm_set_main_pid(m, record->vm.id, rt.main_pid);
+                /* A stop a previous manager began goes on in systemd: the VM shows stopping till it ends. */
+                vm_set_stopping(m, record->vm.id, streq(rt.active_state, "deactivating"));
+        }
         unit_runtime_done(&rt);
         console_reconnect(m, record);
 }

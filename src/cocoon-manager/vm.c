@@ -19,6 +19,7 @@
 typedef struct VmRuntime {
         char id[ID_LENGTH + 1];
         uint32_t main_pid;           /* 0: not known to run */
+        bool stopping;               /* a stop is in flight: shown as state stopping */
         char *text[_VM_VIEW_MAX];    /* vm_to_json() serialized; NULL until asked for */
         size_t size[_VM_VIEW_MAX];
 } VmRuntime;
@@ -34,7 +35,7 @@ const char *vm_event_to_string(VmEvent e) {
         return e >= 0 && e < _VM_EVENT_MAX ? event_table[e] : NULL;
 }
 
-/* [from][to] */
+/* [from][to]; stopping is never recorded, so no change leads to or from it. */
 static const bool state_change_table[_VM_STATE_MAX][_VM_STATE_MAX] = {
         [VM_STATE_CREATING] = { [VM_STATE_CREATED] = true },
         [VM_STATE_CREATED] = { [VM_STATE_RUNNING] = true, [VM_STATE_ERROR] = true },
@@ -143,9 +144,53 @@ int vm_set_state(Manager *m, const char *id, VMState state, const char *error_re
         if (k < 0)
                 return log_vm_error_errno(id, k, "Failed to write the record of VM %s (%s -> %s): %m", id,
                                           vm_state_to_string(current->vm.state), vm_state_to_string(state));
+        /* Any recorded change ends a stop in flight: it either ended the VM or failed. */
+        VmRuntime *rt = runtime_get(m, id);
+        if (rt)
+                rt->stopping = false;
         runtime_invalidate(m, id);
         vm_emit(m, VM_EVENT_CHANGED, id);
         return 0;
+}
+
+void vm_set_stopping(Manager *m, const char *id, bool stopping) {
+        const VMRecord *record = store_get(m->store, id);
+        VmRuntime *rt = runtime_get(m, id);
+
+        /* Only a VM that may have a hypervisor can be stopping. */
+        if (!record ||
+            (stopping && record->vm.state != VM_STATE_RUNNING && record->vm.state != VM_STATE_ERROR))
+                return;
+        if ((rt ? rt->stopping : false) == stopping)
+                return;
+        if (!rt && runtime_get_or_new(m, id, &rt) < 0)
+                return (void) log_oom();
+        rt->stopping = stopping;
+        runtime_invalidate(m, id);
+        vm_emit(m, VM_EVENT_CHANGED, id);
+}
+
+VMState vm_state(Manager *m, const VMRecord *r) {
+        VmRuntime *rt = runtime_get(m, r->vm.id);
+        return rt && rt->stopping ? VM_STATE_STOPPING : r->vm.state;
+}
+
+size_t vm_count_state(Manager *m, VMState s) {
+        size_t n = s == VM_STATE_STOPPING ? 0 : store_count_state(m->store, s), state = 0;
+        void *p;
+
+        /* Stopping VMs are counted by their record's state in the store: move them over. */
+        while (m->vm_runtime && hashmap_iterate(m->vm_runtime, &state, NULL, &p)) {
+                const VmRuntime *rt = p;
+                const VMRecord *r = rt->stopping ? store_get(m->store, rt->id) : NULL;
+                if (!r)
+                        continue;
+                if (s == VM_STATE_STOPPING)
+                        n++;
+                else if (r->vm.state == s && n > 0)
+                        n--;
+        }
+        return n;
 }
 
 int vm_remove(Manager *m, const char *id) {
@@ -247,6 +292,8 @@ int vm_to_json(Manager *m, const VMRecord *r, VmView view, json_object **ret) {
         k = view_builder[view](r, &o);
         if (k < 0)
                 return k;
+        if (vm_state(m, r) == VM_STATE_STOPPING && json_add_string(o, "state", "stopping") < 0)
+                return -ENOMEM;
         /* Running VMs get the unit facts the manager already knows; Inspect asks systemd for fresh ones. */
         uint32_t pid = vm_get_main_pid(m, r->vm.id);
         if (pid > 0 && r->vm.state == VM_STATE_RUNNING) {

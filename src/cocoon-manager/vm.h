@@ -34,7 +34,8 @@ typedef enum VmView {
 
 /* Which state changes a record may go through: creating -> created; created, stopped, error -> running;
  * running, error -> stopped; any but creating -> error (error -> error updates the reason). Anything else
- * is a bug in the caller (or a stale result) and is refused. */
+ * is a bug in the caller (or a stale result) and is refused. stopping is never recorded: see
+ * vm_set_stopping(). */
 bool vm_state_change_allowed(VMState from, VMState to);
 
 /* A new record (state creating): written, indexed, announced. -EEXIST when its name is taken. */
@@ -43,6 +44,14 @@ int vm_add(Manager *m, const VMRecord *r);
  * errorReason (error_reason, or none), writes the record and only then updates the index and tells Watch
  * subscribers. A failed write (-ENOSPC, -EIO, ...) changes nothing and is the caller's to report. */
 int vm_set_state(Manager *m, const char *id, VMState state, const char *error_reason);
+/* A stop is in flight (a Stop call, or systemd deactivating the unit) or no longer: the VM shows state
+ * stopping while its record still says running (or error). Not written: a manager started later sees the
+ * unit deactivating instead. Tells Watch subscribers; vm_set_state() ends it. */
+void vm_set_stopping(Manager *m, const char *id, bool stopping);
+/* The state the API shows: the record's, or stopping. */
+VMState vm_state(Manager *m, const VMRecord *r);
+/* How many VMs show state s. */
+size_t vm_count_state(Manager *m, VMState s);
 /* Drops the record (its file, and the VM directory if that is empty) and announces the removal. */
 int vm_remove(Manager *m, const char *id);
 

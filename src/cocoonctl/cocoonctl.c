@@ -77,6 +77,17 @@ static const CtlOption options_vm_stop[] = {
                   "Graceful stop timeout, 1..86400 (default: StopTimeoutSec= of cocoon.conf, 30)"),
         OPT_JSON,
 };
+static const CtlOption options_vm_restart[] = {
+        CTL_FLAG("force", 'f', &arg_force, "Stop the hypervisor at once, no graceful shutdown"),
+        CTL_VALUE("timeout", 0, "SEC", &arg_timeout,
+                  "Graceful stop timeout (1..86400; default StopTimeoutSec= of cocoon.conf)"),
+        OPT_JSON,
+};
+static const CtlOption options_vm_kill[] = {
+        CTL_VALUE("signal", 's', "SIG", &arg_signal,
+                  "HUP, INT, QUIT, KILL, USR1, USR2, TERM, CONT or STOP (default KILL)"),
+        OPT_JSON,
+};
 static const CtlOption options_vm_rm[] = {
         CTL_FLAG("force", 'f', &arg_force, "Stop running VMs first"),
         OPT_JSON,
@@ -154,6 +165,14 @@ static const Verb verbs[] = {
           OPTS(options_vm_stop), .usage = "vm stop REF... [-f|--force] [--timeout SEC]",
           .help = "Stop VMs: ACPI power button, then systemd stops the hypervisor after the timeout.",
           .example = "cocoonctl vm stop --timeout 10 web" },
+        { .group = "vm", .name = "restart", .min_args = 1, .max_args = ARGS_MAX, .run = verb_vm_restart,
+          OPTS(options_vm_restart), .usage = "vm restart REF... [-f|--force] [--timeout SEC]",
+          .help = "Restart VMs: stop as vm stop does, then start (a VM that is not running is started).",
+          .example = "cocoonctl vm restart web" },
+        { .group = "vm", .name = "kill", .min_args = 1, .max_args = ARGS_MAX, .run = verb_vm_kill,
+          OPTS(options_vm_kill), .usage = "vm kill REF... [-s|--signal SIG]",
+          .help = "Send a signal to the hypervisor at once, also during a stop in flight.",
+          .example = "cocoonctl vm kill --signal TERM web" },
         { .group = "vm", .name = "rm", ALIASES("delete"), .min_args = 1, .max_args = ARGS_MAX,
           .run = verb_vm_rm, OPTS(options_vm_rm), .usage = "vm rm REF... [-f|--force]",
           .help = "Delete VMs (--force stops running ones first).", .example = "cocoonctl vm rm -f web" },

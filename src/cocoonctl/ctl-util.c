@@ -77,16 +77,17 @@ const char *ctl_ellipsis(void) {
         return "...";
 }
 
-/* Calls that last as long as the work they wait for: guests powering off (Stop, Delete --force, up to the
- * stop timeout and the kill grace, in waves when a batch is larger than the manager's pool), disks and
- * images copied (Create, Start, Import), directories removed (GarbageCollect). The client cannot know how
- * long that is, and a timeout reported for an operation that then succeeds is worse than waiting: these
- * wait for the answer as long as the connection lives (the manager always answers, or the connection
- * ends with it). */
+/* Calls that last as long as the work they wait for: guests powering off (Stop, Restart, Delete --force, up
+ * to the stop timeout and the kill grace, in waves when a batch is larger than the manager's pool), disks
+ * and images copied (Create, Start, Import), directories removed (GarbageCollect). The client cannot know
+ * how long that is, and a timeout reported for an operation that then succeeds is worse than waiting: these
+ * wait for the answer as long as the connection lives (the manager always answers, or the connection ends
+ * with it). */
 static const char *const long_running_methods[] = {
         "io.cocoon.VM.Create",
         "io.cocoon.VM.Start",
         "io.cocoon.VM.Stop",
+        "io.cocoon.VM.Restart",
         "io.cocoon.VM.Delete",
         "io.cocoon.Image.Import",
         "io.cocoon.Manager.GarbageCollect",

@@ -16,10 +16,12 @@ int verb_vm_run(int argc, char **argv);
 extern bool arg_console; /* vm run --console: attach to the console once started */
 int verb_vm_start(int argc, char **argv);
 int verb_vm_stop(int argc, char **argv);
+int verb_vm_restart(int argc, char **argv);
+int verb_vm_kill(int argc, char **argv);
 int verb_vm_rm(int argc, char **argv);
 int verb_vm_debug(int argc, char **argv);
 extern const char *arg_name, *arg_cpu, *arg_memory, *arg_storage, *arg_backend, *arg_accel, *arg_vm_cmdline;
-extern const char *arg_timeout;
+extern const char *arg_timeout, *arg_signal;
 extern bool arg_force;
 /* ctl-vm-status.c */
 int verb_vm_status(int argc, char **argv);

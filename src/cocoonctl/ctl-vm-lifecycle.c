@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* cocoonctl vm create|run|start|stop|rm|debug: the verbs that change VMs. */
+/* cocoonctl vm create|run|start|stop|restart|kill|rm|debug: the verbs that change VMs. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +21,7 @@ const char *arg_vm_cmdline = NULL;
 bool arg_force = false;
 const char *arg_timeout = NULL;
 bool arg_console = false;
+const char *arg_signal = NULL;
 
 static int add_size(json_object *p, const char *key, const char *value) {
         uint64_t bytes;
@@ -166,8 +167,8 @@ int verb_vm_start(int argc, char **argv) {
         return batch("io.cocoon.VM.Start", "start", argc, argv, p);
 }
 
-int verb_vm_stop(int argc, char **argv) {
-        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+/* --timeout and --force of stop and restart. */
+static int add_stop_options(json_object *p) {
         uint64_t sec;
         if (arg_timeout) {
                 if (parse_uint64(arg_timeout, &sec) < 0 || sec == 0 || sec > 86400) {
@@ -178,7 +179,31 @@ int verb_vm_stop(int argc, char **argv) {
         }
         if (arg_force)
                 (void) json_add_bool(p, "force", true);
+        return 0;
+}
+
+int verb_vm_stop(int argc, char **argv) {
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        int r = add_stop_options(p);
+        if (r < 0)
+                return r;
         return batch("io.cocoon.VM.Stop", "stop", argc, argv, p);
+}
+
+int verb_vm_restart(int argc, char **argv) {
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        int r = add_stop_options(p);
+        if (r < 0)
+                return r;
+        return batch("io.cocoon.VM.Restart", "restart", argc, argv, p);
+}
+
+int verb_vm_kill(int argc, char **argv) {
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        /* The manager checks the name (InvalidConfiguration naming "signal"). */
+        if (arg_signal)
+                (void) json_add_string(p, "signal", arg_signal);
+        return batch("io.cocoon.VM.Kill", "kill", argc, argv, p);
 }
 
 int verb_vm_rm(int argc, char **argv) {

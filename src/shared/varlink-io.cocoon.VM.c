@@ -2,13 +2,15 @@
 /* Interface io.cocoon.VM: create, run, watch and remove virtual machines. */
 #include "varlink-interfaces.h"
 
-static const char *const state_values[] = { "creating", "created", "running", "stopped", "error", NULL };
+static const char *const state_values[] = { "creating", "created", "running", "stopped", "error", "stopping",
+                                             NULL };
 
 static const VarlinkSymbol type_state = {
         .kind = VARLINK_SYMBOL_ENUM_TYPE,
         .name = "State",
         .enum_values = state_values,
-        .doc = "creating -> created -> running <-> stopped; any -> error.",
+        .doc = "creating -> created -> running <-> stopped; any -> error. stopping: a stop is in flight "
+               "(the record still says running).",
 };
 
 static const VarlinkField runtime_fields[] = {
@@ -160,6 +162,33 @@ static const VarlinkField delete_in[] = {
         { .name = "refs", .type = VARLINK_STRING, .flags = VARLINK_ARRAY },
         { .name = "force", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE, .doc = "Stop running VMs first." },
         {},
+};
+
+static const VarlinkField restart_in[] = {
+        { .name = "refs", .type = VARLINK_STRING, .flags = VARLINK_ARRAY },
+        { .name = "force", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
+          .doc = "Stop without the ACPI power button (as Stop with force)." },
+        { .name = "timeoutSec", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
+          .doc = "How long the guest may take to power off (default StopTimeoutSec=)." },
+        {},
+};
+
+static const VarlinkField kill_in[] = {
+        { .name = "refs", .type = VARLINK_STRING, .flags = VARLINK_ARRAY },
+        { .name = "signal", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "HUP, INT, QUIT, KILL, USR1, USR2, TERM, CONT or STOP, SIG prefix optional "
+                 "(default KILL)." },
+        {},
+};
+
+static const VarlinkSymbol method_restart = {
+        .kind = VARLINK_SYMBOL_METHOD, .name = "Restart", .input = restart_in, .output = batch_out,
+        .doc = "Stops VMs as Stop does, then starts them; a VM that is not running is started.",
+};
+static const VarlinkSymbol method_kill = {
+        .kind = VARLINK_SYMBOL_METHOD, .name = "Kill", .input = kill_in, .output = batch_out,
+        .doc = "Sends a signal to the hypervisor through systemd (KillUnit), at once, also during a stop in "
+               "flight. The VM then ends as the hypervisor exits (stopped when a stop was in flight).",
 };
 
 static const VarlinkSymbol method_start = {
@@ -322,6 +351,8 @@ static const VarlinkSymbol *const symbols[] = {
         &method_start,
         &method_stop,
         &method_delete,
+        &method_restart,
+        &method_kill,
         &method_watch,
         &method_debug,
         &method_console,

@@ -444,6 +444,8 @@ int vm_record_validate(const VMRecord *r, const char **ret_field, char **ret_mes
                 return invalid(ret_field, ret_message, "backend", "backend must be a backend name");
         if (!vm_state_to_string(vm->state))
                 return invalid(ret_field, ret_message, "state", "invalid state");
+        if (vm->state == VM_STATE_STOPPING)
+                return invalid(ret_field, ret_message, "state", "stopping is never recorded");
         if (vm->created_at == 0 || vm->updated_at == 0)
                 return invalid(ret_field, ret_message, vm->created_at == 0 ? "createdAt" : "updatedAt",
                                "createdAt and updatedAt must be set");

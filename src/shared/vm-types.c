@@ -7,7 +7,7 @@
 
 static const char *const vm_state_table[_VM_STATE_MAX] = {
         [VM_STATE_CREATING] = "creating", [VM_STATE_CREATED] = "created", [VM_STATE_RUNNING] = "running",
-        [VM_STATE_STOPPED] = "stopped",   [VM_STATE_ERROR] = "error",
+        [VM_STATE_STOPPED] = "stopped",   [VM_STATE_ERROR] = "error",       [VM_STATE_STOPPING] = "stopping",
 };
 
 static const char *const storage_role_table[_STORAGE_ROLE_MAX] = {

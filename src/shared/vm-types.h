@@ -34,6 +34,9 @@ typedef enum VMState {
         VM_STATE_RUNNING,
         VM_STATE_STOPPED,
         VM_STATE_ERROR,
+        /* A graceful stop is in flight (or systemd is stopping the unit). Never recorded: the record says
+         * running until the stop is over; the manager shows stopping from what it knows. */
+        VM_STATE_STOPPING,
         _VM_STATE_MAX,
         _VM_STATE_INVALID = -EINVAL,
 } VMState;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-stop-restart.sh: a graceful stop of a guest that ignores the power button never holds up the
 # manager: a restart during the stop returns long before the stop timeout, the stop call is answered (the
-# stop goes on in systemd), List answers, and the VM ends up stopped, recorded by the next manager, also
+# stop goes on in systemd), List answers and shows the VM stopping, and the VM ends up stopped, recorded by the next manager, also
 # when no manager ran while the stop ended.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -42,10 +42,10 @@ wait "$stop_pid" || rc=$?
 assert_ne 0 "$rc" "exit status of the interrupted vm stop"
 assert_contains "$(cat "$out/stop1")" "goes on in systemd" "vm stop's answer"
 
-info "List answers at once; the VM is still running while its stop goes on"
+info "List answers at once; the new manager shows the stop that goes on (the unit is deactivating)"
 assert_contains "$(timeout 10 cocoonctl vm list)" "deaf" "vm list after the restart"
 assert_eq deactivating "$(unit_property "$vm_unit" ActiveState)" "unit during the stop"
-assert_eq running "$(vm_state deaf)" "state during the stop"
+assert_eq stopping "$(vm_state deaf)" "state during the stop"
 
 info "after the timeout systemd ends QEMU; the new manager records stopped"
 wait_for $((STOP_TIMEOUT + 30)) vm_state_is deaf stopped

@@ -27,6 +27,7 @@
 #include "sandbox.h"
 #include "strv-util.h"
 #include "time-util.h"
+#include "unit-journal.h"
 
 extern char **environ;
 
@@ -123,6 +124,65 @@ static int open_bus(BackendWork *w, sd_bus **ret) {
         return 0;
 }
 
+static int pidfd_open_compat(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Waits for pid to exit, up to timeout_usec. 1: exited, 0: timed out, -ECANCELED: cancel_fd fired. */
+static int wait_for_exit(pid_t pid, int cancel_fd, uint64_t timeout_usec) {
+        _cleanup_close_ int pidfd = pidfd_open_compat(pid);
+        if (pidfd < 0)
+                return errno == ESRCH ? 1 : -errno;
+
+        struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN }, { .fd = cancel_fd, .events = POLLIN } };
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
+        for (;;) {
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                if (now >= deadline)
+                        return 0;
+                int k = poll(p, cancel_fd >= 0 ? 2 : 1,
+                             (int) MIN((deadline - now) / USEC_PER_MSEC + 1, (uint64_t) INT32_MAX));
+                if (k < 0 && errno != EINTR)
+                        return -errno;
+                if (k > 0 && p[0].revents)
+                        return 1;
+                if (k > 0 && p[1].revents)
+                        return -ECANCELED;
+        }
+}
+
+/* The one message of a hypervisor that died during start-up, whichever step noticed it. */
+#define HYPERVISOR_EXITED_MESSAGE "the hypervisor exited during start-up"
+/* How many of its last lines a failed start quotes, and how long journald may take to have them. */
+#define START_FAILURE_LINES 10
+#define START_FAILURE_JOURNAL_WAIT_USEC (2 * USEC_PER_SEC)
+/* A step that failed because the hypervisor is exiting (its sockets closed first) sees it gone by then. */
+#define START_FAILURE_EXIT_WAIT_USEC (1 * USEC_PER_SEC)
+
+/* A start that failed once the unit ran: the message gets what the hypervisor said last (from the journal,
+ * which callers of the API cannot read), or where to look. */
+static void start_failure_add_output(BackendWork *w, uint64_t since) {
+        const VMRecord *rec = w->record;
+        _cleanup_strv_free_ char **lines = NULL;
+        _cleanup_free_ char *output = NULL, *message = NULL;
+
+        int r = unit_journal_tail(rec->unit, w->invocation_id, since, START_FAILURE_LINES,
+                                  START_FAILURE_JOURNAL_WAIT_USEC, &lines);
+        if (r < 0)
+                log_debug_errno(r, "Cannot read the journal of %s: %m", rec->unit);
+        if (lines && !(output = unit_journal_format(lines)))
+                return;
+        if (output && *output)
+                r = asprintf(&message, "%s; its last output (journalctl -u %s):\n%s", w->message ?: "failed",
+                             rec->unit, output);
+        else
+                r = asprintf(&message, "%s; see journalctl -u %s", w->message ?: "failed", rec->unit);
+        if (r < 0)
+                return;
+        free(w->message);
+        w->message = TAKE_PTR(message);
+}
+
 /* The unit runs; wait for QEMU's sockets, take the console, resume the guest. */
 static int start_handshake(BackendWork *w, const char *unit) {
         const VMRecord *rec = w->record;
@@ -133,7 +193,7 @@ static int start_handshake(BackendWork *w, const char *unit) {
 
         int r = wait_for_socket(api, (pid_t) w->main_pid, HYPERVISOR_SOCKET_TIMEOUT_USEC);
         if (r == -ESRCH)
-                return fail(w, r, "the hypervisor exited during start-up; see %s/hypervisor.log", rec->log_dir);
+                return fail(w, r, HYPERVISOR_EXITED_MESSAGE);
         if (r < 0)
                 return fail(w, r, "the hypervisor's API socket did not come up: %m");
 
@@ -160,11 +220,10 @@ static int start_handshake(BackendWork *w, const char *unit) {
         return 0;
 }
 
-static int build_unit_spec(BackendWork *w, char **argv, char **log_path, UnitSandbox *sandbox,
-                           UnitSpec *spec) {
+/* The hypervisor's own output (stdout and stderr) goes to the journal under its unit, systemd's default:
+ * `journalctl -u cocoon-vm@<id>` shows it, and a failed start quotes it (start_failure_add_output()). */
+static int build_unit_spec(BackendWork *w, char **argv, UnitSandbox *sandbox, UnitSpec *spec) {
         const VMRecord *rec = w->record;
-        if (asprintf(log_path, "%s/hypervisor.log", rec->log_dir) < 0)
-                return -ENOMEM;
         int r = hypervisor_sandbox_build(rec, w->vm_dir, w->accel, sandbox);
         if (r < 0)
                 return r;
@@ -172,7 +231,6 @@ static int build_unit_spec(BackendWork *w, char **argv, char **log_path, UnitSan
                 .slice = "cocoon.slice",
                 .argv = argv,
                 .working_directory = rec->run_dir,
-                .stdout_path = *log_path,
                 .timeout_stop_usec = w->kill_grace_usec,
                 .sandbox = sandbox,
         };
@@ -184,7 +242,8 @@ int backend_start(BackendWork *w) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_strv_free_ char **argv = NULL;
         _cleanup_(hypervisor_sandbox_done) UnitSandbox sandbox = {};
-        _cleanup_free_ char *bad_path = NULL, *log_path = NULL, *description = NULL, *unit_error = NULL;
+        _cleanup_free_ char *bad_path = NULL, *description = NULL, *unit_error = NULL;
+        uint64_t since = now_usec(CLOCK_REALTIME);
         int r;
 
         r = verify_base_files(rec->vm.storage_configs, rec->vm.n_storage_configs, rec->boot_config, &bad_path);
@@ -218,7 +277,7 @@ int backend_start(BackendWork *w) {
                 return fail(w, r, "cannot build the %s command line: %m", w->hypervisor->type);
 
         UnitSpec spec;
-        if ((r = build_unit_spec(w, argv, &log_path, &sandbox, &spec)) < 0)
+        if ((r = build_unit_spec(w, argv, &sandbox, &spec)) < 0)
                 return fail(w, r, "cannot confine the hypervisor: %m");
         if (asprintf(&description, "cocoon VM %s (%s)", rec->vm.name, rec->vm.id) < 0)
                 return fail(w, -ENOMEM, "out of memory");
@@ -239,10 +298,15 @@ int backend_start(BackendWork *w) {
         snprintf(w->invocation_id, sizeof(w->invocation_id), "%s", r >= 0 ? rt.invocation_id : "");
         unit_runtime_done(&rt);
         if (w->main_pid == 0)
-                r = fail(w, -ESRCH, "the hypervisor exited at once; see %s", log_path);
+                r = fail(w, -ESRCH, HYPERVISOR_EXITED_MESSAGE);
         else
                 r = start_handshake(w, rec->unit);
         if (r < 0) {
+                /* Whichever step noticed it, a hypervisor that died gives the one message that says so. */
+                if (r != -ESRCH &&
+                    wait_for_exit((pid_t) w->main_pid, -EBADF, START_FAILURE_EXIT_WAIT_USEC) == 1)
+                        r = fail(w, -ESRCH, HYPERVISOR_EXITED_MESSAGE);
+                start_failure_add_output(w, since);
                 /* Leave nothing behind: no process, no unit, no sockets. */
                 (void) unit_stop(bus, rec->unit, true);
                 (void) unit_reset_failed(bus, rec->unit);
@@ -251,10 +315,6 @@ int backend_start(BackendWork *w) {
                 return r;
         }
         return 0;
-}
-
-static int pidfd_open_compat(pid_t pid) {
-        return (int) syscall(SYS_pidfd_open, pid, 0);
 }
 
 /* The time the unit's ExecStop= helper waits for the guest; written before the guest is asked, so that the
@@ -289,29 +349,6 @@ static bool request_poweroff(BackendWork *w) {
                 return false;
         }
         return true;
-}
-
-/* Waits for pid to exit, up to timeout_usec. 1: exited, 0: timed out, -ECANCELED: cancel_fd fired. */
-static int wait_for_exit(pid_t pid, int cancel_fd, uint64_t timeout_usec) {
-        _cleanup_close_ int pidfd = pidfd_open_compat(pid);
-        if (pidfd < 0)
-                return errno == ESRCH ? 1 : -errno;
-
-        struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN }, { .fd = cancel_fd, .events = POLLIN } };
-        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
-        for (;;) {
-                uint64_t now = now_usec(CLOCK_MONOTONIC);
-                if (now >= deadline)
-                        return 0;
-                int k = poll(p, cancel_fd >= 0 ? 2 : 1,
-                             (int) MIN((deadline - now) / USEC_PER_MSEC + 1, (uint64_t) INT32_MAX));
-                if (k < 0 && errno != EINTR)
-                        return -errno;
-                if (k > 0 && p[0].revents)
-                        return 1;
-                if (k > 0 && p[1].revents)
-                        return -ECANCELED;
-        }
 }
 
 int backend_stop(BackendWork *w) {
@@ -371,6 +408,18 @@ int backend_kill_now(BackendWork *w) {
         r = unit_kill(bus, w->record->unit, "all", SIGKILL);
         if (r < 0 && r != -ENOENT)
                 return fail(w, r, "systemd could not kill %s: %m", w->record->unit);
+        return 0;
+}
+
+int backend_kill(BackendWork *w) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if ((r = open_bus(w, &bus)) < 0)
+                return r;
+        r = unit_kill(bus, w->record->unit, "main", w->signal);
+        if (r < 0 && r != -ENOENT && r != -ESRCH)
+                return fail(w, r, "systemd could not signal %s: %m", w->record->unit);
         return 0;
 }
 

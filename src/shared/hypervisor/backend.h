@@ -36,6 +36,7 @@ typedef struct BackendWork {
         uint64_t kill_grace_usec;
         uint64_t timeout_usec;     /* stop: guest power-off wait */
         bool force;
+        int signal;                /* kill: the signal for the hypervisor */
         char *stop_helper;         /* start: ExecStop= of the unit (absolute), NULL: none */
         int cancel_fd;             /* polls readable when the manager shuts down; -EBADF: never */
 
@@ -61,4 +62,7 @@ int backend_stop(BackendWork *w);
 /* Cuts a stop in flight short: SIGKILL to every process of the unit (QEMU and the ExecStop= helper), so
  * that the stop's wait ends at once. A unit that is not loaded is success. */
 int backend_kill_now(BackendWork *w);
+/* Sends signal to the hypervisor (the unit's main process) through systemd's KillUnit; returns at once.
+ * A unit that is not loaded, or has no main process left, is success: there is nothing to signal. */
+int backend_kill(BackendWork *w);
 int backend_delete(BackendWork *w);

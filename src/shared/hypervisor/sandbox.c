@@ -73,7 +73,7 @@ static int sandbox_fill(const VMRecord *rec, const char *vm_dir, Accel accel, Un
                 return r;
 
         /* Its sockets go to the run directory, the console's output to the spool; its own output reaches
-         * hypervisor.log through systemd. */
+         * the journal through systemd. */
         _cleanup_free_ char *spool = NULL;
         if (asprintf(&spool, "%s/" CONSOLE_SPOOL_NAME, rec->log_dir) < 0)
                 return -ENOMEM;

@@ -10,6 +10,8 @@ static const char *const vm_operation_table[_VM_OPERATION_MAX] = {
         [VM_OPERATION_SNAPSHOT] = "snapshot",
         [VM_OPERATION_CONSOLE] = "console",
         [VM_OPERATION_RESTORE] = "restore",
+        [VM_OPERATION_KILL] = "kill",
+        [VM_OPERATION_RESTART] = "restart",
 };
 
 const char *vm_operation_to_string(VMOperation op) {
@@ -40,8 +42,10 @@ typedef struct TransitionRule {
 
 #define BEING_CREATED "VM is still being created"
 #define NOT_RUNNING "VM is not running"
+#define STOPPING "VM is stopping"
 
-/* Rows: operations; columns: states in VMState order (creating, created, running, stopped, error). */
+/* Rows: operations; columns: states in VMState order (creating, created, running, stopped, error,
+ * stopping). */
 static const TransitionRule transition_table[_VM_OPERATION_MAX][_VM_STATE_MAX] = {
         [VM_OPERATION_START] = {
                 [VM_STATE_CREATING] = REFUSE(BEING_CREATED),
@@ -49,6 +53,7 @@ static const TransitionRule transition_table[_VM_OPERATION_MAX][_VM_STATE_MAX] =
                 [VM_STATE_RUNNING] = NOOP,
                 [VM_STATE_STOPPED] = ALLOW,
                 [VM_STATE_ERROR] = ALLOW,
+                [VM_STATE_STOPPING] = REFUSE(STOPPING "; start it once it is stopped"),
         },
         [VM_OPERATION_STOP] = {
                 [VM_STATE_CREATING] = REFUSE(BEING_CREATED),
@@ -56,6 +61,7 @@ static const TransitionRule transition_table[_VM_OPERATION_MAX][_VM_STATE_MAX] =
                 [VM_STATE_RUNNING] = ALLOW,
                 [VM_STATE_STOPPED] = NOOP,
                 [VM_STATE_ERROR] = ALLOW,
+                [VM_STATE_STOPPING] = ALLOW,
         },
         [VM_OPERATION_DELETE] = {
                 [VM_STATE_CREATING] = REFUSE_UNLESS_FORCED(BEING_CREATED "; use force to remove it anyway"),
@@ -63,6 +69,7 @@ static const TransitionRule transition_table[_VM_OPERATION_MAX][_VM_STATE_MAX] =
                 [VM_STATE_RUNNING] = REFUSE_UNLESS_FORCED("VM is running; stop it first or use force"),
                 [VM_STATE_STOPPED] = ALLOW,
                 [VM_STATE_ERROR] = ALLOW,
+                [VM_STATE_STOPPING] = REFUSE_UNLESS_FORCED(STOPPING "; wait for it or use force"),
         },
         [VM_OPERATION_SNAPSHOT] = {
                 [VM_STATE_CREATING] = REFUSE(BEING_CREATED),
@@ -70,6 +77,7 @@ static const TransitionRule transition_table[_VM_OPERATION_MAX][_VM_STATE_MAX] =
                 [VM_STATE_RUNNING] = ALLOW,
                 [VM_STATE_STOPPED] = REFUSE(NOT_RUNNING "; start it to take a snapshot"),
                 [VM_STATE_ERROR] = REFUSE("VM is in error state; start it to take a snapshot"),
+                [VM_STATE_STOPPING] = REFUSE(STOPPING "; start it again to take a snapshot"),
         },
         [VM_OPERATION_CONSOLE] = {
                 [VM_STATE_CREATING] = REFUSE(BEING_CREATED),
@@ -77,6 +85,7 @@ static const TransitionRule transition_table[_VM_OPERATION_MAX][_VM_STATE_MAX] =
                 [VM_STATE_RUNNING] = ALLOW,
                 [VM_STATE_STOPPED] = REFUSE(NOT_RUNNING),
                 [VM_STATE_ERROR] = REFUSE("VM is in error state, not running"),
+                [VM_STATE_STOPPING] = ALLOW,
         },
         [VM_OPERATION_RESTORE] = {
                 [VM_STATE_CREATING] = REFUSE(BEING_CREATED),
@@ -84,6 +93,23 @@ static const TransitionRule transition_table[_VM_OPERATION_MAX][_VM_STATE_MAX] =
                 [VM_STATE_RUNNING] = ALLOW,
                 [VM_STATE_STOPPED] = REFUSE(NOT_RUNNING "; it must be running to restore"),
                 [VM_STATE_ERROR] = REFUSE("VM is in error state; it must be running to restore"),
+                [VM_STATE_STOPPING] = REFUSE(STOPPING "; it must be running to restore"),
+        },
+        [VM_OPERATION_KILL] = {
+                [VM_STATE_CREATING] = REFUSE(BEING_CREATED),
+                [VM_STATE_CREATED] = REFUSE(NOT_RUNNING),
+                [VM_STATE_RUNNING] = ALLOW,
+                [VM_STATE_STOPPED] = REFUSE(NOT_RUNNING),
+                [VM_STATE_ERROR] = ALLOW,
+                [VM_STATE_STOPPING] = ALLOW,
+        },
+        [VM_OPERATION_RESTART] = {
+                [VM_STATE_CREATING] = REFUSE(BEING_CREATED),
+                [VM_STATE_CREATED] = ALLOW,
+                [VM_STATE_RUNNING] = ALLOW,
+                [VM_STATE_STOPPED] = ALLOW,
+                [VM_STATE_ERROR] = ALLOW,
+                [VM_STATE_STOPPING] = ALLOW,
         },
 };
 
