@@ -40,7 +40,8 @@ void log_parse_environment(void) {
                         log_max_level = log_level_table[i].level;
 }
 
-static int log_dispatch(int level, int error, const char *vm_id, const char *format, va_list ap) {
+static _printf_(4, 0) int log_dispatch(int level, int error, const char *vm_id, const char *format,
+                                       va_list ap) {
         int saved_errno = errno;
         int r = error == 0 ? -EIO : -abs(error);
 
