@@ -63,6 +63,11 @@ static void test_batch_exit_codes(void **state) {
         assert_int_equal(ctl_exit_code(-EBADE), CTL_EXIT_FAILURE);
         assert_int_equal(ctl_exit_code(1), 0);
         assert_int_equal(CTL_EXIT_PARTIAL, 3);
+        /* A verb's own exit code (vm status), including 0 and the codes that collide with the fixed ones. */
+        assert_int_equal(ctl_exit_code(CTL_ERROR_EXIT(0)), 0);
+        assert_int_equal(ctl_exit_code(CTL_ERROR_EXIT(3)), 3);
+        assert_int_equal(ctl_exit_code(CTL_ERROR_EXIT(6)), 6);
+        assert_int_equal(ctl_exit_code(CTL_ERROR_EXIT(255)), 255);
 }
 
 static FILE *text_file(const char *text, size_t size) {

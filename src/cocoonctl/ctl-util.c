@@ -313,7 +313,9 @@ void ctl_print_json(json_object *o) {
 int ctl_exit_code(int r) {
         if (r == CTL_ERROR_PARTIAL)
                 return CTL_EXIT_PARTIAL;
-        return r >= 0 ? r : CTL_EXIT_FAILURE;
+        if (r <= CTL_ERROR_EXIT_BASE && r > CTL_ERROR_EXIT(256))
+                return CTL_ERROR_EXIT_BASE - r;
+        return r >= 0 ? 0 : CTL_EXIT_FAILURE;
 }
 
 const char *ctl_field_string(json_object *o, const char *key) {

@@ -20,6 +20,10 @@
 /* What a verb returns when a batch partly failed: not an errno (those all lie below 4096), so that
  * ctl_exit_code() tells it from a failure. */
 #define CTL_ERROR_PARTIAL (-4096)
+/* What a verb returns to exit with its own code (0..255: vm status reports a VM state so), below the errnos
+ * and CTL_ERROR_PARTIAL for the same reason. */
+#define CTL_ERROR_EXIT_BASE (-8192)
+#define CTL_ERROR_EXIT(code) (CTL_ERROR_EXIT_BASE - (code))
 
 /* The error id of local failures (no Varlink error: connection, I/O, bad input) under --json. */
 #define CTL_ERROR_LOCAL "cocoonctl.Failed"
@@ -99,8 +103,8 @@ int ctl_read_refs(FILE *f, char ***ret);
 /* Prints `o` as pretty JSON (and a newline) on stdout; NULL prints {}. */
 void ctl_print_json(json_object *o);
 
-/* Turns a verb's return into an exit code: a negative errno is a failure, >= 0 is the exit code (vm status
- * returns one per VM state). */
+/* Turns a verb's return into an exit code: >= 0 is success (0), CTL_ERROR_PARTIAL a partial batch failure,
+ * CTL_ERROR_EXIT(code) the verb's own code, any other negative value (an errno) a failure. */
 int ctl_exit_code(int r);
 
 /* Typed reads of a reply object that tolerate absence: NULL / -1 when the key is missing or mistyped. */

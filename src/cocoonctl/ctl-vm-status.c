@@ -75,7 +75,7 @@ int verb_vm_status(int argc, char **argv) {
         if (arg_json)
                 ctl_print_json(vms);
         /* A VM whose state could not be learnt is a failure, whatever the others are. */
-        return failed < 0 ? failed : worst;
+        return failed < 0 ? failed : CTL_ERROR_EXIT(worst);
 }
 
 /* ---- vm watch ---- */
