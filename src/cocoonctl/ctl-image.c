@@ -102,7 +102,7 @@ static int import_call(Varlink *link, const char *name, json_object *parameters,
                 }
                 if (import_interrupted) {
                         fprintf(stderr, "cocoonctl: import cancelled\n");
-                        return CTL_EXIT_INTERRUPTED;
+                        return CTL_ERROR_EXIT(CTL_EXIT_INTERRUPTED);
                 }
                 if (r < 0)
                         return log_error_errno(r, "cocoonctl: calling %s failed (%m); the manager "
