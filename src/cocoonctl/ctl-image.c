@@ -77,7 +77,7 @@ static void import_show_progress(const char *name, json_object *reply) {
 
 /* Calls Import with more: the manager sends the bytes copied as it goes, shown on stderr when it is a
  * terminal (nothing on a pipe), then the image. Returns 0 with *ret_reply (owned by the link), < 0 on
- * failure (reported), or exit code 130 when interrupted by Ctrl-C. */
+ * failure (reported), or CTL_ERROR_EXIT(130) when interrupted by Ctrl-C. */
 static int import_call(Varlink *link, const char *name, json_object *parameters, json_object **ret_reply) {
         static const char method[] = "io.cocoon.Image.Import";
         struct sigaction sa = { .sa_handler = on_import_sigint }; /* no SA_RESTART: poll() must wake */
