@@ -38,7 +38,12 @@ cocoonctl status >/dev/null
 
 info "verbs: top-level verbs and groups, a group's verbs with their aliases; the hidden verb is not shown"
 expect_tab "vm" cocoonctl v
-expect_tab "call gc image introspect status vm" cocoonctl ""
+# Every top-level word of cocoonctl --help (verbs added later come along), which includes at least these.
+top_words=$(cocoonctl --help | awk '/^  [a-z]/ { print $1 }' | sort -u | paste -sd' ')
+for word in call gc image introspect status vm; do
+        grep -qw "$word" <<<"$top_words" || fail "cocoonctl --help lacks $word: $top_words"
+done
+expect_tab "$top_words" cocoonctl ""
 vm_verbs=$(tab cocoonctl vm "")
 for verb in list ls ps create run start stop rm delete status console logs inspect; do
         grep -qx "$verb" <<<"$vm_verbs" || fail "'cocoonctl vm <TAB>' lacks $verb: $vm_verbs"
