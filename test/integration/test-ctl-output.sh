@@ -50,7 +50,7 @@ c=brokencccccccccccccccccccc
 systemctl stop cocoon-manager.service cocoon-manager.socket 2>/dev/null || true
 write_record $a web created "$(ago '5 minutes ago')"
 write_record $b $long created "$(ago '2 hours ago')"
-write_record $c broken error "$(ago '3 days ago')" "the hypervisor exited with status 1"
+write_record $c broken error "$(ago '3 days ago')" 'the hypervisor exited with status 1\nqemu: bad'  # JSON \n
 systemctl start cocoon-manager.socket
 cocoonctl status >/dev/null
 
@@ -76,7 +76,9 @@ info "-o wide: full ids, absolute times with their zone, the ERROR column"
 out=$(cocoonctl vm list -o wide)
 assert_eq "ID NAME STATE BACKEND CPU MEMORY CREATED ERROR" "$(head -1 <<<"$out" | tr -s ' ')" "wide header"
 assert_contains "$(grep broken <<<"$out")" "$c" "full id in wide"
-assert_contains "$(grep broken <<<"$out")" "the hypervisor exited with status 1" "error reason in wide"
+assert_contains "$(grep broken <<<"$out")" "the hypervisor exited with status 1 qemu: bad" \
+        "error reason in wide, its newline a space"
+assert_eq 4 "$(wc -l <<<"$out")" "wide: header and three VMs, one line each"
 row=$(grep ' web ' <<<"$out")
 [[ "$row" =~ \ [0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}\ [+-][0-9]{4}\ +-$ ]] ||
         fail "wide row of web has no absolute time with a zone and '-' for no error: $row"
