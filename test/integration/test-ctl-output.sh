@@ -183,8 +183,9 @@ assert_eq "img ${img:0:12} 1Mi just now" "$row" "image row"
 assert_eq "$img" "$(cocoonctl image list -q)" "image list -q"
 assert_contains "$(cocoonctl image list -o wide)" "$img" "image list -o wide"
 cocoonctl vm list -q | cocoonctl vm rm - >/dev/null
-expect_rc 0 cocoonctl image rm img --json
-assert_eq "[\"$img\"]" "$(tr -d ' \n' <<<"$out")" "image rm --json"
+expect_rc 3 cocoonctl image rm img nope --json
+assert_eq "[\"$img\"]" "$(tr -d ' \n' <<<"$out")" "image rm --json: the removed id, not the failed one"
+assert_eq io.cocoon.Image.NoSuchImage "$(json_field "$err" error)" "image rm --json: the failure on stderr"
 
 info "a manager that cannot be reached: the socket and what to do"
 expect_rc 1 cocoonctl --address /run/cocoon/nothing-here vm list
