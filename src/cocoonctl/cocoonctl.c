@@ -290,6 +290,9 @@ static int expand_stdin_refs(const Verb *v, const char *verb_name, int *argc, ch
         int r = ctl_read_refs(stdin, refs);
         if (r == -ENOMEM)
                 return log_oom();
+        if (r == -EINVAL)
+                return ctl_log_errno(r, "%s: standard input holds a NUL byte; give one reference per line",
+                                     verb_name);
         if (r < 0)
                 return ctl_log_errno(r, "%s: cannot read references from standard input: %m", verb_name);
         *argc = (int) strv_length(*refs);

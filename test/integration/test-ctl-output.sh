@@ -149,6 +149,8 @@ expect_rc 0 sh -c "cocoonctl vm list -q | cocoonctl vm rm -f -"
 assert_eq "$(printf '%s\n' $b $c | sort)" "$(sort <<<"$out")" "vm list -q | vm rm -f -"
 expect_rc 0 sh -c "printf '\n' | cocoonctl vm rm -"
 assert_contains "$err" "no references on standard input" "empty stdin"
+expect_rc 1 sh -c "printf 'web\\0x\\n' | cocoonctl vm rm -"
+assert_contains "$err" "standard input holds a NUL byte" "a NUL byte on stdin"
 
 info "an empty list says so on stderr only"
 expect_rc 0 cocoonctl vm list
