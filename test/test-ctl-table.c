@@ -100,12 +100,22 @@ static void test_no_shrinkable_column(void **state) {
         assert_string_equal(whole, text);
 }
 
+static void test_control_characters(void **state) {
+        _cleanup_(table_freep) Table *t = NULL;
+        static const char *const row[] = { "a1", "start failed:\nqemu: \033[31mbad\033[0m\tx\x7f" };
+        assert_int_equal(table_new(&t, headers, 2), 0);
+        assert_int_equal(table_add_row(t, row), 0);
+        _cleanup_free_ char *text = print(t);
+        assert_string_equal(text, "ID  NAME\na1  start failed: qemu:  [31mbad [0m x \n");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plain),
                 cmocka_unit_test(test_no_header),
                 cmocka_unit_test(test_fit_width),
                 cmocka_unit_test(test_no_shrinkable_column),
+                cmocka_unit_test(test_control_characters),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

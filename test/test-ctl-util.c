@@ -165,6 +165,80 @@ static void test_errors_text_and_json(void **state) {
         arg_json = false;
 }
 
+static void check_relative(uint64_t age_sec, const char *want) {
+        char buf[64];
+        uint64_t now = UINT64_C(1800000000) * USEC_PER_SEC;
+        ctl_format_relative_time(now - age_sec * USEC_PER_SEC, now, buf, sizeof(buf));
+        assert_string_equal(buf, want);
+}
+
+static void test_relative_time(void **state) {
+        char buf[64];
+
+        check_relative(0, "just now");
+        check_relative(1, "1 second ago");
+        check_relative(59, "59 seconds ago");
+        check_relative(60, "1 minute ago");
+        check_relative(5 * 60 + 30, "5 minutes ago");
+        check_relative(3600, "1 hour ago");
+        check_relative(2 * 3600, "2 hours ago");
+        check_relative(47 * 3600, "47 hours ago");
+        check_relative(48 * 3600, "2 days ago");
+        check_relative(13 * 86400, "13 days ago");
+        check_relative(14 * 86400, "2 weeks ago");
+        check_relative(59 * 86400, "8 weeks ago");
+        check_relative(60 * 86400, "2 months ago");
+        check_relative(729 * 86400, "24 months ago");
+        check_relative(730 * 86400, "2 years ago");
+        /* A record from a clock ahead of ours is not "in the future" to people. */
+        ctl_format_relative_time(10 * USEC_PER_SEC, 5 * USEC_PER_SEC, buf, sizeof(buf));
+        assert_string_equal(buf, "just now");
+}
+
+static void test_output_resolve(void **state) {
+        char id[CTL_SHORT_ID_LENGTH + 1];
+
+        arg_json = arg_quiet = arg_no_trunc = false;
+        arg_output = NULL;
+        assert_int_equal(ctl_output_resolve("vm list"), 0);
+        assert_int_equal(arg_output_mode, OUTPUT_TABLE);
+        assert_string_equal(ctl_id_cell("abcdefghijklmnopqrstuvwxyz", id), "abcdefghijkl");
+        assert_string_equal(ctl_id_cell("short", id), "short");
+        assert_null(ctl_id_cell(NULL, id));
+        arg_no_trunc = true;
+        assert_string_equal(ctl_id_cell("abcdefghijklmnopqrstuvwxyz", id), "abcdefghijklmnopqrstuvwxyz");
+        arg_no_trunc = false;
+
+        arg_output = "wide";
+        assert_int_equal(ctl_output_resolve("vm list"), 0);
+        assert_int_equal(arg_output_mode, OUTPUT_WIDE);
+        assert_false(arg_json);
+        assert_string_equal(ctl_id_cell("abcdefghijklmnopqrstuvwxyz", id), "abcdefghijklmnopqrstuvwxyz");
+
+        /* -o json is --json, and --json alone is -o json. */
+        arg_output = "json";
+        assert_int_equal(ctl_output_resolve("vm list"), 0);
+        assert_int_equal(arg_output_mode, OUTPUT_JSON);
+        assert_true(arg_json);
+        arg_output = NULL;
+        assert_int_equal(ctl_output_resolve("vm list"), 0);
+        assert_int_equal(arg_output_mode, OUTPUT_JSON);
+
+        /* Contradictions and unknown formats are usage errors. */
+        arg_output = "table";
+        assert_int_equal(ctl_output_resolve("vm list"), -EINVAL);
+        arg_json = false;
+        arg_output = "yaml";
+        assert_int_equal(ctl_output_resolve("vm list"), -EINVAL);
+        arg_output = "wide";
+        arg_quiet = true;
+        assert_int_equal(ctl_output_resolve("vm list"), -EINVAL);
+        arg_output = NULL;
+        assert_int_equal(ctl_output_resolve("vm list"), 0);
+        assert_int_equal(arg_output_mode, OUTPUT_TABLE);
+        arg_quiet = false;
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_client_timeout),
@@ -172,6 +246,8 @@ int main(void) {
                 cmocka_unit_test(test_batch_exit_codes),
                 cmocka_unit_test(test_read_refs),
                 cmocka_unit_test(test_errors_text_and_json),
+                cmocka_unit_test(test_relative_time),
+                cmocka_unit_test(test_output_resolve),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -238,13 +238,15 @@ static void help_all(void) {
         printf("\nOptions (each command takes its own too: see cocoonctl COMMAND --help):\n"
                "  -h --help            Show this help (or the help of the given command)\n"
                "     --version        Show the version\n"
-               "     --json           Print JSON instead of tables (commands whose output has a JSON form)\n"
+               "     --json           Print JSON instead of tables (commands whose output has a JSON form);\n"
+               "                      errors then are JSON objects on stderr\n"
                "     --address=PATH   Manager socket (default %s, or $COCOON_ADDRESS)\n"
                "\nEnvironment:\n"
                "  COCOON_CLIENT_TIMEOUT_SEC  How long to wait for the answer to a quick call (seconds, or\n"
                "                             infinity; default 45). Calls that wait for guests or copies\n"
                "                             (vm create|run|start|stop|rm, image import, gc) wait as\n"
                "                             long as the connection lives.\n"
+               "  COLUMNS                    The width tables fit when stdout is not a terminal.\n"
                "\nExit status:\n"
                "  0  success\n"
                "  1  failure (every reference of a batch failed, or the call did)\n"
@@ -331,6 +333,9 @@ static int expand_stdin_refs(const Verb *v, const char *verb_name, int *argc, ch
         int r = ctl_read_refs(stdin, refs);
         if (r == -ENOMEM)
                 return log_oom();
+        if (r == -EINVAL)
+                return ctl_log_errno(r, "%s: standard input holds a NUL byte; give one reference per line",
+                                     verb_name);
         if (r < 0)
                 return ctl_log_errno(r, "%s: cannot read references from standard input: %m", verb_name);
         *argc = (int) strv_length(*refs);

@@ -244,10 +244,8 @@ int verb_image_inspect(int argc, char **argv) {
         r = ctl_call(link, "io.cocoon.Image.Inspect", parameters, &reply);
         if (r < 0)
                 return r;
-        if (!json_object_object_get_ex(reply, "image", &image)) {
-                fprintf(stderr, "cocoonctl: io.cocoon.Image.Inspect reply has no image\n");
-                return -EBADMSG;
-        }
+        if (!json_object_object_get_ex(reply, "image", &image))
+                return ctl_log_errno(EBADMSG, "io.cocoon.Image.Inspect reply has no image");
         ctl_print_json(image);
         return 0;
 }

@@ -62,6 +62,11 @@ static int table_append_row(Table *t, const char *const *cells) {
                 if ((r = grow((void **) &t->text, &t->text_allocated, t->text_size + n + 1, 1)) < 0)
                         return r;
                 memcpy(t->text + t->text_size, s, n + 1);
+                /* A cell is one line of text: a newline would break the table, an escape sequence in
+                 * text from elsewhere (an error reason) would reach the terminal. */
+                for (char *c = t->text + t->text_size; *c; c++)
+                        if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                                *c = ' ';
                 if (t->n_cells < t->n_columns)
                         t->header_width[i] = n;
                 else

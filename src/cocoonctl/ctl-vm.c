@@ -144,10 +144,8 @@ int verb_vm_inspect(int argc, char **argv) {
         r = ctl_call(link, "io.cocoon.VM.Inspect", parameters, &reply);
         if (r < 0)
                 return r;
-        if (!json_object_object_get_ex(reply, "vm", &vm)) {
-                fprintf(stderr, "cocoonctl: io.cocoon.VM.Inspect reply has no vm\n");
-                return -EBADMSG;
-        }
+        if (!json_object_object_get_ex(reply, "vm", &vm))
+                return ctl_log_errno(EBADMSG, "io.cocoon.VM.Inspect reply has no vm");
         ctl_print_json(vm);
         return 0;
 }

@@ -50,7 +50,7 @@ c=brokencccccccccccccccccccc
 systemctl stop cocoon-manager.service cocoon-manager.socket 2>/dev/null || true
 write_record $a web created "$(ago '5 minutes ago')"
 write_record $b $long created "$(ago '2 hours ago')"
-write_record $c broken error "$(ago '3 days ago')" "the hypervisor exited with status 1"
+write_record $c broken error "$(ago '3 days ago')" 'the hypervisor exited with status 1\nqemu: bad'  # JSON \n
 systemctl start cocoon-manager.socket
 cocoonctl status >/dev/null
 
@@ -76,7 +76,9 @@ info "-o wide: full ids, absolute times with their zone, the ERROR column"
 out=$(cocoonctl vm list -o wide)
 assert_eq "ID NAME STATE BACKEND CPU MEMORY CREATED ERROR" "$(head -1 <<<"$out" | tr -s ' ')" "wide header"
 assert_contains "$(grep broken <<<"$out")" "$c" "full id in wide"
-assert_contains "$(grep broken <<<"$out")" "the hypervisor exited with status 1" "error reason in wide"
+assert_contains "$(grep broken <<<"$out")" "the hypervisor exited with status 1 qemu: bad" \
+        "error reason in wide, its newline a space"
+assert_eq 4 "$(wc -l <<<"$out")" "wide: header and three VMs, one line each"
 row=$(grep ' web ' <<<"$out")
 [[ "$row" =~ \ [0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}\ [+-][0-9]{4}\ +-$ ]] ||
         fail "wide row of web has no absolute time with a zone and '-' for no error: $row"
@@ -147,6 +149,8 @@ expect_rc 0 sh -c "cocoonctl vm list -q | cocoonctl vm rm -f -"
 assert_eq "$(printf '%s\n' $b $c | sort)" "$(sort <<<"$out")" "vm list -q | vm rm -f -"
 expect_rc 0 sh -c "printf '\n' | cocoonctl vm rm -"
 assert_contains "$err" "no references on standard input" "empty stdin"
+expect_rc 1 sh -c "printf 'web\\0x\\n' | cocoonctl vm rm -"
+assert_contains "$err" "standard input holds a NUL byte" "a NUL byte on stdin"
 
 info "an empty list says so on stderr only"
 expect_rc 0 cocoonctl vm list
@@ -181,8 +185,9 @@ assert_eq "img ${img:0:12} 1Mi just now" "$row" "image row"
 assert_eq "$img" "$(cocoonctl image list -q)" "image list -q"
 assert_contains "$(cocoonctl image list -o wide)" "$img" "image list -o wide"
 cocoonctl vm list -q | cocoonctl vm rm - >/dev/null
-expect_rc 0 cocoonctl image rm img --json
-assert_eq "[\"$img\"]" "$(tr -d ' \n' <<<"$out")" "image rm --json"
+expect_rc 3 cocoonctl image rm img nope --json
+assert_eq "[\"$img\"]" "$(tr -d ' \n' <<<"$out")" "image rm --json: the removed id, not the failed one"
+assert_eq io.cocoon.Image.NoSuchImage "$(json_field "$err" error)" "image rm --json: the failure on stderr"
 
 info "a manager that cannot be reached: the socket and what to do"
 expect_rc 1 cocoonctl --address /run/cocoon/nothing-here vm list
