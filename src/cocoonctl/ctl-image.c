@@ -2,7 +2,6 @@
 /* cocoonctl image …: import, list, inspect and remove images. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl-progress.h"
 #include "ctl-table.h"
 #include "ctl-util.h"
 #include "ctl-verbs.h"
@@ -61,17 +61,12 @@ static void on_import_sigint(int sig) {
 
 /* One redrawn line on a terminal: "Importing NAME: 12.0M / 1.0G (1%)". */
 static void import_show_progress(const char *name, json_object *reply) {
-        int64_t done = ctl_field_int(reply, "bytesDone"), total = ctl_field_int(reply, "bytesTotal");
-        char d[FORMAT_SIZE_MAX], t[FORMAT_SIZE_MAX];
+        char progress[CTL_PROGRESS_MAX];
 
-        if (done < 0)
+        if (!ctl_format_progress(ctl_field_int(reply, "bytesDone"), ctl_field_int(reply, "bytesTotal"),
+                                 progress))
                 return;
-        if (total > 0)
-                fprintf(stderr, "\r\033[KImporting %s: %s / %s (%" PRId64 "%%)", name,
-                        format_size((uint64_t) done, d), format_size((uint64_t) total, t),
-                        MIN(done, total) * 100 / total);
-        else
-                fprintf(stderr, "\r\033[KImporting %s: %s", name, format_size((uint64_t) done, d));
+        fprintf(stderr, "\r\033[KImporting %s: %s", name, progress);
         fflush(stderr);
 }
 
@@ -100,7 +95,8 @@ static int import_call(Varlink *link, const char *name, json_object *parameters,
                         fprintf(stderr, "\r\033[K");
                         fflush(stderr);
                 }
-                if (import_interrupted) {
+                /* An answer that made it before Ctrl-C stands; a connection Ctrl-C ended is a cancel. */
+                if (r < 0 && import_interrupted) {
                         fprintf(stderr, "cocoonctl: import cancelled\n");
                         return CTL_ERROR_EXIT(CTL_EXIT_INTERRUPTED);
                 }

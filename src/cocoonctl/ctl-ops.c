@@ -5,27 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl-progress.h"
 #include "ctl-table.h"
 #include "ctl-util.h"
 #include "ctl-verbs.h"
 #include "json-util.h"
 #include "log.h"
-#include "parse-util.h"
-
-/* "12.0M/1.0G 1%" when the operation reports progress, else NULL ("-"). */
-static const char *progress_cell(json_object *op, char *buf, size_t size) {
-        int64_t done = ctl_field_int(op, "bytesDone"), total = ctl_field_int(op, "bytesTotal");
-        char d[FORMAT_SIZE_MAX], t[FORMAT_SIZE_MAX];
-
-        if (done < 0)
-                return NULL;
-        if (total <= 0)
-                snprintf(buf, size, "%s", format_size((uint64_t) done, d));
-        else
-                snprintf(buf, size, "%s/%s %" PRId64 "%%", format_size((uint64_t) done, d),
-                         format_size((uint64_t) total, t), done * 100 / total);
-        return buf;
-}
 
 /* What the operation is about: its VMs, or its image. */
 static const char *target_cell(json_object *op, char *buf, size_t size) {
@@ -48,8 +33,8 @@ static const char *target_cell(json_object *op, char *buf, size_t size) {
 }
 
 static int ops_table_add(Table *t, json_object *op) {
-        char id[32] = "-", uid[32] = "-", started[64], target[256], progress[96];
-        int64_t v;
+        char id[32] = "-", uid[32] = "-", started[64], target[256], progress[CTL_PROGRESS_MAX];
+        int64_t v, done = ctl_field_int(op, "bytesDone"), total = ctl_field_int(op, "bytesTotal");
 
         if ((v = ctl_field_int(op, "id")) >= 0)
                 snprintf(id, sizeof(id), "%" PRId64, v);
@@ -58,7 +43,7 @@ static int ops_table_add(Table *t, json_object *op) {
         ctl_format_local_time(ctl_field_string(op, "startedAt"), started, sizeof(started));
         const char *cells[] = {
                 id, ctl_field_string(op, "method"), target_cell(op, target, sizeof(target)), started, uid,
-                progress_cell(op, progress, sizeof(progress)),
+                ctl_format_progress(done, total, progress),
         };
         return table_add_row(t, cells);
 }

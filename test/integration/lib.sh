@@ -118,6 +118,17 @@ varlink_raw_call() {
         printf '%s\0' "$call" | socat -t 5 - "UNIX-CONNECT:$COCOON_SOCKET" | tr '\0' '\n'
 }
 
+# ops_json EXPR: EXPR (Python, over the list `ops`) evaluated on `cocoonctl ops --json`, the operations the
+# manager has in flight.
+ops_json() {
+        cocoonctl ops --json | python3 -c "import json,sys; ops=json.load(sys.stdin); print($1)"
+}
+
+# ops_count_is N: the manager lists N operations in flight (for wait_for).
+ops_count_is() {
+        [ "$(ops_json 'len(ops)')" = "$1" ]
+}
+
 # deaf_guest_run NAME: imports the test guest as image "guest" and runs a VM NAME that ignores the ACPI power
 # button (kernel option cocoon.nopowerbutton=1); sets $id and $vm_unit once the guest's init said so. Needs
 # the test guest's variables (guest.env) sourced.

@@ -26,11 +26,6 @@ blob_files() {
         find "$BLOBS" -mindepth 1 -maxdepth 1 -printf "%f\n" 2>/dev/null | sort
 }
 
-# ops_json EXPR: EXPR (Python, over the list `ops`) evaluated on `cocoonctl ops --json`.
-ops_json() {
-        cocoonctl ops --json | python3 -c "import json,sys; ops=json.load(sys.stdin); print($1)"
-}
-
 # import_listed NAME: an Import of NAME is in flight, with bytes copied and the total known.
 import_listed() {
         [ "$(ops_json "[(o['method'], o.get('image'), o.get('bytesDone', 0) > 0, 'bytesTotal' in o)
@@ -40,10 +35,6 @@ import_listed() {
 # blobs_are LIST: the blob store holds exactly LIST (as blob_files prints it).
 blobs_are() {
         [ "$(blob_files)" = "$1" ]
-}
-
-ops_empty() {
-        [ "$(ops_json 'len(ops)')" = 0 ]
 }
 
 head -c 100000 /dev/urandom >"$SRC/small"
@@ -102,7 +93,7 @@ assert_contains "$(cat "$out/huge.err")" "import cancelled" "stderr of an interr
 assert_eq "" "$(cat "$out/huge.out")" "stdout of an interrupted import"
 
 info "the manager cancelled it: no operation, no record, no blob, no temporary file"
-wait_for 10 ops_empty
+wait_for 10 ops_count_is 0
 assert_fails cocoonctl image inspect huge 2>/dev/null
 wait_for 10 blobs_are "$before"
 assert_eq "" "$(find /var/lib/cocoon/images -maxdepth 1 -name '*huge*')" "records of the cancelled import"

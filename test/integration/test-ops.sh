@@ -13,18 +13,8 @@ out=$COCOON_BUILD_DIR/test-ops.out
 rm -rf "$out"
 mkdir -p "$out"
 
-# ops_field EXPR: EXPR (Python, over the list `ops`) evaluated on `cocoonctl ops --json`.
-ops_field() {
-        cocoonctl ops --json | python3 -c "import json,sys; ops=json.load(sys.stdin); print($1)"
-}
-
-# ops_count_is N: N operations are listed.
-ops_count_is() {
-        [ "$(ops_field 'len(ops)')" = "$1" ]
-}
-
 info "idle: no operations; the table says so on stderr, stdout stays empty"
-assert_eq 0 "$(ops_field 'len(ops)')" "operations when idle"
+assert_eq 0 "$(ops_json 'len(ops)')" "operations when idle"
 assert_eq "" "$(cocoonctl ops 2>/dev/null)" "stdout of cocoonctl ops when idle"
 assert_contains "$(cocoonctl ops 2>&1)" "No operations in flight." "stderr of cocoonctl ops when idle"
 reply=$(varlink_raw_call io.cocoon.Manager.ListOperations)
@@ -37,15 +27,15 @@ graceful_stop_begin deaf 60 "$out/graceful"
 info "the stop is listed while it waits"
 wait_for 5 ops_count_is 1
 assert_eq "io.cocoon.VM.Stop ['deaf'] 0" \
-        "$(ops_field 'ops[0]["method"], ops[0]["vms"], ops[0]["uid"]')" "the listed operation"
-started=$(ops_field 'ops[0]["startedAt"]')
+        "$(ops_json 'ops[0]["method"], ops[0]["vms"], ops[0]["uid"]')" "the listed operation"
+started=$(ops_json 'ops[0]["startedAt"]')
 [[ $started =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$ ]] || fail "startedAt is not RFC 3339: $started"
 table=$(cocoonctl ops)
 assert_contains "$table" "METHOD" "ops table header"
 assert_contains "$(printf '%s\n' "$table" | tail -n 1)" "io.cocoon.VM.Stop  deaf" "ops table row"
 info "listing does not end it: still there after a second look"
 sleep 1
-assert_eq 1 "$(ops_field 'len(ops)')" "operations while the stop waits"
+assert_eq 1 "$(ops_json 'len(ops)')" "operations while the stop waits"
 
 info "a forced stop answers both; the list is empty again"
 cocoonctl vm stop deaf --force >/dev/null
