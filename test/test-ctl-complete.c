@@ -62,7 +62,8 @@ static const CtlCompleteVerb verbs[] = {
         { .group = "image", .name = "rm", ALIASES("delete"), .usage = "image rm REF...",
           .max_args = UINT32_MAX },
         { .name = "gc", .usage = "gc", OPTS(options_json) },
-        { .name = "call", .usage = "call METHOD [JSON] [--more] [--oneway]", .max_args = 2 },
+        { .name = "call", .usage = "call METHOD [JSON] [--more] [--oneway]", .max_args = 2,
+          OPTS(options_json) },
         { .name = "introspect", .usage = "introspect INTERFACE", .max_args = 1 },
 };
 
@@ -81,6 +82,7 @@ static int fake_list(CtlCompleteKind kind, const char *address, char ***ret_name
         static const char *const image_names[] = { "debian", "alpine", NULL };
         static const char *const image_ids[] = { "im0xxxxxxxxxxxxxxxxxxxxxxx", NULL };
         static const char *const interfaces[] = { "io.cocoon.VM", "org.varlink.service", NULL };
+        static const char *const methods[] = { "io.cocoon.VM.List", "io.cocoon.VM.Start", NULL };
 
         listed_kind = kind;
         listed_address = NULL;
@@ -91,8 +93,9 @@ static int fake_list(CtlCompleteKind kind, const char *address, char ***ret_name
         n_list_calls++;
         if (manager_down)
                 return -ECONNREFUSED;
-        if (kind == CTL_COMPLETE_INTERFACE) {
-                assert_int_equal(strv_copy((char *const *) interfaces, ret_names), 0);
+        if (kind == CTL_COMPLETE_INTERFACE || kind == CTL_COMPLETE_METHOD) {
+                const char *const *l = kind == CTL_COMPLETE_METHOD ? methods : interfaces;
+                assert_int_equal(strv_copy((char *const *) l, ret_names), 0);
                 *ret_ids = NULL;
                 return 0;
         }
@@ -231,13 +234,19 @@ static void test_names(void **state) {
         assert_completes("image rm i", "im0xxxxxxxxxxxxxxxxxxxxxxx");
         n_list_calls = 0;
         assert_completes("image import ", "");
-        assert_completes("call ", "");
         assert_int_equal(n_list_calls, 0);
         /* Interfaces for INTERFACE. */
         assert_completes("introspect ", "io.cocoon.VM org.varlink.service");
         assert_int_equal(listed_kind, CTL_COMPLETE_INTERFACE);
         assert_completes("introspect o", "org.varlink.service");
         assert_completes("introspect io.cocoon.VM ", "");
+        /* Methods for METHOD, nothing for the JSON after it. */
+        assert_completes("call io.cocoon.VM.S", "io.cocoon.VM.Start");
+        assert_int_equal(listed_kind, CTL_COMPLETE_METHOD);
+        n_list_calls = 0;
+        assert_completes("call io.cocoon.VM.List ", "");
+        assert_completes("call --json io.cocoon.VM.List {} ", "");
+        assert_int_equal(n_list_calls, 0);
         /* The --address on the line is where names come from. */
         assert_completes("--address /run/other vm start ", "web db web2");
         assert_string_equal(listed_address, "/run/other");
@@ -263,7 +272,7 @@ static void test_argument_kind(void **state) {
         const CtlCompleteVerb inspect = { .group = "image", .name = "inspect",
                                           .usage = "image inspect REF" };
         const CtlCompleteVerb clone = { .group = "vm", .name = "clone", .usage = "vm clone VM NAME" };
-        const CtlCompleteVerb call = { .name = "call", .usage = "call METHOD [JSON]" };
+        const CtlCompleteVerb call = { .name = "call", .usage = "call METHOD [JSON] [--more]" };
         const CtlCompleteVerb top_ref = { .name = "x", .usage = "x REF" };
         const CtlCompleteVerb introspect = { .name = "introspect", .usage = "introspect INTERFACE" };
 
@@ -278,7 +287,9 @@ static void test_argument_kind(void **state) {
         assert_int_equal(ctl_complete_argument_kind(&inspect, 1), CTL_COMPLETE_NOTHING);
         assert_int_equal(ctl_complete_argument_kind(&clone, 0), CTL_COMPLETE_VM);
         assert_int_equal(ctl_complete_argument_kind(&clone, 1), CTL_COMPLETE_NOTHING);
-        assert_int_equal(ctl_complete_argument_kind(&call, 0), CTL_COMPLETE_NOTHING);
+        assert_int_equal(ctl_complete_argument_kind(&call, 0), CTL_COMPLETE_METHOD);
+        assert_int_equal(ctl_complete_argument_kind(&call, 1), CTL_COMPLETE_NOTHING);
+        assert_int_equal(ctl_complete_argument_kind(&call, 2), CTL_COMPLETE_NOTHING);
         assert_int_equal(ctl_complete_argument_kind(&top_ref, 0), CTL_COMPLETE_NOTHING);
         assert_int_equal(ctl_complete_argument_kind(&introspect, 0), CTL_COMPLETE_INTERFACE);
 }

@@ -12,6 +12,7 @@
 #include "json-util.h"
 #include "strv-util.h"
 #include "time-util.h"
+#include "varlink-idl.h"
 #include "varlink.h"
 
 /* Longer than a call takes on a busy host, shorter than a person waits for a TAB. The first call after boot
@@ -93,6 +94,48 @@ static int list_interfaces(Varlink *link, NameLists *lists) {
         return 0;
 }
 
+static void varlink_interface_freep(VarlinkInterface **interface) {
+        varlink_interface_free(*interface);
+}
+
+/* Every method of every interface, from their descriptions: first the interfaces (copied: a reply lives
+ * until the next call), then one GetInterfaceDescription each. */
+static int list_methods(Varlink *link, NameLists *lists) {
+        _cleanup_strv_free_ char **interfaces = NULL;
+        NameLists l = {};
+        int r = list_interfaces(link, &l);
+        interfaces = l.names;
+        if (r < 0)
+                return r;
+        for (char **i = interfaces; i && *i; i++) {
+                _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+                _cleanup_(varlink_interface_freep) VarlinkInterface *interface = NULL;
+                json_object *reply = NULL;
+                const char *error_id = NULL, *description;
+
+                if (!p || json_add_string(p, "interface", *i) < 0)
+                        return -ENOMEM;
+                r = varlink_call(link, "org.varlink.service.GetInterfaceDescription", p, &reply, &error_id);
+                if (r < 0)
+                        return r;
+                description = error_id ? NULL : ctl_field_string(reply, "description");
+                if (!description || varlink_idl_parse(description, &interface, NULL) < 0)
+                        continue; /* the others still complete */
+                for (const VarlinkSymbol *const *s = interface->symbols; *s; s++) {
+                        _cleanup_free_ char *method = NULL;
+
+                        if ((*s)->kind != VARLINK_SYMBOL_METHOD)
+                                continue;
+                        if (asprintf(&method, "%s.%s", interface->name, (*s)->name) < 0)
+                                return -ENOMEM;
+                        r = strv_extend(&lists->names, method);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 static int list_from_manager(CtlCompleteKind kind, const char *address, char ***ret_names, char ***ret_ids,
                              void *userdata) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
@@ -107,8 +150,10 @@ static int list_from_manager(CtlCompleteKind kind, const char *address, char ***
                 r = list_vms(link, &lists);
         else if (kind == CTL_COMPLETE_IMAGE)
                 r = list_images(link, &lists);
-        else
+        else if (kind == CTL_COMPLETE_INTERFACE)
                 r = list_interfaces(link, &lists);
+        else
+                r = list_methods(link, &lists);
         if (r < 0) {
                 strv_free(lists.names);
                 strv_free(lists.ids);

@@ -160,6 +160,8 @@ static CtlCompleteKind kind_of_word(const CtlCompleteVerb *v, const char *word, 
                 return CTL_COMPLETE_IMAGE;
         if (len == 9 && strncmp(word, "INTERFACE", 9) == 0)
                 return CTL_COMPLETE_INTERFACE;
+        if (len == 6 && strncmp(word, "METHOD", 6) == 0)
+                return CTL_COMPLETE_METHOD;
         return CTL_COMPLETE_NOTHING;
 }
 

@@ -17,6 +17,7 @@ typedef enum CtlCompleteKind {
         CTL_COMPLETE_VM,
         CTL_COMPLETE_IMAGE,
         CTL_COMPLETE_INTERFACE, /* the Varlink interfaces the manager serves */
+        CTL_COMPLETE_METHOD,    /* their methods, "io.cocoon.VM.List" */
 } CtlCompleteKind;
 
 /* What completion needs of one row of cocoonctl's verb table. */
@@ -25,15 +26,15 @@ typedef struct CtlCompleteVerb {
         const char *name;
         const char *const *aliases; /* NULL-terminated, or NULL */
         /* "vm stop REF... [-f|--force]": its positional words say what each argument is (REF: a VM in group
-         * vm, an image in group image; IMAGE: an image; INTERFACE: a Varlink interface; a trailing "..."
-         * repeats the word). */
+         * vm, an image in group image; IMAGE: an image; INTERFACE: a Varlink interface; METHOD: one of
+         * its methods; a trailing "..." repeats the word). */
         const char *usage;
         unsigned max_args;
         const CtlOption *options; /* the verb's own options */
         size_t n_options;
 } CtlCompleteVerb;
 
-/* Lists the VMs, images or interfaces: their names and ids as two strvs (either may be NULL for none). `address` is the
+/* Lists the VMs, images, interfaces or methods: their names and ids as two strvs (either may be NULL for none). `address` is the
  * --address given on the command line, or NULL. A failure (no manager) means no candidates, not an error. */
 typedef int (*CtlCompleteListFn)(CtlCompleteKind kind, const char *address, char ***ret_names,
                                  char ***ret_ids, void *userdata);

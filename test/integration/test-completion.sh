@@ -100,6 +100,13 @@ expect_tab "" cocoonctl vm inspect web1 ""
 interfaces=$(tab cocoonctl introspect io.cocoon.)
 grep -qx io.cocoon.VM <<<"$interfaces" || fail "'introspect io.cocoon.<TAB>' lacks io.cocoon.VM: $interfaces"
 assert_not_contains "$interfaces" org.varlink.service "introspect io.cocoon.<TAB>"
+# Methods after call, from the interfaces' descriptions.
+expect_tab "io.cocoon.VM.List" cocoonctl call io.cocoon.VM.Li
+methods=$(tab cocoonctl call "")
+for method in io.cocoon.Image.Import org.varlink.service.GetInfo; do
+        grep -qx "$method" <<<"$methods" || fail "'call <TAB>' lacks $method: $methods"
+done
+expect_tab "" cocoonctl call io.cocoon.VM.List ""
 # The manager named by --address is asked.
 expect_tab "db1 web1" cocoonctl --address "$COCOON_SOCKET" vm stop ""
 
