@@ -333,29 +333,43 @@ static int complete_option(const Line *line, const char *cur, Candidates *c) {
         return 0;
 }
 
+/* The names and ids a lister hands over for the word `cur`. */
+typedef struct NameMatch {
+        const char *cur;
+        char *const *args;
+        Candidates names, ids;
+} NameMatch;
+
+static int name_match_add_one(NameMatch *m, Candidates *c, const char *word) {
+        if (!word_is_safe(word) || strv_contains(m->args, word))
+                return 0;
+        return candidates_add(c, "", word, m->cur, false);
+}
+
+static int name_match_add(const char *name, const char *id, void *userdata) {
+        NameMatch *m = userdata;
+        int r = 0;
+
+        if (name)
+                r = name_match_add_one(m, &m->names, name);
+        /* Ids are long and say little: only once the typed word could be one. */
+        if (r >= 0 && id && !isempty(m->cur))
+                r = name_match_add_one(m, &m->ids, id);
+        return r;
+}
+
 static int complete_names(const CtlCompleteTable *t, const Line *line, CtlCompleteKind kind, const char *cur,
                           Candidates *c) {
-        _cleanup_strv_free_ char **names = NULL, **ids = NULL;
-        int r;
+        NameMatch m = { .cur = cur, .args = line->args };
+        int r = 0;
 
-        if (!t->list || t->list(kind, line->address, &names, &ids, t->userdata) < 0)
-                return 0; /* no manager, no names: not an error for completion */
-        for (char **n = names; n && *n; n++) {
-                if (!word_is_safe(*n) || strv_contains(line->args, *n))
-                        continue;
-                r = candidates_add(c, "", *n, cur, false);
-                if (r < 0)
-                        return r;
-        }
-        /* Ids are long and say little: only once the typed word could be one. */
-        for (char **id = ids; !isempty(cur) && id && *id; id++) {
-                if (!word_is_safe(*id) || strv_contains(line->args, *id))
-                        continue;
-                r = candidates_add(c, "", *id, cur, false);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        /* A lister's failure (no manager) leaves no names, and is no error for completion. */
+        if (t->list && t->list(kind, line->address, name_match_add, &m, t->userdata) >= 0)
+                for (size_t i = 0; r >= 0 && i < m.names.n + m.ids.n; i++)
+                        r = candidates_push(c, "", i < m.names.n ? m.names.l[i] : m.ids.l[i - m.names.n]);
+        candidates_done(&m.names);
+        candidates_done(&m.ids);
+        return r;
 }
 
 static int complete_word(const CtlCompleteTable *t, const Line *line, const char *cur, Candidates *c) {

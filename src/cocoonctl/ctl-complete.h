@@ -34,10 +34,14 @@ typedef struct CtlCompleteVerb {
         size_t n_options;
 } CtlCompleteVerb;
 
-/* Lists the VMs, images, interfaces or methods: their names and ids as two strvs (either may be NULL for none). `address` is the
- * --address given on the command line, or NULL. A failure (no manager) means no candidates, not an error. */
-typedef int (*CtlCompleteListFn)(CtlCompleteKind kind, const char *address, char ***ret_names,
-                                 char ***ret_ids, void *userdata);
+/* Hands one VM, image, interface or method to the completion: its name, and its id (NULL if it has none).
+ * Returns < 0 on failure, which the lister returns. */
+typedef int (*CtlCompleteAddFn)(const char *name, const char *id, void *add_userdata);
+
+/* Lists the VMs, images, interfaces or methods, calling add for each. `address` is the --address given on
+ * the command line, or NULL. A failure (no manager) means no candidates, not an error. */
+typedef int (*CtlCompleteListFn)(CtlCompleteKind kind, const char *address, CtlCompleteAddFn add,
+                                 void *add_userdata, void *userdata);
 
 typedef struct CtlCompleteTable {
         const CtlCompleteVerb *verbs;
