@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Shell completion of cocoonctl: reads a partial command line as cocoonctl's parser would, and lists the
- * verbs, options, option values or VM and image names that may come next. */
+ * verbs, options, option values or names (VMs, images, interfaces, methods) that may come next. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

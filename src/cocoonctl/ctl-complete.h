@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Shell completion of cocoonctl: which words may come next on a partial command line. Verbs, aliases and
- * options come from cocoonctl's verb table, names of VMs and images from a lister (the manager). */
+ * options come from cocoonctl's verb table; names of VMs, images, interfaces and methods from a lister (the
+ * manager). */
 #pragma once
 
 #include <stdbool.h>
