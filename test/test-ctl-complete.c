@@ -285,6 +285,8 @@ static void test_argument_kind(void **state) {
         const CtlCompleteVerb clone = { .group = "vm", .name = "clone", .usage = "vm clone VM NAME" };
         const CtlCompleteVerb call = { .name = "call", .usage = "call METHOD [JSON] [--more]" };
         const CtlCompleteVerb top_ref = { .name = "x", .usage = "x REF" };
+        const CtlCompleteVerb options_first = { .group = "vm", .name = "x",
+                                                .usage = "vm x [OPTIONS...] REF..." };
         const CtlCompleteVerb introspect = { .name = "introspect", .usage = "introspect INTERFACE" };
 
         assert_int_equal(ctl_complete_argument_kind(&create, 0), CTL_COMPLETE_IMAGE);
@@ -302,6 +304,8 @@ static void test_argument_kind(void **state) {
         assert_int_equal(ctl_complete_argument_kind(&call, 1), CTL_COMPLETE_NOTHING);
         assert_int_equal(ctl_complete_argument_kind(&call, 2), CTL_COMPLETE_NOTHING);
         assert_int_equal(ctl_complete_argument_kind(&top_ref, 0), CTL_COMPLETE_NOTHING);
+        assert_int_equal(ctl_complete_argument_kind(&options_first, 0), CTL_COMPLETE_VM);
+        assert_int_equal(ctl_complete_argument_kind(&options_first, 2), CTL_COMPLETE_VM);
         assert_int_equal(ctl_complete_argument_kind(&introspect, 0), CTL_COMPLETE_INTERFACE);
 }
 

@@ -198,7 +198,8 @@ CtlCompleteKind ctl_complete_argument_kind(const CtlCompleteVerb *v, unsigned in
                 bool repeats = end - tok >= 3 && strncmp(end - 3, "...", 3) == 0;
                 if (repeats)
                         end -= 3;
-                if (end <= tok) /* "[...]": more options */
+                /* "[...]", "[OPTIONS...]": options, no argument. */
+                if (end <= tok || (end - tok == 7 && strncmp(tok, "OPTIONS", 7) == 0))
                         continue;
                 if (i == index)
                         return kind_of_word(v, tok, (size_t) (end - tok));
