@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Shell completion of cocoonctl: reads a partial command line as cocoonctl's parser would, and lists the
- * verbs, options, option values or VM and image names that may come next. */
+ * verbs, options, option values or names (VMs, images, interfaces, methods) that may come next. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +160,8 @@ static CtlCompleteKind kind_of_word(const CtlCompleteVerb *v, const char *word, 
                 return CTL_COMPLETE_IMAGE;
         if (len == 9 && strncmp(word, "INTERFACE", 9) == 0)
                 return CTL_COMPLETE_INTERFACE;
+        if (len == 6 && strncmp(word, "METHOD", 6) == 0)
+                return CTL_COMPLETE_METHOD;
         return CTL_COMPLETE_NOTHING;
 }
 
@@ -196,7 +198,8 @@ CtlCompleteKind ctl_complete_argument_kind(const CtlCompleteVerb *v, unsigned in
                 bool repeats = end - tok >= 3 && strncmp(end - 3, "...", 3) == 0;
                 if (repeats)
                         end -= 3;
-                if (end <= tok) /* "[...]": more options */
+                /* "[...]", "[OPTIONS...]": options, no argument. */
+                if (end <= tok || (end - tok == 7 && strncmp(tok, "OPTIONS", 7) == 0))
                         continue;
                 if (i == index)
                         return kind_of_word(v, tok, (size_t) (end - tok));
@@ -331,29 +334,43 @@ static int complete_option(const Line *line, const char *cur, Candidates *c) {
         return 0;
 }
 
+/* The names and ids a lister hands over for the word `cur`. */
+typedef struct NameMatch {
+        const char *cur;
+        char *const *args;
+        Candidates names, ids;
+} NameMatch;
+
+static int name_match_add_one(NameMatch *m, Candidates *c, const char *word) {
+        if (!word_is_safe(word) || strv_contains(m->args, word))
+                return 0;
+        return candidates_add(c, "", word, m->cur, false);
+}
+
+static int name_match_add(const char *name, const char *id, void *userdata) {
+        NameMatch *m = userdata;
+        int r = 0;
+
+        if (name)
+                r = name_match_add_one(m, &m->names, name);
+        /* Ids are long and say little: only once the typed word could be one. */
+        if (r >= 0 && id && !isempty(m->cur))
+                r = name_match_add_one(m, &m->ids, id);
+        return r;
+}
+
 static int complete_names(const CtlCompleteTable *t, const Line *line, CtlCompleteKind kind, const char *cur,
                           Candidates *c) {
-        _cleanup_strv_free_ char **names = NULL, **ids = NULL;
-        int r;
+        NameMatch m = { .cur = cur, .args = line->args };
+        int r = 0;
 
-        if (!t->list || t->list(kind, line->address, &names, &ids, t->userdata) < 0)
-                return 0; /* no manager, no names: not an error for completion */
-        for (char **n = names; n && *n; n++) {
-                if (!word_is_safe(*n) || strv_contains(line->args, *n))
-                        continue;
-                r = candidates_add(c, "", *n, cur, false);
-                if (r < 0)
-                        return r;
-        }
-        /* Ids are long and say little: only once the typed word could be one. */
-        for (char **id = ids; !isempty(cur) && id && *id; id++) {
-                if (!word_is_safe(*id) || strv_contains(line->args, *id))
-                        continue;
-                r = candidates_add(c, "", *id, cur, false);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        /* A lister's failure (no manager) leaves no names, and is no error for completion. */
+        if (t->list && t->list(kind, line->address, name_match_add, &m, t->userdata) >= 0)
+                for (size_t i = 0; r >= 0 && i < m.names.n + m.ids.n; i++)
+                        r = candidates_push(c, "", i < m.names.n ? m.names.l[i] : m.ids.l[i - m.names.n]);
+        candidates_done(&m.names);
+        candidates_done(&m.ids);
+        return r;
 }
 
 static int complete_word(const CtlCompleteTable *t, const Line *line, const char *cur, Candidates *c) {

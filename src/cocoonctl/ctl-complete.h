@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Shell completion of cocoonctl: which words may come next on a partial command line. Verbs, aliases and
- * options come from cocoonctl's verb table, names of VMs and images from a lister (the manager). */
+ * options come from cocoonctl's verb table; names of VMs, images, interfaces and methods from a lister (the
+ * manager). */
 #pragma once
 
 #include <stdbool.h>
@@ -17,6 +18,7 @@ typedef enum CtlCompleteKind {
         CTL_COMPLETE_VM,
         CTL_COMPLETE_IMAGE,
         CTL_COMPLETE_INTERFACE, /* the Varlink interfaces the manager serves */
+        CTL_COMPLETE_METHOD,    /* their methods, "io.cocoon.VM.List" */
 } CtlCompleteKind;
 
 /* What completion needs of one row of cocoonctl's verb table. */
@@ -25,18 +27,22 @@ typedef struct CtlCompleteVerb {
         const char *name;
         const char *const *aliases; /* NULL-terminated, or NULL */
         /* "vm stop REF... [-f|--force]": its positional words say what each argument is (REF: a VM in group
-         * vm, an image in group image; IMAGE: an image; INTERFACE: a Varlink interface; a trailing "..."
-         * repeats the word). */
+         * vm, an image in group image; IMAGE: an image; INTERFACE: a Varlink interface; METHOD: one of
+         * its methods; a trailing "..." repeats the word). */
         const char *usage;
         unsigned max_args;
         const CtlOption *options; /* the verb's own options */
         size_t n_options;
 } CtlCompleteVerb;
 
-/* Lists the VMs, images or interfaces: their names and ids as two strvs (either may be NULL for none). `address` is the
- * --address given on the command line, or NULL. A failure (no manager) means no candidates, not an error. */
-typedef int (*CtlCompleteListFn)(CtlCompleteKind kind, const char *address, char ***ret_names,
-                                 char ***ret_ids, void *userdata);
+/* Hands one VM, image, interface or method to the completion: its name, and its id (NULL if it has none).
+ * Returns < 0 on failure, which the lister returns. */
+typedef int (*CtlCompleteAddFn)(const char *name, const char *id, void *add_userdata);
+
+/* Lists the VMs, images, interfaces or methods, calling add for each. `address` is the --address given on
+ * the command line, or NULL. A failure (no manager) means no candidates, not an error. */
+typedef int (*CtlCompleteListFn)(CtlCompleteKind kind, const char *address, CtlCompleteAddFn add,
+                                 void *add_userdata, void *userdata);
 
 typedef struct CtlCompleteTable {
         const CtlCompleteVerb *verbs;

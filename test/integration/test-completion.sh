@@ -2,8 +2,8 @@
 # test-completion.sh: shell completion. The bash script is sourced into this bash and its function called
 # as bash calls it on TAB (COMP_WORDS, COMP_CWORD), against this build's cocoonctl and a manager holding a
 # VM and an image: verbs, aliases, per-verb options, option values, file names, VM and image names, nothing
-# (and no delay) when the manager cannot be reached. The zsh function is run with zsh's completion builtins
-# stubbed, to check it hands the same words to cocoonctl.
+# (and no delay) when the manager cannot be reached, nothing after 2 s from one that does not answer. The
+# zsh function is run with zsh's completion builtins stubbed, to check it hands the same words to cocoonctl.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -105,6 +105,13 @@ expect_tab "" cocoonctl vm inspect web1 ""
 interfaces=$(tab cocoonctl introspect io.cocoon.)
 grep -qx io.cocoon.VM <<<"$interfaces" || fail "'introspect io.cocoon.<TAB>' lacks io.cocoon.VM: $interfaces"
 assert_not_contains "$interfaces" org.varlink.service "introspect io.cocoon.<TAB>"
+# Methods after call, from the interfaces' descriptions.
+expect_tab "io.cocoon.VM.List" cocoonctl call io.cocoon.VM.Li
+methods=$(tab cocoonctl call "")
+for method in io.cocoon.Image.Import org.varlink.service.GetInfo; do
+        grep -qx "$method" <<<"$methods" || fail "'call <TAB>' lacks $method: $methods"
+done
+expect_tab "" cocoonctl call io.cocoon.VM.List ""
 # The manager named by --address is asked.
 expect_tab "db1 web1" cocoonctl --address "$COCOON_SOCKET" vm stop ""
 
@@ -115,6 +122,19 @@ assert_eq "" "$(COCOON_ADDRESS=/run/cocoon/nowhere cocoonctl __complete vm start
 assert_eq 0 "$(COCOON_ADDRESS=/run/cocoon/nowhere cocoonctl __complete vm start "" >/dev/null 2>&1; echo $?)" \
         "exit status without a manager"
 [ $((SECONDS - start)) -le 2 ] || fail "completion without a manager took $((SECONDS - start)) s"
+
+info "a manager that takes the call and never answers: no names once the 2 s timeout is over"
+mute=/run/cocoon-mute.sock
+socat "UNIX-LISTEN:$mute,fork" SYSTEM:"sleep 30" &
+mute_pid=$!
+wait_for 5 test -S "$mute"
+start_ms=$(date +%s%3N)
+expect_tab "" cocoonctl --address "$mute" vm start ""
+elapsed_ms=$(($(date +%s%3N) - start_ms))
+if [ "$elapsed_ms" -lt 1900 ] || [ "$elapsed_ms" -gt 4000 ]; then
+        fail "completion against a mute manager took $elapsed_ms ms, expected about 2000"
+fi
+kill "$mute_pid"
 
 info "zsh: the function hands cocoonctl the same words"
 if command -v zsh >/dev/null; then
