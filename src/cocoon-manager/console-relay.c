@@ -516,6 +516,7 @@ int console_relay_new(sd_event *event, const char *vm_id, int console_fd, const 
                 return -ENOMEM;
         relay->console_fd = -EBADF;
         relay->log.fd = -EBADF;
+        relay->log.index_fd = -EBADF;
         relay->spool_fd = -EBADF;
         relay->event = sd_event_ref(event);
         relay->vm_id = strdup(vm_id);
@@ -586,7 +587,7 @@ static int relay_attach(ConsoleRelay *relay, int client_fd, bool read_only, cons
                 /* Everything logged so far is in this snapshot, everything later reaches c->output. */
                 r = console_log_reader_open(relay->log.path, &c->replay);
                 if (r >= 0)
-                        r = console_log_reader_set_filter(&c->replay, replay);
+                        r = console_log_reader_set_filter(&c->replay, relay->log.path, replay);
                 if (r < 0) {
                         console_log_reader_done(&c->replay);
                         free(c);
