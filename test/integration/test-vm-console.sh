@@ -157,6 +157,14 @@ cmp -s /tmp/expected.replay /tmp/replay.head ||
         fail "vm console --replay -n 2 did not start with the log's last 2 lines: $(od -c /tmp/replay.out |
                 head)"
 assert_contains "$out" "REPLAYED-64" "live output after the replay"
+info "vm console --replay with input that ends at once: the replay still arrives whole, then the session ends"
+cocoonctl vm logs con | tail -n 3 >/tmp/expected.replay
+rc=0
+timeout 20 cocoonctl vm console con --no-tty --replay -n 3 </dev/null >/tmp/replay.out || rc=$?
+assert_eq 0 "$rc" "exit code of vm console --replay with no input"
+cmp -s /tmp/expected.replay /tmp/replay.out ||
+        fail "vm console --replay -n 3 </dev/null did not print the log's last 3 lines: $(od -c /tmp/replay.out |
+                head)"
 rc=0
 err=$(cocoonctl vm console con --no-tty -n 2 </dev/null 2>&1) || rc=$?
 assert_eq 1 "$rc" "exit code of vm console -n without --replay"
