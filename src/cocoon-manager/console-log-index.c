@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The time index of a console log file: opening (and repairing) it, appending records. */
+/* The time index of a console log file: opening it to append (cutting a torn record) or to read, appending. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -9,6 +9,11 @@
 #include "console-log-index.h"
 #include "fd-util.h"
 #include "macro.h"
+
+/* Whole records only: a crash in the middle of one leaves a piece of it at the end. */
+static uint64_t whole_records(const struct stat *st) {
+        return (uint64_t) st->st_size - (uint64_t) st->st_size % sizeof(ConsoleLogIndexRecord);
+}
 
 int console_log_index_open(const char *path, bool truncate, int *ret_fd, uint64_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
@@ -25,12 +30,34 @@ int console_log_index_open(const char *path, bool truncate, int *ret_fd, uint64_
                 return negative_errno();
         if (!S_ISREG(st.st_mode))
                 return -EBADFD;
-        /* A crash in the middle of a record leaves a piece of one; the next record must start aligned. */
-        uint64_t size = (uint64_t) st.st_size - (uint64_t) st.st_size % sizeof(ConsoleLogIndexRecord);
+        /* The next record must start aligned. */
+        uint64_t size = whole_records(&st);
         if (size != (uint64_t) st.st_size && ftruncate(fd, (off_t) size) < 0)
                 return negative_errno();
         *ret_fd = TAKE_FD(fd);
         *ret_size = size;
+        return 0;
+}
+
+int console_log_index_open_read(const char *path, int *ret_fd, uint64_t *ret_size) {
+        struct stat st;
+
+        if (!path || !ret_fd || !ret_size)
+                return -EINVAL;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0) {
+                if (errno != ENOENT)
+                        return negative_errno();
+                *ret_fd = -EBADF;
+                *ret_size = 0;
+                return 0;
+        }
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        *ret_fd = TAKE_FD(fd);
+        *ret_size = whole_records(&st);
         return 0;
 }
 

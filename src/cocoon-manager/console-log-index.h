@@ -26,5 +26,8 @@ typedef struct ConsoleLogIndexRecord {
 
 /* Opens (creates 0600; truncate: emptied) the index at path for appending; cuts a torn last record. */
 int console_log_index_open(const char *path, bool truncate, int *ret_fd, uint64_t *ret_size);
+/* Opens the index at path for reading; a missing one is empty (fd -EBADF). *ret_size leaves out a torn last
+ * record. */
+int console_log_index_open_read(const char *path, int *ret_fd, uint64_t *ret_size);
 /* Appends one record in one write(). */
 int console_log_index_append(int fd, const ConsoleLogIndexRecord *record);

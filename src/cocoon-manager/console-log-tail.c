@@ -2,9 +2,7 @@
 /* Where a filtered console log reader starts: the last N lines and the lines logged since a time, found
  * reading backwards (the log, its time index) a chunk at a time. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "console-log-index.h"
@@ -43,29 +41,13 @@ static int tail_finish(ConsoleLogReader *reader, uint64_t start) {
         return r < 0 ? r : 1;
 }
 
-/* A missing index is an empty one. */
+/* The index of the log file path + suffix. */
 static int open_index(const char *path, const char *suffix, int *ret_fd, uint64_t *ret_size) {
         _cleanup_free_ char *p = NULL;
-        struct stat st;
 
         if (asprintf(&p, "%s%s" CONSOLE_LOG_INDEX_SUFFIX, path, suffix) < 0)
                 return -ENOMEM;
-        _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
-        if (fd < 0) {
-                if (errno != ENOENT)
-                        return negative_errno();
-                *ret_fd = -EBADF;
-                *ret_size = 0;
-                return 0;
-        }
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        *ret_fd = TAKE_FD(fd);
-        /* A torn last record (a crash while it was written) is left out. */
-        *ret_size = (uint64_t) st.st_size - (uint64_t) st.st_size % sizeof(ConsoleLogIndexRecord);
-        return 0;
+        return console_log_index_open_read(p, ret_fd, ret_size);
 }
 
 /* Done with the lines, or with the time: what comes next. */
