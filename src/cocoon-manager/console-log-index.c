@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The time index of a console log file: opening it to append (cutting a torn record) or to read, appending. */
+/* A console log file's time index: opened to append (a torn record cut) or to read; records appended. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
