@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "../src/cocoon-manager/console-log-index.h"
 #include "../src/cocoon-manager/console-log.h"
 #include "fs-util.h"
 #include "macro.h"
@@ -48,15 +50,14 @@ static void put(const char *path, const void *data, size_t size) {
 }
 
 /* Everything a reader with the filter returns; *ret_again counts the -EAGAIN answers on the way. */
-static char *read_filtered(Fixture *f, uint64_t lines, size_t *ret_size, unsigned *ret_again) {
+static char *read_with(Fixture *f, ConsoleLogFilter filter, size_t *ret_size, unsigned *ret_again) {
         ConsoleLogReader reader = CONSOLE_LOG_READER_INIT;
-        ConsoleLogFilter filter = { .lines = lines };
         char *out = NULL, buf[1000];
         size_t size = 0;
         unsigned again = 0;
 
         assert_int_equal(console_log_reader_open(f->path, &reader), 0);
-        assert_true(console_log_reader_set_filter(&reader, &filter) >= 0);
+        assert_true(console_log_reader_set_filter(&reader, f->path, &filter) >= 0);
         for (;;) {
                 ssize_t n = console_log_reader_read(&reader, buf, sizeof(buf));
                 if (n == -EAGAIN) {
@@ -80,6 +81,10 @@ static char *read_filtered(Fixture *f, uint64_t lines, size_t *ret_size, unsigne
         if (ret_again)
                 *ret_again = again;
         return out;
+}
+
+static char *read_filtered(Fixture *f, uint64_t lines, size_t *ret_size, unsigned *ret_again) {
+        return read_with(f, (ConsoleLogFilter) { .lines = lines }, ret_size, ret_again);
 }
 
 static void expect(Fixture *f, uint64_t lines, const char *expected) {
@@ -216,8 +221,132 @@ static void test_filter_after_read(void **state) {
         put(f->path, "a\nb\n", 4);
         assert_int_equal(console_log_reader_open(f->path, &reader), 0);
         assert_int_equal(console_log_reader_read(&reader, buf, sizeof(buf)), 2);
-        assert_int_equal(console_log_reader_set_filter(&reader, &filter), -EINVAL);
+        assert_int_equal(console_log_reader_set_filter(&reader, f->path, &filter), -EINVAL);
         console_log_reader_done(&reader);
+}
+
+#define SEC(s) ((uint64_t) ((s) * 1000000.0))
+
+static void append_at(ConsoleLog *log, const char *text, double sec) {
+        assert_int_equal(console_log_append_at(log, text, strlen(text), SEC(sec)), 0);
+}
+
+static void expect_since(Fixture *f, double since, uint64_t lines, const char *expected) {
+        size_t size;
+        _cleanup_free_ char *got =
+                read_with(f, (ConsoleLogFilter) { .lines = lines, .since_usec = SEC(since) }, &size, NULL);
+        assert_string_equal(got, expected);
+}
+
+/* --since: lines logged since a time, to the second, from the start of the line the first new byte is in. */
+static void test_since(void **state) {
+        Fixture *f = *state;
+        ConsoleLog log;
+
+        /* No log, no index: nothing. */
+        expect_since(f, 10, UINT64_MAX, "");
+
+        assert_int_equal(console_log_init(&log, f->path, 0), 0);
+        append_at(&log, "boot1\n", 1000);
+        append_at(&log, "boot2\n", 1000.5); /* the same second: no record of its own */
+        append_at(&log, "mid\n", 2000);
+        append_at(&log, "late1\nlate", 3000);
+        append_at(&log, "2\n", 3000.2);
+        append_at(&log, "par", 5000);
+        append_at(&log, "tial\n", 6000);
+
+        expect_since(f, 1, UINT64_MAX, "boot1\nboot2\nmid\nlate1\nlate2\npartial\n");
+        expect_since(f, 1000, UINT64_MAX, "boot1\nboot2\nmid\nlate1\nlate2\npartial\n");
+        expect_since(f, 1500, UINT64_MAX, "mid\nlate1\nlate2\npartial\n");
+        expect_since(f, 2000, UINT64_MAX, "mid\nlate1\nlate2\npartial\n");
+        /* Within the second of a record: that record's bytes show too. */
+        expect_since(f, 2000.5, UINT64_MAX, "mid\nlate1\nlate2\npartial\n");
+        expect_since(f, 2001, UINT64_MAX, "late1\nlate2\npartial\n");
+        /* A line begun before and ended since: the whole line. */
+        expect_since(f, 5500, UINT64_MAX, "partial\n");
+        expect_since(f, 2000, 2, "late2\npartial\n");
+        expect_since(f, 7000, UINT64_MAX, "");
+        append_at(&log, "prompt# ", 8000);
+        expect_since(f, 9000, UINT64_MAX, ""); /* nothing since: not even the unfinished line */
+        expect_since(f, 8000, UINT64_MAX, "prompt# ");
+        /* With lines: the last of those. */
+        expect_since(f, 2000, 2, "partial\nprompt# ");
+        expect_since(f, 5500, 3, "partial\nprompt# ");
+        expect_since(f, 2001, 0, "");
+        console_log_done(&log);
+
+        /* Reopened (a new manager): appends go on, with a record at once, whatever the time. */
+        assert_int_equal(console_log_init(&log, f->path, 0), 0);
+        append_at(&log, "again\n", 6000.1);
+        expect_since(f, 6000.5, UINT64_MAX, "partial\nprompt# again\n");
+        console_log_done(&log);
+}
+
+/* Rotations take the index along: times are found in both files; an index that would outgrow its share
+ * rotates the log early. */
+static void test_since_rotation(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *index = NULL, *index_old = NULL;
+        ConsoleLog log;
+        struct stat st;
+
+        assert_int_equal(console_log_init(&log, f->path, 16), 0);
+        append_at(&log, "aaaa\nbbbb\n", 100);
+        append_at(&log, "cccc\ndddd\n", 200); /* crosses the 16-byte cap */
+        append_at(&log, "ee\n", 300);
+        assert_true(asprintf(&index, "%s" CONSOLE_LOG_INDEX_SUFFIX, f->path) > 0);
+        assert_true(asprintf(&index_old, "%s" CONSOLE_LOG_INDEX_SUFFIX, f->old_path) > 0);
+        assert_int_equal(stat(index, &st), 0);
+        assert_int_equal(stat(index_old, &st), 0);
+        expect_since(f, 150, UINT64_MAX, "cccc\ndddd\nee\n");
+        expect_since(f, 250, UINT64_MAX, "ee\n");
+        console_log_done(&log);
+
+        /* 64 records fit the index of a 400-byte log: the 65th second rotates it at 128 bytes. */
+        assert_int_equal(console_log_init(&log, f->path, 400), 0);
+        assert_int_equal(unlink(f->path), 0);
+        assert_int_equal(unlink(index), 0);
+        for (unsigned i = 0; i < 70; i++)
+                append_at(&log, "x\n", 1000 + i);
+        assert_int_equal(stat(f->old_path, &st), 0);
+        assert_int_equal(st.st_size, 128);
+        assert_int_equal(stat(f->path, &st), 0);
+        assert_int_equal(st.st_size, 12);
+        assert_int_equal(stat(index_old, &st), 0);
+        assert_int_equal(st.st_size, 64 * (off_t) sizeof(ConsoleLogIndexRecord));
+        expect_since(f, 1060, UINT64_MAX, "x\nx\nx\nx\nx\nx\nx\nx\nx\nx\n");
+        expect_since(f, 1066, UINT64_MAX, "x\nx\nx\nx\n");
+        console_log_done(&log);
+}
+
+/* A torn last record (a crash while writing it) is cut when the log is opened again; records of a file
+ * the reader does not have are left alone. */
+static void test_index_torn(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *index = NULL;
+        ConsoleLog log;
+        struct stat st;
+
+        assert_true(asprintf(&index, "%s" CONSOLE_LOG_INDEX_SUFFIX, f->path) > 0);
+        assert_int_equal(console_log_init(&log, f->path, 0), 0);
+        append_at(&log, "one\n", 10);
+        console_log_done(&log);
+
+        _cleanup_close_ int fd = open(index, O_WRONLY | O_APPEND | O_CLOEXEC);
+        assert_true(fd >= 0);
+        ConsoleLogIndexRecord stranger = { .ino = 1, .offset = 0, .usec = SEC(50) };
+        assert_int_equal(write(fd, &stranger, sizeof(stranger)), (ssize_t) sizeof(stranger));
+        assert_int_equal(write(fd, "torn", 4), 4);
+        expect_since(f, 20, UINT64_MAX, ""); /* the torn piece is not read as a record */
+
+        assert_int_equal(console_log_init(&log, f->path, 0), 0);
+        append_at(&log, "two\n", 30);
+        console_log_done(&log);
+        assert_int_equal(stat(index, &st), 0);
+        assert_int_equal(st.st_size % (off_t) sizeof(ConsoleLogIndexRecord), 0);
+        assert_int_equal(st.st_size, 3 * (off_t) sizeof(ConsoleLogIndexRecord));
+        expect_since(f, 20, UINT64_MAX, "two\n");
+        expect_since(f, 5, UINT64_MAX, "one\ntwo\n");
 }
 
 int main(void) {
@@ -227,6 +356,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_big, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_no_newline, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_filter_after_read, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_since, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_since_rotation, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_index_torn, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -411,6 +411,49 @@ static void test_replay_lines(void **state) {
         safe_close(test_side);
 }
 
+/* `echo cmd | vm console --replay`: the client half-closes at once, and still gets the whole replay, then
+ * the end; a client gone both ways is dropped. */
+static void test_replay_half_close(void **state) {
+        Fixture *f = *state;
+        ConsoleLogFilter last1 = { .lines = 1 };
+        _cleanup_free_ char *big = malloc(600 * 1024);
+        char *buf = malloc(700 * 1024);
+        size_t got = 0;
+        int relay_side, test_side;
+        bool eof = false;
+
+        assert_non_null(big);
+        assert_non_null(buf);
+        start_relay(f, 0);
+        /* One line far bigger than the socket buffers: it takes many writes. */
+        memset(big, 'x', 600 * 1024);
+        big[600 * 1024 - 1] = '\n';
+        write_all(f, f->console, "old\n", 4);
+        write_all(f, f->console, big, 600 * 1024);
+        run_idle(f);
+
+        make_pair(&relay_side, &test_side);
+        assert_int_equal(console_relay_attach_replay(f->relay, relay_side, false, &last1), 0);
+        assert_int_equal(shutdown(test_side, SHUT_WR), 0);
+        while (!eof) {
+                size_t n = read_now(f, test_side, buf + got, 700 * 1024 - got, &eof);
+                got += n;
+                assert_true(n > 0 || eof);
+        }
+        assert_int_equal(got, 600 * 1024);
+        assert_memory_equal(buf, big, got);
+        assert_int_equal(console_relay_n_clients(f->relay), 0U);
+        safe_close(test_side);
+
+        make_pair(&relay_side, &test_side);
+        assert_int_equal(console_relay_attach_replay(f->relay, relay_side, false, &last1), 0);
+        assert_int_equal(shutdown(test_side, SHUT_WR), 0);
+        safe_close(test_side);
+        run_idle(f);
+        assert_int_equal(console_relay_n_clients(f->relay), 0U);
+        free(buf);
+}
+
 /* `vm logs` from the loop: a missing log is empty, a present one arrives whole, then the connection closes. */
 static void test_log_stream(void **state) {
         Fixture *f = *state;
@@ -584,6 +627,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_attach_replay, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_input_backpressure, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_replay_lines, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_replay_half_close, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_log_stream, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_log_stream_slow_reader, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_spool, setup, teardown),

@@ -7,10 +7,16 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "console-log-index.h"
 #include "console-log.h"
 #include "fd-util.h"
+#include "time-util.h"
 
 #define CONSOLE_LOG_READ_SIZE (64U * 1024U)
+/* The index of a file may take a quarter of the file's cap (a record per second with output: at the
+ * default 1M, three hours of a guest printing every second), at least 64 records, at most 64 MiB. */
+#define INDEX_MAX_MIN (64U * sizeof(ConsoleLogIndexRecord))
+#define INDEX_MAX_MAX (64ULL * 1024ULL * 1024ULL)
 
 static int verify_regular(const struct stat *st) {
         if (S_ISREG(st->st_mode))
@@ -19,20 +25,28 @@ static int verify_regular(const struct stat *st) {
 }
 
 int console_log_init(ConsoleLog *log, const char *path, uint64_t max_size) {
-        _cleanup_free_ char *p = NULL, *old = NULL;
+        _cleanup_free_ char *p = NULL, *old = NULL, *index = NULL, *index_old = NULL;
 
         if (!log)
                 return -EINVAL;
         if (path) {
                 p = strdup(path);
-                if (!p || asprintf(&old, "%s" CONSOLE_LOG_OLD_SUFFIX, path) < 0)
+                if (!p || asprintf(&old, "%s" CONSOLE_LOG_OLD_SUFFIX, path) < 0 ||
+                    asprintf(&index, "%s" CONSOLE_LOG_INDEX_SUFFIX, path) < 0 ||
+                    asprintf(&index_old, "%s" CONSOLE_LOG_OLD_SUFFIX CONSOLE_LOG_INDEX_SUFFIX, path) < 0)
                         return -ENOMEM;
         }
+        max_size = max_size > 0 ? max_size : UINT64_MAX;
+        uint64_t index_max = MIN(MAX(max_size / 4, (uint64_t) INDEX_MAX_MIN), INDEX_MAX_MAX);
         *log = (ConsoleLog) {
                 .path = TAKE_PTR(p),
                 .path_old = TAKE_PTR(old),
                 .fd = -EBADF,
-                .max_size = max_size > 0 ? max_size : UINT64_MAX,
+                .max_size = max_size,
+                .index_path = TAKE_PTR(index),
+                .index_path_old = TAKE_PTR(index_old),
+                .index_fd = -EBADF,
+                .index_max = index_max - index_max % sizeof(ConsoleLogIndexRecord),
         };
         return 0;
 }
@@ -41,8 +55,11 @@ void console_log_done(ConsoleLog *log) {
         if (!log)
                 return;
         log->fd = safe_close(log->fd);
+        log->index_fd = safe_close(log->index_fd);
         log->path = mfree(log->path);
         log->path_old = mfree(log->path_old);
+        log->index_path = mfree(log->index_path);
+        log->index_path_old = mfree(log->index_path_old);
 }
 
 static int open_current(ConsoleLog *log, int extra_flags) {
@@ -60,6 +77,14 @@ static int open_current(ConsoleLog *log, int extra_flags) {
                 return r;
         log->fd = TAKE_FD(fd);
         log->size = (uint64_t) st.st_size;
+        log->ino = (uint64_t) st.st_ino;
+
+        /* The index is a help for --since, not the log: without it the log goes on. */
+        log->index_fd = safe_close(log->index_fd);
+        log->index_last_usec = 0;
+        r = console_log_index_open(log->index_path, extra_flags & O_TRUNC, &log->index_fd, &log->index_size);
+        if (r < 0)
+                log->index_fd = -EBADF;
         return 0;
 }
 
@@ -73,13 +98,43 @@ int console_log_open(ConsoleLog *log) {
 
 static int rotate(ConsoleLog *log) {
         log->fd = safe_close(log->fd);
-        /* rename() replaces the older generation atomically: a reader sees either one or the other. */
+        log->index_fd = safe_close(log->index_fd);
+        /* rename() replaces the older generation atomically: a reader sees either one or the other. The
+         * index goes first; records name their file, so a crash between the two renames misleads nobody. */
+        if (rename(log->index_path, log->index_path_old) < 0 && errno != ENOENT)
+                return negative_errno();
         if (rename(log->path, log->path_old) < 0 && errno != ENOENT)
                 return negative_errno();
         return open_current(log, O_TRUNC);
 }
 
+static bool index_wants_record(const ConsoleLog *log, uint64_t usec) {
+        /* The first append after opening, a second later, or a clock that went back. */
+        return log->index_fd >= 0 &&
+               (log->index_last_usec == 0 || usec < log->index_last_usec ||
+                usec >= log->index_last_usec + CONSOLE_LOG_INDEX_INTERVAL_USEC);
+}
+
+static void index_note(ConsoleLog *log, uint64_t usec) {
+        ConsoleLogIndexRecord record = { .ino = log->ino, .offset = log->size, .usec = usec };
+
+        if (!index_wants_record(log, usec))
+                return;
+        if (console_log_index_append(log->index_fd, &record) < 0) {
+                /* A piece of a record would misalign the rest: cut it, and index no more of this file. */
+                (void) ftruncate(log->index_fd, (off_t) log->index_size);
+                log->index_fd = safe_close(log->index_fd);
+                return;
+        }
+        log->index_size += sizeof(record);
+        log->index_last_usec = usec;
+}
+
 int console_log_append(ConsoleLog *log, const void *data, size_t size) {
+        return console_log_append_at(log, data, size, now_usec(CLOCK_REALTIME));
+}
+
+int console_log_append_at(ConsoleLog *log, const void *data, size_t size, uint64_t usec) {
         const uint8_t *p = data;
         int r;
 
@@ -92,11 +147,14 @@ int console_log_append(ConsoleLog *log, const void *data, size_t size) {
                 r = console_log_open(log);
                 if (r < 0)
                         return r;
-                if (log->size >= log->max_size) {
+                if (log->size >= log->max_size ||
+                    (log->size > 0 && index_wants_record(log, usec) &&
+                     log->index_size + sizeof(ConsoleLogIndexRecord) > log->index_max)) {
                         r = rotate(log);
                         if (r < 0)
                                 return r;
                 }
+                index_note(log, usec);
 
                 size_t n = (size_t) MIN((uint64_t) size, log->max_size - log->size);
                 r = loop_write(log->fd, p, n);
@@ -156,9 +214,14 @@ int console_log_reader_open(const char *path, ConsoleLogReader *ret) {
                     st_cur.st_ino == st_prev.st_ino)
                         continue;
 
+                /* Before the fds are taken: the inodes of the files that exist. */
+                uint64_t ino_prev = prev >= 0 ? (uint64_t) st_prev.st_ino : 0,
+                         ino_cur = cur >= 0 ? (uint64_t) st_cur.st_ino : 0;
                 *ret = (ConsoleLogReader) {
                         .fds = { TAKE_FD(prev), TAKE_FD(cur) },
                         .size = { (uint64_t) st_prev.st_size, (uint64_t) st_cur.st_size },
+                        .ino = { ino_prev, ino_cur },
+                        .tail = CONSOLE_LOG_TAIL_INIT,
                         .left = { (uint64_t) st_prev.st_size, (uint64_t) st_cur.st_size },
                 };
                 return 0;
@@ -205,8 +268,10 @@ ssize_t console_log_reader_read(ConsoleLogReader *reader, void *buf, size_t size
 void console_log_reader_done(ConsoleLogReader *reader) {
         if (!reader)
                 return;
-        for (size_t i = 0; i < ELEMENTSOF(reader->fds); i++)
+        for (size_t i = 0; i < ELEMENTSOF(reader->fds); i++) {
                 reader->fds[i] = safe_close(reader->fds[i]);
+                reader->tail.index_fds[i] = safe_close(reader->tail.index_fds[i]);
+        }
         reader->index = ELEMENTSOF(reader->fds);
 }
 
@@ -331,7 +396,7 @@ int console_log_stream_new(sd_event *event, const char *path, const ConsoleLogFi
         if (r < 0)
                 return r;
         if (filter) {
-                r = console_log_reader_set_filter(&s->reader, filter);
+                r = console_log_reader_set_filter(&s->reader, path, filter);
                 if (r < 0)
                         return r;
         }

@@ -40,6 +40,7 @@ struct ConsoleClient {
         sd_event_source *source;
         bool read_only;
         bool replaying;           /* still sending the log snapshot; live output waits in `output` */
+        bool input_ended;         /* half-closed while replaying: detached once the replay is out */
         ConsoleLogReader replay;
         ByteBuffer replay_chunk;  /* read from the log, not yet written */
         ByteBuffer output;        /* live output not yet written */
@@ -155,7 +156,7 @@ static void client_detach(ConsoleClient *c, int error) {
 static int client_update_events(ConsoleClient *c) {
         uint32_t events = 0;
 
-        if (c->read_only || c->relay->input.len < CONSOLE_INPUT_BUFFER_MAX)
+        if (!c->input_ended && (c->read_only || c->relay->input.len < CONSOLE_INPUT_BUFFER_MAX))
                 events |= EPOLLIN;
         if (c->replaying || c->output.len > 0)
                 events |= EPOLLOUT;
@@ -279,9 +280,18 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
         ConsoleClient *c = userdata;
         int r;
 
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        if (c->input_ended && (revents & (EPOLLHUP | EPOLLERR))) {
+                client_detach(c, -ECONNRESET); /* gone both ways: nobody to replay to */
+                return 0;
+        }
+        if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->input_ended) {
                 r = client_read(c, revents);
-                if (r > 0)
+                if (r > 0 && c->replaying && !(revents & (EPOLLHUP | EPOLLERR))) {
+                        /* A half-close (`echo cmd | vm console --replay`): it asked for the replay, it
+                         * gets all of it first. */
+                        c->input_ended = true;
+                        r = 0;
+                } else if (r > 0)
                         /* A half-close: what is already queued for it may still get through. */
                         (void) client_flush(c);
                 if (r != 0) {
@@ -295,6 +305,12 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         client_detach(c, r);
                         return 0;
                 }
+        }
+        if (c->input_ended && !c->replaying) {
+                /* The replay is out; then as for any half-close. */
+                (void) client_flush(c);
+                client_detach(c, 0);
+                return 0;
         }
         r = client_update_events(c);
         if (r < 0)
@@ -516,6 +532,7 @@ int console_relay_new(sd_event *event, const char *vm_id, int console_fd, const 
                 return -ENOMEM;
         relay->console_fd = -EBADF;
         relay->log.fd = -EBADF;
+        relay->log.index_fd = -EBADF;
         relay->spool_fd = -EBADF;
         relay->event = sd_event_ref(event);
         relay->vm_id = strdup(vm_id);
@@ -586,7 +603,7 @@ static int relay_attach(ConsoleRelay *relay, int client_fd, bool read_only, cons
                 /* Everything logged so far is in this snapshot, everything later reaches c->output. */
                 r = console_log_reader_open(relay->log.path, &c->replay);
                 if (r >= 0)
-                        r = console_log_reader_set_filter(&c->replay, replay);
+                        r = console_log_reader_set_filter(&c->replay, relay->log.path, replay);
                 if (r < 0) {
                         console_log_reader_done(&c->replay);
                         free(c);

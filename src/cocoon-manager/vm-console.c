@@ -141,9 +141,10 @@ static int get_optional_bool(json_object *parameters, const char *key, bool *val
         return r == -ENXIO ? 0 : r; /* absent or null: keep the default */
 }
 
-/* The part of the log a replay sends: "lines", only with "replay". */
+/* The part of the log a replay sends: "lines" and "since", only with "replay". */
 static int get_filter(Varlink *link, json_object *parameters, bool replay, ConsoleLogFilter *ret) {
         ConsoleLogFilter filter = CONSOLE_LOG_FILTER_ALL;
+        const char *since;
         int64_t lines;
 
         int r = json_get_int64(parameters, "lines", &lines);
@@ -151,6 +152,12 @@ static int get_filter(Varlink *link, json_object *parameters, bool replay, Conso
                 if (r < 0 || lines < 0 || !replay)
                         return varlink_error_invalid_parameter(link, "lines");
                 filter.lines = (uint64_t) lines;
+        }
+        r = json_get_string(parameters, "since", &since);
+        if (r != -ENXIO) {
+                if (r < 0 || !replay || timestamp_parse_rfc3339(since, &filter.since_usec) < 0 ||
+                    filter.since_usec == 0)
+                        return varlink_error_invalid_parameter(link, "since");
         }
         *ret = filter;
         return 1;

@@ -105,6 +105,8 @@ static const CtlOption options_vm_console[] = {
 static const CtlOption options_vm_logs[] = {
         CTL_FLAG("follow", 'f', &arg_follow, "Keep printing new output"),
         CTL_VALUE("lines", 'n', "N", &arg_lines, "Print only the last N lines (default: all)"),
+        CTL_VALUE("since", 0, "TIME", &arg_since,
+                  "Lines logged since TIME: RFC 3339, '2026-12-06 20:00' or 10m, 2h ago (default: all)"),
 };
 static const CtlOption options_image_import[] = {
         CTL_VALUE("kernel", 0, "PATH", &arg_kernel, "Kernel image (required)"),
@@ -192,7 +194,7 @@ static const Verb verbs[] = {
           .help = "Attach to the serial console; leave with Ctrl-] then '.'.",
           .example = "cocoonctl vm console web" },
         { .group = "vm", .name = "logs", .min_args = 1, .max_args = 1, .run = verb_vm_logs,
-          OPTS(options_vm_logs), .usage = "vm logs REF [-f|--follow] [-n|--lines N]",
+          OPTS(options_vm_logs), .usage = "vm logs REF [-f|--follow] [-n|--lines N] [--since TIME]",
           .help = "Print the serial console log.",
           .example = "cocoonctl vm logs -f web" },
         { .group = "vm", .name = "debug", .min_args = 1, .max_args = 1, .run = verb_vm_debug,

@@ -13,11 +13,13 @@
 
 #include "ctl-console.h"
 #include "ctl-escape.h"
+#include "ctl-since.h"
 #include "ctl-util.h"
 #include "fd-util.h"
 #include "json-util.h"
 #include "log.h"
 #include "parse-util.h"
+#include "time-util.h"
 
 #define PUMP_BUFFER_SIZE (64U * 1024U)
 
@@ -26,6 +28,7 @@ bool arg_follow = false;
 const char *arg_escape_char = NULL;
 const char *arg_lines = NULL;
 bool arg_replay = false;
+const char *arg_since = NULL;
 
 /* ---- the terminal: raw mode that is undone on every way out ---- */
 
@@ -234,9 +237,9 @@ static void console_session_done(ConsoleSession *s) {
         s->leftover_size = 0;
 }
 
-/* lines: of the replay, UINT64_MAX for all. */
-static int console_open(const char *ref, bool read_only, bool replay, uint64_t lines, bool follow,
-                        ConsoleSession *ret) {
+/* lines: of the replay, UINT64_MAX for all; since: RFC 3339, NULL for all. */
+static int console_open(const char *ref, bool read_only, bool replay, uint64_t lines, const char *since,
+                        bool follow, ConsoleSession *ret) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(json_object_putp) json_object *params = json_object_new_object();
         _cleanup_free_ char *leftover = NULL;
@@ -248,7 +251,8 @@ static int console_open(const char *ref, bool read_only, bool replay, uint64_t l
         if (!params || json_add_string(params, "ref", ref) < 0 ||
             json_add_bool(params, "readOnly", read_only) < 0 ||
             json_add_bool(params, "replay", replay) < 0 || json_add_bool(params, "follow", follow) < 0 ||
-            (replay && lines != UINT64_MAX && json_add_int64(params, "lines", (int64_t) lines) < 0))
+            (replay && lines != UINT64_MAX && json_add_int64(params, "lines", (int64_t) lines) < 0) ||
+            (replay && since && json_add_string(params, "since", since) < 0))
                 return log_oom();
 
         int r = ctl_connect(&link);
@@ -347,7 +351,7 @@ int ctl_console_attach(const char *ref, const CtlConsoleOptions *o, bool replay,
         uint8_t escape = o->escape;
         bool tty = o->tty;
 
-        int r = console_open(ref, false, replay, lines, true, &s);
+        int r = console_open(ref, false, replay, lines, NULL, true, &s);
         if (r < 0)
                 return r;
         if (tty)
@@ -381,13 +385,31 @@ int verb_vm_console(int argc, char **argv) {
         return ctl_console_attach(argv[0], &o, arg_replay, lines);
 }
 
+/* --since TIME as the manager takes it: RFC 3339 in UTC. */
+static int parse_since(char **ret) {
+        uint64_t usec;
+
+        *ret = NULL;
+        if (!arg_since)
+                return 0;
+        if (ctl_parse_since(arg_since, now_usec(CLOCK_REALTIME), &usec) < 0) {
+                fprintf(stderr,
+                        "cocoonctl: invalid --since '%s' (e.g. 2026-12-06T20:00:00Z, '2026-12-06 20:00' in "
+                        "local time, 10m, 2h, 1d)\n",
+                        arg_since);
+                return -EINVAL;
+        }
+        return timestamp_format_rfc3339(usec, ret);
+}
+
 int verb_vm_logs(int argc, char **argv) {
         ConsoleSession s = { .fd = -EBADF };
+        _cleanup_free_ char *since = NULL;
         uint64_t lines;
 
-        if (parse_lines(UINT64_MAX, &lines) < 0)
+        if (parse_lines(UINT64_MAX, &lines) < 0 || parse_since(&since) < 0)
                 return -EINVAL;
-        int r = console_open(argv[0], true, true, lines, arg_follow, &s);
+        int r = console_open(argv[0], true, true, lines, since, arg_follow, &s);
         if (r < 0)
                 return r;
         r = console_pump(&s, false, false, 0);

@@ -11,6 +11,7 @@ extern bool arg_follow;              /* -f --follow: vm logs keeps printing new 
 extern const char *arg_escape_char;  /* --escape-char=C: NULL means ^] */
 extern const char *arg_lines;        /* -n --lines=N: the last N lines (vm logs, vm console --replay) */
 extern bool arg_replay;              /* --replay: vm console prints the end of the log first */
+extern const char *arg_since;        /* --since=TIME: vm logs prints the lines logged since TIME */
 
 /* Lines vm console --replay prints without --lines: about a screen, enough to show the login prompt. */
 #define CONSOLE_REPLAY_LINES_DEFAULT 100

@@ -325,6 +325,9 @@ static const VarlinkField console_in[] = {
         { .name = "lines", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
           .doc = "With replay: only the last this many lines of the log (default all); a last line without "
                  "its newline counts. Found by reading backwards, so a big log is not sent whole." },
+        { .name = "since", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "With replay: only the lines logged since this RFC 3339 time (default all), to the second; "
+                 "with lines, the last of those." },
         {},
 };
 

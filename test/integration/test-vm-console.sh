@@ -112,6 +112,34 @@ rc=0
 err=$(cocoonctl vm logs con -n -2 2>&1) || rc=$?
 assert_eq 1 "$rc" "exit code of vm logs -n -2"
 assert_contains "$err" "invalid --lines '-2'" "vm logs -n -2"
+info "vm logs --since: the lines logged since then, from its time index"
+[ -s "/var/log/cocoon/vms/$id/console.log.idx" ] || fail "no time index next to the console log"
+# The earlier output is a second or more older than $since; what is typed now is newer.
+sleep 2
+since=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+sleep 1
+(sleep 1; echo 'echo SINCE-$((3*3))'; sleep 2) | cocoonctl vm console con --no-tty >/dev/null
+out=$(cocoonctl vm logs con --since "$since")
+assert_contains "$out" "SINCE-9" "vm logs --since"
+assert_not_contains "$out" "TWO-56" "vm logs --since (older output)"
+assert_not_contains "$out" "COCOON-GUEST-READY" "vm logs --since (the boot)"
+# The same time in the local form, to the second (which may add what was logged in that second).
+local_since=$(date -d "$since" '+%Y-%m-%d %H:%M:%S')
+assert_contains "$(cocoonctl vm logs con --since "$local_since")" "SINCE-9" "vm logs --since local time"
+out=$(cocoonctl vm logs con --since 10m)
+assert_contains "$out" "COCOON-GUEST-READY" "vm logs --since 10m"
+assert_contains "$out" "SINCE-9" "vm logs --since 10m"
+assert_eq "" "$(cocoonctl vm logs con --since "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)")" \
+        "vm logs --since a time to come"
+assert_eq "$(cocoonctl vm logs con --since "$since" | tail -n 1)" \
+        "$(cocoonctl vm logs con --since "$since" -n 1)" "vm logs --since with -n 1"
+rc=0
+err=$(cocoonctl vm logs con --since yesterday 2>&1) || rc=$?
+assert_eq 1 "$rc" "exit code of vm logs --since yesterday"
+assert_contains "$err" "invalid --since 'yesterday'" "vm logs --since yesterday"
+err=$(cocoonctl call io.cocoon.VM.Console '{"ref":"con","replay":true,"since":"12:00"}' 2>&1) || rc=$?
+assert_contains "$err" "invalid parameter 'since'" "Console with since 12:00"
+
 info "the manager checks lines: not negative, only with replay"
 rc=0
 err=$(cocoonctl call io.cocoon.VM.Console '{"ref":"con","replay":true,"lines":-1}' 2>&1) || rc=$?
@@ -121,7 +149,7 @@ err=$(cocoonctl call io.cocoon.VM.Console '{"ref":"con","lines":5}' 2>&1) || rc=
 assert_contains "$err" "invalid parameter 'lines'" "Console with lines but no replay"
 
 info "vm console --replay: the end of the log first, then the live console"
-tail -n 2 /tmp/all.log >/tmp/expected.replay
+cocoonctl vm logs con | tail -n 2 >/tmp/expected.replay
 out=$( (sleep 2; echo 'echo REPLAYED-$((8*8))'; sleep 2) | cocoonctl vm console con --no-tty --replay -n 2 |
         tee /tmp/replay.out)
 head -c "$(stat -c %s /tmp/expected.replay)" /tmp/replay.out >/tmp/replay.head
@@ -129,6 +157,14 @@ cmp -s /tmp/expected.replay /tmp/replay.head ||
         fail "vm console --replay -n 2 did not start with the log's last 2 lines: $(od -c /tmp/replay.out |
                 head)"
 assert_contains "$out" "REPLAYED-64" "live output after the replay"
+info "vm console --replay with input that ends at once: the replay still arrives whole, then the session ends"
+cocoonctl vm logs con | tail -n 3 >/tmp/expected.replay
+rc=0
+timeout 20 cocoonctl vm console con --no-tty --replay -n 3 </dev/null >/tmp/replay.out || rc=$?
+assert_eq 0 "$rc" "exit code of vm console --replay with no input"
+cmp -s /tmp/expected.replay /tmp/replay.out ||
+        fail "vm console --replay -n 3 </dev/null did not print the log's last 3 lines: $(od -c /tmp/replay.out |
+                head)"
 rc=0
 err=$(cocoonctl vm console con --no-tty -n 2 </dev/null 2>&1) || rc=$?
 assert_eq 1 "$rc" "exit code of vm console -n without --replay"
