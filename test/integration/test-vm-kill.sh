@@ -105,6 +105,12 @@ pid3=$(unit_property "$vm_unit" MainPID)
 assert_eq running "$(vm_state deaf)" "state after restart --force"
 assert_ne "$pid2" "$pid3" "QEMU pid after restart --force"
 
+info "a signal QEMU survives (the SIG prefix is optional): the VM keeps running"
+cocoonctl vm kill --signal SIGCONT deaf >/dev/null
+sleep 1
+assert_eq running "$(vm_state deaf)" "state after SIGCONT"
+assert_eq "$pid3" "$(unit_property "$vm_unit" MainPID)" "QEMU pid after SIGCONT"
+
 info "SIGKILL without a stop: the VM ends in error"
 cocoonctl vm kill deaf >/dev/null
 wait_for 20 state_is deaf error
