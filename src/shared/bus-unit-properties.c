@@ -226,6 +226,10 @@ int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec) {
                 r = append_string_property(m, "StandardOutputFileToAppend", spec->stdout_path);
         if (r >= 0 && spec->stdout_path)
                 r = append_string_property(m, "StandardErrorFileToAppend", spec->stdout_path);
+        /* Said, not left to DefaultStandardOutput= of the host: the hypervisor's output is read back from
+         * the journal when a start fails. stderr inherits it. */
+        if (r >= 0 && !spec->stdout_path)
+                r = append_string_property(m, "StandardOutput", "journal");
         if (r >= 0 && spec->environment && spec->environment[0])
                 r = append_strv_property(m, "Environment", spec->environment);
         if (r >= 0 && spec->network_namespace_path)

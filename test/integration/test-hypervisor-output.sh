@@ -33,6 +33,8 @@ journal_has_pty() {
         journalctl -u "$unit" -o cat --no-pager | grep -q "char device redirected to /dev/pts/"
 }
 wait_for 10 journal_has_pty
+assert_eq journal "$(unit_property "$unit" StandardOutput)" "StandardOutput= of the VM's unit"
+assert_eq inherit "$(unit_property "$unit" StandardError)" "StandardError= of the VM's unit"
 [ ! -e "/var/log/cocoon/vms/$id/hypervisor.log" ] || fail "hypervisor.log still written"
 wait_for 60 test -s "/var/log/cocoon/vms/$id/console.log" # the console keeps its own file
 cocoonctl vm rm --force out >/dev/null

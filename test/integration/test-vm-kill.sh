@@ -105,6 +105,28 @@ pid3=$(unit_property "$vm_unit" MainPID)
 assert_eq running "$(vm_state deaf)" "state after restart --force"
 assert_ne "$pid2" "$pid3" "QEMU pid after restart --force"
 
+info "a signal QEMU survives (the SIG prefix is optional): the VM keeps running"
+cocoonctl vm kill --signal SIGCONT deaf >/dev/null
+sleep 1
+assert_eq running "$(vm_state deaf)" "state after SIGCONT"
+assert_eq "$pid3" "$(unit_property "$vm_unit" MainPID)" "QEMU pid after SIGCONT"
+
+info "restart during a stop joins it: once a kill ends the stop, the VM starts again"
+graceful_stop_begin deaf "$STOP_TIMEOUT" "$out/graceful3"
+wait_for 10 state_is deaf stopping
+cocoonctl vm restart deaf >"$out/restart" 2>&1 &
+restart_pid=$!
+sleep 1
+state_is deaf stopping || fail "restart did not wait for the stop in flight: $(vm_state deaf)"
+start=$SECONDS
+cocoonctl vm kill deaf >/dev/null
+wait "$stop_pid" || fail "the graceful stop failed: $(cat "$out/graceful3")"
+wait "$restart_pid" || fail "the restart failed: $(cat "$out/restart")"
+[ $(((SECONDS - start) * 4)) -lt "$STOP_TIMEOUT" ] || fail "restart waited for the stop timeout"
+assert_eq running "$(vm_state deaf)" "state after the joined restart"
+pid4=$(unit_property "$vm_unit" MainPID)
+assert_ne "$pid3" "$pid4" "QEMU pid after the joined restart"
+
 info "SIGKILL without a stop: the VM ends in error"
 cocoonctl vm kill deaf >/dev/null
 wait_for 20 state_is deaf error

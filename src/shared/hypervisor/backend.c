@@ -399,28 +399,26 @@ int backend_stop(BackendWork *w) {
         return 0;
 }
 
-int backend_kill_now(BackendWork *w) {
+/* KillUnit; a unit that is not loaded, or has no such process left, has nothing to signal: success. */
+static int kill_unit(BackendWork *w, const char *whom, int signo) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
         if ((r = open_bus(w, &bus)) < 0)
                 return r;
-        r = unit_kill(bus, w->record->unit, "all", SIGKILL);
-        if (r < 0 && r != -ENOENT)
-                return fail(w, r, "systemd could not kill %s: %m", w->record->unit);
-        return 0;
-}
-
-int backend_kill(BackendWork *w) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        int r;
-
-        if ((r = open_bus(w, &bus)) < 0)
-                return r;
-        r = unit_kill(bus, w->record->unit, "main", w->signal);
+        r = unit_kill(bus, w->record->unit, whom, signo);
         if (r < 0 && r != -ENOENT && r != -ESRCH)
                 return fail(w, r, "systemd could not signal %s: %m", w->record->unit);
         return 0;
+}
+
+int backend_kill_now(BackendWork *w) {
+        return kill_unit(w, "all", SIGKILL);
+}
+
+int backend_kill(BackendWork *w) {
+        /* The hypervisor only: a stop's ExecStop= helper sees it go and ends the stop by itself. */
+        return kill_unit(w, "main", w->signal);
 }
 
 int backend_delete(BackendWork *w) {
