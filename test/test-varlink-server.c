@@ -161,6 +161,7 @@ METHOD(method_watch, "Watch", NULL, event_out, VARLINK_REQUIRES_MORE);
 METHOD(method_ping, "Ping", text_fields, NULL, 0);
 METHOD(method_stats, "Stats", NULL, stats_out, 0);
 METHOD(method_deferred, "Deferred", text_fields, text_fields, 0);
+METHOD(method_deferred_long, "DeferredLong", text_fields, text_fields, 0);
 METHOD(method_upgrade, "Upgrade", upgrade_in, ready_out, VARLINK_SUPPORTS_UPGRADE);
 METHOD(method_secret, "Secret", NULL, NULL, 0);
 METHOD(method_unbound, "Unbound", NULL, NULL, 0);
@@ -170,7 +171,8 @@ METHOD(method_fd, "Fd", fd_in, fd_out, 0);
 static const VarlinkSymbol *const test_symbols[] = {
         &type_color,    &type_item,      &type_config,      &method_echo,  &method_check,    &method_fail,
         &method_count,  &method_watch,   &method_ping,      &method_stats, &method_deferred, &method_upgrade,
-        &method_secret, &method_unbound, &method_subscribe, &method_fd,       NULL,
+        &method_secret, &method_unbound, &method_subscribe, &method_fd,       &method_deferred_long,
+        NULL,
 };
 
 static const VarlinkInterface test_interface = {
@@ -330,8 +332,11 @@ static int vl_method_deferred(Varlink *link, json_object *parameters, VarlinkMet
                 return -ENOMEM;
         d->link = varlink_ref(link);
         d->parameters = json_object_get(parameters);
-        /* replied from a later loop iteration: the connection must wait, and keep later calls queued */
-        r = sd_event_add_time_relative(ctx.event, NULL, CLOCK_MONOTONIC, 2000, 0, on_deferred_timer, d);
+        /* replied from a later loop iteration: the connection must wait, and keep later calls queued.
+         * DeferredLong answers 100 ms later; both timers are exact, so a Deferred call answers first. */
+        bool slow = streq(varlink_get_current_method(link), "io.example.Test.DeferredLong");
+        r = sd_event_add_time_relative(ctx.event, NULL, CLOCK_MONOTONIC, slow ? 100000 : 2000, 1,
+                                       on_deferred_timer, d);
         if (r < 0) {
                 varlink_unref(d->link);
                 json_object_put(d->parameters);
@@ -447,6 +452,7 @@ static const struct {
         { "io.example.Test.Ping", vl_method_ping },
         { "io.example.Test.Stats", vl_method_stats },
         { "io.example.Test.Deferred", vl_method_deferred },
+        { "io.example.Test.DeferredLong", vl_method_deferred },
         { "io.example.Test.Upgrade", vl_method_upgrade },
         { "io.example.Test.Secret", vl_method_secret },
         { "io.example.Test.Subscribe", vl_method_subscribe },
@@ -930,6 +936,30 @@ static void test_deferred(void **state) {
         close(fd);
         r = call_ok(link, "io.example.Test.Echo", "{\"text\":\"alive\"}");
         assert_string_equal(get_str(r, "text"), "alive");
+}
+
+/* A oneway call whose handler answers later (as the manager's Start, Stop, Delete and Create do) holds the
+ * connection like any other call: its late answer must not become the reply to the call behind it. Found by
+ * fuzz-varlink-server. */
+static void test_deferred_oneway(void **state) {
+        TestServer *t = *state;
+        static const char batch[] =
+                "{\"method\":\"io.example.Test.Deferred\",\"parameters\":{\"text\":\"first\"},"
+                "\"oneway\":true}\0"
+                "{\"method\":\"io.example.Test.DeferredLong\",\"parameters\":{\"text\":\"second\"}}\0"
+                "{\"method\":\"io.example.Test.Echo\",\"parameters\":{\"text\":\"third\"}}";
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        int fd;
+
+        fd = test_connect_raw(t);
+        test_write_all(fd, batch, sizeof(batch));
+        a = test_read_message(fd);
+        b = test_read_message(fd);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_non_null(strstr(a, "second"));
+        assert_non_null(strstr(b, "third"));
+        close(fd);
 }
 
 /* A call that is never finished (a subscription) still notices when its peer goes away. */
@@ -1470,6 +1500,7 @@ int main(void) {
                 cmocka_unit_test(test_fd_passing),
                 cmocka_unit_test(test_fd_passing_violations),
                 cmocka_unit_test(test_deferred),
+                cmocka_unit_test(test_deferred_oneway),
                 cmocka_unit_test(test_subscriber_gone),
                 cmocka_unit_test(test_access_check),
                 cmocka_unit_test(test_introspection),

@@ -91,6 +91,9 @@ void varlink_server_account_output(Varlink *link);
 /* Whether the connection may take its next call now: false (and the connection is marked throttled, to be
  * resumed when output drains) while its own or its UID's unsent output is over the bound. */
 bool varlink_server_may_dispatch(Varlink *link);
+/* Serves the connection's buffered calls from a one-shot event: after something that brings no I/O event
+ * made it take calls again (a late answer to a oneway call, which sends nothing). */
+void varlink_server_schedule_dispatch(Varlink *link);
 /* Re-arms the connection's epoll events after its state or queue changed. */
 int varlink_update_events(Varlink *link);
 /* The server-side processing step run from the connection's I/O event. */

@@ -125,6 +125,7 @@ int varlink_server_dispatch_call(VarlinkServer *server, Varlink *link, json_obje
 
         /* No further input is looked at until this call is finished, so a connection still PROCESSING after
          * the handler returned is still on this very call. */
+        unsigned n_ref = link->n_ref;
         r = dispatch_method(server, link, parameters);
         if (r < 0 && link->state == VARLINK_PROCESSING) {
                 log_debug_errno(r, "Varlink method %s failed: %m", method);
@@ -132,7 +133,11 @@ int varlink_server_dispatch_call(VarlinkServer *server, Varlink *link, json_obje
                 if (r < 0)
                         return r;
         }
-        if ((flags & VARLINK_METHOD_ONEWAY) && link->state == VARLINK_PROCESSING) {
+        /* A oneway call is done when its handler returns, unless the handler kept the link to answer later
+         * (as the manager's jobs do): then, like any call, it holds the connection until that answer, which
+         * is dropped (varlink_reply() finishes it). Done now, its late answer would be taken as the reply to
+         * whichever call came next. */
+        if ((flags & VARLINK_METHOD_ONEWAY) && link->state == VARLINK_PROCESSING && link->n_ref <= n_ref) {
                 varlink_release_call(link);
                 link->state = VARLINK_IDLE_SERVER;
         }

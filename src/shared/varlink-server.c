@@ -332,6 +332,13 @@ static void schedule_resume(VarlinkServer *s) {
         (void) sd_event_source_set_enabled(s->resume_event_source, SD_EVENT_ONESHOT);
 }
 
+void varlink_server_schedule_dispatch(Varlink *link) {
+        if (!link->server)
+                return;
+        link->throttled = true; /* what the resume event serves */
+        schedule_resume(link->server);
+}
+
 static void uid_output_update(VarlinkServer *s, Varlink *link, size_t now) {
         UidCount *c = link->ucred_valid ? uid_find(s, link->ucred.uid) : NULL;
         size_t before;

@@ -351,8 +351,15 @@ static int send_reply(Varlink *link, json_object *parameters, bool continues, co
         r = reply_check(link);
         if (r < 0)
                 return r;
-        if (link->current_flags & VARLINK_METHOD_ONEWAY)
-                return 0;
+        if (link->current_flags & VARLINK_METHOD_ONEWAY) {
+                /* Nothing is sent, but the call is answered: the connection takes the next one, also one
+                 * already buffered (no I/O event would bring it). */
+                varlink_release_call(link);
+                link->state = VARLINK_IDLE_SERVER;
+                r = varlink_update_events(link);
+                varlink_server_schedule_dispatch(link); /* after: that recomputes the throttling */
+                return r;
+        }
 
         m = json_object_new_object();
         if (!m)

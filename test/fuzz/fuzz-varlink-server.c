@@ -4,7 +4,8 @@
  * check, parameter validation, replies, more and upgrade. The handlers only answer (fuzz the server, not
  * the manager): immediately, with intermediate replies for "more" calls, after an upgrade, or later from
  * the event loop (deferred, as the manager's jobs do), so a peer gone before the answer is covered too.
- * Checked: every message the server writes is a JSON object, and the server closes the connection once
+ * Checked: every message the server writes is a JSON object; every call that wants an answer gets exactly
+ * one final reply (deferred answers echo their call's parameters); the server closes the connection once
  * the peer finished sending and read everything (no hang), with no deferred answer left behind. */
 #include <errno.h>
 #include <string.h>
@@ -37,11 +38,20 @@ static bool method_has_suffix(Varlink *link, const char *suffix) {
         return l >= s && streq(m + l - s, suffix);
 }
 
-static int on_deferred(sd_event_source *s, void *userdata) {
-        Varlink *link = userdata;
+typedef struct Deferred {
+        Varlink *link;
+        json_object *parameters;
+} Deferred;
 
-        (void) varlink_reply(link, NULL); /* -ENOTCONN when the peer went away meanwhile */
-        varlink_unref(link);
+static int on_deferred(sd_event_source *s, void *userdata) {
+        Deferred *d = userdata;
+
+        /* The answer names its call: the peer checks that it is the reply to that call. -ENOTCONN when the
+         * peer went away meanwhile. */
+        (void) varlink_reply(d->link, d->parameters);
+        varlink_unref(d->link);
+        json_object_put(d->parameters);
+        free(d);
         sd_event_source_unref(s);
         pending_deferred--;
         return 0;
@@ -65,11 +75,17 @@ static int method_answer(Varlink *link, json_object *parameters, VarlinkMethodFl
         }
         /* Starts and stops answer later, as the manager's do once their job ran. */
         if (method_has_suffix(link, ".Start") || method_has_suffix(link, ".Stop")) {
-                r = sd_event_add_defer(e, NULL, on_deferred, varlink_ref(link));
+                Deferred *d = calloc(1, sizeof(Deferred));
+
+                if (!d)
+                        return -ENOMEM;
+                r = sd_event_add_defer(e, NULL, on_deferred, d);
                 if (r < 0) {
-                        varlink_unref(link);
+                        free(d);
                         return r;
                 }
+                d->link = varlink_ref(link);
+                d->parameters = json_object_get(parameters);
                 pending_deferred++;
                 return 0;
         }
@@ -110,8 +126,84 @@ static VarlinkServer *server_new(sd_event *e) {
         return TAKE_PTR(s);
 }
 
-/* Reads what the server wrote; checks every complete message. Returns whether anything came. */
-static bool read_replies(int fd, char **buf, size_t *size) {
+/* The peer's view of its own bytes, by the rules of varlink-framing.c and parse_call(): a message is
+ * what precedes a NUL, one JSON object (depth 64, valid UTF-8, no repeated key, no NUL in strings), with
+ * "method" a string, "parameters" an object or null, the flags booleans or null, "oneway" alone. Counts
+ * the calls that want a final reply, up to the first message that breaks a rule (the server hangs up
+ * there) and up to the first upgrade call (after its reply the connection is no Varlink any more). */
+static bool call_is_valid(json_object *o, bool *ret_oneway, bool *ret_upgrade) {
+        static const char *const flag_keys[] = { "oneway", "more", "upgrade" };
+        bool set[ELEMENTSOF(flag_keys)] = {};
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, "method", &v) || !json_object_is_type(v, json_type_string))
+                return false;
+        if (json_object_object_get_ex(o, "parameters", &v) && v && !json_object_is_type(v, json_type_object))
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(flag_keys); i++) {
+                if (!json_object_object_get_ex(o, flag_keys[i], &v) || !v)
+                        continue;
+                if (!json_object_is_type(v, json_type_boolean))
+                        return false;
+                set[i] = json_object_get_boolean(v);
+        }
+        if (set[0] && (set[1] || set[2]))
+                return false;
+        *ret_oneway = set[0];
+        *ret_upgrade = set[2];
+        return true;
+}
+
+/* One entry per call that wants a final reply, in order (calls are served one at a time): the parameters
+ * its reply must echo (the deferred Start and Stop answers), or NULL when not checked. */
+static json_object *expected_answers(const uint8_t *data, size_t size) {
+        json_object *answers = json_object_new_array();
+
+        fuzz_check(answers);
+        for (const char *p = (const char *) data, *end = p + size, *nul; p < end; p = nul + 1) {
+                _cleanup_(json_object_putp) json_object *o = NULL;
+                json_object *method, *parameters = NULL;
+                json_tokener *tok;
+                bool oneway, upgrade, trailing = false;
+                size_t used;
+
+                nul = memchr(p, '\0', (size_t) (end - p));
+                if (!nul)
+                        break; /* truncated: the server hangs up once it sees the end */
+                tok = json_tokener_new_ex(64);
+                fuzz_check(tok);
+                json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+                o = json_tokener_parse_ex(tok, p, (int) (nul - p));
+                used = o ? json_tokener_get_parse_end(tok) : 0;
+                json_tokener_free(tok);
+                if (!o || !json_object_is_type(o, json_type_object) || json_verify_text(o, p, used) < 0)
+                        break;
+                for (const char *c = p + used; c < nul; c++)
+                        trailing = trailing || !strchr(" \t\r\n", *c);
+                if (trailing || !call_is_valid(o, &oneway, &upgrade))
+                        break;
+                if (!oneway) {
+                        const char *m;
+                        size_t l;
+
+                        fuzz_check(json_object_object_get_ex(o, "method", &method));
+                        m = json_object_get_string(method);
+                        l = strlen(m);
+                        (void) json_object_object_get_ex(o, "parameters", &parameters);
+                        if (upgrade || !((l >= 6 && streq(m + l - 6, ".Start")) ||
+                                         (l >= 5 && streq(m + l - 5, ".Stop"))))
+                                parameters = NULL;
+                        fuzz_check(json_object_array_add(answers, json_object_get(parameters)) == 0);
+                }
+                if (upgrade)
+                        break;
+        }
+        return answers;
+}
+
+/* Reads what the server wrote; checks every complete message, and every final reply (one without
+ * "continues") against the answer expected for its call. Returns whether anything came. */
+static bool read_replies(int fd, char **buf, size_t *size, json_object *answers, size_t *n_final) {
         bool got = false;
 
         for (;;) {
@@ -131,13 +223,29 @@ static bool read_replies(int fd, char **buf, size_t *size) {
                 while ((end = memchr(*buf, '\0', *size))) {
                         _cleanup_(json_object_putp) json_object *o = NULL;
                         size_t l = (size_t) (end - *buf);
+                        json_object *c, *want, *got_parameters = NULL;
 
+                        if (getenv("FUZZ_DEBUG"))
+                                fprintf(stderr, "reply: %.*s\n", (int) l, *buf);
                         if (json_parse(*buf, l, &o) < 0 || !json_object_is_type(o, json_type_object)) {
                                 fprintf(stderr, "server sent no JSON object: %.*s\n", (int) l, *buf);
                                 abort();
                         }
                         memmove(*buf, end + 1, *size - l - 1);
                         *size -= l + 1;
+                        if (json_object_object_get_ex(o, "continues", &c) && json_object_get_boolean(c))
+                                continue;
+
+                        /* The n-th final reply answers the n-th call that wants one. */
+                        fuzz_check(*n_final < json_object_array_length(answers));
+                        want = json_object_array_get_idx(answers, (*n_final)++);
+                        (void) json_object_object_get_ex(o, "parameters", &got_parameters);
+                        if (want && !json_object_object_get_ex(o, "error", NULL) &&
+                            !json_object_equal(want, got_parameters)) {
+                                fprintf(stderr, "reply %s answers another call than %s\n",
+                                        json_to_string(o), json_to_string(want));
+                                abort();
+                        }
                 }
         }
 }
@@ -148,12 +256,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static sd_event *e;
         static VarlinkServer *s;
         _cleanup_free_ char *replies = NULL;
-        size_t offset = 0, replies_size = 0;
+        _cleanup_(json_object_putp) json_object *answers = expected_answers(data, size);
+        size_t offset = 0, replies_size = 0, n_final = 0;
         unsigned idle = 0;
         int pair[2];
 
         if (!s) {
-                log_set_max_level(LOG_CRIT); /* every bad message is a debug line otherwise */
+                /* A debug line per bad input otherwise; FUZZ_DEBUG=1 shows them, and every reply. */
+                log_set_max_level(getenv("FUZZ_DEBUG") ? LOG_DEBUG : LOG_CRIT);
                 fuzz_check(sd_event_new(&e) >= 0);
                 s = server_new(e);
         }
@@ -180,7 +290,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         else
                                 fuzz_check(n < 0 && errno == EAGAIN);
                 }
-                if (read_replies(pair[1], &replies, &replies_size))
+                if (read_replies(pair[1], &replies, &replies_size, answers, &n_final))
                         progress = true;
                 r = sd_event_run(e, 0);
                 fuzz_check(r >= 0);
@@ -194,6 +304,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 fuzz_check(idle < IDLE_ROUNDS_MAX);
         }
 
+        /* What the server wrote before it closed. */
+        (void) read_replies(pair[1], &replies, &replies_size, answers, &n_final);
         close(pair[1]);
+
+        /* Every call that wants an answer got exactly one. */
+        if (n_final != json_object_array_length(answers))
+                fprintf(stderr, "%zu final replies, %zu calls wanting one\n", n_final,
+                        json_object_array_length(answers));
+        fuzz_check(n_final == json_object_array_length(answers));
         return 0;
 }

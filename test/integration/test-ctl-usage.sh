@@ -111,6 +111,21 @@ expect_no_such_vm cocoonctl vm logs -f nope
 expect_no_such_vm cocoonctl vm logs --follow nope
 expect_usage "cocoonctl vm logs: unknown option '--force'" cocoonctl vm logs --force nope
 
+info "--console with --json, --no-tty without --console, a bad --lines or --since: one line, exit 1"
+expect_refused() {
+        local rc=0
+        err=$("${@:2}" 2>&1 >/dev/null) || rc=$?
+        assert_eq 1 "$rc" "exit code of ${*:2}"
+        assert_eq 1 "$(printf '%s\n' "$err" | wc -l)" "stderr lines of ${*:2}"
+        assert_contains "$err" "$1" "error of ${*:2}"
+}
+expect_refused "--console and --json do not go together" cocoonctl vm run img --console --json
+expect_refused "--no-tty needs --console" cocoonctl vm run img --no-tty
+expect_refused "--escape-char needs --console" cocoonctl vm run img --escape-char x
+expect_refused "invalid --lines 'x'" cocoonctl vm logs nope -n x
+expect_refused "invalid --since '5 min'" cocoonctl vm logs nope --since "5 min"
+expect_refused "--lines needs --replay" cocoonctl vm console nope -n 5 --no-tty
+
 info "global options still work before and after the verb"
 assert_contains "$(cocoonctl --version)" "cocoonctl " "--version"
 assert_contains "$(cocoonctl vm list --version)" "cocoonctl " "--version after a verb"
