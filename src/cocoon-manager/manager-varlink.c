@@ -9,6 +9,7 @@
 #include "log.h"
 #include "manager.h"
 #include "manager-gc.h"
+#include "snapshot-varlink.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
 #include "vm-console.h"
@@ -35,6 +36,10 @@ static const struct {
         { "io.cocoon.Image.List", vl_method_image_list },
         { "io.cocoon.Image.Inspect", vl_method_image_inspect },
         { "io.cocoon.Image.Delete", vl_method_image_delete },
+        { "io.cocoon.Snapshot.Save", vl_method_snapshot_save },
+        { "io.cocoon.Snapshot.List", vl_method_snapshot_list },
+        { "io.cocoon.Snapshot.Inspect", vl_method_snapshot_inspect },
+        { "io.cocoon.Snapshot.Delete", vl_method_snapshot_delete },
 };
 
 static const VarlinkInterface *const interfaces[] = {
@@ -42,6 +47,7 @@ static const VarlinkInterface *const interfaces[] = {
         &vl_interface_io_cocoon_Manager,
         &vl_interface_io_cocoon_VM,
         &vl_interface_io_cocoon_Image,
+        &vl_interface_io_cocoon_Snapshot,
 };
 
 /* Whether the peer held group `cocoon` when it connected, as its primary or a supplementary group: the

@@ -28,6 +28,7 @@ struct VmTask {
         BackendWork *work;
         bool undoing;         /* the record could not be written: the work is being undone */
         char *undo_message;   /* why, for the reply */
+        char *snapshot_dir;   /* options.snapshot_dir points here: the caller's string may be gone */
         VmTask *next; /* the next operation queued on the same VM */
 };
 
@@ -36,6 +37,7 @@ static const char *const task_kind_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_START] = "start",
         [VM_TASK_STOP] = "stop",
         [VM_TASK_DELETE] = "delete",
+        [VM_TASK_SNAPSHOT] = "snapshot",
 };
 
 /* The state machine's operation for each task (create has its own path: its record is new). */
@@ -44,6 +46,7 @@ static const VMOperation task_operation_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_START] = VM_OPERATION_START,
         [VM_TASK_STOP] = VM_OPERATION_STOP,
         [VM_TASK_DELETE] = VM_OPERATION_DELETE,
+        [VM_TASK_SNAPSHOT] = VM_OPERATION_SNAPSHOT,
 };
 
 /* The Varlink error for each kind of backend failure: the shared layer knows nothing of the protocol. */
@@ -59,6 +62,7 @@ static const BackendWorkFunc work_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_START] = backend_start,
         [VM_TASK_STOP] = backend_stop,
         [VM_TASK_DELETE] = backend_delete,
+        [VM_TASK_SNAPSHOT] = backend_snapshot,
 };
 
 const char *vm_task_kind_to_string(VmTaskKind k) {
@@ -67,6 +71,10 @@ const char *vm_task_kind_to_string(VmTaskKind k) {
 
 const char *vm_task_id(const VmTask *t) {
         return t->id;
+}
+
+const char *vm_task_hypervisor_version(const VmTask *t) {
+        return t->work ? t->work->hypervisor_version : NULL;
 }
 
 bool vm_task_busy(Manager *m, const char *id) {
@@ -78,6 +86,7 @@ static void task_free(VmTask *t) {
                 return;
         backend_work_free(t->work);
         free(t->undo_message);
+        free(t->snapshot_dir);
         free(t);
 }
 
@@ -240,6 +249,10 @@ static void on_work_done(int result, void *userdata) {
                         return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cannot remove the record");
                 return task_finish(t, NULL, NULL);
 
+        case VM_TASK_SNAPSHOT:
+                /* The guest was resumed whatever happened; the snapshot record is the caller's. */
+                return task_finish(t, result < 0 ? failure : NULL, result < 0 ? message : NULL);
+
         default:
                 abort(); /* every kind is handled above */
         }
@@ -278,6 +291,8 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         if (m->stop_helper && !(w->stop_helper = strdup(m->stop_helper)))
                 return -ENOMEM;
         w->cancel_fd = job_queue_cancel_fd(m->jobs);
+        if (t->options.snapshot_dir && !(w->snapshot_dir = strdup(t->options.snapshot_dir)))
+                return -ENOMEM;
         t->work = TAKE_PTR(w);
         return 0;
 }
@@ -360,6 +375,11 @@ int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOpti
         snprintf(t->id, sizeof(t->id), "%s", id);
         if (options)
                 t->options = *options;
+        if (t->options.snapshot_dir && !(t->snapshot_dir = strdup(t->options.snapshot_dir))) {
+                free(t);
+                return -ENOMEM;
+        }
+        t->options.snapshot_dir = t->snapshot_dir;
         t->done = done;
         t->userdata = userdata;
 
@@ -384,7 +404,7 @@ int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOpti
         }
         int r = hashmap_put(m->vm_tasks, t->id, t);
         if (r < 0) {
-                free(t);
+                task_free(t);
                 return r;
         }
         task_run(t);

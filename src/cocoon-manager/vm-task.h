@@ -14,6 +14,7 @@ typedef enum VmTaskKind {
         VM_TASK_START,
         VM_TASK_STOP,
         VM_TASK_DELETE,
+        VM_TASK_SNAPSHOT,
         _VM_TASK_KIND_MAX,
 } VmTaskKind;
 
@@ -27,6 +28,7 @@ typedef void (*VmTaskDone)(Manager *m, const VmTask *t, const char *error_id, co
 typedef struct VmTaskOptions {
         bool force;            /* stop: no power button; delete: stop a running VM first */
         uint64_t timeout_usec; /* stop: how long the guest may take to power off */
+        const char *snapshot_dir; /* snapshot: the payload directory (copied) */
 } VmTaskOptions;
 
 /* Queues kind for VM id; it runs when the operations queued before it on the same VM are done. */
@@ -42,4 +44,6 @@ int vm_task_roll_back_creates(Manager *m);
 bool vm_task_busy(Manager *m, const char *id);
 
 const char *vm_task_id(const VmTask *t);
+/* snapshot: the version of the hypervisor binary that wrote the state; NULL if unknown. */
+const char *vm_task_hypervisor_version(const VmTask *t);
 const char *vm_task_kind_to_string(VmTaskKind k);

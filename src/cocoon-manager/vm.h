@@ -43,6 +43,9 @@ int vm_add(Manager *m, const VMRecord *r);
  * errorReason (error_reason, or none), writes the record and only then updates the index and tells Watch
  * subscribers. A failed write (-ENOSPC, -EIO, ...) changes nothing and is the caller's to report. */
 int vm_set_state(Manager *m, const char *id, VMState state, const char *error_reason);
+/* Adds (present) or drops snapshot_id in the VM's snapshotIds: written, then announced; no change, no write.
+ * -ENOENT when there is no such VM. */
+int vm_set_snapshot_id(Manager *m, const char *id, const char *snapshot_id, bool present);
 /* Drops the record (its file, and the VM directory if that is empty) and announces the removal. */
 int vm_remove(Manager *m, const char *id);
 

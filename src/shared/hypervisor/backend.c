@@ -46,6 +46,8 @@ void backend_work_free(BackendWork *w) {
         free(w->binary);
         free(w->stop_helper);
         free(w->message);
+        free(w->snapshot_dir);
+        free(w->hypervisor_version);
         safe_close(w->console_fd);
         free(w);
 }

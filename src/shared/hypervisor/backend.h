@@ -38,6 +38,7 @@ typedef struct BackendWork {
         bool force;
         char *stop_helper;         /* start: ExecStop= of the unit (absolute), NULL: none */
         int cancel_fd;             /* polls readable when the manager shuts down; -EBADF: never */
+        char *snapshot_dir;        /* snapshot, clone: the snapshot's payload directory (snapshot store) */
 
         /* outputs */
         char *message;             /* why it failed, for operators */
@@ -46,6 +47,7 @@ typedef struct BackendWork {
         uint32_t main_pid;         /* start: the hypervisor's pid */
         char invocation_id[33];    /* start: the unit's InvocationID, "" if unknown */
         bool powered_off;          /* stop: the guest honoured the power button */
+        char *hypervisor_version;  /* snapshot: the version of the binary the state came from */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
@@ -62,3 +64,8 @@ int backend_stop(BackendWork *w);
  * that the stop's wait ends at once. A unit that is not loaded is success. */
 int backend_kill_now(BackendWork *w);
 int backend_delete(BackendWork *w);
+
+/* backend-snapshot.c: pauses the guest, has the hypervisor write its state into snapshot_dir, copies every
+ * writable disk there (under its base name; reflink, else sparse), and resumes the guest — on every path,
+ * also when a step failed. On failure snapshot_dir is removed. */
+int backend_snapshot(BackendWork *w);

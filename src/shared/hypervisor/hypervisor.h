@@ -31,6 +31,9 @@ typedef struct HypervisorSnapshotDir {
 typedef struct Hypervisor {
         const char *type;           /* "qemu", … — the record's backend */
         const char *default_binary; /* searched in $PATH unless configured */
+        const char *machine;        /* the machine type of every VM (snapshots record it) */
+        /* The guest CPU model under accel: state saved on one does not load on another. */
+        const char *(*cpu_model)(Accel accel);
         /* The unit's argv (argv[0] = l->binary), sockets under r->run_dir. */
         int (*build_argv)(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv);
         /* The API socket answers: make the guest run (blocking; worker threads). */

@@ -335,9 +335,16 @@ int qemu_request_powerdown(const char *run_dir, uint64_t timeout_usec, char **re
         return qmp_execute(q, "system_powerdown", NULL, timeout_usec, NULL, ret_error);
 }
 
+/* What -cpu gives the guest: the host's CPU under KVM, QEMU's default model under TCG. */
+static const char *qemu_cpu_model(Accel accel) {
+        return accel == ACCEL_KVM ? "host" : "qemu64";
+}
+
 const Hypervisor hypervisor_qemu = {
         .type = "qemu",
         .default_binary = "qemu-system-x86_64",
+        .machine = "microvm",
+        .cpu_model = qemu_cpu_model,
         .build_argv = qemu_build_argv,
         .resume = qemu_resume,
         .pause = qemu_pause,

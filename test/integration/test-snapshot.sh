@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# test-snapshot.sh: snapshots of a real guest that counts on its console (cocoon.tick=1): save, the source
+# counting on, the snapshot listed, inspected and in the VM's snapshotIds; save of a VM that is not running;
+# delete; a manager killed during a save leaves nothing listed, the source running, and gc the leftovers.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+guest_env=$COCOON_BUILD_DIR/guest/guest.env
+[ -f "$guest_env" ] || fail "no test guest at $guest_env (tools/test builds it with test/guest/build.sh)"
+# shellcheck disable=SC1090
+. "$guest_env"
+
+snapshots=/var/lib/cocoon/snapshots
+manager_pid() { systemctl show -p MainPID --value cocoon-manager.service; }
+
+# json_get EXPRESSION: evaluate a Python expression over the JSON document on stdin (as `d`).
+json_get() {
+        python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"
+}
+
+# last_tick ID: the last counter value the VM's guest printed.
+last_tick() {
+        grep -a -o 'COCOON-TICK [0-9]*' "/var/log/cocoon/vms/$1/console.log" | tail -n 1 | cut -d ' ' -f 2
+}
+
+# ticks_past ID N: the guest has counted past N.
+ticks_past() {
+        local t
+        t=$(last_tick "$1")
+        [ -n "$t" ] && [ "$t" -gt "$2" ]
+}
+
+vm_field() {
+        cocoonctl vm inspect "$1" | json_get "$2"
+}
+
+info "a guest that counts"
+cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" \
+        >/dev/null
+src=$(cocoonctl vm run guest --name src --memory 128M --storage 64M --append cocoon.tick=1)
+wait_for 120 ticks_past "$src" 2
+
+info "save: a snapshot of the running VM, which counts on"
+out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"s1","description":"first"}')
+snap=$(echo "$out" | json_get 'd["parameters"]["snapshot"]["id"]')
+assert_eq s1 "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["name"]')" "snapshot name"
+assert_eq "$src" "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["vm"]')" "snapshot's source"
+[ -s "$snapshots/$snap/vmstate" ] || fail "no device state in the snapshot"
+[ -f "$snapshots/$snap/cow.raw" ] || fail "no copy of the COW disk in the snapshot"
+[ -f "$snapshots/$snap/snapshot.json" ] || fail "no snapshot.json"
+[ ! -e "$snapshots/$snap/pending.json" ] || fail "a complete snapshot is still pending"
+at_save=$(last_tick "$src")
+wait_for 30 ticks_past "$src" "$((at_save + 2))"
+assert_eq running "$(vm_field src 'd["state"]')" "source state after the save"
+assert_eq "['$snap']" "$(vm_field src 'd["snapshotIds"]')" "source's snapshotIds"
+
+info "list, inspect, references"
+out=$(varlink_raw_call io.cocoon.Snapshot.List '{}')
+assert_eq "['s1']" "$(echo "$out" | json_get '[s["name"] for s in d["parameters"]["snapshots"]]')" "list"
+out=$(varlink_raw_call io.cocoon.Snapshot.List '{"vm":"src"}')
+assert_eq 1 "$(echo "$out" | json_get 'len(d["parameters"]["snapshots"])')" "list --vm src"
+out=$(varlink_raw_call io.cocoon.Snapshot.Inspect "{\"ref\":\"${snap:0:5}\"}")
+assert_eq first "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["description"]')" "inspect by prefix"
+assert_eq 134217728 "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["config"]["memory"]')" "memory"
+out=$(varlink_raw_call io.cocoon.Snapshot.Inspect '{"ref":"nope"}')
+assert_eq io.cocoon.Snapshot.NoSuchSnapshot "$(echo "$out" | json_get 'd["error"]')" "inspect of nothing"
+out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"s1"}')
+assert_eq io.cocoon.Snapshot.NameInUse "$(echo "$out" | json_get 'd["error"]')" "a second s1"
+out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"../bad"}')
+assert_eq io.cocoon.Snapshot.InvalidConfiguration "$(echo "$out" | json_get 'd["error"]')" "bad name"
+assert_eq name "$(echo "$out" | json_get 'd["parameters"]["field"]')" "bad name's field"
+
+info "save of a VM that is not running: InvalidState, nothing left"
+cocoonctl vm create guest --name idle --memory 128M --storage 64M >/dev/null
+out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"idle","name":"s2"}')
+assert_eq io.cocoon.Snapshot.InvalidState "$(echo "$out" | json_get 'd["error"]')" "save of a created VM"
+assert_eq created "$(echo "$out" | json_get 'd["parameters"]["state"]')" "its state"
+assert_eq 1 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot directories"
+
+info "delete: gone from the store and from the source's snapshotIds"
+out=$(varlink_raw_call io.cocoon.Snapshot.Delete '{"ref":"s1"}')
+assert_eq "$snap" "$(echo "$out" | json_get 'd["parameters"]["id"]')" "deleted id"
+assert_eq "[]" "$(vm_field src 'd.get("snapshotIds") or []')" "source's snapshotIds after delete"
+[ ! -e "$snapshots/$snap" ] || fail "the deleted snapshot's directory is still there"
+out=$(varlink_raw_call io.cocoon.Snapshot.List '{}')
+assert_eq 0 "$(echo "$out" | json_get 'len(d["parameters"]["snapshots"])')" "list after delete"
+
+info "a manager killed during a save: nothing listed, the source runs, gc removes the rest"
+(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}' >/dev/null 2>&1 || true) &
+wait_for 30 sh -c "ls $snapshots/*/pending.json"
+kill -9 "$(manager_pid)"
+wait
+out=$(varlink_raw_call io.cocoon.Snapshot.List '{}')
+if ls "$snapshots"/*/snapshot.json >/dev/null 2>&1; then
+        info "the save had finished before the kill"
+        varlink_raw_call io.cocoon.Snapshot.Delete '{"ref":"cut"}' >/dev/null
+else
+        assert_eq 0 "$(echo "$out" | json_get 'len(d["parameters"]["snapshots"])')" "list after the kill"
+fi
+assert_eq running "$(vm_field src 'd["state"]')" "source state after the kill"
+at_kill=$(last_tick "$src")
+wait_for 30 ticks_past "$src" "$((at_kill + 2))"
+cocoonctl gc >/dev/null
+assert_eq 0 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot directories after gc"
+# The name of the interrupted save is free again.
+out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}')
+assert_eq cut "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["name"]')" "a save after gc"
+
+cocoonctl vm rm --force src idle >/dev/null
+echo "PASS"
