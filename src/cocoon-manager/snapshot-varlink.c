@@ -383,6 +383,14 @@ int vl_method_snapshot_delete(Varlink *link, json_object *parameters, VarlinkMet
                 return r;
         char id[ID_LENGTH + 1], vm_id[ID_LENGTH + 1] = "";
         memcpy(id, s->id, sizeof(id));
+        if (s->users > 0) {
+                _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+                if (!p || json_add_string(p, "id", id) < 0 ||
+                    json_add_string(p, "message",
+                                    "a clone is reading the snapshot; try again when it runs") < 0)
+                        return -ENOMEM;
+                return varlink_error(link, SNAPSHOT_ERROR_INVALID_STATE, p);
+        }
         if (s->vm && s->vm->vm.id)
                 snprintf(vm_id, sizeof(vm_id), "%s", s->vm->vm.id);
         /* The VM first: a crash in between leaves a snapshot nobody lists as its VM's, never a dangling id.

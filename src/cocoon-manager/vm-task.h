@@ -15,6 +15,7 @@ typedef enum VmTaskKind {
         VM_TASK_STOP,
         VM_TASK_DELETE,
         VM_TASK_SNAPSHOT,
+        VM_TASK_CLONE, /* a create whose disks come from a snapshot (options.snapshot_dir) */
         _VM_TASK_KIND_MAX,
 } VmTaskKind;
 
@@ -28,7 +29,8 @@ typedef void (*VmTaskDone)(Manager *m, const VmTask *t, const char *error_id, co
 typedef struct VmTaskOptions {
         bool force;            /* stop: no power button; delete: stop a running VM first */
         uint64_t timeout_usec; /* stop: how long the guest may take to power off */
-        const char *snapshot_dir; /* snapshot: the payload directory (copied) */
+        const char *snapshot_dir; /* snapshot, clone, start of a clone: the payload directory (copied) */
+        const char *hypervisor_version; /* clone: what the snapshot's state needs (copied) */
 } VmTaskOptions;
 
 /* Queues kind for VM id; it runs when the operations queued before it on the same VM are done. */

@@ -38,6 +38,7 @@ typedef struct Snapshot {
         VMRecord *vm; /* the source, as it was */
         bool pending; /* registered, payload being written (never listed) */
         bool leftover; /* pending when the store was opened: no save of ours is writing it */
+        unsigned users; /* clones reading the payload now: not to be deleted meanwhile */
 } Snapshot;
 
 Snapshot *snapshot_free(Snapshot *s);

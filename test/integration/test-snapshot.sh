@@ -41,6 +41,7 @@ src=$(cocoonctl vm run guest --name src --memory 128M --storage 64M --append coc
 wait_for 120 ticks_past "$src" 2
 
 info "save: a snapshot of the running VM, which counts on"
+before_save=$(last_tick "$src")
 out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"s1","description":"first"}')
 snap=$(echo "$out" | json_get 'd["parameters"]["snapshot"]["id"]')
 assert_eq s1 "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["name"]')" "snapshot name"
@@ -53,6 +54,36 @@ at_save=$(last_tick "$src")
 wait_for 30 ticks_past "$src" "$((at_save + 2))"
 assert_eq running "$(vm_field src 'd["state"]')" "source state after the save"
 assert_eq "['$snap']" "$(vm_field src 'd["snapshotIds"]')" "source's snapshotIds"
+
+info "clone: a new VM that counts on from the snapshot's point, while the source counts on too"
+out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"s1"}')
+clone=$(echo "$out" | json_get 'd["parameters"]["vm"]["id"]')
+assert_eq "s1-clone-${clone:0:8}" "$(echo "$out" | json_get 'd["parameters"]["vm"]["name"]')" \
+        "default clone name"
+assert_eq running "$(echo "$out" | json_get 'd["parameters"]["vm"]["state"]')" "clone state"
+assert_ne "$src" "$clone" "clone id"
+wait_for 30 ticks_past "$clone" "$((at_save + 1))"
+clone_log=/var/log/cocoon/vms/$clone/console.log
+first=$(grep -a -o 'COCOON-TICK [0-9]*' "$clone_log" | head -n 1 | cut -d ' ' -f 2)
+[ "$first" -gt "$before_save" ] && [ "$first" -le "$((at_save + 1))" ] ||
+        fail "the clone's first tick $first is not where the snapshot was taken ($before_save..$at_save)"
+assert_not_contains "$(cat "$clone_log")" COCOON-GUEST-READY "clone console (no boot)"
+[ -f "/var/lib/cocoon/vms/$clone/cow.raw" ] || fail "the clone has no COW disk of its own"
+wait_for 30 ticks_past "$src" "$(last_tick "$src")"
+
+info "clone with other memory or fewer vCPUs: InvalidConfiguration naming the field, nothing left"
+vms_before=$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)
+out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"s1","name":"big","memory":268435456}')
+assert_eq io.cocoon.VM.InvalidConfiguration "$(echo "$out" | json_get 'd["error"]')" "other memory"
+assert_eq memory "$(echo "$out" | json_get 'd["parameters"]["field"]')" "its field"
+out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"s1","name":"big","cpu":2}')
+assert_eq cpu "$(echo "$out" | json_get 'd["parameters"]["field"]')" "clone with other cpu"
+out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"s1","name":"big","storage":1048576}')
+assert_eq storage "$(echo "$out" | json_get 'd["parameters"]["field"]')" "clone with less storage"
+out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"nope"}')
+assert_eq io.cocoon.VM.NoSuchSnapshot "$(echo "$out" | json_get 'd["error"]')" "clone of nothing"
+assert_eq "$vms_before" "$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)" "VM directories"
+assert_fails cocoonctl vm inspect big
 
 info "list, inspect, references"
 out=$(varlink_raw_call io.cocoon.Snapshot.List '{}')
@@ -106,5 +137,5 @@ assert_eq 0 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot dir
 out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}')
 assert_eq cut "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["name"]')" "a save after gc"
 
-cocoonctl vm rm --force src idle >/dev/null
+cocoonctl vm rm --force src idle "$clone" >/dev/null
 echo "PASS"

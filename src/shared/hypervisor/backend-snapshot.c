@@ -107,3 +107,73 @@ int backend_snapshot(BackendWork *w) {
                 (void) rm_rf(w->snapshot_dir);
         return r;
 }
+
+/* The clone's writable disks from the snapshot's copies; the COW grows to the clone's storage if larger. */
+static int clone_copy_disks(BackendWork *w, int dir_fd) {
+        const VMRecord *rec = w->record;
+        for (size_t i = 0; i < rec->vm.n_storage_configs; i++) {
+                const StorageConfig *s = rec->vm.storage_configs + i;
+                const char *name = strrchr(s->path, '/');
+                struct stat st;
+                if (s->read_only)
+                        continue;
+                if (!name || isempty(name + 1))
+                        return snapshot_fail(w, -EINVAL, "disk path %s has no file name", s->path);
+                _cleanup_close_ int src = openat(dir_fd, name + 1, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (src < 0 || fstat(src, &st) < 0 || !S_ISREG(st.st_mode)) {
+                        w->failure = BACKEND_FAILURE_IMAGE;
+                        return snapshot_fail(w, src < 0 ? -errno : -EBADF,
+                                             "the snapshot's copy of %s is missing or unusable", name + 1);
+                }
+                _cleanup_close_ int dst =
+                        open(s->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (dst < 0)
+                        return snapshot_fail(w, -errno, "cannot create %s: %m", s->path);
+                int r = cow_disk_copy(src, dst, (uint64_t) st.st_size);
+                /* A larger disk only: the guest's file system keeps its size until it is grown inside. */
+                if (r >= 0 && s->role == STORAGE_ROLE_COW &&
+                    rec->vm.config.storage > (uint64_t) st.st_size &&
+                    ftruncate(dst, (off_t) rec->vm.config.storage) < 0)
+                        r = -errno;
+                if (r >= 0 && fsync(dst) < 0)
+                        r = -errno;
+                if (r < 0)
+                        return snapshot_fail(w, r, "cannot copy %s from the snapshot: %m", name + 1);
+        }
+        return 0;
+}
+
+int backend_clone_disks(BackendWork *w) {
+        const VMRecord *rec = w->record;
+        int r;
+
+        /* Device state does not cross hypervisor versions reliably: refuse before anything is written. */
+        if (w->hypervisor_version) {
+                _cleanup_free_ char *version = NULL;
+                r = binary_version(w->binary, &version);
+                if (r < 0)
+                        return snapshot_fail(w, r, "cannot tell the version of %s: %m", w->binary);
+                if (!streq(version, w->hypervisor_version)) {
+                        w->failure = BACKEND_FAILURE_INCOMPATIBLE;
+                        return snapshot_fail(w, -EPROTONOSUPPORT,
+                                             "the snapshot was taken with %s %s, %s is %s",
+                                             w->hypervisor->type, w->hypervisor_version, w->binary, version);
+                }
+        }
+        _cleanup_close_ int dir_fd = open(w->snapshot_dir, O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dir_fd < 0) {
+                w->failure = BACKEND_FAILURE_IMAGE;
+                return snapshot_fail(w, -errno, "cannot open the snapshot %s: %m", w->snapshot_dir);
+        }
+        if ((r = mkdir_p(w->vm_dir, 0700)) < 0 || (r = mkdir_p(rec->log_dir, 0700)) < 0)
+                return snapshot_fail(w, r, "cannot create the VM's directories: %m");
+        r = clone_copy_disks(w, dir_fd);
+        if (r < 0) {
+                /* Nothing stays: the copies and the log directory here, the record on the event loop. */
+                for (size_t i = 0; i < rec->vm.n_storage_configs; i++)
+                        if (!rec->vm.storage_configs[i].read_only)
+                                (void) unlink(rec->vm.storage_configs[i].path);
+                (void) rm_rf(rec->log_dir);
+        }
+        return r;
+}

@@ -171,6 +171,8 @@ int qemu_resume(const char *run_dir, uint64_t timeout_usec, char **ret_error) {
         json_object *running;
         if (json_object_object_get_ex(status, "running", &running) && json_object_get_boolean(running))
                 return 0;
+        /* A snapshot whose manager died may still be migrating; the guest runs on without it. */
+        (void) qmp_execute(q, "migrate_cancel", NULL, timeout_usec, NULL, NULL);
         return qmp_execute(q, "cont", NULL, timeout_usec, NULL, ret_error);
 }
 
