@@ -38,14 +38,15 @@ info "a guest that counts"
 cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" \
         >/dev/null
 src=$(cocoonctl vm run guest --name src --memory 128M --storage 64M --append cocoon.tick=1)
+cocoonctl vm create guest --name idle0 --memory 128M --storage 64M >/dev/null
 wait_for 120 ticks_past "$src" 2
 
 info "save: a snapshot of the running VM, which counts on"
 before_save=$(last_tick "$src")
-out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"s1","description":"first"}')
-snap=$(echo "$out" | json_get 'd["parameters"]["snapshot"]["id"]')
-assert_eq s1 "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["name"]')" "snapshot name"
-assert_eq "$src" "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["vm"]')" "snapshot's source"
+out=$(cocoonctl snapshot save src --name s1 --description first --json)
+snap=$(echo "$out" | json_get 'd["id"]')
+assert_eq s1 "$(echo "$out" | json_get 'd["name"]')" "snapshot name"
+assert_eq "$src" "$(echo "$out" | json_get 'd["vm"]')" "snapshot's source"
 [ -s "$snapshots/$snap/vmstate" ] || fail "no device state in the snapshot"
 [ -f "$snapshots/$snap/cow.raw" ] || fail "no copy of the COW disk in the snapshot"
 [ -f "$snapshots/$snap/snapshot.json" ] || fail "no snapshot.json"
@@ -56,11 +57,10 @@ assert_eq running "$(vm_field src 'd["state"]')" "source state after the save"
 assert_eq "['$snap']" "$(vm_field src 'd["snapshotIds"]')" "source's snapshotIds"
 
 info "clone: a new VM that counts on from the snapshot's point, while the source counts on too"
-out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"s1"}')
-clone=$(echo "$out" | json_get 'd["parameters"]["vm"]["id"]')
-assert_eq "s1-clone-${clone:0:8}" "$(echo "$out" | json_get 'd["parameters"]["vm"]["name"]')" \
-        "default clone name"
-assert_eq running "$(echo "$out" | json_get 'd["parameters"]["vm"]["state"]')" "clone state"
+out=$(cocoonctl vm clone s1 --json)
+clone=$(echo "$out" | json_get 'd["id"]')
+assert_eq "s1-clone-${clone:0:8}" "$(echo "$out" | json_get 'd["name"]')" "default clone name"
+assert_eq running "$(echo "$out" | json_get 'd["state"]')" "clone state"
 assert_ne "$src" "$clone" "clone id"
 wait_for 30 ticks_past "$clone" "$((at_save + 1))"
 clone_log=/var/log/cocoon/vms/$clone/console.log
@@ -86,13 +86,16 @@ assert_eq "$vms_before" "$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc
 assert_fails cocoonctl vm inspect big
 
 info "list, inspect, references"
-out=$(varlink_raw_call io.cocoon.Snapshot.List '{}')
-assert_eq "['s1']" "$(echo "$out" | json_get '[s["name"] for s in d["parameters"]["snapshots"]]')" "list"
-out=$(varlink_raw_call io.cocoon.Snapshot.List '{"vm":"src"}')
-assert_eq 1 "$(echo "$out" | json_get 'len(d["parameters"]["snapshots"])')" "list --vm src"
-out=$(varlink_raw_call io.cocoon.Snapshot.Inspect "{\"ref\":\"${snap:0:5}\"}")
-assert_eq first "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["description"]')" "inspect by prefix"
-assert_eq 134217728 "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["config"]["memory"]')" "memory"
+assert_eq "['s1']" "$(cocoonctl snapshot list --json | json_get '[s["name"] for s in d]')" "list"
+assert_eq 1 "$(cocoonctl snapshot ls --vm src --json | json_get 'len(d)')" "list --vm src"
+assert_eq "No snapshots found for VM idle0." "$(cocoonctl snapshot list --vm idle0)" "list --vm idle0"
+table=$(cocoonctl snapshot list)
+assert_contains "$table" "ID" "table header"
+assert_contains "$table" "$snap" "table"
+out=$(cocoonctl snapshot inspect "${snap:0:5}")
+assert_eq first "$(echo "$out" | json_get 'd["description"]')" "inspect by prefix"
+assert_eq 134217728 "$(echo "$out" | json_get 'd["config"]["memory"]')" "memory"
+assert_fails cocoonctl snapshot inspect "${snap:0:2}"
 out=$(varlink_raw_call io.cocoon.Snapshot.Inspect '{"ref":"nope"}')
 assert_eq io.cocoon.Snapshot.NoSuchSnapshot "$(echo "$out" | json_get 'd["error"]')" "inspect of nothing"
 out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"s1"}')
@@ -109,12 +112,10 @@ assert_eq created "$(echo "$out" | json_get 'd["parameters"]["state"]')" "its st
 assert_eq 1 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot directories"
 
 info "delete: gone from the store and from the source's snapshotIds"
-out=$(varlink_raw_call io.cocoon.Snapshot.Delete '{"ref":"s1"}')
-assert_eq "$snap" "$(echo "$out" | json_get 'd["parameters"]["id"]')" "deleted id"
+assert_eq "$snap" "$(cocoonctl snapshot rm s1)" "deleted id"
 assert_eq "[]" "$(vm_field src 'd.get("snapshotIds") or []')" "source's snapshotIds after delete"
 [ ! -e "$snapshots/$snap" ] || fail "the deleted snapshot's directory is still there"
-out=$(varlink_raw_call io.cocoon.Snapshot.List '{}')
-assert_eq 0 "$(echo "$out" | json_get 'len(d["parameters"]["snapshots"])')" "list after delete"
+assert_eq "No snapshots found." "$(cocoonctl snapshot list)" "list after delete"
 
 info "a manager killed during a save: nothing listed, the source runs, gc removes the rest"
 (varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}' >/dev/null 2>&1 || true) &
@@ -137,5 +138,5 @@ assert_eq 0 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot dir
 out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}')
 assert_eq cut "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["name"]')" "a save after gc"
 
-cocoonctl vm rm --force src idle "$clone" >/dev/null
+cocoonctl vm rm --force src idle idle0 "$clone" >/dev/null
 echo "PASS"
