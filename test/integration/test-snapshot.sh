@@ -104,6 +104,18 @@ out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"../bad"}')
 assert_eq io.cocoon.Snapshot.InvalidConfiguration "$(echo "$out" | json_get 'd["error"]')" "bad name"
 assert_eq name "$(echo "$out" | json_get 'd["parameters"]["field"]')" "bad name's field"
 
+info "a clone whose saved state does not load: the call fails and the clone leaves nothing"
+broken=$(cocoonctl snapshot save src --name broken)
+truncate -s 65536 "$snapshots/$broken/vmstate"
+vms_before=$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)
+units_before=$(systemctl list-units --all --plain --no-legend 'cocoon-vm@*' | wc -l)
+assert_fails cocoonctl vm clone broken --name broken-clone
+assert_fails cocoonctl vm inspect broken-clone
+assert_eq "$vms_before" "$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)" "VM directories"
+assert_eq "$units_before" "$(systemctl list-units --all --plain --no-legend 'cocoon-vm@*' | wc -l)" "VM units"
+assert_eq "$broken" "$(cocoonctl snapshot rm broken)" "removal of the broken snapshot"
+assert_eq running "$(vm_field src 'd["state"]')" "source state"
+
 info "save of a VM that is not running: InvalidState, nothing left"
 cocoonctl vm create guest --name idle --memory 128M --storage 64M >/dev/null
 out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"idle","name":"s2"}')
