@@ -193,7 +193,8 @@ static const Verb verbs[] = {
           .help = "Delete snapshots (and their ids from their VMs' snapshotIds).",
           .example = "cocoonctl snapshot rm web-warm" },
         { .name = "gc", .run = verb_gc, OPTS(options_json), .usage = "gc",
-          .help = "Remove orphan VM directories, VMs stuck in creating, and unused image blobs.",
+          .help = "Remove orphan VM directories, VMs stuck in creating, interrupted snapshots, and unused "
+                  "image blobs.",
           .example = "cocoonctl gc" },
         { .name = "call", .min_args = 1, .max_args = 2, .run = verb_call, OPTS(options_call),
           .usage = "call METHOD [JSON] [--more] [--oneway]",

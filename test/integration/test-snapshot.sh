@@ -71,6 +71,15 @@ assert_not_contains "$(cat "$clone_log")" COCOON-GUEST-READY "clone console (no 
 [ -f "/var/lib/cocoon/vms/$clone/cow.raw" ] || fail "the clone has no COW disk of its own"
 wait_for 30 ticks_past "$src" "$(last_tick "$src")"
 
+info "clone with more storage: its COW disk grows, and QEMU has the new size"
+grown=$(cocoonctl vm clone s1 --name grown --storage 128M)
+assert_eq 134217728 "$(stat -c %s "/var/lib/cocoon/vms/$grown/cow.raw")" "grown COW file"
+qmp_sizes=$(printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"query-block"}' |
+        socat -t 2 - "UNIX-CONNECT:/run/cocoon/vms/$grown/api.sock" | grep -a '"device"')
+assert_contains "$qmp_sizes" '"virtual-size": 134217728' "QEMU's size of the grown disk"
+wait_for 30 ticks_past "$grown" "$((at_save + 1))"
+cocoonctl vm rm --force grown >/dev/null
+
 info "clone with other memory or fewer vCPUs: InvalidConfiguration naming the field, nothing left"
 vms_before=$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)
 out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"s1","name":"big","memory":268435456}')

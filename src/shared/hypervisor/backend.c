@@ -141,6 +141,19 @@ static int start_load_snapshot(BackendWork *w) {
         if (r < 0)
                 return fail(w, r, "%s could not load the snapshot: %s", w->hypervisor->type,
                             error ?: strerror(-r));
+        /* A COW disk grown for the clone: the saved guest still knows the old size until told. */
+        for (size_t i = 0; w->hypervisor->disk_grown && i < w->record->vm.n_storage_configs; i++) {
+                const StorageConfig *s = w->record->vm.storage_configs + i;
+                struct stat st;
+                if (s->role != STORAGE_ROLE_COW || stat(s->path, &st) < 0)
+                        continue;
+                error = mfree(error);
+                r = w->hypervisor->disk_grown(w->record->run_dir, i, (uint64_t) st.st_size, QMP_TIMEOUT_USEC,
+                                              &error);
+                if (r < 0)
+                        return fail(w, r, "%s could not take the new size of %s: %s", w->hypervisor->type,
+                                    s->path, error ?: strerror(-r));
+        }
         return 0;
 }
 

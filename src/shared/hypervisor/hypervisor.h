@@ -48,6 +48,10 @@ typedef struct Hypervisor {
          * (blocking; worker threads). The guest stays paused until resume(). */
         int (*clone)(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
                      char **ret_error);
+        /* Disk index (its place in the record's storage list) is now size bytes large: the hypervisor takes
+         * the new size and tells the guest (blocking; worker threads). NULL: not supported. */
+        int (*disk_grown)(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec,
+                          char **ret_error);
         /* A running guest back to one of its own snapshots; NULL: not supported (yet). */
         int (*restore)(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
                        char **ret_error);

@@ -329,6 +329,20 @@ int qemu_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t t
         return migration_wait(q, timeout_usec, ret_error);
 }
 
+int qemu_disk_grown(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec, char **ret_error) {
+        _cleanup_(qmp_freep) Qmp *q = NULL;
+        _cleanup_(json_object_putp) json_object *args = json_object_new_object();
+        char device[32];
+        snprintf(device, sizeof(device), "disk%zu", index);
+        if (!args || json_add_string(args, "device", device) < 0 ||
+            json_add_int64(args, "size", (int64_t) MIN(size, (uint64_t) INT64_MAX)) < 0)
+                return -ENOMEM;
+        int r = qmp_open(run_dir, timeout_usec, &q);
+        if (r < 0)
+                return r;
+        return qmp_execute(q, "block_resize", args, timeout_usec, NULL, ret_error);
+}
+
 int qemu_request_powerdown(const char *run_dir, uint64_t timeout_usec, char **ret_error) {
         _cleanup_(qmp_freep) Qmp *q = NULL;
         int r = qmp_open(run_dir, timeout_usec, &q);
@@ -352,6 +366,7 @@ const Hypervisor hypervisor_qemu = {
         .pause = qemu_pause,
         .snapshot = qemu_snapshot,
         .clone = qemu_clone,
+        .disk_grown = qemu_disk_grown,
         .restore = NULL, /* later: a new process from the snapshot, swapped in once it runs */
         .request_shutdown = qemu_request_powerdown,
         .query_console = qemu_query_console,
