@@ -329,7 +329,8 @@ int qemu_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t t
         return migration_wait(q, timeout_usec, ret_error);
 }
 
-int qemu_disk_grown(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec, char **ret_error) {
+int qemu_disk_grown(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec,
+                    char **ret_error) {
         _cleanup_(qmp_freep) Qmp *q = NULL;
         _cleanup_(json_object_putp) json_object *args = json_object_new_object();
         char device[32];

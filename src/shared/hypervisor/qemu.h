@@ -38,7 +38,8 @@ int qemu_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t t
                char **ret_error);
 /* block_resize of drive disk<index> (as qemu_build_argv() names them) to size bytes: virtio-blk then tells
  * the guest its new capacity. */
-int qemu_disk_grown(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec, char **ret_error);
+int qemu_disk_grown(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec,
+                    char **ret_error);
 /* Sends system_powerdown (the ACPI power button). */
 int qemu_request_powerdown(const char *run_dir, uint64_t timeout_usec, char **ret_error);
 /* The pty of the serial console: query-chardev's "pty:/dev/pts/N" of label "console" -> "/dev/pts/N". */
