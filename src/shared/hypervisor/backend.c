@@ -35,6 +35,7 @@ extern char **environ;
 #define HYPERVISOR_SOCKET_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define QMP_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define COW_FILE_NAME "cow.raw"
+#define fail backend_fail
 /* Loading a multi-GiB state under TCG on a loaded host. */
 #define SNAPSHOT_LOAD_TIMEOUT_USEC (30 * 60 * USEC_PER_SEC)
 
@@ -54,8 +55,7 @@ void backend_work_free(BackendWork *w) {
         free(w);
 }
 
-static int fail(BackendWork *w, int r, const char *format, ...) _printf_(3, 4);
-static int fail(BackendWork *w, int r, const char *format, ...) {
+int backend_fail(BackendWork *w, int r, const char *format, ...) {
         va_list ap;
         va_start(ap, format);
         free(w->message);

@@ -54,6 +54,8 @@ typedef struct BackendWork {
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
+/* Sets w->message from format (%m is r) and returns r, for one-line failure paths. */
+int backend_fail(BackendWork *w, int r, const char *format, ...) _printf_(3, 4);
 static inline void backend_work_freep(BackendWork **w) {
         backend_work_free(*w);
 }
