@@ -1,17 +1,28 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for the QEMU backend's command line and the backend table. */
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "fd-util.h"
+#include "fs-util.h"
+#include "helpers.h"
 #include "hypervisor.h"
+#include "json-util.h"
+#include "qmp.h"
 #include "qemu.h"
 #include "strv-util.h"
+#include "time-util.h"
 
 static VMRecord *new_record(bool with_disks) {
         VMRecord *r;
@@ -80,6 +91,13 @@ static void test_argv_tcg(void **state) {
                             "pty,id=console,logfile=/var/log/cocoon/vms/abcdefghijklmnopqrstuvwxyz/"
                             "console.spool,logappend=on");
         assert_string_equal(arg_after(argv, "-serial"), "chardev:console");
+        /* Every process a generation ID of its own (clones reseed); only clones wait for incoming state. */
+        assert_true(strv_contains(argv, "vmgenid,guid=auto"));
+        assert_null(arg_after(argv, "-incoming"));
+        argv = strv_free(argv);
+        l.incoming = true;
+        assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
+        assert_string_equal(arg_after(argv, "-incoming"), "defer");
 }
 
 static void test_argv_kvm(void **state) {
@@ -138,12 +156,126 @@ static void test_hypervisor_table(void **state) {
         assert_true(a == ACCEL_KVM || a == ACCEL_TCG);
 }
 
+/* ---- snapshot and clone against real QEMU processes (microvm, TCG, no guest: paused by -S) ---- */
+
+typedef struct TestQemu {
+        char run_dir[64];
+        pid_t pid;
+} TestQemu;
+
+static const char *qemu_binary(void) {
+        return getenv("COCOON_TEST_QEMU") ?: "/usr/bin/qemu-system-x86_64";
+}
+
+static void test_qemu_start(TestQemu *t, const char *memory, bool incoming) {
+        char qmp[128], log[128];
+        snprintf(t->run_dir, sizeof(t->run_dir), "/tmp/test-qemu-XXXXXX");
+        assert_non_null(mkdtemp(t->run_dir));
+        snprintf(qmp, sizeof(qmp), "unix:%s/api.sock,server=on,wait=off", t->run_dir);
+        snprintf(log, sizeof(log), "%s/qemu.log", t->run_dir);
+        t->pid = fork();
+        assert_true(t->pid >= 0);
+        if (t->pid == 0) {
+                int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (fd >= 0) {
+                        dup2(fd, STDOUT_FILENO);
+                        dup2(fd, STDERR_FILENO);
+                }
+                execl(qemu_binary(), qemu_binary(), "-M", "microvm,accel=tcg", "-m", memory, "-nodefaults",
+                      "-no-user-config", "-display", "none", "-S", "-device", "vmgenid,guid=auto", "-qmp",
+                      qmp,
+                      incoming ? "-incoming" : NULL, "defer", (char *) NULL);
+                _exit(127);
+        }
+        char sock[128];
+        snprintf(sock, sizeof(sock), "%s/api.sock", t->run_dir);
+        assert_int_equal(wait_for_socket(sock, t->pid, 10 * USEC_PER_SEC), 0);
+}
+
+static void test_qemu_stop(TestQemu *t) {
+        kill(t->pid, SIGKILL);
+        waitpid(t->pid, NULL, 0);
+        assert_int_equal(rm_rf(t->run_dir), 0);
+}
+
+/* "running", "paused", "postmigrate", ... of the QEMU in run_dir; and its generation ID. */
+static void query(const TestQemu *t, char status[static 32], char guid[static 64]) {
+        _cleanup_(qmp_freep) Qmp *q = NULL;
+        _cleanup_(json_object_putp) json_object *st = NULL, *gen = NULL;
+        char sock[128];
+        const char *s = NULL, *g = NULL;
+        snprintf(sock, sizeof(sock), "%s/api.sock", t->run_dir);
+        assert_int_equal(qmp_connect(sock, 10 * USEC_PER_SEC, &q), 0);
+        assert_int_equal(qmp_execute(q, "query-status", NULL, 10 * USEC_PER_SEC, &st, NULL), 0);
+        assert_int_equal(qmp_execute(q, "query-vm-generation-id", NULL, 10 * USEC_PER_SEC, &gen, NULL), 0);
+        assert_int_equal(json_get_string(st, "status", &s), 0);
+        assert_int_equal(json_get_string(gen, "guid", &g), 0);
+        snprintf(status, 32, "%s", s);
+        snprintf(guid, 64, "%s", g);
+}
+
+static void test_snapshot_clone(void **state) {
+        TestQemu src, dst, bad;
+        char dir[] = "/tmp/test-qemu-snap-XXXXXX", status[32], guid_src[64], guid_dst[64];
+        _cleanup_free_ char *error = NULL;
+        assert_non_null(mkdtemp(dir));
+        _cleanup_close_ int dir_fd = open(dir, O_DIRECTORY | O_CLOEXEC);
+        HypervisorSnapshotDir d = { .path = dir, .fd = dir_fd };
+        struct stat st;
+
+        test_qemu_start(&src, "64", false);
+        assert_int_equal(hypervisor_qemu.resume(src.run_dir, 10 * USEC_PER_SEC, &error), 0);
+        query(&src, status, guid_src);
+        assert_string_equal(status, "running");
+        assert_int_equal(hypervisor_qemu.pause(src.run_dir, 10 * USEC_PER_SEC, &error), 0);
+        query(&src, status, guid_src);
+        assert_string_equal(status, "paused");
+
+        /* The state goes into a file of ours that QEMU got as a descriptor. */
+        assert_int_equal(hypervisor_qemu.snapshot(src.run_dir, &d, 60 * USEC_PER_SEC, &error), 0);
+        assert_int_equal(fstatat(dir_fd, QEMU_STATE_FILE_NAME, &st, 0), 0);
+        assert_true(st.st_size > 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        query(&src, status, guid_src);
+        assert_string_equal(status, "postmigrate");
+        /* The source runs on after the save. */
+        assert_int_equal(hypervisor_qemu.resume(src.run_dir, 10 * USEC_PER_SEC, &error), 0);
+        query(&src, status, guid_src);
+        assert_string_equal(status, "running");
+        /* A second save never overwrites the first's state. */
+        assert_int_equal(hypervisor_qemu.pause(src.run_dir, 10 * USEC_PER_SEC, &error), 0);
+        assert_int_equal(hypervisor_qemu.snapshot(src.run_dir, &d, 10 * USEC_PER_SEC, &error), -EEXIST);
+
+        /* The clone loads it, stays paused until resumed, and has a generation ID of its own. */
+        test_qemu_start(&dst, "64", true);
+        assert_int_equal(hypervisor_qemu.clone(dst.run_dir, &d, 60 * USEC_PER_SEC, &error), 0);
+        query(&dst, status, guid_dst);
+        assert_string_equal(status, "paused");
+        assert_string_not_equal(guid_src, guid_dst);
+        assert_int_equal(hypervisor_qemu.resume(dst.run_dir, 10 * USEC_PER_SEC, &error), 0);
+        query(&dst, status, guid_dst);
+        assert_string_equal(status, "running");
+
+        /* Other RAM than the snapshot's: QEMU refuses the state, and says so. */
+        test_qemu_start(&bad, "128", true);
+        error = mfree(error);
+        assert_int_equal(hypervisor_qemu.clone(bad.run_dir, &d, 60 * USEC_PER_SEC, &error), -EIO);
+        assert_non_null(error);
+        assert_non_null(strstr(error, "failed"));
+
+        test_qemu_stop(&src);
+        test_qemu_stop(&dst);
+        test_qemu_stop(&bad);
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_argv_tcg),
                 cmocka_unit_test(test_argv_kvm),
                 cmocka_unit_test(test_argv_refusals),
                 cmocka_unit_test(test_hypervisor_table),
+                cmocka_unit_test(test_snapshot_clone),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@ static const VarlinkInterface *const declared[] = {
         &vl_interface_org_varlink_service, &vl_interface_org_varlink_certification,
         &vl_interface_io_cocoon,           &vl_interface_io_cocoon_Manager,
         &vl_interface_io_cocoon_VM,
+        &vl_interface_io_cocoon_Snapshot,
 };
 
 static bool fields_equal(const VarlinkField *a, const VarlinkField *b);

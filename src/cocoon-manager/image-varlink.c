@@ -15,6 +15,7 @@
 #include "log.h"
 #include "manager.h"
 #include "manager-operations.h"
+#include "snapshot-store.h"
 #include "strv-util.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
@@ -493,6 +494,12 @@ int manager_pinned_blob_ids(Manager *m, char ***ret) {
 
         while (store_iterate(m->store, &state, &record))
                 for (char **id = record->image_blob_ids; id && *id; id++)
+                        if (!strv_contains(pinned, *id) && strv_extend(&pinned, *id) < 0)
+                                return -ENOMEM;
+        /* A snapshot boots from the blobs its VM had, also after that VM is gone. */
+        Snapshot *snap;
+        for (size_t i = 0; m->snapshots && snapshot_store_iterate(m->snapshots, &i, &snap);)
+                for (char **id = snap->vm ? snap->vm->image_blob_ids : NULL; id && *id; id++)
                         if (!strv_contains(pinned, *id) && strv_extend(&pinned, *id) < 0)
                                 return -ENOMEM;
         *ret = TAKE_PTR(pinned);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "manager-gc.h"
 #include "manager.h"
+#include "snapshot-store.h"
 #include "strv-util.h"
 #include "time-util.h"
 #include "vm-task.h"
@@ -134,6 +135,14 @@ static int gc_collect(Manager *m, GcCall *c) {
                         return log_warning_errno(r, "Failed to remove record %s: %m", *id);
                 log_info("Garbage collected VM %s, stuck in state creating.", *id);
         }
+        /* Snapshots a killed manager left half written, and directories no snapshot owns. */
+        _cleanup_strv_free_ char **snapshot_dirs = NULL;
+        r = snapshot_store_gc(m->snapshots, &snapshot_dirs);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to plan the snapshot store's collection: %m");
+        for (char **d = snapshot_dirs; d && *d; d++)
+                if (strv_extend(&c->plan.dirs, *d) < 0)
+                        return -ENOMEM;
         /* After dropping records: the blobs only those records pinned go too. */
         r = manager_pinned_blob_ids(m, &pinned);
         if (r < 0)

@@ -31,7 +31,17 @@ static const char *const tracked_methods[] = {
         "io.cocoon.VM.Create",   "io.cocoon.VM.Start",  "io.cocoon.VM.Stop",
         "io.cocoon.VM.Delete",   "io.cocoon.VM.Kill",   "io.cocoon.VM.Restart",
         "io.cocoon.Image.Import", "io.cocoon.Manager.GarbageCollect",
+        "io.cocoon.Snapshot.Save", "io.cocoon.Snapshot.Delete", "io.cocoon.VM.Clone",
 };
+
+/* The parameter naming the one VM of a method: Create and Clone name the new VM, Save the VM it saves. */
+static const char *single_vm_field(const char *method) {
+        if (streq(method, "io.cocoon.VM.Create") || streq(method, "io.cocoon.VM.Clone"))
+                return "name";
+        if (streq(method, "io.cocoon.Snapshot.Save"))
+                return "vm";
+        return "ref";
+}
 
 bool operation_method_is_tracked(const char *method) {
         for (size_t i = 0; method && i < ELEMENTSOF(tracked_methods); i++)
@@ -132,7 +142,7 @@ int operation_targets_from_parameters(const char *method, json_object *parameter
                 }
         }
         /* A VM method's single reference, or the name Create gives the new VM. */
-        r = dup_string_field(parameters, streq(method, "io.cocoon.VM.Create") ? "name" : "ref", &one);
+        r = dup_string_field(parameters, single_vm_field(method), &one);
         if (r < 0)
                 return r;
         if (one && !streq(method, "io.cocoon.Image.Import") && (r = strv_extend(&vms, one)) < 0)

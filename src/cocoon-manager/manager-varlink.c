@@ -10,8 +10,10 @@
 #include "manager.h"
 #include "manager-gc.h"
 #include "manager-operations.h"
+#include "snapshot-varlink.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
+#include "vm-clone.h"
 #include "vm-console.h"
 #include "vm-events.h"
 #include "vm-lifecycle.h"
@@ -33,12 +35,17 @@ static const struct {
         { "io.cocoon.VM.Watch", vl_method_vm_watch },
         { "io.cocoon.VM.Debug", vl_method_vm_debug },
         { "io.cocoon.VM.Console", vl_method_vm_console },
+        { "io.cocoon.VM.Clone", vl_method_vm_clone },
         { "io.cocoon.Manager.GarbageCollect", vl_method_manager_garbage_collect },
         { "io.cocoon.Image.Import", vl_method_image_import },
         { "io.cocoon.Image.List", vl_method_image_list },
         { "io.cocoon.Image.Inspect", vl_method_image_inspect },
         { "io.cocoon.Image.Delete", vl_method_image_delete },
         { "io.cocoon.Manager.ListOperations", vl_method_manager_list_operations },
+        { "io.cocoon.Snapshot.Save", vl_method_snapshot_save },
+        { "io.cocoon.Snapshot.List", vl_method_snapshot_list },
+        { "io.cocoon.Snapshot.Inspect", vl_method_snapshot_inspect },
+        { "io.cocoon.Snapshot.Delete", vl_method_snapshot_delete },
 };
 
 static VarlinkMethod method_callback(const char *method) {
@@ -80,6 +87,7 @@ static const VarlinkInterface *const interfaces[] = {
         &vl_interface_io_cocoon_Manager,
         &vl_interface_io_cocoon_VM,
         &vl_interface_io_cocoon_Image,
+        &vl_interface_io_cocoon_Snapshot,
 };
 
 /* Whether the peer held group `cocoon` when it connected, as its primary or a supplementary group: the

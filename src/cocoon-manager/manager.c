@@ -11,6 +11,8 @@
 #include "console-relay.h"
 #include "image-store.h"
 #include "job-queue.h"
+#include "snapshot-store.h"
+#include "snapshot-varlink.h"
 #include "qemu.h"
 #include "varlink-interfaces.h"
 #include "vm-console.h"
@@ -60,6 +62,7 @@ Manager *manager_free(Manager *m) {
         unit_watch_free(m->unit_watch);
         sd_bus_flush_close_unref(m->bus);
         image_store_free(m->images);
+        snapshot_store_free(m->snapshots);
         cocoon_config_done(&m->config);
         store_free(m->store);
         sd_event_unref(m->event);
@@ -298,6 +301,9 @@ static int manager_startup(Manager *m) {
         r = image_store_open(m->state_dir, &m->images);
         if (r < 0)
                 return log_error_errno(r, "Failed to load images from %s: %m", m->state_dir);
+        r = snapshot_store_open(m->state_dir, &m->snapshots);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load snapshots from %s: %m", m->state_dir);
 
         /* systemd owns the VMs' processes: talk to it before serving anyone, so that the records we hand
          * out are already reconciled with what really runs. */
@@ -317,6 +323,9 @@ static int manager_startup(Manager *m) {
         r = vm_task_roll_back_creates(m);
         if (r < 0)
                 return r;
+        r = snapshot_recover_leftovers(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to recover interrupted snapshots: %m");
         return manager_varlink_init(m);
 }
 

@@ -21,6 +21,7 @@ typedef struct VmLogStream VmLogStream;
 typedef struct JobQueue JobQueue;
 typedef struct UnitWatch UnitWatch;
 typedef struct ImageStore ImageStore;
+typedef struct SnapshotStore SnapshotStore;
 typedef struct DescribeState DescribeState;
 typedef struct Operations Operations;
 
@@ -29,6 +30,7 @@ typedef struct Manager {
         VarlinkServer *varlink_server;
         Store *store;
         ImageStore *images;
+        SnapshotStore *snapshots;
         CocoonConfig config;
         Accel host_accel;       /* what Accel=auto means on this host: kvm or tcg */
         uint64_t host_tsc_khz;  /* for guests under TCG (see qemu.c); 0 = unknown */

@@ -29,6 +29,8 @@ struct VmTask {
         BackendWork *work;
         bool undoing;         /* the record could not be written: the work is being undone */
         char *undo_message;   /* why, for the reply */
+        char *snapshot_dir;   /* options.snapshot_dir points here: the caller's string may be gone */
+        char *hypervisor_version; /* options.hypervisor_version likewise */
         VmTask *next; /* the next operation queued on the same VM */
 };
 
@@ -38,6 +40,8 @@ static const char *const task_kind_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_STOP] = "stop",
         [VM_TASK_DELETE] = "delete",
         [VM_TASK_KILL] = "kill",
+        [VM_TASK_SNAPSHOT] = "snapshot",
+        [VM_TASK_CLONE] = "clone",
 };
 
 /* The state machine's operation for each task (create has its own path: its record is new). */
@@ -47,12 +51,15 @@ static const VMOperation task_operation_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_STOP] = VM_OPERATION_STOP,
         [VM_TASK_DELETE] = VM_OPERATION_DELETE,
         [VM_TASK_KILL] = VM_OPERATION_KILL,
+        [VM_TASK_SNAPSHOT] = VM_OPERATION_SNAPSHOT,
+        [VM_TASK_CLONE] = _VM_OPERATION_INVALID,
 };
 
 /* The Varlink error for each kind of backend failure: the shared layer knows nothing of the protocol. */
 static const char *const failure_error_table[_BACKEND_FAILURE_MAX] = {
         [BACKEND_FAILURE_HYPERVISOR] = VM_ERROR_HYPERVISOR_FAILED,
         [BACKEND_FAILURE_IMAGE] = VM_ERROR_INVALID_CONFIGURATION,
+        [BACKEND_FAILURE_INCOMPATIBLE] = VM_ERROR_INCOMPATIBLE_SNAPSHOT,
 };
 
 typedef int (*BackendWorkFunc)(BackendWork *w);
@@ -63,6 +70,8 @@ static const BackendWorkFunc work_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_STOP] = backend_stop,
         [VM_TASK_DELETE] = backend_delete,
         [VM_TASK_KILL] = backend_kill,
+        [VM_TASK_SNAPSHOT] = backend_snapshot,
+        [VM_TASK_CLONE] = backend_clone_disks,
 };
 
 const char *vm_task_kind_to_string(VmTaskKind k) {
@@ -71,6 +80,10 @@ const char *vm_task_kind_to_string(VmTaskKind k) {
 
 const char *vm_task_id(const VmTask *t) {
         return t->id;
+}
+
+const char *vm_task_hypervisor_version(const VmTask *t) {
+        return t->work ? t->work->hypervisor_version : NULL;
 }
 
 bool vm_task_busy(Manager *m, const char *id) {
@@ -82,6 +95,8 @@ static void task_free(VmTask *t) {
                 return;
         backend_work_free(t->work);
         free(t->undo_message);
+        free(t->snapshot_dir);
+        free(t->hypervisor_version);
         free(t);
 }
 
@@ -141,7 +156,7 @@ static void task_finish_unqueued(VmTask *t, const char *error_id, const char *me
 /* The manager is shutting down before the work began: nothing changed, and a create leaves no
  * placeholder. */
 static void task_not_started(VmTask *t) {
-        if (t->kind == VM_TASK_CREATE)
+        if (t->kind == VM_TASK_CREATE || t->kind == VM_TASK_CLONE)
                 (void) vm_remove(t->manager, t->id);
         task_finish(t, COCOON_ERROR_SHUTTING_DOWN,
                     "cocoon-manager is shutting down; the operation was not started");
@@ -154,6 +169,7 @@ static void on_work_done(int result, void *userdata);
  * state) and the unit agree: a created VM's disks and directories go, a started hypervisor is stopped. */
 static const BackendWorkFunc undo_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_CREATE] = backend_delete,
+        [VM_TASK_CLONE] = backend_delete,
         [VM_TASK_START] = backend_stop,
 };
 
@@ -183,7 +199,7 @@ static void on_undo_done(VmTask *t, int result) {
                                    "VM %s: could not undo the %s after a failed record write: %s", t->id,
                                    vm_task_kind_to_string(t->kind), t->work->message ?: "?");
         /* A placeholder needs no space to go; the name is free again. */
-        if (t->kind == VM_TASK_CREATE)
+        if (t->kind == VM_TASK_CREATE || t->kind == VM_TASK_CLONE)
                 (void) vm_remove(m, t->id);
         return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, t->undo_message);
 }
@@ -210,6 +226,7 @@ static void on_work_done(int result, void *userdata) {
 
         switch (t->kind) {
         case VM_TASK_CREATE:
+        case VM_TASK_CLONE:
                 if (result < 0) {
                         /* Roll back: the placeholder goes, and with it the name. */
                         (void) vm_remove(m, t->id);
@@ -264,6 +281,9 @@ static void on_work_done(int result, void *userdata) {
         case VM_TASK_KILL:
                 /* What becomes of the VM is the unit watch's (or the stop in flight's) to record. */
                 return task_finish_unqueued(t, result < 0 ? failure : NULL, result < 0 ? message : NULL);
+        case VM_TASK_SNAPSHOT:
+                /* The guest was resumed whatever happened; the snapshot record is the caller's. */
+                return task_finish(t, result < 0 ? failure : NULL, result < 0 ? message : NULL);
 
         default:
                 abort(); /* every kind is handled above */
@@ -304,6 +324,10 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         if (m->stop_helper && !(w->stop_helper = strdup(m->stop_helper)))
                 return -ENOMEM;
         w->cancel_fd = job_queue_cancel_fd(m->jobs);
+        if ((t->options.snapshot_dir && !(w->snapshot_dir = strdup(t->options.snapshot_dir))) ||
+            (t->options.hypervisor_version &&
+             !(w->hypervisor_version = strdup(t->options.hypervisor_version))))
+                return -ENOMEM;
         t->work = TAKE_PTR(w);
         return 0;
 }
@@ -318,7 +342,7 @@ static void task_run(VmTask *t) {
         if (!record)
                 return task_finish(t, VM_ERROR_NO_SUCH_VM, "the VM no longer exists");
 
-        if (t->kind == VM_TASK_CREATE) {
+        if (t->kind == VM_TASK_CREATE || t->kind == VM_TASK_CLONE) {
                 if (record->vm.state != VM_STATE_CREATING)
                         return task_finish(t, VM_ERROR_INVALID_STATE, "the VM is not being created");
         } else {
@@ -425,6 +449,14 @@ int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOpti
         snprintf(t->id, sizeof(t->id), "%s", id);
         if (options)
                 t->options = *options;
+        if ((t->options.snapshot_dir && !(t->snapshot_dir = strdup(t->options.snapshot_dir))) ||
+            (t->options.hypervisor_version &&
+             !(t->hypervisor_version = strdup(t->options.hypervisor_version)))) {
+                task_free(t);
+                return -ENOMEM;
+        }
+        t->options.snapshot_dir = t->snapshot_dir;
+        t->options.hypervisor_version = t->hypervisor_version;
         t->done = done;
         t->userdata = userdata;
 
@@ -457,7 +489,7 @@ int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOpti
         }
         int r = hashmap_put(m->vm_tasks, t->id, t);
         if (r < 0) {
-                free(t);
+                task_free(t);
                 return r;
         }
         task_run(t);

@@ -16,6 +16,8 @@ typedef enum VmTaskKind {
         VM_TASK_STOP,
         VM_TASK_DELETE,
         VM_TASK_KILL, /* a signal to the hypervisor through systemd (KillUnit), never queued */
+        VM_TASK_SNAPSHOT,
+        VM_TASK_CLONE, /* a create whose disks come from a snapshot (options.snapshot_dir) */
         _VM_TASK_KIND_MAX,
 } VmTaskKind;
 
@@ -30,6 +32,8 @@ typedef struct VmTaskOptions {
         bool force;            /* stop: no power button; delete: stop a running VM first */
         uint64_t timeout_usec; /* stop: how long the guest may take to power off */
         int signal;            /* kill: the signal, 0 = SIGKILL */
+        const char *snapshot_dir; /* snapshot, clone, start of a clone: the payload directory (copied) */
+        const char *hypervisor_version; /* clone: what the snapshot's state needs (copied) */
 } VmTaskOptions;
 
 /* Queues kind for VM id; it runs when the operations queued before it on the same VM are done. What the
@@ -47,4 +51,6 @@ int vm_task_roll_back_creates(Manager *m);
 bool vm_task_busy(Manager *m, const char *id);
 
 const char *vm_task_id(const VmTask *t);
+/* snapshot: the version of the hypervisor binary that wrote the state; NULL if unknown. */
+const char *vm_task_hypervisor_version(const VmTask *t);
 const char *vm_task_kind_to_string(VmTaskKind k);

@@ -193,6 +193,27 @@ size_t vm_count_state(Manager *m, VMState s) {
         return n;
 }
 
+int vm_set_snapshot_id(Manager *m, const char *id, const char *snapshot_id, bool present) {
+        const VMRecord *current = store_get(m->store, id);
+        _cleanup_(vm_record_freep) VMRecord *r = NULL;
+        if (!current)
+                return -ENOENT;
+        int k = vm_record_copy(current, &r);
+        if (k < 0)
+                return k;
+        k = present ? vm_add_snapshot_id(&r->vm, snapshot_id) : vm_remove_snapshot_id(&r->vm, snapshot_id);
+        if (k <= 0)
+                return k;
+        r->vm.updated_at = now_usec(CLOCK_REALTIME);
+        k = store_put(m->store, r);
+        if (k < 0)
+                return log_vm_error_errno(id, k, "Failed to write the record of VM %s (snapshot %s): %m", id,
+                                          snapshot_id);
+        runtime_invalidate(m, id);
+        vm_emit(m, VM_EVENT_CHANGED, id);
+        return 0;
+}
+
 int vm_remove(Manager *m, const char *id) {
         int k = store_remove(m->store, id);
         if (k < 0)

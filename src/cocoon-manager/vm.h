@@ -52,6 +52,9 @@ void vm_set_stopping(Manager *m, const char *id, bool stopping);
 VMState vm_state(Manager *m, const VMRecord *r);
 /* How many VMs show state s. */
 size_t vm_count_state(Manager *m, VMState s);
+/* Adds (present) or drops snapshot_id in the VM's snapshotIds: written, then announced; no change, no write.
+ * -ENOENT when there is no such VM. */
+int vm_set_snapshot_id(Manager *m, const char *id, const char *snapshot_id, bool present);
 /* Drops the record (its file, and the VM directory if that is empty) and announces the removal. */
 int vm_remove(Manager *m, const char *id);
 

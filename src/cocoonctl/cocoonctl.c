@@ -115,6 +115,23 @@ static const CtlOption options_image_import[] = {
         CTL_VALUE("cmdline", 0, "STR", &arg_cmdline, "Kernel command line (default: empty)"),
         OPT_JSON,
 };
+static const CtlOption options_snapshot_save[] = {
+        CTL_VALUE("name", 0, "NAME", &arg_name, "Snapshot name (default: <vm name>-snap-<8 of the id>)"),
+        CTL_VALUE("description", 0, "TEXT", &arg_description, "Free text (default: none)"),
+        OPT_JSON,
+};
+static const CtlOption options_snapshot_list[] = {
+        CTL_VALUE("vm", 0, "REF", &arg_snapshot_vm, "Only the snapshots of this VM (default: all)"),
+        OPT_JSON,
+};
+static const CtlOption options_vm_clone[] = {
+        CTL_VALUE("name", 0, "NAME", &arg_name, "Name of the VM (default: <snapshot>-clone-<8 of the id>)"),
+        CTL_VALUE("cpu", 0, "N", &arg_cpu, "Virtual CPUs (default and only value: the snapshot's)"),
+        CTL_VALUE("memory", 0, "SIZE", &arg_memory, "Memory (default and only value: the snapshot's)"),
+        CTL_VALUE("storage", 0, "SIZE", &arg_storage, "Root disk size (default: the snapshot's; only more)"),
+        CTL_FLAG("no-start", 0, &arg_no_start, "Only copy the disks; a later start boots them"),
+        OPT_JSON,
+};
 static const CtlOption options_call[] = {
         CTL_FLAG("more", 0, &arg_more, "Ask for several replies (streams)"),
         CTL_FLAG("oneway", 0, &arg_oneway, "Ask for no reply"),
@@ -215,8 +232,30 @@ static const Verb verbs[] = {
         { .group = "image", .name = "rm", ALIASES("delete"), .min_args = 1, .max_args = ARGS_MAX,
           .run = verb_image_rm, OPTS(options_json), .usage = "image rm REF...",
           .help = "Delete images no VM was created from.", .example = "cocoonctl image rm debian" },
+        { .group = "vm", .name = "clone", .min_args = 1, .max_args = 1, .run = verb_vm_clone,
+          OPTS(options_vm_clone), .usage = "vm clone SNAPSHOT [--name NAME] [...]",
+          .help = "Create a VM from a snapshot and resume the saved guest in it (also --storage SIZE, "
+                  "--no-start); print its id.",
+          .example = "cocoonctl vm clone web-warm --name web2" },
+        { .group = "snapshot", .name = "save", .min_args = 1, .max_args = 1, .run = verb_snapshot_save,
+          OPTS(options_snapshot_save), .usage = "snapshot save VM [--name NAME] [...]",
+          .help = "Save a running VM's state and disks as a snapshot (also --description TEXT; the VM "
+                  "pauses meanwhile); print its id.",
+          .example = "cocoonctl snapshot save web --name web-warm" },
+        { .group = "snapshot", .name = "list", ALIASES("ls"), .run = verb_snapshot_list,
+          OPTS(options_snapshot_list), .usage = "snapshot list [--vm REF]",
+          .help = "List snapshots: ID NAME CPU MEMORY VM CREATED DESCRIPTION.",
+          .example = "cocoonctl snapshot list --vm web" },
+        { .group = "snapshot", .name = "inspect", .min_args = 1, .max_args = 1, .run = verb_snapshot_inspect,
+          OPTS(options_json), .usage = "snapshot inspect REF", .help = "Show one snapshot as JSON.",
+          .example = "cocoonctl snapshot inspect web-warm" },
+        { .group = "snapshot", .name = "rm", ALIASES("delete"), .min_args = 1, .max_args = ARGS_MAX,
+          .run = verb_snapshot_rm, OPTS(options_none), .usage = "snapshot rm REF...",
+          .help = "Delete snapshots (and their ids from their VMs' snapshotIds).",
+          .example = "cocoonctl snapshot rm web-warm" },
         { .name = "gc", .run = verb_gc, OPTS(options_json), .usage = "gc",
-          .help = "Remove orphan VM directories, VMs stuck in creating, and unused image blobs.",
+          .help = "Remove orphan VM directories, VMs stuck in creating, interrupted snapshots, and unused "
+                  "image blobs.",
           .example = "cocoonctl gc" },
         { .name = "ops", .run = verb_ops, OPTS(options_json), .usage = "ops",
           .help = "List the operations the manager has in flight: ID METHOD TARGET STARTED UID PROGRESS.",

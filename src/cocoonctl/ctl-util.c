@@ -91,6 +91,9 @@ static const char *const long_running_methods[] = {
         "io.cocoon.VM.Delete",
         "io.cocoon.Image.Import",
         "io.cocoon.Manager.GarbageCollect",
+        "io.cocoon.Snapshot.Save",
+        "io.cocoon.Snapshot.Delete",
+        "io.cocoon.VM.Clone",
 };
 
 bool ctl_method_is_long_running(const char *method) {

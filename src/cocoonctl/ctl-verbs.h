@@ -33,6 +33,14 @@ int verb_image_list(int argc, char **argv);
 int verb_image_inspect(int argc, char **argv);
 int verb_image_rm(int argc, char **argv);
 extern const char *arg_kernel, *arg_initrd, *arg_rootfs, *arg_cmdline;
+/* ctl-snapshot.c */
+int verb_snapshot_save(int argc, char **argv);
+int verb_snapshot_list(int argc, char **argv);
+int verb_snapshot_inspect(int argc, char **argv);
+int verb_snapshot_rm(int argc, char **argv);
+int verb_vm_clone(int argc, char **argv);
+extern const char *arg_description, *arg_snapshot_vm;
+extern bool arg_no_start;
 /* ctl-gc.c */
 int verb_gc(int argc, char **argv);
 /* ctl-ops.c */

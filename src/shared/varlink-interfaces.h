@@ -9,6 +9,7 @@ extern const VarlinkInterface vl_interface_io_cocoon;
 extern const VarlinkInterface vl_interface_io_cocoon_Manager;
 extern const VarlinkInterface vl_interface_io_cocoon_VM;
 extern const VarlinkInterface vl_interface_io_cocoon_Image;
+extern const VarlinkInterface vl_interface_io_cocoon_Snapshot;
 
 #define COCOON_ERROR_PERMISSION_DENIED "io.cocoon.PermissionDenied"
 #define COCOON_ERROR_SYSTEM "io.cocoon.System"
@@ -23,8 +24,18 @@ extern const VarlinkInterface vl_interface_io_cocoon_Image;
 #define VM_ERROR_HYPERVISOR_FAILED "io.cocoon.VM.HypervisorFailed"
 #define VM_ERROR_RECORD_NOT_WRITTEN "io.cocoon.VM.RecordNotWritten"
 #define VM_ERROR_SUBSCRIBER_TOO_SLOW "io.cocoon.VM.SubscriberTooSlow"
+#define VM_ERROR_NO_SUCH_SNAPSHOT "io.cocoon.VM.NoSuchSnapshot"
+#define VM_ERROR_INCOMPATIBLE_SNAPSHOT "io.cocoon.VM.IncompatibleSnapshot"
 
 #define IMAGE_ERROR_NO_SUCH_IMAGE "io.cocoon.Image.NoSuchImage"
 #define IMAGE_ERROR_IMAGE_IN_USE "io.cocoon.Image.ImageInUse"
 #define IMAGE_ERROR_NAME_IN_USE "io.cocoon.Image.NameInUse"
 #define IMAGE_ERROR_INVALID_IMAGE "io.cocoon.Image.InvalidImage"
+
+#define SNAPSHOT_ERROR_NO_SUCH_SNAPSHOT "io.cocoon.Snapshot.NoSuchSnapshot"
+#define SNAPSHOT_ERROR_NO_SUCH_VM "io.cocoon.Snapshot.NoSuchVM"
+#define SNAPSHOT_ERROR_NAME_IN_USE "io.cocoon.Snapshot.NameInUse"
+#define SNAPSHOT_ERROR_INVALID_STATE "io.cocoon.Snapshot.InvalidState"
+#define SNAPSHOT_ERROR_INVALID_CONFIGURATION "io.cocoon.Snapshot.InvalidConfiguration"
+#define SNAPSHOT_ERROR_INCOMPATIBLE_SNAPSHOT "io.cocoon.Snapshot.IncompatibleSnapshot"
+#define SNAPSHOT_ERROR_SNAPSHOT_FAILED "io.cocoon.Snapshot.SnapshotFailed"

@@ -343,6 +343,44 @@ static const VarlinkSymbol method_console = {
         .doc = "Call with upgrade; after the reply the connection carries raw console bytes.",
 };
 
+static const VarlinkField clone_in[] = {
+        { .name = "snapshot", .type = VARLINK_STRING,
+          .doc = "Snapshot id, name, or id prefix of at least 3 characters (see io.cocoon.Snapshot)." },
+        { .name = "name", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "Unique; default <snapshot name>-clone-<8 characters of the id>." },
+        { .name = "cpu", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
+          .doc = "Must equal the snapshot's (the vCPUs are in the saved state)." },
+        { .name = "memory", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
+          .doc = "Bytes; must equal the snapshot's (the RAM is in the saved state)." },
+        { .name = "storage", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
+          .doc = "Bytes of the COW disk: the snapshot's (default) or more, never less." },
+        { .name = "start", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
+          .doc = "Resume the snapshot's guest (default true); false: only the disks, a later start boots." },
+        {},
+};
+
+static const VarlinkSymbol method_clone = {
+        .kind = VARLINK_SYMBOL_METHOD, .name = "Clone", .input = clone_in, .output = inspect_out,
+        .doc = "A new VM (id, name, unit, generation ID) from a snapshot: its disks copied, the hypervisor "
+               "loading the saved state and resuming it. Nothing stays behind when it fails.",
+};
+
+static const VarlinkField no_such_snapshot_fields[] = {
+        { .name = "reference", .type = VARLINK_STRING },
+        { .name = "message", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
+        {},
+};
+
+static const VarlinkSymbol error_no_such_snapshot = {
+        .kind = VARLINK_SYMBOL_ERROR, .name = "NoSuchSnapshot", .input = no_such_snapshot_fields,
+        .doc = "No snapshot, or several, match the reference.",
+};
+static const VarlinkSymbol error_incompatible_snapshot = {
+        .kind = VARLINK_SYMBOL_ERROR, .name = "IncompatibleSnapshot", .input = invalid_configuration_fields,
+        .doc = "The snapshot cannot run here; field names what differs: backend, hypervisorVersion, "
+               "machine, cpuModel or accel.",
+};
+
 static const VarlinkSymbol *const symbols[] = {
         &type_state,
         &type_runtime,
@@ -359,6 +397,7 @@ static const VarlinkSymbol *const symbols[] = {
         &method_watch,
         &method_debug,
         &method_console,
+        &method_clone,
         &error_no_such_vm,
         &error_ambiguous,
         &error_name_in_use,
@@ -368,6 +407,8 @@ static const VarlinkSymbol *const symbols[] = {
         &error_hypervisor_failed,
         &error_record_not_written,
         &error_subscriber_too_slow,
+        &error_no_such_snapshot,
+        &error_incompatible_snapshot,
         NULL,
 };
 

@@ -36,6 +36,9 @@ extern char **environ;
 #define HYPERVISOR_SOCKET_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define QMP_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define COW_FILE_NAME "cow.raw"
+#define fail backend_fail
+/* Loading a multi-GiB state under TCG on a loaded host. */
+#define SNAPSHOT_LOAD_TIMEOUT_USEC (30 * 60 * USEC_PER_SEC)
 
 static const char *const runtime_files[] = { API_SOCKET_NAME, STOP_TIMEOUT_FILE_NAME, NULL };
 
@@ -47,12 +50,13 @@ void backend_work_free(BackendWork *w) {
         free(w->binary);
         free(w->stop_helper);
         free(w->message);
+        free(w->snapshot_dir);
+        free(w->hypervisor_version);
         safe_close(w->console_fd);
         free(w);
 }
 
-static int fail(BackendWork *w, int r, const char *format, ...) _printf_(3, 4);
-static int fail(BackendWork *w, int r, const char *format, ...) {
+int backend_fail(BackendWork *w, int r, const char *format, ...) {
         va_list ap;
         va_start(ap, format);
         free(w->message);
@@ -183,6 +187,36 @@ static void start_failure_add_output(BackendWork *w, uint64_t since) {
         w->message = TAKE_PTR(message);
 }
 
+/* A clone: the guest's state from the snapshot, through the hypervisor's API, before it may run. */
+static int start_load_snapshot(BackendWork *w) {
+        _cleanup_close_ int dir_fd = open(w->snapshot_dir, O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_free_ char *error = NULL;
+        if (dir_fd < 0)
+                return fail(w, -errno, "cannot open the snapshot %s: %m", w->snapshot_dir);
+        if (!w->hypervisor->clone)
+                return fail(w, -EOPNOTSUPP, "the %s backend cannot start from a snapshot",
+                            w->hypervisor->type);
+        HypervisorSnapshotDir dir = { .path = w->snapshot_dir, .fd = dir_fd };
+        int r = w->hypervisor->clone(w->record->run_dir, &dir, SNAPSHOT_LOAD_TIMEOUT_USEC, &error);
+        if (r < 0)
+                return fail(w, r, "%s could not load the snapshot: %s", w->hypervisor->type,
+                            error ?: strerror(-r));
+        /* A COW disk grown for the clone: the saved guest still knows the old size until told. */
+        for (size_t i = 0; w->hypervisor->disk_grown && i < w->record->vm.n_storage_configs; i++) {
+                const StorageConfig *s = w->record->vm.storage_configs + i;
+                struct stat st;
+                if (s->role != STORAGE_ROLE_COW || stat(s->path, &st) < 0)
+                        continue;
+                error = mfree(error);
+                r = w->hypervisor->disk_grown(w->record->run_dir, i, (uint64_t) st.st_size, QMP_TIMEOUT_USEC,
+                                              &error);
+                if (r < 0)
+                        return fail(w, r, "%s could not take the new size of %s: %s", w->hypervisor->type,
+                                    s->path, error ?: strerror(-r));
+        }
+        return 0;
+}
+
 /* The unit runs; wait for QEMU's sockets, take the console, resume the guest. */
 static int start_handshake(BackendWork *w, const char *unit) {
         const VMRecord *rec = w->record;
@@ -214,6 +248,11 @@ static int start_handshake(BackendWork *w, const char *unit) {
                 return fail(w, r, "cannot remember the serial console in %s: %m", rec->log_dir);
 
         _cleanup_free_ char *qmp_error = NULL;
+        if (w->snapshot_dir) {
+                r = start_load_snapshot(w);
+                if (r < 0)
+                        return r;
+        }
         r = w->hypervisor->resume(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error);
         if (r < 0)
                 return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
@@ -271,6 +310,7 @@ int backend_start(BackendWork *w) {
                 .accel = w->accel,
                 .tsc_khz = w->tsc_khz,
                 .start_paused = true,
+                .incoming = w->snapshot_dir != NULL,
         };
         r = w->hypervisor->build_argv(rec, &launch, &argv);
         if (r < 0)

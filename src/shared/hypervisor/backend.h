@@ -17,6 +17,7 @@
 typedef enum BackendFailure {
         BACKEND_FAILURE_HYPERVISOR, /* the unit, the hypervisor or its API failed (the default) */
         BACKEND_FAILURE_IMAGE,      /* an image file the VM boots from is missing or unusable */
+        BACKEND_FAILURE_INCOMPATIBLE, /* a snapshot's state needs another hypervisor version */
         _BACKEND_FAILURE_MAX,
 } BackendFailure;
 
@@ -39,6 +40,8 @@ typedef struct BackendWork {
         int signal;                /* kill: the signal for the hypervisor */
         char *stop_helper;         /* start: ExecStop= of the unit (absolute), NULL: none */
         int cancel_fd;             /* polls readable when the manager shuts down; -EBADF: never */
+        char *snapshot_dir;        /* snapshot, clone: the snapshot's payload directory (snapshot store);
+                                    * start: the guest's state comes from there (launched incoming) */
 
         /* outputs */
         char *message;             /* why it failed, for operators */
@@ -47,9 +50,13 @@ typedef struct BackendWork {
         uint32_t main_pid;         /* start: the hypervisor's pid */
         char invocation_id[33];    /* start: the unit's InvocationID, "" if unknown */
         bool powered_off;          /* stop: the guest honoured the power button */
+        char *hypervisor_version;  /* snapshot (output): the version of the binary the state came from;
+                                    * clone (input): the version the snapshot's state needs */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
+/* Sets w->message from format (%m is r) and returns r, for one-line failure paths. */
+int backend_fail(BackendWork *w, int r, const char *format, ...) _printf_(3, 4);
 static inline void backend_work_freep(BackendWork **w) {
         backend_work_free(*w);
 }
@@ -66,3 +73,11 @@ int backend_kill_now(BackendWork *w);
  * A unit that is not loaded, or has no main process left, is success: there is nothing to signal. */
 int backend_kill(BackendWork *w);
 int backend_delete(BackendWork *w);
+
+/* backend-snapshot.c: pauses the guest, has the hypervisor write its state into snapshot_dir, copies every
+ * writable disk there (under its base name; reflink, else sparse), and resumes the guest — on every path,
+ * also when a step failed. On failure snapshot_dir is removed. */
+int backend_snapshot(BackendWork *w);
+/* A clone's create: its directories, and its writable disks copied from snapshot_dir (the COW grown to the
+ * record's storage when that is larger). On failure nothing of it stays but the record. */
+int backend_clone_disks(BackendWork *w);

@@ -163,8 +163,7 @@ static int copy_range(int src, int dst, off_t offset, off_t end) {
         return 0;
 }
 
-/* A reflink where the file system shares extents, else the data extents one by one: holes stay holes. */
-static int copy_sparse(int src, int dst, uint64_t size) {
+int cow_disk_copy(int src, int dst, uint64_t size) {
         if (ioctl(dst, FICLONE, src) >= 0)
                 return 0;
         if (ftruncate(dst, (off_t) size) < 0)
@@ -244,7 +243,7 @@ static int copy_template(const char *cache_dir, int fd, uint64_t size) {
         if (!cache_dir)
                 return -ENOENT;
         if ((r = template_open(cache_dir, size, &template_fd)) < 0 ||
-            (r = copy_sparse(template_fd, fd, size)) < 0)
+            (r = cow_disk_copy(template_fd, fd, size)) < 0)
                 return r;
         return set_fresh_uuid(fd);
 }

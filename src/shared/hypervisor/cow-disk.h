@@ -18,3 +18,7 @@
  * Without a usable cache (cache_dir NULL, unwritable, ...) mkfs.ext4 runs on path itself. Blocking: worker
  * threads only. On failure nothing is left at path. */
 int cow_disk_create(const char *cache_dir, const char *path, uint64_t size);
+
+/* Copies size bytes of src to the empty file dst: a reflink where the file system shares extents (FICLONE),
+ * else the data extents one by one (SEEK_DATA/SEEK_HOLE), so holes stay holes. Snapshots copy disks so. */
+int cow_disk_copy(int src_fd, int dst_fd, uint64_t size);

@@ -16,15 +16,45 @@ typedef struct HypervisorLaunch {
         Accel accel;        /* resolved: kvm or tcg (QEMU only) */
         uint64_t tsc_khz;   /* host TSC frequency, 0 = unknown */
         bool start_paused;  /* the guest waits for resume(): the manager attaches the console first */
+        bool incoming;      /* the guest's state comes from a snapshot (clone()), not from a boot */
 } HypervisorLaunch;
+
+/* A snapshot's payload directory in the snapshot store: where snapshot() writes the device and RAM state and
+ * clone()/restore() read it. Backends that talk to their hypervisor over descriptors (QEMU: getfd) open
+ * their files through fd; backends that take paths (Cloud Hypervisor, Firecracker) use path, which their
+ * sandbox must then show them. */
+typedef struct HypervisorSnapshotDir {
+        const char *path; /* absolute */
+        int fd;           /* the same directory, open */
+} HypervisorSnapshotDir;
 
 typedef struct Hypervisor {
         const char *type;           /* "qemu", … — the record's backend */
         const char *default_binary; /* searched in $PATH unless configured */
+        const char *machine;        /* the machine type of every VM (snapshots record it) */
+        /* The guest CPU model under accel: state saved on one does not load on another. */
+        const char *(*cpu_model)(Accel accel);
         /* The unit's argv (argv[0] = l->binary), sockets under r->run_dir. */
         int (*build_argv)(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv);
         /* The API socket answers: make the guest run (blocking; worker threads). */
         int (*resume)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
+        /* Stop the guest's vCPUs, for a consistent snapshot (blocking; worker threads). */
+        int (*pause)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
+        /* Of a paused guest: write its device and RAM state into dir (blocking, as long as the state takes;
+         * worker threads). The guest stays paused; disks are the caller's to copy. */
+        int (*snapshot)(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
+                        char **ret_error);
+        /* Of a hypervisor launched with HypervisorLaunch.incoming: load the state snapshot() wrote into dir
+         * (blocking; worker threads). The guest stays paused until resume(). */
+        int (*clone)(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
+                     char **ret_error);
+        /* Disk index (its place in the record's storage list) is now size bytes large: the hypervisor takes
+         * the new size and tells the guest (blocking; worker threads). NULL: not supported. */
+        int (*disk_grown)(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec,
+                          char **ret_error);
+        /* A running guest back to one of its own snapshots; NULL: not supported (yet). */
+        int (*restore)(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
+                       char **ret_error);
         /* Ask the guest to power off, like a power button (blocking; worker threads). */
         int (*request_shutdown)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
         /* The path of the serial console's pty, as the hypervisor reports it (blocking; worker threads). */

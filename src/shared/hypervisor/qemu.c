@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU backend: the command line a VM record launches with, and its QMP conversations. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "console.h"
 #include "fs-util.h"
@@ -136,8 +138,14 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
                 k = add_disks(&argv, r);
         if (k >= 0)
                 k = argv_add_many(&argv, "-chardev", chardev, "-serial", "chardev:console", "-qmp", qmp, NULL);
+        /* A generation ID of its own for every QEMU process: a guest resumed from a snapshot (a clone, a
+         * restore) sees it change and reseeds its random pool instead of repeating its source's numbers. */
+        if (k >= 0)
+                k = argv_add_many(&argv, "-device", "vmgenid,guid=auto", NULL);
         if (k >= 0 && l->start_paused)
                 k = argv_add_many(&argv, "-S", NULL);
+        if (k >= 0 && l->incoming)
+                k = argv_add_many(&argv, "-incoming", "defer", NULL);
         if (k < 0)
                 return k;
         *ret_argv = TAKE_PTR(argv);
@@ -163,6 +171,8 @@ int qemu_resume(const char *run_dir, uint64_t timeout_usec, char **ret_error) {
         json_object *running;
         if (json_object_object_get_ex(status, "running", &running) && json_object_get_boolean(running))
                 return 0;
+        /* A snapshot whose manager died may still be migrating; the guest runs on without it. */
+        (void) qmp_execute(q, "migrate_cancel", NULL, timeout_usec, NULL, NULL);
         return qmp_execute(q, "cont", NULL, timeout_usec, NULL, ret_error);
 }
 
@@ -196,6 +206,144 @@ int qemu_query_console(const char *run_dir, uint64_t timeout_usec, char **ret_pa
         return -ENOENT;
 }
 
+int qemu_pause(const char *run_dir, uint64_t timeout_usec, char **ret_error) {
+        _cleanup_(qmp_freep) Qmp *q = NULL;
+        int r = qmp_open(run_dir, timeout_usec, &q);
+        if (r < 0)
+                return r;
+        return qmp_execute(q, "stop", NULL, timeout_usec, NULL, ret_error);
+}
+
+/* The name the state file's descriptor has inside QEMU between getfd and the migration that takes it. */
+#define MIGRATION_FD_NAME "cocoon-state"
+/* QEMU 7.2 throttles migrations to 32 MiB/s by default; into a local file that only slows the save. */
+#define MIGRATION_MAX_BANDWIDTH (UINT64_C(1) << 40)
+
+static int set_error(char **ret_error, const char *message) {
+        if (!ret_error)
+                return 0;
+        free(*ret_error);
+        *ret_error = strdup(message);
+        return *ret_error ? 0 : -ENOMEM;
+}
+
+/* MIGRATION events are only sent with the "events" capability; the stream is a local file, so no limit. */
+static int migration_setup(Qmp *q, uint64_t timeout_usec, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *caps = json_object_new_object();
+        _cleanup_(json_object_putp) json_object *params = json_object_new_object();
+        json_object *list = json_object_new_array(), *cap = json_object_new_object();
+        if (!caps || !params || !list || !cap || json_add_string(cap, "capability", "events") < 0 ||
+            json_add_bool(cap, "state", true) < 0 || json_object_array_add(list, cap) < 0) {
+                json_object_put(list);
+                json_object_put(cap);
+                return -ENOMEM;
+        }
+        if (json_add_object(caps, "capabilities", list) < 0 ||
+            json_object_object_add(params, "max-bandwidth",
+                                   json_object_new_int64((int64_t) MIGRATION_MAX_BANDWIDTH)) < 0)
+                return -ENOMEM;
+        int r = qmp_execute(q, "migrate-set-capabilities", caps, timeout_usec, NULL, ret_error);
+        if (r < 0)
+                return r;
+        return qmp_execute(q, "migrate-set-parameters", params, timeout_usec, NULL, ret_error);
+}
+
+/* Passes fd to QEMU under MIGRATION_FD_NAME. */
+static int migration_pass_fd(Qmp *q, int fd, uint64_t timeout_usec, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *args = json_object_new_object();
+        if (!args || json_add_string(args, "fdname", MIGRATION_FD_NAME) < 0)
+                return -ENOMEM;
+        return qmp_execute_with_fd(q, "getfd", args, fd, timeout_usec, NULL, ret_error);
+}
+
+/* Follows MIGRATION events to the end: completed is 0; failed or cancelled is -EIO with QEMU's reason. */
+static int migration_wait(Qmp *q, uint64_t timeout_usec, char **ret_error) {
+        for (;;) {
+                _cleanup_(json_object_putp) json_object *data = NULL;
+                const char *status = NULL;
+                int r = qmp_wait_event(q, "MIGRATION", timeout_usec, &data);
+                if (r < 0)
+                        return r;
+                (void) json_get_string(data, "status", &status);
+                if (streq_ptr(status, "completed"))
+                        return 0;
+                if (!streq_ptr(status, "failed") && !streq_ptr(status, "cancelled"))
+                        continue;
+
+                _cleanup_(json_object_putp) json_object *info = NULL;
+                const char *desc = NULL;
+                if (qmp_execute(q, "query-migrate", NULL, timeout_usec, &info, NULL) >= 0)
+                        (void) json_get_string(info, "error-desc", &desc);
+                char message[512];
+                snprintf(message, sizeof(message), "migration %s: %s", status, desc ?: "no reason given");
+                r = set_error(ret_error, message);
+                return r < 0 ? r : -EIO;
+        }
+}
+
+static int migration_uri(json_object **ret) {
+        _cleanup_(json_object_putp) json_object *args = json_object_new_object();
+        if (!args || json_add_string(args, "uri", "fd:" MIGRATION_FD_NAME) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(args);
+        return 0;
+}
+
+int qemu_snapshot(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
+                  char **ret_error) {
+        _cleanup_(qmp_freep) Qmp *q = NULL;
+        _cleanup_(json_object_putp) json_object *args = NULL;
+        int r = qmp_open(run_dir, timeout_usec, &q);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = openat(dir->fd, QEMU_STATE_FILE_NAME,
+                                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        if ((r = migration_setup(q, timeout_usec, ret_error)) < 0 ||
+            (r = migration_pass_fd(q, fd, timeout_usec, ret_error)) < 0 || (r = migration_uri(&args)) < 0 ||
+            (r = qmp_execute(q, "migrate", args, timeout_usec, NULL, ret_error)) < 0 ||
+            (r = migration_wait(q, timeout_usec, ret_error)) < 0 || (r = fsync(fd) < 0 ? -errno : 0) < 0) {
+                /* A migration still writing must not go on into a file that is gone. */
+                (void) qmp_execute(q, "migrate_cancel", NULL, timeout_usec, NULL, NULL);
+                (void) unlinkat(dir->fd, QEMU_STATE_FILE_NAME, 0);
+                return r;
+        }
+        return 0;
+}
+
+int qemu_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
+               char **ret_error) {
+        _cleanup_(qmp_freep) Qmp *q = NULL;
+        _cleanup_(json_object_putp) json_object *args = NULL;
+        int r = qmp_open(run_dir, timeout_usec, &q);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = openat(dir->fd, QEMU_STATE_FILE_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if ((r = migration_setup(q, timeout_usec, ret_error)) < 0 ||
+            (r = migration_pass_fd(q, fd, timeout_usec, ret_error)) < 0 || (r = migration_uri(&args)) < 0 ||
+            (r = qmp_execute(q, "migrate-incoming", args, timeout_usec, NULL, ret_error)) < 0)
+                return r;
+        return migration_wait(q, timeout_usec, ret_error);
+}
+
+int qemu_disk_grown(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec,
+                    char **ret_error) {
+        _cleanup_(qmp_freep) Qmp *q = NULL;
+        _cleanup_(json_object_putp) json_object *args = json_object_new_object();
+        char device[32];
+        snprintf(device, sizeof(device), "disk%zu", index);
+        if (!args || json_add_string(args, "device", device) < 0 ||
+            json_add_int64(args, "size", (int64_t) MIN(size, (uint64_t) INT64_MAX)) < 0)
+                return -ENOMEM;
+        int r = qmp_open(run_dir, timeout_usec, &q);
+        if (r < 0)
+                return r;
+        return qmp_execute(q, "block_resize", args, timeout_usec, NULL, ret_error);
+}
+
 int qemu_request_powerdown(const char *run_dir, uint64_t timeout_usec, char **ret_error) {
         _cleanup_(qmp_freep) Qmp *q = NULL;
         int r = qmp_open(run_dir, timeout_usec, &q);
@@ -204,11 +352,23 @@ int qemu_request_powerdown(const char *run_dir, uint64_t timeout_usec, char **re
         return qmp_execute(q, "system_powerdown", NULL, timeout_usec, NULL, ret_error);
 }
 
+/* What -cpu gives the guest: the host's CPU under KVM, QEMU's default model under TCG. */
+static const char *qemu_cpu_model(Accel accel) {
+        return accel == ACCEL_KVM ? "host" : "qemu64";
+}
+
 const Hypervisor hypervisor_qemu = {
         .type = "qemu",
         .default_binary = "qemu-system-x86_64",
+        .machine = "microvm",
+        .cpu_model = qemu_cpu_model,
         .build_argv = qemu_build_argv,
         .resume = qemu_resume,
+        .pause = qemu_pause,
+        .snapshot = qemu_snapshot,
+        .clone = qemu_clone,
+        .disk_grown = qemu_disk_grown,
+        .restore = NULL, /* later: a new process from the snapshot, swapped in once it runs */
         .request_shutdown = qemu_request_powerdown,
         .query_console = qemu_query_console,
 };

@@ -8,6 +8,9 @@
 #include "hypervisor.h"
 #include "vm-types.h"
 
+/* The device and RAM state in a snapshot's payload. */
+#define QEMU_STATE_FILE_NAME "vmstate"
+
 /* auto -> kvm where the CPU really has hardware virtualization, else tcg. */
 Accel accel_resolve(Accel a);
 
@@ -22,6 +25,21 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
 /* Blocking QMP conversations (worker threads): */
 /* Connects, negotiates, checks the VM status and resumes it if paused by -S. */
 int qemu_resume(const char *run_dir, uint64_t timeout_usec, char **ret_error);
+/* Sends stop: the vCPUs halt, devices keep their state. */
+int qemu_pause(const char *run_dir, uint64_t timeout_usec, char **ret_error);
+/* Migrates the paused guest's device and RAM state into <dir>/QEMU_STATE_FILE_NAME: the file is created
+ * here (0600; it must not exist), passed to QEMU with getfd (its seccomp filter denies exec:, and it cannot
+ * see the snapshot store) and written by `migrate fd:`; completion is awaited on MIGRATION events. On
+ * failure the file is removed and QEMU is left paused. */
+int qemu_snapshot(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
+                  char **ret_error);
+/* Loads <dir>/QEMU_STATE_FILE_NAME into a QEMU started with -incoming defer (`migrate-incoming fd:`). */
+int qemu_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
+               char **ret_error);
+/* block_resize of drive disk<index> (as qemu_build_argv() names them) to size bytes: virtio-blk then tells
+ * the guest its new capacity. */
+int qemu_disk_grown(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec,
+                    char **ret_error);
 /* Sends system_powerdown (the ACPI power button). */
 int qemu_request_powerdown(const char *run_dir, uint64_t timeout_usec, char **ret_error);
 /* The pty of the serial console: query-chardev's "pty:/dev/pts/N" of label "console" -> "/dev/pts/N". */

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <string.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -191,7 +192,29 @@ static int qmp_read_message(Qmp *q, uint64_t deadline, json_object **ret) {
         }
 }
 
-static int qmp_send(Qmp *q, json_object *m, uint64_t deadline) {
+/* Sends the first bytes of a command together with fd (SCM_RIGHTS): QEMU takes descriptors that come with
+ * any byte of the command that names them (getfd). */
+static ssize_t send_with_fd(int sock, const char *p, size_t len, int fd) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        struct iovec iov = { .iov_base = (char *) p, .iov_len = len };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof(control.buf),
+        };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static int qmp_send(Qmp *q, json_object *m, int fd, uint64_t deadline) {
         _cleanup_free_ char *line = NULL;
         const char *s;
         size_t len, done = 0;
@@ -205,7 +228,10 @@ static int qmp_send(Qmp *q, json_object *m, uint64_t deadline) {
                 ssize_t n;
                 int r;
 
-                n = send(q->fd, line + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (done == 0 && fd >= 0)
+                        n = send_with_fd(q->fd, line, len, fd);
+                else
+                        n = send(q->fd, line + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (n >= 0) {
                         done += (size_t) n;
                         continue;
@@ -294,7 +320,7 @@ static int reply_result(json_object *reply, json_object **ret_return, char **ret
         return -EBADMSG;
 }
 
-static int qmp_execute_until(Qmp *q, const char *command, json_object *arguments, uint64_t deadline,
+static int qmp_execute_until(Qmp *q, const char *command, json_object *arguments, int fd, uint64_t deadline,
                              json_object **ret_return, char **ret_error_desc) {
         _cleanup_(json_object_putp) json_object *request = NULL;
         char id[32];
@@ -317,7 +343,7 @@ static int qmp_execute_until(Qmp *q, const char *command, json_object *arguments
         if (r < 0)
                 return r;
 
-        r = qmp_send(q, request, deadline);
+        r = qmp_send(q, request, fd, deadline);
         if (r < 0)
                 return r;
 
@@ -349,7 +375,17 @@ int qmp_execute(Qmp *q, const char *command, json_object *arguments, uint64_t ti
         assert(q);
         assert(command);
 
-        return qmp_execute_until(q, command, arguments, deadline_after(timeout_usec), ret_return,
+        return qmp_execute_until(q, command, arguments, -EBADF, deadline_after(timeout_usec), ret_return,
+                                 ret_error_desc);
+}
+
+int qmp_execute_with_fd(Qmp *q, const char *command, json_object *arguments, int fd, uint64_t timeout_usec,
+                        json_object **ret_return, char **ret_error_desc) {
+        assert(q);
+        assert(command);
+        assert(fd >= 0);
+
+        return qmp_execute_until(q, command, arguments, fd, deadline_after(timeout_usec), ret_return,
                                  ret_error_desc);
 }
 
@@ -438,7 +474,7 @@ int qmp_connect(const char *socket_path, uint64_t timeout_usec, Qmp **ret) {
                 return r;
 
         /* Until capabilities are negotiated QEMU accepts no other command. */
-        r = qmp_execute_until(q, "qmp_capabilities", NULL, deadline, NULL, NULL);
+        r = qmp_execute_until(q, "qmp_capabilities", NULL, -EBADF, deadline, NULL, NULL);
         if (r < 0)
                 return r;
 

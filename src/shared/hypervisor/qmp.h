@@ -27,6 +27,11 @@ int qmp_connect(const char *socket_path, uint64_t timeout_usec, Qmp **ret);
 int qmp_execute(Qmp *q, const char *command, json_object *arguments, uint64_t timeout_usec,
                 json_object **ret_return, char **ret_error_desc);
 
+/* The same, sending fd along with the command (SCM_RIGHTS), as getfd and add-fd want it. The caller keeps
+ * fd; QEMU holds its own duplicate. */
+int qmp_execute_with_fd(Qmp *q, const char *command, json_object *arguments, int fd, uint64_t timeout_usec,
+                        json_object **ret_return, char **ret_error_desc);
+
 /* Waits for the event event_name, taking the oldest queued one first; other events stay queued. On success
  * *ret_data (optional) gets a new reference to the event's "data" (NULL when it has none). Queued events
  * are still returned after QEMU closed the connection; then -ECONNRESET. -ETIMEDOUT after timeout_usec. */

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* io.cocoon.Snapshot methods, and the recovery of saves a killed manager left behind. */
+#pragma once
+
+#include "manager.h"
+#include "varlink.h"
+
+int vl_method_snapshot_save(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                            void *userdata);
+int vl_method_snapshot_list(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                            void *userdata);
+int vl_method_snapshot_inspect(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                               void *userdata);
+int vl_method_snapshot_delete(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                              void *userdata);
+
+/* At start-up, before serving: a pending snapshot in the store is a save a killed manager left, and its
+ * guest may still be paused. Resumes each such source VM that should be running (in a worker); the records
+ * and files stay for gc to remove. */
+int snapshot_recover_leftovers(Manager *m);

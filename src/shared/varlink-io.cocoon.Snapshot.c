@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Interface io.cocoon.Snapshot: save a running VM's state and disks, list, inspect and delete snapshots. */
+#include "varlink-interfaces.h"
+
+static const VarlinkField snapshot_fields[] = {
+        {.name = "id", .type = VARLINK_STRING, .doc = "26 characters of lowercase base32."},
+        {.name = "name", .type = VARLINK_STRING, .doc = "Unique among snapshots."},
+        {.name = "description", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE},
+        {.name = "createdAt", .type = VARLINK_STRING, .doc = "RFC 3339."},
+        {.name = "vm", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE, .doc = "Id of the source VM."},
+        {.name = "backend", .type = VARLINK_STRING},
+        {.name = "hypervisorVersion", .type = VARLINK_STRING, .doc = "Of the binary that wrote the state."},
+        {.name = "machine", .type = VARLINK_STRING},
+        {.name = "cpuModel", .type = VARLINK_STRING},
+        {.name = "accel", .type = VARLINK_STRING, .doc = "kvm or tcg."},
+        {.name = "config",
+         .type = VARLINK_OBJECT,
+         .doc = "cpu, memory, storage (bytes), image, imageDigest."},
+        {.name = "storageConfigs",
+         .type = VARLINK_OBJECT,
+         .flags = VARLINK_ARRAY,
+         .doc = "The source's disks; the writable ones are in the snapshot."},
+        {.name = "imageBlobIds",
+         .type = VARLINK_STRING,
+         .flags = VARLINK_NULLABLE | VARLINK_ARRAY,
+         .doc = "Image blobs the snapshot keeps from garbage collection."},
+        {},
+};
+
+static const VarlinkSymbol type_snapshot = {
+        .kind = VARLINK_SYMBOL_STRUCT_TYPE,
+        .name = "Snapshot",
+        .input = snapshot_fields,
+        .doc = "A complete snapshot: what a clone needs, and what it must match.",
+};
+
+static const VarlinkField save_in[] = {
+        {.name = "vm", .type = VARLINK_STRING, .doc = "The running VM: id, name, or unique id prefix."},
+        {.name = "name",
+         .type = VARLINK_STRING,
+         .flags = VARLINK_NULLABLE,
+         .doc = "[A-Za-z0-9][A-Za-z0-9._-]{0,62}; default <vm name>-snap-<8 characters of the id>."},
+        {.name = "description",
+         .type = VARLINK_STRING,
+         .flags = VARLINK_NULLABLE,
+         .doc = "Up to 1024 printable characters."},
+        {},
+};
+
+static const VarlinkField snapshot_out[] = {
+        {.name = "snapshot", .type = VARLINK_NAMED, .named_type = "Snapshot"},
+        {},
+};
+
+static const VarlinkSymbol method_save = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "Save",
+        .input = save_in,
+        .output = snapshot_out,
+        .doc = "Pauses the VM, writes its device and RAM state and a copy of every writable disk into a new "
+               "snapshot, and resumes it (also when the save fails or the caller leaves). Serialized with "
+               "the "
+               "VM's other operations. Listed only once complete.",
+};
+
+static const VarlinkField list_in[] = {
+        {.name = "vm",
+         .type = VARLINK_STRING,
+         .flags = VARLINK_NULLABLE,
+         .doc = "Only the snapshots of this VM (reference)."},
+        {},
+};
+
+static const VarlinkField list_out[] = {
+        {.name = "snapshots", .type = VARLINK_NAMED, .named_type = "Snapshot", .flags = VARLINK_ARRAY},
+        {},
+};
+
+static const VarlinkSymbol method_list = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "List",
+        .input = list_in,
+        .output = list_out,
+        .doc = "Complete snapshots, oldest first.",
+};
+
+static const VarlinkField ref_in[] = {
+        {.name = "ref",
+         .type = VARLINK_STRING,
+         .doc = "Id, name, or unique id prefix of at least 3 characters."},
+        {},
+};
+
+static const VarlinkSymbol method_inspect = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "Inspect",
+        .input = ref_in,
+        .output = snapshot_out,
+        .doc = "One snapshot by reference.",
+};
+
+static const VarlinkField delete_out[] = {
+        {.name = "id", .type = VARLINK_STRING},
+        {},
+};
+
+static const VarlinkSymbol method_delete = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "Delete",
+        .input = ref_in,
+        .output = delete_out,
+        .doc = "Removes a snapshot and its files, and its id from the source VM's snapshotIds.",
+};
+
+static const VarlinkField reference_fields[] = {
+        {.name = "reference", .type = VARLINK_STRING},
+        {.name = "candidates",
+         .type = VARLINK_STRING,
+         .flags = VARLINK_NULLABLE | VARLINK_ARRAY,
+         .doc = "Ids sharing the prefix, when it is ambiguous."},
+        {.name = "message", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE},
+        {},
+};
+
+static const VarlinkField name_in_use_fields[] = {
+        {.name = "name", .type = VARLINK_STRING},
+        {.name = "id", .type = VARLINK_STRING, .doc = "The snapshot that has it."},
+        {.name = "message", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE},
+        {},
+};
+
+static const VarlinkField invalid_state_fields[] = {
+        {.name = "id", .type = VARLINK_STRING},
+        {.name = "state", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE},
+        {.name = "message", .type = VARLINK_STRING},
+        {},
+};
+
+static const VarlinkField field_message_fields[] = {
+        {.name = "field", .type = VARLINK_STRING, .doc = "The parameter (or record field) at fault."},
+        {.name = "message", .type = VARLINK_STRING},
+        {},
+};
+
+static const VarlinkField failed_fields[] = {
+        {.name = "id", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE, .doc = "The VM."},
+        {.name = "message", .type = VARLINK_STRING},
+        {},
+};
+
+static const VarlinkSymbol error_no_such_snapshot = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "NoSuchSnapshot",
+        .input = reference_fields,
+        .doc = "No snapshot, or several, match the reference.",
+};
+static const VarlinkSymbol error_no_such_vm = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "NoSuchVM",
+        .input = reference_fields,
+        .doc = "No VM, or several, match the reference.",
+};
+static const VarlinkSymbol error_name_in_use = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "NameInUse",
+        .input = name_in_use_fields,
+};
+static const VarlinkSymbol error_invalid_state = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "InvalidState",
+        .input = invalid_state_fields,
+        .doc = "The VM is not running.",
+};
+static const VarlinkSymbol error_invalid_configuration = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "InvalidConfiguration",
+        .input = field_message_fields,
+};
+static const VarlinkSymbol error_incompatible_snapshot = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "IncompatibleSnapshot",
+        .input = field_message_fields,
+        .doc = "The snapshot cannot be used here: field names what differs (backend, hypervisorVersion, "
+               "machine, cpuModel, accel) or what is missing (files).",
+};
+static const VarlinkSymbol error_snapshot_failed = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "SnapshotFailed",
+        .input = failed_fields,
+        .doc = "The hypervisor or a copy failed; nothing was kept and the VM runs on.",
+};
+
+static const VarlinkSymbol *const symbols[] = {
+        &type_snapshot,
+        &method_save,
+        &method_list,
+        &method_inspect,
+        &method_delete,
+        &error_no_such_snapshot,
+        &error_no_such_vm,
+        &error_name_in_use,
+        &error_invalid_state,
+        &error_invalid_configuration,
+        &error_incompatible_snapshot,
+        &error_snapshot_failed,
+        NULL,
+};
+
+const VarlinkInterface vl_interface_io_cocoon_Snapshot = {
+        .name = "io.cocoon.Snapshot",
+        .symbols = symbols,
+        .doc = "Snapshots of running VMs: device and RAM state plus disk copies, for clones.",
+};

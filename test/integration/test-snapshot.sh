@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# test-snapshot.sh: snapshots of a real guest that counts on its console (cocoon.tick=1): save, the source
+# counting on, the snapshot listed, inspected and in the VM's snapshotIds; save of a VM that is not running;
+# delete; a manager killed during a save leaves nothing listed, the source running, and gc the leftovers.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+guest_env=$COCOON_BUILD_DIR/guest/guest.env
+[ -f "$guest_env" ] || fail "no test guest at $guest_env (tools/test builds it with test/guest/build.sh)"
+# shellcheck disable=SC1090
+. "$guest_env"
+
+snapshots=/var/lib/cocoon/snapshots
+manager_pid() { systemctl show -p MainPID --value cocoon-manager.service; }
+
+# json_get EXPRESSION: evaluate a Python expression over the JSON document on stdin (as `d`).
+json_get() {
+        python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"
+}
+
+# last_tick ID: the last counter value the VM's guest printed.
+last_tick() {
+        grep -a -o 'COCOON-TICK [0-9]*' "/var/log/cocoon/vms/$1/console.log" | tail -n 1 | cut -d ' ' -f 2
+}
+
+# ticks_past ID N: the guest has counted past N.
+ticks_past() {
+        local t
+        t=$(last_tick "$1")
+        [ -n "$t" ] && [ "$t" -gt "$2" ]
+}
+
+vm_field() {
+        cocoonctl vm inspect "$1" | json_get "$2"
+}
+
+info "a guest that counts"
+cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" \
+        >/dev/null
+src=$(cocoonctl vm run guest --name src --memory 128M --storage 64M --append cocoon.tick=1)
+cocoonctl vm create guest --name idle0 --memory 128M --storage 64M >/dev/null
+wait_for 120 ticks_past "$src" 2
+
+info "save: a snapshot of the running VM, which counts on"
+before_save=$(last_tick "$src")
+out=$(cocoonctl snapshot save src --name s1 --description first --json)
+snap=$(echo "$out" | json_get 'd["id"]')
+assert_eq s1 "$(echo "$out" | json_get 'd["name"]')" "snapshot name"
+assert_eq "$src" "$(echo "$out" | json_get 'd["vm"]')" "snapshot's source"
+[ -s "$snapshots/$snap/vmstate" ] || fail "no device state in the snapshot"
+[ -f "$snapshots/$snap/cow.raw" ] || fail "no copy of the COW disk in the snapshot"
+[ -f "$snapshots/$snap/snapshot.json" ] || fail "no snapshot.json"
+[ ! -e "$snapshots/$snap/pending.json" ] || fail "a complete snapshot is still pending"
+at_save=$(last_tick "$src")
+wait_for 30 ticks_past "$src" "$((at_save + 2))"
+assert_eq running "$(vm_field src 'd["state"]')" "source state after the save"
+assert_eq "['$snap']" "$(vm_field src 'd["snapshotIds"]')" "source's snapshotIds"
+
+info "clone: a new VM that counts on from the snapshot's point, while the source counts on too"
+out=$(cocoonctl vm clone s1 --json)
+clone=$(echo "$out" | json_get 'd["id"]')
+assert_eq "s1-clone-${clone:0:8}" "$(echo "$out" | json_get 'd["name"]')" "default clone name"
+assert_eq running "$(echo "$out" | json_get 'd["state"]')" "clone state"
+assert_ne "$src" "$clone" "clone id"
+wait_for 30 ticks_past "$clone" "$((at_save + 1))"
+clone_log=/var/log/cocoon/vms/$clone/console.log
+first=$(grep -a -o 'COCOON-TICK [0-9]*' "$clone_log" | head -n 1 | cut -d ' ' -f 2)
+[ "$first" -gt "$before_save" ] && [ "$first" -le "$((at_save + 1))" ] ||
+        fail "the clone's first tick $first is not where the snapshot was taken ($before_save..$at_save)"
+assert_not_contains "$(cat "$clone_log")" COCOON-GUEST-READY "clone console (no boot)"
+[ -f "/var/lib/cocoon/vms/$clone/cow.raw" ] || fail "the clone has no COW disk of its own"
+wait_for 30 ticks_past "$src" "$(last_tick "$src")"
+
+info "clone with more storage: its COW disk grows, and QEMU has the new size"
+grown=$(cocoonctl vm clone s1 --name grown --storage 128M)
+assert_eq 134217728 "$(stat -c %s "/var/lib/cocoon/vms/$grown/cow.raw")" "grown COW file"
+qmp_sizes=$(printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"query-block"}' |
+        socat -t 2 - "UNIX-CONNECT:/run/cocoon/vms/$grown/api.sock" | grep -a '"device"')
+assert_contains "$qmp_sizes" '"virtual-size": 134217728' "QEMU's size of the grown disk"
+wait_for 30 ticks_past "$grown" "$((at_save + 1))"
+cocoonctl vm rm --force grown >/dev/null
+
+info "clone with other memory or fewer vCPUs: InvalidConfiguration naming the field, nothing left"
+vms_before=$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)
+out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"s1","name":"big","memory":268435456}')
+assert_eq io.cocoon.VM.InvalidConfiguration "$(echo "$out" | json_get 'd["error"]')" "other memory"
+assert_eq memory "$(echo "$out" | json_get 'd["parameters"]["field"]')" "its field"
+out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"s1","name":"big","cpu":2}')
+assert_eq cpu "$(echo "$out" | json_get 'd["parameters"]["field"]')" "clone with other cpu"
+out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"s1","name":"big","storage":1048576}')
+assert_eq storage "$(echo "$out" | json_get 'd["parameters"]["field"]')" "clone with less storage"
+out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"nope"}')
+assert_eq io.cocoon.VM.NoSuchSnapshot "$(echo "$out" | json_get 'd["error"]')" "clone of nothing"
+assert_eq "$vms_before" "$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)" "VM directories"
+assert_fails cocoonctl vm inspect big
+
+info "list, inspect, references"
+assert_eq "['s1']" "$(cocoonctl snapshot list --json | json_get '[s["name"] for s in d]')" "list"
+assert_eq 1 "$(cocoonctl snapshot ls --vm src --json | json_get 'len(d)')" "list --vm src"
+assert_eq "No snapshots found for VM idle0." "$(cocoonctl snapshot list --vm idle0)" "list --vm idle0"
+table=$(cocoonctl snapshot list)
+assert_contains "$table" "ID" "table header"
+assert_contains "$table" "$snap" "table"
+out=$(cocoonctl snapshot inspect "${snap:0:5}")
+assert_eq first "$(echo "$out" | json_get 'd["description"]')" "inspect by prefix"
+assert_eq 134217728 "$(echo "$out" | json_get 'd["config"]["memory"]')" "memory"
+assert_fails cocoonctl snapshot inspect "${snap:0:2}"
+out=$(varlink_raw_call io.cocoon.Snapshot.Inspect '{"ref":"nope"}')
+assert_eq io.cocoon.Snapshot.NoSuchSnapshot "$(echo "$out" | json_get 'd["error"]')" "inspect of nothing"
+out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"s1"}')
+assert_eq io.cocoon.Snapshot.NameInUse "$(echo "$out" | json_get 'd["error"]')" "a second s1"
+out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"../bad"}')
+assert_eq io.cocoon.Snapshot.InvalidConfiguration "$(echo "$out" | json_get 'd["error"]')" "bad name"
+assert_eq name "$(echo "$out" | json_get 'd["parameters"]["field"]')" "bad name's field"
+
+info "a clone whose saved state does not load: the call fails and the clone leaves nothing"
+broken=$(cocoonctl snapshot save src --name broken)
+truncate -s 65536 "$snapshots/$broken/vmstate"
+vms_before=$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)
+units_before=$(systemctl list-units --all --plain --no-legend 'cocoon-vm@*' | wc -l)
+assert_fails cocoonctl vm clone broken --name broken-clone
+assert_fails cocoonctl vm inspect broken-clone
+assert_eq "$vms_before" "$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)" "VM directories"
+assert_eq "$units_before" "$(systemctl list-units --all --plain --no-legend 'cocoon-vm@*' | wc -l)" "VM units"
+assert_eq "$broken" "$(cocoonctl snapshot rm broken)" "removal of the broken snapshot"
+assert_eq running "$(vm_field src 'd["state"]')" "source state"
+
+info "save of a VM that is not running: InvalidState, nothing left"
+cocoonctl vm create guest --name idle --memory 128M --storage 64M >/dev/null
+out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"idle","name":"s2"}')
+assert_eq io.cocoon.Snapshot.InvalidState "$(echo "$out" | json_get 'd["error"]')" "save of a created VM"
+assert_eq created "$(echo "$out" | json_get 'd["parameters"]["state"]')" "its state"
+assert_eq 1 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot directories"
+
+info "delete: gone from the store and from the source's snapshotIds"
+assert_eq "$snap" "$(cocoonctl snapshot rm s1)" "deleted id"
+assert_eq "[]" "$(vm_field src 'd.get("snapshotIds") or []')" "source's snapshotIds after delete"
+[ ! -e "$snapshots/$snap" ] || fail "the deleted snapshot's directory is still there"
+assert_eq "No snapshots found." "$(cocoonctl snapshot list)" "list after delete"
+
+info "a manager killed during a save: nothing listed, the source runs, gc removes the rest"
+(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}' >/dev/null 2>&1 || true) &
+wait_for 30 sh -c "ls $snapshots/*/pending.json"
+kill -9 "$(manager_pid)"
+wait
+out=$(varlink_raw_call io.cocoon.Snapshot.List '{}')
+if ls "$snapshots"/*/snapshot.json >/dev/null 2>&1; then
+        info "the save had finished before the kill"
+        varlink_raw_call io.cocoon.Snapshot.Delete '{"ref":"cut"}' >/dev/null
+else
+        assert_eq 0 "$(echo "$out" | json_get 'len(d["parameters"]["snapshots"])')" "list after the kill"
+fi
+assert_eq running "$(vm_field src 'd["state"]')" "source state after the kill"
+at_kill=$(last_tick "$src")
+wait_for 30 ticks_past "$src" "$((at_kill + 2))"
+cocoonctl gc >/dev/null
+assert_eq 0 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot directories after gc"
+# The name of the interrupted save is free again.
+out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}')
+assert_eq cut "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["name"]')" "a save after gc"
+
+cocoonctl vm rm --force src idle idle0 "$clone" >/dev/null
+echo "PASS"
