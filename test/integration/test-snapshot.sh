@@ -34,6 +34,11 @@ vm_field() {
         cocoonctl vm inspect "$1" | json_get "$2"
 }
 
+info "the manager serves io.cocoon.Snapshot and VM.Clone"
+assert_contains "$(varlink_raw_call org.varlink.service.GetInfo)" '"io.cocoon.Snapshot"' "GetInfo interfaces"
+assert_contains "$(cocoonctl introspect io.cocoon.Snapshot)" "method Save(" "introspect"
+assert_contains "$(cocoonctl introspect io.cocoon.VM)" "method Clone(" "introspect io.cocoon.VM"
+
 info "a guest that counts"
 cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" \
         >/dev/null
