@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -144,6 +145,32 @@ static void test_error_reply(void **state) {
         assert_string_equal(return_string(status, "status"), "prelaunch");
 }
 
+/* A descriptor travels with the command that names it (SCM_RIGHTS): QEMU holds it under that name until
+ * closefd, which fails for a name it does not hold. */
+static void test_execute_with_fd(void **state) {
+        Qemu *qemu = *state;
+        _cleanup_(qmp_freep) Qmp *q = NULL;
+        _cleanup_(json_object_putp) json_object *args = json_object_new_object();
+        _cleanup_free_ char *desc = NULL;
+        int pipe_fds[2];
+
+        assert_int_equal(qmp_connect(qemu->socket, LONG_TIMEOUT, &q), 0);
+        assert_int_equal(json_add_string(args, "fdname", "cocoon-test"), 0);
+        /* Without a descriptor QEMU refuses getfd. */
+        assert_int_equal(qmp_execute(q, "getfd", args, LONG_TIMEOUT, NULL, &desc), -EIO);
+        assert_non_null(desc);
+        assert_int_equal(qmp_execute(q, "closefd", args, LONG_TIMEOUT, NULL, NULL), -EIO);
+
+        assert_int_equal(pipe2(pipe_fds, O_CLOEXEC), 0);
+        assert_int_equal(qmp_execute_with_fd(q, "getfd", args, pipe_fds[1], LONG_TIMEOUT, NULL, NULL), 0);
+        /* Ours stays ours: QEMU got a duplicate. */
+        assert_true(fcntl(pipe_fds[1], F_GETFD) >= 0);
+        assert_int_equal(qmp_execute(q, "closefd", args, LONG_TIMEOUT, NULL, NULL), 0);
+        assert_int_equal(qmp_execute(q, "closefd", args, LONG_TIMEOUT, NULL, NULL), -EIO);
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+}
+
 static void test_events_are_queued(void **state) {
         Qemu *qemu = *state;
         _cleanup_(qmp_freep) Qmp *q = NULL;
@@ -249,6 +276,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_connect_status_version, qemu_setup, qemu_teardown),
                 cmocka_unit_test_setup_teardown(test_error_reply, qemu_setup, qemu_teardown),
+                cmocka_unit_test_setup_teardown(test_execute_with_fd, qemu_setup, qemu_teardown),
                 cmocka_unit_test_setup_teardown(test_events_are_queued, qemu_setup, qemu_teardown),
                 cmocka_unit_test_setup_teardown(test_quit_then_connection_reset, qemu_setup, qemu_teardown),
                 cmocka_unit_test_setup_teardown(test_timeouts, qemu_setup, qemu_teardown),

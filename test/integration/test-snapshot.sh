@@ -34,6 +34,11 @@ vm_field() {
         cocoonctl vm inspect "$1" | json_get "$2"
 }
 
+info "the manager serves io.cocoon.Snapshot and VM.Clone"
+assert_contains "$(varlink_raw_call org.varlink.service.GetInfo)" '"io.cocoon.Snapshot"' "GetInfo interfaces"
+assert_contains "$(cocoonctl introspect io.cocoon.Snapshot)" "method Save(" "introspect"
+assert_contains "$(cocoonctl introspect io.cocoon.VM)" "method Clone(" "introspect io.cocoon.VM"
+
 info "a guest that counts"
 cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" \
         >/dev/null
@@ -159,5 +164,12 @@ assert_eq 0 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot dir
 out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}')
 assert_eq cut "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["name"]')" "a save after gc"
 
+info "a snapshot keeps its image blobs: with its VM and image gone and gc run, it still clones"
 cocoonctl vm rm --force src idle idle0 "$clone" >/dev/null
+cocoonctl image rm guest >/dev/null
+cocoonctl gc >/dev/null
+last=$(cocoonctl vm clone cut --name last)
+wait_for 60 ticks_past "$last" 0
+cocoonctl vm rm --force last >/dev/null
+cocoonctl snapshot rm cut >/dev/null
 echo "PASS"
