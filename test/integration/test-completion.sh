@@ -121,7 +121,8 @@ expect_tab "" cocoonctl --address /run/cocoon/nowhere vm start ""
 assert_eq "" "$(COCOON_ADDRESS=/run/cocoon/nowhere cocoonctl __complete vm start "" 2>&1)" "output"
 assert_eq 0 "$(COCOON_ADDRESS=/run/cocoon/nowhere cocoonctl __complete vm start "" >/dev/null 2>&1; echo $?)" \
         "exit status without a manager"
-[ $((SECONDS - start)) -le 2 ] || fail "completion without a manager took $((SECONDS - start)) s"
+# Generous: no wall-clock limits in tests, only "does not wait for a manager that is not there".
+[ $((SECONDS - start)) -le 15 ] || fail "completion without a manager took $((SECONDS - start)) s"
 
 info "a manager that takes the call and never answers: no names once the 2 s timeout is over"
 mute=/run/cocoon-mute.sock
@@ -131,8 +132,10 @@ wait_for 5 test -S "$mute"
 start_ms=$(date +%s%3N)
 expect_tab "" cocoonctl --address "$mute" vm start ""
 elapsed_ms=$(($(date +%s%3N) - start_ms))
-if [ "$elapsed_ms" -lt 1900 ] || [ "$elapsed_ms" -gt 4000 ]; then
-        fail "completion against a mute manager took $elapsed_ms ms, expected about 2000"
+# It gave up on its own timeout (at least 2 s), long before the mute peer's 30 s: no tighter bound, the
+# machine may be loaded.
+if [ "$elapsed_ms" -lt 1900 ] || [ "$elapsed_ms" -gt 20000 ]; then
+        fail "completion against a mute manager took $elapsed_ms ms, expected its 2 s timeout"
 fi
 kill "$mute_pid"
 
