@@ -44,7 +44,7 @@ info "while the version probe runs, the manager answers other calls"
 timeout 60 cocoonctl status --json >"$dir/status.json" &
 status_pid=$!
 wait_for 20 probe_running
-out=$(timeout 20 cocoonctl vm list) || fail "vm list was not answered while the version probe ran"
+out=$(timeout 20 cocoonctl vm list 2>&1) || fail "vm list was not answered while the version probe ran"
 assert_eq "No VMs found." "$out" "vm list during the probe"
 reply=$(timeout 20 cocoonctl call org.varlink.service.GetInfo) ||
         fail "GetInfo not answered during the probe"
