@@ -37,11 +37,12 @@ expect_usage "cocoonctl vm create: unknown option '--kernel'" cocoonctl vm creat
 expect_usage "cocoonctl vm create: unknown option '--console'" cocoonctl vm create img --console
 expect_usage "cocoonctl vm logs: unknown option '--replay'" cocoonctl vm logs c1 --replay
 expect_usage "cocoonctl vm list: unknown option '-f'" cocoonctl vm list -f
-expect_usage "cocoonctl vm logs: option '--json' does not apply: the console log is a byte stream" \
-        cocoonctl vm logs c1 --json
-expect_usage "cocoonctl vm logs: option '--json' does not apply" cocoonctl --json vm logs c1
-expect_usage "cocoonctl vm console: option '--json' does not apply: the console is a byte stream" \
-        cocoonctl vm console c1 --json
+# The refusal of --json is itself a JSON error (test-ctl-output checks those).
+expect_usage "option '--json' does not apply: the console log is a byte stream" cocoonctl vm logs c1 --json
+assert_contains "$err" '"verb":"vm logs"' "the verb in the JSON refusal"
+expect_usage "option '--json' does not apply" cocoonctl --json vm logs c1
+expect_usage "option '--json' does not apply: the console is a byte stream" cocoonctl vm console c1 --json
+assert_contains "$err" '"error":"cocoonctl.UsageError"' "the JSON refusal"
 expect_usage "cocoonctl: unknown option '--memory'" cocoonctl --memory 4G vm list
 
 info "a near miss gets a suggestion from the verb's own options"
