@@ -92,6 +92,11 @@ while read -r verb; do
                 *) fail "cocoonctl $verb --help: no default for: $line" ;;
                 esac
         done < <(grep -E -- '^ +(-[a-zA-Z] )?--[a-z-]+=' <<<"$options" || true)
+        # Every verb that prints something takes --json; the byte streams refuse it (see above).
+        case $verb in
+        "vm console" | "vm logs") assert_not_contains "$options" "--json" "cocoonctl $verb --help" ;;
+        *) assert_contains "$options" "--json" "cocoonctl $verb --help" ;;
+        esac
         checked=$((checked + 1))
 done < <(cocoonctl --help | awk '/^  [a-z]/ { v = $1; if ($2 ~ /^[a-z]+$/) v = v " " $2; print v }' | sort -u)
 [ "$checked" -ge 18 ] || fail "only $checked verbs found in cocoonctl --help"
