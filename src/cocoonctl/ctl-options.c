@@ -84,7 +84,10 @@ static void report_bad_option(const char *verb, const char *who, const char *arg
                 return;
         }
         /* The option as given, up to any '=' (long names are cut to what the edit distance looks at). */
-        snprintf(option, sizeof option, "%.*s", (int) MIN(strcspn(arg, "="), sizeof option - 1), arg);
+        assert(arg);
+        size_t n = MIN(strcspn(arg, "="), sizeof option - 1);
+        memcpy(option, arg, n);
+        option[n] = '\0';
         if (opt >= 0x100) { /* a known long option given a value it does not take */
                 (void) ctl_usage_error(verb, option, "option '%.*s' takes no value; see '%s --help'",
                                        (int) strcspn(arg, "="), arg, who);
