@@ -158,11 +158,67 @@ static void test_errors_text_and_json(void **state) {
                             "\"message\":\"cannot connect to /run/x: Connection refused\"}\n");
         assert_string_equal(capture_stderr(report_varlink_error),
                             "{\"error\":\"io.cocoon.VM.NoSuchVM\","
-                            "\"parameters\":{\"reference\":\"web\"}}\n");
+                            "\"parameters\":{\"reference\":\"web\"},"
+                            "\"message\":\"{\\\"reference\\\":\\\"web\\\"}\"}\n");
         assert_string_equal(capture_stderr(report_ref_error),
                             "{\"error\":\"io.cocoon.VM.NoSuchVM\",\"parameters\":{\"reference\":\"web\","
-                            "\"message\":\"no VM web\"}}\n");
+                            "\"message\":\"no VM web\"},\"message\":\"no VM web\"}\n");
         arg_json = false;
+}
+
+static void usage_error_of_verb(void) {
+        assert_int_equal(ctl_usage_error("vm stop", "--forse", "unknown option '%s'", "--forse"), -EINVAL);
+}
+
+static void usage_error_without_verb(void) {
+        assert_int_equal(ctl_usage_error(NULL, NULL, "no command given"), -EINVAL);
+}
+
+static void test_usage_errors(void **state) {
+        arg_json = arg_json_errors = false;
+        assert_string_equal(capture_stderr(usage_error_of_verb),
+                            "cocoonctl vm stop: unknown option '--forse'\n");
+        assert_string_equal(capture_stderr(usage_error_without_verb), "cocoonctl: no command given\n");
+
+        /* --json seen on the command line before the parser got to it: JSON, as under --json. */
+        arg_json_errors = true;
+        assert_string_equal(capture_stderr(usage_error_of_verb),
+                            "{\"error\":\"cocoonctl.UsageError\",\"parameters\":{\"verb\":\"vm stop\","
+                            "\"option\":\"--forse\"},\"message\":\"unknown option '--forse'\"}\n");
+        assert_string_equal(capture_stderr(usage_error_without_verb),
+                            "{\"error\":\"cocoonctl.UsageError\",\"parameters\":{},"
+                            "\"message\":\"no command given\"}\n");
+        /* And every other kind of error with it. */
+        assert_string_equal(capture_stderr(log_local_error),
+                            "{\"error\":\"cocoonctl.Failed\",\"parameters\":{\"errno\":\"ECONNREFUSED\"},"
+                            "\"message\":\"cannot connect to /run/x: Connection refused\"}\n");
+        arg_json_errors = false;
+}
+
+#define WORDS(...) ((char *[]) { __VA_ARGS__, NULL })
+
+static bool wants_json(char **words) {
+        int argc = 0;
+        while (words[argc])
+                argc++;
+        return ctl_argv_wants_json(argc, words);
+}
+
+static void test_argv_wants_json(void **state) {
+        assert_true(wants_json(WORDS("cocoonctl", "vm", "list", "--json")));
+        assert_true(wants_json(WORDS("cocoonctl", "--json", "vm", "list", "--bogus")));
+        assert_true(wants_json(WORDS("cocoonctl", "vm", "list", "--bogus", "--js")));
+        assert_true(wants_json(WORDS("cocoonctl", "vm", "list", "-o", "json")));
+        assert_true(wants_json(WORDS("cocoonctl", "vm", "list", "-ojson")));
+        assert_true(wants_json(WORDS("cocoonctl", "vm", "list", "--output", "json")));
+        assert_true(wants_json(WORDS("cocoonctl", "vm", "list", "--output=json")));
+        assert_false(wants_json(WORDS("cocoonctl", "vm", "list")));
+        assert_false(wants_json(WORDS("cocoonctl", "vm", "list", "-o", "wide")));
+        assert_false(wants_json(WORDS("cocoonctl", "vm", "list", "-o")));
+        assert_false(wants_json(WORDS("cocoonctl", "vm", "list", "--jsonx", "--")));
+        assert_false(wants_json(WORDS("cocoonctl", "vm", "rm", "--", "--json")));
+        assert_false(wants_json(WORDS("cocoonctl", "vm", "list", "--", "-o", "json")));
+        assert_false(wants_json(WORDS("cocoonctl", "json")));
 }
 
 static void check_relative(uint64_t age_sec, const char *want) {
@@ -246,6 +302,8 @@ int main(void) {
                 cmocka_unit_test(test_batch_exit_codes),
                 cmocka_unit_test(test_read_refs),
                 cmocka_unit_test(test_errors_text_and_json),
+                cmocka_unit_test(test_usage_errors),
+                cmocka_unit_test(test_argv_wants_json),
                 cmocka_unit_test(test_relative_time),
                 cmocka_unit_test(test_output_resolve),
         };

@@ -336,7 +336,7 @@ static int parse_verb_argv(const Verb *v, const char *verb_name, int argc, char 
         size_t n = v->n_options + n_global;
         _cleanup_free_ CtlOption *options = calloc(n, sizeof(CtlOption));
         if (!options)
-                return log_oom();
+                return ctl_log_oom();
         if (v->n_options > 0)
                 memcpy(options, v->options, v->n_options * sizeof(CtlOption));
         memcpy(options + v->n_options, global_options, n_global * sizeof(CtlOption));
@@ -360,10 +360,9 @@ static int check_json(const Verb *v, const char *verb_name) {
         for (size_t i = 0; i < ELEMENTSOF(no_json_verbs); i++)
                 if (streq(no_json_verbs[i].verb, verb_name))
                         reason = no_json_verbs[i].reason;
-        arg_json = false; /* the usage error itself is text */
-        fprintf(stderr, "cocoonctl %s: option '--json' does not apply: %s; see 'cocoonctl %s --help'\n",
-                verb_name, reason, verb_name);
-        return -EINVAL;
+        return ctl_usage_error(verb_name, "--json",
+                               "option '--json' does not apply: %s; see 'cocoonctl %s --help'", reason,
+                               verb_name);
 }
 
 /* A single "-" for a verb taking REF...: the references come from stdin, one per line, so that
@@ -373,7 +372,7 @@ static int expand_stdin_refs(const Verb *v, const char *verb_name, int *argc, ch
                 return 0;
         int r = ctl_read_refs(stdin, refs);
         if (r == -ENOMEM)
-                return log_oom();
+                return ctl_log_oom();
         if (r == -EINVAL)
                 return ctl_log_errno(r, "%s: standard input holds a NUL byte; give one reference per line",
                                      verb_name);
@@ -442,38 +441,45 @@ static const char *verb_suggest(const char *group, const char *word) {
         return best_d <= 2 && best_d < strlen(word) ? best : NULL;
 }
 
-/* Reports a command that names no verb; a group alone ("cocoonctl vm") lists the group's verbs. */
+/* Reports a command that names no verb; a group alone ("cocoonctl vm") lists the group's verbs (as text: a
+ * JSON error is the one line). */
 static void report_unknown_command(int n, char **words) {
         const char *hint;
         if (!group_exists(words[0])) {
                 hint = verb_suggest(NULL, words[0]);
-                fprintf(stderr, "cocoonctl: unknown command '%s'%s%s%s; see cocoonctl --help\n", words[0],
-                        hint ? " (did you mean '" : "", hint ?: "", hint ? "'?)" : "");
+                (void) ctl_usage_error(NULL, NULL, "unknown command '%s'%s%s%s; see cocoonctl --help",
+                                       words[0], hint ? " (did you mean '" : "", hint ?: "",
+                                       hint ? "'?)" : "");
         } else if (n < 2 || words[1][0] == '-') {
+                if (arg_json || arg_json_errors) {
+                        (void) ctl_usage_error(NULL, NULL, "'%s' needs a command; see cocoonctl %s --help",
+                                               words[0], words[0]);
+                        return;
+                }
                 fprintf(stderr, "cocoonctl: '%s' needs a command.\n\n", words[0]);
                 help_group(stderr, words[0]);
         } else {
                 hint = verb_suggest(words[0], words[1]);
-                fprintf(stderr, "cocoonctl: unknown command '%s %s'%s%s%s%s%s; see cocoonctl %s --help\n",
-                        words[0], words[1], hint ? " (did you mean '" : "", hint ? words[0] : "",
-                        hint ? " " : "", hint ?: "", hint ? "'?)" : "", words[0]);
+                (void) ctl_usage_error(NULL, NULL,
+                                       "unknown command '%s %s'%s%s%s%s%s; see cocoonctl %s --help",
+                                       words[0], words[1], hint ? " (did you mean '" : "",
+                                       hint ? words[0] : "", hint ? " " : "", hint ?: "", hint ? "'?)" : "",
+                                       words[0]);
         }
 }
 
 static int check_arg_count(const Verb *v, const char *verb_name, unsigned n_args) {
         if (n_args < v->min_args)
-                fprintf(stderr,
-                        "cocoonctl %s: missing argument (%u given, at least %u needed); "
-                        "usage: cocoonctl %s\n",
-                        verb_name, n_args, v->min_args, v->usage);
-        else if (n_args > v->max_args)
-                fprintf(stderr,
-                        "cocoonctl %s: too many arguments (%u given, at most %u taken); "
-                        "usage: cocoonctl %s\n",
-                        verb_name, n_args, v->max_args, v->usage);
-        else
-                return 0;
-        return -EINVAL;
+                return ctl_usage_error(verb_name, NULL,
+                                       "missing argument (%u given, at least %u needed); "
+                                       "usage: cocoonctl %s",
+                                       n_args, v->min_args, v->usage);
+        if (n_args > v->max_args)
+                return ctl_usage_error(verb_name, NULL,
+                                       "too many arguments (%u given, at most %u taken); "
+                                       "usage: cocoonctl %s",
+                                       n_args, v->max_args, v->usage);
+        return 0;
 }
 
 /* "cocoonctl __complete WORDS...", for the shell completion scripts: no verb row, so --help never shows
@@ -496,6 +502,8 @@ int main(int argc, char *argv[]) {
         log_parse_environment();
         if (argc >= 2 && streq(argv[1], "__complete"))
                 return complete_main(argc - 2, argv + 2);
+        /* Before parsing, which stops at the first usage error, maybe before it reaches --json. */
+        arg_json_errors = ctl_argv_wants_json(argc, argv);
 
         /* Before the verb only the global options are known, and the first word ends them. */
         int first;
@@ -515,7 +523,7 @@ int main(int argc, char *argv[]) {
                         help_all();
                         return 0;
                 }
-                fprintf(stderr, "cocoonctl: no command given; see cocoonctl --help\n");
+                (void) ctl_usage_error(NULL, NULL, "no command given; see cocoonctl --help");
                 return CTL_EXIT_USAGE;
         }
 

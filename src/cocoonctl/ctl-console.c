@@ -253,7 +253,7 @@ static int console_open(const char *ref, bool read_only, bool replay, uint64_t l
             json_add_bool(params, "replay", replay) < 0 || json_add_bool(params, "follow", follow) < 0 ||
             (replay && lines != UINT64_MAX && json_add_int64(params, "lines", (int64_t) lines) < 0) ||
             (replay && since && json_add_string(params, "since", since) < 0))
-                return log_oom();
+                return ctl_log_oom();
 
         int r = ctl_connect(&link);
         if (r < 0)
@@ -261,14 +261,14 @@ static int console_open(const char *ref, bool read_only, bool replay, uint64_t l
         r = varlink_call_and_upgrade(link, "io.cocoon.VM.Console", params, &reply, &error_id, &fd, &leftover,
                                      &leftover_size);
         if (r < 0)
-                return log_error_errno(r, "cocoonctl: calling io.cocoon.VM.Console failed: %m");
+                return ctl_log_errno(r, "calling io.cocoon.VM.Console failed: %m");
         if (error_id)
                 return ctl_report_error(error_id, reply);
 
         (void) json_get_string(reply, "name", &name);
         char *n = strdup(name ?: ref);
         if (!n)
-                return log_oom();
+                return ctl_log_oom();
         *ret = (ConsoleSession) {
                 .fd = TAKE_FD(fd),
                 .name = n,
@@ -287,7 +287,7 @@ static int console_pump(ConsoleSession *s, bool use_stdin, bool tty, uint8_t esc
 
         p = calloc(1, sizeof(Pump));
         if (!p)
-                return log_oom();
+                return ctl_log_oom();
         p->sock = s->fd;
         p->use_stdin = use_stdin;
         p->tty = tty;
@@ -317,11 +317,9 @@ static int parse_lines(uint64_t fallback, uint64_t *ret) {
                 *ret = fallback;
                 return 0;
         }
-        if (parse_uint64(arg_lines, &n) < 0 || n > INT64_MAX) {
-                fprintf(stderr, "cocoonctl: invalid --lines '%s' (a count of lines, 0 or more)\n",
-                        arg_lines);
-                return -EINVAL;
-        }
+        if (parse_uint64(arg_lines, &n) < 0 || n > INT64_MAX)
+                return ctl_log_errno(EINVAL, "invalid --lines '%s' (a count of lines, 0 or more)",
+                                     arg_lines);
         *ret = n;
         return 0;
 }
@@ -330,17 +328,13 @@ int ctl_console_prepare(CtlConsoleOptions *ret) {
         uint8_t escape = ESCAPE_CHAR_DEFAULT;
         bool tty = !arg_no_tty;
 
-        if (arg_escape_char && escape_char_parse(arg_escape_char, &escape) < 0) {
-                fprintf(stderr,
-                        "cocoonctl: invalid escape character '%s': use one character or ^X "
-                        "(not NUL, CR, LF, DEL or non-ASCII)\n",
-                        arg_escape_char);
-                return -EINVAL;
-        }
-        if (tty && !isatty(STDIN_FILENO)) {
-                fprintf(stderr, "cocoonctl: stdin is not a terminal (use --no-tty to pipe the console)\n");
-                return -ENOTTY;
-        }
+        if (arg_escape_char && escape_char_parse(arg_escape_char, &escape) < 0)
+                return ctl_log_errno(EINVAL,
+                                     "invalid escape character '%s': use one character or ^X "
+                                     "(not NUL, CR, LF, DEL or non-ASCII)",
+                                     arg_escape_char);
+        if (tty && !isatty(STDIN_FILENO))
+                return ctl_log_errno(ENOTTY, "stdin is not a terminal (use --no-tty to pipe the console)");
         *ret = (CtlConsoleOptions) { .escape = escape, .tty = tty };
         return 0;
 }
@@ -365,7 +359,7 @@ int ctl_console_attach(const char *ref, const CtlConsoleOptions *o, bool replay,
                 fprintf(stderr, "\nDisconnected from %s.\n", s.name);
         console_session_done(&s);
         if (r < 0)
-                return log_error_errno(r, "cocoonctl: console failed: %m");
+                return ctl_log_errno(r, "console failed: %m");
         return 0;
 }
 
@@ -373,10 +367,8 @@ int verb_vm_console(int argc, char **argv) {
         CtlConsoleOptions o;
         uint64_t lines;
 
-        if (arg_lines && !arg_replay) {
-                fprintf(stderr, "cocoonctl vm console: --lines needs --replay\n");
-                return -EINVAL;
-        }
+        if (arg_lines && !arg_replay)
+                return ctl_log_errno(EINVAL, "--lines needs --replay");
         if (parse_lines(CONSOLE_REPLAY_LINES_DEFAULT, &lines) < 0)
                 return -EINVAL;
         int r = ctl_console_prepare(&o);
@@ -392,13 +384,11 @@ static int parse_since(char **ret) {
         *ret = NULL;
         if (!arg_since)
                 return 0;
-        if (ctl_parse_since(arg_since, now_usec(CLOCK_REALTIME), &usec) < 0) {
-                fprintf(stderr,
-                        "cocoonctl: invalid --since '%s' (e.g. 2026-12-06T20:00:00Z, '2026-12-06 20:00' in "
-                        "local time, 10m, 2h, 1d)\n",
-                        arg_since);
-                return -EINVAL;
-        }
+        if (ctl_parse_since(arg_since, now_usec(CLOCK_REALTIME), &usec) < 0)
+                return ctl_log_errno(EINVAL,
+                                     "invalid --since '%s' (e.g. 2026-12-06T20:00:00Z, '2026-12-06 20:00' "
+                                     "in local time, 10m, 2h, 1d)",
+                                     arg_since);
         return timestamp_format_rfc3339(usec, ret);
 }
 
@@ -415,6 +405,6 @@ int verb_vm_logs(int argc, char **argv) {
         r = console_pump(&s, false, false, 0);
         console_session_done(&s);
         if (r < 0)
-                return log_error_errno(r, "cocoonctl: reading the console log failed: %m");
+                return ctl_log_errno(r, "reading the console log failed: %m");
         return 0;
 }

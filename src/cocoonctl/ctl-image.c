@@ -29,20 +29,12 @@ static int open_image_file(const char *option, const char *path, int *ret_fd) {
         struct stat st;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-                int r = -errno;
-                fprintf(stderr, "cocoonctl: --%s %s: %s\n", option, path, strerror(-r));
-                return r;
-        }
-        if (fstat(fd, &st) < 0) {
-                int r = -errno;
-                fprintf(stderr, "cocoonctl: --%s %s: %s\n", option, path, strerror(-r));
-                return r;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                fprintf(stderr, "cocoonctl: --%s %s: not a regular file\n", option, path);
-                return -EBADFD;
-        }
+        if (fd < 0)
+                return ctl_log_errno(errno, "--%s %s: %m", option, path);
+        if (fstat(fd, &st) < 0)
+                return ctl_log_errno(errno, "--%s %s: %m", option, path);
+        if (!S_ISREG(st.st_mode))
+                return ctl_log_errno(EBADFD, "--%s %s: not a regular file", option, path);
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -82,7 +74,7 @@ static int import_call(Varlink *link, const char *name, json_object *parameters,
         (void) varlink_set_relative_timeout(link, UINT64_MAX); /* a copy takes what it takes */
         import_fd = varlink_get_fd(link);
         if (sigaction(SIGINT, &sa, NULL) < 0)
-                return log_error_errno(negative_errno(), "cocoonctl: cannot catch SIGINT: %m");
+                return ctl_log_errno(negative_errno(), "cannot catch SIGINT: %m");
         r = varlink_observe(link, method, parameters);
         for (;;) {
                 json_object *reply = NULL;
@@ -97,12 +89,12 @@ static int import_call(Varlink *link, const char *name, json_object *parameters,
                 }
                 /* An answer that made it before Ctrl-C stands; a connection Ctrl-C ended is a cancel. */
                 if (r < 0 && import_interrupted) {
-                        fprintf(stderr, "cocoonctl: import cancelled\n");
+                        (void) ctl_log_errno(ECANCELED, "import cancelled");
                         return CTL_ERROR_EXIT(CTL_EXIT_INTERRUPTED);
                 }
                 if (r < 0)
-                        return log_error_errno(r, "cocoonctl: calling %s failed (%m); the manager "
-                                               "cancels the import when its caller goes away", method);
+                        return ctl_log_errno(r, "calling %s failed (%m); the manager cancels the import "
+                                             "when its caller goes away", method);
                 if (error_id)
                         return ctl_report_error(error_id, reply);
                 if (!continues) {
@@ -127,14 +119,12 @@ int verb_image_import(int argc, char **argv) {
         json_object *reply = NULL, *image;
         int r = 0;
 
-        if (!arg_kernel) {
-                fprintf(stderr, "cocoonctl: image import needs --kernel PATH\n");
-                return -EINVAL;
-        }
+        if (!arg_kernel)
+                return ctl_log_errno(EINVAL, "image import needs --kernel PATH");
         if (!parameters || json_add_string(parameters, "name", argv[0]) < 0)
-                return log_oom();
+                return ctl_log_oom();
         if (arg_cmdline && json_add_string(parameters, "cmdline", arg_cmdline) < 0)
-                return log_oom();
+                return ctl_log_oom();
         for (size_t i = 0; i < ELEMENTSOF(paths) && r >= 0; i++)
                 if (paths[i])
                         r = open_image_file(options[i], paths[i], &fds[i]);
@@ -152,9 +142,9 @@ int verb_image_import(int argc, char **argv) {
                 }
                 index = varlink_push_fd(link, TAKE_FD(fds[i]));
                 if (index < 0)
-                        r = log_error_errno(index, "cocoonctl: cannot pass --%s: %m", options[i]);
+                        r = ctl_log_errno(index, "cannot pass --%s: %m", options[i]);
                 else if (json_add_int64(parameters, fd_keys[i], index) < 0)
-                        r = log_oom();
+                        r = ctl_log_oom();
         }
         if (r < 0)
                 return r;
@@ -162,10 +152,8 @@ int verb_image_import(int argc, char **argv) {
         r = import_call(link, argv[0], parameters, &reply);
         if (r != 0)
                 return r;
-        if (!json_object_object_get_ex(reply, "image", &image)) {
-                fprintf(stderr, "cocoonctl: io.cocoon.Image.Import reply has no image\n");
-                return -EBADMSG;
-        }
+        if (!json_object_object_get_ex(reply, "image", &image))
+                return ctl_log_errno(EBADMSG, "io.cocoon.Image.Import reply has no image");
         if (arg_json)
                 ctl_print_json(image);
         else
@@ -213,11 +201,11 @@ int verb_image_list(int argc, char **argv) {
                 return 0;
         }
         if (ctl_list_table_new(&t, headers, ELEMENTSOF(headers), ELEMENTSOF(headers), 0) < 0)
-                return log_oom();
+                return ctl_log_oom();
         uint64_t now = now_usec(CLOCK_REALTIME);
         for (size_t i = 0; i < json_object_array_length(images); i++)
                 if (image_table_add(t, json_object_array_get_idx(images, i), now) < 0)
-                        return log_oom();
+                        return ctl_log_oom();
         /* Nothing to list is not an error, and says so where a pipe does not count it as a line. */
         if (table_rows(t) == 0) {
                 if (!arg_quiet)
@@ -233,7 +221,7 @@ int verb_image_inspect(int argc, char **argv) {
         json_object *reply = NULL, *image;
 
         if (!parameters || json_add_string(parameters, "ref", argv[0]) < 0)
-                return log_oom();
+                return ctl_log_oom();
         int r = ctl_connect(&link);
         if (r < 0)
                 return r;
@@ -254,7 +242,7 @@ int verb_image_rm(int argc, char **argv) {
         size_t n_ok = 0, n_failed = 0;
 
         if (!removed)
-                return log_oom();
+                return ctl_log_oom();
         int r = ctl_connect(&link);
         if (r < 0)
                 return r;
@@ -264,7 +252,7 @@ int verb_image_rm(int argc, char **argv) {
                 const char *id = NULL;
 
                 if (!parameters || json_add_string(parameters, "ref", argv[i]) < 0)
-                        return log_oom();
+                        return ctl_log_oom();
                 r = ctl_call(link, "io.cocoon.Image.Inspect", parameters, &reply);
                 if (r >= 0 && (!json_object_object_get_ex(reply, "image", &image) ||
                                json_get_string(image, "id", &id) < 0))
@@ -274,10 +262,10 @@ int verb_image_rm(int argc, char **argv) {
                         json_object_put(parameters);
                         parameters = json_object_new_object();
                         if (!copy || !parameters || json_add_string(parameters, "ref", copy) < 0)
-                                return log_oom();
+                                return ctl_log_oom();
                         r = ctl_call(link, "io.cocoon.Image.Delete", parameters, NULL);
                         if (r >= 0 && json_object_array_add(removed, json_object_new_string(copy)) < 0)
-                                return log_oom();
+                                return ctl_log_oom();
                         if (r >= 0 && !arg_json)
                                 printf("%s\n", copy);
                 }

@@ -61,19 +61,17 @@ int verb_ops(int argc, char **argv) {
         if (r < 0)
                 return r;
         if (!json_object_object_get_ex(reply, "operations", &ops) ||
-            !json_object_is_type(ops, json_type_array)) {
-                fprintf(stderr, "cocoonctl: ListOperations reply has no operations array\n");
-                return -EBADMSG;
-        }
+            !json_object_is_type(ops, json_type_array))
+                return ctl_log_errno(EBADMSG, "ListOperations reply has no operations array");
         if (arg_json) {
                 ctl_print_json(ops);
                 return 0;
         }
         if (table_new(&t, headers, ELEMENTSOF(headers)) < 0)
-                return log_oom();
+                return ctl_log_oom();
         for (size_t i = 0; i < json_object_array_length(ops); i++)
                 if (ops_table_add(t, json_object_array_get_idx(ops, i)) < 0)
-                        return log_oom();
+                        return ctl_log_oom();
         if (table_rows(t) == 0) {
                 fprintf(stderr, "No operations in flight.\n");
                 return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ctl-options.h"
+#include "ctl-util.h"
 #include "macro.h"
 
 /* Option names are short; longer input is not a near miss of anything. */
@@ -73,33 +74,40 @@ static size_t count_prefix_matches(const char *prefix, size_t len, const CtlOpti
         return n;
 }
 
-static void report_bad_option(const char *who, const char *arg, int opt, const CtlOption *options,
-                              size_t n_options) {
+static void report_bad_option(const char *verb, const char *who, const char *arg, int opt,
+                              const CtlOption *options, size_t n_options) {
+        char option[EDIT_DISTANCE_MAX_LEN + 3];
+
         if (opt > 0 && opt < 0x100) { /* a short option */
-                fprintf(stderr, "%s: unknown option '-%c'; see '%s --help'\n", who, opt,
-                        who);
+                snprintf(option, sizeof option, "-%c", opt);
+                (void) ctl_usage_error(verb, option, "unknown option '%s'; see '%s --help'", option, who);
                 return;
         }
+        /* The option as given, up to any '=' (long names are cut to what the edit distance looks at). */
+        assert(arg);
+        size_t n = MIN(strcspn(arg, "="), sizeof option - 1);
+        memcpy(option, arg, n);
+        option[n] = '\0';
         if (opt >= 0x100) { /* a known long option given a value it does not take */
-                fprintf(stderr, "%s: option '%.*s' takes no value; see '%s --help'\n", who,
-                        (int) strcspn(arg, "="), arg, who);
+                (void) ctl_usage_error(verb, option, "option '%.*s' takes no value; see '%s --help'",
+                                       (int) strcspn(arg, "="), arg, who);
                 return;
         }
 
         const char *name = arg + 2;
         size_t len = strcspn(name, "=");
         if (count_prefix_matches(name, len, options, n_options) > 1) {
-                fprintf(stderr, "%s: option '--%.*s' is ambiguous; see '%s --help'\n", who,
-                        (int) len, name, who);
+                (void) ctl_usage_error(verb, option, "option '--%.*s' is ambiguous; see '%s --help'",
+                                       (int) len, name, who);
                 return;
         }
         const char *suggestion = ctl_option_suggest(name, options, n_options);
         if (suggestion)
-                fprintf(stderr, "%s: unknown option '--%.*s'; did you mean '--%s'?\n", who, (int) len,
-                        name, suggestion);
+                (void) ctl_usage_error(verb, option, "unknown option '--%.*s'; did you mean '--%s'?",
+                                       (int) len, name, suggestion);
         else
-                fprintf(stderr, "%s: unknown option '--%.*s'; see '%s --help'\n", who,
-                        (int) len, name, who);
+                (void) ctl_usage_error(verb, option, "unknown option '--%.*s'; see '%s --help'", (int) len,
+                                       name, who);
 }
 
 int ctl_options_parse(const char *verb, const CtlOption *options, size_t n_options, bool stop_at_word,
@@ -138,13 +146,13 @@ int ctl_options_parse(const char *verb, const CtlOption *options, size_t n_optio
                 const CtlOption *o = NULL;
 
                 if (c == '?') {
-                        report_bad_option(who, argv[optind - 1], optopt, options, n_options);
+                        report_bad_option(verb, who, argv[optind - 1], optopt, options, n_options);
                         return -EINVAL;
                 }
                 if (c == ':') {
-                        fprintf(stderr, "%s: option '%s' needs a value; see '%s --help'\n", who,
-                                argv[optind - 1], who);
-                        return -EINVAL;
+                        return ctl_usage_error(verb, argv[optind - 1],
+                                               "option '%s' needs a value; see '%s --help'",
+                                               argv[optind - 1], who);
                 }
                 if (c >= 0x100 && (size_t) (c - 0x100) < n_options)
                         o = options + (c - 0x100);

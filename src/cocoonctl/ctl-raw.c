@@ -17,9 +17,8 @@ static int parse_parameters(const char *text, json_object **ret) {
         json_object *o = json_tokener_parse_verbose(text, &e);
         if (!o || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
-                fprintf(stderr, "cocoonctl: parameters must be a JSON object: %s\n",
-                        o ? "not an object" : json_tokener_error_desc(e));
-                return -EINVAL;
+                return ctl_log_errno(EINVAL, "parameters must be a JSON object: %s",
+                                     o ? "not an object" : json_tokener_error_desc(e));
         }
         *ret = o;
         return 0;
@@ -28,14 +27,14 @@ static int parse_parameters(const char *text, json_object **ret) {
 static int call_more(Varlink *link, const char *method, json_object *parameters) {
         int r = varlink_observe(link, method, parameters);
         if (r < 0)
-                return log_error_errno(r, "cocoonctl: calling %s failed: %m", method);
+                return ctl_log_errno(r, "calling %s failed: %m", method);
         for (;;) {
                 json_object *reply = NULL;
                 const char *error_id = NULL;
                 bool continues = false;
                 r = varlink_observe_next(link, &reply, &error_id, &continues);
                 if (r < 0)
-                        return log_error_errno(r, "cocoonctl: reading replies of %s failed: %m", method);
+                        return ctl_log_errno(r, "reading replies of %s failed: %m", method);
                 if (error_id)
                         return ctl_report_error(error_id, reply);
                 ctl_print_json(reply);
@@ -50,10 +49,9 @@ int verb_call(int argc, char **argv) {
         json_object *parameters = NULL;
         const char *method = argv[0];
 
-        if (!strchr(method, '.')) {
-                fprintf(stderr, "cocoonctl: method must be fully qualified (interface.Method): %s\n", method);
-                return -EINVAL;
-        }
+        if (!strchr(method, '.'))
+                return ctl_log_errno(EINVAL, "method must be fully qualified (interface.Method): %s",
+                                     method);
         int r = parse_parameters(argc > 1 ? argv[1] : NULL, &parameters);
         if (r < 0)
                 return r;
@@ -65,7 +63,7 @@ int verb_call(int argc, char **argv) {
         if (arg_oneway) {
                 r = varlink_send_oneway(link, method, parameters);
                 if (r < 0)
-                        return log_error_errno(r, "cocoonctl: calling %s failed: %m", method);
+                        return ctl_log_errno(r, "calling %s failed: %m", method);
                 return 0;
         }
         if (arg_more)
@@ -95,10 +93,8 @@ int verb_introspect(int argc, char **argv) {
                 ctl_print_json(reply);
                 return 0;
         }
-        if (!json_object_object_get_ex(reply, "description", &description)) {
-                fprintf(stderr, "cocoonctl: reply has no description\n");
-                return -EBADMSG;
-        }
+        if (!json_object_object_get_ex(reply, "description", &description))
+                return ctl_log_errno(EBADMSG, "reply has no description");
         fputs(json_object_get_string(description), stdout);
         return 0;
 }

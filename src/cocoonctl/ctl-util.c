@@ -21,6 +21,7 @@
 #include "time-util.h"
 
 bool arg_json = false;
+bool arg_json_errors = false;
 const char *arg_address = NULL;
 const char *arg_output = NULL;
 bool arg_quiet = false, arg_no_headers = false, arg_no_trunc = false;
@@ -32,6 +33,28 @@ static const char *const output_mode_table[] = {
         [OUTPUT_JSON] = "json",
 };
 
+bool ctl_argv_wants_json(int argc, char **argv) {
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                if (streq(a, "--"))
+                        break;
+                /* getopt_long takes any unique abbreviation, and no other option starts with 'j'. */
+                size_t len = strlen(a);
+                if (len >= 3 && len <= 6 && strncmp(a, "--json", len) == 0)
+                        return true;
+                if (streq(a, "-ojson") || streq(a, "--output=json"))
+                        return true;
+                if ((streq(a, "-o") || streq(a, "--output")) && i + 1 < argc && streq(argv[i + 1], "json"))
+                        return true;
+        }
+        return false;
+}
+
+/* Whether errors are printed as JSON. */
+static bool errors_json(void) {
+        return arg_json || arg_json_errors;
+}
+
 int ctl_output_resolve(const char *verb) {
         OutputMode mode = arg_json ? OUTPUT_JSON : OUTPUT_TABLE;
 
@@ -40,23 +63,17 @@ int ctl_output_resolve(const char *verb) {
                 for (i = 0; i < ELEMENTSOF(output_mode_table); i++)
                         if (streq(arg_output, output_mode_table[i]))
                                 break;
-                if (i == ELEMENTSOF(output_mode_table)) {
-                        fprintf(stderr, "cocoonctl %s: invalid --output '%s' (table, wide or json)\n", verb,
-                                arg_output);
-                        return -EINVAL;
-                }
-                if (arg_json && i != OUTPUT_JSON) {
-                        fprintf(stderr, "cocoonctl %s: --json and --output %s contradict each other\n", verb,
-                                arg_output);
-                        return -EINVAL;
-                }
+                if (i == ELEMENTSOF(output_mode_table))
+                        return ctl_usage_error(verb, "--output",
+                                               "invalid --output '%s' (table, wide or json)", arg_output);
+                if (arg_json && i != OUTPUT_JSON)
+                        return ctl_usage_error(verb, "--output",
+                                               "--json and --output %s contradict each other", arg_output);
                 mode = (OutputMode) i;
         }
-        if (arg_quiet && mode != OUTPUT_TABLE) {
-                fprintf(stderr, "cocoonctl %s: --quiet prints ids only; it does not go with --%s\n", verb,
-                        arg_output ? "output" : "json");
-                return -EINVAL;
-        }
+        if (arg_quiet && mode != OUTPUT_TABLE)
+                return ctl_usage_error(verb, "--quiet", "--quiet prints ids only; it does not go with --%s",
+                                       arg_output ? "output" : "json");
         arg_output_mode = mode;
         arg_json = mode == OUTPUT_JSON;
         return 0;
@@ -183,13 +200,16 @@ static const char *error_message(const char *error_id, json_object *parameters, 
         return NULL;
 }
 
-/* One JSON object on a line of stderr: how errors look under --json. */
+/* One JSON object on a line of stderr: how errors look under --json. Always the three keys, so that scripts
+ * can read them without checking. */
 static void print_json_error(const char *error_id, json_object *parameters, const char *message) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         json_object *p = parameters ? json_object_get(parameters) : json_object_new_object();
         if (!o || json_add_string(o, "error", error_id) < 0 || json_add_object(o, "parameters", p) < 0 ||
-            json_add_string(o, "message", message) < 0) {
-                fprintf(stderr, "{\"error\":\"%s\"}\n", CTL_ERROR_LOCAL);
+            json_add_string(o, "message", message ?: error_id) < 0) {
+                /* Only memory runs out here, and the message may need escaping: a fixed line. */
+                fprintf(stderr, "{\"error\":\"%s\",\"parameters\":{\"errno\":\"ENOMEM\"},"
+                        "\"message\":\"out of memory\"}\n", CTL_ERROR_LOCAL);
                 return;
         }
         fprintf(stderr, "%s\n",
@@ -198,11 +218,11 @@ static void print_json_error(const char *error_id, json_object *parameters, cons
 
 int ctl_report_error(const char *error_id, json_object *parameters) {
         char buf[512];
-        if (arg_json) {
-                print_json_error(error_id, parameters, NULL);
+        const char *m = error_message(error_id, parameters, buf, sizeof(buf));
+        if (errors_json()) {
+                print_json_error(error_id, parameters, m);
                 return -EBADE;
         }
-        const char *m = error_message(error_id, parameters, buf, sizeof(buf));
         if (m)
                 fprintf(stderr, "cocoonctl: %s: %s\n", error_id, m);
         else
@@ -211,16 +231,16 @@ int ctl_report_error(const char *error_id, json_object *parameters) {
 }
 
 void ctl_report_ref_error(const char *verb, const char *ref, const char *error_id, const char *message) {
-        if (!arg_json) {
+        if (!errors_json()) {
                 fprintf(stderr, "cocoonctl: %s %s: %s: %s\n", verb, ref ?: "?", error_id,
                         message ?: "failed");
                 return;
         }
         _cleanup_(json_object_putp) json_object *p = json_object_new_object();
         if (p && json_add_string(p, "reference", ref) >= 0 && json_add_string(p, "message", message) >= 0)
-                print_json_error(error_id, p, NULL);
+                print_json_error(error_id, p, message ?: "failed");
         else
-                print_json_error(error_id, NULL, NULL);
+                print_json_error(error_id, NULL, message ?: "failed");
 }
 
 int ctl_log_errno(int r, const char *format, ...) {
@@ -232,7 +252,7 @@ int ctl_log_errno(int r, const char *format, ...) {
         errno = -r; /* for %m */
         (void) vsnprintf(message, sizeof(message), format, ap);
         va_end(ap);
-        if (!arg_json) {
+        if (!errors_json()) {
                 fprintf(stderr, "cocoonctl: %s\n", message);
                 return r;
         }
@@ -242,6 +262,24 @@ int ctl_log_errno(int r, const char *format, ...) {
                 (void) json_add_string(p, "errno", name);
         print_json_error(CTL_ERROR_LOCAL, p, message);
         return r;
+}
+
+int ctl_usage_error(const char *verb, const char *option, const char *format, ...) {
+        char message[1024];
+        va_list ap;
+
+        va_start(ap, format);
+        (void) vsnprintf(message, sizeof(message), format, ap);
+        va_end(ap);
+        if (!errors_json()) {
+                fprintf(stderr, "cocoonctl%s%s: %s\n", verb ? " " : "", verb ?: "", message);
+                return -EINVAL;
+        }
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        if (p)
+                (void) (json_add_string(p, "verb", verb) >= 0 && json_add_string(p, "option", option) >= 0);
+        print_json_error(CTL_ERROR_USAGE, p, message);
+        return -EINVAL;
 }
 
 int ctl_batch_result(size_t n_ok, size_t n_failed) {

@@ -2,6 +2,7 @@
 /* What every cocoonctl verb shares: parsed global options, the connection, error reporting, output. */
 #pragma once
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,8 +28,16 @@
 
 /* The error id of local failures (no Varlink error: connection, I/O, bad input) under --json. */
 #define CTL_ERROR_LOCAL "cocoonctl.Failed"
+/* The error id of usage errors (exit 2) under --json. */
+#define CTL_ERROR_USAGE "cocoonctl.UsageError"
 
 extern bool arg_json;
+/* Errors are JSON under --json (arg_json), and also when --json or -o json is anywhere on the command line
+ * (ctl_argv_wants_json()), so that a usage error the option parser meets before it is JSON too. */
+extern bool arg_json_errors;
+/* Whether argv[1..argc) holds --json (or an abbreviation getopt takes), -o json, -ojson, --output json or
+ * --output=json before any "--". */
+bool ctl_argv_wants_json(int argc, char **argv);
 extern const char *arg_address;
 
 /* How list verbs print: -o/--output table|wide|json (--json is -o json), -q/--quiet (ids only),
@@ -80,17 +89,25 @@ bool ctl_method_is_long_running(const char *method);
 int ctl_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_reply);
 
 /* One line on stderr for a Varlink error reply; returns -EBADE. Under --json the line is the JSON object
- * {"error": ID, "parameters": {...}}. */
+ * {"error": ID, "parameters": {...}, "message": MESSAGE}: the parameters' message, or what the error
+ * means. */
 int ctl_report_error(const char *error_id, json_object *parameters);
 
 /* The failure of one reference of a batch: "cocoonctl: VERB REF: ERROR: MESSAGE", or under --json
- * {"error": ERROR, "parameters": {"reference": REF, "message": MESSAGE}}. */
+ * {"error": ERROR, "parameters": {"reference": REF, "message": MESSAGE}, "message": MESSAGE}. */
 void ctl_report_ref_error(const char *verb, const char *ref, const char *error_id, const char *message);
 
 /* A local failure: "cocoonctl: MESSAGE" on stderr (%m is r's text), or under --json
  * {"error": "cocoonctl.Failed", "parameters": {"errno": "ENOENT"}, "message": MESSAGE}. Returns -abs(r), or
  * -EIO for 0. */
 int ctl_log_errno(int r, const char *format, ...) _printf_(2, 3);
+/* Out of memory, as ctl_log_errno() reports it (JSON under --json, unlike log_oom()). Returns -ENOMEM. */
+#define ctl_log_oom() ctl_log_errno(ENOMEM, "out of memory")
+
+/* A usage error (the caller exits with CTL_EXIT_USAGE): "cocoonctl VERB: MESSAGE" ("cocoonctl: MESSAGE"
+ * without a verb), or under --json {"error": "cocoonctl.UsageError", "parameters": {"verb": VERB,
+ * "option": OPTION}, "message": MESSAGE}, NULL ones left out. Returns -EINVAL. */
+int ctl_usage_error(const char *verb, const char *option, const char *format, ...) _printf_(3, 4);
 
 /* The return of a batch verb: 0 if nothing failed, CTL_ERROR_PARTIAL if some references succeeded, else
  * -EBADE. */

@@ -27,10 +27,8 @@ static int add_size(json_object *p, const char *key, const char *value) {
         uint64_t bytes;
         if (!value)
                 return 0;
-        if (parse_size(value, &bytes) < 0 || bytes > INT64_MAX) {
-                fprintf(stderr, "cocoonctl: invalid --%s '%s' (examples: 512M, 1G)\n", key, value);
-                return -EINVAL;
-        }
+        if (parse_size(value, &bytes) < 0 || bytes > INT64_MAX)
+                return ctl_log_errno(EINVAL, "invalid --%s '%s' (examples: 512M, 1G)", key, value);
         return json_add_int64(p, key, (int64_t) bytes);
 }
 
@@ -40,14 +38,12 @@ static int build_create_parameters(const char *image, bool start, json_object **
         int r;
 
         if (!p)
-                return log_oom();
+                return ctl_log_oom();
         if ((r = json_add_string(p, "name", arg_name)) < 0 || (r = json_add_string(p, "image", image)) < 0)
                 return r;
         if (arg_cpu) {
-                if (parse_uint64(arg_cpu, &cpu) < 0 || cpu > INT32_MAX) {
-                        fprintf(stderr, "cocoonctl: invalid --cpu '%s'\n", arg_cpu);
-                        return -EINVAL;
-                }
+                if (parse_uint64(arg_cpu, &cpu) < 0 || cpu > INT32_MAX)
+                        return ctl_log_errno(EINVAL, "invalid --cpu '%s'", arg_cpu);
                 if ((r = json_add_int64(p, "cpu", (int64_t) cpu)) < 0)
                         return r;
         }
@@ -71,12 +67,10 @@ static int create_or_run(const char *image, bool start, char **ret_id) {
                 return r;
         if ((r = ctl_connect(&link)) < 0 || (r = ctl_call(link, "io.cocoon.VM.Create", p, &reply)) < 0)
                 return r;
-        if (!json_object_object_get_ex(reply, "vm", &vm) || json_get_string(vm, "id", &id) < 0) {
-                fprintf(stderr, "cocoonctl: Create reply has no vm\n");
-                return -EBADMSG;
-        }
+        if (!json_object_object_get_ex(reply, "vm", &vm) || json_get_string(vm, "id", &id) < 0)
+                return ctl_log_errno(EBADMSG, "Create reply has no vm");
         if (ret_id && !(*ret_id = strdup(id)))
-                return log_oom();
+                return ctl_log_oom();
         if (arg_json) {
                 ctl_print_json(vm);
                 return 0;
@@ -100,17 +94,12 @@ int verb_vm_run(int argc, char **argv) {
         CtlConsoleOptions o;
         int r;
 
-        if (!arg_console && (arg_no_tty || arg_escape_char)) {
-                fprintf(stderr, "cocoonctl vm run: --%s needs --console\n",
-                        arg_no_tty ? "no-tty" : "escape-char");
-                return -EINVAL;
-        }
+        if (!arg_console && (arg_no_tty || arg_escape_char))
+                return ctl_log_errno(EINVAL, "--%s needs --console", arg_no_tty ? "no-tty" : "escape-char");
         if (!arg_console)
                 return create_or_run(argv[0], true, NULL);
-        if (arg_json) {
-                fprintf(stderr, "cocoonctl vm run: --console and --json do not go together\n");
-                return -EINVAL;
-        }
+        if (arg_json)
+                return ctl_log_errno(EINVAL, "--console and --json do not go together");
         /* A terminal problem is reported before the VM exists, not after. */
         r = ctl_console_prepare(&o);
         if (r < 0)
@@ -127,8 +116,7 @@ static int report_results(json_object *reply, const char *verb) {
         json_object *results;
         size_t n_ok = 0, n_failed = 0;
         if (!json_object_object_get_ex(reply, "results", &results) || !json_object_is_type(results, json_type_array)) {
-                fprintf(stderr, "cocoonctl: reply has no results\n");
-                return -EBADMSG;
+                return ctl_log_errno(EBADMSG, "reply has no results");
         }
         if (arg_json)
                 ctl_print_json(results);
@@ -171,10 +159,9 @@ int verb_vm_start(int argc, char **argv) {
 static int add_stop_options(json_object *p) {
         uint64_t sec;
         if (arg_timeout) {
-                if (parse_uint64(arg_timeout, &sec) < 0 || sec == 0 || sec > 86400) {
-                        fprintf(stderr, "cocoonctl: invalid --timeout '%s' (seconds, 1..86400)\n", arg_timeout);
-                        return -EINVAL;
-                }
+                if (parse_uint64(arg_timeout, &sec) < 0 || sec == 0 || sec > 86400)
+                        return ctl_log_errno(EINVAL, "invalid --timeout '%s' (seconds, 1..86400)",
+                                             arg_timeout);
                 (void) json_add_int64(p, "timeoutSec", (int64_t) sec);
         }
         if (arg_force)

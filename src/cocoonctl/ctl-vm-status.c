@@ -24,10 +24,10 @@ static int status_one(Varlink *link, const char *ref, json_object *vms, int *exi
         const char *error_id = NULL, *state;
 
         if (!p || json_add_string(p, "ref", ref) < 0)
-                return log_oom();
+                return ctl_log_oom();
         int r = varlink_call(link, "io.cocoon.VM.Inspect", p, &reply, &error_id);
         if (r < 0)
-                return log_error_errno(r, "cocoonctl: calling io.cocoon.VM.Inspect failed: %m");
+                return ctl_log_errno(r, "calling io.cocoon.VM.Inspect failed: %m");
         if (error_id && streq(error_id, "io.cocoon.VM.NoSuchVM")) {
                 /* As systemctl is-active: a state word on stdout, the reason in the exit code. */
                 if (arg_json)
@@ -39,13 +39,11 @@ static int status_one(Varlink *link, const char *ref, json_object *vms, int *exi
         }
         if (error_id)
                 return ctl_report_error(error_id, reply);
-        if (!json_object_object_get_ex(reply, "vm", &vm) || json_get_string(vm, "state", &state) < 0) {
-                fprintf(stderr, "cocoonctl: io.cocoon.VM.Inspect reply has no vm state\n");
-                return -EBADMSG;
-        }
+        if (!json_object_object_get_ex(reply, "vm", &vm) || json_get_string(vm, "state", &state) < 0)
+                return ctl_log_errno(EBADMSG, "io.cocoon.VM.Inspect reply has no vm state");
         if (arg_json) {
                 if (json_object_array_add(vms, json_object_get(vm)) < 0)
-                        return log_oom();
+                        return ctl_log_oom();
         } else
                 printf("%s\n", state);
         *exit_code = ctl_vm_state_exit_code(state);
@@ -58,7 +56,7 @@ int verb_vm_status(int argc, char **argv) {
         int worst = 0, failed = 0;
 
         if (!vms)
-                return log_oom();
+                return ctl_log_oom();
         int r = ctl_connect(&link);
         if (r < 0)
                 return r;
@@ -107,7 +105,7 @@ static int print_event(json_object *e) {
                 _cleanup_free_ char *rfc3339 = NULL;
                 if (timestamp_format_rfc3339(now_usec(CLOCK_REALTIME), &rfc3339) < 0 ||
                     json_add_string(e, "timestamp", rfc3339) < 0)
-                        return log_oom();
+                        return ctl_log_oom();
                 puts(json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
         } else {
                 format_now(when, sizeof(when));
@@ -146,7 +144,7 @@ int verb_vm_watch(int argc, char **argv) {
         int r;
 
         if (!p)
-                return log_oom();
+                return ctl_log_oom();
         if (argc > 0 && (r = json_add_strv(p, "refs", argv)) < 0)
                 return r;
         if ((r = ctl_connect(&link)) < 0)
@@ -154,7 +152,7 @@ int verb_vm_watch(int argc, char **argv) {
         (void) varlink_set_relative_timeout(link, UINT64_MAX);
         r = varlink_observe(link, "io.cocoon.VM.Watch", p);
         if (r < 0)
-                return log_error_errno(r, "cocoonctl: calling io.cocoon.VM.Watch failed: %m");
+                return ctl_log_errno(r, "calling io.cocoon.VM.Watch failed: %m");
         for (;;) {
                 json_object *reply = NULL;
                 const char *error_id = NULL;
@@ -162,7 +160,7 @@ int verb_vm_watch(int argc, char **argv) {
 
                 r = varlink_observe_next(link, &reply, &error_id, &continues);
                 if (r < 0)
-                        return log_error_errno(r, "cocoonctl: the manager went away: %m");
+                        return ctl_log_errno(r, "the manager went away: %m");
                 if (error_id)
                         return ctl_report_error(error_id, reply);
                 r = print_event(reply);
@@ -170,7 +168,7 @@ int verb_vm_watch(int argc, char **argv) {
                         return r;
                 /* A watch of named VMs has nothing left to say once they are all gone. */
                 if (argc > 0 && (r = track_watched(&watched, reply, &all_gone)) < 0)
-                        return log_oom();
+                        return ctl_log_oom();
                 if (all_gone || !continues)
                         return 0;
         }

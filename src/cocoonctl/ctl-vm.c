@@ -90,12 +90,12 @@ int verb_vm_list(int argc, char **argv) {
         /* The table needs a few fields only: ask for the summary view, much less to parse. */
         _cleanup_(json_object_putp) json_object *p = json_object_new_object();
         if (!p || (!arg_json && json_add_bool(p, "summary", true) < 0))
-                return log_oom();
+                return ctl_log_oom();
         if (arg_json) {
                 if (list_gen_new(&gen) < 0)
-                        return log_oom();
+                        return ctl_log_oom();
         } else if (ctl_list_table_new(&t, headers, ELEMENTSOF(headers) - 1, ELEMENTSOF(headers), 1) < 0)
-                return log_oom();
+                return ctl_log_oom();
 
         /* Thousands of VMs: the reply's text is walked once by yajl's callbacks, never built into json-c
          * objects (a hash table per VM cost the client most of its time). */
@@ -105,7 +105,7 @@ int verb_vm_list(int argc, char **argv) {
         ListContext c = { .table = t, .now = now_usec(CLOCK_REALTIME) };
         r = list_reply_read(text, size, t ? vm_table_add : NULL, &c, gen, &reply);
         if (r == -ENOMEM)
-                return log_oom();
+                return ctl_log_oom();
         if (r < 0)
                 return ctl_log_errno(EPROTO, "calling %s failed: %m", method);
         if (reply.error)
@@ -119,7 +119,7 @@ int verb_vm_list(int argc, char **argv) {
                 const unsigned char *buf;
                 size_t n;
                 if (yajl_gen_get_buf(gen, &buf, &n) != yajl_gen_status_ok)
-                        return log_oom();
+                        return ctl_log_oom();
                 fwrite_unlocked(buf, 1, n, stdout);
                 return 0;
         }

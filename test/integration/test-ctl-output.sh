@@ -133,6 +133,54 @@ assert_contains "$(json_field "$err" parameters)" '"reference": "nope"' "the ref
 expect_rc 1 cocoonctl vm inspect nope
 assert_contains "$err" "cocoonctl: io.cocoon.VM.NoSuchVM" "text error"
 
+# expect_json_error RC ERROR COMMAND...: exit code RC, nothing on stdout, and on stderr one line of JSON with
+# the error id ERROR, a message and parameters.
+expect_json_error() {
+        expect_rc "$1" "${@:3}"
+        assert_eq "" "$out" "stdout of ${*:3}"
+        assert_eq 1 "$(wc -l <<<"$err")" "one line on stderr from ${*:3}"
+        python3 -c 'import json, sys
+e = json.loads(sys.argv[1])
+assert e["error"] == sys.argv[2], e
+assert isinstance(e["message"], str) and e["message"], e
+assert isinstance(e["parameters"], dict), e' "$err" "$2" || fail "not the JSON error $2 from ${*:3}: $err"
+}
+
+info "every kind of error is one JSON object under --json or -o json: the manager's, local, usage"
+expect_json_error 1 io.cocoon.VM.NoSuchVM cocoonctl vm inspect nope --json
+assert_contains "$(json_field "$err" message)" "nope" "the manager's message"
+expect_json_error 1 io.cocoon.Image.NoSuchImage cocoonctl image inspect nope --address "$COCOON_SOCKET" --json
+expect_json_error 1 cocoonctl.Failed cocoonctl image import x --kernel /nonexistent --json
+assert_eq '{"errno": "ENOENT"}' "$(json_field "$err" parameters)" "errno of an unreadable --kernel"
+assert_contains "$(json_field "$err" message)" "--kernel /nonexistent" "the file in the message"
+expect_json_error 1 cocoonctl.Failed cocoonctl image import x --kernel /tmp --json
+assert_contains "$(json_field "$err" message)" "not a regular file" "a directory for --kernel"
+expect_json_error 1 cocoonctl.Failed cocoonctl vm create img --memory 12X --json
+assert_contains "$(json_field "$err" message)" "invalid --memory '12X'" "a bad size"
+expect_json_error 1 cocoonctl.Failed cocoonctl --json vm stop nope --timeout 0
+expect_json_error 1 cocoonctl.Failed cocoonctl vm run img --console --json
+expect_json_error 2 cocoonctl.UsageError cocoonctl vm list --bogus --json
+assert_eq '{"verb": "vm list", "option": "--bogus"}' "$(json_field "$err" parameters)" \
+        "a usage error names the verb and the option"
+expect_json_error 2 cocoonctl.UsageError cocoonctl vm list -o json --since 1h
+expect_json_error 2 cocoonctl.UsageError cocoonctl --json vm frob
+expect_json_error 2 cocoonctl.UsageError cocoonctl vm start --json
+expect_json_error 2 cocoonctl.UsageError cocoonctl --json
+expect_json_error 2 cocoonctl.UsageError cocoonctl vm create --json img --name
+expect_json_error 2 cocoonctl.UsageError cocoonctl vm list --json -o wide
+# vm logs and vm console print byte streams: --json is refused, in JSON; before a bad --since is looked at.
+expect_json_error 2 cocoonctl.UsageError cocoonctl vm logs nope --since '5 min' --json
+assert_contains "$(json_field "$err" message)" "byte stream" "the reason of the refusal"
+expect_json_error 2 cocoonctl.UsageError cocoonctl --json vm console nope
+info "without --json the same errors stay text"
+expect_rc 1 cocoonctl vm create img --memory 12X
+assert_eq "cocoonctl: invalid --memory '12X' (examples: 512M, 1G)" "$err" "a bad size as text"
+expect_rc 1 cocoonctl image import x --kernel /nonexistent
+assert_eq "cocoonctl: --kernel /nonexistent: No such file or directory" "$err" "an unreadable --kernel as text"
+expect_rc 2 cocoonctl vm list --bogus
+assert_eq "cocoonctl vm list: unknown option '--bogus'; see 'cocoonctl vm list --help'" "$err" \
+        "a usage error as text"
+
 info "exit status 3 when a batch partly fails; 1 when all of it does"
 expect_rc 3 cocoonctl vm rm web nope
 assert_eq "$a" "$out" "the removed VM's id on stdout"

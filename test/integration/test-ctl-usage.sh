@@ -37,11 +37,12 @@ expect_usage "cocoonctl vm create: unknown option '--kernel'" cocoonctl vm creat
 expect_usage "cocoonctl vm create: unknown option '--console'" cocoonctl vm create img --console
 expect_usage "cocoonctl vm logs: unknown option '--replay'" cocoonctl vm logs c1 --replay
 expect_usage "cocoonctl vm list: unknown option '-f'" cocoonctl vm list -f
-expect_usage "cocoonctl vm logs: option '--json' does not apply: the console log is a byte stream" \
-        cocoonctl vm logs c1 --json
-expect_usage "cocoonctl vm logs: option '--json' does not apply" cocoonctl --json vm logs c1
-expect_usage "cocoonctl vm console: option '--json' does not apply: the console is a byte stream" \
-        cocoonctl vm console c1 --json
+# The refusal of --json is itself a JSON error (test-ctl-output checks those).
+expect_usage "option '--json' does not apply: the console log is a byte stream" cocoonctl vm logs c1 --json
+assert_contains "$err" '"verb":"vm logs"' "the verb in the JSON refusal"
+expect_usage "option '--json' does not apply" cocoonctl --json vm logs c1
+expect_usage "option '--json' does not apply: the console is a byte stream" cocoonctl vm console c1 --json
+assert_contains "$err" '"error":"cocoonctl.UsageError"' "the JSON refusal"
 expect_usage "cocoonctl: unknown option '--memory'" cocoonctl --memory 4G vm list
 
 info "a near miss gets a suggestion from the verb's own options"
@@ -91,6 +92,11 @@ while read -r verb; do
                 *) fail "cocoonctl $verb --help: no default for: $line" ;;
                 esac
         done < <(grep -E -- '^ +(-[a-zA-Z] )?--[a-z-]+=' <<<"$options" || true)
+        # Every verb that prints something takes --json; the byte streams refuse it (see above).
+        case $verb in
+        "vm console" | "vm logs") assert_not_contains "$options" "--json" "cocoonctl $verb --help" ;;
+        *) assert_contains "$options" "--json" "cocoonctl $verb --help" ;;
+        esac
         checked=$((checked + 1))
 done < <(cocoonctl --help | awk '/^  [a-z]/ { v = $1; if ($2 ~ /^[a-z]+$/) v = v " " $2; print v }' | sort -u)
 [ "$checked" -ge 18 ] || fail "only $checked verbs found in cocoonctl --help"
