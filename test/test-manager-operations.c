@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Tests for the operations list: which methods are operations, what an operation is about, and that calls
- * no longer served drop out and a caller going away cancels. */
+/* Tests for the operations list: which methods are operations, what an operation is about, that calls no
+ * longer served drop out and a caller going away cancels, and that held operations stay until ended. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,11 +83,80 @@ static void test_finished_and_gone(void **state) {
                             "{\"operations\":[]}");
 }
 
+/* A held operation (a VM operation's handler holds it) outlives its caller: listed as detached until its
+ * handler ends it, and only then gone; an unheld one on the same link goes with the link. */
+static void test_held_outlives_caller(void **state) {
+        _cleanup_(operations_freep) Operations *ops = NULL;
+        _cleanup_(varlink_unrefp) Varlink *a = NULL, *b = NULL;
+        _cleanup_(json_object_putp) json_object *list = NULL;
+        json_object *array, *op, *v;
+        uint64_t id;
+        int fds[2];
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+        assert_int_equal(varlink_connect_fd(&a, fds[0]), 0);
+        assert_int_equal(varlink_connect_fd(&b, fds[1]), 0);
+        assert_int_equal(operations_new(&ops), 0);
+
+        assert_int_equal(operations_hold(ops, a), 0); /* nothing recorded on a yet */
+        assert_int_equal(operations_begin(ops, a, "io.cocoon.VM.Stop", NULL, 0), 0);
+        id = operations_hold(ops, a);
+        assert_true(id > 0);
+        /* a serves no call (a client's end): an unheld operation would count as answered, a held one not. */
+        assert_int_equal(operations_count(ops), 1);
+        assert_int_equal(operations_begin(ops, b, "io.cocoon.Manager.GarbageCollect", NULL, 0), 0);
+        assert_int_equal(operations_count(ops), 1);
+
+        assert_int_equal(operations_link_gone(ops, a), 1);
+        assert_int_equal(operations_count(ops), 1);
+        assert_int_equal(operations_hold(ops, a), 0); /* no longer on a */
+        assert_int_equal(operations_to_json(ops, &list), 0);
+        assert_true(json_object_object_get_ex(list, "operations", &array));
+        assert_int_equal(json_object_array_length(array), 1);
+        op = json_object_array_get_idx(array, 0);
+        assert_true(json_object_object_get_ex(op, "id", &v));
+        assert_int_equal(json_object_get_int64(v), id);
+        assert_true(json_object_object_get_ex(op, "detached", &v));
+        assert_true(json_object_get_boolean(v));
+
+        operations_end(ops, id + 100); /* unknown: nothing */
+        operations_end(ops, 0);
+        operations_end(NULL, id);      /* the manager is freed */
+        assert_int_equal(operations_count(ops), 1);
+        operations_end(ops, id);
+        assert_int_equal(operations_count(ops), 0);
+        operations_end(ops, id); /* twice: nothing */
+}
+
+/* A held operation whose caller stays is listed as not detached; left held at exit, the list frees it. */
+static void test_held_not_detached(void **state) {
+        _cleanup_(operations_freep) Operations *ops = NULL;
+        _cleanup_(varlink_unrefp) Varlink *a = NULL, *b = NULL;
+        _cleanup_(json_object_putp) json_object *list = NULL;
+        json_object *array, *v;
+        int fds[2];
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+        assert_int_equal(varlink_connect_fd(&a, fds[0]), 0);
+        assert_int_equal(varlink_connect_fd(&b, fds[1]), 0);
+        assert_int_equal(operations_new(&ops), 0);
+        assert_int_equal(operations_begin(ops, a, "io.cocoon.VM.Restart", NULL, 0), 0);
+        assert_true(operations_hold(ops, a) > 0);
+        assert_int_equal(operations_link_gone(ops, b), 0);
+        assert_int_equal(operations_to_json(ops, &list), 0);
+        assert_true(json_object_object_get_ex(list, "operations", &array));
+        assert_int_equal(json_object_array_length(array), 1);
+        assert_true(json_object_object_get_ex(json_object_array_get_idx(array, 0), "detached", &v));
+        assert_false(json_object_get_boolean(v));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_tracked_methods),
                 cmocka_unit_test(test_targets),
                 cmocka_unit_test(test_finished_and_gone),
+                cmocka_unit_test(test_held_outlives_caller),
+                cmocka_unit_test(test_held_not_detached),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

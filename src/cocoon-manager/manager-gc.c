@@ -12,6 +12,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager-gc.h"
+#include "manager-operations.h"
 #include "manager.h"
 #include "snapshot-store.h"
 #include "strv-util.h"
@@ -20,13 +21,17 @@
 #include "vm.h"
 
 typedef struct GcCall {
+        Manager *manager;
         Varlink *link;
+        uint64_t operation; /* operations_hold()'s id: the removal goes on without its caller */
         GcPlan plan;   /* directories to remove, records dropped */
         bool *removed; /* per entry of plan.dirs, set by the worker */
         char **blobs;  /* blob file names deleted */
 } GcCall;
 
 static void gc_call_free(GcCall *c) {
+        if (c->manager)
+                operations_end(c->manager->operations, c->operation);
         varlink_unref(c->link);
         gc_plan_done(&c->plan);
         free(c->removed);
@@ -166,7 +171,9 @@ int vl_method_manager_garbage_collect(Varlink *link, json_object *parameters, Va
                 gc_call_free(c);
                 return r;
         }
+        c->manager = m;
         c->link = varlink_ref(link);
+        c->operation = operations_hold(m->operations, link);
         r = job_submit(m->jobs, gc_work, gc_done, c);
         if (r < 0) {
                 gc_call_free(c);

@@ -17,8 +17,11 @@ struct Operation {
         char *image;  /* NULL: none */
         uint64_t started_at; /* CLOCK_REALTIME µs */
         uid_t uid;
-        Varlink *link; /* a reference: the call is in flight while the link still serves this method */
+        Varlink *link; /* a reference: the call is in flight while the link still serves this method; NULL
+                        * once a held operation's caller went away */
         OperationProgress *progress; /* the worker's, or NULL */
+        bool held;     /* ended by its handler (operations_end()), not the link: the work outlives callers */
+        bool detached; /* held, and its caller went away: the manager carries on without anyone waiting */
 };
 
 struct Operations {
@@ -101,13 +104,18 @@ static unsigned operations_drop_if(Operations *ops, bool (*drop)(const Operation
         return n;
 }
 
-/* The connection answered the call (or moved on to another): the operation is over. */
+/* The connection answered the call (or moved on to another): the operation is over. A held one is over
+ * when its handler says so. */
 static bool operation_is_finished(const Operation *op, const void *arg) {
-        return !streq_ptr(varlink_get_current_method(op->link), op->method);
+        return !op->held && !streq_ptr(varlink_get_current_method(op->link), op->method);
 }
 
 static bool operation_is_on_link(const Operation *op, const void *arg) {
-        return op->link == arg;
+        return op->link == arg && !op->held;
+}
+
+static bool operation_has_id(const Operation *op, const void *arg) {
+        return op->id == *(const uint64_t *) arg;
 }
 
 static void operations_prune(Operations *ops) {
@@ -200,11 +208,36 @@ void operations_detach_progress(Operations *ops, OperationProgress *progress) {
                         op->progress = NULL;
 }
 
-unsigned operations_link_gone(Operations *ops, Varlink *link) {
+uint64_t operations_hold(Operations *ops, Varlink *link) {
         for (Operation *op = ops->first; op; op = op->next)
-                if (op->link == link && op->progress)
+                if (op->link == link && !op->detached) {
+                        op->held = true;
+                        return op->id;
+                }
+        return 0;
+}
+
+void operations_end(Operations *ops, uint64_t id) {
+        if (ops && id > 0)
+                (void) operations_drop_if(ops, operation_has_id, &id);
+}
+
+unsigned operations_link_gone(Operations *ops, Varlink *link) {
+        unsigned n = 0;
+
+        for (Operation *op = ops->first; op; op = op->next) {
+                if (op->link != link)
+                        continue;
+                if (op->progress)
                         atomic_store(&op->progress->cancelled, true);
-        return operations_drop_if(ops, operation_is_on_link, link);
+                if (op->held) {
+                        /* The work goes on: listed until its handler ends it, without the connection. */
+                        op->detached = true;
+                        op->link = varlink_unref(op->link);
+                        n++;
+                }
+        }
+        return n + operations_drop_if(ops, operation_is_on_link, link);
 }
 
 static int operation_to_json(const Operation *op, json_object **ret) {
@@ -220,7 +253,7 @@ static int operation_to_json(const Operation *op, json_object **ret) {
         if (json_add_uint64(o, "id", op->id) < 0 || json_add_string(o, "method", op->method) < 0 ||
             (op->vms && json_add_strv(o, "vms", op->vms) < 0) ||
             (op->image && json_add_string(o, "image", op->image) < 0) ||
-            json_add_string(o, "startedAt", started) < 0 ||
+            json_add_string(o, "startedAt", started) < 0 || json_add_bool(o, "detached", op->detached) < 0 ||
             (op->uid != (uid_t) -1 && json_add_uint64(o, "uid", op->uid) < 0))
                 return -ENOMEM;
         if (op->progress) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Operations in flight: the long calls (VM create/start/stop/delete, image import, garbage collection) the
  * manager is still working on, for io.cocoon.Manager.ListOperations, with progress where the work reports
- * it, and cancelled when their caller goes away. */
+ * it. When their caller goes away, an import is cancelled, while the work of held ones goes on and they stay
+ * listed, detached, until it ends. */
 #pragma once
 
 #include <json-c/json.h>
@@ -37,8 +38,16 @@ int operations_begin(Operations *ops, Varlink *link, const char *method, json_ob
  * operations_detach_progress() before freeing it). -ENOENT when no operation is recorded for link. */
 int operations_attach_progress(Operations *ops, Varlink *link, OperationProgress *progress);
 void operations_detach_progress(Operations *ops, OperationProgress *progress);
-/* The connection went away: its operations are cancelled (their progress says so) and dropped. Returns how
- * many were. */
+/* Hands the end of the operation of the call being served on `link` to its handler, for work that goes on
+ * without the caller (VM operations, garbage collection): it stays listed until operations_end() with the
+ * returned id, also after the caller went away. Returns the id (> 0), or 0 when no operation is recorded
+ * for link (operations_end() ignores 0). */
+uint64_t operations_hold(Operations *ops, Varlink *link);
+/* The held operation `id` is over: dropped. Unknown ids, 0 and ops == NULL (the manager is freed) do
+ * nothing. */
+void operations_end(Operations *ops, uint64_t id);
+/* The connection went away: its operations' progress says cancelled; held ones stay listed, marked
+ * detached, the others are dropped. Returns how many there were. */
 unsigned operations_link_gone(Operations *ops, Varlink *link);
 
 /* {"operations": [...]}, oldest first, as io.cocoon.Manager.ListOperations answers; drops finished ones. */

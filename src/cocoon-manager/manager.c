@@ -47,7 +47,8 @@ Manager *manager_free(Manager *m) {
         vm_machined_free(m);
         vm_console_free_log_streams(m);
         varlink_server_unref(m->varlink_server);
-        operations_free(m->operations); /* after the workers: their done() detach progress */
+        /* After the workers: their done() detach progress and end held operations. */
+        m->operations = operations_free(m->operations);
         sd_event_source_unref(m->idle_timer);
         if (m->consoles) {
                 size_t state = 0;

@@ -15,6 +15,7 @@
 #include "image-store.h"
 #include "json-util.h"
 #include "log.h"
+#include "manager-operations.h"
 #include "qemu.h"
 #include "resolve.h"
 #include "strv-util.h"
@@ -234,12 +235,17 @@ static int create_check(Manager *m, Varlink *link, const CreateRequest *req, con
         return 1;
 }
 
+/* A call whose tasks go on when its caller goes away: it holds its entry of the operations list (listed,
+ * detached then) until its last task ended and the reply went out. */
 typedef struct CreateCall {
+        Manager *manager;
         Varlink *link;
+        uint64_t operation; /* operations_hold()'s id */
         bool start;
 } CreateCall;
 
 static void create_call_free(CreateCall *c) {
+        operations_end(c->manager->operations, c->operation);
         varlink_unref(c->link);
         free(c);
 }
@@ -311,7 +317,9 @@ int vl_method_vm_create(Varlink *link, json_object *parameters, VarlinkMethodFla
         CreateCall *c = calloc(1, sizeof(CreateCall));
         if (!c)
                 return -ENOMEM;
+        c->manager = m;
         c->link = varlink_ref(link);
+        c->operation = operations_hold(m->operations, link);
         c->start = req.start;
         r = vm_task_submit(m, VM_TASK_CREATE, record->vm.id, NULL, on_create_done, c);
         if (r < 0) {
@@ -325,7 +333,9 @@ int vl_method_vm_create(Varlink *link, json_object *parameters, VarlinkMethodFla
 /* ---- Start, Stop, Delete: one result per reference ---- */
 
 typedef struct BatchCall {
+        Manager *manager;
         Varlink *link;
+        uint64_t operation; /* operations_hold()'s id: listed until the last item ended, as for Create */
         json_object *results; /* one slot per reference, filled as operations end */
         size_t pending;
 } BatchCall;
@@ -354,6 +364,7 @@ static void batch_maybe_reply(BatchCall *b) {
                 (void) varlink_reply(b->link, reply);
         else
                 (void) varlink_error_errno(b->link, ENOMEM);
+        operations_end(b->manager->operations, b->operation);
         varlink_unref(b->link);
         json_object_put(b->results);
         free(b);
@@ -390,7 +401,9 @@ static int batch_run(Manager *m, Varlink *link, json_object *parameters, VmTaskK
                 free(b);
                 return -ENOMEM;
         }
+        b->manager = m;
         b->link = varlink_ref(link);
+        b->operation = operations_hold(m->operations, link);
         size_t n = json_object_array_length(refs);
         b->pending = n + 1; /* +1: no reply before every item is submitted */
 

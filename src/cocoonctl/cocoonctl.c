@@ -258,7 +258,8 @@ static const Verb verbs[] = {
                   "image blobs.",
           .example = "cocoonctl gc" },
         { .name = "ops", .run = verb_ops, OPTS(options_json), .usage = "ops",
-          .help = "List the operations the manager has in flight: ID METHOD TARGET STARTED UID PROGRESS.",
+          .help = "List the operations the manager has in flight: ID METHOD TARGET STARTED UID CALLER "
+                  "PROGRESS (CALLER gone: Ctrl-C ended the wait, the work goes on).",
           .example = "cocoonctl ops --json" },
         { .name = "call", .min_args = 1, .max_args = 2, .run = verb_call, OPTS(options_call),
           .usage = "call METHOD [JSON] [--more] [--oneway]",

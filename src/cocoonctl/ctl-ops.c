@@ -41,15 +41,18 @@ static int ops_table_add(Table *t, json_object *op) {
         if ((v = ctl_field_int(op, "uid")) >= 0)
                 snprintf(uid, sizeof(uid), "%" PRId64, v);
         ctl_format_local_time(ctl_field_string(op, "startedAt"), started, sizeof(started));
+        json_object *detached;
+        bool gone = json_object_object_get_ex(op, "detached", &detached) && json_object_get_boolean(detached);
         const char *cells[] = {
                 id, ctl_field_string(op, "method"), target_cell(op, target, sizeof(target)), started, uid,
-                ctl_format_progress(done, total, progress),
+                gone ? "gone" : "waiting", ctl_format_progress(done, total, progress),
         };
         return table_add_row(t, cells);
 }
 
 int verb_ops(int argc, char **argv) {
-        static const char *const headers[] = {"ID", "METHOD", "TARGET", "STARTED", "UID", "PROGRESS"};
+        static const char *const headers[] = {"ID", "METHOD", "TARGET", "STARTED", "UID", "CALLER",
+                                               "PROGRESS"};
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         json_object *reply = NULL, *ops;

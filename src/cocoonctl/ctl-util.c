@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "ctl-interrupt.h"
 #include "ctl-table.h"
 #include "ctl-util.h"
 #include "log.h"
@@ -325,9 +327,26 @@ int ctl_call(Varlink *link, const char *method, json_object *parameters, json_ob
         const char *error_id = NULL;
         bool long_running = ctl_method_is_long_running(method);
 
-        if (long_running)
+        CtlInterrupt interrupt = {};
+        char what[CTL_INTERRUPT_DESCRIBE_MAX];
+        int r;
+
+        if (long_running) {
                 (void) varlink_set_relative_timeout(link, UINT64_MAX);
-        int r = varlink_call(link, method, parameters, &reply, &error_id);
+                /* Ctrl-C ends the wait, not the operation: the manager carries on and says so in ops. */
+                r = ctl_interrupt_catch(link, &interrupt);
+                if (r < 0)
+                        return ctl_log_errno(r, "cannot catch SIGINT: %m");
+        }
+        r = varlink_call(link, method, parameters, &reply, &error_id);
+        /* An answer that made it before Ctrl-C stands. */
+        if (ctl_interrupt_release(&interrupt) && r < 0) {
+                if (isatty(STDERR_FILENO))
+                        fputc('\n', stderr); /* not on the line the terminal echoed ^C on */
+                (void) ctl_log_errno(EINTR, "interrupted; %s continues in the manager (see cocoonctl ops)",
+                                     ctl_interrupt_describe(method, parameters, what));
+                return CTL_ERROR_EXIT(CTL_EXIT_INTERRUPTED);
+        }
         if (r < 0 && long_running && r != -ETIMEDOUT)
                 return ctl_log_errno(r,
                                      "calling %s failed (%m); the manager may still finish the operation: "

@@ -72,6 +72,9 @@ static const VarlinkField operation_fields[] = {
           .doc = "The image: the name Import gives it, or the image Create uses." },
         { .name = "startedAt", .type = VARLINK_STRING, .doc = "When the call came, RFC 3339." },
         { .name = "uid", .type = VARLINK_INT, .flags = VARLINK_NULLABLE, .doc = "The caller's uid." },
+        { .name = "detached", .type = VARLINK_BOOL,
+          .doc = "The caller went away (Ctrl-C) and the work goes on without it: a VM operation or "
+                 "GarbageCollect stays listed, so marked, until its work ends." },
         { .name = "bytesDone", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
           .doc = "Bytes copied so far, for operations that report progress (Import)." },
         { .name = "bytesTotal", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
@@ -97,8 +100,9 @@ static const VarlinkSymbol method_list_operations = {
         .name = "ListOperations",
         .output = list_operations_out,
         .doc = "The operations in flight: VM Create, Start, Stop, Delete, Kill, Restart, Image Import and "
-               "GarbageCollect calls whose caller waits for the answer. A caller that disconnects takes its "
-               "call off the list: an Import is then cancelled, VM operations carry on.",
+               "GarbageCollect calls the manager works on. When a caller disconnects, its Import is "
+               "cancelled and goes off the list; VM operations and GarbageCollect carry on and stay listed, "
+               "detached, until their work ends.",
 };
 
 static const VarlinkSymbol *const symbols[] = {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-ops.sh: operations in flight (io.cocoon.Manager.ListOperations, `cocoonctl ops`): none when idle; a
 # graceful stop of a guest that ignores the power button is listed with its method, VM, caller and start
-# time while it waits, and is gone once it is answered (issue 7, operations in flight).
+# time while it waits, and is gone once it is answered; Ctrl-C on a waiting cocoonctl exits 130 saying the
+# stop goes on, and the stop stays listed, detached, until it ends (issue 7, operations in flight).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -12,6 +13,10 @@ guest_env=$COCOON_BUILD_DIR/guest/guest.env
 out=$COCOON_BUILD_DIR/test-ops.out
 rm -rf "$out"
 mkdir -p "$out"
+
+vm_state() {
+        cocoonctl vm inspect "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'
+}
 
 info "idle: no operations; the table says so on stderr, stdout stays empty"
 assert_eq 0 "$(ops_json 'len(ops)')" "operations when idle"
@@ -41,5 +46,44 @@ info "a forced stop answers both; the list is empty again"
 cocoonctl vm stop deaf --force >/dev/null
 wait "$stop_pid" || fail "the graceful stop failed: $(cat "$out/graceful")"
 wait_for 5 ops_count_is 0
+
+info "Ctrl-C during a graceful stop: exit 130 and one line saying the stop goes on in the manager"
+cocoonctl vm start deaf >/dev/null
+# Booted or not, the guest does not power off: the stop lasts its whole timeout, then the kill grace.
+graceful_stop_begin deaf 20 "$out/interrupted"
+wait_for 5 ops_count_is 1
+kill -INT "$stop_pid"
+rc=0
+wait "$stop_pid" || rc=$?
+assert_eq 130 "$rc" "exit code of an interrupted vm stop"
+message="interrupted; vm stop of deaf continues in the manager (see cocoonctl ops)"
+assert_eq "cocoonctl: $message" "$(cat "$out/interrupted")" "output of an interrupted vm stop"
+
+info "the stop is still listed, detached (caller gone), while the manager waits for the guest"
+assert_eq "io.cocoon.VM.Stop ['deaf'] True" \
+        "$(ops_json 'ops[0]["method"], ops[0]["vms"], ops[0]["detached"]')" "the detached operation"
+assert_contains "$(cocoonctl ops | tail -n 1)" " gone " "ops table row of the detached stop"
+sleep 1
+assert_eq 1 "$(ops_json 'len(ops)')" "operations after the caller went away"
+assert_eq stopping "$(vm_state deaf)" "the VM while the detached stop waits"
+
+info "under --json the line is a JSON error; a second stop, queued behind the first, stays listed too"
+cocoonctl --json vm stop deaf --timeout 20 >"$out/json.out" 2>"$out/json.err" &
+json_pid=$!
+wait_for 5 ops_count_is 2
+kill -INT "$json_pid"
+rc=0
+wait "$json_pid" || rc=$?
+assert_eq 130 "$rc" "exit code of an interrupted vm stop --json"
+assert_eq "" "$(cat "$out/json.out")" "stdout of an interrupted vm stop --json"
+json_error=$(python3 -c 'import json,sys; e = json.load(open(sys.argv[1]))
+print(e["error"], e["parameters"]["errno"], e["message"])' "$out/json.err")
+assert_eq "cocoonctl.Failed EINTR $message" "$json_error" "JSON error of an interrupted stop"
+wait_for 5 ops_count_is 2
+assert_eq "[True, True]" "$(ops_json '[o["detached"] for o in ops]')" "both stops detached"
+
+info "once the stop timeout ends the stop, both are gone and the VM is stopped"
+wait_for 60 ops_count_is 0
+assert_eq stopped "$(vm_state deaf)" "the VM after the detached stop"
 cocoonctl vm rm deaf >/dev/null
 info "ok"
