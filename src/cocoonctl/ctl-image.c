@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl-interrupt.h"
 #include "ctl-progress.h"
 #include "ctl-table.h"
 #include "ctl-util.h"
@@ -41,7 +42,6 @@ static int open_image_file(const char *option, const char *path, int *ret_fd) {
 
 /* Ctrl-C during an import: the handler shuts the connection down, which ends the wait for the reply at once
  * and tells the manager to cancel (it drops what it copied so far). */
-#define CTL_EXIT_INTERRUPTED 130 /* 128 + SIGINT, what a shell reports for a command Ctrl-C ended */
 static volatile sig_atomic_t import_interrupted = 0;
 static volatile sig_atomic_t import_fd = -1;
 
