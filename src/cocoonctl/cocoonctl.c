@@ -43,6 +43,8 @@ static const CtlOption options_vm_create[] = {
         CTL_VALUE("backend", 0, "NAME", &arg_backend, "Hypervisor backend"),
         CTL_VALUE("accel", 0, "auto|kvm|tcg", &arg_accel, "Acceleration"),
         CTL_VALUE("append", 0, "ARGS", &arg_vm_cmdline, "Extra kernel command line arguments"),
+        CTL_VALUE("nics", 0, "N", &arg_nics, "NICs, 0-8 (default 0, or 1 with --bridge)"),
+        CTL_VALUE("bridge", 0, "BRIDGE", &arg_bridge, "Put the NICs on this host bridge (guest uses DHCP)"),
         OPT_JSON,
 };
 static const CtlOption options_vm_stop[] = {
@@ -110,7 +112,8 @@ static const Verb verbs[] = {
         { .group = "vm", .name = "create", .min_args = 1, .max_args = 1, .run = verb_vm_create,
           OPTS(options_vm_create),
           .usage = "vm create IMAGE [--name NAME] [--cpu N] [--memory SIZE] [--storage SIZE]",
-          .help = "Create a VM from an image (also --backend, --accel auto|kvm|tcg, --append KERNEL-ARGS).",
+          .help = "Create a VM from an image (also --backend, --accel auto|kvm|tcg, --append KERNEL-ARGS, "
+                  "--nics N --bridge BRIDGE).",
           .example = "cocoonctl vm create debian --name web --cpu 2 --memory 1G" },
         { .group = "vm", .name = "run", .min_args = 1, .max_args = 1, .run = verb_vm_run,
           OPTS(options_vm_create), .usage = "vm run IMAGE [--name NAME] [...]",

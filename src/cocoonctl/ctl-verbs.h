@@ -20,6 +20,7 @@ int verb_vm_debug(int argc, char **argv);
 int verb_vm_status(int argc, char **argv);
 extern const char *arg_name, *arg_cpu, *arg_memory, *arg_storage, *arg_backend, *arg_accel, *arg_vm_cmdline;
 extern const char *arg_timeout;
+extern const char *arg_nics, *arg_bridge;
 extern bool arg_force, arg_event;
 /* ctl-image.c */
 int verb_image_import(int argc, char **argv);

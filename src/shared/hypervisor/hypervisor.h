@@ -16,6 +16,7 @@ typedef struct HypervisorLaunch {
         Accel accel;        /* resolved: kvm or tcg (QEMU only) */
         uint64_t tsc_khz;   /* host TSC frequency, 0 = unknown */
         bool start_paused;  /* the guest waits for resume(): the manager attaches the console first */
+        bool vhost_net;     /* NICs use vhost-net (KVM with /dev/vhost-net only: TCG has no ioeventfd) */
 } HypervisorLaunch;
 
 typedef struct Hypervisor {
