@@ -104,7 +104,7 @@ static const Verb verbs[] = {
           .help = "Show the manager's version, directories, backends and VM counts.",
           .example = "cocoonctl status --json" },
         { .group = "vm", .name = "list", ALIASES("ls", "ps"), .run = verb_vm_list, OPTS(options_json),
-          .usage = "vm list", .help = "List VMs: ID NAME STATE BACKEND CPU MEMORY CREATED.",
+          .usage = "vm list", .help = "List VMs: ID NAME STATE BACKEND CPU MEMORY IP CREATED.",
           .example = "cocoonctl vm list --json" },
         { .group = "vm", .name = "inspect", .min_args = 1, .max_args = 1, .run = verb_vm_inspect,
           OPTS(options_json), .usage = "vm inspect REF",

@@ -35,6 +35,7 @@ typedef enum Key {
         KEY_STATE,
         KEY_BACKEND,
         KEY_CREATED_AT,
+        KEY_IP,
         KEY_CONFIG,
         KEY_CPU,
         KEY_MEMORY,
@@ -58,13 +59,14 @@ static const struct {
         {CTX_VM, NAME_LENGTH("state"), KEY_STATE},
         {CTX_VM, NAME_LENGTH("backend"), KEY_BACKEND},
         {CTX_VM, NAME_LENGTH("createdAt"), KEY_CREATED_AT},
+        {CTX_VM, NAME_LENGTH("ip"), KEY_IP},
         {CTX_VM, NAME_LENGTH("config"), KEY_CONFIG},
         {CTX_CONFIG, NAME_LENGTH("cpu"), KEY_CPU},
         {CTX_CONFIG, NAME_LENGTH("memory"), KEY_MEMORY},
 };
 
 /* The row's strings, indexed by Key - KEY_ID. */
-#define ROW_STRINGS (KEY_CREATED_AT - KEY_ID + 1)
+#define ROW_STRINGS (KEY_IP - KEY_ID + 1)
 
 typedef struct Reader {
         list_row_fn row_fn;
@@ -165,6 +167,7 @@ static int row_emit(Reader *r) {
                 .state = s[KEY_STATE - KEY_ID],
                 .backend = s[KEY_BACKEND - KEY_ID],
                 .created_at = s[KEY_CREATED_AT - KEY_ID],
+                .ip = s[KEY_IP - KEY_ID],
                 .cpu = r->row_cpu,
                 .memory = r->row_memory,
         };
@@ -258,7 +261,7 @@ static int on_string(void *ctx, const unsigned char *s, size_t n) {
         if (forwarding(r) && !gen_check(r, yajl_gen_string(r->gen, s, n)))
                 return 0;
         Key key = value_key(r);
-        if (key >= KEY_ID && key <= KEY_CREATED_AT) {
+        if (key >= KEY_ID && key <= KEY_IP) {
                 if (grow(&r->strings, &r->strings_allocated, r->strings_size + n + 1) < 0)
                         return fail(r, -ENOMEM);
                 memcpy(r->strings + r->strings_size, s, n);

@@ -40,7 +40,8 @@ static int vm_table_add(const ListRow *vm, void *userdata) {
         if (vm->memory >= 0)
                 format_size((uint64_t) vm->memory, memory);
         const char *row[] = {
-                vm->id, vm->name, vm->state, vm->backend, cpu, memory, created_cell(vm->created_at),
+                vm->id, vm->name, vm->state, vm->backend, cpu, memory, vm->ip ?: "-",
+                created_cell(vm->created_at),
         };
         return table_add_row(t, row);
 }
@@ -66,7 +67,8 @@ int verb_vm_list(int argc, char **argv) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         _cleanup_(yajl_gen_freep) yajl_gen gen = NULL;
-        static const char *const headers[] = {"ID", "NAME", "STATE", "BACKEND", "CPU", "MEMORY", "CREATED"};
+        static const char *const headers[] = {"ID", "NAME", "STATE", "BACKEND", "CPU", "MEMORY", "IP",
+                                             "CREATED"};
         static const char method[] = "io.cocoon.VM.List";
         ListReply reply;
         const char *text;

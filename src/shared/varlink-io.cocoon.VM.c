@@ -69,7 +69,8 @@ static const VarlinkField list_out[] = {
 
 static const VarlinkField list_in[] = {
         { .name = "summary", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
-          .doc = "Only id, name, backend, state, config.cpu/memory, createdAt, errorReason (fast for tables)." },
+          .doc = "Only id, name, backend, state, config.cpu/memory, createdAt, errorReason, ip (the NICs' "
+                 "static addresses, comma-separated; fast for tables)." },
         {},
 };
 

@@ -231,7 +231,8 @@ int vm_append_json(const VM *vm, json_object *o);
 /* The public view: id, name, backend, state, config, storageConfigs, networkConfigs, firstBooted,
  * snapshotIds, createdAt, updatedAt, startedAt, stoppedAt, errorReason, unit. */
 int vm_record_to_public_json(const VMRecord *r, json_object **ret);
-/* The listing view: id, name, backend, state, config {cpu, memory}, createdAt, errorReason. */
+/* The listing view: id, name, backend, state, config {cpu, memory}, createdAt, errorReason, ip (the NICs'
+ * static addresses, comma-separated; absent when none). */
 int vm_record_to_summary_json(const VMRecord *r, json_object **ret);
 /* The persisted record: the public view plus bootConfig, imageBlobIds, runDir, logDir. */
 int vm_record_to_json(const VMRecord *r, json_object **ret);
