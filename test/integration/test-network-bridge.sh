@@ -102,6 +102,20 @@ cocoonctl vm rm -f net >/dev/null
 ip link show "$tap" >/dev/null 2>&1 && fail "TAP $tap left after rm"
 assert_eq "" "$(taps)" "TAPs after rm"
 
+info "two NICs: two TAPs, eth0 and eth1; a start whose bridge went away fails and leaves no TAP"
+ip link add br1 type bridge
+ip link set br1 up
+id3=$(cocoonctl vm create guest --name two --nics 2 --bridge br1 --memory 256M --storage 64M)
+assert_eq "cocoon${id3:0:8}0 cocoon${id3:0:8}1" "$(vm_json two '" ".join(n["tap"] for n in v["networkConfigs"])')" \
+        "TAPs of two NICs"
+assert_contains "$(cocoonctl vm debug two)" "virtio-net-device,netdev=net1" "second NIC on QEMU's command line"
+ip link del br1
+out=$(cocoonctl vm start two 2>&1) && fail "start without its bridge succeeded"
+assert_contains "$out" "bridge is missing" "start's error"
+assert_eq "" "$(taps)" "TAPs after the failed start"
+assert_eq "" "$(systemctl list-units --all --no-legend --plain "cocoon-vm@$id3.service")" "unit after it"
+cocoonctl vm rm -f two >/dev/null
+
 info "a VM without NICs keeps its private network"
 id2=$(cocoonctl vm run guest --name nonet --memory 256M --storage 64M)
 assert_eq yes "$(unit_property "cocoon-vm@$id2.service" PrivateNetwork)" "PrivateNetwork= without NICs"
