@@ -176,6 +176,14 @@ static void test_argv_nics(void **state) {
                             "console=ttyS0 cocoon.layers=cocoon-layer0 net.ifnames=0 cocoon.hostname=web"
                             " ip=10.0.0.2::10.0.0.1:255.255.255.0:web:eth1:off");
 
+        /* A multiqueue NIC (numQueues counts rx and tx): a queue pair each, mq on the device. */
+        _cleanup_strv_free_ char **mq_argv = NULL;
+        r->vm.network_configs[0].num_queues = 4;
+        assert_int_equal(qemu_build_argv(r, &l, &mq_argv), 0);
+        assert_true(arg_index(mq_argv, "tap,id=net0,ifname=cocoonabcdefgh0,script=no,downscript=no,queues=2,"
+                                       "vhost=on") > 0);
+        assert_true(arg_index(mq_argv, "virtio-net-device,netdev=net0,mac=02:00:00:00:00:01,mq=on") > 0);
+
         /* A TAP name that would split QEMU's option syntax is refused. */
         _cleanup_strv_free_ char **bad = NULL;
         free(r->vm.network_configs[0].tap);

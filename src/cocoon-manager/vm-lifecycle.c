@@ -117,8 +117,9 @@ static int record_add_storage(Manager *m, VMRecord *r, const Image *img, const c
         return 0;
 }
 
-/* Bridge mode: NIC i is TAP cocoon<id[0..8)><i> on the bridge, with a random locally administered MAC; the
- * guest asks the bridge's network for an address (DHCP), so the record has none. */
+/* Bridge mode: NIC i is TAP cocoon<id[0..8)><i> on the bridge, with a random locally administered MAC
+ * (multiqueue with more than one vCPU); the guest asks the bridge's network for an address (DHCP), so the
+ * record has none. */
 static int record_add_nics(VMRecord *r, const CreateRequest *req) {
         for (int64_t i = 0; i < req->nics; i++) {
                 char tap[TAP_NAME_MAX + 1], mac[18];
@@ -127,7 +128,9 @@ static int record_add_nics(VMRecord *r, const CreateRequest *req) {
                         k = mac_random(mac);
                 if (k < 0)
                         return k;
-                NetworkConfig n = { .backend = NETWORK_BACKEND_BRIDGE };
+                /* Multiqueue with several vCPUs: a queue pair per vCPU. */
+                NetworkConfig n = { .backend = NETWORK_BACKEND_BRIDGE,
+                                    .num_queues = r->vm.config.cpu > 1 ? 2 * r->vm.config.cpu : 0 };
                 if (!(n.tap = strdup(tap)) || !(n.mac = strdup(mac)) ||
                     !(n.bridge_dev = strdup(req->bridge)) || vm_add_network_config(&r->vm, &n) < 0) {
                         network_config_done(&n);

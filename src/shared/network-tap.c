@@ -104,12 +104,14 @@ int bridge_check(const char *name) {
 
 /* The kernel side of a TAP: TUNSETIFF creates it (or attaches to an existing persistent one), TUNSETOWNER
  * lets the hypervisor's user attach later, TUNSETPERSIST keeps it once this fd closes. */
-static int tun_make_persistent(const char *name, uid_t uid, gid_t gid) {
+static int tun_make_persistent(const char *name, bool multi_queue, uid_t uid, gid_t gid) {
         _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
         struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
 
         if (fd < 0)
                 return -errno;
+        if (multi_queue)
+                ifr.ifr_flags |= IFF_MULTI_QUEUE;
         snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
         if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETOWNER, (unsigned long) uid) < 0 ||
             ioctl(fd, TUNSETGROUP, (unsigned long) gid) < 0 || ioctl(fd, TUNSETPERSIST, 1UL) < 0)
@@ -139,10 +141,10 @@ static int tap_attach(const char *name, const char *bridge) {
         return r < 0 ? nl_error_to_errno(r) : 0;
 }
 
-int tap_create(const char *name, const char *bridge, uid_t uid, gid_t gid) {
+int tap_create(const char *name, const char *bridge, bool multi_queue, uid_t uid, gid_t gid) {
         if (!name || strlen(name) == 0 || strlen(name) > TAP_NAME_MAX || !bridge)
                 return -EINVAL;
-        int r = tun_make_persistent(name, uid, gid);
+        int r = tun_make_persistent(name, multi_queue, uid, gid);
         if (r < 0)
                 return r;
         r = tap_attach(name, bridge);
@@ -177,7 +179,7 @@ int taps_create(const NetworkConfig *nics, size_t n, uid_t uid, gid_t gid, const
         for (size_t i = 0; i < n; i++) {
                 if (nics[i].backend != NETWORK_BACKEND_BRIDGE)
                         continue;
-                int r = tap_create(nics[i].tap, nics[i].bridge_dev, uid, gid);
+                int r = tap_create(nics[i].tap, nics[i].bridge_dev, nics[i].num_queues > 2, uid, gid);
                 if (r < 0) {
                         (void) taps_remove(nics, i);
                         if (ret_bad)

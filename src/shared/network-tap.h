@@ -25,15 +25,16 @@ int mac_random(char ret[static 18]);
  * -ENOTTY when it is another kind of link, another -errno when netlink fails. */
 int bridge_check(const char *name);
 
-/* Creates (or takes over) the persistent TAP name (IFF_TAP, IFF_NO_PI, IFF_VNET_HDR) owned by uid:gid so
- * that an unprivileged hypervisor may attach to it, gives it the bridge's MTU, enslaves it to bridge and
- * sets it up. Needs CAP_NET_ADMIN. On failure nothing this call created is left. */
-int tap_create(const char *name, const char *bridge, uid_t uid, gid_t gid);
+/* Creates (or takes over) the persistent TAP name (IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, and IFF_MULTI_QUEUE
+ * with multi_queue) owned by uid:gid so that an unprivileged hypervisor may attach to it, gives it the
+ * bridge's MTU, enslaves it to bridge and sets it up. Needs CAP_NET_ADMIN. On failure nothing this call
+ * created is left. */
+int tap_create(const char *name, const char *bridge, bool multi_queue, uid_t uid, gid_t gid);
 
 /* Removes the TAP; a missing one is success. */
 int tap_remove(const char *name);
 
-/* Sets up the TAPs of every bridge-mode NIC; on failure removes those it set up, *ret_bad (optional) names
+/* Sets up the TAPs of every bridge-mode NIC (multiqueue when its numQueues is above one pair); on failure removes those it set up, *ret_bad (optional) names
  * the NIC's TAP that failed. */
 int taps_create(const NetworkConfig *nics, size_t n, uid_t uid, gid_t gid, const char **ret_bad);
 /* Removes the TAPs of every bridge-mode NIC, all of them even after a failure; returns the first error. */

@@ -52,8 +52,8 @@ assert_eq "$before" "$(ls /var/lib/cocoon/vms 2>/dev/null | wc -l)" "VM director
 assert_eq "No VMs found." "$(cocoonctl vm list)" "vm list after the refusals"
 assert_eq "" "$(taps)" "TAPs after the refusals"
 
-info "vm run --nics 1 --bridge br0: a TAP on the bridge, owned by cocoon-vm"
-id=$(cocoonctl vm run guest --name net --nics 1 --bridge br0 --memory 256M --storage 64M)
+info "vm run --nics 1 --bridge br0 --cpu 2: a multiqueue TAP on the bridge, owned by cocoon-vm"
+id=$(cocoonctl vm run guest --name net --nics 1 --bridge br0 --cpu 2 --memory 256M --storage 64M)
 tap=$(vm_json net 'v["networkConfigs"][0]["tap"]')
 mac=$(vm_json net 'v["networkConfigs"][0]["mac"]')
 assert_eq "cocoon${id:0:8}0" "$tap" "TAP name"
@@ -62,9 +62,10 @@ assert_eq br0 "$(vm_json net 'v["networkConfigs"][0]["bridgeDev"]')" "bridgeDev"
 [[ $mac =~ ^[0-9a-f][26ae](:[0-9a-f]{2}){5}$ ]] || fail "MAC $mac is not locally administered unicast"
 assert_contains "$(ip -d link show "$tap")" "master br0" "TAP enslaved"
 assert_contains "$(ip -d link show "$tap")" "user cocoon-vm" "TAP owner"
+assert_contains "$(ip -d link show "$tap")" "multi_queue" "TAP of a 2-vCPU VM"
 argv=$(cocoonctl vm debug net --json 2>/dev/null || cocoonctl vm debug net)
-assert_contains "$argv" "tap,id=net0,ifname=$tap,script=no,downscript=no" "QEMU -netdev"
-assert_contains "$argv" "virtio-net-device,netdev=net0,mac=$mac" "QEMU -device"
+assert_contains "$argv" "tap,id=net0,ifname=$tap,script=no,downscript=no,queues=2" "QEMU -netdev"
+assert_contains "$argv" "virtio-net-device,netdev=net0,mac=$mac,mq=on" "QEMU -device"
 assert_contains "$argv" "net.ifnames=0 cocoon.hostname=net" "kernel command line"
 list=$(cocoonctl vm list)
 assert_contains "$(head -n 1 <<<"$list")" " MEMORY  IP  CREATED" "vm list has an IP column"

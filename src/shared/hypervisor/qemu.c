@@ -88,15 +88,20 @@ static int add_nics(char ***argv, const VMRecord *r, const HypervisorLaunch *l) 
                 /* Validated names never hold a comma; check anyway, as for disk paths. */
                 if (!n->tap || strchr(n->tap, ',') || (n->mac && strchr(n->mac, ',')))
                         return -EINVAL;
+                /* A queue pair per vCPU when the TAP is multiqueue (numQueues counts rx and tx). */
+                char queues[32] = "";
+                bool mq = n->num_queues > 2;
+                if (mq)
+                        snprintf(queues, sizeof(queues), ",queues=%" PRIu32, n->num_queues / 2);
                 int k = argv_add(argv, "-netdev");
                 if (k >= 0)
-                        k = argv_addf(argv, "tap,id=net%zu,ifname=%s,script=no,downscript=no%s", i, n->tap,
-                                      l->vhost_net ? ",vhost=on" : "");
+                        k = argv_addf(argv, "tap,id=net%zu,ifname=%s,script=no,downscript=no%s%s", i, n->tap,
+                                      queues, l->vhost_net ? ",vhost=on" : "");
                 if (k >= 0)
                         k = argv_add(argv, "-device");
                 if (k >= 0)
-                        k = argv_addf(argv, "virtio-net-device,netdev=net%zu%s%s", i, n->mac ? ",mac=" : "",
-                                      n->mac ?: "");
+                        k = argv_addf(argv, "virtio-net-device,netdev=net%zu%s%s%s", i, n->mac ? ",mac=" : "",
+                                      n->mac ?: "", mq ? ",mq=on" : "");
                 if (k < 0)
                         return k;
         }
