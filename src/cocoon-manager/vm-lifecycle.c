@@ -208,13 +208,6 @@ static uint64_t size_from_request(int64_t v) {
         return v < 0 ? 1 : (uint64_t) v;
 }
 
-static bool has_control_or_space(const char *s) {
-        for (; *s; s++)
-                if ((unsigned char) *s <= ' ' || *s == 0x7f || *s == ':')
-                        return true;
-        return false;
-}
-
 /* NICs: bridge mode only so far. The bridge must exist in the manager's network namespace now (a quick
  * netlink query); start checks again, as it may have gone since. 1: fine, else the reply is sent. */
 static int create_check_network(Varlink *link, const CreateRequest *req) {
@@ -231,8 +224,7 @@ static int create_check_network(Varlink *link, const CreateRequest *req) {
                 return 1;
         if (req->nics == 0)
                 return reply_invalid_configuration(link, "nics", "a bridge needs at least one NIC");
-        if (strlen(req->bridge) == 0 || strlen(req->bridge) > TAP_NAME_MAX || strchr(req->bridge, '/') ||
-            strchr(req->bridge, ',') || has_control_or_space(req->bridge))
+        if (!ifname_is_valid(req->bridge))
                 return reply_invalid_configuration(link, "bridge",
                                                    "bridge must be an interface name of 1-15 characters");
         int r = bridge_check(req->bridge);

@@ -68,6 +68,8 @@ bool vm_backend_name_is_valid(const char *s);
 bool image_type_is_valid(const char *s);
 /* [A-Za-z0-9][A-Za-z0-9._-]{0,62} */
 bool vm_name_is_valid(const char *s);
+/* A Linux interface name: 1-15 bytes, no '/', ':' or whitespace, not "." or "..". */
+bool ifname_is_valid(const char *s);
 /* [a-z][a-z0-9_-]{0,19}, not starting with "cocoon-": a data disk's name, also its serial. */
 bool data_disk_name_is_valid(const char *s);
 

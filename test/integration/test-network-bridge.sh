@@ -46,6 +46,8 @@ refused '{"image":"guest","nics":9,"bridge":"br0"}' nics
 refused '{"image":"guest","nics":-1,"bridge":"br0"}' nics
 refused '{"image":"guest","nics":0,"bridge":"br0"}' nics
 refused '{"image":"guest","bridge":"br0,vhost=on"}' bridge
+refused '{"image":"guest","bridge":"a-name-too-long-for-linux"}' bridge
+refused '{"image":"guest","bridge":"../br0"}' bridge
 out=$(cocoonctl vm run guest --nics 1 --bridge nosuchbr 2>&1) && fail "vm run on a missing bridge succeeded"
 assert_contains "$out" "bridge 'nosuchbr' does not exist" "cocoonctl's error"
 assert_eq "$before" "$(ls /var/lib/cocoon/vms 2>/dev/null | wc -l)" "VM directories after the refusals"
