@@ -26,9 +26,9 @@ typedef struct Rows {
 static int collect(const ListRow *row, void *userdata) {
         Rows *rows = userdata;
         assert_true(rows->n < ELEMENTSOF(rows->text));
-        snprintf(rows->text[rows->n++], sizeof(rows->text[0]), "%s|%s|%s|%s|%s|%lld|%lld|%s", row->id ?: "-",
-                 row->name ?: "-", row->state ?: "-", row->backend ?: "-", row->created_at ?: "-",
-                 (long long) row->cpu, (long long) row->memory, row->error_reason ?: "-");
+        snprintf(rows->text[rows->n++], sizeof(rows->text[0]), "%s|%s|%s|%s|%s|%lld|%lld|%s|%s",
+                 row->id ?: "-", row->name ?: "-", row->state ?: "-", row->backend ?: "-", row->created_at ?: "-",
+                 (long long) row->cpu, (long long) row->memory, row->error_reason ?: "-", row->ip ?: "-");
         return 0;
 }
 
@@ -42,7 +42,8 @@ static void test_rows(void **state) {
                 " {\"parameters\": {\"vms\": ["
                 "{\"id\": \"a1\", \"name\": \"web\", \"state\": \"running\", \"backend\": \"qemu\","
                 " \"config\": {\"cpu\": 2, \"memory\": 268435456, \"extra\": [1, {\"cpu\": 9}]},"
-                " \"createdAt\": \"2026-11-28T10:00:00Z\", \"runtime\": {\"name\": \"not this\"}},"
+                " \"createdAt\": \"2026-11-28T10:00:00Z\", \"runtime\": {\"name\": \"not this\"},"
+                " \"ip\": \"10.0.0.2,10.1.0.3\"},"
                 "{\"id\": \"b\\u00e9\", \"name\": 7, \"config\": {\"cpu\": -1, \"memory\": 1.5},"
                 " \"errorReason\": \"hypervisor exited\"},"
                 "{\"config\": {\"cpu\": 99999999999999999999999, \"memory\": 1e3}, \"state\": null},"
@@ -59,13 +60,13 @@ static void test_rows(void **state) {
         assert_false(reply.error);
         assert_true(reply.have_vms);
         assert_int_equal(rows.n, 7);
-        assert_string_equal(rows.text[0], "a1|web|running|qemu|2026-11-28T10:00:00Z|2|268435456|-");
-        assert_string_equal(rows.text[1], "b\xc3\xa9|-|-|-|-|-1|-1|hypervisor exited");
-        assert_string_equal(rows.text[2], "-|-|-|-|-|-1|-1|-");
-        assert_string_equal(rows.text[3], "-|-|-|-|-|-1|-1|-");
-        assert_string_equal(rows.text[4], "-|-|-|-|-|-1|-1|-");
-        assert_string_equal(rows.text[5], "-|-|-|-|-|-1|-1|-");
-        assert_string_equal(rows.text[6], "-|-|-|-|-|-1|-1|-");
+        assert_string_equal(rows.text[0], "a1|web|running|qemu|2026-11-28T10:00:00Z|2|268435456|-|10.0.0.2,10.1.0.3");
+        assert_string_equal(rows.text[1], "b\xc3\xa9|-|-|-|-|-1|-1|hypervisor exited|-");
+        assert_string_equal(rows.text[2], "-|-|-|-|-|-1|-1|-|-");
+        assert_string_equal(rows.text[3], "-|-|-|-|-|-1|-1|-|-");
+        assert_string_equal(rows.text[4], "-|-|-|-|-|-1|-1|-|-");
+        assert_string_equal(rows.text[5], "-|-|-|-|-|-1|-1|-|-");
+        assert_string_equal(rows.text[6], "-|-|-|-|-|-1|-1|-|-");
 
         /* No vms, null or empty parameters: read, but no vms array. */
         static const char *const no_vms[] = {

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for the QEMU backend's command line and the backend table. */
 #include <fcntl.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -137,6 +139,75 @@ static void test_argv_refusals(void **state) {
         free(r->log_dir);
         r->log_dir = strdup("/var/log/a,b");
         assert_int_equal(qemu_build_argv(r, &l, &argv), -EINVAL);
+}
+
+static void add_bridge_nic(VMRecord *r, const char *tap, const char *mac) {
+        NetworkConfig n = { .tap = strdup(tap), .mac = strdup(mac), .backend = NETWORK_BACKEND_BRIDGE,
+                            .bridge_dev = strdup("br0") };
+        assert_int_equal(vm_add_network_config(&r->vm, &n), 0);
+}
+
+/* The index of the first argv entry equal to s, or -1. */
+static int arg_index(char **argv, const char *s) {
+        for (int i = 0; argv[i]; i++)
+                if (streq(argv[i], s))
+                        return i;
+        return -1;
+}
+
+static void test_argv_nics(void **state) {
+        _cleanup_(vm_record_freep) VMRecord *r = new_record(false);
+        _cleanup_strv_free_ char **argv = NULL, **kvm_argv = NULL, **none = NULL;
+        HypervisorLaunch l = { .binary = "/usr/bin/qemu-system-x86_64", .accel = ACCEL_TCG };
+
+        /* No NIC: no netdev, and no network parameters for the guest. */
+        assert_int_equal(qemu_build_argv(r, &l, &none), 0);
+        assert_null(arg_after(none, "-netdev"));
+        assert_string_equal(arg_after(none, "-append"), "console=ttyS0 cocoon.layers=cocoon-layer0");
+
+        add_bridge_nic(r, "cocoonabcdefgh0", "02:00:00:00:00:01");
+        add_bridge_nic(r, "cocoonabcdefgh1", "02:00:00:00:00:02");
+        assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
+        int i = arg_index(argv, "tap,id=net0,ifname=cocoonabcdefgh0,script=no,downscript=no");
+        assert_true(i > 0);
+        assert_string_equal(argv[i - 1], "-netdev");
+        assert_string_equal(argv[i + 1], "-device");
+        assert_string_equal(argv[i + 2], "virtio-net-device,netdev=net0,mac=02:00:00:00:00:01");
+        assert_string_equal(argv[i + 4], "tap,id=net1,ifname=cocoonabcdefgh1,script=no,downscript=no");
+        assert_string_equal(argv[i + 6], "virtio-net-device,netdev=net1,mac=02:00:00:00:00:02");
+        /* Bridge NICs have no static address: the hostname only (the guest uses DHCP). */
+        assert_string_equal(arg_after(argv, "-append"),
+                            "console=ttyS0 cocoon.layers=cocoon-layer0 net.ifnames=0 cocoon.hostname=web");
+
+        /* A static address becomes ip= in the 3.1 format; vhost-net when the caller says so (KVM). */
+        NetworkAddress *a = calloc(1, sizeof(NetworkAddress));
+        a->ip = strdup("10.0.0.2");
+        a->gateway = strdup("10.0.0.1");
+        a->prefix = 24;
+        r->vm.network_configs[1].address = a;
+        l.accel = ACCEL_KVM;
+        l.vhost_net = true;
+        assert_int_equal(qemu_build_argv(r, &l, &kvm_argv), 0);
+        assert_true(arg_index(kvm_argv, "tap,id=net0,ifname=cocoonabcdefgh0,script=no,downscript=no,"
+                                        "vhost=on") > 0);
+        assert_string_equal(arg_after(kvm_argv, "-append"),
+                            "console=ttyS0 cocoon.layers=cocoon-layer0 net.ifnames=0 cocoon.hostname=web"
+                            " ip=10.0.0.2::10.0.0.1:255.255.255.0:web:eth1:off");
+
+        /* A multiqueue NIC (numQueues counts rx and tx): a queue pair each, mq on the device. */
+        _cleanup_strv_free_ char **mq_argv = NULL;
+        r->vm.network_configs[0].num_queues = 4;
+        assert_int_equal(qemu_build_argv(r, &l, &mq_argv), 0);
+        assert_true(arg_index(mq_argv, "tap,id=net0,ifname=cocoonabcdefgh0,script=no,downscript=no,queues=2,"
+                                       "vhost=on") > 0);
+        assert_true(arg_index(mq_argv, "virtio-net-device,netdev=net0,mac=02:00:00:00:00:01,mq=on") > 0);
+
+        /* A TAP name that would split QEMU's option syntax is refused. */
+        _cleanup_strv_free_ char **bad = NULL;
+        free(r->vm.network_configs[0].tap);
+        r->vm.network_configs[0].tap = strdup("a,b");
+        assert_int_equal(qemu_build_argv(r, &l, &bad), -EINVAL);
+        assert_null(bad);
 }
 
 static void test_hypervisor_table(void **state) {
@@ -274,6 +345,7 @@ int main(void) {
                 cmocka_unit_test(test_argv_tcg),
                 cmocka_unit_test(test_argv_kvm),
                 cmocka_unit_test(test_argv_refusals),
+                cmocka_unit_test(test_argv_nics),
                 cmocka_unit_test(test_hypervisor_table),
                 cmocka_unit_test(test_snapshot_clone),
         };

@@ -263,6 +263,22 @@ static void test_public_json(void **state) {
         assert_false(json_object_object_get_ex(o, "logDir", &v));
 }
 
+/* The listing's "ip": the NICs' static addresses, absent when no NIC has one. */
+static void test_summary_json_ip(void **state) {
+        _cleanup_(vm_record_freep) VMRecord *r = make_record();
+        _cleanup_(json_object_putp) json_object *o = NULL, *none = NULL;
+        json_object *v;
+
+        assert_int_equal(vm_record_to_summary_json(r, &o), 0);
+        assert_true(json_object_object_get_ex(o, "ip", &v));
+        assert_string_equal(json_object_get_string(v), "10.22.0.5");
+        assert_false(json_object_object_get_ex(o, "networkConfigs", &v));
+
+        r->vm.network_configs[0].address = network_address_free(r->vm.network_configs[0].address);
+        assert_int_equal(vm_record_to_summary_json(r, &none), 0);
+        assert_false(json_object_object_get_ex(none, "ip", &v));
+}
+
 typedef void (*Mutation)(VMRecord *r);
 
 static void mut_memory(VMRecord *r) {
@@ -962,6 +978,7 @@ int main(void) {
                 cmocka_unit_test(test_enums),
                 cmocka_unit_test(test_json_round_trip),
                 cmocka_unit_test(test_public_json),
+                cmocka_unit_test(test_summary_json_ip),
                 cmocka_unit_test(test_copy_and_equal),
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_validate_vm_config),

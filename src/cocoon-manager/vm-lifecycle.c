@@ -16,6 +16,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager-operations.h"
+#include "network-tap.h"
 #include "qemu.h"
 #include "resolve.h"
 #include "strv-util.h"
@@ -57,8 +58,8 @@ static int reply_task_error(Manager *m, Varlink *link, const char *error_id, con
 typedef struct CreateRequest {
         char id[ID_LENGTH + 1];
         char default_name[VM_NAME_MAX + 1];
-        const char *name, *image, *backend, *accel, *cmdline;
-        int64_t cpu, memory, storage;
+        const char *name, *image, *backend, *accel, *cmdline, *bridge;
+        int64_t cpu, memory, storage, nics; /* nics INT64_MIN: not given */
         bool start;
 } CreateRequest;
 
@@ -73,12 +74,19 @@ static int create_request_parse(json_object *p, CreateRequest *req, const char *
                 { "memory", json_type_int, json_dispatch_int64, offsetof(CreateRequest, memory), JSON_NULLABLE },
                 { "storage", json_type_int, json_dispatch_int64, offsetof(CreateRequest, storage), JSON_NULLABLE },
                 { "start", json_type_boolean, json_dispatch_bool, offsetof(CreateRequest, start), JSON_NULLABLE },
+                { "nics", json_type_int, json_dispatch_int64, offsetof(CreateRequest, nics), JSON_NULLABLE },
+                { "bridge", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, bridge),
+                  JSON_NULLABLE },
                 {},
         };
-        *req = (CreateRequest){ .cpu = VM_DEFAULT_CPU, .memory = VM_DEFAULT_MEMORY, .storage = VM_DEFAULT_STORAGE };
+        *req = (CreateRequest){ .cpu = VM_DEFAULT_CPU, .memory = VM_DEFAULT_MEMORY,
+                                .storage = VM_DEFAULT_STORAGE, .nics = INT64_MIN };
         int r = json_dispatch(p, table, 0, req, ret_bad);
         if (r < 0)
                 return r;
+        /* A bridge alone means one NIC on it. */
+        if (req->nics == INT64_MIN)
+                req->nics = req->bridge ? 1 : 0;
         r = id_generate(req->id);
         if (r < 0)
                 return r;
@@ -108,6 +116,29 @@ static int record_add_storage(Manager *m, VMRecord *r, const Image *img, const c
             vm_add_storage_config(&r->vm, &cow) < 0) {
                 storage_config_done(&cow);
                 return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Bridge mode: NIC i is TAP cocoon<id[0..8)><i> on the bridge, with a random locally administered MAC
+ * (multiqueue with more than one vCPU); the guest asks the bridge's network for an address (DHCP), so the
+ * record has none. */
+static int record_add_nics(VMRecord *r, const CreateRequest *req) {
+        for (int64_t i = 0; i < req->nics; i++) {
+                char tap[TAP_NAME_MAX + 1], mac[18];
+                int k = tap_name_for_nic(r->vm.id, (unsigned) i, tap);
+                if (k >= 0)
+                        k = mac_random(mac);
+                if (k < 0)
+                        return k;
+                /* Multiqueue with several vCPUs: a queue pair per vCPU. */
+                NetworkConfig n = { .backend = NETWORK_BACKEND_BRIDGE,
+                                    .num_queues = r->vm.config.cpu > 1 ? 2 * r->vm.config.cpu : 0 };
+                if (!(n.tap = strdup(tap)) || !(n.mac = strdup(mac)) ||
+                    !(n.bridge_dev = strdup(req->bridge)) || vm_add_network_config(&r->vm, &n) < 0) {
+                        network_config_done(&n);
+                        return -ENOMEM;
+                }
         }
         return 0;
 }
@@ -152,7 +183,8 @@ static int record_new_placeholder(Manager *m, const CreateRequest *req, const Im
             asprintf(&r->log_dir, "%s/vms/%s", m->log_dir, id) < 0 || unit_name_for_vm(id, &r->unit) < 0 ||
             store_vm_dir(m->store, id, &vm_dir) < 0)
                 return -ENOMEM;
-        if ((k = record_add_storage(m, r, img, vm_dir)) < 0 || (k = record_build_boot(m, r, img, req->cmdline)) < 0)
+        if ((k = record_add_storage(m, r, img, vm_dir)) < 0 ||
+            (k = record_build_boot(m, r, img, req->cmdline)) < 0 || (k = record_add_nics(r, req)) < 0)
                 return k;
         k = extract_blob_ids(r->vm.storage_configs, r->vm.n_storage_configs, r->boot_config, &r->image_blob_ids);
         if (k < 0)
@@ -177,6 +209,38 @@ static VMHostLimits host_limits(Manager *m) {
 /* A negative size becomes one below every minimum, so that the validation refuses it naming the field. */
 static uint64_t size_from_request(int64_t v) {
         return v < 0 ? 1 : (uint64_t) v;
+}
+
+/* NICs: bridge mode only so far. The bridge must exist in the manager's network namespace now (a quick
+ * netlink query); start checks again, as it may have gone since. 1: fine, else the reply is sent. */
+static int create_check_network(Varlink *link, const CreateRequest *req) {
+        char message[256];
+
+        if (req->nics < 0 || req->nics > (int64_t) VM_NICS_MAX) {
+                snprintf(message, sizeof(message), "nics must be between 0 and %u", VM_NICS_MAX);
+                return reply_invalid_configuration(link, "nics", message);
+        }
+        if (req->nics > 0 && !req->bridge)
+                return reply_invalid_configuration(link, "bridge", "NICs need a bridge to attach to "
+                                                   "(CNI networks are not supported yet)");
+        if (!req->bridge)
+                return 1;
+        if (req->nics == 0)
+                return reply_invalid_configuration(link, "nics", "a bridge needs at least one NIC");
+        if (!ifname_is_valid(req->bridge))
+                return reply_invalid_configuration(link, "bridge",
+                                                   "bridge must be an interface name of 1-15 characters");
+        int r = bridge_check(req->bridge);
+        if (r == -ENODEV)
+                snprintf(message, sizeof(message), "bridge '%s' does not exist", req->bridge);
+        else if (r == -ENOTTY)
+                snprintf(message, sizeof(message), "'%s' is not a bridge", req->bridge);
+        else if (r < 0)
+                snprintf(message, sizeof(message), "cannot look up bridge '%s': %s", req->bridge,
+                         strerror(-r));
+        if (r < 0)
+                return reply_invalid_configuration(link, "bridge", message);
+        return 1;
 }
 
 /* Rejects what cannot work before anything is written: reply sent, returns 0. */
@@ -232,7 +296,7 @@ static int create_check(Manager *m, Varlink *link, const CreateRequest *req, con
                 return reply_invalid_configuration(link, "accel", "accel must be auto, kvm or tcg");
         if (req->cmdline && !image_cmdline_is_valid(req->cmdline))
                 return reply_invalid_configuration(link, "cmdline", "cmdline must be printable ASCII");
-        return 1;
+        return create_check_network(link, req);
 }
 
 /* A call whose tasks go on when its caller goes away: it holds its entry of the operations list (listed,
@@ -535,6 +599,7 @@ int vl_method_vm_debug(Varlink *link, json_object *parameters, VarlinkMethodFlag
                 .tsc_khz = m->host_tsc_khz,
                 .start_paused = true,
         };
+        launch.vhost_net = launch.accel == ACCEL_KVM && vhost_net_available();
         _cleanup_strv_free_ char **argv = NULL;
         const Hypervisor *h = hypervisor_find(record->vm.backend);
         if (!h || !launch.binary)

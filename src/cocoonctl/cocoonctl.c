@@ -64,6 +64,9 @@ static const CtlOption options_vm_create[] = {
                   "Acceleration (default: Accel= of cocoon.conf, auto)"),
         CTL_VALUE("append", 0, "ARGS", &arg_vm_cmdline,
                   "Extra kernel command line arguments (default: none)"),
+        CTL_VALUE("nics", 0, "N", &arg_nics, "NICs, 0-8 (default: 0, or 1 with --bridge)"),
+        CTL_VALUE("bridge", 0, "BRIDGE", &arg_bridge,
+                  "Put the NICs on this host bridge; the guest uses DHCP (default: none)"),
         OPT_JSON,
         /* vm run's own: vm create takes all but the last N_VM_RUN_ONLY_OPTIONS. */
         CTL_FLAG("console", 0, &arg_console, "Attach to the serial console once started (as vm console)"),
@@ -163,7 +166,7 @@ static const Verb verbs[] = {
           .example = "cocoonctl status --json" },
         { .group = "vm", .name = "list", ALIASES("ls", "ps"), .run = verb_vm_list, OPTS(options_list),
           .usage = "vm list [-q] [-o table|wide|json]",
-          .help = "List VMs: ID NAME STATE BACKEND CPU MEMORY CREATED (-o wide: ERROR too).",
+          .help = "List VMs: ID NAME STATE BACKEND CPU MEMORY IP CREATED (-o wide: ERROR too).",
           .example = "cocoonctl vm list -q | cocoonctl vm rm -f -" },
         { .group = "vm", .name = "inspect", .min_args = 1, .max_args = 1, .run = verb_vm_inspect,
           OPTS(options_json), .usage = "vm inspect REF",
@@ -171,7 +174,8 @@ static const Verb verbs[] = {
         { .group = "vm", .name = "create", .min_args = 1, .max_args = 1, .run = verb_vm_create,
           .options = options_vm_create, .n_options = ELEMENTSOF(options_vm_create) - N_VM_RUN_ONLY_OPTIONS,
           .usage = "vm create IMAGE [--name NAME] [--cpu N] [--memory SIZE] [--storage SIZE]",
-          .help = "Create a VM from an image (also --backend, --accel auto|kvm|tcg, --append KERNEL-ARGS).",
+          .help = "Create a VM from an image (also --backend, --accel auto|kvm|tcg, --append KERNEL-ARGS, "
+                  "--nics N --bridge BRIDGE).",
           .example = "cocoonctl vm create debian --name web --cpu 2 --memory 1G" },
         { .group = "vm", .name = "run", .min_args = 1, .max_args = 1, .run = verb_vm_run,
           OPTS(options_vm_create), .usage = "vm run IMAGE [--name NAME] [...] [--console [--no-tty]]",

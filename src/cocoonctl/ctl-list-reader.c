@@ -36,6 +36,7 @@ typedef enum Key {
         KEY_BACKEND,
         KEY_CREATED_AT,
         KEY_ERROR_REASON,
+        KEY_IP,
         KEY_CONFIG,
         KEY_CPU,
         KEY_MEMORY,
@@ -60,13 +61,14 @@ static const struct {
         {CTX_VM, NAME_LENGTH("backend"), KEY_BACKEND},
         {CTX_VM, NAME_LENGTH("createdAt"), KEY_CREATED_AT},
         {CTX_VM, NAME_LENGTH("errorReason"), KEY_ERROR_REASON},
+        {CTX_VM, NAME_LENGTH("ip"), KEY_IP},
         {CTX_VM, NAME_LENGTH("config"), KEY_CONFIG},
         {CTX_CONFIG, NAME_LENGTH("cpu"), KEY_CPU},
         {CTX_CONFIG, NAME_LENGTH("memory"), KEY_MEMORY},
 };
 
 /* The row's strings, indexed by Key - KEY_ID. */
-#define ROW_STRINGS (KEY_ERROR_REASON - KEY_ID + 1)
+#define ROW_STRINGS (KEY_IP - KEY_ID + 1)
 
 typedef struct Reader {
         list_row_fn row_fn;
@@ -168,6 +170,7 @@ static int row_emit(Reader *r) {
                 .backend = s[KEY_BACKEND - KEY_ID],
                 .created_at = s[KEY_CREATED_AT - KEY_ID],
                 .error_reason = s[KEY_ERROR_REASON - KEY_ID],
+                .ip = s[KEY_IP - KEY_ID],
                 .cpu = r->row_cpu,
                 .memory = r->row_memory,
         };
@@ -261,7 +264,7 @@ static int on_string(void *ctx, const unsigned char *s, size_t n) {
         if (forwarding(r) && !gen_check(r, yajl_gen_string(r->gen, s, n)))
                 return 0;
         Key key = value_key(r);
-        if (key >= KEY_ID && key <= KEY_ERROR_REASON) {
+        if (key >= KEY_ID && key <= KEY_IP) {
                 if (grow(&r->strings, &r->strings_allocated, r->strings_size + n + 1) < 0)
                         return fail(r, -ENOMEM);
                 memcpy(r->strings + r->strings_size, s, n);

@@ -16,6 +16,7 @@
  * cpu and memory are -1 unless a non-negative integer. Valid during the row callback only. */
 typedef struct ListRow {
         const char *id, *name, *state, *backend, *created_at, *error_reason;
+        const char *ip; /* the summary's "ip": the NICs' static addresses, comma-separated */
         int64_t cpu, memory;
 } ListRow;
 

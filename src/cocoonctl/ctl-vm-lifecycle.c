@@ -18,6 +18,8 @@ const char *arg_storage = NULL;
 const char *arg_backend = NULL;
 const char *arg_accel = NULL;
 const char *arg_vm_cmdline = NULL;
+const char *arg_nics = NULL;
+const char *arg_bridge = NULL;
 bool arg_force = false;
 const char *arg_timeout = NULL;
 bool arg_console = false;
@@ -47,6 +49,18 @@ static int build_create_parameters(const char *image, bool start, json_object **
                 if ((r = json_add_int64(p, "cpu", (int64_t) cpu)) < 0)
                         return r;
         }
+        if (arg_nics) {
+                uint64_t nics;
+                /* The range is the manager's to check (and to name in its error). */
+                if (parse_uint64(arg_nics, &nics) < 0 || nics > INT32_MAX) {
+                        fprintf(stderr, "cocoonctl: invalid --nics '%s'\n", arg_nics);
+                        return -EINVAL;
+                }
+                if ((r = json_add_int64(p, "nics", (int64_t) nics)) < 0)
+                        return r;
+        }
+        if ((r = json_add_string(p, "bridge", arg_bridge)) < 0)
+                return r;
         if ((r = add_size(p, "memory", arg_memory)) < 0 || (r = add_size(p, "storage", arg_storage)) < 0 ||
             (r = json_add_string(p, "backend", arg_backend)) < 0 || (r = json_add_string(p, "accel", arg_accel)) < 0 ||
             (r = json_add_string(p, "cmdline", arg_vm_cmdline)) < 0 || (r = json_add_bool(p, "start", start)) < 0)

@@ -50,7 +50,7 @@ static int vm_table_add(const ListRow *vm, void *userdata) {
         if (vm->memory >= 0)
                 format_size((uint64_t) vm->memory, memory);
         const char *row[] = {
-                ctl_id_cell(vm->id, id), vm->name, vm->state, vm->backend, cpu, memory,
+                ctl_id_cell(vm->id, id), vm->name, vm->state, vm->backend, cpu, memory, vm->ip ?: "-",
                 created_cell(vm->created_at, c->now), vm->error_reason,
         };
         return table_add_row(c->table, row);
@@ -77,7 +77,7 @@ int verb_vm_list(int argc, char **argv) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         _cleanup_(yajl_gen_freep) yajl_gen gen = NULL;
-        static const char *const headers[] = {"ID", "NAME", "STATE", "BACKEND", "CPU", "MEMORY", "CREATED",
+        static const char *const headers[] = {"ID", "NAME", "STATE", "BACKEND", "CPU", "MEMORY", "IP", "CREATED",
                                               "ERROR"};
         static const char method[] = "io.cocoon.VM.List";
         ListReply reply;

@@ -174,8 +174,9 @@ static int append_sandbox_properties(sd_bus_message *m, const UnitSpec *spec) {
         if (r >= 0)
                 r = sd_bus_message_append(m, "(sv)(sv)", "MemoryDenyWriteExecute", "b",
                                           !sb->allow_write_execute, "PrivateDevices", "b", !devices);
-        if (r >= 0 && !spec->network_namespace_path)
-                /* No NIC: nothing to reach, not even loopback. */
+        if (r >= 0 && !spec->network_namespace_path && !sb->host_network)
+                /* No NIC: nothing to reach, not even loopback. (A TAP is opened by name, in the namespace
+                 * it lives in; QEMU reaches it through /dev/net/tun, no socket.) */
                 r = sd_bus_message_append(m, "(sv)", "PrivateNetwork", "b", 1);
         if (r >= 0)
                 r = append_strv_property(m, "SystemCallArchitectures", (char **) sandbox_architectures);

@@ -23,6 +23,7 @@ typedef struct UnitSandbox {
         char **bind_read_only_paths; /* BindReadOnlyPaths= */
         char **device_allow;         /* DeviceAllow=<dev> rw; none: PrivateDevices=yes */
         bool allow_write_execute;    /* no MemoryDenyWriteExecute=: a JIT (QEMU's TCG) needs W+X pages */
+        bool host_network;           /* no PrivateNetwork=: bridge-mode TAPs are in the manager's netns */
 } UnitSandbox;
 
 /* How the hypervisor of one VM runs. KillMode=mixed, SendSIGKILL=yes, Type=exec and

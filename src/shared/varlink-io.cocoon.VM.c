@@ -41,7 +41,9 @@ static const VarlinkField vm_fields[] = {
         { .name = "backend", .type = VARLINK_STRING },
         { .name = "config", .type = VARLINK_OBJECT, .doc = "cpu, memory (bytes), storage, image, ..." },
         { .name = "storageConfigs", .type = VARLINK_OBJECT, .flags = VARLINK_NULLABLE | VARLINK_ARRAY },
-        { .name = "networkConfigs", .type = VARLINK_OBJECT, .flags = VARLINK_NULLABLE | VARLINK_ARRAY },
+        { .name = "networkConfigs", .type = VARLINK_OBJECT, .flags = VARLINK_NULLABLE | VARLINK_ARRAY,
+          .doc = "One per NIC: tap, mac, backend (bridge), bridgeDev, network {ip, gateway, prefix} when "
+                 "static." },
         { .name = "firstBooted", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE },
         { .name = "snapshotIds", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE | VARLINK_ARRAY },
         { .name = "createdAt", .type = VARLINK_STRING, .doc = "RFC 3339." },
@@ -69,7 +71,8 @@ static const VarlinkField list_out[] = {
 
 static const VarlinkField list_in[] = {
         { .name = "summary", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
-          .doc = "Only id, name, backend, state, config.cpu/memory, createdAt, errorReason (fast for tables)." },
+          .doc = "Only id, name, backend, state, config.cpu/memory, createdAt, errorReason, ip (the NICs' "
+                 "static addresses, comma-separated; fast for tables)." },
         {},
 };
 
@@ -113,6 +116,11 @@ static const VarlinkField create_in[] = {
         { .name = "cmdline", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
           .doc = "Appended to the image's kernel command line." },
         { .name = "start", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE, .doc = "Start it once created." },
+        { .name = "nics", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
+          .doc = "NICs, 0-8 (default 0, or 1 with bridge); NIC i is the guest's eth<i>." },
+        { .name = "bridge", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "An existing bridge in the manager's network namespace: each NIC is a TAP on it, created "
+                 "at start and removed at stop; the guest gets its address by DHCP." },
         {},
 };
 

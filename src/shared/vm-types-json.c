@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The VM data model to and from JSON (camelCase keys), with static dispatch tables for parsing. */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "json-util.h"
 #include "strv-util.h"
@@ -527,10 +529,29 @@ int vm_record_to_public_json(const VMRecord *r, json_object **ret) {
         return json_build(r, vm_record_append_public_json, ret);
 }
 
-/* What a listing shows: identity, state and size, one flat level so that clients parse it fast. */
+/* The NICs' static addresses, comma-separated, or NULL when none has one (bridge mode: DHCP). */
+static int summary_ips(const VM *vm, char **ret) {
+        _cleanup_free_ char *s = NULL;
+        for (size_t i = 0; i < vm->n_network_configs; i++) {
+                const NetworkAddress *a = vm->network_configs[i].address;
+                char *t;
+                if (!a || !a->ip)
+                        continue;
+                if (asprintf(&t, "%s%s%s", s ?: "", s ? "," : "", a->ip) < 0)
+                        return -ENOMEM;
+                free(s);
+                s = t;
+        }
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+/* What a listing shows: identity, state, size and addresses, one flat level so that clients parse it
+ * fast. */
 static int vm_record_append_summary_json(const void *data, json_object *o) {
         const VMRecord *rec = data;
         json_object *config = json_object_new_object();
+        _cleanup_free_ char *ips = NULL;
         int r = config ? 0 : -ENOMEM;
 
         if (r >= 0)
@@ -551,6 +572,10 @@ static int vm_record_append_summary_json(const void *data, json_object *o) {
                 r = json_add_timestamp(o, "createdAt", rec->vm.created_at);
         if (r >= 0)
                 r = json_add_string(o, "errorReason", rec->error_reason);
+        if (r >= 0)
+                r = summary_ips(&rec->vm, &ips);
+        if (r >= 0)
+                r = json_add_string(o, "ip", ips);
         json_object_put(config);
         return r;
 }

@@ -291,8 +291,7 @@ int storage_configs_validate(const StorageConfig *s, size_t n, const char **ret_
         return 0;
 }
 
-/* A Linux interface name: 1-15 bytes, no '/', ':' or whitespace, not "." or "..". */
-static bool ifname_is_valid(const char *s) {
+bool ifname_is_valid(const char *s) {
         size_t n;
 
         if (!s)

@@ -71,6 +71,8 @@ bool vm_backend_name_is_valid(const char *s);
 bool image_type_is_valid(const char *s);
 /* [A-Za-z0-9][A-Za-z0-9._-]{0,62} */
 bool vm_name_is_valid(const char *s);
+/* A Linux interface name: 1-15 bytes, no '/', ':' or whitespace, not "." or "..". */
+bool ifname_is_valid(const char *s);
 /* [a-z][a-z0-9_-]{0,19}, not starting with "cocoon-": a data disk's name, also its serial. */
 bool data_disk_name_is_valid(const char *s);
 
@@ -234,7 +236,8 @@ int vm_append_json(const VM *vm, json_object *o);
 /* The public view: id, name, backend, state, config, storageConfigs, networkConfigs, firstBooted,
  * snapshotIds, createdAt, updatedAt, startedAt, stoppedAt, errorReason, unit. */
 int vm_record_to_public_json(const VMRecord *r, json_object **ret);
-/* The listing view: id, name, backend, state, config {cpu, memory}, createdAt, errorReason. */
+/* The listing view: id, name, backend, state, config {cpu, memory}, createdAt, errorReason, ip (the NICs'
+ * static addresses, comma-separated; absent when none). */
 int vm_record_to_summary_json(const VMRecord *r, json_object **ret);
 /* The persisted record: the public view plus bootConfig, imageBlobIds, runDir, logDir. */
 int vm_record_to_json(const VMRecord *r, json_object **ret);

@@ -57,7 +57,7 @@ cocoonctl status >/dev/null
 info "a table: short ids, relative times, sizes as they are typed"
 out=$(cocoonctl vm list)
 assert_eq 4 "$(wc -l <<<"$out")" "header and three VMs"
-assert_eq "ID NAME STATE BACKEND CPU MEMORY CREATED" "$(head -1 <<<"$out" | tr -s ' ')" "header"
+assert_eq "ID NAME STATE BACKEND CPU MEMORY IP CREATED" "$(head -1 <<<"$out" | tr -s ' ')" "header"
 row=$(grep ' web ' <<<"$out")
 assert_eq "${a:0:12} web created qemu 2 384Mi 5 minutes ago" "$(tr -s ' ' <<<"$row")" "row of web"
 assert_contains "$(grep "$long" <<<"$out")" "2 hours ago" "row of the long name, whole on a pipe"
@@ -74,7 +74,7 @@ assert_contains "$(cocoonctl vm list --no-trunc)" "$a  web" "--no-trunc shows fu
 
 info "-o wide: full ids, absolute times with their zone, the ERROR column"
 out=$(cocoonctl vm list -o wide)
-assert_eq "ID NAME STATE BACKEND CPU MEMORY CREATED ERROR" "$(head -1 <<<"$out" | tr -s ' ')" "wide header"
+assert_eq "ID NAME STATE BACKEND CPU MEMORY IP CREATED ERROR" "$(head -1 <<<"$out" | tr -s ' ')" "wide header"
 assert_contains "$(grep broken <<<"$out")" "$c" "full id in wide"
 assert_contains "$(grep broken <<<"$out")" "the hypervisor exited with status 1 qemu: bad" \
         "error reason in wide, its newline a space"

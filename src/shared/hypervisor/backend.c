@@ -24,6 +24,7 @@
 #include "fs-util.h"
 #include "helpers.h"
 #include "log.h"
+#include "network-tap.h"
 #include "sandbox.h"
 #include "strv-util.h"
 #include "time-util.h"
@@ -276,6 +277,33 @@ static int build_unit_spec(BackendWork *w, char **argv, UnitSandbox *sandbox, Un
         return 0;
 }
 
+/* Bridge-mode NICs: their TAPs exist while the VM runs, owned by the hypervisor's user. */
+static int create_taps(BackendWork *w) {
+        const VMRecord *rec = w->record;
+        const char *bad = NULL;
+        uid_t uid;
+        gid_t gid;
+
+        if (rec->vm.n_network_configs == 0)
+                return 0;
+        int r = hypervisor_user_lookup(&uid, &gid);
+        if (r < 0)
+                return fail(w, r, "cannot find user %s: %m", HYPERVISOR_USER);
+        r = taps_create(rec->vm.network_configs, rec->vm.n_network_configs, uid, gid, &bad);
+        if (r == -ENOTTY || r == -ENODEV)
+                return fail(w, r, "cannot attach TAP %s: the bridge is missing or not a bridge", bad ?: "?");
+        if (r < 0)
+                return fail(w, r, "cannot create TAP %s: %m", bad ?: "?");
+        return 0;
+}
+
+static void remove_taps(BackendWork *w) {
+        const VMRecord *rec = w->record;
+        int r = taps_remove(rec->vm.network_configs, rec->vm.n_network_configs);
+        if (r < 0)
+                log_debug_errno(r, "Cannot remove a TAP of %s: %m", rec->vm.id);
+}
+
 int backend_start(BackendWork *w) {
         const VMRecord *rec = w->record;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -311,6 +339,7 @@ int backend_start(BackendWork *w) {
                 .tsc_khz = w->tsc_khz,
                 .start_paused = true,
                 .incoming = w->snapshot_dir != NULL,
+                .vhost_net = w->accel == ACCEL_KVM && vhost_net_available(),
         };
         r = w->hypervisor->build_argv(rec, &launch, &argv);
         if (r < 0)
@@ -328,9 +357,13 @@ int backend_start(BackendWork *w) {
 
         if ((r = open_bus(w, &bus)) < 0)
                 return r;
+        if ((r = create_taps(w)) < 0)
+                return r;
         r = unit_start_transient(bus, rec->unit, &spec, &unit_error);
-        if (r < 0)
+        if (r < 0) {
+                remove_taps(w);
                 return fail(w, r, "systemd could not start %s: %s", rec->unit, unit_error ?: strerror(-r));
+        }
 
         UnitRuntime rt = {};
         r = unit_get_runtime(bus, rec->unit, &rt);
@@ -351,6 +384,7 @@ int backend_start(BackendWork *w) {
                 (void) unit_stop(bus, rec->unit, true);
                 (void) unit_reset_failed(bus, rec->unit);
                 (void) cleanup_runtime_files(rec->run_dir, runtime_files);
+                remove_taps(w);
                 w->console_fd = safe_close(w->console_fd);
                 return r;
         }
@@ -436,6 +470,10 @@ int backend_stop(BackendWork *w) {
                 return fail(w, r, "systemd could not stop %s: %m", rec->unit);
         (void) unit_reset_failed(bus, rec->unit);
         (void) cleanup_runtime_files(rec->run_dir, runtime_files);
+        /* The hypervisor is gone: its TAPs go too (start makes them again). */
+        r = taps_remove(rec->vm.network_configs, rec->vm.n_network_configs);
+        if (r < 0)
+                return fail(w, r, "cannot remove the VM's TAPs: %m");
         return 0;
 }
 

@@ -17,6 +17,7 @@ typedef struct HypervisorLaunch {
         uint64_t tsc_khz;   /* host TSC frequency, 0 = unknown */
         bool start_paused;  /* the guest waits for resume(): the manager attaches the console first */
         bool incoming;      /* the guest's state comes from a snapshot (clone()), not from a boot */
+        bool vhost_net;     /* NICs use vhost-net (KVM with /dev/vhost-net only: TCG has no ioeventfd) */
 } HypervisorLaunch;
 
 /* A snapshot's payload directory in the snapshot store: where snapshot() writes the device and RAM state and

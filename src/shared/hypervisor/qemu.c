@@ -82,16 +82,59 @@ static int add_disks(char ***argv, const VMRecord *r) {
         return 0;
 }
 
+/* One virtio-net device per NIC on its TAP, which the manager created (and QEMU only attaches to: no
+ * scripts). NIC i is the guest's eth<i>: devices probe in command-line order. */
+static int add_nics(char ***argv, const VMRecord *r, const HypervisorLaunch *l) {
+        for (size_t i = 0; i < r->vm.n_network_configs; i++) {
+                const NetworkConfig *n = r->vm.network_configs + i;
+                /* Validated names never hold a comma; check anyway, as for disk paths. */
+                if (!n->tap || strchr(n->tap, ',') || (n->mac && strchr(n->mac, ',')))
+                        return -EINVAL;
+                /* A queue pair per vCPU when the TAP is multiqueue (numQueues counts rx and tx). */
+                char queues[32] = "";
+                bool mq = n->num_queues > 2;
+                if (mq)
+                        snprintf(queues, sizeof(queues), ",queues=%" PRIu32, n->num_queues / 2);
+                int k = argv_add(argv, "-netdev");
+                if (k >= 0)
+                        k = argv_addf(argv, "tap,id=net%zu,ifname=%s,script=no,downscript=no%s%s", i, n->tap,
+                                      queues, l->vhost_net ? ",vhost=on" : "");
+                if (k >= 0)
+                        k = argv_add(argv, "-device");
+                if (k >= 0)
+                        k = argv_addf(argv, "virtio-net-device,netdev=net%zu%s%s%s", i, n->mac ? ",mac=" : "",
+                                      n->mac ?: "", mq ? ",mq=on" : "");
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}
+
 static int build_cmdline(const VMRecord *r, const HypervisorLaunch *l, char **ret) {
         const char *base = r->boot_config->cmdline ?: "";
+        _cleanup_free_ char *ip = NULL;
         char *s;
 
-        if (l->accel != ACCEL_TCG || l->tsc_khz == 0 || strstr(base, "tsc_early_khz=")) {
-                s = strdup(base);
-                if (!s)
-                        return -ENOMEM;
-        } else if (asprintf(&s, "%s%stsc_early_khz=%" PRIu64, base, isempty(base) ? "" : " ", l->tsc_khz) < 0)
+        /* The guest contract (cocoon-behavior.md 3.1): with NICs, stable eth<i> names, the hostname and
+         * each static address; NICs without one (bridge mode) use DHCP. */
+        if (r->vm.n_network_configs > 0) {
+                int k = build_ip_params(r->vm.network_configs, r->vm.n_network_configs, r->vm.name, NULL,
+                                        &ip);
+                if (k < 0)
+                        return k;
+        }
+        if (asprintf(&s, "%s%s%s%s", base, ip && !isempty(base) ? " " : "", ip ? "net.ifnames=0" : "",
+                     ip ?: "") < 0)
                 return -ENOMEM;
+        if (l->accel == ACCEL_TCG && l->tsc_khz > 0 && !strstr(base, "tsc_early_khz=")) {
+                char *t;
+                if (asprintf(&t, "%s%stsc_early_khz=%" PRIu64, s, isempty(s) ? "" : " ", l->tsc_khz) < 0) {
+                        free(s);
+                        return -ENOMEM;
+                }
+                free(s);
+                s = t;
+        }
         *ret = s;
         return 0;
 }
@@ -136,6 +179,8 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
                 k = argv_add_many(&argv, "-initrd", r->boot_config->initrd_path, NULL);
         if (k >= 0)
                 k = add_disks(&argv, r);
+        if (k >= 0)
+                k = add_nics(&argv, r, l);
         if (k >= 0)
                 k = argv_add_many(&argv, "-chardev", chardev, "-serial", "chardev:console", "-qmp", qmp, NULL);
         /* A generation ID of its own for every QEMU process: a guest resumed from a snapshot (a clone, a

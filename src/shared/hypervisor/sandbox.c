@@ -11,6 +11,7 @@
 
 #include "console.h"
 #include "fd-util.h"
+#include "network-tap.h"
 #include "sandbox.h"
 #include "strv-util.h"
 
@@ -59,6 +60,29 @@ static int add_unique(char ***l, const char *path) {
 }
 
 static const char *const kvm_devices[] = { "/dev/kvm", "/dev/ptmx", "char-pts" };
+static const char *const pty_devices[] = { "/dev/ptmx", "char-pts" };
+
+/* NICs: QEMU attaches to the TAPs through /dev/net/tun (and vhost-net with KVM), in the manager's network
+ * namespace where bridge-mode TAPs are. */
+static int sandbox_add_nics(const VMRecord *rec, Accel accel, UnitSandbox *sb) {
+        int r;
+
+        if (rec->vm.n_network_configs == 0)
+                return 0;
+        for (size_t i = 0; i < rec->vm.n_network_configs; i++)
+                if (rec->vm.network_configs[i].backend == NETWORK_BACKEND_BRIDGE)
+                        sb->host_network = true;
+        if ((r = add_unique(&sb->device_allow, "/dev/net/tun")) < 0)
+                return r;
+        if (accel == ACCEL_KVM && vhost_net_available() &&
+            (r = add_unique(&sb->device_allow, "/dev/vhost-net")) < 0)
+                return r;
+        /* Devices switch PrivateDevices= off, which brought the console's pty. */
+        for (size_t i = 0; i < ELEMENTSOF(pty_devices); i++)
+                if ((r = add_unique(&sb->device_allow, pty_devices[i])) < 0)
+                        return r;
+        return 0;
+}
 
 static int sandbox_fill(const VMRecord *rec, const char *vm_dir, Accel accel, UnitSandbox *sb) {
         const char *id = rec->vm.id;
@@ -100,6 +124,8 @@ static int sandbox_fill(const VMRecord *rec, const char *vm_dir, Accel accel, Un
                 for (size_t i = 0; i < ELEMENTSOF(kvm_devices); i++)
                         if ((r = strv_extend(&sb->device_allow, kvm_devices[i])) < 0)
                                 return r;
+        if ((r = sandbox_add_nics(rec, accel, sb)) < 0)
+                return r;
         sb->allow_write_execute = accel != ACCEL_KVM; /* TCG translates guest code into W+X pages */
         sb->user = HYPERVISOR_USER;
         return 0;
@@ -119,7 +145,7 @@ int hypervisor_sandbox_build(const VMRecord *rec, const char *vm_dir, Accel acce
         return 0;
 }
 
-static int lookup_user(uid_t *ret_uid, gid_t *ret_gid) {
+int hypervisor_user_lookup(uid_t *ret_uid, gid_t *ret_gid) {
         _cleanup_free_ char *buf = NULL;
         struct passwd pw, *result = NULL;
         long size = sysconf(_SC_GETPW_R_SIZE_MAX);
@@ -181,7 +207,7 @@ int hypervisor_sandbox_own_files(const VMRecord *rec, char **ret_bad_path) {
 
         if (!rec || !rec->run_dir)
                 return -EINVAL;
-        r = lookup_user(&uid, &gid);
+        r = hypervisor_user_lookup(&uid, &gid);
         if (r < 0)
                 return r;
 

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# test-network-bridge.sh: bridge-mode NICs. A bridge in the sandbox's own network namespace with dnsmasq
+# serving DHCP on it; `vm run --nics 1 --bridge br0` gets a TAP owned by the hypervisor's user on the bridge,
+# QEMU a virtio-net device on it and the guest an address by DHCP; stop and rm remove the TAP; a missing
+# bridge or a link that is no bridge is InvalidConfiguration naming "bridge", with nothing left behind.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+guest_env=$COCOON_BUILD_DIR/guest/guest.env
+[ -f "$guest_env" ] || fail "no test guest at $guest_env (tools/test builds it with test/guest/build.sh)"
+# shellcheck disable=SC1090
+. "$guest_env"
+command -v dnsmasq >/dev/null || fail "dnsmasq not found (tools/setup installs dnsmasq-base)"
+
+vm_json() { # vm_json REF PYTHON-EXPRESSION-ON-v
+        cocoonctl vm inspect "$1" | python3 -c "import json,sys; v=json.load(sys.stdin); print($2)"
+}
+taps() { ip -o link show type tun 2>/dev/null | awk -F': ' '{ print $2 }' | cut -d@ -f1; }
+
+info "a bridge with DHCP (dnsmasq) on it"
+ip link add br0 type bridge
+ip addr add 10.77.0.1/24 dev br0
+ip link set br0 up
+leases=$(mktemp -d)/leases
+dnsmasq --keep-in-foreground --no-resolv --no-hosts --port=0 --interface=br0 --bind-interfaces \
+        --dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,1h --dhcp-leasefile="$leases" \
+        --pid-file="$leases.pid" --log-facility=- 2>"$leases.log" &
+dnsmasq_pid=$!
+trap 'kill "$dnsmasq_pid" 2>/dev/null; wait "$dnsmasq_pid" 2>/dev/null' EXIT
+
+cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" \
+        >/dev/null
+
+info "refused: a bridge that does not exist, a link that is no bridge, NICs without a bridge, too many"
+before=$(ls /var/lib/cocoon/vms 2>/dev/null | wc -l)
+refused() { # refused PARAMETERS-JSON FIELD
+        local reply
+        reply=$(varlink_raw_call io.cocoon.VM.Create "$1")
+        assert_contains "$reply" '"error":"io.cocoon.VM.InvalidConfiguration"' "error for $1"
+        assert_contains "$reply" "\"field\":\"$2\"" "field for $1"
+}
+refused '{"image":"guest","nics":1,"bridge":"nosuchbr"}' bridge
+refused '{"image":"guest","bridge":"lo"}' bridge
+refused '{"image":"guest","nics":1}' bridge
+refused '{"image":"guest","nics":9,"bridge":"br0"}' nics
+refused '{"image":"guest","nics":-1,"bridge":"br0"}' nics
+refused '{"image":"guest","nics":0,"bridge":"br0"}' nics
+refused '{"image":"guest","bridge":"br0,vhost=on"}' bridge
+refused '{"image":"guest","bridge":"a-name-too-long-for-linux"}' bridge
+refused '{"image":"guest","bridge":"../br0"}' bridge
+out=$(cocoonctl vm run guest --nics 1 --bridge nosuchbr 2>&1) && fail "vm run on a missing bridge succeeded"
+assert_contains "$out" "bridge 'nosuchbr' does not exist" "cocoonctl's error"
+assert_eq "$before" "$(ls /var/lib/cocoon/vms 2>/dev/null | wc -l)" "VM directories after the refusals"
+assert_eq "No VMs found." "$(cocoonctl vm list)" "vm list after the refusals"
+assert_eq "" "$(taps)" "TAPs after the refusals"
+
+info "vm run --nics 1 --bridge br0 --cpu 2: a multiqueue TAP on the bridge, owned by cocoon-vm"
+id=$(cocoonctl vm run guest --name net --nics 1 --bridge br0 --cpu 2 --memory 256M --storage 64M)
+tap=$(vm_json net 'v["networkConfigs"][0]["tap"]')
+mac=$(vm_json net 'v["networkConfigs"][0]["mac"]')
+assert_eq "cocoon${id:0:8}0" "$tap" "TAP name"
+assert_eq bridge "$(vm_json net 'v["networkConfigs"][0]["backend"]')" "backend"
+assert_eq br0 "$(vm_json net 'v["networkConfigs"][0]["bridgeDev"]')" "bridgeDev"
+[[ $mac =~ ^[0-9a-f][26ae](:[0-9a-f]{2}){5}$ ]] || fail "MAC $mac is not locally administered unicast"
+assert_contains "$(ip -d link show "$tap")" "master br0" "TAP enslaved"
+assert_contains "$(ip -d link show "$tap")" "user cocoon-vm" "TAP owner"
+assert_contains "$(ip -d link show "$tap")" "multi_queue" "TAP of a 2-vCPU VM"
+argv=$(cocoonctl vm debug net --json 2>/dev/null || cocoonctl vm debug net)
+assert_contains "$argv" "tap,id=net0,ifname=$tap,script=no,downscript=no,queues=2" "QEMU -netdev"
+assert_contains "$argv" "virtio-net-device,netdev=net0,mac=$mac,mq=on" "QEMU -device"
+assert_contains "$argv" "net.ifnames=0 cocoon.hostname=net" "kernel command line"
+list=$(cocoonctl vm list)
+assert_contains "$(head -n 1 <<<"$list")" " MEMORY  IP  CREATED" "vm list has an IP column"
+assert_eq "-" "$(awk -v id="$id" '$1 == id { print $7 }' <<<"$list")" "IP of a DHCP NIC in vm list"
+unit="cocoon-vm@$id.service"
+assert_eq no "$(unit_property "$unit" PrivateNetwork)" "PrivateNetwork= of a bridge-mode VM"
+assert_contains "$(unit_property "$unit" DeviceAllow)" "/dev/net/tun rw" "DeviceAllow="
+assert_eq AF_UNIX "$(unit_property "$unit" RestrictAddressFamilies)" "RestrictAddressFamilies="
+# The limit test-security.sh holds VMs without NICs to: the host's network namespace costs little, the
+# hypervisor still has no socket but AF_UNIX and no capability.
+exposure=$(systemd-analyze security --no-pager "$unit" |
+        sed -n 's/^.*Overall exposure level for [^:]*: \([0-9.]*\) .*$/\1/p')
+info "exposure of the bridge-mode VM unit: $exposure"
+awk -v v="$exposure" 'BEGIN { exit !(v != "" && v <= 2.5) }' || fail "exposure of $unit is $exposure, above 2.5"
+
+info "the guest gets an address from dnsmasq"
+wait_for 120 grep -q "COCOON-NET eth0 10.77.0." "/var/log/cocoon/vms/$id/console.log"
+addr=$(sed -n 's/.*COCOON-NET eth0 \(10\.77\.0\.[0-9]*\).*/\1/p' "/var/log/cocoon/vms/$id/console.log" |
+        head -n 1)
+grep -q "$mac $addr" "$leases" || fail "dnsmasq has no lease of $addr for $mac: $(cat "$leases")"
+if command -v ping >/dev/null; then
+        info "the guest's kernel answers ping on $addr"
+        ping -c 1 -W 10 "$addr" >/dev/null || fail "no ping reply from the guest at $addr"
+fi
+
+info "vm stop removes the TAP; vm start makes it again"
+cocoonctl vm stop --timeout 30 net >/dev/null
+assert_eq stopped "$(vm_json net 'v["state"]')" "state after stop"
+ip link show "$tap" >/dev/null 2>&1 && fail "TAP $tap left after stop"
+cocoonctl vm start net >/dev/null
+assert_contains "$(ip -d link show "$tap")" "master br0" "TAP after restart"
+
+info "vm rm leaves no TAP"
+cocoonctl vm rm -f net >/dev/null
+ip link show "$tap" >/dev/null 2>&1 && fail "TAP $tap left after rm"
+assert_eq "" "$(taps)" "TAPs after rm"
+
+info "two NICs: two TAPs, eth0 and eth1; a start whose bridge went away fails and leaves no TAP"
+ip link add br1 type bridge
+ip link set br1 up
+id3=$(cocoonctl vm create guest --name two --nics 2 --bridge br1 --memory 256M --storage 64M)
+assert_eq "cocoon${id3:0:8}0 cocoon${id3:0:8}1" "$(vm_json two '" ".join(n["tap"] for n in v["networkConfigs"])')" \
+        "TAPs of two NICs"
+assert_contains "$(cocoonctl vm debug two)" "virtio-net-device,netdev=net1" "second NIC on QEMU's command line"
+ip link del br1
+out=$(cocoonctl vm start two 2>&1) && fail "start without its bridge succeeded"
+assert_contains "$out" "bridge is missing" "start's error"
+assert_eq "" "$(taps)" "TAPs after the failed start"
+assert_eq "" "$(systemctl list-units --all --no-legend --plain "cocoon-vm@$id3.service")" "unit after it"
+cocoonctl vm rm -f two >/dev/null
+
+info "a VM without NICs keeps its private network"
+id2=$(cocoonctl vm run guest --name nonet --memory 256M --storage 64M)
+assert_eq yes "$(unit_property "cocoon-vm@$id2.service" PrivateNetwork)" "PrivateNetwork= without NICs"
+assert_not_contains "$(cocoonctl vm debug nonet)" "netdev" "no -netdev without NICs"
+cocoonctl vm rm -f nonet >/dev/null
+info "ok"

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests for bridge-mode NIC helpers: TAP names, MACs, bridge checks (creating TAPs needs a network
+ * namespace of its own: test/integration/test-network-bridge.sh does that in the sandbox). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "network-tap.h"
+
+static void test_tap_name(void **state) {
+        char name[TAP_NAME_MAX + 1];
+
+        assert_int_equal(tap_name_for_nic("abcdefghijklmnopqrstuvwxyz", 0, name), 0);
+        assert_string_equal(name, "cocoonabcdefgh0");
+        assert_int_equal(tap_name_for_nic("abcdefghijklmnopqrstuvwxyz", VM_NICS_MAX - 1, name), 0);
+        assert_string_equal(name, "cocoonabcdefgh7");
+        assert_int_equal(strlen(name), TAP_NAME_MAX);
+        assert_int_equal(tap_name_for_nic("abcdefghijklmnopqrstuvwxyz", VM_NICS_MAX, name), -EINVAL);
+        assert_int_equal(tap_name_for_nic("abc", 0, name), -EINVAL);
+        assert_int_equal(tap_name_for_nic(NULL, 0, name), -EINVAL);
+}
+
+static void test_mac_random(void **state) {
+        char a[18], b[18];
+
+        assert_int_equal(mac_random(a), 0);
+        assert_int_equal(mac_random(b), 0);
+        assert_int_equal(strlen(a), 17);
+        assert_string_not_equal(a, b);
+        for (size_t i = 0; i < 17; i++)
+                assert_true(i % 3 == 2 ? a[i] == ':' : strchr("0123456789abcdef", a[i]) != NULL);
+        unsigned first;
+        assert_int_equal(sscanf(a, "%2x", &first), 1);
+        assert_int_equal(first & 0x03, 0x02); /* locally administered, unicast */
+}
+
+static void test_bridge_check(void **state) {
+        /* Read-only netlink queries: loopback exists in every namespace and is no bridge. */
+        assert_int_equal(bridge_check("lo"), -ENOTTY);
+        assert_int_equal(bridge_check("cocoonnosuchbr"), -ENODEV);
+        assert_int_equal(bridge_check(""), -EINVAL);
+        assert_int_equal(bridge_check("a-name-that-is-too-long"), -EINVAL);
+        assert_int_equal(bridge_check(NULL), -EINVAL);
+        /* Removing what is not there is success; what is no TAP is not ours to remove. */
+        assert_int_equal(tap_remove("cocoonnosuchtap"), 0);
+        assert_int_equal(tap_remove("lo"), -ENOTTY);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_tap_name),
+                cmocka_unit_test(test_mac_random),
+                cmocka_unit_test(test_bridge_check),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
