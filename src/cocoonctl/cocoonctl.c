@@ -254,7 +254,7 @@ static const Verb verbs[] = {
           OPTS(options_json), .usage = "snapshot inspect REF", .help = "Show one snapshot as JSON.",
           .example = "cocoonctl snapshot inspect web-warm" },
         { .group = "snapshot", .name = "rm", ALIASES("delete"), .min_args = 1, .max_args = ARGS_MAX,
-          .run = verb_snapshot_rm, OPTS(options_none), .usage = "snapshot rm REF...",
+          .run = verb_snapshot_rm, OPTS(options_json), .usage = "snapshot rm REF...",
           .help = "Delete snapshots (and their ids from their VMs' snapshotIds).",
           .example = "cocoonctl snapshot rm web-warm" },
         { .name = "gc", .run = verb_gc, OPTS(options_json), .usage = "gc",

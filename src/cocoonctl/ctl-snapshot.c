@@ -25,7 +25,7 @@ static int call_one(const char *method, json_object *parameters, const char *key
         if (r < 0)
                 return r;
         if (!json_object_object_get_ex(reply, key, ret)) {
-                fprintf(stderr, "cocoonctl: %s reply has no %s\n", method, key);
+                ctl_log_errno(EBADMSG, "%s reply has no %s", method, key);
                 return -EBADMSG;
         }
         /* The reply belongs to the link: keep the object beyond it. */
@@ -82,7 +82,7 @@ int verb_snapshot_list(int argc, char **argv) {
         if (r < 0)
                 return r;
         if (!json_object_is_type(list, json_type_array)) {
-                fprintf(stderr, "cocoonctl: io.cocoon.Snapshot.List reply has no snapshots array\n");
+                ctl_log_errno(EBADMSG, "io.cocoon.Snapshot.List reply has no snapshots array");
                 return -EBADMSG;
         }
         if (arg_json) {
@@ -116,7 +116,11 @@ int verb_snapshot_inspect(int argc, char **argv) {
 /* Removes each reference in turn; reports every failure and fails if any did. */
 int verb_snapshot_rm(int argc, char **argv) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
-        int ret = 0;
+        _cleanup_(json_object_putp) json_object *removed = json_object_new_array();
+        size_t n_ok = 0, n_failed = 0;
+
+        if (!removed)
+                return ctl_log_oom();
         int r = ctl_connect(&link);
         if (r < 0)
                 return r;
@@ -124,25 +128,22 @@ int verb_snapshot_rm(int argc, char **argv) {
                 _cleanup_(json_object_putp) json_object *p = json_object_new_object();
                 json_object *reply = NULL;
                 if (!p || json_add_string(p, "ref", argv[i]) < 0)
-                        return log_oom();
+                        return ctl_log_oom();
                 r = ctl_call(link, "io.cocoon.Snapshot.Delete", p, &reply);
-                if (r < 0)
-                        ret = r;
-                else
-                        printf("%s\n", ctl_field_string(reply, "id") ?: argv[i]);
+                if (r < 0) {
+                        n_failed++;
+                        continue;
+                }
+                n_ok++;
+                const char *id = ctl_field_string(reply, "id") ?: argv[i];
+                if (json_object_array_add(removed, json_object_new_string(id)) < 0)
+                        return ctl_log_oom();
+                if (!arg_json)
+                        printf("%s\n", id);
         }
-        return ret;
-}
-
-static int add_size(json_object *p, const char *key, const char *value) {
-        uint64_t bytes;
-        if (!value)
-                return 0;
-        if (parse_size(value, &bytes) < 0 || bytes > INT64_MAX) {
-                fprintf(stderr, "cocoonctl: invalid --%s '%s' (examples: 512M, 1G)\n", key, value);
-                return -EINVAL;
-        }
-        return json_add_int64(p, key, (int64_t) bytes);
+        if (arg_json)
+                ctl_print_json(removed);
+        return ctl_batch_result(n_ok, n_failed);
 }
 
 int verb_vm_clone(int argc, char **argv) {
@@ -154,13 +155,13 @@ int verb_vm_clone(int argc, char **argv) {
                 return log_oom();
         if (arg_cpu) {
                 if (parse_uint64(arg_cpu, &cpu) < 0 || cpu > INT32_MAX) {
-                        fprintf(stderr, "cocoonctl: invalid --cpu '%s'\n", arg_cpu);
+                        ctl_log_errno(EINVAL, "invalid --cpu '%s'", arg_cpu);
                         return -EINVAL;
                 }
                 if (json_add_int64(p, "cpu", (int64_t) cpu) < 0)
                         return log_oom();
         }
-        if ((r = add_size(p, "memory", arg_memory)) < 0 || (r = add_size(p, "storage", arg_storage)) < 0)
+        if ((r = ctl_add_size(p, "memory", arg_memory)) < 0 || (r = ctl_add_size(p, "storage", arg_storage)) < 0)
                 return r;
         r = call_one("io.cocoon.VM.Clone", p, "vm", &vm);
         if (r < 0)

@@ -468,3 +468,12 @@ int ctl_list_table_new(Table **ret, const char *const *headers, size_t n_table, 
         *ret = TAKE_PTR(t);
         return 0;
 }
+
+int ctl_add_size(json_object *p, const char *key, const char *value) {
+        uint64_t bytes;
+        if (!value)
+                return 0;
+        if (parse_size(value, &bytes) < 0 || bytes > INT64_MAX)
+                return ctl_log_errno(EINVAL, "invalid --%s '%s' (examples: 512M, 1Gi)", key, value);
+        return json_add_int64(p, key, (int64_t) bytes) < 0 ? ctl_log_oom() : 0;
+}

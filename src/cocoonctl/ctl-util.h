@@ -136,3 +136,7 @@ void ctl_format_local_time(const char *rfc3339, char *buf, size_t size);
 void ctl_format_relative_time(uint64_t usec, uint64_t now_usec, char *buf, size_t size);
 /* A createdAt cell: relative in OUTPUT_TABLE, absolute with the zone in OUTPUT_WIDE; "-" if unparsable. */
 void ctl_format_created(const char *rfc3339, uint64_t now_usec, char *buf, size_t size);
+
+/* Adds the size option --key (e.g. "512M", "1Gi") to the call's parameters p as bytes; NULL adds nothing. A
+ * bad size is reported (JSON under --json) and -EINVAL returned. */
+int ctl_add_size(json_object *p, const char *key, const char *value);

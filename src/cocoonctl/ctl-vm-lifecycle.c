@@ -25,15 +25,6 @@ const char *arg_timeout = NULL;
 bool arg_console = false;
 const char *arg_signal = NULL;
 
-static int add_size(json_object *p, const char *key, const char *value) {
-        uint64_t bytes;
-        if (!value)
-                return 0;
-        if (parse_size(value, &bytes) < 0 || bytes > INT64_MAX)
-                return ctl_log_errno(EINVAL, "invalid --%s '%s' (examples: 512M, 1G)", key, value);
-        return json_add_int64(p, key, (int64_t) bytes);
-}
-
 static int build_create_parameters(const char *image, bool start, json_object **ret) {
         _cleanup_(json_object_putp) json_object *p = json_object_new_object();
         uint64_t cpu;
@@ -61,7 +52,7 @@ static int build_create_parameters(const char *image, bool start, json_object **
         }
         if ((r = json_add_string(p, "bridge", arg_bridge)) < 0)
                 return r;
-        if ((r = add_size(p, "memory", arg_memory)) < 0 || (r = add_size(p, "storage", arg_storage)) < 0 ||
+        if ((r = ctl_add_size(p, "memory", arg_memory)) < 0 || (r = ctl_add_size(p, "storage", arg_storage)) < 0 ||
             (r = json_add_string(p, "backend", arg_backend)) < 0 || (r = json_add_string(p, "accel", arg_accel)) < 0 ||
             (r = json_add_string(p, "cmdline", arg_vm_cmdline)) < 0 || (r = json_add_bool(p, "start", start)) < 0)
                 return r;

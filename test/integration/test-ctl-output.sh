@@ -59,7 +59,7 @@ out=$(cocoonctl vm list)
 assert_eq 4 "$(wc -l <<<"$out")" "header and three VMs"
 assert_eq "ID NAME STATE BACKEND CPU MEMORY IP CREATED" "$(head -1 <<<"$out" | tr -s ' ')" "header"
 row=$(grep ' web ' <<<"$out")
-assert_eq "${a:0:12} web created qemu 2 384Mi 5 minutes ago" "$(tr -s ' ' <<<"$row")" "row of web"
+assert_eq "${a:0:12} web created qemu 2 384Mi - 5 minutes ago" "$(tr -s ' ' <<<"$row")" "row of web"
 assert_contains "$(grep "$long" <<<"$out")" "2 hours ago" "row of the long name, whole on a pipe"
 assert_contains "$(grep broken <<<"$out")" "3 days ago" "row of broken"
 assert_not_contains "$out" "$a" "full ids"

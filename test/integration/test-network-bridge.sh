@@ -51,7 +51,7 @@ refused '{"image":"guest","bridge":"../br0"}' bridge
 out=$(cocoonctl vm run guest --nics 1 --bridge nosuchbr 2>&1) && fail "vm run on a missing bridge succeeded"
 assert_contains "$out" "bridge 'nosuchbr' does not exist" "cocoonctl's error"
 assert_eq "$before" "$(ls /var/lib/cocoon/vms 2>/dev/null | wc -l)" "VM directories after the refusals"
-assert_eq "No VMs found." "$(cocoonctl vm list)" "vm list after the refusals"
+assert_eq "No VMs found." "$(cocoonctl vm list 2>&1)" "vm list after the refusals"
 assert_eq "" "$(taps)" "TAPs after the refusals"
 
 info "vm run --nics 1 --bridge br0 --cpu 2: a multiqueue TAP on the bridge, owned by cocoon-vm"
