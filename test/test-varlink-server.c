@@ -962,6 +962,29 @@ static void test_deferred_oneway(void **state) {
         close(fd);
 }
 
+/* A bad message ends the connection, but the calls before it were accepted: their replies still go out
+ * first. Found by fuzz-varlink-server. */
+static void test_replies_before_bad_message(void **state) {
+        TestServer *t = *state;
+        static const char batch[] =
+                "{\"method\":\"io.example.Test.Echo\",\"parameters\":{\"text\":\"first\"}}\0"
+                "{\"method\":\"io.example.Test.Echo\",\"parameters\":{\"text\":\"second\"}}\0"
+                "{not json";
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        int fd;
+
+        fd = test_connect_raw(t);
+        test_write_all(fd, batch, sizeof(batch));
+        a = test_read_message(fd);
+        b = test_read_message(fd);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_non_null(strstr(a, "first"));
+        assert_non_null(strstr(b, "second"));
+        assert_int_equal(test_read_until_eof(fd), 0);
+        close(fd);
+}
+
 /* A call that is never finished (a subscription) still notices when its peer goes away. */
 static void test_subscriber_gone(void **state) {
         TestServer *t = *state;
@@ -1501,6 +1524,7 @@ int main(void) {
                 cmocka_unit_test(test_fd_passing_violations),
                 cmocka_unit_test(test_deferred),
                 cmocka_unit_test(test_deferred_oneway),
+                cmocka_unit_test(test_replies_before_bad_message),
                 cmocka_unit_test(test_subscriber_gone),
                 cmocka_unit_test(test_access_check),
                 cmocka_unit_test(test_introspection),

@@ -230,10 +230,16 @@ int varlink_process_server(Varlink *link) {
                 return 0;
 
         r = write_some(link);
-        if (r >= 0)
+        if (r >= 0) {
                 r = read_and_dispatch(link);
-        if (r >= 0 && link->state != VARLINK_DISCONNECTED)
-                r = write_some(link);
+                /* Also when a bad message ends the connection: the calls before it were accepted, their
+                 * replies go out first (as far as the socket takes them now). */
+                if (link->state != VARLINK_DISCONNECTED) {
+                        int k = write_some(link);
+                        if (r >= 0)
+                                r = k;
+                }
+        }
         if (r < 0) {
                 varlink_close(link);
                 return r;

@@ -31,11 +31,15 @@ static const VarlinkInterface *const interfaces[] = {
 
 static unsigned pending_deferred;
 
-static bool method_has_suffix(Varlink *link, const char *suffix) {
-        const char *m = varlink_get_current_method(link);
-        size_t l = m ? strlen(m) : 0, s = strlen(suffix);
+static bool has_suffix(const char *s, const char *suffix) {
+        size_t l = s ? strlen(s) : 0, n = strlen(suffix);
 
-        return l >= s && streq(m + l - s, suffix);
+        return l >= n && streq(s + l - n, suffix);
+}
+
+/* The methods whose answers come later, from the event loop. */
+static bool method_is_deferred(const char *method) {
+        return has_suffix(method, ".Start") || has_suffix(method, ".Stop");
 }
 
 typedef struct Deferred {
@@ -74,7 +78,7 @@ static int method_answer(Varlink *link, json_object *parameters, VarlinkMethodFl
                         return r;
         }
         /* Starts and stops answer later, as the manager's do once their job ran. */
-        if (method_has_suffix(link, ".Start") || method_has_suffix(link, ".Stop")) {
+        if (method_is_deferred(varlink_get_current_method(link))) {
                 Deferred *d = calloc(1, sizeof(Deferred));
 
                 if (!d)
@@ -89,7 +93,7 @@ static int method_answer(Varlink *link, json_object *parameters, VarlinkMethodFl
                 pending_deferred++;
                 return 0;
         }
-        if (method_has_suffix(link, ".Inspect"))
+        if (has_suffix(varlink_get_current_method(link), ".Inspect"))
                 return -ENOENT; /* a handler failing: the layer answers io.cocoon.System */
         return varlink_reply(link, parameters);
 }
@@ -183,15 +187,9 @@ static json_object *expected_answers(const uint8_t *data, size_t size) {
                 if (trailing || !call_is_valid(o, &oneway, &upgrade))
                         break;
                 if (!oneway) {
-                        const char *m;
-                        size_t l;
-
                         fuzz_check(json_object_object_get_ex(o, "method", &method));
-                        m = json_object_get_string(method);
-                        l = strlen(m);
                         (void) json_object_object_get_ex(o, "parameters", &parameters);
-                        if (upgrade || !((l >= 6 && streq(m + l - 6, ".Start")) ||
-                                         (l >= 5 && streq(m + l - 5, ".Stop"))))
+                        if (upgrade || !method_is_deferred(json_object_get_string(method)))
                                 parameters = NULL;
                         fuzz_check(json_object_array_add(answers, json_object_get(parameters)) == 0);
                 }
