@@ -115,10 +115,10 @@ assert_contains "$out" "${a:0:12}  web" "ids and short names stay whole"
 assert_contains "$(COLUMNS=80 cocoonctl vm list --no-trunc)" "$long" "--no-trunc at 80 columns"
 assert_contains "$(COLUMNS=80 cocoonctl vm list -o wide)" "$long" "wide at 80 columns"
 assert_contains "$(COLUMNS=200 cocoonctl vm list)" "$long" "the long name at 200 columns"
-out=$(COLUMNS=200 script -qec 'stty cols 70 rows 20; cocoonctl vm list' /dev/null | tr -d '\r')
-assert_not_contains "$out" "$long" "the long name on a 70-column pty (its size wins over \$COLUMNS)"
+out=$(COLUMNS=200 script -qec 'stty cols 76 rows 20; cocoonctl vm list' /dev/null | tr -d '\r')
+assert_not_contains "$out" "$long" "the long name on a 76-column pty (its size wins over \$COLUMNS)"
 while IFS= read -r line; do
-        [ "$(printf '%s' "$line" | wc -m)" -le 70 ] || fail "pty line wider than 70 columns: '$line'"
+        [ "$(printf '%s' "$line" | wc -m)" -le 76 ] || fail "pty line wider than 76 columns: '$line'"
 done <<<"$out"
 
 info "errors as JSON on stderr under --json, text otherwise"

@@ -71,7 +71,7 @@ assert_contains "$argv" "virtio-net-device,netdev=net0,mac=$mac,mq=on" "QEMU -de
 assert_contains "$argv" "net.ifnames=0 cocoon.hostname=net" "kernel command line"
 list=$(cocoonctl vm list)
 assert_contains "$(head -n 1 <<<"$list")" " MEMORY  IP  CREATED" "vm list has an IP column"
-assert_eq "-" "$(awk -v id="$id" '$1 == id { print $7 }' <<<"$list")" "IP of a DHCP NIC in vm list"
+assert_eq "-" "$(awk -v id="${id:0:12}" '$1 == id { print $7 }' <<<"$list")" "IP of a DHCP NIC in vm list"
 unit="cocoon-vm@$id.service"
 assert_eq no "$(unit_property "$unit" PrivateNetwork)" "PrivateNetwork= of a bridge-mode VM"
 assert_contains "$(unit_property "$unit" DeviceAllow)" "/dev/net/tun rw" "DeviceAllow="
