@@ -474,6 +474,6 @@ int ctl_add_size(json_object *p, const char *key, const char *value) {
         if (!value)
                 return 0;
         if (parse_size(value, &bytes) < 0 || bytes > INT64_MAX)
-                return ctl_log_errno(EINVAL, "invalid --%s '%s' (examples: 512M, 1Gi)", key, value);
+                return ctl_log_errno(EINVAL, "invalid --%s '%s' (examples: 512M, 1G)", key, value);
         return json_add_int64(p, key, (int64_t) bytes) < 0 ? ctl_log_oom() : 0;
 }
