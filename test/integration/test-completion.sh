@@ -88,13 +88,14 @@ cocoonctl image import guest-image --kernel "$files/kernel" >/dev/null
 image_id=$(cocoonctl image inspect guest-image | sed -n 's/^  "id": "\(.*\)",$/\1/p')
 assert_eq 26 "${#image_id}" "image id"
 expect_tab "guest-image" cocoonctl vm create ""
-expect_tab "guest-image" cocoonctl vm run --name x g
+# An id is offered too once the word could start one: a random id may begin with the letter typed.
+expect_tab "$(printf '%s\n' guest-image "$image_id" | grep '^g' | sort | paste -sd' ')" cocoonctl vm run --name x g
 expect_tab "guest-image" cocoonctl image rm ""
 expect_tab "" cocoonctl image import ""
 id=$(cocoonctl vm create guest-image --name web1)
 cocoonctl vm create guest-image --name db1 >/dev/null
 expect_tab "db1 web1" cocoonctl vm start ""
-expect_tab "web1" cocoonctl vm start w
+expect_tab "$(printf '%s\n' web1 $(cocoonctl vm list -q) | grep '^w' | sort | paste -sd' ')" cocoonctl vm start w
 expect_tab "db1 web1" cocoonctl vm status ""
 expect_tab "db1 web1" cocoonctl vm inspect ""
 # Ids once the word typed could be one; names already on the line are not offered again.

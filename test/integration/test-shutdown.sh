@@ -32,13 +32,12 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(120)
 s.connect(sys.argv[1])
 s.sendall(b'{"method":"io.cocoon.VM.Watch","parameters":{},"more":true}\0')
-data = b""
 while True:
     chunk = s.recv(65536)
     if not chunk:
         break
-    data += chunk
-sys.stdout.write(data.replace(b"\0", b"\n").decode())
+    sys.stdout.write(chunk.replace(b"\0", b"\n").decode())
+    sys.stdout.flush()
 EOF
 }
 
@@ -57,6 +56,9 @@ done
 call create io.cocoon.VM.Create '{"image":"guest","name":"late","memory":134217728,"storage":67108864}'
 clients+=(create)
 watch watch
+# The Watch is being served (its first message came) before SIGTERM: a client still connecting would be
+# accepted by the next manager instead.
+wait_for 30 test -s "$out/watch"
 # The first start got its unit: the other operations on the VM wait behind it.
 wait_for 30 unit_property_is "cocoon-vm@$id.service" ActiveState active
 manager_pid=$(unit_property "$UNIT" MainPID)
