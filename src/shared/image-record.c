@@ -5,6 +5,7 @@
 
 #include "image-record.h"
 #include "json-util.h"
+#include "record-dispatch.h"
 #include "time-util.h"
 #include "vm-types.h"
 
@@ -96,15 +97,6 @@ static int dispatch_blob_hex(const char *name, json_object *v, void *p) {
         return 0;
 }
 
-static int dispatch_id(const char *name, json_object *v, void *p) {
-        const char *s = json_object_get_string(v);
-
-        if (!id_is_valid(s))
-                return -EINVAL;
-        memcpy(p, s, ID_LENGTH + 1);
-        return 0;
-}
-
 static int dispatch_digest(const char *name, json_object *v, void *p) {
         const char *s = json_object_get_string(v);
 
@@ -113,10 +105,6 @@ static int dispatch_digest(const char *name, json_object *v, void *p) {
                 return -EINVAL;
         memcpy(p, s, IMAGE_DIGEST_LEN + 1);
         return 0;
-}
-
-static int dispatch_timestamp(const char *name, json_object *v, void *p) {
-        return timestamp_parse_rfc3339(json_object_get_string(v), p);
 }
 
 /* Unknown keys are ignored in records (not in Varlink input): a record written by a newer version must not
@@ -155,7 +143,7 @@ static bool image_is_consistent(const Image *img) {
 int image_from_json(json_object *o, Image **ret) {
         static const JsonDispatch table[] = {
                 {"name", json_type_string, json_dispatch_string, offsetof(Image, name), JSON_MANDATORY},
-                {"id", json_type_string, dispatch_id, offsetof(Image, id), JSON_MANDATORY},
+                {"id", json_type_string, record_dispatch_id, offsetof(Image, id), JSON_MANDATORY},
                 {"digest", json_type_string, dispatch_digest, offsetof(Image, digest), JSON_MANDATORY},
                 /* The keys are image_blob_kind_to_string() of each kind. */
                 {"kernel", json_type_object, dispatch_file, offsetof(Image, files[IMAGE_BLOB_KERNEL]),
@@ -163,7 +151,7 @@ int image_from_json(json_object *o, Image **ret) {
                 {"initrd", json_type_object, dispatch_file, offsetof(Image, files[IMAGE_BLOB_INITRD]), 0},
                 {"rootfs", json_type_object, dispatch_file, offsetof(Image, files[IMAGE_BLOB_ROOTFS]), 0},
                 {"cmdline", json_type_string, json_dispatch_string, offsetof(Image, cmdline), 0},
-                {"createdAt", json_type_string, dispatch_timestamp, offsetof(Image, created_at),
+                {"createdAt", json_type_string, record_dispatch_timestamp, offsetof(Image, created_at),
                  JSON_MANDATORY},
                 {"size", json_type_int, json_dispatch_uint64, offsetof(Image, size), JSON_MANDATORY},
                 {},

@@ -14,6 +14,7 @@
 #include "hashmap.h"
 #include "json-util.h"
 #include "log.h"
+#include "record-dispatch.h"
 #include "resolve.h"
 #include "snapshot-store.h"
 #include "strv-util.h"
@@ -118,18 +119,6 @@ done:
         return 0;
 }
 
-static int dispatch_id(const char *name, json_object *v, void *p) {
-        const char *s = json_object_get_string(v);
-        if (!id_is_valid(s))
-                return -EINVAL;
-        memcpy(p, s, ID_LENGTH + 1);
-        return 0;
-}
-
-static int dispatch_timestamp(const char *name, json_object *v, void *p) {
-        return timestamp_parse_rfc3339(json_object_get_string(v), p);
-}
-
 static int dispatch_vm(const char *name, json_object *v, void *p) {
         VMRecord **vm = p;
         vm_record_free(*vm);
@@ -149,10 +138,10 @@ static int dispatch_version(const char *name, json_object *v, void *p) {
 #define S(field) offsetof(Snapshot, field)
 static const JsonDispatch snapshot_dispatch_table[] = {
         {"formatVersion", json_type_int, dispatch_version, 0, JSON_MANDATORY},
-        {"id", json_type_string, dispatch_id, S(id), JSON_MANDATORY},
+        {"id", json_type_string, record_dispatch_id, S(id), JSON_MANDATORY},
         {"name", json_type_string, json_dispatch_string, S(name), JSON_MANDATORY},
         {"description", json_type_string, json_dispatch_string, S(description), JSON_NULLABLE},
-        {"createdAt", json_type_string, dispatch_timestamp, S(created_at), JSON_MANDATORY},
+        {"createdAt", json_type_string, record_dispatch_timestamp, S(created_at), JSON_MANDATORY},
         {"backend", json_type_string, json_dispatch_string, S(backend), JSON_MANDATORY},
         {"hypervisorVersion", json_type_string, json_dispatch_string, S(hypervisor_version), JSON_MANDATORY},
         {"machine", json_type_string, json_dispatch_string, S(machine), JSON_MANDATORY},

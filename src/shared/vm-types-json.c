@@ -5,23 +5,12 @@
 #include <stdlib.h>
 
 #include "json-util.h"
+#include "record-dispatch.h"
 #include "strv-util.h"
 #include "time-util.h"
 #include "vm-types.h"
 
 /* ---- parsing ---- */
-
-static int dispatch_timestamp(const char *name, json_object *v, void *p) {
-        uint64_t *t = p;
-
-        if (!v) {
-                *t = 0;
-                return 0;
-        }
-        if (!json_object_is_type(v, json_type_string))
-                return -EINVAL;
-        return timestamp_parse_rfc3339(json_object_get_string(v), t);
-}
 
 static int dispatch_vm_state(const char *name, json_object *v, void *p) {
         VMState s = vm_state_from_string(json_object_get_string(v));
@@ -229,10 +218,10 @@ static const JsonDispatch vm_record_dispatch_table[] = {
         {"networkConfigs", json_type_array, dispatch_network_configs, R(vm), JSON_NULLABLE},
         {"firstBooted", json_type_boolean, json_dispatch_bool, R(vm.first_booted), 0},
         {"snapshotIds", json_type_array, json_dispatch_strv, R(vm.snapshot_ids), JSON_NULLABLE},
-        {"createdAt", json_type_string, dispatch_timestamp, R(vm.created_at), JSON_MANDATORY},
-        {"updatedAt", json_type_string, dispatch_timestamp, R(vm.updated_at), JSON_MANDATORY},
-        {"startedAt", json_type_string, dispatch_timestamp, R(vm.started_at), JSON_NULLABLE},
-        {"stoppedAt", json_type_string, dispatch_timestamp, R(vm.stopped_at), JSON_NULLABLE},
+        {"createdAt", json_type_string, record_dispatch_timestamp, R(vm.created_at), JSON_MANDATORY},
+        {"updatedAt", json_type_string, record_dispatch_timestamp, R(vm.updated_at), JSON_MANDATORY},
+        {"startedAt", json_type_string, record_dispatch_timestamp, R(vm.started_at), JSON_NULLABLE},
+        {"stoppedAt", json_type_string, record_dispatch_timestamp, R(vm.stopped_at), JSON_NULLABLE},
         {"bootConfig", json_type_object, dispatch_boot_config, R(boot_config), JSON_NULLABLE},
         {"imageBlobIds", json_type_array, json_dispatch_strv, R(image_blob_ids), JSON_NULLABLE},
         {"runDir", json_type_string, json_dispatch_string, R(run_dir), JSON_NULLABLE},
@@ -265,7 +254,7 @@ static const JsonDispatch snapshot_config_dispatch_table[] = {
         {"backend", json_type_string, json_dispatch_string, S(backend), JSON_NULLABLE},
         {"nics", json_type_int, json_dispatch_uint32, S(nics), 0},
         {"imageBlobIds", json_type_array, json_dispatch_strv, S(image_blob_ids), JSON_NULLABLE},
-        {"createdAt", json_type_string, dispatch_timestamp, S(created_at), JSON_NULLABLE},
+        {"createdAt", json_type_string, record_dispatch_timestamp, S(created_at), JSON_NULLABLE},
         {"config", json_type_object, dispatch_config, S(config), JSON_MANDATORY},
         {},
 };
