@@ -38,13 +38,6 @@ static int reply_reference_error(Varlink *link, const char *error_id, const char
         return varlink_error(link, error_id, p);
 }
 
-static int reply_field_error(Varlink *link, const char *error_id, const char *field, const char *message) {
-        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
-        if (!p || json_add_string(p, "field", field) < 0 || json_add_string(p, "message", message) < 0)
-                return -ENOMEM;
-        return varlink_error(link, error_id, p);
-}
-
 static int reply_invalid_state(Varlink *link, const char *id, const char *state, const char *message) {
         _cleanup_(json_object_putp) json_object *p = json_object_new_object();
         if (!p || json_add_string(p, "id", id) < 0 || json_add_string(p, "state", state) < 0 ||
@@ -269,8 +262,8 @@ int vl_method_snapshot_save(Varlink *link, json_object *parameters, VarlinkMetho
                                            "the VM is not running; start it to take a snapshot");
         const Hypervisor *h = hypervisor_find(vm->vm.backend);
         if (!h || !h->snapshot || !h->machine || !h->cpu_model)
-                return reply_field_error(link, SNAPSHOT_ERROR_INVALID_CONFIGURATION, "vm",
-                                         "the VM's backend cannot take snapshots");
+                return varlink_error_field(link, SNAPSHOT_ERROR_INVALID_CONFIGURATION, "vm",
+                                           "the VM's backend cannot take snapshots");
 
         _cleanup_(snapshot_freep) Snapshot *snap = NULL;
         r = save_build(m, &req, vm, &snap);
@@ -279,8 +272,8 @@ int vl_method_snapshot_save(Varlink *link, json_object *parameters, VarlinkMetho
         const char *field = NULL;
         _cleanup_free_ char *message = NULL;
         if (snapshot_validate(snap, &field, &message) < 0)
-                return reply_field_error(link, SNAPSHOT_ERROR_INVALID_CONFIGURATION, field ?: "name",
-                                         message ?: "invalid");
+                return varlink_error_field(link, SNAPSHOT_ERROR_INVALID_CONFIGURATION, field ?: "name",
+                                           message ?: "invalid");
         const Snapshot *other = snapshot_store_get_by_name(m->snapshots, snap->name);
         if (other) {
                 _cleanup_(json_object_putp) json_object *p = json_object_new_object();

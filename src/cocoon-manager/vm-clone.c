@@ -45,23 +45,16 @@ static void clone_call_free(Manager *m, CloneCall *c) {
         free(c);
 }
 
-static int reply_field(Varlink *link, const char *error_id, const char *field, const char *message) {
-        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
-        if (!p || json_add_string(p, "field", field) < 0 || json_add_string(p, "message", message) < 0)
-                return -ENOMEM;
-        return varlink_error(link, error_id, p);
-}
-
 static int reply_failed(Varlink *link, const char *error_id, const char *id, const char *message) {
         _cleanup_(json_object_putp) json_object *p = json_object_new_object();
         if (streq(error_id, COCOON_ERROR_SHUTTING_DOWN))
                 return varlink_errorf(link, error_id, "%s", message ?: "shutting down");
         if (streq(error_id, VM_ERROR_INVALID_CONFIGURATION))
-                return reply_field(link, error_id, "snapshot",
-                                   message ?: "the snapshot's files are unusable");
+                return varlink_error_field(link, error_id, "snapshot",
+                                           message ?: "the snapshot's files are unusable");
         if (streq(error_id, VM_ERROR_INCOMPATIBLE_SNAPSHOT))
-                return reply_field(link, error_id, "hypervisorVersion",
-                                   message ?: "another hypervisor version");
+                return varlink_error_field(link, error_id, "hypervisorVersion",
+                                           message ?: "another hypervisor version");
         if (!p || json_add_string(p, "id", id) < 0 || json_add_string(p, "message", message ?: error_id) < 0)
                 return -ENOMEM;
         return varlink_error(
@@ -156,23 +149,23 @@ static int check_compatible(Manager *m, Varlink *link, const Snapshot *s, Accel 
         if (!h || !h->clone || !cocoon_config_backend_binary(&m->config, s->backend)) {
                 snprintf(message, sizeof(message), "the snapshot's backend %s cannot start snapshots here",
                          s->backend);
-                return reply_field(link, VM_ERROR_INCOMPATIBLE_SNAPSHOT, "backend", message);
+                return varlink_error_field(link, VM_ERROR_INCOMPATIBLE_SNAPSHOT, "backend", message);
         }
         if (!streq_ptr(h->machine, s->machine)) {
                 snprintf(message, sizeof(message), "the snapshot's machine is %s, this host's %s",
                          s->machine, h->machine ?: "?");
-                return reply_field(link, VM_ERROR_INCOMPATIBLE_SNAPSHOT, "machine", message);
+                return varlink_error_field(link, VM_ERROR_INCOMPATIBLE_SNAPSHOT, "machine", message);
         }
         if (!streq(accel_to_string(accel), s->accel)) {
                 snprintf(message, sizeof(message),
                          "the snapshot was taken under %s, a clone here runs under %s", s->accel,
                          accel_to_string(accel));
-                return reply_field(link, VM_ERROR_INCOMPATIBLE_SNAPSHOT, "accel", message);
+                return varlink_error_field(link, VM_ERROR_INCOMPATIBLE_SNAPSHOT, "accel", message);
         }
         if (!h->cpu_model || !streq(h->cpu_model(accel), s->cpu_model)) {
                 snprintf(message, sizeof(message), "the snapshot's CPU model is %s, a clone here gets %s",
                          s->cpu_model, h->cpu_model ? h->cpu_model(accel) : "?");
-                return reply_field(link, VM_ERROR_INCOMPATIBLE_SNAPSHOT, "cpuModel", message);
+                return varlink_error_field(link, VM_ERROR_INCOMPATIBLE_SNAPSHOT, "cpuModel", message);
         }
         return 1;
 }
@@ -185,20 +178,20 @@ static int check_resources(Varlink *link, const CloneRequest *req, const Snapsho
         if (req->cpu >= 0 && (uint64_t) req->cpu != c->cpu) {
                 snprintf(message, sizeof(message),
                          "cpu must be the snapshot's %u: the vCPUs are in its saved state", c->cpu);
-                return reply_field(link, VM_ERROR_INVALID_CONFIGURATION, "cpu", message);
+                return varlink_error_field(link, VM_ERROR_INVALID_CONFIGURATION, "cpu", message);
         }
         if (req->memory >= 0 && (uint64_t) req->memory != c->memory) {
                 snprintf(message, sizeof(message),
                          "memory must be the snapshot's %llu MiB: the RAM is in its saved state",
                          (unsigned long long) (c->memory >> 20));
-                return reply_field(link, VM_ERROR_INVALID_CONFIGURATION, "memory", message);
+                return varlink_error_field(link, VM_ERROR_INVALID_CONFIGURATION, "memory", message);
         }
         if (req->storage >= 0 && (c->storage == 0 || (uint64_t) req->storage < c->storage)) {
                 snprintf(message, sizeof(message),
                          c->storage == 0 ? "the snapshot has no COW disk to size"
                                          : "storage must be at least the snapshot's %llu MiB",
                          (unsigned long long) (c->storage >> 20));
-                return reply_field(link, VM_ERROR_INVALID_CONFIGURATION, "storage", message);
+                return varlink_error_field(link, VM_ERROR_INVALID_CONFIGURATION, "storage", message);
         }
         return 1;
 }
@@ -280,7 +273,7 @@ int vl_method_vm_clone(Varlink *link, json_object *parameters, VarlinkMethodFlag
         else
                 snprintf(name, sizeof(name), "%.*s-clone-%.8s", VM_NAME_MAX - 15, s->name, id);
         if (!vm_name_is_valid(req.name ?: name))
-                return reply_field(
+                return varlink_error_field(
                         link, VM_ERROR_INVALID_CONFIGURATION, "name",
                         "name must be 1-63 characters of A-Z a-z 0-9 . _ -, starting with a letter or "
                         "digit");
@@ -300,8 +293,8 @@ int vl_method_vm_clone(Varlink *link, json_object *parameters, VarlinkMethodFlag
         const char *field = NULL;
         _cleanup_free_ char *invalid = NULL;
         if (vm_record_validate(record, &field, &invalid) < 0)
-                return reply_field(link, VM_ERROR_INVALID_CONFIGURATION, field ?: "snapshot",
-                                   invalid ?: "invalid");
+                return varlink_error_field(link, VM_ERROR_INVALID_CONFIGURATION, field ?: "snapshot",
+                                           invalid ?: "invalid");
 
         CloneCall *c = calloc(1, sizeof(CloneCall));
         if (!c)

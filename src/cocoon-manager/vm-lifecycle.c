@@ -32,10 +32,7 @@
 #define VM_DEFAULT_STORAGE (UINT64_C(1) << 30)
 
 static int reply_invalid_configuration(Varlink *link, const char *field, const char *message) {
-        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
-        if (!p || json_add_string(p, "field", field) < 0 || json_add_string(p, "message", message) < 0)
-                return -ENOMEM;
-        return varlink_error(link, VM_ERROR_INVALID_CONFIGURATION, p);
+        return varlink_error_field(link, VM_ERROR_INVALID_CONFIGURATION, field, message);
 }
 
 /* A failed Create/Start reported to the caller with the fields its error declares. */

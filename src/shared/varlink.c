@@ -433,6 +433,15 @@ int varlink_error_invalid_parameter(Varlink *link, const char *parameter) {
         return error_with_string(link, VARLINK_ERROR_INVALID_PARAMETER, "parameter", parameter);
 }
 
+int varlink_error_field(Varlink *link, const char *error_id, const char *field, const char *message) {
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+
+        /* A NULL field or message is left out. */
+        if (!p || json_add_string(p, "field", field) < 0 || json_add_string(p, "message", message) < 0)
+                return -ENOMEM;
+        return varlink_error(link, error_id, p);
+}
+
 int varlink_errorf(Varlink *link, const char *error_id, const char *format, ...) {
         _cleanup_free_ char *message = NULL;
         va_list ap;

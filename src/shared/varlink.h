@@ -120,6 +120,9 @@ int varlink_notify(Varlink *link, json_object *parameters);
 int varlink_error(Varlink *link, const char *error_id, json_object *parameters);
 /* org.varlink.service.InvalidParameter naming `parameter`. */
 int varlink_error_invalid_parameter(Varlink *link, const char *parameter);
+/* Error naming the input at fault: parameters {"field": field, "message": message} (cocoon's
+ * InvalidConfiguration and the like). */
+int varlink_error_field(Varlink *link, const char *error_id, const char *field, const char *message);
 /* Error with a human message: parameters {"message": <formatted>} plus nothing else. */
 int varlink_errorf(Varlink *link, const char *error_id, const char *format, ...) _printf_(3, 4);
 /* io.cocoon.System error from an errno: {"origin":"linux","errno":N,"errnoName":"E…","message":strerror}. */
