@@ -180,11 +180,95 @@ static void test_grace_period(void **state) {
         assert_null(plan.dirs);
 }
 
+/* TAPs (issue 9): "cocoon" + 8 characters of an id + a digit; kept unless no record has the prefix or its
+ * one VM has no use for them and no operation in flight. */
+static void test_links(void **state) {
+        Fixture *f = *state;
+        put_record(f, "rrrrrrrrrrrrrrrrrrrrrrrrrr", VM_STATE_RUNNING, NOW);
+        put_record(f, "eeeeeeeeeeeeeeeeeeeeeeeeee", VM_STATE_ERROR, NOW);
+        put_record(f, "dddddddddddddddddddddddddd", VM_STATE_CREATED, NOW);
+        put_record(f, "tttttttttttttttttttttttttt", VM_STATE_STOPPED, NOW);
+        put_record(f, "mmmmmmmmaaaaaaaaaaaaaaaaaa", VM_STATE_STOPPED, NOW);
+        put_record(f, "mmmmmmmmbbbbbbbbbbbbbbbbbb", VM_STATE_STOPPED, NOW);
+        assert_int_equal(strv_extend(&f->busy, "tttttttttttttttttttttttttt"), 0);
+        char *links[] = {
+                "cocoonzzzzzzzz0", /* no record: an orphan */
+                "cocoonzzzzzzzz0", /* listed once */
+                "cocoonzzzzzzzz9",
+                "cocoonkkkkkkkk0", /* stopped, idle: through its queue */
+                "cocoonkkkkkkkk7", /* an index the record no longer has: the same */
+                "cocoonssssssss1", /* stopped */
+                "cocooneeeeeeee0", /* error */
+                "cocoondddddddd0", /* created */
+                "cocoonrrrrrrrr0", /* running: kept */
+                "cocoontttttttt0", /* stopped but busy (a start queued): kept */
+                "cocoonaaaaaaaa0", /* creating: kept */
+                "cocoonqqqqqqqq0", /* a record that failed to load: kept */
+                "cocoonmmmmmmmm0", /* two VMs begin so: whose it is cannot be told, kept */
+                "cocoonzzzzzzzz",  /* not our names: ignored */
+                "cocoonzzzzzzzzz0",
+                "cocoonZZZZZZZZ0",
+                "cocoon1zzzzzzz0",
+                "cocoonzzzzzzzzx",
+                "tap0",
+                "xcocoonzzzzzzz0",
+                NULL,
+        };
+        GcLinkPlan plan;
+
+        assert_int_equal(gc_plan_links(f->store, links, busy_in_list, f, &plan), 0);
+        assert_int_equal(strv_length(plan.orphans), 2);
+        assert_string_equal(plan.orphans[0], "cocoonzzzzzzzz0");
+        assert_string_equal(plan.orphans[1], "cocoonzzzzzzzz9");
+        const char *expected[][2] = {
+                { ID_KNOWN, "cocoonkkkkkkkk0" },
+                { ID_KNOWN, "cocoonkkkkkkkk7" },
+                { ID_OLD_STOPPED, "cocoonssssssss1" },
+                { "eeeeeeeeeeeeeeeeeeeeeeeeee", "cocooneeeeeeee0" },
+                { "dddddddddddddddddddddddddd", "cocoondddddddd0" },
+        };
+        assert_int_equal(strv_length(plan.vm_ids), ELEMENTSOF(expected));
+        assert_int_equal(strv_length(plan.vm_links), ELEMENTSOF(expected));
+        for (size_t i = 0; i < ELEMENTSOF(expected); i++) {
+                assert_string_equal(plan.vm_ids[i], expected[i][0]);
+                assert_string_equal(plan.vm_links[i], expected[i][1]);
+        }
+        gc_link_plan_done(&plan);
+        assert_null(plan.orphans);
+        assert_null(plan.vm_ids);
+
+        /* Without the busy predicate the stopped VM's TAP goes too; nothing at all is fine. */
+        assert_int_equal(gc_plan_links(f->store, links, NULL, NULL, &plan), 0);
+        assert_true(strv_contains(plan.vm_links, "cocoontttttttt0"));
+        gc_link_plan_done(&plan);
+        assert_int_equal(gc_plan_links(f->store, NULL, NULL, NULL, &plan), 0);
+        assert_null(plan.orphans);
+        assert_null(plan.vm_links);
+}
+
+/* The rule a queued TAP removal checks again when its turn comes (vm-task.c). */
+static void test_taps_unused(void **state) {
+        static const bool unused[_VM_STATE_MAX] = {
+                [VM_STATE_CREATED] = true,
+                [VM_STATE_STOPPED] = true,
+                [VM_STATE_ERROR] = true,
+        };
+        for (VMState s = 0; s < _VM_STATE_MAX; s++)
+                assert_int_equal(vm_state_taps_unused(s), unused[s]);
+        assert_true(gc_link_name_is_ours("cocoonabcdefgh0"));
+        assert_true(gc_link_name_is_ours("cocoon234567ab9"));
+        assert_false(gc_link_name_is_ours("cocoonabcdefgh"));
+        assert_false(gc_link_name_is_ours("cocoonabcdefg80"));
+        assert_false(gc_link_name_is_ours(NULL));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_without_busy_predicate, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_grace_period, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_links, setup, teardown),
+                cmocka_unit_test(test_taps_unused),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

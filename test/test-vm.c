@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "../src/cocoon-manager/manager.h"
+#include "../src/cocoon-manager/vm-task.h"
 #include "../src/cocoon-manager/vm-unit.h"
 #include "../src/cocoon-manager/vm.h"
 #include "bus-unit.h"
@@ -22,6 +23,14 @@
 
 /* vm-unit.c re-arms the idle timer after a VM exits; there is no timer here. */
 void manager_check_idle(Manager *m) {
+}
+
+/* vm-unit.c queues the removal of an exited VM's TAPs in its task queue (vm-task.c): here, noted. */
+static char released[64];
+static unsigned n_released;
+void vm_task_release_nics(Manager *m, const char *id) {
+        snprintf(released, sizeof(released), "%s", id);
+        n_released++;
 }
 
 typedef struct Fixture {
@@ -231,9 +240,15 @@ static void test_unit_crash(void **state) {
         _cleanup_free_ char *unit = strdup(store_get(f->m.store, id)->unit); /* records are replaced */
         UnitStateChange c = change_gone(unit, "aaaa");
 
+        unsigned before = n_released;
         vm_unit_handle_change(&f->m, &c);
         assert_int_equal(state_of(f, id), VM_STATE_ERROR);
         assert_non_null(strstr(store_get(f->m.store, id)->error_reason, "KILL"));
+        /* Its TAPs go through its queue, once. */
+        assert_int_equal(n_released, before + 1);
+        assert_string_equal(released, id);
+        vm_unit_handle_change(&f->m, &c);
+        assert_int_equal(n_released, before + 1);
 }
 
 /* A hypervisor that dies while an operation runs (QEMU killed between its start handshake and the task's

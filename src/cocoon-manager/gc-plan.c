@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What garbage collection of VM directories and records removes: orphans and stale creating records. */
+/* What garbage collection of VM directories, records and TAPs removes: orphans, stale creating records. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gc-plan.h"
 #include "helpers.h"
@@ -78,6 +79,78 @@ int gc_plan(const Store *store, const GcListing *listings, size_t n_listings, ui
         if (r < 0) {
                 gc_plan_done(&plan);
                 return r;
+        }
+        *ret = plan;
+        return 0;
+}
+
+bool vm_state_taps_unused(VMState state) {
+        return state == VM_STATE_STOPPED || state == VM_STATE_ERROR || state == VM_STATE_CREATED;
+}
+
+/* tap_name_for_nic()'s names (network-tap.c). */
+#define TAP_PREFIX "cocoon"
+#define TAP_ID_CHARS 8U
+
+bool gc_link_name_is_ours(const char *name) {
+        if (!name || strlen(name) != strlen(TAP_PREFIX) + TAP_ID_CHARS + 1 ||
+            strncmp(name, TAP_PREFIX, strlen(TAP_PREFIX)) != 0)
+                return false;
+        const char *id = name + strlen(TAP_PREFIX);
+        for (size_t i = 0; i < TAP_ID_CHARS; i++)
+                if (!id_char_is_valid(id[i]))
+                        return false;
+        return id[TAP_ID_CHARS] >= '0' && id[TAP_ID_CHARS] <= '9';
+}
+
+void gc_link_plan_done(GcLinkPlan *plan) {
+        plan->orphans = strv_free(plan->orphans);
+        plan->vm_ids = strv_free(plan->vm_ids);
+        plan->vm_links = strv_free(plan->vm_links);
+}
+
+static bool id_has_prefix(const char *id, const char *prefix) {
+        return strncmp(id, prefix, TAP_ID_CHARS) == 0;
+}
+
+/* Where one TAP goes: plan->orphans, the VM's queue, or nowhere (kept). */
+static int plan_link(const Store *store, const char *link, GcBusyFunc busy, void *userdata,
+                     GcLinkPlan *plan) {
+        const char *prefix = link + strlen(TAP_PREFIX), *qid;
+        const VMRecord *record, *owner = NULL;
+        size_t state = 0, n = 0;
+
+        while (store_iterate_quarantined(store, &state, &qid))
+                if (id_has_prefix(qid, prefix))
+                        return 0;
+        state = 0;
+        while (store_iterate(store, &state, &record))
+                if (id_has_prefix(record->vm.id, prefix)) {
+                        owner = record;
+                        n++;
+                }
+        if (n == 0)
+                return strv_extend(&plan->orphans, link);
+        /* Two VMs whose ids begin alike would share TAP names: whose it is cannot be told, so it stays. */
+        if (n > 1 || !vm_state_taps_unused(owner->vm.state) || is_busy(busy, userdata, owner->vm.id))
+                return 0;
+        if (strv_extend(&plan->vm_ids, owner->vm.id) < 0 || strv_extend(&plan->vm_links, link) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int gc_plan_links(const Store *store, char *const *links, GcBusyFunc busy, void *userdata, GcLinkPlan *ret) {
+        GcLinkPlan plan = {};
+
+        for (char *const *l = links; l && *l; l++) {
+                if (!gc_link_name_is_ours(*l) || strv_contains(plan.orphans, *l) ||
+                    strv_contains(plan.vm_links, *l))
+                        continue;
+                int r = plan_link(store, *l, busy, userdata, &plan);
+                if (r < 0) {
+                        gc_link_plan_done(&plan);
+                        return r;
+                }
         }
         *ret = plan;
         return 0;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What garbage collection of VM directories and records removes, decided from the store and directory
+/* What garbage collection of VM directories, records and TAPs removes, decided from the store and the
  * listings alone: no I/O, so it is testable without a manager. */
 #pragma once
 
@@ -30,3 +30,23 @@ void gc_plan_done(GcPlan *plan);
  * busy is a crash remnant: it goes, with its state, run and log directories. busy may be NULL. */
 int gc_plan(const Store *store, const GcListing *listings, size_t n_listings, uint64_t now, GcBusyFunc busy,
             void *userdata, GcPlan *ret);
+
+/* Whether a VM in this state has no use for its TAPs: no hypervisor runs, none is being started or stopped.
+ * The same rule decides which TAPs gc collects and whether a queued removal still runs (vm-task.c). */
+bool vm_state_taps_unused(VMState state);
+
+/* A name of the form tap_name_for_nic() gives: "cocoon", 8 characters of the id alphabet, a digit. */
+bool gc_link_name_is_ours(const char *name);
+
+typedef struct GcLinkPlan {
+        char **orphans;  /* TAPs whose prefix no VM record (loaded or quarantined) has: gc removes them */
+        char **vm_ids;   /* TAPs of a VM whose state has no use for them and with no operation in flight: */
+        char **vm_links; /* vm_links[i] belongs to vm_ids[i], removed through that VM's task queue */
+} GcLinkPlan;
+
+void gc_link_plan_done(GcLinkPlan *plan);
+
+/* Sorts links (names of TAP devices; those not gc_link_name_is_ours() are ignored) by whose they are. A
+ * TAP whose prefix is that of a VM in use, of a VM with an operation in flight, of a quarantined record or
+ * of more than one VM is kept. busy may be NULL. */
+int gc_plan_links(const Store *store, char *const *links, GcBusyFunc busy, void *userdata, GcLinkPlan *ret);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bus-unit.h"
+#include "gc-plan.h"
 #include "job-queue.h"
 #include "log.h"
 #include "qemu.h"
@@ -31,6 +32,7 @@ struct VmTask {
         char *undo_message;   /* why, for the reply */
         char *snapshot_dir;   /* options.snapshot_dir points here: the caller's string may be gone */
         char *hypervisor_version; /* options.hypervisor_version likewise */
+        char **links;             /* options.links likewise */
         VmTask *next; /* the next operation queued on the same VM */
 };
 
@@ -42,6 +44,7 @@ static const char *const task_kind_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_KILL] = "kill",
         [VM_TASK_SNAPSHOT] = "snapshot",
         [VM_TASK_CLONE] = "clone",
+        [VM_TASK_RELEASE_NICS] = "release-nics",
 };
 
 /* The state machine's operation for each task (create has its own path: its record is new). */
@@ -53,6 +56,7 @@ static const VMOperation task_operation_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_KILL] = VM_OPERATION_KILL,
         [VM_TASK_SNAPSHOT] = VM_OPERATION_SNAPSHOT,
         [VM_TASK_CLONE] = _VM_OPERATION_INVALID,
+        [VM_TASK_RELEASE_NICS] = _VM_OPERATION_INVALID,
 };
 
 /* The Varlink error for each kind of backend failure: the shared layer knows nothing of the protocol. */
@@ -72,6 +76,7 @@ static const BackendWorkFunc work_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_KILL] = backend_kill,
         [VM_TASK_SNAPSHOT] = backend_snapshot,
         [VM_TASK_CLONE] = backend_clone_disks,
+        [VM_TASK_RELEASE_NICS] = backend_release_nics,
 };
 
 const char *vm_task_kind_to_string(VmTaskKind k) {
@@ -80,6 +85,10 @@ const char *vm_task_kind_to_string(VmTaskKind k) {
 
 const char *vm_task_id(const VmTask *t) {
         return t->id;
+}
+
+char *const *vm_task_removed_links(const VmTask *t) {
+        return t->work ? t->work->removed_links : NULL;
 }
 
 const char *vm_task_hypervisor_version(const VmTask *t) {
@@ -97,6 +106,7 @@ static void task_free(VmTask *t) {
         free(t->undo_message);
         free(t->snapshot_dir);
         free(t->hypervisor_version);
+        strv_free(t->links);
         free(t);
 }
 
@@ -283,6 +293,7 @@ static void on_work_done(int result, void *userdata) {
                 return task_finish_unqueued(t, result < 0 ? failure : NULL, result < 0 ? message : NULL);
         case VM_TASK_SNAPSHOT:
                 /* The guest was resumed whatever happened; the snapshot record is the caller's. */
+        case VM_TASK_RELEASE_NICS:
                 return task_finish(t, result < 0 ? failure : NULL, result < 0 ? message : NULL);
 
         default:
@@ -326,7 +337,8 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         w->cancel_fd = job_queue_cancel_fd(m->jobs);
         if ((t->options.snapshot_dir && !(w->snapshot_dir = strdup(t->options.snapshot_dir))) ||
             (t->options.hypervisor_version &&
-             !(w->hypervisor_version = strdup(t->options.hypervisor_version))))
+             !(w->hypervisor_version = strdup(t->options.hypervisor_version))) ||
+            strv_copy(t->options.links, &w->links) < 0)
                 return -ENOMEM;
         t->work = TAKE_PTR(w);
         return 0;
@@ -339,12 +351,18 @@ static void task_run(VmTask *t) {
 
         vm_unit_hold(m, t->id);
 
+        if (!record && t->kind == VM_TASK_RELEASE_NICS)
+                return task_finish(t, NULL, NULL); /* a delete queued before it removed them */
         if (!record)
                 return task_finish(t, VM_ERROR_NO_SUCH_VM, "the VM no longer exists");
 
         if (t->kind == VM_TASK_CREATE || t->kind == VM_TASK_CLONE) {
                 if (record->vm.state != VM_STATE_CREATING)
                         return task_finish(t, VM_ERROR_INVALID_STATE, "the VM is not being created");
+        } else if (t->kind == VM_TASK_RELEASE_NICS) {
+                /* A start queued before this one ran meanwhile: its TAPs are in use again. */
+                if (!vm_state_taps_unused(record->vm.state))
+                        return task_finish(t, NULL, NULL);
         } else {
                 VMOperation op = task_operation_table[t->kind];
                 switch (vm_transition_allowed(record->vm.state, op, t->options.force)) {
@@ -457,6 +475,11 @@ int vm_task_submit(Manager *m, VmTaskKind kind, const char *id, const VmTaskOpti
         }
         t->options.snapshot_dir = t->snapshot_dir;
         t->options.hypervisor_version = t->hypervisor_version;
+        if (strv_copy(t->options.links, &t->links) < 0) {
+                task_free(t);
+                return -ENOMEM;
+        }
+        t->options.links = t->links;
         t->done = done;
         t->userdata = userdata;
 
@@ -523,4 +546,20 @@ int vm_task_roll_back_creates(Manager *m) {
                                                   *id);
         }
         return 0;
+}
+
+static bool record_has_taps(const VMRecord *record) {
+        for (size_t i = 0; i < record->vm.n_network_configs; i++)
+                if (record->vm.network_configs[i].backend == NETWORK_BACKEND_BRIDGE)
+                        return true;
+        return false;
+}
+
+void vm_task_release_nics(Manager *m, const char *id) {
+        const VMRecord *record = store_get(m->store, id);
+        if (!record || !record_has_taps(record))
+                return;
+        int r = vm_task_submit(m, VM_TASK_RELEASE_NICS, id, NULL, NULL, NULL);
+        if (r < 0)
+                log_vm_warning(id, "VM %s: cannot queue the removal of its TAPs: %s", id, strerror(-r));
 }

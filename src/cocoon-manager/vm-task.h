@@ -18,6 +18,9 @@ typedef enum VmTaskKind {
         VM_TASK_KILL, /* a signal to the hypervisor through systemd (KillUnit), never queued */
         VM_TASK_SNAPSHOT,
         VM_TASK_CLONE, /* a create whose disks come from a snapshot (options.snapshot_dir) */
+        /* Removes the TAPs of a VM whose hypervisor is gone (and options.links): queued like the rest, so
+         * that a start queued after it finds them made anew, and skipped if the VM runs again by then. */
+        VM_TASK_RELEASE_NICS,
         _VM_TASK_KIND_MAX,
 } VmTaskKind;
 
@@ -34,6 +37,7 @@ typedef struct VmTaskOptions {
         int signal;            /* kill: the signal, 0 = SIGKILL */
         const char *snapshot_dir; /* snapshot, clone, start of a clone: the payload directory (copied) */
         const char *hypervisor_version; /* clone: what the snapshot's state needs (copied) */
+        char *const *links; /* release-nics: further TAP names of this VM to remove (copied) */
 } VmTaskOptions;
 
 /* Queues kind for VM id; it runs when the operations queued before it on the same VM are done. What the
@@ -51,6 +55,10 @@ int vm_task_roll_back_creates(Manager *m);
 bool vm_task_busy(Manager *m, const char *id);
 
 const char *vm_task_id(const VmTask *t);
+/* release-nics: the links it removed (those that existed); NULL when none. */
+char *const *vm_task_removed_links(const VmTask *t);
+/* Queues a release-nics task for a VM whose hypervisor is gone, if it has bridge-mode NICs. */
+void vm_task_release_nics(Manager *m, const char *id);
 /* snapshot: the version of the hypervisor binary that wrote the state; NULL if unknown. */
 const char *vm_task_hypervisor_version(const VmTask *t);
 const char *vm_task_kind_to_string(VmTaskKind k);

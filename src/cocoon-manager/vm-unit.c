@@ -14,6 +14,7 @@
 #include "log.h"
 #include "strv-util.h"
 #include "time-util.h"
+#include "vm-task.h"
 #include "vm-unit.h"
 #include "vm.h"
 
@@ -58,6 +59,9 @@ static void vm_mark_exited(Manager *m, const char *id, const char *reason, bool 
                 log_vm_info(id, "VM %s: %s.", id, reason ?: "powered off");
         else
                 log_vm_warning(id, "VM %s: hypervisor %s; state error.", id, reason ?: "exited");
+        /* Its TAPs outlive the hypervisor: they go in the VM's queue, behind anything queued already and
+         * before any start that comes later. */
+        vm_task_release_nics(m, id);
         manager_check_idle(m);
 }
 

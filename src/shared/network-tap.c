@@ -16,6 +16,7 @@
 #include "fd-util.h"
 #include "macro.h"
 #include "network-tap.h"
+#include "strv-util.h"
 
 int tap_name_for_nic(const char *id, unsigned index, char ret[static TAP_NAME_MAX + 1]) {
         if (!id || strlen(id) < 8 || index >= VM_NICS_MAX)
@@ -170,8 +171,34 @@ int tap_remove(const char *name) {
         if (!type || !streq(type, "tun"))
                 return -ENOTTY;
         r = rtnl_link_delete(s, l);
-        if (r < 0 && nl_error_to_errno(r) != -ENODEV)
+        if (r < 0 && nl_error_to_errno(r) == -ENODEV)
+                return 0; /* gone meanwhile */
+        return r < 0 ? nl_error_to_errno(r) : 1;
+}
+
+static void nl_cache_freep(struct nl_cache **c) {
+        if (*c)
+                nl_cache_free(*c);
+}
+
+int tun_links_list(char ***ret) {
+        _cleanup_(nl_socket_freep) struct nl_sock *s = NULL;
+        _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+
+        int r = route_socket(&s);
+        if (r < 0)
+                return r;
+        r = rtnl_link_alloc_cache(s, AF_UNSPEC, &cache);
+        if (r < 0)
                 return nl_error_to_errno(r);
+        for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+                struct rtnl_link *l = (struct rtnl_link *) o;
+                const char *type = rtnl_link_get_type(l), *name = rtnl_link_get_name(l);
+                if (type && streq(type, "tun") && name && strv_extend(&names, name) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(names);
         return 0;
 }
 

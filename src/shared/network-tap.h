@@ -31,8 +31,12 @@ int bridge_check(const char *name);
  * created is left. */
 int tap_create(const char *name, const char *bridge, bool multi_queue, uid_t uid, gid_t gid);
 
-/* Removes the TAP; a missing one is success. */
+/* Removes the TAP: 1 when it was removed, 0 when there was none; -ENOTTY when the name is another kind of
+ * link (not ours to delete). */
 int tap_remove(const char *name);
+
+/* The names of every link of kind tun (TAP and TUN devices) in the caller's network namespace. */
+int tun_links_list(char ***ret);
 
 /* Sets up the TAPs of every bridge-mode NIC (multiqueue when its numQueues is above one pair); on failure removes those it set up, *ret_bad (optional) names
  * the NIC's TAP that failed. */

@@ -53,6 +53,8 @@ void backend_work_free(BackendWork *w) {
         free(w->message);
         free(w->snapshot_dir);
         free(w->hypervisor_version);
+        strv_free(w->links);
+        strv_free(w->removed_links);
         safe_close(w->console_fd);
         free(w);
 }
@@ -302,6 +304,30 @@ static void remove_taps(BackendWork *w) {
         int r = taps_remove(rec->vm.network_configs, rec->vm.n_network_configs);
         if (r < 0)
                 log_debug_errno(r, "Cannot remove a TAP of %s: %m", rec->vm.id);
+}
+
+/* One TAP of backend_release_nics(); ret is the first failure so far, returned updated. */
+static int release_link(BackendWork *w, const char *name, int ret) {
+        if (!name || strv_contains(w->removed_links, name))
+                return ret;
+        int r = tap_remove(name);
+        if (r > 0 && strv_extend(&w->removed_links, name) < 0)
+                r = -ENOMEM;
+        if (r < 0 && ret == 0)
+                return fail(w, r, "cannot remove TAP %s: %m", name);
+        return ret;
+}
+
+int backend_release_nics(BackendWork *w) {
+        const VMRecord *rec = w->record;
+        int ret = 0;
+
+        for (size_t i = 0; i < rec->vm.n_network_configs; i++)
+                if (rec->vm.network_configs[i].backend == NETWORK_BACKEND_BRIDGE)
+                        ret = release_link(w, rec->vm.network_configs[i].tap, ret);
+        for (char **l = w->links; l && *l; l++)
+                ret = release_link(w, *l, ret);
+        return ret;
 }
 
 int backend_start(BackendWork *w) {

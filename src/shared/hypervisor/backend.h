@@ -42,6 +42,7 @@ typedef struct BackendWork {
         int cancel_fd;             /* polls readable when the manager shuts down; -EBADF: never */
         char *snapshot_dir;        /* snapshot, clone: the snapshot's payload directory (snapshot store);
                                     * start: the guest's state comes from there (launched incoming) */
+        char **links;              /* release-nics: TAP names to remove beyond the record's */
 
         /* outputs */
         char *message;             /* why it failed, for operators */
@@ -52,6 +53,7 @@ typedef struct BackendWork {
         bool powered_off;          /* stop: the guest honoured the power button */
         char *hypervisor_version;  /* snapshot (output): the version of the binary the state came from;
                                     * clone (input): the version the snapshot's state needs */
+        char **removed_links;      /* release-nics: the TAPs that existed and were removed */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
@@ -73,6 +75,9 @@ int backend_kill_now(BackendWork *w);
  * A unit that is not loaded, or has no main process left, is success: there is nothing to signal. */
 int backend_kill(BackendWork *w);
 int backend_delete(BackendWork *w);
+/* Removes the TAPs of the record's bridge-mode NICs and those in links, all of them even after a failure
+ * (the first failure is the result); removed_links lists those that existed. */
+int backend_release_nics(BackendWork *w);
 
 /* backend-snapshot.c: pauses the guest, has the hypervisor write its state into snapshot_dir, copies every
  * writable disk there (under its base name; reflink, else sparse), and resumes the guest — on every path,
