@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* io.cocoon.Manager.GarbageCollect: what is collected is decided on the event loop (records, quarantine,
- * busy VMs, image pins), the directories are removed in a worker thread. */
+ * busy VMs, image pins), the directories are removed and the TAPs listed in a worker thread. A TAP of a VM
+ * goes through that VM's task queue (which checks its state again when its turn comes); a TAP of no VM is
+ * removed by a worker while vm_add() refuses any new VM it could belong to. */
+#include <assert.h>
 #include <dirent.h>
 #include <stdlib.h>
 
@@ -14,6 +17,7 @@
 #include "manager-gc.h"
 #include "manager-operations.h"
 #include "manager.h"
+#include "network-tap.h"
 #include "snapshot-store.h"
 #include "strv-util.h"
 #include "time-util.h"
@@ -27,6 +31,10 @@ typedef struct GcCall {
         GcPlan plan;   /* directories to remove, records dropped */
         bool *removed; /* per entry of plan.dirs, set by the worker */
         char **blobs;  /* blob file names deleted */
+        char **links;  /* the worker: TAPs found; then those of no VM, while a worker removes them */
+        bool *links_removed; /* per entry of links, set by the worker */
+        char **removed_links; /* TAPs removed, for the reply */
+        unsigned pending; /* link removals in flight (a worker job, VM tasks) */
 } GcCall;
 
 static void gc_call_free(GcCall *c) {
@@ -36,6 +44,9 @@ static void gc_call_free(GcCall *c) {
         gc_plan_done(&c->plan);
         free(c->removed);
         strv_free(c->blobs);
+        strv_free(c->links);
+        free(c->links_removed);
+        strv_free(c->removed_links);
         free(c);
 }
 
@@ -98,6 +109,10 @@ static int gc_work(void *userdata) {
                         log_warning_errno(r, "Failed to remove %s: %m", *p);
                 c->removed[i] = r >= 0;
         }
+        /* What gc may collect is decided on the loop: here only what exists. */
+        int r = tun_links_list(&c->links);
+        if (r < 0)
+                log_warning_errno(r, "Failed to list the TAP devices: %m");
         return 0;
 }
 
@@ -112,19 +127,145 @@ static int gc_reply(GcCall *c) {
         _cleanup_(json_object_putp) json_object *reply = json_object_new_object();
         if (!reply || json_add_strv(reply, "removedDirectories", removed) < 0 ||
             json_add_strv(reply, "removedRecords", c->plan.records) < 0 ||
-            json_add_strv(reply, "removedBlobs", c->blobs) < 0)
+            json_add_strv(reply, "removedBlobs", c->blobs) < 0 ||
+            json_add_strv(reply, "removedLinks", c->removed_links) < 0)
                 return -ENOMEM;
         return varlink_reply(c->link, reply);
 }
 
-static void gc_done(int result, void *userdata) {
-        GcCall *c = userdata;
-
+static void gc_finish(GcCall *c, int result) {
         if (result >= 0)
                 result = gc_reply(c);
         if (result < 0)
                 (void) varlink_error_errno(c->link, -result);
         gc_call_free(c);
+}
+
+static void gc_link_done(GcCall *c) {
+        assert(c->pending > 0);
+        if (--c->pending == 0)
+                gc_finish(c, 0);
+}
+
+static void on_vm_links_released(Manager *m, const VmTask *t, const char *error_id, const char *message,
+                                 void *userdata) {
+        GcCall *c = userdata;
+        char *const *removed = vm_task_removed_links(t);
+
+        if (error_id)
+                log_warning("Failed to remove a TAP of VM %s: %s", vm_task_id(t), message ?: error_id);
+        for (char *const *l = removed; l && *l; l++)
+                if (strv_extend(&c->removed_links, *l) < 0)
+                        log_oom();
+        gc_link_done(c);
+}
+
+/* Lifts one bar of m->gc_links: a concurrent gc may bar the same name and still need it. */
+static void gc_links_unbar(Manager *m, const char *link) {
+        for (char **l = m->gc_links; l && *l; l++)
+                if (streq(*l, link)) {
+                        free(*l);
+                        do
+                                l[0] = l[1];
+                        while (*l++);
+                        return;
+                }
+}
+
+static int gc_links_work(void *userdata) {
+        GcCall *c = userdata;
+        size_t i = 0;
+
+        for (char **l = c->links; l && *l; l++, i++) {
+                int r = tap_remove(*l);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to remove TAP %s: %m", *l);
+                c->links_removed[i] = r > 0;
+        }
+        return 0;
+}
+
+static void on_links_removed(int result, void *userdata) {
+        GcCall *c = userdata;
+        size_t i = 0;
+
+        /* New VMs may have these names again. */
+        for (char **l = c->links; l && *l; l++, i++) {
+                gc_links_unbar(c->manager, *l);
+                if (c->links_removed[i] && strv_extend(&c->removed_links, *l) < 0)
+                        log_oom();
+        }
+        gc_link_done(c);
+}
+
+/* TAPs of no VM: removed by a worker, their names barred from new VMs meanwhile. */
+static int gc_remove_orphan_links(GcCall *c, char **orphans) {
+        Manager *m = c->manager;
+
+        if (!orphans)
+                return 0;
+        c->links_removed = calloc(strv_length(orphans) + 1, sizeof(bool));
+        if (!c->links_removed)
+                return -ENOMEM;
+        for (char **l = orphans; *l; l++)
+                if (strv_extend(&m->gc_links, *l) < 0) {
+                        for (char **k = orphans; k != l; k++)
+                                gc_links_unbar(m, *k);
+                        return -ENOMEM;
+                }
+        c->links = orphans;
+        c->pending++;
+        int r = job_submit(m->jobs, gc_links_work, on_links_removed, c);
+        if (r < 0) {
+                c->pending--;
+                for (char **l = orphans; *l; l++)
+                        gc_links_unbar(m, *l);
+                c->links = NULL;
+                return r;
+        }
+        return 0;
+}
+
+/* On the loop, once the worker listed the TAPs: whose they are decides how they go. */
+static void gc_collect_links(GcCall *c) {
+        Manager *m = c->manager;
+        _cleanup_strv_free_ char **found = TAKE_PTR(c->links);
+        GcLinkPlan plan = {};
+
+        int r = gc_plan_links(m->store, found, gc_vm_busy, m, &plan);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to plan the collection of TAPs: %m");
+                return;
+        }
+        /* Counted as pending while submitting, so that a callback run at once cannot finish the call. */
+        c->pending++;
+        for (size_t i = 0; plan.vm_ids && plan.vm_ids[i]; i++) {
+                char *links[] = { plan.vm_links[i], NULL };
+                c->pending++;
+                r = vm_task_submit(m, VM_TASK_RELEASE_NICS, plan.vm_ids[i],
+                                   &(VmTaskOptions){ .links = links }, on_vm_links_released, c);
+                if (r < 0) {
+                        c->pending--;
+                        log_warning_errno(r, "Failed to queue the removal of TAP %s: %m", plan.vm_links[i]);
+                }
+        }
+        r = gc_remove_orphan_links(c, plan.orphans);
+        if (r < 0)
+                log_warning_errno(r, "Failed to remove the TAPs of no VM: %m");
+        else
+                plan.orphans = NULL; /* c->links has them, if any */
+        c->pending--;
+        gc_link_plan_done(&plan);
+}
+
+static void gc_done(int result, void *userdata) {
+        GcCall *c = userdata;
+
+        if (result < 0)
+                return gc_finish(c, result);
+        gc_collect_links(c);
+        if (c->pending == 0)
+                gc_finish(c, 0);
 }
 
 static int gc_collect(Manager *m, GcCall *c) {

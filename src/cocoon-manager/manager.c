@@ -27,6 +27,7 @@
 #include "manager.h"
 #include "manager-operations.h"
 #include "parse-util.h"
+#include "strv-util.h"
 #include "time-util.h"
 
 static const char *arg_state_dir = COCOON_STATE_DIR;
@@ -49,6 +50,7 @@ Manager *manager_free(Manager *m) {
         varlink_server_unref(m->varlink_server);
         /* After the workers: their done() detach progress and end held operations. */
         m->operations = operations_free(m->operations);
+        m->gc_links = strv_free(m->gc_links);
         sd_event_source_unref(m->idle_timer);
         if (m->consoles) {
                 size_t state = 0;

@@ -48,6 +48,8 @@ typedef struct Manager {
         VmSubscriber *subscribers; /* io.cocoon.VM.Watch callers */
         VmLogStream *log_streams;  /* `vm logs` being sent (vm-console.c) */
         Operations *operations;    /* long calls in flight (manager-operations.c) */
+        char **gc_links;           /* TAPs of no VM that gc removes right now: vm_add() refuses a VM whose
+                                    * TAPs would have these names (manager-gc.c) */
         unsigned n_log_streams;
 
         char *state_dir;

@@ -107,6 +107,10 @@ static void vm_emit(Manager *m, VmEvent event, const char *id) {
 int vm_add(Manager *m, const VMRecord *r) {
         if (store_get(m->store, r->vm.id))
                 return -EEXIST;
+        /* Its TAPs ("cocoon" + 8 characters of the id + the NIC) would be the ones gc is deleting. */
+        for (char **l = m->gc_links; l && *l; l++)
+                if (strlen(*l) > 6 && strncmp(*l + 6, r->vm.id, 8) == 0)
+                        return -EBUSY;
         int k = store_put(m->store, r);
         if (k < 0)
                 return k;

@@ -52,6 +52,9 @@ static const VarlinkField garbage_collect_out[] = {
           .doc = "Ids of VMs left in state creating for over 24 hours." },
         { .name = "removedBlobs", .type = VARLINK_STRING, .flags = VARLINK_ARRAY,
           .doc = "Image blob files no image and no VM referenced." },
+        { .name = "removedLinks", .type = VARLINK_STRING, .flags = VARLINK_ARRAY,
+          .doc = "TAP devices named like a VM's NIC (cocoon, 8 characters of an id, a digit) whose VM is "
+                 "gone, or is stopped, failed or created with no operation in flight." },
         {},
 };
 
@@ -59,8 +62,9 @@ static const VarlinkSymbol method_garbage_collect = {
         .kind = VARLINK_SYMBOL_METHOD,
         .name = "GarbageCollect",
         .output = garbage_collect_out,
-        .doc = "Removes VM directories without a record, VMs stuck in state creating, and unused image "
-               "blobs. Never touches a VM with an operation in flight or a record that failed to load.",
+        .doc = "Removes VM directories without a record, VMs stuck in state creating, unused image blobs "
+               "and TAPs no VM uses. Never touches a VM with an operation in flight or a record that failed "
+               "to load.",
 };
 
 static const VarlinkField operation_fields[] = {

@@ -2,7 +2,8 @@
 # test-network-bridge.sh: bridge-mode NICs. A bridge in the sandbox's own network namespace with dnsmasq
 # serving DHCP on it; `vm run --nics 1 --bridge br0` gets a TAP owned by the hypervisor's user on the bridge,
 # QEMU a virtio-net device on it and the guest an address by DHCP; stop and rm remove the TAP; a missing
-# bridge or a link that is no bridge is InvalidConfiguration naming "bridge", with nothing left behind.
+# bridge or a link that is no bridge is InvalidConfiguration naming "bridge", with nothing left behind; a
+# hypervisor that dies leaves no TAP, and gc removes TAPs no VM uses.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -128,6 +129,20 @@ sleep 1 # a removal wrongly left behind the start would run in this time
 assert_contains "$(ip -d link show "$tap")" "master br0" "TAP a second after the quick start"
 wait_for 120 more_net_lines "$lines"
 
+# Issue 9 item 2: gc removes TAPs named like ours that no VM uses, and says so.
+info "gc removes a TAP of no VM and lists it; the running VM's TAP stays"
+ip tuntap add mode tap name cocoonzzzzzzzz0
+ip tuntap add mode tap name cocoonzzzzzzzz # not a name of ours: stays
+out=$(cocoonctl gc)
+assert_contains "$out" "Removed TAP cocoonzzzzzzzz0" "gc's output"
+ip link show cocoonzzzzzzzz0 >/dev/null 2>&1 && fail "gc left cocoonzzzzzzzz0"
+ip link show cocoonzzzzzzzz >/dev/null 2>&1 || fail "gc removed cocoonzzzzzzzz, not a name of ours"
+ip link del cocoonzzzzzzzz
+assert_contains "$(ip -d link show "$tap")" "master br0" "the running VM's TAP after gc"
+assert_eq running "$(vm_json net 'v["state"]')" "state after gc"
+reply=$(varlink_raw_call io.cocoon.Manager.GarbageCollect '{}')
+assert_contains "$reply" '"removedLinks":[]' "GarbageCollect's reply with nothing to remove"
+
 info "vm rm leaves no TAP"
 cocoonctl vm rm -f net >/dev/null
 ip link show "$tap" >/dev/null 2>&1 && fail "TAP $tap left after rm"
@@ -145,6 +160,12 @@ out=$(cocoonctl vm start two 2>&1) && fail "start without its bridge succeeded"
 assert_contains "$out" "bridge is missing" "start's error"
 assert_eq "" "$(taps)" "TAPs after the failed start"
 assert_eq "" "$(systemctl list-units --all --no-legend --plain "cocoon-vm@$id3.service")" "unit after it"
+info "gc removes a stale TAP of a VM that does not run (through its queue), not its record"
+ip tuntap add mode tap name "cocoon${id3:0:8}1"
+json=$(cocoonctl gc --json)
+assert_contains "$json" "cocoon${id3:0:8}1" "removedLinks"
+ip link show "cocoon${id3:0:8}1" >/dev/null 2>&1 && fail "gc left the stale TAP of a failed VM"
+assert_eq two "$(vm_json two 'v["name"]')" "the VM after gc"
 cocoonctl vm rm -f two >/dev/null
 
 info "a VM without NICs keeps its private network"
