@@ -75,6 +75,7 @@ static void assert_defaults(const CocoonConfig *c) {
         assert_int_equal(c->console_log_max_bytes, 1024 * 1024);
         assert_int_equal(c->qemu_accel, ACCEL_AUTO);
         assert_string_equal(c->qemu_binary, "qemu-system-x86_64");
+        assert_null(c->network_dns);
         assert_null(c->warnings);
 }
 
@@ -114,6 +115,8 @@ static void test_every_key(void **state) {
             "[QEMU]\n"
             "Accel=tcg\n"
             "Binary=/usr/local/bin/qemu-system-x86_64\n"
+            "[Network]\n"
+            "DNS=8.8.8.8  1.1.1.1 8.8.8.8\n"
             "[ Manager ]\n"
             "PoolSize=5\n");
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
@@ -124,6 +127,9 @@ static void test_every_key(void **state) {
         assert_int_equal(c.console_log_max_bytes, 512 * 1024);
         assert_int_equal(c.qemu_accel, ACCEL_TCG);
         assert_string_equal(c.qemu_binary, "/usr/local/bin/qemu-system-x86_64");
+        assert_int_equal(strv_length(c.network_dns), 2);
+        assert_string_equal(c.network_dns[0], "8.8.8.8");
+        assert_string_equal(c.network_dns[1], "1.1.1.1");
         assert_null(c.warnings);
 }
 
@@ -189,9 +195,10 @@ static void test_dropins_override(void **state) {
         _cleanup_(cocoon_config_done) CocoonConfig c = {};
         _cleanup_free_ char *a = NULL, *b = NULL, *off = NULL, *hidden = NULL, *subdir = NULL;
 
-        put(d->conf, "[Manager]\nPoolSize=2\nStopTimeoutSec=10\n[QEMU]\nAccel=kvm\n");
+        put(d->conf,
+            "[Manager]\nPoolSize=2\nStopTimeoutSec=10\n[QEMU]\nAccel=kvm\n[Network]\nDNS=9.9.9.9\n");
         /* Written in reverse order: the name decides, not the creation order. */
-        b = dropin(d, "20-b.conf", "[Manager]\nPoolSize=4\n");
+        b = dropin(d, "20-b.conf", "[Manager]\nPoolSize=4\n[Network]\nDNS=\n"); /* empty: none */
         a = dropin(d, "10-a.conf", "[Manager]\nPoolSize=3\nKillGraceSec=9\n");
         off = dropin(d, "30-off.conf.disabled", "[Manager]\nPoolSize=99\n");
         hidden = dropin(d, ".40-hidden.conf", "[Manager]\nPoolSize=98\n");
@@ -203,6 +210,7 @@ static void test_dropins_override(void **state) {
         assert_int_equal(c.kill_grace_usec, 9 * USEC_PER_SEC);  /* only 10-a sets it */
         assert_int_equal(c.stop_timeout_usec, 10 * USEC_PER_SEC); /* only the main file sets it */
         assert_int_equal(c.qemu_accel, ACCEL_KVM);
+        assert_null(c.network_dns);                              /* 20-b emptied the main file's list */
         cocoon_config_done(&c);
 
         /* Drop-ins apply without a main file too. */
@@ -283,6 +291,9 @@ static void test_bad_values(void **state) {
                 "[QEMU]\nBinary=bin/qemu\n",
                 "[QEMU]\nBinary=qemu -enable-kvm\n",
                 "[QEMU]\nBinary=\n",
+                "[Network]\nDNS=8.8.8.8,1.1.1.1\n",
+                "[Network]\nDNS=2001:4860:4860::8888\n",
+                "[Network]\nDNS=dns.example\n",
         };
         Dir *d = *state;
 

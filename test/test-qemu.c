@@ -194,6 +194,16 @@ static void test_argv_nics(void **state) {
                             "console=ttyS0 cocoon.layers=cocoon-layer0 net.ifnames=0 cocoon.hostname=web"
                             " ip=10.0.0.2::10.0.0.1:255.255.255.0:web:eth1:off");
 
+        /* cocoon.conf's DNS= follows each static NIC's ip=: two servers at most (the kernel's slots). */
+        _cleanup_strv_free_ char **dns_argv = NULL;
+        char *dns[] = { "10.0.0.53", "10.0.0.54", "10.0.0.55", NULL };
+        l.dns = dns;
+        assert_int_equal(qemu_build_argv(r, &l, &dns_argv), 0);
+        assert_string_equal(arg_after(dns_argv, "-append"),
+                            "console=ttyS0 cocoon.layers=cocoon-layer0 net.ifnames=0 cocoon.hostname=web"
+                            " ip=10.0.0.2::10.0.0.1:255.255.255.0:web:eth1:off:10.0.0.53:10.0.0.54");
+        l.dns = NULL;
+
         /* A multiqueue NIC (numQueues counts rx and tx): a queue pair each, mq on the device. */
         _cleanup_strv_free_ char **mq_argv = NULL;
         r->vm.network_configs[0].num_queues = 4;

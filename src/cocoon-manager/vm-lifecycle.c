@@ -595,6 +595,7 @@ int vl_method_vm_debug(Varlink *link, json_object *parameters, VarlinkMethodFlag
                 .accel = vm_accel(m, record),
                 .tsc_khz = m->host_tsc_khz,
                 .start_paused = true,
+                .dns = m->config.network_dns,
         };
         launch.vhost_net = launch.accel == ACCEL_KVM && vhost_net_available();
         _cleanup_strv_free_ char **argv = NULL;

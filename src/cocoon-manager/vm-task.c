@@ -338,7 +338,7 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         if ((t->options.snapshot_dir && !(w->snapshot_dir = strdup(t->options.snapshot_dir))) ||
             (t->options.hypervisor_version &&
              !(w->hypervisor_version = strdup(t->options.hypervisor_version))) ||
-            strv_copy(t->options.links, &w->links) < 0)
+            strv_copy(t->options.links, &w->links) < 0 || strv_copy(m->config.network_dns, &w->dns) < 0)
                 return -ENOMEM;
         t->work = TAKE_PTR(w);
         return 0;

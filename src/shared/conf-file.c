@@ -12,6 +12,7 @@
 #include "hypervisor.h"
 #include "log.h"
 #include "macro.h"
+#include "network-dns.h"
 #include "parse-util.h"
 #include "strv-util.h"
 #include "time-util.h"
@@ -125,6 +126,16 @@ static int config_parse_binary(const char *value, void *field) {
         return replace_string(field, value);
 }
 
+static int config_parse_dns(const char *value, void *field) {
+        char **l;
+        int r = dns_servers_parse(value, &l);
+        if (r < 0)
+                return r;
+        strv_free(*(char ***) field);
+        *(char ***) field = l;
+        return 0;
+}
+
 typedef struct ConfigItem {
         const char *section;
         const char *key;
@@ -141,6 +152,7 @@ static const ConfigItem config_items[] = {
         { "Manager", "ConsoleLogMaxBytes", config_parse_size, FIELD(console_log_max_bytes) },
         { "QEMU", "Accel", config_parse_accel, FIELD(qemu_accel) },
         { "QEMU", "Binary", config_parse_binary, FIELD(qemu_binary) },
+        { "Network", "DNS", config_parse_dns, FIELD(network_dns) },
 #undef FIELD
 };
 
@@ -163,6 +175,7 @@ void cocoon_config_done(CocoonConfig *c) {
                 return;
         c->default_backend = mfree(c->default_backend);
         c->qemu_binary = mfree(c->qemu_binary);
+        c->network_dns = strv_free(c->network_dns);
         c->warnings = strv_free(c->warnings);
 }
 

@@ -54,6 +54,7 @@ void backend_work_free(BackendWork *w) {
         free(w->snapshot_dir);
         free(w->hypervisor_version);
         strv_free(w->links);
+        strv_free(w->dns);
         strv_free(w->removed_links);
         safe_close(w->console_fd);
         free(w);
@@ -366,6 +367,7 @@ int backend_start(BackendWork *w) {
                 .start_paused = true,
                 .incoming = w->snapshot_dir != NULL,
                 .vhost_net = w->accel == ACCEL_KVM && vhost_net_available(),
+                .dns = w->dns,
         };
         r = w->hypervisor->build_argv(rec, &launch, &argv);
         if (r < 0)

@@ -43,6 +43,7 @@ typedef struct BackendWork {
         char *snapshot_dir;        /* snapshot, clone: the snapshot's payload directory (snapshot store);
                                     * start: the guest's state comes from there (launched incoming) */
         char **links;              /* release-nics: TAP names to remove beyond the record's */
+        char **dns;                /* start: name servers for static NICs (cocoon.conf); NULL: none */
 
         /* outputs */
         char *message;             /* why it failed, for operators */

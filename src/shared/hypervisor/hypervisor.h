@@ -18,6 +18,7 @@ typedef struct HypervisorLaunch {
         bool start_paused;  /* the guest waits for resume(): the manager attaches the console first */
         bool incoming;      /* the guest's state comes from a snapshot (clone()), not from a boot */
         bool vhost_net;     /* NICs use vhost-net (KVM with /dev/vhost-net only: TCG has no ioeventfd) */
+        char *const *dns;   /* name servers for static NICs (cocoon.conf [Network] DNS=); NULL: none */
 } HypervisorLaunch;
 
 /* A snapshot's payload directory in the snapshot store: where snapshot() writes the device and RAM state and
