@@ -53,4 +53,6 @@ bool vm_task_busy(Manager *m, const char *id);
 const char *vm_task_id(const VmTask *t);
 /* snapshot: the version of the hypervisor binary that wrote the state; NULL if unknown. */
 const char *vm_task_hypervisor_version(const VmTask *t);
+/* A snapshot task's payload holds the RAM as a file (memoryFormat "file"), not in the state. */
+bool vm_task_memory_file(const VmTask *t);
 const char *vm_task_kind_to_string(VmTaskKind k);
