@@ -67,11 +67,12 @@ static void test_argv_tcg(void **state) {
 
         assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
         assert_string_equal(argv[0], "/usr/bin/qemu-system-x86_64");
-        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=tcg,memory-backend=ram");
+        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=tcg,memory-backend=microvm.ram");
         assert_string_equal(arg_after(argv, "-smp"), "2");
         assert_string_equal(arg_after(argv, "-m"), "256M");
-        /* No memory file: anonymous RAM, under the id every kind of backend has (the stream names it). */
-        assert_string_equal(arg_after(argv, "-object"), "memory-backend-ram,id=ram,size=256M");
+        /* No memory file: anonymous RAM, under the id every kind of backend has (the stream names it), the
+         * one microvm gives plain -m's. */
+        assert_string_equal(arg_after(argv, "-object"), "memory-backend-ram,id=microvm.ram,size=256M");
         assert_string_equal(arg_after(argv, "-kernel"), "/blobs/k.kernel");
         assert_string_equal(arg_after(argv, "-initrd"), "/blobs/i.initrd");
         /* QEMU's own seccomp filter: no exec, no privilege or scheduling changes once it runs. */
@@ -110,7 +111,7 @@ static void test_argv_kvm(void **state) {
         HypervisorLaunch l = { .binary = "/q", .accel = ACCEL_KVM, .tsc_khz = 2100000 };
 
         assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
-        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=kvm,memory-backend=ram");
+        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=kvm,memory-backend=microvm.ram");
         assert_string_equal(arg_after(argv, "-cpu"), "host");
         /* KVM gives the guest a TSC frequency of its own: nothing is added. */
         assert_string_equal(arg_after(argv, "-append"), "console=ttyS0 cocoon.layers=cocoon-layer0");
@@ -127,8 +128,9 @@ static void test_argv_memory_file(void **state) {
         /* A booted guest writes through to its file: a snapshot copies it and leaves RAM out of the state. */
         assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
         assert_string_equal(arg_after(argv, "-object"),
-                            "memory-backend-file,id=ram,size=256M,mem-path=/run/cocoon/vms/x/ram,share=on");
-        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=tcg,memory-backend=ram");
+                            "memory-backend-file,id=microvm.ram,size=256M,mem-path=/run/cocoon/vms/x/ram,"
+                            "share=on");
+        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=tcg,memory-backend=microvm.ram");
         argv = strv_free(argv);
         /* A clone maps the snapshot's file copy-on-write. */
         l.memory_file = "/var/lib/cocoon/snapshots/s/ram";
@@ -136,7 +138,7 @@ static void test_argv_memory_file(void **state) {
         l.incoming = true;
         assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
         assert_string_equal(arg_after(argv, "-object"),
-                            "memory-backend-file,id=ram,size=256M,mem-path=/var/lib/cocoon/snapshots/s/ram,"
+                            "memory-backend-file,id=microvm.ram,size=256M,mem-path=/var/lib/cocoon/snapshots/s/ram,"
                             "share=off");
         argv = strv_free(argv);
         /* A comma would end the path and start another option; a relative path would follow the cwd. */
@@ -285,10 +287,10 @@ static void test_qemu_start_with(TestQemu *t, const char *memory, bool incoming,
                         dup2(fd, STDERR_FILENO);
                 }
                 char object[256];
-                snprintf(object, sizeof(object), "memory-backend-file,id=ram,size=%sM,mem-path=%s,share=%s",
+                snprintf(object, sizeof(object), "memory-backend-file,id=microvm.ram,size=%sM,mem-path=%s,share=%s",
                          memory, memory_file ?: "", incoming ? "off" : "on");
                 if (memory_file)
-                        execl(qemu_binary(), qemu_binary(), "-M", "microvm,accel=tcg,memory-backend=ram", "-m",
+                        execl(qemu_binary(), qemu_binary(), "-M", "microvm,accel=tcg,memory-backend=microvm.ram", "-m",
                               memory, "-object", object, "-nodefaults", "-no-user-config", "-display", "none",
                               "-S", "-device", "vmgenid,guid=auto", "-qmp", qmp,
                               incoming ? "-incoming" : NULL, "defer", (char *) NULL);

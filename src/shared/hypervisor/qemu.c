@@ -111,13 +111,15 @@ static int add_nics(char ***argv, const VMRecord *r, const HypervisorLaunch *l) 
 }
 
 /* The guest's RAM is always a memory backend of this id: the id names the RAM block in the migration
- * stream, so a state saved from one kind of backend loads into another. A file: share=on writes through to
+ * stream, so a state saved from one kind of backend loads into another. It is the id microvm gives the
+ * backend that -m alone creates, so states saved from VMs launched with plain -m (by earlier versions) load
+ * too. A file: share=on writes through to
  * it (the run directory's tmpfs file, which a snapshot copies while the guest is paused); share=off maps a
  * snapshot's file copy-on-write, so the file never changes and every clone of it shares the pages it has
  * not written through the page cache. QEMU 7.2 opens the file read-write either way (8.1 falls back to
  * read-only for share=off; 7.2's readonly=on would make the guest's RAM itself read-only). No file: anonymous
  * memory (a clone of a stream snapshot). */
-#define MEMORY_BACKEND_ID "ram"
+#define MEMORY_BACKEND_ID "microvm.ram"
 
 static int add_memory_backend(char ***argv, const VMRecord *r, const HypervisorLaunch *l) {
         int k = argv_add(argv, "-object");
