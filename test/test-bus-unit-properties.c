@@ -243,13 +243,15 @@ static void test_unsandboxed_spec(void **state) {
 static void test_exec_stop(void **state) {
         char *argv[] = { (char *) "/bin/true", NULL };
         char *stop[] = { (char *) "/usr/libexec/cocoon-vm-stop", NULL };
-        UnitSpec spec = { .argv = argv, .exec_stop = stop };
+        UnitSpec spec = { .argv = argv, .exec_stop = stop, .exec_stop_post = stop };
         _cleanup_strv_free_ char **l = properties_of(&spec);
 
         /* The stop helper runs privileged, outside the hypervisor's sandbox, and never fails the unit; it
          * extends the stop timeout with sd_notify from a control process. */
         assert_has(l, "ExecStopEx:a(sasas)");
         assert_has(l, "NotifyAccess=all");
+        /* Also after a crash (no ExecStop= then): it removes the guest's RAM file. */
+        assert_has(l, "ExecStopPostEx:a(sasas)");
 }
 
 static void test_sandbox_layout(void **state) {

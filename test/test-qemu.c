@@ -67,9 +67,12 @@ static void test_argv_tcg(void **state) {
 
         assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
         assert_string_equal(argv[0], "/usr/bin/qemu-system-x86_64");
-        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=tcg");
+        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=tcg,memory-backend=microvm.ram");
         assert_string_equal(arg_after(argv, "-smp"), "2");
         assert_string_equal(arg_after(argv, "-m"), "256M");
+        /* No memory file: anonymous RAM, under the id every kind of backend has (the stream names it), the
+         * one microvm gives plain -m's. */
+        assert_string_equal(arg_after(argv, "-object"), "memory-backend-ram,id=microvm.ram,size=256M");
         assert_string_equal(arg_after(argv, "-kernel"), "/blobs/k.kernel");
         assert_string_equal(arg_after(argv, "-initrd"), "/blobs/i.initrd");
         /* QEMU's own seccomp filter: no exec, no privilege or scheduling changes once it runs. */
@@ -108,12 +111,42 @@ static void test_argv_kvm(void **state) {
         HypervisorLaunch l = { .binary = "/q", .accel = ACCEL_KVM, .tsc_khz = 2100000 };
 
         assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
-        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=kvm");
+        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=kvm,memory-backend=microvm.ram");
         assert_string_equal(arg_after(argv, "-cpu"), "host");
         /* KVM gives the guest a TSC frequency of its own: nothing is added. */
         assert_string_equal(arg_after(argv, "-append"), "console=ttyS0 cocoon.layers=cocoon-layer0");
         assert_false(strv_contains(argv, "-S"));
         assert_null(arg_after(argv, "-drive"));
+}
+
+static void test_argv_memory_file(void **state) {
+        _cleanup_(vm_record_freep) VMRecord *r = new_record(false);
+        _cleanup_strv_free_ char **argv = NULL;
+        HypervisorLaunch l = { .binary = "/usr/bin/qemu-system-x86_64", .accel = ACCEL_TCG,
+                               .memory_file = "/run/cocoon/vms/x/ram" };
+
+        /* A booted guest writes through to its file: a snapshot copies it and leaves RAM out of the state. */
+        assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
+        assert_string_equal(arg_after(argv, "-object"),
+                            "memory-backend-file,id=microvm.ram,size=256M,mem-path=/run/cocoon/vms/x/ram,"
+                            "share=on");
+        assert_string_equal(arg_after(argv, "-M"), "microvm,accel=tcg,memory-backend=microvm.ram");
+        argv = strv_free(argv);
+        /* A clone maps the snapshot's file copy-on-write. */
+        l.memory_file = "/var/lib/cocoon/snapshots/s/ram";
+        l.memory_private = true;
+        l.incoming = true;
+        assert_int_equal(qemu_build_argv(r, &l, &argv), 0);
+        assert_string_equal(arg_after(argv, "-object"),
+                            "memory-backend-file,id=microvm.ram,size=256M,mem-path=/var/lib/cocoon/snapshots/s/ram,"
+                            "share=off");
+        argv = strv_free(argv);
+        /* A comma would end the path and start another option; a relative path would follow the cwd. */
+        l.memory_file = "/run/x,share=on/ram";
+        assert_int_equal(qemu_build_argv(r, &l, &argv), -EINVAL);
+        l.memory_file = "ram";
+        assert_int_equal(qemu_build_argv(r, &l, &argv), -EINVAL);
+        assert_null(argv);
 }
 
 static void test_argv_refusals(void **state) {
@@ -248,7 +281,8 @@ static const char *qemu_binary(void) {
         return getenv("COCOON_TEST_QEMU") ?: "/usr/bin/qemu-system-x86_64";
 }
 
-static void test_qemu_start(TestQemu *t, const char *memory, bool incoming) {
+/* memory_file: the guest's RAM in that file (shared, or private when incoming), as the manager launches. */
+static void test_qemu_start_with(TestQemu *t, const char *memory, bool incoming, const char *memory_file) {
         char qmp[128], log[128];
         snprintf(t->run_dir, sizeof(t->run_dir), "/tmp/test-qemu-XXXXXX");
         assert_non_null(mkdtemp(t->run_dir));
@@ -262,15 +296,28 @@ static void test_qemu_start(TestQemu *t, const char *memory, bool incoming) {
                         dup2(fd, STDOUT_FILENO);
                         dup2(fd, STDERR_FILENO);
                 }
-                execl(qemu_binary(), qemu_binary(), "-M", "microvm,accel=tcg", "-m", memory, "-nodefaults",
-                      "-no-user-config", "-display", "none", "-S", "-device", "vmgenid,guid=auto", "-qmp",
-                      qmp,
-                      incoming ? "-incoming" : NULL, "defer", (char *) NULL);
+                char object[256];
+                snprintf(object, sizeof(object), "memory-backend-file,id=microvm.ram,size=%sM,mem-path=%s,share=%s",
+                         memory, memory_file ?: "", incoming ? "off" : "on");
+                if (memory_file)
+                        execl(qemu_binary(), qemu_binary(), "-M", "microvm,accel=tcg,memory-backend=microvm.ram", "-m",
+                              memory, "-object", object, "-nodefaults", "-no-user-config", "-display", "none",
+                              "-S", "-device", "vmgenid,guid=auto", "-qmp", qmp,
+                              incoming ? "-incoming" : NULL, "defer", (char *) NULL);
+                else
+                        execl(qemu_binary(), qemu_binary(), "-M", "microvm,accel=tcg", "-m", memory,
+                              "-nodefaults", "-no-user-config", "-display", "none", "-S", "-device",
+                              "vmgenid,guid=auto", "-qmp", qmp, incoming ? "-incoming" : NULL, "defer",
+                              (char *) NULL);
                 _exit(127);
         }
         char sock[128];
         snprintf(sock, sizeof(sock), "%s/api.sock", t->run_dir);
         assert_int_equal(wait_for_socket(sock, t->pid, 10 * USEC_PER_SEC), 0);
+}
+
+static void test_qemu_start(TestQemu *t, const char *memory, bool incoming) {
+        test_qemu_start_with(t, memory, incoming, NULL);
 }
 
 static void test_qemu_stop(TestQemu *t) {
@@ -350,14 +397,66 @@ static void test_snapshot_clone(void **state) {
         assert_int_equal(rm_rf(dir), 0);
 }
 
+/* A guest whose RAM is a shared file: the state leaves the RAM out (x-ignore-shared, seen through
+ * query-memdev), and a clone over a copy of the file, mapped privately, loads it. */
+static void test_snapshot_clone_memory_file(void **state) {
+        TestQemu src, dst;
+        char dir[] = "/tmp/test-qemu-snap-XXXXXX", mem[] = "/tmp/test-qemu-mem-XXXXXX";
+        char src_ram[64], dst_ram[80], status[32], guid[64];
+        _cleanup_free_ char *error = NULL;
+        assert_non_null(mkdtemp(dir));
+        assert_non_null(mkdtemp(mem));
+        snprintf(src_ram, sizeof(src_ram), "%s/ram", mem);
+        snprintf(dst_ram, sizeof(dst_ram), "%s/ram", dir);
+        _cleanup_close_ int dir_fd = open(dir, O_DIRECTORY | O_CLOEXEC);
+        HypervisorSnapshotDir d = { .path = dir, .fd = dir_fd };
+        struct stat st;
+
+        test_qemu_start_with(&src, "64", false, src_ram);
+        assert_int_equal(hypervisor_qemu.resume(src.run_dir, 10 * USEC_PER_SEC, &error), 0);
+        assert_int_equal(hypervisor_qemu.pause(src.run_dir, 10 * USEC_PER_SEC, &error), 0);
+        assert_int_equal(hypervisor_qemu.snapshot(src.run_dir, &d, 60 * USEC_PER_SEC, &error), 0);
+        assert_true(d.memory_file);
+        assert_int_equal(fstatat(dir_fd, QEMU_STATE_FILE_NAME, &st, 0), 0);
+        /* 64 MiB of RAM, and the state has none of it: device state only. */
+        assert_true(st.st_size > 0 && st.st_size < 1024 * 1024);
+
+        /* The caller's copy of the file (backend-snapshot.c); the clone maps it privately. */
+        _cleanup_close_ int in = open(src_ram, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int out = open(dst_ram, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(in >= 0 && out >= 0);
+        assert_true(copy_file_range(in, NULL, out, NULL, 64 << 20, 0) == 64 << 20);
+        test_qemu_start_with(&dst, "64", true, dst_ram);
+        assert_int_equal(hypervisor_qemu.clone(dst.run_dir, &d, 60 * USEC_PER_SEC, &error), 0);
+        query(&dst, status, guid);
+        assert_string_equal(status, "paused");
+        assert_int_equal(hypervisor_qemu.resume(dst.run_dir, 10 * USEC_PER_SEC, &error), 0);
+        query(&dst, status, guid);
+        assert_string_equal(status, "running");
+
+        /* A clone's own snapshot: its RAM is private, so the state holds it. */
+        assert_int_equal(unlinkat(dir_fd, QEMU_STATE_FILE_NAME, 0), 0);
+        assert_int_equal(hypervisor_qemu.pause(dst.run_dir, 10 * USEC_PER_SEC, &error), 0);
+        d.memory_file = true;
+        assert_int_equal(hypervisor_qemu.snapshot(dst.run_dir, &d, 60 * USEC_PER_SEC, &error), 0);
+        assert_false(d.memory_file);
+
+        test_qemu_stop(&src);
+        test_qemu_stop(&dst);
+        assert_int_equal(rm_rf(dir), 0);
+        assert_int_equal(rm_rf(mem), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_argv_tcg),
                 cmocka_unit_test(test_argv_kvm),
+                cmocka_unit_test(test_argv_memory_file),
                 cmocka_unit_test(test_argv_refusals),
                 cmocka_unit_test(test_argv_nics),
                 cmocka_unit_test(test_hypervisor_table),
                 cmocka_unit_test(test_snapshot_clone),
+                cmocka_unit_test(test_snapshot_clone_memory_file),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

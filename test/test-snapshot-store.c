@@ -56,6 +56,7 @@ static Snapshot *new_snapshot(const char *id, const char *name) {
         s->machine = strdup("microvm");
         s->cpu_model = strdup("qemu64");
         s->accel = strdup("tcg");
+        s->memory_file = true;
         assert_int_equal(vm_record_new(&s->vm), 0);
         VMRecord *r = s->vm;
         r->vm.id = strdup("aaaaaaaaaaaaaaaaaaaaaaaaaa");
@@ -128,6 +129,7 @@ static void test_pending_then_visible(void **state) {
         assert_string_equal(found->machine, "microvm");
         assert_string_equal(found->cpu_model, "qemu64");
         assert_string_equal(found->accel, "tcg");
+        assert_true(found->memory_file);
         assert_int_equal(found->created_at, 1795876141123456);
         assert_string_equal(found->vm->vm.id, "aaaaaaaaaaaaaaaaaaaaaaaaaa");
         assert_int_equal(found->vm->vm.config.memory, 128 << 20);
@@ -258,8 +260,32 @@ static void test_validate_and_quarantine(void **state) {
         json_object_object_add(o, "formatVersion", json_object_new_int(1));
         assert_int_equal(snapshot_from_json(o, &parsed, NULL), 0);
         snapshot_free(parsed);
+        /* memoryFormat: file or stream; records of saves before it existed are stream. */
+        json_object_object_add(o, "memoryFormat", json_object_new_string("stream"));
+        assert_int_equal(snapshot_from_json(o, &parsed, NULL), 0);
+        assert_false(parsed->memory_file);
+        parsed = snapshot_free(parsed);
+        json_object_object_del(o, "memoryFormat");
+        assert_int_equal(snapshot_from_json(o, &parsed, NULL), 0);
+        assert_false(parsed->memory_file);
+        parsed = snapshot_free(parsed);
+        json_object_object_add(o, "memoryFormat", json_object_new_string("disk"));
+        assert_true(snapshot_from_json(o, &parsed, &field) < 0);
+        assert_string_equal(field, "memoryFormat");
+        json_object_object_add(o, "memoryFormat", json_object_new_string("file"));
         json_object_object_add(o, "surprise", json_object_new_int(1));
         assert_int_equal(snapshot_from_json(o, &parsed, &field), -EADDRNOTAVAIL);
+
+        /* A writable disk named like a payload file would overwrite it in the snapshot. */
+        free(bad->description);
+        bad->description = NULL;
+        assert_int_equal(snapshot_validate(bad, &field, NULL), 0);
+        free(bad->vm->vm.storage_configs[0].path);
+        bad->vm->vm.storage_configs[0].path = strdup("/var/lib/cocoon/vms/aaaaaaaaaaaaaaaaaaaaaaaaaa/ram");
+        message = mfree(message);
+        assert_int_equal(snapshot_validate(bad, &field, &message), -EINVAL);
+        assert_string_equal(field, "vm");
+        assert_non_null(strstr(message, "like a payload file"));
 }
 
 int main(void) {

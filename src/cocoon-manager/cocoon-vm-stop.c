@@ -4,7 +4,8 @@
  * directory is the VM's run directory); then systemd goes on with SIGTERM and SIGKILL. So a graceful stop
  * is systemd's job from the moment the manager asks for it, and goes on while no manager runs. No file:
  * nobody asked the guest (stop --force, systemctl stop), exit at once. Always exits 0: a stop whose guest
- * ignored the power button is still a stop, not a failed unit. */
+ * ignored the power button is still a stop, not a failed unit. It also removes the guest's RAM file; as
+ * ExecStopPost= ($MAINPID unset) it does only that. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +18,7 @@
 
 #include "backend.h"
 #include "fd-util.h"
+#include "helpers.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "time-util.h"
@@ -38,6 +40,12 @@ static int read_timeout(uint64_t *ret) {
 
 int main(int argc, char *argv[]) {
         uint64_t timeout_usec, pid;
+
+        /* The guest's RAM file (tmpfs) goes with the hypervisor, whether it is stopped or died: systemd runs
+         * us as ExecStop= and ExecStopPost= (the only one after a crash), also when no manager runs. QEMU
+         * keeps its mapping until it exits. */
+        if (unlink(MEMORY_FILE_NAME) < 0 && errno != ENOENT)
+                fprintf(stderr, "cocoon-vm-stop: cannot remove %s: %m\n", MEMORY_FILE_NAME);
 
         /* stderr goes to the unit's journal: say why the guest got no time, when it is not the
          * normal "nobody asked it". */

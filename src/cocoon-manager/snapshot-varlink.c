@@ -184,6 +184,7 @@ static void on_save_done(Manager *m, const VmTask *t, const char *error_id, cons
                 const char *version = vm_task_hypervisor_version(t);
                 free(snap->hypervisor_version);
                 snap->hypervisor_version = strdup(version ?: "unknown");
+                snap->memory_file = vm_task_memory_file(t);
                 r = snap->hypervisor_version ? snapshot_store_commit(m->snapshots, c->id) : -ENOMEM;
                 if (r < 0) {
                         log_vm_warning(vm_task_id(t), "Snapshot %s of VM %s could not be recorded: %s",

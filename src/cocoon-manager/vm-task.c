@@ -95,6 +95,10 @@ const char *vm_task_hypervisor_version(const VmTask *t) {
         return t->work ? t->work->hypervisor_version : NULL;
 }
 
+bool vm_task_memory_file(const VmTask *t) {
+        return t->work && t->work->memory_file;
+}
+
 bool vm_task_busy(Manager *m, const char *id) {
         return hashmap_contains(m->vm_tasks, id);
 }

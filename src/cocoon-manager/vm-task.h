@@ -61,4 +61,6 @@ char *const *vm_task_removed_links(const VmTask *t);
 void vm_task_release_nics(Manager *m, const char *id);
 /* snapshot: the version of the hypervisor binary that wrote the state; NULL if unknown. */
 const char *vm_task_hypervisor_version(const VmTask *t);
+/* A snapshot task's payload holds the RAM as a file (memoryFormat "file"), not in the state. */
+bool vm_task_memory_file(const VmTask *t);
 const char *vm_task_kind_to_string(VmTaskKind k);

@@ -251,6 +251,8 @@ int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec) {
                 r = append_exec(m, "ExecStopEx", spec->exec_stop, (char **) stop_flags, true);
         if (r >= 0 && spec->exec_stop)
                 r = append_string_property(m, "NotifyAccess", "all");
+        if (r >= 0 && spec->exec_stop_post)
+                r = append_exec(m, "ExecStopPostEx", spec->exec_stop_post, (char **) stop_flags, true);
         if (r < 0)
                 return r;
 
@@ -283,5 +285,6 @@ bool unit_spec_is_valid(const UnitSpec *spec) {
                (!spec->working_directory || spec->working_directory[0] == '/') &&
                (!spec->network_namespace_path || spec->network_namespace_path[0] == '/') &&
                (!spec->exec_stop || (spec->exec_stop[0] && spec->exec_stop[0][0] == '/')) &&
+               (!spec->exec_stop_post || (spec->exec_stop_post[0] && spec->exec_stop_post[0][0] == '/')) &&
                (!spec->sandbox || unit_sandbox_is_valid(spec->sandbox));
 }

@@ -35,6 +35,9 @@ typedef struct UnitSpec {
         /* ExecStop=, run when the unit is asked to stop, before systemd's SIGTERM: argv[0] absolute. NULL:
          * none. Its failure is ignored; it may extend the stop timeout with EXTEND_TIMEOUT_USEC=. */
         char **exec_stop;
+        /* ExecStopPost=, run whenever the unit's process ended, also when it died (systemd skips ExecStop=
+         * then): argv[0] absolute, NULL: none. Privileged and its failure ignored, like exec_stop. */
+        char **exec_stop_post;
         const char *working_directory;      /* NULL: "/" */
         const char *stdout_path;            /* absolute; appended to, also takes stderr; NULL: journal */
         uint64_t timeout_stop_usec;         /* SIGTERM -> SIGKILL grace; 0: systemd's default */

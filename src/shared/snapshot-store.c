@@ -62,7 +62,8 @@ static int add_common(const Snapshot *s, json_object *o) {
             (r = json_add_string(o, "hypervisorVersion", s->hypervisor_version)) < 0 ||
             (r = json_add_string(o, "machine", s->machine)) < 0 ||
             (r = json_add_string(o, "cpuModel", s->cpu_model)) < 0 ||
-            (r = json_add_string(o, "accel", s->accel)) < 0)
+            (r = json_add_string(o, "accel", s->accel)) < 0 ||
+            (r = json_add_string(o, "memoryFormat", s->memory_file ? "file" : "stream")) < 0)
                 return r;
         return 0;
 }
@@ -135,6 +136,14 @@ static int dispatch_version(const char *name, json_object *v, void *p) {
         return version == SNAPSHOT_FORMAT_VERSION ? 0 : -EPROTONOSUPPORT;
 }
 
+static int dispatch_memory_format(const char *name, json_object *v, void *p) {
+        const char *format = json_object_get_string(v);
+        if (!streq_ptr(format, "file") && !streq_ptr(format, "stream"))
+                return -EINVAL;
+        *(bool *) p = streq(format, "file");
+        return 0;
+}
+
 #define S(field) offsetof(Snapshot, field)
 static const JsonDispatch snapshot_dispatch_table[] = {
         {"formatVersion", json_type_int, dispatch_version, 0, JSON_MANDATORY},
@@ -147,6 +156,7 @@ static const JsonDispatch snapshot_dispatch_table[] = {
         {"machine", json_type_string, json_dispatch_string, S(machine), JSON_MANDATORY},
         {"cpuModel", json_type_string, json_dispatch_string, S(cpu_model), JSON_MANDATORY},
         {"accel", json_type_string, json_dispatch_string, S(accel), JSON_MANDATORY},
+        {"memoryFormat", json_type_string, dispatch_memory_format, S(memory_file), 0},
         {"vm", json_type_object, dispatch_vm, S(vm), JSON_MANDATORY},
         {},
 };
@@ -219,7 +229,18 @@ int snapshot_validate(const Snapshot *s, const char **ret_field, char **ret_mess
         if (vm_record_validate(s->vm, &vm_field, &vm_message) < 0)
                 return invalid(ret_field, ret_message, "vm", "vm.%s: %s", vm_field ?: "?",
                                vm_message ?: "invalid");
-        /* A writable disk is in the payload under its base name: two of one name would collide. */
+        /* A writable disk is in the payload under its base name: two of one name would collide, and so would
+         * one named like another payload file. */
+        static const char *const payload[] = {SNAPSHOT_STATE_FILE, SNAPSHOT_MEMORY_FILE,
+                                              SNAPSHOT_RECORD_FILE, SNAPSHOT_PENDING_FILE};
+        for (size_t i = 0; i < s->vm->vm.n_storage_configs; i++) {
+                const StorageConfig *d = s->vm->vm.storage_configs + i;
+                const char *n = strrchr(d->path, '/');
+                for (size_t k = 0; !d->read_only && n && k < ELEMENTSOF(payload); k++)
+                        if (streq(n + 1, payload[k]))
+                                return invalid(ret_field, ret_message, "vm",
+                                               "a writable disk is named %s, like a payload file", n + 1);
+        }
         for (size_t i = 0; i < s->vm->vm.n_storage_configs; i++)
                 for (size_t j = 0; j < i; j++) {
                         const StorageConfig *a = s->vm->vm.storage_configs + i,

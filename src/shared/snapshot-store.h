@@ -19,10 +19,16 @@
 /* The intent, written before any payload: a directory with only this is a save that never finished. */
 #define SNAPSHOT_PENDING_FILE "pending.json"
 #define SNAPSHOT_DESCRIPTION_MAX 1024U
+/* The payload, besides a copy of every writable disk under its base name: the hypervisor's device state
+ * (with the RAM in it when memoryFormat is "stream"), and the guest's RAM as a plain file when memoryFormat
+ * is "file" (clones map it copy-on-write). */
+#define SNAPSHOT_STATE_FILE "vmstate"
+#define SNAPSHOT_MEMORY_FILE "ram"
 
 /* A snapshot: what it was taken of and with, so that a clone needs nothing else and can refuse what does not
  * fit before it starts anything. JSON (snapshot.json): formatVersion, id, name, description, createdAt,
- * backend, hypervisorVersion, machine, cpuModel, accel, vm (the source VM's record at the time: config,
+ * backend, hypervisorVersion, machine, cpuModel, accel, memoryFormat (absent in records of earlier saves:
+ * "stream"), vm (the source VM's record at the time: config,
  * storageConfigs, bootConfig, imageBlobIds — the blobs it pins against image GC). A writable disk of the
  * source is in the payload under the base name of its path. */
 typedef struct Snapshot {
@@ -35,6 +41,7 @@ typedef struct Snapshot {
         char *machine; /* "microvm" */
         char *cpu_model; /* "host" (KVM) or the TCG default */
         char *accel; /* "kvm" | "tcg" */
+        bool memory_file; /* memoryFormat: "file" (RAM in SNAPSHOT_MEMORY_FILE) or "stream" (in the state) */
         VMRecord *vm; /* the source, as it was */
         bool pending; /* registered, payload being written (never listed) */
         bool leftover; /* pending when the store was opened: no save of ours is writing it */
@@ -48,7 +55,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Snapshot *, snapshot_free);
 int snapshot_to_json(const Snapshot *s, json_object **ret);
 int snapshot_from_json(json_object *o, Snapshot **ret, const char **ret_bad_field);
 /* The API's view: id, name, description, createdAt, backend, hypervisorVersion, machine, cpuModel, accel,
- * vm (the source id), config {cpu, memory, storage, image, imageDigest}, storageConfigs, imageBlobIds. */
+ * memoryFormat, vm (the source id), config {cpu, memory, storage, image, imageDigest}, storageConfigs,
+ * imageBlobIds. */
 int snapshot_to_public_json(const Snapshot *s, json_object **ret);
 /* Structure of a record as read from disk or built for a save: id, name (like VM names), description
  * (printable, bounded), format fields, and the embedded VM record. -EINVAL with field and message. */

@@ -2,6 +2,8 @@
 /* Interface io.cocoon.Snapshot: save a running VM's state and disks, list, inspect and delete snapshots. */
 #include "varlink-interfaces.h"
 
+static const char *const memory_format_values[] = {"file", "stream", NULL};
+
 static const VarlinkField snapshot_fields[] = {
         {.name = "id", .type = VARLINK_STRING, .doc = "26 characters of lowercase base32."},
         {.name = "name", .type = VARLINK_STRING, .doc = "Unique among snapshots."},
@@ -13,6 +15,11 @@ static const VarlinkField snapshot_fields[] = {
         {.name = "machine", .type = VARLINK_STRING},
         {.name = "cpuModel", .type = VARLINK_STRING},
         {.name = "accel", .type = VARLINK_STRING, .doc = "kvm or tcg."},
+        {.name = "memoryFormat",
+         .type = VARLINK_ENUM_INLINE,
+         .enum_values = memory_format_values,
+         .doc = "file: the guest's RAM is a file of the snapshot that clones map copy-on-write; stream: it is "
+                "in the saved state (a snapshot of a clone, whose RAM is private)."},
         {.name = "config",
          .type = VARLINK_OBJECT,
          .doc = "cpu, memory, storage (bytes), image, imageDigest."},

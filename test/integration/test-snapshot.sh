@@ -2,6 +2,8 @@
 # test-snapshot.sh: snapshots of a real guest that counts on its console (cocoon.tick=1): save, the source
 # counting on, the snapshot listed, inspected and in the VM's snapshotIds; save of a VM that is not running;
 # delete; a manager killed during a save leaves nothing listed, the source running, and gc the leftovers.
+# Shared memory: the snapshot keeps the RAM as a file that clones map copy-on-write (and keep running from
+# when it is deleted); a snapshot of a clone holds its RAM in the state.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -76,6 +78,30 @@ assert_not_contains "$(cat "$clone_log")" COCOON-GUEST-READY "clone console (no 
 [ -f "/var/lib/cocoon/vms/$clone/cow.raw" ] || fail "the clone has no COW disk of its own"
 wait_for 30 ticks_past "$src" "$(last_tick "$src")"
 
+info "shared memory: the source's RAM is a file, the snapshot keeps it as one, the clone maps it copy-on-write"
+qemu_pid() { systemctl show -p MainPID --value "cocoon-vm@$1.service"; }
+[ -f "/run/cocoon/vms/$src/ram" ] || fail "the source's RAM is not a file in its run directory"
+assert_eq file "$(cocoonctl snapshot inspect s1 | json_get 'd["memoryFormat"]')" "memoryFormat"
+assert_eq 134217728 "$(stat -c %s "$snapshots/$snap/ram")" "size of the snapshot's memory file"
+state_size=$(stat -c %s "$snapshots/$snap/vmstate")
+[ "$state_size" -lt $((134217728 / 64)) ] || fail "the state holds the RAM: $state_size bytes"
+assert_contains "$(cat "/proc/$(qemu_pid "$clone")/maps")" "$snapshots/$snap/ram" "the clone's mappings"
+[ ! -e "/run/cocoon/vms/$clone/ram" ] || fail "the clone has a memory file of its own"
+
+info "a snapshot of a clone: its RAM is private, so the state holds it (stream); its clones run"
+out=$(cocoonctl snapshot save "$clone" --name of-clone --json)
+of_clone=$(echo "$out" | json_get 'd["id"]')
+assert_eq stream "$(echo "$out" | json_get 'd["memoryFormat"]')" "memoryFormat of a clone's snapshot"
+[ ! -e "$snapshots/$of_clone/ram" ] || fail "a stream snapshot has a memory file"
+state_size=$(stat -c %s "$snapshots/$of_clone/vmstate")
+[ "$state_size" -gt $((134217728 / 16)) ] || fail "the stream state is only $state_size bytes"
+at_save2=$(last_tick "$clone")
+cc=$(cocoonctl vm clone of-clone --name clone-of-clone)
+wait_for 60 ticks_past "$cc" "$((at_save2 + 1))"
+[ ! -e "/run/cocoon/vms/$cc/ram" ] || fail "a clone of a stream snapshot has a memory file"
+cocoonctl vm rm --force clone-of-clone >/dev/null
+cocoonctl snapshot rm of-clone >/dev/null
+
 info "clone with more storage: its COW disk grows, and QEMU has the new size"
 grown=$(cocoonctl vm clone s1 --name grown --storage 128M)
 assert_eq 134217728 "$(stat -c %s "/var/lib/cocoon/vms/$grown/cow.raw")" "grown COW file"
@@ -120,7 +146,7 @@ assert_eq name "$(echo "$out" | json_get 'd["parameters"]["field"]')" "bad name'
 
 info "a clone whose saved state does not load: the call fails and the clone leaves nothing"
 broken=$(cocoonctl snapshot save src --name broken)
-truncate -s 65536 "$snapshots/$broken/vmstate"
+truncate -s "$(($(stat -c %s "$snapshots/$broken/vmstate") / 2))" "$snapshots/$broken/vmstate"
 vms_before=$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)
 units_before=$(systemctl list-units --all --plain --no-legend 'cocoon-vm@*' | wc -l)
 assert_fails cocoonctl vm clone broken --name broken-clone
@@ -143,6 +169,11 @@ assert_eq "[]" "$(vm_field src 'd.get("snapshotIds") or []')" "source's snapshot
 [ ! -e "$snapshots/$snap" ] || fail "the deleted snapshot's directory is still there"
 assert_eq "No snapshots found." "$(cocoonctl snapshot list)" "list after delete"
 
+info "the clone of the deleted snapshot runs on: its mapping keeps the memory file's pages"
+at_delete=$(last_tick "$clone")
+wait_for 30 ticks_past "$clone" "$((at_delete + 2))"
+assert_contains "$(cat "/proc/$(qemu_pid "$clone")/maps")" "$snapshots/$snap/ram (deleted)" "the clone's mapping"
+
 info "a manager killed during a save: nothing listed, the source runs, gc removes the rest"
 (varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}' >/dev/null 2>&1 || true) &
 wait_for 30 sh -c "ls $snapshots/*/pending.json"
@@ -163,6 +194,10 @@ assert_eq 0 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot dir
 # The name of the interrupted save is free again.
 out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}')
 assert_eq cut "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["name"]')" "a save after gc"
+
+info "a hypervisor that dies takes the guest's memory file with it"
+systemctl kill -s KILL "cocoon-vm@$src.service"
+wait_for 30 sh -c "[ ! -e /run/cocoon/vms/$src/ram ]"
 
 info "a snapshot keeps its image blobs: with its VM and image gone and gc run, it still clones"
 cocoonctl vm rm --force src idle idle0 "$clone" >/dev/null

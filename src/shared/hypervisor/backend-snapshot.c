@@ -11,8 +11,10 @@
 #include "cow-disk.h"
 #include "fd-util.h"
 #include "fs-util.h"
+#include "helpers.h"
 #include "log.h"
 #include "probe.h"
+#include "snapshot-store.h"
 #include "time-util.h"
 
 /* A multi-GiB guest under TCG on a loaded host: the state of its RAM may take minutes to write. */
@@ -46,6 +48,30 @@ static int copy_disks(BackendWork *w, int dir_fd) {
         return fsync_directory_at(dir_fd, NULL);
 }
 
+/* The guest's RAM as it is in its memory file (tmpfs), while the guest is paused: only the pages it ever
+ * touched (the file is sparse, and so is the copy). */
+static int copy_memory(BackendWork *w, int dir_fd) {
+        const char *run_dir = w->record->run_dir;
+        _cleanup_close_ int run_fd = open(run_dir, O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_close_ int src =
+                run_fd < 0 ? -EBADF : openat(run_fd, MEMORY_FILE_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (src < 0 || fstat(src, &st) < 0 || !S_ISREG(st.st_mode))
+                return backend_fail(w, src < 0 ? -errno : -EBADF,
+                                    "cannot open the guest's memory file in %s: %m", run_dir);
+        _cleanup_close_ int dst = openat(dir_fd, SNAPSHOT_MEMORY_FILE,
+                                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (dst < 0)
+                return backend_fail(w, -errno, "cannot create the snapshot's memory file: %m");
+        int r = cow_disk_copy(src, dst, (uint64_t) st.st_size);
+        if (r >= 0 && fsync(dst) < 0)
+                r = -errno;
+        if (r < 0)
+                return backend_fail(w, r, "cannot copy the guest's memory: %m");
+        w->memory_file = true;
+        return 0;
+}
+
 static int save(BackendWork *w, int dir_fd) {
         const Hypervisor *h = w->hypervisor;
         const char *run_dir = w->record->run_dir;
@@ -56,6 +82,8 @@ static int save(BackendWork *w, int dir_fd) {
         if (r < 0)
                 return backend_fail(w, r, "%s could not save the guest's state: %s", h->type,
                                     error ?: strerror(-r));
+        if (dir.memory_file && (r = copy_memory(w, dir_fd)) < 0)
+                return r;
         return copy_disks(w, dir_fd);
 }
 

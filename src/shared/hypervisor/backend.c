@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -26,6 +27,7 @@
 #include "log.h"
 #include "network-tap.h"
 #include "sandbox.h"
+#include "snapshot-store.h"
 #include "strv-util.h"
 #include "time-util.h"
 #include "unit-journal.h"
@@ -41,7 +43,9 @@ extern char **environ;
 /* Loading a multi-GiB state under TCG on a loaded host. */
 #define SNAPSHOT_LOAD_TIMEOUT_USEC (30 * 60 * USEC_PER_SEC)
 
-static const char *const runtime_files[] = { API_SOCKET_NAME, STOP_TIMEOUT_FILE_NAME, NULL };
+static const char *const runtime_files[] = {
+        API_SOCKET_NAME, STOP_TIMEOUT_FILE_NAME, MEMORY_FILE_NAME, NULL
+};
 
 void backend_work_free(BackendWork *w) {
         if (!w)
@@ -200,7 +204,10 @@ static int start_load_snapshot(BackendWork *w) {
         if (!w->hypervisor->clone)
                 return fail(w, -EOPNOTSUPP, "the %s backend cannot start from a snapshot",
                             w->hypervisor->type);
-        HypervisorSnapshotDir dir = { .path = w->snapshot_dir, .fd = dir_fd };
+        /* The memory file decides how the state was saved (x-ignore-shared or not). */
+        HypervisorSnapshotDir dir = { .path = w->snapshot_dir, .fd = dir_fd,
+                                      .memory_file = faccessat(dir_fd, SNAPSHOT_MEMORY_FILE, F_OK,
+                                                               AT_SYMLINK_NOFOLLOW) >= 0 };
         int r = w->hypervisor->clone(w->record->run_dir, &dir, SNAPSHOT_LOAD_TIMEOUT_USEC, &error);
         if (r < 0)
                 return fail(w, r, "%s could not load the snapshot: %s", w->hypervisor->type,
@@ -218,6 +225,58 @@ static int start_load_snapshot(BackendWork *w) {
                         return fail(w, r, "%s could not take the new size of %s: %s", w->hypervisor->type,
                                     s->path, error ?: strerror(-r));
         }
+        return 0;
+}
+
+/* Where the guest's RAM lives (HypervisorLaunch.memory_file): a booted guest's in a tmpfs file of its run
+ * directory, which must have room for all of it (a full tmpfs would kill the guest on its next new page);
+ * a clone of a snapshot with a memory file maps that file privately; a clone of a stream snapshot has
+ * anonymous RAM (loading the stream into a tmpfs file would allocate every page of it, zeros included). */
+static int memory_file_prepare(BackendWork *w, char **ret_path, bool *ret_private) {
+        const VMRecord *rec = w->record;
+        _cleanup_free_ char *path = NULL;
+        struct statvfs sv;
+
+        *ret_private = w->snapshot_dir != NULL;
+        if (w->snapshot_dir) {
+                if (asprintf(&path, "%s/" SNAPSHOT_MEMORY_FILE, w->snapshot_dir) < 0)
+                        return fail(w, -ENOMEM, "out of memory");
+                _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+                if (fd < 0 && errno == ENOENT) {
+                        *ret_path = NULL; /* a stream snapshot */
+                        return 0;
+                }
+                struct stat st;
+                if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+                    (uint64_t) st.st_size != rec->vm.config.memory) {
+                        w->failure = BACKEND_FAILURE_IMAGE;
+                        return fail(w, fd < 0 ? -errno : -EBADF,
+                                    "the snapshot's memory file %s is unusable or not the guest's size",
+                                    path);
+                }
+                /* QEMU 7.2 opens it read-write even for a private mapping: its user must be allowed to. */
+                uid_t uid;
+                gid_t gid;
+                int r = hypervisor_user_lookup(&uid, &gid);
+                if (r >= 0 && (st.st_uid != uid || (st.st_mode & 0777) != 0600) &&
+                    (fchown(fd, uid, gid) < 0 || fchmod(fd, 0600) < 0))
+                        r = -errno;
+                if (r < 0)
+                        return fail(w, r, "cannot give %s to user %s: %m", path, HYPERVISOR_USER);
+                *ret_path = TAKE_PTR(path);
+                return 0;
+        }
+        if (statvfs(rec->run_dir, &sv) < 0)
+                return fail(w, -errno, "cannot tell the free space of %s: %m", rec->run_dir);
+        uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+        if (avail < rec->vm.config.memory)
+                return fail(w, -ENOSPC,
+                            "%s has %llu MiB free, the guest's RAM (a file there) needs %llu MiB", rec->run_dir,
+                            (unsigned long long) (avail >> 20),
+                            (unsigned long long) (rec->vm.config.memory >> 20));
+        if (asprintf(&path, "%s/" MEMORY_FILE_NAME, rec->run_dir) < 0)
+                return fail(w, -ENOMEM, "out of memory");
+        *ret_path = TAKE_PTR(path);
         return 0;
 }
 
@@ -360,6 +419,10 @@ int backend_start(BackendWork *w) {
         if (w->binary[0] != '/')
                 return fail(w, -ENOENT, "the %s binary %s was not found (see cocoon.conf)", w->hypervisor->type,
                             w->binary);
+        _cleanup_free_ char *memory_file = NULL;
+        bool memory_private = false;
+        if ((r = memory_file_prepare(w, &memory_file, &memory_private)) < 0)
+                return r;
         HypervisorLaunch launch = {
                 .binary = w->binary,
                 .accel = w->accel,
@@ -368,6 +431,8 @@ int backend_start(BackendWork *w) {
                 .incoming = w->snapshot_dir != NULL,
                 .vhost_net = w->accel == ACCEL_KVM && vhost_net_available(),
                 .dns = w->dns,
+                .memory_file = memory_file,
+                .memory_private = memory_private,
         };
         r = w->hypervisor->build_argv(rec, &launch, &argv);
         if (r < 0)
@@ -376,12 +441,15 @@ int backend_start(BackendWork *w) {
         UnitSpec spec;
         if ((r = build_unit_spec(w, argv, &sandbox, &spec)) < 0)
                 return fail(w, r, "cannot confine the hypervisor: %m");
+        /* A snapshot's memory file is the one file of the snapshot store the clone's hypervisor sees. */
+        if (memory_private && memory_file && (r = strv_extend(&sandbox.bind_paths, memory_file)) < 0)
+                return fail(w, r, "cannot confine the hypervisor: %m");
         if (asprintf(&description, "cocoon VM %s (%s)", rec->vm.name, rec->vm.id) < 0)
                 return fail(w, -ENOMEM, "out of memory");
         spec.description = description;
         char *stop_argv[] = { w->stop_helper, NULL };
         if (w->stop_helper)
-                spec.exec_stop = stop_argv;
+                spec.exec_stop = spec.exec_stop_post = stop_argv; /* post: it removes the RAM file */
 
         if ((r = open_bus(w, &bus)) < 0)
                 return r;

@@ -55,6 +55,8 @@ typedef struct BackendWork {
         char *hypervisor_version;  /* snapshot (output): the version of the binary the state came from;
                                     * clone (input): the version the snapshot's state needs */
         char **removed_links;      /* release-nics: the TAPs that existed and were removed */
+        bool memory_file;          /* snapshot (output): the RAM is in the payload's SNAPSHOT_MEMORY_FILE,
+                                    * not in the state (memoryFormat "file") */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
@@ -80,9 +82,10 @@ int backend_delete(BackendWork *w);
  * (the first failure is the result); removed_links lists those that existed. */
 int backend_release_nics(BackendWork *w);
 
-/* backend-snapshot.c: pauses the guest, has the hypervisor write its state into snapshot_dir, copies every
- * writable disk there (under its base name; reflink, else sparse), and resumes the guest — on every path,
- * also when a step failed. On failure snapshot_dir is removed. */
+/* backend-snapshot.c: pauses the guest, has the hypervisor write its state into snapshot_dir, copies the
+ * guest's memory file there when the state left the RAM out (w->memory_file) and every writable disk (under
+ * its base name; reflink, else sparse), and resumes the guest — on every path, also when a step failed. On
+ * failure snapshot_dir is removed. */
 int backend_snapshot(BackendWork *w);
 /* A clone's create: its directories, and its writable disks copied from snapshot_dir (the COW grown to the
  * record's storage when that is larger). On failure nothing of it stays but the record. */

@@ -11,6 +11,8 @@
 
 /* Names inside a VM's run directory. */
 #define API_SOCKET_NAME "api.sock"
+/* The guest's RAM of a booted VM (tmpfs, like all of the run directory: never written back to a disk). */
+#define MEMORY_FILE_NAME "ram"
 /* The well-known virtio serial of the COW disk of OCI VMs; the guest's init looks for it. */
 #define COW_SERIAL VM_COW_SERIAL
 /* A record still "creating" after this long is a crash remnant that GC may remove. */

@@ -19,6 +19,12 @@ typedef struct HypervisorLaunch {
         bool incoming;      /* the guest's state comes from a snapshot (clone()), not from a boot */
         bool vhost_net;     /* NICs use vhost-net (KVM with /dev/vhost-net only: TCG has no ioeventfd) */
         char *const *dns;   /* name servers for static NICs (cocoon.conf [Network] DNS=); NULL: none */
+        /* Guest RAM in this file instead of anonymous memory, NULL: anonymous. A booted VM's is
+         * <run_dir>/MEMORY_FILE_NAME on tmpfs, mapped shared: a snapshot then copies the file and leaves RAM
+         * out of the state. A clone of such a snapshot maps the snapshot's file privately (memory_private):
+         * copy-on-write, it reads only the pages its guest touches and never writes the file. */
+        const char *memory_file;
+        bool memory_private;
 } HypervisorLaunch;
 
 /* A snapshot's payload directory in the snapshot store: where snapshot() writes the device and RAM state and
@@ -28,6 +34,11 @@ typedef struct HypervisorLaunch {
 typedef struct HypervisorSnapshotDir {
         const char *path; /* absolute */
         int fd;           /* the same directory, open */
+        /* snapshot() (output): the guest's RAM is its memory file (HypervisorLaunch.memory_file, shared)
+         * and was left out of the state: the caller copies the file into the payload (SNAPSHOT_MEMORY_FILE)
+         * before the guest runs again. clone() (input): the state was saved so, the RAM is the payload's
+         * file that the hypervisor was launched with (memory_private). */
+        bool memory_file;
 } HypervisorSnapshotDir;
 
 typedef struct Hypervisor {
@@ -44,7 +55,7 @@ typedef struct Hypervisor {
         int (*pause)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
         /* Of a paused guest: write its device and RAM state into dir (blocking, as long as the state takes;
          * worker threads). The guest stays paused; disks are the caller's to copy. */
-        int (*snapshot)(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
+        int (*snapshot)(const char *run_dir, HypervisorSnapshotDir *dir, uint64_t timeout_usec,
                         char **ret_error);
         /* Of a hypervisor launched with HypervisorLaunch.incoming: load the state snapshot() wrote into dir
          * (blocking; worker threads). The guest stays paused until resume(). */

@@ -110,6 +110,31 @@ static int add_nics(char ***argv, const VMRecord *r, const HypervisorLaunch *l) 
         return 0;
 }
 
+/* The guest's RAM is always a memory backend of this id: the id names the RAM block in the migration
+ * stream, so a state saved from one kind of backend loads into another. It is the id microvm gives the
+ * backend that -m alone creates, so states saved from VMs launched with plain -m (by earlier versions) load
+ * too. A file: share=on writes through to
+ * it (the run directory's tmpfs file, which a snapshot copies while the guest is paused); share=off maps a
+ * snapshot's file copy-on-write, so the file never changes and every clone of it shares the pages it has
+ * not written through the page cache. QEMU 7.2 opens the file read-write either way (8.1 falls back to
+ * read-only for share=off; 7.2's readonly=on would make the guest's RAM itself read-only). No file: anonymous
+ * memory (a clone of a stream snapshot). */
+#define MEMORY_BACKEND_ID "microvm.ram"
+
+static int add_memory_backend(char ***argv, const VMRecord *r, const HypervisorLaunch *l) {
+        int k = argv_add(argv, "-object");
+        if (k >= 0 && !l->memory_file)
+                return argv_addf(argv, "memory-backend-ram,id=" MEMORY_BACKEND_ID ",size=%" PRIu64 "M",
+                                 r->vm.config.memory >> 20);
+        if (strchr(l->memory_file, ',') || l->memory_file[0] != '/')
+                return -EINVAL;
+        if (k >= 0)
+                k = argv_addf(argv, "memory-backend-file,id=" MEMORY_BACKEND_ID
+                                    ",size=%" PRIu64 "M,mem-path=%s,share=%s",
+                              r->vm.config.memory >> 20, l->memory_file, l->memory_private ? "off" : "on");
+        return k;
+}
+
 static int build_cmdline(const VMRecord *r, const HypervisorLaunch *l, char **ret) {
         const char *base = r->boot_config->cmdline ?: "";
         _cleanup_free_ char *ip = NULL;
@@ -152,8 +177,9 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
         if (k < 0)
                 return k;
 
-        char machine[64], smp[16], memory[32], name[128], chardev[PATH_MAX + 64], qmp[PATH_MAX + 32];
-        snprintf(machine, sizeof(machine), "microvm,accel=%s", accel_to_string(l->accel));
+        char machine[96], smp[16], memory[32], name[128], chardev[PATH_MAX + 64], qmp[PATH_MAX + 32];
+        snprintf(machine, sizeof(machine), "microvm,accel=%s,memory-backend=" MEMORY_BACKEND_ID,
+                 accel_to_string(l->accel));
         snprintf(smp, sizeof(smp), "%" PRIu32, r->vm.config.cpu);
         snprintf(memory, sizeof(memory), "%" PRIu64 "M", r->vm.config.memory >> 20);
         snprintf(name, sizeof(name), "%s,process=cocoon-%s", r->vm.name, r->vm.id);
@@ -173,6 +199,8 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
                           "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                           "-sandbox", QEMU_SANDBOX,
                           "-kernel", r->boot_config->kernel_path, "-append", cmdline, NULL);
+        if (k >= 0)
+                k = add_memory_backend(&argv, r, l);
         if (k >= 0 && l->accel == ACCEL_KVM)
                 k = argv_add_many(&argv, "-cpu", "host", NULL);
         if (k >= 0 && !isempty(r->boot_config->initrd_path))
@@ -272,18 +300,27 @@ static int set_error(char **ret_error, const char *message) {
         return *ret_error ? 0 : -ENOMEM;
 }
 
-/* MIGRATION events are only sent with the "events" capability; the stream is a local file, so no limit. */
-static int migration_setup(Qmp *q, uint64_t timeout_usec, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *caps = json_object_new_object();
-        _cleanup_(json_object_putp) json_object *params = json_object_new_object();
-        json_object *list = json_object_new_array(), *cap = json_object_new_object();
-        if (!caps || !params || !list || !cap || json_add_string(cap, "capability", "events") < 0 ||
-            json_add_bool(cap, "state", true) < 0 || json_object_array_add(list, cap) < 0) {
-                json_object_put(list);
+static int add_capability(json_object *list, const char *name, bool state) {
+        json_object *cap = json_object_new_object();
+        if (!cap || json_add_string(cap, "capability", name) < 0 || json_add_bool(cap, "state", state) < 0 ||
+            json_object_array_add(list, cap) < 0) {
                 json_object_put(cap);
                 return -ENOMEM;
         }
-        if (json_add_object(caps, "capabilities", list) < 0 ||
+        return 0;
+}
+
+/* MIGRATION events are only sent with the "events" capability; the stream is a local file, so no limit.
+ * x-ignore-shared leaves RAM blocks that are mapped shared out of the stream (the guest's RAM when it is a
+ * file of its own); it changes the stream's format, so the loading side sets it as the saving side did. */
+static int migration_setup(Qmp *q, bool ignore_shared, uint64_t timeout_usec, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *caps = json_object_new_object();
+        _cleanup_(json_object_putp) json_object *params = json_object_new_object();
+        json_object *list = json_object_new_array();
+        if (!caps || !params || !list || json_add_object(caps, "capabilities", list) < 0)
+                return -ENOMEM;
+        if (add_capability(list, "events", true) < 0 ||
+            add_capability(list, "x-ignore-shared", ignore_shared) < 0 ||
             json_object_object_add(params, "max-bandwidth",
                                    json_object_new_int64((int64_t) MIGRATION_MAX_BANDWIDTH)) < 0)
                 return -ENOMEM;
@@ -334,18 +371,42 @@ static int migration_uri(json_object **ret) {
         return 0;
 }
 
-int qemu_snapshot(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
+/* Whether the guest's RAM is our memory backend mapped shared (launched with a memory file of its own):
+ * then x-ignore-shared leaves it out of the state and the file holds it. */
+static int memory_is_shared_file(Qmp *q, uint64_t timeout_usec, bool *ret, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *memdevs = NULL;
+        int r = qmp_execute(q, "query-memdev", NULL, timeout_usec, &memdevs, ret_error);
+        if (r < 0)
+                return r;
+        if (!json_object_is_type(memdevs, json_type_array))
+                return -EBADMSG;
+        *ret = false;
+        for (size_t i = 0; i < json_object_array_length(memdevs); i++) {
+                json_object *d = json_object_array_get_idx(memdevs, i), *share;
+                const char *id = NULL;
+                if (json_get_string(d, "id", &id) >= 0 && streq_ptr(id, MEMORY_BACKEND_ID) &&
+                    json_object_object_get_ex(d, "share", &share))
+                        *ret = json_object_get_boolean(share);
+        }
+        return 0;
+}
+
+int qemu_snapshot(const char *run_dir, HypervisorSnapshotDir *dir, uint64_t timeout_usec,
                   char **ret_error) {
         _cleanup_(qmp_freep) Qmp *q = NULL;
         _cleanup_(json_object_putp) json_object *args = NULL;
         int r = qmp_open(run_dir, timeout_usec, &q);
         if (r < 0)
                 return r;
+        bool shared = false;
+        r = memory_is_shared_file(q, timeout_usec, &shared, ret_error);
+        if (r < 0)
+                return r;
         _cleanup_close_ int fd = openat(dir->fd, QEMU_STATE_FILE_NAME,
                                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return -errno;
-        if ((r = migration_setup(q, timeout_usec, ret_error)) < 0 ||
+        if ((r = migration_setup(q, shared, timeout_usec, ret_error)) < 0 ||
             (r = migration_pass_fd(q, fd, timeout_usec, ret_error)) < 0 || (r = migration_uri(&args)) < 0 ||
             (r = qmp_execute(q, "migrate", args, timeout_usec, NULL, ret_error)) < 0 ||
             (r = migration_wait(q, timeout_usec, ret_error)) < 0 || (r = fsync(fd) < 0 ? -errno : 0) < 0) {
@@ -354,6 +415,7 @@ int qemu_snapshot(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_
                 (void) unlinkat(dir->fd, QEMU_STATE_FILE_NAME, 0);
                 return r;
         }
+        dir->memory_file = shared;
         return 0;
 }
 
@@ -367,7 +429,7 @@ int qemu_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t t
         _cleanup_close_ int fd = openat(dir->fd, QEMU_STATE_FILE_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
-        if ((r = migration_setup(q, timeout_usec, ret_error)) < 0 ||
+        if ((r = migration_setup(q, dir->memory_file, timeout_usec, ret_error)) < 0 ||
             (r = migration_pass_fd(q, fd, timeout_usec, ret_error)) < 0 || (r = migration_uri(&args)) < 0 ||
             (r = qmp_execute(q, "migrate-incoming", args, timeout_usec, NULL, ret_error)) < 0)
                 return r;

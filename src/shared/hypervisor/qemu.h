@@ -6,19 +6,22 @@
 
 #include "conf-file.h"
 #include "hypervisor.h"
+#include "snapshot-store.h"
 #include "vm-types.h"
 
 /* The device and RAM state in a snapshot's payload. */
-#define QEMU_STATE_FILE_NAME "vmstate"
+#define QEMU_STATE_FILE_NAME SNAPSHOT_STATE_FILE
 
 /* auto -> kvm where the CPU really has hardware virtualization, else tcg. */
 Accel accel_resolve(Accel a);
 
 
-/* The full argv (argv[0] = binary) for direct kernel boot on microvm: QMP on <run_dir>/api.sock, serial on a
- * pty whose output QEMU appends to <log_dir>/console.spool, every storage entry as a virtio-blk-device with
- * its serial, the kernel command line from the boot config (plus tsc_early_khz= under TCG when missing: microvm has no PIT to calibrate
- * against, and the guest hangs without it). -EOPNOTSUPP for UEFI records (no kernel). */
+/* The full argv (argv[0] = binary) for direct kernel boot on microvm: the guest's RAM in l->memory_file
+ * when set (memory-backend-file, share=on, or share=off when l->memory_private), QMP on <run_dir>/api.sock,
+ * serial on a pty whose output QEMU appends to <log_dir>/console.spool, every storage entry as a
+ * virtio-blk-device with its serial, the kernel command line from the boot config (plus tsc_early_khz= under
+ * TCG when missing: microvm has no PIT to calibrate against, and the guest hangs without it). -EOPNOTSUPP
+ * for UEFI records (no kernel). */
 int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv);
 
 
@@ -29,11 +32,13 @@ int qemu_resume(const char *run_dir, uint64_t timeout_usec, char **ret_error);
 int qemu_pause(const char *run_dir, uint64_t timeout_usec, char **ret_error);
 /* Migrates the paused guest's device and RAM state into <dir>/QEMU_STATE_FILE_NAME: the file is created
  * here (0600; it must not exist), passed to QEMU with getfd (its seccomp filter denies exec:, and it cannot
- * see the snapshot store) and written by `migrate fd:`; completion is awaited on MIGRATION events. On
- * failure the file is removed and QEMU is left paused. */
-int qemu_snapshot(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
-                  char **ret_error);
-/* Loads <dir>/QEMU_STATE_FILE_NAME into a QEMU started with -incoming defer (`migrate-incoming fd:`). */
+ * see the snapshot store) and written by `migrate fd:`; completion is awaited on MIGRATION events. A guest
+ * whose RAM is a shared memory file (query-memdev) is saved with x-ignore-shared: its RAM stays out of the
+ * state and dir->memory_file is set, for the caller to copy the file. On failure the file is removed and
+ * QEMU is left paused. */
+int qemu_snapshot(const char *run_dir, HypervisorSnapshotDir *dir, uint64_t timeout_usec, char **ret_error);
+/* Loads <dir>/QEMU_STATE_FILE_NAME into a QEMU started with -incoming defer (`migrate-incoming fd:`);
+ * with x-ignore-shared when dir->memory_file (the RAM is the snapshot's file QEMU was started over). */
 int qemu_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
                char **ret_error);
 /* block_resize of drive disk<index> (as qemu_build_argv() names them) to size bytes: virtio-blk then tells
