@@ -127,7 +127,7 @@ static int split_domain(const char *name, char **ret_domain, char **ret_reposito
         if (slash) {
                 size_t n = slash - name;
                 is_domain = memchr(name, '.', n) || memchr(name, ':', n) ||
-                        (n == strlen("localhost") && strncmp(name, "localhost", n) == 0);
+                            (n == strlen("localhost") && strncmp(name, "localhost", n) == 0);
                 for (size_t i = 0; i < n && !is_domain; i++)
                         if (name[i] >= 'A' && name[i] <= 'Z')
                                 is_domain = true;
