@@ -14,7 +14,7 @@
 #include <openssl/evp.h>
 
 #include "fs-util.h"
-#include "image-store.h"
+#include "image-store-internal.h"
 #include "json-util.h"
 #include "strv-util.h"
 
@@ -337,8 +337,8 @@ static void test_invalid_specs(void **state) {
         blobs = list_dir(f->blobs_dir);
         assert_int_equal(strv_length(blobs), 0);
         images = list_dir(f->images_dir);
-        assert_int_equal(strv_length(images), 1);
-        assert_string_equal(images[0], "blobs");
+        assert_int_equal(strv_length(images), 2); /* blobs/ and the pulls' tmp/ */
+        assert_true(strv_contains(images, "blobs") && strv_contains(images, "tmp"));
 }
 
 static int import_fds(Fixture *f, const char *name, int kernel_fd, int rootfs_fd, const Image **ret) {
@@ -761,10 +761,59 @@ static void test_record_validation(void **state) {
         assert_int_equal(img->created_at, UINT64_C(1704067200000000));
         assert_int_equal(image_to_json(img, &back), 0);
         assert_string_equal(json_to_string(back),
-                            "{\"name\":\"x\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaa\","
+                            "{\"type\":\"local\",\"name\":\"x\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaa\","
                             "\"digest\":\"sha256:" ABC_SHA256 "\","
                             "\"kernel\":{\"blob\":\"" ABC_SHA256 "\",\"size\":3},"
                             "\"createdAt\":\"2024-01-01T00:00:00.000000Z\",\"size\":3}");
+}
+
+/* OCI images: a record named after a reference, found by the short form, layers as .erofs blobs that
+ * survive a reopen and go with the image unless pinned. */
+static void test_oci_image(void **state) {
+        Fixture *f = *state;
+        _cleanup_strv_free_ char **blobs = NULL, **removed = NULL;
+        _cleanup_free_ char *layer_path = NULL, *file_name = NULL;
+        const char *pinned[] = { ABC_SHA256, NULL };
+        const Image *got;
+        Image *img;
+
+        assert_int_equal(image_blob_path(f->store, ABC_SHA256, IMAGE_BLOB_LAYER, &layer_path), 0);
+        assert_int_equal(write_file_atomic_at(AT_FDCWD, layer_path, "erofs", 5, 0444), 0);
+
+        img = calloc(1, sizeof(Image));
+        assert_non_null(img);
+        img->type = IMAGE_TYPE_OCI;
+        img->name = strdup("docker.io/library/busybox:latest");
+        assert_int_equal(id_generate(img->id), 0);
+        memcpy(img->digest, "sha256:" ABC_SHA256, IMAGE_DIGEST_LEN + 1);
+        img->layers = calloc(1, sizeof(ImageFile));
+        img->n_layers = 1;
+        memcpy(img->layers[0].blob, ABC_SHA256, IMAGE_BLOB_HEX_LEN + 1);
+        img->layers[0].size = img->size = 5;
+        img->created_at = 1;
+        assert_int_equal(image_store_put(f->store, img, NULL, &got), 0);
+
+        assert_int_equal(image_record_file_name("docker.io/library/busybox:latest", &file_name), 0);
+        assert_int_equal(strncmp(file_name, "oci-", 4), 0);
+        free(file_name);
+        assert_int_equal(image_record_file_name("busybox", &file_name), 0); /* a local name stays itself */
+        assert_string_equal(file_name, "busybox.json");
+
+        reopen(f);
+        assert_int_equal(image_store_count(f->store), 1);
+        assert_int_equal(image_store_get(f->store, "busybox", &got), 0);
+        assert_int_equal(got->type, IMAGE_TYPE_OCI);
+        assert_int_equal(got->n_layers, 1);
+        assert_int_equal(image_store_get(f->store, "docker.io/library/busybox", &got), 0);
+        assert_int_equal(image_store_get(f->store, "busybox:1", &got), -ENOENT);
+
+        /* pinned: the record goes, the layer stays until nothing pins it */
+        assert_int_equal(image_store_remove(f->store, "docker.io/library/busybox:latest", pinned), 0);
+        blobs = list_dir(f->blobs_dir);
+        assert_int_equal(strv_length(blobs), 1);
+        assert_string_equal(blobs[0], ABC_SHA256 ".erofs");
+        assert_int_equal(image_store_gc_blobs(f->store, NULL, &removed), 0);
+        assert_int_equal(strv_length(removed), 1);
 }
 
 static void test_blob_kind_strings(void **state) {
@@ -774,7 +823,8 @@ static void test_blob_kind_strings(void **state) {
         for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
                 assert_int_equal(image_blob_kind_from_string(image_blob_kind_to_string(k)), k);
         assert_string_equal(image_blob_kind_to_string(IMAGE_BLOB_ROOTFS), "rootfs");
-        assert_int_equal(image_blob_kind_from_string("erofs"), _IMAGE_BLOB_KIND_INVALID);
+        assert_string_equal(image_blob_kind_to_string(IMAGE_BLOB_LAYER), "erofs");
+        assert_int_equal(image_blob_kind_from_string("qcow2"), _IMAGE_BLOB_KIND_INVALID);
         assert_null(image_blob_kind_to_string(_IMAGE_BLOB_KIND_MAX));
 
         assert_int_equal(image_blob_parse_file_name(ABC_SHA256 ".initrd", hex, &kind), 0);
@@ -811,6 +861,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
                 cmocka_unit_test(test_record_validation),
                 cmocka_unit_test(test_blob_kind_strings),
+                cmocka_unit_test_setup_teardown(test_oci_image, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

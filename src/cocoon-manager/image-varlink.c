@@ -348,7 +348,7 @@ int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethod
                 {},
         };
         Manager *m = userdata;
-        ImportRequest req = { .fd_index = { -1, -1, -1 } };
+        ImportRequest req = { .fd_index = { -1, -1, -1, -1 } };
         const char *bad = NULL;
         uid_t uid;
         pid_t pid = 0;

@@ -259,6 +259,12 @@ static int create_check(Manager *m, Varlink *link, const CreateRequest *req, con
         }
         if (r < 0)
                 return r;
+        /* Pulled images have layers, not a root file system: their boot path (issue 10) is not there yet. */
+        if ((*ret_image)->type == IMAGE_TYPE_OCI) {
+                snprintf(message, sizeof(message),
+                         "image '%s' is an OCI image; booting those is not supported yet", (*ret_image)->name);
+                return reply_invalid_configuration(link, "image", message);
+        }
 
         /* One validation of the configuration (vm_config_validate()), with what the host can give. */
         bool cow = image_file_present(&(*ret_image)->files[IMAGE_BLOB_ROOTFS]);

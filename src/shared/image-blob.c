@@ -24,6 +24,7 @@ static const char *const image_blob_kind_table[_IMAGE_BLOB_KIND_MAX] = {
         [IMAGE_BLOB_KERNEL] = "kernel",
         [IMAGE_BLOB_INITRD] = "initrd",
         [IMAGE_BLOB_ROOTFS] = "rootfs",
+        [IMAGE_BLOB_LAYER] = "erofs",
 };
 
 const char *image_blob_kind_to_string(ImageBlobKind k) {

@@ -17,6 +17,8 @@ typedef enum ImageBlobKind {
         IMAGE_BLOB_KERNEL, /* "kernel": required, booted directly */
         IMAGE_BLOB_INITRD, /* "initrd": optional initramfs */
         IMAGE_BLOB_ROOTFS, /* "rootfs": optional raw ext2/3/4 file system image */
+        IMAGE_BLOB_LAYER,  /* "erofs": an OCI layer as a read-only EROFS image, named after the layer's
+                            * digest (not its own content); in Image.layers, never in Image.files */
         _IMAGE_BLOB_KIND_MAX,
         _IMAGE_BLOB_KIND_INVALID = -EINVAL,
 } ImageBlobKind;

@@ -27,7 +27,8 @@ struct ImageImport {
 };
 
 static bool spec_has_fd(const ImageImportSpec *spec, ImageBlobKind k) {
-        return spec->fds && spec->fds[k] >= 0;
+        /* Layers are pulled, never imported: callers' fds arrays need not cover that kind. */
+        return spec->fds && k < IMAGE_BLOB_LAYER && spec->fds[k] >= 0;
 }
 
 static int validate_spec(const ImageImportSpec *spec, const char *const paths[static _IMAGE_BLOB_KIND_MAX]) {
@@ -44,7 +45,7 @@ static int validate_spec(const ImageImportSpec *spec, const char *const paths[st
 
 int image_import_begin(ImageStore *s, const ImageImportSpec *spec, ImageImport **ret) {
         _cleanup_(image_import_freep) ImageImport *imp = NULL;
-        const char *paths[_IMAGE_BLOB_KIND_MAX];
+        const char *paths[_IMAGE_BLOB_KIND_MAX] = {}; /* no layers in local imports */
         int r;
 
         if (!s || !spec)

@@ -5,6 +5,7 @@
 
 #include "image-record.h"
 #include "json-util.h"
+#include "oci-reference.h"
 #include "record-dispatch.h"
 #include "time-util.h"
 #include "vm-types.h"
@@ -14,7 +15,32 @@ Image *image_free(Image *img) {
                 return NULL;
         free(img->name);
         free(img->cmdline);
+        free(img->layers);
         return mfree(img);
+}
+
+static const char *const image_type_table[_IMAGE_TYPE_MAX] = {
+        [IMAGE_TYPE_LOCAL] = "local",
+        [IMAGE_TYPE_OCI] = "oci",
+};
+
+const char *image_type_to_string(ImageType t) {
+        return t >= 0 && t < _IMAGE_TYPE_MAX ? image_type_table[t] : NULL;
+}
+
+ImageType image_type_from_string(const char *s) {
+        for (size_t i = 0; s && i < ELEMENTSOF(image_type_table); i++)
+                if (streq(s, image_type_table[i]))
+                        return (ImageType) i;
+        return _IMAGE_TYPE_INVALID;
+}
+
+bool image_oci_name_is_valid(const char *s) {
+        _cleanup_(oci_reference_freep) OciReference *ref = NULL;
+        _cleanup_free_ char *normalized = NULL;
+
+        return s && oci_reference_parse(s, &ref) >= 0 && oci_reference_to_string(ref, &normalized) >= 0 &&
+               streq(normalized, s);
 }
 
 bool image_name_is_valid(const char *s) {
@@ -65,9 +91,25 @@ int image_to_json(const Image *img, json_object **ret) {
                 return r;
 
         o = json_object_new_object();
-        if (!o || json_add_string(o, "name", img->name) < 0 || json_add_string(o, "id", img->id) < 0 ||
+        if (!o || json_add_string(o, "type", image_type_to_string(img->type)) < 0 ||
+            json_add_string(o, "name", img->name) < 0 || json_add_string(o, "id", img->id) < 0 ||
             json_add_string(o, "digest", img->digest) < 0)
                 return -ENOMEM;
+        if (img->type == IMAGE_TYPE_OCI) {
+                json_object *a = json_object_new_array_ext((int) img->n_layers);
+                if (!a || json_add_object(o, "layers", a) < 0)
+                        return -ENOMEM;
+                for (size_t i = 0; i < img->n_layers; i++) {
+                        json_object *f = NULL;
+                        r = image_file_to_json(&img->layers[i], &f);
+                        if (r < 0)
+                                return r;
+                        if (json_object_array_add(a, f) < 0) {
+                                json_object_put(f);
+                                return -ENOMEM;
+                        }
+                }
+        }
         for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++) {
                 json_object *f = NULL;
 
@@ -124,30 +166,74 @@ static int dispatch_file(const char *name, json_object *v, void *p) {
         return f->size > 0 ? 0 : -EINVAL;
 }
 
+static int dispatch_type(const char *name, json_object *v, void *p) {
+        ImageType t = image_type_from_string(json_object_get_string(v));
+
+        if (t < 0)
+                return -EINVAL;
+        *(ImageType *) p = t;
+        return 0;
+}
+
+static int dispatch_layers(const char *name, json_object *v, void *p) {
+        Image *img = (Image *) ((char *) p - offsetof(Image, layers));
+        size_t n = json_object_array_length(v);
+        int r;
+
+        if (n == 0 || n > 1024)
+                return -EINVAL;
+        free(img->layers);
+        img->layers = calloc(n, sizeof(ImageFile));
+        img->n_layers = 0;
+        if (!img->layers)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *f = json_object_array_get_idx(v, i);
+                if (!json_object_is_type(f, json_type_object))
+                        return -EINVAL;
+                r = dispatch_file(name, f, &img->layers[i]);
+                if (r < 0)
+                        return r;
+                img->n_layers = i + 1;
+        }
+        return 0;
+}
+
 /* Cross-field checks json_dispatch() cannot do. */
 static bool image_is_consistent(const Image *img) {
         uint64_t sum = 0;
 
-        if (!image_name_is_valid(img->name) || !image_cmdline_is_valid(img->cmdline))
+        if (!image_cmdline_is_valid(img->cmdline))
                 return false;
-        if (!image_file_present(&img->files[IMAGE_BLOB_KERNEL]))
+        if (img->type == IMAGE_TYPE_OCI) {
+                if (!image_oci_name_is_valid(img->name) || img->n_layers == 0 || img->cmdline ||
+                    image_file_present(&img->files[IMAGE_BLOB_ROOTFS]))
+                        return false;
+        } else if (!image_name_is_valid(img->name) || img->n_layers > 0 ||
+                   !image_file_present(&img->files[IMAGE_BLOB_KERNEL]))
                 return false;
         for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++) {
                 if (img->files[k].size > UINT64_MAX - sum)
                         return false;
                 sum += img->files[k].size;
         }
+        for (size_t i = 0; i < img->n_layers; i++) {
+                if (img->layers[i].size > UINT64_MAX - sum)
+                        return false;
+                sum += img->layers[i].size;
+        }
         return sum == img->size;
 }
 
 int image_from_json(json_object *o, Image **ret) {
         static const JsonDispatch table[] = {
+                {"type", json_type_string, dispatch_type, offsetof(Image, type), 0},
                 {"name", json_type_string, json_dispatch_string, offsetof(Image, name), JSON_MANDATORY},
+                {"layers", json_type_array, dispatch_layers, offsetof(Image, layers), 0},
                 {"id", json_type_string, record_dispatch_id, offsetof(Image, id), JSON_MANDATORY},
                 {"digest", json_type_string, dispatch_digest, offsetof(Image, digest), JSON_MANDATORY},
                 /* The keys are image_blob_kind_to_string() of each kind. */
-                {"kernel", json_type_object, dispatch_file, offsetof(Image, files[IMAGE_BLOB_KERNEL]),
-                 JSON_MANDATORY},
+                {"kernel", json_type_object, dispatch_file, offsetof(Image, files[IMAGE_BLOB_KERNEL]), 0},
                 {"initrd", json_type_object, dispatch_file, offsetof(Image, files[IMAGE_BLOB_INITRD]), 0},
                 {"rootfs", json_type_object, dispatch_file, offsetof(Image, files[IMAGE_BLOB_ROOTFS]), 0},
                 {"cmdline", json_type_string, json_dispatch_string, offsetof(Image, cmdline), 0},

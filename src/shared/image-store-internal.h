@@ -16,6 +16,7 @@ typedef struct PendingBlob {
 struct ImageStore {
         char *images_dir; /* <state dir>/images */
         char *blobs_dir; /* <state dir>/images/blobs */
+        char *tmp_dir; /* <state dir>/images/tmp: pulls unpack layers there (0700, emptied at open) */
         int images_fd;
         int blobs_fd;
 

@@ -9,6 +9,7 @@
 #include "image-store-internal.h"
 #include "json-util.h"
 #include "log.h"
+#include "oci-reference.h"
 #include "strv-util.h"
 #include "time-util.h"
 
@@ -17,10 +18,23 @@
 #define ID_PREFIX_MIN 3
 
 int image_record_file_name(const char *name, char **ret) {
+        char hex[IMAGE_BLOB_HEX_LEN + 1];
         char *s;
+        int r;
 
-        if (!image_name_is_valid(name))
-                return -EINVAL;
+        /* OCI names have '/' and ':': their file is named after their hash. "oci-" + 64 hex is longer than
+         * any local image name may be, so the two kinds never share a file name. */
+        if (!image_name_is_valid(name)) {
+                if (!image_oci_name_is_valid(name))
+                        return -EINVAL;
+                r = image_sha256_hex(name, strlen(name), hex);
+                if (r < 0)
+                        return r;
+                if (asprintf(&s, "oci-%s" RECORD_SUFFIX, hex) < 0)
+                        return -ENOMEM;
+                *ret = s;
+                return 0;
+        }
         if (asprintf(&s, "%s" RECORD_SUFFIX, name) < 0)
                 return -ENOMEM;
         *ret = s;
@@ -68,6 +82,7 @@ ImageStore *image_store_free(ImageStore *s) {
         safe_close(s->blobs_fd);
         free(s->images_dir);
         free(s->blobs_dir);
+        free(s->tmp_dir);
         return mfree(s);
 }
 
@@ -177,9 +192,17 @@ static int open_directories(ImageStore *s, const char *state_dir) {
         int r;
 
         if (asprintf(&s->images_dir, "%s/images", state_dir) < 0 ||
-            asprintf(&s->blobs_dir, "%s/images/blobs", state_dir) < 0)
+            asprintf(&s->blobs_dir, "%s/images/blobs", state_dir) < 0 ||
+            asprintf(&s->tmp_dir, "%s/images/tmp", state_dir) < 0)
                 return -ENOMEM;
         r = mkdir_p(s->blobs_dir, 0700);
+        if (r < 0)
+                return r;
+        /* What a pull left when the manager died: nothing pulls before the store is open. */
+        r = rm_rf(s->tmp_dir);
+        if (r < 0)
+                log_debug_errno(r, "Failed to empty %s: %m", s->tmp_dir);
+        r = mkdir_p(s->tmp_dir, 0700);
         if (r < 0)
                 return r;
         s->images_fd = open(s->images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -260,6 +283,13 @@ int image_store_get(const ImageStore *s, const char *ref, const Image **ret) {
         found = hashmap_get(s->by_id, ref);
         if (!found)
                 found = hashmap_get(s->by_name, ref);
+        if (!found) {
+                /* "busybox" finds docker.io/library/busybox:latest, as docker and podman take it. */
+                _cleanup_(oci_reference_freep) OciReference *oref = NULL;
+                _cleanup_free_ char *normalized = NULL;
+                if (oci_reference_parse(ref, &oref) >= 0 && oci_reference_to_string(oref, &normalized) >= 0)
+                        found = hashmap_get(s->by_name, normalized);
+        }
         if (!found && is_id_prefix(ref))
                 while (hashmap_iterate(s->by_id, &state, &key, &value)) {
                         if (strncmp(key, ref, strlen(ref)) != 0)
@@ -352,9 +382,15 @@ static bool blob_referenced(const ImageStore *s, const char *hex, ImageBlobKind 
         void *value;
         size_t state = 0;
 
-        while (hashmap_iterate(s->by_name, &state, &key, &value))
-                if (streq(((const Image *) value)->files[kind].blob, hex))
+        while (hashmap_iterate(s->by_name, &state, &key, &value)) {
+                const Image *img = value;
+                if (kind == IMAGE_BLOB_LAYER) {
+                        for (size_t i = 0; i < img->n_layers; i++)
+                                if (streq(img->layers[i].blob, hex))
+                                        return true;
+                } else if (streq(img->files[kind].blob, hex))
                         return true;
+        }
         return false;
 }
 
@@ -411,6 +447,13 @@ int image_store_remove(ImageStore *s, const char *name, const char *const *pinne
                         log_debug_errno(r, "Failed to remove blob %s.%s, leaving it to GC: %m",
                                         img->files[k].blob, image_blob_kind_to_string(k));
         }
+        for (size_t i = 0; i < img->n_layers; i++) {
+                r = image_store_remove_blob_if_unused(s, img->layers[i].blob, IMAGE_BLOB_LAYER,
+                                                      pinned_blob_ids);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to remove layer blob %s, leaving it to GC: %m",
+                                        img->layers[i].blob);
+        }
         image_free(img);
         return 0;
 }
@@ -443,6 +486,11 @@ int image_store_referenced_blobs(ImageStore *s, char ***ret) {
                         if (image_file_present(f) && strv_extend(&l, f->blob) < 0)
                                 return -ENOMEM;
                 }
+        state = 0;
+        while (hashmap_iterate(s->by_name, &state, &key, &value))
+                for (size_t i = 0; i < ((const Image *) value)->n_layers; i++)
+                        if (strv_extend(&l, ((const Image *) value)->layers[i].blob) < 0)
+                                return -ENOMEM;
 
         pthread_mutex_lock(&s->pending_lock);
         for (size_t i = 0; i < s->n_pending && r >= 0; i++)
@@ -488,5 +536,63 @@ int image_store_gc_blobs(ImageStore *s, const char *const *pinned_blob_ids, char
 
         if (ret_removed)
                 *ret_removed = TAKE_PTR(removed);
+        return 0;
+}
+
+const char *image_store_tmp_dir(const ImageStore *s) {
+        return s->tmp_dir;
+}
+
+int image_store_blobs_fd(const ImageStore *s) {
+        return s->blobs_fd;
+}
+
+static void remove_unused_blobs_of(ImageStore *s, const Image *img, const char *const *pinned) {
+        for (ImageBlobKind k = 0; k < _IMAGE_BLOB_KIND_MAX; k++)
+                if (image_file_present(&img->files[k]))
+                        (void) image_store_remove_blob_if_unused(s, img->files[k].blob, k, pinned);
+        for (size_t i = 0; i < img->n_layers; i++)
+                (void) image_store_remove_blob_if_unused(s, img->layers[i].blob, IMAGE_BLOB_LAYER, pinned);
+}
+
+int image_store_put(ImageStore *s, Image *img, const char *const *pinned_blob_ids, const Image **ret) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_free_ char *file_name = NULL, *text = NULL;
+        Image *old;
+        int r, n;
+
+        old = hashmap_get(s->by_name, img->name);
+        if (old)
+                memcpy(img->id, old->id, sizeof(img->id));
+        r = image_record_file_name(img->name, &file_name);
+        if (r < 0)
+                return r;
+        r = image_to_json(img, &o);
+        if (r < 0)
+                return r;
+        n = asprintf(&text, "%s\n", json_to_string(o));
+        if (n < 0)
+                return -ENOMEM;
+        r = write_file_atomic_at(s->images_fd, file_name, text, (size_t) n, 0600);
+        if (r < 0)
+                return r;
+
+        if (old) {
+                hashmap_remove(s->by_name, old->name);
+                hashmap_remove(s->by_id, old->id);
+        }
+        r = image_store_index_add(s, img);
+        if (r < 0) {
+                /* The record on disk is the new one; it loads at the next open. */
+                if (old)
+                        image_free(old);
+                return r;
+        }
+        if (old) {
+                remove_unused_blobs_of(s, old, pinned_blob_ids);
+                image_free(old);
+        }
+        if (ret)
+                *ret = img;
         return 0;
 }

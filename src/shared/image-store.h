@@ -14,6 +14,9 @@
  *   <name>.json.corrupt-<usec>       a record that failed to load, moved aside at open (CLOCK_REALTIME)
  *   blobs/<sha256 hex>.<kind>        file content, stored once per (content, kind); mode 0444
  *   blobs/.#blob-<random>            a blob being written (removed at open: left over from a crash)
+ *   blobs/<layer hex>.erofs          an OCI layer as EROFS (IMAGE_BLOB_LAYER), named after its digest
+ *   oci-<sha256 of name>.json        the record of an OCI image (its name is a reference with '/', ':')
+ *   tmp/                             what pulls download and unpack (0700; emptied at open)
  *
  * Threads: everything here runs on the thread that owns the store (the manager's event loop) except
  * image_import_copy(), which does the slow file work and may run in a worker thread while the owner keeps
@@ -104,6 +107,16 @@ int image_import_commit(ImageImport *imp, const Image **ret);
 const char *image_import_name(const ImageImport *imp);
 ImageImport *image_import_free(ImageImport *imp);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ImageImport *, image_import_free);
+
+/* ---- OCI pulls (oci-pull.h) ---- */
+
+const char *image_store_tmp_dir(const ImageStore *s);
+int image_store_blobs_fd(const ImageStore *s);
+
+/* Adds img (the store owns it on success) under its name; an image of that name already there is replaced
+ * (img keeps its id), and its blobs nothing uses any more are removed as image_store_remove() does. The
+ * blobs img names must exist. Owner thread. */
+int image_store_put(ImageStore *s, Image *img, const char *const *pinned_blob_ids, const Image **ret);
 
 /* All three steps in the calling thread (blocks for the copy): for tools and tests. */
 int image_store_import(ImageStore *s, const ImageImportSpec *spec, const Image **ret);

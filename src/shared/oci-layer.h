@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* An OCI layer (a tar, plain, gzip or zstd) unpacked safely into a directory with its whiteouts in
+ * overlayfs form, then made into a read-only EROFS image by mkfs.erofs. Blocking: worker threads only. */
+#pragma once
+
+#include <stdint.h>
+
+#include "macro.h"
+
+#define OCI_LAYER_UUID_LEN 36
+/* How long mkfs.erofs may take for one layer before it is killed. */
+#define OCI_LAYER_MKFS_TIMEOUT_USEC (30ULL * 60 * 1000 * 1000)
+
+/* What a layer brings for booting: paths relative to the unpacked tree ("boot/vmlinuz-6.1.0-amd64"),
+ * NULL when absent. */
+typedef struct OciLayerBoot {
+        char *kernel;
+        char *initrd;
+} OciLayerBoot;
+
+void oci_layer_boot_done(OciLayerBoot *b);
+
+/* Unpacks the tar read from fd into dir (an existing, empty directory; no component of its path may be a
+ * symlink: pass a realpath()). Whiteouts ".wh.NAME" become character devices 0:0 named NAME and
+ * ".wh..wh..opq" becomes trusted.overlay.opaque=y on its directory, as overlayfs wants them; ownership,
+ * modes, times, xattrs and hard links are kept. Refused with -EBADMSG, *ret_error saying which entry and
+ * why: absolute paths, ".." components, entries (or hard link targets) reached through a symlink,
+ * trusted.overlay.* xattrs in the archive, a tar that does not parse. The kernel and initrd of the tree
+ * ("boot/vmlinuz*", "boot/initrd.img*", else the same at the root; not "*.old", regular files only, the
+ * last name in sort order) go to ret_boot (optional). */
+int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret_error);
+
+/* The EROFS UUID of a layer: a name-based (SHA-1, version 5) UUID of the layer's hex digest in the URL
+ * namespace, so rebuilding a layer's image gives the same UUID. */
+int oci_layer_uuid(const char *digest, char ret[static OCI_LAYER_UUID_LEN + 1]);
+
+/* Runs mkfs.erofs (lz4hc) over dir into output (created or truncated), with the layer's UUID; killed
+ * after timeout_usec (-ETIMEDOUT). mkfs.erofs' last error line goes to *ret_error on failure (-EIO). */
+int oci_layer_mkfs_erofs(const char *dir, const char *digest, const char *output, uint64_t timeout_usec,
+                         char **ret_error);
