@@ -53,6 +53,37 @@ static void test_bridge_check(void **state) {
         assert_int_equal(tap_remove("lo"), -ENOTTY);
 }
 
+/* A clone's NICs: TAP names of the new id, MACs new and still locally administered, the rest kept. */
+static void test_nics_renew(void **state) {
+        NetworkConfig nics[3] = {
+                { .backend = NETWORK_BACKEND_BRIDGE, .tap = strdup("cocoonsourceid0"),
+                  .mac = strdup("02:00:00:00:00:01"), .bridge_dev = strdup("br0"), .num_queues = 4 },
+                { .backend = NETWORK_BACKEND_CNI, .tap = strdup("tapother"),
+                  .mac = strdup("02:00:00:00:00:02") },
+                { .backend = NETWORK_BACKEND_BRIDGE, .tap = strdup("cocoonsourceid2"),
+                  .mac = strdup("02:00:00:00:00:03"), .bridge_dev = strdup("br1") },
+        };
+
+        assert_int_equal(nics_renew(nics, 3, "clonedidabcdefghijklmnopqr"), 0);
+        assert_string_equal(nics[0].tap, "cocoonclonedid0");
+        assert_string_equal(nics[2].tap, "cocoonclonedid2");
+        assert_string_not_equal(nics[0].mac, "02:00:00:00:00:01");
+        assert_string_not_equal(nics[2].mac, "02:00:00:00:00:03");
+        assert_string_not_equal(nics[0].mac, nics[2].mac);
+        unsigned first;
+        assert_int_equal(sscanf(nics[0].mac, "%2x", &first), 1);
+        assert_int_equal(first & 0x03, 0x02);
+        assert_string_equal(nics[0].bridge_dev, "br0");
+        assert_string_equal(nics[2].bridge_dev, "br1");
+        assert_int_equal(nics[0].num_queues, 4);
+        /* Another mode is its own code's business. */
+        assert_string_equal(nics[1].tap, "tapother");
+        assert_string_equal(nics[1].mac, "02:00:00:00:00:02");
+        assert_int_equal(nics_renew(nics, 3, "short"), -EINVAL);
+        for (size_t i = 0; i < 3; i++)
+                network_config_done(&nics[i]);
+}
+
 static void test_tun_links_list(void **state) {
         char **names = (char **) -1;
         /* Read-only too: whatever TAPs this namespace has, loopback is none of them. */
@@ -68,6 +99,7 @@ int main(void) {
                 cmocka_unit_test(test_mac_random),
                 cmocka_unit_test(test_bridge_check),
                 cmocka_unit_test(test_tun_links_list),
+                cmocka_unit_test(test_nics_renew),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include "id.h"
 #include "json-util.h"
 #include "log.h"
+#include "network-tap.h"
 #include "qemu.h"
 #include "snapshot-store.h"
 #include "strv-util.h"
@@ -234,6 +235,10 @@ static int record_build(Manager *m, const Snapshot *s, const CloneRequest *req, 
                 free(d->path);
                 d->path = p;
         }
+        /* The guest's NICs get TAPs of the clone's own and new MACs (the source may run beside it). */
+        k = nics_renew(r->vm.network_configs, r->vm.n_network_configs, id);
+        if (k < 0)
+                return k;
         *ret = TAKE_PTR(r);
         return 0;
 }

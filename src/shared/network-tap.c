@@ -8,6 +8,7 @@
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -32,6 +33,33 @@ int mac_random(char ret[static 18]) {
         /* Locally administered (bit 1), unicast (bit 0 clear): never a vendor's address. */
         b[0] = (uint8_t) ((b[0] & 0xfc) | 0x02);
         snprintf(ret, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+        return 0;
+}
+
+int nics_renew(NetworkConfig *nics, size_t n, const char *id) {
+        for (size_t i = 0; i < n; i++) {
+                char tap[TAP_NAME_MAX + 1], mac[18];
+                char *new_tap, *new_mac;
+
+                if (nics[i].backend != NETWORK_BACKEND_BRIDGE)
+                        continue;
+                int r = tap_name_for_nic(id, (unsigned) i, tap);
+                if (r >= 0)
+                        r = mac_random(mac);
+                if (r < 0)
+                        return r;
+                new_tap = strdup(tap);
+                new_mac = strdup(mac);
+                if (!new_tap || !new_mac) {
+                        free(new_tap);
+                        free(new_mac);
+                        return -ENOMEM;
+                }
+                free(nics[i].tap);
+                free(nics[i].mac);
+                nics[i].tap = new_tap;
+                nics[i].mac = new_mac;
+        }
         return 0;
 }
 

@@ -35,6 +35,11 @@ int tap_create(const char *name, const char *bridge, bool multi_queue, uid_t uid
  * link (not ours to delete). */
 int tap_remove(const char *name);
 
+/* A clone's bridge-mode NICs (same count, mode and bridge as its source's): TAP names of its own id and
+ * new MACs, so that the clone never takes over its source's TAP and the two guests are told apart on the
+ * bridge. NICs of other modes are left as they are. -EINVAL for an id shorter than 8 characters. */
+int nics_renew(NetworkConfig *nics, size_t n, const char *id);
+
 /* The names of every link of kind tun (TAP and TUN devices) in the caller's network namespace. */
 int tun_links_list(char ***ret);
 

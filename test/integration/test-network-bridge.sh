@@ -3,7 +3,7 @@
 # serving DHCP on it; `vm run --nics 1 --bridge br0` gets a TAP owned by the hypervisor's user on the bridge,
 # QEMU a virtio-net device on it and the guest an address by DHCP; stop and rm remove the TAP; a missing
 # bridge or a link that is no bridge is InvalidConfiguration naming "bridge", with nothing left behind; a
-# hypervisor that dies leaves no TAP, and gc removes TAPs no VM uses.
+# hypervisor that dies leaves no TAP, gc removes TAPs no VM uses, and a clone gets a TAP and MAC of its own.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -142,6 +142,55 @@ assert_contains "$(ip -d link show "$tap")" "master br0" "the running VM's TAP a
 assert_eq running "$(vm_json net 'v["state"]')" "state after gc"
 reply=$(varlink_raw_call io.cocoon.Manager.GarbageCollect '{}')
 assert_contains "$reply" '"removedLinks":[]' "GarbageCollect's reply with nothing to remove"
+
+# Issue 9 item 3: a clone's NICs have TAPs of its own and new MACs. The resumed guest still uses the
+# source's MAC (QEMU's saved device state carries the address in use); a reset of its NIC (the driver
+# rebound) loads the clone's MAC, the one on QEMU's command line, and DHCP then leases it an address.
+info "a clone of a bridge-mode VM: its own TAP, a new MAC; both guests get DHCP leases"
+# A guest with a shell on its console, to reset its NIC in.
+cocoonctl image import guestsh --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" \
+        --cmdline "${CMDLINE// cocoon.noshell=1/}" >/dev/null
+sid=$(cocoonctl vm run guestsh --name shsrc --nics 1 --bridge br0 --memory 256M --storage 64M)
+tap=$(vm_json shsrc 'v["networkConfigs"][0]["tap"]')
+mac=$(vm_json shsrc 'v["networkConfigs"][0]["mac"]')
+wait_for 120 grep -q "COCOON-NET eth0 10.77.0." "/var/log/cocoon/vms/$sid/console.log"
+cocoonctl snapshot save shsrc --name netsnap >/dev/null
+cid=$(cocoonctl vm clone netsnap --name netclone)
+ctap=$(vm_json netclone 'v["networkConfigs"][0]["tap"]')
+cmac=$(vm_json netclone 'v["networkConfigs"][0]["mac"]')
+assert_eq "cocoon${cid:0:8}0" "$ctap" "the clone's TAP"
+assert_ne "$mac" "$cmac" "the clone's MAC"
+[[ $cmac =~ ^[0-9a-f][26ae](:[0-9a-f]{2}){5}$ ]] || fail "clone MAC $cmac is not locally administered unicast"
+assert_eq br0 "$(vm_json netclone 'v["networkConfigs"][0]["bridgeDev"]')" "the clone's bridge"
+assert_eq "$mac" "$(vm_json shsrc 'v["networkConfigs"][0]["mac"]')" "the source's MAC after the clone"
+assert_contains "$(ip -d link show "$ctap")" "master br0" "the clone's TAP"
+assert_contains "$(ip -d link show "$tap")" "master br0" "the source's TAP beside the clone's"
+assert_contains "$(cocoonctl vm debug netclone)" "virtio-net-device,netdev=net0,mac=$cmac" "the clone's -device"
+# Typed into the clone guest's shell; $((...)) keeps the console's echo of a line from matching its output.
+reset_nic='d=$(basename $(readlink /sys/class/net/eth0/device)); echo $d >/sys/bus/virtio/drivers/virtio_net/unbind;'
+reset_nic="$reset_nic"' echo $d >/sys/bus/virtio/drivers/virtio_net/bind;'
+reset_nic="$reset_nic"' echo "CLONE-MAC-$((1+1)) $(cat /sys/class/net/eth0/address)"'
+dhcp='ifconfig eth0 up; udhcpc -i eth0 -s /tmp/udhcpc.sh -t 60 -T 1 -A 1 -q -n; echo "CLONE-DHCP-$((2+1))"'
+clog=/var/log/cocoon/vms/$cid/console.log
+fifo=$(mktemp -u)
+mkfifo "$fifo"
+cocoonctl vm console netclone --no-tty <"$fifo" >/dev/null 2>&1 &
+console_pid=$!
+exec 3>"$fifo"
+sleep 2
+echo "$reset_nic" >&3
+wait_for 90 grep -q "CLONE-MAC-2" "$clog"
+assert_contains "$(grep -a "CLONE-MAC-2" "$clog")" "CLONE-MAC-2 $cmac" "the clone guest's MAC after its NIC reset"
+echo "$dhcp" >&3
+wait_for 150 grep -q "CLONE-DHCP-3" "$clog"
+exec 3>&-
+wait "$console_pid" || true
+grep -q "$cmac " "$leases" || fail "dnsmasq has no lease for the clone's $cmac: $(cat "$leases")"
+grep -q "$mac " "$leases" || fail "dnsmasq has no lease for the source's $mac: $(cat "$leases")"
+cocoonctl vm rm -f netclone shsrc >/dev/null
+ip link show "$ctap" >/dev/null 2>&1 && fail "TAP $ctap left after the clone's rm"
+cocoonctl snapshot rm netsnap >/dev/null
+tap=$(vm_json net 'v["networkConfigs"][0]["tap"]')
 
 info "vm rm leaves no TAP"
 cocoonctl vm rm -f net >/dev/null
