@@ -51,6 +51,8 @@ int vm_task_roll_back_creates(Manager *m);
 bool vm_task_busy(Manager *m, const char *id);
 
 const char *vm_task_id(const VmTask *t);
+/* The input a failed task's InvalidConfiguration is about ("image", "network"), NULL if none. */
+const char *vm_task_failure_field(const VmTask *t);
 /* snapshot: the version of the hypervisor binary that wrote the state; NULL if unknown. */
 const char *vm_task_hypervisor_version(const VmTask *t);
 const char *vm_task_kind_to_string(VmTaskKind k);

@@ -18,6 +18,8 @@ typedef enum BackendFailure {
         BACKEND_FAILURE_HYPERVISOR, /* the unit, the hypervisor or its API failed (the default) */
         BACKEND_FAILURE_IMAGE,      /* an image file the VM boots from is missing or unusable */
         BACKEND_FAILURE_INCOMPATIBLE, /* a snapshot's state needs another hypervisor version */
+        BACKEND_FAILURE_NETWORK,      /* a CNI plugin or the network helper failed */
+        BACKEND_FAILURE_NETWORK_CONFIG, /* no such CNI network, or its conflist is unusable */
         _BACKEND_FAILURE_MAX,
 } BackendFailure;
 
@@ -42,6 +44,9 @@ typedef struct BackendWork {
         int cancel_fd;             /* polls readable when the manager shuts down; -EBADF: never */
         char *snapshot_dir;        /* snapshot, clone: the snapshot's payload directory (snapshot store);
                                     * start: the guest's state comes from there (launched incoming) */
+        char *network_helper;      /* cocoon-network (absolute), NULL: not installed */
+        char *cni_config_dir;      /* cocoon.conf [Network] */
+        char *cni_plugin_dir;
 
         /* outputs */
         char *message;             /* why it failed, for operators */
@@ -52,6 +57,7 @@ typedef struct BackendWork {
         bool powered_off;          /* stop: the guest honoured the power button */
         char *hypervisor_version;  /* snapshot (output): the version of the binary the state came from;
                                     * clone (input): the version the snapshot's state needs */
+        bool network_changed;      /* create, start: the NICs in record changed (MACs, addresses granted) */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
@@ -73,6 +79,17 @@ int backend_kill_now(BackendWork *w);
  * A unit that is not loaded, or has no main process left, is success: there is nothing to signal. */
 int backend_kill(BackendWork *w);
 int backend_delete(BackendWork *w);
+
+/* backend-network.c: CNI NICs through the network helper (a transient oneshot unit). add (create): picks the
+ * conflist (config.network, else the first; recorded), namespace, ADD per NIC, TAPs; fills each NIC's MAC
+ * and granted address; on failure nothing is left. ensure (start): sets it up again, asking for the recorded
+ * addresses, when the namespace, a TAP or a CHECK is gone or fails. del (delete): DEL in reverse and the
+ * namespace, best effort. No CNI NICs: nothing to do. */
+int backend_network_add(BackendWork *w);
+int backend_network_ensure(BackendWork *w);
+int backend_network_del(BackendWork *w);
+/* The namespace the hypervisor joins (its first CNI NIC's), NULL without CNI NICs. */
+const char *backend_network_netns_path(const VMRecord *rec);
 
 /* backend-snapshot.c: pauses the guest, has the hypervisor write its state into snapshot_dir, copies every
  * writable disk there (under its base name; reflink, else sparse), and resumes the guest — on every path,
