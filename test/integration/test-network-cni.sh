@@ -39,7 +39,7 @@ exit 1
 EOF
 chmod 755 "$cfg/bin/cocoon-fail"
 bridge_plugin() { # bridge_plugin SUBNET
-        echo '{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":false,'
+        echo '{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":false,"dns":{"nameservers":["10.88.0.53"]},'
         echo '"ipam":{"type":"host-local","ranges":[[{"subnet":"'"$1"'"}]],"dataDir":"'"$cfg/ipam"'"}}'
 }
 cat >"$cfg/net.d/10-test.conflist" <<EOF
@@ -91,7 +91,8 @@ assert_contains "$(ip netns exec "$ns" tc filter show dev tap0 ingress)" "Redire
 [ -e "$cfg/ipam/cocoon-test/$ip" ] || fail "no host-local lease for $ip"
 assert_eq "/run/netns/$ns" "$(unit_property "cocoon-vm@$id.service" NetworkNamespacePath)" \
         "NetworkNamespacePath="
-assert_contains "$(cocoonctl vm debug cni1)" "ip=$ip::10.88.0.1:255.255.255.0:cni1:eth0:off" \
+assert_eq "['10.88.0.53']" "$(vm_json cni1 'v["networkConfigs"][0]["network"]["dns"]')" "DNS from the result"
+assert_contains "$(cocoonctl vm debug cni1)" "ip=$ip::10.88.0.1:255.255.255.0:cni1:eth0:off:10.88.0.53" \
         "the kernel's ip= parameter"
 assert_contains "$(cocoonctl vm list)" "$ip" "vm list shows the address"
 

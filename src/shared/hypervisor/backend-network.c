@@ -183,6 +183,10 @@ static int apply_reply(BackendWork *w, json_object *reply) {
                     (gateway && !(n->address->gateway = strdup(gateway))))
                         return fail(w, -ENOMEM, "out of memory");
                 n->address->prefix = (uint32_t) MIN(MAX(prefix, (int64_t) 0), (int64_t) 32);
+                json_object *dns;
+                if (json_object_object_get_ex(o, "dns", &dns) &&
+                    json_dispatch_strv("dns", dns, &n->address->dns) < 0)
+                        return fail(w, -EBADMSG, "the network helper's answer has bad DNS servers");
         }
         const char *field = NULL;
         _cleanup_free_ char *message = NULL;

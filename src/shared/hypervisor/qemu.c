@@ -110,6 +110,16 @@ static int add_nics(char ***argv, const VMRecord *r, const HypervisorLaunch *l) 
         return 0;
 }
 
+/* The name servers the guest is told: those the first NIC's network gave (CNI), if any. */
+static char *const *nics_dns(const VMRecord *r) {
+        for (size_t i = 0; i < r->vm.n_network_configs; i++) {
+                const NetworkAddress *a = r->vm.network_configs[i].address;
+                if (a && a->dns && a->dns[0])
+                        return a->dns;
+        }
+        return NULL;
+}
+
 static int build_cmdline(const VMRecord *r, const HypervisorLaunch *l, char **ret) {
         const char *base = r->boot_config->cmdline ?: "";
         _cleanup_free_ char *ip = NULL;
@@ -118,7 +128,7 @@ static int build_cmdline(const VMRecord *r, const HypervisorLaunch *l, char **re
         /* The guest contract (cocoon-behavior.md 3.1): with NICs, stable eth<i> names, the hostname and
          * each static address; NICs without one (bridge mode) use DHCP. */
         if (r->vm.n_network_configs > 0) {
-                int k = build_ip_params(r->vm.network_configs, r->vm.n_network_configs, r->vm.name, NULL,
+                int k = build_ip_params(r->vm.network_configs, r->vm.n_network_configs, r->vm.name, nics_dns(r),
                                         &ip);
                 if (k < 0)
                         return k;
