@@ -20,7 +20,9 @@
 
 #define fail backend_fail
 #define NETWORK_DIR_NAME "network"
-#define NETWORK_UNIT_PREFIX "cocoon-network@"
+/* cocoon-network-<command>@<id>.service: one name per command, so that the unit of the create's add, which
+ * systemd may not have collected yet, never delays the first start's ensure. */
+#define NETWORK_UNIT_PREFIX "cocoon-network-"
 
 static bool has_cni_nics(const VMRecord *rec) {
         for (size_t i = 0; i < rec->vm.n_network_configs; i++)
@@ -114,7 +116,7 @@ static int run_helper(BackendWork *w, const char *command, const CniConflist *c,
         if (asprintf(&dir, "%s/" NETWORK_DIR_NAME, w->vm_dir) < 0 ||
             asprintf(&request_path, "%s/request.json", dir) < 0 ||
             asprintf(&response_path, "%s/response.json", dir) < 0 ||
-            asprintf(&unit, NETWORK_UNIT_PREFIX "%s.service", rec->vm.id) < 0 ||
+            asprintf(&unit, NETWORK_UNIT_PREFIX "%s@%s.service", command, rec->vm.id) < 0 ||
             asprintf(&description, "cocoon network of VM %s (%s): %s", rec->vm.name, rec->vm.id, command) < 0)
                 return fail(w, -ENOMEM, "out of memory");
         if ((r = build_request(w, command, c, dir, &request)) < 0)
@@ -196,6 +198,41 @@ static int apply_reply(BackendWork *w, json_object *reply) {
         return 0;
 }
 
+/* A network the create just set up needs no check at the first start (vm run: a second helper run would
+ * double the NIC's cost). The mark holds the boot it was made in: a reboot since has taken the namespace. */
+#define FRESH_FILE_NAME "fresh"
+
+static char *fresh_path(BackendWork *w) {
+        char *p = NULL;
+        return asprintf(&p, "%s/" NETWORK_DIR_NAME "/" FRESH_FILE_NAME, w->vm_dir) < 0 ? NULL : p;
+}
+
+static char *boot_id(void) {
+        char *text = NULL;
+        size_t size;
+        if (read_full_file("/proc/sys/kernel/random/boot_id", &text, &size) < 0)
+                return NULL;
+        text[strcspn(text, "\n")] = 0;
+        return text;
+}
+
+static void fresh_mark(BackendWork *w) {
+        _cleanup_free_ char *path = fresh_path(w), *id = boot_id();
+        if (path && id)
+                (void) write_file_atomic_at(AT_FDCWD, path, id, strlen(id), 0600);
+}
+
+/* Whether the mark is there and of this boot; it is used up either way, so that a start that failed
+ * anyway (the namespace was deleted by hand) checks the next time. */
+static bool fresh_take(BackendWork *w) {
+        _cleanup_free_ char *path = fresh_path(w), *id = boot_id(), *text = NULL;
+        size_t size;
+        if (!path || read_full_file(path, &text, &size) < 0)
+                return false;
+        (void) unlink(path);
+        return id && !w->record->vm.first_booted && streq(text, id);
+}
+
 int backend_network_add(BackendWork *w) {
         _cleanup_(cni_conflist_freep) CniConflist *c = NULL;
         _cleanup_(json_object_putp) json_object *reply = NULL;
@@ -213,6 +250,8 @@ int backend_network_add(BackendWork *w) {
         r = apply_reply(w, reply);
         if (r < 0)
                 (void) backend_network_del(w);
+        else
+                fresh_mark(w);
         return r;
 }
 
@@ -223,6 +262,8 @@ int backend_network_ensure(BackendWork *w) {
         int r;
 
         if (!has_cni_nics(w->record))
+                return 0;
+        if (fresh_take(w))
                 return 0;
         if ((r = load_conflist(w, &c)) < 0 || (r = run_helper(w, "ensure", c, &reply)) < 0)
                 return r;
