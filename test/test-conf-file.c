@@ -117,6 +117,8 @@ static void test_every_key(void **state) {
             "Binary=/usr/local/bin/qemu-system-x86_64\n"
             "[Network]\n"
             "DNS=8.8.8.8  1.1.1.1 8.8.8.8\n"
+            "ConfigDirectory=/srv/cni/net.d\n"
+            "PluginDirectory=/opt/cni/bin\n"
             "[ Manager ]\n"
             "PoolSize=5\n");
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
@@ -130,7 +132,29 @@ static void test_every_key(void **state) {
         assert_int_equal(strv_length(c.network_dns), 2);
         assert_string_equal(c.network_dns[0], "8.8.8.8");
         assert_string_equal(c.network_dns[1], "1.1.1.1");
+        assert_string_equal(c.cni_config_dir, "/srv/cni/net.d");
+        assert_string_equal(c.cni_plugin_dir, "/opt/cni/bin");
         assert_null(c.warnings);
+}
+
+static void test_network_directories(void **state) {
+        Dir *d = *state;
+        static const char *const bad[] = { "relative/dir", "/a/../etc", "/a/./b", "/a/..", "/a:/b", "" };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(cocoon_config_done) CocoonConfig c = {};
+                _cleanup_free_ char *error = NULL;
+                char text[128];
+                snprintf(text, sizeof(text), "[Network]\nPluginDirectory=%s\n", bad[i]);
+                put(d->conf, text);
+                assert_int_equal(cocoon_config_load(d->conf, &c, &error), -EINVAL);
+                assert_non_null(strstr(error, ":2:"));
+        }
+        _cleanup_(cocoon_config_done) CocoonConfig c = {};
+        put(d->conf, "# defaults\n");
+        assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
+        assert_string_equal(c.cni_config_dir, "/etc/cni/net.d");
+        assert_string_equal(c.cni_plugin_dir, "/usr/lib/cni");
 }
 
 /* Backends this build does not implement are not configurable: their sections are unknown, and none of them
@@ -350,6 +374,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_missing_file_is_defaults, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_empty_and_comments_only, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_network_directories, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_every_key, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_ignored, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_only_implemented_backends, dir_setup, dir_teardown),

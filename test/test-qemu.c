@@ -235,6 +235,17 @@ static void test_argv_nics(void **state) {
         assert_string_equal(arg_after(dns_argv, "-append"),
                             "console=ttyS0 cocoon.layers=cocoon-layer0 net.ifnames=0 cocoon.hostname=web"
                             " ip=10.0.0.2::10.0.0.1:255.255.255.0:web:eth1:off:10.0.0.53:10.0.0.54");
+
+        /* The name servers a CNI network gave go after each static address (3.1: at most two), and take the
+         * place of cocoon.conf's. */
+        _cleanup_strv_free_ char **cni_argv = NULL;
+        assert_int_equal(strv_extend(&a->dns, "8.8.8.8"), 0);
+        assert_int_equal(strv_extend(&a->dns, "1.1.1.1"), 0);
+        assert_int_equal(strv_extend(&a->dns, "9.9.9.9"), 0);
+        assert_int_equal(qemu_build_argv(r, &l, &cni_argv), 0);
+        assert_string_equal(arg_after(cni_argv, "-append"),
+                            "console=ttyS0 cocoon.layers=cocoon-layer0 net.ifnames=0 cocoon.hostname=web"
+                            " ip=10.0.0.2::10.0.0.1:255.255.255.0:web:eth1:off:8.8.8.8:1.1.1.1");
         l.dns = NULL;
 
         /* A multiqueue NIC (numQueues counts rx and tx): a queue pair each, mq on the device. */

@@ -54,6 +54,7 @@ static void add_nics(VMRecord *r) {
         n.address->ip = xstrdup("10.22.0.5");
         n.address->gateway = xstrdup("10.22.0.1");
         n.address->prefix = 16;
+        assert_int_equal(strv_extend(&n.address->dns, "8.8.8.8"), 0);
         assert_int_equal(vm_add_network_config(&r->vm, &n), 0);
 
         n = (NetworkConfig){
@@ -782,6 +783,12 @@ static void nw_gateway_bad(NetworkConfig *n) {
 static void nw_gateway_none(NetworkConfig *n) {
         replace(&n[0].address->gateway, NULL);
 }
+static void nw_dns_v6(NetworkConfig *n) {
+        (void) strv_extend(&n[0].address->dns, "fd00::53");
+}
+static void nw_dns_two(NetworkConfig *n) {
+        (void) strv_extend(&n[0].address->dns, "1.1.1.1");
+}
 
 static void test_validate_network(void **state) {
         const struct {
@@ -795,6 +802,7 @@ static void test_validate_network(void **state) {
                 {nw_cni_with_dev, false}, {nw_bad_backend, false}, {nw_netns_relative, false},
                 {nw_ip_bad, false},       {nw_ip_v6, false},       {nw_prefix_33, false},
                 {nw_prefix_32, true},     {nw_gateway_bad, false}, {nw_gateway_none, true},
+                {nw_dns_v6, false},       {nw_dns_two, true},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {

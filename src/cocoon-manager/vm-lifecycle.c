@@ -16,6 +16,8 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager-operations.h"
+#include "network-cni.h"
+#include "network-netns.h"
 #include "network-tap.h"
 #include "qemu.h"
 #include "resolve.h"
@@ -36,13 +38,14 @@ static int reply_invalid_configuration(Varlink *link, const char *field, const c
 }
 
 /* A failed Create/Start reported to the caller with the fields its error declares. */
-static int reply_task_error(Manager *m, Varlink *link, const char *error_id, const char *id, const char *message) {
+static int reply_task_error(Manager *m, Varlink *link, const char *error_id, const char *id, const char *message,
+                            const char *field) {
         _cleanup_(json_object_putp) json_object *p = json_object_new_object();
         const VMRecord *r = store_get(m->store, id);
         if (!p || json_add_string(p, "id", id) < 0 || json_add_string(p, "message", message) < 0)
                 return -ENOMEM;
-        /* The only configuration a create can find wrong after validation is the image's files. */
-        if (streq(error_id, VM_ERROR_INVALID_CONFIGURATION) && json_add_string(p, "field", "image") < 0)
+        /* What a create can find wrong after validation: the image's files, the CNI network. */
+        if (streq(error_id, VM_ERROR_INVALID_CONFIGURATION) && json_add_string(p, "field", field ?: "image") < 0)
                 return -ENOMEM;
         if (streq(error_id, VM_ERROR_INVALID_STATE) && r &&
             json_add_string(p, "state", vm_state_to_string(r->vm.state)) < 0)
@@ -55,7 +58,7 @@ static int reply_task_error(Manager *m, Varlink *link, const char *error_id, con
 typedef struct CreateRequest {
         char id[ID_LENGTH + 1];
         char default_name[VM_NAME_MAX + 1];
-        const char *name, *image, *backend, *accel, *cmdline, *bridge;
+        const char *name, *image, *backend, *accel, *cmdline, *bridge, *network;
         int64_t cpu, memory, storage, nics; /* nics INT64_MIN: not given */
         bool start;
 } CreateRequest;
@@ -74,6 +77,8 @@ static int create_request_parse(json_object *p, CreateRequest *req, const char *
                 { "nics", json_type_int, json_dispatch_int64, offsetof(CreateRequest, nics), JSON_NULLABLE },
                 { "bridge", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, bridge),
                   JSON_NULLABLE },
+                { "network", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, network),
+                  JSON_NULLABLE },
                 {},
         };
         *req = (CreateRequest){ .cpu = VM_DEFAULT_CPU, .memory = VM_DEFAULT_MEMORY,
@@ -81,9 +86,9 @@ static int create_request_parse(json_object *p, CreateRequest *req, const char *
         int r = json_dispatch(p, table, 0, req, ret_bad);
         if (r < 0)
                 return r;
-        /* A bridge alone means one NIC on it. */
+        /* A bridge or a network alone means one NIC on it. */
         if (req->nics == INT64_MIN)
-                req->nics = req->bridge ? 1 : 0;
+                req->nics = req->bridge || req->network ? 1 : 0;
         r = id_generate(req->id);
         if (r < 0)
                 return r;
@@ -117,10 +122,33 @@ static int record_add_storage(Manager *m, VMRecord *r, const Image *img, const c
         return 0;
 }
 
+/* CNI mode: NIC i is the CNI interface eth<i> in the VM's namespace cocoon-<id> and TAP tap<i> next to it;
+ * MAC and address come from the network when the create sets it up (backend_network_add()). */
+static int record_add_cni_nics(VMRecord *r, const CreateRequest *req) {
+        _cleanup_free_ char *netns = NULL;
+        int k = netns_path_for_vm(r->vm.id, &netns);
+        if (k < 0)
+                return k;
+        if (req->network && !(r->vm.config.network = strdup(req->network)))
+                return -ENOMEM;
+        for (int64_t i = 0; i < req->nics; i++) {
+                NetworkConfig n = { .backend = NETWORK_BACKEND_CNI,
+                                    .num_queues = r->vm.config.cpu > 1 ? 2 * r->vm.config.cpu : 0 };
+                if (asprintf(&n.tap, "tap%u", (unsigned) i) < 0 || !(n.netns_path = strdup(netns)) ||
+                    vm_add_network_config(&r->vm, &n) < 0) {
+                        network_config_done(&n);
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
 /* Bridge mode: NIC i is TAP cocoon<id[0..8)><i> on the bridge, with a random locally administered MAC
  * (multiqueue with more than one vCPU); the guest asks the bridge's network for an address (DHCP), so the
  * record has none. */
 static int record_add_nics(VMRecord *r, const CreateRequest *req) {
+        if (req->nics > 0 && !req->bridge)
+                return record_add_cni_nics(r, req);
         for (int64_t i = 0; i < req->nics; i++) {
                 char tap[TAP_NAME_MAX + 1], mac[18];
                 int k = tap_name_for_nic(r->vm.id, (unsigned) i, tap);
@@ -217,9 +245,15 @@ static int create_check_network(Varlink *link, const CreateRequest *req) {
                 snprintf(message, sizeof(message), "nics must be between 0 and %u", VM_NICS_MAX);
                 return reply_invalid_configuration(link, "nics", message);
         }
-        if (req->nics > 0 && !req->bridge)
-                return reply_invalid_configuration(link, "bridge", "NICs need a bridge to attach to "
-                                                   "(CNI networks are not supported yet)");
+        if (req->network && req->bridge)
+                return reply_invalid_configuration(link, "network", "a NIC is either on a CNI network or on a "
+                                                   "bridge, not both");
+        if (req->network && !cni_name_is_valid(req->network))
+                return reply_invalid_configuration(link, "network", "network must name a CNI network (letters, "
+                                                   "digits, '_', '.', '-')");
+        if (req->network && req->nics == 0)
+                return reply_invalid_configuration(link, "nics", "a network needs at least one NIC");
+        /* Which networks exist is read from the conflist directory in the worker (no file reads here). */
         if (!req->bridge)
                 return 1;
         if (req->nics == 0)
@@ -331,7 +365,7 @@ static void reply_vm(Manager *m, Varlink *link, const char *id) {
 static void on_create_started(Manager *m, const VmTask *t, const char *error_id, const char *message, void *userdata) {
         CreateCall *c = userdata;
         if (error_id)
-                (void) reply_task_error(m, c->link, error_id, vm_task_id(t), message);
+                (void) reply_task_error(m, c->link, error_id, vm_task_id(t), message, vm_task_failure_field(t));
         else
                 reply_vm(m, c->link, vm_task_id(t));
         create_call_free(c);
@@ -340,7 +374,7 @@ static void on_create_started(Manager *m, const VmTask *t, const char *error_id,
 static void on_create_done(Manager *m, const VmTask *t, const char *error_id, const char *message, void *userdata) {
         CreateCall *c = userdata;
         if (error_id) {
-                (void) reply_task_error(m, c->link, error_id, vm_task_id(t), message);
+                (void) reply_task_error(m, c->link, error_id, vm_task_id(t), message, vm_task_failure_field(t));
                 return create_call_free(c);
         }
         if (!c->start) {

@@ -64,6 +64,14 @@ static const char *const failure_error_table[_BACKEND_FAILURE_MAX] = {
         [BACKEND_FAILURE_HYPERVISOR] = VM_ERROR_HYPERVISOR_FAILED,
         [BACKEND_FAILURE_IMAGE] = VM_ERROR_INVALID_CONFIGURATION,
         [BACKEND_FAILURE_INCOMPATIBLE] = VM_ERROR_INCOMPATIBLE_SNAPSHOT,
+        [BACKEND_FAILURE_NETWORK] = VM_ERROR_NETWORK_FAILED,
+        [BACKEND_FAILURE_NETWORK_CONFIG] = VM_ERROR_INVALID_CONFIGURATION,
+};
+
+/* The input an InvalidConfiguration after validation is about. */
+static const char *const failure_field_table[_BACKEND_FAILURE_MAX] = {
+        [BACKEND_FAILURE_IMAGE] = "image",
+        [BACKEND_FAILURE_NETWORK_CONFIG] = "network",
 };
 
 typedef int (*BackendWorkFunc)(BackendWork *w);
@@ -89,6 +97,10 @@ const char *vm_task_id(const VmTask *t) {
 
 char *const *vm_task_removed_links(const VmTask *t) {
         return t->work ? t->work->removed_links : NULL;
+}
+
+const char *vm_task_failure_field(const VmTask *t) {
+        return t->work ? failure_field_table[t->work->failure] : NULL;
 }
 
 const char *vm_task_hypervisor_version(const VmTask *t) {
@@ -246,7 +258,9 @@ static void on_work_done(int result, void *userdata) {
                         (void) vm_remove(m, t->id);
                         return task_finish(t, failure, message);
                 }
-                r = vm_set_state(m, t->id, VM_STATE_CREATED, NULL);
+                r = w->network_changed ? vm_set_network(m, t->id, w->record) : 0;
+                if (r >= 0)
+                        r = vm_set_state(m, t->id, VM_STATE_CREATED, NULL);
                 if (r < 0)
                         return task_record_failed(t, r);
                 return task_finish(t, NULL, NULL);
@@ -261,7 +275,10 @@ static void on_work_done(int result, void *userdata) {
                 /* Runtime first, so that the change announced already carries it. */
                 vm_console_attach(m, t->id, TAKE_FD(w->console_fd));
                 vm_set_main_pid(m, t->id, w->main_pid);
-                r = vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
+                /* A network set up again: the addresses granted now are the ones the guest was given. */
+                r = w->network_changed ? vm_set_network(m, t->id, w->record) : 0;
+                if (r >= 0)
+                        r = vm_set_state(m, t->id, VM_STATE_RUNNING, NULL);
                 if (r < 0)
                         return task_record_failed(t, r);
                 return task_finish(t, NULL, NULL);
@@ -339,6 +356,10 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         if (m->stop_helper && !(w->stop_helper = strdup(m->stop_helper)))
                 return -ENOMEM;
         w->cancel_fd = job_queue_cancel_fd(m->jobs);
+        if ((m->network_helper && !(w->network_helper = strdup(m->network_helper))) ||
+            !(w->cni_config_dir = strdup(m->config.cni_config_dir)) ||
+            !(w->cni_plugin_dir = strdup(m->config.cni_plugin_dir)))
+                return -ENOMEM;
         if ((t->options.snapshot_dir && !(w->snapshot_dir = strdup(t->options.snapshot_dir))) ||
             (t->options.hypervisor_version &&
              !(w->hypervisor_version = strdup(t->options.hypervisor_version))) ||

@@ -59,6 +59,8 @@ const char *vm_task_id(const VmTask *t);
 char *const *vm_task_removed_links(const VmTask *t);
 /* Queues a release-nics task for a VM whose hypervisor is gone, if it has bridge-mode NICs. */
 void vm_task_release_nics(Manager *m, const char *id);
+/* The input a failed task's InvalidConfiguration is about ("image", "network"), NULL if none. */
+const char *vm_task_failure_field(const VmTask *t);
 /* snapshot: the version of the hypervisor binary that wrote the state; NULL if unknown. */
 const char *vm_task_hypervisor_version(const VmTask *t);
 /* A snapshot task's payload holds the RAM as a file (memoryFormat "file"), not in the state. */

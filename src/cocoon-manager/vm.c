@@ -218,6 +218,39 @@ int vm_set_snapshot_id(Manager *m, const char *id, const char *snapshot_id, bool
         return 0;
 }
 
+int vm_set_network(Manager *m, const char *id, const VMRecord *from) {
+        const VMRecord *current = store_get(m->store, id);
+        _cleanup_(vm_record_freep) VMRecord *r = NULL;
+        if (!current)
+                return -ENOENT;
+        int k = vm_record_copy(current, &r);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < r->vm.n_network_configs; i++)
+                network_config_done(r->vm.network_configs + i);
+        r->vm.n_network_configs = 0;
+        for (size_t i = 0; i < from->vm.n_network_configs; i++) {
+                NetworkConfig n;
+                if ((k = network_config_copy(&n, from->vm.network_configs + i)) < 0)
+                        return k;
+                if ((k = vm_add_network_config(&r->vm, &n)) < 0) {
+                        network_config_done(&n);
+                        return k;
+                }
+        }
+        free(r->vm.config.network);
+        r->vm.config.network = NULL;
+        if (from->vm.config.network && !(r->vm.config.network = strdup(from->vm.config.network)))
+                return -ENOMEM;
+        r->vm.updated_at = now_usec(CLOCK_REALTIME);
+        k = store_put(m->store, r);
+        if (k < 0)
+                return log_vm_error_errno(id, k, "Failed to write the record of VM %s (its NICs): %m", id);
+        runtime_invalidate(m, id);
+        vm_emit(m, VM_EVENT_CHANGED, id);
+        return 0;
+}
+
 int vm_remove(Manager *m, const char *id) {
         int k = store_remove(m->store, id);
         if (k < 0)

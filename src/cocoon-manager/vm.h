@@ -55,6 +55,9 @@ size_t vm_count_state(Manager *m, VMState s);
 /* Adds (present) or drops snapshot_id in the VM's snapshotIds: written, then announced; no change, no write.
  * -ENOENT when there is no such VM. */
 int vm_set_snapshot_id(Manager *m, const char *id, const char *snapshot_id, bool present);
+/* Takes the NICs (MACs, addresses) and the network name from `from` (a worker's copy of the record): written,
+ * then announced. -ENOENT when there is no such VM. */
+int vm_set_network(Manager *m, const char *id, const VMRecord *from);
 /* Drops the record (its file, and the VM directory if that is empty) and announces the removal. */
 int vm_remove(Manager *m, const char *id);
 

@@ -64,9 +64,11 @@ static const CtlOption options_vm_create[] = {
                   "Acceleration (default: Accel= of cocoon.conf, auto)"),
         CTL_VALUE("append", 0, "ARGS", &arg_vm_cmdline,
                   "Extra kernel command line arguments (default: none)"),
-        CTL_VALUE("nics", 0, "N", &arg_nics, "NICs, 0-8 (default: 0, or 1 with --bridge)"),
+        CTL_VALUE("nics", 0, "N", &arg_nics, "NICs, 0-8 (default: 0, or 1 with --bridge or --network)"),
         CTL_VALUE("bridge", 0, "BRIDGE", &arg_bridge,
                   "Put the NICs on this host bridge; the guest uses DHCP (default: none)"),
+        CTL_VALUE("network", 0, "NAME", &arg_network,
+                  "CNI network of the NICs (default: the first *.conflist of ConfigDirectory=)"),
         OPT_JSON,
         /* vm run's own: vm create takes all but the last N_VM_RUN_ONLY_OPTIONS. */
         CTL_FLAG("console", 0, &arg_console, "Attach to the serial console once started (as vm console)"),
@@ -175,7 +177,7 @@ static const Verb verbs[] = {
           .options = options_vm_create, .n_options = ELEMENTSOF(options_vm_create) - N_VM_RUN_ONLY_OPTIONS,
           .usage = "vm create IMAGE [--name NAME] [--cpu N] [--memory SIZE] [--storage SIZE]",
           .help = "Create a VM from an image (also --backend, --accel auto|kvm|tcg, --append KERNEL-ARGS, "
-                  "--nics N --bridge BRIDGE).",
+                  "--nics N [--network NAME | --bridge BRIDGE]).",
           .example = "cocoonctl vm create debian --name web --cpu 2 --memory 1G" },
         { .group = "vm", .name = "run", .min_args = 1, .max_args = 1, .run = verb_vm_run,
           OPTS(options_vm_create), .usage = "vm run IMAGE [--name NAME] [...] [--console [--no-tty]]",

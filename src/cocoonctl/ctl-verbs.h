@@ -27,7 +27,7 @@ extern bool arg_force;
 int verb_vm_status(int argc, char **argv);
 int verb_vm_watch(int argc, char **argv);
 extern bool arg_event;
-extern const char *arg_nics, *arg_bridge;
+extern const char *arg_nics, *arg_bridge, *arg_network;
 /* ctl-image.c */
 int verb_image_import(int argc, char **argv);
 int verb_image_list(int argc, char **argv);

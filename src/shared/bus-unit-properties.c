@@ -208,7 +208,8 @@ int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec) {
                 return r;
 
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
-                                  "Type", "s", "exec",          /* exec failures fail the start job */
+                                  /* exec failures fail the start job */
+                                  "Type", "s", spec->oneshot ? "oneshot" : "exec",
                                   "KillMode", "s", "mixed",     /* SIGTERM the VMM, SIGKILL the rest */
                                   "SendSIGKILL", "b", 1,
                                   "CollectMode", "s", "inactive-or-failed",

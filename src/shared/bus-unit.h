@@ -44,6 +44,7 @@ typedef struct UnitSpec {
         char **environment;                 /* "KEY=value", may be NULL */
         const char *network_namespace_path; /* e.g. /run/netns/<name>, may be NULL */
         const UnitSandbox *sandbox;         /* NULL: not confined */
+        bool oneshot;                       /* Type=oneshot: the start job ends when the program exits */
 } UnitSpec;
 
 /* The state of one unit as systemd reports it. Strings are owned; free with unit_runtime_done(). */

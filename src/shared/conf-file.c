@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The manager's configuration: /etc/cocoon/cocoon.conf plus cocoon.conf.d/ drop-ins, INI like systemd's. */
 #include <dirent.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "network-dns.h"
+#include "network-cni.h"
 #include "parse-util.h"
 #include "strv-util.h"
 #include "time-util.h"
@@ -136,6 +138,22 @@ static int config_parse_dns(const char *value, void *field) {
         return 0;
 }
 
+static bool has_suffix(const char *s, const char *suffix) {
+        size_t n = strlen(s), m = strlen(suffix);
+        return n >= m && streq(s + n - m, suffix);
+}
+
+/* An absolute directory path without "." or ".." components (CNI_PATH takes no ':'). */
+static int config_parse_directory(const char *value, void *field) {
+        if (isempty(value) || value[0] != '/' || strlen(value) >= PATH_MAX || strstr(value, "/./") ||
+            strstr(value, "/../") || has_suffix(value, "/.") || has_suffix(value, "/.."))
+                return -EINVAL;
+        for (const char *p = value; *p; p++)
+                if ((unsigned char) *p < ' ' || *p == 0x7f || *p == ':')
+                        return -EINVAL;
+        return replace_string(field, value);
+}
+
 typedef struct ConfigItem {
         const char *section;
         const char *key;
@@ -153,6 +171,8 @@ static const ConfigItem config_items[] = {
         { "QEMU", "Accel", config_parse_accel, FIELD(qemu_accel) },
         { "QEMU", "Binary", config_parse_binary, FIELD(qemu_binary) },
         { "Network", "DNS", config_parse_dns, FIELD(network_dns) },
+        { "Network", "ConfigDirectory", config_parse_directory, FIELD(cni_config_dir) },
+        { "Network", "PluginDirectory", config_parse_directory, FIELD(cni_plugin_dir) },
 #undef FIELD
 };
 
@@ -176,6 +196,8 @@ void cocoon_config_done(CocoonConfig *c) {
         c->default_backend = mfree(c->default_backend);
         c->qemu_binary = mfree(c->qemu_binary);
         c->network_dns = strv_free(c->network_dns);
+        c->cni_config_dir = mfree(c->cni_config_dir);
+        c->cni_plugin_dir = mfree(c->cni_plugin_dir);
         c->warnings = strv_free(c->warnings);
 }
 
@@ -201,7 +223,9 @@ int cocoon_config_defaults(CocoonConfig *ret) {
 
         c.default_backend = strdup("qemu");
         c.qemu_binary = strdup("qemu-system-x86_64");
-        if (!c.default_backend || !c.qemu_binary)
+        c.cni_config_dir = strdup(CNI_CONFIG_DIRECTORY_DEFAULT);
+        c.cni_plugin_dir = strdup(CNI_PLUGIN_DIRECTORY_DEFAULT);
+        if (!c.default_backend || !c.qemu_binary || !c.cni_config_dir || !c.cni_plugin_dir)
                 return -ENOMEM;
 
         *ret = c;

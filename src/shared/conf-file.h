@@ -26,7 +26,9 @@ Accel accel_from_string(const char *s);
  *                   ConsoleLogMaxBytes= [1M] size cap of a VM's console.log (a size: 512K, 1M, 1048576; > 0)
  * [QEMU]            Accel= [auto]          auto | kvm | tcg
  *                   Binary= [qemu-system-x86_64] a name looked up in $PATH or an absolute path
- * [Network]         DNS= [none]            IPv4 name servers for guests with static NICs (the first two) */
+ * [Network]         DNS= [none]            IPv4 name servers for guests with static NICs (the first two)
+ *                   ConfigDirectory= [/etc/cni/net.d] where CNI conflists (*.conflist) are read
+ *                   PluginDirectory= [/usr/lib/cni]   where CNI plugins are run from (absolute paths) */
 typedef struct CocoonConfig {
         uint64_t stop_timeout_usec;
         uint64_t kill_grace_usec;
@@ -36,6 +38,8 @@ typedef struct CocoonConfig {
         Accel qemu_accel;
         char *qemu_binary;
         char **network_dns; /* NULL: none */
+        char *cni_config_dir;
+        char *cni_plugin_dir;
         /* What was ignored, one line each ("<file>:<line>: Unknown setting Foo= in [Manager], ignored."):
          * an unknown section (once, not per key in it) or an unknown key of a known section. NULL: none. */
         char **warnings;

@@ -26,6 +26,7 @@ extern const VarlinkInterface vl_interface_io_cocoon_Snapshot;
 #define VM_ERROR_SUBSCRIBER_TOO_SLOW "io.cocoon.VM.SubscriberTooSlow"
 #define VM_ERROR_NO_SUCH_SNAPSHOT "io.cocoon.VM.NoSuchSnapshot"
 #define VM_ERROR_INCOMPATIBLE_SNAPSHOT "io.cocoon.VM.IncompatibleSnapshot"
+#define VM_ERROR_NETWORK_FAILED "io.cocoon.VM.NetworkFailed"
 
 #define IMAGE_ERROR_NO_SUCH_IMAGE "io.cocoon.Image.NoSuchImage"
 #define IMAGE_ERROR_IMAGE_IN_USE "io.cocoon.Image.ImageInUse"

@@ -117,10 +117,15 @@ static const VarlinkField create_in[] = {
           .doc = "Appended to the image's kernel command line." },
         { .name = "start", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE, .doc = "Start it once created." },
         { .name = "nics", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
-          .doc = "NICs, 0-8 (default 0, or 1 with bridge); NIC i is the guest's eth<i>." },
+          .doc = "NICs, 0-8 (default 0, or 1 with bridge or network); NIC i is the guest's eth<i>." },
         { .name = "bridge", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
           .doc = "An existing bridge in the manager's network namespace: each NIC is a TAP on it, created "
                  "at start and removed at stop; the guest gets its address by DHCP." },
+        { .name = "network", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "CNI mode (NICs without bridge): the name of a conflist in [Network] ConfigDirectory= of "
+                 "cocoon.conf; default the first *.conflist by file name. Each NIC is eth<i> in the VM's "
+                 "network namespace cocoon-<id> (CNI ADD at create, DEL at delete) joined to a TAP; the "
+                 "guest gets the address IPAM granted on its kernel command line." },
         {},
 };
 
@@ -317,6 +322,12 @@ static const VarlinkSymbol error_record_not_written = {
         .doc = "The VM's record could not be written (e.g. the disk is full): the operation was undone where "
                "it could be (a started hypervisor is stopped, a created VM removed), and the call fails.",
 };
+static const VarlinkSymbol error_network_failed = {
+        .kind = VARLINK_SYMBOL_ERROR, .name = "NetworkFailed", .input = hypervisor_failed_fields,
+        .doc = "Setting up or checking the VM's CNI network failed (a plugin's error, its IPAM out of "
+               "addresses, the network helper); message has the plugin's own text. Nothing of the failed "
+               "setup is left.",
+};
 static const VarlinkSymbol error_subscriber_too_slow = {
         .kind = VARLINK_SYMBOL_ERROR, .name = "SubscriberTooSlow", .input = message_fields,
         .doc = "Ends a Watch whose caller let too many events pile up unread; watch again.",
@@ -414,6 +425,7 @@ static const VarlinkSymbol *const symbols[] = {
         &error_not_supported,
         &error_hypervisor_failed,
         &error_record_not_written,
+        &error_network_failed,
         &error_subscriber_too_slow,
         &error_no_such_snapshot,
         &error_incompatible_snapshot,

@@ -90,6 +90,7 @@ static const JsonDispatch address_dispatch_table[] = {
         {"gateway", json_type_string, json_dispatch_string, offsetof(NetworkAddress, gateway),
          JSON_NULLABLE},
         {"prefix", json_type_int, json_dispatch_uint32, offsetof(NetworkAddress, prefix), JSON_MANDATORY},
+        {"dns", json_type_array, json_dispatch_strv, offsetof(NetworkAddress, dns), JSON_NULLABLE},
         {},
 };
 
@@ -382,6 +383,8 @@ static int network_address_append_json(const void *data, json_object *o) {
                 r = json_add_string(o, "gateway", a->gateway);
         if (r >= 0)
                 r = json_add_uint64(o, "prefix", a->prefix);
+        if (r >= 0 && a->dns && a->dns[0])
+                r = json_add_strv(o, "dns", a->dns);
         return r;
 }
 

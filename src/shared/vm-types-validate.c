@@ -360,6 +360,11 @@ static int network_config_validate(const NetworkConfig *n, size_t i, const char 
                                 "networkConfigs[%zu]: network needs an IPv4 ip, an optional IPv4 gateway "
                                 "and a prefix of 0-32",
                                 i);
+                for (size_t j = 0; n->address->dns && n->address->dns[j]; j++)
+                        if (j >= 16 || !ipv4_is_valid(n->address->dns[j]))
+                                return invalid(ret_field, ret_message, "networkConfigs",
+                                               "networkConfigs[%zu]: network.dns must be up to 16 IPv4 "
+                                               "addresses", i);
         }
         return 0;
 }

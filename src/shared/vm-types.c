@@ -114,6 +114,7 @@ NetworkAddress *network_address_free(NetworkAddress *a) {
                 return NULL;
         free(a->ip);
         free(a->gateway);
+        strv_free(a->dns);
         return mfree(a);
 }
 
@@ -246,7 +247,8 @@ static int network_address_copy(const NetworkAddress *src, NetworkAddress **ret)
         if (!a)
                 return -ENOMEM;
         a->prefix = src->prefix;
-        if (strdup_to(&a->ip, src->ip) < 0 || strdup_to(&a->gateway, src->gateway) < 0)
+        if (strdup_to(&a->ip, src->ip) < 0 || strdup_to(&a->gateway, src->gateway) < 0 ||
+            (src->dns && strv_copy(src->dns, &a->dns) < 0))
                 return -ENOMEM;
         *ret = TAKE_PTR(a);
         return 0;
@@ -383,7 +385,8 @@ static bool storage_config_equal(const StorageConfig *a, const StorageConfig *b)
 static bool network_address_equal(const NetworkAddress *a, const NetworkAddress *b) {
         if (!a || !b)
                 return a == b;
-        return streq_ptr(a->ip, b->ip) && streq_ptr(a->gateway, b->gateway) && a->prefix == b->prefix;
+        return streq_ptr(a->ip, b->ip) && streq_ptr(a->gateway, b->gateway) && a->prefix == b->prefix &&
+               strv_equal(a->dns, b->dns);
 }
 
 static bool network_config_equal(const NetworkConfig *a, const NetworkConfig *b) {

@@ -111,11 +111,12 @@ typedef struct StorageConfig {
         int direct_io; /* data disks only: -1 inherit the VM setting (omitted), 0 off, 1 on */
 } StorageConfig;
 
-/* Static IPv4 address of a NIC; absent = DHCP / none. JSON object "network": ip, gateway, prefix. */
+/* Static IPv4 address of a NIC; absent = DHCP / none. JSON object "network": ip, gateway, prefix, dns. */
 typedef struct NetworkAddress {
         char *ip;
         char *gateway; /* may be NULL */
         uint32_t prefix;
+        char **dns; /* IPv4 name servers the network gave (CNI result), may be NULL; omitted when none */
 } NetworkAddress;
 
 /* One NIC. JSON keys: tap, mac, numQueues, queueSize, backend, bridgeDev, netnsPath, network. */

@@ -42,7 +42,7 @@ refused() { # refused PARAMETERS-JSON FIELD
 }
 refused '{"image":"guest","nics":1,"bridge":"nosuchbr"}' bridge
 refused '{"image":"guest","bridge":"lo"}' bridge
-refused '{"image":"guest","nics":1}' bridge
+refused '{"image":"guest","nics":1}' network # CNI mode, and no conflist here
 refused '{"image":"guest","nics":9,"bridge":"br0"}' nics
 refused '{"image":"guest","nics":-1,"bridge":"br0"}' nics
 refused '{"image":"guest","nics":0,"bridge":"br0"}' nics

@@ -51,7 +51,7 @@ files=$(cd "$root" && find . ! -type d | sed 's|^\./||' | sort)
 while IFS= read -r line; do
         echo "   $line"
 done <<<"$files"
-for f in usr/bin/cocoonctl usr/libexec/cocoon-manager usr/libexec/cocoon-vm-stop \
+for f in usr/bin/cocoonctl usr/libexec/cocoon-manager usr/libexec/cocoon-vm-stop usr/libexec/cocoon-network \
         lib/systemd/system/cocoon-manager.service lib/systemd/system/cocoon-manager.socket \
         lib/systemd/system/cocoon.slice usr/lib/tmpfiles.d/cocoon.conf usr/lib/sysusers.d/cocoon.conf \
         usr/share/man/man1/cocoonctl.1.gz usr/share/man/man5/cocoon.conf.5.gz \

@@ -60,6 +60,9 @@ void backend_work_free(BackendWork *w) {
         strv_free(w->links);
         strv_free(w->dns);
         strv_free(w->removed_links);
+        free(w->network_helper);
+        free(w->cni_config_dir);
+        free(w->cni_plugin_dir);
         safe_close(w->console_fd);
         free(w);
 }
@@ -118,6 +121,8 @@ static int create_disks(BackendWork *w) {
 
 int backend_create(BackendWork *w) {
         int r = create_disks(w);
+        if (r >= 0)
+                r = backend_network_add(w);
         if (r < 0) {
                 /* Nothing stays behind a failed create: the disk and log directory go here, the placeholder
                  * record (and with it the empty VM directory) on the event loop. */
@@ -335,6 +340,7 @@ static int build_unit_spec(BackendWork *w, char **argv, UnitSandbox *sandbox, Un
                 .working_directory = rec->run_dir,
                 .timeout_stop_usec = w->kill_grace_usec,
                 .sandbox = sandbox,
+                .network_namespace_path = backend_network_netns_path(rec),
         };
         return 0;
 }
@@ -407,6 +413,9 @@ int backend_start(BackendWork *w) {
         if ((r = mkdir_p(rec->run_dir, 0700)) < 0 || (r = mkdir_p(rec->log_dir, 0700)) < 0)
                 return fail(w, r, "cannot create the VM's directories: %m");
         (void) cleanup_runtime_files(rec->run_dir, runtime_files);
+        /* Before the command line, which carries the addresses: a recreated network may have others. */
+        if ((r = backend_network_ensure(w)) < 0)
+                return r;
         /* The hypervisor runs as its own user: what it writes must be its own. */
         _cleanup_free_ char *unowned = NULL;
         if ((r = hypervisor_sandbox_own_files(rec, &unowned)) < 0) {
@@ -605,6 +614,8 @@ int backend_delete(BackendWork *w) {
         r = backend_stop(w);
         if (r < 0)
                 return r;
+        /* Best effort: a network that cannot be told must not keep the VM (gc sweeps what is left). */
+        (void) backend_network_del(w);
         r = remove_vm_dirs(rec->run_dir, rec->log_dir);
         if (r < 0)
                 return fail(w, r, "cannot remove the VM's directories: %m");

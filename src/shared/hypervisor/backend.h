@@ -18,6 +18,8 @@ typedef enum BackendFailure {
         BACKEND_FAILURE_HYPERVISOR, /* the unit, the hypervisor or its API failed (the default) */
         BACKEND_FAILURE_IMAGE,      /* an image file the VM boots from is missing or unusable */
         BACKEND_FAILURE_INCOMPATIBLE, /* a snapshot's state needs another hypervisor version */
+        BACKEND_FAILURE_NETWORK,      /* a CNI plugin or the network helper failed */
+        BACKEND_FAILURE_NETWORK_CONFIG, /* no such CNI network, or its conflist is unusable */
         _BACKEND_FAILURE_MAX,
 } BackendFailure;
 
@@ -44,6 +46,9 @@ typedef struct BackendWork {
                                     * start: the guest's state comes from there (launched incoming) */
         char **links;              /* release-nics: TAP names to remove beyond the record's */
         char **dns;                /* start: name servers for static NICs (cocoon.conf); NULL: none */
+        char *network_helper;      /* cocoon-network (absolute), NULL: not installed */
+        char *cni_config_dir;      /* cocoon.conf [Network] */
+        char *cni_plugin_dir;
 
         /* outputs */
         char *message;             /* why it failed, for operators */
@@ -57,6 +62,7 @@ typedef struct BackendWork {
         char **removed_links;      /* release-nics: the TAPs that existed and were removed */
         bool memory_file;          /* snapshot (output): the RAM is in the payload's SNAPSHOT_MEMORY_FILE,
                                     * not in the state (memoryFormat "file") */
+        bool network_changed;      /* create, start: the NICs in record changed (MACs, addresses granted) */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
@@ -81,6 +87,17 @@ int backend_delete(BackendWork *w);
 /* Removes the TAPs of the record's bridge-mode NICs and those in links, all of them even after a failure
  * (the first failure is the result); removed_links lists those that existed. */
 int backend_release_nics(BackendWork *w);
+
+/* backend-network.c: CNI NICs through the network helper (a transient oneshot unit). add (create): picks the
+ * conflist (config.network, else the first; recorded), namespace, ADD per NIC, TAPs; fills each NIC's MAC
+ * and granted address; on failure nothing is left. ensure (start): sets it up again, asking for the recorded
+ * addresses, when the namespace, a TAP or a CHECK is gone or fails. del (delete): DEL in reverse and the
+ * namespace, best effort. No CNI NICs: nothing to do. */
+int backend_network_add(BackendWork *w);
+int backend_network_ensure(BackendWork *w);
+int backend_network_del(BackendWork *w);
+/* The namespace the hypervisor joins (its first CNI NIC's), NULL without CNI NICs. */
+const char *backend_network_netns_path(const VMRecord *rec);
 
 /* backend-snapshot.c: pauses the guest, has the hypervisor write its state into snapshot_dir, copies the
  * guest's memory file there when the state left the RAM out (w->memory_file) and every writable disk (under

@@ -135,6 +135,16 @@ static int add_memory_backend(char ***argv, const VMRecord *r, const HypervisorL
         return k;
 }
 
+/* The name servers the guest is told: those the first NIC's network gave (CNI), else cocoon.conf's DNS=. */
+static char *const *nics_dns(const VMRecord *r) {
+        for (size_t i = 0; i < r->vm.n_network_configs; i++) {
+                const NetworkAddress *a = r->vm.network_configs[i].address;
+                if (a && a->dns && a->dns[0])
+                        return a->dns;
+        }
+        return NULL;
+}
+
 static int build_cmdline(const VMRecord *r, const HypervisorLaunch *l, char **ret) {
         const char *base = r->boot_config->cmdline ?: "";
         _cleanup_free_ char *ip = NULL;
@@ -143,7 +153,8 @@ static int build_cmdline(const VMRecord *r, const HypervisorLaunch *l, char **re
         /* The guest contract (cocoon-behavior.md 3.1): with NICs, stable eth<i> names, the hostname and
          * each static address; NICs without one (bridge mode) use DHCP. */
         if (r->vm.n_network_configs > 0) {
-                int k = build_ip_params(r->vm.network_configs, r->vm.n_network_configs, r->vm.name, l->dns,
+                char *const *dns = nics_dns(r) ?: l->dns;
+                int k = build_ip_params(r->vm.network_configs, r->vm.n_network_configs, r->vm.name, dns,
                                         &ip);
                 if (k < 0)
                         return k;

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# test-network-cni.sh: CNI-mode NICs. A conflist of the test's own (Debian's bridge plugin with host-local
+# IPAM keeping its leases in a temporary directory) in a temporary [Network] ConfigDirectory=, in the
+# sandbox's own network namespace. `vm run --nics 1` gets a namespace cocoon-<id> (ip netns), the address
+# IPAM granted in its record and on the guest's kernel command line, and the sandbox pings the guest through
+# the bridge; `ip netns del` on a stopped VM is repaired by `vm start` with the same address; `vm rm`
+# leaves no namespace, veth or lease. A chain whose second plugin fails, and an unknown network, fail with
+# the plugin's message / InvalidConfiguration naming "network", leaving nothing behind.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+guest_env=$COCOON_BUILD_DIR/guest/guest.env
+[ -f "$guest_env" ] || fail "no test guest at $guest_env (tools/test builds it with test/guest/build.sh)"
+# shellcheck disable=SC1090
+. "$guest_env"
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] ||
+        fail "CNI plugins not found (tools/setup installs containernetworking-plugins)"
+
+vm_json() { # vm_json REF PYTHON-EXPRESSION-ON-v
+        cocoonctl vm inspect "$1" | python3 -c "import json,sys; v=json.load(sys.stdin); print($2)"
+}
+veths() { ip -o link show type veth 2>/dev/null | awk -F': ' '{ print $2 }' | cut -d@ -f1; }
+# iputils' ping, else busybox's (busybox-static is what the test guest is built from).
+ping_once() { # ping_once ADDRESS TIMEOUT
+        if command -v ping >/dev/null; then ping -c 1 -W "$2" "$1"; else busybox ping -c 1 -W "$2" "$1"; fi
+}
+cocoon_netns() { ip netns list 2>/dev/null | awk '$1 ~ /^cocoon-/ { print $1 }'; }
+
+info "a conflist (bridge + host-local) and a plugin directory with a plugin that always fails"
+cfg=$(mktemp -d)
+mkdir -p "$cfg/net.d" "$cfg/bin" "$cfg/ipam"
+for p in bridge host-local loopback; do ln -s "/usr/lib/cni/$p" "$cfg/bin/$p"; done
+cat >"$cfg/bin/cocoon-fail" <<'EOF'
+#!/bin/sh
+cat >/dev/null
+[ "$CNI_COMMAND" = ADD ] || exit 0
+echo '{"cniVersion":"1.0.0","code":999,"msg":"injected failure of the second plugin"}'
+exit 1
+EOF
+chmod 755 "$cfg/bin/cocoon-fail"
+bridge_plugin() { # bridge_plugin SUBNET
+        echo '{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":false,"dns":{"nameservers":["10.88.0.53"]},'
+        echo '"ipam":{"type":"host-local","ranges":[[{"subnet":"'"$1"'"}]],"dataDir":"'"$cfg/ipam"'"}}'
+}
+cat >"$cfg/net.d/10-test.conflist" <<EOF
+{"cniVersion":"1.0.0","name":"cocoon-test","plugins":[$(bridge_plugin 10.88.0.0/24)]}
+EOF
+cat >"$cfg/net.d/20-broken.conflist" <<EOF
+{"cniVersion":"1.0.0","name":"broken","plugins":[$(bridge_plugin 10.88.0.0/24),{"type":"cocoon-fail"}]}
+EOF
+systemctl stop cocoon-manager.service cocoon-manager.socket
+mkdir -p /etc/cocoon
+printf '[Network]\nConfigDirectory=%s/net.d\nPluginDirectory=%s/bin\n' "$cfg" "$cfg" >/etc/cocoon/cocoon.conf
+systemctl start cocoon-manager.socket
+
+cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" \
+        >/dev/null
+
+info "refused: an unknown network, a network with a bridge; a failing plugin leaves nothing"
+reply=$(varlink_raw_call io.cocoon.VM.Create '{"image":"guest","network":"nosuchnet"}')
+assert_contains "$reply" '"error":"io.cocoon.VM.InvalidConfiguration"' "error for an unknown network"
+assert_contains "$reply" '"field":"network"' "field for an unknown network"
+assert_contains "$reply" "no CNI network 'nosuchnet'" "message for an unknown network"
+reply=$(varlink_raw_call io.cocoon.VM.Create '{"image":"guest","network":"cocoon-test","bridge":"br0"}')
+assert_contains "$reply" '"field":"network"' "field for network and bridge"
+out=$(cocoonctl vm run guest --name broken --network broken --memory 256M --storage 64M 2>&1) &&
+        fail "vm run on a failing plugin chain succeeded"
+assert_contains "$out" "injected failure of the second plugin" "the plugin's own message"
+assert_contains "$out" "NetworkFailed" "the error"
+assert_eq "" "$(cocoon_netns)" "namespaces after the failed create"
+assert_eq "" "$(veths)" "veths after the failed create"
+leases() { find "$cfg/ipam" -type f ! -name lock ! -name 'last_reserved_ip*' -printf '%P\n'; }
+assert_eq "" "$(leases)" "leases after it"
+assert_eq "No VMs found." "$(cocoonctl vm list 2>&1)" "vm list after it"
+
+info "vm run --nics 1: namespace, address from IPAM, TAP joined to the veth"
+id=$(cocoonctl vm run guest --name cni1 --nics 1 --memory 256M --storage 64M)
+ns=cocoon-$id
+assert_contains "$(cocoon_netns)" "$ns" "ip netns list"
+ip=$(vm_json cni1 'v["networkConfigs"][0]["network"]["ip"]')
+mac=$(vm_json cni1 'v["networkConfigs"][0]["mac"]')
+[[ $ip =~ ^10\.88\.0\.[0-9]+$ ]] || fail "address $ip is not from the pool"
+assert_eq cni "$(vm_json cni1 'v["networkConfigs"][0]["backend"]')" "backend"
+assert_eq cocoon-test "$(vm_json cni1 'v["config"]["network"]')" "the network recorded"
+assert_eq 10.88.0.1 "$(vm_json cni1 'v["networkConfigs"][0]["network"]["gateway"]')" "gateway"
+assert_eq "/run/netns/$ns" "$(vm_json cni1 'v["networkConfigs"][0]["netnsPath"]')" "netnsPath"
+assert_eq "$mac" "$(ip netns exec "$ns" cat /sys/class/net/eth0/address)" "guest MAC = the veth's"
+assert_contains "$(ip netns exec "$ns" ip -d link show tap0)" "user cocoon-vm" "TAP owner"
+assert_contains "$(ip netns exec "$ns" tc filter show dev eth0 ingress)" "Redirect to device tap0" "veth -> TAP"
+assert_contains "$(ip netns exec "$ns" tc filter show dev tap0 ingress)" "Redirect to device eth0" "TAP -> veth"
+[ -e "$cfg/ipam/cocoon-test/$ip" ] || fail "no host-local lease for $ip"
+assert_eq "/run/netns/$ns" "$(unit_property "cocoon-vm@$id.service" NetworkNamespacePath)" \
+        "NetworkNamespacePath="
+assert_eq "['10.88.0.53']" "$(vm_json cni1 'v["networkConfigs"][0]["network"]["dns"]')" "DNS from the result"
+assert_contains "$(cocoonctl vm debug cni1)" "ip=$ip::10.88.0.1:255.255.255.0:cni1:eth0:off:10.88.0.53" \
+        "the kernel's ip= parameter"
+assert_contains "$(cocoonctl vm list)" "$ip" "vm list shows the address"
+
+info "the guest configures $ip and answers ping through the bridge"
+wait_for 120 grep -q "COCOON-NET eth0 $ip" "/var/log/cocoon/vms/$id/console.log"
+ping_once "$ip" 10 >/dev/null || fail "no ping reply from the guest at $ip"
+
+info "ip netns del while stopped: vm start sets it up again with the same address"
+cocoonctl vm stop --timeout 30 cni1 >/dev/null
+ip netns del "$ns"
+assert_eq "" "$(cocoon_netns)" "namespaces after ip netns del"
+cocoonctl vm start cni1 >/dev/null
+assert_contains "$(cocoon_netns)" "$ns" "namespace after start"
+assert_eq "$ip" "$(vm_json cni1 'v["networkConfigs"][0]["network"]["ip"]')" "address after the repair"
+assert_eq "$(ip netns exec "$ns" cat /sys/class/net/eth0/address)" "$(vm_json cni1 'v["networkConfigs"][0]["mac"]')" \
+        "MAC recorded after the repair"
+wait_for 120 ping_once "$ip" 1
+
+info "vm rm: no namespace, veth or lease left"
+cocoonctl vm rm -f cni1 >/dev/null
+assert_eq "" "$(cocoon_netns)" "namespaces after rm"
+assert_eq "" "$(veths)" "veths after rm"
+assert_eq "" "$(leases)" "leases after rm"
+info "ok"
