@@ -18,6 +18,7 @@ typedef enum VmTaskKind {
         VM_TASK_KILL, /* a signal to the hypervisor through systemd (KillUnit), never queued */
         VM_TASK_SNAPSHOT,
         VM_TASK_CLONE, /* a create whose disks come from a snapshot (options.snapshot_dir) */
+        VM_TASK_RESTORE, /* a running VM back to its snapshot (options.snapshot_dir): a new unit swaps in */
         _VM_TASK_KIND_MAX,
 } VmTaskKind;
 
@@ -33,7 +34,7 @@ typedef struct VmTaskOptions {
         uint64_t timeout_usec; /* stop: how long the guest may take to power off */
         int signal;            /* kill: the signal, 0 = SIGKILL */
         const char *snapshot_dir; /* snapshot, clone, start of a clone: the payload directory (copied) */
-        const char *hypervisor_version; /* clone: what the snapshot's state needs (copied) */
+        const char *hypervisor_version; /* clone, restore: what the snapshot's state needs (copied) */
 } VmTaskOptions;
 
 /* Queues kind for VM id; it runs when the operations queued before it on the same VM are done. What the

@@ -55,6 +55,9 @@ size_t vm_count_state(Manager *m, VMState s);
 /* Adds (present) or drops snapshot_id in the VM's snapshotIds: written, then announced; no change, no write.
  * -ENOENT when there is no such VM. */
 int vm_set_snapshot_id(Manager *m, const char *id, const char *snapshot_id, bool present);
+/* The VM's hypervisor is now unit, with its sockets in run_dir (a restore swapped it in): written, then
+ * announced. */
+int vm_set_unit(Manager *m, const char *id, const char *unit, const char *run_dir);
 /* Drops the record (its file, and the VM directory if that is empty) and announces the removal. */
 int vm_remove(Manager *m, const char *id);
 

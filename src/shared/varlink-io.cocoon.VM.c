@@ -373,6 +373,22 @@ static const VarlinkSymbol method_clone = {
                "loading the saved state and resuming it. Nothing stays behind when it fails.",
 };
 
+static const VarlinkField restore_in[] = {
+        { .name = "vm", .type = VARLINK_STRING, .doc = "Id, name, or id prefix of at least 3 characters." },
+        { .name = "snapshot", .type = VARLINK_STRING,
+          .doc = "One of the VM's own snapshots: id, name, or id prefix of at least 3 characters." },
+        {},
+};
+
+static const VarlinkSymbol method_restore = {
+        .kind = VARLINK_SYMBOL_METHOD, .name = "Restore", .input = restore_in, .output = inspect_out,
+        .doc = "A running VM back to one of its own snapshots, atomically: the restored hypervisor starts "
+               "as the VM's other unit (cocoon-vm@<id>.service and cocoon-vm@<id>-r.service take turns) "
+               "from copies of the snapshot's disks; only once it runs are the disks swapped, the record's "
+               "unit changed and the old unit stopped. Any failure before that leaves the VM as it was "
+               "(same process, same disks, running). A VM with NICs is refused (NotSupported).",
+};
+
 static const VarlinkField no_such_snapshot_fields[] = {
         { .name = "reference", .type = VARLINK_STRING },
         { .name = "message", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
@@ -386,7 +402,7 @@ static const VarlinkSymbol error_no_such_snapshot = {
 static const VarlinkSymbol error_incompatible_snapshot = {
         .kind = VARLINK_SYMBOL_ERROR, .name = "IncompatibleSnapshot", .input = invalid_configuration_fields,
         .doc = "The snapshot cannot run here; field names what differs: backend, hypervisorVersion, "
-               "machine, cpuModel or accel.",
+               "machine, cpuModel or accel; for Restore also cpu, memory or storageConfigs.",
 };
 
 static const VarlinkSymbol *const symbols[] = {
@@ -406,6 +422,7 @@ static const VarlinkSymbol *const symbols[] = {
         &method_debug,
         &method_console,
         &method_clone,
+        &method_restore,
         &error_no_such_vm,
         &error_ambiguous,
         &error_name_in_use,

@@ -54,6 +54,8 @@ void backend_work_free(BackendWork *w) {
         free(w->snapshot_dir);
         free(w->hypervisor_version);
         safe_close(w->console_fd);
+        backend_work_free(w->incoming);
+        free(w->console_pty_before);
         free(w);
 }
 
@@ -512,6 +514,11 @@ int backend_delete(BackendWork *w) {
         r = remove_vm_dirs(rec->run_dir, rec->log_dir);
         if (r < 0)
                 return fail(w, r, "cannot remove the VM's directories: %m");
+        /* A restored VM's run directory is inside the one of its first unit (backend-restore.c). */
+        _cleanup_free_ char *first = NULL, *first_unit = NULL;
+        if (unit_name_is_vm_alternate(rec->unit) && unit_name_vm_other(rec->unit, &first_unit) >= 0 &&
+            backend_run_dir_for_unit(rec, first_unit, &first) >= 0 && (r = rm_rf(first)) < 0)
+                return fail(w, r, "cannot remove %s: %m", first);
         /* Disks go; the record file itself is removed by the store on the event loop. */
         for (size_t i = 0; i < rec->vm.n_storage_configs; i++) {
                 const StorageConfig *s = rec->vm.storage_configs + i;
