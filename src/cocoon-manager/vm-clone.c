@@ -315,7 +315,8 @@ int vl_method_vm_clone(Varlink *link, json_object *parameters, VarlinkMethodFlag
         c->link = varlink_ref(link);
         r = vm_task_submit(m, VM_TASK_CLONE, id,
                            &(VmTaskOptions){.snapshot_dir = c->snapshot_dir,
-                                            .hypervisor_version = s->hypervisor_version},
+                                            .hypervisor_version = s->hypervisor_version,
+                                            .keep_state = !req.start},
                            on_clone_created, c);
         if (r < 0) {
                 (void) vm_remove(m, id);

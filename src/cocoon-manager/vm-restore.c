@@ -168,6 +168,10 @@ int vl_method_vm_restore(Varlink *link, json_object *parameters, VarlinkMethodFl
         }
         Snapshot *s = snapshot_store_get(m->snapshots, cs->id);
 
+        /* Two hypervisors run the VM for a moment, and a TAP has room for one. */
+        if (vm->vm.n_network_configs > 0)
+                return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
+                                      "VM %s has NICs: a VM with NICs cannot be restored yet", vm->vm.name);
         /* Its own snapshots only (an imported one is its own when it records the VM's id as its source). */
         if (!s->vm || !streq_ptr(s->vm->vm.id, vm->vm.id)) {
                 snprintf(message, sizeof(message), "snapshot %s was taken of VM %s, not of %s (%s)", s->name,
@@ -180,10 +184,6 @@ int vl_method_vm_restore(Varlink *link, json_object *parameters, VarlinkMethodFl
                 return reply_invalid_state(m, link, vm->vm.id,
                                            vm_transition_refusal_reason(state, VM_OPERATION_RESTORE, false)
                                                    ?: "not allowed now");
-        /* Two hypervisors run the VM for a moment, and a TAP has room for one. */
-        if (vm->vm.n_network_configs > 0)
-                return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
-                                      "VM %s has NICs: a VM with NICs cannot be restored yet", vm->vm.name);
         if ((r = vm_clone_check_compatible(m, link, s, vm_accel(m, vm))) <= 0 ||
             (r = check_fits(link, vm, s)) <= 0)
                 return r;

@@ -74,7 +74,7 @@ static const BackendWorkFunc work_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_DELETE] = backend_delete,
         [VM_TASK_KILL] = backend_kill,
         [VM_TASK_SNAPSHOT] = backend_snapshot,
-        [VM_TASK_CLONE] = backend_clone_disks,
+        [VM_TASK_CLONE] = backend_clone_create,
         [VM_TASK_RESTORE] = backend_restore,
 };
 
@@ -364,6 +364,7 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         w->kill_grace_usec = m->config.kill_grace_usec;
         w->timeout_usec = t->options.timeout_usec ?: m->config.stop_timeout_usec;
         w->force = t->options.force;
+        w->keep_state = t->options.keep_state;
         w->signal = t->options.signal ?: SIGKILL;
         if (m->stop_helper && !(w->stop_helper = strdup(m->stop_helper)))
                 return -ENOMEM;

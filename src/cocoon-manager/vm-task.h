@@ -35,6 +35,7 @@ typedef struct VmTaskOptions {
         int signal;            /* kill: the signal, 0 = SIGKILL */
         const char *snapshot_dir; /* snapshot, clone, start of a clone: the payload directory (copied) */
         const char *hypervisor_version; /* clone, restore: what the snapshot's state needs (copied) */
+        bool keep_state;       /* clone: keep the saved state for the first start (a clone not started) */
 } VmTaskOptions;
 
 /* Queues kind for VM id; it runs when the operations queued before it on the same VM are done. What the

@@ -363,7 +363,8 @@ static const VarlinkField clone_in[] = {
         { .name = "storage", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
           .doc = "Bytes of the COW disk: the snapshot's (default) or more, never less." },
         { .name = "start", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
-          .doc = "Resume the snapshot's guest (default true); false: only the disks, a later start boots." },
+          .doc = "Resume the snapshot's guest (default true); false: only created, the saved state kept in "
+                 "the VM's directory, and its first Start resumes the saved guest." },
         {},
 };
 

@@ -3,8 +3,9 @@
 # save, count on, restore -> the counter goes back to the save's point and counts on, a new QEMU under the
 # VM's other unit, the disks back as saved; a manager restart finds the restored unit; a restore whose state
 # does not load leaves the VM on its old QEMU with its disks as they were, no second unit, no temp file; a
-# second restore goes back to the first unit; another VM's snapshot and a stopped VM are refused.
-# Also clone --no-start: created, not running, and a later start boots it.
+# second restore goes back to the first unit; another VM's snapshot, a VM with NICs and a stopped VM are
+# refused.
+# Also clone --no-start: created, not running, and its first start resumes the saved guest.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -124,16 +125,21 @@ cmp "$cow" "$snapshots/$snap/cow.raw" || fail "the COW disk is not the snapshot'
 now=$(last_tick "$src")
 wait_for 60 ticks_past "$src" "$((now + 1))"
 
-info "clone --no-start: created, not running; a start boots it (the saved state is not kept for later)"
+info "clone --no-start: created, not running, the saved state kept; a start resumes the saved guest"
 out=$(cocoonctl vm clone s1 --name later --no-start --json)
 later=$(echo "$out" | json_get 'd["id"]')
 assert_eq created "$(echo "$out" | json_get 'd["state"]')" "state of the clone"
 assert_eq "" "$(units_of "$later")" "units of the clone"
 [ -f "/var/lib/cocoon/vms/$later/cow.raw" ] || fail "the clone has no COW disk"
+[ -s "/var/lib/cocoon/vms/$later/resume-state/vmstate" ] || fail "the clone did not keep the saved state"
 cocoonctl vm start later >/dev/null
 assert_eq running "$(vm_field later 'd["state"]')" "state of the started clone"
-wait_for 120 ticks_past "$later" 0
-assert_contains "$(cat "/var/log/cocoon/vms/$later/console.log")" COCOON-GUEST-READY "the clone booted"
+wait_for 60 ticks_past "$later" "$((at_save + 1))"
+first=$(ticks "$later" | head -n 1)
+[ "$first" -ge 2 ] && [ "$first" -le "$((at_save + 1))" ] ||
+        fail "the started clone's first tick $first is not the snapshot's point (..$at_save)"
+assert_not_contains "$(cat "/var/log/cocoon/vms/$later/console.log")" COCOON-GUEST-READY "no boot"
+[ ! -e "/var/lib/cocoon/vms/$later/resume-state" ] || fail "the kept state is still there after the start"
 
 info "refused: another VM's snapshot, unknown references, a VM that is not running"
 out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"later","snapshot":"s1"}')
@@ -145,6 +151,12 @@ out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"nope","snapshot":"s1"}')
 assert_eq io.cocoon.VM.NoSuchVM "$(echo "$out" | json_get 'd["error"]')" "unknown VM"
 out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"src"}')
 assert_eq org.varlink.service.InvalidParameter "$(echo "$out" | json_get 'd["error"]')" "no snapshot"
+ip link add brr0 type bridge
+cocoonctl vm create guest --name nics --nics 1 --bridge brr0 --memory 128M --storage 64M >/dev/null
+out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"nics","snapshot":"s1"}')
+assert_eq io.cocoon.VM.NotSupported "$(echo "$out" | json_get 'd["error"]')" "restore of a VM with NICs"
+cocoonctl vm rm nics >/dev/null
+ip link del brr0
 cocoonctl vm stop --force src >/dev/null
 out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"src","snapshot":"s1"}')
 assert_eq io.cocoon.VM.InvalidState "$(echo "$out" | json_get 'd["error"]')" "restore of a stopped VM"

@@ -56,6 +56,7 @@ typedef struct BackendWork {
                                        * VM's other unit and run directory, the new disks' temp paths) */
         char *console_pty_before;  /* restore: the running hypervisor's console pty, remembered again
                                     * when the restore is undone */
+        bool keep_state;           /* clone: keep the snapshot's saved state for the first start */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
@@ -85,6 +86,14 @@ int backend_snapshot(BackendWork *w);
 /* A clone's create: its directories, and its writable disks copied from snapshot_dir (the COW grown to the
  * record's storage when that is larger). On failure nothing of it stays but the record. */
 int backend_clone_disks(BackendWork *w);
+
+/* backend-resume.c: in the VM directory of a clone created without a start, the snapshot's saved state (its
+ * payload but the records and disk copies), which the first start loads instead of booting; removed once
+ * the guest runs. */
+#define RESUME_STATE_DIR_NAME "resume-state"
+int backend_resume_state_path(const BackendWork *w, char **ret);
+/* A clone's create: backend_clone_disks(), and with keep_state the saved state kept as above. */
+int backend_clone_create(BackendWork *w);
 
 /* backend-restore.c: a running VM back to its own snapshot in snapshot_dir, in two steps so that the record
  * is written in between (vm-task.c). backend_restore(): the snapshot's disks copied next to the VM's (temp
