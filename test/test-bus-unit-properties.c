@@ -276,6 +276,15 @@ static void test_sandbox_layout(void **state) {
         assert_string_equal(sb.hidden_paths[0], "/srv/cocoon");
         hypervisor_sandbox_done(&sb);
 
+        /* The run directory of a restored VM's alternate unit is inside its own: the same root hidden. */
+        free(r->run_dir);
+        r->run_dir = strdup("/srv/cocoon/vms/" ID "/r");
+        assert_int_equal(hypervisor_sandbox_build(r, "/srv/cocoon/vms/" ID, ACCEL_TCG, &sb), 0);
+        assert_int_equal(strv_length(sb.hidden_paths), 1);
+        assert_string_equal(sb.hidden_paths[0], "/srv/cocoon");
+        assert_true(strv_contains(sb.bind_paths, "/srv/cocoon/vms/" ID "/r"));
+        hypervisor_sandbox_done(&sb);
+
         /* A spec that would hide "/" is refused before anything is sent. */
         char *argv[] = { (char *) "/bin/true", NULL };
         char *hidden[] = { (char *) "/", NULL };

@@ -156,6 +156,31 @@ static void test_unit_name_round_trip(void **state) {
         free(back);
 }
 
+/* A restore alternates between the two instances of a VM; both name the same VM. */
+static void test_unit_name_alternate(void **state) {
+        char *other, *back, *again;
+
+        assert_int_equal(unit_name_vm_other("cocoon-vm@abcdefghijklmnopqrstuvwxyz.service", &other), 0);
+        assert_string_equal(other, "cocoon-vm@abcdefghijklmnopqrstuvwxyz-r.service");
+        assert_true(unit_name_is_vm_alternate(other));
+        assert_false(unit_name_is_vm_alternate("cocoon-vm@abcdefghijklmnopqrstuvwxyz.service"));
+        assert_int_equal(unit_name_to_vm_id(other, &back), 0);
+        assert_string_equal(back, "abcdefghijklmnopqrstuvwxyz");
+        assert_int_equal(unit_name_vm_other(other, &again), 0);
+        assert_string_equal(again, "cocoon-vm@abcdefghijklmnopqrstuvwxyz.service");
+        free(other);
+        free(back);
+        free(again);
+
+        assert_int_equal(unit_name_to_vm_id("cocoon-vm@abcdefghijklmnopqrstuvwxyz-r-r.service", &back),
+                         -EINVAL);
+        assert_int_equal(unit_name_to_vm_id("cocoon-vm@abcdefghijklmnopqrstuvwxy-r.service", &back),
+                         -EINVAL);
+        assert_int_equal(unit_name_to_vm_id("cocoon-vm@-r.service", &back), -EINVAL);
+        assert_int_equal(unit_name_vm_other("cocoon-vm@nope.service", &back), -EINVAL);
+        assert_false(unit_name_is_vm_alternate(NULL));
+}
+
 static void test_unit_name_invalid(void **state) {
         static const char *const bad_units[] = {
                 "cocoon-vm@.service",
@@ -563,6 +588,7 @@ static bool have_systemd_bus(void) {
 int main(void) {
         const struct CMUnitTest offline[] = {
                 cmocka_unit_test(test_unit_name_round_trip),
+                cmocka_unit_test(test_unit_name_alternate),
                 cmocka_unit_test(test_unit_name_invalid),
                 cmocka_unit_test(test_exit_reason),
         };

@@ -35,13 +35,14 @@ static const char *const tracked_methods[] = {
         "io.cocoon.VM.Delete",   "io.cocoon.VM.Kill",   "io.cocoon.VM.Restart",
         "io.cocoon.Image.Import", "io.cocoon.Manager.GarbageCollect",
         "io.cocoon.Snapshot.Save", "io.cocoon.Snapshot.Delete", "io.cocoon.VM.Clone",
+        "io.cocoon.VM.Restore",
 };
 
 /* The parameter naming the one VM of a method: Create and Clone name the new VM, Save the VM it saves. */
 static const char *single_vm_field(const char *method) {
         if (streq(method, "io.cocoon.VM.Create") || streq(method, "io.cocoon.VM.Clone"))
                 return "name";
-        if (streq(method, "io.cocoon.Snapshot.Save"))
+        if (streq(method, "io.cocoon.Snapshot.Save") || streq(method, "io.cocoon.VM.Restore"))
                 return "vm";
         return "ref";
 }

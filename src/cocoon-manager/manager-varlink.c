@@ -14,6 +14,7 @@
 #include "time-util.h"
 #include "varlink-interfaces.h"
 #include "vm-clone.h"
+#include "vm-restore.h"
 #include "vm-console.h"
 #include "vm-events.h"
 #include "vm-lifecycle.h"
@@ -36,6 +37,7 @@ static const struct {
         { "io.cocoon.VM.Debug", vl_method_vm_debug },
         { "io.cocoon.VM.Console", vl_method_vm_console },
         { "io.cocoon.VM.Clone", vl_method_vm_clone },
+        { "io.cocoon.VM.Restore", vl_method_vm_restore },
         { "io.cocoon.Manager.GarbageCollect", vl_method_manager_garbage_collect },
         { "io.cocoon.Image.Import", vl_method_image_import },
         { "io.cocoon.Image.List", vl_method_image_list },

@@ -142,8 +142,7 @@ static int request_parse(json_object *p, CloneRequest *req, const char **ret_bad
         return json_dispatch(p, table, 0, req, ret_bad);
 }
 
-/* What the saved state needs of the hypervisor that loads it; 1 when it fits, else replied (0). */
-static int check_compatible(Manager *m, Varlink *link, const Snapshot *s, Accel accel) {
+int vm_clone_check_compatible(Manager *m, Varlink *link, const Snapshot *s, Accel accel) {
         const Hypervisor *h = hypervisor_find(s->backend);
         char message[256];
 
@@ -268,7 +267,8 @@ int vl_method_vm_clone(Varlink *link, json_object *parameters, VarlinkMethodFlag
         Snapshot *s = snapshot_store_get(m->snapshots, cs->id);
         /* The accelerator the clone gets here: its record's (the source's), else the configured one. */
         Accel accel = vm_accel(m, s->vm);
-        if ((r = check_compatible(m, link, s, accel)) <= 0 || (r = check_resources(link, &req, s)) <= 0)
+        if ((r = vm_clone_check_compatible(m, link, s, accel)) <= 0 ||
+            (r = check_resources(link, &req, s)) <= 0)
                 return r;
 
         if ((r = id_generate(id)) < 0)
@@ -320,7 +320,8 @@ int vl_method_vm_clone(Varlink *link, json_object *parameters, VarlinkMethodFlag
         c->link = varlink_ref(link);
         r = vm_task_submit(m, VM_TASK_CLONE, id,
                            &(VmTaskOptions){.snapshot_dir = c->snapshot_dir,
-                                            .hypervisor_version = s->hypervisor_version},
+                                            .hypervisor_version = s->hypervisor_version,
+                                            .keep_state = !req.start},
                            on_clone_created, c);
         if (r < 0) {
                 (void) vm_remove(m, id);

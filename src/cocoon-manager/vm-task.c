@@ -29,6 +29,7 @@ struct VmTask {
         void *userdata;
         BackendWork *work;
         bool undoing;         /* the record could not be written: the work is being undone */
+        bool finishing;       /* restore: the record names the new unit; the old one is being retired */
         char *undo_message;   /* why, for the reply */
         char *snapshot_dir;   /* options.snapshot_dir points here: the caller's string may be gone */
         char *hypervisor_version; /* options.hypervisor_version likewise */
@@ -45,6 +46,7 @@ static const char *const task_kind_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_SNAPSHOT] = "snapshot",
         [VM_TASK_CLONE] = "clone",
         [VM_TASK_RELEASE_NICS] = "release-nics",
+        [VM_TASK_RESTORE] = "restore",
 };
 
 /* The state machine's operation for each task (create has its own path: its record is new). */
@@ -57,6 +59,7 @@ static const VMOperation task_operation_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_SNAPSHOT] = VM_OPERATION_SNAPSHOT,
         [VM_TASK_CLONE] = _VM_OPERATION_INVALID,
         [VM_TASK_RELEASE_NICS] = _VM_OPERATION_INVALID,
+        [VM_TASK_RESTORE] = VM_OPERATION_RESTORE,
 };
 
 /* The Varlink error for each kind of backend failure: the shared layer knows nothing of the protocol. */
@@ -83,8 +86,9 @@ static const BackendWorkFunc work_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_DELETE] = backend_delete,
         [VM_TASK_KILL] = backend_kill,
         [VM_TASK_SNAPSHOT] = backend_snapshot,
-        [VM_TASK_CLONE] = backend_clone_disks,
         [VM_TASK_RELEASE_NICS] = backend_release_nics,
+        [VM_TASK_CLONE] = backend_clone_create,
+        [VM_TASK_RESTORE] = backend_restore,
 };
 
 const char *vm_task_kind_to_string(VmTaskKind k) {
@@ -197,6 +201,7 @@ static const BackendWorkFunc undo_table[_VM_TASK_KIND_MAX] = {
         [VM_TASK_CREATE] = backend_delete,
         [VM_TASK_CLONE] = backend_delete,
         [VM_TASK_START] = backend_stop,
+        [VM_TASK_RESTORE] = backend_restore_undo,
 };
 
 /* The record write after the work failed (disk full, I/O error): never reply success for a state nobody
@@ -208,8 +213,11 @@ static void task_record_failed(VmTask *t, int error) {
         snprintf(message, sizeof(message), "cannot write the VM's record: %s", strerror(-error));
         if (!undo_table[t->kind])
                 return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, message);
-        vm_console_detach(m, t->id);
-        vm_set_main_pid(m, t->id, 0);
+        /* A restore's undo stops only the new hypervisor: the VM's own runs on, with its console. */
+        if (t->kind != VM_TASK_RESTORE) {
+                vm_console_detach(m, t->id);
+                vm_set_main_pid(m, t->id, 0);
+        }
         t->undoing = true;
         t->work->force = true;
         t->undo_message = strdup(message);
@@ -230,6 +238,26 @@ static void on_undo_done(VmTask *t, int result) {
         return task_finish(t, VM_ERROR_RECORD_NOT_WRITTEN, t->undo_message);
 }
 
+/* The restored hypervisor runs and has the disks: the record names its unit, then the old unit goes. */
+static void restore_swapped(VmTask *t) {
+        Manager *m = t->manager;
+        BackendWork *w = t->work;
+
+        int r = vm_set_unit(m, t->id, w->incoming->record->unit, w->incoming->record->run_dir);
+        if (r < 0)
+                return task_record_failed(t, r);
+        vm_console_attach(m, t->id, TAKE_FD(w->console_fd));
+        vm_set_main_pid(m, t->id, w->main_pid);
+        t->finishing = true;
+        r = job_submit(m->jobs, job_work, on_work_done, t);
+        if (r < 0) {
+                /* Shutting down: the next manager stops the unit the record no longer names (vm-unit.c). */
+                log_vm_warning(t->id, "VM %s: cannot stop %s after its restore now: %s", t->id,
+                               w->record->unit, strerror(-r));
+                return task_finish(t, NULL, NULL);
+        }
+}
+
 static void on_work_done(int result, void *userdata) {
         VmTask *t = userdata;
         Manager *m = t->manager;
@@ -237,6 +265,14 @@ static void on_work_done(int result, void *userdata) {
         const char *message = w->message ?: (result < 0 ? strerror(-result) : NULL);
         const char *failure = failure_error_table[w->failure];
         int r;
+
+        if (t->finishing) {
+                /* The VM is restored whatever became of the old unit: a manager started later stops it. */
+                if (result < 0 && result != -ECANCELED && result != -EINPROGRESS)
+                        log_vm_warning(t->id, "VM %s: cannot stop %s after its restore: %s", t->id,
+                                       w->record->unit, message);
+                return task_finish(t, NULL, NULL);
+        }
 
         if (result == -ECANCELED && t->kind == VM_TASK_KILL)
                 return task_finish_unqueued(t, COCOON_ERROR_SHUTTING_DOWN,
@@ -317,6 +353,12 @@ static void on_work_done(int result, void *userdata) {
         case VM_TASK_RELEASE_NICS:
                 return task_finish(t, result < 0 ? failure : NULL, result < 0 ? message : NULL);
 
+        case VM_TASK_RESTORE:
+                /* A failure left the VM as it was: its hypervisor runs on. */
+                if (result < 0)
+                        return task_finish(t, failure, message);
+                return restore_swapped(t);
+
         default:
                 abort(); /* every kind is handled above */
         }
@@ -324,6 +366,8 @@ static void on_work_done(int result, void *userdata) {
 
 static int job_work(void *userdata) {
         VmTask *t = userdata;
+        if (t->finishing)
+                return backend_restore_finish(t->work);
         return (t->undoing ? undo_table : work_table)[t->kind](t->work);
 }
 
@@ -352,6 +396,7 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         w->kill_grace_usec = m->config.kill_grace_usec;
         w->timeout_usec = t->options.timeout_usec ?: m->config.stop_timeout_usec;
         w->force = t->options.force;
+        w->keep_state = t->options.keep_state;
         w->signal = t->options.signal ?: SIGKILL;
         if (m->stop_helper && !(w->stop_helper = strdup(m->stop_helper)))
                 return -ENOMEM;

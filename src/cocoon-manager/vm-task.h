@@ -21,6 +21,7 @@ typedef enum VmTaskKind {
         /* Removes the TAPs of a VM whose hypervisor is gone (and options.links): queued like the rest, so
          * that a start queued after it finds them made anew, and skipped if the VM runs again by then. */
         VM_TASK_RELEASE_NICS,
+        VM_TASK_RESTORE, /* a running VM back to its snapshot (options.snapshot_dir): a new unit swaps in */
         _VM_TASK_KIND_MAX,
 } VmTaskKind;
 
@@ -36,8 +37,9 @@ typedef struct VmTaskOptions {
         uint64_t timeout_usec; /* stop: how long the guest may take to power off */
         int signal;            /* kill: the signal, 0 = SIGKILL */
         const char *snapshot_dir; /* snapshot, clone, start of a clone: the payload directory (copied) */
-        const char *hypervisor_version; /* clone: what the snapshot's state needs (copied) */
         char *const *links; /* release-nics: further TAP names of this VM to remove (copied) */
+        const char *hypervisor_version; /* clone, restore: what the snapshot's state needs (copied) */
+        bool keep_state;       /* clone: keep the saved state for the first start (a clone not started) */
 } VmTaskOptions;
 
 /* Queues kind for VM id; it runs when the operations queued before it on the same VM are done. What the

@@ -94,6 +94,11 @@ void vm_unit_handle_change(Manager *m, const UnitStateChange *change) {
 
         if (unit_name_to_vm_id(change->unit, &id) < 0)
                 return;
+        /* The VM's other instance (a restore's incoming hypervisor, or the one it retires) is not the VM:
+         * the record's unit is. */
+        const VMRecord *record = store_get(m->store, id);
+        if (record && record->unit && !streq(record->unit, change->unit))
+                return;
         /* During our own start/stop/delete the operation decides what the record says; we keep the news. */
         UnitHold *h = m->unit_holds ? hashmap_get(m->unit_holds, id) : NULL;
         if (h)
@@ -212,6 +217,12 @@ static int vm_unit_reconcile(Manager *m) {
                 if (!record && unit_entry_running(units + i)) {
                         log_warning("Unit %s has no VM record; stopping it.", units[i].name);
                         (void) unit_stop(m->bus, units[i].name, false);
+                } else if (record && record->unit && !streq(record->unit, units[i].name) &&
+                           unit_entry_running(units + i)) {
+                        /* A restore a dead manager left: the record says which hypervisor is the VM's. */
+                        log_warning("Unit %s is not the unit of VM %s (%s), left by an interrupted restore; "
+                                    "stopping it.", units[i].name, record->vm.id, record->unit);
+                        (void) unit_stop(m->bus, units[i].name, false);
                 }
         }
 
@@ -220,6 +231,10 @@ static int vm_unit_reconcile(Manager *m) {
         _cleanup_strv_free_ char **exited = NULL, **adopted = NULL;
         while (store_iterate(m->store, &state, &record)) {
                 bool running = false;
+                int k = backend_restore_recover(record);
+                if (k < 0)
+                        log_vm_warning(record->vm.id, "VM %s: cannot put right what an interrupted restore "
+                                       "left: %s", record->vm.id, strerror(-k));
                 for (size_t i = 0; i < n; i++)
                         if (streq(units[i].name, record->unit) && unit_entry_running(units + i))
                                 running = true;

@@ -251,6 +251,29 @@ int vm_set_network(Manager *m, const char *id, const VMRecord *from) {
         return 0;
 }
 
+int vm_set_unit(Manager *m, const char *id, const char *unit, const char *run_dir) {
+        const VMRecord *current = store_get(m->store, id);
+        _cleanup_(vm_record_freep) VMRecord *r = NULL;
+        if (!current)
+                return -ENOENT;
+        int k = vm_record_copy(current, &r);
+        if (k < 0)
+                return k;
+        free(r->unit);
+        free(r->run_dir);
+        if (!(r->unit = strdup(unit)) || !(r->run_dir = strdup(run_dir)))
+                return -ENOMEM;
+        /* A new hypervisor runs the VM from now on. */
+        r->vm.updated_at = r->vm.started_at = now_usec(CLOCK_REALTIME);
+        k = store_put(m->store, r);
+        if (k < 0)
+                return log_vm_error_errno(id, k, "Failed to write the record of VM %s (unit %s): %m", id,
+                                          unit);
+        runtime_invalidate(m, id);
+        vm_emit(m, VM_EVENT_CHANGED, id);
+        return 0;
+}
+
 int vm_remove(Manager *m, const char *id) {
         int k = store_remove(m->store, id);
         if (k < 0)

@@ -58,6 +58,9 @@ int vm_set_snapshot_id(Manager *m, const char *id, const char *snapshot_id, bool
 /* Takes the NICs (MACs, addresses) and the network name from `from` (a worker's copy of the record): written,
  * then announced. -ENOENT when there is no such VM. */
 int vm_set_network(Manager *m, const char *id, const VMRecord *from);
+/* The VM's hypervisor is now unit, with its sockets in run_dir (a restore swapped it in): written, then
+ * announced. */
+int vm_set_unit(Manager *m, const char *id, const char *unit, const char *run_dir);
 /* Drops the record (its file, and the VM directory if that is empty) and announces the removal. */
 int vm_remove(Manager *m, const char *id);
 

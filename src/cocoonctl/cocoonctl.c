@@ -243,6 +243,11 @@ static const Verb verbs[] = {
           .help = "Create a VM from a snapshot and resume the saved guest in it (also --storage SIZE, "
                   "--no-start); print its id.",
           .example = "cocoonctl vm clone web-warm --name web2" },
+        { .group = "vm", .name = "restore", .min_args = 2, .max_args = 2, .run = verb_vm_restore,
+          OPTS(options_json), .usage = "vm restore VM SNAPSHOT",
+          .help = "Put a running VM back to one of its own snapshots: a new hypervisor resumes the saved "
+                  "guest with the snapshot's disks and replaces the old one; nothing changes if it fails.",
+          .example = "cocoonctl vm restore web web-warm" },
         { .group = "snapshot", .name = "save", .min_args = 1, .max_args = 1, .run = verb_snapshot_save,
           OPTS(options_snapshot_save), .usage = "snapshot save VM [--name NAME] [...]",
           .help = "Save a running VM's state and disks as a snapshot (also --description TEXT; the VM "

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* cocoonctl snapshot …: save, list, inspect and remove snapshots; vm clone. */
+/* cocoonctl snapshot …: save, list, inspect and remove snapshots; vm clone and vm restore. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,5 +173,22 @@ int verb_vm_clone(int argc, char **argv) {
         printf("%s\n", ctl_field_string(vm, "id") ?: "");
         fprintf(stderr, "VM %s (%s) %s.\n", ctl_field_string(vm, "name") ?: "?",
                 ctl_field_string(vm, "id") ?: "?", ctl_field_string(vm, "state") ?: "?");
+        return 0;
+}
+
+int verb_vm_restore(int argc, char **argv) {
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object(), *vm = NULL;
+        if (!p || json_add_string(p, "vm", argv[0]) < 0 || json_add_string(p, "snapshot", argv[1]) < 0)
+                return log_oom();
+        int r = call_one("io.cocoon.VM.Restore", p, "vm", &vm);
+        if (r < 0)
+                return r;
+        if (arg_json) {
+                ctl_print_json(vm);
+                return 0;
+        }
+        printf("%s\n", ctl_field_string(vm, "id") ?: "");
+        fprintf(stderr, "VM %s (%s) restored from snapshot %s, %s.\n", ctl_field_string(vm, "name") ?: "?",
+                ctl_field_string(vm, "id") ?: "?", argv[1], ctl_field_string(vm, "state") ?: "?");
         return 0;
 }

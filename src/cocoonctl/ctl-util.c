@@ -113,6 +113,7 @@ static const char *const long_running_methods[] = {
         "io.cocoon.Snapshot.Save",
         "io.cocoon.Snapshot.Delete",
         "io.cocoon.VM.Clone",
+        "io.cocoon.VM.Restore",
 };
 
 bool ctl_method_is_long_running(const char *method) {

@@ -40,6 +40,7 @@ int verb_snapshot_list(int argc, char **argv);
 int verb_snapshot_inspect(int argc, char **argv);
 int verb_snapshot_rm(int argc, char **argv);
 int verb_vm_clone(int argc, char **argv);
+int verb_vm_restore(int argc, char **argv);
 extern const char *arg_description, *arg_snapshot_vm;
 extern bool arg_no_start;
 /* ctl-gc.c */

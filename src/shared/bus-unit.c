@@ -527,8 +527,35 @@ int unit_name_to_vm_id(const char *unit_name, char **ret) {
         id = strndup(unit_name + prefix, strlen(unit_name) - prefix - suffix);
         if (!id)
                 return -ENOMEM;
+        if (!id_is_valid(id) && string_has_suffix(id, UNIT_VM_ALTERNATE_SUFFIX))
+                id[strlen(id) - strlen(UNIT_VM_ALTERNATE_SUFFIX)] = 0;
         if (!id_is_valid(id))
                 return -EINVAL;
         *ret = TAKE_PTR(id);
+        return 0;
+}
+
+bool unit_name_is_vm_alternate(const char *unit_name) {
+        _cleanup_free_ char *id = NULL;
+        size_t n = strlen(UNIT_VM_PREFIX);
+
+        if (unit_name_to_vm_id(unit_name, &id) < 0)
+                return false;
+        return strlen(unit_name) == n + strlen(id) + strlen(UNIT_VM_ALTERNATE_SUFFIX UNIT_VM_SUFFIX);
+}
+
+int unit_name_vm_other(const char *unit_name, char **ret) {
+        _cleanup_free_ char *id = NULL;
+        char *s;
+
+        assert(ret);
+
+        int r = unit_name_to_vm_id(unit_name, &id);
+        if (r < 0)
+                return r;
+        if (asprintf(&s, UNIT_VM_PREFIX "%s%s" UNIT_VM_SUFFIX, id,
+                     unit_name_is_vm_alternate(unit_name) ? "" : UNIT_VM_ALTERNATE_SUFFIX) < 0)
+                return -ENOMEM;
+        *ret = s;
         return 0;
 }

@@ -99,9 +99,16 @@ int unit_get_runtime(sd_bus *bus, const char *unit_name, UnitRuntime *ret);
 /* Units currently loaded whose name matches the glob `pattern` (ListUnitsByPatterns). */
 int unit_list(sd_bus *bus, const char *pattern, UnitListEntry **ret, size_t *ret_n);
 
-/* "cocoon-vm@<id>.service" <-> "<id>"; -EINVAL unless id is a valid record id. */
+/* "cocoon-vm@<id>.service" <-> "<id>"; -EINVAL unless id is a valid record id. The alternate instance
+ * "cocoon-vm@<id>" UNIT_VM_ALTERNATE_SUFFIX ".service" maps to "<id>" too: a restore starts the restored
+ * hypervisor beside the running one under the instance the VM does not use, then retires the other. */
 int unit_name_for_vm(const char *vm_id, char **ret);
 int unit_name_to_vm_id(const char *unit_name, char **ret);
+#define UNIT_VM_ALTERNATE_SUFFIX "-r"
+/* The VM's other instance: "cocoon-vm@<id>-r.service" for "cocoon-vm@<id>.service" and back. */
+int unit_name_vm_other(const char *unit_name, char **ret);
+/* Whether unit_name is the alternate instance "cocoon-vm@<id>-r.service". */
+bool unit_name_is_vm_alternate(const char *unit_name);
 
 /* Turns how the main process ended into text for operators ("powered off", "exited with status 1",
  * "killed by signal KILL", ...). *ret_clean is true only for Result "success" with exit status 0: the guest

@@ -374,7 +374,8 @@ static const VarlinkField clone_in[] = {
         { .name = "storage", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
           .doc = "Bytes of the COW disk: the snapshot's (default) or more, never less." },
         { .name = "start", .type = VARLINK_BOOL, .flags = VARLINK_NULLABLE,
-          .doc = "Resume the snapshot's guest (default true); false: only the disks, a later start boots." },
+          .doc = "Resume the snapshot's guest (default true); false: only created, the saved state kept in "
+                 "the VM's directory, and its first Start resumes the saved guest." },
         {},
 };
 
@@ -382,6 +383,22 @@ static const VarlinkSymbol method_clone = {
         .kind = VARLINK_SYMBOL_METHOD, .name = "Clone", .input = clone_in, .output = inspect_out,
         .doc = "A new VM (id, name, unit, generation ID) from a snapshot: its disks copied, the hypervisor "
                "loading the saved state and resuming it. Nothing stays behind when it fails.",
+};
+
+static const VarlinkField restore_in[] = {
+        { .name = "vm", .type = VARLINK_STRING, .doc = "Id, name, or id prefix of at least 3 characters." },
+        { .name = "snapshot", .type = VARLINK_STRING,
+          .doc = "One of the VM's own snapshots: id, name, or id prefix of at least 3 characters." },
+        {},
+};
+
+static const VarlinkSymbol method_restore = {
+        .kind = VARLINK_SYMBOL_METHOD, .name = "Restore", .input = restore_in, .output = inspect_out,
+        .doc = "A running VM back to one of its own snapshots, atomically: the restored hypervisor starts "
+               "as the VM's other unit (cocoon-vm@<id>.service and cocoon-vm@<id>-r.service take turns) "
+               "from copies of the snapshot's disks; only once it runs are the disks swapped, the record's "
+               "unit changed and the old unit stopped. Any failure before that leaves the VM as it was "
+               "(same process, same disks, running). A VM with NICs is refused (NotSupported).",
 };
 
 static const VarlinkField no_such_snapshot_fields[] = {
@@ -397,7 +414,7 @@ static const VarlinkSymbol error_no_such_snapshot = {
 static const VarlinkSymbol error_incompatible_snapshot = {
         .kind = VARLINK_SYMBOL_ERROR, .name = "IncompatibleSnapshot", .input = invalid_configuration_fields,
         .doc = "The snapshot cannot run here; field names what differs: backend, hypervisorVersion, "
-               "machine, cpuModel or accel.",
+               "machine, cpuModel or accel; for Restore also cpu, memory or storageConfigs.",
 };
 
 static const VarlinkSymbol *const symbols[] = {
@@ -417,6 +434,7 @@ static const VarlinkSymbol *const symbols[] = {
         &method_debug,
         &method_console,
         &method_clone,
+        &method_restore,
         &error_no_such_vm,
         &error_ambiguous,
         &error_name_in_use,

@@ -64,6 +64,8 @@ void backend_work_free(BackendWork *w) {
         free(w->cni_config_dir);
         free(w->cni_plugin_dir);
         safe_close(w->console_fd);
+        backend_work_free(w->incoming);
+        free(w->console_pty_before);
         free(w);
 }
 
@@ -410,6 +412,13 @@ int backend_start(BackendWork *w) {
                 w->failure = BACKEND_FAILURE_IMAGE;
                 return fail(w, r, "file %s is missing or unusable: %m", bad_path ?: "?");
         }
+        /* A clone created without a start: its first start resumes the saved guest (backend-resume.c). */
+        _cleanup_free_ char *kept = NULL;
+        if (!w->snapshot_dir && !rec->vm.first_booted && backend_resume_state_path(w, &kept) >= 0 &&
+            access(kept, F_OK) >= 0 && !(w->snapshot_dir = strdup(kept)))
+                return fail(w, -ENOMEM, "out of memory");
+        if (kept && !w->snapshot_dir)
+                kept = mfree(kept);
         if ((r = mkdir_p(rec->run_dir, 0700)) < 0 || (r = mkdir_p(rec->log_dir, 0700)) < 0)
                 return fail(w, r, "cannot create the VM's directories: %m");
         (void) cleanup_runtime_files(rec->run_dir, runtime_files);
@@ -493,6 +502,9 @@ int backend_start(BackendWork *w) {
                 w->console_fd = safe_close(w->console_fd);
                 return r;
         }
+        /* The guest runs from the kept state: it is the VM's disks and RAM now. */
+        if (kept && rm_rf(kept) < 0)
+                log_debug("Cannot remove %s", kept);
         return 0;
 }
 
@@ -619,6 +631,14 @@ int backend_delete(BackendWork *w) {
         r = remove_vm_dirs(rec->run_dir, rec->log_dir);
         if (r < 0)
                 return fail(w, r, "cannot remove the VM's directories: %m");
+        /* A restored VM's run directory is inside the one of its first unit (backend-restore.c). */
+        _cleanup_free_ char *first = NULL, *first_unit = NULL;
+        if (unit_name_is_vm_alternate(rec->unit) && unit_name_vm_other(rec->unit, &first_unit) >= 0 &&
+            backend_run_dir_for_unit(rec, first_unit, &first) >= 0 && (r = rm_rf(first)) < 0)
+                return fail(w, r, "cannot remove %s: %m", first);
+        _cleanup_free_ char *kept = NULL;
+        if (backend_resume_state_path(w, &kept) >= 0 && (r = rm_rf(kept)) < 0)
+                return fail(w, r, "cannot remove %s: %m", kept);
         /* Disks go; the record file itself is removed by the store on the event loop. */
         for (size_t i = 0; i < rec->vm.n_storage_configs; i++) {
                 const StorageConfig *s = rec->vm.storage_configs + i;

@@ -63,6 +63,11 @@ typedef struct BackendWork {
         bool memory_file;          /* snapshot (output): the RAM is in the payload's SNAPSHOT_MEMORY_FILE,
                                     * not in the state (memoryFormat "file") */
         bool network_changed;      /* create, start: the NICs in record changed (MACs, addresses granted) */
+        struct BackendWork *incoming; /* restore: the start of the restored hypervisor (its record: the
+                                       * VM's other unit and run directory, the new disks' temp paths) */
+        char *console_pty_before;  /* restore: the running hypervisor's console pty, remembered again
+                                    * when the restore is undone */
+        bool keep_state;           /* clone: keep the snapshot's saved state for the first start */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
@@ -107,3 +112,31 @@ int backend_snapshot(BackendWork *w);
 /* A clone's create: its directories, and its writable disks copied from snapshot_dir (the COW grown to the
  * record's storage when that is larger). On failure nothing of it stays but the record. */
 int backend_clone_disks(BackendWork *w);
+
+/* backend-resume.c: in the VM directory of a clone created without a start, the snapshot's saved state (its
+ * payload but the records and disk copies), which the first start loads instead of booting; removed once
+ * the guest runs. */
+#define RESUME_STATE_DIR_NAME "resume-state"
+int backend_resume_state_path(const BackendWork *w, char **ret);
+/* A clone's create: backend_clone_disks(), and with keep_state the saved state kept as above. */
+int backend_clone_create(BackendWork *w);
+
+/* backend-restore.c: a running VM back to its own snapshot in snapshot_dir, in two steps so that the record
+ * is written in between (vm-task.c). backend_restore(): the snapshot's disks copied next to the VM's (temp
+ * names), the restored hypervisor started from the snapshot as the VM's other unit (incoming, running when
+ * this returns), then the copies renamed over the VM's disks (the old ones kept as backups, the running
+ * hypervisor keeps its open files). Any failure leaves the VM as it was: the new unit stopped, the copies
+ * removed. Outputs main_pid, console_fd, invocation_id of the new unit and w->incoming (its record).
+ * backend_restore_finish(): once the record names the new unit, the old unit stopped and the backups
+ * removed. backend_restore_undo(): the record could not be written: the new unit stopped, the backups
+ * renamed back. */
+int backend_restore(BackendWork *w);
+int backend_restore_finish(BackendWork *w);
+int backend_restore_undo(BackendWork *w);
+/* At manager start, before serving, for each record: what a restore left when its manager was killed. A
+ * disk the record's unit has open (its backup) goes back under the disk's name; copies never swapped in and
+ * the backups of the other unit are removed. Blocking (a few file operations). */
+int backend_restore_recover(const VMRecord *rec);
+/* The run directory of a VM's unit: <run>/vms/<id> for cocoon-vm@<id>.service and <run>/vms/<id>/r for
+ * the alternate instance cocoon-vm@<id>-r.service, from the record's unit and run directory. */
+int backend_run_dir_for_unit(const VMRecord *r, const char *unit, char **ret);

@@ -28,7 +28,7 @@ typedef struct HypervisorLaunch {
 } HypervisorLaunch;
 
 /* A snapshot's payload directory in the snapshot store: where snapshot() writes the device and RAM state and
- * clone()/restore() read it. Backends that talk to their hypervisor over descriptors (QEMU: getfd) open
+ * clone() reads it. Backends that talk to their hypervisor over descriptors (QEMU: getfd) open
  * their files through fd; backends that take paths (Cloud Hypervisor, Firecracker) use path, which their
  * sandbox must then show them. */
 typedef struct HypervisorSnapshotDir {
@@ -58,16 +58,15 @@ typedef struct Hypervisor {
         int (*snapshot)(const char *run_dir, HypervisorSnapshotDir *dir, uint64_t timeout_usec,
                         char **ret_error);
         /* Of a hypervisor launched with HypervisorLaunch.incoming: load the state snapshot() wrote into dir
-         * (blocking; worker threads). The guest stays paused until resume(). */
+         * (blocking; worker threads). The guest stays paused until resume(). A clone and a restore both
+         * come through here: a restore is a new hypervisor started from the snapshot as the VM's other
+         * unit and swapped in once it runs (backend-restore.c), so it needs no hook of its own. */
         int (*clone)(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
                      char **ret_error);
         /* Disk index (its place in the record's storage list) is now size bytes large: the hypervisor takes
          * the new size and tells the guest (blocking; worker threads). NULL: not supported. */
         int (*disk_grown)(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec,
                           char **ret_error);
-        /* A running guest back to one of its own snapshots; NULL: not supported (yet). */
-        int (*restore)(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
-                       char **ret_error);
         /* Ask the guest to power off, like a power button (blocking; worker threads). */
         int (*request_shutdown)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
         /* The path of the serial console's pty, as the hypervisor reports it (blocking; worker threads). */

@@ -486,7 +486,6 @@ const Hypervisor hypervisor_qemu = {
         .snapshot = qemu_snapshot,
         .clone = qemu_clone,
         .disk_grown = qemu_disk_grown,
-        .restore = NULL, /* later: a new process from the snapshot, swapped in once it runs */
         .request_shutdown = qemu_request_powerdown,
         .query_console = qemu_query_console,
 };

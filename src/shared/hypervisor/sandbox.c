@@ -92,8 +92,20 @@ static int sandbox_fill(const VMRecord *rec, const char *vm_dir, Accel accel, Un
                 return -EINVAL;
         /* Every VM's files, the manager's socket and records, other VMs' disks and consoles: out of sight,
          * even though all hypervisors share one user. */
-        if ((r = add_hidden_root(sb, vm_dir, id)) < 0 || (r = add_hidden_root(sb, rec->run_dir, id)) < 0 ||
-            (r = add_hidden_root(sb, rec->log_dir, id)) < 0)
+        if ((r = add_hidden_root(sb, vm_dir, id)) < 0)
+                return r;
+        /* The run directory of the VM's alternate unit is <run>/vms/<id>/<sub> (backend-restore.c). */
+        r = add_hidden_root(sb, rec->run_dir, id);
+        if (r == -EINVAL) {
+                _cleanup_free_ char *parent = strdup(rec->run_dir);
+                char *slash = parent ? strrchr(parent, '/') : NULL;
+                if (!parent)
+                        return -ENOMEM;
+                if (slash)
+                        *slash = 0;
+                r = add_hidden_root(sb, parent, id);
+        }
+        if (r < 0 || (r = add_hidden_root(sb, rec->log_dir, id)) < 0)
                 return r;
 
         /* Its sockets go to the run directory, the console's output to the spool; its own output reaches
