@@ -19,6 +19,8 @@
 /* The intent, written before any payload: a directory with only this is a save that never finished. */
 #define SNAPSHOT_PENDING_FILE "pending.json"
 #define SNAPSHOT_DESCRIPTION_MAX 1024U
+/* The hypervisor's state file every snapshot has (QEMU: its migration stream; qemu.h names it too). */
+#define SNAPSHOT_STATE_FILE "vmstate"
 
 /* A snapshot: what it was taken of and with, so that a clone needs nothing else and can refuse what does not
  * fit before it starts anything. JSON (snapshot.json): formatVersion, id, name, description, createdAt,
@@ -53,6 +55,17 @@ int snapshot_to_public_json(const Snapshot *s, json_object **ret);
 /* Structure of a record as read from disk or built for a save: id, name (like VM names), description
  * (printable, bounded), format fields, and the embedded VM record. -EINVAL with field and message. */
 int snapshot_validate(const Snapshot *s, const char **ret_field, char **ret_message);
+
+/* The payload a snapshot directory may hold besides its records, the one list of it (the archive import
+ * accepts these names and no other): the hypervisor's state files (NULL-terminated; SNAPSHOT_STATE_FILE
+ * required, "ram" optional: guest RAM as a plain file) and a copy of each writable disk under the base name
+ * of its path (required). */
+extern const char *const snapshot_state_files[];
+/* Whether name is a payload file of s (a state file or a writable disk's copy); *ret_required (optional)
+ * says whether every snapshot of s's shape has it. */
+bool snapshot_payload_name_is_valid(const Snapshot *s, const char *name, bool *ret_required);
+/* The required payload names of s, NULL-terminated (strings borrowed from s and static ones). */
+int snapshot_payload_required(const Snapshot *s, const char ***ret);
 
 typedef struct SnapshotStore SnapshotStore;
 
