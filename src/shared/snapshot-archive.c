@@ -309,10 +309,45 @@ static int archive_setup_write(struct archive *a, SnapshotCompression compressio
         return k == ARCHIVE_OK ? 0 : -EOPNOTSUPP;
 }
 
+static int load_dir_record(int dir_fd, char **ret_text, size_t *ret_size, Snapshot **ret, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+        int r = read_full_file_at(dir_fd, SNAPSHOT_RECORD_FILE, SNAPSHOT_ARCHIVE_RECORD_MAX, &text, &size);
+        if (r >= 0)
+                r = json_parse(text, size, &o);
+        if (r >= 0)
+                r = snapshot_from_json(o, ret, NULL);
+        if (r < 0)
+                return fail(ret_error, r, "cannot load the snapshot's record: %s", strerror(-r));
+        if (ret_text)
+                *ret_text = TAKE_PTR(text);
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}
+
+int snapshot_archive_measure(int dir_fd, uint64_t *ret_bytes, char **ret_error) {
+        _cleanup_(snapshot_freep) Snapshot *s = NULL;
+        Payload *payload = NULL;
+        size_t n = 0;
+        uint64_t total = 0;
+        int r = load_dir_record(dir_fd, NULL, NULL, &s, ret_error);
+        if (r < 0)
+                return r;
+        r = open_payload(dir_fd, s, &payload, &n, ret_error);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                total += payload[i].data;
+        payload_free(payload, n);
+        if (r < 0)
+                return r;
+        *ret_bytes = total;
+        return 0;
+}
+
 int snapshot_archive_write(int dir_fd, int out_fd, SnapshotCompression compression,
                            const SnapshotArchiveIO *io, char **ret_error) {
         _cleanup_free_ char *record = NULL, *own_error = NULL;
-        _cleanup_(json_object_putp) json_object *o = NULL;
         _cleanup_(snapshot_freep) Snapshot *s = NULL;
         _cleanup_free_ uint8_t *buf = NULL;
         char **error = ret_error ?: &own_error;
@@ -323,14 +358,9 @@ int snapshot_archive_write(int dir_fd, int out_fd, SnapshotCompression compressi
 
         if (compression < 0 || compression >= _SNAPSHOT_COMPRESSION_MAX)
                 return -EINVAL;
-        r = read_full_file_at(dir_fd, SNAPSHOT_RECORD_FILE, SNAPSHOT_ARCHIVE_RECORD_MAX, &record,
-                              &record_size);
-        if (r >= 0)
-                r = json_parse(record, record_size, &o);
-        if (r >= 0)
-                r = snapshot_from_json(o, &s, NULL);
+        r = load_dir_record(dir_fd, &record, &record_size, &s, error);
         if (r < 0)
-                return fail(error, r, "cannot load the snapshot's record: %s", strerror(-r));
+                return r;
         if (!(buf = malloc(CHUNK_SIZE)))
                 return -ENOMEM;
         r = open_payload(dir_fd, s, &payload, &n_payload, error);

@@ -54,6 +54,9 @@ int snapshot_archive_write_all(int fd, const void *data, size_t size, const Snap
 int snapshot_archive_write(int dir_fd, int out_fd, SnapshotCompression compression,
                            const SnapshotArchiveIO *io, char **ret_error);
 
+/* The bytes snapshot_archive_write() reads from dir_fd's payload (data, not holes): an export's total. */
+int snapshot_archive_measure(int dir_fd, uint64_t *ret_bytes, char **ret_error);
+
 /* The import, in two steps, so that its caller can register the snapshot in between (on its own thread). */
 typedef struct SnapshotArchiveReader SnapshotArchiveReader;
 
