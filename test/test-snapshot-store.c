@@ -288,11 +288,37 @@ static void test_validate_and_quarantine(void **state) {
         assert_non_null(strstr(message, "like a payload file"));
 }
 
+/* The RAM file is payload of a "file" snapshot only, and then a required one (an archive must bring it). */
+static void test_payload_names(void **state) {
+        Snapshot *s = new_snapshot(NULL, "warm");
+        _cleanup_free_ const char **required = NULL;
+        bool needed = false;
+
+        assert_true(snapshot_payload_name_is_valid(s, SNAPSHOT_MEMORY_FILE, &needed));
+        assert_true(needed);
+        assert_true(snapshot_payload_name_is_valid(s, SNAPSHOT_STATE_FILE, &needed));
+        assert_true(needed);
+        assert_true(snapshot_payload_name_is_valid(s, "cow.raw", &needed));
+        assert_false(snapshot_payload_name_is_valid(s, "snapshot.json", NULL));
+        assert_false(snapshot_payload_name_is_valid(s, "other", NULL));
+        assert_int_equal(snapshot_payload_required(s, &required), 0);
+        assert_true(strv_contains((char **) required, SNAPSHOT_MEMORY_FILE));
+        required = mfree(required);
+
+        s->memory_file = false;
+        assert_false(snapshot_payload_name_is_valid(s, SNAPSHOT_MEMORY_FILE, NULL));
+        assert_int_equal(snapshot_payload_required(s, &required), 0);
+        assert_false(strv_contains((char **) required, SNAPSHOT_MEMORY_FILE));
+        assert_true(strv_contains((char **) required, SNAPSHOT_STATE_FILE));
+        snapshot_free(s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_pending_then_visible, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_leftover_pending_and_gc, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_validate_and_quarantine, setup, teardown),
+                cmocka_unit_test(test_payload_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

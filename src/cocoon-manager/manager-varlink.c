@@ -10,6 +10,7 @@
 #include "manager.h"
 #include "manager-gc.h"
 #include "manager-operations.h"
+#include "snapshot-transfer.h"
 #include "snapshot-varlink.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
@@ -48,6 +49,8 @@ static const struct {
         { "io.cocoon.Snapshot.List", vl_method_snapshot_list },
         { "io.cocoon.Snapshot.Inspect", vl_method_snapshot_inspect },
         { "io.cocoon.Snapshot.Delete", vl_method_snapshot_delete },
+        { "io.cocoon.Snapshot.Export", vl_method_snapshot_export },
+        { "io.cocoon.Snapshot.Import", vl_method_snapshot_import },
 };
 
 static VarlinkMethod method_callback(const char *method) {

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* io.cocoon.Snapshot: Save (a VM task), List, Inspect, Delete; recovery of saves a dead manager left. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "fs-util.h"
 #include "hypervisor.h"
 #include "id.h"
@@ -148,11 +151,65 @@ typedef struct SaveRequest {
 typedef struct SaveCall {
         Varlink *link;
         char id[ID_LENGTH + 1];
+        Manager *manager;
+        sd_event_source *progress_timer; /* callers that asked for more hear how far the save got */
+        uint64_t progress_total, progress_sent;
 } SaveCall;
 
 static void save_call_free(SaveCall *c) {
+        sd_event_source_disable_unref(c->progress_timer);
         varlink_unref(c->link);
         free(c);
+}
+
+/* How often a caller that asked for more hears of a save's progress. */
+#define SAVE_PROGRESS_INTERVAL_USEC (200 * USEC_PER_MSEC)
+
+/* The bytes of the payload written so far: the state file's size and the disk copies' allocated blocks.
+ * Metadata of a few files the save is writing (cached inodes), no data is read: fit for the loop. */
+static uint64_t save_progress_done(Manager *m, const Snapshot *s) {
+        _cleanup_free_ const char **names = NULL;
+        _cleanup_free_ char *dir = NULL;
+        uint64_t done = 0;
+        struct stat st;
+        if (snapshot_store_dir(m->snapshots, s->id, &dir) < 0 || snapshot_payload_required(s, &names) < 0)
+                return 0;
+        _cleanup_close_ int dir_fd = open(dir, O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        for (size_t i = 0; dir_fd >= 0 && names[i]; i++)
+                if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                        done += streq(names[i], SNAPSHOT_STATE_FILE) ? (uint64_t) st.st_size
+                                                                    : (uint64_t) st.st_blocks * 512U;
+        return done;
+}
+
+/* What a save writes in all, about: the guest's RAM (the most the state takes) and the data of its
+ * writable disks. */
+static uint64_t save_progress_total(const VMRecord *vm) {
+        uint64_t total = vm->vm.config.memory;
+        struct stat st;
+        for (size_t i = 0; i < vm->vm.n_storage_configs; i++) {
+                const StorageConfig *d = vm->vm.storage_configs + i;
+                if (!d->read_only && d->path && stat(d->path, &st) >= 0)
+                        total += (uint64_t) st.st_blocks * 512U;
+        }
+        return total;
+}
+
+static int on_save_progress(sd_event_source *source, uint64_t usec, void *userdata) {
+        SaveCall *c = userdata;
+        const Snapshot *s = snapshot_store_get(c->manager->snapshots, c->id);
+        uint64_t done = s ? save_progress_done(c->manager, s) : 0;
+        if (done != c->progress_sent) {
+                _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+                if (p && json_add_uint64(p, "bytesDone", done) >= 0 &&
+                    json_add_uint64(p, "bytesTotal", MAX(c->progress_total, done)) >= 0) {
+                        if (varlink_notify(c->link, p) < 0)
+                                return sd_event_source_set_enabled(source, SD_EVENT_OFF);
+                        c->progress_sent = done;
+                }
+        }
+        (void) sd_event_source_set_time_relative(source, SAVE_PROGRESS_INTERVAL_USEC);
+        return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
 }
 
 static int save_error_reply(Manager *m, SaveCall *c, const VmTask *t, const char *error_id,
@@ -298,6 +355,17 @@ int vl_method_snapshot_save(Varlink *link, json_object *parameters, VarlinkMetho
                 return r;
         }
         c->link = varlink_ref(link);
+        c->manager = m;
+        if (flags & VARLINK_METHOD_MORE) {
+                c->progress_total = save_progress_total(vm);
+                r = sd_event_add_time_relative(m->event, &c->progress_timer, CLOCK_MONOTONIC,
+                                               SAVE_PROGRESS_INTERVAL_USEC, 0, on_save_progress, c);
+                if (r < 0) {
+                        (void) snapshot_drop(m, c->id, NULL);
+                        save_call_free(c);
+                        return r;
+                }
+        }
         r = vm_task_submit(m, VM_TASK_SNAPSHOT, vm->vm.id, &(VmTaskOptions){.snapshot_dir = dir},
                            on_save_done, c);
         if (r < 0) {

@@ -129,6 +129,15 @@ static const CtlOption options_snapshot_list[] = {
         CTL_VALUE("vm", 0, "REF", &arg_snapshot_vm, "Only the snapshots of this VM (default: all)"),
         OPT_JSON,
 };
+static const CtlOption options_snapshot_export[] = {
+        CTL_VALUE("output", 'o', "FILE", &arg_output_file,
+                  "Write to FILE, complete or not at all (default and -: stdout, not a terminal)"),
+        CTL_VALUE("compress", 0, "gzip|zstd", &arg_compress, "Compress the archive (default: none)"),
+};
+static const CtlOption options_snapshot_import[] = {
+        CTL_VALUE("name", 0, "NAME", &arg_name, "Name of the imported snapshot (default: the archive's)"),
+        OPT_JSON,
+};
 static const CtlOption options_vm_clone[] = {
         CTL_VALUE("name", 0, "NAME", &arg_name, "Name of the VM (default: <snapshot>-clone-<8 of the id>)"),
         CTL_VALUE("cpu", 0, "N", &arg_cpu, "Virtual CPUs (default and only value: the snapshot's)"),
@@ -264,6 +273,16 @@ static const Verb verbs[] = {
           .run = verb_snapshot_rm, OPTS(options_json), .usage = "snapshot rm REF...",
           .help = "Delete snapshots (and their ids from their VMs' snapshotIds).",
           .example = "cocoonctl snapshot rm web-warm" },
+        { .group = "snapshot", .name = "export", .min_args = 1, .max_args = 1,
+          .run = verb_snapshot_export, OPTS(options_snapshot_export),
+          .usage = "snapshot export REF [-o FILE|-] [--compress gzip|zstd]",
+          .help = "Write a snapshot as one tar archive (snapshot.json first, sparse disks stay sparse).",
+          .example = "cocoonctl snapshot export web-warm -o web-warm.tar.zst --compress zstd" },
+        { .group = "snapshot", .name = "import", .min_args = 1, .max_args = 1,
+          .run = verb_snapshot_import,
+          OPTS(options_snapshot_import), .usage = "snapshot import FILE|- [--name NAME]",
+          .help = "Check and add a snapshot archive (FILE, or - for stdin); print its id.",
+          .example = "cocoonctl snapshot export web-warm -o - | ssh host cocoonctl snapshot import -" },
         { .name = "gc", .run = verb_gc, OPTS(options_json), .usage = "gc",
           .help = "Remove orphan VM directories, VMs stuck in creating, interrupted snapshots, and unused "
                   "image blobs.",
@@ -362,6 +381,7 @@ static const struct {
 } no_json_verbs[] = {
         { "vm console", "the console is a byte stream, not records" },
         { "vm logs", "the console log is a byte stream, not records" },
+        { "snapshot export", "the archive is a byte stream, not records" },
 };
 
 /* --json (before or after the verb) needs a verb with a JSON form. */

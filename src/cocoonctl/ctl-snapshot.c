@@ -38,9 +38,17 @@ int verb_snapshot_save(int argc, char **argv) {
         if (!p || json_add_string(p, "vm", argv[0]) < 0 || json_add_string(p, "name", arg_name) < 0 ||
             json_add_string(p, "description", arg_description) < 0)
                 return log_oom();
-        int r = call_one("io.cocoon.Snapshot.Save", p, "snapshot", &snapshot);
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        json_object *reply = NULL;
+        int r = ctl_connect(&link);
         if (r < 0)
                 return r;
+        r = ctl_call_with_progress(link, "io.cocoon.Snapshot.Save", p, "Saving", argv[0], &reply);
+        if (r < 0)
+                return r;
+        if (!json_object_object_get_ex(reply, "snapshot", &snapshot))
+                return ctl_log_errno(EBADMSG, "io.cocoon.Snapshot.Save reply has no snapshot");
+        json_object_get(snapshot);
         if (arg_json) {
                 ctl_print_json(snapshot);
                 return 0;

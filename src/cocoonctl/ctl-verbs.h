@@ -43,6 +43,16 @@ int verb_vm_clone(int argc, char **argv);
 int verb_vm_restore(int argc, char **argv);
 extern const char *arg_description, *arg_snapshot_vm;
 extern bool arg_no_start;
+/* ctl-snapshot-transfer.c */
+int verb_snapshot_export(int argc, char **argv);
+int verb_snapshot_import(int argc, char **argv);
+extern const char *arg_output_file, *arg_compress;
+/* Calls method with more and shows the bytesDone/bytesTotal of the replies before the final one on stderr
+ * when it is a terminal ("VERB WHAT: 12M / 1G (1%)"); errors reported. *ret_reply is the link's. */
+typedef struct Varlink Varlink;
+typedef struct json_object json_object;
+int ctl_call_with_progress(Varlink *link, const char *method, json_object *parameters, const char *verb,
+                           const char *what, json_object **ret_reply);
 /* ctl-gc.c */
 int verb_gc(int argc, char **argv);
 /* ctl-ops.c */

@@ -253,6 +253,54 @@ int snapshot_validate(const Snapshot *s, const char **ret_field, char **ret_mess
         return 0;
 }
 
+/* ---- the payload ---- */
+
+const char *const snapshot_state_files[] = {SNAPSHOT_STATE_FILE, SNAPSHOT_MEMORY_FILE, NULL};
+
+/* The base name of a writable disk's path: its copy's name in the payload; NULL for none. */
+static const char *disk_copy_name(const StorageConfig *d) {
+        const char *base = d->read_only || !d->path ? NULL : strrchr(d->path, '/');
+        return base && !isempty(base + 1) ? base + 1 : NULL;
+}
+
+bool snapshot_payload_name_is_valid(const Snapshot *s, const char *name, bool *ret_required) {
+        bool required = false, found = false;
+        if (!name)
+                return false;
+        for (size_t i = 0; snapshot_state_files[i]; i++)
+                if (streq(name, snapshot_state_files[i])) {
+                        /* The RAM file belongs to a snapshot whose memoryFormat is "file", and to no other. */
+                        found = !streq(name, SNAPSHOT_MEMORY_FILE) || (s && s->memory_file);
+                        required = found;
+                }
+        for (size_t i = 0; !found && s && s->vm && i < s->vm->vm.n_storage_configs; i++)
+                if (streq_ptr(disk_copy_name(s->vm->vm.storage_configs + i), name))
+                        found = required = true;
+        /* A record file is never payload: an archive must not bring its own pending.json. */
+        if (!found || streq(name, SNAPSHOT_RECORD_FILE) || streq(name, SNAPSHOT_PENDING_FILE))
+                return false;
+        if (ret_required)
+                *ret_required = required;
+        return true;
+}
+
+int snapshot_payload_required(const Snapshot *s, const char ***ret) {
+        size_t n = s->vm ? s->vm->vm.n_storage_configs : 0, k = 0;
+        const char **list = calloc(n + 3, sizeof(char *));
+        if (!list)
+                return -ENOMEM;
+        list[k++] = SNAPSHOT_STATE_FILE;
+        if (s->memory_file)
+                list[k++] = SNAPSHOT_MEMORY_FILE;
+        for (size_t i = 0; i < n; i++) {
+                const char *name = disk_copy_name(s->vm->vm.storage_configs + i);
+                if (name)
+                        list[k++] = name;
+        }
+        *ret = list;
+        return 0;
+}
+
 /* ---- the store ---- */
 
 SnapshotStore *snapshot_store_free(SnapshotStore *s) {

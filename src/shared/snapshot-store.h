@@ -62,6 +62,17 @@ int snapshot_to_public_json(const Snapshot *s, json_object **ret);
  * (printable, bounded), format fields, and the embedded VM record. -EINVAL with field and message. */
 int snapshot_validate(const Snapshot *s, const char **ret_field, char **ret_message);
 
+/* The payload a snapshot directory may hold besides its records, the one list of it (the archive import
+ * accepts these names and no other): the hypervisor's state files (NULL-terminated; SNAPSHOT_STATE_FILE
+ * required; SNAPSHOT_MEMORY_FILE, the guest RAM as a plain file, required when memoryFormat is "file" and
+ * refused otherwise) and a copy of each writable disk under the base name of its path (required). */
+extern const char *const snapshot_state_files[];
+/* Whether name is a payload file of s (a state file or a writable disk's copy); *ret_required (optional)
+ * says whether every snapshot of s's shape has it. */
+bool snapshot_payload_name_is_valid(const Snapshot *s, const char *name, bool *ret_required);
+/* The required payload names of s, NULL-terminated (strings borrowed from s and static ones). */
+int snapshot_payload_required(const Snapshot *s, const char ***ret);
+
 typedef struct SnapshotStore SnapshotStore;
 
 /* Creates <state_dir>/snapshots (0700) as needed and loads every <id>/snapshot.json (complete) or

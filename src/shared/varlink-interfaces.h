@@ -40,3 +40,4 @@ extern const VarlinkInterface vl_interface_io_cocoon_Snapshot;
 #define SNAPSHOT_ERROR_INVALID_CONFIGURATION "io.cocoon.Snapshot.InvalidConfiguration"
 #define SNAPSHOT_ERROR_INCOMPATIBLE_SNAPSHOT "io.cocoon.Snapshot.IncompatibleSnapshot"
 #define SNAPSHOT_ERROR_SNAPSHOT_FAILED "io.cocoon.Snapshot.SnapshotFailed"
+#define SNAPSHOT_ERROR_INVALID_ARCHIVE "io.cocoon.Snapshot.InvalidArchive"

@@ -59,11 +59,30 @@ static const VarlinkField snapshot_out[] = {
         {},
 };
 
+static const VarlinkField save_out[] = {
+        {.name = "snapshot",
+         .type = VARLINK_NAMED,
+         .named_type = "Snapshot",
+         .flags = VARLINK_NULLABLE,
+         .doc = "In the final reply."},
+        {.name = "bytesDone",
+         .type = VARLINK_INT,
+         .flags = VARLINK_NULLABLE,
+         .doc = "In the replies before it (continues: true), when called with more: the state's bytes and "
+                "the disk copies' data written so far."},
+        {.name = "bytesTotal",
+         .type = VARLINK_INT,
+         .flags = VARLINK_NULLABLE,
+         .doc = "With bytesDone: about what the save writes, the guest's memory and its disks' data."},
+        {},
+};
+
 static const VarlinkSymbol method_save = {
         .kind = VARLINK_SYMBOL_METHOD,
         .name = "Save",
+        .flags = VARLINK_SUPPORTS_MORE,
         .input = save_in,
-        .output = snapshot_out,
+        .output = save_out,
         .doc = "Pauses the VM, writes its device and RAM state and a copy of every writable disk into a new "
                "snapshot, and resumes it (also when the save fails or the caller leaves). Serialized with "
                "the "
@@ -117,6 +136,90 @@ static const VarlinkSymbol method_delete = {
         .input = ref_in,
         .output = delete_out,
         .doc = "Removes a snapshot and its files, and its id from the source VM's snapshotIds.",
+};
+
+static const VarlinkField export_in[] = {
+        {.name = "snapshot",
+         .type = VARLINK_STRING,
+         .doc = "Id, name, or unique id prefix of at least 3 characters."},
+        {.name = "compression",
+         .type = VARLINK_STRING,
+         .flags = VARLINK_NULLABLE,
+         .doc = "none (default), gzip or zstd."},
+        {},
+};
+
+static const VarlinkField export_out[] = {
+        {.name = "snapshot", .type = VARLINK_NAMED, .named_type = "Snapshot"},
+        {.name = "bytesTotal", .type = VARLINK_INT, .doc = "The payload's data, before compression."},
+        {},
+};
+
+static const VarlinkSymbol method_export = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "Export",
+        .flags = VARLINK_SUPPORTS_UPGRADE,
+        .input = export_in,
+        .output = export_out,
+        .doc = "Called with upgrade: after the reply the connection carries the snapshot as one pax tar "
+               "(snapshot.json first, then the payload; sparse files as sparse entries) in frames: a 4-byte "
+               "big-endian length and that many bytes; a frame of length 0 ends the archive and is followed "
+               "by the outcome as one Varlink message (JSON and a NUL byte): {\"parameters\": "
+               "{\"bytesDone\": "
+               "N}}, or {\"error\": \"io.cocoon.Snapshot.SnapshotFailed\", \"parameters\": {...}} when the "
+               "archive is incomplete. A reader that takes nothing for 60 s is dropped. The snapshot cannot "
+               "be deleted meanwhile.",
+};
+
+static const VarlinkField import_in[] = {
+        {.name = "fileDescriptor",
+         .type = VARLINK_INT,
+         .flags = VARLINK_NULLABLE,
+         .doc = "Index of a descriptor passed with the call that the archive is read from. Without it, "
+                "call with upgrade and send the archive after the reply."},
+        {.name = "name",
+         .type = VARLINK_STRING,
+         .flags = VARLINK_NULLABLE,
+         .doc = "The imported snapshot's name; default the archive's."},
+        {},
+};
+
+static const VarlinkField import_out[] = {
+        {.name = "snapshot",
+         .type = VARLINK_NAMED,
+         .named_type = "Snapshot",
+         .flags = VARLINK_NULLABLE,
+         .doc = "The imported snapshot (final reply)."},
+        {.name = "bytesDone",
+         .type = VARLINK_INT,
+         .flags = VARLINK_NULLABLE,
+         .doc = "Progress (replies with continues, when called with more): archive bytes read."},
+        {.name = "bytesTotal",
+         .type = VARLINK_INT,
+         .flags = VARLINK_NULLABLE,
+         .doc = "The archive's size, when it is a file."},
+        {},
+};
+
+static const VarlinkSymbol method_import = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "Import",
+        .flags = VARLINK_SUPPORTS_MORE | VARLINK_SUPPORTS_UPGRADE,
+        .input = import_in,
+        .output = import_out,
+        .doc = "Reads a snapshot archive (as Export writes it; plain, gzip or zstd) as untrusted input: "
+               "regular files only, plain names of the payload snapshot.json describes, each once, sizes "
+               "within the record's bounds and the free space, snapshot.json first and valid. The "
+               "snapshot keeps its id unless one with that id exists here (then it gets a new one) and "
+               "needs a name no other snapshot has. Nothing is kept on any failure. With upgrade (no "
+               "fileDescriptor) the reply is empty, the caller sends the archive and shuts down its "
+               "sending side, and the outcome follows on the connection as one Varlink message (JSON "
+               "and a NUL byte): the final reply or error.",
+};
+
+static const VarlinkField invalid_archive_fields[] = {
+        {.name = "message", .type = VARLINK_STRING, .doc = "What is wrong with the archive."},
+        {},
 };
 
 static const VarlinkField reference_fields[] = {
@@ -197,12 +300,21 @@ static const VarlinkSymbol error_snapshot_failed = {
         .doc = "The hypervisor or a copy failed; nothing was kept and the VM runs on.",
 };
 
+static const VarlinkSymbol error_invalid_archive = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "InvalidArchive",
+        .input = invalid_archive_fields,
+        .doc = "The archive was refused; nothing of it was kept.",
+};
+
 static const VarlinkSymbol *const symbols[] = {
         &type_snapshot,
         &method_save,
         &method_list,
         &method_inspect,
         &method_delete,
+        &method_export,
+        &method_import,
         &error_no_such_snapshot,
         &error_no_such_vm,
         &error_name_in_use,
@@ -210,6 +322,7 @@ static const VarlinkSymbol *const symbols[] = {
         &error_invalid_configuration,
         &error_incompatible_snapshot,
         &error_snapshot_failed,
+        &error_invalid_archive,
         NULL,
 };
 

@@ -42,6 +42,7 @@ expect_usage "option '--json' does not apply: the console log is a byte stream" 
 assert_contains "$err" '"verb":"vm logs"' "the verb in the JSON refusal"
 expect_usage "option '--json' does not apply" cocoonctl --json vm logs c1
 expect_usage "option '--json' does not apply: the console is a byte stream" cocoonctl vm console c1 --json
+expect_usage "option '--json' does not apply: the archive is a byte stream" cocoonctl snapshot export s1 --json
 assert_contains "$err" '"error":"cocoonctl.UsageError"' "the JSON refusal"
 expect_usage "cocoonctl: unknown option '--memory'" cocoonctl --memory 4G vm list
 
@@ -94,7 +95,7 @@ while read -r verb; do
         done < <(grep -E -- '^ +(-[a-zA-Z] )?--[a-z-]+=' <<<"$options" || true)
         # Every verb that prints something takes --json; the byte streams refuse it (see above).
         case $verb in
-        "vm console" | "vm logs") assert_not_contains "$options" "--json" "cocoonctl $verb --help" ;;
+        "vm console" | "vm logs" | "snapshot export") assert_not_contains "$options" "--json" "cocoonctl $verb --help" ;;
         *) assert_contains "$options" "--json" "cocoonctl $verb --help" ;;
         esac
         checked=$((checked + 1))

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The snapshot archive import: any bytes, as an untrusted caller streams them. An archive is either
+ * refused with a message or yields a valid record whose payload directory holds its payload names only. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fs-util.h"
+#include "fuzz.h"
+#include "snapshot-archive.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        static char dir[] = "/tmp/fuzz-snapshot-archive-XXXXXX";
+        static bool made = false;
+        _cleanup_(snapshot_freep) Snapshot *s = NULL;
+        _cleanup_free_ char *error = NULL;
+
+        if (!made)
+                fuzz_check(mkdtemp(dir));
+        made = true;
+        _cleanup_close_ int in = memfd_create("archive", MFD_CLOEXEC);
+        fuzz_check(in >= 0);
+        fuzz_check(write(in, data, size) == (ssize_t) size);
+        fuzz_check(lseek(in, 0, SEEK_SET) == 0);
+        _cleanup_close_ int dir_fd = open(dir, O_DIRECTORY | O_CLOEXEC);
+        fuzz_check(dir_fd >= 0);
+        /* A small cap: a compressed bomb must stop at it, not fill the disk. */
+        SnapshotArchiveIO io = {.cancel_fd = -EBADF, .max_bytes = 64U << 20};
+        int r = snapshot_archive_read(in, dir_fd, &io, &s, &error);
+        if (r < 0)
+                fuzz_check(error && *error);
+        else {
+                fuzz_check(s && snapshot_validate(s, NULL, NULL) == 0);
+                _cleanup_(closedirp) DIR *d = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 3));
+                struct dirent *de;
+                fuzz_check(d);
+                while ((de = readdir(d)))
+                        fuzz_check(streq(de->d_name, ".") || streq(de->d_name, "..") ||
+                                   snapshot_payload_name_is_valid(s, de->d_name, NULL));
+        }
+        /* Empty it for the next input. */
+        _cleanup_(closedirp) DIR *d = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 3));
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        fuzz_check(unlinkat(dir_fd, de->d_name, 0) == 0);
+        return 0;
+}
