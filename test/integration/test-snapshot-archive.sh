@@ -57,11 +57,13 @@ cocoonctl snapshot export s1 -o "$work/s1.tar.zst" --compress zstd
 cocoonctl snapshot export s1 --compress gzip >"$work/s1.tar.gz"
 assert_eq 3 "$(find "$work" -mindepth 1 | wc -l)" "files in the output directory (no temporary left)"
 names=$(python3 -c "import tarfile,sys; print(' '.join(tarfile.open(sys.argv[1]).getnames()))" "$work/s1.tar")
-assert_eq "snapshot.json vmstate cow.raw" "$names" "archive entries"
+# The source booted with its RAM in a file (memoryFormat file): the snapshot's ram comes with it.
+assert_eq "snapshot.json vmstate ram cow.raw" "$names" "archive entries"
 python3 -c "import tarfile,sys; tarfile.open(sys.argv[1], 'r:gz').getnames()" "$work/s1.tar.gz" ||
         fail "the gzip export is no gzip tar"
 cow_data=$(($(stat -c %b "$snapshots/$snap/cow.raw") * 512))
-max=$(($(stat -c %s "$snapshots/$snap/vmstate") + cow_data + (1 << 20)))
+ram_data=$(($(stat -c %b "$snapshots/$snap/ram") * 512))
+max=$(($(stat -c %s "$snapshots/$snap/vmstate") + cow_data + ram_data + (1 << 20)))
 [ "$(stat -c %s "$work/s1.tar")" -le "$max" ] || fail "the 64M COW disk was not kept sparse"
 assert_fails cocoonctl snapshot export nope -o "$work/nope.tar"
 [ ! -e "$work/nope.tar" ] || fail "a failed export left its output file"
