@@ -208,6 +208,19 @@ static void test_dispatch_not_object(void **state) {
         assert_int_equal(json_dispatch(NULL, thing_table, 0, &t, NULL), -EINVAL);
 }
 
+static void test_dispatch_fd_index(void **state) {
+        _cleanup_(json_object_putp) json_object *three = json_object_new_int64(3),
+                                                *negative = json_object_new_int64(-1),
+                                                *text = json_object_new_string("3");
+        int64_t index = 42;
+        assert_int_equal(json_dispatch_fd_index("fd", NULL, &index), 0);
+        assert_int_equal(index, -1);
+        assert_int_equal(json_dispatch_fd_index("fd", three, &index), 0);
+        assert_int_equal(index, 3);
+        assert_int_equal(json_dispatch_fd_index("fd", negative, &index), -ERANGE);
+        assert_int_equal(json_dispatch_fd_index("fd", text, &index), -EINVAL);
+}
+
 static void test_getters(void **state) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         const char *text = "{\"s\":\"v\",\"b\":true,\"i\":-2,\"u\":18446744073709551615,\"n\":null}";
@@ -262,6 +275,7 @@ int main(void) {
                 cmocka_unit_test(test_dispatch_errors),
                 cmocka_unit_test(test_dispatch_nul_in_string),
                 cmocka_unit_test(test_dispatch_not_object),
+                cmocka_unit_test(test_dispatch_fd_index),
                 cmocka_unit_test(test_getters),
                 cmocka_unit_test(test_builders),
         };

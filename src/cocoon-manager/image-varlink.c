@@ -313,19 +313,6 @@ static int import_request_check(Varlink *link, const ImportRequest *req, uid_t u
         return 0;
 }
 
-static int dispatch_fd_index(const char *name, json_object *v, void *p) {
-        int64_t *index = p;
-
-        if (!v) {
-                *index = -1;
-                return 0;
-        }
-        int r = json_dispatch_int64(name, v, index);
-        if (r < 0)
-                return r;
-        return *index < 0 ? -ERANGE : 0;
-}
-
 int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
                            void *userdata) {
         static const JsonDispatch table[] = {
@@ -337,11 +324,11 @@ int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethod
                  offsetof(ImportRequest, paths[IMAGE_BLOB_INITRD]), JSON_NULLABLE},
                 {"rootfs", json_type_string, json_dispatch_const_string,
                  offsetof(ImportRequest, paths[IMAGE_BLOB_ROOTFS]), JSON_NULLABLE},
-                {"kernelFileDescriptor", json_type_int, dispatch_fd_index,
+                {"kernelFileDescriptor", json_type_int, json_dispatch_fd_index,
                  offsetof(ImportRequest, fd_index[IMAGE_BLOB_KERNEL]), JSON_NULLABLE},
-                {"initrdFileDescriptor", json_type_int, dispatch_fd_index,
+                {"initrdFileDescriptor", json_type_int, json_dispatch_fd_index,
                  offsetof(ImportRequest, fd_index[IMAGE_BLOB_INITRD]), JSON_NULLABLE},
-                {"rootfsFileDescriptor", json_type_int, dispatch_fd_index,
+                {"rootfsFileDescriptor", json_type_int, json_dispatch_fd_index,
                  offsetof(ImportRequest, fd_index[IMAGE_BLOB_ROOTFS]), JSON_NULLABLE},
                 {"cmdline", json_type_string, json_dispatch_const_string, offsetof(ImportRequest, cmdline),
                  JSON_NULLABLE},

@@ -18,6 +18,7 @@
 #include "snapshot-archive.h"
 #include "snapshot-store.h"
 #include "snapshot-transfer.h"
+#include "snapshot-varlink.h"
 #include "store.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
@@ -246,27 +247,12 @@ static ImportCall *import_call_free(ImportCall *c) {
         return mfree(c);
 }
 
-static int remove_work(void *userdata) {
-        return rm_rf(userdata);
-}
-
-static void remove_done(int result, void *userdata) {
-        if (result < 0)
-                log_warning_errno(result, "Failed to remove %s (gc removes it later): %m",
-                                  (char *) userdata);
-        free(userdata);
-}
-
 /* The outcome, to whichever way the caller waits for it; then the call is over. */
 static void import_finish(ImportCall *c, const char *error_id, json_object *parameters) {
         Manager *m = c->manager;
-        if (error_id && !isempty(c->id)) {
-                /* Nothing stays: the record now, the files in a worker (gc finds what that leaves). */
-                char *dir = TAKE_PTR(c->dir);
-                (void) snapshot_store_forget(m->snapshots, c->id);
-                if (dir && job_submit(m->jobs, remove_work, remove_done, dir) < 0)
-                        free(dir);
-        }
+        /* Nothing stays: the record now, the files in a worker (gc finds what that leaves). */
+        if (error_id && !isempty(c->id))
+                (void) snapshot_drop(m, c->id, NULL);
         if (c->link && error_id)
                 (void) varlink_error(c->link, error_id, parameters);
         else if (c->link)
@@ -486,22 +472,10 @@ typedef struct ImportRequest {
         const char *name;
 } ImportRequest;
 
-static int dispatch_fd_index(const char *name, json_object *v, void *p) {
-        int64_t *index = p;
-        if (!v) {
-                *index = -1;
-                return 0;
-        }
-        int r = json_dispatch_int64(name, v, index);
-        if (r < 0)
-                return r;
-        return *index < 0 ? -ERANGE : 0;
-}
-
 int vl_method_snapshot_import(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
                               void *userdata) {
         static const JsonDispatch table[] = {
-                {"fileDescriptor", json_type_int, dispatch_fd_index, offsetof(ImportRequest, fd_index),
+                {"fileDescriptor", json_type_int, json_dispatch_fd_index, offsetof(ImportRequest, fd_index),
                  JSON_NULLABLE},
                 {"name", json_type_string, json_dispatch_const_string, offsetof(ImportRequest, name),
                  JSON_NULLABLE},

@@ -118,8 +118,7 @@ static void remove_done(int result, void *userdata) {
         free(c);
 }
 
-/* Drops the record now and the payload in a worker (GC finds what that leaves). */
-static int snapshot_drop(Manager *m, const char *id, Varlink *link) {
+int snapshot_drop(Manager *m, const char *id, Varlink *link) {
         RemoveCall *c = calloc(1, sizeof(RemoveCall));
         int r;
         if (!c)

@@ -5,6 +5,10 @@
 #include "manager.h"
 #include "varlink.h"
 
+/* Drops the record now and the payload in a worker (GC finds what that leaves). With link (Delete), the
+ * reply goes out once the files are gone: returns 1 when the caller must reply itself (shutting down). */
+int snapshot_drop(Manager *m, const char *id, Varlink *link);
+
 int vl_method_snapshot_save(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
                             void *userdata);
 int vl_method_snapshot_list(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,

@@ -433,6 +433,19 @@ int json_dispatch_int64(const char *name, json_object *v, void *p) {
         return json_int_to_int64(v, i);
 }
 
+int json_dispatch_fd_index(const char *name, json_object *v, void *p) {
+        int64_t *index = p;
+
+        if (!v) {
+                *index = -1;
+                return 0;
+        }
+        int r = json_dispatch_int64(name, v, index);
+        if (r < 0)
+                return r;
+        return *index < 0 ? -ERANGE : 0;
+}
+
 int json_dispatch_uint64(const char *name, json_object *v, void *p) {
         uint64_t *u = p;
 

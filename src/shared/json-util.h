@@ -80,6 +80,8 @@ int json_dispatch(json_object *o, const JsonDispatch table[], unsigned flags, vo
 int json_dispatch_string(const char *name, json_object *v, void *p); /* char **, owned (strdup) */
 int json_dispatch_const_string(const char *name, json_object *v, void *p); /* const char **, points into v */
 int json_dispatch_int64(const char *name, json_object *v, void *p); /* int64_t * */
+/* int64_t *: the index of a file descriptor passed with a call; -1 when absent or null, -ERANGE below 0 */
+int json_dispatch_fd_index(const char *name, json_object *v, void *p);
 int json_dispatch_uint64(const char *name, json_object *v, void *p); /* uint64_t * */
 int json_dispatch_uint32(const char *name, json_object *v, void *p); /* uint32_t * */
 int json_dispatch_int(const char *name, json_object *v, void *p); /* int * */
