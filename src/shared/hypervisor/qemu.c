@@ -128,8 +128,8 @@ static int build_cmdline(const VMRecord *r, const HypervisorLaunch *l, char **re
         /* The guest contract (cocoon-behavior.md 3.1): with NICs, stable eth<i> names, the hostname and
          * each static address; NICs without one (bridge mode) use DHCP. */
         if (r->vm.n_network_configs > 0) {
-                int k = build_ip_params(r->vm.network_configs, r->vm.n_network_configs, r->vm.name, nics_dns(r),
-                                        &ip);
+                int k = build_ip_params(r->vm.network_configs, r->vm.n_network_configs, r->vm.name,
+                                        nics_dns(r), &ip);
                 if (k < 0)
                         return k;
         }
