@@ -42,10 +42,12 @@ static const char plugin_script[] =
         "#!/bin/sh\n"
         "input=$(cat)\n"
         "prev=no; case \"$input\" in *prevResult*) prev=yes;; esac\n"
-        "echo \"$CNI_COMMAND $(basename \"$0\") $CNI_IFNAME $CNI_ARGS $prev $CNI_CONTAINERID\" >>\"$(dirname \"$0\")/../log\"\n"
+        "echo \"$CNI_COMMAND $(basename \"$0\") $CNI_IFNAME $CNI_ARGS $prev $CNI_CONTAINERID\" "
+        ">>\"$(dirname \"$0\")/../log\"\n"
         "[ \"$CNI_COMMAND\" = ADD ] || exit 0\n"
         "case $(basename \"$0\") in\n"
-        "fail) echo '{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"no more addresses\",\"details\":\"pool\"}';"
+        "fail) echo '{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"no more "
+        "addresses\",\"details\":\"pool\"}';"
         " exit 1;;\n"
         "garbage) echo 'this is not json'; exit 0;;\n"
         "esac\n"
@@ -84,12 +86,13 @@ static char *read_log(void) {
         return text;
 }
 
-#define CONFLIST(name, plugins) \
-        "{\"cniVersion\":\"1.0.0\",\"name\":\"" name "\",\"plugins\":[" plugins "]}"
+#define CONFLIST(name, plugins) "{\"cniVersion\":\"1.0.0\",\"name\":\"" name "\",\"plugins\":[" plugins "]}"
 
 static void test_conflist_parse(void **state) {
         static const char *const bad[] = {
-                "", "[]", "{\"name\":\"x\"}",
+                "",
+                "[]",
+                "{\"name\":\"x\"}",
                 CONFLIST("", "{\"type\":\"bridge\"}"),
                 CONFLIST("bad name", "{\"type\":\"bridge\"}"),
                 CONFLIST("n", ""),
@@ -100,7 +103,8 @@ static void test_conflist_parse(void **state) {
                 CONFLIST("n", "{}"),
                 CONFLIST("n", "\"bridge\""),
                 "{\"cniVersion\":\"0.2.0\",\"name\":\"n\",\"plugins\":[{\"type\":\"bridge\"}]}",
-                "{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"disableCheck\":\"yes\",\"plugins\":[{\"type\":\"b\"}]}",
+                "{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"disableCheck\":\"yes\",\"plugins\":[{\"type\":"
+                "\"b\"}]}",
                 "{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"name\":\"m\",\"plugins\":[{\"type\":\"b\"}]}",
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -136,7 +140,8 @@ static void test_conflist_load(void **state) {
         error = mfree(error);
 
         write_in(conf_dir, "20-second.conflist", CONFLIST("second", "{\"type\":\"ipam\"}"), 0644);
-        write_in(conf_dir, "10-first.conflist", CONFLIST("first", "{\"type\":\"ipam\"},{\"type\":\"pass\"}"), 0644);
+        write_in(conf_dir, "10-first.conflist", CONFLIST("first", "{\"type\":\"ipam\"},{\"type\":\"pass\"}"),
+                 0644);
         write_in(conf_dir, "30-missing.conflist", CONFLIST("missing", "{\"type\":\"nosuchplugin\"}"), 0644);
         write_in(conf_dir, "40-notexec.conflist", CONFLIST("notexec", "{\"type\":\"notexec\"}"), 0644);
         write_in(conf_dir, "50-broken.conflist", "{", 0644);
@@ -167,12 +172,14 @@ static void test_conflist_load(void **state) {
 static void test_result_parse(void **state) {
         _cleanup_(cni_result_freep) CniResult *r = NULL;
         /* 0.4.0: ips carry a version; the first IPv4 wins, IPv6 is skipped. */
-        const char *v040 = "{\"cniVersion\":\"0.4.0\",\"interfaces\":[{\"name\":\"cni0\",\"mac\":\"aa:aa:aa:aa:aa:aa\"},"
-                           "{\"name\":\"eth0\",\"mac\":\"0a:58:0a:58:00:02\",\"sandbox\":\"/run/netns/x\"}],"
-                           "\"ips\":[{\"version\":\"6\",\"address\":\"fd00::2/64\"},{\"version\":\"4\","
-                           "\"address\":\"10.88.0.2/16\",\"gateway\":\"10.88.0.1\",\"interface\":1},"
-                           "{\"version\":\"4\",\"address\":\"10.99.0.2/24\"}],\"routes\":[{\"dst\":\"0.0.0.0/0\"}],"
-                           "\"dns\":{}}";
+        const char *v040 =
+                "{\"cniVersion\":\"0.4.0\",\"interfaces\":[{\"name\":\"cni0\",\"mac\":\"aa:aa:aa:aa:aa:aa\"}"
+                ","
+                "{\"name\":\"eth0\",\"mac\":\"0a:58:0a:58:00:02\",\"sandbox\":\"/run/netns/x\"}],"
+                "\"ips\":[{\"version\":\"6\",\"address\":\"fd00::2/64\"},{\"version\":\"4\","
+                "\"address\":\"10.88.0.2/16\",\"gateway\":\"10.88.0.1\",\"interface\":1},"
+                "{\"version\":\"4\",\"address\":\"10.99.0.2/24\"}],\"routes\":[{\"dst\":\"0.0.0.0/0\"}],"
+                "\"dns\":{}}";
         assert_int_equal(cni_result_parse(v040, strlen(v040), "eth0", &r, NULL), 0);
         assert_string_equal(r->ip, "10.88.0.2");
         assert_int_equal(r->prefix, 16);
@@ -182,9 +189,10 @@ static void test_result_parse(void **state) {
         r = cni_result_free(r);
 
         /* 1.0.0, no gateway, DNS; the MAC of another interface name is not taken. */
-        const char *v100 = "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth1\",\"mac\":\"0A:58:0A:58:00:03\","
-                           "\"sandbox\":\"/run/netns/x\"}],\"ips\":[{\"address\":\"192.168.1.7/24\"}],"
-                           "\"dns\":{\"nameservers\":[\"1.1.1.1\",\"fd00::53\",\"9.9.9.9\"]}}";
+        const char *v100 =
+                "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth1\",\"mac\":\"0A:58:0A:58:00:03\","
+                "\"sandbox\":\"/run/netns/x\"}],\"ips\":[{\"address\":\"192.168.1.7/24\"}],"
+                "\"dns\":{\"nameservers\":[\"1.1.1.1\",\"fd00::53\",\"9.9.9.9\"]}}";
         assert_int_equal(cni_result_parse(v100, strlen(v100), "eth0", &r, NULL), 0);
         assert_string_equal(r->ip, "192.168.1.7");
         assert_null(r->gateway);
@@ -204,14 +212,19 @@ static void test_result_parse(void **state) {
         r = cni_result_free(r);
 
         static const char *const bad[] = {
-                "", "null", "[]", "{\"cniVersion\":\"0.2.0\"}", "{}",
+                "",
+                "null",
+                "[]",
+                "{\"cniVersion\":\"0.2.0\"}",
+                "{}",
                 "{\"cniVersion\":\"1.0.0\",\"ips\":{}}",
                 "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.1\"}]}",
                 "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.1/33\"}]}",
                 "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.256/24\"}]}",
                 "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.1/24\",\"gateway\":\"x\"}]}",
                 "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.1/24 \"}]}",
-                "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth0\",\"mac\":\"zz:zz:zz:zz:zz:zz\"}]}",
+                "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth0\",\"mac\":\"zz:zz:zz:zz:zz:zz\"}"
+                "]}",
                 "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"mac\":\"aa:aa:aa:aa:aa:aa\"}]}",
                 "{\"cniVersion\":\"1.0.0\",\"dns\":{\"nameservers\":[1]}}",
                 "{\"cniVersion\":\"1.0.0\",\"dns\":[]}",
@@ -240,11 +253,15 @@ static CniConflist *conflist(const char *text) {
 }
 
 static void test_chain(void **state) {
-        _cleanup_(cni_conflist_freep) CniConflist *c = conflist(CONFLIST("net", "{\"type\":\"ipam\"},{\"type\":\"pass\"}"));
+        _cleanup_(cni_conflist_freep) CniConflist *c =
+                conflist(CONFLIST("net", "{\"type\":\"ipam\"},{\"type\":\"pass\"}"));
         _cleanup_(cni_result_freep) CniResult *r = NULL;
         _cleanup_free_ char *error = NULL, *log = NULL;
-        CniRuntime rt = { .plugin_dir = plugin_dir, .container_id = "VMID", .netns = "/run/netns/cocoon-x",
-                          .ifname = "eth0", .args = "IgnoreUnknown=1;IP=10.22.0.5" };
+        CniRuntime rt = {.plugin_dir = plugin_dir,
+                         .container_id = "VMID",
+                         .netns = "/run/netns/cocoon-x",
+                         .ifname = "eth0",
+                         .args = "IgnoreUnknown=1;IP=10.22.0.5"};
 
         /* ADD in order, the second with the first's result; the final result is read. */
         assert_int_equal(cni_add(c, &rt, &r, &error), 0);
@@ -271,19 +288,23 @@ static void test_chain(void **state) {
 }
 
 static void test_chain_failure(void **state) {
-        _cleanup_(cni_conflist_freep) CniConflist *c = conflist(CONFLIST("net", "{\"type\":\"ipam\"},{\"type\":\"fail\"}"));
+        _cleanup_(cni_conflist_freep) CniConflist *c =
+                conflist(CONFLIST("net", "{\"type\":\"ipam\"},{\"type\":\"fail\"}"));
         _cleanup_(cni_conflist_freep) CniConflist *g = conflist(CONFLIST("net", "{\"type\":\"garbage\"}"));
-        _cleanup_(cni_conflist_freep) CniConflist *old = conflist(
-                "{\"cniVersion\":\"0.3.1\",\"name\":\"old\",\"plugins\":[{\"type\":\"ipam\"}]}");
+        _cleanup_(cni_conflist_freep) CniConflist *old =
+                conflist("{\"cniVersion\":\"0.3.1\",\"name\":\"old\",\"plugins\":[{\"type\":\"ipam\"}]}");
         CniResult *r = NULL;
         _cleanup_free_ char *error = NULL, *log = NULL;
-        CniRuntime rt = { .plugin_dir = plugin_dir, .container_id = "VMID", .netns = "/run/netns/cocoon-x",
-                          .ifname = "eth1" };
+        CniRuntime rt = {.plugin_dir = plugin_dir,
+                         .container_id = "VMID",
+                         .netns = "/run/netns/cocoon-x",
+                         .ifname = "eth1"};
 
         /* The second plugin fails: its message comes back, and both are deleted in reverse. */
         assert_int_equal(cni_add(c, &rt, &r, &error), -EPROTO);
         assert_null(r);
-        assert_string_equal(error, "network 'net': plugin fail (ADD) failed: no more addresses: pool (code 11)");
+        assert_string_equal(error,
+                            "network 'net': plugin fail (ADD) failed: no more addresses: pool (code 11)");
         log = read_log();
         assert_string_equal(log, "ADD ipam eth1  no VMID\nADD fail eth1  yes VMID\n"
                                  "DEL fail eth1  yes VMID\nDEL ipam eth1  yes VMID\n");
@@ -313,20 +334,20 @@ static void test_timeout(void **state) {
         _cleanup_free_ char *error = NULL;
         CniResult *r = NULL;
         write_in(plugin_dir, "sleepy", "#!/bin/sh\nexec sleep 30\n", 0755);
-        CniRuntime rt = { .plugin_dir = plugin_dir, .container_id = "VMID", .netns = "/x", .ifname = "eth0",
-                          .timeout_usec = 200 * 1000 };
+        CniRuntime rt = {.plugin_dir = plugin_dir,
+                         .container_id = "VMID",
+                         .netns = "/x",
+                         .ifname = "eth0",
+                         .timeout_usec = 200 * 1000};
         assert_int_equal(cni_add(c, &rt, &r, &error), -ETIMEDOUT);
         assert_non_null(strstr(error, "did not answer in time"));
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_conflist_parse),
-                cmocka_unit_test(test_conflist_load),
-                cmocka_unit_test(test_result_parse),
-                cmocka_unit_test(test_error_message),
-                cmocka_unit_test(test_chain),
-                cmocka_unit_test(test_chain_failure),
+                cmocka_unit_test(test_conflist_parse), cmocka_unit_test(test_conflist_load),
+                cmocka_unit_test(test_result_parse),   cmocka_unit_test(test_error_message),
+                cmocka_unit_test(test_chain),          cmocka_unit_test(test_chain_failure),
                 cmocka_unit_test(test_timeout),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

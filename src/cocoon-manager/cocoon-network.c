@@ -76,10 +76,11 @@ static bool plain_ifname(const char *s) {
 
 static int request_parse_nics(Request *q, char **ret_error) {
         static const JsonDispatch table[] = {
-                { "ifName", json_type_string, json_dispatch_const_string, offsetof(Nic, if_name), JSON_MANDATORY },
-                { "tap", json_type_string, json_dispatch_const_string, offsetof(Nic, tap), JSON_MANDATORY },
-                { "multiQueue", json_type_boolean, json_dispatch_bool, offsetof(Nic, multi_queue), 0 },
-                { "ip", json_type_string, json_dispatch_const_string, offsetof(Nic, ip), JSON_NULLABLE },
+                {"ifName", json_type_string, json_dispatch_const_string, offsetof(Nic, if_name),
+                 JSON_MANDATORY},
+                {"tap", json_type_string, json_dispatch_const_string, offsetof(Nic, tap), JSON_MANDATORY},
+                {"multiQueue", json_type_boolean, json_dispatch_bool, offsetof(Nic, multi_queue), 0},
+                {"ip", json_type_string, json_dispatch_const_string, offsetof(Nic, ip), JSON_NULLABLE},
                 {},
         };
         size_t n = json_object_array_length(q->nics_json);
@@ -98,16 +99,18 @@ static int request_parse_nics(Request *q, char **ret_error) {
 
 static int request_parse(json_object *o, Request *q, char **ret_error) {
         static const JsonDispatch table[] = {
-                { "command", json_type_string, json_dispatch_const_string, offsetof(Request, command), JSON_MANDATORY },
-                { "id", json_type_string, json_dispatch_const_string, offsetof(Request, id), JSON_MANDATORY },
-                { "pluginDirectory", json_type_string, json_dispatch_const_string, offsetof(Request, plugin_dir),
-                  JSON_MANDATORY },
-                { "cacheDirectory", json_type_string, json_dispatch_const_string, offsetof(Request, cache_dir),
-                  JSON_MANDATORY },
-                { "conflist", json_type_object, dispatch_object, offsetof(Request, conflist_json), JSON_NULLABLE },
-                { "uid", json_type_int, json_dispatch_int64, offsetof(Request, uid), 0 },
-                { "gid", json_type_int, json_dispatch_int64, offsetof(Request, gid), 0 },
-                { "nics", json_type_array, dispatch_object, offsetof(Request, nics_json), JSON_MANDATORY },
+                {"command", json_type_string, json_dispatch_const_string, offsetof(Request, command),
+                 JSON_MANDATORY},
+                {"id", json_type_string, json_dispatch_const_string, offsetof(Request, id), JSON_MANDATORY},
+                {"pluginDirectory", json_type_string, json_dispatch_const_string,
+                 offsetof(Request, plugin_dir), JSON_MANDATORY},
+                {"cacheDirectory", json_type_string, json_dispatch_const_string,
+                 offsetof(Request, cache_dir), JSON_MANDATORY},
+                {"conflist", json_type_object, dispatch_object, offsetof(Request, conflist_json),
+                 JSON_NULLABLE},
+                {"uid", json_type_int, json_dispatch_int64, offsetof(Request, uid), 0},
+                {"gid", json_type_int, json_dispatch_int64, offsetof(Request, gid), 0},
+                {"nics", json_type_array, dispatch_object, offsetof(Request, nics_json), JSON_MANDATORY},
                 {},
         };
         int r = json_dispatch(o, table, 0, q, NULL);
@@ -121,14 +124,18 @@ static int request_parse(json_object *o, Request *q, char **ret_error) {
                         return r;
         } else if (!streq(q->command, "del"))
                 return -EINVAL;
-        if ((r = netns_name_for_vm(q->id, &q->netns_name)) < 0 || (r = netns_path_for_vm(q->id, &q->netns_path)) < 0)
+        if ((r = netns_name_for_vm(q->id, &q->netns_name)) < 0 ||
+            (r = netns_path_for_vm(q->id, &q->netns_path)) < 0)
                 return r;
         return request_parse_nics(q, ret_error);
 }
 
 static CniRuntime nic_runtime(const Request *q, const Nic *nic, char *args) {
-        return (CniRuntime){ .plugin_dir = q->plugin_dir, .container_id = q->id, .netns = q->netns_path,
-                             .ifname = nic->if_name, .args = args };
+        return (CniRuntime){.plugin_dir = q->plugin_dir,
+                            .container_id = q->id,
+                            .netns = q->netns_path,
+                            .ifname = nic->if_name,
+                            .args = args};
 }
 
 /* The ADD result of a NIC, as kept for DEL and CHECK; NULL when there is none. */
@@ -137,7 +144,8 @@ static json_object *cache_read(const Request *q, const Nic *nic) {
         json_object *o = NULL;
         size_t size;
         if (asprintf(&path, "%s/%s.json", q->cache_dir, nic->if_name) < 0 ||
-            read_full_file(path, &text, &size) < 0 || size > CNI_OUTPUT_SIZE_MAX || json_parse(text, size, &o) < 0)
+            read_full_file(path, &text, &size) < 0 || size > CNI_OUTPUT_SIZE_MAX ||
+            json_parse(text, size, &o) < 0)
                 return NULL;
         return o;
 }
@@ -164,11 +172,12 @@ static int teardown(Request *q, size_t n, char **ret_error) {
                 _cleanup_(json_object_putp) json_object *prev = cache_read(q, nic);
                 _cleanup_free_ char *error = NULL;
                 CniRuntime rt = nic_runtime(q, nic, NULL);
-                int r = q->conflist ? cni_del(q->conflist, &rt, prev ?: (nic->result ? nic->result->json : NULL),
-                                              &error)
+                int r = q->conflist ? cni_del(q->conflist, &rt,
+                                              prev ?: (nic->result ? nic->result->json : NULL), &error)
                                     : 0;
                 if (r < 0) {
-                        fprintf(stderr, "VM %s: DEL of %s failed: %s\n", q->id, nic->if_name, error ?: strerror(-r));
+                        fprintf(stderr, "VM %s: DEL of %s failed: %s\n", q->id, nic->if_name,
+                                error ?: strerror(-r));
                         if (ret == 0) {
                                 ret = r;
                                 if (ret_error)
@@ -195,18 +204,22 @@ static int add_nic(Request *q, Nic *nic, char **ret_error) {
         int r = cni_add(q->conflist, &rt, &nic->result, ret_error);
         if (r < 0)
                 return r;
-        CniTap tap = { .veth = nic->if_name, .tap = nic->tap, .multi_queue = nic->multi_queue,
-                       .uid = (uid_t) q->uid, .gid = (gid_t) q->gid };
+        CniTap tap = {.veth = nic->if_name,
+                      .tap = nic->tap,
+                      .multi_queue = nic->multi_queue,
+                      .uid = (uid_t) q->uid,
+                      .gid = (gid_t) q->gid};
         r = netns_run(q->netns_path, cni_tap_wire, &tap);
         if (r < 0) {
-                if (asprintf(ret_error, "network '%s': cannot join %s to %s with a TAP: %s", q->conflist->name,
-                             nic->if_name, nic->tap, strerror(-r)) < 0)
+                if (asprintf(ret_error, "network '%s': cannot join %s to %s with a TAP: %s",
+                             q->conflist->name, nic->if_name, nic->tap, strerror(-r)) < 0)
                         *ret_error = NULL;
                 return r;
         }
         memcpy(nic->mac, tap.mac, sizeof(nic->mac));
         r = cache_write(q, nic);
-        if (r < 0 && asprintf(ret_error, "cannot keep the CNI result in %s: %s", q->cache_dir, strerror(-r)) < 0)
+        if (r < 0 &&
+            asprintf(ret_error, "cannot keep the CNI result in %s: %s", q->cache_dir, strerror(-r)) < 0)
                 *ret_error = NULL;
         return r;
 }
@@ -217,7 +230,8 @@ static int command_add(Request *q, char **ret_error) {
         if (r == -EEXIST)
                 r = netns_exists(q->netns_name) == 1 ? 0 : -EEXIST;
         if (r < 0) {
-                if (asprintf(ret_error, "cannot create network namespace %s: %s", q->netns_name, strerror(-r)) < 0)
+                if (asprintf(ret_error, "cannot create network namespace %s: %s", q->netns_name,
+                             strerror(-r)) < 0)
                         *ret_error = NULL;
                 return r;
         }
@@ -239,7 +253,7 @@ static int check_all(Request *q) {
                 return -ENOENT;
         for (size_t i = 0; i < q->n_nics; i++) {
                 Nic *nic = q->nics + i;
-                CniTap tap = { .veth = nic->if_name, .tap = nic->tap };
+                CniTap tap = {.veth = nic->if_name, .tap = nic->tap};
                 _cleanup_(json_object_putp) json_object *prev = cache_read(q, nic);
                 _cleanup_free_ char *error = NULL;
                 if (netns_run(q->netns_path, cni_tap_check, &tap) < 0 || !prev)
@@ -247,8 +261,8 @@ static int check_all(Request *q) {
                 CniRuntime rt = nic_runtime(q, nic, NULL);
                 int r = cni_check(q->conflist, &rt, prev, &error);
                 if (r < 0) {
-                        fprintf(stderr, "VM %s: CHECK of %s failed, setting it up again: %s\n", q->id, nic->if_name,
-                                error ?: strerror(-r));
+                        fprintf(stderr, "VM %s: CHECK of %s failed, setting it up again: %s\n", q->id,
+                                nic->if_name, error ?: strerror(-r));
                         return r;
                 }
         }
@@ -325,7 +339,8 @@ int main(int argc, char *argv[]) {
                 reply = json_object_new_object();
                 if (!reply || json_add_string(reply, "error", error ?: strerror(-r)) < 0)
                         return EXIT_FAILURE;
-                fprintf(stderr, "VM %s: %s failed: %s\n", q.id ?: "?", q.command ?: "?", error ?: strerror(-r));
+                fprintf(stderr, "VM %s: %s failed: %s\n", q.id ?: "?", q.command ?: "?",
+                        error ?: strerror(-r));
         }
         request_done(&q);
         const char *out = json_to_string(reply);

@@ -38,14 +38,15 @@ static int reply_invalid_configuration(Varlink *link, const char *field, const c
 }
 
 /* A failed Create/Start reported to the caller with the fields its error declares. */
-static int reply_task_error(Manager *m, Varlink *link, const char *error_id, const char *id, const char *message,
-                            const char *field) {
+static int reply_task_error(Manager *m, Varlink *link, const char *error_id, const char *id,
+                            const char *message, const char *field) {
         _cleanup_(json_object_putp) json_object *p = json_object_new_object();
         const VMRecord *r = store_get(m->store, id);
         if (!p || json_add_string(p, "id", id) < 0 || json_add_string(p, "message", message) < 0)
                 return -ENOMEM;
         /* What a create can find wrong after validation: the image's files, the CNI network. */
-        if (streq(error_id, VM_ERROR_INVALID_CONFIGURATION) && json_add_string(p, "field", field ?: "image") < 0)
+        if (streq(error_id, VM_ERROR_INVALID_CONFIGURATION) &&
+            json_add_string(p, "field", field ?: "image") < 0)
                 return -ENOMEM;
         if (streq(error_id, VM_ERROR_INVALID_STATE) && r &&
             json_add_string(p, "state", vm_state_to_string(r->vm.state)) < 0)
@@ -246,11 +247,12 @@ static int create_check_network(Varlink *link, const CreateRequest *req) {
                 return reply_invalid_configuration(link, "nics", message);
         }
         if (req->network && req->bridge)
-                return reply_invalid_configuration(link, "network", "a NIC is either on a CNI network or on a "
-                                                   "bridge, not both");
+                return reply_invalid_configuration(link, "network",
+                                                   "a NIC is either on a CNI network or on a bridge, not both");
         if (req->network && !cni_name_is_valid(req->network))
-                return reply_invalid_configuration(link, "network", "network must name a CNI network (letters, "
-                                                   "digits, '_', '.', '-')");
+                return reply_invalid_configuration(link, "network",
+                                                   "network must name a CNI network (letters, digits, '_', "
+                                                   "'.', '-')");
         if (req->network && req->nics == 0)
                 return reply_invalid_configuration(link, "nics", "a network needs at least one NIC");
         /* Which networks exist is read from the conflist directory in the worker (no file reads here). */
@@ -365,7 +367,8 @@ static void reply_vm(Manager *m, Varlink *link, const char *id) {
 static void on_create_started(Manager *m, const VmTask *t, const char *error_id, const char *message, void *userdata) {
         CreateCall *c = userdata;
         if (error_id)
-                (void) reply_task_error(m, c->link, error_id, vm_task_id(t), message, vm_task_failure_field(t));
+                (void) reply_task_error(m, c->link, error_id, vm_task_id(t), message,
+                                        vm_task_failure_field(t));
         else
                 reply_vm(m, c->link, vm_task_id(t));
         create_call_free(c);
@@ -374,7 +377,8 @@ static void on_create_started(Manager *m, const VmTask *t, const char *error_id,
 static void on_create_done(Manager *m, const VmTask *t, const char *error_id, const char *message, void *userdata) {
         CreateCall *c = userdata;
         if (error_id) {
-                (void) reply_task_error(m, c->link, error_id, vm_task_id(t), message, vm_task_failure_field(t));
+                (void) reply_task_error(m, c->link, error_id, vm_task_id(t), message,
+                                        vm_task_failure_field(t));
                 return create_call_free(c);
         }
         if (!c->start) {

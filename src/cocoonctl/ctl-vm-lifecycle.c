@@ -51,7 +51,8 @@ static int build_create_parameters(const char *image, bool start, json_object **
                 if ((r = json_add_int64(p, "nics", (int64_t) nics)) < 0)
                         return r;
         }
-        if ((r = json_add_string(p, "bridge", arg_bridge)) < 0 || (r = json_add_string(p, "network", arg_network)) < 0)
+        if ((r = json_add_string(p, "bridge", arg_bridge)) < 0 ||
+            (r = json_add_string(p, "network", arg_network)) < 0)
                 return r;
         if ((r = ctl_add_size(p, "memory", arg_memory)) < 0 || (r = ctl_add_size(p, "storage", arg_storage)) < 0 ||
             (r = json_add_string(p, "backend", arg_backend)) < 0 || (r = json_add_string(p, "accel", arg_accel)) < 0 ||

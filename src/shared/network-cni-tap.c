@@ -66,7 +66,7 @@ static int nl_errno(int nlerr) {
 
 static int tun_persist(const CniTap *t) {
         _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+        struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
         if (fd < 0)
                 return -errno;
         if (t->multi_queue)
@@ -80,7 +80,7 @@ static int tun_persist(const CniTap *t) {
 
 static int tun_remove(const char *name) {
         _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+        struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
         if (fd < 0)
                 return -errno;
         snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
@@ -117,7 +117,8 @@ static int redirect_add(struct nl_sock *s, int from, int to) {
         rtnl_tc_set_parent(TC_CAST(c), TC_HANDLE(0xffff, 0));
         rtnl_cls_set_protocol(c, ETH_P_ALL);
         rtnl_cls_set_prio(c, 1);
-        if ((r = rtnl_tc_set_kind(TC_CAST(c), "u32")) < 0 || (r = rtnl_tc_set_kind(TC_CAST(a), "mirred")) < 0)
+        if ((r = rtnl_tc_set_kind(TC_CAST(c), "u32")) < 0 ||
+            (r = rtnl_tc_set_kind(TC_CAST(a), "mirred")) < 0)
                 return nl_errno(r);
         rtnl_mirred_set_action(a, TCA_EGRESS_REDIR);
         rtnl_mirred_set_policy(a, TC_ACT_STOLEN);
@@ -138,13 +139,15 @@ static int wire(CniTap *t) {
                 return -ENOMEM;
         if ((r = nl_connect(s, NETLINK_ROUTE)) < 0)
                 return nl_errno(r);
-        if ((r = rtnl_link_get_kernel(s, 0, t->veth, &veth)) < 0 || (r = rtnl_link_get_kernel(s, 0, t->tap, &tap)) < 0)
+        if ((r = rtnl_link_get_kernel(s, 0, t->veth, &veth)) < 0 ||
+            (r = rtnl_link_get_kernel(s, 0, t->tap, &tap)) < 0)
                 return nl_errno(r);
         struct nl_addr *a = rtnl_link_get_addr(veth);
         if (!a || nl_addr_get_len(a) != 6)
                 return -EADDRNOTAVAIL;
         const uint8_t *m = nl_addr_get_binary_addr(a);
-        snprintf(t->mac, sizeof(t->mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+        snprintf(t->mac, sizeof(t->mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+                 m[5]);
 
         if (!(change = rtnl_link_alloc()))
                 return -ENOMEM;

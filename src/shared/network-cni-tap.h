@@ -9,12 +9,12 @@
 #include <sys/types.h>
 
 typedef struct CniTap {
-        const char *veth;   /* the CNI interface, eth<i> */
-        const char *tap;    /* tap<i> */
+        const char *veth; /* the CNI interface, eth<i> */
+        const char *tap; /* tap<i> */
         bool multi_queue;
-        uid_t uid;          /* owner, so that the unprivileged hypervisor may attach */
+        uid_t uid; /* owner, so that the unprivileged hypervisor may attach */
         gid_t gid;
-        char mac[18];       /* out: the veth's MAC */
+        char mac[18]; /* out: the veth's MAC */
 } CniTap;
 
 /* Creates (or takes over) the persistent TAP, gives it the veth's MTU, sets both up and installs the

@@ -29,7 +29,7 @@
 /* The environment of a plugin: the CNI variables and a PATH for what plugins run (iptables, ...). */
 #define CNI_PLUGIN_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-static const char *const supported_versions[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0" };
+static const char *const supported_versions[] = {"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"};
 
 static int set_error(char **ret_error, int r, const char *format, ...) _printf_(3, 4);
 static int set_error(char **ret_error, int r, const char *format, ...) {
@@ -115,7 +115,8 @@ int cni_conflist_parse(const char *text, size_t size, CniConflist **ret, char **
         if (!c || !(c->name = strdup(s)))
                 return -ENOMEM;
         if (json_get_string(o, "cniVersion", &s) < 0 || !cni_version_is_supported(s))
-                return set_error(ret_error, -EINVAL, "cniVersion must be one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, "
+                return set_error(ret_error, -EINVAL,
+                                 "cniVersion must be one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, "
                                  "1.1.0");
         if (!(c->cni_version = strdup(s)))
                 return -ENOMEM;
@@ -124,15 +125,19 @@ int cni_conflist_parse(const char *text, size_t size, CniConflist **ret, char **
                         return set_error(ret_error, -EINVAL, "disableCheck must be a boolean");
                 c->disable_check = json_object_get_boolean(v);
         }
-        if (!json_object_object_get_ex(o, "plugins", &plugins) || !json_object_is_type(plugins, json_type_array) ||
-            json_object_array_length(plugins) == 0 || json_object_array_length(plugins) > CNI_PLUGINS_MAX)
-                return set_error(ret_error, -EINVAL, "plugins must be a list of 1-%u plugins", CNI_PLUGINS_MAX);
+        if (!json_object_object_get_ex(o, "plugins", &plugins) ||
+            !json_object_is_type(plugins, json_type_array) || json_object_array_length(plugins) == 0 ||
+            json_object_array_length(plugins) > CNI_PLUGINS_MAX)
+                return set_error(ret_error, -EINVAL, "plugins must be a list of 1-%u plugins",
+                                 CNI_PLUGINS_MAX);
         for (size_t i = 0; i < json_object_array_length(plugins); i++) {
                 json_object *p = json_object_array_get_idx(plugins, i);
                 if (!json_object_is_type(p, json_type_object) || json_get_string(p, "type", &s) < 0 ||
                     !cni_plugin_type_is_valid(s))
-                        return set_error(ret_error, -EINVAL, "plugins[%zu]: type must name a plugin "
-                                         "(a file name, not a path)", i);
+                        return set_error(ret_error, -EINVAL,
+                                         "plugins[%zu]: type must name a plugin "
+                                         "(a file name, not a path)",
+                                         i);
         }
         c->plugins = json_object_get(plugins);
         *ret = TAKE_PTR(c);
@@ -150,8 +155,10 @@ static int conflist_check_plugins(const CniConflist *c, const char *plugin_dir, 
                 (void) json_get_string(json_object_array_get_idx(c->plugins, i), "type", &type);
                 if (fstatat(dir_fd, type, &st, 0) < 0 || !S_ISREG(st.st_mode) ||
                     faccessat(dir_fd, type, X_OK, AT_EACCESS) < 0)
-                        return set_error(ret_error, -EINVAL, "network '%s': plugin '%s' is not an executable "
-                                         "in %s", c->name, type, plugin_dir);
+                        return set_error(ret_error, -EINVAL,
+                                         "network '%s': plugin '%s' is not an executable "
+                                         "in %s",
+                                         c->name, type, plugin_dir);
         }
         return 0;
 }
@@ -169,7 +176,8 @@ int cni_conflist_load(const char *dir, const char *plugin_dir, const char *name,
         int r;
 
         if (dir_fd < 0)
-                return set_error(ret_error, -ENOENT, "no CNI network: cannot open %s: %s", dir, strerror(errno));
+                return set_error(ret_error, -ENOENT, "no CNI network: cannot open %s: %s", dir,
+                                 strerror(errno));
         _cleanup_close_ int list_fd = dup(dir_fd);
         DIR *d = list_fd >= 0 ? fdopendir(list_fd) : NULL;
         if (!d)
@@ -342,7 +350,8 @@ static int result_read_dns(json_object *o, CniResult *res) {
                 if (!json_object_is_type(s, json_type_string))
                         return -EINVAL;
                 /* IPv6 servers are skipped: ip= takes IPv4 ones. */
-                if (ipv4_parse(json_object_get_string(s), &a) && strv_extend(&res->dns, json_object_get_string(s)) < 0)
+                if (ipv4_parse(json_object_get_string(s), &a) &&
+                    strv_extend(&res->dns, json_object_get_string(s)) < 0)
                         return -ENOMEM;
         }
         return 0;
@@ -415,7 +424,8 @@ static int env_add(char ***env, const char *key, const char *value) {
 
 static int plugin_env(const CniRuntime *rt, const char *command, char ***ret) {
         _cleanup_strv_free_ char **env = NULL;
-        if (env_add(&env, "CNI_COMMAND", command) < 0 || env_add(&env, "CNI_CONTAINERID", rt->container_id) < 0 ||
+        if (env_add(&env, "CNI_COMMAND", command) < 0 ||
+            env_add(&env, "CNI_CONTAINERID", rt->container_id) < 0 ||
             env_add(&env, "CNI_NETNS", rt->netns) < 0 || env_add(&env, "CNI_IFNAME", rt->ifname) < 0 ||
             env_add(&env, "CNI_ARGS", rt->args) < 0 || env_add(&env, "CNI_PATH", rt->plugin_dir) < 0 ||
             strv_extend(&env, CNI_PLUGIN_PATH) < 0)
@@ -432,8 +442,8 @@ static int plugin_talk(int in_fd, int out_fd, const char *input, size_t input_si
         bool in_open = true;
 
         while (out_fd >= 0) {
-                struct pollfd p[2] = { { .fd = out_fd, .events = POLLIN }, { .fd = in_open ? in_fd : -1,
-                                                                              .events = POLLOUT } };
+                struct pollfd p[2] = {{.fd = out_fd, .events = POLLIN},
+                                      {.fd = in_open ? in_fd : -1, .events = POLLOUT}};
                 uint64_t now = now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline)
                         return -ETIMEDOUT;
@@ -443,8 +453,9 @@ static int plugin_talk(int in_fd, int out_fd, const char *input, size_t input_si
                 if (k <= 0)
                         continue;
                 if (in_open && p[1].revents) {
-                        ssize_t n = written < input_size ? fd_write_nosignal(in_fd, input + written,
-                                                                             input_size - written) : 0;
+                        ssize_t n = written < input_size
+                                            ? fd_write_nosignal(in_fd, input + written, input_size - written)
+                                            : 0;
                         if (n < 0 && n != -EAGAIN && n != -EINTR)
                                 written = input_size; /* the plugin stopped reading: its business */
                         else if (n > 0)
@@ -456,7 +467,8 @@ static int plugin_talk(int in_fd, int out_fd, const char *input, size_t input_si
                 }
                 if (p[0].revents) {
                         if (out->size + 4096 + 1 > allocated) {
-                                size_t n = MIN(MAX(allocated * 2, (size_t) 8192), (size_t) CNI_OUTPUT_SIZE_MAX + 4097);
+                                size_t n = MIN(MAX(allocated * 2, (size_t) 8192),
+                                               (size_t) CNI_OUTPUT_SIZE_MAX + 4097);
                                 char *d = realloc(out->data, n);
                                 if (!d)
                                         return -ENOMEM;
@@ -503,7 +515,7 @@ static int plugin_run(const CniRuntime *rt, const char *type, const char *comman
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_adddup2(&actions, in_child, STDIN_FILENO);
         posix_spawn_file_actions_adddup2(&actions, out_child, STDOUT_FILENO);
-        char *argv[] = { (char *) type, NULL };
+        char *argv[] = {(char *) type, NULL};
         int r = posix_spawn(&pid, path, &actions, NULL, argv, env);
         posix_spawn_file_actions_destroy(&actions);
         if (r != 0)
@@ -559,11 +571,11 @@ static int plugin_call(const CniConflist *c, size_t index, const CniRuntime *rt,
                 return r;
         r = plugin_run(rt, type, command, input, &out);
         if (r == -ETIMEDOUT)
-                return set_error(ret_error, r, "network '%s': plugin %s (%s) did not answer in time", c->name,
-                                 type, command);
+                return set_error(ret_error, r, "network '%s': plugin %s (%s) did not answer in time",
+                                 c->name, type, command);
         if (r == -EFBIG)
-                return set_error(ret_error, -EBADMSG, "network '%s': plugin %s (%s) printed too much", c->name,
-                                 type, command);
+                return set_error(ret_error, -EBADMSG, "network '%s': plugin %s (%s) printed too much",
+                                 c->name, type, command);
         if (r < 0)
                 return set_error(ret_error, r, "network '%s': cannot run plugin %s: %s", c->name, type,
                                  strerror(-r));
@@ -574,8 +586,8 @@ static int plugin_call(const CniConflist *c, size_t index, const CniRuntime *rt,
         }
         message = cni_error_message(out.data, out.size);
         if (message)
-                return set_error(ret_error, -EPROTO, "network '%s': plugin %s (%s) failed: %s", c->name, type,
-                                 command, message);
+                return set_error(ret_error, -EPROTO, "network '%s': plugin %s (%s) failed: %s", c->name,
+                                 type, command, message);
         if (WIFEXITED(out.status))
                 return set_error(ret_error, -EPROTO, "network '%s': plugin %s (%s) exited with status %d",
                                  c->name, type, command, WEXITSTATUS(out.status));
@@ -612,8 +624,10 @@ int cni_add(const CniConflist *c, const CniRuntime *rt, CniResult **ret, char **
                 if (r >= 0) {
                         r = cni_result_parse(out.data ?: "", out.size, rt->ifname, &next, &error);
                         if (r < 0 && r != -ENOMEM)
-                                (void) set_error(ret_error, r, "network '%s': plugin %s answered ADD with "
-                                                 "garbage: %s", c->name, plugin_type(c, i), error ?: "?");
+                                (void) set_error(ret_error, r,
+                                                 "network '%s': plugin %s answered ADD with "
+                                                 "garbage: %s",
+                                                 c->name, plugin_type(c, i), error ?: "?");
                 }
                 if (r < 0) {
                         /* What the chain added so far goes again; the failed plugin is asked too (the spec:

@@ -27,7 +27,7 @@ typedef struct CniConflist {
         char *cni_version;
         bool disable_check;
         json_object *plugins; /* array of the plugin objects, each with a valid "type" */
-        char *path;           /* the file it came from, NULL when parsed from text */
+        char *path; /* the file it came from, NULL when parsed from text */
 } CniConflist;
 
 CniConflist *cni_conflist_free(CniConflist *c);
@@ -84,7 +84,7 @@ char *cni_error_message(const char *text, size_t size);
 typedef struct CniRuntime {
         const char *plugin_dir;
         const char *container_id;
-        const char *netns;  /* path */
+        const char *netns; /* path */
         const char *ifname;
         const char *args;
         uint64_t timeout_usec; /* per plugin; 0: CNI_PLUGIN_TIMEOUT_USEC */

@@ -27,7 +27,8 @@
 
 bool netns_name_is_valid(const char *name) {
         size_t n = name ? strlen(name) : 0;
-        if (n <= strlen(NETNS_VM_PREFIX) || n > 64 || strncmp(name, NETNS_VM_PREFIX, strlen(NETNS_VM_PREFIX)) != 0)
+        if (n <= strlen(NETNS_VM_PREFIX) || n > 64 ||
+            strncmp(name, NETNS_VM_PREFIX, strlen(NETNS_VM_PREFIX)) != 0)
                 return false;
         for (const char *p = name; *p; p++)
                 if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -73,7 +74,7 @@ static int run_dir_prepare(void) {
 
 static void loopback_up(void) {
         _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        struct ifreq ifr = { .ifr_name = "lo" };
+        struct ifreq ifr = {.ifr_name = "lo"};
         if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
                 return;
         ifr.ifr_flags |= IFF_UP;
@@ -161,7 +162,7 @@ static void *run_thread(void *userdata) {
 
 int netns_run(const char *path, int (*fn)(void *userdata), void *userdata) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        NetnsCall c = { .fn = fn, .userdata = userdata };
+        NetnsCall c = {.fn = fn, .userdata = userdata};
         pthread_t t;
         void *result;
 

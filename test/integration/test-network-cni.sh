@@ -3,8 +3,8 @@
 # IPAM keeping its leases in a temporary directory) in a temporary [Network] ConfigDirectory=, in the
 # sandbox's own network namespace. `vm run --nics 1` gets a namespace cocoon-<id> (ip netns), the address
 # IPAM granted in its record and on the guest's kernel command line, and the sandbox pings the guest through
-# the bridge; `ip netns del` on a stopped VM is repaired by `vm start` with the same address; `vm rm`
-# leaves no namespace, veth or lease. A chain whose second plugin fails, and an unknown network, fail with
+# the bridge; a second VM gets another address and namespace; `ip netns del` on a stopped VM is repaired by
+# `vm start` with the same address; `vm rm` leaves no namespace, veth or lease. A chain whose second plugin fails, and an unknown network, fail with
 # the plugin's message / InvalidConfiguration naming "network", leaving nothing behind.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -99,6 +99,16 @@ assert_contains "$(cocoonctl vm list)" "$ip" "vm list shows the address"
 info "the guest configures $ip and answers ping through the bridge"
 wait_for 120 grep -q "COCOON-NET eth0 $ip" "/var/log/cocoon/vms/$id/console.log"
 ping_once "$ip" 10 >/dev/null || fail "no ping reply from the guest at $ip"
+
+info "a second VM on the network: another address, a namespace of its own"
+id2=$(cocoonctl vm create guest --name cni2 --network cocoon-test --memory 256M --storage 64M)
+ip2=$(vm_json cni2 'v["networkConfigs"][0]["network"]["ip"]')
+[[ $ip2 =~ ^10\.88\.0\.[0-9]+$ ]] && [ "$ip2" != "$ip" ] || fail "second address $ip2 (first $ip)"
+assert_eq 2 "$(cocoon_netns | wc -l)" "namespaces with two VMs"
+assert_contains "$(cocoon_netns)" "cocoon-$id2" "the second VM's namespace"
+cocoonctl vm rm cni2 >/dev/null
+assert_eq "$ns" "$(cocoon_netns)" "namespaces after removing the second VM"
+[ -e "$cfg/ipam/cocoon-test/$ip2" ] && fail "lease of $ip2 left after its VM's rm"
 
 info "ip netns del while stopped: vm start sets it up again with the same address"
 cocoonctl vm stop --timeout 30 cni1 >/dev/null

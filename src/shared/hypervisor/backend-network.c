@@ -40,7 +40,8 @@ const char *backend_network_netns_path(const VMRecord *rec) {
 
 static int load_conflist(BackendWork *w, CniConflist **ret) {
         _cleanup_free_ char *error = NULL;
-        int r = cni_conflist_load(w->cni_config_dir, w->cni_plugin_dir, w->record->vm.config.network, ret, &error);
+        int r = cni_conflist_load(w->cni_config_dir, w->cni_plugin_dir, w->record->vm.config.network, ret,
+                                  &error);
         if (r == -ENOMEM)
                 return fail(w, r, "out of memory");
         if (r < 0) {
@@ -53,7 +54,8 @@ static int load_conflist(BackendWork *w, CniConflist **ret) {
 static int build_request(BackendWork *w, const char *command, const CniConflist *c, const char *dir,
                          json_object **ret) {
         const VMRecord *rec = w->record;
-        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *nics = json_object_new_array();
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(),
+                                                *nics = json_object_new_array();
         _cleanup_free_ char *cache = NULL;
         uid_t uid = 0;
         gid_t gid = 0;
@@ -63,8 +65,9 @@ static int build_request(BackendWork *w, const char *command, const CniConflist 
                 if (r < 0)
                         return fail(w, r, "cannot find user %s: %m", HYPERVISOR_USER);
         }
-        if (!o || !nics || asprintf(&cache, "%s/cache", dir) < 0 || json_add_string(o, "command", command) < 0 ||
-            json_add_string(o, "id", rec->vm.id) < 0 || json_add_string(o, "pluginDirectory", w->cni_plugin_dir) < 0 ||
+        if (!o || !nics || asprintf(&cache, "%s/cache", dir) < 0 ||
+            json_add_string(o, "command", command) < 0 || json_add_string(o, "id", rec->vm.id) < 0 ||
+            json_add_string(o, "pluginDirectory", w->cni_plugin_dir) < 0 ||
             json_add_string(o, "cacheDirectory", cache) < 0 || json_add_int64(o, "uid", uid) < 0 ||
             json_add_int64(o, "gid", gid) < 0)
                 return fail(w, -ENOMEM, "out of memory");
@@ -72,8 +75,8 @@ static int build_request(BackendWork *w, const char *command, const CniConflist 
                 json_object *conflist = json_object_new_object();
                 if (!conflist || json_add_object(o, "conflist", conflist) < 0 ||
                     json_add_string(conflist, "cniVersion", c->cni_version) < 0 ||
-                    json_add_string(conflist, "name", c->name) < 0 || json_add_bool(conflist, "disableCheck",
-                                                                                    c->disable_check) < 0 ||
+                    json_add_string(conflist, "name", c->name) < 0 ||
+                    json_add_bool(conflist, "disableCheck", c->disable_check) < 0 ||
                     json_add_object(conflist, "plugins", json_object_get(c->plugins)) < 0)
                         return fail(w, -ENOMEM, "out of memory");
         }
@@ -86,8 +89,8 @@ static int build_request(BackendWork *w, const char *command, const CniConflist 
                         json_object_put(nic);
                         continue;
                 }
-                if (!nic || json_object_array_add(nics, nic) < 0 || json_add_string(nic, "ifName", ifname) < 0 ||
-                    json_add_string(nic, "tap", n->tap) < 0 ||
+                if (!nic || json_object_array_add(nics, nic) < 0 ||
+                    json_add_string(nic, "ifName", ifname) < 0 || json_add_string(nic, "tap", n->tap) < 0 ||
                     json_add_bool(nic, "multiQueue", n->num_queues > 2) < 0 ||
                     (n->address && json_add_string(nic, "ip", n->address->ip) < 0))
                         return fail(w, -ENOMEM, "out of memory");
@@ -111,13 +114,15 @@ static int run_helper(BackendWork *w, const char *command, const CniConflist *c,
         int r;
 
         if (!w->network_helper)
-                return fail(w, -ENOENT, "the network helper cocoon-network is not installed next to "
+                return fail(w, -ENOENT,
+                            "the network helper cocoon-network is not installed next to "
                             "cocoon-manager");
         if (asprintf(&dir, "%s/" NETWORK_DIR_NAME, w->vm_dir) < 0 ||
             asprintf(&request_path, "%s/request.json", dir) < 0 ||
             asprintf(&response_path, "%s/response.json", dir) < 0 ||
             asprintf(&unit, NETWORK_UNIT_PREFIX "%s@%s.service", command, rec->vm.id) < 0 ||
-            asprintf(&description, "cocoon network of VM %s (%s): %s", rec->vm.name, rec->vm.id, command) < 0)
+            asprintf(&description, "cocoon network of VM %s (%s): %s", rec->vm.name, rec->vm.id, command) <
+                    0)
                 return fail(w, -ENOMEM, "out of memory");
         if ((r = build_request(w, command, c, dir, &request)) < 0)
                 return r;
@@ -127,8 +132,8 @@ static int run_helper(BackendWork *w, const char *command, const CniConflist *c,
                 return fail(w, r, "cannot write %s: %m", request_path);
         (void) unlink(response_path);
 
-        char *argv[] = { w->network_helper, request_path, response_path, NULL };
-        UnitSpec spec = { .description = description, .slice = "cocoon.slice", .argv = argv, .oneshot = true };
+        char *argv[] = {w->network_helper, request_path, response_path, NULL};
+        UnitSpec spec = {.description = description, .slice = "cocoon.slice", .argv = argv, .oneshot = true};
         if ((r = sd_bus_open_system(&bus)) < 0)
                 return fail(w, r, "cannot connect to systemd: %m");
         r = unit_start_transient(bus, unit, &spec, &unit_error);
@@ -192,7 +197,8 @@ static int apply_reply(BackendWork *w, json_object *reply) {
         }
         const char *field = NULL;
         _cleanup_free_ char *message = NULL;
-        if (network_configs_validate(rec->vm.network_configs, rec->vm.n_network_configs, &field, &message) < 0)
+        if (network_configs_validate(rec->vm.network_configs, rec->vm.n_network_configs, &field, &message) <
+            0)
                 return fail(w, -EBADMSG, "the CNI network gave unusable settings: %s", message ?: "?");
         w->network_changed = true;
         return 0;
