@@ -30,6 +30,7 @@ typedef struct CloneCall {
         Varlink *link;
         char snapshot_id[ID_LENGTH + 1];
         char *snapshot_dir;
+        bool memory_file; /* the snapshot's memoryFormat is file */
         bool start;
         const char *error_id; /* a failed start: the error to reply once the clone is removed */
         char *message;
@@ -114,8 +115,8 @@ static void on_clone_created(Manager *m, const VmTask *t, const char *error_id, 
                 reply_vm(m, c->link, vm_task_id(t));
                 return clone_call_free(m, c);
         }
-        int r = vm_task_submit(m, VM_TASK_START, vm_task_id(t),
-                               &(VmTaskOptions){.snapshot_dir = c->snapshot_dir}, on_clone_started, c);
+        VmTaskOptions o = {.snapshot_dir = c->snapshot_dir, .memory_file = c->memory_file};
+        int r = vm_task_submit(m, VM_TASK_START, vm_task_id(t), &o, on_clone_started, c);
         if (r < 0) {
                 (void) varlink_error_errno(c->link, -r);
                 clone_call_free(m, c);
@@ -301,6 +302,7 @@ int vl_method_vm_clone(Varlink *link, json_object *parameters, VarlinkMethodFlag
                 return -ENOMEM;
         memcpy(c->snapshot_id, s->id, sizeof(c->snapshot_id));
         c->start = req.start;
+        c->memory_file = s->memory_file;
         if ((r = snapshot_store_dir(m->snapshots, s->id, &c->snapshot_dir)) < 0) {
                 free(c);
                 return r;
@@ -315,7 +317,8 @@ int vl_method_vm_clone(Varlink *link, json_object *parameters, VarlinkMethodFlag
         c->link = varlink_ref(link);
         r = vm_task_submit(m, VM_TASK_CLONE, id,
                            &(VmTaskOptions){.snapshot_dir = c->snapshot_dir,
-                                            .hypervisor_version = s->hypervisor_version},
+                                            .hypervisor_version = s->hypervisor_version,
+                                            .memory_file = s->memory_file},
                            on_clone_created, c);
         if (r < 0) {
                 (void) vm_remove(m, id);

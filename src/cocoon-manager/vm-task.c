@@ -328,6 +328,7 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         if (m->stop_helper && !(w->stop_helper = strdup(m->stop_helper)))
                 return -ENOMEM;
         w->cancel_fd = job_queue_cancel_fd(m->jobs);
+        w->memory_file = t->options.memory_file;
         if ((t->options.snapshot_dir && !(w->snapshot_dir = strdup(t->options.snapshot_dir))) ||
             (t->options.hypervisor_version &&
              !(w->hypervisor_version = strdup(t->options.hypervisor_version))))

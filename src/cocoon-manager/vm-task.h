@@ -34,6 +34,7 @@ typedef struct VmTaskOptions {
         int signal;            /* kill: the signal, 0 = SIGKILL */
         const char *snapshot_dir; /* snapshot, clone, start of a clone: the payload directory (copied) */
         const char *hypervisor_version; /* clone: what the snapshot's state needs (copied) */
+        bool memory_file; /* clone, start of a clone: the snapshot's RAM is its memory file (must exist) */
 } VmTaskOptions;
 
 /* Queues kind for VM id; it runs when the operations queued before it on the same VM are done. What the

@@ -53,7 +53,8 @@ typedef struct BackendWork {
         char *hypervisor_version;  /* snapshot (output): the version of the binary the state came from;
                                     * clone (input): the version the snapshot's state needs */
         bool memory_file;          /* snapshot (output): the RAM is in the payload's SNAPSHOT_MEMORY_FILE,
-                                    * not in the state (memoryFormat "file") */
+                                    * not in the state (memoryFormat "file"); clone, start of a clone
+                                    * (input): so is the snapshot's, and the file must be there */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
