@@ -31,6 +31,7 @@ typedef struct CloneCall {
         Varlink *link;
         char snapshot_id[ID_LENGTH + 1];
         char *snapshot_dir;
+        bool memory_file; /* the snapshot's memoryFormat is file */
         bool start;
         const char *error_id; /* a failed start: the error to reply once the clone is removed */
         char *message;
@@ -115,8 +116,8 @@ static void on_clone_created(Manager *m, const VmTask *t, const char *error_id, 
                 reply_vm(m, c->link, vm_task_id(t));
                 return clone_call_free(m, c);
         }
-        int r = vm_task_submit(m, VM_TASK_START, vm_task_id(t),
-                               &(VmTaskOptions){.snapshot_dir = c->snapshot_dir}, on_clone_started, c);
+        VmTaskOptions o = {.snapshot_dir = c->snapshot_dir, .memory_file = c->memory_file};
+        int r = vm_task_submit(m, VM_TASK_START, vm_task_id(t), &o, on_clone_started, c);
         if (r < 0) {
                 (void) varlink_error_errno(c->link, -r);
                 clone_call_free(m, c);
@@ -306,6 +307,7 @@ int vl_method_vm_clone(Varlink *link, json_object *parameters, VarlinkMethodFlag
                 return -ENOMEM;
         memcpy(c->snapshot_id, s->id, sizeof(c->snapshot_id));
         c->start = req.start;
+        c->memory_file = s->memory_file;
         if ((r = snapshot_store_dir(m->snapshots, s->id, &c->snapshot_dir)) < 0) {
                 free(c);
                 return r;
@@ -322,6 +324,7 @@ int vl_method_vm_clone(Varlink *link, json_object *parameters, VarlinkMethodFlag
                            &(VmTaskOptions){.snapshot_dir = c->snapshot_dir,
                                             .hypervisor_version = s->hypervisor_version,
                                             .keep_state = !req.start},
+                                            .memory_file = s->memory_file},
                            on_clone_created, c);
         if (r < 0) {
                 (void) vm_remove(m, id);

@@ -405,6 +405,7 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
             !(w->cni_config_dir = strdup(m->config.cni_config_dir)) ||
             !(w->cni_plugin_dir = strdup(m->config.cni_plugin_dir)))
                 return -ENOMEM;
+        w->memory_file = t->options.memory_file;
         if ((t->options.snapshot_dir && !(w->snapshot_dir = strdup(t->options.snapshot_dir))) ||
             (t->options.hypervisor_version &&
              !(w->hypervisor_version = strdup(t->options.hypervisor_version))) ||

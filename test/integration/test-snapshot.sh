@@ -154,6 +154,17 @@ assert_fails cocoonctl vm inspect broken-clone
 assert_eq "$vms_before" "$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)" "VM directories"
 assert_eq "$units_before" "$(systemctl list-units --all --plain --no-legend 'cocoon-vm@*' | wc -l)" "VM units"
 assert_eq "$broken" "$(cocoonctl snapshot rm broken)" "removal of the broken snapshot"
+
+info "a snapshot whose memory file is gone: the clone is refused, naming the snapshot, and leaves nothing"
+noram=$(cocoonctl snapshot save src --name noram)
+rm "$snapshots/$noram/ram"
+out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"noram","name":"noram-clone"}')
+assert_eq io.cocoon.VM.InvalidConfiguration "$(echo "$out" | json_get 'd["error"]')" "clone without ram"
+assert_eq snapshot "$(echo "$out" | json_get 'd["parameters"]["field"]')" "its field"
+assert_contains "$(echo "$out" | json_get 'd["parameters"]["message"]')" "memory file" "its message"
+assert_fails cocoonctl vm inspect noram-clone
+assert_eq "$vms_before" "$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)" "VM directories"
+cocoonctl snapshot rm noram >/dev/null
 assert_eq running "$(vm_field src 'd["state"]')" "source state"
 
 info "save of a VM that is not running: InvalidState, nothing left"

@@ -180,6 +180,15 @@ int backend_clone_disks(BackendWork *w) {
                 w->failure = BACKEND_FAILURE_IMAGE;
                 return backend_fail(w, -errno, "cannot open the snapshot %s: %m", w->snapshot_dir);
         }
+        /* The RAM of a snapshot of memoryFormat "file" is not in its state: without the file, no clone. */
+        struct stat st;
+        if (w->memory_file && (fstatat(dir_fd, SNAPSHOT_MEMORY_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                               !S_ISREG(st.st_mode) || (uint64_t) st.st_size != rec->vm.config.memory)) {
+                w->failure = BACKEND_FAILURE_IMAGE;
+                return backend_fail(w, -ENOENT,
+                                    "the snapshot's memory file %s is missing or not the guest's size",
+                                    SNAPSHOT_MEMORY_FILE);
+        }
         if ((r = mkdir_p(w->vm_dir, 0700)) < 0 || (r = mkdir_p(rec->log_dir, 0700)) < 0)
                 return backend_fail(w, r, "cannot create the VM's directories: %m");
         r = clone_copy_disks(w, dir_fd);

@@ -249,7 +249,7 @@ static int memory_file_prepare(BackendWork *w, char **ret_path, bool *ret_privat
                 if (asprintf(&path, "%s/" SNAPSHOT_MEMORY_FILE, w->snapshot_dir) < 0)
                         return fail(w, -ENOMEM, "out of memory");
                 _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-                if (fd < 0 && errno == ENOENT) {
+                if (fd < 0 && errno == ENOENT && !w->memory_file) {
                         *ret_path = NULL; /* a stream snapshot */
                         return 0;
                 }

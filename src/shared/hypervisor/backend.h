@@ -68,6 +68,8 @@ typedef struct BackendWork {
         char *console_pty_before;  /* restore: the running hypervisor's console pty, remembered again
                                     * when the restore is undone */
         bool keep_state;           /* clone: keep the snapshot's saved state for the first start */
+                                    * not in the state (memoryFormat "file"); clone, start of a clone
+                                    * (input): so is the snapshot's, and the file must be there */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
