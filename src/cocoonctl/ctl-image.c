@@ -272,7 +272,8 @@ int verb_image_pull(int argc, char **argv) {
 }
 
 static int image_table_add(Table *t, json_object *image, uint64_t now) {
-        char size[FORMAT_SIZE_MAX] = "-", created[64], id[CTL_SHORT_ID_LENGTH + 1];
+        char size[FORMAT_SIZE_MAX] = "-", created[64], id[CTL_SHORT_ID_LENGTH + 1], digest[20] = "-";
+        const char *type = ctl_field_string(image, "type"), *d = ctl_field_string(image, "digest");
         json_object *v;
 
         if (arg_quiet) {
@@ -282,17 +283,23 @@ static int image_table_add(Table *t, json_object *image, uint64_t now) {
         if (json_object_object_get_ex(image, "size", &v) && json_object_is_type(v, json_type_int))
                 format_size((uint64_t) json_object_get_int64(v), size);
         ctl_format_created(ctl_field_string(image, "createdAt"), now, created, sizeof(created));
+        /* "sha256:" and 12 hex digits, as docker shortens ids; all of it with --no-trunc (-o json has it) */
+        if (d)
+                snprintf(digest, sizeof(digest), "%s", d);
         const char *cells[] = {
+                type ?: "local",
                 ctl_field_string(image, "name"),
                 ctl_id_cell(ctl_field_string(image, "id"), id),
                 size,
                 created,
+                arg_no_trunc && d ? d : digest,
         };
         return table_add_row(t, cells);
 }
 
 int verb_image_list(int argc, char **argv) {
-        static const char *const headers[] = {"NAME", "ID", "SIZE", "CREATED"};
+        /* DIGEST only with -o wide: a table must fit 80 columns. */
+        static const char *const headers[] = {"TYPE", "NAME", "ID", "SIZE", "CREATED", "DIGEST"};
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         json_object *reply = NULL, *images;
@@ -310,7 +317,7 @@ int verb_image_list(int argc, char **argv) {
                 ctl_print_json(images);
                 return 0;
         }
-        if (ctl_list_table_new(&t, headers, ELEMENTSOF(headers), ELEMENTSOF(headers), 0) < 0)
+        if (ctl_list_table_new(&t, headers, ELEMENTSOF(headers) - 1, ELEMENTSOF(headers), 1) < 0)
                 return ctl_log_oom();
         uint64_t now = now_usec(CLOCK_REALTIME);
         for (size_t i = 0; i < json_object_array_length(images); i++)

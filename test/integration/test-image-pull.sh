@@ -119,7 +119,8 @@ json=$(cocoonctl image inspect "$id")
 assert_contains "$json" '"type": "oci"' "image inspect: type"
 assert_contains "$json" "\"name\": \"127.0.0.1:$PORT/test/busybox:oci\"" "image inspect: normalized name"
 assert_contains "$json" '"kernel": {' "image inspect: the kernel found in boot/"
-assert_contains "$(cocoonctl image list)" "127.0.0.1:$PORT/test/busybox:oci" "image list"
+cocoonctl image list | grep -Eq "^oci +127\.0\.0\.1:$PORT/test/busybox:oci " ||
+        fail "image list: no oci row for the image: $(cocoonctl image list)"
 for hex in $base_layers; do
         [ -f "$BLOBS/$hex.erofs" ] || fail "layer blob $hex.erofs missing: $(ls "$BLOBS")"
         fsck.erofs "$BLOBS/$hex.erofs" >/dev/null || fail "fsck.erofs $hex.erofs"
