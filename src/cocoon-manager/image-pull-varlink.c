@@ -11,6 +11,8 @@
 #include "log.h"
 #include "manager-operations.h"
 #include "oci-pull.h"
+#include "oci-reference.h"
+#include "strv-util.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
 
@@ -153,6 +155,14 @@ static void pull_done(int result, void *userdata) {
         }
 }
 
+/* [Images] InsecureRegistries= names the registry of reference (as normalized: docker.io, host:port). */
+static bool registry_is_insecure(Manager *m, const char *reference) {
+        _cleanup_(oci_reference_freep) OciReference *ref = NULL;
+
+        return oci_reference_parse(reference, &ref) >= 0 &&
+               strv_contains(m->config.insecure_registries, ref->domain);
+}
+
 typedef struct PullRequest {
         const char *reference;
         int insecure;
@@ -183,8 +193,8 @@ int vl_method_image_pull(Varlink *link, json_object *parameters, VarlinkMethodFl
         if (!c->reference)
                 return -ENOMEM;
         OciPullOptions options = {
-                .insecure = req.insecure > 0,
-                .auth_file = getenv("COCOON_AUTH_FILE"),
+                .insecure = req.insecure > 0 || registry_is_insecure(m, req.reference),
+                .parallel = m->config.pull_parallel,
                 .cancel = &c->progress.cancelled,
         };
         r = oci_pull_new(m->images, req.reference, &options, &c->pull);

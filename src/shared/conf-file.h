@@ -25,7 +25,10 @@ Accel accel_from_string(const char *s);
  *                   DefaultBackend= [qemu] a backend this build implements: qemu is the only one
  *                   ConsoleLogMaxBytes= [1M] size cap of a VM's console.log (a size: 512K, 1M, 1048576; > 0)
  * [QEMU]            Accel= [auto]          auto | kvm | tcg
- *                   Binary= [qemu-system-x86_64] a name looked up in $PATH or an absolute path */
+ *                   Binary= [qemu-system-x86_64] a name looked up in $PATH or an absolute path
+ * [Images]          PullParallel= [3]      layers an image pull fetches at once (1..64)
+ *                   InsecureRegistries= [none] registries (host[:port], space-separated) pulled from over
+ *                                          plain HTTP; a later assignment replaces the list */
 typedef struct CocoonConfig {
         uint64_t stop_timeout_usec;
         uint64_t kill_grace_usec;
@@ -34,12 +37,15 @@ typedef struct CocoonConfig {
         uint64_t console_log_max_bytes;
         Accel qemu_accel;
         char *qemu_binary;
+        unsigned pull_parallel;
+        char **insecure_registries; /* NULL: none */
         /* What was ignored, one line each ("<file>:<line>: Unknown setting Foo= in [Manager], ignored."):
          * an unknown section (once, not per key in it) or an unknown key of a known section. NULL: none. */
         char **warnings;
 } CocoonConfig;
 
 #define COCOON_CONFIG_POOL_SIZE_MAX 1024U
+#define COCOON_CONFIG_PULL_PARALLEL_MAX 64U
 
 /* Frees the members; the struct may be reused after cocoon_config_defaults(). */
 void cocoon_config_done(CocoonConfig *c);

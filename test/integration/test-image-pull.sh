@@ -178,13 +178,21 @@ skopeo copy --quiet --dest-tls-verify=false --dest-creds tester:secret "oci:$wor
         "docker://127.0.0.1:$AUTH_PORT/test/private:v1" >/dev/null
 err=$(cocoonctl image pull --insecure "127.0.0.1:$AUTH_PORT/test/private:v1" 2>&1) && fail "pull without credentials"
 assert_contains "$err" "AuthenticationFailed" "pull without credentials"
-printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' $AUTH_PORT "$(printf tester:secret | base64)" >"$work/auth.json"
-systemctl set-environment COCOON_AUTH_FILE="$work/auth.json"
-systemctl restart cocoon-manager.service
+# /etc/cocoon is the sandbox's own
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' $AUTH_PORT "$(printf tester:secret | base64)" \
+        >/etc/cocoon/auth.json
 cocoonctl image pull --insecure "127.0.0.1:$AUTH_PORT/test/private:v1" >/dev/null
-printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' $AUTH_PORT "$(printf tester:wrong | base64)" >"$work/auth.json"
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' $AUTH_PORT "$(printf tester:wrong | base64)" \
+        >/etc/cocoon/auth.json
 err=$(cocoonctl image pull --insecure "127.0.0.1:$AUTH_PORT/test/private:v1" 2>&1) && fail "pull with a wrong password"
 assert_contains "$err" "AuthenticationFailed" "pull with a wrong password"
+
+info "[Images] InsecureRegistries= makes --insecure unnecessary for a registry"
+err=$(cocoonctl image pull "127.0.0.1:$PORT/test/busybox:oci" 2>&1) && fail "an HTTPS pull from a plain registry"
+printf '[Images]\nInsecureRegistries=127.0.0.1:%s\n' $PORT >/etc/cocoon/cocoon.conf
+systemctl restart cocoon-manager.service
+cocoonctl image pull "127.0.0.1:$PORT/test/busybox:oci" >/dev/null
+rm /etc/cocoon/cocoon.conf /etc/cocoon/auth.json
 
 info "image rm and gc drop the layers nobody uses"
 for ref in $(cocoonctl image list -q); do cocoonctl image rm "$ref" >/dev/null; done
