@@ -120,7 +120,11 @@ static void test_every_key(void **state) {
             "ConfigDirectory=/srv/cni/net.d\n"
             "PluginDirectory=/opt/cni/bin\n"
             "[ Manager ]\n"
-            "PoolSize=5\n");
+            "PoolSize=5\n"
+            "[Images]\n"
+            "PullParallel=4\n"
+            "InsecureRegistries=ignored.example\n"
+            "InsecureRegistries= 127.0.0.1:5000\t[fc00::1]:5000 \n");
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
         assert_int_equal(c.stop_timeout_usec, 45 * USEC_PER_SEC);
         assert_int_equal(c.kill_grace_usec, 7 * USEC_PER_SEC);
@@ -134,6 +138,11 @@ static void test_every_key(void **state) {
         assert_string_equal(c.network_dns[1], "1.1.1.1");
         assert_string_equal(c.cni_config_dir, "/srv/cni/net.d");
         assert_string_equal(c.cni_plugin_dir, "/opt/cni/bin");
+        assert_int_equal(c.pull_parallel, 4);
+        /* a later list replaces the earlier one */
+        assert_int_equal(strv_length(c.insecure_registries), 2);
+        assert_string_equal(c.insecure_registries[0], "127.0.0.1:5000");
+        assert_string_equal(c.insecure_registries[1], "[fc00::1]:5000");
         assert_null(c.warnings);
 }
 
@@ -155,6 +164,30 @@ static void test_network_directories(void **state) {
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
         assert_string_equal(c.cni_config_dir, "/etc/cni/net.d");
         assert_string_equal(c.cni_plugin_dir, "/usr/lib/cni");
+}
+
+static void test_images_section(void **state) {
+        Dir *d = *state;
+        _cleanup_(cocoon_config_done) CocoonConfig c = {};
+        static const char *const bad[] = {
+                "[Images]\nPullParallel=0\n",
+                "[Images]\nPullParallel=65\n",
+                "[Images]\nPullParallel=x\n",
+                "[Images]\nInsecureRegistries=a/b\n",
+                "[Images]\nInsecureRegistries=host;rm\n",
+        };
+
+        assert_int_equal(cocoon_config_defaults(&c), 0);
+        assert_int_equal(c.pull_parallel, 3);
+        assert_null(c.insecure_registries);
+        cocoon_config_done(&c);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *error = NULL;
+                put(d->conf, bad[i]);
+                if (cocoon_config_load(d->conf, &c, &error) != -EINVAL)
+                        fail_msg("accepted: %s", bad[i]);
+                cocoon_config_done(&c);
+        }
 }
 
 /* Backends this build does not implement are not configurable: their sections are unknown, and none of them
@@ -376,6 +409,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_empty_and_comments_only, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_network_directories, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_every_key, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_images_section, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_ignored, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_only_implemented_backends, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_dropins_override, dir_setup, dir_teardown),

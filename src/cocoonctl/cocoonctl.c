@@ -21,6 +21,7 @@ bool arg_oneway = false;
 static bool arg_help = false;
 static bool arg_version = false;
 const char *arg_kernel = NULL, *arg_initrd = NULL, *arg_rootfs = NULL, *arg_cmdline = NULL;
+bool arg_insecure = false;
 
 /* Verbs that take references take any number: the manager answers each one, so only memory limits them. */
 #define ARGS_MAX UINT_MAX
@@ -118,6 +119,10 @@ static const CtlOption options_image_import[] = {
         CTL_VALUE("initrd", 0, "PATH", &arg_initrd, "Initial ramdisk (default: none)"),
         CTL_VALUE("rootfs", 0, "PATH", &arg_rootfs, "ext4 root file system image (default: none)"),
         CTL_VALUE("cmdline", 0, "STR", &arg_cmdline, "Kernel command line (default: empty)"),
+        OPT_JSON,
+};
+static const CtlOption options_image_pull[] = {
+        CTL_FLAG("insecure", 0, &arg_insecure, "Plain HTTP to the registry (default: HTTPS)"),
         OPT_JSON,
 };
 static const CtlOption options_snapshot_save[] = {
@@ -238,9 +243,15 @@ static const Verb verbs[] = {
           .help = "Copy a kernel (and initrd, ext4 root file system, command line) into the image store; "
                   "progress on a terminal, Ctrl-C cancels (exit 130).",
           .example = "cocoonctl image import debian --kernel vmlinuz --initrd initrd.img" },
+        { .group = "image", .name = "pull", .min_args = 1, .max_args = ARGS_MAX, .run = verb_image_pull,
+          OPTS(options_image_pull), .usage = "image pull REF... [--insecure]",
+          .help = "Pull OCI images from their registries (credentials: /etc/cocoon/auth.json); prints the "
+                  "ids. On a terminal, one progress line per layer.",
+          .example = "cocoonctl image pull --insecure 127.0.0.1:5000/app:v1" },
         { .group = "image", .name = "list", ALIASES("ls"), .run = verb_image_list, OPTS(options_list),
           .usage = "image list [-q] [-o table|wide|json]",
-          .help = "List images: NAME ID SIZE CREATED.", .example = "cocoonctl image list -o wide" },
+          .help = "List images: TYPE NAME ID SIZE CREATED (-o wide: DIGEST too).",
+          .example = "cocoonctl image list -o wide" },
         { .group = "image", .name = "inspect", .min_args = 1, .max_args = 1, .run = verb_image_inspect,
           OPTS(options_json), .usage = "image inspect REF", .help = "Show one image as JSON.",
           .example = "cocoonctl image inspect debian" },

@@ -161,8 +161,119 @@ int verb_image_import(int argc, char **argv) {
         return 0;
 }
 
+/* ---- pull ---- */
+
+/* The layer lines drawn last time, to move the cursor back over them. */
+static size_t pull_lines_shown = 0;
+
+static void pull_clear_progress(void) {
+        for (; pull_lines_shown > 0; pull_lines_shown--)
+                fprintf(stderr, "\033[1A\r\033[K");
+        fflush(stderr);
+}
+
+/* One line per layer, redrawn in place: "Layer 2/3: 1.2M / 3.4M (35%)", like podman pull. */
+static void pull_show_progress(json_object *reply) {
+        json_object *layers;
+        size_t n;
+
+        if (!json_object_object_get_ex(reply, "layers", &layers) ||
+            !json_object_is_type(layers, json_type_array))
+                return;
+        pull_clear_progress();
+        n = json_object_array_length(layers);
+        for (size_t i = 0; i < n; i++) {
+                json_object *l = json_object_array_get_idx(layers, i);
+                char progress[CTL_PROGRESS_MAX];
+
+                if (!ctl_format_progress(ctl_field_int(l, "bytesDone"), ctl_field_int(l, "bytesTotal"),
+                                         progress))
+                        continue;
+                fprintf(stderr, "Layer %zu/%zu: %s\n", i + 1, n, progress);
+                pull_lines_shown++;
+        }
+        fflush(stderr);
+}
+
+static int pull_call(Varlink *link, json_object *parameters, json_object **ret_reply) {
+        static const char method[] = "io.cocoon.Image.Pull";
+        struct sigaction sa = { .sa_handler = on_import_sigint };
+        bool tty = isatty(STDERR_FILENO);
+        int r;
+
+        (void) varlink_set_relative_timeout(link, UINT64_MAX); /* a download takes what it takes */
+        import_fd = varlink_get_fd(link);
+        if (sigaction(SIGINT, &sa, NULL) < 0)
+                return ctl_log_errno(negative_errno(), "cannot catch SIGINT: %m");
+        r = varlink_observe(link, method, parameters);
+        for (;;) {
+                json_object *reply = NULL;
+                const char *error_id = NULL;
+                bool continues = false;
+
+                if (r >= 0)
+                        r = varlink_observe_next(link, &reply, &error_id, &continues);
+                if (r < 0 || error_id || !continues)
+                        pull_clear_progress();
+                if (r < 0 && import_interrupted) {
+                        (void) ctl_log_errno(ECANCELED, "pull cancelled");
+                        return CTL_ERROR_EXIT(CTL_EXIT_INTERRUPTED);
+                }
+                if (r < 0)
+                        return ctl_log_errno(r, "calling %s failed (%m); the manager cancels the pull "
+                                             "when its caller goes away", method);
+                if (error_id)
+                        return ctl_report_error(error_id, reply);
+                if (!continues) {
+                        *ret_reply = reply;
+                        return 0;
+                }
+                if (tty)
+                        pull_show_progress(reply);
+        }
+}
+
+/* Pulls each reference in turn (one connection each: a pull's progress replies belong to its call). */
+int verb_image_pull(int argc, char **argv) {
+        _cleanup_(json_object_putp) json_object *pulled = json_object_new_array();
+        int result = 0;
+
+        if (!pulled)
+                return ctl_log_oom();
+        for (int i = 0; i < argc; i++) {
+                _cleanup_(varlink_unrefp) Varlink *link = NULL;
+                _cleanup_(json_object_putp) json_object *parameters = json_object_new_object();
+                json_object *reply = NULL, *image;
+                int r;
+
+                if (!parameters || json_add_string(parameters, "reference", argv[i]) < 0 ||
+                    (arg_insecure && json_add_bool(parameters, "insecure", true) < 0))
+                        return ctl_log_oom();
+                r = ctl_connect(&link);
+                if (r < 0)
+                        return r;
+                r = pull_call(link, parameters, &reply);
+                if (r != 0) {
+                        if (import_interrupted)
+                                return r;
+                        result = r;
+                        continue;
+                }
+                if (!json_object_object_get_ex(reply, "image", &image))
+                        return ctl_log_errno(EBADMSG, "io.cocoon.Image.Pull reply has no image");
+                if (arg_json)
+                        json_object_array_add(pulled, json_object_get(image));
+                else
+                        printf("%s\n", ctl_field_string(image, "id") ?: "");
+        }
+        if (arg_json)
+                ctl_print_json(pulled);
+        return result;
+}
+
 static int image_table_add(Table *t, json_object *image, uint64_t now) {
-        char size[FORMAT_SIZE_MAX] = "-", created[64], id[CTL_SHORT_ID_LENGTH + 1];
+        char size[FORMAT_SIZE_MAX] = "-", created[64], id[CTL_SHORT_ID_LENGTH + 1], digest[20] = "-";
+        const char *type = ctl_field_string(image, "type"), *d = ctl_field_string(image, "digest");
         json_object *v;
 
         if (arg_quiet) {
@@ -172,17 +283,23 @@ static int image_table_add(Table *t, json_object *image, uint64_t now) {
         if (json_object_object_get_ex(image, "size", &v) && json_object_is_type(v, json_type_int))
                 format_size((uint64_t) json_object_get_int64(v), size);
         ctl_format_created(ctl_field_string(image, "createdAt"), now, created, sizeof(created));
+        /* "sha256:" and 12 hex digits, as docker shortens ids; all of it with --no-trunc (-o json has it) */
+        if (d)
+                snprintf(digest, sizeof(digest), "%s", d);
         const char *cells[] = {
+                type ?: "local",
                 ctl_field_string(image, "name"),
                 ctl_id_cell(ctl_field_string(image, "id"), id),
                 size,
                 created,
+                arg_no_trunc && d ? d : digest,
         };
         return table_add_row(t, cells);
 }
 
 int verb_image_list(int argc, char **argv) {
-        static const char *const headers[] = {"NAME", "ID", "SIZE", "CREATED"};
+        /* DIGEST only with -o wide: a table must fit 80 columns. */
+        static const char *const headers[] = {"TYPE", "NAME", "ID", "SIZE", "CREATED", "DIGEST"};
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         json_object *reply = NULL, *images;
@@ -200,7 +317,7 @@ int verb_image_list(int argc, char **argv) {
                 ctl_print_json(images);
                 return 0;
         }
-        if (ctl_list_table_new(&t, headers, ELEMENTSOF(headers), ELEMENTSOF(headers), 0) < 0)
+        if (ctl_list_table_new(&t, headers, ELEMENTSOF(headers) - 1, ELEMENTSOF(headers), 1) < 0)
                 return ctl_log_oom();
         uint64_t now = now_usec(CLOCK_REALTIME);
         for (size_t i = 0; i < json_object_array_length(images); i++)

@@ -30,10 +30,12 @@ extern bool arg_event;
 extern const char *arg_nics, *arg_bridge, *arg_network;
 /* ctl-image.c */
 int verb_image_import(int argc, char **argv);
+int verb_image_pull(int argc, char **argv);
 int verb_image_list(int argc, char **argv);
 int verb_image_inspect(int argc, char **argv);
 int verb_image_rm(int argc, char **argv);
 extern const char *arg_kernel, *arg_initrd, *arg_rootfs, *arg_cmdline;
+extern bool arg_insecure;
 /* ctl-snapshot.c */
 int verb_snapshot_save(int argc, char **argv);
 int verb_snapshot_list(int argc, char **argv);

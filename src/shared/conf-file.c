@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The manager's configuration: /etc/cocoon/cocoon.conf plus cocoon.conf.d/ drop-ins, INI like systemd's. */
+#include <ctype.h>
 #include <dirent.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -154,6 +155,47 @@ static int config_parse_directory(const char *value, void *field) {
         return replace_string(field, value);
 }
 
+static int config_parse_pull_parallel(const char *value, void *field) {
+        uint32_t n;
+        int r;
+
+        r = parse_uint32(value, &n);
+        if (r < 0)
+                return r;
+        if (n == 0 || n > COCOON_CONFIG_PULL_PARALLEL_MAX)
+                return -ERANGE;
+        *(unsigned *) field = n;
+        return 0;
+}
+
+/* Whitespace-separated host[:port] names: letters, digits, '.', '-', ':', '[', ']' (IPv6). */
+static int config_parse_registries(const char *value, void *field) {
+        _cleanup_strv_free_ char **l = NULL;
+        const char *p = value;
+
+        for (;;) {
+                size_t n;
+                char *s;
+
+                p += strspn(p, " \t");
+                n = strcspn(p, " \t");
+                if (n == 0)
+                        break;
+                for (size_t i = 0; i < n; i++)
+                        if (!isalnum((unsigned char) p[i]) && !strchr(".-:[]", p[i]))
+                                return -EINVAL;
+                s = strndup(p, n);
+                if (!s || strv_push(&l, s) < 0) {
+                        free(s);
+                        return -ENOMEM;
+                }
+                p += n;
+        }
+        strv_free(*(char ***) field);
+        *(char ***) field = TAKE_PTR(l);
+        return 0;
+}
+
 typedef struct ConfigItem {
         const char *section;
         const char *key;
@@ -173,6 +215,8 @@ static const ConfigItem config_items[] = {
         { "Network", "DNS", config_parse_dns, FIELD(network_dns) },
         { "Network", "ConfigDirectory", config_parse_directory, FIELD(cni_config_dir) },
         { "Network", "PluginDirectory", config_parse_directory, FIELD(cni_plugin_dir) },
+        { "Images", "PullParallel", config_parse_pull_parallel, FIELD(pull_parallel) },
+        { "Images", "InsecureRegistries", config_parse_registries, FIELD(insecure_registries) },
 #undef FIELD
 };
 
@@ -198,6 +242,7 @@ void cocoon_config_done(CocoonConfig *c) {
         c->network_dns = strv_free(c->network_dns);
         c->cni_config_dir = mfree(c->cni_config_dir);
         c->cni_plugin_dir = mfree(c->cni_plugin_dir);
+        c->insecure_registries = strv_free(c->insecure_registries);
         c->warnings = strv_free(c->warnings);
 }
 
@@ -219,6 +264,7 @@ int cocoon_config_defaults(CocoonConfig *ret) {
                 .pool_size = default_pool_size(),
                 .console_log_max_bytes = DEFAULT_CONSOLE_LOG_MAX_BYTES,
                 .qemu_accel = ACCEL_AUTO,
+                .pull_parallel = 3,
         };
 
         c.default_backend = strdup("qemu");

@@ -28,7 +28,10 @@ Accel accel_from_string(const char *s);
  *                   Binary= [qemu-system-x86_64] a name looked up in $PATH or an absolute path
  * [Network]         DNS= [none]            IPv4 name servers for guests with static NICs (the first two)
  *                   ConfigDirectory= [/etc/cni/net.d] where CNI conflists (*.conflist) are read
- *                   PluginDirectory= [/usr/lib/cni]   where CNI plugins are run from (absolute paths) */
+ *                   PluginDirectory= [/usr/lib/cni]   where CNI plugins are run from (absolute paths)
+ * [Images]          PullParallel= [3]      layers an image pull fetches at once (1..64)
+ *                   InsecureRegistries= [none] registries (host[:port], space-separated) pulled from over
+ *                                          plain HTTP; a later assignment replaces the list */
 typedef struct CocoonConfig {
         uint64_t stop_timeout_usec;
         uint64_t kill_grace_usec;
@@ -40,12 +43,15 @@ typedef struct CocoonConfig {
         char **network_dns; /* NULL: none */
         char *cni_config_dir;
         char *cni_plugin_dir;
+        unsigned pull_parallel;
+        char **insecure_registries; /* NULL: none */
         /* What was ignored, one line each ("<file>:<line>: Unknown setting Foo= in [Manager], ignored."):
          * an unknown section (once, not per key in it) or an unknown key of a known section. NULL: none. */
         char **warnings;
 } CocoonConfig;
 
 #define COCOON_CONFIG_POOL_SIZE_MAX 1024U
+#define COCOON_CONFIG_PULL_PARALLEL_MAX 64U
 
 /* Frees the members; the struct may be reused after cocoon_config_defaults(). */
 void cocoon_config_done(CocoonConfig *c);

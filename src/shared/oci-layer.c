@@ -403,7 +403,7 @@ int oci_layer_mkfs_erofs(const char *dir, const char *digest, const char *output
                          char **ret_error) {
         char uuid[OCI_LAYER_UUID_LEN + 1], uuid_arg[OCI_LAYER_UUID_LEN + 3];
         _cleanup_close_ int errfd = -EBADF;
-        char errfile[] = "/tmp/cocoon-mkfs-erofs-XXXXXX";
+        _cleanup_free_ char *outdir = NULL;
         posix_spawn_file_actions_t actions;
         pid_t pid;
         int r, status = 0;
@@ -422,10 +422,13 @@ int oci_layer_mkfs_erofs(const char *dir, const char *digest, const char *output
                         (char *) dir,
                         NULL};
 
-        /* mkfs.erofs' complaints, for the error message: an unlinked temporary file. */
-        errfd = mkostemp(errfile, O_CLOEXEC);
-        if (errfd >= 0)
-                unlink(errfile);
+        /* mkfs.erofs' complaints, for the error message: an anonymous file next to the output (the manager
+         * may write nowhere else: ProtectSystem=strict). */
+        outdir = strdup(output);
+        if (!outdir)
+                return -ENOMEM;
+        *(strrchr(outdir, '/') ?: outdir) = '\0';
+        errfd = open(outdir[0] ? outdir : "/", O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
 
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);

@@ -30,7 +30,7 @@ struct OciRegistry {
         char *base_url; /* "https://host[:port]/v2/<repository>" */
         char *repository;
         bool insecure;
-        const atomic_bool *cancel;
+        const atomic_bool *cancel, *stop;
         char *user, *password; /* NULL: no credentials */
 
         pthread_mutex_t lock; /* guards what follows: threads share a token */
@@ -392,7 +392,8 @@ static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
                        curl_off_t ulnow) {
         Request *req = userdata;
 
-        if (req->reg->cancel && atomic_load(req->reg->cancel)) {
+        if ((req->reg->cancel && atomic_load(req->reg->cancel)) ||
+            (req->reg->stop && atomic_load(req->reg->stop))) {
                 req->error = -ECANCELED;
                 return 1;
         }
@@ -676,6 +677,7 @@ int oci_registry_new(const OciReference *ref, const OciRegistryOptions *options,
         pthread_mutex_init(&reg->lock, NULL);
         reg->insecure = options && options->insecure;
         reg->cancel = options ? options->cancel : NULL;
+        reg->stop = options ? options->stop : NULL;
         reg->repository = strdup(ref->repository);
         if (!reg->repository)
                 return -ENOMEM;

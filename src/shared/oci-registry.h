@@ -20,6 +20,7 @@ typedef struct OciRegistryOptions {
         bool insecure; /* plain HTTP instead of HTTPS (redirects may then go to http too) */
         const char *auth_file; /* NULL: OCI_AUTH_FILE_DEFAULT; a missing file means no credentials */
         const atomic_bool *cancel; /* NULL: none; when it becomes true, transfers stop with -ECANCELED */
+        const atomic_bool *stop; /* a second such flag (NULL: none): a caller's and a pull's own */
 } OciRegistryOptions;
 
 /* Reads the credentials for ref's registry. -EBADMSG for an auth file that does not parse. */

@@ -32,6 +32,8 @@ extern const VarlinkInterface vl_interface_io_cocoon_Snapshot;
 #define IMAGE_ERROR_IMAGE_IN_USE "io.cocoon.Image.ImageInUse"
 #define IMAGE_ERROR_NAME_IN_USE "io.cocoon.Image.NameInUse"
 #define IMAGE_ERROR_INVALID_IMAGE "io.cocoon.Image.InvalidImage"
+#define IMAGE_ERROR_AUTHENTICATION_FAILED "io.cocoon.Image.AuthenticationFailed"
+#define IMAGE_ERROR_PULL_FAILED "io.cocoon.Image.PullFailed"
 
 #define SNAPSHOT_ERROR_NO_SUCH_SNAPSHOT "io.cocoon.Snapshot.NoSuchSnapshot"
 #define SNAPSHOT_ERROR_NO_SUCH_VM "io.cocoon.Snapshot.NoSuchVM"

@@ -16,15 +16,27 @@ static const VarlinkSymbol type_file = {
 };
 
 static const VarlinkField image_fields[] = {
-        {.name = "name", .type = VARLINK_STRING},
+        {.name = "type", .type = VARLINK_STRING, .doc = "local (imported files) or oci (pulled)."},
+        {.name = "name", .type = VARLINK_STRING, .doc = "OCI images: the normalized reference."},
         {.name = "id", .type = VARLINK_STRING, .doc = "26 characters of lowercase base32."},
-        {.name = "digest", .type = VARLINK_STRING, .doc = "sha256:<hex> of the files and command line."},
-        {.name = "kernel", .type = VARLINK_NAMED, .named_type = "File"},
+        {.name = "digest",
+         .type = VARLINK_STRING,
+         .doc = "sha256:<hex> of the files and command line; OCI images: the manifest's digest."},
+        {.name = "kernel",
+         .type = VARLINK_NAMED,
+         .named_type = "File",
+         .flags = VARLINK_NULLABLE,
+         .doc = "Always there for local images; OCI images have one when a layer brings it."},
         {.name = "initrd", .type = VARLINK_NAMED, .named_type = "File", .flags = VARLINK_NULLABLE},
         {.name = "rootfs", .type = VARLINK_NAMED, .named_type = "File", .flags = VARLINK_NULLABLE},
         {.name = "cmdline", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE},
         {.name = "createdAt", .type = VARLINK_STRING, .doc = "RFC 3339."},
         {.name = "size", .type = VARLINK_INT, .doc = "Sum of the files' sizes in bytes."},
+        {.name = "layers",
+         .type = VARLINK_NAMED,
+         .named_type = "File",
+         .flags = VARLINK_ARRAY | VARLINK_NULLABLE,
+         .doc = "OCI images: the layers as EROFS images, base first; blob is the layer digest's hex."},
         {},
 };
 
@@ -96,6 +108,65 @@ static const VarlinkSymbol method_import = {
                "cancels the import: nothing of it stays (no blob it created, no temporary file, no record).",
 };
 
+static const VarlinkField pull_in[] = {
+        {.name = "reference",
+         .type = VARLINK_STRING,
+         .doc = "An image reference as docker takes it: busybox is docker.io/library/busybox:latest; "
+                "host[:port]/path[:tag][@sha256:<hex>]."},
+        {.name = "insecure",
+         .type = VARLINK_BOOL,
+         .flags = VARLINK_NULLABLE,
+         .doc = "Talk plain HTTP to the registry (default false: HTTPS)."},
+        {},
+};
+
+static const VarlinkField layer_progress_fields[] = {
+        {.name = "bytesDone", .type = VARLINK_INT},
+        {.name = "bytesTotal", .type = VARLINK_INT, .doc = "The layer's size in the manifest."},
+        {},
+};
+
+static const VarlinkSymbol type_layer_progress = {
+        .kind = VARLINK_SYMBOL_STRUCT_TYPE,
+        .name = "LayerProgress",
+        .input = layer_progress_fields,
+        .doc = "How far one layer of a pull is (a layer already in the store counts as done).",
+};
+
+static const VarlinkField pull_out[] = {
+        {.name = "image",
+         .type = VARLINK_NAMED,
+         .named_type = "Image",
+         .flags = VARLINK_NULLABLE,
+         .doc = "In the final reply."},
+        {.name = "bytesDone",
+         .type = VARLINK_INT,
+         .flags = VARLINK_NULLABLE,
+         .doc = "Progress replies: all layers."},
+        {.name = "bytesTotal", .type = VARLINK_INT, .flags = VARLINK_NULLABLE},
+        {.name = "layers",
+         .type = VARLINK_NAMED,
+         .named_type = "LayerProgress",
+         .flags = VARLINK_ARRAY | VARLINK_NULLABLE,
+         .doc = "Progress replies: per layer, in manifest order."},
+        {},
+};
+
+static const VarlinkSymbol method_pull = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "Pull",
+        .flags = VARLINK_SUPPORTS_MORE,
+        .input = pull_in,
+        .output = pull_out,
+        .doc = "Pulls an OCI image from a registry: the manifest (from an index: linux and this host's "
+               "architecture), the config and the layers (several at once), every blob's sha256 checked "
+               "as it arrives; each layer becomes an EROFS image. Credentials come from "
+               "/etc/cocoon/auth.json (containers-auth.json). Layers already in the store are not fetched "
+               "again; pulling an image that did not change writes nothing. Called with more, the replies "
+               "before the final one report progress. A caller that disconnects cancels the pull: nothing "
+               "of it stays.",
+};
+
 static const VarlinkField list_out[] = {
         {.name = "images", .type = VARLINK_NAMED, .named_type = "Image", .flags = VARLINK_ARRAY},
         {},
@@ -152,16 +223,38 @@ static const VarlinkField name_in_use_fields[] = {
 static const VarlinkField invalid_image_fields[] = {
         {.name = "field",
          .type = VARLINK_STRING,
-         .doc = "name, kernel, initrd, rootfs, their …FileDescriptor, or cmdline."},
+         .doc = "name, kernel, initrd, rootfs, their …FileDescriptor, or cmdline; reference for Pull "
+                "(a bad reference, manifest or config, a blob not matching its digest, an unsafe "
+                "layer)."},
         {.name = "message", .type = VARLINK_STRING},
         {},
+};
+
+static const VarlinkField registry_error_fields[] = {
+        {.name = "reference", .type = VARLINK_STRING},
+        {.name = "message", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE},
+        {},
+};
+
+static const VarlinkSymbol error_authentication_failed = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "AuthenticationFailed",
+        .input = registry_error_fields,
+        .doc = "The registry refused the credentials of auth.json, or wants some and there are none.",
+};
+static const VarlinkSymbol error_pull_failed = {
+        .kind = VARLINK_SYMBOL_ERROR,
+        .name = "PullFailed",
+        .input = registry_error_fields,
+        .doc = "The registry could not be reached, or a layer could not be converted; message says why.",
 };
 
 static const VarlinkSymbol error_no_such_image = {
         .kind = VARLINK_SYMBOL_ERROR,
         .name = "NoSuchImage",
         .input = no_such_image_fields,
-        .doc = "No image, or several images, match the reference.",
+        .doc = "No image, or several images, match the reference; for Pull: the registry has no such "
+               "repository, tag or digest, or no image for this platform (message: the registry's words).",
 };
 static const VarlinkSymbol error_image_in_use = {
         .kind = VARLINK_SYMBOL_ERROR,
@@ -181,9 +274,10 @@ static const VarlinkSymbol error_invalid_image = {
 };
 
 static const VarlinkSymbol *const symbols[] = {
-        &type_file,     &type_image,          &method_import,      &method_list,       &method_inspect,
-        &method_delete, &error_no_such_image, &error_image_in_use, &error_name_in_use, &error_invalid_image,
-        NULL,
+        &type_file,          &type_image,         &type_layer_progress, &method_import,
+        &method_pull,        &method_list,        &method_inspect,      &method_delete,
+        &error_no_such_image, &error_image_in_use, &error_name_in_use,  &error_invalid_image,
+        &error_authentication_failed, &error_pull_failed, NULL,
 };
 
 const VarlinkInterface vl_interface_io_cocoon_Image = {

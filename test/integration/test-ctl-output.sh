@@ -229,7 +229,8 @@ assert_contains "$(cocoonctl vm list | grep ' m-back ')" " 1.5Gi " "a MEMORY cel
 info "image list: short ids, sizes, -q, -o wide; image rm --json prints the removed ids"
 out=$(cocoonctl image list)
 row=$(tail -1 <<<"$out" | tr -s ' ' | sed 's/ [0-9]* seconds* ago$/ just now/')
-assert_eq "img ${img:0:12} 1Mi just now" "$row" "image row"
+assert_eq "local img ${img:0:12} 1Mi just now" "$row" "image row"
+assert_contains "$(cocoonctl image list -o wide | tail -1)" " sha256:" "image list -o wide: the digest"
 assert_eq "$img" "$(cocoonctl image list -q)" "image list -q"
 assert_contains "$(cocoonctl image list -o wide)" "$img" "image list -o wide"
 cocoonctl vm list -q | cocoonctl vm rm - >/dev/null

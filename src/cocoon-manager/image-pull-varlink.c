@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* io.cocoon.Image.Pull: an OCI pull in a worker thread (oci-pull.h), progress per layer to callers that
+ * asked for more, cancelled when the caller goes away, the record written on the loop. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image-varlink.h"
+#include "job-queue.h"
+#include "json-util.h"
+#include "log.h"
+#include "manager-operations.h"
+#include "oci-pull.h"
+#include "oci-reference.h"
+#include "strv-util.h"
+#include "time-util.h"
+#include "varlink-interfaces.h"
+
+/* How often a caller that asked for more hears of a pull's progress. */
+#define PULL_PROGRESS_INTERVAL_USEC (200 * USEC_PER_MSEC)
+
+typedef struct PullCall {
+        Manager *manager;
+        Varlink *link;
+        OciPull *pull;
+        char *reference; /* as the caller wrote it */
+        OperationProgress progress; /* sums over the layers, for ListOperations; cancelled: caller gone */
+        sd_event_source *progress_timer;
+        char *progress_sent; /* the last progress reply, to send only changes */
+} PullCall;
+
+static PullCall *pull_call_free(PullCall *c) {
+        if (!c)
+                return NULL;
+        operations_detach_progress(c->manager->operations, &c->progress);
+        sd_event_source_disable_unref(c->progress_timer);
+        oci_pull_free(c->pull);
+        varlink_unref(c->link);
+        free(c->reference);
+        free(c->progress_sent);
+        return mfree(c);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(PullCall *, pull_call_free);
+
+static int reply_error(Varlink *link, const char *error_id, const char *key, const char *value,
+                       const char *message) {
+        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        if (!p || json_add_string(p, key, value) < 0 ||
+            (message && json_add_string(p, "message", message) < 0))
+                return -ENOMEM;
+        return varlink_error(link, error_id, p);
+}
+
+/* {"bytesDone", "bytesTotal", "layers": [{"digest", "bytesDone", "bytesTotal"}]} as the pull is now. */
+static int progress_json(PullCall *c, json_object **ret) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        size_t n = oci_pull_n_layers(c->pull);
+        uint64_t sum_done = 0, sum_total = 0;
+        json_object *a = json_object_new_array_ext((int) n);
+
+        if (!o || !a || json_add_object(o, "layers", a) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *l = json_object_new_object();
+                uint64_t done, total;
+
+                oci_pull_layer_progress(c->pull, i, &done, &total);
+                sum_done += done;
+                sum_total += total;
+                if (!l || json_object_array_add(a, l) < 0) {
+                        json_object_put(l);
+                        return -ENOMEM;
+                }
+                if (json_add_uint64(l, "bytesDone", done) < 0 || json_add_uint64(l, "bytesTotal", total) < 0)
+                        return -ENOMEM;
+        }
+        atomic_store(&c->progress.done, sum_done);
+        atomic_store(&c->progress.total, sum_total);
+        if (json_add_uint64(o, "bytesDone", sum_done) < 0 || json_add_uint64(o, "bytesTotal", sum_total) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+static int on_progress_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        PullCall *c = userdata;
+        _cleanup_(json_object_putp) json_object *p = NULL;
+
+        if (oci_pull_n_layers(c->pull) > 0 && progress_json(c, &p) >= 0) {
+                const char *text = json_to_string(p);
+                if (text && !streq_ptr(text, c->progress_sent)) {
+                        if (varlink_notify(c->link, p) < 0)
+                                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                        free(c->progress_sent);
+                        c->progress_sent = strdup(text);
+                }
+        }
+        (void) sd_event_source_set_time_relative(s, PULL_PROGRESS_INTERVAL_USEC);
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+static int pull_work(void *userdata) {
+        PullCall *c = userdata;
+        return oci_pull_run(c->pull);
+}
+
+static void pull_done(int result, void *userdata) {
+        _cleanup_(pull_call_freep) PullCall *c = userdata;
+        _cleanup_strv_free_ char **pinned = NULL;
+        const char *message = oci_pull_error(c->pull);
+        const Image *img;
+
+        if (atomic_load(&c->progress.cancelled)) {
+                /* Freeing the pull drops what it fetched and nothing references. */
+                log_info("Pull of %s cancelled: its caller went away.", oci_pull_name(c->pull));
+                return;
+        }
+        if (result >= 0) {
+                result = manager_pinned_blob_ids(c->manager, &pinned);
+                if (result >= 0)
+                        result = oci_pull_commit(c->pull, (const char *const *) pinned, &img);
+        }
+        if (result >= 0) {
+                _cleanup_(json_object_putp) json_object *reply = json_object_new_object();
+                json_object *o;
+
+                log_info("Pulled image %s (%s).", img->name, img->digest);
+                if (!reply || image_to_json(img, &o) < 0 || json_add_object(reply, "image", o) < 0)
+                        (void) varlink_error_errno(c->link, ENOMEM);
+                else
+                        (void) varlink_reply(c->link, reply);
+                return;
+        }
+        switch (result) {
+        case -ENOENT:
+                (void) reply_error(c->link, IMAGE_ERROR_NO_SUCH_IMAGE, "reference", c->reference, message);
+                return;
+        case -EACCES:
+                (void) reply_error(c->link, IMAGE_ERROR_AUTHENTICATION_FAILED, "reference", c->reference,
+                                   message);
+                return;
+        case -EBADMSG:
+        case -EMEDIUMTYPE:
+        case -E2BIG:
+                (void) reply_error(c->link, IMAGE_ERROR_INVALID_IMAGE, "field", "reference",
+                                   message ?: "the image is not acceptable");
+                return;
+        default:
+                log_warning_errno(result, "Pull of %s failed: %s", oci_pull_name(c->pull), message ?: "%m");
+                if (message)
+                        (void) reply_error(c->link, IMAGE_ERROR_PULL_FAILED, "reference", c->reference,
+                                           message);
+                else
+                        (void) varlink_error_errno(c->link, -result);
+        }
+}
+
+/* [Images] InsecureRegistries= names the registry of reference (as normalized: docker.io, host:port). */
+static bool registry_is_insecure(Manager *m, const char *reference) {
+        _cleanup_(oci_reference_freep) OciReference *ref = NULL;
+
+        return oci_reference_parse(reference, &ref) >= 0 &&
+               strv_contains(m->config.insecure_registries, ref->domain);
+}
+
+typedef struct PullRequest {
+        const char *reference;
+        int insecure;
+} PullRequest;
+
+int vl_method_image_pull(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
+        static const JsonDispatch table[] = {
+                {"reference", json_type_string, json_dispatch_const_string, offsetof(PullRequest, reference),
+                 JSON_MANDATORY},
+                {"insecure", json_type_boolean, json_dispatch_tristate, offsetof(PullRequest, insecure),
+                 JSON_NULLABLE},
+                {},
+        };
+        Manager *m = userdata;
+        PullRequest req = {.insecure = -1};
+        const char *bad = NULL;
+        int r;
+
+        r = json_dispatch(parameters, table, 0, &req, &bad);
+        if (r < 0)
+                return varlink_error_invalid_parameter(link, bad ?: "parameters");
+
+        _cleanup_(pull_call_freep) PullCall *c = calloc(1, sizeof(PullCall));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->reference = strdup(req.reference);
+        if (!c->reference)
+                return -ENOMEM;
+        OciPullOptions options = {
+                .insecure = req.insecure > 0 || registry_is_insecure(m, req.reference),
+                .parallel = m->config.pull_parallel,
+                .cancel = &c->progress.cancelled,
+        };
+        r = oci_pull_new(m->images, req.reference, &options, &c->pull);
+        if (r == -EINVAL)
+                return reply_error(
+                        link, IMAGE_ERROR_INVALID_IMAGE, "field", "reference",
+                        "not a valid image reference (e.g. busybox, registry.example:5000/app:v1, "
+                        "name@sha256:<64 hex>)");
+        if (r < 0)
+                return r;
+        c->link = varlink_ref(link);
+        (void) operations_attach_progress(m->operations, link, &c->progress);
+        if (flags & VARLINK_METHOD_MORE) {
+                r = sd_event_add_time_relative(m->event, &c->progress_timer, CLOCK_MONOTONIC,
+                                               PULL_PROGRESS_INTERVAL_USEC, 0, on_progress_timer, c);
+                if (r < 0)
+                        return r;
+        }
+        r = job_submit(m->jobs, pull_work, pull_done, c);
+        if (r < 0)
+                return r;
+        TAKE_PTR(c);
+        return 0;
+}

@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* An OCI pull: registry -> verified blobs -> EROFS layers and boot files in the image store. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fs-util.h"
+#include "image-store-internal.h"
+#include "oci-layer.h"
+#include "oci-manifest.h"
+#include "oci-pull.h"
+#include "oci-registry.h"
+#include "time-util.h"
+
+typedef struct PullBlob {
+        ImageFile file;
+        bool pending; /* we hold a pending use of file.blob */
+        bool created; /* this pull wrote the blob file */
+} PullBlob;
+
+typedef struct PullLayer {
+        char digest[OCI_DIGEST_LEN + 1];
+        uint64_t size;
+        _Atomic uint64_t done;
+        PullBlob erofs;
+        PullBlob boot[2]; /* kernel, initrd found in this layer */
+} PullLayer;
+
+enum { BOOT_KERNEL, BOOT_INITRD };
+
+struct OciPull {
+        ImageStore *store;
+        OciReference *ref;
+        char *name;
+        OciPullOptions options;
+        atomic_bool own_cancel;
+        atomic_bool *cancel; /* options->cancel or own_cancel: the caller's */
+        atomic_bool stop; /* the pull's own: a layer failed, the others stop */
+
+        OciRegistry *registry;
+        char digest[OCI_DIGEST_LEN + 1];
+        PullLayer *layers;
+        _Atomic size_t n_layers; /* published once layers[] is filled in */
+        _Atomic size_t next; /* the next layer a worker takes */
+
+        pthread_mutex_t lock; /* guards error */
+        char *error;
+        bool succeeded;
+};
+
+static void pull_set_error(OciPull *p, const char *fmt, ...) _printf_(2, 3);
+static void pull_set_error(OciPull *p, const char *fmt, ...) {
+        va_list ap;
+        char *m;
+
+        va_start(ap, fmt);
+        if (vasprintf(&m, fmt, ap) < 0)
+                m = NULL;
+        va_end(ap);
+        pthread_mutex_lock(&p->lock);
+        if (!p->error)
+                p->error = m;
+        else
+                free(m);
+        pthread_mutex_unlock(&p->lock);
+}
+
+int oci_pull_new(ImageStore *s, const char *reference, const OciPullOptions *options, OciPull **ret) {
+        _cleanup_(oci_pull_freep) OciPull *p = NULL;
+        int r;
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->store = s;
+        pthread_mutex_init(&p->lock, NULL);
+        if (options)
+                p->options = *options;
+        p->cancel = p->options.cancel ?: &p->own_cancel;
+        if (p->options.parallel == 0)
+                p->options.parallel = OCI_PULL_PARALLEL_DEFAULT;
+        r = oci_reference_parse(reference, &p->ref);
+        if (r < 0)
+                return r;
+        r = oci_reference_to_string(p->ref, &p->name);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+const char *oci_pull_name(const OciPull *p) {
+        return p->name;
+}
+
+const char *oci_pull_digest(const OciPull *p) {
+        return p->digest;
+}
+
+const char *oci_pull_error(const OciPull *p) {
+        const char *e;
+
+        pthread_mutex_lock((pthread_mutex_t *) &p->lock);
+        e = p->error;
+        pthread_mutex_unlock((pthread_mutex_t *) &p->lock);
+        return e;
+}
+
+void oci_pull_cancel(OciPull *p) {
+        atomic_store(p->cancel, true);
+}
+
+size_t oci_pull_n_layers(const OciPull *p) {
+        return atomic_load(&p->n_layers);
+}
+
+void oci_pull_layer_progress(const OciPull *p, size_t i, uint64_t *ret_done, uint64_t *ret_total) {
+        *ret_done = atomic_load(&p->layers[i].done);
+        *ret_total = p->layers[i].size;
+}
+
+static int pending_ref(OciPull *p, PullBlob *b) {
+        int r;
+
+        pthread_mutex_lock(&p->store->pending_lock);
+        r = image_store_pending_ref(p->store, b->file.blob);
+        pthread_mutex_unlock(&p->store->pending_lock);
+        if (r >= 0)
+                b->pending = true;
+        return r;
+}
+
+/* Owner thread: drops the pending use; without a commit, a blob this pull created goes unless used. */
+static void blob_release(OciPull *p, PullBlob *b, ImageBlobKind kind, bool keep) {
+        if (!b->pending)
+                return;
+        pthread_mutex_lock(&p->store->pending_lock);
+        image_store_pending_unref(p->store, b->file.blob);
+        pthread_mutex_unlock(&p->store->pending_lock);
+        b->pending = false;
+        if (!keep && b->created)
+                (void) image_store_remove_blob_if_unused(p->store, b->file.blob, kind, NULL);
+}
+
+OciPull *oci_pull_free(OciPull *p) {
+        if (!p)
+                return NULL;
+        for (size_t i = 0; p->layers && i < atomic_load(&p->n_layers); i++) {
+                blob_release(p, &p->layers[i].erofs, IMAGE_BLOB_LAYER, false);
+                blob_release(p, &p->layers[i].boot[BOOT_KERNEL], IMAGE_BLOB_KERNEL, false);
+                blob_release(p, &p->layers[i].boot[BOOT_INITRD], IMAGE_BLOB_INITRD, false);
+        }
+        free(p->layers);
+        oci_registry_free(p->registry);
+        oci_reference_free(p->ref);
+        free(p->name);
+        free(p->error);
+        pthread_mutex_destroy(&p->lock);
+        return mfree(p);
+}
+
+/* ---- the worker side ---- */
+
+static int registry_failed(OciPull *p, int r, const char *what) {
+        const char *e = oci_registry_error(p->registry);
+
+        if (r == -ECANCELED)
+                return r;
+        pull_set_error(p, "%s: %s", what, e ?: strerror(-r));
+        return r;
+}
+
+/* The image manifest for this host: the one named, or the index's entry for our platform. */
+static int fetch_manifest(OciPull *p, OciManifest **ret) {
+        _cleanup_(oci_manifest_freep) OciManifest *m = NULL;
+        _cleanup_free_ char *body = NULL, *type = NULL;
+        char digest[OCI_DIGEST_LEN + 1];
+        size_t size;
+        int r;
+
+        r = oci_registry_get_manifest(p->registry, oci_reference_manifest_ref(p->ref), &body, &size, &type,
+                                      p->digest);
+        if (r < 0)
+                return registry_failed(p, r, "manifest");
+        r = oci_manifest_parse(type, body, size, &m);
+        if (r < 0) {
+                pull_set_error(p, "manifest of %s: %s", p->name,
+                               r == -EMEDIUMTYPE ? "unsupported media type"
+                                                 : "malformed or over the limits");
+                return r == -ENOMEM ? r : -EBADMSG;
+        }
+        if (m->kind == OCI_MANIFEST_INDEX) {
+                const OciDescriptor *d;
+                OciPlatform host;
+
+                oci_platform_host(&host);
+                r = oci_index_select(m, &host, &d);
+                if (r < 0) {
+                        pull_set_error(p, "%s has no image for linux/%s%s%s", p->name, host.architecture,
+                                       host.variant[0] ? "/" : "", host.variant);
+                        return -ENOENT;
+                }
+                memcpy(digest, d->digest, sizeof(digest));
+                free(body);
+                free(type);
+                body = type = NULL;
+                m = oci_manifest_free(m);
+                r = oci_registry_get_manifest(p->registry, digest, &body, &size, &type, digest);
+                if (r < 0)
+                        return registry_failed(p, r, "platform manifest");
+                r = oci_manifest_parse(type, body, size, &m);
+                if (r < 0 || m->kind != OCI_MANIFEST_IMAGE) {
+                        pull_set_error(p, "platform manifest %s: not a valid image manifest", digest);
+                        return r == -ENOMEM ? r : -EBADMSG;
+                }
+        }
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+static int layer_progress(uint64_t bytes, void *userdata) {
+        PullLayer *l = userdata;
+        atomic_fetch_add(&l->done, bytes);
+        return 0;
+}
+
+/* Opens tree/rel, a regular file, without following symlinks or leaving tree. */
+static int open_in_tree(const char *tree, const char *rel) {
+        struct open_how how = {
+                .flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        _cleanup_close_ int dfd = -EBADF;
+        int fd;
+
+        dfd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        fd = (int) syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+        return fd < 0 ? -errno : fd;
+}
+
+static int add_boot_blob(OciPull *p, const char *tree, const char *rel, ImageBlobKind kind, PullBlob *b) {
+        _cleanup_free_ char *temp = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        fd = open_in_tree(tree, rel);
+        if (fd < 0)
+                return fd;
+        r = image_blob_write_temp(p->store->blobs_fd, fd, kind, NULL, NULL, &temp, b->file.blob,
+                                  &b->file.size);
+        if (r < 0)
+                return r;
+        r = pending_ref(p, b);
+        if (r < 0) {
+                (void) unlinkat(p->store->blobs_fd, temp, 0);
+                b->file.blob[0] = '\0';
+                return r;
+        }
+        return image_blob_commit_temp(p->store->blobs_fd, temp, b->file.blob, kind, &b->created);
+}
+
+/* Download, unpack, mkfs.erofs, keep the boot files; everything temporary goes in every case. */
+static int build_layer(OciPull *p, PullLayer *l) {
+        _cleanup_free_ char *tree = NULL, *real = NULL, *error = NULL, *erofs = NULL, *erofs_name = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        OciLayerBoot boot = {};
+        struct stat st;
+        int r;
+
+        fd = open(p->store->tmp_dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        r = oci_registry_fetch_blob(p->registry, l->digest, l->size, fd, layer_progress, l);
+        if (r < 0)
+                return registry_failed(p, r, l->digest);
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+
+        if (asprintf(&tree, "%s/layer-XXXXXX", p->store->tmp_dir) < 0)
+                return -ENOMEM;
+        if (!mkdtemp(tree)) {
+                free(TAKE_PTR(tree));
+                return -errno;
+        }
+        real = realpath(tree, NULL);
+        if (!real) {
+                r = -errno;
+                goto finish;
+        }
+        r = oci_layer_unpack(fd, real, &boot, &error);
+        if (r < 0) {
+                pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-r));
+                goto finish;
+        }
+
+        if (asprintf(&erofs_name, TEMP_FILE_PREFIX "layer-%.12s-XXXXXX", l->digest + 7) < 0 ||
+            asprintf(&erofs, "%s/%s", p->store->blobs_dir, erofs_name) < 0) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        {
+                int tfd = mkostemp(erofs, O_CLOEXEC);
+                if (tfd < 0) {
+                        r = -errno;
+                        goto finish;
+                }
+                close(tfd);
+                free(erofs_name);
+                erofs_name = strdup(strrchr(erofs, '/') + 1);
+                if (!erofs_name) {
+                        r = -ENOMEM;
+                        (void) unlink(erofs);
+                        goto finish;
+                }
+        }
+        r = oci_layer_mkfs_erofs(real, l->digest, erofs, OCI_LAYER_MKFS_TIMEOUT_USEC, &error);
+        if (r >= 0 && (chmod(erofs, 0444) < 0 || stat(erofs, &st) < 0))
+                r = -errno;
+        if (r < 0) {
+                pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-r));
+                (void) unlink(erofs);
+                goto finish;
+        }
+        l->erofs.file.size = (uint64_t) st.st_size;
+        r = image_blob_commit_temp(p->store->blobs_fd, erofs_name, l->erofs.file.blob, IMAGE_BLOB_LAYER,
+                                   &l->erofs.created);
+        if (r < 0)
+                goto finish;
+
+        if (boot.kernel) {
+                r = add_boot_blob(p, real, boot.kernel, IMAGE_BLOB_KERNEL, &l->boot[BOOT_KERNEL]);
+                if (r < 0)
+                        goto finish;
+        }
+        if (boot.initrd)
+                r = add_boot_blob(p, real, boot.initrd, IMAGE_BLOB_INITRD, &l->boot[BOOT_INITRD]);
+finish:
+        oci_layer_boot_done(&boot);
+        if (tree)
+                (void) rm_rf(tree);
+        return r;
+}
+
+static int pull_layer(OciPull *p, PullLayer *l) {
+        struct stat st;
+        char name[IMAGE_BLOB_HEX_LEN + 8];
+        int r;
+
+        memcpy(l->erofs.file.blob, l->digest + strlen(OCI_DIGEST_PREFIX), IMAGE_BLOB_HEX_LEN + 1);
+        /* Pending before looking: GC cannot take a blob between our check and our record. */
+        r = pending_ref(p, &l->erofs);
+        if (r < 0)
+                return r;
+        snprintf(name, sizeof(name), "%s.erofs", l->erofs.file.blob);
+        if (fstatat(p->store->blobs_fd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(st.st_mode)) {
+                /* Layers are named after their digest: present means done, by an earlier pull. */
+                l->erofs.file.size = (uint64_t) st.st_size;
+                atomic_store(&l->done, l->size);
+                return 0;
+        }
+        return build_layer(p, l);
+}
+
+static void *layer_worker(void *userdata) {
+        OciPull *p = userdata;
+        size_t n = atomic_load(&p->n_layers);
+
+        for (;;) {
+                size_t i = atomic_fetch_add(&p->next, 1);
+                int r;
+
+                if (i >= n || atomic_load(p->cancel) || atomic_load(&p->stop))
+                        return NULL;
+                r = pull_layer(p, &p->layers[i]);
+                if (r < 0) {
+                        if (r != -ECANCELED)
+                                pull_set_error(p, "layer %s: %s", p->layers[i].digest, strerror(-r));
+                        /* The first failure stops the others: the pull fails anyway. */
+                        atomic_store(&p->stop, true);
+                        return (void *) (intptr_t) r;
+                }
+        }
+}
+
+static int pull_layers(OciPull *p, const OciManifest *m) {
+        pthread_t threads[64];
+        size_t n_threads = MIN(MIN((size_t) p->options.parallel, m->n_layers), ELEMENTSOF(threads)),
+               started = 0;
+        int result = 0;
+
+        p->layers = calloc(m->n_layers, sizeof(PullLayer));
+        if (!p->layers)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_layers; i++) {
+                memcpy(p->layers[i].digest, m->layers[i].digest, sizeof(p->layers[i].digest));
+                p->layers[i].size = m->layers[i].size;
+        }
+        atomic_store(&p->n_layers, m->n_layers);
+
+        for (; started < n_threads; started++)
+                if (pthread_create(&threads[started], NULL, layer_worker, p) != 0)
+                        break;
+        if (started == 0)
+                return -EAGAIN;
+        for (size_t i = 0; i < started; i++) {
+                void *ret;
+                pthread_join(threads[i], &ret);
+                /* The failure that stopped the others, not their -ECANCELED. */
+                if (ret && (result == 0 || result == -ECANCELED))
+                        result = (int) (intptr_t) ret;
+        }
+        if (result == 0 && atomic_load(p->cancel))
+                result = -ECANCELED;
+        return result;
+}
+
+int oci_pull_run(OciPull *p) {
+        _cleanup_(oci_manifest_freep) OciManifest *m = NULL;
+        _cleanup_free_ char *config = NULL;
+        size_t config_size;
+        int r;
+
+        r = oci_registry_new(p->ref,
+                             &(OciRegistryOptions){.insecure = p->options.insecure,
+                                                   .auth_file = p->options.auth_file,
+                                                   .cancel = p->cancel,
+                                                   .stop = &p->stop},
+                             &p->registry);
+        if (r < 0) {
+                pull_set_error(p, "credentials: %s",
+                               r == -EBADMSG ? "auth file does not parse" : strerror(-r));
+                return r;
+        }
+        r = fetch_manifest(p, &m);
+        if (r < 0)
+                return r;
+        r = oci_registry_get_blob(p->registry, m->config.digest, m->config.size, OCI_CONFIG_SIZE_MAX,
+                                  &config, &config_size);
+        if (r < 0)
+                return registry_failed(p, r, "config");
+        r = oci_config_check(config, config_size, m->n_layers, NULL);
+        if (r < 0) {
+                pull_set_error(p, "config %s: not a linux image config matching the manifest",
+                               m->config.digest);
+                return r == -ENOMEM ? r : -EBADMSG;
+        }
+        r = pull_layers(p, m);
+        if (r < 0)
+                return r;
+        p->succeeded = true;
+        return 0;
+}
+
+int oci_pull_commit(OciPull *p, const char *const *pinned_blob_ids, const Image **ret) {
+        _cleanup_(image_freep) Image *img = NULL;
+        const Image *existing;
+        size_t n = atomic_load(&p->n_layers);
+        int r;
+
+        if (!p->succeeded)
+                return -ESTALE;
+        if (image_store_get(p->store, p->name, &existing) >= 0 && existing->type == IMAGE_TYPE_OCI &&
+            streq(existing->name, p->name) && streq(existing->digest, p->digest)) {
+                *ret = existing;
+                return 0;
+        }
+
+        img = calloc(1, sizeof(Image));
+        if (!img)
+                return -ENOMEM;
+        img->type = IMAGE_TYPE_OCI;
+        img->name = strdup(p->name);
+        img->layers = calloc(n, sizeof(ImageFile));
+        if (!img->name || !img->layers)
+                return -ENOMEM;
+        r = id_generate(img->id);
+        if (r < 0)
+                return r;
+        memcpy(img->digest, p->digest, sizeof(img->digest));
+        img->n_layers = n;
+        for (size_t i = 0; i < n; i++) {
+                img->layers[i] = p->layers[i].erofs.file;
+                img->size += img->layers[i].size;
+                /* The topmost layer that has a kernel (initrd) wins, as it would in the merged tree. */
+                if (image_file_present(&p->layers[i].boot[BOOT_KERNEL].file))
+                        img->files[IMAGE_BLOB_KERNEL] = p->layers[i].boot[BOOT_KERNEL].file;
+                if (image_file_present(&p->layers[i].boot[BOOT_INITRD].file))
+                        img->files[IMAGE_BLOB_INITRD] = p->layers[i].boot[BOOT_INITRD].file;
+        }
+        img->size += img->files[IMAGE_BLOB_KERNEL].size + img->files[IMAGE_BLOB_INITRD].size;
+        img->created_at = now_usec(CLOCK_REALTIME);
+
+        r = image_store_put(p->store, img, pinned_blob_ids, ret);
+        if (r < 0)
+                return r;
+        TAKE_PTR(img);
+        /* The record holds the blobs now: drop our pending uses, keeping what the record names. */
+        for (size_t i = 0; i < n; i++) {
+                blob_release(p, &p->layers[i].erofs, IMAGE_BLOB_LAYER, true);
+                for (int b = BOOT_KERNEL; b <= BOOT_INITRD; b++)
+                        blob_release(p, &p->layers[i].boot[b],
+                                     b == BOOT_KERNEL ? IMAGE_BLOB_KERNEL : IMAGE_BLOB_INITRD, false);
+        }
+        return 0;
+}

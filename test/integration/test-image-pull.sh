@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# test-image-pull.sh: image pull from a real registry (Debian's docker-registry on 127.0.0.1 in the sandbox):
+# an OCI image of two layers (the second deletes a file of the first with a whiteout) pushed by skopeo as
+# OCI manifest, Docker schema 2 and a two-platform index; the layers become EROFS blobs with the whiteout
+# as a 0:0 character device; a second pull fetches nothing; unknown tags, tampered blobs and layers with
+# "../" are refused and leave nothing; htpasswd basic auth needs auth.json (issue 10).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+BLOBS=/var/lib/cocoon/images/blobs
+TMPDIR_PULL=/var/lib/cocoon/images/tmp
+work=$(mktemp -d /var/tmp/test-image-pull.XXXXXX)
+PORT=5000
+AUTH_PORT=5001
+
+# registry NAME PORT [htpasswd]: a docker-registry unit on 127.0.0.1:PORT with storage in $work/NAME.
+registry() {
+        local dir=$work/$1 auth=""
+        mkdir -p "$dir/storage"
+        if [ -n "${3:-}" ]; then
+                auth="auth:
+  htpasswd:
+    realm: cocoon-test
+    path: $3"
+        fi
+        cat >"$dir/config.yml" <<EOC
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+http:
+  addr: 127.0.0.1:$2
+$auth
+EOC
+        systemd-run --quiet --unit="test-registry-$1" /usr/bin/docker-registry serve "$dir/config.yml"
+        # any HTTP answer will do (the one with auth says 401)
+        wait_for 20 curl -sS -o /dev/null "http://127.0.0.1:$2/v2/"
+}
+
+# layout DIR VARIANT: an OCI layout with two layers and an index of amd64 + arm64 manifests.
+layout() {
+        python3 - "$1" "$2" <<'PY'
+import gzip, hashlib, io, json, os, sys, tarfile, time
+out, variant = sys.argv[1], sys.argv[2]
+os.makedirs(out + "/blobs/sha256", exist_ok=True)
+def blob(data):
+    h = hashlib.sha256(data).hexdigest()
+    open(f"{out}/blobs/sha256/{h}", "wb").write(data)
+    return "sha256:" + h, len(data)
+def layer(entries):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, data in entries:
+            i = tarfile.TarInfo(name); i.mtime = 1000000000
+            if kind == "dir":
+                i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)
+            else:
+                i.mode = 0o755; i.size = len(data); t.addfile(i, io.BytesIO(data))
+    gz = gzip.compress(raw.getvalue(), mtime=0)
+    return blob(gz), "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
+busybox = open("/bin/busybox", "rb").read()
+layers = []
+if variant == "base":
+    layers.append(layer([("bin/", "dir", b""), ("bin/busybox", "file", busybox), ("etc/", "dir", b""),
+                         ("etc/gone", "file", b"deleted by the next layer\n"),
+                         ("boot/", "dir", b""), ("boot/vmlinuz-test", "file", b"not really a kernel\n")]))
+    layers.append(layer([("etc/", "dir", b""), ("etc/.wh.gone", "file", b""),
+                         ("etc/hello", "file", b"hello from layer 2\n")]))
+elif variant == "unique":
+    layers.append(layer([("data", "file", os.urandom(4096))]))
+elif variant == "evil":
+    layers.append(layer([("../escape", "file", b"x")]))
+manifests = []
+for arch in ("amd64", "arm64"):
+    config = {"architecture": arch, "os": "linux", "config": {},
+              "rootfs": {"type": "layers", "diff_ids": [d for _, d in layers]}}
+    c = blob(json.dumps(config).encode())
+    m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c[0], "size": c[1]},
+         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": l[0][0],
+                     "size": l[0][1]} for l in layers]}
+    d = blob(json.dumps(m).encode())
+    manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d[0],
+                      "size": d[1], "platform": {"architecture": arch, "os": "linux"}})
+# the layout names the amd64 manifest "amd" and an index of both platforms "multi"
+multi = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}
+mi = blob(json.dumps(multi).encode())
+index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+    dict(manifests[0], annotations={"org.opencontainers.image.ref.name": "amd"}),
+    {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": mi[0], "size": mi[1],
+     "annotations": {"org.opencontainers.image.ref.name": "multi"}}]}
+json.dump(index, open(out + "/index.json", "w"))
+json.dump({"imageLayoutVersion": "1.0.0"}, open(out + "/oci-layout", "w"))
+print(" ".join(l[0][0] for l in layers))
+PY
+}
+
+push() { # push LAYOUT REF DEST [skopeo options]
+        local src=$1 ref=$2 dest=$3
+        shift 3
+        skopeo copy --quiet --dest-tls-verify=false "$@" "oci:$src:$ref" "docker://$dest" >/dev/null
+}
+
+hexes_of() { sed 's/sha256://g'; }
+
+registry plain $PORT
+info "an OCI image of two layers, pushed as OCI, as Docker schema 2 and as a two-platform index"
+base_layers=$(layout "$work/base" base | hexes_of)
+push "$work/base" amd "127.0.0.1:$PORT/test/busybox:oci"
+push "$work/base" amd "127.0.0.1:$PORT/test/busybox:v2s2" --format v2s2
+push "$work/base" multi "127.0.0.1:$PORT/test/busybox:multi" --all
+
+info "pull the OCI manifest: listed, layers are EROFS blobs, the whiteout a 0:0 character device"
+id=$(cocoonctl image pull --insecure "127.0.0.1:$PORT/test/busybox:oci")
+assert_ne "" "$id" "id printed by image pull"
+json=$(cocoonctl image inspect "$id")
+assert_contains "$json" '"type": "oci"' "image inspect: type"
+assert_contains "$json" "\"name\": \"127.0.0.1:$PORT/test/busybox:oci\"" "image inspect: normalized name"
+assert_contains "$json" '"kernel": {' "image inspect: the kernel found in boot/"
+cocoonctl image list | grep -Eq "^oci +127\.0\.0\.1:$PORT/test/busybox:oci " ||
+        fail "image list: no oci row for the image: $(cocoonctl image list)"
+for hex in $base_layers; do
+        [ -f "$BLOBS/$hex.erofs" ] || fail "layer blob $hex.erofs missing: $(ls "$BLOBS")"
+        fsck.erofs "$BLOBS/$hex.erofs" >/dev/null || fail "fsck.erofs $hex.erofs"
+done
+top=$(awk '{ print $2 }' <<<"$base_layers")
+mkdir "$work/extract"
+fsck.erofs --extract="$work/extract" "$BLOBS/$top.erofs" >/dev/null
+assert_eq "character special file 0:0" "$(stat -c '%F %t:%T' "$work/extract/etc/gone")" "whiteout in layer 2"
+assert_eq "hello from layer 2" "$(cat "$work/extract/etc/hello")" "file of layer 2"
+assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after a pull"
+
+info "a second pull fetches nothing and keeps the blobs as they are"
+before=$(stat -c %Y.%i "$BLOBS/$top.erofs")
+assert_eq "$id" "$(cocoonctl image pull --insecure "127.0.0.1:$PORT/test/busybox:oci")" "id of the second pull"
+assert_eq "$before" "$(stat -c %Y.%i "$BLOBS/$top.erofs")" "layer blob after the second pull"
+
+info "Docker schema 2 and the index (amd64 chosen) pull too, sharing the layers"
+cocoonctl image pull --insecure "127.0.0.1:$PORT/test/busybox:v2s2" >/dev/null
+skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:$PORT/test/busybox:multi" >"$work/multi.json"
+assert_contains "$(cat "$work/multi.json")" "image.index" "the pushed index"
+cocoonctl image pull --insecure "127.0.0.1:$PORT/test/busybox:multi" >/dev/null
+assert_contains "$(cocoonctl image inspect "127.0.0.1:$PORT/test/busybox:multi")" \
+        "\"digest\": \"sha256:$(sha256sum <"$work/multi.json" | cut -d ' ' -f 1)\"" "digest of the index"
+
+info "unknown tag: NoSuchImage with the registry's message"
+err=$(cocoonctl image pull --insecure "127.0.0.1:$PORT/test/busybox:nope" 2>&1) && fail "pull of an unknown tag"
+assert_contains "$err" "NoSuchImage" "pull of an unknown tag"
+assert_contains "$err" "MANIFEST_UNKNOWN" "pull of an unknown tag"
+
+info "a tampered blob: InvalidImage, nothing kept"
+unique=$(layout "$work/unique" unique | hexes_of)
+push "$work/unique" amd "127.0.0.1:$PORT/test/unique:v1"
+data=$(find "$work/plain/storage" -path "*/blobs/sha256/*/$unique/data")
+[ -f "$data" ] || fail "registry storage of $unique not found"
+printf 'X' | dd of="$data" bs=1 seek=100 conv=notrunc status=none
+err=$(cocoonctl image pull --insecure "127.0.0.1:$PORT/test/unique:v1" 2>&1) && fail "pull of a tampered blob"
+assert_contains "$err" "InvalidImage" "pull of a tampered blob"
+[ ! -e "$BLOBS/$unique.erofs" ] || fail "a tampered layer was kept"
+assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after a tampered pull"
+assert_not_contains "$(cocoonctl image list)" "test/unique" "image list after a tampered pull"
+
+info "a layer with ../ entries: InvalidImage"
+layout "$work/evil" evil >/dev/null
+push "$work/evil" amd "127.0.0.1:$PORT/test/evil:v1"
+err=$(cocoonctl image pull --insecure "127.0.0.1:$PORT/test/evil:v1" 2>&1) && fail "pull of a layer with ../"
+assert_contains "$err" "InvalidImage" "pull of a layer with ../"
+assert_contains "$err" '".."' "pull of a layer with ../"
+assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after an unsafe layer"
+
+info "basic auth: AuthenticationFailed without credentials, a pull with auth.json"
+python3 -W ignore -c "import crypt; print('tester:' + crypt.crypt('secret', crypt.mksalt(crypt.METHOD_BLOWFISH)))" \
+        >"$work/htpasswd"
+registry auth $AUTH_PORT "$work/htpasswd"
+skopeo copy --quiet --dest-tls-verify=false --dest-creds tester:secret "oci:$work/base:amd" \
+        "docker://127.0.0.1:$AUTH_PORT/test/private:v1" >/dev/null
+err=$(cocoonctl image pull --insecure "127.0.0.1:$AUTH_PORT/test/private:v1" 2>&1) && fail "pull without credentials"
+assert_contains "$err" "AuthenticationFailed" "pull without credentials"
+# /etc/cocoon is the sandbox's own
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' $AUTH_PORT "$(printf tester:secret | base64)" \
+        >/etc/cocoon/auth.json
+cocoonctl image pull --insecure "127.0.0.1:$AUTH_PORT/test/private:v1" >/dev/null
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' $AUTH_PORT "$(printf tester:wrong | base64)" \
+        >/etc/cocoon/auth.json
+err=$(cocoonctl image pull --insecure "127.0.0.1:$AUTH_PORT/test/private:v1" 2>&1) && fail "pull with a wrong password"
+assert_contains "$err" "AuthenticationFailed" "pull with a wrong password"
+
+info "[Images] InsecureRegistries= makes --insecure unnecessary for a registry"
+err=$(cocoonctl image pull "127.0.0.1:$PORT/test/busybox:oci" 2>&1) && fail "an HTTPS pull from a plain registry"
+printf '[Images]\nInsecureRegistries=127.0.0.1:%s\n' $PORT >/etc/cocoon/cocoon.conf
+systemctl restart cocoon-manager.service
+cocoonctl image pull "127.0.0.1:$PORT/test/busybox:oci" >/dev/null
+rm /etc/cocoon/cocoon.conf /etc/cocoon/auth.json
+
+info "image rm and gc drop the layers nobody uses"
+for ref in $(cocoonctl image list -q); do cocoonctl image rm "$ref" >/dev/null; done
+cocoonctl gc >/dev/null
+assert_eq "" "$(find "$BLOBS" -name '*.erofs')" "layer blobs after removing every image"
+
+systemctl stop test-registry-plain test-registry-auth
+rm -rf "$work"
+info "ok"
