@@ -11,6 +11,7 @@
 #include "id.h"
 #include "json-util.h"
 #include "log.h"
+#include "network-tap.h"
 #include "qemu.h"
 #include "snapshot-store.h"
 #include "strv-util.h"
@@ -222,6 +223,20 @@ static int record_build(Manager *m, const Snapshot *s, const CloneRequest *req, 
             asprintf(&r->log_dir, "%s/vms/%s", m->log_dir, id) < 0 || unit_name_for_vm(id, &r->unit) < 0 ||
             store_vm_dir(m->store, id, &vm_dir) < 0)
                 return -ENOMEM;
+        /* NICs on TAPs of its own (the source's are its source's, which may be running). The MAC stays:
+         * the guest resumes with the one it has, in its saved state. */
+        for (size_t i = 0; i < r->vm.n_network_configs; i++) {
+                NetworkConfig *n = r->vm.network_configs + i;
+                char tap[TAP_NAME_MAX + 1];
+                if (!n->tap)
+                        continue;
+                int t = tap_name_for_nic(id, (unsigned) i, tap);
+                if (t < 0)
+                        return t;
+                free(n->tap);
+                if (!(n->tap = strdup(tap)))
+                        return -ENOMEM;
+        }
         for (size_t i = 0; i < r->vm.n_storage_configs; i++) {
                 StorageConfig *d = r->vm.storage_configs + i;
                 const char *base = strrchr(d->path, '/');
