@@ -323,7 +323,7 @@ int vl_method_vm_clone(Varlink *link, json_object *parameters, VarlinkMethodFlag
         r = vm_task_submit(m, VM_TASK_CLONE, id,
                            &(VmTaskOptions){.snapshot_dir = c->snapshot_dir,
                                             .hypervisor_version = s->hypervisor_version,
-                                            .keep_state = !req.start},
+                                            .keep_state = !req.start,
                                             .memory_file = s->memory_file},
                            on_clone_created, c);
         if (r < 0) {

@@ -40,7 +40,6 @@ typedef struct VmTaskOptions {
         char *const *links; /* release-nics: further TAP names of this VM to remove (copied) */
         const char *hypervisor_version; /* clone, restore: what the snapshot's state needs (copied) */
         bool keep_state;       /* clone: keep the saved state for the first start (a clone not started) */
-        const char *hypervisor_version; /* clone: what the snapshot's state needs (copied) */
         bool memory_file; /* clone, start of a clone: the snapshot's RAM is its memory file (must exist) */
 } VmTaskOptions;
 

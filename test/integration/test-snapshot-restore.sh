@@ -4,8 +4,8 @@
 # VM's other unit, the disks back as saved; a manager restart finds the restored unit; a restore whose state
 # does not load leaves the VM on its old QEMU with its disks as they were, no second unit, no temp file; a
 # second restore goes back to the first unit; another VM's snapshot, a VM with NICs and a stopped VM are
-# refused.
-# Also clone --no-start: created, not running, and its first start resumes the saved guest.
+# refused. Also clone --no-start: created, not running, and its first start resumes the saved guest; and a
+# clone of a VM with a NIC: a TAP and a MAC of its own, the source's TAP untouched by its removal.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -151,12 +151,6 @@ out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"nope","snapshot":"s1"}')
 assert_eq io.cocoon.VM.NoSuchVM "$(echo "$out" | json_get 'd["error"]')" "unknown VM"
 out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"src"}')
 assert_eq org.varlink.service.InvalidParameter "$(echo "$out" | json_get 'd["error"]')" "no snapshot"
-ip link add brr0 type bridge
-cocoonctl vm create guest --name nics --nics 1 --bridge brr0 --memory 128M --storage 64M >/dev/null
-out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"nics","snapshot":"s1"}')
-assert_eq io.cocoon.VM.NotSupported "$(echo "$out" | json_get 'd["error"]')" "restore of a VM with NICs"
-cocoonctl vm rm nics >/dev/null
-ip link del brr0
 cocoonctl vm stop --force src >/dev/null
 out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"src","snapshot":"s1"}')
 assert_eq io.cocoon.VM.InvalidState "$(echo "$out" | json_get 'd["error"]')" "restore of a stopped VM"
@@ -166,4 +160,28 @@ assert_eq stopped "$(vm_field src 'd["state"]')" "state after the refusal"
 cocoonctl vm rm --force src later >/dev/null
 cocoonctl snapshot rm s1 >/dev/null
 [ ! -e "/run/cocoon/vms/$src" ] || fail "the removed VM's run directory is still there"
+
+info "a VM with a NIC: its clone gets a TAP of its own (the source's stays), its restore is NotSupported"
+ip link add brr0 type bridge
+ip link set brr0 up
+net=$(cocoonctl vm run guest --name net --nics 1 --bridge brr0 --memory 128M --storage 64M \
+        --append cocoon.tick=1)
+wait_for 120 ticks_past "$net" 1
+src_tap=$(vm_field net 'd["networkConfigs"][0]["tap"]')
+cocoonctl snapshot save net --name nets >/dev/null
+out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"net","snapshot":"nets"}')
+assert_eq io.cocoon.VM.NotSupported "$(echo "$out" | json_get 'd["error"]')" "restore of a VM with NICs"
+netc=$(cocoonctl vm clone nets --name netc)
+clone_tap=$(vm_field netc 'd["networkConfigs"][0]["tap"]')
+assert_ne "$src_tap" "$clone_tap" "the clone's TAP"
+assert_contains "$(ip -o link show "$clone_tap")" "master brr0" "the clone's TAP on the bridge"
+[ "$(vm_field net 'd["networkConfigs"][0]["mac"]')" != "$(vm_field netc 'd["networkConfigs"][0]["mac"]')" ] ||
+        fail "the clone kept its source's MAC"
+wait_for 60 ticks_past "$netc" 1
+cocoonctl vm rm --force netc >/dev/null
+ip link show "$src_tap" >/dev/null 2>&1 || fail "the source's TAP went with its clone"
+assert_eq running "$(vm_field net 'd["state"]')" "the source after its clone's removal"
+cocoonctl vm rm --force net >/dev/null
+cocoonctl snapshot rm nets >/dev/null
+ip link del brr0
 echo "PASS"

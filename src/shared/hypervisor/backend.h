@@ -61,15 +61,14 @@ typedef struct BackendWork {
                                     * clone (input): the version the snapshot's state needs */
         char **removed_links;      /* release-nics: the TAPs that existed and were removed */
         bool memory_file;          /* snapshot (output): the RAM is in the payload's SNAPSHOT_MEMORY_FILE,
-                                    * not in the state (memoryFormat "file") */
+                                    * not in the state (memoryFormat "file"); clone, start of a clone
+                                    * (input): so is the snapshot's, and the file must be there */
         bool network_changed;      /* create, start: the NICs in record changed (MACs, addresses granted) */
         struct BackendWork *incoming; /* restore: the start of the restored hypervisor (its record: the
                                        * VM's other unit and run directory, the new disks' temp paths) */
         char *console_pty_before;  /* restore: the running hypervisor's console pty, remembered again
                                     * when the restore is undone */
         bool keep_state;           /* clone: keep the snapshot's saved state for the first start */
-                                    * not in the state (memoryFormat "file"); clone, start of a clone
-                                    * (input): so is the snapshot's, and the file must be there */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
