@@ -399,6 +399,55 @@ static void test_wait_for_socket_bad_input(void **state) {
         assert_int_equal(wait_for_socket_pidfd("/tmp/x", -1, USEC_PER_SEC), -EINVAL);
 }
 
+/* ---- memory_files_unclaimed ---- */
+
+static void make_sparse(const char *path, off_t size, size_t written) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        char buf[4096] = { 1 };
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, size), 0);
+        for (size_t i = 0; i < written; i += sizeof(buf))
+                assert_int_equal(pwrite(fd, buf, sizeof(buf), (off_t) i), (ssize_t) sizeof(buf));
+        assert_int_equal(fsync(fd), 0);
+        close(fd);
+}
+
+static uint64_t unclaimed_of(const char *path) {
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        return (uint64_t) st.st_size - (uint64_t) st.st_blocks * 512;
+}
+
+static void test_memory_files_unclaimed(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *a = path_in(d, "a"), *a_ram = path_in(d, "a/ram"), *b = path_in(d, "b"),
+                            *b_r = path_in(d, "b/r"), *b_ram = path_in(d, "b/r/ram"), *c = path_in(d, "c"),
+                            *c_other = path_in(d, "c/cow.raw"), *gone = path_in(d, "gone");
+        uint64_t n = 1;
+
+        assert_int_equal(memory_files_unclaimed(d->path, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(mkdir(a, 0700), 0);
+        assert_int_equal(mkdir(b, 0700), 0);
+        assert_int_equal(mkdir(b_r, 0700), 0);
+        assert_int_equal(mkdir(c, 0700), 0);
+        make_sparse(a_ram, 8 << 20, 64 << 10);  /* a booted guest that touched 64 KiB */
+        make_sparse(b_ram, 4 << 20, 0);         /* a restored guest's, in its r/ directory */
+        make_sparse(c_other, 16 << 20, 0);      /* not a RAM file: never counted */
+        assert_int_equal(memory_files_unclaimed(d->path, &n), 0);
+        assert_int_equal(n, unclaimed_of(a_ram) + unclaimed_of(b_ram));
+        assert_true(n > (8 << 20) && n <= (12 << 20));
+        assert_int_equal(memory_files_unclaimed(gone, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(unlink(a_ram), 0);
+        assert_int_equal(unlink(b_ram), 0);
+        assert_int_equal(unlink(c_other), 0);
+        assert_int_equal(rmdir(b_r), 0);
+        assert_int_equal(rmdir(a), 0);
+        assert_int_equal(rmdir(b), 0);
+        assert_int_equal(rmdir(c), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ip_params_one_nic_two_dns),
@@ -411,6 +460,7 @@ int main(void) {
                 cmocka_unit_test(test_extract_blob_ids),
                 cmocka_unit_test_setup_teardown(test_remove_vm_dirs, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_cleanup_runtime_files, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_memory_files_unclaimed, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_wait_for_socket_ready, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_wait_for_socket_process_died, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_wait_for_socket_timeout, dir_setup, dir_teardown),

@@ -275,12 +275,26 @@ static int memory_file_prepare(BackendWork *w, char **ret_path, bool *ret_privat
         }
         if (statvfs(rec->run_dir, &sv) < 0)
                 return fail(w, -errno, "cannot tell the free space of %s: %m", rec->run_dir);
-        uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
-        if (avail < rec->vm.config.memory)
-                return fail(w, -ENOSPC,
-                            "%s has %llu MiB free, the guest's RAM (a file there) needs %llu MiB", rec->run_dir,
-                            (unsigned long long) (avail >> 20),
+        /* The other guests' RAM files may still grow to their size: the room is what is left after them.
+         * Their parent is <run>/vms (a restored VM's run directory is <run>/vms/<id>/r). */
+        uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize, unclaimed = 0;
+        _cleanup_free_ char *vms = strdup(rec->run_dir);
+        char *cut = vms ? strstr(vms, "/vms/") : NULL;
+        if (cut) {
+                cut[strlen("/vms")] = 0;
+                (void) memory_files_unclaimed(vms, &unclaimed);
+        }
+        if (avail < unclaimed || avail - unclaimed < rec->vm.config.memory) {
+                /* Not a failure: the guest runs on anonymous memory, and its snapshots carry the RAM in
+                 * their state (memoryFormat "stream") instead of sharing it with their clones. */
+                uint64_t room = avail > unclaimed ? avail - unclaimed : 0;
+                log_warning("VM %s: %s has %llu MiB free for guest RAM files, the guest needs %llu MiB: "
+                            "anonymous RAM, its snapshots will stream it",
+                            rec->vm.id, rec->run_dir, (unsigned long long) (room >> 20),
                             (unsigned long long) (rec->vm.config.memory >> 20));
+                *ret_path = NULL;
+                return 0;
+        }
         if (asprintf(&path, "%s/" MEMORY_FILE_NAME, rec->run_dir) < 0)
                 return fail(w, -ENOMEM, "out of memory");
         *ret_path = TAKE_PTR(path);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Helpers every hypervisor backend shares: kernel ip= parameters, base files, blob pins, runtime files. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -397,4 +398,42 @@ int wait_for_socket(const char *path, pid_t pid, uint64_t timeout_usec) {
         if (pidfd < 0)
                 return pidfd;
         return wait_for_socket_pidfd(path, pidfd, timeout_usec);
+}
+
+static uint64_t unclaimed_at(int dir_fd, const char *path) {
+        struct stat st;
+        if (fstatat(dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                return 0;
+        uint64_t size = (uint64_t) st.st_size, have = (uint64_t) st.st_blocks * 512;
+        return size > have ? size - have : 0;
+}
+
+int memory_files_unclaimed(const char *vms_run_dir, uint64_t *ret) {
+        _cleanup_close_ int fd = open(vms_run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        uint64_t sum = 0;
+        if (fd < 0) {
+                *ret = 0;
+                return errno == ENOENT ? 0 : -errno;
+        }
+        int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+        if (!d) {
+                int r = -errno;
+                if (dup_fd >= 0)
+                        close(dup_fd);
+                return r;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                char path[NAME_MAX + 16];
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", de->d_name, MEMORY_FILE_NAME);
+                sum += unclaimed_at(fd, path);
+                snprintf(path, sizeof(path), "%s/r/%s", de->d_name, MEMORY_FILE_NAME);
+                sum += unclaimed_at(fd, path);
+        }
+        closedir(d);
+        *ret = sum;
+        return 0;
 }

@@ -53,6 +53,12 @@ int extract_blob_ids(const StorageConfig *storage, size_t n, const BootConfig *b
  * error. */
 int remove_vm_dirs(const char *run_dir, const char *log_dir);
 
+/* What the guests' RAM files under vms_run_dir (<vms_run_dir>/<id>/ram, and <id>/r/ram of a restored VM) may
+ * still claim of their file system: each file's size less the blocks it has. tmpfs reserves nothing, so a
+ * start must leave room for these or a running guest dies (SIGBUS) on its next new page. A missing
+ * directory counts nothing. */
+int memory_files_unclaimed(const char *vms_run_dir, uint64_t *ret);
+
 /* Unlinks each name (a plain file name, no '/') in run_dir; a missing file or run_dir is fine. files is
  * NULL-terminated. Tries all, returns the first error (-EINVAL for a name with '/'). */
 int cleanup_runtime_files(const char *run_dir, const char *const *files);
