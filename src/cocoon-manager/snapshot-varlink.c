@@ -178,6 +178,10 @@ static uint64_t save_progress_done(Manager *m, const Snapshot *s) {
                 if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) >= 0)
                         done += streq(names[i], SNAPSHOT_STATE_FILE) ? (uint64_t) st.st_size
                                                                     : (uint64_t) st.st_blocks * 512U;
+        /* The guest's RAM file, when the save copies one (memoryFormat is known only when it is over). */
+        if (dir_fd >= 0 && !strv_contains((char **) names, SNAPSHOT_MEMORY_FILE) &&
+            fstatat(dir_fd, SNAPSHOT_MEMORY_FILE, &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                done += (uint64_t) st.st_blocks * 512U;
         return done;
 }
 
@@ -359,6 +363,14 @@ int vl_method_snapshot_save(Varlink *link, json_object *parameters, VarlinkMetho
                 c->progress_total = save_progress_total(vm);
                 r = sd_event_add_time_relative(m->event, &c->progress_timer, CLOCK_MONOTONIC,
                                                SAVE_PROGRESS_INTERVAL_USEC, 0, on_save_progress, c);
+                /* The first reply at once, with the total: a save of a guest whose RAM is a file may be over
+                 * before the first tick. */
+                _cleanup_(json_object_putp) json_object *p = r >= 0 ? json_object_new_object() : NULL;
+                if (r >= 0 && (!p || json_add_uint64(p, "bytesDone", 0) < 0 ||
+                               json_add_uint64(p, "bytesTotal", c->progress_total) < 0))
+                        r = -ENOMEM;
+                if (r >= 0)
+                        r = varlink_notify(link, p);
                 if (r < 0) {
                         (void) snapshot_drop(m, c->id, NULL);
                         save_call_free(c);
