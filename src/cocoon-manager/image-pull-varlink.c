@@ -115,6 +115,12 @@ static void pull_done(int result, void *userdata) {
                 log_info("Pull of %s cancelled: its caller went away.", oci_pull_name(c->pull));
                 return;
         }
+        if (result == -ECANCELED && c->manager->shutting_down) {
+                /* Never started (the queue cancels what waits at shutdown): the caller may pull again. */
+                (void) varlink_errorf(c->link, COCOON_ERROR_SHUTTING_DOWN, "%s",
+                                      "cocoon-manager is shutting down; the pull did not start");
+                return;
+        }
         if (result >= 0) {
                 result = manager_pinned_blob_ids(c->manager, &pinned);
                 if (result >= 0)

@@ -220,23 +220,6 @@ static int image_new_from_import(const ImageImport *imp, Image **ret) {
         return 0;
 }
 
-static int image_record_write(ImageStore *s, const Image *img) {
-        _cleanup_(json_object_putp) json_object *o = NULL;
-        _cleanup_free_ char *file_name = NULL, *text = NULL;
-        int r, n;
-
-        r = image_record_file_name(img->name, &file_name);
-        if (r < 0)
-                return r;
-        r = image_to_json(img, &o);
-        if (r < 0)
-                return r;
-        n = asprintf(&text, "%s\n", json_to_string(o));
-        if (n < 0)
-                return -ENOMEM;
-        return write_file_atomic_at(s->images_fd, file_name, text, (size_t) n, 0600);
-}
-
 /* Drops this import's pending uses; the blobs are referenced by its record now, or are to be rolled back. */
 static void release_pending(ImageImport *imp) {
         ImageStore *s = imp->store;
@@ -274,7 +257,7 @@ int image_import_commit(ImageImport *imp, const Image **ret) {
         r = image_new_from_import(imp, &img);
         if (r < 0)
                 return r;
-        r = image_record_write(s, img);
+        r = image_store_record_write(s, img);
         if (r < 0)
                 return r;
         r = image_store_index_add(s, img);

@@ -44,5 +44,8 @@ int image_store_remove_blob_if_unused(ImageStore *s, const char *hex, ImageBlobK
 /* Adds img to both maps (the store owns it then). */
 int image_store_index_add(ImageStore *s, Image *img);
 
+/* Writes img's record file atomically (fs-util's write_file_atomic_at()). */
+int image_store_record_write(ImageStore *s, const Image *img);
+
 /* "<name>.json" */
 int image_record_file_name(const char *name, char **ret);

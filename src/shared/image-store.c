@@ -555,15 +555,11 @@ static void remove_unused_blobs_of(ImageStore *s, const Image *img, const char *
                 (void) image_store_remove_blob_if_unused(s, img->layers[i].blob, IMAGE_BLOB_LAYER, pinned);
 }
 
-int image_store_put(ImageStore *s, Image *img, const char *const *pinned_blob_ids, const Image **ret) {
+int image_store_record_write(ImageStore *s, const Image *img) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         _cleanup_free_ char *file_name = NULL, *text = NULL;
-        Image *old;
         int r, n;
 
-        old = hashmap_get(s->by_name, img->name);
-        if (old)
-                memcpy(img->id, old->id, sizeof(img->id));
         r = image_record_file_name(img->name, &file_name);
         if (r < 0)
                 return r;
@@ -573,7 +569,17 @@ int image_store_put(ImageStore *s, Image *img, const char *const *pinned_blob_id
         n = asprintf(&text, "%s\n", json_to_string(o));
         if (n < 0)
                 return -ENOMEM;
-        r = write_file_atomic_at(s->images_fd, file_name, text, (size_t) n, 0600);
+        return write_file_atomic_at(s->images_fd, file_name, text, (size_t) n, 0600);
+}
+
+int image_store_put(ImageStore *s, Image *img, const char *const *pinned_blob_ids, const Image **ret) {
+        Image *old;
+        int r;
+
+        old = hashmap_get(s->by_name, img->name);
+        if (old)
+                memcpy(img->id, old->id, sizeof(img->id));
+        r = image_store_record_write(s, img);
         if (r < 0)
                 return r;
 

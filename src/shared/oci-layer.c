@@ -209,11 +209,15 @@ static int note_boot_file(OciLayerBoot *boot, const char *path) {
 
 static int unpack_entry(struct archive *in, struct archive *out, struct archive_entry *e, int root_fd,
                         const char *dir, OciLayerBoot *boot, char **ret_error) {
-        _cleanup_free_ char *path = NULL, *parent = NULL, *full = NULL, *link_full = NULL;
-        const char *name, *base, *hardlink;
+        _cleanup_free_ char *path = NULL, *parent = NULL, *full = NULL, *link_full = NULL, *name = NULL;
+        const char *base, *hardlink;
+        bool is_link;
         int r;
 
-        name = archive_entry_pathname(e);
+        /* A copy: archive_entry_set_pathname() below frees the entry's own string. */
+        name = strdup(archive_entry_pathname(e) ?: "");
+        if (!name)
+                return -ENOMEM;
         r = normalize_path(name, &path);
         if (r == -EBADMSG)
                 return set_error(ret_error, r, "entry \"%s\": absolute path or \"..\" component",
@@ -248,6 +252,7 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
                 return -ENOMEM;
         archive_entry_set_pathname(e, full);
         hardlink = archive_entry_hardlink(e);
+        is_link = hardlink;
         if (hardlink) {
                 _cleanup_free_ char *target = NULL;
                 r = normalize_path(hardlink, &target);
@@ -262,7 +267,7 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
         r = archive_write_header(out, e);
         if (r < ARCHIVE_WARN)
                 return set_error(ret_error, -EBADMSG, "entry \"%s\": %s", name, archive_error_string(out));
-        if (archive_entry_size(e) > 0 && !hardlink) {
+        if (archive_entry_size(e) > 0 && !is_link) {
                 const void *buf;
                 size_t size;
                 la_int64_t offset;
@@ -278,7 +283,7 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
         if (archive_write_finish_entry(out) < ARCHIVE_WARN)
                 return set_error(ret_error, -EIO, "entry \"%s\": %s", name, archive_error_string(out));
 
-        if (boot && archive_entry_filetype(e) == AE_IFREG && !hardlink) {
+        if (boot && archive_entry_filetype(e) == AE_IFREG && !is_link) {
                 r = note_boot_file(boot, path);
                 if (r < 0)
                         return r;

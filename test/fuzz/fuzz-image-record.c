@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The image record loader: images/<name>.json's bytes go the way image_store_open() takes them
- * (json_parse(), image_from_json()). A record that loads must write back into an equal one, and its digest
- * must compute. */
+ * (json_parse(), image_from_json()). A record that loads (local or OCI) must write back into an equal one,
+ * and its digest must compute. */
 #include <errno.h>
 #include <string.h>
 
@@ -11,8 +11,12 @@
 
 static bool image_equal(const Image *a, const Image *b) {
         if (!streq(a->name, b->name) || !streq(a->id, b->id) || !streq(a->digest, b->digest) ||
-            !streq_ptr(a->cmdline, b->cmdline) || a->created_at != b->created_at || a->size != b->size)
+            !streq_ptr(a->cmdline, b->cmdline) || a->created_at != b->created_at || a->size != b->size ||
+            a->type != b->type || a->n_layers != b->n_layers)
                 return false;
+        for (size_t i = 0; i < a->n_layers; i++)
+                if (!streq(a->layers[i].blob, b->layers[i].blob) || a->layers[i].size != b->layers[i].size)
+                        return false;
         for (size_t i = 0; i < ELEMENTSOF(a->files); i++)
                 if (!streq(a->files[i].blob, b->files[i].blob) || a->files[i].size != b->files[i].size)
                         return false;
@@ -33,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 fuzz_check(k == -EBADMSG || k == -ENOMEM);
                 return 0;
         }
-        fuzz_check(image_name_is_valid(img->name));
+        fuzz_check(img->type == IMAGE_TYPE_OCI ? image_oci_name_is_valid(img->name)
+                                               : image_name_is_valid(img->name));
         fuzz_check(image_cmdline_is_valid(img->cmdline));
         fuzz_check(image_compute_digest(img, digest) == 0);
 
