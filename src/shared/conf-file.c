@@ -109,7 +109,7 @@ static int replace_string(char **field, const char *value) {
 }
 
 static int config_parse_backend(const char *value, void *field) {
-        if (!hypervisor_find(value))
+        if (!streq(value, COCOON_BACKEND_AUTO) && !hypervisor_find(value))
                 return -EINVAL;
         return replace_string(field, value);
 }
@@ -141,6 +141,8 @@ static const ConfigItem config_items[] = {
         { "Manager", "ConsoleLogMaxBytes", config_parse_size, FIELD(console_log_max_bytes) },
         { "QEMU", "Accel", config_parse_accel, FIELD(qemu_accel) },
         { "QEMU", "Binary", config_parse_binary, FIELD(qemu_binary) },
+        { "CloudHypervisor", "Binary", config_parse_binary, FIELD(cloud_hypervisor_binary) },
+        { "Firecracker", "Binary", config_parse_binary, FIELD(firecracker_binary) },
 #undef FIELD
 };
 
@@ -163,6 +165,8 @@ void cocoon_config_done(CocoonConfig *c) {
                 return;
         c->default_backend = mfree(c->default_backend);
         c->qemu_binary = mfree(c->qemu_binary);
+        c->cloud_hypervisor_binary = mfree(c->cloud_hypervisor_binary);
+        c->firecracker_binary = mfree(c->firecracker_binary);
         c->warnings = strv_free(c->warnings);
 }
 
@@ -186,9 +190,11 @@ int cocoon_config_defaults(CocoonConfig *ret) {
                 .qemu_accel = ACCEL_AUTO,
         };
 
-        c.default_backend = strdup("qemu");
+        c.default_backend = strdup(COCOON_BACKEND_AUTO);
         c.qemu_binary = strdup("qemu-system-x86_64");
-        if (!c.default_backend || !c.qemu_binary)
+        c.cloud_hypervisor_binary = strdup("cloud-hypervisor");
+        c.firecracker_binary = strdup("firecracker");
+        if (!c.default_backend || !c.qemu_binary || !c.cloud_hypervisor_binary || !c.firecracker_binary)
                 return -ENOMEM;
 
         *ret = c;
@@ -459,8 +465,20 @@ int cocoon_config_load(const char *path, CocoonConfig *ret, char **ret_error) {
         return 0;
 }
 
-const char *cocoon_config_backend_binary(const CocoonConfig *c, const char *backend) {
-        if (backend && strcmp(backend, "qemu") == 0)
-                return c->qemu_binary;
+char **cocoon_config_backend_binary_field(CocoonConfig *c, const char *backend) {
+        /* Only backends this build has: a record naming another one finds no binary. */
+        if (!hypervisor_find(backend))
+                return NULL;
+        if (streq(backend, "qemu"))
+                return &c->qemu_binary;
+        if (streq(backend, "cloud-hypervisor"))
+                return &c->cloud_hypervisor_binary;
+        if (streq(backend, "firecracker"))
+                return &c->firecracker_binary;
         return NULL;
+}
+
+const char *cocoon_config_backend_binary(const CocoonConfig *c, const char *backend) {
+        char **field = cocoon_config_backend_binary_field((CocoonConfig *) c, backend);
+        return field ? *field : NULL;
 }

@@ -25,14 +25,28 @@ typedef struct HypervisorLaunch {
  * their files through fd; backends that take paths (Cloud Hypervisor, Firecracker) use path, which their
  * sandbox must then show them. */
 typedef struct HypervisorSnapshotDir {
-        const char *path; /* absolute */
-        int fd;           /* the same directory, open */
+        const char *path;       /* absolute */
+        int fd;                 /* the same directory, open */
+        /* Backends with state_by_path only (else NULL): the VM's VMM_STATE_DIR_NAME directory, the one its
+         * sandboxed hypervisor can reach, and the record of the VM the state is saved from or loaded into
+         * (a clone's own disks and NICs replace the snapshot's). */
+        const char *exchange;
+        const VMRecord *record;
 } HypervisorSnapshotDir;
 
 typedef struct Hypervisor {
         const char *type;           /* "qemu", … — the record's backend */
         const char *default_binary; /* searched in $PATH unless configured */
         const char *machine;        /* the machine type of every VM (snapshots record it) */
+        bool kvm_only;              /* no emulation: runs with /dev/kvm whatever Accel= says */
+        /* The hypervisor appends the serial console's output to <log_dir>/console.spool itself; without it
+         * the manager's relay logs what the pty shows. */
+        bool console_spool;
+        /* The hypervisor saves and loads its state through paths, not descriptors: its sandbox shows it
+         * <vm_dir>/VMM_STATE_DIR_NAME, which backend_start() creates, and snapshot()/clone() get it. */
+        bool state_by_path;
+        /* The API conversation of a start once the hypervisor runs, one call a string, for Debug. */
+        const char *const *start_calls;
         /* The guest CPU model under accel: state saved on one does not load on another. */
         const char *(*cpu_model)(Accel accel);
         /* The unit's argv (argv[0] = l->binary), sockets under r->run_dir. */
@@ -70,3 +84,4 @@ extern const size_t hypervisor_table_size;
 const Hypervisor *hypervisor_find(const char *type);
 
 extern const Hypervisor hypervisor_qemu;
+extern const Hypervisor hypervisor_cloud_hypervisor;

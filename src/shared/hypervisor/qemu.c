@@ -402,10 +402,16 @@ static const char *qemu_cpu_model(Accel accel) {
         return accel == ACCEL_KVM ? "host" : "qemu64";
 }
 
+static const char *const qemu_start_calls[] = {
+        "qmp_capabilities", "query-chardev (the console pty)", "query-status", "cont (when paused)", NULL,
+};
+
 const Hypervisor hypervisor_qemu = {
         .type = "qemu",
         .default_binary = "qemu-system-x86_64",
         .machine = "microvm",
+        .console_spool = true,
+        .start_calls = qemu_start_calls,
         .cpu_model = qemu_cpu_model,
         .build_argv = qemu_build_argv,
         .resume = qemu_resume,
