@@ -16,7 +16,7 @@ rm -rf "$dir"
 mkdir -p "$dir/bin" /run/systemd/system/cocoon-manager.service.d
 cleanup() {
         rm -rf "$dir"
-        systemctl unset-environment FAKE_CH_FAIL 2>/dev/null || true
+        systemctl unset-environment FAKE_CH_FAIL FAKE_CH_CONTROL 2>/dev/null || true
 }
 trap cleanup EXIT
 install -m 0755 "$COCOON_SOURCE_DIR/test/fake-vmm/cloud-hypervisor" "$dir/bin/cloud-hypervisor"
@@ -28,6 +28,10 @@ restart_manager() {
         systemctl start cocoon-manager.socket
 }
 restart_manager
+# What the running fakes fail (test/fake-vmm/cloud-hypervisor): empty, or the name of an API call.
+: >"$dir/fail"
+chmod 0644 "$dir/fail"
+systemctl set-environment FAKE_CH_CONTROL="$dir/fail"
 
 vm_field() { # vm_field REF FIELD
         cocoonctl vm inspect "$1" |
@@ -177,6 +181,36 @@ wait_for 30 grep -q "restored at tick $saved" "/var/log/cocoon/vms/$cid/console.
 wait_for 30 grep -q "tick $((saved + 2))" "/var/log/cocoon/vms/$cid/console.log"
 cocoonctl vm rm --force ch2 >/dev/null
 assert_eq "" "$(leftovers "$cid")" "leftovers of the clone"
+
+info "vm.restore answering 500: the clone fails with HypervisorFailed, nothing of it stays"
+echo vm.restore >"$dir/fail"
+rc=0
+err=$(cocoonctl vm clone warm --name ch3 2>&1 >/dev/null) || rc=$?
+: >"$dir/fail"
+assert_ne 0 "$rc" "exit code of the failing clone"
+assert_contains "$err" "HypervisorFailed" "error of the failing clone"
+assert_contains "$err" "injected failure of vm.restore" "the fake's words in the error"
+assert_not_contains "$(cocoonctl vm list)" "ch3" "vm list after the failing clone"
+assert_eq 1 "$(ls /var/lib/cocoon/vms | wc -l)" "VM directories after the failing clone"
+assert_eq "cocoon-vm@$id.service" "$(systemctl list-units --no-legend --plain 'cocoon-vm@*' | cut -d' ' -f1)" \
+        "units after the failing clone"
+
+info "vm.snapshot answering 500: SnapshotFailed, the guest resumed, nothing kept"
+echo vm.snapshot >"$dir/fail"
+before=$(requests "$id" | wc -l)
+rc=0
+err=$(cocoonctl snapshot save ch1 --name broken 2>&1 >/dev/null) || rc=$?
+: >"$dir/fail"
+assert_ne 0 "$rc" "exit code of the failing snapshot"
+assert_contains "$err" "SnapshotFailed" "error of the failing snapshot"
+assert_contains "$err" "injected failure of vm.snapshot" "the fake's words in the error"
+assert_eq "PUT /api/v1/vm.pause 204
+PUT /api/v1/vm.snapshot 500
+GET /api/v1/vm.info 200
+PUT /api/v1/vm.resume 204" "$(requests "$id" | tail -n +"$((before + 1))")" "API calls of the failing snapshot"
+assert_eq running "$(vm_state ch1)" "state after the failing snapshot"
+assert_not_contains "$(cocoonctl snapshot list)" "broken" "snapshot list"
+assert_eq 1 "$(ls /var/lib/cocoon/snapshots | wc -l)" "snapshot directories after the failing snapshot"
 
 cocoonctl vm stop ch1 >/dev/null
 assert_eq stopped "$(vm_state ch1)" "state after stop"
