@@ -192,8 +192,8 @@ assert_contains "$err" "HypervisorFailed" "error of the failing clone"
 assert_contains "$err" "injected failure of vm.restore" "the fake's words in the error"
 assert_not_contains "$(cocoonctl vm list)" "ch3" "vm list after the failing clone"
 assert_eq 1 "$(ls /var/lib/cocoon/vms | wc -l)" "VM directories after the failing clone"
-assert_eq "cocoon-vm@$id.service" "$(systemctl list-units --no-legend --plain 'cocoon-vm@*' | cut -d' ' -f1)" \
-        "units after the failing clone"
+units=$(systemctl list-units --no-legend --plain 'cocoon-vm@*' | cut -d' ' -f1)
+assert_eq "cocoon-vm@$id.service" "$units" "units after the failing clone"
 
 info "vm.snapshot answering 500: SnapshotFailed, the guest resumed, nothing kept"
 echo vm.snapshot >"$dir/fail"
@@ -207,7 +207,8 @@ assert_contains "$err" "injected failure of vm.snapshot" "the fake's words in th
 assert_eq "PUT /api/v1/vm.pause 204
 PUT /api/v1/vm.snapshot 500
 GET /api/v1/vm.info 200
-PUT /api/v1/vm.resume 204" "$(requests "$id" | tail -n +"$((before + 1))")" "API calls of the failing snapshot"
+PUT /api/v1/vm.resume 204" "$(requests "$id" | tail -n +"$((before + 1))")" \
+        "API calls of the failing snapshot"
 assert_eq running "$(vm_state ch1)" "state after the failing snapshot"
 assert_not_contains "$(cocoonctl snapshot list)" "broken" "snapshot list"
 assert_eq 1 "$(ls /var/lib/cocoon/snapshots | wc -l)" "snapshot directories after the failing snapshot"
@@ -220,6 +221,25 @@ info "delete: nothing left"
 cocoonctl vm rm ch1 >/dev/null
 assert_eq "" "$(leftovers "$id")" "leftovers after rm"
 [ ! -e "/var/lib/cocoon/vms/$id" ] && [ ! -e "/var/log/cocoon/vms/$id" ] || fail "VM directories left"
+
+info "the fake enforces Cloud Hypervisor's API: unknown fields, wrong types, methods, state rules"
+fid=$(cocoonctl vm run guest --name chapi --backend cloud-hypervisor --memory 256M)
+api() { # api METHOD ENDPOINT [BODY]: "<status> <body>"
+        curl -sS --unix-socket "/run/cocoon/vms/$fid/api.sock" -X "$1" -w ' %{http_code}' \
+                ${3:+-H 'Content-Type: application/json' -d "$3"} "http://localhost/api/v1/$2"
+}
+assert_contains "$(api PUT vm.snapshot '{"destination_url":"file:///tmp","bogus":1}')" \
+        "unknown field \`bogus\`" "an unknown field"
+assert_contains "$(api PUT vm.snapshot '{"destination_url":1}')" "invalid type" "a wrong type"
+assert_contains "$(api PUT vm.snapshot '{}')" "missing field \`destination_url\`" "a missing field"
+assert_contains "$(api PUT vm.snapshot '{"destination_url":"file:///tmp"}')" " 405" \
+        "vm.snapshot while running"
+assert_contains "$(api PUT vm.boot)" " 500" "vm.boot of a booted VM"
+assert_contains "$(api GET vm.pause)" " 405" "GET of a PUT endpoint"
+assert_contains "$(api PUT vm.resume)" " 405" "vm.resume of a running VM"
+assert_contains "$(api GET vm.nosuch)" " 404" "an unknown endpoint"
+assert_eq running "$(vm_state chapi)" "state after the refused calls"
+cocoonctl vm rm --force chapi >/dev/null
 
 info "vm.boot fails (the fake's boot of its command line answers 500): HypervisorFailed, nothing running"
 systemctl set-environment FAKE_CH_FAIL=vm.boot
