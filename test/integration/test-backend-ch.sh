@@ -162,6 +162,8 @@ snap=$(find /var/lib/cocoon/snapshots -name config.json -printf '%h\n' | head -n
 for f in state.json memory-ranges cow.raw; do
         [ -f "$snap/$f" ] || fail "the snapshot has no $f"
 done
+# Clones get hard links of it: no hypervisor (all are one user) may write it.
+assert_eq "root 440" "$(stat -c '%U %a' "$snap/memory-ranges")" "owner and mode of the saved memory"
 saved=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["fake_counter"])' <"$snap/state.json")
 [ "$saved" -ge 3 ] || fail "the saved counter is $saved"
 assert_eq "" "$(ls "/var/lib/cocoon/vms/$id/vmm-state")" "the exchange directory after the snapshot"

@@ -377,6 +377,12 @@ static int ch_snapshot(const char *run_dir, const HypervisorSnapshotDir *dir, ui
                                 if (!is_state_file(de->d_name))
                                         continue;
                                 r = move_file(fd_copy, dir->fd, de->d_name);
+                                /* Clones get hard links of the memory ranges: read-only for every
+                                 * hypervisor (they share one user), so none can change the snapshot. */
+                                if (r >= 0 && (fchownat(dir->fd, de->d_name, 0, (gid_t) -1,
+                                                        AT_SYMLINK_NOFOLLOW) < 0 ||
+                                               fchmodat(dir->fd, de->d_name, 0440, 0) < 0))
+                                        r = -errno;
                                 if (r < 0)
                                         set_error(ret_error, "cannot move %s into the snapshot: %s",
                                                   de->d_name, strerror(-r));
