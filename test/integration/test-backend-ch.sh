@@ -124,13 +124,24 @@ PUT /api/v1/vm.power-button 204" "$(requests "$id")" "API calls of start and gra
 assert_contains "$(fake_log "$id")" "exit poweroff" "the guest powered off"
 assert_contains "$(cat "/var/log/cocoon/vms/$id/console.log")" "cocoon-fake-ch: power off" "console.log"
 
+info "a guest that ignores the power button: after the timeout vm.shutdown (disks flushed), then SIGTERM"
+cocoonctl vm start ch1 >/dev/null
+echo deaf-guest >"$dir/fail"
+cocoonctl vm stop ch1 --timeout 2 >/dev/null
+: >"$dir/fail"
+assert_eq stopped "$(vm_state ch1)" "state after the stop of a deaf guest"
+assert_eq "PUT /api/v1/vm.power-button 204
+PUT /api/v1/vm.shutdown 204" "$(requests "$id" | tail -n 2)" "the last API calls of that stop"
+assert_eq "exit SIGTERM" "$(fake_log "$id" | tail -n 1)" "how the fake ended"
+
 info "start again, then a forced stop: no API call, systemd's SIGTERM"
 cocoonctl vm start ch1 >/dev/null
 assert_eq running "$(vm_state ch1)" "state after the second start"
 cocoonctl vm stop ch1 --force >/dev/null
 assert_eq stopped "$(vm_state ch1)" "state after the forced stop"
-assert_eq 2 "$(fake_log "$id" | grep -c '^argv ')" "starts"
-assert_eq 1 "$(requests "$id" | grep -c power-button)" "power-button calls after the forced stop"
+assert_eq 3 "$(fake_log "$id" | grep -c '^argv ')" "starts"
+assert_eq 2 "$(requests "$id" | grep -c power-button)" "power-button calls after the forced stop"
+assert_eq 1 "$(requests "$id" | grep -c vm.shutdown)" "vm.shutdown calls after the forced stop"
 assert_contains "$(fake_log "$id")" "exit SIGTERM" "the fake was terminated"
 assert_eq "" "$(leftovers "$id")" "leftovers after the forced stop"
 

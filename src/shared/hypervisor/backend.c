@@ -386,7 +386,8 @@ int backend_start(BackendWork *w) {
         if (asprintf(&description, "cocoon VM %s (%s)", rec->vm.name, rec->vm.id) < 0)
                 return fail(w, -ENOMEM, "out of memory");
         spec.description = description;
-        char *stop_argv[] = { w->stop_helper, NULL };
+        /* The helper learns the backend from its argument: it may have a last call to make. */
+        char *stop_argv[] = { w->stop_helper, (char *) w->hypervisor->type, NULL };
         if (w->stop_helper)
                 spec.exec_stop = stop_argv;
 

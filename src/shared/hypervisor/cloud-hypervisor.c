@@ -257,6 +257,12 @@ static int ch_request_shutdown(const char *run_dir, uint64_t timeout_usec, char 
         return ch_call(run_dir, VMM_HTTP_PUT, "vm.power-button", NULL, true, timeout_usec, NULL, ret_error);
 }
 
+/* vm.shutdown: the VM ends and Cloud Hypervisor flushes its disks; its process stays for systemd's
+ * SIGTERM. */
+static int ch_final_shutdown(const char *run_dir, uint64_t timeout_usec, char **ret_error) {
+        return ch_call(run_dir, VMM_HTTP_PUT, "vm.shutdown", NULL, true, timeout_usec, NULL, ret_error);
+}
+
 /* config.serial of vm.info: {"mode": "Pty", "file": "/dev/pts/N"}; the caller checks the path before it
  * opens anything. */
 static int ch_query_console(const char *run_dir, uint64_t timeout_usec, char **ret_path, char **ret_error) {
@@ -612,5 +618,6 @@ const Hypervisor hypervisor_cloud_hypervisor = {
         .disk_grown = NULL,
         .restore = NULL,
         .request_shutdown = ch_request_shutdown,
+        .final_shutdown = ch_final_shutdown,
         .query_console = ch_query_console,
 };

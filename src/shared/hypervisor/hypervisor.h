@@ -70,6 +70,10 @@ typedef struct Hypervisor {
         /* A running guest back to one of its own snapshots; NULL: not supported (yet). */
         int (*restore)(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
                        char **ret_error);
+        /* A graceful stop whose guest did not power off in time, just before systemd's SIGTERM: end the
+         * VM inside the hypervisor, so that it flushes its disk backends (run by the unit's ExecStop=
+         * helper, cocoon-vm-stop, in the unit's sandbox). NULL: SIGTERM is enough. */
+        int (*final_shutdown)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
         /* Ask the guest to power off, like a power button (blocking; worker threads). */
         int (*request_shutdown)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
         /* The path of the serial console's pty, as the hypervisor reports it (blocking; worker threads). */
