@@ -226,8 +226,19 @@ assert_eq running "$(vm_state ch1)" "state after the failing snapshot"
 assert_not_contains "$(cocoonctl snapshot list)" "broken" "snapshot list"
 assert_eq 1 "$(ls /var/lib/cocoon/snapshots | wc -l)" "snapshot directories after the failing snapshot"
 
-cocoonctl vm stop ch1 >/dev/null
-assert_eq stopped "$(vm_state ch1)" "state after stop"
+info "the fake crashes in vm.snapshot: SnapshotFailed, the VM in error, nothing kept"
+echo crash:vm.snapshot >"$dir/fail"
+rc=0
+err=$(cocoonctl snapshot save ch1 --name crashed 2>&1 >/dev/null) || rc=$?
+: >"$dir/fail"
+assert_ne 0 "$rc" "exit code of the snapshot the fake crashed in"
+assert_contains "$err" "SnapshotFailed" "error of the snapshot the fake crashed in"
+wait_for 10 in_error
+assert_contains "$(fake_log "$id")" "PUT /api/v1/vm.snapshot crash" "the fake's last words"
+assert_not_contains "$(cocoonctl snapshot list)" "crashed" "snapshot list"
+assert_eq 1 "$(ls /var/lib/cocoon/snapshots | wc -l)" "snapshot directories after the crash"
+# Its unit and process are gone (a start removes the stale API socket).
+assert_eq "" "$(leftovers "$id" | grep -v 'api.sock$')" "leftovers of the crashed VM"
 cocoonctl snapshot rm warm >/dev/null
 
 info "delete: nothing left"
