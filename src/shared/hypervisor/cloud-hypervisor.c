@@ -78,32 +78,6 @@ int ch_kernel_cmdline(const VMRecord *r, char **ret) {
         return 0;
 }
 
-static int argv_addf(char ***argv, const char *format, ...) _printf_(2, 3);
-static int argv_addf(char ***argv, const char *format, ...) {
-        va_list ap;
-        char *s;
-        va_start(ap, format);
-        int k = vasprintf(&s, format, ap);
-        va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
-        int r = strv_push(argv, s);
-        if (r < 0)
-                free(s);
-        return r;
-}
-
-/* Appends every argument up to the terminating NULL. */
-static int argv_add_many(char ***argv, ...) {
-        va_list ap;
-        int r = 0;
-        va_start(ap, argv);
-        for (const char *a = va_arg(ap, const char *); a && r >= 0; a = va_arg(ap, const char *))
-                r = strv_extend(argv, a);
-        va_end(ap);
-        return r;
-}
-
 /* A flag followed by one value per item (Cloud Hypervisor's --disk A B C); nothing without items. */
 static int add_items(char ***argv, const char *flag, const VMRecord *r, bool disks) {
         size_t n = disks ? r->vm.n_storage_configs : r->vm.n_network_configs;
@@ -134,7 +108,7 @@ int ch_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv
         if (!r->run_dir)
                 return -EINVAL;
         if ((k = strv_extend(&argv, l->binary)) < 0 || (k = strv_extend(&argv, "--api-socket")) < 0 ||
-            (k = argv_addf(&argv, "path=%s/%s", r->run_dir, API_SOCKET_NAME)) < 0)
+            (k = strv_extendf(&argv, "path=%s/%s", r->run_dir, API_SOCKET_NAME)) < 0)
                 return k;
         /* A clone's configuration and state come from the snapshot, through vm.restore. */
         if (l->incoming) {
@@ -149,26 +123,26 @@ int ch_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv
         /* max = boot: no CPU hot-plug, and no vCPU threads sized to the host. */
         uint32_t cpu = MAX(r->vm.config.cpu, 1U);
         if ((k = strv_extend(&argv, "--cpus")) < 0 ||
-            (k = argv_addf(&argv, "boot=%" PRIu32 ",max=%" PRIu32, cpu, cpu)) < 0 ||
+            (k = strv_extendf(&argv, "boot=%" PRIu32 ",max=%" PRIu32, cpu, cpu)) < 0 ||
             (k = strv_extend(&argv, "--memory")) < 0 ||
-            (k = argv_addf(&argv, "size=%" PRIu64, r->vm.config.memory)) < 0 ||
-            (k = argv_add_many(&argv, "--kernel", r->boot_config->kernel_path, NULL)) < 0)
+            (k = strv_extendf(&argv, "size=%" PRIu64, r->vm.config.memory)) < 0 ||
+            (k = strv_extend_many(&argv, "--kernel", r->boot_config->kernel_path, NULL)) < 0)
                 return k;
         if (!isempty(r->boot_config->initrd_path) &&
-            (k = argv_add_many(&argv, "--initramfs", r->boot_config->initrd_path, NULL)) < 0)
+            (k = strv_extend_many(&argv, "--initramfs", r->boot_config->initrd_path, NULL)) < 0)
                 return k;
-        if ((k = argv_add_many(&argv, "--cmdline", cmdline, NULL)) < 0 ||
+        if ((k = strv_extend_many(&argv, "--cmdline", cmdline, NULL)) < 0 ||
             (k = add_items(&argv, "--disk", r, true)) < 0 || (k = add_items(&argv, "--net", r, false)) < 0 ||
-            (k = argv_add_many(&argv, "--rng", "src=/dev/urandom", NULL)) < 0)
+            (k = strv_extend_many(&argv, "--rng", "src=/dev/urandom", NULL)) < 0)
                 return k;
         /* What the guest does not use goes back to the host when it asks (free page reporting). */
         if (r->vm.config.memory >= CH_BALLOON_MEMORY_MIN && !r->vm.config.windows &&
             ((k = strv_extend(&argv, "--balloon")) < 0 ||
-             (k = argv_addf(&argv, "size=%" PRIu64 ",deflate_on_oom=on,free_page_reporting=on",
+             (k = strv_extendf(&argv, "size=%" PRIu64 ",deflate_on_oom=on,free_page_reporting=on",
                             r->vm.config.memory / 4)) < 0))
                 return k;
         /* The guest's ttyS0 on a pty: the manager relays and logs it, as QEMU's. */
-        if ((k = argv_add_many(&argv, "--serial", "pty", "--console", "off", NULL)) < 0)
+        if ((k = strv_extend_many(&argv, "--serial", "pty", "--console", "off", NULL)) < 0)
                 return k;
         *ret_argv = TAKE_PTR(argv);
         return 0;
