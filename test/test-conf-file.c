@@ -14,6 +14,7 @@
 
 #include "conf-file.h"
 #include "fs-util.h"
+#include "hypervisor.h"
 #include "macro.h"
 #include "strv-util.h"
 #include "time-util.h"
@@ -71,11 +72,13 @@ static void assert_defaults(const CocoonConfig *c) {
         assert_int_equal(c->stop_timeout_usec, 30 * USEC_PER_SEC);
         assert_int_equal(c->kill_grace_usec, 5 * USEC_PER_SEC);
         assert_int_equal(c->pool_size, default_pool_size());
-        assert_string_equal(c->default_backend, "qemu");
+        assert_string_equal(c->default_backend, "auto");
         assert_int_equal(c->console_log_max_bytes, 1024 * 1024);
         assert_int_equal(c->qemu_accel, ACCEL_AUTO);
         assert_string_equal(c->qemu_binary, "qemu-system-x86_64");
         assert_null(c->network_dns);
+        assert_string_equal(c->cloud_hypervisor_binary, "cloud-hypervisor");
+        assert_string_equal(c->firecracker_binary, "firecracker");
         assert_null(c->warnings);
 }
 
@@ -190,26 +193,50 @@ static void test_images_section(void **state) {
         }
 }
 
-/* Backends this build does not implement are not configurable: their sections are unknown, and none of them
- * is a valid default (it would fail every create). */
-static void test_only_implemented_backends(void **state) {
+/* Every backend's binary is configurable; DefaultBackend= takes auto or a backend this build has (another
+ * would fail every create), and a record's backend finds its binary only when the build has it. */
+static void test_backend_settings(void **state) {
         Dir *d = *state;
         _cleanup_(cocoon_config_done) CocoonConfig c = {};
         _cleanup_free_ char *error = NULL;
 
         put(d->conf, "[CloudHypervisor]\nBinary=/opt/ch/cloud-hypervisor\n[Firecracker]\nBinary=fc\n");
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
-        assert_int_equal(strv_length(c.warnings), 2);
-        assert_non_null(strstr(c.warnings[0], ":1: Unknown section [CloudHypervisor]"));
-        assert_non_null(strstr(c.warnings[1], ":3: Unknown section [Firecracker]"));
+        assert_null(c.warnings);
+        assert_string_equal(c.cloud_hypervisor_binary, "/opt/ch/cloud-hypervisor");
+        assert_string_equal(c.firecracker_binary, "fc");
+        assert_string_equal(cocoon_config_backend_binary(&c, "qemu"), "qemu-system-x86_64");
+        assert_null(cocoon_config_backend_binary(&c, "xen"));
+        assert_null(cocoon_config_backend_binary(&c, NULL));
+        static const char *const others[] = { "cloud-hypervisor", "firecracker" };
+        for (size_t i = 0; i < ELEMENTSOF(others); i++) {
+                const char *binary = cocoon_config_backend_binary(&c, others[i]);
+                if (hypervisor_find(others[i]))
+                        assert_non_null(binary);
+                else
+                        assert_null(binary);
+        }
         cocoon_config_done(&c);
 
-        put(d->conf, "[Manager]\nDefaultBackend=firecracker\n");
+        put(d->conf, "[Manager]\nDefaultBackend=auto\n");
+        assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
+        assert_string_equal(c.default_backend, "auto");
+        cocoon_config_done(&c);
+
+        for (size_t i = 0; i < hypervisor_table_size; i++) {
+                _cleanup_free_ char *text = NULL;
+                const char *type = hypervisor_table[i]->type;
+                assert_true(asprintf(&text, "[Manager]\nDefaultBackend=%s\n", type) > 0);
+                put(d->conf, text);
+                assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
+                assert_string_equal(c.default_backend, hypervisor_table[i]->type);
+                assert_non_null(cocoon_config_backend_binary(&c, hypervisor_table[i]->type));
+                cocoon_config_done(&c);
+        }
+
+        put(d->conf, "[Manager]\nDefaultBackend=xen\n");
         assert_int_equal(cocoon_config_load(d->conf, &c, &error), -EINVAL);
-        assert_non_null(strstr(error, ":2: Invalid value for [Manager] DefaultBackend=: \"firecracker\""));
-        error = mfree(error);
-        put(d->conf, "[Manager]\nDefaultBackend=cloud-hypervisor\n");
-        assert_int_equal(cocoon_config_load(d->conf, &c, &error), -EINVAL);
+        assert_non_null(strstr(error, ":2: Invalid value for [Manager] DefaultBackend=: \"xen\""));
 }
 
 static void test_unknown_ignored(void **state) {
@@ -340,8 +367,7 @@ static void test_bad_values(void **state) {
                 "[Manager]\nPoolSize=0\n",
                 "[Manager]\nPoolSize=1025\n",
                 "[Manager]\nDefaultBackend=xen\n",
-                /* Only backends this build has (hypervisor_table[]). */
-                "[Manager]\nDefaultBackend=firecracker\n",
+                "[Manager]\nDefaultBackend=Auto\n",
                 "[Manager]\nConsoleLogMaxBytes=0\n",
                 "[Manager]\nConsoleLogMaxBytes=lots\n",
                 "[QEMU]\nAccel=\n",
@@ -351,6 +377,8 @@ static void test_bad_values(void **state) {
                 "[Network]\nDNS=8.8.8.8,1.1.1.1\n",
                 "[Network]\nDNS=2001:4860:4860::8888\n",
                 "[Network]\nDNS=dns.example\n",
+                "[CloudHypervisor]\nBinary=ch --x\n",
+                "[Firecracker]\nBinary=./firecracker\n",
         };
         Dir *d = *state;
 
@@ -411,7 +439,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_every_key, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_images_section, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_ignored, dir_setup, dir_teardown),
-                cmocka_unit_test_setup_teardown(test_only_implemented_backends, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_backend_settings, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_dropins_override, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_errors_with_line_numbers, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_values, dir_setup, dir_teardown),

@@ -3,9 +3,10 @@
  * guest was asked to power off, up to the time cocoon-manager wrote to ./stop-timeout (the unit's working
  * directory is the VM's run directory); then systemd goes on with SIGTERM and SIGKILL. So a graceful stop
  * is systemd's job from the moment the manager asks for it, and goes on while no manager runs. No file:
- * nobody asked the guest (stop --force, systemctl stop), exit at once. Always exits 0: a stop whose guest
- * ignored the power button is still a stop, not a failed unit. It also removes the guest's RAM file; as
- * ExecStopPost= ($MAINPID unset) it does only that. */
+ * nobody asked the guest (stop --force, systemctl stop), exit at once. A guest that did not power off in
+ * time gets its backend's last call first (argv[1] names the backend; Cloud Hypervisor: vm.shutdown).
+ * Always exits 0: a stop whose guest ignored the power button is still a stop, not a failed unit. It also
+ * removes the guest's RAM file; as ExecStopPost= ($MAINPID unset) it does only that. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "hypervisor.h"
 #include "fd-util.h"
 #include "helpers.h"
 #include "macro.h"
@@ -25,6 +27,8 @@
 
 /* How long systemd should wait for us beyond the guest's time: reading the file, a late poll wakeup. */
 #define EXTEND_SLACK_USEC (5 * USEC_PER_SEC)
+/* The backend's last call before SIGTERM: within the slack above. */
+#define FINAL_SHUTDOWN_TIMEOUT_USEC (3 * USEC_PER_SEC)
 
 static int read_timeout(uint64_t *ret) {
         char buf[32] = {};
@@ -79,8 +83,22 @@ int main(int argc, char *argv[]) {
                         break;
                 struct pollfd p = { .fd = pidfd, .events = POLLIN };
                 int k = poll(&p, 1, (int) MIN((deadline - now) / USEC_PER_MSEC + 1, (uint64_t) INT32_MAX));
-                if (k != 0 && !(k < 0 && errno == EINTR))
-                        break; /* exited, or poll failed: let systemd go on */
+                if (k > 0)
+                        return EXIT_SUCCESS; /* the guest powered off */
+                if (k < 0 && errno != EINTR)
+                        break; /* poll failed: let systemd go on */
+        }
+
+        /* The guest kept running: its backend's last call (Cloud Hypervisor: vm.shutdown flushes the disk
+         * backends), then systemd's SIGTERM. argv[1] is the backend (backend_start()); the working
+         * directory is the VM's run directory. */
+        const Hypervisor *h = argc > 1 ? hypervisor_find(argv[1]) : NULL;
+        if (h && h->final_shutdown) {
+                _cleanup_free_ char *run_dir = getcwd(NULL, 0), *error = NULL;
+                r = run_dir ? h->final_shutdown(run_dir, FINAL_SHUTDOWN_TIMEOUT_USEC, &error) : -errno;
+                if (r < 0)
+                        fprintf(stderr, "cocoon-vm-stop: the last call to %s failed: %s\n", h->type,
+                                error ?: strerror(-r));
         }
         return EXIT_SUCCESS;
 }

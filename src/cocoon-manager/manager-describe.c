@@ -98,7 +98,8 @@ static json_object *backends_to_json(Manager *m) {
         for (size_t i = 0; a && i < N_BACKENDS; i++) {
                 const BackendVersion *v = &m->describe->backends[i];
                 BinaryIdentity id;
-                bool available = backend_binary_stat(m, i, &id);
+                /* Available means it answered --version: a file that is no hypervisor starts nothing. */
+                bool available = backend_binary_stat(m, i, &id) && v->probed && v->version;
                 json_object *b = json_object_new_object();
                 if (!b || json_object_array_add(a, b) < 0) {
                         json_object_put(b);
@@ -107,7 +108,7 @@ static json_object *backends_to_json(Manager *m) {
                 if (json_add_string(b, "name", hypervisor_table[i]->type) < 0 ||
                     json_add_bool(b, "available", available) < 0 ||
                     json_add_string(b, "path", backend_binary(m, i)) < 0 ||
-                    json_add_string(b, "version", available && v->probed ? v->version : NULL) < 0)
+                    json_add_string(b, "version", available ? v->version : NULL) < 0)
                         return json_object_put(a), NULL;
         }
         return a;
@@ -132,7 +133,7 @@ static int describe_reply(Manager *m, Varlink *link) {
             json_add_string(reply, "runtimeDirectory", m->run_dir) < 0 ||
             json_add_string(reply, "logDirectory", m->log_dir) < 0 ||
             json_add_object(reply, "backends", backends_to_json(m)) < 0 ||
-            json_add_string(reply, "defaultBackend", m->config.default_backend) < 0 ||
+            json_add_string(reply, "defaultBackend", manager_default_backend(m)) < 0 ||
             json_add_string(reply, "accelerator", accel_to_string(m->host_accel)) < 0 ||
             json_add_int64(reply, "vms", (int64_t) store_count(m->store)) < 0 ||
             json_add_object(reply, "vmsByState", counts_by_state_to_json(m)) < 0 ||
@@ -243,4 +244,51 @@ int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMe
         m->describe->waiting = w;
         w[m->describe->n_waiting++] = varlink_ref(link);
         return 0;
+}
+
+/* The cached probe of backend i, when it is of the file the configuration names now. */
+static const BackendVersion *backend_probed(const Manager *m, size_t i) {
+        BinaryIdentity id;
+        const BackendVersion *v = m->describe ? &m->describe->backends[i] : NULL;
+        if (!v || !v->probed || !backend_binary_stat(m, i, &id) ||
+            !streq_ptr(v->path, backend_binary(m, i)) || !binary_identity_equal(&v->identity, &id))
+                return NULL;
+        return v;
+}
+
+bool manager_backend_available(Manager *m, const char *type, char **ret_reason) {
+        BinaryIdentity id;
+        char *reason = NULL;
+        size_t i;
+
+        for (i = 0; type && i < N_BACKENDS; i++)
+                if (streq(hypervisor_table[i]->type, type))
+                        break;
+        if (!type || i >= N_BACKENDS) {
+                if (asprintf(&reason, "this build has no backend '%s'", type ?: "(none)") < 0)
+                        reason = NULL;
+        } else if (!backend_binary_stat(m, i, &id)) {
+                if (asprintf(&reason, "backend '%s' is not available on this host: its binary %s was not "
+                             "found (Binary= in cocoon.conf)", type, backend_binary(m, i) ?: "(none)") < 0)
+                        reason = NULL;
+        } else {
+                /* Not probed yet: the binary is there, the start will tell. Probed without a version: no. */
+                const BackendVersion *v = backend_probed(m, i);
+                if (!v || v->version)
+                        return true;
+                if (asprintf(&reason, "backend '%s' is not available on this host: %s does not answer "
+                             "--version", type, backend_binary(m, i)) < 0)
+                        reason = NULL;
+        }
+        if (ret_reason)
+                *ret_reason = reason;
+        else
+                free(reason);
+        return false;
+}
+
+const char *manager_default_backend(Manager *m) {
+        if (!streq(m->config.default_backend, COCOON_BACKEND_AUTO))
+                return m->config.default_backend;
+        return manager_backend_available(m, "cloud-hypervisor", NULL) ? "cloud-hypervisor" : "qemu";
 }

@@ -253,13 +253,18 @@ static int manager_new(Manager **ret) {
         /* Host facts, read once: they do not change while we run. */
         m->host_accel = accel_resolve(ACCEL_AUTO);
         m->host_tsc_khz = host_tsc_khz();
-        /* systemd wants an absolute ExecStart path; resolve Binary= once, as $PATH says now. */
-        char *qemu = NULL;
-        if (find_executable(m->config.qemu_binary, &qemu) >= 0) {
-                free(m->config.qemu_binary);
-                m->config.qemu_binary = qemu;
-        } else
-                log_warning("QEMU binary %s not found; VMs cannot start.", m->config.qemu_binary);
+        /* systemd wants an absolute ExecStart path; resolve every Binary= once, as $PATH says now. */
+        for (size_t i = 0; i < hypervisor_table_size; i++) {
+                const char *type = hypervisor_table[i]->type;
+                char **binary = cocoon_config_backend_binary_field(&m->config, type), *path = NULL;
+                if (!binary)
+                        continue;
+                if (find_executable(*binary, &path) >= 0) {
+                        free(*binary);
+                        *binary = path;
+                } else if (streq(type, "qemu") || streq(m->config.default_backend, type))
+                        log_warning("The %s binary %s was not found; its VMs cannot start.", type, *binary);
+        }
 
         r = sd_event_default(&m->event);
         if (r < 0)

@@ -86,3 +86,9 @@ void manager_check_idle(Manager *m);
 /* manager-describe.c */
 DescribeState *describe_state_free(DescribeState *d);
 int vl_method_manager_describe(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
+/* Whether VMs of backend type can start here: this build has it, its binary was found, and it did not fail
+ * `--version` when last probed. When not, *ret_reason (optional) says why, for a NotSupported error. */
+bool manager_backend_available(Manager *m, const char *type, char **ret_reason);
+/* The backend of a VM created without one: DefaultBackend=, with auto resolved to cloud-hypervisor when it
+ * is available, else qemu. */
+const char *manager_default_backend(Manager *m);

@@ -202,7 +202,7 @@ static int record_new_placeholder(Manager *m, const CreateRequest *req, const Im
         r->vm.config.memory = (uint64_t) req->memory;
         r->vm.config.storage = image_file_present(&img->files[IMAGE_BLOB_ROOTFS]) ? (uint64_t) req->storage : 0;
         if (!(r->vm.id = strdup(id)) || !(r->vm.name = strdup(req->name)) ||
-            !(r->vm.backend = strdup(req->backend ?: m->config.default_backend)) || !(r->vm.config.image = strdup(img->name)) ||
+            !(r->vm.backend = strdup(req->backend ?: manager_default_backend(m))) || !(r->vm.config.image = strdup(img->name)) ||
             !(r->vm.config.image_digest = strdup(img->digest)) ||
             (req->accel && !(r->vm.config.accel = strdup(req->accel))) ||
             asprintf(&r->run_dir, "%s/vms/%s", m->run_dir, id) < 0 ||
@@ -324,15 +324,19 @@ static int create_check(Manager *m, Varlink *link, const CreateRequest *req, con
                         return -ENOMEM;
                 return varlink_error(link, VM_ERROR_NAME_IN_USE, p);
         }
-        if (req->backend && !hypervisor_find(req->backend)) {
+        _cleanup_free_ char *unavailable = NULL;
+        if (!manager_backend_available(m, req->backend ?: manager_default_backend(m), &unavailable)) {
                 _cleanup_(json_object_putp) json_object *p = json_object_new_object();
-                snprintf(message, sizeof(message), "backend '%s' is not available on this host (qemu is)", req->backend);
-                if (!p || json_add_string(p, "message", message) < 0)
+                if (!p || json_add_string(p, "message", unavailable ?: "backend not available") < 0)
                         return -ENOMEM;
                 return varlink_error(link, VM_ERROR_NOT_SUPPORTED, p);
         }
         if (req->accel && accel_from_string(req->accel) < 0)
                 return reply_invalid_configuration(link, "accel", "accel must be auto, kvm or tcg");
+        /* A backend without emulation cannot honour tcg; saying so beats a VM that silently uses KVM. */
+        const Hypervisor *h = hypervisor_find(req->backend ?: manager_default_backend(m));
+        if (h && h->kvm_only && req->accel && accel_from_string(req->accel) == ACCEL_TCG)
+                return reply_invalid_configuration(link, "accel", "this backend runs guests on KVM only");
         if (req->cmdline && !image_cmdline_is_valid(req->cmdline))
                 return reply_invalid_configuration(link, "cmdline", "cmdline must be printable ASCII");
         return create_check_network(link, req);
@@ -650,7 +654,8 @@ int vl_method_vm_debug(Varlink *link, json_object *parameters, VarlinkMethodFlag
         if (r < 0)
                 return r;
         _cleanup_(json_object_putp) json_object *reply = json_object_new_object();
-        if (!reply || json_add_string(reply, "unit", record->unit) < 0 || json_add_strv(reply, "argv", argv) < 0)
+        if (!reply || json_add_string(reply, "unit", record->unit) < 0 || json_add_strv(reply, "argv", argv) < 0 ||
+            json_add_strv(reply, "apiCalls", (char **) h->start_calls) < 0)
                 return -ENOMEM;
         return varlink_reply(link, reply);
 }

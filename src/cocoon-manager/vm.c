@@ -13,6 +13,7 @@
 #include "log.h"
 #include "manager.h"
 #include "time-util.h"
+#include "hypervisor.h"
 #include "vm.h"
 
 /* What the manager knows about a VM beyond its record; an entry exists while there is something to keep. */
@@ -340,8 +341,11 @@ void vm_console_attach(Manager *m, const char *id, int console_fd) {
         }
         /* The hypervisor records the output itself; without its spool the relay logs what the pty shows. */
         _cleanup_free_ char *spool = NULL;
-        if (asprintf(&spool, "%s/%s", record->log_dir, CONSOLE_SPOOL_NAME) < 0 ||
-            (r = console_relay_set_spool(relay, spool)) < 0)
+        const Hypervisor *h = hypervisor_find(record->vm.backend);
+        if (!h || !h->console_spool)
+                r = 0;
+        else if (asprintf(&spool, "%s/%s", record->log_dir, CONSOLE_SPOOL_NAME) < 0 ||
+                 (r = console_relay_set_spool(relay, spool)) < 0)
                 log_vm_warning(id, "Cannot take the console spool of VM %s, relaying the pty instead: %s",
                                id, strerror(r < 0 ? -r : ENOMEM));
         console_relay_set_end_callback(relay, on_console_end, m);
@@ -356,6 +360,10 @@ void vm_console_detach(Manager *m, const char *id) {
 }
 
 Accel vm_accel(Manager *m, const VMRecord *r) {
+        /* Backends without an emulator of their own run on KVM or not at all. */
+        const Hypervisor *h = hypervisor_find(r->vm.backend);
+        if (h && h->kvm_only)
+                return ACCEL_KVM;
         Accel a = r->vm.config.accel ? accel_from_string(r->vm.config.accel) : m->config.qemu_accel;
         return a == ACCEL_AUTO || a < 0 ? m->host_accel : a;
 }

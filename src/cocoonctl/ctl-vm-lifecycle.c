@@ -224,5 +224,11 @@ int verb_vm_debug(int argc, char **argv) {
         for (size_t i = 0; i < json_object_array_length(args); i++)
                 printf("%s'%s'%s\n", i == 0 ? "" : "  ", json_object_get_string(json_object_array_get_idx(args, i)),
                        i + 1 < json_object_array_length(args) ? " \\" : "");
+        json_object *calls;
+        if (json_object_object_get_ex(reply, "apiCalls", &calls) && json_object_array_length(calls) > 0) {
+                printf("# then, on its API socket:\n");
+                for (size_t i = 0; i < json_object_array_length(calls); i++)
+                        printf("#   %s\n", json_object_get_string(json_object_array_get_idx(calls, i)));
+        }
         return 0;
 }

@@ -113,7 +113,7 @@ static int replace_string(char **field, const char *value) {
 }
 
 static int config_parse_backend(const char *value, void *field) {
-        if (!hypervisor_find(value))
+        if (!streq(value, COCOON_BACKEND_AUTO) && !hypervisor_find(value))
                 return -EINVAL;
         return replace_string(field, value);
 }
@@ -217,6 +217,8 @@ static const ConfigItem config_items[] = {
         { "Network", "PluginDirectory", config_parse_directory, FIELD(cni_plugin_dir) },
         { "Images", "PullParallel", config_parse_pull_parallel, FIELD(pull_parallel) },
         { "Images", "InsecureRegistries", config_parse_registries, FIELD(insecure_registries) },
+        { "CloudHypervisor", "Binary", config_parse_binary, FIELD(cloud_hypervisor_binary) },
+        { "Firecracker", "Binary", config_parse_binary, FIELD(firecracker_binary) },
 #undef FIELD
 };
 
@@ -243,6 +245,8 @@ void cocoon_config_done(CocoonConfig *c) {
         c->cni_config_dir = mfree(c->cni_config_dir);
         c->cni_plugin_dir = mfree(c->cni_plugin_dir);
         c->insecure_registries = strv_free(c->insecure_registries);
+        c->cloud_hypervisor_binary = mfree(c->cloud_hypervisor_binary);
+        c->firecracker_binary = mfree(c->firecracker_binary);
         c->warnings = strv_free(c->warnings);
 }
 
@@ -267,11 +271,14 @@ int cocoon_config_defaults(CocoonConfig *ret) {
                 .pull_parallel = 3,
         };
 
-        c.default_backend = strdup("qemu");
+        c.default_backend = strdup(COCOON_BACKEND_AUTO);
         c.qemu_binary = strdup("qemu-system-x86_64");
         c.cni_config_dir = strdup(CNI_CONFIG_DIRECTORY_DEFAULT);
         c.cni_plugin_dir = strdup(CNI_PLUGIN_DIRECTORY_DEFAULT);
-        if (!c.default_backend || !c.qemu_binary || !c.cni_config_dir || !c.cni_plugin_dir)
+        c.cloud_hypervisor_binary = strdup("cloud-hypervisor");
+        c.firecracker_binary = strdup("firecracker");
+        if (!c.default_backend || !c.qemu_binary || !c.cni_config_dir || !c.cni_plugin_dir ||
+            !c.cloud_hypervisor_binary || !c.firecracker_binary)
                 return -ENOMEM;
 
         *ret = c;
@@ -542,8 +549,20 @@ int cocoon_config_load(const char *path, CocoonConfig *ret, char **ret_error) {
         return 0;
 }
 
-const char *cocoon_config_backend_binary(const CocoonConfig *c, const char *backend) {
-        if (backend && strcmp(backend, "qemu") == 0)
-                return c->qemu_binary;
+char **cocoon_config_backend_binary_field(CocoonConfig *c, const char *backend) {
+        /* Only backends this build has: a record naming another one finds no binary. */
+        if (!hypervisor_find(backend))
+                return NULL;
+        if (streq(backend, "qemu"))
+                return &c->qemu_binary;
+        if (streq(backend, "cloud-hypervisor"))
+                return &c->cloud_hypervisor_binary;
+        if (streq(backend, "firecracker"))
+                return &c->firecracker_binary;
         return NULL;
+}
+
+const char *cocoon_config_backend_binary(const CocoonConfig *c, const char *backend) {
+        char **field = cocoon_config_backend_binary_field((CocoonConfig *) c, backend);
+        return field ? *field : NULL;
 }

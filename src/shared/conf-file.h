@@ -22,7 +22,8 @@ Accel accel_from_string(const char *s);
  * [Manager]         StopTimeoutSec= [30]   how long a graceful stop waits for the guest (seconds, > 0)
  *                   KillGraceSec= [5]      SIGTERM -> SIGKILL window of a VM's unit (seconds, > 0)
  *                   PoolSize= [online CPUs, at least 8] parallel items of a batch operation (1..1024)
- *                   DefaultBackend= [qemu] a backend this build implements: qemu is the only one
+ *                   DefaultBackend= [auto] a backend this build implements (hypervisor_table), or auto:
+ *                                          cloud-hypervisor when its binary is available, else qemu
  *                   ConsoleLogMaxBytes= [1M] size cap of a VM's console.log (a size: 512K, 1M, 1048576; > 0)
  * [QEMU]            Accel= [auto]          auto | kvm | tcg
  *                   Binary= [qemu-system-x86_64] a name looked up in $PATH or an absolute path
@@ -31,7 +32,10 @@ Accel accel_from_string(const char *s);
  *                   PluginDirectory= [/usr/lib/cni]   where CNI plugins are run from (absolute paths)
  * [Images]          PullParallel= [3]      layers an image pull fetches at once (1..64)
  *                   InsecureRegistries= [none] registries (host[:port], space-separated) pulled from over
- *                                          plain HTTP; a later assignment replaces the list */
+ *                                          plain HTTP; a later assignment replaces the list
+
+ * [CloudHypervisor] Binary= [cloud-hypervisor]  the same
+ * [Firecracker]     Binary= [firecracker]       the same */
 typedef struct CocoonConfig {
         uint64_t stop_timeout_usec;
         uint64_t kill_grace_usec;
@@ -45,6 +49,8 @@ typedef struct CocoonConfig {
         char *cni_plugin_dir;
         unsigned pull_parallel;
         char **insecure_registries; /* NULL: none */
+        char *cloud_hypervisor_binary;
+        char *firecracker_binary;
         /* What was ignored, one line each ("<file>:<line>: Unknown setting Foo= in [Manager], ignored."):
          * an unknown section (once, not per key in it) or an unknown key of a known section. NULL: none. */
         char **warnings;
@@ -70,5 +76,10 @@ int cocoon_config_defaults(CocoonConfig *ret);
  * file) set it to "<file>: <error>". */
 int cocoon_config_load(const char *path, CocoonConfig *ret, char **ret_error);
 
+/* DefaultBackend= value that picks a backend by what the host has. */
+#define COCOON_BACKEND_AUTO "auto"
+
 /* The binary configured for a backend (hypervisor_table's type name), NULL for a backend without one. */
 const char *cocoon_config_backend_binary(const CocoonConfig *c, const char *backend);
+/* The same, as the field itself: the manager replaces it with the absolute path it resolved. */
+char **cocoon_config_backend_binary_field(CocoonConfig *c, const char *backend);

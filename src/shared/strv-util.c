@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* NULL-terminated string arrays (strv): length, lookup, copy, append; strv_free() is in macro.h. */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "strv-util.h"
 
@@ -125,4 +129,28 @@ char *strv_join(char *const *l, const char *separator) {
                 p = stpcpy(p, *i);
         }
         return s;
+}
+
+int strv_extend_many(char ***l, ...) {
+        va_list ap;
+        int r = 0;
+        va_start(ap, l);
+        for (const char *s = va_arg(ap, const char *); s && r >= 0; s = va_arg(ap, const char *))
+                r = strv_extend(l, s);
+        va_end(ap);
+        return r;
+}
+
+int strv_extendf(char ***l, const char *format, ...) {
+        va_list ap;
+        char *s;
+        va_start(ap, format);
+        int k = vasprintf(&s, format, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        int r = strv_push(l, s);
+        if (r < 0)
+                free(s);
+        return r;
 }

@@ -16,6 +16,10 @@ int strv_copy(char *const *l, char ***ret);
 int strv_extend(char ***l, const char *s);
 /* Appends s itself (ownership moves in on success only). */
 int strv_push(char ***l, char *s);
+/* Appends a copy of every argument up to the terminating NULL. */
+int strv_extend_many(char ***l, ...);
+/* Appends the formatted string. */
+int strv_extendf(char ***l, const char *format, ...) _printf_(2, 3);
 /* Removes every entry equal to s; returns how many. */
 size_t strv_remove(char **l, const char *s);
 /* True if some entry occurs twice. O(n^2): for the short lists in records. */

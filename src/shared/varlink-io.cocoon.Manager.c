@@ -3,9 +3,10 @@
 #include "varlink-interfaces.h"
 
 static const VarlinkField backend_fields[] = {
-        { .name = "name", .type = VARLINK_STRING, .doc = "A backend this build implements: qemu." },
+        { .name = "name", .type = VARLINK_STRING,
+          .doc = "A backend this build implements: qemu, cloud-hypervisor (firecracker when built)." },
         { .name = "available", .type = VARLINK_BOOL,
-          .doc = "Whether the binary the configuration names is an executable file." },
+          .doc = "Whether the binary the configuration names is an executable that answers --version." },
         { .name = "path", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
         { .name = "version", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },
         {},
@@ -24,7 +25,9 @@ static const VarlinkField describe_out[] = {
         { .name = "runtimeDirectory", .type = VARLINK_STRING },
         { .name = "logDirectory", .type = VARLINK_STRING },
         { .name = "backends", .type = VARLINK_NAMED, .named_type = "Backend", .flags = VARLINK_ARRAY },
-        { .name = "defaultBackend", .type = VARLINK_STRING },
+        { .name = "defaultBackend", .type = VARLINK_STRING,
+          .doc = "The backend of a VM created without one: DefaultBackend=, auto resolved (cloud-hypervisor "
+                 "when available, else qemu)." },
         { .name = "accelerator", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
           .doc = "kvm or tcg: what Accel=auto chooses on this host." },
         { .name = "vms", .type = VARLINK_INT, .doc = "Number of VM records." },

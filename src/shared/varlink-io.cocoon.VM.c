@@ -110,7 +110,9 @@ static const VarlinkField create_in[] = {
         { .name = "memory", .type = VARLINK_INT, .flags = VARLINK_NULLABLE, .doc = "Bytes (default 256 MiB)." },
         { .name = "storage", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
           .doc = "Bytes of the writable COW disk when the image has a root filesystem (default 1 GiB)." },
-        { .name = "backend", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE, .doc = "Default: qemu." },
+        { .name = "backend", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "qemu, cloud-hypervisor, …; default: the manager's defaultBackend. One that is not available "
+                 "is NotSupported." },
         { .name = "accel", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
           .doc = "auto, kvm or tcg (QEMU only; default from cocoon.conf)." },
         { .name = "cmdline", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
@@ -242,12 +244,14 @@ static const VarlinkSymbol method_watch = {
 static const VarlinkField debug_out[] = {
         { .name = "unit", .type = VARLINK_STRING },
         { .name = "argv", .type = VARLINK_STRING, .flags = VARLINK_ARRAY },
+        { .name = "apiCalls", .type = VARLINK_STRING, .flags = VARLINK_ARRAY,
+          .doc = "The calls a start makes on the hypervisor's API socket once it runs, in order." },
         {},
 };
 
 static const VarlinkSymbol method_debug = {
         .kind = VARLINK_SYMBOL_METHOD, .name = "Debug", .input = ref_in, .output = debug_out,
-        .doc = "The command line the VM's unit runs (dry run).",
+        .doc = "The command line the VM's unit runs and the API calls of its start (dry run).",
 };
 
 static const VarlinkField no_such_vm_fields[] = {

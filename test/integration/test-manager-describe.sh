@@ -2,7 +2,8 @@
 # test-manager-describe.sh: io.cocoon.Manager.Describe and cocoonctl status: the configured hypervisor's
 # version is probed off the event loop (other calls are answered while `--version` runs) and cached until
 # the binary changes; settings cocoon.conf ignores are shown as warnings; only the backends this build
-# implements are listed, with the binary the configuration names.
+# implements are listed, with the binary the configuration names, available when it answers --version;
+# DefaultBackend=auto is cloud-hypervisor when that is available, else qemu.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -99,7 +100,7 @@ assert_contains "$journal" "50-typo.conf:2: Unknown setting StopTimeOutSec= in [
         "journal at warning priority"
 rm -r /etc/cocoon/cocoon.conf.d
 
-info "only backends this build implements are listed, whatever else is on the manager's PATH"
+info "only backends this build implements are listed, each available only when it answers --version"
 mkdir -p "$dir/bin" /run/systemd/system/cocoon-manager.service.d
 for b in cloud-hypervisor firecracker qemu-system-x86_64; do
         printf '#!/bin/sh\necho "%s v40.0.0"\n' "$b" >"$dir/bin/$b"
@@ -111,17 +112,26 @@ systemctl daemon-reload
 printf '[QEMU]\nBinary=/nonexistent/qemu\n' >/etc/cocoon/cocoon.conf
 restart_manager
 reply=$(varlink_raw_call io.cocoon.Manager.Describe)
-assert_contains "$reply" '"backends":[{"name":"qemu","available":false,"path":"/nonexistent/qemu"}]' \
-        "a missing configured binary, and no other backend"
-assert_not_contains "$reply" "cloud-hypervisor" "Describe"
-assert_not_contains "$reply" "firecracker" "Describe"
+expected='"backends":[{"name":"qemu","available":false,"path":"/nonexistent/qemu"},'
+expected+="{\"name\":\"cloud-hypervisor\",\"available\":true,\"path\":\"$dir/bin/cloud-hypervisor\","
+expected+='"version":"40.0.0"}'
+assert_contains "$reply" "$expected" "a missing configured binary, cloud-hypervisor found in PATH"
+assert_contains "$reply" '"defaultBackend":"cloud-hypervisor"' "DefaultBackend=auto picks cloud-hypervisor"
 assert_contains "$(cocoonctl status)" "qemu               not found" "status"
+info "a binary that does not answer --version is not available; auto falls back to qemu"
+printf '#!/bin/sh\nexit 1\n' >"$dir/bin/cloud-hypervisor"
+printf '[QEMU]\nBinary=qemu-system-x86_64\n' >/etc/cocoon/cocoon.conf
+restart_manager
+reply=$(varlink_raw_call io.cocoon.Manager.Describe)
+expected="{\"name\":\"cloud-hypervisor\",\"available\":false,\"path\":\"$dir/bin/cloud-hypervisor\"}"
+assert_contains "$reply" "$expected" "cloud-hypervisor without a version"
+assert_contains "$reply" '"defaultBackend":"qemu"' "auto without an available cloud-hypervisor"
 info "the configured name is looked up in PATH once, at start"
 printf '[QEMU]\nBinary=qemu-system-x86_64\n' >/etc/cocoon/cocoon.conf
 restart_manager
 found="{\"name\":\"qemu\",\"available\":true,\"path\":\"$dir/bin/qemu-system-x86_64\","
 found+="\"version\":\"40.0.0\"}"
-assert_contains "$(varlink_raw_call io.cocoon.Manager.Describe)" "\"backends\":[$found]" "qemu found in PATH"
+assert_contains "$(varlink_raw_call io.cocoon.Manager.Describe)" "\"backends\":[$found," "qemu found in PATH"
 rm /run/systemd/system/cocoon-manager.service.d/50-test-path.conf
 systemctl daemon-reload
 

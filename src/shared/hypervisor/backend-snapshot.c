@@ -75,8 +75,12 @@ static int copy_memory(BackendWork *w, int dir_fd) {
 static int save(BackendWork *w, int dir_fd) {
         const Hypervisor *h = w->hypervisor;
         const char *run_dir = w->record->run_dir;
-        HypervisorSnapshotDir dir = {.path = w->snapshot_dir, .fd = dir_fd};
-        _cleanup_free_ char *error = NULL;
+        _cleanup_free_ char *error = NULL, *exchange = NULL;
+        if (h->state_by_path && asprintf(&exchange, "%s/%s", w->vm_dir, VMM_STATE_DIR_NAME) < 0)
+                return backend_fail(w, -ENOMEM, "out of memory");
+        HypervisorSnapshotDir dir = {
+                .path = w->snapshot_dir, .fd = dir_fd, .exchange = exchange, .record = w->record,
+        };
 
         int r = h->snapshot(run_dir, &dir, SNAPSHOT_STATE_TIMEOUT_USEC, &error);
         if (r < 0)

@@ -202,6 +202,30 @@ static void start_failure_add_output(BackendWork *w, uint64_t since) {
         w->message = TAKE_PTR(message);
 }
 
+/* <vm_dir>/VMM_STATE_DIR_NAME for a backend with state_by_path, else NULL (*ret untouched: 0). */
+static int exchange_path(BackendWork *w, char **ret) {
+        if (!w->hypervisor->state_by_path)
+                return 0;
+        return asprintf(ret, "%s/%s", w->vm_dir, VMM_STATE_DIR_NAME) < 0 ? -ENOMEM : 0;
+}
+
+/* The directory the hypervisor saves and loads its state in: created empty for each start (a stale state
+ * of an earlier run must not be restored), its own. */
+static int exchange_prepare(BackendWork *w) {
+        _cleanup_free_ char *path = NULL;
+        uid_t uid;
+        gid_t gid;
+        int r = exchange_path(w, &path);
+        if (r < 0 || !path)
+                return r;
+        (void) rm_rf(path);
+        if ((r = hypervisor_user_lookup(&uid, &gid)) < 0)
+                return r;
+        if (mkdir(path, 0700) < 0 || chown(path, uid, gid) < 0)
+                return -errno;
+        return 0;
+}
+
 /* A clone: the guest's state from the snapshot, through the hypervisor's API, before it may run. */
 static int start_load_snapshot(BackendWork *w) {
         _cleanup_close_ int dir_fd = open(w->snapshot_dir, O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -211,11 +235,16 @@ static int start_load_snapshot(BackendWork *w) {
         if (!w->hypervisor->clone)
                 return fail(w, -EOPNOTSUPP, "the %s backend cannot start from a snapshot",
                             w->hypervisor->type);
+        _cleanup_free_ char *exchange = NULL;
+        int r = exchange_path(w, &exchange);
+        if (r < 0)
+                return fail(w, r, "out of memory");
         /* The memory file decides how the state was saved (x-ignore-shared or not). */
-        HypervisorSnapshotDir dir = { .path = w->snapshot_dir, .fd = dir_fd,
-                                      .memory_file = faccessat(dir_fd, SNAPSHOT_MEMORY_FILE, F_OK,
-                                                               AT_SYMLINK_NOFOLLOW) >= 0 };
-        int r = w->hypervisor->clone(w->record->run_dir, &dir, SNAPSHOT_LOAD_TIMEOUT_USEC, &error);
+        HypervisorSnapshotDir dir = {
+                .path = w->snapshot_dir, .fd = dir_fd, .exchange = exchange, .record = w->record,
+                .memory_file = faccessat(dir_fd, SNAPSHOT_MEMORY_FILE, F_OK, AT_SYMLINK_NOFOLLOW) >= 0,
+        };
+        r = w->hypervisor->clone(w->record->run_dir, &dir, SNAPSHOT_LOAD_TIMEOUT_USEC, &error);
         if (r < 0)
                 return fail(w, r, "%s could not load the snapshot: %s", w->hypervisor->type,
                             error ?: strerror(-r));
@@ -315,8 +344,16 @@ static int start_handshake(BackendWork *w, const char *unit) {
         if (r < 0)
                 return fail(w, r, "the hypervisor's API socket did not come up: %m");
 
-        /* The console first, while the guest is still paused (-S). The hypervisor records the output itself
-         * (the spool); the pty is for input and for noticing its end. */
+        /* A clone's state first: some hypervisors (Cloud Hypervisor) have no VM, and no console, before it.
+         * The guest stays paused until resume(). */
+        if (w->snapshot_dir) {
+                r = start_load_snapshot(w);
+                if (r < 0)
+                        return r;
+        }
+
+        /* The console, while the guest is still paused (-S). The hypervisor records the output itself
+         * (the spool), or the relay does; the pty is for input and for noticing its end. */
         _cleanup_free_ char *pty = NULL, *qmp_console_error = NULL;
         r = w->hypervisor->query_console(rec->run_dir, QMP_TIMEOUT_USEC, &pty, &qmp_console_error);
         if (r < 0)
@@ -332,11 +369,6 @@ static int start_handshake(BackendWork *w, const char *unit) {
                 return fail(w, r, "cannot remember the serial console in %s: %m", rec->log_dir);
 
         _cleanup_free_ char *qmp_error = NULL;
-        if (w->snapshot_dir) {
-                r = start_load_snapshot(w);
-                if (r < 0)
-                        return r;
-        }
         r = w->hypervisor->resume(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error);
         if (r < 0)
                 return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
@@ -447,6 +479,8 @@ int backend_start(BackendWork *w) {
                                     HYPERVISOR_USER);
                 return fail(w, r, "cannot give %s to user %s: %m", unowned ?: "?", HYPERVISOR_USER);
         }
+        if ((r = exchange_prepare(w)) < 0)
+                return fail(w, r, "cannot create the hypervisor's state directory in %s: %m", w->vm_dir);
 
         if (w->binary[0] != '/')
                 return fail(w, -ENOENT, "the %s binary %s was not found (see cocoon.conf)", w->hypervisor->type,
@@ -479,7 +513,8 @@ int backend_start(BackendWork *w) {
         if (asprintf(&description, "cocoon VM %s (%s)", rec->vm.name, rec->vm.id) < 0)
                 return fail(w, -ENOMEM, "out of memory");
         spec.description = description;
-        char *stop_argv[] = { w->stop_helper, NULL };
+        /* The helper learns the backend from its argument: it may have a last call to make. */
+        char *stop_argv[] = { w->stop_helper, (char *) w->hypervisor->type, NULL };
         if (w->stop_helper)
                 spec.exec_stop = spec.exec_stop_post = stop_argv; /* post: it removes the RAM file */
 
@@ -653,6 +688,12 @@ int backend_delete(BackendWork *w) {
         _cleanup_free_ char *kept = NULL;
         if (backend_resume_state_path(w, &kept) >= 0 && (r = rm_rf(kept)) < 0)
                 return fail(w, r, "cannot remove %s: %m", kept);
+        _cleanup_free_ char *exchange = NULL;
+        if (asprintf(&exchange, "%s/%s", w->vm_dir, VMM_STATE_DIR_NAME) < 0)
+                return fail(w, -ENOMEM, "out of memory");
+        r = rm_rf(exchange);
+        if (r < 0 && r != -ENOENT)
+                return fail(w, r, "cannot remove %s: %m", exchange);
         /* Disks go; the record file itself is removed by the store on the event loop. */
         for (size_t i = 0; i < rec->vm.n_storage_configs; i++) {
                 const StorageConfig *s = rec->vm.storage_configs + i;

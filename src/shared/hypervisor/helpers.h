@@ -13,6 +13,10 @@
 #define API_SOCKET_NAME "api.sock"
 /* The guest's RAM of a booted VM (tmpfs, like all of the run directory: never written back to a disk). */
 #define MEMORY_FILE_NAME "ram"
+/* In a VM's state directory (<state>/vms/<id>), for backends that take snapshot state by path
+ * (Hypervisor.state_by_path): the one directory of it the hypervisor may write, where it saves and loads
+ * its state. On the same file system as the snapshot store, so files move by rename and link. */
+#define VMM_STATE_DIR_NAME "vmm-state"
 /* The well-known virtio serial of the COW disk of OCI VMs; the guest's init looks for it. */
 #define COW_SERIAL VM_COW_SERIAL
 /* A record still "creating" after this long is a crash remnant that GC may remove. */

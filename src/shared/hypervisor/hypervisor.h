@@ -39,12 +39,26 @@ typedef struct HypervisorSnapshotDir {
          * before the guest runs again. clone() (input): the state was saved so, the RAM is the payload's
          * file that the hypervisor was launched with (memory_private). */
         bool memory_file;
+        /* Backends with state_by_path only (else NULL): the VM's VMM_STATE_DIR_NAME directory, the one its
+         * sandboxed hypervisor can reach, and the record of the VM the state is saved from or loaded into
+         * (a clone's own disks and NICs replace the snapshot's). */
+        const char *exchange;
+        const VMRecord *record;
 } HypervisorSnapshotDir;
 
 typedef struct Hypervisor {
         const char *type;           /* "qemu", … — the record's backend */
         const char *default_binary; /* searched in $PATH unless configured */
         const char *machine;        /* the machine type of every VM (snapshots record it) */
+        bool kvm_only;              /* no emulation: runs with /dev/kvm whatever Accel= says */
+        /* The hypervisor appends the serial console's output to <log_dir>/console.spool itself; without it
+         * the manager's relay logs what the pty shows. */
+        bool console_spool;
+        /* The hypervisor saves and loads its state through paths, not descriptors: its sandbox shows it
+         * <vm_dir>/VMM_STATE_DIR_NAME, which backend_start() creates, and snapshot()/clone() get it. */
+        bool state_by_path;
+        /* The API conversation of a start once the hypervisor runs, one call a string, for Debug. */
+        const char *const *start_calls;
         /* The guest CPU model under accel: state saved on one does not load on another. */
         const char *(*cpu_model)(Accel accel);
         /* The unit's argv (argv[0] = l->binary), sockets under r->run_dir. */
@@ -67,6 +81,10 @@ typedef struct Hypervisor {
          * the new size and tells the guest (blocking; worker threads). NULL: not supported. */
         int (*disk_grown)(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec,
                           char **ret_error);
+        /* A graceful stop whose guest did not power off in time, just before systemd's SIGTERM: end the
+         * VM inside the hypervisor, so that it flushes its disk backends (run by the unit's ExecStop=
+         * helper, cocoon-vm-stop, in the unit's sandbox). NULL: SIGTERM is enough. */
+        int (*final_shutdown)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
         /* Ask the guest to power off, like a power button (blocking; worker threads). */
         int (*request_shutdown)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
         /* The path of the serial console's pty, as the hypervisor reports it (blocking; worker threads). */
@@ -81,3 +99,4 @@ extern const size_t hypervisor_table_size;
 const Hypervisor *hypervisor_find(const char *type);
 
 extern const Hypervisor hypervisor_qemu;
+extern const Hypervisor hypervisor_cloud_hypervisor;

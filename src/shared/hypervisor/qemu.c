@@ -29,36 +29,6 @@ Accel accel_resolve(Accel a) {
 
 #define QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
-static int argv_add(char ***argv, const char *s) {
-        return strv_extend(argv, s);
-}
-
-/* Appends every argument up to the terminating NULL. */
-static int argv_add_many(char ***argv, ...) {
-        va_list ap;
-        int r = 0;
-        va_start(ap, argv);
-        for (const char *s = va_arg(ap, const char *); s && r >= 0; s = va_arg(ap, const char *))
-                r = strv_extend(argv, s);
-        va_end(ap);
-        return r;
-}
-
-static int argv_addf(char ***argv, const char *format, ...) _printf_(2, 3);
-static int argv_addf(char ***argv, const char *format, ...) {
-        va_list ap;
-        char *s;
-        va_start(ap, format);
-        int k = vasprintf(&s, format, ap);
-        va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
-        int r = strv_push(argv, s);
-        if (r < 0)
-                free(s);
-        return r;
-}
-
 static int add_disks(char ***argv, const VMRecord *r) {
         for (size_t i = 0; i < r->vm.n_storage_configs; i++) {
                 const StorageConfig *s = r->vm.storage_configs + i;
@@ -66,15 +36,15 @@ static int add_disks(char ***argv, const VMRecord *r) {
                 /* Commas in paths would split QEMU's option syntax; our paths never have them. */
                 if (strchr(s->path, ','))
                         return -EINVAL;
-                int k = argv_add(argv, "-drive");
+                int k = strv_extend(argv, "-drive");
                 if (k >= 0)
-                        k = argv_addf(argv, "file=%s,format=%s,if=none,id=disk%zu%s%s", s->path,
+                        k = strv_extendf(argv, "file=%s,format=%s,if=none,id=disk%zu%s%s", s->path,
                                       qcow2 ? "qcow2" : "raw", i, s->read_only ? ",readonly=on" : "",
                                       s->read_only ? "" : ",discard=unmap");
                 if (k >= 0)
-                        k = argv_add(argv, "-device");
+                        k = strv_extend(argv, "-device");
                 if (k >= 0)
-                        k = argv_addf(argv, "virtio-blk-device,drive=disk%zu%s%s", i,
+                        k = strv_extendf(argv, "virtio-blk-device,drive=disk%zu%s%s", i,
                                       isempty(s->serial) ? "" : ",serial=", isempty(s->serial) ? "" : s->serial);
                 if (k < 0)
                         return k;
@@ -95,14 +65,14 @@ static int add_nics(char ***argv, const VMRecord *r, const HypervisorLaunch *l) 
                 bool mq = n->num_queues > 2;
                 if (mq)
                         snprintf(queues, sizeof(queues), ",queues=%" PRIu32, n->num_queues / 2);
-                int k = argv_add(argv, "-netdev");
+                int k = strv_extend(argv, "-netdev");
                 if (k >= 0)
-                        k = argv_addf(argv, "tap,id=net%zu,ifname=%s,script=no,downscript=no%s%s", i, n->tap,
+                        k = strv_extendf(argv, "tap,id=net%zu,ifname=%s,script=no,downscript=no%s%s", i, n->tap,
                                       queues, l->vhost_net ? ",vhost=on" : "");
                 if (k >= 0)
-                        k = argv_add(argv, "-device");
+                        k = strv_extend(argv, "-device");
                 if (k >= 0)
-                        k = argv_addf(argv, "virtio-net-device,netdev=net%zu%s%s%s", i, n->mac ? ",mac=" : "",
+                        k = strv_extendf(argv, "virtio-net-device,netdev=net%zu%s%s%s", i, n->mac ? ",mac=" : "",
                                       n->mac ?: "", mq ? ",mq=on" : "");
                 if (k < 0)
                         return k;
@@ -122,14 +92,16 @@ static int add_nics(char ***argv, const VMRecord *r, const HypervisorLaunch *l) 
 #define MEMORY_BACKEND_ID "microvm.ram"
 
 static int add_memory_backend(char ***argv, const VMRecord *r, const HypervisorLaunch *l) {
-        int k = argv_add(argv, "-object");
-        if (k >= 0 && !l->memory_file)
-                return argv_addf(argv, "memory-backend-ram,id=" MEMORY_BACKEND_ID ",size=%" PRIu64 "M",
+        int k = strv_extend(argv, "-object");
+        if (k < 0)
+                return k;
+        if (!l->memory_file)
+                return strv_extendf(argv, "memory-backend-ram,id=" MEMORY_BACKEND_ID ",size=%" PRIu64 "M",
                                  r->vm.config.memory >> 20);
         if (strchr(l->memory_file, ',') || l->memory_file[0] != '/')
                 return -EINVAL;
         if (k >= 0)
-                k = argv_addf(argv, "memory-backend-file,id=" MEMORY_BACKEND_ID
+                k = strv_extendf(argv, "memory-backend-file,id=" MEMORY_BACKEND_ID
                                     ",size=%" PRIu64 "M,mem-path=%s,share=%s",
                               r->vm.config.memory >> 20, l->memory_file, l->memory_private ? "off" : "on");
         return k;
@@ -206,30 +178,30 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
         /* -no-reboot: a guest reboot ends the process, which the manager records as a power-off.
          * -sandbox: QEMU's own seccomp filter on top of the unit's; once the guest runs, QEMU never needs to
          * start a program, change its privileges or scheduling, or call obsolete system calls. */
-        k = argv_add_many(&argv, l->binary, "-name", name, "-M", machine, "-smp", smp, "-m", memory,
+        k = strv_extend_many(&argv, l->binary, "-name", name, "-M", machine, "-smp", smp, "-m", memory,
                           "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                           "-sandbox", QEMU_SANDBOX,
                           "-kernel", r->boot_config->kernel_path, "-append", cmdline, NULL);
         if (k >= 0)
                 k = add_memory_backend(&argv, r, l);
         if (k >= 0 && l->accel == ACCEL_KVM)
-                k = argv_add_many(&argv, "-cpu", "host", NULL);
+                k = strv_extend_many(&argv, "-cpu", "host", NULL);
         if (k >= 0 && !isempty(r->boot_config->initrd_path))
-                k = argv_add_many(&argv, "-initrd", r->boot_config->initrd_path, NULL);
+                k = strv_extend_many(&argv, "-initrd", r->boot_config->initrd_path, NULL);
         if (k >= 0)
                 k = add_disks(&argv, r);
         if (k >= 0)
                 k = add_nics(&argv, r, l);
         if (k >= 0)
-                k = argv_add_many(&argv, "-chardev", chardev, "-serial", "chardev:console", "-qmp", qmp, NULL);
+                k = strv_extend_many(&argv, "-chardev", chardev, "-serial", "chardev:console", "-qmp", qmp, NULL);
         /* A generation ID of its own for every QEMU process: a guest resumed from a snapshot (a clone, a
          * restore) sees it change and reseeds its random pool instead of repeating its source's numbers. */
         if (k >= 0)
-                k = argv_add_many(&argv, "-device", "vmgenid,guid=auto", NULL);
+                k = strv_extend_many(&argv, "-device", "vmgenid,guid=auto", NULL);
         if (k >= 0 && l->start_paused)
-                k = argv_add_many(&argv, "-S", NULL);
+                k = strv_extend_many(&argv, "-S", NULL);
         if (k >= 0 && l->incoming)
-                k = argv_add_many(&argv, "-incoming", "defer", NULL);
+                k = strv_extend_many(&argv, "-incoming", "defer", NULL);
         if (k < 0)
                 return k;
         *ret_argv = TAKE_PTR(argv);
@@ -475,10 +447,16 @@ static const char *qemu_cpu_model(Accel accel) {
         return accel == ACCEL_KVM ? "host" : "qemu64";
 }
 
+static const char *const qemu_start_calls[] = {
+        "qmp_capabilities", "query-chardev (the console pty)", "query-status", "cont (when paused)", NULL,
+};
+
 const Hypervisor hypervisor_qemu = {
         .type = "qemu",
         .default_binary = "qemu-system-x86_64",
         .machine = "microvm",
+        .console_spool = true,
+        .start_calls = qemu_start_calls,
         .cpu_model = qemu_cpu_model,
         .build_argv = qemu_build_argv,
         .resume = qemu_resume,

@@ -11,6 +11,8 @@
 
 #include "console.h"
 #include "fd-util.h"
+#include "helpers.h"
+#include "hypervisor.h"
 #include "network-tap.h"
 #include "sandbox.h"
 #include "strv-util.h"
@@ -120,6 +122,14 @@ static int sandbox_fill(const VMRecord *rec, const char *vm_dir, Accel accel, Un
                 const StorageConfig *s = rec->vm.storage_configs + i;
                 r = add_unique(s->read_only ? &sb->bind_read_only_paths : &sb->bind_paths, s->path);
                 if (r < 0)
+                        return r;
+        }
+        const Hypervisor *h = hypervisor_find(rec->vm.backend);
+        if (h && h->state_by_path) {
+                _cleanup_free_ char *exchange = NULL;
+                if (asprintf(&exchange, "%s/%s", vm_dir, VMM_STATE_DIR_NAME) < 0)
+                        return -ENOMEM;
+                if ((r = add_unique(&sb->bind_paths, exchange)) < 0)
                         return r;
         }
         if (rec->boot_config) {
