@@ -20,7 +20,7 @@ leftovers() { # leftovers ID: what a VM left on disk or in systemd
 
 info "import the test guest as an image"
 cocoonctl image import guest --kernel "$KERNEL" --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" >/dev/null
-cocoonctl image list | grep -q '^guest ' || fail "image not listed"
+cocoonctl image list --no-headers | awk '{print $2}' | grep -qx guest || fail "image not listed"
 
 info "create: placeholder, COW disk, state created"
 id=$(cocoonctl vm create guest --name demo --memory 256M --storage 64M)
