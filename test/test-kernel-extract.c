@@ -128,7 +128,8 @@ static void roundtrip(CompressFunc compress, KernelCompression expected, size_t 
         assert_int_equal(offset, PAYLOAD_START);
         assert_int_equal(length, k + 4);
 
-        char in_path[] = "/tmp/test-kernel-extract-in-XXXXXX", out_path[] = "/tmp/test-kernel-extract-out-XXXXXX";
+        char in_path[] = "/tmp/test-kernel-extract-in-XXXXXX",
+             out_path[] = "/tmp/test-kernel-extract-out-XXXXXX";
         _cleanup_close_ int in = write_temp(image, size, in_path);
         _cleanup_close_ int out = mkostemp(out_path, O_CLOEXEC);
         assert_true(out >= 0);
@@ -177,7 +178,7 @@ static void test_compression_strings(void **state) {
 }
 
 static void test_hostile_headers(void **state) {
-        uint8_t payload[64] = { 'B', 'Z', 'h', '9' };
+        uint8_t payload[64] = {'B', 'Z', 'h', '9'};
         size_t size, offset, length;
         KernelCompression c;
         _cleanup_free_ uint8_t *image = make_bzimage(payload, sizeof(payload), 0, &size);
@@ -207,7 +208,8 @@ static void test_payload_not_elf(void **state) {
         memcpy(data, "MZ\0\0", 4); /* a PE file, say */
         size_t k = compress_zstd(data, n, packed, 2 * n), size;
         _cleanup_free_ uint8_t *image = make_bzimage(packed, k, (uint32_t) n, &size);
-        char in_path[] = "/tmp/test-kernel-extract-in-XXXXXX", out_path[] = "/tmp/test-kernel-extract-out-XXXXXX";
+        char in_path[] = "/tmp/test-kernel-extract-in-XXXXXX",
+             out_path[] = "/tmp/test-kernel-extract-out-XXXXXX";
         _cleanup_close_ int in = write_temp(image, size, in_path);
         _cleanup_close_ int out = mkostemp(out_path, O_CLOEXEC);
         assert_int_equal(kernel_extract_vmlinux_fd(in, out), -EBADMSG);
@@ -259,8 +261,8 @@ static void test_ensure_caches(void **state) {
 
 /* The kernel package test/guest/build.sh downloads, in its cache: the bzImage out of it, or NULL. */
 static char *find_debian_kernel(const char *tmpdir) {
-        const char *candidates[] = { getenv("COCOON_GUEST_CACHE"), "guest/cache", "../guest/cache",
-                                     "build/guest/cache" };
+        const char *candidates[] = {getenv("COCOON_GUEST_CACHE"), "guest/cache", "../guest/cache",
+                                    "build/guest/cache"};
         for (size_t i = 0; i < ELEMENTSOF(candidates); i++) {
                 _cleanup_free_ char *pattern = NULL, *cmd = NULL, *out = NULL;
                 glob_t g = {};
@@ -271,8 +273,10 @@ static char *find_debian_kernel(const char *tmpdir) {
                         continue;
                 }
                 assert_true(asprintf(&out, "%s/vmlinuz", tmpdir) > 0);
-                assert_true(asprintf(&cmd, "dpkg-deb --fsys-tarfile '%s' | tar -xO --wildcards './boot/vmlinuz-*' "
-                                     "> '%s'", g.gl_pathv[0], out) > 0);
+                assert_true(asprintf(&cmd,
+                                     "dpkg-deb --fsys-tarfile '%s' | tar -xO --wildcards './boot/vmlinuz-*' "
+                                     "> '%s'",
+                                     g.gl_pathv[0], out) > 0);
                 globfree(&g);
                 if (system(cmd) == 0)
                         return TAKE_PTR(out);
@@ -286,7 +290,8 @@ static void test_debian_kernel(void **state) {
         _cleanup_free_ char *bzimage = find_debian_kernel(dir), *vmlinux = NULL, *data = NULL;
         if (!bzimage) {
                 (void) rm_rf(dir);
-                print_message("no linux-image .deb in the test guest's cache (test/guest/build.sh): skipped\n");
+                print_message(
+                        "no linux-image .deb in the test guest's cache (test/guest/build.sh): skipped\n");
                 skip();
         }
         size_t size, offset, length;
@@ -342,10 +347,14 @@ static void test_debian_kernel(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_compression_strings), cmocka_unit_test(test_gzip),
-                cmocka_unit_test(test_xz),                  cmocka_unit_test(test_zstd),
-                cmocka_unit_test(test_lz4),                 cmocka_unit_test(test_hostile_headers),
-                cmocka_unit_test(test_payload_not_elf),     cmocka_unit_test(test_ensure_caches),
+                cmocka_unit_test(test_compression_strings),
+                cmocka_unit_test(test_gzip),
+                cmocka_unit_test(test_xz),
+                cmocka_unit_test(test_zstd),
+                cmocka_unit_test(test_lz4),
+                cmocka_unit_test(test_hostile_headers),
+                cmocka_unit_test(test_payload_not_elf),
+                cmocka_unit_test(test_ensure_caches),
                 cmocka_unit_test(test_debian_kernel),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -241,6 +241,11 @@ static int manager_new(Manager **ret) {
                 m->config.qemu_binary = qemu;
         } else
                 log_warning("QEMU binary %s not found; VMs cannot start.", m->config.qemu_binary);
+        char *firecracker = NULL;
+        if (find_executable(m->config.firecracker_binary, &firecracker) >= 0) {
+                free(m->config.firecracker_binary);
+                m->config.firecracker_binary = firecracker;
+        }
 
         r = sd_event_default(&m->event);
         if (r < 0)

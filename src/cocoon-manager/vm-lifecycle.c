@@ -282,6 +282,19 @@ static int create_check(Manager *m, Varlink *link, const CreateRequest *req, con
                         return -ENOMEM;
                 return varlink_error(link, VM_ERROR_NAME_IN_USE, p);
         }
+        const char *backend_binary =
+                req->backend ? cocoon_config_backend_binary(&m->config, req->backend) : NULL;
+        if (req->backend && hypervisor_find(req->backend) && (!backend_binary || backend_binary[0] != '/')) {
+                /* The manager resolved the binary at start: a name still relative was not found. */
+                _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+                snprintf(message, sizeof(message),
+                         "backend '%s' is not available on this host: its binary %s was not found "
+                         "(cocoon.conf)",
+                         req->backend, backend_binary ?: "?");
+                if (!p || json_add_string(p, "message", message) < 0)
+                        return -ENOMEM;
+                return varlink_error(link, VM_ERROR_NOT_SUPPORTED, p);
+        }
         if (req->backend && !hypervisor_find(req->backend)) {
                 _cleanup_(json_object_putp) json_object *p = json_object_new_object();
                 snprintf(message, sizeof(message), "backend '%s' is not available on this host (qemu is)", req->backend);

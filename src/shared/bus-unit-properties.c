@@ -229,8 +229,14 @@ int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec) {
                 r = append_string_property(m, "StandardErrorFileToAppend", spec->stdout_path);
         /* Said, not left to DefaultStandardOutput= of the host: the hypervisor's output is read back from
          * the journal when a start fails. stderr inherits it. */
-        if (r >= 0 && !spec->stdout_path)
+        if (r >= 0 && !spec->stdout_path && spec->console_output_path)
+                r = append_string_property(m, "StandardOutputFileToAppend", spec->console_output_path);
+        if (r >= 0 && !spec->stdout_path && spec->console_output_path)
+                r = append_string_property(m, "StandardError", "journal");
+        if (r >= 0 && !spec->stdout_path && !spec->console_output_path)
                 r = append_string_property(m, "StandardOutput", "journal");
+        if (r >= 0 && spec->stdin_fd > 0)
+                r = sd_bus_message_append(m, "(sv)", "StandardInputFileDescriptor", "h", spec->stdin_fd);
         if (r >= 0 && spec->environment && spec->environment[0])
                 r = append_strv_property(m, "Environment", spec->environment);
         if (r >= 0 && spec->network_namespace_path)
@@ -280,6 +286,7 @@ static bool unit_sandbox_is_valid(const UnitSandbox *sb) {
 bool unit_spec_is_valid(const UnitSpec *spec) {
         return spec && spec->argv && spec->argv[0] && spec->argv[0][0] == '/' &&
                (!spec->stdout_path || spec->stdout_path[0] == '/') &&
+               (!spec->console_output_path || spec->console_output_path[0] == '/') &&
                (!spec->working_directory || spec->working_directory[0] == '/') &&
                (!spec->network_namespace_path || spec->network_namespace_path[0] == '/') &&
                (!spec->exec_stop || (spec->exec_stop[0] && spec->exec_stop[0][0] == '/')) &&

@@ -37,6 +37,10 @@ typedef struct UnitSpec {
         char **exec_stop;
         const char *working_directory;      /* NULL: "/" */
         const char *stdout_path;            /* absolute; appended to, also takes stderr; NULL: journal */
+        /* A serial console on stdio (Firecracker): stdout appended to this file (absolute), stderr to the
+         * journal; stdin from stdin_fd when > 0 (StandardInputFileDescriptor=). NULL: not used. */
+        const char *console_output_path;
+        int stdin_fd;
         uint64_t timeout_stop_usec;         /* SIGTERM -> SIGKILL grace; 0: systemd's default */
         char **environment;                 /* "KEY=value", may be NULL */
         const char *network_namespace_path; /* e.g. /run/netns/<name>, may be NULL */

@@ -141,6 +141,7 @@ static const ConfigItem config_items[] = {
         { "Manager", "ConsoleLogMaxBytes", config_parse_size, FIELD(console_log_max_bytes) },
         { "QEMU", "Accel", config_parse_accel, FIELD(qemu_accel) },
         { "QEMU", "Binary", config_parse_binary, FIELD(qemu_binary) },
+        { "Firecracker", "Binary", config_parse_binary, FIELD(firecracker_binary) },
 #undef FIELD
 };
 
@@ -163,6 +164,7 @@ void cocoon_config_done(CocoonConfig *c) {
                 return;
         c->default_backend = mfree(c->default_backend);
         c->qemu_binary = mfree(c->qemu_binary);
+        c->firecracker_binary = mfree(c->firecracker_binary);
         c->warnings = strv_free(c->warnings);
 }
 
@@ -188,7 +190,8 @@ int cocoon_config_defaults(CocoonConfig *ret) {
 
         c.default_backend = strdup("qemu");
         c.qemu_binary = strdup("qemu-system-x86_64");
-        if (!c.default_backend || !c.qemu_binary)
+        c.firecracker_binary = strdup("firecracker");
+        if (!c.default_backend || !c.qemu_binary || !c.firecracker_binary)
                 return -ENOMEM;
 
         *ret = c;
@@ -462,5 +465,7 @@ int cocoon_config_load(const char *path, CocoonConfig *ret, char **ret_error) {
 const char *cocoon_config_backend_binary(const CocoonConfig *c, const char *backend) {
         if (backend && strcmp(backend, "qemu") == 0)
                 return c->qemu_binary;
+        if (backend && strcmp(backend, "firecracker") == 0)
+                return c->firecracker_binary;
         return NULL;
 }

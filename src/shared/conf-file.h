@@ -25,7 +25,8 @@ Accel accel_from_string(const char *s);
  *                   DefaultBackend= [qemu] a backend this build implements: qemu is the only one
  *                   ConsoleLogMaxBytes= [1M] size cap of a VM's console.log (a size: 512K, 1M, 1048576; > 0)
  * [QEMU]            Accel= [auto]          auto | kvm | tcg
- *                   Binary= [qemu-system-x86_64] a name looked up in $PATH or an absolute path */
+ *                   Binary= [qemu-system-x86_64] a name looked up in $PATH or an absolute path
+ * [Firecracker]     Binary= [firecracker]       the same */
 typedef struct CocoonConfig {
         uint64_t stop_timeout_usec;
         uint64_t kill_grace_usec;
@@ -34,6 +35,7 @@ typedef struct CocoonConfig {
         uint64_t console_log_max_bytes;
         Accel qemu_accel;
         char *qemu_binary;
+        char *firecracker_binary;
         /* What was ignored, one line each ("<file>:<line>: Unknown setting Foo= in [Manager], ignored."):
          * an unknown section (once, not per key in it) or an unknown key of a known section. NULL: none. */
         char **warnings;

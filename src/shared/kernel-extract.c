@@ -61,10 +61,10 @@ static const struct {
         const uint8_t magic[6];
         size_t size;
 } magic_table[] = {
-        { KERNEL_COMPRESSION_GZIP, { 0x1f, 0x8b }, 2 },
-        { KERNEL_COMPRESSION_XZ, { 0xfd, '7', 'z', 'X', 'Z', 0x00 }, 6 },
-        { KERNEL_COMPRESSION_ZSTD, { 0x28, 0xb5, 0x2f, 0xfd }, 4 },
-        { KERNEL_COMPRESSION_LZ4, { 0x02, 0x21, 0x4c, 0x18 }, 4 },
+        {KERNEL_COMPRESSION_GZIP, {0x1f, 0x8b}, 2},
+        {KERNEL_COMPRESSION_XZ, {0xfd, '7', 'z', 'X', 'Z', 0x00}, 6},
+        {KERNEL_COMPRESSION_ZSTD, {0x28, 0xb5, 0x2f, 0xfd}, 4},
+        {KERNEL_COMPRESSION_LZ4, {0x02, 0x21, 0x4c, 0x18}, 4},
 };
 
 int kernel_bzimage_payload(const uint8_t *data, size_t size, size_t *ret_offset, size_t *ret_length,
@@ -78,7 +78,8 @@ int kernel_bzimage_payload(const uint8_t *data, size_t size, size_t *ret_offset,
         /* The protected-mode code, which payload_offset counts from, follows the real-mode sectors. */
         size_t setup_sects = data[BOOT_SETUP_SECTS_OFFSET] ?: 4;
         size_t start = (setup_sects + 1) * 512;
-        size_t offset = le32(data + BOOT_PAYLOAD_OFFSET_OFFSET), length = le32(data + BOOT_PAYLOAD_LENGTH_OFFSET);
+        size_t offset = le32(data + BOOT_PAYLOAD_OFFSET_OFFSET),
+               length = le32(data + BOOT_PAYLOAD_LENGTH_OFFSET);
         if (start > size || offset > size - start || length > size - start - offset || length < 8)
                 return -EBADMSG;
         offset += start;
@@ -100,7 +101,7 @@ typedef struct Sink {
 } Sink;
 
 static int sink_write(Sink *s, const void *p, size_t n) {
-        static const uint8_t elf_magic[4] = { 0x7f, 'E', 'L', 'F' };
+        static const uint8_t elf_magic[4] = {0x7f, 'E', 'L', 'F'};
         if (n == 0)
                 return 0;
         if (n > VMLINUX_MAX - s->written)
@@ -171,7 +172,7 @@ static int extract_xz(const uint8_t *in, size_t size, Sink *s) {
 static int extract_zstd(const uint8_t *in, size_t size, Sink *s) {
         _cleanup_free_ uint8_t *out = malloc(CHUNK_SIZE);
         ZSTD_DCtx *z = ZSTD_createDCtx();
-        ZSTD_inBuffer ib = { in, size, 0 };
+        ZSTD_inBuffer ib = {in, size, 0};
         size_t k = 1;
         int r = 0;
         if (!out || !z) {
@@ -180,7 +181,7 @@ static int extract_zstd(const uint8_t *in, size_t size, Sink *s) {
         }
         /* One frame: it ends where ZSTD_decompressStream() says 0; trailing bytes are not read. */
         while (r >= 0 && k != 0) {
-                ZSTD_outBuffer ob = { out, CHUNK_SIZE, 0 };
+                ZSTD_outBuffer ob = {out, CHUNK_SIZE, 0};
                 k = ZSTD_decompressStream(z, &ob, &ib);
                 if (ZSTD_isError(k)) {
                         r = -EBADMSG;
@@ -271,7 +272,7 @@ int kernel_extract_vmlinux_fd(int in_fd, int out_fd) {
         r = kernel_bzimage_payload(data, size, &offset, &length, &c);
         if (r < 0)
                 return r;
-        Sink s = { .fd = out_fd };
+        Sink s = {.fd = out_fd};
         r = extract_table[c](data + offset, length, &s);
         if (r < 0)
                 return r;

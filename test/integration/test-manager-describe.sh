@@ -111,17 +111,17 @@ systemctl daemon-reload
 printf '[QEMU]\nBinary=/nonexistent/qemu\n' >/etc/cocoon/cocoon.conf
 restart_manager
 reply=$(varlink_raw_call io.cocoon.Manager.Describe)
-assert_contains "$reply" '"backends":[{"name":"qemu","available":false,"path":"/nonexistent/qemu"}]' \
-        "a missing configured binary, and no other backend"
+fc="{\"name\":\"firecracker\",\"available\":true,\"path\":\"$dir/bin/firecracker\",\"version\":\"40.0.0\"}"
+assert_contains "$reply" "\"backends\":[{\"name\":\"qemu\",\"available\":false,\"path\":\"/nonexistent/qemu\"},$fc]" \
+        "a missing configured binary, and Firecracker found in PATH"
 assert_not_contains "$reply" "cloud-hypervisor" "Describe"
-assert_not_contains "$reply" "firecracker" "Describe"
 assert_contains "$(cocoonctl status)" "qemu               not found" "status"
 info "the configured name is looked up in PATH once, at start"
 printf '[QEMU]\nBinary=qemu-system-x86_64\n' >/etc/cocoon/cocoon.conf
 restart_manager
 found="{\"name\":\"qemu\",\"available\":true,\"path\":\"$dir/bin/qemu-system-x86_64\","
 found+="\"version\":\"40.0.0\"}"
-assert_contains "$(varlink_raw_call io.cocoon.Manager.Describe)" "\"backends\":[$found]" "qemu found in PATH"
+assert_contains "$(varlink_raw_call io.cocoon.Manager.Describe)" "\"backends\":[$found,$fc]" "qemu found in PATH"
 rm /run/systemd/system/cocoon-manager.service.d/50-test-path.conf
 systemctl daemon-reload
 

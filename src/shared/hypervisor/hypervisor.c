@@ -5,6 +5,7 @@
 
 const Hypervisor *const hypervisor_table[] = {
         &hypervisor_qemu,
+        &hypervisor_firecracker,
 };
 const size_t hypervisor_table_size = ELEMENTSOF(hypervisor_table);
 

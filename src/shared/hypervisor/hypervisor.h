@@ -33,10 +33,21 @@ typedef struct Hypervisor {
         const char *type;           /* "qemu", … — the record's backend */
         const char *default_binary; /* searched in $PATH unless configured */
         const char *machine;        /* the machine type of every VM (snapshots record it) */
+        /* The guest's serial console is the hypervisor's stdin and stdout (Firecracker): the unit's stdout
+         * is appended to the console spool, its stdin is a FIFO in the run directory (console.h), instead
+         * of a pty the hypervisor opens (query_console). */
+        bool serial_on_stdio;
+        /* Boots only an uncompressed ELF kernel: a bzImage is extracted first (kernel-extract.h). */
+        bool elf_kernel;
         /* The guest CPU model under accel: state saved on one does not load on another. */
         const char *(*cpu_model)(Accel accel);
         /* The unit's argv (argv[0] = l->binary), sockets under r->run_dir. */
         int (*build_argv)(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv);
+        /* The API socket answers, nothing runs yet: hand over the VM's configuration, for backends
+         * configured by API calls rather than by argv (blocking; worker threads). Not called before clone().
+         * NULL: none. */
+        int (*configure)(const VMRecord *r, const HypervisorLaunch *l, uint64_t timeout_usec,
+                         char **ret_error);
         /* The API socket answers: make the guest run (blocking; worker threads). */
         int (*resume)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
         /* Stop the guest's vCPUs, for a consistent snapshot (blocking; worker threads). */
@@ -70,3 +81,4 @@ extern const size_t hypervisor_table_size;
 const Hypervisor *hypervisor_find(const char *type);
 
 extern const Hypervisor hypervisor_qemu;
+extern const Hypervisor hypervisor_firecracker;
