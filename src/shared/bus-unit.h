@@ -21,6 +21,7 @@ typedef struct UnitSandbox {
         char **hidden_paths;         /* TemporaryFileSystem=<path>:ro */
         char **bind_paths;           /* BindPaths=, read-write, each at its own path */
         char **bind_read_only_paths; /* BindReadOnlyPaths= */
+        char **bind_redirects;       /* BindPaths=, read-write, pairs: the file, then the path it shows at */
         char **device_allow;         /* DeviceAllow=<dev> rw; none: PrivateDevices=yes */
         bool allow_write_execute;    /* no MemoryDenyWriteExecute=: a JIT (QEMU's TCG) needs W+X pages */
         bool host_network;           /* no PrivateNetwork=: bridge-mode TAPs are in the manager's netns */

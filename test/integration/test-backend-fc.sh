@@ -87,6 +87,50 @@ out=$( (sleep 1; printf 'after-restart\n'; sleep 3) | cocoonctl vm console fc1 -
 assert_contains "$out" "COCOON-INPUT after-restart" "console output after the restart"
 wait_for 10 grep -q 'COCOON-INPUT after-restart' "/var/log/cocoon/vms/$id/console.log"
 
+info "snapshot: pause, /snapshot/create (Full), resume; the source counts on"
+src_ino=$(stat -c %i "/var/lib/cocoon/vms/$id/cow.raw")
+: >"/run/cocoon/vms/$id/fake-firecracker.requests"
+cocoonctl snapshot save fc1 --name fcsnap >/dev/null
+expected="PATCH /vm
+PUT /snapshot/create
+GET /
+PATCH /vm"
+assert_eq "$expected" "$(requests)" "API calls of a snapshot"
+assert_contains "$(request_body /snapshot/create)" '"snapshot_type": "Full"' "snapshot type"
+snapdir=$(ls -d /var/lib/cocoon/snapshots/*/)
+saved=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tick"])' "$snapdir/vmstate")
+[ -f "$snapdir/mem" ] || fail "no memory file in the snapshot"
+n=$(ticks)
+wait_for 10 more_ticks_than "$n"
+
+info "clone: /snapshot/load, the counter resumes from the snapshot's tick, disks redirected in its namespace"
+expect_error() { # expect_error ERROR-NAME COMMAND...
+        local rc=0 err
+        err=$("${@:2}" 2>&1 >/dev/null) || rc=$?
+        assert_ne 0 "$rc" "exit code of $*"
+        assert_contains "$err" "$1" "error of $*"
+}
+expect_error InvalidConfiguration cocoonctl vm clone fcsnap --name fc3 --cpu 4
+cocoonctl vm clone fcsnap --name fc2 >/dev/null
+id2=$(vm_field fc2 id)
+assert_eq running "$(vm_state fc2)" "state of the clone"
+expected="PUT /snapshot/load
+GET /
+PATCH /vm"
+assert_eq "$expected" "$(awk '{ print $1, $2 }' "/run/cocoon/vms/$id2/fake-firecracker.requests")" \
+        "API calls of a clone"
+wait_for 15 grep -q COCOON-TICK "/var/log/cocoon/vms/$id2/console.log"
+assert_eq "COCOON-TICK $((saved + 1))" "$(grep -m 1 COCOON-TICK "/var/log/cocoon/vms/$id2/console.log")" \
+        "the clone's first tick"
+assert_not_contains "$(cat "/var/log/cocoon/vms/$id2/console.log")" "COCOON-GUEST-READY" "the clone's console"
+assert_contains "$(unit_property "cocoon-vm@$id2.service" BindPaths)" \
+        "/var/lib/cocoon/vms/$id2/cow.raw:/var/lib/cocoon/vms/$id/cow.raw" "the clone's disk redirection"
+assert_eq "$src_ino" "$(stat -c %i "/var/lib/cocoon/vms/$id/cow.raw")" "the source's disk (not renamed)"
+[ ! -L "/var/lib/cocoon/vms/$id/cow.raw" ] || fail "the source's disk became a symlink"
+assert_eq running "$(vm_state fc1)" "the source after the clone"
+cocoonctl vm rm --force fc2 >/dev/null
+cocoonctl snapshot rm fcsnap >/dev/null
+
 info "graceful stop: SendCtrlAltDel, the guest powers off, the fake exits"
 cocoonctl vm stop fc1 >/dev/null
 assert_eq stopped "$(vm_state fc1)" "state after stop"

@@ -23,10 +23,12 @@
 #include "fd-util.h"
 #include "fs-util.h"
 #include "helpers.h"
+#include "json-util.h"
 #include "kernel-extract.h"
 #include "log.h"
 #include "network-tap.h"
 #include "sandbox.h"
+#include "snapshot-store.h"
 #include "strv-util.h"
 #include "time-util.h"
 #include "unit-journal.h"
@@ -284,11 +286,49 @@ static int start_console_pty(BackendWork *w) {
         return 0;
 }
 
+/* A clone whose hypervisor reopens the disks at the paths its saved state recorded: each writable disk of
+ * the clone is bound over the source's path of the same disk (the snapshot's record says which), in the
+ * unit's mount namespace: the source VM's files are neither renamed nor replaced (cocoon-behavior.md 9.14). */
+static int sandbox_add_clone_redirects(BackendWork *w, UnitSandbox *sb) {
+        const VMRecord *rec = w->record;
+        _cleanup_(snapshot_freep) Snapshot *snap = NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+        int r;
+
+        if (!w->snapshot_dir || !w->hypervisor->state_has_disk_paths)
+                return 0;
+        _cleanup_close_ int dir_fd = open(w->snapshot_dir, O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dir_fd < 0)
+                return -errno;
+        if ((r = read_full_file_at(dir_fd, SNAPSHOT_RECORD_FILE, 4U * 1024U * 1024U, &text, &size)) < 0 ||
+            (r = json_parse(text, size, &o)) < 0 || (r = snapshot_from_json(o, &snap, NULL)) < 0)
+                return r;
+        const VMRecord *src = snap->vm;
+        if (!src || src->vm.n_storage_configs != rec->vm.n_storage_configs)
+                return -EBADMSG;
+        for (size_t i = 0; i < rec->vm.n_storage_configs; i++) {
+                const StorageConfig *mine = rec->vm.storage_configs + i, *theirs = src->vm.storage_configs + i;
+                if (mine->read_only || streq(mine->path, theirs->path))
+                        continue;
+                if (theirs->read_only || !theirs->path || theirs->path[0] != '/')
+                        return -EBADMSG;
+                if ((r = strv_extend(&sb->bind_redirects, mine->path)) < 0 ||
+                    (r = strv_extend(&sb->bind_redirects, theirs->path)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* The hypervisor's own output (stdout and stderr) goes to the journal under its unit, systemd's default:
  * `journalctl -u cocoon-vm@<id>` shows it, and a failed start quotes it (start_failure_add_output()). */
 static int build_unit_spec(BackendWork *w, char **argv, UnitSandbox *sandbox, UnitSpec *spec) {
         const VMRecord *rec = w->record;
         int r = hypervisor_sandbox_build(rec, w->vm_dir, w->accel, sandbox);
+        if (r < 0)
+                return r;
+        r = sandbox_add_clone_redirects(w, sandbox);
         if (r < 0)
                 return r;
         *spec = (UnitSpec){

@@ -356,6 +356,7 @@ const Hypervisor hypervisor_firecracker = {
         .machine = "firecracker",
         .serial_on_stdio = true,
         .elf_kernel = true,
+        .state_has_disk_paths = true,
         .cpu_model = firecracker_cpu_model,
         .build_argv = firecracker_build_argv,
         .configure = firecracker_configure,

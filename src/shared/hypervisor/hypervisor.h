@@ -39,6 +39,10 @@ typedef struct Hypervisor {
         bool serial_on_stdio;
         /* Boots only an uncompressed ELF kernel: a bzImage is extracted first (kernel-extract.h). */
         bool elf_kernel;
+        /* Its saved state names the source's disk paths and a clone reopens those (Firecracker): the
+         * clone's unit sees its own disks bound at the source's paths (backend.c), in its mount namespace
+         * only; the source's files are never touched. */
+        bool state_has_disk_paths;
         /* The guest CPU model under accel: state saved on one does not load on another. */
         const char *(*cpu_model)(Accel accel);
         /* The unit's argv (argv[0] = l->binary), sockets under r->run_dir. */
