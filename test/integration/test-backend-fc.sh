@@ -163,6 +163,23 @@ assert_eq error "$(vm_state fc1)" "state after the failed start"
 [ ! -e "/run/cocoon/vms/$id/api.sock" ] || fail "api.sock left behind"
 [ ! -e "/run/cocoon/vms/$id/console.in" ] || fail "console FIFO left behind"
 
+info "a bzImage kernel: Firecracker gets the ELF vmlinux extracted next to the kernel blob"
+deb=$(ls "$COCOON_BUILD_DIR"/guest/cache/linux-image-*_amd64.deb | head -n 1)
+dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards './boot/vmlinuz-*' >/tmp/vmlinuz
+cocoonctl image import bz --kernel /tmp/vmlinuz --initrd "$INITRD" --rootfs "$ROOTFS" --cmdline "$CMDLINE" >/dev/null
+id3=$(cocoonctl vm create bz --name fcbz --backend firecracker --storage 0)
+cocoonctl vm start fcbz >/dev/null
+kernel=$(id=$id3 request_body /boot-source | python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel_image_path"])')
+case $kernel in
+/var/lib/cocoon/images/blobs/*.vmlinux) ;;
+*) fail "Firecracker was given $kernel, not the vmlinux next to the kernel blob" ;;
+esac
+[ -f "${kernel%.vmlinux}" ] || fail "no kernel blob next to $kernel"
+assert_eq "7f454c46" "$(head -c 4 "$kernel" | od -An -tx1 | tr -d ' \n')" "the cached vmlinux is ELF"
+assert_eq "4d5a" "$(od -An -tx1 -N2 /tmp/vmlinuz | tr -d ' \n')" "the imported kernel is a bzImage (MZ)"
+wait_for 20 grep -q COCOON-GUEST-READY "/var/log/cocoon/vms/$id3/console.log"
+cocoonctl vm rm --force fcbz >/dev/null
+
 info "delete: nothing left"
 cocoonctl vm rm fc1 >/dev/null
 [ -z "$(ls -d /var/lib/cocoon/vms/"$id" /run/cocoon/vms/"$id" /var/log/cocoon/vms/"$id" 2>/dev/null)" ] ||
