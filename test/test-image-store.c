@@ -573,9 +573,15 @@ static void test_remove_copy_of_pinned_image(void **state) {
         assert_int_equal(strv_length(removed), 0);
         assert_true(blob_exists(f, k_hex, IMAGE_BLOB_KERNEL));
 
-        /* The VM is gone, then "g": the last references go, and so do the blobs. */
+        /* The VM is gone, then "g": the last references go, and so do the blobs, with the kernel's
+         * extracted vmlinux (Firecracker's). */
+        _cleanup_free_ char *kernel = NULL, *vmlinux = NULL;
+        assert_int_equal(image_blob_path(f->store, k_hex, IMAGE_BLOB_KERNEL, &kernel), 0);
+        assert_true(asprintf(&vmlinux, "%s.vmlinux", kernel) > 0);
+        assert_int_equal(write_file_atomic_at(AT_FDCWD, vmlinux, "\177ELF", 4, 0644), 0);
         assert_int_equal(image_store_remove(f->store, "g", NULL), 0);
         assert_false(blob_exists(f, k_hex, IMAGE_BLOB_KERNEL));
+        assert_int_equal(access(vmlinux, F_OK), -1);
         assert_false(blob_exists(f, i_hex, IMAGE_BLOB_INITRD));
 }
 
@@ -590,8 +596,19 @@ static void test_gc_blobs_keeps_referenced(void **state) {
         assert_true(asprintf(&stray, "%s/%s.initrd", f->blobs_dir, img->files[IMAGE_BLOB_KERNEL].blob) > 0);
         assert_int_equal(write_file_atomic_at(AT_FDCWD, stray, "K", 1, 0444), 0);
 
+        /* A vmlinux whose kernel blob is gone goes too; the one of a kernel that stays, stays. */
+        _cleanup_free_ char *orphan = NULL, *kept = NULL;
+        assert_true(asprintf(&orphan, "%s/%s.kernel.vmlinux", f->blobs_dir,
+                             "0000000000000000000000000000000000000000000000000000000000000000") > 0);
+        assert_int_equal(write_file_atomic_at(AT_FDCWD, orphan, "\177ELF", 4, 0644), 0);
+        assert_true(asprintf(&kept, "%s/%s.kernel.vmlinux", f->blobs_dir, img->files[IMAGE_BLOB_KERNEL].blob) > 0);
+        assert_int_equal(write_file_atomic_at(AT_FDCWD, kept, "\177ELF", 4, 0644), 0);
+
         assert_int_equal(image_store_gc_blobs(f->store, NULL, &removed), 0);
         assert_int_equal(strv_length(removed), 1);
+        assert_int_equal(access(orphan, F_OK), -1);
+        assert_int_equal(access(kept, F_OK), 0);
+        assert_int_equal(unlink(kept), 0);
         assert_true(blob_exists(f, img->files[IMAGE_BLOB_KERNEL].blob, IMAGE_BLOB_KERNEL));
         assert_int_equal(access(stray, F_OK), -1);
         blobs = list_dir(f->blobs_dir);

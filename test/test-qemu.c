@@ -267,7 +267,9 @@ static void test_argv_nics(void **state) {
 static void test_hypervisor_table(void **state) {
         assert_ptr_equal(hypervisor_find("qemu"), &hypervisor_qemu);
         assert_string_equal(hypervisor_qemu.default_binary, "qemu-system-x86_64");
-        assert_null(hypervisor_find("firecracker"));
+        assert_ptr_equal(hypervisor_find("firecracker"), &hypervisor_firecracker);
+        assert_ptr_equal(hypervisor_find("cloud-hypervisor"), &hypervisor_cloud_hypervisor);
+        assert_null(hypervisor_find("xen"));
         /* The one list: every entry is found by its type, with a binary to look for. */
         assert_true(hypervisor_table_size >= 1);
         for (size_t i = 0; i < hypervisor_table_size; i++) {

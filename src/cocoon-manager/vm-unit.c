@@ -152,9 +152,9 @@ static void on_unit_change(const UnitStateChange *change, void *userdata) {
         vm_unit_handle_change(userdata, change);
 }
 
-/* A running VM's console after a manager restart: the pty its start remembered. */
+/* A running VM's console after a manager restart: the pty its start remembered, or its input FIFO. */
 static void console_reconnect(Manager *m, const VMRecord *record) {
-        int fd = console_pty_reopen(record->log_dir);
+        int fd = console_reopen(record->log_dir, record->run_dir);
         if (fd < 0) {
                 log_vm_warning(record->vm.id, "Cannot reattach the console of VM %s: %s", record->vm.id,
                                strerror(-fd));

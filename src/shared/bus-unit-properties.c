@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "bus-unit-internal.h"
+#include "strv-util.h"
 
 static int append_string_property(sd_bus_message *m, const char *name, const char *value) {
         return sd_bus_message_append(m, "(sv)", name, "s", value);
@@ -93,6 +94,19 @@ static int append_bind_paths(sd_bus_message *m, const char *name, char **paths) 
                 r = sd_bus_message_open_container(m, 'a', "(ssbt)");
         for (char **p = paths; r >= 0 && p && *p; p++)
                 r = sd_bus_message_append(m, "(ssbt)", *p, *p, 0, (uint64_t) 0);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r < 0 ? r : close_property(m);
+}
+
+/* a(ssbt): BindPaths= of pairs, each source shown at its destination (a second BindPaths= adds to the
+ * first). */
+static int append_bind_redirects(sd_bus_message *m, char **pairs) {
+        int r = open_property(m, "BindPaths", "a(ssbt)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(ssbt)");
+        for (char **p = pairs; r >= 0 && p && p[0] && p[1]; p += 2)
+                r = sd_bus_message_append(m, "(ssbt)", p[0], p[1], 0, (uint64_t) 0);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         return r < 0 ? r : close_property(m);
@@ -195,6 +209,8 @@ static int append_sandbox_properties(sd_bus_message *m, const UnitSpec *spec) {
                 r = append_bind_paths(m, "BindPaths", sb->bind_paths);
         if (r >= 0)
                 r = append_bind_paths(m, "BindReadOnlyPaths", sb->bind_read_only_paths);
+        if (r >= 0 && sb->bind_redirects)
+                r = append_bind_redirects(m, sb->bind_redirects);
         if (r >= 0)
                 r = append_path_pairs(m, "DeviceAllow", sb->device_allow, "rw");
         return r;
@@ -230,8 +246,14 @@ int bus_append_unit_properties(sd_bus_message *m, const UnitSpec *spec) {
                 r = append_string_property(m, "StandardErrorFileToAppend", spec->stdout_path);
         /* Said, not left to DefaultStandardOutput= of the host: the hypervisor's output is read back from
          * the journal when a start fails. stderr inherits it. */
-        if (r >= 0 && !spec->stdout_path)
+        if (r >= 0 && !spec->stdout_path && spec->console_output_path)
+                r = append_string_property(m, "StandardOutputFileToAppend", spec->console_output_path);
+        if (r >= 0 && !spec->stdout_path && spec->console_output_path)
+                r = append_string_property(m, "StandardError", "journal");
+        if (r >= 0 && !spec->stdout_path && !spec->console_output_path)
                 r = append_string_property(m, "StandardOutput", "journal");
+        if (r >= 0 && spec->stdin_fd > 0)
+                r = sd_bus_message_append(m, "(sv)", "StandardInputFileDescriptor", "h", spec->stdin_fd);
         if (r >= 0 && spec->environment && spec->environment[0])
                 r = append_strv_property(m, "Environment", spec->environment);
         if (r >= 0 && spec->network_namespace_path)
@@ -277,12 +299,14 @@ static bool unit_sandbox_is_valid(const UnitSandbox *sb) {
                 if ((*d)[0] != '/' && strncmp(*d, "char-", 5) != 0 && strncmp(*d, "block-", 6) != 0)
                         return false;
         return (!sb->user || sb->user[0] != '\0') && strv_paths_absolute(sb->hidden_paths) &&
-               strv_paths_absolute(sb->bind_paths) && strv_paths_absolute(sb->bind_read_only_paths);
+               strv_paths_absolute(sb->bind_paths) && strv_paths_absolute(sb->bind_read_only_paths) &&
+               strv_paths_absolute(sb->bind_redirects) && strv_length(sb->bind_redirects) % 2 == 0;
 }
 
 bool unit_spec_is_valid(const UnitSpec *spec) {
         return spec && spec->argv && spec->argv[0] && spec->argv[0][0] == '/' &&
                (!spec->stdout_path || spec->stdout_path[0] == '/') &&
+               (!spec->console_output_path || spec->console_output_path[0] == '/') &&
                (!spec->working_directory || spec->working_directory[0] == '/') &&
                (!spec->network_namespace_path || spec->network_namespace_path[0] == '/') &&
                (!spec->exec_stop || (spec->exec_stop[0] && spec->exec_stop[0][0] == '/')) &&

@@ -21,6 +21,7 @@ typedef struct UnitSandbox {
         char **hidden_paths;         /* TemporaryFileSystem=<path>:ro */
         char **bind_paths;           /* BindPaths=, read-write, each at its own path */
         char **bind_read_only_paths; /* BindReadOnlyPaths= */
+        char **bind_redirects;       /* BindPaths=, read-write, pairs: the file, then the path it shows at */
         char **device_allow;         /* DeviceAllow=<dev> rw; none: PrivateDevices=yes */
         bool allow_write_execute;    /* no MemoryDenyWriteExecute=: a JIT (QEMU's TCG) needs W+X pages */
         bool host_network;           /* no PrivateNetwork=: bridge-mode TAPs are in the manager's netns */
@@ -40,6 +41,10 @@ typedef struct UnitSpec {
         char **exec_stop_post;
         const char *working_directory;      /* NULL: "/" */
         const char *stdout_path;            /* absolute; appended to, also takes stderr; NULL: journal */
+        /* A serial console on stdio (Firecracker): stdout appended to this file (absolute), stderr to the
+         * journal; stdin from stdin_fd when > 0 (StandardInputFileDescriptor=). NULL: not used. */
+        const char *console_output_path;
+        int stdin_fd;
         uint64_t timeout_stop_usec;         /* SIGTERM -> SIGKILL grace; 0: systemd's default */
         char **environment;                 /* "KEY=value", may be NULL */
         const char *network_namespace_path; /* e.g. /run/netns/<name>, may be NULL */

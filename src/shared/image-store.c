@@ -8,6 +8,7 @@
 #include "fs-util.h"
 #include "image-store-internal.h"
 #include "json-util.h"
+#include "kernel-extract.h"
 #include "log.h"
 #include "oci-reference.h"
 #include "strv-util.h"
@@ -414,6 +415,10 @@ int image_store_remove_blob_if_unused(ImageStore *s, const char *hex, ImageBlobK
         else
                 r = 1;
         pthread_mutex_unlock(&s->pending_lock);
+        /* A kernel's extracted vmlinux (kernel-extract.h) goes with it. */
+        _cleanup_free_ char *vmlinux = NULL;
+        if (r > 0 && asprintf(&vmlinux, "%s" KERNEL_VMLINUX_SUFFIX, name) >= 0)
+                (void) unlinkat(s->blobs_fd, vmlinux, 0);
         return r;
 }
 
@@ -509,6 +514,20 @@ int image_store_referenced_blobs(ImageStore *s, char ***ret) {
         return 0;
 }
 
+/* A vmlinux whose kernel blob is gone (removed before it, by a crash in between). */
+static void gc_orphan_vmlinux(ImageStore *s, const char *name) {
+        size_t n = strlen(name), k = strlen(KERNEL_VMLINUX_SUFFIX);
+        char hex[IMAGE_BLOB_HEX_LEN + 1];
+        ImageBlobKind kind;
+        if (n <= k || !streq(name + n - k, KERNEL_VMLINUX_SUFFIX))
+                return;
+        _cleanup_free_ char *base = strndup(name, n - k);
+        if (!base || image_blob_parse_file_name(base, hex, &kind) < 0)
+                return;
+        if (faccessat(s->blobs_fd, base, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+                (void) unlinkat(s->blobs_fd, name, 0);
+}
+
 int image_store_gc_blobs(ImageStore *s, const char *const *pinned_blob_ids, char ***ret_removed) {
         _cleanup_strv_free_ char **removed = NULL;
         _cleanup_(closedirp) DIR *d = NULL;
@@ -523,8 +542,10 @@ int image_store_gc_blobs(ImageStore *s, const char *const *pinned_blob_ids, char
                 ImageBlobKind kind;
 
                 /* Temporary files may belong to a running import; image_store_open() reaps stale ones. */
-                if (image_blob_parse_file_name(de->d_name, hex, &kind) < 0)
+                if (image_blob_parse_file_name(de->d_name, hex, &kind) < 0) {
+                        gc_orphan_vmlinux(s, de->d_name);
                         continue;
+                }
                 r = image_store_remove_blob_if_unused(s, hex, kind, pinned_blob_ids);
                 if (r < 0)
                         return r;

@@ -24,6 +24,8 @@
 #include "fd-util.h"
 #include "fs-util.h"
 #include "helpers.h"
+#include "json-util.h"
+#include "kernel-extract.h"
 #include "log.h"
 #include "network-tap.h"
 #include "sandbox.h"
@@ -44,7 +46,7 @@ extern char **environ;
 #define SNAPSHOT_LOAD_TIMEOUT_USEC (30 * 60 * USEC_PER_SEC)
 
 static const char *const runtime_files[] = {
-        API_SOCKET_NAME, STOP_TIMEOUT_FILE_NAME, MEMORY_FILE_NAME, NULL
+        API_SOCKET_NAME, STOP_TIMEOUT_FILE_NAME, MEMORY_FILE_NAME, CONSOLE_INPUT_FIFO_NAME, NULL,
 };
 
 void backend_work_free(BackendWork *w) {
@@ -274,6 +276,12 @@ static int memory_file_prepare(BackendWork *w, char **ret_path, bool *ret_privat
         struct statvfs sv;
 
         *ret_private = w->snapshot_dir != NULL;
+        /* File-backed guest RAM is QEMU's (memory-backend-file); the others keep their own. */
+        if (w->hypervisor != &hypervisor_qemu) {
+                *ret_path = NULL;
+                *ret_private = false;
+                return 0;
+        }
         if (w->snapshot_dir) {
                 if (asprintf(&path, "%s/" SNAPSHOT_MEMORY_FILE, w->snapshot_dir) < 0)
                         return fail(w, -ENOMEM, "out of memory");
@@ -330,12 +338,14 @@ static int memory_file_prepare(BackendWork *w, char **ret_path, bool *ret_privat
         return 0;
 }
 
-/* The unit runs; wait for QEMU's sockets, take the console, resume the guest. */
-static int start_handshake(BackendWork *w, const char *unit) {
+static int start_console_pty(BackendWork *w);
+
+/* The unit runs; wait for the hypervisor's API socket, load a clone's state or configure (backends configured
+ * by API), take the console, resume the guest. */
+static int start_handshake(BackendWork *w, const HypervisorLaunch *launch) {
         const VMRecord *rec = w->record;
-        _cleanup_free_ char *api = NULL, *console = NULL;
-        if (asprintf(&api, "%s/%s", rec->run_dir, API_SOCKET_NAME) < 0 ||
-            asprintf(&console, "%s/%s", rec->log_dir, CONSOLE_SPOOL_NAME) < 0)
+        _cleanup_free_ char *api = NULL;
+        if (asprintf(&api, "%s/%s", rec->run_dir, API_SOCKET_NAME) < 0)
                 return -ENOMEM;
 
         int r = wait_for_socket(api, (pid_t) w->main_pid, HYPERVISOR_SOCKET_TIMEOUT_USEC);
@@ -344,16 +354,41 @@ static int start_handshake(BackendWork *w, const char *unit) {
         if (r < 0)
                 return fail(w, r, "the hypervisor's API socket did not come up: %m");
 
-        /* A clone's state first: some hypervisors (Cloud Hypervisor) have no VM, and no console, before it.
-         * The guest stays paused until resume(). */
+        /* A clone's state first: some hypervisors (Cloud Hypervisor) have no VM, and no console, before it;
+         * backends configured over their API (Firecracker) get their configuration. The guest stays paused
+         * until resume(). */
+        _cleanup_free_ char *qmp_error = NULL;
         if (w->snapshot_dir) {
                 r = start_load_snapshot(w);
                 if (r < 0)
                         return r;
+        } else if (w->hypervisor->configure) {
+                r = w->hypervisor->configure(rec, launch, QMP_TIMEOUT_USEC, &qmp_error);
+                if (r < 0)
+                        return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
         }
 
-        /* The console, while the guest is still paused (-S). The hypervisor records the output itself
-         * (the spool), or the relay does; the pty is for input and for noticing its end. */
+        /* A console on stdio was taken before the unit started (start_console_fifo()). */
+        if (!w->hypervisor->serial_on_stdio) {
+                r = start_console_pty(w);
+                if (r < 0)
+                        return r;
+        }
+
+        r = w->hypervisor->resume(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error);
+        if (r < 0)
+                return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
+        return 0;
+}
+
+/* The hypervisor's pty: found through its API, while the guest is still paused (-S). The hypervisor
+ * records the output itself (the spool), or the relay does; the pty is for input and for noticing its end. */
+static int start_console_pty(BackendWork *w) {
+        const VMRecord *rec = w->record;
+        _cleanup_free_ char *console = NULL;
+        int r;
+        if (asprintf(&console, "%s/%s", rec->log_dir, CONSOLE_SPOOL_NAME) < 0)
+                return -ENOMEM;
         _cleanup_free_ char *pty = NULL, *qmp_console_error = NULL;
         r = w->hypervisor->query_console(rec->run_dir, QMP_TIMEOUT_USEC, &pty, &qmp_console_error);
         if (r < 0)
@@ -367,11 +402,41 @@ static int start_handshake(BackendWork *w, const char *unit) {
         r = console_pty_remember(rec->log_dir, pty);
         if (r < 0)
                 return fail(w, r, "cannot remember the serial console in %s: %m", rec->log_dir);
+        return 0;
+}
 
-        _cleanup_free_ char *qmp_error = NULL;
-        r = w->hypervisor->resume(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error);
-        if (r < 0)
-                return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
+/* A clone whose hypervisor reopens the disks at the paths its saved state recorded: each writable disk of
+ * the clone is bound over the source's path of the same disk (the snapshot's record says which), in the
+ * unit's mount namespace: the source VM's files are neither renamed nor replaced (cocoon-behavior.md 9.14). */
+static int sandbox_add_clone_redirects(BackendWork *w, UnitSandbox *sb) {
+        const VMRecord *rec = w->record;
+        _cleanup_(snapshot_freep) Snapshot *snap = NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+        int r;
+
+        if (!w->snapshot_dir || !w->hypervisor->state_has_disk_paths)
+                return 0;
+        _cleanup_close_ int dir_fd = open(w->snapshot_dir, O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dir_fd < 0)
+                return -errno;
+        if ((r = read_full_file_at(dir_fd, SNAPSHOT_RECORD_FILE, 4U * 1024U * 1024U, &text, &size)) < 0 ||
+            (r = json_parse(text, size, &o)) < 0 || (r = snapshot_from_json(o, &snap, NULL)) < 0)
+                return r;
+        const VMRecord *src = snap->vm;
+        if (!src || src->vm.n_storage_configs != rec->vm.n_storage_configs)
+                return -EBADMSG;
+        for (size_t i = 0; i < rec->vm.n_storage_configs; i++) {
+                const StorageConfig *mine = rec->vm.storage_configs + i, *theirs = src->vm.storage_configs + i;
+                if (mine->read_only || streq(mine->path, theirs->path))
+                        continue;
+                if (theirs->read_only || !theirs->path || theirs->path[0] != '/')
+                        return -EBADMSG;
+                if ((r = strv_extend(&sb->bind_redirects, mine->path)) < 0 ||
+                    (r = strv_extend(&sb->bind_redirects, theirs->path)) < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -380,6 +445,9 @@ static int start_handshake(BackendWork *w, const char *unit) {
 static int build_unit_spec(BackendWork *w, char **argv, UnitSandbox *sandbox, UnitSpec *spec) {
         const VMRecord *rec = w->record;
         int r = hypervisor_sandbox_build(rec, w->vm_dir, w->accel, sandbox);
+        if (r < 0)
+                return r;
+        r = sandbox_add_clone_redirects(w, sandbox);
         if (r < 0)
                 return r;
         *spec = (UnitSpec){
@@ -444,6 +512,47 @@ int backend_release_nics(BackendWork *w) {
         return ret;
 }
 
+/* The hypervisor's user, who owns the run directory (hypervisor_sandbox_own_files()). */
+static uid_t sandbox_uid(const VMRecord *rec) {
+        struct stat st;
+        return stat(rec->run_dir, &st) < 0 ? (uid_t) -1 : st.st_uid;
+}
+
+/* A hypervisor that boots only ELF kernels gets the vmlinux of the record's bzImage, extracted once next
+ * to it; the private copy of the record points there (the sandbox then shows that file). */
+static int start_elf_kernel(BackendWork *w) {
+        BootConfig *b = w->record->boot_config;
+        char *vmlinux = NULL;
+        if (!w->hypervisor->elf_kernel || !b || isempty(b->kernel_path))
+                return 0;
+        int r = kernel_ensure_vmlinux(b->kernel_path, &vmlinux);
+        if (r < 0) {
+                w->failure = BACKEND_FAILURE_IMAGE;
+                return fail(w, r, "cannot extract an ELF kernel from %s: %m", b->kernel_path);
+        }
+        free(b->kernel_path);
+        b->kernel_path = vmlinux;
+        return 0;
+}
+
+/* A serial console on the hypervisor's stdio: output appended to the spool by systemd's stdout, input from
+ * a FIFO whose read end the hypervisor's stdin holds. */
+static int start_console_fifo(BackendWork *w, char **ret_output, int *ret_input) {
+        const VMRecord *rec = w->record;
+        uid_t uid;
+        gid_t gid;
+        int r = hypervisor_user_lookup(&uid, &gid);
+        if (r < 0)
+                return fail(w, r, "cannot find user %s: %m", HYPERVISOR_USER);
+        if (asprintf(ret_output, "%s/%s", rec->log_dir, CONSOLE_SPOOL_NAME) < 0)
+                return fail(w, -ENOMEM, "out of memory");
+        int fd = console_fifo_create(rec->run_dir, uid, gid);
+        if (fd < 0)
+                return fail(w, fd, "cannot create the console's input in %s: %m", rec->run_dir);
+        *ret_input = fd;
+        return 0;
+}
+
 int backend_start(BackendWork *w) {
         const VMRecord *rec = w->record;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -487,7 +596,7 @@ int backend_start(BackendWork *w) {
                             w->binary);
         _cleanup_free_ char *memory_file = NULL;
         bool memory_private = false;
-        if ((r = memory_file_prepare(w, &memory_file, &memory_private)) < 0)
+        if ((r = memory_file_prepare(w, &memory_file, &memory_private)) < 0 || (r = start_elf_kernel(w)) < 0)
                 return r;
         HypervisorLaunch launch = {
                 .binary = w->binary,
@@ -510,6 +619,14 @@ int backend_start(BackendWork *w) {
         /* A snapshot's memory file is the one file of the snapshot store the clone's hypervisor sees. */
         if (memory_private && memory_file && (r = strv_extend(&sandbox.bind_paths, memory_file)) < 0)
                 return fail(w, r, "cannot confine the hypervisor: %m");
+        _cleanup_free_ char *console_output = NULL;
+        _cleanup_close_ int console_input = -EBADF;
+        if (w->hypervisor->serial_on_stdio) {
+                if ((r = start_console_fifo(w, &console_output, &console_input)) < 0)
+                        return r;
+                spec.console_output_path = console_output;
+                spec.stdin_fd = console_input;
+        }
         if (asprintf(&description, "cocoon VM %s (%s)", rec->vm.name, rec->vm.id) < 0)
                 return fail(w, -ENOMEM, "out of memory");
         spec.description = description;
@@ -528,6 +645,15 @@ int backend_start(BackendWork *w) {
                 return fail(w, r, "systemd could not start %s: %s", rec->unit, unit_error ?: strerror(-r));
         }
 
+        /* systemd holds the hypervisor's stdin now; ours, a reader, would keep the FIFO open after it. */
+        console_input = safe_close(console_input);
+        if (w->hypervisor->serial_on_stdio) {
+                w->console_fd = console_fifo_open(rec->run_dir, sandbox_uid(rec));
+                if (w->console_fd < 0)
+                        log_debug_errno(w->console_fd, "Cannot open the console input of %s: %m",
+                                        rec->vm.id);
+        }
+
         UnitRuntime rt = {};
         r = unit_get_runtime(bus, rec->unit, &rt);
         w->main_pid = r >= 0 ? rt.main_pid : 0;
@@ -536,7 +662,7 @@ int backend_start(BackendWork *w) {
         if (w->main_pid == 0)
                 r = fail(w, -ESRCH, HYPERVISOR_EXITED_MESSAGE);
         else
-                r = start_handshake(w, rec->unit);
+                r = start_handshake(w, &launch);
         if (r < 0) {
                 /* Whichever step noticed it, a hypervisor that died gives the one message that says so. */
                 if (r != -ESRCH &&

@@ -90,3 +90,55 @@ int console_pty_reopen(const char *log_dir) {
                 return -EBADFD;
         return console_pty_open(target, st.st_uid);
 }
+
+int console_fifo_create(const char *run_dir, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+
+        if (!run_dir || asprintf(&path, "%s/" CONSOLE_INPUT_FIFO_NAME, run_dir) < 0)
+                return -ENOMEM;
+        if (unlink(path) < 0 && errno != ENOENT)
+                return negative_errno();
+        if (mkfifo(path, 0600) < 0)
+                return negative_errno();
+        /* O_RDWR never blocks on a FIFO (Linux): there is a reader and a writer, ourselves. */
+        _cleanup_close_ int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISFIFO(st.st_mode))
+                return -EBADFD;
+        if (fchown(fd, uid, gid) < 0)
+                return negative_errno();
+        return TAKE_FD(fd);
+}
+
+int console_fifo_open(const char *run_dir, uid_t owner_uid) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+
+        if (!run_dir || asprintf(&path, "%s/" CONSOLE_INPUT_FIFO_NAME, run_dir) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISFIFO(st.st_mode) || st.st_uid != owner_uid)
+                return -EPERM;
+        return TAKE_FD(fd);
+}
+
+int console_reopen(const char *log_dir, const char *run_dir) {
+        _cleanup_free_ char *spool = NULL;
+        struct stat st;
+
+        int fd = console_pty_reopen(log_dir);
+        if (fd != -ENOENT)
+                return fd;
+        /* No pty: the FIFO's owner must be the spool's, the hypervisor's user. */
+        if (asprintf(&spool, "%s/" CONSOLE_SPOOL_NAME, log_dir) < 0)
+                return -ENOMEM;
+        if (lstat(spool, &st) < 0)
+                return negative_errno();
+        return console_fifo_open(run_dir, st.st_uid);
+}

@@ -6,6 +6,7 @@
 const Hypervisor *const hypervisor_table[] = {
         &hypervisor_qemu,
         &hypervisor_cloud_hypervisor,
+        &hypervisor_firecracker,
 };
 const size_t hypervisor_table_size = ELEMENTSOF(hypervisor_table);
 

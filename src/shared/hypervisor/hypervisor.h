@@ -59,10 +59,25 @@ typedef struct Hypervisor {
         bool state_by_path;
         /* The API conversation of a start once the hypervisor runs, one call a string, for Debug. */
         const char *const *start_calls;
+        /* The guest's serial console is the hypervisor's stdin and stdout (Firecracker): the unit's stdout
+         * is appended to the console spool, its stdin is a FIFO in the run directory (console.h), instead
+         * of a pty the hypervisor opens (query_console). */
+        bool serial_on_stdio;
+        /* Boots only an uncompressed ELF kernel: a bzImage is extracted first (kernel-extract.h). */
+        bool elf_kernel;
+        /* Its saved state names the source's disk paths and a clone reopens those (Firecracker): the
+         * clone's unit sees its own disks bound at the source's paths (backend.c), in its mount namespace
+         * only; the source's files are never touched. */
+        bool state_has_disk_paths;
         /* The guest CPU model under accel: state saved on one does not load on another. */
         const char *(*cpu_model)(Accel accel);
         /* The unit's argv (argv[0] = l->binary), sockets under r->run_dir. */
         int (*build_argv)(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv);
+        /* The API socket answers, nothing runs yet: hand over the VM's configuration, for backends
+         * configured by API calls rather than by argv (blocking; worker threads). Not called before clone().
+         * NULL: none. */
+        int (*configure)(const VMRecord *r, const HypervisorLaunch *l, uint64_t timeout_usec,
+                         char **ret_error);
         /* The API socket answers: make the guest run (blocking; worker threads). */
         int (*resume)(const char *run_dir, uint64_t timeout_usec, char **ret_error);
         /* Stop the guest's vCPUs, for a consistent snapshot (blocking; worker threads). */
@@ -100,3 +115,4 @@ const Hypervisor *hypervisor_find(const char *type);
 
 extern const Hypervisor hypervisor_qemu;
 extern const Hypervisor hypervisor_cloud_hypervisor;
+extern const Hypervisor hypervisor_firecracker;

@@ -23,6 +23,7 @@ void hypervisor_sandbox_done(UnitSandbox *sb) {
         strv_free(sb->hidden_paths);
         strv_free(sb->bind_paths);
         strv_free(sb->bind_read_only_paths);
+        strv_free(sb->bind_redirects);
         strv_free(sb->device_allow);
         *sb = (UnitSandbox) {};
 }
