@@ -168,6 +168,11 @@ int vl_method_vm_restore(Varlink *link, json_object *parameters, VarlinkMethodFl
         }
         Snapshot *s = snapshot_store_get(m->snapshots, cs->id);
 
+        /* Restore is built and tested on QEMU only so far. */
+        if (!streq_ptr(vm->vm.backend, "qemu"))
+                return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
+                                      "VM %s runs on %s: only QEMU VMs can be restored yet", vm->vm.name,
+                                      vm->vm.backend ?: "?");
         /* Two hypervisors run the VM for a moment, and a TAP has room for one. */
         if (vm->vm.n_network_configs > 0)
                 return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,

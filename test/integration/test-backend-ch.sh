@@ -179,6 +179,11 @@ saved=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["fake_counter"])
 [ "$saved" -ge 3 ] || fail "the saved counter is $saved"
 assert_eq "" "$(ls "/var/lib/cocoon/vms/$id/vmm-state")" "the exchange directory after the snapshot"
 
+info "VM.Restore of a Cloud Hypervisor VM: NotSupported (restore is QEMU's so far), the VM untouched"
+out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"ch1","snapshot":"warm"}')
+assert_contains "$out" '"error":"io.cocoon.VM.NotSupported"' "restore of a CH VM"
+assert_eq running "$(vm_state ch1)" "the CH VM after a refused restore"
+
 info "clone: only --api-socket, vm.restore of the rewritten config, the counter goes on from the snapshot"
 cid=$(cocoonctl vm clone warm --name ch2)
 assert_eq running "$(vm_state ch2)" "state of the clone"

@@ -442,10 +442,24 @@ static int sandbox_add_clone_redirects(BackendWork *w, UnitSandbox *sb) {
 
 /* The hypervisor's own output (stdout and stderr) goes to the journal under its unit, systemd's default:
  * `journalctl -u cocoon-vm@<id>` shows it, and a failed start quotes it (start_failure_add_output()). */
+/* Whether the unit's PrivateTmp= or ProtectHome= hides path from the hypervisor. */
+static bool path_hidden_by_sandbox(const char *path) {
+        static const char *const hidden[] = { "/tmp/", "/var/tmp/", "/home/", "/root/", "/run/user/" };
+        for (size_t i = 0; path && i < ELEMENTSOF(hidden); i++)
+                if (strncmp(path, hidden[i], strlen(hidden[i])) == 0)
+                        return true;
+        return false;
+}
+
 static int build_unit_spec(BackendWork *w, char **argv, UnitSandbox *sandbox, UnitSpec *spec) {
         const VMRecord *rec = w->record;
         int r = hypervisor_sandbox_build(rec, w->vm_dir, w->accel, sandbox);
         if (r < 0)
+                return r;
+        /* A hypervisor binary configured where the sandbox hides (a build tree in /var/tmp or a home) is shown
+         * to it, read-only, at its own path: systemd must still find it to execute it. */
+        if (path_hidden_by_sandbox(w->binary) && !strv_contains(sandbox->bind_read_only_paths, w->binary) &&
+            (r = strv_extend(&sandbox->bind_read_only_paths, w->binary)) < 0)
                 return r;
         r = sandbox_add_clone_redirects(w, sandbox);
         if (r < 0)

@@ -355,6 +355,7 @@ const Hypervisor hypervisor_firecracker = {
         .default_binary = "firecracker",
         .machine = "firecracker",
         .serial_on_stdio = true,
+        .console_spool = true, /* systemd appends its stdout to the spool */
         .elf_kernel = true,
         .state_has_disk_paths = true,
         .cpu_model = firecracker_cpu_model,
