@@ -54,7 +54,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_check(c.console_log_max_bytes > 0);
         fuzz_check(c.qemu_accel >= 0 && c.qemu_accel < _ACCEL_MAX);
         fuzz_check(c.default_backend && c.qemu_binary);
-        fuzz_check(cocoon_config_backend_binary(&c, c.default_backend));
+        /* DefaultBackend= is auto (resolved when the manager starts) or a backend this build has. */
+        fuzz_check(streq(c.default_backend, "auto") || cocoon_config_backend_binary(&c, c.default_backend));
+        fuzz_check(c.cni_config_dir && c.cni_plugin_dir);
+        fuzz_check(c.pull_parallel >= 1 && c.pull_parallel <= COCOON_CONFIG_PULL_PARALLEL_MAX);
         for (char **w = c.warnings; w && *w; w++)
                 fuzz_check(strncmp(*w, path, strlen(path)) == 0);
         return 0;
