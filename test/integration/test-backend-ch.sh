@@ -29,9 +29,13 @@ restart_manager() {
 }
 restart_manager
 # What the running fakes fail (test/fake-vmm/cloud-hypervisor): empty, or the name of an API call.
-: >"$dir/fail"
-chmod 0644 "$dir/fail"
-systemctl set-environment FAKE_CH_CONTROL="$dir/fail"
+# In the sandbox's own /run: the VM unit's PrivateTmp= and ProtectHome= hide a build tree in /var/tmp or a
+# home from the fake, which must read this file.
+ctl=/run/cocoon-test-ch
+mkdir -p -m 0755 "$ctl"
+: >"$ctl/fail"
+chmod 0644 "$ctl/fail"
+systemctl set-environment FAKE_CH_CONTROL="$ctl/fail"
 
 vm_field() { # vm_field REF FIELD
         cocoonctl vm inspect "$1" |
@@ -126,9 +130,9 @@ assert_contains "$(cat "/var/log/cocoon/vms/$id/console.log")" "cocoon-fake-ch: 
 
 info "a guest that ignores the power button: after the timeout vm.shutdown (disks flushed), then SIGTERM"
 cocoonctl vm start ch1 >/dev/null
-echo deaf-guest >"$dir/fail"
+echo deaf-guest >"$ctl/fail"
 cocoonctl vm stop ch1 --timeout 2 >/dev/null
-: >"$dir/fail"
+: >"$ctl/fail"
 assert_eq stopped "$(vm_state ch1)" "state after the stop of a deaf guest"
 assert_eq "PUT /api/v1/vm.power-button 204
 PUT /api/v1/vm.shutdown 204" "$(requests "$id" | tail -n 2)" "the last API calls of that stop"
@@ -201,10 +205,10 @@ cocoonctl vm rm --force ch2 >/dev/null
 assert_eq "" "$(leftovers "$cid")" "leftovers of the clone"
 
 info "vm.restore answering 500: the clone fails with HypervisorFailed, nothing of it stays"
-echo vm.restore >"$dir/fail"
+echo vm.restore >"$ctl/fail"
 rc=0
 err=$(cocoonctl vm clone warm --name ch3 2>&1 >/dev/null) || rc=$?
-: >"$dir/fail"
+: >"$ctl/fail"
 assert_ne 0 "$rc" "exit code of the failing clone"
 assert_contains "$err" "HypervisorFailed" "error of the failing clone"
 assert_contains "$err" "injected failure of vm.restore" "the fake's words in the error"
@@ -214,11 +218,11 @@ units=$(systemctl list-units --no-legend --plain 'cocoon-vm@*' | cut -d' ' -f1)
 assert_eq "cocoon-vm@$id.service" "$units" "units after the failing clone"
 
 info "vm.snapshot answering 500: SnapshotFailed, the guest resumed, nothing kept"
-echo vm.snapshot >"$dir/fail"
+echo vm.snapshot >"$ctl/fail"
 before=$(requests "$id" | wc -l)
 rc=0
 err=$(cocoonctl snapshot save ch1 --name broken 2>&1 >/dev/null) || rc=$?
-: >"$dir/fail"
+: >"$ctl/fail"
 assert_ne 0 "$rc" "exit code of the failing snapshot"
 assert_contains "$err" "SnapshotFailed" "error of the failing snapshot"
 assert_contains "$err" "injected failure of vm.snapshot" "the fake's words in the error"
@@ -232,10 +236,10 @@ assert_not_contains "$(cocoonctl snapshot list)" "broken" "snapshot list"
 assert_eq 1 "$(ls /var/lib/cocoon/snapshots | wc -l)" "snapshot directories after the failing snapshot"
 
 info "the fake crashes in vm.snapshot: SnapshotFailed, the VM in error, nothing kept"
-echo crash:vm.snapshot >"$dir/fail"
+echo crash:vm.snapshot >"$ctl/fail"
 rc=0
 err=$(cocoonctl snapshot save ch1 --name crashed 2>&1 >/dev/null) || rc=$?
-: >"$dir/fail"
+: >"$ctl/fail"
 assert_ne 0 "$rc" "exit code of the snapshot the fake crashed in"
 assert_contains "$err" "SnapshotFailed" "error of the snapshot the fake crashed in"
 wait_for 10 in_error
