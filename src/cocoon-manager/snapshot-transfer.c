@@ -183,18 +183,8 @@ int vl_method_snapshot_export(Varlink *link, json_object *parameters, VarlinkMet
                                            "Export requires upgrade: after the reply the connection carries "
                                            "the archive");
         int r = snapshot_store_resolve(m->snapshots, ref, &cs, NULL);
-        if (r < 0) {
-                _cleanup_(json_object_putp) json_object *p = json_object_new_object();
-                char message[256];
-                snprintf(message, sizeof(message),
-                         r == -ENOTUNIQ ? "'%s' matches several snapshots"
-                                        : "no snapshot with id, name or id prefix '%s'",
-                         ref);
-                if (!p || json_add_string(p, "reference", ref) < 0 ||
-                    json_add_string(p, "message", message) < 0)
-                        return -ENOMEM;
-                return varlink_error(link, SNAPSHOT_ERROR_NO_SUCH_SNAPSHOT, p);
-        }
+        if (r < 0)
+                return snapshot_reply_reference_error(link, SNAPSHOT_ERROR_NO_SUCH_SNAPSHOT, "snapshot", ref, r, NULL);
         ExportCall *c = calloc(1, sizeof(ExportCall));
         if (!c)
                 return -ENOMEM;

@@ -27,8 +27,8 @@
 /* Until the save reports it, the pending record's version is this; it is never committed so. */
 #define VERSION_PENDING "pending"
 
-static int reply_reference_error(Varlink *link, const char *error_id, const char *what, const char *ref,
-                                 int r, char **candidates) {
+int snapshot_reply_reference_error(Varlink *link, const char *error_id, const char *what, const char *ref, int r,
+                                   char **candidates) {
         _cleanup_(json_object_putp) json_object *p = json_object_new_object();
         char message[256];
         if (r == -ENOTUNIQ)
@@ -66,7 +66,7 @@ static int resolve_vm(Manager *m, Varlink *link, const char *ref, const VMRecord
         const char *id;
         int r = store_resolve_ref(m->store, ref, &id, &candidates);
         if (r < 0) {
-                int k = reply_reference_error(link, SNAPSHOT_ERROR_NO_SUCH_VM, "VM", ref, r, candidates);
+                int k = snapshot_reply_reference_error(link, SNAPSHOT_ERROR_NO_SUCH_VM, "VM", ref, r, candidates);
                 return k < 0 ? k : 0;
         }
         *ret = store_get(m->store, id);
@@ -82,7 +82,7 @@ static int resolve_snapshot(Manager *m, Varlink *link, json_object *parameters, 
         }
         int r = snapshot_store_resolve(m->snapshots, ref, ret, &candidates);
         if (r < 0) {
-                int k = reply_reference_error(link, SNAPSHOT_ERROR_NO_SUCH_SNAPSHOT, "snapshot", ref, r,
+                int k = snapshot_reply_reference_error(link, SNAPSHOT_ERROR_NO_SUCH_SNAPSHOT, "snapshot", ref, r,
                                               candidates);
                 return k < 0 ? k : 0;
         }
@@ -223,7 +223,7 @@ static int save_error_reply(Manager *m, SaveCall *c, const VmTask *t, const char
                                            vm ? vm_state_to_string(vm->vm.state) : NULL,
                                            message ?: "not running");
         if (streq(error_id, VM_ERROR_NO_SUCH_VM))
-                return reply_reference_error(c->link, SNAPSHOT_ERROR_NO_SUCH_VM, "VM", vm_task_id(t),
+                return snapshot_reply_reference_error(c->link, SNAPSHOT_ERROR_NO_SUCH_VM, "VM", vm_task_id(t),
                                              -ENOENT, NULL);
         if (streq(error_id, COCOON_ERROR_SHUTTING_DOWN))
                 return varlink_errorf(c->link, COCOON_ERROR_SHUTTING_DOWN, "%s", message ?: "shutting down");

@@ -8,6 +8,10 @@
 /* Drops the record now and the payload in a worker (GC finds what that leaves). With link (Delete), the
  * reply goes out once the files are gone: returns 1 when the caller must reply itself (shutting down). */
 int snapshot_drop(Manager *m, const char *id, Varlink *link);
+/* A reference (to a what: "VM", "snapshot") that resolved to nothing (r -ENOENT) or to several (-ENOTUNIQ):
+ * error_id with reference, message and the candidates (optional). */
+int snapshot_reply_reference_error(Varlink *link, const char *error_id, const char *what, const char *ref, int r,
+                                   char **candidates);
 
 int vl_method_snapshot_save(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
                             void *userdata);

@@ -14,6 +14,7 @@
 #include "network-tap.h"
 #include "qemu.h"
 #include "snapshot-store.h"
+#include "snapshot-varlink.h"
 #include "strv-util.h"
 #include "time-util.h"
 #include "varlink-interfaces.h"
@@ -255,16 +256,8 @@ int vl_method_vm_clone(Varlink *link, json_object *parameters, VarlinkMethodFlag
         if (r < 0)
                 return varlink_error_invalid_parameter(link, bad ?: "parameters");
         r = snapshot_store_resolve(m->snapshots, req.snapshot, &cs, NULL);
-        if (r < 0) {
-                _cleanup_(json_object_putp) json_object *p = json_object_new_object();
-                snprintf(message, sizeof(message),
-                         r == -ENOTUNIQ ? "'%s' matches several snapshots" : "no snapshot '%s'",
-                         req.snapshot);
-                if (!p || json_add_string(p, "reference", req.snapshot) < 0 ||
-                    json_add_string(p, "message", message) < 0)
-                        return -ENOMEM;
-                return varlink_error(link, VM_ERROR_NO_SUCH_SNAPSHOT, p);
-        }
+        if (r < 0)
+                return snapshot_reply_reference_error(link, VM_ERROR_NO_SUCH_SNAPSHOT, "snapshot", req.snapshot, r, NULL);
         Snapshot *s = snapshot_store_get(m->snapshots, cs->id);
         /* The accelerator the clone gets here: its record's (the source's), else the configured one. */
         Accel accel = vm_accel(m, s->vm);

@@ -11,6 +11,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "snapshot-store.h"
+#include "snapshot-varlink.h"
 #include "state.h"
 #include "varlink-interfaces.h"
 #include "vm-clone.h"
@@ -156,16 +157,8 @@ int vl_method_vm_restore(Varlink *link, json_object *parameters, VarlinkMethodFl
         if (r <= 0)
                 return r;
         r = snapshot_store_resolve(m->snapshots, req.snapshot, &cs, NULL);
-        if (r < 0) {
-                _cleanup_(json_object_putp) json_object *p = json_object_new_object();
-                snprintf(message, sizeof(message),
-                         r == -ENOTUNIQ ? "'%s' matches several snapshots" : "no snapshot '%s'",
-                         req.snapshot);
-                if (!p || json_add_string(p, "reference", req.snapshot) < 0 ||
-                    json_add_string(p, "message", message) < 0)
-                        return -ENOMEM;
-                return varlink_error(link, VM_ERROR_NO_SUCH_SNAPSHOT, p);
-        }
+        if (r < 0)
+                return snapshot_reply_reference_error(link, VM_ERROR_NO_SUCH_SNAPSHOT, "snapshot", req.snapshot, r, NULL);
         Snapshot *s = snapshot_store_get(m->snapshots, cs->id);
 
         /* Restore is built and tested on QEMU only so far. */
