@@ -9,6 +9,7 @@
 #include "fd-util.h"
 #include "fs-util.h"
 #include "id.h"
+#include "log.h"
 #include "macro.h"
 
 int fsync_directory_at(int dirfd, const char *name) {
@@ -83,8 +84,14 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t s
                 return r;
         }
 
-        /* Make the rename itself durable. */
-        return fsync_directory_at(dirfd, NULL);
+        /* Make the rename itself durable. Past the rename name holds the new, synced content: a failure
+         * here cannot take that back, so it is no failure of the replacement (callers that keep the
+         * content in memory must keep the new one, as every reader of name now sees it); a crash before
+         * the directory reaches the disk would at worst bring back the old content, whole. */
+        r = fsync_directory_at(dirfd, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Replaced %s, but could not sync its directory: %m", name);
+        return 0;
 }
 
 int mkdir_p(const char *path, mode_t mode) {

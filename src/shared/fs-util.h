@@ -21,7 +21,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 /* Replaces dirfd/name with data so that readers see either the old or the new content, also after a
  * crash: writes a temporary file in the same directory, fsyncs it, applies mode (umask does not matter),
  * renames it over name and fsyncs the directory. dirfd may be AT_FDCWD; name may contain '/'. On failure the
- * temporary file is removed and name is untouched. */
+ * temporary file is removed and name is untouched. Once renamed, name is replaced: a failing fsync of the
+ * directory is logged, not returned (the old content could only come back after a crash, whole). */
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode);
 
 /* fsync() of the directory dirfd/name (NULL name: dirfd itself). File systems that cannot sync

@@ -75,7 +75,9 @@ static int store_lock(Store *s) {
 
         if (asprintf(&path, "%s/lock", s->state_dir) < 0)
                 return -ENOMEM;
-        s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        /* Read-only: flock() needs no write access, and a descriptor open for writing would keep the
+         * state file system from being remounted read-only (EBUSY) while the manager runs. */
+        s->lock_fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
         if (s->lock_fd < 0)
                 return negative_errno();
         /* The lock belongs to the open file description: a second open() of the same file conflicts even
