@@ -3,7 +3,8 @@
 # serving DHCP on it; `vm run --nics 1 --bridge br0` gets a TAP owned by the hypervisor's user on the bridge,
 # QEMU a virtio-net device on it and the guest an address by DHCP; stop and rm remove the TAP; a missing
 # bridge or a link that is no bridge is InvalidConfiguration naming "bridge", with nothing left behind; a
-# hypervisor that dies leaves no TAP, gc removes TAPs no VM uses, and a clone gets a TAP and MAC of its own.
+# hypervisor that dies leaves no TAP, gc removes TAPs no VM uses, a clone gets a TAP and MAC of its own, and
+# a restore keeps the VM's TAP, on the bridge, and MAC: its guest answers ping again.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -17,6 +18,44 @@ vm_json() { # vm_json REF PYTHON-EXPRESSION-ON-v
         cocoonctl vm inspect "$1" | python3 -c "import json,sys; v=json.load(sys.stdin); print($2)"
 }
 taps() { ip -o link show type tun 2>/dev/null | awk -F': ' '{ print $2 }' | cut -d@ -f1; }
+# icmp_echo ADDR [INTERVAL]: ICMP echo requests to ADDR (no ping(8) here: a raw socket), one every INTERVAL
+# seconds until SIGTERM, then "sent N received M" (exit 0 when any reply came); without INTERVAL one request,
+# exit 0 on a reply within 2 s.
+icmp_probe=$(mktemp)
+cat >"$icmp_probe" <<'PY'
+import os, select, signal, socket, struct, sys, time
+addr, interval = sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else None
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+ident, sent, got, stop = os.getpid() & 0xffff, 0, set(), False
+def csum(b):
+    n = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    n = (n >> 16) + (n & 0xffff)
+    return ~(n + (n >> 16)) & 0xffff
+def on_term(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_term)
+deadline = time.monotonic() + 2
+while not stop:
+    h = struct.pack("!BBHHH", 8, 0, 0, ident, sent) + b"cocoon-probe"
+    s.sendto(h[:2] + struct.pack("!H", csum(h)) + h[4:], (addr, 0))
+    sent += 1
+    end = time.monotonic() + (interval or 2)
+    while time.monotonic() < end and not stop:
+        if not select.select([s], [], [], max(0, end - time.monotonic()))[0]:
+            continue
+        p = s.recv(2048)
+        t, _, _, i, q = struct.unpack("!BBHHH", p[(p[0] & 15) * 4:][:8])
+        if t == 0 and i == ident:
+            got.add(q)
+            if interval is None:
+                sys.exit(0)
+    if interval is None:
+        sys.exit(1)
+print("sent %d received %d" % (sent, len(got)))
+sys.exit(0 if got else 1)
+PY
+icmp_echo() { python3 "$icmp_probe" "$@"; }
 
 info "a bridge with DHCP (dnsmasq) on it"
 ip link add br0 type bridge
@@ -192,8 +231,34 @@ exec 3>&-
 wait "$console_pid" || true
 grep -q "$cmac " "$leases" || fail "dnsmasq has no lease for the clone's $cmac: $(cat "$leases")"
 grep -q "$mac " "$leases" || fail "dnsmasq has no lease for the source's $mac: $(cat "$leases")"
-cocoonctl vm rm -f netclone shsrc >/dev/null
+cocoonctl vm rm -f netclone >/dev/null
 ip link show "$ctap" >/dev/null 2>&1 && fail "TAP $ctap left after the clone's rm"
+
+# Issue 8: the restored QEMU attaches its own queues to the VM's multiqueue TAP while the old one still
+# runs; the old one's detach when it stops. The guest is back at the save, with the address it had then.
+info "a restore of a bridge-mode VM: same TAP on the bridge, same MAC, the guest answers ping"
+saddr=$(sed -n 's/.*COCOON-NET eth0 \(10\.77\.0\.[0-9]*\).*/\1/p' "/var/log/cocoon/vms/$sid/console.log" |
+        head -n 1)
+taps_before=$(taps | sort)
+# What packets do while both QEMUs have queues on the TAP (a blip is fine): printed, not asserted.
+pinglog=$(mktemp)
+python3 "$icmp_probe" "$saddr" 0.1 >"$pinglog" 2>&1 &
+ping_pid=$!
+cocoonctl vm restore shsrc netsnap >/dev/null
+assert_eq running "$(vm_json shsrc 'v["state"]')" "state after the restore"
+assert_eq "cocoon-vm@$sid-r.service" "$(vm_json shsrc 'v["unit"]')" "unit after the restore"
+assert_eq "$tap" "$(vm_json shsrc 'v["networkConfigs"][0]["tap"]')" "TAP after the restore"
+assert_eq "$mac" "$(vm_json shsrc 'v["networkConfigs"][0]["mac"]')" "MAC after the restore"
+assert_contains "$(ip -d link show "$tap")" "master br0" "TAP enslaved after the restore"
+assert_contains "$(cocoonctl vm debug shsrc)" "virtio-net-device,netdev=net0,mac=$mac" \
+        "-device after the restore"
+assert_eq "$taps_before" "$(taps | sort)" "TAPs after the restore"
+wait_for 60 icmp_echo "$saddr"
+kill -TERM "$ping_pid"
+wait "$ping_pid" || true
+info "ICMP echo every 100 ms across the restore: $(cat "$pinglog")"
+cocoonctl vm rm -f shsrc >/dev/null
+ip link show "$tap" >/dev/null 2>&1 && fail "TAP $tap left after the restored VM's rm"
 cocoonctl snapshot rm netsnap >/dev/null
 tap=$(vm_json net 'v["networkConfigs"][0]["tap"]')
 

@@ -3,9 +3,10 @@
 # save, count on, restore -> the counter goes back to the save's point and counts on, a new QEMU under the
 # VM's other unit, the disks back as saved; a manager restart finds the restored unit; a restore whose state
 # does not load leaves the VM on its old QEMU with its disks as they were, no second unit, no temp file; a
-# second restore goes back to the first unit; another VM's snapshot, a VM with NICs and a stopped VM are
-# refused. Also clone --no-start: created, not running, and its first start resumes the saved guest; and a
-# clone of a VM with a NIC: a TAP and a MAC of its own, the source's TAP untouched by its removal.
+# second restore goes back to the first unit; another VM's snapshot and a stopped VM are refused. Also clone
+# --no-start: created, not running, and its first start resumes the saved guest; and a VM with a bridge NIC:
+# its clone gets a TAP and a MAC of its own, the source's TAP untouched by its removal; its restore counts
+# from the save again on the same TAP (still on the bridge), MAC and NIC list, and leaves no TAP behind.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -161,16 +162,36 @@ cocoonctl vm rm --force src later >/dev/null
 cocoonctl snapshot rm s1 >/dev/null
 [ ! -e "/run/cocoon/vms/$src" ] || fail "the removed VM's run directory is still there"
 
-info "a VM with a NIC: its clone gets a TAP of its own (the source's stays), its restore is NotSupported"
+info "a VM with a NIC: its clone gets a TAP of its own (the source's stays), its restore keeps the TAP"
 ip link add brr0 type bridge
 ip link set brr0 up
 net=$(cocoonctl vm run guest --name net --nics 1 --bridge brr0 --memory 128M --storage 64M \
         --append cocoon.tick=1)
 wait_for 120 ticks_past "$net" 1
 src_tap=$(vm_field net 'd["networkConfigs"][0]["tap"]')
+nics_before=$(vm_field net 'd["networkConfigs"]')
 cocoonctl snapshot save net --name nets >/dev/null
-out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"net","snapshot":"nets"}')
-assert_eq io.cocoon.VM.NotSupported "$(echo "$out" | json_get 'd["error"]')" "restore of a VM with NICs"
+net_at_save=$(last_tick "$net")
+wait_for 60 ticks_past "$net" "$((net_at_save + 4))"
+net_pid=$(vm_field net 'd["runtime"]["mainPID"]')
+cocoonctl vm restore net nets >/dev/null
+assert_ne "$net_pid" "$(vm_field net 'd["runtime"]["mainPID"]')" "the NIC VM's pid after its restore"
+assert_eq "$nics_before" "$(vm_field net 'd["networkConfigs"]')" "the NIC list after the restore"
+assert_contains "$(ip -d link show "$src_tap")" "master brr0" "the TAP on the bridge after the restore"
+assert_contains "$(ip -d link show "$src_tap")" "multi_queue" "the TAP of a single-pair NIC"
+assert_eq "$src_tap" "$(ip -o link show type tun | awk -F': ' '{ print $2 }' | cut -d@ -f1)" \
+        "TAPs after the restore"
+net_high=$(last_tick "$net")
+wait_for 60 went_back "$net" "$net_high" "$((net_at_save + 1))"
+wait_for 60 ticks_past "$net" "$((net_at_save + 2))"
+# A restore that fails after its QEMU attached to the TAP leaves the TAP to the running one.
+netb=$(cocoonctl snapshot save net --name netbroken)
+truncate -s 65536 "$snapshots/$netb/vmstate"
+net_pid=$(vm_field net 'd["runtime"]["mainPID"]')
+cocoonctl vm restore net netbroken >/dev/null 2>&1 && fail "the restore of a broken snapshot succeeded"
+assert_eq "$net_pid" "$(vm_field net 'd["runtime"]["mainPID"]')" "the NIC VM's pid after a failed restore"
+assert_contains "$(ip -d link show "$src_tap")" "master brr0" "the TAP after a failed restore"
+cocoonctl snapshot rm netbroken >/dev/null
 netc=$(cocoonctl vm clone nets --name netc)
 clone_tap=$(vm_field netc 'd["networkConfigs"][0]["tap"]')
 assert_ne "$src_tap" "$clone_tap" "the clone's TAP"

@@ -98,6 +98,9 @@ static int incoming_prepare(BackendWork *w, BackendWork **ret) {
         n->kill_grace_usec = w->kill_grace_usec;
         n->timeout_usec = w->timeout_usec;
         n->cancel_fd = w->cancel_fd;
+        /* The TAPs are multiqueue: the new QEMU attaches queues of its own beside the running one's, and
+         * they are the VM's until both have stopped. */
+        n->taps_shared = true;
         *ret = TAKE_PTR(n);
         return 0;
 }
@@ -239,8 +242,9 @@ int backend_restore(BackendWork *w) {
 
         if (!rec->unit || !rec->log_dir)
                 return backend_fail(w, -EINVAL, "the VM's record has no unit");
-        if (rec->vm.n_network_configs > 0)
-                return backend_fail(w, -EOPNOTSUPP, "a VM with NICs cannot be restored yet");
+        for (size_t i = 0; i < rec->vm.n_network_configs; i++)
+                if (rec->vm.network_configs[i].backend != NETWORK_BACKEND_BRIDGE)
+                        return backend_fail(w, -EOPNOTSUPP, "a VM with CNI NICs cannot be restored yet");
         if (!w->hypervisor->clone)
                 return backend_fail(w, -EOPNOTSUPP, "the %s backend cannot start from a snapshot",
                                     w->hypervisor->type);
@@ -286,8 +290,10 @@ int backend_restore(BackendWork *w) {
 }
 
 int backend_restore_finish(BackendWork *w) {
-        /* The old unit (w->record's) goes at once: its guest's state is what the restore discards. */
+        /* The old unit (w->record's) goes at once: its guest's state is what the restore discards. Its TAP
+         * queues detach as it exits; the TAPs stay the restored hypervisor's. */
         w->force = true;
+        w->taps_shared = true;
         int r = backend_stop(w);
         remove_with_suffix(w->record, old_suffix(w->record));
         return r;

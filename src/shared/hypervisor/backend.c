@@ -482,7 +482,7 @@ static int create_taps(BackendWork *w) {
         uid_t uid;
         gid_t gid;
 
-        if (rec->vm.n_network_configs == 0)
+        if (rec->vm.n_network_configs == 0 || w->taps_shared)
                 return 0;
         int r = hypervisor_user_lookup(&uid, &gid);
         if (r < 0)
@@ -497,6 +497,8 @@ static int create_taps(BackendWork *w) {
 
 static void remove_taps(BackendWork *w) {
         const VMRecord *rec = w->record;
+        if (w->taps_shared)
+                return;
         int r = taps_remove(rec->vm.network_configs, rec->vm.n_network_configs);
         if (r < 0)
                 log_debug_errno(r, "Cannot remove a TAP of %s: %m", rec->vm.id);
@@ -776,8 +778,9 @@ int backend_stop(BackendWork *w) {
                 return fail(w, r, "systemd could not stop %s: %m", rec->unit);
         (void) unit_reset_failed(bus, rec->unit);
         (void) cleanup_runtime_files(rec->run_dir, runtime_files);
-        /* The hypervisor is gone: its TAPs go too (start makes them again). */
-        r = taps_remove(rec->vm.network_configs, rec->vm.n_network_configs);
+        /* The hypervisor is gone: its TAPs go too (start makes them again), unless the other unit's uses
+         * them (a restore). */
+        r = w->taps_shared ? 0 : taps_remove(rec->vm.network_configs, rec->vm.n_network_configs);
         if (r < 0)
                 return fail(w, r, "cannot remove the VM's TAPs: %m");
         return 0;

@@ -69,6 +69,8 @@ typedef struct BackendWork {
         char *console_pty_before;  /* restore: the running hypervisor's console pty, remembered again
                                     * when the restore is undone */
         bool keep_state;           /* clone: keep the snapshot's saved state for the first start */
+        bool taps_shared;          /* restore: the other unit's hypervisor has queues on the TAPs too:
+                                    * start and stop neither create nor remove them */
 } BackendWork;
 
 void backend_work_free(BackendWork *w);
