@@ -221,7 +221,16 @@ assert_eq "" "$(find "/var/lib/cocoon/vms/$id" -name '*.restore-*')" "temp files
 # The counter went back: the tick after the snapshot's is printed a second time.
 again() { [ "$(grep -cx "COCOON-TICK $((saved + 1))" "/var/log/cocoon/vms/$id/console.log")" -ge 2 ]; }
 wait_for 15 again
+
+info "export carries Firecracker's state files (vmstate, mem); the import takes them back"
+cocoonctl snapshot export fcsnap2 -o /var/tmp/fc.tar
+assert_eq "cow.raw mem snapshot.json vmstate" "$(tar -tf /var/tmp/fc.tar | sort | xargs)" "the archive's entries"
+mem_sum=$(sha256sum <"$snapdir/mem")
 cocoonctl snapshot rm fcsnap2 >/dev/null
+cocoonctl snapshot import /var/tmp/fc.tar --name fcsnap3 >/dev/null
+assert_eq "$mem_sum" "$(sha256sum </var/lib/cocoon/snapshots/*/mem)" "the imported mem"
+cocoonctl snapshot rm fcsnap3 >/dev/null
+rm -f /var/tmp/fc.tar
 
 info "delete: nothing left"
 cocoonctl vm rm --force fc1 >/dev/null
