@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "firecracker.h"
 #include "fs-util.h"
 #include "id.h"
 #include "json-util.h"
@@ -250,6 +251,21 @@ static void build(const Fixture *f, const Entry *entries, size_t n, uint64_t sto
         archive_write_free(a);
 }
 
+/* build() with the record of a snapshot taken with backend. */
+static void build_as(const Fixture *f, Entry *entries, size_t n, const char *backend) {
+        _cleanup_(snapshot_freep) Snapshot *s = new_snapshot(1 << 20);
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        free(s->backend);
+        free(s->vm->vm.backend);
+        assert_non_null(s->backend = strdup(backend));
+        assert_non_null(s->vm->vm.backend = strdup(backend));
+        assert_int_equal(snapshot_to_json(s, &o), 0);
+        for (size_t i = 0; i < n; i++)
+                if (streq(entries[i].name, SNAPSHOT_RECORD_FILE))
+                        entries[i].data = json_to_string(o);
+        build(f, entries, n, 1 << 20, -1);
+}
+
 static void assert_refused(const Fixture *f, const char *message) {
         _cleanup_free_ char *error = NULL;
         _cleanup_(snapshot_freep) Snapshot *s = NULL;
@@ -274,6 +290,84 @@ static void assert_refused(const Fixture *f, const char *message) {
                 const Entry e_[] = {__VA_ARGS__};                                                           \
                 build(f, e_, ELEMENTSOF(e_), COW_SIZE, -1);                                                 \
         } while (0)
+
+/* A Firecracker or Cloud Hypervisor snapshot: its record (taken with backend), its backend's state files
+ * (files, NULL-terminated) and a small COW copy. */
+static void make_backend_snapshot(const Fixture *f, const char *backend, const char *const *files) {
+        _cleanup_(snapshot_freep) Snapshot *s = new_snapshot(1 << 20);
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        free(s->backend);
+        free(s->vm->vm.backend);
+        assert_non_null(s->backend = strdup(backend));
+        assert_non_null(s->vm->vm.backend = strdup(backend));
+        assert_int_equal(snapshot_to_json(s, &o), 0);
+        const char *text = json_to_string(o);
+        write_file(f->src, SNAPSHOT_RECORD_FILE, text, strlen(text));
+        for (size_t i = 0; files[i]; i++)
+                write_file(f->src, files[i], files[i], strlen(files[i]));
+        write_file(f->src, "cow.raw", "disk", 4);
+}
+
+static void reset_dir(const char *dir) {
+        assert_int_equal(rm_rf(dir), 0);
+        assert_int_equal(mkdir(dir, 0700), 0);
+}
+
+/* Each backend's state files are its snapshot's payload: exported, required on import, and the other
+ * backends' names refused. */
+static void test_backend_payload(void **state) {
+        static const char *const fc[] = {FIRECRACKER_STATE_FILE_NAME, FIRECRACKER_MEMORY_FILE_NAME, NULL};
+        static const char *const ch[] = {"config.json", "state.json", "memory-ranges", NULL};
+        static const struct {
+                const char *backend;
+                const char *const *files;
+        } cases[] = { { "firecracker", fc }, { "cloud-hypervisor", ch } };
+        Fixture *f = *state;
+
+        for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
+                const char *const *files = cases[c].files;
+                _cleanup_free_ const char **required = NULL;
+                reset_dir(f->src);
+                make_backend_snapshot(f, cases[c].backend, files);
+
+                /* The exported archive brings every state file; the import keeps them. */
+                assert_int_equal(export(f, SNAPSHOT_COMPRESSION_NONE), 0);
+                _cleanup_(snapshot_freep) Snapshot *s = NULL;
+                _cleanup_free_ char *error = NULL;
+                int r = import(f, &s, &error);
+                if (r < 0)
+                        fprintf(stderr, "%s: %s\n", cases[c].backend, error);
+                assert_int_equal(r, 0);
+                assert_string_equal(s->backend, cases[c].backend);
+                for (size_t i = 0; files[i]; i++) {
+                        assert_same_file(f, files[i]);
+                        assert_true(snapshot_state_file_is(s, files[i]));
+                }
+                assert_int_equal(snapshot_payload_required(s, &required), 0);
+                for (size_t i = 0; files[i]; i++)
+                        assert_true(strv_contains((char **) required, files[i]));
+                /* QEMU's RAM file is no payload of theirs. */
+                assert_false(snapshot_payload_name_is_valid(s, SNAPSHOT_MEMORY_FILE, NULL));
+                reset_dir(f->dst);
+
+                /* Without its last state file (mem, memory-ranges): the export refuses, and an archive
+                 * that lacks it is refused on import. */
+                const char *last = files[strv_length((char **) files) - 1];
+                _cleanup_free_ char *path = NULL;
+                assert_true(asprintf(&path, "%s/%s", f->src, last) > 0);
+                assert_int_equal(unlink(path), 0);
+                assert_true(export(f, SNAPSHOT_COMPRESSION_NONE) < 0);
+                Entry entries[8] = {{.name = SNAPSHOT_RECORD_FILE, .size = -1}};
+                size_t n = 1;
+                for (size_t i = 0; files[i] && files[i] != last; i++)
+                        entries[n++] = (Entry){.name = files[i], .data = "x", .size = -1};
+                entries[n++] = (Entry){.name = "cow.raw", .data = "disk", .size = -1};
+                build_as(f, entries, n, cases[c].backend);
+                _cleanup_free_ char *lacks = NULL;
+                assert_true(asprintf(&lacks, "the archive lacks the snapshot's %s", last) > 0);
+                assert_refused(f, lacks);
+        }
+}
 
 static void test_hostile(void **state) {
         Fixture *f = *state;
@@ -400,6 +494,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_backend_payload, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_truncated_and_sparse_map, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         };

@@ -161,10 +161,11 @@ int vl_method_vm_restore(Varlink *link, json_object *parameters, VarlinkMethodFl
                 return snapshot_reply_reference_error(link, VM_ERROR_NO_SUCH_SNAPSHOT, "snapshot", req.snapshot, r, NULL);
         Snapshot *s = snapshot_store_get(m->snapshots, cs->id);
 
-        /* Restore is built and tested on QEMU only so far. */
-        if (!streq_ptr(vm->vm.backend, "qemu"))
+        /* A restore starts a hypervisor from the snapshot (the clone hook), as the VM's other unit. */
+        const Hypervisor *h = hypervisor_find(vm->vm.backend);
+        if (!h || !h->clone)
                 return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
-                                      "VM %s runs on %s: only QEMU VMs can be restored yet", vm->vm.name,
+                                      "VM %s runs on %s, which cannot start from a snapshot", vm->vm.name,
                                       vm->vm.backend ?: "?");
         /* Two hypervisors run the VM for a moment: a bridge NIC's TAP is multiqueue and takes both
          * (taps_create()); a CNI NIC's TAP is made by the network helper as single-queue. */

@@ -254,7 +254,7 @@ static int write_payload(struct archive *a, WriteContext *w, Payload *p, uint8_t
 
 static int open_payload(int dir_fd, const Snapshot *s, Payload **ret, size_t *ret_n, char **ret_error) {
         _cleanup_free_ const char **required = NULL;
-        size_t n = 0, max = 2 + (s->vm ? s->vm->vm.n_storage_configs : 0) + 1;
+        size_t n = 0, max = 4 + (s->vm ? s->vm->vm.n_storage_configs : 0) + 1;
         Payload *list = calloc(max, sizeof(Payload));
         int r;
         if (!list)
@@ -600,7 +600,7 @@ typedef struct ExtractState {
 /* What a file of the payload may be as large as: the record says how large it was. */
 static uint64_t size_bound(const Snapshot *s, const char *name) {
         const VM *vm = &s->vm->vm;
-        if (strv_contains((char **) snapshot_state_files, name))
+        if (snapshot_state_file_is(s, name))
                 return vm->config.memory + (1ULL << 30); /* RAM, and the devices' state on top */
         for (size_t i = 0; i < vm->n_storage_configs; i++) {
                 const StorageConfig *d = vm->storage_configs + i;

@@ -236,6 +236,9 @@ int snapshot_validate(const Snapshot *s, const char **ret_field, char **ret_mess
         for (size_t i = 0; i < s->vm->vm.n_storage_configs; i++) {
                 const StorageConfig *d = s->vm->vm.storage_configs + i;
                 const char *n = strrchr(d->path, '/');
+                if (!d->read_only && n && snapshot_state_file_is(s, n + 1))
+                        return invalid(ret_field, ret_message, "vm",
+                                       "a writable disk is named %s, like a payload file", n + 1);
                 for (size_t k = 0; !d->read_only && n && k < ELEMENTSOF(payload); k++)
                         if (streq(n + 1, payload[k]))
                                 return invalid(ret_field, ret_message, "vm",
@@ -257,6 +260,26 @@ int snapshot_validate(const Snapshot *s, const char **ret_field, char **ret_mess
 
 const char *const snapshot_state_files[] = {SNAPSHOT_STATE_FILE, SNAPSHOT_MEMORY_FILE, NULL};
 
+/* The state files each backend's snapshot() leaves in the payload, all required: Firecracker's
+ * /snapshot/create writes its device state and its guest RAM (firecracker.h), Cloud Hypervisor's
+ * vm.snapshot its configuration, device state and RAM (cloud-hypervisor.c). QEMU's are
+ * snapshot_state_files (the RAM file only with memoryFormat "file"). */
+static const char *const firecracker_state_files[] = {"vmstate", "mem", NULL};
+static const char *const cloud_hypervisor_state_files[] = {"config.json", "state.json", "memory-ranges", NULL};
+
+const char *const *snapshot_backend_state_files(const char *backend) {
+        if (streq_ptr(backend, "firecracker"))
+                return firecracker_state_files;
+        if (streq_ptr(backend, "cloud-hypervisor"))
+                return cloud_hypervisor_state_files;
+        return NULL;
+}
+
+bool snapshot_state_file_is(const Snapshot *s, const char *name) {
+        const char *const *own = snapshot_backend_state_files(s ? s->backend : NULL);
+        return name && strv_contains((char **) (own ?: snapshot_state_files), name);
+}
+
 /* The base name of a writable disk's path: its copy's name in the payload; NULL for none. */
 static const char *disk_copy_name(const StorageConfig *d) {
         const char *base = d->read_only || !d->path ? NULL : strrchr(d->path, '/');
@@ -265,9 +288,12 @@ static const char *disk_copy_name(const StorageConfig *d) {
 
 bool snapshot_payload_name_is_valid(const Snapshot *s, const char *name, bool *ret_required) {
         bool required = false, found = false;
+        const char *const *own = snapshot_backend_state_files(s ? s->backend : NULL);
         if (!name)
                 return false;
-        for (size_t i = 0; snapshot_state_files[i]; i++)
+        if (own)
+                found = required = strv_contains((char **) own, name);
+        for (size_t i = 0; !own && snapshot_state_files[i]; i++)
                 if (streq(name, snapshot_state_files[i])) {
                         /* The RAM file belongs to a snapshot whose memoryFormat is "file", and to no other. */
                         found = !streq(name, SNAPSHOT_MEMORY_FILE) || (s && s->memory_file);
@@ -285,12 +311,16 @@ bool snapshot_payload_name_is_valid(const Snapshot *s, const char *name, bool *r
 }
 
 int snapshot_payload_required(const Snapshot *s, const char ***ret) {
+        const char *const *own = snapshot_backend_state_files(s->backend);
         size_t n = s->vm ? s->vm->vm.n_storage_configs : 0, k = 0;
-        const char **list = calloc(n + 3, sizeof(char *));
+        const char **list = calloc(n + 3 + strv_length((char **) own), sizeof(char *));
         if (!list)
                 return -ENOMEM;
-        list[k++] = SNAPSHOT_STATE_FILE;
-        if (s->memory_file)
+        for (size_t i = 0; own && own[i]; i++)
+                list[k++] = own[i];
+        if (!own)
+                list[k++] = SNAPSHOT_STATE_FILE;
+        if (!own && s->memory_file)
                 list[k++] = SNAPSHOT_MEMORY_FILE;
         for (size_t i = 0; i < n; i++) {
                 const char *name = disk_copy_name(s->vm->vm.storage_configs + i);

@@ -67,6 +67,12 @@ int snapshot_validate(const Snapshot *s, const char **ret_field, char **ret_mess
  * required; SNAPSHOT_MEMORY_FILE, the guest RAM as a plain file, required when memoryFormat is "file" and
  * refused otherwise) and a copy of each writable disk under the base name of its path (required). */
 extern const char *const snapshot_state_files[];
+/* The state files of a snapshot taken with backend when they are not QEMU's, NULL-terminated, all required
+ * (Firecracker: vmstate, mem; Cloud Hypervisor: config.json, state.json, memory-ranges); NULL for QEMU's
+ * (snapshot_state_files). */
+const char *const *snapshot_backend_state_files(const char *backend);
+/* Whether name is one of s's state files (its backend's, or snapshot_state_files). */
+bool snapshot_state_file_is(const Snapshot *s, const char *name);
 /* Whether name is a payload file of s (a state file or a writable disk's copy); *ret_required (optional)
  * says whether every snapshot of s's shape has it. */
 bool snapshot_payload_name_is_valid(const Snapshot *s, const char *name, bool *ret_required);

@@ -42,15 +42,18 @@ vm_field() { # vm_field REF FIELD
                 python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$2"
 }
 vm_state() { vm_field "$1" state; }
-leftovers() { # leftovers ID: a unit, a process or runtime files of the VM
-        systemctl list-units --all --no-legend --plain "cocoon-vm@$1.service" 2>/dev/null || true
-        ls /run/cocoon/vms/"$1"/api.sock 2>/dev/null || true
+leftovers() { # leftovers ID: a unit (either of the VM's two), a process or runtime files of the VM
+        systemctl list-units --all --no-legend --plain "cocoon-vm@$1.service" "cocoon-vm@$1-r.service" \
+                2>/dev/null || true
+        ls /run/cocoon/vms/"$1"/api.sock /run/cocoon/vms/"$1"/r/api.sock 2>/dev/null || true
         pgrep -f "fake-vmm|$dir/bin/cloud-hypervisor.*$1" || true
 }
-# fake_log ID: the fake's lines (without the prefix) of every start of the VM, in order.
+# fake_log ID: the fake's lines (without the prefix) of every start of the VM, in order (a restored VM runs
+# as its other unit, cocoon-vm@ID-r).
 fake_log() {
         journalctl --sync 2>/dev/null || true
-        journalctl -q -u "cocoon-vm@$1.service" -o cat --no-pager | sed -n 's/^fake-ch: //p'
+        journalctl -q -u "cocoon-vm@$1.service" -u "cocoon-vm@$1-r.service" -o cat --no-pager |
+                sed -n 's/^fake-ch: //p'
 }
 # requests ID: the API calls, method and path and status.
 requests() { fake_log "$1" | grep -E '^(GET|PUT|PATCH) ' | cut -d' ' -f1-3; }
@@ -183,11 +186,6 @@ saved=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["fake_counter"])
 [ "$saved" -ge 3 ] || fail "the saved counter is $saved"
 assert_eq "" "$(ls "/var/lib/cocoon/vms/$id/vmm-state")" "the exchange directory after the snapshot"
 
-info "VM.Restore of a Cloud Hypervisor VM: NotSupported (restore is QEMU's so far), the VM untouched"
-out=$(varlink_raw_call io.cocoon.VM.Restore '{"vm":"ch1","snapshot":"warm"}')
-assert_contains "$out" '"error":"io.cocoon.VM.NotSupported"' "restore of a CH VM"
-assert_eq running "$(vm_state ch1)" "the CH VM after a refused restore"
-
 info "clone: only --api-socket, vm.restore of the rewritten config, the counter goes on from the snapshot"
 cid=$(cocoonctl vm clone warm --name ch2)
 assert_eq running "$(vm_state ch2)" "state of the clone"
@@ -234,6 +232,48 @@ PUT /api/v1/vm.resume 204" "$(requests "$id" | tail -n +"$((before + 1))")" \
 assert_eq running "$(vm_state ch1)" "state after the failing snapshot"
 assert_not_contains "$(cocoonctl snapshot list)" "broken" "snapshot list"
 assert_eq 1 "$(ls /var/lib/cocoon/snapshots | wc -l)" "snapshot directories after the failing snapshot"
+
+info "restore with vm.restore answering 500: HypervisorFailed, the VM as it was (same process, disks)"
+pid=$(unit_property "$unit" MainPID)
+cow=/var/lib/cocoon/vms/$id/cow.raw
+cow_ino=$(stat -c %i "$cow")
+echo vm.restore >"$ctl/fail"
+rc=0
+err=$(cocoonctl vm restore ch1 warm 2>&1 >/dev/null) || rc=$?
+: >"$ctl/fail"
+assert_ne 0 "$rc" "exit code of the failing restore"
+assert_contains "$err" "HypervisorFailed" "error of the failing restore"
+assert_contains "$err" "injected failure of vm.restore" "the fake's words in the error"
+assert_eq running "$(vm_state ch1)" "state after the failed restore"
+assert_eq "$pid" "$(unit_property "$unit" MainPID)" "the VM's process after the failed restore"
+assert_eq "$cow_ino" "$(stat -c %i "$cow")" "the VM's disk after the failed restore"
+assert_eq "" "$(ls "/var/lib/cocoon/vms/$id" | grep restore || true)" "restore files left"
+assert_eq "cocoon-vm@$id.service" "$(systemctl list-units --all --no-legend --plain "cocoon-vm@$id*" |
+        cut -d' ' -f1)" "units after the failed restore"
+# The running hypervisor still saves into the exchange directory it was given (emptied, not replaced).
+cocoonctl snapshot save ch1 --name warm2 >/dev/null
+cocoonctl snapshot rm warm2 >/dev/null
+
+info "restore: a second CH (--api-socket only) as unit ID-r restores the snapshot, the counter goes back"
+n=$(ticks)
+wait_for 30 more_ticks "$((n + 1))"
+out=$(cocoonctl vm restore ch1 warm --json)
+assert_eq running "$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" \
+        "state after the restore"
+assert_eq "cocoon-vm@$id-r.service" "$(systemctl list-units --all --no-legend --plain "cocoon-vm@$id*" |
+        cut -d' ' -f1)" "units after the restore: the old one retired"
+rpid=$(unit_property "cocoon-vm@$id-r.service" MainPID)
+assert_ne "$pid" "$rpid" "the restored VM's process"
+assert_eq "argv [\"--api-socket\", \"path=/run/cocoon/vms/$id/r/api.sock\"]" \
+        "$(fake_log "$id" | grep '^argv ' | tail -n 1)" "the restored CH's command line"
+restore=$(fake_log "$id" | grep '^PUT /api/v1/vm.restore 204')
+assert_contains "$restore" "file:///var/lib/cocoon/vms/$id/vmm-state" "vm.restore's source_url"
+assert_ne "$cow_ino" "$(stat -c %i "$cow")" "the VM's disk: the snapshot's copy"
+assert_eq "" "$(ls "/var/lib/cocoon/vms/$id" | grep restore || true)" "restore files left"
+wait_for 30 grep -q "restored at tick $saved" "/var/log/cocoon/vms/$id/console.log"
+# The counter went back to the snapshot's and counts on from there in the same console.log.
+after() { [ "$(grep -v restored "/var/log/cocoon/vms/$id/console.log" | grep -cw "tick $1")" -ge 2 ]; }
+wait_for 30 after "$((saved + 1))"
 
 info "the fake crashes in vm.snapshot: SnapshotFailed, the VM in error, nothing kept"
 echo crash:vm.snapshot >"$ctl/fail"

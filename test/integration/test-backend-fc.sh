@@ -180,8 +180,60 @@ assert_eq "4d5a" "$(od -An -tx1 -N2 /tmp/vmlinuz | tr -d ' \n')" "the imported k
 wait_for 20 grep -q COCOON-GUEST-READY "/var/log/cocoon/vms/$id3/console.log"
 cocoonctl vm rm --force fcbz >/dev/null
 
+info "restore with /snapshot/load answering 500: HypervisorFailed, the VM as it was (same process, disk)"
+cocoonctl vm start fc1 >/dev/null
+wait_for 15 more_ticks_than "$(ticks)"
+cocoonctl snapshot save fc1 --name fcsnap2 >/dev/null 2>&1
+snapdir=$(ls -d /var/lib/cocoon/snapshots/*/)
+saved=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tick"])' "$snapdir/vmstate")
+pid=$(unit_property "cocoon-vm@$id.service" MainPID)
+cow=/var/lib/cocoon/vms/$id/cow.raw
+cow_ino=$(stat -c %i "$cow")
+units() { systemctl list-units --all --no-legend --plain "cocoon-vm@$id*" | cut -d' ' -f1; }
+systemctl set-environment FAKE_FC_FAIL="PUT /snapshot/load=500"
+err=$(cocoonctl vm restore fc1 fcsnap2 2>&1 >/dev/null) && fail "a restore with a failing load succeeded"
+systemctl unset-environment FAKE_FC_FAIL
+assert_contains "$err" "HypervisorFailed" "error of the failing restore"
+assert_contains "$err" "injected failure of PUT /snapshot/load" "the fake's fault_message"
+assert_eq running "$(vm_state fc1)" "state after the failed restore"
+assert_eq "$pid" "$(unit_property "cocoon-vm@$id.service" MainPID)" "the process after the failed restore"
+assert_eq "$cow_ino" "$(stat -c %i "$cow")" "the disk after the failed restore"
+assert_eq "cocoon-vm@$id.service" "$(units)" "units after the failed restore"
+assert_eq "" "$(find "/var/lib/cocoon/vms/$id" -name '*.restore-*')" "temp files after the failed restore"
+assert_eq "PUT /snapshot/load" "$(awk '{ print $1, $2 }' "/run/cocoon/vms/$id/r/fake-firecracker.requests")" \
+        "API calls of the failed restore"
+: >"/run/cocoon/vms/$id/r/fake-firecracker.requests"
+
+info "restore: a second Firecracker loads the snapshot as cocoon-vm@ID-r, its disk bound at the VM's path"
+n=$(ticks)
+wait_for 15 more_ticks_than "$((n + 1))"
+cocoonctl vm restore fc1 fcsnap2 >/dev/null
+assert_eq running "$(vm_state fc1)" "state after the restore"
+assert_eq "cocoon-vm@$id-r.service" "$(units)" "units after the restore: the old one retired"
+assert_eq "PUT /snapshot/load
+GET /
+PATCH /vm" "$(awk '{ print $1, $2 }' "/run/cocoon/vms/$id/r/fake-firecracker.requests")" \
+        "API calls of the restored Firecracker"
+assert_contains "$(unit_property "cocoon-vm@$id-r.service" BindPaths)" "$cow.restore-new:$cow" \
+        "the restored unit's disk redirection"
+assert_ne "$cow_ino" "$(stat -c %i "$cow")" "the disk: the snapshot's copy"
+assert_eq "" "$(find "/var/lib/cocoon/vms/$id" -name '*.restore-*')" "temp files after the restore"
+# The counter went back: the tick after the snapshot's is printed a second time.
+again() { [ "$(grep -cx "COCOON-TICK $((saved + 1))" "/var/log/cocoon/vms/$id/console.log")" -ge 2 ]; }
+wait_for 15 again
+
+info "export carries Firecracker's state files (vmstate, mem); the import takes them back"
+cocoonctl snapshot export fcsnap2 -o /var/tmp/fc.tar
+assert_eq "cow.raw mem snapshot.json vmstate" "$(tar -tf /var/tmp/fc.tar | sort | xargs)" "the archive's entries"
+mem_sum=$(sha256sum <"$snapdir/mem")
+cocoonctl snapshot rm fcsnap2 >/dev/null
+cocoonctl snapshot import /var/tmp/fc.tar --name fcsnap3 >/dev/null
+assert_eq "$mem_sum" "$(sha256sum </var/lib/cocoon/snapshots/*/mem)" "the imported mem"
+cocoonctl snapshot rm fcsnap3 >/dev/null
+rm -f /var/tmp/fc.tar
+
 info "delete: nothing left"
-cocoonctl vm rm fc1 >/dev/null
+cocoonctl vm rm --force fc1 >/dev/null
 [ -z "$(ls -d /var/lib/cocoon/vms/"$id" /run/cocoon/vms/"$id" /var/log/cocoon/vms/"$id" 2>/dev/null)" ] ||
         fail "directories left after delete"
 info "ok"

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The hypervisor layer's shared Backend part: the blocking half of every VM operation, in worker threads. */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -211,21 +212,36 @@ static int exchange_path(BackendWork *w, char **ret) {
         return asprintf(ret, "%s/%s", w->vm_dir, VMM_STATE_DIR_NAME) < 0 ? -ENOMEM : 0;
 }
 
-/* The directory the hypervisor saves and loads its state in: created empty for each start (a stale state
- * of an earlier run must not be restored), its own. */
+/* The directory the hypervisor saves and loads its state in: empty for each start (a stale state of an
+ * earlier run must not be restored), its own. Emptied in place, never replaced: during a restore the VM's
+ * running hypervisor has this directory bound into its sandbox, and keeps it if the restore fails (a new
+ * directory would leave it writing its next snapshot where nobody looks). */
 static int exchange_prepare(BackendWork *w) {
         _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
         uid_t uid;
         gid_t gid;
         int r = exchange_path(w, &path);
         if (r < 0 || !path)
                 return r;
-        (void) rm_rf(path);
         if ((r = hypervisor_user_lookup(&uid, &gid)) < 0)
                 return r;
-        if (mkdir(path, 0700) < 0 || chown(path, uid, gid) < 0)
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        return 0;
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if (fchown(fd, uid, gid) < 0 || fchmod(fd, 0700) < 0)
+                return -errno;
+        DIR *d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        TAKE_FD(fd);
+        for (struct dirent *de; (de = readdir(d));)
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") && r >= 0)
+                        r = rm_rf_at(dirfd(d), de->d_name);
+        closedir(d);
+        return r;
 }
 
 /* A clone: the guest's state from the snapshot, through the hypervisor's API, before it may run. */
