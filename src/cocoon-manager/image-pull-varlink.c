@@ -202,6 +202,7 @@ int vl_method_image_pull(Varlink *link, json_object *parameters, VarlinkMethodFl
                 .insecure = req.insecure > 0 || registry_is_insecure(m, req.reference),
                 .parallel = m->config.pull_parallel,
                 .cancel = &c->progress.cancelled,
+                .unpack_helper = m->unpack_helper,
         };
         r = oci_pull_new(m->images, req.reference, &options, &c->pull);
         if (r == -EINVAL)
