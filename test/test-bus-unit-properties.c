@@ -243,7 +243,8 @@ static void test_unsandboxed_spec(void **state) {
  * no PrivateDevices= (it would drop CAP_MKNOD), the device policy closed all the same. */
 static void test_sandbox_capabilities(void **state) {
         char *argv[] = { (char *) "/usr/libexec/cocoon-unpack", NULL };
-        UnitSandbox sb = { .capabilities = (UINT64_C(1) << 27) | (UINT64_C(1) << 0), .allow_suid_sgid = true };
+        UnitSandbox sb = { .capabilities = (UINT64_C(1) << 27) | (UINT64_C(1) << 0),
+                           .allow_suid_sgid = true };
         UnitSpec spec = { .argv = argv, .sandbox = &sb };
         _cleanup_strv_free_ char **l = properties_of(&spec);
 

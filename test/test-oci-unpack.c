@@ -32,7 +32,8 @@ static void test_response(void **state) {
         OciLayerBoot boot = {};
         char *error = NULL;
 
-        assert_int_equal(parse("{\"kernel\":\"boot/vmlinuz-6.1\",\"initrd\":\"initrd.img\"}", &boot, &error), 0);
+        assert_int_equal(parse("{\"kernel\":\"boot/vmlinuz-6.1\",\"initrd\":\"initrd.img\"}", &boot, &error),
+                         0);
         assert_string_equal(boot.kernel, "boot/vmlinuz-6.1");
         assert_string_equal(boot.initrd, "initrd.img");
         oci_layer_boot_done(&boot);
@@ -41,21 +42,30 @@ static void test_response(void **state) {
         assert_null(boot.initrd);
 
         /* A refused layer and a failure of the helper are told apart. */
-        assert_int_equal(parse("{\"error\":\"entry ../x: path leaves the tree\",\"invalid\":true}", &boot,
-                               &error),
-                         -EBADMSG);
+        assert_int_equal(
+                parse("{\"error\":\"entry ../x: path leaves the tree\",\"invalid\":true}", &boot, &error),
+                -EBADMSG);
         assert_string_equal(error, "entry ../x: path leaves the tree");
         free(error);
-        assert_int_equal(parse("{\"error\":\"mkfs.erofs: no space\",\"invalid\":false}", &boot, &error), -EIO);
+        assert_int_equal(parse("{\"error\":\"mkfs.erofs: no space\",\"invalid\":false}", &boot, &error),
+                         -EIO);
         assert_string_equal(error, "mkfs.erofs: no space");
         free(error);
         error = NULL;
 
         /* Boot files outside the tree, or answers that are not ours, are a broken helper. */
         static const char *const bad[] = {
-                "", "[]", "{\"kernel\":1}", "{\"kernel\":\"/etc/shadow\"}", "{\"kernel\":\"../x\"}",
-                "{\"initrd\":\"boot/../../x\"}", "{\"kernel\":\"boot//x\"}", "{\"kernel\":\"./x\"}",
-                "{\"kernel\":\"boot/\"}", "{\"kernel\":\"\"}", "{\"kernel\":\"a\",\"kernel\":\"b\"}",
+                "",
+                "[]",
+                "{\"kernel\":1}",
+                "{\"kernel\":\"/etc/shadow\"}",
+                "{\"kernel\":\"../x\"}",
+                "{\"initrd\":\"boot/../../x\"}",
+                "{\"kernel\":\"boot//x\"}",
+                "{\"kernel\":\"./x\"}",
+                "{\"kernel\":\"boot/\"}",
+                "{\"kernel\":\"\"}",
+                "{\"kernel\":\"a\",\"kernel\":\"b\"}",
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 assert_int_equal(parse(bad[i], &boot, &error), -EPROTO);
@@ -77,9 +87,9 @@ static void test_sandbox(void **state) {
         assert_true(sb.capabilities & (UINT64_C(1) << CAP_SYS_ADMIN));
         assert_true(sb.capabilities & (UINT64_C(1) << CAP_CHOWN));
         uint64_t rest = sb.capabilities & ~((UINT64_C(1) << CAP_CHOWN) | (UINT64_C(1) << CAP_DAC_OVERRIDE) |
-                                            (UINT64_C(1) << CAP_DAC_READ_SEARCH) | (UINT64_C(1) << CAP_FOWNER) |
-                                            (UINT64_C(1) << CAP_MKNOD) | (UINT64_C(1) << CAP_SETFCAP) |
-                                            (UINT64_C(1) << CAP_SYS_ADMIN));
+                                            (UINT64_C(1) << CAP_DAC_READ_SEARCH) |
+                                            (UINT64_C(1) << CAP_FOWNER) | (UINT64_C(1) << CAP_MKNOD) |
+                                            (UINT64_C(1) << CAP_SETFCAP) | (UINT64_C(1) << CAP_SYS_ADMIN));
         assert_int_equal(rest, 0);
         assert_true(sb.allow_suid_sgid);
         assert_false(sb.host_network);
@@ -101,14 +111,16 @@ static int make_tar(bool bad) {
                 const char *path;
                 mode_t type;
                 const char *data;
-        } good[] = {
-                { "boot/", AE_IFDIR, NULL },
-                { "boot/vmlinuz-test", AE_IFREG, "kernel\n" },
-                { "etc/", AE_IFDIR, NULL },
-                { "etc/hostname", AE_IFREG, "guest\n" },
-        }, evil[] = {
-                { "../escape", AE_IFREG, "x\n" },
-        };
+        } good[] =
+                {
+                        {"boot/", AE_IFDIR, NULL},
+                        {"boot/vmlinuz-test", AE_IFREG, "kernel\n"},
+                        {"etc/", AE_IFDIR, NULL},
+                        {"etc/hostname", AE_IFREG, "guest\n"},
+                },
+          evil[] = {
+                  {"../escape", AE_IFREG, "x\n"},
+          };
         char path[256];
         struct archive *a = archive_write_new();
         size_t n = bad ? ELEMENTSOF(evil) : ELEMENTSOF(good);

@@ -85,9 +85,9 @@ int main(int argc, char *argv[]) {
                 if (r >= 0 && error)
                         r = json_add_bool(reply, "invalid", invalid);
         } else
-                r = json_add_string(reply, "kernel", boot.kernel) < 0 ? -ENOMEM
-                                                                      : json_add_string(reply, "initrd",
-                                                                                        boot.initrd);
+                r = json_add_string(reply, "kernel", boot.kernel) < 0
+                            ? -ENOMEM
+                            : json_add_string(reply, "initrd", boot.initrd);
         oci_layer_boot_done(&boot);
         if (r >= 0)
                 r = write_response(work_fd, reply);

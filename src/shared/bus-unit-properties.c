@@ -184,7 +184,8 @@ static int append_sandbox_properties(sd_bus_message *m, const UnitSpec *spec) {
         if (r >= 0)
                 /* No capabilities (a helper: only those it names), none to gain, no namespaces of its own,
                  * files for itself only. */
-                r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)", "CapabilityBoundingSet", "t", sb->capabilities,
+                r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)", "CapabilityBoundingSet", "t",
+                                          sb->capabilities,
                                           "AmbientCapabilities", "t", (uint64_t) 0,
                                           "RestrictNamespaces", "t", (uint64_t) 0,
                                           "UMask", "u", (uint32_t) 0077);

@@ -52,7 +52,13 @@ int oci_local_detect(int fd, OciLocalKind *ret) {
 
 /* Opens dir_fd/rel (plain components, none a symlink) with flags for the last one; a regular file or, with
  * O_DIRECTORY, a directory. O_NONBLOCK: a FIFO must not hang us. */
-static int open_no_symlinks(int dir_fd, const char *rel, int flags) {
+/* Whether uid may read st (owner, or others may; (uid_t) -1 and root: anything). Groups are not looked at:
+ * a file only a group may read is refused, never read for someone outside it. */
+static bool caller_may(uid_t uid, const struct stat *st, mode_t other_bit) {
+        return uid == (uid_t) -1 || uid == 0 || st->st_uid == uid || (st->st_mode & other_bit);
+}
+
+static int open_no_symlinks_as(int dir_fd, const char *rel, int flags, uid_t uid) {
         _cleanup_free_ char *copy = strdup(rel);
         _cleanup_close_ int cur = -EBADF;
         char *save = NULL;
@@ -67,21 +73,28 @@ static int open_no_symlinks(int dir_fd, const char *rel, int flags) {
 
                 if (streq(c, ".."))
                         return -EBADMSG;
-                next = openat(fd, c, (last ? flags | O_NONBLOCK : O_RDONLY | O_DIRECTORY) | O_CLOEXEC |
-                                             O_NOFOLLOW);
+                next = openat(fd, c,
+                              (last ? flags | O_NONBLOCK : O_RDONLY | O_DIRECTORY) | O_CLOEXEC | O_NOFOLLOW);
                 if (next < 0)
                         return errno == ELOOP || errno == ENOTDIR ? -EBADMSG : -errno;
                 safe_close(cur);
                 fd = cur = next;
-                if (!last)
-                        continue;
                 if (fstat(cur, &st) < 0)
                         return -errno;
+                /* The caller passed the directory: what it could not read itself, we do not either. */
+                if (!caller_may(uid, &st, last && !(flags & O_DIRECTORY) ? S_IROTH : S_IXOTH))
+                        return -EACCES;
+                if (!last)
+                        continue;
                 if (!((flags & O_DIRECTORY) ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)))
                         return -EBADMSG;
                 return TAKE_FD(cur);
         }
         return -EBADMSG;
+}
+
+static int open_no_symlinks(int dir_fd, const char *rel, int flags) {
+        return open_no_symlinks_as(dir_fd, rel, flags, (uid_t) -1);
 }
 
 static int read_bounded(int fd, size_t max, char **ret, size_t *ret_size) {
@@ -117,20 +130,20 @@ static int read_bounded(int fd, size_t max, char **ret, size_t *ret_size) {
         return 0;
 }
 
-int oci_layout_read_index(int dir_fd, char **ret, size_t *ret_size) {
-        _cleanup_close_ int fd = open_no_symlinks(dir_fd, "index.json", O_RDONLY);
+int oci_layout_read_index(int dir_fd, uid_t uid, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = open_no_symlinks_as(dir_fd, "index.json", O_RDONLY, uid);
         if (fd < 0)
-                return fd == -EBADMSG ? -EBADMSG : -ENOENT;
+                return fd == -EBADMSG || fd == -EACCES ? fd : -ENOENT;
         return read_bounded(fd, OCI_MANIFEST_SIZE_MAX, ret, ret_size);
 }
 
-static int open_blob(int dir_fd, const char *digest) {
+static int open_blob(int dir_fd, const char *digest, uid_t uid) {
         char rel[sizeof("blobs/sha256/") + SHA256_HEX_LEN];
 
         if (!oci_digest_is_valid(digest))
                 return -EBADMSG;
         snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest + strlen(OCI_DIGEST_PREFIX));
-        return open_no_symlinks(dir_fd, rel, O_RDONLY);
+        return open_no_symlinks_as(dir_fd, rel, O_RDONLY, uid);
 }
 
 /* Reads fd to its end, hashing it, into out_fd (or memory when buf is not NULL); checks size and digest. */
@@ -191,14 +204,14 @@ static int copy_verified(int fd, const char *digest, uint64_t size, int out_fd, 
         return 0;
 }
 
-int oci_layout_read_blob(int dir_fd, const char *digest, uint64_t size, size_t max, char **ret,
+int oci_layout_read_blob(int dir_fd, uid_t uid, const char *digest, uint64_t size, size_t max, char **ret,
                          size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         uint64_t total;
         int r;
 
-        fd = open_blob(dir_fd, digest);
+        fd = open_blob(dir_fd, digest, uid);
         if (fd < 0)
                 return fd;
         buf = malloc(max + 2);
@@ -213,9 +226,9 @@ int oci_layout_read_blob(int dir_fd, const char *digest, uint64_t size, size_t m
         return 0;
 }
 
-int oci_layout_copy_blob(int dir_fd, const char *digest, uint64_t size, int out_fd, OciProgress progress,
-                         void *userdata, const atomic_bool *cancel) {
-        _cleanup_close_ int fd = open_blob(dir_fd, digest);
+int oci_layout_copy_blob(int dir_fd, uid_t uid, const char *digest, uint64_t size, int out_fd,
+                         OciProgress progress, void *userdata, const atomic_bool *cancel) {
+        _cleanup_close_ int fd = open_blob(dir_fd, digest, uid);
         if (fd < 0)
                 return fd;
         return copy_verified(fd, digest, size, out_fd, NULL, 0, progress, userdata, cancel, NULL);
@@ -390,8 +403,8 @@ static int write_blob_text(int dir_fd, const char *text, char ret_digest[OCI_DIG
 
 static json_object *descriptor(const char *media_type, const char *digest, uint64_t size) {
         json_object *d = json_object_new_object();
-        if (!d || json_add_string(d, "mediaType", media_type) < 0 || json_add_string(d, "digest", digest) < 0 ||
-            json_add_uint64(d, "size", size) < 0) {
+        if (!d || json_add_string(d, "mediaType", media_type) < 0 ||
+            json_add_string(d, "digest", digest) < 0 || json_add_uint64(d, "size", size) < 0) {
                 json_object_put(d);
                 return NULL;
         }
@@ -418,7 +431,8 @@ static int docker_to_layout(int dir_fd, char **ret_error) {
             !json_object_is_type(list, json_type_array) || json_object_array_length(list) < 1)
                 return set_error(ret_error, -EBADMSG, "manifest.json: not a list of images");
         entry = json_object_array_get_idx(list, 0);
-        if (!json_object_is_type(entry, json_type_object) || json_get_string(entry, "Config", &config_path) < 0 ||
+        if (!json_object_is_type(entry, json_type_object) ||
+            json_get_string(entry, "Config", &config_path) < 0 ||
             !json_object_object_get_ex(entry, "Layers", &layers) ||
             !json_object_is_type(layers, json_type_array) || json_object_array_length(layers) < 1 ||
             json_object_array_length(layers) > OCI_LAYERS_MAX)
@@ -462,9 +476,9 @@ static int docker_to_layout(int dir_fd, char **ret_error) {
                         return set_error(ret_error, -EBADMSG, "layer %zu: no path or diff_id", i);
                 r = make_blob(dir_fd, path, diff + strlen(OCI_DIGEST_PREFIX), digest, &size);
                 if (r < 0)
-                        return set_error(ret_error, r == -EBADMSG || r == -ENOENT ? -EBADMSG : r, "layer %s: %s",
-                                         path,
-                                         r == -EBADMSG ? "content does not match its diff_id" : strerror(-r));
+                        return set_error(
+                                ret_error, r == -EBADMSG || r == -ENOENT ? -EBADMSG : r, "layer %s: %s",
+                                path, r == -EBADMSG ? "content does not match its diff_id" : strerror(-r));
                 d = descriptor(OCI_MEDIA_TYPE_OCI_LAYER_TAR, digest, size);
                 if (!d || json_object_array_add(array, d) < 0) {
                         json_object_put(d);
@@ -478,8 +492,8 @@ static int docker_to_layout(int dir_fd, char **ret_error) {
         array = json_object_new_array();
         if (!index || !array || json_add_object(index, "manifests", array) < 0 ||
             json_object_object_add(index, "schemaVersion", json_object_new_int(2)) < 0 ||
-            json_object_array_add(array, descriptor(OCI_MEDIA_TYPE_OCI_MANIFEST, digest,
-                                                    strlen(manifest_text))) < 0)
+            json_object_array_add(
+                    array, descriptor(OCI_MEDIA_TYPE_OCI_MANIFEST, digest, strlen(manifest_text))) < 0)
                 return -ENOMEM;
         const char *index_text = json_to_string(index);
         return index_text ? write_file_atomic_at(dir_fd, "index.json", index_text, strlen(index_text), 0600)
@@ -511,7 +525,8 @@ int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **re
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r < ARCHIVE_WARN) {
-                        r = set_error(ret_error, -EBADMSG, "not a valid tar archive: %s", archive_error_string(a));
+                        r = set_error(ret_error, -EBADMSG, "not a valid tar archive: %s",
+                                      archive_error_string(a));
                         goto finish;
                 }
                 if (++n_entries > ARCHIVE_ENTRIES_MAX) {

@@ -51,6 +51,7 @@ struct OciPull {
          * directory a tarball was extracted to). -EBADF: a pull. */
         int source_fd;
         int layout_fd;
+        uid_t layout_uid; /* whose files layout_fd's are, for oci-layout.h's checks; -1: ours */
         char *archive_dir;
         char digest[OCI_DIGEST_LEN + 1];
         PullLayer *layers;
@@ -224,10 +225,11 @@ static int local_failed(OciPull *p, int r, const char *what) {
                 return r;
         pull_set_error(p, "%s: %s", what,
                        r == -EBADMSG  ? "content does not match its digest, or not a regular file"
+                       : r == -EACCES ? "not readable by the caller"
                        : r == -ENOENT ? "missing from the layout"
                        : r == -E2BIG  ? "too large"
                                       : strerror(-r));
-        return r == -ENOENT || r == -E2BIG ? -EBADMSG : r;
+        return r == -ENOENT || r == -E2BIG || r == -EACCES ? -EBADMSG : r;
 }
 
 /* index.json's image for this host: its only entry, else the one for our platform. */
@@ -238,7 +240,7 @@ static int fetch_local_manifest(OciPull *p, OciManifest **ret) {
         size_t size;
         int r;
 
-        r = oci_layout_read_index(p->layout_fd, &body, &size);
+        r = oci_layout_read_index(p->layout_fd, p->layout_uid, &body, &size);
         if (r < 0)
                 return local_failed(p, r == -ENOENT ? -EBADMSG : r, "index.json");
         r = oci_manifest_parse(OCI_MEDIA_TYPE_OCI_INDEX, body, size, &index);
@@ -258,7 +260,8 @@ static int fetch_local_manifest(OciPull *p, OciManifest **ret) {
                 }
         }
         free(TAKE_PTR(body));
-        r = oci_layout_read_blob(p->layout_fd, d->digest, d->size, OCI_MANIFEST_SIZE_MAX, &body, &size);
+        r = oci_layout_read_blob(p->layout_fd, p->layout_uid, d->digest, d->size, OCI_MANIFEST_SIZE_MAX,
+                                 &body, &size);
         if (r < 0)
                 return local_failed(p, r, d->digest);
         r = oci_manifest_parse(d->media_type, body, size, &m);
@@ -405,7 +408,8 @@ static int build_layer(OciPull *p, PullLayer *l) {
         if (fd < 0)
                 return -errno;
         if (p->source_fd >= 0) {
-                r = oci_layout_copy_blob(p->layout_fd, l->digest, l->size, fd, layer_progress, l, p->cancel);
+                r = oci_layout_copy_blob(p->layout_fd, p->layout_uid, l->digest, l->size, fd, layer_progress,
+                                         l, p->cancel);
                 if (r < 0)
                         return local_failed(p, r, l->digest);
         } else {
@@ -559,6 +563,7 @@ static int open_local(OciPull *p) {
         switch (kind) {
         case OCI_LOCAL_LAYOUT:
                 p->layout_fd = fcntl(p->source_fd, F_DUPFD_CLOEXEC, 3);
+                p->layout_uid = p->options.caller_uid;
                 return p->layout_fd < 0 ? -errno : 0;
         case OCI_LOCAL_TARBALL:
                 break;
@@ -579,6 +584,7 @@ static int open_local(OciPull *p) {
                 p->archive_dir = mfree(p->archive_dir);
                 return -errno;
         }
+        p->layout_uid = (uid_t) -1;
         p->layout_fd = open(p->archive_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (p->layout_fd < 0)
                 return -errno;
@@ -598,8 +604,8 @@ static int run_local(OciPull *p, OciManifest **ret_manifest, char **ret_config, 
         r = fetch_manifest(p, &m);
         if (r < 0)
                 return r;
-        r = oci_layout_read_blob(p->layout_fd, m->config.digest, m->config.size, OCI_CONFIG_SIZE_MAX,
-                                 ret_config, ret_config_size);
+        r = oci_layout_read_blob(p->layout_fd, p->layout_uid, m->config.digest, m->config.size,
+                                 OCI_CONFIG_SIZE_MAX, ret_config, ret_config_size);
         if (r < 0)
                 return local_failed(p, r, "config");
         *ret_manifest = TAKE_PTR(m);

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "image-store.h"
 #include "macro.h"
@@ -18,6 +19,7 @@ typedef struct OciPullOptions {
         unsigned parallel; /* layers fetched at once; 0: OCI_PULL_PARALLEL_DEFAULT */
         atomic_bool *cancel; /* NULL: the pull's own; when it becomes true the pull stops (-ECANCELED) */
         const char *unpack_helper; /* cocoon-unpack (oci-unpack.h); NULL: not installed, layers fail */
+        uid_t caller_uid; /* local imports of a directory: whose files may be read (oci-layout.h) */
 } OciPullOptions;
 
 typedef struct OciPull OciPull;

@@ -43,7 +43,8 @@ int oci_unpack_response_parse(const char *text, size_t size, OciLayerBoot *ret_b
                 return !*ret_error ? -ENOMEM : invalid ? -EBADMSG : -EIO;
         }
         if (json_get_string(o, "kernel", &kernel) == -EINVAL ||
-            json_get_string(o, "initrd", &initrd) == -EINVAL || (kernel && !relative_path_is_safe(kernel)) || (initrd && !relative_path_is_safe(initrd)))
+            json_get_string(o, "initrd", &initrd) == -EINVAL || (kernel && !relative_path_is_safe(kernel)) ||
+            (initrd && !relative_path_is_safe(initrd)))
                 return -EPROTO;
         if ((kernel && !(boot.kernel = strdup(kernel))) || (initrd && !(boot.initrd = strdup(initrd)))) {
                 oci_layer_boot_done(&boot);
@@ -113,8 +114,9 @@ int oci_unpack_run(const char *helper, const char *blobs_dir, const char *tmp_di
         int r;
 
         if (!helper)
-                return fail(ret_error, -ENOENT, "the layer unpacker cocoon-unpack is not installed next to "
-                                                "cocoon-manager");
+                return fail(ret_error, -ENOENT,
+                            "the layer unpacker cocoon-unpack is not installed next to "
+                            "cocoon-manager");
         if (lseek(layer_fd, 0, SEEK_SET) < 0)
                 return fail(ret_error, -errno, "cannot rewind the layer: %m");
         if (unit_name_for(digest, work_dir, &unit) < 0 ||

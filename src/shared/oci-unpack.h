@@ -32,8 +32,9 @@ void oci_unpack_sandbox(const char *helper, const char *blobs_dir, const char *t
 /* Runs helper over the layer read from layer_fd (any position is fine: it is rewound), digest
  * "sha256:<hex>", unpacking in work_dir (an empty 0700 directory of tmp_dir) and writing the image to
  * output (an existing file of blobs_dir). The boot files it found are paths below work_dir/tree. Errors:
- * -EBADMSG (the layer was refused; *ret_error says why), others with *ret_error saying what failed (mkfs.erofs
- * failed, the helper could not run, crashed or gave no answer). The caller removes work_dir and output on failure. */
+ * -EBADMSG (the layer was refused; *ret_error says why), others with *ret_error saying what failed
+ * (mkfs.erofs failed, the helper could not run, crashed or gave no answer). The caller removes work_dir and
+ * output on failure. */
 int oci_unpack_run(const char *helper, const char *blobs_dir, const char *tmp_dir, int layer_fd,
                    const char *digest, const char *work_dir, const char *output, OciLayerBoot *ret_boot,
                    char **ret_error);
