@@ -239,6 +239,25 @@ static void test_unsandboxed_spec(void **state) {
                              strncmp(*p, "ExecStop", 8) == 0);
 }
 
+/* A root helper's sandbox (the layer unpacker): the capabilities it names, setuid files allowed, and
+ * no PrivateDevices= (it would drop CAP_MKNOD), the device policy closed all the same. */
+static void test_sandbox_capabilities(void **state) {
+        char *argv[] = { (char *) "/usr/libexec/cocoon-unpack", NULL };
+        UnitSandbox sb = { .capabilities = (UINT64_C(1) << 27) | (UINT64_C(1) << 0),
+                           .allow_suid_sgid = true };
+        UnitSpec spec = { .argv = argv, .sandbox = &sb };
+        _cleanup_strv_free_ char **l = properties_of(&spec);
+
+        assert_has(l, "CapabilityBoundingSet=134217729");
+        assert_has(l, "AmbientCapabilities=0");
+        assert_has(l, "PrivateDevices=no");
+        assert_has(l, "DevicePolicy=closed");
+        assert_has(l, "NoNewPrivileges=yes");
+        assert_has(l, "PrivateNetwork=yes");
+        for (char **p = l; *p; p++)
+                assert_false(strncmp(*p, "RestrictSUIDSGID=", 17) == 0 || strncmp(*p, "User=", 5) == 0);
+}
+
 static void test_exec_stop(void **state) {
         char *argv[] = { (char *) "/bin/true", NULL };
         char *stop[] = { (char *) "/usr/libexec/cocoon-vm-stop", NULL };
@@ -326,6 +345,7 @@ int main(void) {
                 cmocka_unit_test(test_sandbox_tcg),
                 cmocka_unit_test(test_unsandboxed_spec),
                 cmocka_unit_test(test_exec_stop),
+                cmocka_unit_test(test_sandbox_capabilities),
                 cmocka_unit_test(test_sandbox_layout),
                 cmocka_unit_test(test_console_on_stdio_and_redirects),
         };

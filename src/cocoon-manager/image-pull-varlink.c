@@ -23,7 +23,8 @@ typedef struct PullCall {
         Manager *manager;
         Varlink *link;
         OciPull *pull;
-        char *reference; /* as the caller wrote it */
+        char *reference; /* as the caller wrote it; ImportOCI: the name */
+        bool local; /* ImportOCI */
         OperationProgress progress; /* sums over the layers, for ListOperations; cancelled: caller gone */
         sd_event_source *progress_timer;
         char *progress_sent; /* the last progress reply, to send only changes */
@@ -130,11 +131,23 @@ static void pull_done(int result, void *userdata) {
                 _cleanup_(json_object_putp) json_object *reply = json_object_new_object();
                 json_object *o;
 
-                log_info("Pulled image %s (%s).", img->name, img->digest);
+                log_info("%s image %s (%s).", c->local ? "Imported" : "Pulled", img->name, img->digest);
                 if (!reply || image_to_json(img, &o) < 0 || json_add_object(reply, "image", o) < 0)
                         (void) varlink_error_errno(c->link, ENOMEM);
                 else
                         (void) varlink_reply(c->link, reply);
+                return;
+        }
+        if (c->local) {
+                if (result == -ENOENT || result == -EBADMSG || result == -EMEDIUMTYPE || result == -E2BIG)
+                        (void) reply_error(c->link, IMAGE_ERROR_INVALID_IMAGE, "field", "fileDescriptor",
+                                           message ?: "the image is not acceptable");
+                else if (message) {
+                        log_warning_errno(result, "Import of %s failed: %s", c->reference, message);
+                        (void) reply_error(c->link, IMAGE_ERROR_PULL_FAILED, "reference", c->reference,
+                                           message);
+                } else
+                        (void) varlink_error_errno(c->link, -result);
                 return;
         }
         switch (result) {
@@ -202,6 +215,7 @@ int vl_method_image_pull(Varlink *link, json_object *parameters, VarlinkMethodFl
                 .insecure = req.insecure > 0 || registry_is_insecure(m, req.reference),
                 .parallel = m->config.pull_parallel,
                 .cancel = &c->progress.cancelled,
+                .unpack_helper = m->unpack_helper,
         };
         r = oci_pull_new(m->images, req.reference, &options, &c->pull);
         if (r == -EINVAL)
@@ -209,6 +223,79 @@ int vl_method_image_pull(Varlink *link, json_object *parameters, VarlinkMethodFl
                         link, IMAGE_ERROR_INVALID_IMAGE, "field", "reference",
                         "not a valid image reference (e.g. busybox, registry.example:5000/app:v1, "
                         "name@sha256:<64 hex>)");
+        if (r < 0)
+                return r;
+        c->link = varlink_ref(link);
+        (void) operations_attach_progress(m->operations, link, &c->progress);
+        if (flags & VARLINK_METHOD_MORE) {
+                r = sd_event_add_time_relative(m->event, &c->progress_timer, CLOCK_MONOTONIC,
+                                               PULL_PROGRESS_INTERVAL_USEC, 0, on_progress_timer, c);
+                if (r < 0)
+                        return r;
+        }
+        r = job_submit(m->jobs, pull_work, pull_done, c);
+        if (r < 0)
+                return r;
+        TAKE_PTR(c);
+        return 0;
+}
+
+typedef struct ImportOCIRequest {
+        const char *name;
+        int64_t fd_index;
+} ImportOCIRequest;
+
+/* ImportOCI: a pull whose source is the caller's file (oci_pull_new_local()); the same worker, progress
+ * and commit. */
+int vl_method_image_import_oci(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                               void *userdata) {
+        static const JsonDispatch table[] = {
+                {"name", json_type_string, json_dispatch_const_string, offsetof(ImportOCIRequest, name),
+                 JSON_MANDATORY},
+                {"fileDescriptor", json_type_int, json_dispatch_fd_index,
+                 offsetof(ImportOCIRequest, fd_index), JSON_MANDATORY},
+                {},
+        };
+        Manager *m = userdata;
+        ImportOCIRequest req = {.fd_index = -1};
+        const Image *existing;
+        const char *bad = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        uid_t uid;
+        int r;
+
+        r = json_dispatch(parameters, table, 0, &req, &bad);
+        if (r < 0)
+                return varlink_error_invalid_parameter(link, bad ?: "parameters");
+        r = varlink_get_peer_uid(link, &uid);
+        if (r < 0)
+                return r;
+        if (!image_name_is_valid(req.name))
+                return reply_error(link, IMAGE_ERROR_INVALID_IMAGE, "field", "name",
+                                   "not a valid image name");
+        if (image_store_get(m->images, req.name, &existing) >= 0 && streq(existing->name, req.name))
+                return reply_error(link, IMAGE_ERROR_NAME_IN_USE, "name", req.name,
+                                   "an image with this name exists already");
+        if (req.fd_index >= (int64_t) varlink_get_n_fds(link) ||
+            (fd = varlink_take_fd(link, (size_t) req.fd_index)) < 0)
+                return reply_error(link, IMAGE_ERROR_INVALID_IMAGE, "field", "fileDescriptor",
+                                   "no such passed file descriptor");
+
+        _cleanup_(pull_call_freep) PullCall *c = calloc(1, sizeof(PullCall));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->local = true;
+        c->reference = strdup(req.name);
+        if (!c->reference)
+                return -ENOMEM;
+        OciPullOptions options = {
+                .parallel = m->config.pull_parallel,
+                .cancel = &c->progress.cancelled,
+                .unpack_helper = m->unpack_helper,
+                .caller_uid = uid,
+        };
+        r = oci_pull_new_local(m->images, req.name, fd, &options, &c->pull);
         if (r < 0)
                 return r;
         c->link = varlink_ref(link);

@@ -8,6 +8,8 @@
 int vl_method_image_import(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
 /* image-pull-varlink.c */
 int vl_method_image_pull(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
+int vl_method_image_import_oci(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
+                               void *userdata);
 int vl_method_image_list(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata);
 int vl_method_image_inspect(Varlink *link, json_object *parameters, VarlinkMethodFlags flags,
                             void *userdata);

@@ -42,6 +42,7 @@ static const struct {
         { "io.cocoon.Manager.GarbageCollect", vl_method_manager_garbage_collect },
         { "io.cocoon.Image.Import", vl_method_image_import },
         { "io.cocoon.Image.Pull", vl_method_image_pull },
+        { "io.cocoon.Image.ImportOCI", vl_method_image_import_oci },
         { "io.cocoon.Image.List", vl_method_image_list },
         { "io.cocoon.Image.Inspect", vl_method_image_inspect },
         { "io.cocoon.Image.Delete", vl_method_image_delete },

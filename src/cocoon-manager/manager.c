@@ -76,6 +76,7 @@ Manager *manager_free(Manager *m) {
         describe_state_free(m->describe);
         free(m->stop_helper);
         free(m->network_helper);
+        free(m->unpack_helper);
         return mfree(m);
 }
 
@@ -241,6 +242,7 @@ static int manager_new(Manager **ret) {
         m->vm_event_machined = vm_machined_event;
         m->stop_helper = find_stop_helper();
         m->network_helper = find_helper("cocoon-network");
+        m->unpack_helper = find_helper("cocoon-unpack");
 
 
         _cleanup_free_ char *config_error = NULL;

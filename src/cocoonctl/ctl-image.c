@@ -108,6 +108,50 @@ static int import_call(Varlink *link, const char *name, json_object *parameters,
         }
 }
 
+static int pull_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_reply);
+
+/* image import NAME FILE: an OCI layout directory or a docker/OCI archive, opened with our rights and
+ * passed open (the manager reads below a directory only what we could read ourselves). */
+static int import_oci(const char *name, const char *path) {
+        _cleanup_(varlink_unrefp) Varlink *link = NULL;
+        _cleanup_(json_object_putp) json_object *parameters = json_object_new_object();
+        _cleanup_close_ int fd = -EBADF;
+        json_object *reply = NULL, *image;
+        struct stat st;
+        int r, index;
+
+        if (arg_kernel || arg_initrd || arg_rootfs || arg_cmdline)
+                return ctl_log_errno(EINVAL, "image import NAME FILE takes no --kernel, --initrd, --rootfs "
+                                             "or --cmdline: the image brings its own");
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return ctl_log_errno(errno, "%s: %m", path);
+        if (fstat(fd, &st) < 0)
+                return ctl_log_errno(errno, "%s: %m", path);
+        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+                return ctl_log_errno(EBADFD, "%s: not a directory or a regular file", path);
+        if (!parameters || json_add_string(parameters, "name", name) < 0)
+                return ctl_log_oom();
+        r = ctl_connect(&link);
+        if (r < 0)
+                return r;
+        index = varlink_push_fd(link, TAKE_FD(fd));
+        if (index < 0)
+                return ctl_log_errno(index, "cannot pass %s: %m", path);
+        if (json_add_int64(parameters, "fileDescriptor", index) < 0)
+                return ctl_log_oom();
+        r = pull_call(link, "io.cocoon.Image.ImportOCI", parameters, &reply);
+        if (r != 0)
+                return r;
+        if (!json_object_object_get_ex(reply, "image", &image))
+                return ctl_log_errno(EBADMSG, "io.cocoon.Image.ImportOCI reply has no image");
+        if (arg_json)
+                ctl_print_json(image);
+        else
+                printf("%s\n", ctl_field_string(image, "id") ?: "");
+        return 0;
+}
+
 int verb_image_import(int argc, char **argv) {
         static const char *const options[] = { "kernel", "initrd", "rootfs" };
         static const char *const fd_keys[] = { "kernelFileDescriptor", "initrdFileDescriptor",
@@ -119,8 +163,11 @@ int verb_image_import(int argc, char **argv) {
         json_object *reply = NULL, *image;
         int r = 0;
 
+        if (argc == 2)
+                return import_oci(argv[0], argv[1]);
         if (!arg_kernel)
-                return ctl_log_errno(EINVAL, "image import needs --kernel PATH");
+                return ctl_log_errno(EINVAL, "image import needs --kernel PATH, or a FILE (an OCI layout "
+                                             "directory or a docker/OCI archive)");
         if (!parameters || json_add_string(parameters, "name", argv[0]) < 0)
                 return ctl_log_oom();
         if (arg_cmdline && json_add_string(parameters, "cmdline", arg_cmdline) < 0)
@@ -195,8 +242,7 @@ static void pull_show_progress(json_object *reply) {
         fflush(stderr);
 }
 
-static int pull_call(Varlink *link, json_object *parameters, json_object **ret_reply) {
-        static const char method[] = "io.cocoon.Image.Pull";
+static int pull_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_reply) {
         struct sigaction sa = { .sa_handler = on_import_sigint };
         bool tty = isatty(STDERR_FILENO);
         int r;
@@ -216,11 +262,12 @@ static int pull_call(Varlink *link, json_object *parameters, json_object **ret_r
                 if (r < 0 || error_id || !continues)
                         pull_clear_progress();
                 if (r < 0 && import_interrupted) {
-                        (void) ctl_log_errno(ECANCELED, "pull cancelled");
+                        (void) ctl_log_errno(ECANCELED, "%s cancelled",
+                                             streq(method, "io.cocoon.Image.Pull") ? "pull" : "import");
                         return CTL_ERROR_EXIT(CTL_EXIT_INTERRUPTED);
                 }
                 if (r < 0)
-                        return ctl_log_errno(r, "calling %s failed (%m); the manager cancels the pull "
+                        return ctl_log_errno(r, "calling %s failed (%m); the manager cancels it "
                                              "when its caller goes away", method);
                 if (error_id)
                         return ctl_report_error(error_id, reply);
@@ -252,7 +299,7 @@ int verb_image_pull(int argc, char **argv) {
                 r = ctl_connect(&link);
                 if (r < 0)
                         return r;
-                r = pull_call(link, parameters, &reply);
+                r = pull_call(link, "io.cocoon.Image.Pull", parameters, &reply);
                 if (r != 0) {
                         if (import_interrupted)
                                 return r;

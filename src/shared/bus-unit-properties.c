@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The properties of a VM's transient unit, as StartTransientUnit takes them: what runs, and how confined. */
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -176,18 +177,22 @@ static int append_sandbox_properties(sd_bus_message *m, const UnitSpec *spec) {
         int r = 0;
 
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(sandbox_booleans); i++)
-                r = sd_bus_message_append(m, "(sv)", sandbox_booleans[i], "b", 1);
+                if (!sb->allow_suid_sgid || !streq(sandbox_booleans[i], "RestrictSUIDSGID"))
+                        r = sd_bus_message_append(m, "(sv)", sandbox_booleans[i], "b", 1);
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(sandbox_strings); i++)
                 r = append_string_property(m, sandbox_strings[i].name, sandbox_strings[i].value);
         if (r >= 0)
-                /* No capabilities at all, none to gain, no namespaces of its own, files for itself only. */
-                r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)", "CapabilityBoundingSet", "t", (uint64_t) 0,
+                /* No capabilities (a helper: only those it names), none to gain, no namespaces of its own,
+                 * files for itself only. */
+                r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)", "CapabilityBoundingSet", "t",
+                                          sb->capabilities,
                                           "AmbientCapabilities", "t", (uint64_t) 0,
                                           "RestrictNamespaces", "t", (uint64_t) 0,
                                           "UMask", "u", (uint32_t) 0077);
         if (r >= 0)
                 r = sd_bus_message_append(m, "(sv)(sv)", "MemoryDenyWriteExecute", "b",
-                                          !sb->allow_write_execute, "PrivateDevices", "b", !devices);
+                                          !sb->allow_write_execute, "PrivateDevices", "b",
+                                          !devices && !(sb->capabilities & (UINT64_C(1) << CAP_MKNOD)));
         if (r >= 0 && !spec->network_namespace_path && !sb->host_network)
                 /* No NIC: nothing to reach, not even loopback. (A TAP is opened by name, in the namespace
                  * it lives in; QEMU reaches it through /dev/net/tun, no socket.) */

@@ -25,6 +25,10 @@ typedef struct UnitSandbox {
         char **device_allow;         /* DeviceAllow=<dev> rw; none: PrivateDevices=yes */
         bool allow_write_execute;    /* no MemoryDenyWriteExecute=: a JIT (QEMU's TCG) needs W+X pages */
         bool host_network;           /* no PrivateNetwork=: bridge-mode TAPs are in the manager's netns */
+        /* CapabilityBoundingSet= of a root helper (1 << CAP_*); 0: none. CAP_MKNOD in it means no
+         * PrivateDevices= (which would drop it); DevicePolicy=closed stays. */
+        uint64_t capabilities;
+        bool allow_suid_sgid;        /* no RestrictSUIDSGID=: the layer unpacker keeps setuid files */
 } UnitSandbox;
 
 /* How the hypervisor of one VM runs. KillMode=mixed, SendSIGKILL=yes, Type=exec and

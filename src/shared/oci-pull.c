@@ -2,7 +2,6 @@
 /* An OCI pull: registry -> verified blobs -> EROFS layers and boot files in the image store. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -10,15 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fs-util.h"
 #include "image-store-internal.h"
 #include "oci-layer.h"
+#include "oci-layout.h"
 #include "oci-manifest.h"
 #include "oci-pull.h"
 #include "oci-registry.h"
+#include "oci-unpack.h"
 #include "time-util.h"
 
 typedef struct PullBlob {
@@ -47,6 +47,12 @@ struct OciPull {
         atomic_bool stop; /* the pull's own: a layer failed, the others stop */
 
         OciRegistry *registry;
+        /* A local import (oci_pull_new_local()): the caller's file, the layout read (that file, or the
+         * directory a tarball was extracted to). -EBADF: a pull. */
+        int source_fd;
+        int layout_fd;
+        uid_t layout_uid; /* whose files layout_fd's are, for oci-layout.h's checks; -1: ours */
+        char *archive_dir;
         char digest[OCI_DIGEST_LEN + 1];
         PullLayer *layers;
         _Atomic size_t n_layers; /* published once layers[] is filled in */
@@ -82,6 +88,7 @@ int oci_pull_new(ImageStore *s, const char *reference, const OciPullOptions *opt
         if (!p)
                 return -ENOMEM;
         p->store = s;
+        p->source_fd = p->layout_fd = -EBADF;
         pthread_mutex_init(&p->lock, NULL);
         if (options)
                 p->options = *options;
@@ -94,6 +101,33 @@ int oci_pull_new(ImageStore *s, const char *reference, const OciPullOptions *opt
         r = oci_reference_to_string(p->ref, &p->name);
         if (r < 0)
                 return r;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int oci_pull_new_local(ImageStore *s, const char *name, int fd, const OciPullOptions *options,
+                       OciPull **ret) {
+        _cleanup_(oci_pull_freep) OciPull *p = NULL;
+
+        if (!image_name_is_valid(name) || fd < 0)
+                return -EINVAL;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->store = s;
+        p->layout_fd = -EBADF;
+        pthread_mutex_init(&p->lock, NULL);
+        if (options)
+                p->options = *options;
+        p->cancel = p->options.cancel ?: &p->own_cancel;
+        if (p->options.parallel == 0)
+                p->options.parallel = OCI_PULL_PARALLEL_DEFAULT;
+        p->name = strdup(name);
+        if (!p->name)
+                return -ENOMEM;
+        p->source_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (p->source_fd < 0)
+                return -errno;
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -160,6 +194,11 @@ OciPull *oci_pull_free(OciPull *p) {
                 blob_release(p, &p->layers[i].boot[BOOT_INITRD], IMAGE_BLOB_INITRD, false);
         }
         free(p->layers);
+        safe_close(p->source_fd);
+        safe_close(p->layout_fd);
+        if (p->archive_dir)
+                (void) rm_rf(p->archive_dir);
+        free(p->archive_dir);
         oci_registry_free(p->registry);
         oci_reference_free(p->ref);
         free(p->name);
@@ -180,12 +219,70 @@ static int registry_failed(OciPull *p, int r, const char *what) {
 }
 
 /* The image manifest for this host: the one named, or the index's entry for our platform. */
+/* A local layout's errors: what the caller's files did wrong, or our own failure. */
+static int local_failed(OciPull *p, int r, const char *what) {
+        if (r == -ECANCELED || r == -ENOMEM)
+                return r;
+        pull_set_error(p, "%s: %s", what,
+                       r == -EBADMSG  ? "content does not match its digest, or not a regular file"
+                       : r == -EACCES ? "not readable by the caller"
+                       : r == -ENOENT ? "missing from the layout"
+                       : r == -E2BIG  ? "too large"
+                                      : strerror(-r));
+        return r == -ENOENT || r == -E2BIG || r == -EACCES ? -EBADMSG : r;
+}
+
+/* index.json's image for this host: its only entry, else the one for our platform. */
+static int fetch_local_manifest(OciPull *p, OciManifest **ret) {
+        _cleanup_(oci_manifest_freep) OciManifest *index = NULL, *m = NULL;
+        _cleanup_free_ char *body = NULL;
+        const OciDescriptor *d;
+        size_t size;
+        int r;
+
+        r = oci_layout_read_index(p->layout_fd, p->layout_uid, &body, &size);
+        if (r < 0)
+                return local_failed(p, r == -ENOENT ? -EBADMSG : r, "index.json");
+        r = oci_manifest_parse(OCI_MEDIA_TYPE_OCI_INDEX, body, size, &index);
+        if (r < 0 || index->kind != OCI_MANIFEST_INDEX || index->n_manifests == 0) {
+                pull_set_error(p, "index.json: not an image index naming an image");
+                return r == -ENOMEM ? r : -EBADMSG;
+        }
+        if (index->n_manifests == 1)
+                d = &index->manifests[0];
+        else {
+                OciPlatform host;
+
+                oci_platform_host(&host);
+                if (oci_index_select(index, &host, &d) < 0) {
+                        pull_set_error(p, "index.json has no image for linux/%s", host.architecture);
+                        return -ENOENT;
+                }
+        }
+        free(TAKE_PTR(body));
+        r = oci_layout_read_blob(p->layout_fd, p->layout_uid, d->digest, d->size, OCI_MANIFEST_SIZE_MAX,
+                                 &body, &size);
+        if (r < 0)
+                return local_failed(p, r, d->digest);
+        r = oci_manifest_parse(d->media_type, body, size, &m);
+        if (r < 0 || m->kind != OCI_MANIFEST_IMAGE) {
+                pull_set_error(p, "manifest %s: not a valid image manifest", d->digest);
+                return r == -ENOMEM ? r : -EBADMSG;
+        }
+        memcpy(p->digest, d->digest, sizeof(p->digest));
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
 static int fetch_manifest(OciPull *p, OciManifest **ret) {
         _cleanup_(oci_manifest_freep) OciManifest *m = NULL;
         _cleanup_free_ char *body = NULL, *type = NULL;
         char digest[OCI_DIGEST_LEN + 1];
         size_t size;
         int r;
+
+        if (p->source_fd >= 0)
+                return fetch_local_manifest(p, ret);
 
         r = oci_registry_get_manifest(p->registry, oci_reference_manifest_ref(p->ref), &body, &size, &type,
                                       p->digest);
@@ -233,30 +330,58 @@ static int layer_progress(uint64_t bytes, void *userdata) {
         return 0;
 }
 
-/* Opens tree/rel, a regular file, without following symlinks or leaving tree. */
-static int open_in_tree(const char *tree, const char *rel) {
-        struct open_how how = {
-                .flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-        };
-        _cleanup_close_ int dfd = -EBADF;
-        int fd;
+/* Opens dfd/rel component by component, never following a symlink (openat2()'s RESOLVE_BENEATH is not in
+ * the manager's system call filter). rel has no "." or ".." components (oci_unpack_response_parse()). The
+ * last component is opened with flags, O_NONBLOCK: a FIFO there must not hang us. */
+static int openat_no_symlinks(int dfd, const char *rel, int flags) {
+        _cleanup_close_ int cur = -EBADF;
+        _cleanup_free_ char *copy = strdup(rel);
+        char *save = NULL;
+        int fd = dfd;
 
-        dfd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
+        if (!copy)
+                return -ENOMEM;
+        for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+                bool last = !save || *save == '\0';
+                int next = openat(fd, c, (last ? flags | O_NONBLOCK : O_RDONLY | O_DIRECTORY) | O_CLOEXEC |
+                                                 O_NOFOLLOW);
+                if (next < 0)
+                        return -errno;
+                safe_close(cur);
+                fd = cur = next;
+                if (last)
+                        return TAKE_FD(cur);
+        }
+        return -EINVAL;
+}
+
+/* Opens tmp_dir/tree/rel, a regular file, without following symlinks or leaving tmp_dir: the helper that
+ * wrote the tree could write anywhere in tmp_dir, and its work is not trusted. */
+static int open_in_tree(const char *tmp_dir, const char *tree, const char *rel) {
+        _cleanup_close_ int tmp_fd = -EBADF, tree_fd = -EBADF;
+
+        tmp_fd = open(tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (tmp_fd < 0)
                 return -errno;
-        fd = (int) syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
-        return fd < 0 ? -errno : fd;
+        tree_fd = openat_no_symlinks(tmp_fd, tree, O_RDONLY | O_DIRECTORY);
+        if (tree_fd < 0)
+                return tree_fd;
+        return openat_no_symlinks(tree_fd, rel, O_RDONLY);
 }
 
 static int add_boot_blob(OciPull *p, const char *tree, const char *rel, ImageBlobKind kind, PullBlob *b) {
         _cleanup_free_ char *temp = NULL;
         _cleanup_close_ int fd = -EBADF;
+        struct stat st;
         int r;
 
-        fd = open_in_tree(tree, rel);
+        fd = open_in_tree(p->store->tmp_dir, tree, rel);
         if (fd < 0)
                 return fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADMSG;
         r = image_blob_write_temp(p->store->blobs_fd, fd, kind, NULL, NULL, &temp, b->file.blob,
                                   &b->file.size);
         if (r < 0)
@@ -270,9 +395,10 @@ static int add_boot_blob(OciPull *p, const char *tree, const char *rel, ImageBlo
         return image_blob_commit_temp(p->store->blobs_fd, temp, b->file.blob, kind, &b->created);
 }
 
-/* Download, unpack, mkfs.erofs, keep the boot files; everything temporary goes in every case. */
+/* Download, then unpack and mkfs.erofs in the confined helper (oci-unpack.h), keep the boot files;
+ * everything temporary goes in every case. */
 static int build_layer(OciPull *p, PullLayer *l) {
-        _cleanup_free_ char *tree = NULL, *real = NULL, *error = NULL, *erofs = NULL, *erofs_name = NULL;
+        _cleanup_free_ char *work = NULL, *error = NULL, *erofs = NULL, *erofs_name = NULL, *tree = NULL;
         _cleanup_close_ int fd = -EBADF;
         OciLayerBoot boot = {};
         struct stat st;
@@ -281,31 +407,28 @@ static int build_layer(OciPull *p, PullLayer *l) {
         fd = open(p->store->tmp_dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
-        r = oci_registry_fetch_blob(p->registry, l->digest, l->size, fd, layer_progress, l);
-        if (r < 0)
-                return registry_failed(p, r, l->digest);
-        if (lseek(fd, 0, SEEK_SET) < 0)
-                return -errno;
+        if (p->source_fd >= 0) {
+                r = oci_layout_copy_blob(p->layout_fd, p->layout_uid, l->digest, l->size, fd, layer_progress,
+                                         l, p->cancel);
+                if (r < 0)
+                        return local_failed(p, r, l->digest);
+        } else {
+                r = oci_registry_fetch_blob(p->registry, l->digest, l->size, fd, layer_progress, l);
+                if (r < 0)
+                        return registry_failed(p, r, l->digest);
+        }
+        if (atomic_load(p->cancel))
+                return -ECANCELED;
 
-        if (asprintf(&tree, "%s/layer-XXXXXX", p->store->tmp_dir) < 0)
+        if (asprintf(&work, "%s/layer-XXXXXX", p->store->tmp_dir) < 0)
                 return -ENOMEM;
-        if (!mkdtemp(tree)) {
-                free(TAKE_PTR(tree));
+        if (!mkdtemp(work)) {
+                free(TAKE_PTR(work));
                 return -errno;
         }
-        real = realpath(tree, NULL);
-        if (!real) {
-                r = -errno;
-                goto finish;
-        }
-        r = oci_layer_unpack(fd, real, &boot, &error);
-        if (r < 0) {
-                pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-r));
-                goto finish;
-        }
-
         if (asprintf(&erofs_name, TEMP_FILE_PREFIX "layer-%.12s-XXXXXX", l->digest + 7) < 0 ||
-            asprintf(&erofs, "%s/%s", p->store->blobs_dir, erofs_name) < 0) {
+            asprintf(&erofs, "%s/%s", p->store->blobs_dir, erofs_name) < 0 ||
+            asprintf(&tree, "%s/" OCI_UNPACK_TREE, strrchr(work, '/') + 1) < 0) {
                 r = -ENOMEM;
                 goto finish;
         }
@@ -324,8 +447,9 @@ static int build_layer(OciPull *p, PullLayer *l) {
                         goto finish;
                 }
         }
-        r = oci_layer_mkfs_erofs(real, l->digest, erofs, OCI_LAYER_MKFS_TIMEOUT_USEC, &error);
-        if (r >= 0 && (chmod(erofs, 0444) < 0 || stat(erofs, &st) < 0))
+        r = oci_unpack_run(p->options.unpack_helper, p->store->blobs_dir, p->store->tmp_dir, fd, l->digest,
+                           work, erofs, &boot, &error);
+        if (r >= 0 && stat(erofs, &st) < 0)
                 r = -errno;
         if (r < 0) {
                 pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-r));
@@ -339,16 +463,16 @@ static int build_layer(OciPull *p, PullLayer *l) {
                 goto finish;
 
         if (boot.kernel) {
-                r = add_boot_blob(p, real, boot.kernel, IMAGE_BLOB_KERNEL, &l->boot[BOOT_KERNEL]);
+                r = add_boot_blob(p, tree, boot.kernel, IMAGE_BLOB_KERNEL, &l->boot[BOOT_KERNEL]);
                 if (r < 0)
                         goto finish;
         }
         if (boot.initrd)
-                r = add_boot_blob(p, real, boot.initrd, IMAGE_BLOB_INITRD, &l->boot[BOOT_INITRD]);
+                r = add_boot_blob(p, tree, boot.initrd, IMAGE_BLOB_INITRD, &l->boot[BOOT_INITRD]);
 finish:
         oci_layer_boot_done(&boot);
-        if (tree)
-                (void) rm_rf(tree);
+        if (work)
+                (void) rm_rf(work);
         return r;
 }
 
@@ -425,12 +549,81 @@ static int pull_layers(OciPull *p, const OciManifest *m) {
         return result;
 }
 
+/* The caller's file as a layout to read: a directory as it is, a tarball extracted into tmp_dir. */
+static int open_local(OciPull *p) {
+        _cleanup_free_ char *error = NULL;
+        OciLocalKind kind;
+        int r;
+
+        r = oci_local_detect(p->source_fd, &kind);
+        if (r < 0) {
+                pull_set_error(p, "not a directory or a regular file");
+                return -EBADMSG;
+        }
+        switch (kind) {
+        case OCI_LOCAL_LAYOUT:
+                p->layout_fd = fcntl(p->source_fd, F_DUPFD_CLOEXEC, 3);
+                p->layout_uid = p->options.caller_uid;
+                return p->layout_fd < 0 ? -errno : 0;
+        case OCI_LOCAL_TARBALL:
+                break;
+        case OCI_LOCAL_GZIP:
+                pull_set_error(p, "a gzip stream: only OCI layouts and uncompressed docker or OCI archives "
+                                  "are taken");
+                return -EMEDIUMTYPE;
+        case OCI_LOCAL_QCOW2:
+                pull_set_error(p, "a qcow2 cloud image: not supported");
+                return -EMEDIUMTYPE;
+        default:
+                pull_set_error(p, "neither a directory nor a tar archive");
+                return -EMEDIUMTYPE;
+        }
+        if (asprintf(&p->archive_dir, "%s/archive-XXXXXX", p->store->tmp_dir) < 0)
+                return -ENOMEM;
+        if (!mkdtemp(p->archive_dir)) {
+                p->archive_dir = mfree(p->archive_dir);
+                return -errno;
+        }
+        p->layout_uid = (uid_t) -1;
+        p->layout_fd = open(p->archive_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (p->layout_fd < 0)
+                return -errno;
+        r = oci_archive_extract(p->source_fd, p->layout_fd, p->cancel, &error);
+        if (r < 0 && r != -ECANCELED && r != -ENOMEM)
+                pull_set_error(p, "archive: %s", error ?: strerror(-r));
+        return r;
+}
+
+static int run_local(OciPull *p, OciManifest **ret_manifest, char **ret_config, size_t *ret_config_size) {
+        _cleanup_(oci_manifest_freep) OciManifest *m = NULL;
+        int r;
+
+        r = open_local(p);
+        if (r < 0)
+                return r;
+        r = fetch_manifest(p, &m);
+        if (r < 0)
+                return r;
+        r = oci_layout_read_blob(p->layout_fd, p->layout_uid, m->config.digest, m->config.size,
+                                 OCI_CONFIG_SIZE_MAX, ret_config, ret_config_size);
+        if (r < 0)
+                return local_failed(p, r, "config");
+        *ret_manifest = TAKE_PTR(m);
+        return 0;
+}
+
 int oci_pull_run(OciPull *p) {
         _cleanup_(oci_manifest_freep) OciManifest *m = NULL;
         _cleanup_free_ char *config = NULL;
         size_t config_size;
         int r;
 
+        if (p->source_fd >= 0) {
+                r = run_local(p, &m, &config, &config_size);
+                if (r < 0)
+                        return r;
+                goto check_config;
+        }
         r = oci_registry_new(p->ref,
                              &(OciRegistryOptions){.insecure = p->options.insecure,
                                                    .auth_file = p->options.auth_file,
@@ -449,6 +642,7 @@ int oci_pull_run(OciPull *p) {
                                   &config, &config_size);
         if (r < 0)
                 return registry_failed(p, r, "config");
+check_config:
         r = oci_config_check(config, config_size, m->n_layers, NULL);
         if (r < 0) {
                 pull_set_error(p, "config %s: not a linux image config matching the manifest",

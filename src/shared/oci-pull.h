@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "image-store.h"
 #include "macro.h"
@@ -17,13 +18,20 @@ typedef struct OciPullOptions {
         const char *auth_file; /* NULL: /etc/cocoon/auth.json */
         unsigned parallel; /* layers fetched at once; 0: OCI_PULL_PARALLEL_DEFAULT */
         atomic_bool *cancel; /* NULL: the pull's own; when it becomes true the pull stops (-ECANCELED) */
+        const char *unpack_helper; /* cocoon-unpack (oci-unpack.h); NULL: not installed, layers fail */
+        uid_t caller_uid; /* local imports of a directory: whose files may be read (oci-layout.h) */
 } OciPullOptions;
 
 typedef struct OciPull OciPull;
 
 /* Owner thread. -EINVAL for a reference oci_reference_parse() refuses. */
 int oci_pull_new(ImageStore *s, const char *reference, const OciPullOptions *options, OciPull **ret);
-/* The normalized reference: the image's name. */
+/* Owner thread: an import of a local image named name from fd (the caller's file: an OCI layout directory,
+ * or a docker/OCI archive tarball; see oci-layout.h), run and committed like a pull. -EINVAL for a name
+ * image_name_is_valid() refuses. oci_pull_run() errors as below, -EMEDIUMTYPE for a file that is neither. */
+int oci_pull_new_local(ImageStore *s, const char *name, int fd, const OciPullOptions *options,
+                       OciPull **ret);
+/* The normalized reference (the image's name), or a local import's name. */
 const char *oci_pull_name(const OciPull *p);
 
 /* Any thread, blocking: everything that talks to the registry and writes blobs (registered as pending in

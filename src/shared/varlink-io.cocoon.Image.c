@@ -167,6 +167,29 @@ static const VarlinkSymbol method_pull = {
                "of it stays.",
 };
 
+static const VarlinkField import_oci_in[] = {
+        {.name = "name", .type = VARLINK_STRING, .doc = "The image's name (as for Import)."},
+        {.name = "fileDescriptor",
+         .type = VARLINK_INT,
+         .doc = "Index of the passed file descriptor: an OCI image layout directory (oci-layout, "
+                "index.json, blobs/sha256/), or an uncompressed tar of one (skopeo oci-archive:) or a "
+                "docker archive (docker save, skopeo docker-archive:), told apart by their content."},
+        {},
+};
+
+static const VarlinkSymbol method_import_oci = {
+        .kind = VARLINK_SYMBOL_METHOD,
+        .name = "ImportOCI",
+        .flags = VARLINK_SUPPORTS_MORE,
+        .input = import_oci_in,
+        .output = pull_out,
+        .doc = "Imports a local OCI image the way Pull fetches one from a registry: the image of "
+               "index.json (its only entry, else the one for linux and this host's architecture), every "
+               "blob checked against its digest (a docker archive's config against its file name, its "
+               "layers against the config's diff_ids), each layer an EROFS image. No symbolic link in "
+               "the caller's files is followed. Progress and cancellation as for Pull.",
+};
+
 static const VarlinkField list_out[] = {
         {.name = "images", .type = VARLINK_NAMED, .named_type = "Image", .flags = VARLINK_ARRAY},
         {},
@@ -225,7 +248,7 @@ static const VarlinkField invalid_image_fields[] = {
          .type = VARLINK_STRING,
          .doc = "name, kernel, initrd, rootfs, their …FileDescriptor, or cmdline; reference for Pull "
                 "(a bad reference, manifest or config, a blob not matching its digest, an unsafe "
-                "layer)."},
+                "layer); fileDescriptor for ImportOCI (the same about the caller's files)."},
         {.name = "message", .type = VARLINK_STRING},
         {},
 };
@@ -277,7 +300,7 @@ static const VarlinkSymbol *const symbols[] = {
         &type_file,          &type_image,         &type_layer_progress, &method_import,
         &method_pull,        &method_list,        &method_inspect,      &method_delete,
         &error_no_such_image, &error_image_in_use, &error_name_in_use,  &error_invalid_image,
-        &error_authentication_failed, &error_pull_failed, NULL,
+        &error_authentication_failed, &error_pull_failed, &method_import_oci, NULL,
 };
 
 const VarlinkInterface vl_interface_io_cocoon_Image = {

@@ -3,7 +3,8 @@
 # an OCI image of two layers (the second deletes a file of the first with a whiteout) pushed by skopeo as
 # OCI manifest, Docker schema 2 and a two-platform index; the layers become EROFS blobs with the whiteout
 # as a 0:0 character device; a second pull fetches nothing; unknown tags, tampered blobs and layers with
-# "../" are refused and leave nothing; htpasswd basic auth needs auth.json (issue 10).
+# "../" are refused and leave nothing; htpasswd basic auth needs auth.json; image import of an OCI layout
+# directory and of a docker archive, tampered, unsafe or symlinked ones refused (issue 10).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -193,6 +194,57 @@ printf '[Images]\nInsecureRegistries=127.0.0.1:%s\n' $PORT >/etc/cocoon/cocoon.c
 systemctl restart cocoon-manager.service
 cocoonctl image pull "127.0.0.1:$PORT/test/busybox:oci" >/dev/null
 rm /etc/cocoon/cocoon.conf /etc/cocoon/auth.json
+
+info "image import of an OCI layout directory and of a docker archive (skopeo), both listed"
+skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/test/busybox:oci" "oci:$work/local" \
+        >/dev/null
+skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/test/busybox:oci" \
+        "docker-archive:$work/busybox.tar:test/busybox:latest" >/dev/null
+cocoonctl image import from-layout "$work/local" >/dev/null
+cocoonctl image import from-archive "$work/busybox.tar" >/dev/null
+list=$(cocoonctl image list)
+grep -Eq "^oci +from-layout " <<<"$list" || fail "image list: no from-layout: $list"
+grep -Eq "^oci +from-archive " <<<"$list" || fail "image list: no from-archive: $list"
+assert_contains "$(cocoonctl image inspect from-archive)" '"kernel": {' "the archive's kernel found"
+# The layout holds the registry's (compressed) layers: the same blobs as the pull's.
+for hex in $base_layers; do
+        assert_contains "$(cocoonctl image inspect from-layout)" "\"$hex\"" "layer of from-layout"
+done
+assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after the imports"
+
+info "imports refused: a layer not matching its diff_id, a ../ entry, a symlinked blob, a gzip stream"
+python3 - "$work/busybox.tar" "$work/tampered.tar" "$work/dotdot.tar" <<'PY'
+import sys, tarfile, io
+src, tampered, dotdot = sys.argv[1:]
+with tarfile.open(src) as t, tarfile.open(tampered, "w") as out:
+    done = False
+    for m in t.getmembers():
+        data = t.extractfile(m).read() if m.isfile() else None
+        if data and m.name.endswith(".tar") and not done:
+            data = data[:600] + bytes([data[600] ^ 1]) + data[601:]
+            done = True
+        out.addfile(m, io.BytesIO(data) if data is not None else None)
+with tarfile.open(dotdot, "w") as out:
+    i = tarfile.TarInfo("../escape"); i.size = 1
+    out.addfile(i, io.BytesIO(b"x"))
+PY
+err=$(cocoonctl image import tampered "$work/tampered.tar" 2>&1) && fail "import of a tampered archive"
+assert_contains "$err" "InvalidImage" "import of a tampered archive"
+assert_contains "$err" "diff_id" "import of a tampered archive"
+err=$(cocoonctl image import dotdot "$work/dotdot.tar" 2>&1) && fail "import of an archive with ../"
+assert_contains "$err" "InvalidImage" "import of an archive with ../"
+cp -a "$work/local" "$work/symlinked"
+config=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"][7:])' \
+        "$work/symlinked/index.json")
+mv "$work/symlinked/blobs/sha256/$config" "$work/manifest-elsewhere"
+ln -s "$work/manifest-elsewhere" "$work/symlinked/blobs/sha256/$config"
+err=$(cocoonctl image import symlinked "$work/symlinked" 2>&1) && fail "import of a symlinked blob"
+assert_contains "$err" "InvalidImage" "import of a symlinked blob"
+gzip -c "$work/busybox.tar" >"$work/busybox.tar.gz"
+err=$(cocoonctl image import gz "$work/busybox.tar.gz" 2>&1) && fail "import of a gzip stream"
+assert_contains "$err" "gzip" "import of a gzip stream"
+assert_not_contains "$(cocoonctl image list)" "tampered" "image list after refused imports"
+assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after refused imports"
 
 info "image rm and gc drop the layers nobody uses"
 for ref in $(cocoonctl image list -q); do cocoonctl image rm "$ref" >/dev/null; done

@@ -52,6 +52,7 @@ while IFS= read -r line; do
         echo "   $line"
 done <<<"$files"
 for f in usr/bin/cocoonctl usr/libexec/cocoon-manager usr/libexec/cocoon-vm-stop usr/libexec/cocoon-network \
+        usr/libexec/cocoon-unpack \
         lib/systemd/system/cocoon-manager.service lib/systemd/system/cocoon-manager.socket \
         lib/systemd/system/cocoon.slice usr/lib/tmpfiles.d/cocoon.conf usr/lib/sysusers.d/cocoon.conf \
         usr/share/man/man1/cocoonctl.1.gz usr/share/man/man5/cocoon.conf.5.gz \

@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Local OCI images: layout directories read with verification, tarballs turned into layouts. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs-util.h"
+#include "json-util.h"
+#include "oci-layout.h"
+#include "oci-manifest.h"
+#include "sha256-util.h"
+
+#define COPY_CHUNK (1024U * 1024U)
+#define ARCHIVE_DEPTH_MAX 3U
+#define ARCHIVE_ENTRIES_MAX 4096U
+#define OCI_MEDIA_TYPE_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define OCI_MEDIA_TYPE_OCI_LAYER_TAR "application/vnd.oci.image.layer.v1.tar"
+
+int oci_local_detect(int fd, OciLocalKind *ret) {
+        unsigned char b[512] = {};
+        struct stat st;
+        ssize_t n;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode)) {
+                *ret = OCI_LOCAL_LAYOUT;
+                return 0;
+        }
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        n = pread(fd, b, sizeof(b), 0);
+        if (n < 0)
+                return -errno;
+        if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+                *ret = OCI_LOCAL_GZIP;
+        else if (n >= 4 && memcmp(b, "QFI\xfb", 4) == 0)
+                *ret = OCI_LOCAL_QCOW2;
+        else if (n >= 262 && memcmp(b + 257, "ustar", 5) == 0)
+                *ret = OCI_LOCAL_TARBALL;
+        else
+                *ret = OCI_LOCAL_UNKNOWN;
+        return 0;
+}
+
+/* Opens dir_fd/rel (plain components, none a symlink) with flags for the last one; a regular file or, with
+ * O_DIRECTORY, a directory. O_NONBLOCK: a FIFO must not hang us. */
+/* Whether uid may read st (owner, or others may; (uid_t) -1 and root: anything). Groups are not looked at:
+ * a file only a group may read is refused, never read for someone outside it. */
+static bool caller_may(uid_t uid, const struct stat *st, mode_t other_bit) {
+        return uid == (uid_t) -1 || uid == 0 || st->st_uid == uid || (st->st_mode & other_bit);
+}
+
+static int open_no_symlinks_as(int dir_fd, const char *rel, int flags, uid_t uid) {
+        _cleanup_free_ char *copy = strdup(rel);
+        _cleanup_close_ int cur = -EBADF;
+        char *save = NULL;
+        struct stat st;
+        int fd = dir_fd;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+                bool last = !save || *save == '\0';
+                int next;
+
+                if (streq(c, ".."))
+                        return -EBADMSG;
+                next = openat(fd, c,
+                              (last ? flags | O_NONBLOCK : O_RDONLY | O_DIRECTORY) | O_CLOEXEC | O_NOFOLLOW);
+                if (next < 0)
+                        return errno == ELOOP || errno == ENOTDIR ? -EBADMSG : -errno;
+                safe_close(cur);
+                fd = cur = next;
+                if (fstat(cur, &st) < 0)
+                        return -errno;
+                /* The caller passed the directory: what it could not read itself, we do not either. */
+                if (!caller_may(uid, &st, last && !(flags & O_DIRECTORY) ? S_IROTH : S_IXOTH))
+                        return -EACCES;
+                if (!last)
+                        continue;
+                if (!((flags & O_DIRECTORY) ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)))
+                        return -EBADMSG;
+                return TAKE_FD(cur);
+        }
+        return -EBADMSG;
+}
+
+static int open_no_symlinks(int dir_fd, const char *rel, int flags) {
+        return open_no_symlinks_as(dir_fd, rel, flags, (uid_t) -1);
+}
+
+static int read_bounded(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, allocated = 0;
+
+        for (;;) {
+                ssize_t n;
+
+                if (allocated - size < 64 * 1024) {
+                        if (allocated > max)
+                                return -E2BIG;
+                        char *p = realloc(buf, allocated + 64 * 1024 + 1);
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                        allocated += 64 * 1024;
+                }
+                n = read(fd, buf + size, allocated - size);
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+                if (size > max)
+                        return -E2BIG;
+        }
+        if (!buf && !(buf = calloc(1, 1)))
+                return -ENOMEM;
+        buf[size] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
+        return 0;
+}
+
+int oci_layout_read_index(int dir_fd, uid_t uid, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = open_no_symlinks_as(dir_fd, "index.json", O_RDONLY, uid);
+        if (fd < 0)
+                return fd == -EBADMSG || fd == -EACCES ? fd : -ENOENT;
+        return read_bounded(fd, OCI_MANIFEST_SIZE_MAX, ret, ret_size);
+}
+
+static int open_blob(int dir_fd, const char *digest, uid_t uid) {
+        char rel[sizeof("blobs/sha256/") + SHA256_HEX_LEN];
+
+        if (!oci_digest_is_valid(digest))
+                return -EBADMSG;
+        snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest + strlen(OCI_DIGEST_PREFIX));
+        return open_no_symlinks_as(dir_fd, rel, O_RDONLY, uid);
+}
+
+/* Reads fd to its end, hashing it, into out_fd (or memory when buf is not NULL); checks size and digest. */
+static int copy_verified(int fd, const char *digest, uint64_t size, int out_fd, char *buf, size_t max,
+                         OciProgress progress, void *userdata, const atomic_bool *cancel,
+                         uint64_t *ret_total) {
+        _cleanup_(sha256_freep) Sha256 *h = NULL;
+        _cleanup_free_ char *chunk = NULL;
+        char hex[SHA256_HEX_LEN + 1];
+        uint64_t total = 0;
+        int r;
+
+        r = sha256_new(&h);
+        if (r < 0)
+                return r;
+        if (!buf && !(chunk = malloc(COPY_CHUNK)))
+                return -ENOMEM;
+        for (;;) {
+                char *dst = buf ? buf + total : chunk;
+                size_t want = buf ? MIN((size_t) COPY_CHUNK, max + 1 - (size_t) total) : COPY_CHUNK;
+                ssize_t n;
+
+                if (cancel && atomic_load(cancel))
+                        return -ECANCELED;
+                if (want == 0)
+                        return -E2BIG;
+                n = read(fd, dst, want);
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                total += (uint64_t) n;
+                if (size != UINT64_MAX && total > size)
+                        return -EBADMSG;
+                if (buf && total > max)
+                        return -E2BIG;
+                r = sha256_update(h, dst, (size_t) n);
+                if (r < 0)
+                        return r;
+                for (size_t off = 0; !buf && off < (size_t) n;) {
+                        ssize_t w = write(out_fd, chunk + off, (size_t) n - off);
+                        if (w < 0)
+                                return -errno;
+                        off += (size_t) w;
+                }
+                if (progress && (r = progress((uint64_t) n, userdata)) < 0)
+                        return r;
+        }
+        if (size != UINT64_MAX && total != size)
+                return -EBADMSG;
+        r = sha256_final_hex(h, hex);
+        if (r < 0)
+                return r;
+        if (digest && !streq(hex, digest + strlen(OCI_DIGEST_PREFIX)))
+                return -EBADMSG;
+        if (ret_total)
+                *ret_total = total;
+        return 0;
+}
+
+int oci_layout_read_blob(int dir_fd, uid_t uid, const char *digest, uint64_t size, size_t max, char **ret,
+                         size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        uint64_t total;
+        int r;
+
+        fd = open_blob(dir_fd, digest, uid);
+        if (fd < 0)
+                return fd;
+        buf = malloc(max + 2);
+        if (!buf)
+                return -ENOMEM;
+        r = copy_verified(fd, digest, size, -EBADF, buf, max, NULL, NULL, NULL, &total);
+        if (r < 0)
+                return r;
+        buf[total] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_size = (size_t) total;
+        return 0;
+}
+
+int oci_layout_copy_blob(int dir_fd, uid_t uid, const char *digest, uint64_t size, int out_fd,
+                         OciProgress progress, void *userdata, const atomic_bool *cancel) {
+        _cleanup_close_ int fd = open_blob(dir_fd, digest, uid);
+        if (fd < 0)
+                return fd;
+        return copy_verified(fd, digest, size, out_fd, NULL, 0, progress, userdata, cancel, NULL);
+}
+
+/* ---- tarballs ---- */
+
+static int set_error(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
+static int set_error(char **ret_error, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (*ret_error)
+                return r;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return r;
+}
+
+static bool component_is_plain(const char *c, size_t n) {
+        if (n == 0 || n > 255 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:+", c[i]))
+                        return false;
+        return true;
+}
+
+/* "./a/b/" -> "a/b": plain components only, at most ARCHIVE_DEPTH_MAX of them. */
+static int normalize(const char *path, char **ret) {
+        _cleanup_free_ char *out = NULL;
+        size_t depth = 0, len = 0;
+
+        while (path[0] == '.' && path[1] == '/')
+                path += 2;
+        if (path[0] == '/' || !(out = calloc(1, strlen(path) + 1)))
+                return path[0] == '/' ? -EBADMSG : -ENOMEM;
+        for (const char *c = path; *c;) {
+                size_t n = strcspn(c, "/");
+                if (n == 0) {
+                        c++;
+                        continue;
+                }
+                if (!component_is_plain(c, n) || ++depth > ARCHIVE_DEPTH_MAX)
+                        return -EBADMSG;
+                if (len > 0)
+                        out[len++] = '/';
+                memcpy(out + len, c, n);
+                len += n;
+                c += n;
+        }
+        if (len == 0)
+                return -ENOENT; /* "." itself */
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+/* Creates the directories of rel below dir_fd (none may be a symlink); returns the parent's fd. */
+static int make_parents(int dir_fd, const char *rel, bool include_last, const char **ret_base) {
+        _cleanup_free_ char *copy = strdup(rel);
+        _cleanup_close_ int cur = -EBADF;
+        char *c, *slash;
+        int fd = dir_fd;
+
+        if (!copy)
+                return -ENOMEM;
+        for (c = copy;; c = slash + 1) {
+                slash = strchr(c, '/');
+                if (!slash && !include_last)
+                        break;
+                if (slash)
+                        *slash = '\0';
+                if (mkdirat(fd, c, 0700) < 0 && errno != EEXIST)
+                        return -errno;
+                int next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (next < 0)
+                        return -errno;
+                safe_close(cur);
+                fd = cur = next;
+                if (!slash)
+                        break;
+        }
+        if (ret_base)
+                *ret_base = rel + (c - copy);
+        if (cur < 0) {
+                int d = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+                return d < 0 ? -errno : d;
+        }
+        return TAKE_FD(cur);
+}
+
+static int extract_file(struct archive *a, int dir_fd, const char *rel, const atomic_bool *cancel) {
+        _cleanup_close_ int parent = -EBADF, fd = -EBADF;
+        const char *base;
+        const void *data;
+        size_t n;
+        int64_t offset;
+        int r;
+
+        parent = make_parents(dir_fd, rel, false, &base);
+        if (parent < 0)
+                return parent;
+        fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return errno == EEXIST ? -EBADMSG : -errno;
+        while ((r = archive_read_data_block(a, &data, &n, &offset)) == ARCHIVE_OK) {
+                if (cancel && atomic_load(cancel))
+                        return -ECANCELED;
+                if (offset < 0 || pwrite(fd, data, n, (off_t) offset) != (ssize_t) n)
+                        return offset < 0 ? -EBADMSG : -errno;
+        }
+        return r == ARCHIVE_EOF ? 0 : -EBADMSG;
+}
+
+/* Moves rel into blobs/sha256/<hex of its content>, checked against want_hex (NULL: any); ret gets the
+ * digest and size. */
+static int make_blob(int dir_fd, const char *rel, const char *want_hex, char ret_digest[OCI_DIGEST_LEN + 1],
+                     uint64_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF, blobs = -EBADF;
+        _cleanup_(sha256_freep) Sha256 *h = NULL;
+        _cleanup_free_ char *chunk = malloc(COPY_CHUNK);
+        char hex[SHA256_HEX_LEN + 1];
+        uint64_t total = 0;
+        struct stat st;
+        int r;
+
+        if (!chunk)
+                return -ENOMEM;
+        fd = open_no_symlinks(dir_fd, rel, O_RDONLY);
+        if (fd < 0)
+                return fd;
+        if ((r = sha256_new(&h)) < 0)
+                return r;
+        for (;;) {
+                ssize_t n = read(fd, chunk, COPY_CHUNK);
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                total += (uint64_t) n;
+                if ((r = sha256_update(h, chunk, (size_t) n)) < 0)
+                        return r;
+        }
+        if ((r = sha256_final_hex(h, hex)) < 0)
+                return r;
+        if (want_hex && !streq(hex, want_hex))
+                return -EBADMSG;
+        blobs = make_parents(dir_fd, "blobs/sha256", true, NULL);
+        if (blobs < 0)
+                return blobs;
+        /* The same content named twice: the first one is in place already. */
+        if (fstatat(blobs, hex, &st, AT_SYMLINK_NOFOLLOW) < 0 && renameat(dir_fd, rel, blobs, hex) < 0)
+                return -errno;
+        snprintf(ret_digest, OCI_DIGEST_LEN + 1, OCI_DIGEST_PREFIX "%s", hex);
+        *ret_size = total;
+        return 0;
+}
+
+static int write_blob_text(int dir_fd, const char *text, char ret_digest[OCI_DIGEST_LEN + 1]) {
+        _cleanup_close_ int blobs = make_parents(dir_fd, "blobs/sha256", true, NULL);
+        char hex[SHA256_HEX_LEN + 1];
+        int r;
+
+        if (blobs < 0)
+                return blobs;
+        if ((r = sha256_hex(text, strlen(text), hex)) < 0)
+                return r;
+        snprintf(ret_digest, OCI_DIGEST_LEN + 1, OCI_DIGEST_PREFIX "%s", hex);
+        return write_file_atomic_at(blobs, hex, text, strlen(text), 0600);
+}
+
+static json_object *descriptor(const char *media_type, const char *digest, uint64_t size) {
+        json_object *d = json_object_new_object();
+        if (!d || json_add_string(d, "mediaType", media_type) < 0 ||
+            json_add_string(d, "digest", digest) < 0 || json_add_uint64(d, "size", size) < 0) {
+                json_object_put(d);
+                return NULL;
+        }
+        return d;
+}
+
+/* A docker archive's first image as an OCI layout: blobs, a manifest, index.json. */
+static int docker_to_layout(int dir_fd, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *list = NULL, *config = NULL, *manifest = NULL,
+                                                *index = NULL;
+        _cleanup_free_ char *text = NULL, *config_text = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        json_object *entry, *layers, *rootfs, *diff_ids, *array;
+        const char *config_path;
+        char digest[OCI_DIGEST_LEN + 1];
+        uint64_t size;
+        size_t n, config_size;
+        int r;
+
+        fd = open_no_symlinks(dir_fd, "manifest.json", O_RDONLY);
+        if (fd < 0)
+                return set_error(ret_error, -EBADMSG, "neither an OCI layout nor a docker archive");
+        if ((r = read_bounded(fd, OCI_MANIFEST_SIZE_MAX, &text, &n)) < 0 || json_parse(text, n, &list) < 0 ||
+            !json_object_is_type(list, json_type_array) || json_object_array_length(list) < 1)
+                return set_error(ret_error, -EBADMSG, "manifest.json: not a list of images");
+        entry = json_object_array_get_idx(list, 0);
+        if (!json_object_is_type(entry, json_type_object) ||
+            json_get_string(entry, "Config", &config_path) < 0 ||
+            !json_object_object_get_ex(entry, "Layers", &layers) ||
+            !json_object_is_type(layers, json_type_array) || json_object_array_length(layers) < 1 ||
+            json_object_array_length(layers) > OCI_LAYERS_MAX)
+                return set_error(ret_error, -EBADMSG, "manifest.json: no Config or Layers");
+        n = json_object_array_length(layers);
+
+        /* The config: named after its sha256 ("<hex>.json", maybe under blobs/sha256/ without ".json"). */
+        safe_close(fd);
+        fd = open_no_symlinks(dir_fd, config_path, O_RDONLY);
+        if (fd < 0 || read_bounded(fd, OCI_CONFIG_SIZE_MAX, &config_text, &config_size) < 0 ||
+            json_parse(config_text, config_size, &config) < 0)
+                return set_error(ret_error, -EBADMSG, "%s: not a readable image config", config_path);
+        const char *base = strrchr(config_path, '/') ? strrchr(config_path, '/') + 1 : config_path;
+        char want[SHA256_HEX_LEN + 1] = {};
+        if (strlen(base) >= SHA256_HEX_LEN && strspn(base, "0123456789abcdef") == SHA256_HEX_LEN)
+                memcpy(want, base, SHA256_HEX_LEN);
+        r = make_blob(dir_fd, config_path, want[0] ? want : NULL, digest, &size);
+        if (r < 0)
+                return set_error(ret_error, r == -EBADMSG ? -EBADMSG : r, "%s: %s", config_path,
+                                 r == -EBADMSG ? "content does not match its digest" : strerror(-r));
+        if (!json_object_object_get_ex(config, "rootfs", &rootfs) ||
+            !json_object_object_get_ex(rootfs, "diff_ids", &diff_ids) ||
+            !json_object_is_type(diff_ids, json_type_array) || json_object_array_length(diff_ids) != n)
+                return set_error(ret_error, -EBADMSG, "%s: rootfs.diff_ids does not list the layers",
+                                 config_path);
+
+        manifest = json_object_new_object();
+        array = json_object_new_array();
+        if (!manifest || !array || json_add_object(manifest, "layers", array) < 0 ||
+            json_object_object_add(manifest, "schemaVersion", json_object_new_int(2)) < 0 ||
+            json_add_string(manifest, "mediaType", OCI_MEDIA_TYPE_OCI_MANIFEST) < 0 ||
+            json_add_object(manifest, "config", descriptor(OCI_MEDIA_TYPE_OCI_CONFIG, digest, size)) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const char *path = json_object_get_string(json_object_array_get_idx(layers, i));
+                const char *diff = json_object_get_string(json_object_array_get_idx(diff_ids, i));
+                json_object *d;
+
+                /* Each layer must be what the config says it is (docker archives hold them uncompressed). */
+                if (!path || !diff || !oci_digest_is_valid(diff))
+                        return set_error(ret_error, -EBADMSG, "layer %zu: no path or diff_id", i);
+                r = make_blob(dir_fd, path, diff + strlen(OCI_DIGEST_PREFIX), digest, &size);
+                if (r < 0)
+                        return set_error(
+                                ret_error, r == -EBADMSG || r == -ENOENT ? -EBADMSG : r, "layer %s: %s",
+                                path, r == -EBADMSG ? "content does not match its diff_id" : strerror(-r));
+                d = descriptor(OCI_MEDIA_TYPE_OCI_LAYER_TAR, digest, size);
+                if (!d || json_object_array_add(array, d) < 0) {
+                        json_object_put(d);
+                        return -ENOMEM;
+                }
+        }
+        const char *manifest_text = json_to_string(manifest);
+        if (!manifest_text || (r = write_blob_text(dir_fd, manifest_text, digest)) < 0)
+                return r < 0 ? r : -ENOMEM;
+        index = json_object_new_object();
+        array = json_object_new_array();
+        if (!index || !array || json_add_object(index, "manifests", array) < 0 ||
+            json_object_object_add(index, "schemaVersion", json_object_new_int(2)) < 0 ||
+            json_object_array_add(
+                    array, descriptor(OCI_MEDIA_TYPE_OCI_MANIFEST, digest, strlen(manifest_text))) < 0)
+                return -ENOMEM;
+        const char *index_text = json_to_string(index);
+        return index_text ? write_file_atomic_at(dir_fd, "index.json", index_text, strlen(index_text), 0600)
+                          : -ENOMEM;
+}
+
+int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **ret_error) {
+        struct archive *a = archive_read_new();
+        struct archive_entry *e;
+        struct stat st;
+        unsigned n_entries = 0;
+        int r;
+
+        if (!a)
+                return -ENOMEM;
+        archive_read_support_format_tar(a);
+        if (lseek(fd, 0, SEEK_SET) < 0) {
+                r = -errno;
+                goto finish;
+        }
+        if (archive_read_open_fd(a, fd, 64 * 1024) != ARCHIVE_OK) {
+                r = set_error(ret_error, -EBADMSG, "not a tar archive: %s", archive_error_string(a));
+                goto finish;
+        }
+        for (;;) {
+                _cleanup_free_ char *rel = NULL;
+
+                r = archive_read_next_header(a, &e);
+                if (r == ARCHIVE_EOF)
+                        break;
+                if (r < ARCHIVE_WARN) {
+                        r = set_error(ret_error, -EBADMSG, "not a valid tar archive: %s",
+                                      archive_error_string(a));
+                        goto finish;
+                }
+                if (++n_entries > ARCHIVE_ENTRIES_MAX) {
+                        r = set_error(ret_error, -EBADMSG, "more than %u entries", ARCHIVE_ENTRIES_MAX);
+                        goto finish;
+                }
+                const char *path = archive_entry_pathname(e);
+                r = normalize(path ?: "", &rel);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0) {
+                        r = set_error(ret_error, r, "entry %s: not a plain relative path", path ?: "?");
+                        goto finish;
+                }
+                /* Symbolic and hard links (newer docker saves link <id>/layer.tar to the blob): skipped,
+                 * their targets are in the archive as files. */
+                if (archive_entry_hardlink(e) || archive_entry_filetype(e) == AE_IFLNK)
+                        continue;
+                if (archive_entry_filetype(e) == AE_IFDIR) {
+                        _cleanup_close_ int d = make_parents(dir_fd, rel, true, NULL);
+                        if (d < 0) {
+                                r = set_error(ret_error, d == -EEXIST ? -EBADMSG : d, "entry %s: %s", rel,
+                                              strerror(-d));
+                                goto finish;
+                        }
+                        continue;
+                }
+                if (archive_entry_filetype(e) != AE_IFREG) {
+                        r = set_error(ret_error, -EBADMSG, "entry %s: not a file or directory", rel);
+                        goto finish;
+                }
+                r = extract_file(a, dir_fd, rel, cancel);
+                if (r < 0) {
+                        r = set_error(ret_error, r, "entry %s: %s", rel,
+                                      r == -EBADMSG ? "repeated or unreadable" : strerror(-r));
+                        goto finish;
+                }
+        }
+        r = 0;
+        /* An OCI archive is a layout already; a docker archive becomes one. */
+        if (fstatat(dir_fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            fstatat(dir_fd, "index.json", &st, AT_SYMLINK_NOFOLLOW) < 0)
+                r = docker_to_layout(dir_fd, ret_error);
+finish:
+        archive_read_free(a);
+        return r;
+}

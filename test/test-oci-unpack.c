@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests for the layer unpacker helper: its answer parsed strictly (boot paths below the tree only), its
+ * sandbox (only the capabilities unpacking needs, the store's two directories writable), and the real
+ * cocoon-unpack binary run over a tar: the tree, the EROFS image and the answer; a bad tar refused. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fs-util.h"
+#include "oci-unpack.h"
+
+#define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static int parse(const char *text, OciLayerBoot *boot, char **error) {
+        return oci_unpack_response_parse(text, strlen(text), boot, error);
+}
+
+static void test_response(void **state) {
+        OciLayerBoot boot = {};
+        char *error = NULL;
+
+        assert_int_equal(parse("{\"kernel\":\"boot/vmlinuz-6.1\",\"initrd\":\"initrd.img\"}", &boot, &error),
+                         0);
+        assert_string_equal(boot.kernel, "boot/vmlinuz-6.1");
+        assert_string_equal(boot.initrd, "initrd.img");
+        oci_layer_boot_done(&boot);
+        assert_int_equal(parse("{}", &boot, &error), 0);
+        assert_null(boot.kernel);
+        assert_null(boot.initrd);
+
+        /* A refused layer and a failure of the helper are told apart. */
+        assert_int_equal(
+                parse("{\"error\":\"entry ../x: path leaves the tree\",\"invalid\":true}", &boot, &error),
+                -EBADMSG);
+        assert_string_equal(error, "entry ../x: path leaves the tree");
+        free(error);
+        assert_int_equal(parse("{\"error\":\"mkfs.erofs: no space\",\"invalid\":false}", &boot, &error),
+                         -EIO);
+        assert_string_equal(error, "mkfs.erofs: no space");
+        free(error);
+        error = NULL;
+
+        /* Boot files outside the tree, or answers that are not ours, are a broken helper. */
+        static const char *const bad[] = {
+                "",
+                "[]",
+                "{\"kernel\":1}",
+                "{\"kernel\":\"/etc/shadow\"}",
+                "{\"kernel\":\"../x\"}",
+                "{\"initrd\":\"boot/../../x\"}",
+                "{\"kernel\":\"boot//x\"}",
+                "{\"kernel\":\"./x\"}",
+                "{\"kernel\":\"boot/\"}",
+                "{\"kernel\":\"\"}",
+                "{\"kernel\":\"a\",\"kernel\":\"b\"}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                assert_int_equal(parse(bad[i], &boot, &error), -EPROTO);
+                assert_null(boot.kernel);
+                assert_null(error);
+        }
+}
+
+static void test_sandbox(void **state) {
+        char *bind[3], *bind_ro[2];
+        UnitSandbox sb;
+
+        oci_unpack_sandbox("/usr/libexec/cocoon-unpack", "/var/lib/cocoon/images/blobs",
+                           "/var/lib/cocoon/images/tmp", bind, bind_ro, &sb);
+        /* Root, with only what writing a layer's files as they are takes. */
+        assert_null(sb.user);
+        assert_true(sb.capabilities & (UINT64_C(1) << CAP_MKNOD));
+        assert_true(sb.capabilities & (UINT64_C(1) << CAP_SETFCAP));
+        assert_true(sb.capabilities & (UINT64_C(1) << CAP_SYS_ADMIN));
+        assert_true(sb.capabilities & (UINT64_C(1) << CAP_CHOWN));
+        uint64_t rest = sb.capabilities & ~((UINT64_C(1) << CAP_CHOWN) | (UINT64_C(1) << CAP_DAC_OVERRIDE) |
+                                            (UINT64_C(1) << CAP_DAC_READ_SEARCH) |
+                                            (UINT64_C(1) << CAP_FOWNER) | (UINT64_C(1) << CAP_MKNOD) |
+                                            (UINT64_C(1) << CAP_SETFCAP) | (UINT64_C(1) << CAP_SYS_ADMIN));
+        assert_int_equal(rest, 0);
+        assert_true(sb.allow_suid_sgid);
+        assert_false(sb.host_network);
+        assert_false(sb.allow_write_execute);
+        assert_string_equal(sb.bind_paths[0], "/var/lib/cocoon/images/blobs");
+        assert_string_equal(sb.bind_paths[1], "/var/lib/cocoon/images/tmp");
+        assert_null(sb.bind_paths[2]);
+        assert_string_equal(sb.bind_read_only_paths[0], "/usr/libexec/cocoon-unpack");
+        assert_null(sb.bind_read_only_paths[1]);
+        assert_null(sb.hidden_paths);
+        assert_null(sb.device_allow);
+}
+
+static char base[] = "/tmp/test-oci-unpack-XXXXXX";
+
+/* A tar with a directory, a kernel in boot/ and a file; or, bad, one entry leaving the tree. */
+static int make_tar(bool bad) {
+        static const struct {
+                const char *path;
+                mode_t type;
+                const char *data;
+        } good[] =
+                {
+                        {"boot/", AE_IFDIR, NULL},
+                        {"boot/vmlinuz-test", AE_IFREG, "kernel\n"},
+                        {"etc/", AE_IFDIR, NULL},
+                        {"etc/hostname", AE_IFREG, "guest\n"},
+                },
+          evil[] = {
+                  {"../escape", AE_IFREG, "x\n"},
+          };
+        char path[256];
+        struct archive *a = archive_write_new();
+        size_t n = bad ? ELEMENTSOF(evil) : ELEMENTSOF(good);
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/tar-XXXXXX", base);
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        unlink(path);
+        archive_write_set_format_pax_restricted(a);
+        archive_write_add_filter_gzip(a);
+        assert_int_equal(archive_write_open_fd(a, fd), ARCHIVE_OK);
+        for (size_t i = 0; i < n; i++) {
+                struct archive_entry *e = archive_entry_new();
+                const char *p = bad ? evil[i].path : good[i].path, *data = bad ? evil[i].data : good[i].data;
+                mode_t type = bad ? evil[i].type : good[i].type;
+
+                archive_entry_set_pathname(e, p);
+                archive_entry_set_filetype(e, type);
+                archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : 0644);
+                if (data)
+                        archive_entry_set_size(e, strlen(data));
+                assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+                if (data)
+                        assert_int_equal(archive_write_data(a, data, strlen(data)), (ssize_t) strlen(data));
+                archive_entry_free(e);
+        }
+        assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+        archive_write_free(a);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        return fd;
+}
+
+/* Runs the helper as the manager's unit would (stdin the layer); returns its exit status. */
+static int run_helper(int layer_fd, const char *work, const char *output) {
+        const char *helper = getenv("COCOON_UNPACK");
+        pid_t pid;
+        int status;
+
+        assert_non_null(helper);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                dup2(layer_fd, STDIN_FILENO);
+                execl(helper, helper, DIGEST, work, output, (char *) NULL);
+                _exit(127);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+static char *read_response(const char *work, OciLayerBoot *boot, char **error, int *ret) {
+        char *path, *text = NULL;
+        size_t size;
+
+        assert_true(asprintf(&path, "%s/" OCI_UNPACK_RESPONSE, work) > 0);
+        assert_int_equal(read_full_file(path, &text, &size), 0);
+        *ret = oci_unpack_response_parse(text, size, boot, error);
+        free(path);
+        return text;
+}
+
+static void test_helper(void **state) {
+        char work[300], output[300];
+        OciLayerBoot boot = {};
+        char *error = NULL, *text;
+        struct stat st;
+        int fd, r;
+
+        assert_non_null(mkdtemp(base));
+        snprintf(work, sizeof(work), "%s/work", base);
+        snprintf(output, sizeof(output), "%s/layer.erofs", base);
+        assert_int_equal(mkdir(work, 0700), 0);
+        assert_int_equal(close(open(output, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)), 0);
+
+        fd = make_tar(false);
+        assert_int_equal(run_helper(fd, work, output), 0);
+        close(fd);
+        text = read_response(work, &boot, &error, &r);
+        assert_int_equal(r, 0);
+        assert_string_equal(boot.kernel, "boot/vmlinuz-test");
+        assert_null(boot.initrd);
+        oci_layer_boot_done(&boot);
+        free(text);
+        assert_int_equal(stat(output, &st), 0);
+        assert_true(st.st_size >= 1024);
+        assert_int_equal(st.st_mode & 07777, 0444);
+        char etc[400];
+        snprintf(etc, sizeof(etc), "%s/" OCI_UNPACK_TREE "/etc/hostname", work);
+        assert_int_equal(stat(etc, &st), 0);
+
+        /* A layer leaving the tree: refused, said so, nothing written outside. */
+        assert_int_equal(rm_rf(work), 0);
+        assert_int_equal(mkdir(work, 0700), 0);
+        fd = make_tar(true);
+        assert_int_equal(run_helper(fd, work, output), 0);
+        close(fd);
+        text = read_response(work, &boot, &error, &r);
+        assert_int_equal(r, -EBADMSG);
+        assert_non_null(error);
+        free(error);
+        free(text);
+        snprintf(etc, sizeof(etc), "%s/escape", work);
+        assert_int_equal(access(etc, F_OK), -1);
+
+        /* Called wrong: no answer, a failure. */
+        assert_int_equal(run_helper(STDIN_FILENO, "relative", output), 1);
+        assert_int_equal(rm_rf(base), 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_response),
+                cmocka_unit_test(test_sandbox),
+                cmocka_unit_test(test_helper),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
