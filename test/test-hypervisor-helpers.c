@@ -448,6 +448,64 @@ static void test_memory_files_unclaimed(void **state) {
         assert_int_equal(rmdir(c), 0);
 }
 
+/* ---- the OCI kernel command line (cocoon-behavior.md 4.1, 5.1) ---- */
+
+static void test_virtio_disk_name(void **state) {
+        static const struct {
+                size_t i;
+                const char *name;
+        } cases[] = { { 0, "vda" }, { 1, "vdb" }, { 25, "vdz" }, { 26, "vdaa" }, { 27, "vdab" },
+                      { 52, "vdba" }, { 701, "vdzz" }, { 702, "vdaaa" } };
+        for (size_t k = 0; k < ELEMENTSOF(cases); k++) {
+                char *s = NULL;
+                assert_int_equal(virtio_disk_name(cases[k].i, &s), 0);
+                assert_string_equal(s, cases[k].name);
+                free(s);
+        }
+}
+
+#define LAYER(n) { .path = BLOBS "x.erofs", .read_only = true, .serial = (char *) "cocoon-layer" #n, \
+                   .role = STORAGE_ROLE_LAYER }
+#define COW { .path = (char *) "/var/lib/cocoon/vms/X/cow.raw", .serial = (char *) "cocoon-cow", \
+              .role = STORAGE_ROLE_COW }
+
+static void test_overlay_cmdline(void **state) {
+        StorageConfig two[] = { LAYER(0), LAYER(1), COW };
+        StorageConfig three[] = { LAYER(0), LAYER(1), LAYER(2), COW,
+                                  { .path = (char *) "/d", .serial = (char *) "data",
+                                    .role = STORAGE_ROLE_DATA } };
+        char *s = NULL;
+
+        /* cocoon-behavior.md 4.1, byte for byte with the example's two layers. */
+        assert_int_equal(build_overlay_cmdline("console=hvc0 loglevel=3", false, two, ELEMENTSOF(two), NULL,
+                                               &s), 0);
+        assert_string_equal(s, "console=hvc0 loglevel=3 boot=cocoon-overlay cocoon.layers=cocoon-layer1,"
+                               "cocoon-layer0 cocoon.cow=cocoon-cow clocksource=kvm-clock rw");
+        free(s);
+        /* The user's parameters follow. */
+        assert_int_equal(build_overlay_cmdline("console=ttyS0 loglevel=3", false, two, ELEMENTSOF(two),
+                                               "quiet x=1", &s), 0);
+        assert_string_equal(s, "console=ttyS0 loglevel=3 boot=cocoon-overlay cocoon.layers=cocoon-layer1,"
+                               "cocoon-layer0 cocoon.cow=cocoon-cow clocksource=kvm-clock rw quiet x=1");
+        free(s);
+        /* 5.1: Firecracker's guests find disks by path, in drive order; data disks do not count. */
+        assert_int_equal(build_overlay_cmdline("console=ttyS0 reboot=k loglevel=3 pci=off i8042.noaux "
+                                               "8250.nr_uarts=1", true, three, ELEMENTSOF(three), "", &s),
+                         0);
+        assert_string_equal(s, "console=ttyS0 reboot=k loglevel=3 pci=off i8042.noaux 8250.nr_uarts=1 "
+                               "boot=cocoon-overlay cocoon.layers=/dev/vdc,/dev/vdb,/dev/vda "
+                               "cocoon.cow=/dev/vdd clocksource=kvm-clock rw");
+        free(s);
+        /* No layer, no COW disk, no head: nothing to boot an overlay from. */
+        assert_int_equal(build_overlay_cmdline("console=ttyS0", false, two + 2, 1, NULL, &s), -EINVAL);
+        assert_int_equal(build_overlay_cmdline("console=ttyS0", false, two, 2, NULL, &s), -EINVAL);
+        assert_int_equal(build_overlay_cmdline("", false, two, ELEMENTSOF(two), NULL, &s), -EINVAL);
+        /* A layer without a serial cannot be found by serial. */
+        StorageConfig unnamed[] = { { .path = (char *) "/l", .read_only = true, .serial = (char *) "",
+                                      .role = STORAGE_ROLE_LAYER }, COW };
+        assert_int_equal(build_overlay_cmdline("console=ttyS0", false, unnamed, 2, NULL, &s), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ip_params_one_nic_two_dns),
@@ -455,6 +513,8 @@ int main(void) {
                 cmocka_unit_test(test_ip_params_one_dns),
                 cmocka_unit_test(test_ip_params_edges),
                 cmocka_unit_test(test_prefix_to_netmask),
+                cmocka_unit_test(test_virtio_disk_name),
+                cmocka_unit_test(test_overlay_cmdline),
                 cmocka_unit_test(test_blob_hex_from_path),
                 cmocka_unit_test_setup_teardown(test_verify_base_files, dir_setup, dir_teardown),
                 cmocka_unit_test(test_extract_blob_ids),

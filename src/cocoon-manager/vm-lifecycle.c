@@ -32,6 +32,8 @@
 #define VM_DEFAULT_CPU 1U
 #define VM_DEFAULT_MEMORY (UINT64_C(256) << 20)
 #define VM_DEFAULT_STORAGE (UINT64_C(1) << 30)
+/* COMMAND_LINE_SIZE of x86 Linux, the NUL included. */
+#define KERNEL_CMDLINE_MAX 2048U
 
 static int reply_invalid_configuration(Varlink *link, const char *field, const char *message) {
         return varlink_error_field(link, VM_ERROR_INVALID_CONFIGURATION, field, message);
@@ -102,17 +104,38 @@ static int create_request_parse(json_object *p, CreateRequest *req, const char *
         return 0;
 }
 
-/* The storage list for an image: its root filesystem read-only as layer 0, plus a writable COW disk. */
-static int record_add_storage(Manager *m, VMRecord *r, const Image *img, const char *vm_dir) {
-        if (!image_file_present(&img->files[IMAGE_BLOB_ROOTFS]))
-                return 0;
+/* Whether VMs of the image get a COW disk: images with a root file system or layers. */
+static bool image_has_layers(const Image *img) {
+        return img->type == IMAGE_TYPE_OCI || image_file_present(&img->files[IMAGE_BLOB_ROOTFS]);
+}
+
+static int record_add_layer(Manager *m, VMRecord *r, const char *hex, ImageBlobKind kind, size_t j) {
         StorageConfig layer = { .read_only = true, .role = STORAGE_ROLE_LAYER, .direct_io = -1 };
-        StorageConfig cow = { .read_only = false, .role = STORAGE_ROLE_COW, .direct_io = -1 };
-        if (image_blob_path(m->images, img->files[IMAGE_BLOB_ROOTFS].blob, IMAGE_BLOB_ROOTFS, &layer.path) < 0 ||
-            !(layer.serial = strdup(VM_LAYER_SERIAL_PREFIX "0")) || vm_add_storage_config(&r->vm, &layer) < 0) {
+        if (image_blob_path(m->images, hex, kind, &layer.path) < 0 ||
+            asprintf(&layer.serial, VM_LAYER_SERIAL_PREFIX "%zu", j) < 0 ||
+            vm_add_storage_config(&r->vm, &layer) < 0) {
                 storage_config_done(&layer);
                 return -ENOMEM;
         }
+        return 0;
+}
+
+/* The storage list for an image: its root filesystem read-only as layer 0, or an OCI image's layers
+ * (cocoon-layer<j>, base first: manifest order), plus a writable COW disk. */
+static int record_add_storage(Manager *m, VMRecord *r, const Image *img, const char *vm_dir) {
+        StorageConfig cow = { .read_only = false, .role = STORAGE_ROLE_COW, .direct_io = -1 };
+        int k;
+
+        if (img->type == IMAGE_TYPE_OCI) {
+                for (size_t j = 0; j < img->n_layers; j++)
+                        if ((k = record_add_layer(m, r, img->layers[j].blob, IMAGE_BLOB_LAYER, j)) < 0)
+                                return k;
+        } else if (image_file_present(&img->files[IMAGE_BLOB_ROOTFS])) {
+                k = record_add_layer(m, r, img->files[IMAGE_BLOB_ROOTFS].blob, IMAGE_BLOB_ROOTFS, 0);
+                if (k < 0)
+                        return k;
+        } else
+                return 0;
         if (r->vm.config.storage == 0)
                 return 0;
         if (asprintf(&cow.path, "%s/cow.raw", vm_dir) < 0 || !(cow.serial = strdup(VM_COW_SERIAL)) ||
@@ -169,7 +192,9 @@ static int record_add_nics(VMRecord *r, const CreateRequest *req) {
         return 0;
 }
 
-/* The guest contract: layer serials (top first) and the COW serial on the kernel command line. */
+/* The guest contract: layer serials (top first) and the COW serial on the kernel command line. OCI images
+ * have no command line of their own: theirs is cocoon-behavior.md 4.1's, as the backend's guests see their
+ * console and disks (build_overlay_cmdline()). */
 static int record_build_boot(Manager *m, VMRecord *r, const Image *img, const char *extra) {
         _cleanup_(boot_config_freep) BootConfig *b = calloc(1, sizeof(BootConfig));
         if (!b || image_blob_path(m->images, img->files[IMAGE_BLOB_KERNEL].blob, IMAGE_BLOB_KERNEL, &b->kernel_path) < 0)
@@ -177,6 +202,18 @@ static int record_build_boot(Manager *m, VMRecord *r, const Image *img, const ch
         if (image_file_present(&img->files[IMAGE_BLOB_INITRD]) &&
             image_blob_path(m->images, img->files[IMAGE_BLOB_INITRD].blob, IMAGE_BLOB_INITRD, &b->initrd_path) < 0)
                 return -ENOMEM;
+        if (img->type == IMAGE_TYPE_OCI) {
+                const Hypervisor *h = hypervisor_find(r->vm.backend);
+                if (!h)
+                        return -EOPNOTSUPP;
+                int k = build_overlay_cmdline(h->overlay_cmdline_head, h->disks_by_path,
+                                              r->vm.storage_configs, r->vm.n_storage_configs, extra,
+                                              &b->cmdline);
+                if (k < 0)
+                        return k;
+                r->boot_config = TAKE_PTR(b);
+                return 0;
+        }
         bool layers = image_file_present(&img->files[IMAGE_BLOB_ROOTFS]);
         bool cow = layers && r->vm.config.storage > 0;
         if (asprintf(&b->cmdline, "%s%s%s%s%s", img->cmdline ?: "",
@@ -200,10 +237,11 @@ static int record_new_placeholder(Manager *m, const CreateRequest *req, const Im
         r->vm.created_at = r->vm.updated_at = now;
         r->vm.config.cpu = (uint32_t) req->cpu;
         r->vm.config.memory = (uint64_t) req->memory;
-        r->vm.config.storage = image_file_present(&img->files[IMAGE_BLOB_ROOTFS]) ? (uint64_t) req->storage : 0;
+        r->vm.config.storage = image_has_layers(img) ? (uint64_t) req->storage : 0;
         if (!(r->vm.id = strdup(id)) || !(r->vm.name = strdup(req->name)) ||
             !(r->vm.backend = strdup(req->backend ?: manager_default_backend(m))) || !(r->vm.config.image = strdup(img->name)) ||
             !(r->vm.config.image_digest = strdup(img->digest)) ||
+            (img->type == IMAGE_TYPE_OCI && !(r->vm.config.image_type = strdup("oci"))) ||
             (req->accel && !(r->vm.config.accel = strdup(req->accel))) ||
             asprintf(&r->run_dir, "%s/vms/%s", m->run_dir, id) < 0 ||
             asprintf(&r->log_dir, "%s/vms/%s", m->log_dir, id) < 0 || unit_name_for_vm(id, &r->unit) < 0 ||
@@ -295,15 +333,27 @@ static int create_check(Manager *m, Varlink *link, const CreateRequest *req, con
         }
         if (r < 0)
                 return r;
-        /* Pulled images have layers, not a root file system: their boot path (issue 10) is not there yet. */
-        if ((*ret_image)->type == IMAGE_TYPE_OCI) {
+        /* A pulled image boots its own kernel and initramfs (kept at pull from boot/vmlinuz*,
+         * boot/initrd.img*): the initramfs builds the root from the layers (cocoon-behavior.md 7.6). */
+        const Image *img = *ret_image;
+        bool kernel = image_file_present(&img->files[IMAGE_BLOB_KERNEL]);
+        bool initrd = image_file_present(&img->files[IMAGE_BLOB_INITRD]);
+        if (img->type == IMAGE_TYPE_OCI && (!kernel || !initrd)) {
                 snprintf(message, sizeof(message),
-                         "image '%s' is an OCI image; booting those is not supported yet", (*ret_image)->name);
+                         "OCI image '%s' has no %s: booting it needs a kernel (boot/vmlinuz* or /vmlinuz*) "
+                         "and an initramfs (boot/initrd.img* or /initrd.img*) in the image", img->name,
+                         kernel ? "initramfs" : "kernel");
                 return reply_invalid_configuration(link, "image", message);
         }
+        if (img->type == IMAGE_TYPE_OCI && img->n_layers == 0)
+                return reply_invalid_configuration(link, "image",
+                                                   "the OCI image has no layers to boot from");
+        if (img->type == IMAGE_TYPE_OCI && req->storage == 0)
+                return reply_invalid_configuration(link, "storage",
+                                                   "a VM of an OCI image needs a COW disk (storage > 0)");
 
         /* One validation of the configuration (vm_config_validate()), with what the host can give. */
-        bool cow = image_file_present(&(*ret_image)->files[IMAGE_BLOB_ROOTFS]);
+        bool cow = image_has_layers(img);
         VMConfig config = {
                 .name = (char *) req->name,
                 .config = {
@@ -412,6 +462,12 @@ int vl_method_vm_create(Varlink *link, json_object *parameters, VarlinkMethodFla
         r = record_new_placeholder(m, &req, img, &record);
         if (r < 0)
                 return r;
+        /* x86 kernels take KERNEL_CMDLINE_MAX bytes; an OCI image's layers each add their serial. */
+        if (record->boot_config && record->boot_config->cmdline &&
+            strlen(record->boot_config->cmdline) >= KERNEL_CMDLINE_MAX)
+                return reply_invalid_configuration(link, img->type == IMAGE_TYPE_OCI ? "image" : "cmdline",
+                                                   "the kernel command line would be too long (too many "
+                                                   "layers, or cmdline too long)");
 
         const char *field = NULL;
         _cleanup_free_ char *message = NULL;

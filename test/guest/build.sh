@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds the cocoon test guest from Debian packages that are downloaded, never installed: an uncompressed PVH
-# vmlinux, a busybox initramfs, a small ext4 disk and guest.env (KERNEL=, INITRD=, ROOTFS=, CMDLINE=).
+# vmlinux, a busybox initramfs, a small ext4 disk and guest.env (KERNEL=, INITRD=, ROOTFS=, CMDLINE=,
+# OCI_LAYOUT=). The OCI layout oci/ (tag "guest") is the same guest as an OCI image: a busybox root in three
+# layers (the second deletes /etc/gone of the first with a whiteout, the third has boot/vmlinuz-test and
+# boot/initrd.img-test) whose initramfs (overlay-init) implements the guest contract of OCI images.
 #
 # Usage: test/guest/build.sh [OUTDIR]        (default: ${BUILD_DIR:-build}/guest)
 # The .debs are kept in ${COCOON_GUEST_CACHE:-OUTDIR/cache}. A rerun with the same package versions and the
@@ -18,6 +21,9 @@ boot_modules=(virtio_ring virtio virtio_mmio virtio_pci_legacy_dev virtio_pci_mo
         vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport button evdev)
 # ext4 pulls crc32c through the crypto API (a soft dependency modinfo does not list as "depends").
 ext4_modules=(crc16 mbcache crc32c_generic jbd2 ext4)
+# The OCI initramfs also mounts EROFS layers under an overlayfs root (erofs needs libcrc32c, which needs
+# crc32c_generic from the ext4 list).
+overlay_modules=(libcrc32c erofs overlay)
 
 die() {
         echo "guest/build.sh: $*" >&2
@@ -71,22 +77,26 @@ extract_vmlinux() {
                 die "the payload of $vmlinuz is not a 64-bit ELF"
 }
 
+# build_initramfs KERNEL_ROOT BUSYBOX_ROOT WORK_DIR OUT INIT [OVERLAY]: with OVERLAY the overlay modules too.
 build_initramfs() {
-        local kroot=$1 bbroot=$2 root=$3 out=$4 m ko applet
+        local kroot=$1 bbroot=$2 root=$3 out=$4 init=$5 overlay=${6:-} m ko applet
+        local -a modules=("${boot_modules[@]}" "${ext4_modules[@]}")
+        [ -z "$overlay" ] || modules+=("${overlay_modules[@]}")
         mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,mnt,etc/acpi/PWRF,lib/modules}
         ln -s bin "$root/sbin"
         install -m 0755 "$bbroot/bin/busybox" "$root/bin/busybox"
         for applet in $("$root/bin/busybox" --list); do
                 [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
         done
-        for m in "${boot_modules[@]}" "${ext4_modules[@]}"; do
+        for m in "${modules[@]}"; do
                 ko=$(find "$kroot/lib/modules/$abi" -name "$m.ko" -print -quit)
                 [ -n "$ko" ] || die "module $m.ko is not in $kernel_pkg"
                 install -m 0644 "$ko" "$root/lib/modules/$m.ko"
         done
         printf '%s\n' "${boot_modules[@]}" >"$root/etc/modules-boot"
         printf '%s\n' "${ext4_modules[@]}" >"$root/etc/modules-ext4"
-        install -m 0755 "$srcdir/init" "$root/init"
+        [ -z "$overlay" ] || printf '%s\n' "${overlay_modules[@]}" >"$root/etc/modules-overlay"
+        install -m 0755 "$init" "$root/init"
         install -m 0755 "$srcdir/power-button" "$root/etc/acpi/PWRF/00000080"
         # The kernel opens /dev/console for init before anything is mounted. Without root we cannot create
         # the nodes; /init then reopens the console from devtmpfs.
@@ -109,6 +119,68 @@ build_rootfs() {
         mkfs.ext4 -q -F -L cocoon-test -E root_owner=0:0 -d "$dir" "$out"
 }
 
+# oci_blob LAYOUT FILE: moves FILE into the layout's blobs, prints "sha256:<hex> <size>".
+oci_blob() {
+        local hex size
+        hex=$(sha256sum "$2" | cut -d ' ' -f 1)
+        size=$(stat -c %s "$2")
+        mv -f "$2" "$1/blobs/sha256/$hex"
+        echo "sha256:$hex $size"
+}
+
+# oci_layer LAYOUT DIR: DIR as a gzipped tar layer blob, prints "sha256:<hex> <size> sha256:<diff id>".
+oci_layer() {
+        local tar=$1/layer.tar diff
+        tar -C "$2" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$tar" .
+        diff=$(sha256sum "$tar" | cut -d ' ' -f 1)
+        gzip -1 -n "$tar"
+        echo "$(oci_blob "$1" "$tar.gz") sha256:$diff"
+}
+
+# build_oci_layout BUSYBOX_ROOT VMLINUX OCI_INITRD WORK_DIR OUT: the OCI image layout of the OCI test guest,
+# written with tar, sha256sum and JSON by hand (no image tool needed), tagged "guest".
+build_oci_layout() {
+        local bbroot=$1 vmlinux=$2 initrd=$3 work=$4 out=$5 applet l1 l2 l3 config manifest
+        mkdir -p "$out/blobs/sha256" "$work"/{base,second,boot}
+        local base=$work/base
+        mkdir -p "$base"/{bin,sbin,dev,proc,sys,tmp,run,etc/acpi/PWRF}
+        install -m 0755 "$bbroot/bin/busybox" "$base/bin/busybox"
+        for applet in $("$base/bin/busybox" --list); do
+                [ "$applet" = busybox ] || ln -s busybox "$base/bin/$applet"
+        done
+        install -m 0755 "$srcdir/oci-init" "$base/sbin/init"
+        install -m 0755 "$srcdir/power-button" "$base/etc/acpi/PWRF/00000080"
+        echo "deleted by the second layer" >"$base/etc/gone"
+        echo "0123456789abcdef0123456789abcdef" >"$base/etc/machine-id"
+        # The second layer: an OCI whiteout of /etc/gone, and a file of its own.
+        mkdir -p "$work/second/etc"
+        : >"$work/second/etc/.wh.gone"
+        echo "from the second layer" >"$work/second/etc/hello"
+        mkdir -p "$work/boot/boot"
+        cp "$vmlinux" "$work/boot/boot/vmlinuz-test"
+        cp "$initrd" "$work/boot/boot/initrd.img-test"
+        find "$work"/{base,second,boot} -exec touch -h -d @0 {} +
+        read -r -a l1 <<<"$(oci_layer "$out" "$base")"
+        read -r -a l2 <<<"$(oci_layer "$out" "$work/second")"
+        read -r -a l3 <<<"$(oci_layer "$out" "$work/boot")"
+        printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/sbin/init"]},'`
+                `'"rootfs":{"type":"layers","diff_ids":["%s","%s","%s"]}}' "${l1[2]}" "${l2[2]}" "${l3[2]}" \
+                >"$out/config.json"
+        read -r -a config <<<"$(oci_blob "$out" "$out/config.json")"
+        local layer='{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%s}'
+        local config_type=application/vnd.oci.image.config.v1+json
+        printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'`
+                `"\"config\":{\"mediaType\":\"$config_type\",\"digest\":\"%s\",\"size\":%s},"`
+                `"\"layers\":[$layer,$layer,$layer]}" \
+                "${config[@]}" "${l1[@]:0:2}" "${l2[@]:0:2}" "${l3[@]:0:2}" >"$out/manifest.json"
+        read -r -a manifest <<<"$(oci_blob "$out" "$out/manifest.json")"
+        printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":['`
+                `'{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,'`
+                `'"annotations":{"org.opencontainers.image.ref.name":"guest"}}]}' "${manifest[@]}" \
+                >"$out/index.json"
+        echo '{"imageLayoutVersion":"1.0.0"}' >"$out/oci-layout"
+}
+
 write_guest_env() {
         local tmp
         tmp=$(mktemp "$outdir/.guest.env.XXXXXX")
@@ -118,6 +190,7 @@ KERNEL=$outdir/vmlinux
 INITRD=$outdir/initramfs.cpio.gz
 ROOTFS=$outdir/rootfs.ext4
 CMDLINE="console=ttyS0 quiet panic=-1 tsc_early_khz=$(host_tsc_khz) cocoon.noshell=1"
+OCI_LAYOUT=$outdir/oci
 EOF
         if cmp -s "$tmp" "$outdir/guest.env"; then
                 rm -f "$tmp"
@@ -150,10 +223,11 @@ else
 fi
 abi=${kernel_pkg#linux-image-}
 [ -n "$kernel_version" ] && [ -n "$busybox_version" ] || die "cannot resolve package versions"
-recipe=$(cat "$srcdir/build.sh" "$srcdir/init" "$srcdir/power-button" | sha256sum | cut -c 1-16)
+recipe=$(cat "$srcdir/build.sh" "$srcdir/init" "$srcdir/power-button" "$srcdir/overlay-init" \
+        "$srcdir/oci-init" | sha256sum | cut -c 1-16)
 stamp="$kernel_pkg=$kernel_version busybox-static=$busybox_version recipe=$recipe"
 
-outputs=("$outdir/vmlinux" "$outdir/initramfs.cpio.gz" "$outdir/rootfs.ext4")
+outputs=("$outdir/vmlinux" "$outdir/initramfs.cpio.gz" "$outdir/rootfs.ext4" "$outdir/oci/index.json")
 uptodate=1
 [ "$(cat "$outdir/stamp" 2>/dev/null)" = "$stamp" ] || uptodate=
 for f in "${outputs[@]}"; do
@@ -174,11 +248,16 @@ if [ -z "$uptodate" ]; then
         dpkg -x "$kernel_deb" "$work/kernel"
         dpkg -x "$busybox_deb" "$work/busybox"
         extract_vmlinux "$work/kernel/boot/vmlinuz-$abi" "$work/vmlinux"
-        build_initramfs "$work/kernel" "$work/busybox" "$work/initramfs" "$work/initramfs.cpio.gz"
+        build_initramfs "$work/kernel" "$work/busybox" "$work/initramfs" "$work/initramfs.cpio.gz" \
+                "$srcdir/init"
         build_rootfs "$work/rootfs" "$work/rootfs.ext4"
+        build_initramfs "$work/kernel" "$work/busybox" "$work/oci-initramfs" "$work/oci-initrd.img" \
+                "$srcdir/overlay-init" overlay
+        build_oci_layout "$work/busybox" "$work/vmlinux" "$work/oci-initrd.img" "$work/oci-work" "$work/oci"
 
         rm -f "$outdir/stamp"
-        mv -f "$work/vmlinux" "$work/initramfs.cpio.gz" "$work/rootfs.ext4" "$outdir/"
+        rm -rf "$outdir/oci"
+        mv -f "$work/vmlinux" "$work/initramfs.cpio.gz" "$work/rootfs.ext4" "$work/oci" "$outdir/"
         echo "$stamp" >"$outdir/stamp"
         echo "guest/build.sh: built $abi guest in $outdir in $((SECONDS - start)) s" >&2
 fi

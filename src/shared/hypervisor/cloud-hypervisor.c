@@ -580,6 +580,8 @@ const Hypervisor hypervisor_cloud_hypervisor = {
         .type = "cloud-hypervisor",
         .default_binary = "cloud-hypervisor",
         .machine = "cloud-hypervisor",
+        /* cocoon-behavior.md 4.1 says console=hvc0: our guests' console is the serial port (--serial pty) */
+        .overlay_cmdline_head = "console=ttyS0 loglevel=3",
         .kvm_only = true,
         .cpu_model = ch_cpu_model,
         .build_argv = ch_build_argv,

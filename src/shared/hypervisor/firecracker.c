@@ -354,6 +354,8 @@ const Hypervisor hypervisor_firecracker = {
         .type = "firecracker",
         .default_binary = "firecracker",
         .machine = "firecracker",
+        .overlay_cmdline_head = "console=ttyS0 reboot=k loglevel=3 pci=off i8042.noaux 8250.nr_uarts=1",
+        .disks_by_path = true,
         .serial_on_stdio = true,
         .console_spool = true, /* systemd appends its stdout to the spool */
         .elf_kernel = true,

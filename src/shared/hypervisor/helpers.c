@@ -83,6 +83,77 @@ int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, ch
         return 0;
 }
 
+int virtio_disk_name(size_t i, char **ret) {
+        char letters[16];
+        size_t n = sizeof(letters);
+
+        /* Bijective base 26, as the kernel's virtblk_name_format(): a..z, then aa..zz, ... */
+        letters[--n] = '\0';
+        for (size_t k = i + 1; k > 0; k = (k - 1) / 26) {
+                if (n == 0)
+                        return -ERANGE;
+                letters[--n] = (char) ('a' + (k - 1) % 26);
+        }
+        if (asprintf(ret, "vd%s", letters + n) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* How the guest finds disk i: its serial, or its device path. */
+static int overlay_disk_ref(const StorageConfig *s, size_t i, bool by_path, char **ret) {
+        if (!by_path) {
+                if (isempty(s->serial))
+                        return -EINVAL;
+                char *c = strdup(s->serial);
+                if (!c)
+                        return -ENOMEM;
+                *ret = c;
+                return 0;
+        }
+        _cleanup_free_ char *name = NULL;
+        int r = virtio_disk_name(i, &name);
+        if (r < 0)
+                return r;
+        if (asprintf(ret, "/dev/%s", name) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int build_overlay_cmdline(const char *head, bool by_path, const StorageConfig *storage, size_t n,
+                          const char *extra, char **ret) {
+        _cleanup_free_ char *layers = NULL, *cow = NULL;
+        int r;
+
+        if (isempty(head) || (n > 0 && !storage))
+                return -EINVAL;
+        /* Top layer first: the last layer in the list is the top one (manifest order, base first). */
+        for (size_t i = n; i > 0; i--) {
+                const StorageConfig *s = storage + i - 1;
+                _cleanup_free_ char *ref = NULL;
+                if (s->role == STORAGE_ROLE_COW && !cow) {
+                        if ((r = overlay_disk_ref(s, i - 1, by_path, &cow)) < 0)
+                                return r;
+                        continue;
+                }
+                if (s->role != STORAGE_ROLE_LAYER)
+                        continue;
+                if ((r = overlay_disk_ref(s, i - 1, by_path, &ref)) < 0)
+                        return r;
+                char *joined;
+                if (asprintf(&joined, "%s%s%s", layers ?: "", layers ? "," : "", ref) < 0)
+                        return -ENOMEM;
+                free(layers);
+                layers = joined;
+        }
+        if (!layers || !cow)
+                return -EINVAL;
+        if (asprintf(ret,
+                     "%s boot=cocoon-overlay cocoon.layers=%s cocoon.cow=%s clocksource=kvm-clock rw%s%s",
+                     head, layers, cow, isempty(extra) ? "" : " ", extra ?: "") < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 int prefix_to_netmask(int prefix, char **ret) {
         struct in_addr a;
         char buf[INET_ADDRSTRLEN];

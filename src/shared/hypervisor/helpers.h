@@ -2,6 +2,7 @@
 /* Shared by all hypervisor backends: kernel ip= parameters, base files, blob pins, runtime files, socket. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,6 +32,19 @@
  * Addresses, gateways and DNS servers must be IPv4 dotted quads and the name a valid VM name, else -EINVAL
  * (anything else could inject kernel parameters). */
 int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, char *const *dns, char **ret);
+
+/* The guest's name of the virtio disk at index i of the storage list, where disks get names in the order
+ * they are attached: 0 -> "vda", 25 -> "vdz", 26 -> "vdaa", 27 -> "vdab", 52 -> "vdba". */
+int virtio_disk_name(size_t i, char **ret);
+
+/* The kernel command line of a VM booting an OCI image, as the guest contract (cocoon-behavior.md 4.1, 5.1,
+ * 7.6) has it: "<head> boot=cocoon-overlay cocoon.layers=<layers, top first> cocoon.cow=<cow>
+ * clocksource=kvm-clock rw", then " <extra>" when extra is not empty. Layers are the storage entries of
+ * role layer, base first in the list (so listed in reverse order), each named by its serial, or with
+ * by_path by its device path /dev/vd<x> (virtio_disk_name() of its index); the COW disk likewise.
+ * -EINVAL without a layer, a COW disk or head. */
+int build_overlay_cmdline(const char *head, bool by_path, const StorageConfig *storage, size_t n,
+                          const char *extra, char **ret);
 
 /* Dotted IPv4 netmask of a /prefix: 24 -> "255.255.255.0". -EINVAL unless 0 <= prefix <= 32. */
 int prefix_to_netmask(int prefix, char **ret);

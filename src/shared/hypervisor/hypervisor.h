@@ -69,6 +69,11 @@ typedef struct Hypervisor {
          * clone's unit sees its own disks bound at the source's paths (backend.c), in its mount namespace
          * only; the source's files are never touched. */
         bool state_has_disk_paths;
+        /* OCI images (build_overlay_cmdline()): the kernel parameters before boot=cocoon-overlay, the
+         * console first; and whether the guest finds its disks by path (/dev/vd<x> in storage order:
+         * the hypervisor gives disks no serial) instead of by virtio serial. */
+        const char *overlay_cmdline_head;
+        bool disks_by_path;
         /* The guest CPU model under accel: state saved on one does not load on another. */
         const char *(*cpu_model)(Accel accel);
         /* The unit's argv (argv[0] = l->binary), sockets under r->run_dir. */

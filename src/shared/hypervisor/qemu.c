@@ -459,6 +459,7 @@ const Hypervisor hypervisor_qemu = {
         .type = "qemu",
         .default_binary = "qemu-system-x86_64",
         .machine = "microvm",
+        .overlay_cmdline_head = "console=ttyS0 loglevel=3",
         .console_spool = true,
         .start_calls = qemu_start_calls,
         .cpu_model = qemu_cpu_model,
