@@ -230,11 +230,12 @@ int tun_links_list(char ***ret) {
         return 0;
 }
 
-int taps_create(const NetworkConfig *nics, size_t n, uid_t uid, gid_t gid, const char **ret_bad) {
+int taps_create(const NetworkConfig *nics, size_t n, bool multiqueue, uid_t uid, gid_t gid,
+                const char **ret_bad) {
         for (size_t i = 0; i < n; i++) {
                 if (nics[i].backend != NETWORK_BACKEND_BRIDGE)
                         continue;
-                int r = tap_create(nics[i].tap, nics[i].bridge_dev, true, uid, gid);
+                int r = tap_create(nics[i].tap, nics[i].bridge_dev, multiqueue || nics[i].num_queues > 2, uid, gid);
                 if (r < 0) {
                         (void) taps_remove(nics, i);
                         if (ret_bad)

@@ -43,11 +43,13 @@ int nics_renew(NetworkConfig *nics, size_t n, const char *id);
 /* The names of every link of kind tun (TAP and TUN devices) in the caller's network namespace. */
 int tun_links_list(char ***ret);
 
-/* Sets up the TAPs of every bridge-mode NIC, each multiqueue whatever its numQueues: a restore's second
- * hypervisor attaches queues of its own to them while the first still runs (the TAP steers each flow to
- * one queue), which a single-queue TAP refuses (EBUSY). On failure removes those it set up, *ret_bad
- * (optional) names the NIC's TAP that failed. */
-int taps_create(const NetworkConfig *nics, size_t n, uid_t uid, gid_t gid, const char **ret_bad);
+/* Sets up the TAPs of every bridge-mode NIC; multiqueue ones when the hypervisor opens them so
+ * (Hypervisor.taps_multiqueue), whatever numQueues: a restore's second hypervisor then attaches queues of its
+ * own while the first still runs (the TAP steers each flow to one queue), which a single-queue TAP refuses
+ * (EBUSY). A NIC with more than one queue pair gets a multiqueue TAP always. On failure removes those it set
+ * up, *ret_bad (optional) names the NIC's TAP that failed. */
+int taps_create(const NetworkConfig *nics, size_t n, bool multiqueue, uid_t uid, gid_t gid,
+                const char **ret_bad);
 /* Removes the TAPs of every bridge-mode NIC, all of them even after a failure; returns the first error. */
 int taps_remove(const NetworkConfig *nics, size_t n);
 

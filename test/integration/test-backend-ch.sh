@@ -329,6 +329,21 @@ assert_eq error "$(vm_state chfail)" "state after the failed start"
 assert_eq "" "$(leftovers "$fid")" "leftovers of the failed start"
 cocoonctl vm rm chfail >/dev/null
 
+info "a bridge NIC: its TAP is single-queue, as CH opens it; a restore with NICs is NotSupported"
+ip link add br0 type bridge
+ip link set br0 up
+cocoonctl vm run guest --name chnic --backend cloud-hypervisor --memory 256M --nics 1 --bridge br0 >/dev/null
+assert_eq running "$(vm_state chnic)" "state of a CH VM with a bridge NIC"
+nic_tap=$(ip -o link show master br0 | awk -F': ' '{ print $2 }' | cut -d@ -f1)
+assert_ne "" "$nic_tap" "the TAP on br0"
+assert_not_contains "$(ip -d link show "$nic_tap")" "multi_queue" "flags of the CH VM's TAP"
+cocoonctl snapshot save chnic --name chnicsnap >/dev/null
+expect_error "NotSupported" cocoonctl vm restore chnic chnicsnap
+assert_eq running "$(vm_state chnic)" "state after the refused restore"
+cocoonctl snapshot rm chnicsnap >/dev/null
+cocoonctl vm rm --force chnic >/dev/null
+ip link del br0
+
 info "tcg is refused for a backend that runs on KVM only"
 expect_error "InvalidConfiguration" \
         cocoonctl vm create guest --name cht --backend cloud-hypervisor --accel tcg

@@ -503,7 +503,8 @@ static int create_taps(BackendWork *w) {
         int r = hypervisor_user_lookup(&uid, &gid);
         if (r < 0)
                 return fail(w, r, "cannot find user %s: %m", HYPERVISOR_USER);
-        r = taps_create(rec->vm.network_configs, rec->vm.n_network_configs, uid, gid, &bad);
+        r = taps_create(rec->vm.network_configs, rec->vm.n_network_configs, w->hypervisor->taps_multiqueue, uid, gid,
+                        &bad);
         if (r == -ENOTTY || r == -ENODEV)
                 return fail(w, r, "cannot attach TAP %s: the bridge is missing or not a bridge", bad ?: "?");
         if (r < 0)

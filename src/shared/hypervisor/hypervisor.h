@@ -74,6 +74,11 @@ typedef struct Hypervisor {
          * the hypervisor gives disks no serial) instead of by virtio serial. */
         const char *overlay_cmdline_head;
         bool disks_by_path;
+        /* Opens its TAPs multiqueue (IFF_MULTI_QUEUE), so a bridge NIC's TAP is made multiqueue and a
+         * restore's second hypervisor attaches queues beside the running one's. Cloud Hypervisor and
+         * Firecracker open a single-pair TAP without the flag, which the kernel refuses on a multiqueue TAP
+         * (EINVAL): their TAPs stay single-queue and their VMs with NICs cannot be restored. */
+        bool taps_multiqueue;
         /* The guest CPU model under accel: state saved on one does not load on another. */
         const char *(*cpu_model)(Accel accel);
         /* The unit's argv (argv[0] = l->binary), sockets under r->run_dir. */

@@ -458,6 +458,7 @@ static const char *const qemu_start_calls[] = {
 const Hypervisor hypervisor_qemu = {
         .type = "qemu",
         .default_binary = "qemu-system-x86_64",
+        .taps_multiqueue = true,
         .machine = "microvm",
         .overlay_cmdline_head = "console=ttyS0 loglevel=3",
         .console_spool = true,
