@@ -181,7 +181,7 @@ def load_records(counts):
 
 
 def vm_units():
-    """ids → ActiveState of the cocoon-vm@ units systemd has loaded (also cocoon-vm@<id>-r of a restore)."""
+    """id → ActiveStates of the cocoon-vm@ units systemd has loaded (also cocoon-vm@<id>-r, a restore's)."""
     out = sh("systemctl", "list-units", "--all", "--plain", "--no-legend", "cocoon-vm@*")
     units = {}
     for line in out.splitlines():
@@ -334,8 +334,8 @@ class Ops:
         """One random operation; returns (method, error) once answered; raises Unanswered."""
         name = rng.choice(self.VM_NAMES)
         kind = rng.choices(
-            ["create", "run", "start", "stop", "rm", "rmf", "import", "imgrm", "gc", "save", "clone", "snaprm",
-             "list"],
+            ["create", "run", "start", "stop", "rm", "rmf", "import", "imgrm", "gc", "save", "clone",
+             "snaprm", "list"],
             weights=[10, 6, 8, 8, 8, 3, 2, 2, 2, 3, 3, 2, 4])[0]
         limit = self.args.max_running
         if kind in ("run", "start", "clone") and self.running_count() >= limit:
@@ -364,7 +364,8 @@ class Ops:
             err, p = call(method, params)
             return kind, err or (p["results"][0].get("error") if p.get("results") else None)
         if kind in ("rm", "rmf"):
-            # Delete by id when the name resolves: a reply lost to a kill then names what it may have removed.
+            # Delete by id when the name resolves: a reply lost to a kill then names what it may have
+            # removed.
             ref = name
             try:
                 e2, p2 = call("io.cocoon.VM.Inspect", {"ref": name}, timeout=60)
@@ -433,7 +434,7 @@ class Ops:
         a = self.args
         log(f"mode ops: seed {a.seed}, {a.ops} operations, {a.clients} clients, {a.kills} kills, "
             f"at most {a.max_running} guests running")
-        # A root file system of other bytes: img0 has a blob of its own, which gc must keep while it is owned.
+        # A root file system of other bytes: img0 has a blob of its own, which gc must keep while owned.
         self.variant = os.path.join(os.environ["COCOON_BUILD_DIR"], "chaos-rootfs-variant.ext4")
         with open(self.env["ROOTFS"], "rb") as src, open(self.variant, "wb") as dst:
             dst.write(src.read())
@@ -508,8 +509,8 @@ def run_restarts(args, env):
     # One guest boots; the others are clones of its snapshot: they resume the booted guest in seconds, where
     # many TCG guests booting at once on a loaded host take minutes (and one whose boot is starved that long
     # may stop ticking: its clock source is the TSC alone).
-    err, p = call("io.cocoon.VM.Create", {"image": "guest", "name": "r0", "memory": MEMORY, "storage": STORAGE,
-                                          "start": True, "cmdline": "cocoon.tick=1"})
+    err, p = call("io.cocoon.VM.Create", {"image": "guest", "name": "r0", "memory": MEMORY,
+                                          "storage": STORAGE, "start": True, "cmdline": "cocoon.tick=1"})
     if err:
         raise Failure(f"VM r0: {err} {p}")
     ids = [p["vm"]["id"]]
@@ -675,10 +676,12 @@ def main():
                     help="operations in all (ops: 200), calls per client (concurrency: 20)")
     ap.add_argument("--clients", type=int, default=None, help="concurrent clients (ops: 4, concurrency: 64)")
     ap.add_argument("--kills", type=int, default=None, help="manager kills (ops: 10, restarts: 20)")
-    ap.add_argument("--vms", type=int, default=12, help="restarts: VMs running through the kills (one booted, the others its clones)")
+    ap.add_argument("--vms", type=int, default=12,
+                    help="restarts: VMs running through the kills (one booted, the others its clones)")
     ap.add_argument("--names", type=int, default=8, help="concurrency: distinct names the clients share")
     ap.add_argument("--max-running", type=int, default=4, help="ops: guests running at most (TCG is slow)")
-    ap.add_argument("--kill-window", type=float, default=6.0, help="ops: a kill comes 0.2..N s into its epoch")
+    ap.add_argument("--kill-window", type=float, default=6.0,
+                    help="ops: a kill comes 0.2..N s into its epoch")
     ap.add_argument("--smoke", action="store_true", help="ops: a short run (24 operations, 2 kills)")
     args = ap.parse_args()
     if args.seed is None:
