@@ -439,9 +439,10 @@ class Ops:
         with open(self.env["ROOTFS"], "rb") as src, open(self.variant, "wb") as dst:
             dst.write(src.read())
             dst.write(random.Random(a.seed).randbytes(4096))
-        err, p = import_image("guest", self.env)
-        if err:
-            raise Failure(f"importing the guest failed: {err} {p}")
+        for image, rootfs in (("guest", None), ("img0", self.variant)):
+            err, p = import_image(image, self.env, rootfs=rootfs)
+            if err:
+                raise Failure(f"importing {image} failed: {err} {p}")
         rng = random.Random(a.seed)
         epochs = a.kills + 1
         per_epoch = max(1, a.ops // epochs)
