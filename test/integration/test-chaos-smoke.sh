@@ -7,7 +7,8 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-[ -f "$COCOON_BUILD_DIR/guest/guest.env" ] || fail "no test guest (tools/test builds it with test/guest/build.sh)"
+[ -f "$COCOON_BUILD_DIR/guest/guest.env" ] ||
+        fail "no test guest (tools/test builds it with test/guest/build.sh)"
 python3 "$COCOON_SOURCE_DIR/test/chaos/chaos.py" ops --smoke --seed "${COCOON_CHAOS_SEED:-1}" ||
         fail "the chaos smoke run failed (replay: tools/chaos --smoke --seed ${COCOON_CHAOS_SEED:-1})"
 info "ok"
