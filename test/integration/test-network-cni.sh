@@ -7,7 +7,8 @@
 # `vm start` with the same address; `vm rm` leaves no namespace, veth or lease. The network helper
 # (cocoon-network.service) is one process serving several calls; killed in the middle of an ADD, the call
 # fails with NetworkFailed and nothing is left. gc removes a namespace and leases of no VM (through CNI DEL,
-# or as files when their conflist is gone), never a running VM's. A chain whose second plugin fails, and an unknown network, fail with
+# or as files when their conflist is gone), never a running VM's. A clone of a CNI VM gets its own
+# namespace, address (CNI ADD), TAP and MAC; the source keeps its own and answers beside it. A chain whose second plugin fails, and an unknown network, fail with
 # the plugin's message / InvalidConfiguration naming "network", leaving nothing behind.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -162,6 +163,29 @@ assert_eq "$ns" "$(cocoon_netns)" "namespaces after gc"
 rm /var/lib/cni/networks/gone/10.99.0.6
 assert_contains "$(varlink_raw_call io.cocoon.Manager.GarbageCollect)" \
         '"removedNetworkNamespaces":[],"removedLeases":[]' "GarbageCollect's reply with nothing to remove"
+
+info "a clone of a CNI VM: a namespace, an address, a TAP and a MAC of its own; the source still answers"
+cocoonctl snapshot save cni1 --name cnisnap >/dev/null
+cid=$(cocoonctl vm clone cnisnap --name cniclone)
+cns=cocoon-$cid
+cip=$(vm_json cniclone 'v["networkConfigs"][0]["network"]["ip"]')
+cmac=$(vm_json cniclone 'v["networkConfigs"][0]["mac"]')
+[[ $cip =~ ^10\.88\.0\.[0-9]+$ ]] && [ "$cip" != "$ip" ] || fail "the clone's address $cip (source $ip)"
+assert_ne "$mac" "$cmac" "the clone's MAC"
+assert_eq "/run/netns/$cns" "$(vm_json cniclone 'v["networkConfigs"][0]["netnsPath"]')" "the clone's netnsPath"
+assert_eq "/run/netns/$cns" "$(unit_property "cocoon-vm@$cid.service" NetworkNamespacePath)" \
+        "the clone's NetworkNamespacePath="
+assert_eq "$cmac" "$(ip netns exec "$cns" cat /sys/class/net/eth0/address)" "the clone's MAC = its veth's"
+assert_contains "$(ip netns exec "$cns" tc filter show dev tap0 ingress)" "Redirect to device eth0" \
+        "the clone's TAP -> veth"
+assert_contains "$(cocoonctl vm debug cniclone)" "mac=$cmac" "the clone's -device"
+[ -e "$cfg/ipam/cocoon-test/$cip" ] || fail "no host-local lease for the clone's $cip"
+assert_eq "$ip" "$(vm_json cni1 'v["networkConfigs"][0]["network"]["ip"]')" "the source's address"
+ping_once "$ip" 10 >/dev/null || fail "no ping reply from the source at $ip beside its clone"
+cocoonctl vm rm -f cniclone >/dev/null
+cocoonctl snapshot rm cnisnap >/dev/null
+assert_eq "$ns" "$(cocoon_netns)" "namespaces after the clone's rm"
+[ -e "$cfg/ipam/cocoon-test/$cip" ] && fail "the clone's lease is left after its rm"
 
 info "ip netns del while stopped: vm start sets it up again with the same address"
 cocoonctl vm stop --timeout 30 cni1 >/dev/null
