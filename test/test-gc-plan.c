@@ -262,8 +262,24 @@ static void test_taps_unused(void **state) {
         assert_false(gc_link_name_is_ours(NULL));
 }
 
+/* Namespaces and leases: the ids of no VM, each once; never a record's, a quarantined or a busy one's. */
+static void test_network(void **state) {
+        Fixture *f = *state;
+        char *ids[] = {ID_ORPHAN, ID_KNOWN, ID_QUARANTINED, ID_BUSY_ORPHAN, ID_ORPHAN, "not-an-id", ID_YOUNG,
+                       NULL};
+        _cleanup_strv_free_ char **orphans = NULL;
+
+        assert_int_equal(gc_plan_network(f->store, ids, busy_in_list, f, &orphans), 0);
+        assert_int_equal(strv_length(orphans), 1);
+        assert_string_equal(orphans[0], ID_ORPHAN);
+        orphans = strv_free(orphans);
+        assert_int_equal(gc_plan_network(f->store, NULL, busy_in_list, f, &orphans), 0);
+        assert_null(orphans);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_network, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_without_busy_predicate, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_grace_period, setup, teardown),

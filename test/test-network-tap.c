@@ -53,13 +53,14 @@ static void test_bridge_check(void **state) {
         assert_int_equal(tap_remove("lo"), -ENOTTY);
 }
 
-/* A clone's NICs: TAP names of the new id, MACs new and still locally administered, the rest kept. */
+/* A clone's NICs: TAP names of the new id, MACs new and still locally administered, the rest kept; CNI
+ * ones in the clone's namespace. */
 static void test_nics_renew(void **state) {
         NetworkConfig nics[3] = {
                 { .backend = NETWORK_BACKEND_BRIDGE, .tap = strdup("cocoonsourceid0"),
                   .mac = strdup("02:00:00:00:00:01"), .bridge_dev = strdup("br0"), .num_queues = 4 },
                 { .backend = NETWORK_BACKEND_CNI, .tap = strdup("tapother"),
-                  .mac = strdup("02:00:00:00:00:02") },
+                  .mac = strdup("02:00:00:00:00:02"), .netns_path = strdup("/run/netns/cocoon-source") },
                 { .backend = NETWORK_BACKEND_BRIDGE, .tap = strdup("cocoonsourceid2"),
                   .mac = strdup("02:00:00:00:00:03"), .bridge_dev = strdup("br1") },
         };
@@ -76,9 +77,12 @@ static void test_nics_renew(void **state) {
         assert_string_equal(nics[0].bridge_dev, "br0");
         assert_string_equal(nics[2].bridge_dev, "br1");
         assert_int_equal(nics[0].num_queues, 4);
-        /* Another mode is its own code's business. */
+        /* A CNI NIC: the clone's namespace, no MAC or address until its own ADD; its TAP name is per
+         * namespace, so it stays. */
         assert_string_equal(nics[1].tap, "tapother");
-        assert_string_equal(nics[1].mac, "02:00:00:00:00:02");
+        assert_null(nics[1].mac);
+        assert_null(nics[1].address);
+        assert_string_equal(nics[1].netns_path, "/run/netns/cocoon-clonedidabcdefghijklmnopqr");
         assert_int_equal(nics_renew(nics, 3, "short"), -EINVAL);
         for (size_t i = 0; i < 3; i++)
                 network_config_done(&nics[i]);

@@ -21,6 +21,7 @@ static const VarlinkInterface *const declared[] = {
         &vl_interface_io_cocoon,           &vl_interface_io_cocoon_Manager,
         &vl_interface_io_cocoon_VM,
         &vl_interface_io_cocoon_Snapshot,
+        &vl_interface_io_cocoon_Network,
 };
 
 static bool fields_equal(const VarlinkField *a, const VarlinkField *b);

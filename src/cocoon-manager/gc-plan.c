@@ -155,3 +155,14 @@ int gc_plan_links(const Store *store, char *const *links, GcBusyFunc busy, void 
         *ret = plan;
         return 0;
 }
+
+int gc_plan_network(const Store *store, char *const *ids, GcBusyFunc busy, void *userdata, char ***ret) {
+        _cleanup_strv_free_ char **orphans = NULL;
+
+        for (char *const *id = ids; id && *id; id++)
+                if (is_orphan(store, busy, userdata, *id) && !strv_contains(orphans, *id) &&
+                    strv_extend(&orphans, *id) < 0)
+                        return -ENOMEM;
+        *ret = TAKE_PTR(orphans);
+        return 0;
+}

@@ -50,3 +50,7 @@ void gc_link_plan_done(GcLinkPlan *plan);
  * TAP whose prefix is that of a VM in use, of a VM with an operation in flight, of a quarantined record or
  * of more than one VM is kept. busy may be NULL. */
 int gc_plan_links(const Store *store, char *const *links, GcBusyFunc busy, void *userdata, GcLinkPlan *ret);
+
+/* The VM ids among ids (those of network namespaces cocoon-<id> and of IPAM leases) that are orphans as
+ * gc_plan() says: a valid id, no record, no quarantined record, not busy; each once. busy may be NULL. */
+int gc_plan_network(const Store *store, char *const *ids, GcBusyFunc busy, void *userdata, char ***ret);

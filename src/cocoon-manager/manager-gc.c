@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* io.cocoon.Manager.GarbageCollect: what is collected is decided on the event loop (records, quarantine,
- * busy VMs, image pins), the directories are removed and the TAPs listed in a worker thread. A TAP of a VM
- * goes through that VM's task queue (which checks its state again when its turn comes); a TAP of no VM is
- * removed by a worker while vm_add() refuses any new VM it could belong to. */
+ * busy VMs, image pins), the directories are removed and the TAPs, CNI namespaces and leases listed in a
+ * worker thread; the namespaces and leases of no VM are removed by a worker through the network helper.
+ * A TAP of a VM goes through that VM's task queue (which checks its state again when its turn comes); a
+ * TAP of no VM is removed by a worker while vm_add() refuses any new VM it could belong to. */
 #include <assert.h>
 #include <dirent.h>
 #include <stdlib.h>
 
+#include "config.h"
 #include "fs-util.h"
+#include "gc-network.h"
 #include "gc-plan.h"
 #include "image-store.h"
 #include "image-varlink.h"
@@ -17,6 +20,7 @@
 #include "manager-gc.h"
 #include "manager-operations.h"
 #include "manager.h"
+#include "network-netns.h"
 #include "network-tap.h"
 #include "snapshot-store.h"
 #include "strv-util.h"
@@ -34,7 +38,12 @@ typedef struct GcCall {
         char **links;  /* the worker: TAPs found; then those of no VM, while a worker removes them */
         bool *links_removed; /* per entry of links, set by the worker */
         char **removed_links; /* TAPs removed, for the reply */
-        unsigned pending; /* link removals in flight (a worker job, VM tasks) */
+        unsigned pending; /* link removals in flight (a worker job, VM tasks), the networks' removal */
+        char *cni_config_dir, *cni_plugin_dir, *network_address, *cache_base; /* copies, for the worker */
+        GcNetworkFound network; /* the worker: CNI namespaces and leases found */
+        char **network_orphans; /* ids of no VM whose namespace or leases go (decided on the loop) */
+        char **removed_netns;   /* namespaces and lease files removed, for the reply */
+        char **removed_leases;
 } GcCall;
 
 static void gc_call_free(GcCall *c) {
@@ -47,6 +56,14 @@ static void gc_call_free(GcCall *c) {
         strv_free(c->links);
         free(c->links_removed);
         strv_free(c->removed_links);
+        free(c->cni_config_dir);
+        free(c->cni_plugin_dir);
+        free(c->network_address);
+        free(c->cache_base);
+        gc_network_found_done(&c->network);
+        strv_free(c->network_orphans);
+        strv_free(c->removed_netns);
+        strv_free(c->removed_leases);
         free(c);
 }
 
@@ -113,6 +130,9 @@ static int gc_work(void *userdata) {
         int r = tun_links_list(&c->links);
         if (r < 0)
                 log_warning_errno(r, "Failed to list the TAP devices: %m");
+        r = gc_network_list(NETNS_RUN_DIR, c->cni_config_dir, GC_CNI_LEASE_DIR_DEFAULT, &c->network);
+        if (r < 0)
+                log_warning_errno(r, "Failed to list the CNI namespaces and leases: %m");
         return 0;
 }
 
@@ -128,7 +148,9 @@ static int gc_reply(GcCall *c) {
         if (!reply || json_add_strv(reply, "removedDirectories", removed) < 0 ||
             json_add_strv(reply, "removedRecords", c->plan.records) < 0 ||
             json_add_strv(reply, "removedBlobs", c->blobs) < 0 ||
-            json_add_strv(reply, "removedLinks", c->removed_links) < 0)
+            json_add_strv(reply, "removedLinks", c->removed_links) < 0 ||
+            json_add_strv(reply, "removedNetworkNamespaces", c->removed_netns) < 0 ||
+            json_add_strv(reply, "removedLeases", c->removed_leases) < 0)
                 return -ENOMEM;
         return varlink_reply(c->link, reply);
 }
@@ -258,12 +280,51 @@ static void gc_collect_links(GcCall *c) {
         gc_link_plan_done(&plan);
 }
 
+static int gc_network_work(void *userdata) {
+        GcCall *c = userdata;
+        return gc_network_remove(c->network_address, c->cni_config_dir, c->cni_plugin_dir, NETNS_RUN_DIR,
+                                 c->cache_base, c->network_orphans, &c->network, &c->removed_netns,
+                                 &c->removed_leases);
+}
+
+static void on_network_removed(int result, void *userdata) {
+        GcCall *c = userdata;
+        if (result < 0)
+                log_warning_errno(result, "Failed to remove the CNI networks of no VM: %m");
+        gc_link_done(c);
+}
+
+/* On the loop, once the worker listed the namespaces and leases: those of no VM go, through the network
+ * helper (a VM's own ones are its delete's business). VM ids are never reused, so none of them can become
+ * a VM's again while the worker removes them. */
+static void gc_collect_network(GcCall *c) {
+        Manager *m = c->manager;
+        _cleanup_strv_free_ char **ids = NULL;
+
+        int r = gc_network_found_ids(&c->network, &ids);
+        if (r >= 0)
+                r = gc_plan_network(m->store, ids, gc_vm_busy, m, &c->network_orphans);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to plan the collection of CNI namespaces and leases: %m");
+                return;
+        }
+        if (!c->network_orphans)
+                return;
+        c->pending++;
+        r = job_submit(m->jobs, gc_network_work, on_network_removed, c);
+        if (r < 0) {
+                c->pending--;
+                log_warning_errno(r, "Failed to remove the CNI networks of no VM: %m");
+        }
+}
+
 static void gc_done(int result, void *userdata) {
         GcCall *c = userdata;
 
         if (result < 0)
                 return gc_finish(c, result);
         gc_collect_links(c);
+        gc_collect_network(c);
         if (c->pending == 0)
                 gc_finish(c, 0);
 }
@@ -311,6 +372,13 @@ int vl_method_manager_garbage_collect(Varlink *link, json_object *parameters, Va
         if (r < 0) {
                 gc_call_free(c);
                 return r;
+        }
+        if (!(c->cni_config_dir = strdup(m->config.cni_config_dir)) ||
+            !(c->cni_plugin_dir = strdup(m->config.cni_plugin_dir)) ||
+            !(c->network_address = strdup(COCOON_NETWORK_ADDRESS)) ||
+            asprintf(&c->cache_base, "%s/vms", m->state_dir) < 0) {
+                gc_call_free(c);
+                return -ENOMEM;
         }
         c->manager = m;
         c->link = varlink_ref(link);

@@ -75,8 +75,8 @@ Manager *manager_free(Manager *m) {
         free(m->listen_address);
         describe_state_free(m->describe);
         free(m->stop_helper);
-        free(m->network_helper);
         free(m->unpack_helper);
+        free(m->network_address);
         return mfree(m);
 }
 
@@ -193,21 +193,6 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
-/* The helpers are installed next to us (libexecdir, or the build directory). */
-static char *find_helper(const char *name) {
-        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
-        char *helper = NULL;
-        char *slash = self ? strrchr(self, '/') : NULL;
-        if (!slash)
-                return NULL;
-        *slash = 0;
-        if (asprintf(&helper, "%s/%s", self, name) < 0)
-                return NULL;
-        if (access(helper, X_OK) < 0)
-                return mfree(helper);
-        return helper;
-}
-
 /* The VM units' ExecStop= helper is installed next to us (libexecdir, or the build directory). */
 static char *find_stop_helper(void) {
         _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
@@ -241,8 +226,8 @@ static int manager_new(Manager **ret) {
         m->vm_event = vm_events_emit;
         m->vm_event_machined = vm_machined_event;
         m->stop_helper = find_stop_helper();
-        m->network_helper = find_helper("cocoon-network");
         m->unpack_helper = find_helper("cocoon-unpack");
+        m->network_address = strdup(COCOON_NETWORK_ADDRESS);
 
 
         _cleanup_free_ char *config_error = NULL;

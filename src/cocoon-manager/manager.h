@@ -57,8 +57,8 @@ typedef struct Manager {
         char *log_dir;
         char *listen_address;   /* set when not socket activated */
         char *stop_helper;      /* cocoon-vm-stop next to our binary, the VM units' ExecStop=; NULL: none */
-        char *network_helper;   /* cocoon-network next to our binary (CNI NICs); NULL: none */
         char *unpack_helper;    /* cocoon-unpack next to our binary (OCI layers); NULL: none */
+        char *network_address;  /* the network helper's socket (CNI NICs) */
 
         uint64_t exit_idle_usec; /* 0: never exit when idle */
         sd_event_source *idle_timer;

@@ -401,7 +401,7 @@ static int task_prepare_work(VmTask *t, const VMRecord *record) {
         if (m->stop_helper && !(w->stop_helper = strdup(m->stop_helper)))
                 return -ENOMEM;
         w->cancel_fd = job_queue_cancel_fd(m->jobs);
-        if ((m->network_helper && !(w->network_helper = strdup(m->network_helper))) ||
+        if ((m->network_address && !(w->network_address = strdup(m->network_address))) ||
             !(w->cni_config_dir = strdup(m->config.cni_config_dir)) ||
             !(w->cni_plugin_dir = strdup(m->config.cni_plugin_dir)))
                 return -ENOMEM;

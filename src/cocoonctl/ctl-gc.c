@@ -33,7 +33,9 @@ int verb_gc(int argc, char **argv) {
         size_t n = print_list(reply, "removedRecords", "VM") +
                    print_list(reply, "removedDirectories", "directory") +
                    print_list(reply, "removedBlobs", "blob") +
-                   print_list(reply, "removedLinks", "TAP");
+                   print_list(reply, "removedLinks", "TAP") +
+                   print_list(reply, "removedNetworkNamespaces", "network namespace") +
+                   print_list(reply, "removedLeases", "lease");
         if (n == 0)
                 printf("Nothing to remove.\n");
         return 0;

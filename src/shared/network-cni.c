@@ -515,9 +515,20 @@ static int plugin_run(const CniRuntime *rt, const char *type, const char *comman
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_adddup2(&actions, in_child, STDIN_FILENO);
         posix_spawn_file_actions_adddup2(&actions, out_child, STDOUT_FILENO);
+        /* The plugin starts with no signal blocked and default dispositions, whatever its caller's thread
+         * had (the helper blocks SIGTERM for its event loop). */
+        posix_spawnattr_t attr;
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        posix_spawnattr_init(&attr);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &all);
         char *argv[] = {(char *) type, NULL};
-        int r = posix_spawn(&pid, path, &actions, NULL, argv, env);
+        int r = posix_spawn(&pid, path, &actions, &attr, argv, env);
         posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attr);
         if (r != 0)
                 return -r;
         in_child = safe_close(in_child);

@@ -16,6 +16,7 @@
 
 #include "fd-util.h"
 #include "macro.h"
+#include "network-netns.h"
 #include "network-tap.h"
 #include "strv-util.h"
 
@@ -41,6 +42,18 @@ int nics_renew(NetworkConfig *nics, size_t n, const char *id) {
                 char tap[TAP_NAME_MAX + 1], mac[18];
                 char *new_tap, *new_mac;
 
+                if (nics[i].backend == NETWORK_BACKEND_CNI) {
+                        /* A namespace of its own; MAC and address come from its CNI ADD. */
+                        char *netns = NULL;
+                        int r = netns_path_for_vm(id, &netns);
+                        if (r < 0)
+                                return r;
+                        free(nics[i].netns_path);
+                        nics[i].netns_path = netns;
+                        nics[i].mac = mfree(nics[i].mac);
+                        nics[i].address = network_address_free(nics[i].address);
+                        continue;
+                }
                 if (nics[i].backend != NETWORK_BACKEND_BRIDGE)
                         continue;
                 int r = tap_name_for_nic(id, (unsigned) i, tap);

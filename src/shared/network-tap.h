@@ -35,9 +35,10 @@ int tap_create(const char *name, const char *bridge, bool multi_queue, uid_t uid
  * link (not ours to delete). */
 int tap_remove(const char *name);
 
-/* A clone's bridge-mode NICs (same count, mode and bridge as its source's): TAP names of its own id and
- * new MACs, so that the clone never takes over its source's TAP and the two guests are told apart on the
- * bridge. NICs of other modes are left as they are. -EINVAL for an id shorter than 8 characters. */
+/* A clone's NICs (same count, mode and bridge or network as its source's): bridge-mode ones get TAP names of
+ * its own id and new MACs, so that the clone never takes over its source's TAP and the two guests are told
+ * apart on the bridge; CNI ones get the namespace cocoon-<id> and lose MAC and address, which the clone's
+ * own CNI ADD gives (backend_network_add()). -EINVAL for an id shorter than 8 characters. */
 int nics_renew(NetworkConfig *nics, size_t n, const char *id);
 
 /* The names of every link of kind tun (TAP and TUN devices) in the caller's network namespace. */

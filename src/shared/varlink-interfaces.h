@@ -10,6 +10,8 @@ extern const VarlinkInterface vl_interface_io_cocoon_Manager;
 extern const VarlinkInterface vl_interface_io_cocoon_VM;
 extern const VarlinkInterface vl_interface_io_cocoon_Image;
 extern const VarlinkInterface vl_interface_io_cocoon_Snapshot;
+/* Served by the network helper cocoon-network, not by the manager. */
+extern const VarlinkInterface vl_interface_io_cocoon_Network;
 
 #define COCOON_ERROR_PERMISSION_DENIED "io.cocoon.PermissionDenied"
 #define COCOON_ERROR_SYSTEM "io.cocoon.System"
@@ -27,6 +29,8 @@ extern const VarlinkInterface vl_interface_io_cocoon_Snapshot;
 #define VM_ERROR_NO_SUCH_SNAPSHOT "io.cocoon.VM.NoSuchSnapshot"
 #define VM_ERROR_INCOMPATIBLE_SNAPSHOT "io.cocoon.VM.IncompatibleSnapshot"
 #define VM_ERROR_NETWORK_FAILED "io.cocoon.VM.NetworkFailed"
+
+#define NETWORK_ERROR_FAILED "io.cocoon.Network.Failed"
 
 #define IMAGE_ERROR_NO_SUCH_IMAGE "io.cocoon.Image.NoSuchImage"
 #define IMAGE_ERROR_IMAGE_IN_USE "io.cocoon.Image.ImageInUse"

@@ -58,6 +58,11 @@ static const VarlinkField garbage_collect_out[] = {
         { .name = "removedLinks", .type = VARLINK_STRING, .flags = VARLINK_ARRAY,
           .doc = "TAP devices named like a VM's NIC (cocoon, 8 characters of an id, a digit) whose VM is "
                  "gone, or is stopped, failed or created with no operation in flight." },
+        { .name = "removedNetworkNamespaces", .type = VARLINK_STRING, .flags = VARLINK_ARRAY,
+          .doc = "Network namespaces cocoon-<id> (under /run/netns) of no VM." },
+        { .name = "removedLeases", .type = VARLINK_STRING, .flags = VARLINK_ARRAY,
+          .doc = "IPAM (host-local) lease files naming a VM that is gone: released through CNI DEL where "
+                 "the conflist still exists, else removed." },
         {},
 };
 
@@ -65,9 +70,9 @@ static const VarlinkSymbol method_garbage_collect = {
         .kind = VARLINK_SYMBOL_METHOD,
         .name = "GarbageCollect",
         .output = garbage_collect_out,
-        .doc = "Removes VM directories without a record, VMs stuck in state creating, unused image blobs "
-               "and TAPs no VM uses. Never touches a VM with an operation in flight or a record that failed "
-               "to load.",
+        .doc = "Removes VM directories without a record, VMs stuck in state creating, unused image blobs, "
+               "TAPs no VM uses, and the CNI namespaces and leases of VMs that are gone. Never touches a VM "
+               "with an operation in flight or a record that failed to load.",
 };
 
 static const VarlinkField operation_fields[] = {

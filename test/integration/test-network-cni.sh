@@ -4,7 +4,11 @@
 # sandbox's own network namespace. `vm run --nics 1` gets a namespace cocoon-<id> (ip netns), the address
 # IPAM granted in its record and on the guest's kernel command line, and the sandbox pings the guest through
 # the bridge; a second VM gets another address and namespace; `ip netns del` on a stopped VM is repaired by
-# `vm start` with the same address; `vm rm` leaves no namespace, veth or lease. A chain whose second plugin fails, and an unknown network, fail with
+# `vm start` with the same address; `vm rm` leaves no namespace, veth or lease. The network helper
+# (cocoon-network.service) is one process serving several calls; killed in the middle of an ADD, the call
+# fails with NetworkFailed and nothing is left. gc removes a namespace and leases of no VM (through CNI DEL,
+# or as files when their conflist is gone), never a running VM's. A clone of a CNI VM gets its own
+# namespace, address (CNI ADD), TAP and MAC; the source keeps its own and answers beside it. A chain whose second plugin fails, and an unknown network, fail with
 # the plugin's message / InvalidConfiguration naming "network", leaving nothing behind.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -38,6 +42,15 @@ echo '{"cniVersion":"1.0.0","code":999,"msg":"injected failure of the second plu
 exit 1
 EOF
 chmod 755 "$cfg/bin/cocoon-fail"
+# Blocks its ADD until killed, having said so: the network helper is killed under it.
+cat >"$cfg/bin/cocoon-hang" <<EOF
+#!/bin/sh
+cat >/dev/null
+[ "\$CNI_COMMAND" = ADD ] || exit 0
+touch "$cfg/hanging"
+exec sleep 120
+EOF
+chmod 755 "$cfg/bin/cocoon-hang"
 bridge_plugin() { # bridge_plugin SUBNET
         echo '{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":false,"dns":{"nameservers":["10.88.0.53"]},'
         echo '"ipam":{"type":"host-local","ranges":[[{"subnet":"'"$1"'"}]],"dataDir":"'"$cfg/ipam"'"}}'
@@ -47,6 +60,9 @@ cat >"$cfg/net.d/10-test.conflist" <<EOF
 EOF
 cat >"$cfg/net.d/20-broken.conflist" <<EOF
 {"cniVersion":"1.0.0","name":"broken","plugins":[$(bridge_plugin 10.88.0.0/24),{"type":"cocoon-fail"}]}
+EOF
+cat >"$cfg/net.d/30-hang.conflist" <<EOF
+{"cniVersion":"1.0.0","name":"hang","plugins":[$(bridge_plugin 10.88.0.0/24),{"type":"cocoon-hang"}]}
 EOF
 systemctl stop cocoon-manager.service cocoon-manager.socket
 mkdir -p /etc/cocoon
@@ -70,6 +86,20 @@ assert_contains "$out" "NetworkFailed" "the error"
 assert_eq "" "$(cocoon_netns)" "namespaces after the failed create"
 assert_eq "" "$(veths)" "veths after the failed create"
 leases() { find "$cfg/ipam" -type f ! -name lock ! -name 'last_reserved_ip*' -printf '%P\n'; }
+assert_eq "" "$(leases)" "leases after it"
+assert_eq "No VMs found." "$(cocoonctl vm list 2>&1)" "vm list after it"
+
+info "the network helper killed in the middle of an ADD: NetworkFailed, and the next helper removes the rest"
+cocoonctl vm run guest --name hang --network hang --memory 256M --storage 64M >"$cfg/hang.out" 2>&1 &
+hang_pid=$!
+wait_for 60 test -e "$cfg/hanging"
+assert_contains "$(cocoon_netns)" cocoon- "a namespace while the ADD hangs"
+systemctl kill --signal=KILL cocoon-network.service
+wait "$hang_pid" && fail "vm run succeeded with its network helper killed"
+assert_contains "$(cat "$cfg/hang.out")" "NetworkFailed" "the error"
+assert_contains "$(cat "$cfg/hang.out")" "the network helper gave no answer" "the message"
+assert_eq "" "$(cocoon_netns)" "namespaces after the helper was killed"
+assert_eq "" "$(veths)" "veths after it"
 assert_eq "" "$(leases)" "leases after it"
 assert_eq "No VMs found." "$(cocoonctl vm list 2>&1)" "vm list after it"
 
@@ -100,15 +130,62 @@ info "the guest configures $ip and answers ping through the bridge"
 wait_for 120 grep -q "COCOON-NET eth0 $ip" "/var/log/cocoon/vms/$id/console.log"
 ping_once "$ip" 10 >/dev/null || fail "no ping reply from the guest at $ip"
 
-info "a second VM on the network: another address, a namespace of its own"
+info "a second VM on the network: another address, a namespace of its own, the same helper process"
 id2=$(cocoonctl vm create guest --name cni2 --network cocoon-test --memory 256M --storage 64M)
+helper_pid=$(unit_property cocoon-network.service MainPID)
+assert_ne 0 "$helper_pid" "the network helper runs"
 ip2=$(vm_json cni2 'v["networkConfigs"][0]["network"]["ip"]')
 [[ $ip2 =~ ^10\.88\.0\.[0-9]+$ ]] && [ "$ip2" != "$ip" ] || fail "second address $ip2 (first $ip)"
 assert_eq 2 "$(cocoon_netns | wc -l)" "namespaces with two VMs"
 assert_contains "$(cocoon_netns)" "cocoon-$id2" "the second VM's namespace"
 cocoonctl vm rm cni2 >/dev/null
+assert_eq "$helper_pid" "$(unit_property cocoon-network.service MainPID)" "the helper's pid after another call"
 assert_eq "$ns" "$(cocoon_netns)" "namespaces after removing the second VM"
 [ -e "$cfg/ipam/cocoon-test/$ip2" ] && fail "lease of $ip2 left after its VM's rm"
+
+info "gc: a namespace and leases of no VM go (CNI DEL, or the file when the conflist is gone); cni1's stay"
+orphan=orphanvm234567abcdefghijkl
+ip netns add "cocoon-$orphan"
+printf '%s\r\neth0' "$orphan" >"$cfg/ipam/cocoon-test/10.88.0.200"
+mkdir -p /var/lib/cni/networks/gone
+printf '%s\r\neth0' "$orphan" >/var/lib/cni/networks/gone/10.99.0.5
+printf '%s\r\neth0' "$id" >/var/lib/cni/networks/gone/10.99.0.6
+out=$(cocoonctl gc)
+assert_contains "$out" "Removed network namespace cocoon-$orphan" "gc's output"
+assert_contains "$out" "Removed lease $cfg/ipam/cocoon-test/10.88.0.200" "gc's output"
+assert_contains "$out" "Removed lease /var/lib/cni/networks/gone/10.99.0.5" "gc's output"
+assert_not_contains "$out" "$id" "gc's output"
+assert_eq "$ns" "$(cocoon_netns)" "namespaces after gc"
+[ -e "$cfg/ipam/cocoon-test/10.88.0.200" ] && fail "the orphan lease is still there"
+[ -e /var/lib/cni/networks/gone/10.99.0.5 ] && fail "the orphan lease of a gone network is still there"
+[ -e "$cfg/ipam/cocoon-test/$ip" ] || fail "gc removed the lease of running cni1"
+[ -e /var/lib/cni/networks/gone/10.99.0.6 ] || fail "gc removed a lease naming cni1"
+rm /var/lib/cni/networks/gone/10.99.0.6
+assert_contains "$(varlink_raw_call io.cocoon.Manager.GarbageCollect)" \
+        '"removedNetworkNamespaces":[],"removedLeases":[]' "GarbageCollect's reply with nothing to remove"
+
+info "a clone of a CNI VM: a namespace, an address, a TAP and a MAC of its own; the source still answers"
+cocoonctl snapshot save cni1 --name cnisnap >/dev/null
+cid=$(cocoonctl vm clone cnisnap --name cniclone)
+cns=cocoon-$cid
+cip=$(vm_json cniclone 'v["networkConfigs"][0]["network"]["ip"]')
+cmac=$(vm_json cniclone 'v["networkConfigs"][0]["mac"]')
+[[ $cip =~ ^10\.88\.0\.[0-9]+$ ]] && [ "$cip" != "$ip" ] || fail "the clone's address $cip (source $ip)"
+assert_ne "$mac" "$cmac" "the clone's MAC"
+assert_eq "/run/netns/$cns" "$(vm_json cniclone 'v["networkConfigs"][0]["netnsPath"]')" "the clone's netnsPath"
+assert_eq "/run/netns/$cns" "$(unit_property "cocoon-vm@$cid.service" NetworkNamespacePath)" \
+        "the clone's NetworkNamespacePath="
+assert_eq "$cmac" "$(ip netns exec "$cns" cat /sys/class/net/eth0/address)" "the clone's MAC = its veth's"
+assert_contains "$(ip netns exec "$cns" tc filter show dev tap0 ingress)" "Redirect to device eth0" \
+        "the clone's TAP -> veth"
+assert_contains "$(cocoonctl vm debug cniclone)" "mac=$cmac" "the clone's -device"
+[ -e "$cfg/ipam/cocoon-test/$cip" ] || fail "no host-local lease for the clone's $cip"
+assert_eq "$ip" "$(vm_json cni1 'v["networkConfigs"][0]["network"]["ip"]')" "the source's address"
+ping_once "$ip" 10 >/dev/null || fail "no ping reply from the source at $ip beside its clone"
+cocoonctl vm rm -f cniclone >/dev/null
+cocoonctl snapshot rm cnisnap >/dev/null
+assert_eq "$ns" "$(cocoon_netns)" "namespaces after the clone's rm"
+[ -e "$cfg/ipam/cocoon-test/$cip" ] && fail "the clone's lease is left after its rm"
 
 info "ip netns del while stopped: vm start sets it up again with the same address"
 cocoonctl vm stop --timeout 30 cni1 >/dev/null

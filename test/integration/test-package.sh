@@ -54,6 +54,7 @@ done <<<"$files"
 for f in usr/bin/cocoonctl usr/libexec/cocoon-manager usr/libexec/cocoon-vm-stop usr/libexec/cocoon-network \
         usr/libexec/cocoon-unpack \
         lib/systemd/system/cocoon-manager.service lib/systemd/system/cocoon-manager.socket \
+        lib/systemd/system/cocoon-network.service lib/systemd/system/cocoon-network.socket \
         lib/systemd/system/cocoon.slice usr/lib/tmpfiles.d/cocoon.conf usr/lib/sysusers.d/cocoon.conf \
         usr/share/man/man1/cocoonctl.1.gz usr/share/man/man5/cocoon.conf.5.gz \
         usr/share/man/man7/cocoon-varlink.7.gz usr/share/man/man8/cocoon-manager.8.gz \
@@ -94,9 +95,10 @@ done <"$work/lintian.txt"
 assert_eq 0 "$lintian_rc" "lintian status"
 
 info "install with dpkg -i, in place of the build's units"
-systemctl stop cocoon-manager.socket cocoon-manager.service
+systemctl stop cocoon-manager.socket cocoon-manager.service cocoon-network.socket cocoon-network.service
 rm -rf /run/systemd/system/cocoon-manager.socket /run/systemd/system/cocoon-manager.service \
-        /run/systemd/system/cocoon-manager.service.d /run/systemd/system/cocoon.slice
+        /run/systemd/system/cocoon-manager.service.d /run/systemd/system/cocoon.slice \
+        /run/systemd/system/cocoon-network.socket /run/systemd/system/cocoon-network.service
 systemctl daemon-reload
 assert_eq not-found "$(unit_property cocoon-manager.socket LoadState)" "socket before dpkg -i"
 # /usr is the host's, read-only: dpkg writes to an overlay whose upper layer is this sandbox's tmpfs. /etc and
@@ -127,7 +129,8 @@ assert_eq /usr/share/zsh/vendor-completions/_cocoonctl "$(zsh -fc 'print -l -- $
 
 info "systemd-analyze verify on every packaged unit (Documentation=, ExecStart= checked too)"
 verify=$(systemd-analyze verify /lib/systemd/system/cocoon-manager.socket \
-        /lib/systemd/system/cocoon-manager.service /lib/systemd/system/cocoon.slice 2>&1) ||
+        /lib/systemd/system/cocoon-manager.service /lib/systemd/system/cocoon.slice \
+        /lib/systemd/system/cocoon-network.socket /lib/systemd/system/cocoon-network.service 2>&1) ||
         fail "systemd-analyze verify failed: $verify"
 assert_eq "" "$verify" "systemd-analyze verify output"
 

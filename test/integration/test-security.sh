@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test-security.sh: hypervisors run confined (an unprivileged user, no capabilities, a system call filter, no
 # network, only their own VM's files in sight) and the guest still boots; `systemd-analyze security` rates
-# the VM unit at most 2.5 and the manager at most 5.0.
+# the VM unit at most 2.5 and the manager at most 5.0. The network helper cocoon-network runs as root with
+# CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN only, a system call filter and no new privileges, in the host's
+# mount namespace, on a socket only root may use; its exposure is at most 4.5.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -101,6 +103,28 @@ manager_exposure=$(exposure cocoon-manager.service)
 info "exposure: $unit $vm_exposure, cocoon-manager.service $manager_exposure"
 assert_at_most 2.5 "$vm_exposure" "exposure of $unit"
 assert_at_most 5.0 "$manager_exposure" "exposure of cocoon-manager.service"
+
+info "the network helper: root with three capabilities, a system call filter, in the host's mount namespace"
+reply=$(printf '%s\0' '{"method":"org.varlink.service.GetInfo"}' |
+        socat -t 5 - UNIX-CONNECT:/run/cocoon/io.cocoon.Network | tr '\0' '\n')
+assert_contains "$reply" '"product":"cocoon-network"' "GetInfo of the network helper"
+helper=$(unit_property cocoon-network.service MainPID)
+assert_ne 0 "$helper" "the network helper's pid"
+assert_eq "cap_net_admin cap_net_raw cap_sys_admin" \
+        "$(unit_property cocoon-network.service CapabilityBoundingSet)" "CapabilityBoundingSet= of the helper"
+assert_eq 0000000000203000 "$(status_field "$helper" CapBnd)" "CapBnd of the helper"
+assert_eq 1 "$(status_field "$helper" NoNewPrivs)" "NoNewPrivs of the helper"
+assert_eq 2 "$(status_field "$helper" Seccomp)" "Seccomp of the helper (filter mode)"
+# Namespaces it binds under /run/netns must be seen by systemd and `ip netns`: no mount namespace of its own.
+assert_eq "$(readlink /proc/1/ns/mnt)" "$(readlink "/proc/$helper/ns/mnt")" "mount namespace of the helper"
+assert_eq 600 "$(stat -c %a /run/cocoon/io.cocoon.Network)" "mode of the helper's socket"
+reply=$(printf '%s\0' '{"method":"io.cocoon.Network.Delete","parameters":{}}' |
+        setpriv --reuid=cocoon-vm --regid=cocoon-vm --clear-groups -- \
+                socat -t 5 - UNIX-CONNECT:/run/cocoon/io.cocoon.Network 2>&1 || true)
+assert_not_contains "$reply" '"method"' "a reply to someone other than root"
+network_exposure=$(exposure cocoon-network.service)
+info "exposure: cocoon-network.service $network_exposure"
+assert_at_most 4.5 "$network_exposure" "exposure of cocoon-network.service"
 
 info "a graceful stop still works from inside the sandbox (QMP, ACPI power button)"
 cocoonctl vm stop sec >/dev/null

@@ -1,28 +1,26 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Backend part of CNI NICs: the conflist is picked and checked here, in the worker; the namespace, the
- * CNI plugins and the TAPs are the network helper's (cocoon-network), which systemd runs as a transient
- * oneshot unit outside the manager's sandbox; what it answers goes into the worker's copy of the record. */
+ * CNI plugins and the TAPs are the network helper's (cocoon-network, a socket-activated service outside the
+ * manager's sandbox), called over Varlink from the worker; what it answers goes into the worker's copy of
+ * the record. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <systemd/sd-bus.h>
 #include <unistd.h>
 
 #include "backend.h"
-#include "bus-unit.h"
 #include "fs-util.h"
 #include "json-util.h"
 #include "log.h"
 #include "network-cni.h"
 #include "network-netns.h"
 #include "sandbox.h"
+#include "network-helper-client.h"
+#include "varlink.h"
 
 #define fail backend_fail
 #define NETWORK_DIR_NAME "network"
-/* cocoon-network-<command>@<id>.service: one name per command, so that the unit of the create's add, which
- * systemd may not have collected yet, never delays the first start's ensure. */
-#define NETWORK_UNIT_PREFIX "cocoon-network-"
 
 static bool has_cni_nics(const VMRecord *rec) {
         for (size_t i = 0; i < rec->vm.n_network_configs; i++)
@@ -66,7 +64,7 @@ static int build_request(BackendWork *w, const char *command, const CniConflist 
                         return fail(w, r, "cannot find user %s: %m", HYPERVISOR_USER);
         }
         if (!o || !nics || asprintf(&cache, "%s/cache", dir) < 0 ||
-            json_add_string(o, "command", command) < 0 || json_add_string(o, "id", rec->vm.id) < 0 ||
+            json_add_string(o, "id", rec->vm.id) < 0 ||
             json_add_string(o, "pluginDirectory", w->cni_plugin_dir) < 0 ||
             json_add_string(o, "cacheDirectory", cache) < 0 || json_add_int64(o, "uid", uid) < 0 ||
             json_add_int64(o, "gid", gid) < 0)
@@ -101,59 +99,36 @@ static int build_request(BackendWork *w, const char *command, const CniConflist 
         return 0;
 }
 
-/* Runs the helper for command and waits for it; *ret gets its answer (an "error" is turned into a failure
- * of the work). */
+static const char *helper_method(const char *command) {
+        return streq(command, "add") ? "io.cocoon.Network.Add"
+               : streq(command, "ensure") ? "io.cocoon.Network.Ensure"
+                                          : "io.cocoon.Network.Delete";
+}
+
+/* Calls the helper for command and waits for its answer (in the worker: the event loop never waits);
+ * *ret gets it. Its error, or its going away, is a failure of the work (NetworkFailed). */
 static int run_helper(BackendWork *w, const char *command, const CniConflist *c, json_object **ret) {
-        const VMRecord *rec = w->record;
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(json_object_putp) json_object *request = NULL, *reply = NULL;
-        _cleanup_free_ char *dir = NULL, *request_path = NULL, *response_path = NULL, *unit = NULL,
-                            *unit_error = NULL, *text = NULL, *description = NULL;
-        const char *error;
-        size_t size;
+        _cleanup_free_ char *dir = NULL, *error = NULL;
         int r;
 
-        if (!w->network_helper)
-                return fail(w, -ENOENT,
-                            "the network helper cocoon-network is not installed next to "
-                            "cocoon-manager");
-        if (asprintf(&dir, "%s/" NETWORK_DIR_NAME, w->vm_dir) < 0 ||
-            asprintf(&request_path, "%s/request.json", dir) < 0 ||
-            asprintf(&response_path, "%s/response.json", dir) < 0 ||
-            asprintf(&unit, NETWORK_UNIT_PREFIX "%s@%s.service", command, rec->vm.id) < 0 ||
-            asprintf(&description, "cocoon network of VM %s (%s): %s", rec->vm.name, rec->vm.id, command) <
-                    0)
+        if (asprintf(&dir, "%s/" NETWORK_DIR_NAME, w->vm_dir) < 0)
                 return fail(w, -ENOMEM, "out of memory");
+        w->helper_answered = true; /* nothing asked of it yet, nothing to undo */
         if ((r = build_request(w, command, c, dir, &request)) < 0)
                 return r;
-        const char *request_text = json_to_string(request);
-        if ((r = mkdir_p(dir, 0700)) < 0 ||
-            (r = write_file_atomic_at(AT_FDCWD, request_path, request_text, strlen(request_text), 0600)) < 0)
-                return fail(w, r, "cannot write %s: %m", request_path);
-        (void) unlink(response_path);
-
-        char *argv[] = {w->network_helper, request_path, response_path, NULL};
-        UnitSpec spec = {.description = description, .slice = "cocoon.slice", .argv = argv, .oneshot = true};
-        if ((r = sd_bus_open_system(&bus)) < 0)
-                return fail(w, r, "cannot connect to systemd: %m");
-        r = unit_start_transient(bus, unit, &spec, &unit_error);
-        (void) unlink(request_path);
+        if (!w->network_address)
+                return fail(w, -ENOMEM, "out of memory");
+        /* Bounded by what the plugins may take: each NIC's chain, its undoing, and the wiring. */
+        size_t n_plugins = c ? json_object_array_length(c->plugins) : 1;
+        size_t n_nics = MAX(w->record->vm.n_network_configs, (size_t) 1);
+        uint64_t timeout = (uint64_t) (2 * n_plugins + 1) * n_nics * CNI_PLUGIN_TIMEOUT_USEC +
+                           VARLINK_DEFAULT_TIMEOUT_USEC;
+        r = network_helper_call(w->network_address, helper_method(command), request, timeout, &reply,
+                                &w->helper_answered, &error);
         if (r < 0) {
                 w->failure = BACKEND_FAILURE_NETWORK;
-                return fail(w, r, "the network helper %s failed: %s (journalctl -u %s)", unit,
-                            unit_error ?: strerror(-r), unit);
-        }
-        r = read_full_file(response_path, &text, &size);
-        (void) unlink(response_path);
-        if (r >= 0)
-                r = json_parse(text, size, &reply);
-        if (r < 0) {
-                w->failure = BACKEND_FAILURE_NETWORK;
-                return fail(w, r, "the network helper %s gave no answer: %m (journalctl -u %s)", unit, unit);
-        }
-        if (json_get_string(reply, "error", &error) >= 0) {
-                w->failure = BACKEND_FAILURE_NETWORK;
-                return fail(w, -EPROTO, "%s", error);
+                return fail(w, r, "%s", error ?: strerror(-r));
         }
         *ret = TAKE_PTR(reply);
         return 0;
@@ -251,8 +226,19 @@ int backend_network_add(BackendWork *w) {
         /* The network picked is recorded: later DELs and restarts must use the same one. */
         if (!w->record->vm.config.network && !(w->record->vm.config.network = strdup(c->name)))
                 return fail(w, -ENOMEM, "out of memory");
-        if ((r = run_helper(w, "add", c, &reply)) < 0)
+        if ((r = run_helper(w, "add", c, &reply)) < 0) {
+                /* A helper that answered has undone its part; one that died or hung has not: ask the next
+                 * one (the socket starts it) to remove what may be left, keeping the first failure's
+                 * message. */
+                if (!w->helper_answered) {
+                        _cleanup_free_ char *message = TAKE_PTR(w->message);
+                        (void) backend_network_del(w);
+                        free(w->message);
+                        w->message = TAKE_PTR(message);
+                        w->failure = BACKEND_FAILURE_NETWORK;
+                }
                 return r;
+        }
         r = apply_reply(w, reply);
         if (r < 0)
                 (void) backend_network_del(w);

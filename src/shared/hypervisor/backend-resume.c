@@ -96,14 +96,28 @@ int backend_resume_state_path(const BackendWork *w, char **ret) {
 int backend_clone_create(BackendWork *w) {
         _cleanup_free_ char *path = NULL;
         int r = backend_clone_disks(w);
-        if (r < 0 || !w->keep_state)
+        if (r < 0)
                 return r;
-        if ((r = backend_resume_state_path(w, &path)) < 0)
-                return backend_fail(w, r, "out of memory");
-        r = keep_state(w, path);
+        /* CNI NICs: the clone's own namespace, CNI ADD (a new address), TAPs, the veths' MACs. */
+        r = backend_network_add(w);
+        if (r >= 0 && w->keep_state) {
+                if ((r = backend_resume_state_path(w, &path)) < 0)
+                        r = backend_fail(w, r, "out of memory");
+                else
+                        r = keep_state(w, path);
+                if (r < 0) {
+                        _cleanup_free_ char *message = TAKE_PTR(w->message);
+                        BackendFailure failure = w->failure;
+                        (void) backend_network_del(w);
+                        free(w->message);
+                        w->message = TAKE_PTR(message);
+                        w->failure = failure;
+                }
+        }
         if (r < 0) {
                 /* As a failed clone_disks: nothing of the clone stays but its record. */
-                (void) rm_rf(path);
+                if (path)
+                        (void) rm_rf(path);
                 for (size_t i = 0; i < w->record->vm.n_storage_configs; i++)
                         if (!w->record->vm.storage_configs[i].read_only)
                                 (void) unlink(w->record->vm.storage_configs[i].path);

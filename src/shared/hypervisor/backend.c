@@ -63,7 +63,7 @@ void backend_work_free(BackendWork *w) {
         strv_free(w->links);
         strv_free(w->dns);
         strv_free(w->removed_links);
-        free(w->network_helper);
+        free(w->network_address);
         free(w->cni_config_dir);
         free(w->cni_plugin_dir);
         safe_close(w->console_fd);

@@ -46,7 +46,8 @@ typedef struct BackendWork {
                                     * start: the guest's state comes from there (launched incoming) */
         char **links;              /* release-nics: TAP names to remove beyond the record's */
         char **dns;                /* start: name servers for static NICs (cocoon.conf); NULL: none */
-        char *network_helper;      /* cocoon-network (absolute), NULL: not installed */
+        char *network_address;     /* the network helper's socket (io.cocoon.Network) */
+        bool helper_answered;      /* the last call to the network helper got an answer (its own undo ran) */
         char *cni_config_dir;      /* cocoon.conf [Network] */
         char *cni_plugin_dir;
 
