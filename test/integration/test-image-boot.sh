@@ -40,7 +40,7 @@ json_get() { # json_get EXPR: EXPR (Python, over the JSON document d on stdin)
 vm_field() { cocoonctl vm inspect "$1" | json_get "d.get('$2', '')"; } # vm_field REF FIELD
 console() { cat "/var/log/cocoon/vms/$id/console.log" 2>/dev/null; }
 console_has() { console | grep -q -- "$1"; }
-stopped() { [ "$(vm_field oci state)" = stopped ]; }
+stopped() { [ "$(vm_field "$vm" state)" = stopped ]; }
 
 info "push the OCI test guest with skopeo and pull it"
 skopeo copy --quiet --dest-tls-verify=false "oci:$OCI_LAYOUT:guest" "docker://$REF" >/dev/null
@@ -55,8 +55,11 @@ err=$(cocoonctl --json vm create "$REF" --name nocow --storage 0 2>&1) &&
 assert_contains "$err" '"field":"storage"' "a VM of an OCI image without a COW disk"
 
 info "vm run: the layers read-only (base first), the COW disk, the command line of the guest contract"
-id=$(cocoonctl vm run "$REF" --name oci --memory 256M --storage 64M)
-storage=$(cocoonctl vm inspect oci | python3 -c 'import json,sys
+id=$(cocoonctl vm run "$REF" --memory 256M --storage 64M)
+# The default name: the reference's last path component, no tag (a VM name has no '/' or ':').
+vm=guest-${id:0:8}
+assert_eq "$vm" "$(vm_field "$id" name)" "the default name of a VM of $REF"
+storage=$(cocoonctl vm inspect "$vm" | python3 -c 'import json,sys
 for s in json.load(sys.stdin)["storageConfigs"]:
     print(s["role"], s["serial"], s["readOnly"], s["path"])')
 assert_eq "layer cocoon-layer0 True $BLOBS/${layers[0]}.erofs
@@ -112,30 +115,30 @@ info "an OCI image without a kernel: InvalidConfiguration naming image"
 err=$(cocoonctl --json vm create "$REF" --name nok 2>&1) && fail "a VM of an OCI image without a kernel"
 assert_contains "$err" '"field":"image"' "a VM of an image without a kernel"
 assert_contains "$err" "has no kernel" "a VM of an image without a kernel"
-assert_eq "oci" "$(cocoonctl vm list --no-headers | awk '{ print $2 }')" "VMs after the refused create"
+assert_eq "$vm" "$(cocoonctl vm list --no-headers | awk '{ print $2 }')" "VMs after the refused create"
 
 info "stop, then a start with a layer missing fails naming it and does not start the VM"
-cocoonctl vm stop oci >/dev/null
+cocoonctl vm stop "$vm" >/dev/null
 wait_for 30 stopped
 mv "$BLOBS/${layers[1]}.erofs" "$work/aside.erofs"
-err=$(cocoonctl vm start oci 2>&1) && fail "a start with a layer blob missing"
+err=$(cocoonctl vm start "$vm" 2>&1) && fail "a start with a layer blob missing"
 assert_contains "$err" "$BLOBS/${layers[1]}.erofs" "the error of a start with a layer missing"
 assert_ne active "$(unit_property "cocoon-vm@$id.service" ActiveState)" "the VM unit after that start"
 mv "$work/aside.erofs" "$BLOBS/${layers[1]}.erofs"
 info "a truncated layer (shorter than its EROFS superblock says) fails the start the same way"
 cp -p "$BLOBS/${layers[0]}.erofs" "$work/whole.erofs"
 truncate -s -4096 "$BLOBS/${layers[0]}.erofs"
-err=$(cocoonctl vm start oci 2>&1) && fail "a start with a truncated layer blob"
+err=$(cocoonctl vm start "$vm" 2>&1) && fail "a start with a truncated layer blob"
 assert_contains "$err" "$BLOBS/${layers[0]}.erofs" "the error of a start with a truncated layer"
 mv "$work/whole.erofs" "$BLOBS/${layers[0]}.erofs"
 
 info "start again: what the guest wrote on its root is still there (COW disk)"
-cocoonctl vm start oci >/dev/null
+cocoonctl vm start "$vm" >/dev/null
 wait_for 120 console_has "boots=2"
 assert_contains "$(console)" "COCOON-OCI root=overlay boots=2 gone=absent" "the guest's report, restarted"
 
 info "vm rm and gc: the blobs only the VM used go"
-cocoonctl vm rm --force oci >/dev/null
+cocoonctl vm rm --force "$vm" >/dev/null
 cocoonctl gc >/dev/null
 for hex in "${layers[@]}" "$kernel"; do
         assert_eq "" "$(find "$BLOBS" -name "$hex.*")" "blob $hex after vm rm and gc"
