@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "cloud-hypervisor.h"
+#include "helpers.h"
 #include "hypervisor.h"
 #include "json-util.h"
 #include "macro.h"
@@ -139,6 +140,29 @@ static void test_argv(void **state) {
                 assert_string_equal(argv[i], expected[i]);
 }
 
+/* A VM of an OCI image: the guest contract's command line (cocoon-behavior.md 4.1, the console on the serial
+ * port as this backend gives it) from the same disk list, and the NICs' parameters after it. */
+static void test_argv_oci_cmdline(void **state) {
+        _cleanup_(vm_record_freep) VMRecord *r = new_record(true);
+        _cleanup_strv_free_ char **argv = NULL;
+        HypervisorLaunch l = { .binary = "/usr/bin/cloud-hypervisor", .accel = ACCEL_KVM };
+        NetworkConfig n = { .tap = strdup("tap0"), .mac = strdup("02:00:00:00:00:01"),
+                            .backend = NETWORK_BACKEND_BRIDGE };
+
+        assert_int_equal(vm_add_network_config(&r->vm, &n), 0);
+        free(r->boot_config->cmdline);
+        assert_int_equal(build_overlay_cmdline(hypervisor_cloud_hypervisor.overlay_cmdline_head,
+                                               hypervisor_cloud_hypervisor.disks_by_path,
+                                               r->vm.storage_configs, r->vm.n_storage_configs, "quiet",
+                                               &r->boot_config->cmdline),
+                         0);
+        assert_int_equal(ch_build_argv(r, &l, &argv), 0);
+        assert_string_equal(arg_after(argv, "--cmdline"),
+                            "console=ttyS0 loglevel=3 boot=cocoon-overlay cocoon.layers=cocoon-layer0 "
+                            "cocoon.cow=cocoon-cow clocksource=kvm-clock rw quiet net.ifnames=0 "
+                            "cocoon.hostname=web");
+}
+
 static void test_argv_balloon_rules(void **state) {
         _cleanup_(vm_record_freep) VMRecord *r = new_record(false);
         _cleanup_strv_free_ char **small = NULL, **windows = NULL, **edge = NULL;
@@ -248,6 +272,7 @@ int main(void) {
                 cmocka_unit_test(test_disk_items),
                 cmocka_unit_test(test_net_items),
                 cmocka_unit_test(test_argv),
+                cmocka_unit_test(test_argv_oci_cmdline),
                 cmocka_unit_test(test_argv_balloon_rules),
                 cmocka_unit_test(test_argv_nics_cmdline),
                 cmocka_unit_test(test_argv_incoming_and_uefi),

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include "firecracker.h"
+#include "helpers.h"
+#include "hypervisor.h"
 #include "json-util.h"
 #include "strv-util.h"
 
@@ -98,6 +100,33 @@ static void test_boot_args_nics(void **state) {
         assert_string_equal(a, "console=ttyS0 quiet net.ifnames=0 cocoon.hostname=web reboot=k pci=off");
 }
 
+/* A VM of an OCI image: cocoon-behavior.md 5.1's command line, the disks by path in drive order (Firecracker
+ * gives them no serial), reboot=k and pci=off not repeated, the NICs' parameters after it. */
+static void test_boot_args_oci(void **state) {
+        _cleanup_(vm_record_freep) VMRecord *r = new_record(0, 1);
+        _cleanup_free_ char *a = NULL;
+
+        for (size_t i = 0; i < 4; i++) {
+                char serial[32];
+                snprintf(serial, sizeof(serial), "cocoon-layer%zu", i);
+                StorageConfig s = { .path = strdup(i < 3 ? "/blobs/l.erofs" : "/vms/x/cow.raw"),
+                                    .read_only = i < 3,
+                                    .serial = strdup(i < 3 ? serial : "cocoon-cow"),
+                                    .role = i < 3 ? STORAGE_ROLE_LAYER : STORAGE_ROLE_COW, .direct_io = -1 };
+                assert_int_equal(vm_add_storage_config(&r->vm, &s), 0);
+        }
+        free(r->boot_config->cmdline);
+        assert_int_equal(build_overlay_cmdline(hypervisor_firecracker.overlay_cmdline_head,
+                                               hypervisor_firecracker.disks_by_path, r->vm.storage_configs,
+                                               r->vm.n_storage_configs, NULL, &r->boot_config->cmdline),
+                         0);
+        assert_int_equal(firecracker_boot_args(r, &a), 0);
+        assert_string_equal(a, "console=ttyS0 reboot=k loglevel=3 pci=off i8042.noaux 8250.nr_uarts=1 "
+                               "boot=cocoon-overlay cocoon.layers=/dev/vdc,/dev/vdb,/dev/vda "
+                               "cocoon.cow=/dev/vdd clocksource=kvm-clock rw net.ifnames=0 "
+                               "cocoon.hostname=web");
+}
+
 static char *call(const VMRecord *r, size_t i, char **ret_body) {
         char *path = NULL;
         _cleanup_(json_object_putp) json_object *body = NULL;
@@ -171,6 +200,7 @@ int main(void) {
                 cmocka_unit_test(test_argv),
                 cmocka_unit_test(test_boot_args),
                 cmocka_unit_test(test_boot_args_nics),
+                cmocka_unit_test(test_boot_args_oci),
                 cmocka_unit_test(test_config_calls),
                 cmocka_unit_test(test_config_no_initrd_no_disks),
                 cmocka_unit_test(test_table_entry),

@@ -183,10 +183,50 @@ static char *touch(const Dir *d, const char *name) {
         return p;
 }
 
+/* An EROFS image as mkfs.erofs writes them as far as verify_base_files() reads: a superblock at 1024 that
+ * counts blocks of 4096 bytes, in a file of size bytes. */
+static char *erofs(const Dir *d, const char *name, uint32_t blocks, size_t size) {
+        _cleanup_free_ uint8_t *data = calloc(1, size);
+        char *p = path_in(d, name);
+
+        assert_non_null(data);
+        assert_true(size >= EROFS_SUPER_OFFSET + EROFS_SUPER_SIZE);
+        uint8_t *sb = data + EROFS_SUPER_OFFSET;
+        for (int i = 0; i < 4; i++) {
+                sb[i] = (uint8_t) (EROFS_SUPER_MAGIC >> (8 * i));
+                sb[36 + i] = (uint8_t) (blocks >> (8 * i));
+        }
+        sb[12] = 12;
+        assert_int_equal(write_file_atomic_at(AT_FDCWD, p, data, size, 0444), 0);
+        return p;
+}
+
+static void test_verify_base_files_erofs(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *whole = erofs(d, "whole.erofs", 2, 8192), *cut = erofs(d, "cut.erofs", 3, 8192),
+                            *junk = touch(d, "junk.erofs"), *raw = touch(d, "rootfs.rootfs");
+        StorageConfig storage[] = { { .path = whole, .read_only = true, .role = STORAGE_ROLE_LAYER } };
+        char *bad = NULL;
+
+        assert_int_equal(verify_base_files(storage, 1, NULL, &bad), 0);
+        /* A layer shorter than its superblock says (a truncated blob), or no EROFS at all, is named. */
+        storage[0].path = cut;
+        assert_int_equal(verify_base_files(storage, 1, NULL, &bad), -EBADMSG);
+        assert_string_equal(bad, cut);
+        bad = mfree(bad);
+        storage[0].path = junk;
+        assert_int_equal(verify_base_files(storage, 1, NULL, &bad), -EBADMSG);
+        assert_string_equal(bad, junk);
+        bad = mfree(bad);
+        /* Other layers (a local image's root file system) are only checked to be there. */
+        storage[0].path = raw;
+        assert_int_equal(verify_base_files(storage, 1, NULL, &bad), 0);
+}
+
 static void test_verify_base_files(void **state) {
         Dir *d = *state;
-        _cleanup_free_ char *layer0 = touch(d, "layer0.erofs"), *layer1 = touch(d, "layer1.erofs"),
-                            *kernel = touch(d, "vmlinuz"), *missing = path_in(d, "missing.erofs"),
+        _cleanup_free_ char *layer0 = erofs(d, "layer0.erofs", 1, 4096),
+                            *layer1 = erofs(d, "layer1.erofs", 1, 4096), *kernel = touch(d, "vmlinuz"), *missing = path_in(d, "missing.erofs"),
                             *cow = path_in(d, "cow.raw"), *subdir = path_in(d, "subdir");
         StorageConfig storage[] = {
                 { .path = layer0, .read_only = true, .role = STORAGE_ROLE_LAYER },
@@ -517,6 +557,7 @@ int main(void) {
                 cmocka_unit_test(test_overlay_cmdline),
                 cmocka_unit_test(test_blob_hex_from_path),
                 cmocka_unit_test_setup_teardown(test_verify_base_files, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_base_files_erofs, dir_setup, dir_teardown),
                 cmocka_unit_test(test_extract_blob_ids),
                 cmocka_unit_test_setup_teardown(test_remove_vm_dirs, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_cleanup_runtime_files, dir_setup, dir_teardown),

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* io.cocoon.VM methods that change VMs: Create, Start, Stop, Restart, Kill, Delete, and Debug (the launch
  * command). */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,6 +67,22 @@ typedef struct CreateRequest {
         bool start;
 } CreateRequest;
 
+/* No name given: "<image>-<first 8 characters of the id>", unique like the id. Of an OCI reference
+ * (registry/path/name:tag or @digest) the last path component without tag or digest: "busybox" for
+ * docker.io/library/busybox:latest, as a VM name has no '/' or ':'; other characters a name cannot have
+ * become '-', and a stem that cannot start a name is "vm". */
+static void default_vm_name(const char *image, const char *id, char ret[static VM_NAME_MAX + 1]) {
+        const char *slash = strrchr(image, '/'), *base = slash ? slash + 1 : image;
+        char stem[VM_NAME_MAX - 9 + 1];
+        size_t n = MIN(strcspn(base, ":@"), sizeof(stem) - 1);
+
+        for (size_t i = 0; i < n; i++)
+                stem[i] = isalnum((unsigned char) base[i]) || strchr("._-", base[i]) ? base[i] : '-';
+        stem[n] = '\0';
+        bool usable = n > 0 && isalnum((unsigned char) stem[0]);
+        snprintf(ret, VM_NAME_MAX + 1, "%s-%.8s", usable ? stem : "vm", id);
+}
+
 static int create_request_parse(json_object *p, CreateRequest *req, const char **ret_bad) {
         static const JsonDispatch table[] = {
                 { "name", json_type_string, json_dispatch_const_string, offsetof(CreateRequest, name), JSON_NULLABLE },
@@ -96,9 +113,7 @@ static int create_request_parse(json_object *p, CreateRequest *req, const char *
         if (r < 0)
                 return r;
         if (!req->name) {
-                /* No name given: "<image>-<first 8 characters of the id>", unique like the id. */
-                snprintf(req->default_name, sizeof(req->default_name), "%.*s-%.8s", VM_NAME_MAX - 9, req->image,
-                         req->id);
+                default_vm_name(req->image, req->id, req->default_name);
                 req->name = req->default_name;
         }
         return 0;

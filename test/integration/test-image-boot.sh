@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# test-image-boot.sh: a VM of a pulled OCI image (issue 10). The OCI test guest (test/guest/build.sh: a busybox
-# root in three layers, the second whiting out /etc/gone of the first, kernel and initramfs in boot/) is pushed
-# by skopeo to Debian's docker-registry on 127.0.0.1 and pulled; `vm run` attaches the layers read-only and a
-# COW disk with the kernel command line of the guest contract, and the image's initramfs builds the overlay
-# root: the whiteout holds, what the guest writes survives a stop and start. `image rm` while the VM exists is
-# refused; the tag pulled again as another image (one without a kernel: InvalidConfiguration for a new VM)
-# leaves the VM's blobs pinned through gc; a start with a blob missing fails naming it; `vm rm` and gc free
-# the blobs. A VM of an OCI image without a COW disk is InvalidConfiguration too.
+# test-image-boot.sh: a VM of a pulled OCI image (issue 10). The OCI test guest (test/guest/build.sh: a
+# busybox root in three layers, the second whiting out /etc/gone of the first, kernel and initramfs in boot/)
+# is pushed by skopeo to Debian's docker-registry on 127.0.0.1 and pulled; `vm run` attaches the layers
+# read-only and a COW disk with the kernel command line of the guest contract, and the image's initramfs
+# builds the overlay root: the whiteout holds, what the guest writes survives a stop and start. `image rm`
+# while the VM exists is refused; the tag pulled again as another image (one without a kernel:
+# InvalidConfiguration for a new VM) leaves the VM's blobs pinned through gc; a start with a blob missing or
+# truncated fails naming it; `vm rm` and gc free the blobs. A VM of an OCI image without a COW disk is
+# InvalidConfiguration too.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -14,7 +15,7 @@ guest_env=$COCOON_BUILD_DIR/guest/guest.env
 [ -f "$guest_env" ] || fail "no test guest at $guest_env (tools/test builds it with test/guest/build.sh)"
 # shellcheck disable=SC1090
 . "$guest_env"
-[ -f "${OCI_LAYOUT:-}/index.json" ] || fail "no OCI test guest in $guest_env (rebuild it: test/guest/build.sh)"
+[ -f "${OCI_LAYOUT:-}/index.json" ] || fail "no OCI test guest in $guest_env (rebuild: test/guest/build.sh)"
 
 BLOBS=/var/lib/cocoon/images/blobs
 PORT=5010
@@ -33,27 +34,32 @@ EOC
 systemd-run --quiet --unit=test-registry-boot /usr/bin/docker-registry serve "$work/config.yml"
 wait_for 20 curl -sS -o /dev/null "http://127.0.0.1:$PORT/v2/"
 
-vm_field() { # vm_field REF FIELD
-        cocoonctl vm inspect "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$2"
+json_get() { # json_get EXPR: EXPR (Python, over the JSON document d on stdin)
+        python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"
 }
+vm_field() { cocoonctl vm inspect "$1" | json_get "d.get('$2', '')"; } # vm_field REF FIELD
 console() { cat "/var/log/cocoon/vms/$id/console.log" 2>/dev/null; }
 console_has() { console | grep -q -- "$1"; }
-stopped() { [ "$(vm_field oci state)" = stopped ]; }
+stopped() { [ "$(vm_field "$vm" state)" = stopped ]; }
 
 info "push the OCI test guest with skopeo and pull it"
 skopeo copy --quiet --dest-tls-verify=false "oci:$OCI_LAYOUT:guest" "docker://$REF" >/dev/null
 cocoonctl image pull --insecure "$REF" >/dev/null
 read -r -a layers <<<"$(cocoonctl image inspect "$REF" |
-        python3 -c 'import json,sys; print(" ".join(l["blob"] for l in json.load(sys.stdin)["layers"]))')"
+        json_get '" ".join(x["blob"] for x in d["layers"])')"
 assert_eq 3 "${#layers[@]}" "layers of the pulled image"
-kernel=$(cocoonctl image inspect "$REF" | python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel"]["blob"])')
+kernel=$(cocoonctl image inspect "$REF" | json_get 'd["kernel"]["blob"]')
 
-err=$(cocoonctl --json vm create "$REF" --name nocow --storage 0 2>&1) && fail "a VM of an OCI image without a COW disk"
+err=$(cocoonctl --json vm create "$REF" --name nocow --storage 0 2>&1) &&
+        fail "a VM of an OCI image without a COW disk"
 assert_contains "$err" '"field":"storage"' "a VM of an OCI image without a COW disk"
 
 info "vm run: the layers read-only (base first), the COW disk, the command line of the guest contract"
-id=$(cocoonctl vm run "$REF" --name oci --memory 256M --storage 64M)
-storage=$(cocoonctl vm inspect oci | python3 -c 'import json,sys
+id=$(cocoonctl vm run "$REF" --memory 256M --storage 64M)
+# The default name: the reference's last path component, no tag (a VM name has no '/' or ':').
+vm=guest-${id:0:8}
+assert_eq "$vm" "$(vm_field "$id" name)" "the default name of a VM of $REF"
+storage=$(cocoonctl vm inspect "$vm" | python3 -c 'import json,sys
 for s in json.load(sys.stdin)["storageConfigs"]:
     print(s["role"], s["serial"], s["readOnly"], s["path"])')
 assert_eq "layer cocoon-layer0 True $BLOBS/${layers[0]}.erofs
@@ -61,9 +67,9 @@ layer cocoon-layer1 True $BLOBS/${layers[1]}.erofs
 layer cocoon-layer2 True $BLOBS/${layers[2]}.erofs
 cow cocoon-cow False /var/lib/cocoon/vms/$id/cow.raw" "$storage" "storage of the VM"
 pid=$(unit_property "cocoon-vm@$id.service" MainPID)
-assert_contains "$(tr '\0' ' ' <"/proc/$pid/cmdline")" "-append console=ttyS0 loglevel=3 boot=cocoon-overlay \
-cocoon.layers=cocoon-layer2,cocoon-layer1,cocoon-layer0 cocoon.cow=cocoon-cow clocksource=kvm-clock rw" \
-        "QEMU's kernel command line"
+append="-append console=ttyS0 loglevel=3 boot=cocoon-overlay cocoon.layers=cocoon-layer2,cocoon-layer1,\
+cocoon-layer0 cocoon.cow=cocoon-cow clocksource=kvm-clock rw"
+assert_contains "$(tr '\0' ' ' <"/proc/$pid/cmdline")" "$append" "QEMU's kernel command line"
 
 info "the guest boots the overlay root: whiteout applied, second layer's file there, machine-id emptied"
 wait_for 120 console_has COCOON-GUEST-READY
@@ -87,9 +93,10 @@ blob() { # blob FILE: copies FILE into the layout, prints its descriptor's "dige
 diff_id=$(gzip -dc "$work/layer.tgz" | sha256sum | cut -d ' ' -f 1)
 printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
         "$diff_id" >"$work/config.json"
-printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",%s,%s}' \
-        "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",$(blob "$work/config.json")}" \
-        "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",$(blob "$work/layer.tgz")}]" \
+oci=application/vnd.oci.image
+printf '{"schemaVersion":2,"mediaType":"%s",%s,%s}' "$oci.manifest.v1+json" \
+        "$(printf '"config":{"mediaType":"%s",%s}' "$oci.config.v1+json" "$(blob "$work/config.json")")" \
+        "$(printf '"layers":[{"mediaType":"%s",%s}]' "$oci.layer.v1.tar+gzip" "$(blob "$work/layer.tgz")")" \
         >"$work/manifest.json"
 printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json",%s,%s}]}' \
         "$(blob "$work/manifest.json")" '"annotations":{"org.opencontainers.image.ref.name":"v1"}' \
@@ -97,8 +104,7 @@ printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.
 echo '{"imageLayoutVersion":"1.0.0"}' >"$work/nokernel/oci-layout"
 skopeo copy --quiet --dest-tls-verify=false "oci:$work/nokernel:v1" "docker://$REF" >/dev/null
 cocoonctl image pull --insecure "$REF" >/dev/null
-assert_eq 1 "$(cocoonctl image inspect "$REF" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["layers"]))')" \
-        "layers of the image pulled again"
+assert_eq 1 "$(cocoonctl image inspect "$REF" | json_get 'len(d["layers"])')" "layers, pulled again"
 cocoonctl gc >/dev/null
 for hex in "${layers[@]}"; do
         [ -f "$BLOBS/$hex.erofs" ] || fail "layer $hex.erofs removed while a VM uses it"
@@ -109,24 +115,30 @@ info "an OCI image without a kernel: InvalidConfiguration naming image"
 err=$(cocoonctl --json vm create "$REF" --name nok 2>&1) && fail "a VM of an OCI image without a kernel"
 assert_contains "$err" '"field":"image"' "a VM of an image without a kernel"
 assert_contains "$err" "has no kernel" "a VM of an image without a kernel"
-assert_eq "oci" "$(cocoonctl vm list --no-headers | awk '{ print $2 }')" "VMs after the refused create"
+assert_eq "$vm" "$(cocoonctl vm list --no-headers | awk '{ print $2 }')" "VMs after the refused create"
 
 info "stop, then a start with a layer missing fails naming it and does not start the VM"
-cocoonctl vm stop oci >/dev/null
+cocoonctl vm stop "$vm" >/dev/null
 wait_for 30 stopped
 mv "$BLOBS/${layers[1]}.erofs" "$work/aside.erofs"
-err=$(cocoonctl vm start oci 2>&1) && fail "a start with a layer blob missing"
+err=$(cocoonctl vm start "$vm" 2>&1) && fail "a start with a layer blob missing"
 assert_contains "$err" "$BLOBS/${layers[1]}.erofs" "the error of a start with a layer missing"
 assert_ne active "$(unit_property "cocoon-vm@$id.service" ActiveState)" "the VM unit after that start"
 mv "$work/aside.erofs" "$BLOBS/${layers[1]}.erofs"
+info "a truncated layer (shorter than its EROFS superblock says) fails the start the same way"
+cp -p "$BLOBS/${layers[0]}.erofs" "$work/whole.erofs"
+truncate -s -4096 "$BLOBS/${layers[0]}.erofs"
+err=$(cocoonctl vm start "$vm" 2>&1) && fail "a start with a truncated layer blob"
+assert_contains "$err" "$BLOBS/${layers[0]}.erofs" "the error of a start with a truncated layer"
+mv "$work/whole.erofs" "$BLOBS/${layers[0]}.erofs"
 
 info "start again: what the guest wrote on its root is still there (COW disk)"
-cocoonctl vm start oci >/dev/null
+cocoonctl vm start "$vm" >/dev/null
 wait_for 120 console_has "boots=2"
-assert_contains "$(console)" "COCOON-OCI root=overlay boots=2 gone=absent" "the guest's report after a restart"
+assert_contains "$(console)" "COCOON-OCI root=overlay boots=2 gone=absent" "the guest's report, restarted"
 
 info "vm rm and gc: the blobs only the VM used go"
-cocoonctl vm rm --force oci >/dev/null
+cocoonctl vm rm --force "$vm" >/dev/null
 cocoonctl gc >/dev/null
 for hex in "${layers[@]}" "$kernel"; do
         assert_eq "" "$(find "$BLOBS" -name "$hex.*")" "blob $hex after vm rm and gc"

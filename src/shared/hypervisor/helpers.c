@@ -176,6 +176,35 @@ int prefix_to_netmask(int prefix, char **ret) {
         return 0;
 }
 
+static bool path_is_erofs(const char *path) {
+        size_t n = strlen(path), k = strlen(".erofs");
+        return n > k && streq(path + n - k, ".erofs");
+}
+
+/* An EROFS image must hold the blocks its superblock counts (blocks << blkszbits, which mkfs.erofs makes
+ * the image's size): a shorter file is a truncated or damaged blob, which the guest would find broken. */
+static int verify_erofs_size(const char *path, uint64_t size) {
+        uint8_t sb[EROFS_SUPER_SIZE];
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        ssize_t n = pread(fd, sb, sizeof(sb), EROFS_SUPER_OFFSET);
+        if (n < 0)
+                return negative_errno();
+        if ((size_t) n < sizeof(sb))
+                return -EBADMSG;
+        uint32_t magic = (uint32_t) sb[0] | (uint32_t) sb[1] << 8 | (uint32_t) sb[2] << 16 |
+                         (uint32_t) sb[3] << 24;
+        uint32_t blocks = (uint32_t) sb[36] | (uint32_t) sb[37] << 8 | (uint32_t) sb[38] << 16 |
+                          (uint32_t) sb[39] << 24;
+        uint8_t blkszbits = sb[12];
+        if (magic != EROFS_SUPER_MAGIC || blkszbits < 9 || blkszbits > 16)
+                return -EBADMSG;
+        if (((uint64_t) blocks << blkszbits) > size)
+                return -EBADMSG;
+        return 0;
+}
+
 static int verify_regular_file(const char *path) {
         struct stat st;
 
@@ -185,6 +214,8 @@ static int verify_regular_file(const char *path) {
                 return -EISDIR;
         if (!S_ISREG(st.st_mode))
                 return -EBADFD;
+        if (path_is_erofs(path))
+                return verify_erofs_size(path, (uint64_t) st.st_size);
         return 0;
 }
 

@@ -49,9 +49,17 @@ int build_overlay_cmdline(const char *head, bool by_path, const StorageConfig *s
 /* Dotted IPv4 netmask of a /prefix: 24 -> "255.255.255.0". -EINVAL unless 0 <= prefix <= 32. */
 int prefix_to_netmask(int prefix, char **ret);
 
+/* EROFS (linux/fs/erofs/erofs_fs.h): the superblock's place, magic and the bytes of it we read (blkszbits at
+ * 12, blocks at 36, little endian). */
+#define EROFS_SUPER_OFFSET 1024
+#define EROFS_SUPER_MAGIC UINT32_C(0xE0F5E1E2)
+#define EROFS_SUPER_SIZE 40
+
 /* Checks that every layer disk and the kernel, initrd and firmware (when set) exist and are regular files
- * (symlinks followed). -ENOENT for a missing file, -EISDIR for a directory, -EBADFD for another kind of
- * file, or the stat() error; on failure *ret_bad_path (optional) gets a copy of the offending path (NULL if
+ * (symlinks followed), and that each "*.erofs" file is an EROFS image at least as large as its superblock
+ * says (its size is not recorded anywhere else). -ENOENT for a missing file, -EISDIR for a directory,
+ * -EBADFD for another kind of file, -EBADMSG for a truncated or non-EROFS "*.erofs" file, or the stat() or
+ * read error; on failure *ret_bad_path (optional) gets a copy of the offending path (NULL if
  * that copy fails). boot may be NULL. */
 int verify_base_files(const StorageConfig *storage, size_t n, const BootConfig *boot, char **ret_bad_path);
 
