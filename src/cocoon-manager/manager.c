@@ -193,21 +193,18 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
-/* The VM units' ExecStop= helper is installed next to us (libexecdir, or the build directory). */
-static char *find_stop_helper(void) {
+/* The helpers are installed next to us (libexecdir, or the build directory). NULL when missing. */
+static char *find_helper(const char *name) {
         _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
         char *helper = NULL;
         char *slash = self ? strrchr(self, '/') : NULL;
         if (!slash)
                 return NULL;
         *slash = 0;
-        if (asprintf(&helper, "%s/cocoon-vm-stop", self) < 0)
+        if (asprintf(&helper, "%s/%s", self, name) < 0)
                 return NULL;
-        if (access(helper, X_OK) < 0) {
-                log_warning("%s is missing: a graceful stop of a VM gives its guest no time once systemd "
-                            "takes over.", helper);
+        if (access(helper, X_OK) < 0)
                 return mfree(helper);
-        }
         return helper;
 }
 
@@ -225,7 +222,11 @@ static int manager_new(Manager **ret) {
         m->exit_idle_usec = arg_exit_idle_usec;
         m->vm_event = vm_events_emit;
         m->vm_event_machined = vm_machined_event;
-        m->stop_helper = find_stop_helper();
+        /* The VM units' ExecStop= helper. */
+        m->stop_helper = find_helper("cocoon-vm-stop");
+        if (!m->stop_helper)
+                log_warning("cocoon-vm-stop is missing next to the manager: a graceful stop of a VM gives its "
+                            "guest no time once systemd takes over.");
         m->unpack_helper = find_helper("cocoon-unpack");
         m->network_address = strdup(COCOON_NETWORK_ADDRESS);
 
