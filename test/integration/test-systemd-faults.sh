@@ -51,6 +51,15 @@ assert_eq error "$(vm_state v1)" "state after the failed start"
 assert_eq inactive "$(unit_property "$unit" ActiveState)" "the VM's unit"
 call_fails "io.cocoon.VM.NotSupported" cocoonctl vm run guest --name v2 --memory 128M --storage 64M
 assert_fails cocoonctl vm inspect v2
+info "vm run whose hypervisor exits at once: the create stays, in error, not creating"
+# shellcheck disable=SC2016 # $1 is the script's
+printf '#!/bin/sh\n[ "$1" = --version ] && echo "QEMU emulator version 7.2.0" && exit 0\nexit 1\n' \
+        >/run/not-executable
+chmod 0755 /run/not-executable
+systemctl restart cocoon-manager.service
+call_fails "io.cocoon.VM.HypervisorFailed" cocoonctl vm run guest --name v2 --memory 128M --storage 64M
+assert_eq error "$(vm_state v2)" "state of v2 after the failed run"
+cocoonctl vm rm v2 >/dev/null
 rm /etc/cocoon/cocoon.conf /run/not-executable
 systemctl restart cocoon-manager.service
 
