@@ -150,7 +150,8 @@ static int parse_argv(int argc, char *argv[]) {
 static int on_replies_sent(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
         log_info("Every operation is answered; exiting.");
-        return sd_event_exit(m->event, 0);
+        /* Without the bus the exit is a failure: Restart=on-failure brings a manager that connects. */
+        return sd_event_exit(m->event, m->bus_lost ? EXIT_FAILURE : 0);
 }
 
 /* Exits once nothing is in flight. The last answers were only queued on their connections: the exit waits
@@ -165,7 +166,7 @@ static void manager_maybe_exit(Manager *m) {
                 r = sd_event_source_set_priority(m->exit_source, SD_EVENT_PRIORITY_IDLE);
         if (r < 0) {
                 log_warning_errno(r, "Failed to schedule the exit, exiting now: %m");
-                (void) sd_event_exit(m->event, 0);
+                (void) sd_event_exit(m->event, m->bus_lost ? EXIT_FAILURE : 0);
         }
 }
 
@@ -179,17 +180,30 @@ static void on_jobs_drained(void *userdata) {
 /* SIGTERM/SIGINT: every call accepted so far gets its answer before we go. Work not started yet is
  * answered with io.cocoon.ShuttingDown, running work finishes or, where it waits for a guest, stops waiting
  * (the wait goes on in systemd, see backend_stop()). VMs keep running: they are systemd's units. */
-static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Manager *m = userdata;
-
+static void manager_shut_down(Manager *m, const char *why) {
         if (m->shutting_down)
-                return 0;
+                return;
         m->shutting_down = true;
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Answering the calls in flight.");
-        log_info("Received SIG%s; answering %u operation(s) in flight, then exiting.",
-                 si->ssi_signo == SIGINT ? "INT" : "TERM", job_queue_in_flight(m->jobs));
+        log_info("%s; answering %u operation(s) in flight, then exiting.", why, job_queue_in_flight(m->jobs));
         job_queue_shutdown(m->jobs);
         manager_maybe_exit(m);
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        manager_shut_down(userdata, si->ssi_signo == SIGINT ? "Received SIGINT" : "Received SIGTERM");
+        return 0;
+}
+
+/* The system bus went away (dbus restarted): the unit watch is gone with it, so crashes and stops of VMs
+ * would go unseen. Starting over is what a new manager does best: it reconnects and reconciles every record
+ * with what systemd runs, off anyone's call. So this one answers what is in flight and exits with a failure
+ * (Restart=on-failure); VMs keep running, they are systemd's units. */
+static int on_bus_disconnected(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        m->bus_lost = true;
+        manager_shut_down(m, "Lost the connection to the system bus");
         return 0;
 }
 
@@ -329,6 +343,11 @@ static int manager_startup(Manager *m) {
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus: %m");
+        /* sd-bus delivers a local Disconnected signal when the connection drops. */
+        r = sd_bus_match_signal(m->bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
+                                "org.freedesktop.DBus.Local", "Disconnected", on_bus_disconnected, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the bus connection: %m");
         r = vm_unit_start(m);
         if (r < 0)
                 return r;
@@ -373,5 +392,5 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m"), EXIT_FAILURE;
         log_info("cocoon-manager exiting.");
-        return EXIT_SUCCESS;
+        return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

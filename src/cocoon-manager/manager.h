@@ -63,6 +63,7 @@ typedef struct Manager {
         uint64_t exit_idle_usec; /* 0: never exit when idle */
         sd_event_source *idle_timer;
         bool shutting_down;      /* SIGTERM/SIGINT seen: answering what is in flight, then exiting */
+        bool bus_lost;           /* the system bus went away: exiting as well, with a failure */
         sd_event_source *exit_source;
 
         DescribeState *describe; /* manager-describe.c: backend versions, probed off the loop and cached */

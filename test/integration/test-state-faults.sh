@@ -119,6 +119,7 @@ reads_work
 
 info "writable again: a manager writes (one started while it was read-only has it read-only in its namespace)"
 mount -o remount,rw "$st"
+call_fails "Read-only file system" cocoonctl vm create guest --name c1 --memory 128M --storage 64M
 systemctl restart cocoon-manager.service
 cocoonctl vm rm d1 >/dev/null
 assert_fails cocoonctl vm inspect d1
