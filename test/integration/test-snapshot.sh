@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-snapshot.sh: snapshots of a real guest that counts on its console (cocoon.tick=1): save, the source
 # counting on, the snapshot listed, inspected and in the VM's snapshotIds; save of a VM that is not running;
-# delete; a manager killed during a save leaves nothing listed, the source running, and gc the leftovers.
+# delete; a manager killed during a save (its QEMU stopped, so surely mid-save) leaves nothing listed, the
+# source running on, and gc the leftovers.
 # Shared memory: the snapshot keeps the RAM as a file that clones map copy-on-write (and keep running from
 # when it is deleted); a snapshot of a clone holds its RAM in the state.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -202,23 +203,27 @@ wait_for 30 ticks_past "$clone" "$((at_delete + 2))"
 assert_contains "$(cat "/proc/$(qemu_pid "$clone")/maps")" "$snapshots/$snap/ram (deleted)" "the clone's mapping"
 
 info "a manager killed during a save: nothing listed, the source runs, gc removes the rest"
+# Surely mid-save: the source's QEMU is stopped (SIGSTOP) before the call, so the save, registered pending
+# at once, cannot get past its first QMP exchange; the manager dies there, and QEMU goes on after it.
+src_pid=$(qemu_pid "$src")
+kill -STOP "$src_pid"
 (varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}' >/dev/null 2>&1 || true) &
-# The state is small now (RAM is a file): the save may finish before a poll sees it pending; then the kill
-# comes after it, which the branch below accepts.
-wait_for 30 sh -c "ls $snapshots/*/pending.json || ls $snapshots/*/snapshot.json"
+saver=$!
+wait_for 30 sh -c "ls $snapshots/*/pending.json"
 kill -9 "$(manager_pid)"
-wait
+kill -CONT "$src_pid"
+wait "$saver"
 out=$(varlink_raw_call io.cocoon.Snapshot.List '{}')
-if ls "$snapshots"/*/snapshot.json >/dev/null 2>&1; then
-        info "the save had finished before the kill"
-        varlink_raw_call io.cocoon.Snapshot.Delete '{"ref":"cut"}' >/dev/null
-else
-        assert_eq 0 "$(echo "$out" | json_get 'len(d["parameters"]["snapshots"])')" "list after the kill"
-fi
+assert_eq 0 "$(echo "$out" | json_get 'len(d["parameters"]["snapshots"])')" "list after the kill"
+assert_fails cocoonctl snapshot inspect cut
+assert_eq 1 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "the interrupted save's directory, for gc"
 assert_eq running "$(vm_field src 'd["state"]')" "source state after the kill"
+assert_eq "$src_pid" "$(qemu_pid "$src")" "the source's QEMU after the kill"
 at_kill=$(last_tick "$src")
 wait_for 30 ticks_past "$src" "$((at_kill + 2))"
-cocoonctl gc >/dev/null
+cut_dir=$(find "$snapshots" -mindepth 1 -maxdepth 1)
+out=$(cocoonctl gc --json)
+assert_contains "$out" "$(basename "$cut_dir")" "gc's report of the interrupted save"
 assert_eq 0 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot directories after gc"
 # The name of the interrupted save is free again.
 out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}')
