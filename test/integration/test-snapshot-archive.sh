@@ -4,7 +4,7 @@
 # through a pipe; hostile archives (built with python3's tarfile) refused with InvalidArchive and their
 # message, leaving no snapshot directory and no pending entry, the running VM untouched; a manager killed
 # during an import lists nothing after the restart and gc removes the leftover. Export and Import are listed
-# by io.cocoon.Manager.ListOperations while they run, with their progress.
+# by io.cocoon.Manager.ListOperations while they run, with their progress; VM.List answers during an import.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -215,6 +215,32 @@ wait_for 30 sh -c "ls $snapshots/*/pending.json"
 assert_eq "['io.cocoon.Snapshot.Import']" "$(ops_json '[o["method"] for o in ops]')" "operations mid-import"
 assert_eq cut "$(ops_json 'ops[0]["snapshot"]')" "the name the import gives"
 [ "$(ops_json 'ops[0]["bytesDone"]')" -gt 0 ] || fail "the import lists no progress"
+# The manager answers while the import waits for its data (a worker reads; the loop never does): the
+# longest of 10 io.cocoon.VM.List round trips, timed inside one process (no exec per call).
+slowest=$(python3 - "$COCOON_SOCKET" <<'PY'
+import socket, sys, time
+worst = 0
+for _ in range(10):
+    t0 = time.monotonic()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sys.argv[1])
+    s.sendall(b'{"method":"io.cocoon.VM.List","parameters":{}}\0')
+    reply = b""
+    while not reply.endswith(b"\0"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    s.close()
+    assert b'"vms"' in reply, reply
+    worst = max(worst, time.monotonic() - t0)
+print(int(worst * 1000))
+PY
+)
+info "the slowest VM.List during the import: $slowest ms"
+# 50 ms is the target; the bound allows for this host's load (several test suites on 2 CPUs).
+[ "$slowest" -lt 1000 ] || fail "VM.List took $slowest ms during an import"
 kill -9 "$(manager_pid)"
 wait "$importer"
 kill "$feeder" 2>/dev/null || true
