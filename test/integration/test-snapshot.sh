@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-snapshot.sh: snapshots of a real guest that counts on its console (cocoon.tick=1): save, the source
 # counting on, the snapshot listed, inspected and in the VM's snapshotIds; save of a VM that is not running;
-# delete; a manager killed during a save (its QEMU stopped, so surely mid-save) leaves nothing listed, the
+# delete (refused while a clone reads the snapshot); a manager killed during a save (its QEMU stopped, so surely mid-save) leaves nothing listed, the
 # source running on, and gc the leftovers.
 # Shared memory: the snapshot keeps the RAM as a file that clones map copy-on-write (and keep running from
 # when it is deleted); a snapshot of a clone holds its RAM in the state.
@@ -127,6 +127,19 @@ qmp_sizes=$(printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"query-bl
 assert_contains "$qmp_sizes" '"virtual-size": 134217728' "QEMU's size of the grown disk"
 wait_for 30 ticks_past "$grown" "$((at_save + 1))"
 cocoonctl vm rm --force grown >/dev/null
+
+info "a snapshot a clone is reading cannot be deleted meanwhile: InvalidState; the clone completes"
+(cocoonctl vm clone s1 --name racer >/dev/null) &
+racer=$!
+clone_listed() { [ "$(ops_json '[o["method"] for o in ops]')" = "['io.cocoon.VM.Clone']" ]; }
+wait_for 30 clone_listed
+out=$(varlink_raw_call io.cocoon.Snapshot.Delete '{"ref":"s1"}')
+assert_eq io.cocoon.Snapshot.InvalidState "$(echo "$out" | json_get 'd["error"]')" "delete during a clone"
+assert_contains "$(echo "$out" | json_get 'd["parameters"]["message"]')" "a clone is reading" "its message"
+wait "$racer" || fail "the clone failed while a delete was refused"
+assert_eq running "$(vm_field racer 'd["state"]')" "the clone after the refused delete"
+assert_eq s1 "$(cocoonctl snapshot inspect s1 | json_get 'd["name"]')" "the snapshot after the refused delete"
+cocoonctl vm rm --force racer >/dev/null
 
 info "clone with other memory or fewer vCPUs: InvalidConfiguration naming the field, nothing left"
 vms_before=$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)
