@@ -242,6 +242,26 @@ assert_eq 0 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot dir
 out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}')
 assert_eq cut "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["name"]')" "a save after gc"
 
+info "a manager killed during a clone: after the restart and gc, the clone is whole or gone"
+(cocoonctl vm clone cut --name halfclone >/dev/null 2>&1 || true) &
+cloner=$!
+wait_for 30 clone_listed
+half=$(vm_field halfclone 'd["id"]')
+kill -9 "$(manager_pid)"
+wait "$cloner"
+cocoonctl gc >/dev/null
+if cocoonctl vm inspect halfclone >/dev/null 2>&1; then
+        info "the clone was kept: it must run"
+        assert_eq running "$(vm_field halfclone 'd["state"]')" "the kept clone's state"
+        assert_eq active "$(systemctl is-active "$(vm_field halfclone 'd["unit"]')")" "the kept clone's unit"
+        cocoonctl vm rm --force halfclone >/dev/null
+else
+        assert_eq "" "$(systemctl list-units --all --plain --no-legend "cocoon-vm@$half*")" "the cut clone's units"
+        [ ! -e "/var/lib/cocoon/vms/$half" ] || fail "the cut clone's directory is left after gc"
+        [ ! -e "/run/cocoon/vms/$half" ] || fail "the cut clone's run directory is left after gc"
+fi
+assert_eq running "$(vm_field src 'd["state"]')" "source state after the killed clone"
+
 info "a hypervisor that dies takes the guest's memory file with it"
 systemctl kill -s KILL "cocoon-vm@$src.service"
 wait_for 30 sh -c "[ ! -e /run/cocoon/vms/$src/ram ]"
