@@ -87,9 +87,10 @@ static int export_measure_work(void *userdata) {
         return snapshot_archive_measure(dir_fd, &c->total, &c->error);
 }
 
-static int export_progress(uint64_t done, uint64_t total, void *userdata) {
-        ExportCall *c = userdata;
-        atomic_store(&c->progress.done, done);
+/* The archive code's progress callback (a worker's): the bytes done, for ListOperations and more replies. */
+static int transfer_progress(uint64_t done, uint64_t total, void *userdata) {
+        OperationProgress *p = userdata;
+        atomic_store(&p->done, done);
         return 0;
 }
 
@@ -98,8 +99,8 @@ static int export_work(void *userdata) {
         SnapshotArchiveIO io = {.cancel_fd = c->cancel_fd,
                                 .stall_usec = TRANSFER_STALL_USEC,
                                 .framed = true,
-                                .progress = export_progress,
-                                .userdata = c};
+                                .progress = transfer_progress,
+                                .userdata = &c->progress};
         _cleanup_close_ int dir_fd = open(c->dir, O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         int r = dir_fd < 0 ? -errno : snapshot_archive_write(dir_fd, c->fd, c->compression, &io, &c->error);
 
@@ -295,17 +296,11 @@ static void import_fail_result(ImportCall *c, int result) {
         import_fail(c, SNAPSHOT_ERROR_SNAPSHOT_FAILED, message ?: "cannot import the archive");
 }
 
-static int import_progress(uint64_t done, uint64_t total, void *userdata) {
-        ImportCall *c = userdata;
-        atomic_store(&c->progress.done, done);
-        return 0;
-}
-
 static SnapshotArchiveIO import_io(ImportCall *c) {
         return (SnapshotArchiveIO){.cancel_fd = c->cancel_fd,
                                    .stall_usec = TRANSFER_STALL_USEC,
-                                   .progress = import_progress,
-                                   .userdata = c};
+                                   .progress = transfer_progress,
+                                   .userdata = &c->progress};
 }
 
 static int import_open_work(void *userdata) {
