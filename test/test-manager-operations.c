@@ -22,6 +22,8 @@ static void test_tracked_methods(void **state) {
         assert_false(operation_method_is_tracked("io.cocoon.VM.Watch"));
         assert_false(operation_method_is_tracked("io.cocoon.Manager.ListOperations"));
         assert_false(operation_method_is_tracked(NULL));
+        assert_true(operation_method_is_tracked("io.cocoon.Snapshot.Export"));
+        assert_true(operation_method_is_tracked("io.cocoon.Snapshot.Import"));
 }
 
 static void check_targets(const char *method, const char *parameters, const char *vms, const char *image) {
@@ -150,6 +152,48 @@ static void test_held_not_detached(void **state) {
         assert_false(json_object_get_boolean(v));
 }
 
+/* Export and Import: held past the upgrade, whose close of the Varlink connection looks like the caller
+ * going away; operations_upgraded() says it did not. The snapshot is listed as named. */
+static void test_upgraded(void **state) {
+        _cleanup_(operations_freep) Operations *ops = NULL;
+        _cleanup_(varlink_unrefp) Varlink *a = NULL, *b = NULL;
+        _cleanup_(json_object_putp) json_object *list = NULL,
+                                                *p = json_tokener_parse("{\"snapshot\":\"s1\"}");
+        json_object *array, *op, *v;
+        OperationProgress progress = {};
+        int fds[2];
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+        assert_int_equal(varlink_connect_fd(&a, fds[0]), 0);
+        assert_int_equal(varlink_connect_fd(&b, fds[1]), 0);
+        assert_int_equal(operations_new(&ops), 0);
+        assert_int_equal(operations_begin(ops, a, "io.cocoon.Snapshot.Export", p, 0), 0);
+        uint64_t id = operations_hold(ops, a);
+        assert_true(id > 0);
+        assert_int_equal(operations_attach_progress(ops, a, &progress), 0);
+        progress.done = 4096;
+        progress.total = 8192;
+        assert_int_equal(operations_link_gone(ops, a), 1);
+        operations_upgraded(ops, id);
+        operations_upgraded(ops, id + 100); /* unknown: nothing */
+        operations_upgraded(NULL, id);
+        assert_int_equal(operations_to_json(ops, &list), 0);
+        assert_true(json_object_object_get_ex(list, "operations", &array));
+        assert_int_equal(json_object_array_length(array), 1);
+        op = json_object_array_get_idx(array, 0);
+        assert_true(json_object_object_get_ex(op, "detached", &v));
+        assert_false(json_object_get_boolean(v));
+        assert_true(json_object_object_get_ex(op, "snapshot", &v));
+        assert_string_equal(json_object_get_string(v), "s1");
+        assert_true(json_object_object_get_ex(op, "bytesDone", &v));
+        assert_int_equal(json_object_get_int64(v), 4096);
+        assert_true(json_object_object_get_ex(op, "bytesTotal", &v));
+        assert_int_equal(json_object_get_int64(v), 8192);
+        operations_detach_progress(ops, &progress);
+        operations_end(ops, id);
+        assert_int_equal(operations_count(ops), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_tracked_methods),
@@ -157,6 +201,7 @@ int main(void) {
                 cmocka_unit_test(test_finished_and_gone),
                 cmocka_unit_test(test_held_outlives_caller),
                 cmocka_unit_test(test_held_not_detached),
+                cmocka_unit_test(test_upgraded),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 /* Operations in flight: the long calls the manager still works on, for io.cocoon.Manager.ListOperations. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "json-util.h"
 #include "manager-operations.h"
@@ -15,6 +16,7 @@ struct Operation {
         char *method;
         char **vms;   /* references as the caller gave them; NULL: none */
         char *image;  /* NULL: none */
+        char *snapshot; /* NULL: none */
         uint64_t started_at; /* CLOCK_REALTIME µs */
         uid_t uid;
         Varlink *link; /* a reference: the call is in flight while the link still serves this method; NULL
@@ -35,7 +37,7 @@ static const char *const tracked_methods[] = {
         "io.cocoon.VM.Delete",   "io.cocoon.VM.Kill",   "io.cocoon.VM.Restart",
         "io.cocoon.Image.Import", "io.cocoon.Manager.GarbageCollect",
         "io.cocoon.Snapshot.Save", "io.cocoon.Snapshot.Delete", "io.cocoon.VM.Clone",
-        "io.cocoon.VM.Restore",
+        "io.cocoon.VM.Restore", "io.cocoon.Snapshot.Export", "io.cocoon.Snapshot.Import",
 };
 
 /* The parameter naming the one VM of a method: Create and Clone name the new VM, Save the VM it saves. */
@@ -60,6 +62,7 @@ static Operation *operation_free(Operation *op) {
         free(op->method);
         strv_free(op->vms);
         free(op->image);
+        free(op->snapshot);
         varlink_unref(op->link);
         return mfree(op);
 }
@@ -177,6 +180,16 @@ int operations_begin(Operations *ops, Varlink *link, const char *method, json_ob
         r = operation_targets_from_parameters(method, parameters, &op->vms, &op->image);
         if (r < 0)
                 return r;
+        /* The snapshot a call reads, or the name Save and Import give the one they make. */
+        if (strncmp(method, "io.cocoon.Snapshot.", strlen("io.cocoon.Snapshot.")) == 0 ||
+            streq(method, "io.cocoon.VM.Clone") ||
+            streq(method, "io.cocoon.VM.Restore")) {
+                bool names_new = streq(method, "io.cocoon.Snapshot.Save") ||
+                                 streq(method, "io.cocoon.Snapshot.Import");
+                r = dup_string_field(parameters, names_new ? "name" : "snapshot", &op->snapshot);
+                if (r < 0)
+                        return r;
+        }
         if (varlink_get_peer_uid(link, &op->uid) < 0)
                 op->uid = (uid_t) -1;
         op->started_at = now_realtime_usec;
@@ -218,6 +231,12 @@ uint64_t operations_hold(Operations *ops, Varlink *link) {
         return 0;
 }
 
+void operations_upgraded(Operations *ops, uint64_t id) {
+        for (Operation *op = ops && id > 0 ? ops->first : NULL; op; op = op->next)
+                if (op->id == id)
+                        op->detached = false;
+}
+
 void operations_end(Operations *ops, uint64_t id) {
         if (ops && id > 0)
                 (void) operations_drop_if(ops, operation_has_id, &id);
@@ -254,6 +273,7 @@ static int operation_to_json(const Operation *op, json_object **ret) {
         if (json_add_uint64(o, "id", op->id) < 0 || json_add_string(o, "method", op->method) < 0 ||
             (op->vms && json_add_strv(o, "vms", op->vms) < 0) ||
             (op->image && json_add_string(o, "image", op->image) < 0) ||
+            (op->snapshot && json_add_string(o, "snapshot", op->snapshot) < 0) ||
             json_add_string(o, "startedAt", started) < 0 || json_add_bool(o, "detached", op->detached) < 0 ||
             (op->uid != (uid_t) -1 && json_add_uint64(o, "uid", op->uid) < 0))
                 return -ENOMEM;

@@ -43,6 +43,9 @@ void operations_detach_progress(Operations *ops, OperationProgress *progress);
  * returned id, also after the caller went away. Returns the id (> 0), or 0 when no operation is recorded
  * for link (operations_end() ignores 0). */
 uint64_t operations_hold(Operations *ops, Varlink *link);
+/* The held operation `id` goes on over the connection its call upgraded to (Snapshot Export, Import): its
+ * caller is there, though the Varlink connection closed. */
+void operations_upgraded(Operations *ops, uint64_t id);
 /* The held operation `id` is over: dropped. Unknown ids, 0 and ops == NULL (the manager is freed) do
  * nothing. */
 void operations_end(Operations *ops, uint64_t id);

@@ -15,6 +15,7 @@
 #include "job-queue.h"
 #include "json-util.h"
 #include "log.h"
+#include "manager-operations.h"
 #include "snapshot-archive.h"
 #include "snapshot-store.h"
 #include "snapshot-transfer.h"
@@ -61,12 +62,16 @@ typedef struct ExportCall {
         uint64_t total;
         int result;
         char *error;
+        uint64_t operation;          /* listed in ListOperations until the archive is written */
+        OperationProgress progress;
 } ExportCall;
 
 static void export_call_free(ExportCall *c) {
         Snapshot *s = snapshot_store_get(c->manager->snapshots, c->id);
         if (s && s->users > 0)
                 s->users--;
+        operations_detach_progress(c->manager->operations, &c->progress);
+        operations_end(c->manager->operations, c->operation);
         varlink_unref(c->link);
         safe_close(c->fd);
         free(c->dir);
@@ -82,10 +87,20 @@ static int export_measure_work(void *userdata) {
         return snapshot_archive_measure(dir_fd, &c->total, &c->error);
 }
 
+/* The archive code's progress callback (a worker's): the bytes done, for ListOperations and more replies. */
+static int transfer_progress(uint64_t done, uint64_t total, void *userdata) {
+        OperationProgress *p = userdata;
+        atomic_store(&p->done, done);
+        return 0;
+}
+
 static int export_work(void *userdata) {
         ExportCall *c = userdata;
-        SnapshotArchiveIO io = {
-                .cancel_fd = c->cancel_fd, .stall_usec = TRANSFER_STALL_USEC, .framed = true};
+        SnapshotArchiveIO io = {.cancel_fd = c->cancel_fd,
+                                .stall_usec = TRANSFER_STALL_USEC,
+                                .framed = true,
+                                .progress = transfer_progress,
+                                .userdata = &c->progress};
         _cleanup_close_ int dir_fd = open(c->dir, O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         int r = dir_fd < 0 ? -errno : snapshot_archive_write(dir_fd, c->fd, c->compression, &io, &c->error);
 
@@ -126,6 +141,7 @@ static void export_upgraded(int fd, int error, void *userdata) {
         }
         c->fd = fd;
         c->link = varlink_unref(c->link);
+        operations_upgraded(m->operations, c->operation);
         int r = job_submit(m->jobs, export_work, export_done, c);
         if (r < 0)
                 return export_call_free(c); /* shutting down: closing says the archive is incomplete */
@@ -156,6 +172,7 @@ static void export_measured(int result, void *userdata) {
                 (void) varlink_error_errno(c->link, ENOMEM);
                 return export_call_free(c);
         }
+        atomic_store(&c->progress.total, c->total);
         r = varlink_reply_and_upgrade(c->link, reply, export_upgraded, c);
         if (r < 0) {
                 log_warning_errno(r, "Failed to upgrade the export connection: %m");
@@ -198,6 +215,9 @@ int vl_method_snapshot_export(Varlink *link, json_object *parameters, VarlinkMet
         /* Delete refuses while the archive is being read. */
         snapshot_store_get(m->snapshots, c->id)->users++;
         c->link = varlink_ref(link);
+        /* Listed, with progress, until the archive is written: past the reply, on the upgraded socket. */
+        c->operation = operations_hold(m->operations, link);
+        (void) operations_attach_progress(m->operations, link, &c->progress);
         r = job_submit(m->jobs, export_measure_work, export_measured, c);
         if (r < 0) {
                 export_call_free(c);
@@ -219,7 +239,8 @@ typedef struct ImportCall {
         char id[ID_LENGTH + 1]; /* the pending record, once registered */
         char *dir;
         char *error;
-        _Atomic uint64_t done, total;
+        OperationProgress progress; /* also ListOperations' */
+        uint64_t operation;         /* listed until the import ends, also past an upgrade */
         uint64_t progress_sent;
         sd_event_source *progress_timer;
 } ImportCall;
@@ -227,6 +248,8 @@ typedef struct ImportCall {
 static ImportCall *import_call_free(ImportCall *c) {
         if (!c)
                 return NULL;
+        operations_detach_progress(c->manager->operations, &c->progress);
+        operations_end(c->manager->operations, c->operation);
         sd_event_source_disable_unref(c->progress_timer);
         snapshot_archive_reader_free(c->reader);
         varlink_unref(c->link);
@@ -273,17 +296,11 @@ static void import_fail_result(ImportCall *c, int result) {
         import_fail(c, SNAPSHOT_ERROR_SNAPSHOT_FAILED, message ?: "cannot import the archive");
 }
 
-static int import_progress(uint64_t done, uint64_t total, void *userdata) {
-        ImportCall *c = userdata;
-        atomic_store(&c->done, done);
-        return 0;
-}
-
 static SnapshotArchiveIO import_io(ImportCall *c) {
         return (SnapshotArchiveIO){.cancel_fd = c->cancel_fd,
                                    .stall_usec = TRANSFER_STALL_USEC,
-                                   .progress = import_progress,
-                                   .userdata = c};
+                                   .progress = transfer_progress,
+                                   .userdata = &c->progress};
 }
 
 static int import_open_work(void *userdata) {
@@ -291,7 +308,7 @@ static int import_open_work(void *userdata) {
         SnapshotArchiveIO io = import_io(c);
         struct stat st;
         if (fstat(c->in_fd, &st) >= 0 && S_ISREG(st.st_mode))
-                atomic_store(&c->total, (uint64_t) st.st_size);
+                atomic_store(&c->progress.total, (uint64_t) st.st_size);
         return snapshot_archive_reader_open(c->in_fd, &io, &c->reader, &c->error);
 }
 
@@ -434,6 +451,7 @@ static void import_upgraded(int fd, int error, void *userdata) {
         c->in_fd = fd;
         c->upgraded = true;
         c->link = varlink_unref(c->link);
+        operations_upgraded(c->manager->operations, c->operation);
         if (import_start(c) < 0) {
                 import_call_free(c); /* shutting down: closing without an outcome says it failed */
                 return;
@@ -443,7 +461,7 @@ static void import_upgraded(int fd, int error, void *userdata) {
 /* On the loop: a "continues" reply with the archive bytes read so far, when they changed. */
 static int on_import_progress(sd_event_source *s, uint64_t usec, void *userdata) {
         ImportCall *c = userdata;
-        uint64_t done = atomic_load(&c->done), total = atomic_load(&c->total);
+        uint64_t done = atomic_load(&c->progress.done), total = atomic_load(&c->progress.total);
         if (c->link && done != c->progress_sent) {
                 _cleanup_(json_object_putp) json_object *p = json_object_new_object();
                 if (p && json_add_uint64(p, "bytesDone", done) >= 0 &&
@@ -502,6 +520,8 @@ int vl_method_snapshot_import(Varlink *link, json_object *parameters, VarlinkMet
                 return -ENOMEM;
         }
         c->link = varlink_ref(link);
+        c->operation = operations_hold(m->operations, link);
+        (void) operations_attach_progress(m->operations, link, &c->progress);
         if (req.fd_index < 0) {
                 _cleanup_(json_object_putp) json_object *reply = json_object_new_object();
                 r = reply ? varlink_reply_and_upgrade(link, reply, import_upgraded, c) : -ENOMEM;

@@ -12,7 +12,7 @@
 #include "json-util.h"
 #include "log.h"
 
-/* What the operation is about: its VMs, or its image. */
+/* What the operation is about: its VMs, else its image, else its snapshot (Export, Import). */
 static const char *target_cell(json_object *op, char *buf, size_t size) {
         json_object *vms;
         size_t used = 0;
@@ -29,7 +29,8 @@ static const char *target_cell(json_object *op, char *buf, size_t size) {
                 }
                 return buf;
         }
-        return ctl_field_string(op, "image");
+        const char *image = ctl_field_string(op, "image");
+        return image ?: ctl_field_string(op, "snapshot");
 }
 
 static int ops_table_add(Table *t, json_object *op) {

@@ -82,13 +82,17 @@ static const VarlinkField operation_fields[] = {
           .doc = "The VM references the call named (refs or ref), or the name Create gives the new VM." },
         { .name = "image", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
           .doc = "The image: the name Import gives it, or the image Create uses." },
+        { .name = "snapshot", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
+          .doc = "The snapshot: the one Export, Delete, Clone or Restore reads (as the caller named it), or "
+                 "the name Save or Import gives the new one." },
         { .name = "startedAt", .type = VARLINK_STRING, .doc = "When the call came, RFC 3339." },
         { .name = "uid", .type = VARLINK_INT, .flags = VARLINK_NULLABLE, .doc = "The caller's uid." },
         { .name = "detached", .type = VARLINK_BOOL,
           .doc = "The caller went away (Ctrl-C) and the work goes on without it: a VM operation or "
                  "GarbageCollect stays listed, so marked, until its work ends." },
         { .name = "bytesDone", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
-          .doc = "Bytes copied so far, for operations that report progress (Import)." },
+          .doc = "Bytes copied so far, for operations that report progress (Image and Snapshot Import, "
+                 "Snapshot Export: bytes of the payload's data)." },
         { .name = "bytesTotal", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
           .doc = "Bytes to copy in all, once known." },
         {},
@@ -111,10 +115,11 @@ static const VarlinkSymbol method_list_operations = {
         .kind = VARLINK_SYMBOL_METHOD,
         .name = "ListOperations",
         .output = list_operations_out,
-        .doc = "The operations in flight: VM Create, Start, Stop, Delete, Kill, Restart, Image Import and "
-               "GarbageCollect calls the manager works on. When a caller disconnects, its Import is "
-               "cancelled and goes off the list; VM operations and GarbageCollect carry on and stay listed, "
-               "detached, until their work ends.",
+        .doc = "The operations in flight: VM Create, Start, Stop, Delete, Kill, Restart, Clone, Restore, "
+               "Image Import, Snapshot Save, Delete, Export and Import and GarbageCollect calls the "
+               "manager works on. When a caller disconnects, its Image Import is cancelled and goes off "
+               "the list; VM operations, GarbageCollect and Snapshot Export and Import carry on and stay "
+               "listed, detached, until their work ends (Export and Import also past their upgrade).",
 };
 
 static const VarlinkSymbol *const symbols[] = {

@@ -3,7 +3,8 @@
 # save, count on, restore -> the counter goes back to the save's point and counts on, a new QEMU under the
 # VM's other unit, the disks back as saved; a manager restart finds the restored unit; a restore whose state
 # does not load leaves the VM on its old QEMU with its disks as they were, no second unit, no temp file; a
-# second restore goes back to the first unit; another VM's snapshot and a stopped VM are refused. Also clone
+# second restore goes back to the first unit; another VM's snapshot and a stopped VM are refused, and a
+# snapshot whose record names another machine or QEMU version is IncompatibleSnapshot naming it. Also clone
 # --no-start: created, not running, and its first start resumes the saved guest; and a VM with a bridge NIC:
 # its clone gets a TAP and a MAC of its own, the source's TAP untouched by its removal; its restore counts
 # from the save again on the same TAP (still on the bridge), MAC and NIC list, and leaves no TAP behind.
@@ -95,11 +96,37 @@ wait_for 60 ticks_past "$src" "$((back_to + 2))"
 cmp "$cow" "$snapshots/$snap/cow.raw" || fail "the COW disk is not the snapshot's after the restore"
 assert_eq "" "$(find "/var/lib/cocoon/vms/$src" -name '*.restore-*')" "temp files after the restore"
 
+# Two snapshots whose records claim another machine type and another QEMU: the restart below loads them.
+incm=$(cocoonctl snapshot save src --name incm)
+incv=$(cocoonctl snapshot save src --name incv)
+sed -i 's/"machine": *"[^"]*"/"machine":"microvm-99"/' "$snapshots/$incm/snapshot.json"
+sed -i 's/"hypervisorVersion": *"[^"]*"/"hypervisorVersion":"0.0.1"/' "$snapshots/$incv/snapshot.json"
+
 info "a manager restart finds the restored unit"
 kill -9 "$(manager_pid)"
 assert_eq running "$(vm_field src 'd["state"]')" "state after the manager restart"
 assert_eq "$pid_after" "$(vm_field src 'd["runtime"]["mainPID"]')" "pid after the manager restart"
 assert_eq "cocoon-vm@$src-r.service" "$(units_of "$src")" "units after the manager restart"
+
+info "IncompatibleSnapshot names what differs, for clone and restore, and leaves nothing"
+vms_before=$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)
+incompatible() { # METHOD PARAMETERS FIELD TEXT
+        local out
+        out=$(varlink_raw_call "$1" "$2")
+        assert_eq io.cocoon.VM.IncompatibleSnapshot "$(echo "$out" | json_get 'd["error"]')" "$1 $2"
+        assert_eq "$3" "$(echo "$out" | json_get 'd["parameters"]["field"]')" "$1 $2: the field"
+        assert_contains "$(echo "$out" | json_get 'd["parameters"]["message"]')" "$4" "$1 $2: the message"
+}
+incompatible io.cocoon.VM.Clone '{"snapshot":"incm","name":"inc1"}' machine microvm-99
+incompatible io.cocoon.VM.Restore '{"vm":"src","snapshot":"incm"}' machine microvm-99
+incompatible io.cocoon.VM.Clone '{"snapshot":"incv","name":"inc2"}' hypervisorVersion 0.0.1
+incompatible io.cocoon.VM.Restore '{"vm":"src","snapshot":"incv"}' hypervisorVersion 0.0.1
+assert_fails cocoonctl vm inspect inc1
+assert_fails cocoonctl vm inspect inc2
+assert_eq "$vms_before" "$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)" "VM directories"
+assert_eq "$pid_after" "$(vm_field src 'd["runtime"]["mainPID"]')" "pid after the refused restores"
+assert_eq "" "$(find "/var/lib/cocoon/vms/$src" -name '*.restore-*')" "temp files after the refusals"
+cocoonctl snapshot rm incm incv >/dev/null
 
 info "a restore whose saved state does not load: the VM runs on, on its old QEMU and disk"
 broken=$(cocoonctl snapshot save src --name broken)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-snapshot.sh: snapshots of a real guest that counts on its console (cocoon.tick=1): save, the source
 # counting on, the snapshot listed, inspected and in the VM's snapshotIds; save of a VM that is not running;
-# delete; a manager killed during a save leaves nothing listed, the source running, and gc the leftovers.
+# delete (refused while a clone reads the snapshot); a manager killed during a save (its QEMU stopped, so surely mid-save) leaves nothing listed, the
+# source running on, and gc the leftovers.
 # Shared memory: the snapshot keeps the RAM as a file that clones map copy-on-write (and keep running from
 # when it is deleted); a snapshot of a clone holds its RAM in the state.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -127,6 +128,19 @@ assert_contains "$qmp_sizes" '"virtual-size": 134217728' "QEMU's size of the gro
 wait_for 30 ticks_past "$grown" "$((at_save + 1))"
 cocoonctl vm rm --force grown >/dev/null
 
+info "a snapshot a clone is reading cannot be deleted meanwhile: InvalidState; the clone completes"
+(cocoonctl vm clone s1 --name racer >/dev/null) &
+racer=$!
+clone_listed() { [ "$(ops_json '[o["method"] for o in ops]')" = "['io.cocoon.VM.Clone']" ]; }
+wait_for 30 clone_listed
+out=$(varlink_raw_call io.cocoon.Snapshot.Delete '{"ref":"s1"}')
+assert_eq io.cocoon.Snapshot.InvalidState "$(echo "$out" | json_get 'd["error"]')" "delete during a clone"
+assert_contains "$(echo "$out" | json_get 'd["parameters"]["message"]')" "a clone is reading" "its message"
+wait "$racer" || fail "the clone failed while a delete was refused"
+assert_eq running "$(vm_field racer 'd["state"]')" "the clone after the refused delete"
+assert_eq s1 "$(cocoonctl snapshot inspect s1 | json_get 'd["name"]')" "the snapshot after the refused delete"
+cocoonctl vm rm --force racer >/dev/null
+
 info "clone with other memory or fewer vCPUs: InvalidConfiguration naming the field, nothing left"
 vms_before=$(find /var/lib/cocoon/vms -mindepth 1 -maxdepth 1 | wc -l)
 out=$(varlink_raw_call io.cocoon.VM.Clone '{"snapshot":"s1","name":"big","memory":268435456}')
@@ -202,27 +216,51 @@ wait_for 30 ticks_past "$clone" "$((at_delete + 2))"
 assert_contains "$(cat "/proc/$(qemu_pid "$clone")/maps")" "$snapshots/$snap/ram (deleted)" "the clone's mapping"
 
 info "a manager killed during a save: nothing listed, the source runs, gc removes the rest"
+# Surely mid-save: the source's QEMU is stopped (SIGSTOP) before the call, so the save, registered pending
+# at once, cannot get past its first QMP exchange; the manager dies there, and QEMU goes on after it.
+src_pid=$(qemu_pid "$src")
+kill -STOP "$src_pid"
 (varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}' >/dev/null 2>&1 || true) &
-# The state is small now (RAM is a file): the save may finish before a poll sees it pending; then the kill
-# comes after it, which the branch below accepts.
-wait_for 30 sh -c "ls $snapshots/*/pending.json || ls $snapshots/*/snapshot.json"
+saver=$!
+wait_for 30 sh -c "ls $snapshots/*/pending.json"
 kill -9 "$(manager_pid)"
-wait
+kill -CONT "$src_pid"
+wait "$saver"
 out=$(varlink_raw_call io.cocoon.Snapshot.List '{}')
-if ls "$snapshots"/*/snapshot.json >/dev/null 2>&1; then
-        info "the save had finished before the kill"
-        varlink_raw_call io.cocoon.Snapshot.Delete '{"ref":"cut"}' >/dev/null
-else
-        assert_eq 0 "$(echo "$out" | json_get 'len(d["parameters"]["snapshots"])')" "list after the kill"
-fi
+assert_eq 0 "$(echo "$out" | json_get 'len(d["parameters"]["snapshots"])')" "list after the kill"
+assert_fails cocoonctl snapshot inspect cut
+assert_eq 1 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "the interrupted save's directory, for gc"
 assert_eq running "$(vm_field src 'd["state"]')" "source state after the kill"
+assert_eq "$src_pid" "$(qemu_pid "$src")" "the source's QEMU after the kill"
 at_kill=$(last_tick "$src")
 wait_for 30 ticks_past "$src" "$((at_kill + 2))"
-cocoonctl gc >/dev/null
+cut_dir=$(find "$snapshots" -mindepth 1 -maxdepth 1)
+out=$(cocoonctl gc --json)
+assert_contains "$out" "$(basename "$cut_dir")" "gc's report of the interrupted save"
 assert_eq 0 "$(find "$snapshots" -mindepth 1 -maxdepth 1 | wc -l)" "snapshot directories after gc"
 # The name of the interrupted save is free again.
 out=$(varlink_raw_call io.cocoon.Snapshot.Save '{"vm":"src","name":"cut"}')
 assert_eq cut "$(echo "$out" | json_get 'd["parameters"]["snapshot"]["name"]')" "a save after gc"
+
+info "a manager killed during a clone: after the restart and gc, the clone is whole or gone"
+(cocoonctl vm clone cut --name halfclone >/dev/null 2>&1 || true) &
+cloner=$!
+wait_for 30 clone_listed
+half=$(vm_field halfclone 'd["id"]')
+kill -9 "$(manager_pid)"
+wait "$cloner"
+cocoonctl gc >/dev/null
+if cocoonctl vm inspect halfclone >/dev/null 2>&1; then
+        info "the clone was kept: it must run"
+        assert_eq running "$(vm_field halfclone 'd["state"]')" "the kept clone's state"
+        assert_eq active "$(systemctl is-active "$(vm_field halfclone 'd["unit"]')")" "the kept clone's unit"
+        cocoonctl vm rm --force halfclone >/dev/null
+else
+        assert_eq "" "$(systemctl list-units --all --plain --no-legend "cocoon-vm@$half*")" "the cut clone's units"
+        [ ! -e "/var/lib/cocoon/vms/$half" ] || fail "the cut clone's directory is left after gc"
+        [ ! -e "/run/cocoon/vms/$half" ] || fail "the cut clone's run directory is left after gc"
+fi
+assert_eq running "$(vm_field src 'd["state"]')" "source state after the killed clone"
 
 info "a hypervisor that dies takes the guest's memory file with it"
 systemctl kill -s KILL "cocoon-vm@$src.service"
