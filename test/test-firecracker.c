@@ -98,6 +98,28 @@ static void test_boot_args_nics(void **state) {
         assert_string_equal(a, "console=ttyS0 quiet net.ifnames=0 cocoon.hostname=web reboot=k pci=off");
 }
 
+/* The guest finds its disks by serial, and Firecracker's drives have none: the serials the command line
+ * names become the device names of those disks, in drive order. */
+static void test_disk_params(void **state) {
+        _cleanup_(vm_record_freep) VMRecord *r = new_record(30, 0);
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+        const char *serials[] = { "cocoon-layer1", "cocoon-layer0", "cocoon-cow" };
+        size_t at[] = { 0, 1, 27 };
+        for (size_t i = 0; i < ELEMENTSOF(at); i++)
+                r->vm.storage_configs[at[i]].serial = strdup(serials[i]);
+        free(r->boot_config->cmdline);
+        r->boot_config->cmdline = strdup("console=ttyS0 cocoon.layers=cocoon-layer0,cocoon-layer1 "
+                                         "cocoon.cow=cocoon-cow  xcocoon.cow=cocoon-cow rw");
+        assert_int_equal(firecracker_boot_args(r, &a), 0);
+        assert_string_equal(a, "console=ttyS0 cocoon.layers=/dev/vdb,/dev/vda cocoon.cow=/dev/vdab  "
+                               "xcocoon.cow=cocoon-cow rw reboot=k pci=off");
+        /* A serial no disk has stays; so do empty values and items. */
+        assert_int_equal(firecracker_disk_params(r, "cocoon.layers=nope,,cocoon-layer1 cocoon.cow= x", &b), 0);
+        assert_string_equal(b, "cocoon.layers=nope,,/dev/vda cocoon.cow= x");
+        assert_int_equal(firecracker_disk_params(r, NULL, &c), 0);
+        assert_string_equal(c, "");
+}
+
 static char *call(const VMRecord *r, size_t i, char **ret_body) {
         char *path = NULL;
         _cleanup_(json_object_putp) json_object *body = NULL;
@@ -171,6 +193,7 @@ int main(void) {
                 cmocka_unit_test(test_argv),
                 cmocka_unit_test(test_boot_args),
                 cmocka_unit_test(test_boot_args_nics),
+                cmocka_unit_test(test_disk_params),
                 cmocka_unit_test(test_config_calls),
                 cmocka_unit_test(test_config_no_initrd_no_disks),
                 cmocka_unit_test(test_table_entry),

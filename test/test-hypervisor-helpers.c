@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for the hypervisor helpers: ip= parameters, netmasks, base files, blob pins, cleanup, sockets. */
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "fs-util.h"
 #include "helpers.h"
 #include "macro.h"
+#include "strv-util.h"
 
 #define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -97,6 +100,35 @@ static void test_ip_params_edges(void **state) {
 }
 
 /* ---- prefix_to_netmask ---- */
+
+/* Linux's names for virtio disks: a..z, then aa..zz, then aaa (bijective base 26, virtblk_name_format()). */
+static void test_virtio_blk_device_name(void **state) {
+        static const struct {
+                size_t index;
+                const char *name;
+        } cases[] = {
+                { 0, "/dev/vda" },    { 1, "/dev/vdb" },    { 25, "/dev/vdz" },    { 26, "/dev/vdaa" },
+                { 27, "/dev/vdab" },  { 51, "/dev/vdaz" },  { 52, "/dev/vdba" },   { 701, "/dev/vdzz" },
+                { 702, "/dev/vdaaa" }, { 18277, "/dev/vdzzz" }, { 18278, "/dev/vdaaaa" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *name = NULL;
+                assert_int_equal(virtio_blk_device_name(cases[i].index, &name), 0);
+                assert_string_equal(name, cases[i].name);
+        }
+        /* Every index up to 702 has a name of its own. */
+        _cleanup_strv_free_ char **seen = NULL;
+        for (size_t i = 0; i <= 702; i++) {
+                char *name = NULL;
+                assert_int_equal(virtio_blk_device_name(i, &name), 0);
+                assert_false(strv_contains(seen, name));
+                assert_int_equal(strv_push(&seen, name), 0);
+        }
+        /* The largest index still has a name (14 letters). */
+        _cleanup_free_ char *last = NULL;
+        assert_int_equal(virtio_blk_device_name(SIZE_MAX, &last), 0);
+        assert_int_equal(strlen(last), strlen("/dev/vd") + 14);
+}
 
 static void test_prefix_to_netmask(void **state) {
         static const struct {
@@ -454,6 +486,7 @@ int main(void) {
                 cmocka_unit_test(test_ip_params_gaps_no_dns),
                 cmocka_unit_test(test_ip_params_one_dns),
                 cmocka_unit_test(test_ip_params_edges),
+                cmocka_unit_test(test_virtio_blk_device_name),
                 cmocka_unit_test(test_prefix_to_netmask),
                 cmocka_unit_test(test_blob_hex_from_path),
                 cmocka_unit_test_setup_teardown(test_verify_base_files, dir_setup, dir_teardown),

@@ -41,14 +41,68 @@ static bool has_param(const char *cmdline, const char *param) {
         return false;
 }
 
+/* The device name of the record's disk with that serial (drive i is the guest's i-th virtio disk), NULL if
+ * none has it. */
+static int serial_device(const VMRecord *r, const char *serial, size_t len, char **ret) {
+        for (size_t i = 0; i < r->vm.n_storage_configs; i++) {
+                const char *s = r->vm.storage_configs[i].serial;
+                if (s && strlen(s) == len && strncmp(s, serial, len) == 0)
+                        return virtio_blk_device_name(i, ret);
+        }
+        *ret = NULL;
+        return 0;
+}
+
+int firecracker_disk_params(const VMRecord *r, const char *cmdline, char **ret) {
+        static const char *const params[] = { "cocoon.layers=", "cocoon.cow=" };
+        _cleanup_free_ char *out = NULL;
+        size_t size = 0;
+        int k = 0;
+        FILE *f = open_memstream(&out, &size);
+        if (!f)
+                return -ENOMEM;
+        for (const char *p = cmdline ?: ""; *p && k >= 0;) {
+                size_t n = strcspn(p, " "), head = n;
+                for (size_t i = 0; head == n && i < ELEMENTSOF(params); i++)
+                        if (strncmp(p, params[i], strlen(params[i])) == 0)
+                                head = strlen(params[i]);
+                /* The word as it is, or the parameter's name and then its comma-separated items, a serial of
+                 * one of the disks replaced by that disk's device name. */
+                fwrite(p, 1, head, f);
+                for (size_t at = head; at < n && k >= 0;) {
+                        size_t m = strcspn(p + at, ", ");
+                        _cleanup_free_ char *device = NULL;
+                        k = serial_device(r, p + at, m, &device);
+                        if (at > head)
+                                fputc(',', f);
+                        if (device)
+                                fputs(device, f);
+                        else
+                                fwrite(p + at, 1, m, f);
+                        at += m + (p[at + m] == ',');
+                }
+                p += n;
+                for (; *p == ' '; p++)
+                        fputc(' ', f);
+        }
+        if (fclose(f) != 0 && k >= 0)
+                k = -ENOMEM;
+        if (k < 0)
+                return k;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
 int firecracker_boot_args(const VMRecord *r, char **ret) {
-        const char *base = r->boot_config && r->boot_config->cmdline ? r->boot_config->cmdline : "";
-        _cleanup_free_ char *ip = NULL;
+        _cleanup_free_ char *base = NULL, *ip = NULL;
         char *s;
+        int k = firecracker_disk_params(r, r->boot_config ? r->boot_config->cmdline : NULL, &base);
+        if (k < 0)
+                return k;
 
         /* The guest contract (cocoon-behavior.md 3.1), as for QEMU. */
         if (r->vm.n_network_configs > 0) {
-                int k = build_ip_params(r->vm.network_configs, r->vm.n_network_configs, r->vm.name, NULL,
+                k = build_ip_params(r->vm.network_configs, r->vm.n_network_configs, r->vm.name, NULL,
                                         &ip);
                 if (k < 0)
                         return k;

@@ -19,8 +19,13 @@ int firecracker_build_argv(const VMRecord *r, const HypervisorLaunch *l, char **
 
 /* The guest's kernel command line: the record's, then the NICs' ip= parameters (helpers.h), then what a
  * Firecracker guest needs and the record lacks: reboot=k (a guest reboot or power-off ends the process),
- * pci=off (Firecracker has no PCI bus). */
+ * pci=off (Firecracker has no PCI bus). The disks it names by serial are named by device
+ * (firecracker_disk_params()). */
 int firecracker_boot_args(const VMRecord *r, char **ret);
+/* The command line with the disks it names by serial (cocoon.layers=<serial>,…, cocoon.cow=<serial>: the
+ * guest contract) named by device instead: Firecracker's drives have no serial, drive i is the guest's
+ * virtio_blk_device_name(i). A serial no disk has, and every other word, stays as it is. */
+int firecracker_disk_params(const VMRecord *r, const char *cmdline, char **ret);
 
 /* One configuration call: its method is PUT, its path and body are returned. Calls are numbered from 0:
  * /boot-source, /drives/drive_<i> for each disk, /machine-config, /network-interfaces/eth<i> for each NIC;

@@ -83,6 +83,20 @@ int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, ch
         return 0;
 }
 
+int virtio_blk_device_name(size_t index, char **ret) {
+        char letters[16], *p = letters + sizeof(letters) - 1;
+        *p = 0;
+        /* As virtblk_name_format(): the last letter is index % 26, then (index / 26 - 1) the same way. */
+        for (size_t i = index;; i = i / 26 - 1) {
+                if (p == letters)
+                        return -ERANGE;
+                *--p = (char) ('a' + i % 26);
+                if (i < 26)
+                        break;
+        }
+        return asprintf(ret, "/dev/vd%s", p) < 0 ? -ENOMEM : 0;
+}
+
 int prefix_to_netmask(int prefix, char **ret) {
         struct in_addr a;
         char buf[INET_ADDRSTRLEN];
