@@ -44,6 +44,11 @@ assert_contains "$(tr '\0' ' ' </proc/"$pid"/cmdline)" "$fake --api-sock /run/co
         "command line"
 assert_eq cocoon.slice "$(unit_property "cocoon-vm@$id.service" Slice)" "unit slice"
 assert_eq strict "$(unit_property "cocoon-vm@$id.service" ProtectSystem)" "ProtectSystem"
+# Firecracker has no emulation: its unit gets /dev/kvm whatever Accel= says, and tcg is refused.
+assert_contains "$(unit_property "cocoon-vm@$id.service" DeviceAllow)" "/dev/kvm" "DeviceAllow"
+err=$(cocoonctl vm create guest --name fct --backend firecracker --accel tcg 2>&1 >/dev/null) &&
+        fail "a Firecracker VM with --accel tcg was created"
+assert_contains "$err" "InvalidConfiguration" "error of --accel tcg"
 
 info "the exact API sequence: boot source, drives, machine, then InstanceStart"
 expected="PUT /boot-source

@@ -369,18 +369,9 @@ static int firecracker_snapshot(const char *run_dir, HypervisorSnapshotDir *dir,
         return r;
 }
 
-/* Loads the state into a process that was given no configuration (Firecracker refuses a load after it);
- * the guest stays paused until resume(). */
-static int firecracker_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
-                             char **ret_error) {
-        _cleanup_free_ char *state = NULL, *mem = NULL;
+int firecracker_load_body(const VMRecord *r, const char *state, const char *mem, json_object **ret) {
         _cleanup_(json_object_putp) json_object *body = json_object_new_object();
         json_object *backend = json_object_new_object();
-        int r = snapshot_paths(run_dir, &state, &mem);
-        if (r < 0) {
-                json_object_put(backend);
-                return r;
-        }
         if (!body || !backend || json_add_string(backend, "backend_type", "File") < 0 ||
             json_add_string(backend, "backend_path", mem) < 0) {
                 json_object_put(backend);
@@ -389,6 +380,40 @@ static int firecracker_clone(const char *run_dir, const HypervisorSnapshotDir *d
         if (json_add_object(body, "mem_backend", backend) < 0 ||
             json_add_string(body, "snapshot_path", state) < 0)
                 return -ENOMEM;
+        /* The VM's own TAPs instead of the ones the state names (the source's, for a clone). */
+        if (r && r->vm.n_network_configs > 0) {
+                json_object *overrides = json_object_new_array();
+                if (!overrides || json_add_object(body, "network_overrides", overrides) < 0)
+                        return -ENOMEM;
+                for (size_t i = 0; i < r->vm.n_network_configs; i++) {
+                        const NetworkConfig *n = r->vm.network_configs + i;
+                        json_object *o = json_object_new_object();
+                        char id[32];
+                        snprintf(id, sizeof(id), "eth%zu", i);
+                        if (!o || json_object_array_add(overrides, o) < 0) {
+                                json_object_put(o);
+                                return -ENOMEM;
+                        }
+                        if (!n->tap)
+                                return -EINVAL;
+                        if (json_add_string(o, "iface_id", id) < 0 ||
+                            json_add_string(o, "host_dev_name", n->tap) < 0)
+                                return -ENOMEM;
+                }
+        }
+        *ret = TAKE_PTR(body);
+        return 0;
+}
+
+/* Loads the state into a process that was given no configuration (Firecracker refuses a load after it);
+ * the guest stays paused until resume(). */
+static int firecracker_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
+                             char **ret_error) {
+        _cleanup_free_ char *state = NULL, *mem = NULL;
+        _cleanup_(json_object_putp) json_object *body = NULL;
+        int r = snapshot_paths(run_dir, &state, &mem);
+        if (r < 0 || (r = firecracker_load_body(dir->record, state, mem, &body)) < 0)
+                return r;
         if ((r = copy_in(dir->fd, FIRECRACKER_STATE_FILE_NAME, run_dir)) < 0 ||
             (r = copy_in(dir->fd, FIRECRACKER_MEMORY_FILE_NAME, run_dir)) < 0)
                 return r;
@@ -408,6 +433,9 @@ const Hypervisor hypervisor_firecracker = {
         .type = "firecracker",
         .default_binary = "firecracker",
         .machine = "firecracker",
+        /* No emulation: Firecracker runs guests on KVM or not at all (the unit gets /dev/kvm, tcg is refused
+         * at create). */
+        .kvm_only = true,
         .serial_on_stdio = true,
         .console_spool = true, /* systemd appends its stdout to the spool */
         .elf_kernel = true,
