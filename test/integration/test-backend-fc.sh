@@ -65,6 +65,7 @@ assert_contains "$(request_body /drives/drive_0)" '"drive_id": "drive_0", "is_re
 assert_contains "$(request_body /drives/drive_1)" "\"is_read_only\": false, \"is_root_device\": false, \"path_on_host\": \"/var/lib/cocoon/vms/$id/cow.raw\"" \
         "drive 1 (the COW disk)"
 assert_contains "$(request_body /boot-source)" "reboot=k pci=off" "boot_args"
+assert_contains "$(cocoonctl vm debug fc1)" '#   PUT /actions {"action_type": "InstanceStart"}' "vm debug"
 # Firecracker's drives have no serial: the guest is told its disks by device name, in drive order.
 assert_contains "$(request_body /boot-source)" "cocoon.layers=/dev/vda cocoon.cow=/dev/vdb" "boot_args"
 

@@ -424,6 +424,12 @@ static int firecracker_clone(const char *run_dir, const HypervisorSnapshotDir *d
         return r;
 }
 
+static const char *const firecracker_start_calls[] = {
+        "PUT /boot-source", "PUT /drives/drive_<i> (each disk, in order)", "PUT /machine-config",
+        "PUT /network-interfaces/eth<i> (each NIC)", "GET /", "PUT /actions {\"action_type\": \"InstanceStart\"}",
+        NULL,
+};
+
 /* Firecracker's CPU is the host's (KVM only). */
 static const char *firecracker_cpu_model(Accel accel) {
         return "host";
@@ -440,6 +446,7 @@ const Hypervisor hypervisor_firecracker = {
         .console_spool = true, /* systemd appends its stdout to the spool */
         .elf_kernel = true,
         .state_has_disk_paths = true,
+        .start_calls = firecracker_start_calls,
         .cpu_model = firecracker_cpu_model,
         .build_argv = firecracker_build_argv,
         .configure = firecracker_configure,
