@@ -114,7 +114,8 @@ static void test_disk_params(void **state) {
         assert_string_equal(a, "console=ttyS0 cocoon.layers=/dev/vdb,/dev/vda cocoon.cow=/dev/vdab  "
                                "xcocoon.cow=cocoon-cow rw reboot=k pci=off");
         /* A serial no disk has stays; so do empty values and items. */
-        assert_int_equal(firecracker_disk_params(r, "cocoon.layers=nope,,cocoon-layer1 cocoon.cow= x", &b), 0);
+        assert_int_equal(firecracker_disk_params(r, "cocoon.layers=nope,,cocoon-layer1 cocoon.cow= x", &b),
+                         0);
         assert_string_equal(b, "cocoon.layers=nope,,/dev/vda cocoon.cow= x");
         assert_int_equal(firecracker_disk_params(r, NULL, &c), 0);
         assert_string_equal(c, "");
@@ -182,7 +183,8 @@ static void test_load_body(void **state) {
 
         assert_int_equal(firecracker_load_body(with, "/run/x/vmstate", "/run/x/mem", &a), 0);
         assert_string_equal(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN),
-                            "{\"mem_backend\":{\"backend_type\":\"File\",\"backend_path\":\"\\/run\\/x\\/mem\"},"
+                            "{\"mem_backend\":{\"backend_type\":\"File\","
+                            "\"backend_path\":\"\\/run\\/x\\/mem\"},"
                             "\"snapshot_path\":\"\\/run\\/x\\/vmstate\",\"network_overrides\":["
                             "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\"},"
                             "{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\"}]}");

@@ -142,8 +142,9 @@ int ch_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv
                             r->vm.config.memory / 4)) < 0))
                 return k;
         /* The guest's ttyS0 on Cloud Hypervisor's stdin and stdout, as Firecracker's (serial_on_stdio):
-         * systemd appends the output to the spool whether or not a manager runs. A pty would hold only what
-         * fits its buffer while no manager reads it, and a socket= serial drops what comes with no client. */
+         * systemd appends the output to the spool whether or not a manager runs. A pty would hold only
+         * what fits its buffer while no manager reads it, and a socket= serial drops what comes with no
+         * client. */
         if ((k = strv_extend_many(&argv, "--serial", "tty", "--console", "off", NULL)) < 0)
                 return k;
         *ret_argv = TAKE_PTR(argv);
@@ -403,8 +404,8 @@ static json_object *console_mode(const char *mode) {
 }
 
 /* The snapshot's config.json for this VM (cocoon-behavior.md 4.9): its own disks by index, the same
- * number as the snapshot's (device state is per disk); its own TAPs and MACs; the serial on its stdio. Unknown
- * fields stay. The old and new disk paths are returned for state.json. */
+ * number as the snapshot's (device state is per disk); its own TAPs and MACs; the serial on its stdio.
+ * Unknown fields stay. The old and new disk paths are returned for state.json. */
 int ch_config_for_clone(json_object *config, const VMRecord *r, char ***ret_old, char ***ret_new,
                         char **ret_error) {
         _cleanup_strv_free_ char **old = NULL, **new = NULL;

@@ -426,8 +426,8 @@ static int firecracker_clone(const char *run_dir, const HypervisorSnapshotDir *d
 
 static const char *const firecracker_start_calls[] = {
         "PUT /boot-source", "PUT /drives/drive_<i> (each disk, in order)", "PUT /machine-config",
-        "PUT /network-interfaces/eth<i> (each NIC)", "GET /", "PUT /actions {\"action_type\": \"InstanceStart\"}",
-        NULL,
+        "PUT /network-interfaces/eth<i> (each NIC)", "GET /",
+        "PUT /actions {\"action_type\": \"InstanceStart\"}", NULL,
 };
 
 /* Firecracker's CPU is the host's (KVM only). */

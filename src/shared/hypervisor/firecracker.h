@@ -33,7 +33,8 @@ int firecracker_disk_params(const VMRecord *r, const char *cmdline, char **ret);
 int firecracker_config_call(const VMRecord *r, size_t index, char **ret_path, json_object **ret_body);
 
 /* The body of PUT /snapshot/load: the state and memory files (a File backend), and with r's NICs
- * network_overrides, eth<i> on r's TAP i (the TAPs the saved state names are the source's). r may be NULL. */
+ * network_overrides, eth<i> on r's TAP i (the TAPs the saved state names are the source's). r may be
+ * NULL. */
 int firecracker_load_body(const VMRecord *r, const char *state, const char *mem, json_object **ret);
 
 extern const Hypervisor hypervisor_firecracker;

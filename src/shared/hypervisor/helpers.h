@@ -32,9 +32,10 @@
  * (anything else could inject kernel parameters). */
 int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, char *const *dns, char **ret);
 
-/* The name Linux gives the guest's index-th virtio-blk disk (drivers/block/virtio_blk.c, bijective base 26):
- * 0 -> "/dev/vda", 25 -> "/dev/vdz", 26 -> "/dev/vdaa", 27 -> "/dev/vdab", 52 -> "/dev/vdba", 701 -> "/dev/vdzz",
- * 702 -> "/dev/vdaaa". For backends whose disks have no serial the guest could find them by (Firecracker). */
+/* The name Linux gives the guest's index-th virtio-blk disk (drivers/block/virtio_blk.c, bijective base
+ * 26): 0 -> "/dev/vda", 25 -> "/dev/vdz", 26 -> "/dev/vdaa", 27 -> "/dev/vdab", 52 -> "/dev/vdba",
+ * 701 -> "/dev/vdzz", 702 -> "/dev/vdaaa". For backends whose disks have no serial the guest could find
+ * them by (Firecracker). */
 int virtio_blk_device_name(size_t index, char **ret);
 
 /* Dotted IPv4 netmask of a /prefix: 24 -> "255.255.255.0". -EINVAL unless 0 <= prefix <= 32. */
