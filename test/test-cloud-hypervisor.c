@@ -133,7 +133,7 @@ static void test_argv(void **state) {
                 "serial=cocoon-cow",
                 "--rng", "src=/dev/urandom",
                 "--balloon", "size=268435456,deflate_on_oom=on,free_page_reporting=on",
-                "--serial", "pty", "--console", "off",
+                "--serial", "tty", "--console", "off",
         };
         assert_int_equal(strv_length(argv), ELEMENTSOF(expected));
         for (size_t i = 0; i < ELEMENTSOF(expected); i++)
@@ -235,9 +235,9 @@ static void test_config_for_clone(void **state) {
         assert_non_null(strstr(out, "\"platform\":{\"num_pci_segments\":1}"));
         assert_non_null(strstr(out, "\"max_phys_bits\":46"));
         assert_non_null(strstr(out, "\"shared\":true"));
-        /* A new pty: the old one belonged to the source's process. */
+        /* The serial on the new process's stdio (the source's pty was its own). */
         assert_non_null(
-                strstr(out, "\"serial\":{\"mode\":\"Pty\",\"file\":null,\"socket\":null,\"iommu\":false}"));
+                strstr(out, "\"serial\":{\"mode\":\"Tty\",\"file\":null,\"socket\":null,\"iommu\":false}"));
         assert_string_equal(old[1], "/vms/src/cow.raw");
         assert_string_equal(new[1], "/vms/x/cow.raw");
 
@@ -262,8 +262,10 @@ static void test_config_for_clone(void **state) {
 static void test_table(void **state) {
         assert_ptr_equal(hypervisor_find("cloud-hypervisor"), &hypervisor_cloud_hypervisor);
         assert_true(hypervisor_cloud_hypervisor.kvm_only);
-        /* The serial pty is relayed and logged by the manager: CH keeps no record of it. */
-        assert_false(hypervisor_cloud_hypervisor.console_spool);
+        /* The serial is CH's stdio, its output appended to the spool by systemd, as Firecracker's. */
+        assert_true(hypervisor_cloud_hypervisor.serial_on_stdio);
+        assert_true(hypervisor_cloud_hypervisor.console_spool);
+        assert_null(hypervisor_cloud_hypervisor.query_console);
         assert_true(hypervisor_find("qemu")->console_spool);
 }
 

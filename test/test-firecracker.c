@@ -181,6 +181,24 @@ static void test_config_no_initrd_no_disks(void **state) {
         assert_int_equal(firecracker_config_call(r, 2, &path, &body), -ENOENT);
 }
 
+/* /snapshot/load: the state and a File memory backend; a VM with NICs has them on its own TAPs
+ * (network_overrides, firecracker.yaml's NetworkOverride), one without sends none. */
+static void test_load_body(void **state) {
+        _cleanup_(vm_record_freep) VMRecord *with = new_record(1, 2), *without = new_record(1, 0);
+        _cleanup_(json_object_putp) json_object *a = NULL, *b = NULL, *c = NULL;
+
+        assert_int_equal(firecracker_load_body(with, "/run/x/vmstate", "/run/x/mem", &a), 0);
+        assert_string_equal(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN),
+                            "{\"mem_backend\":{\"backend_type\":\"File\","
+                            "\"backend_path\":\"\\/run\\/x\\/mem\"},"
+                            "\"snapshot_path\":\"\\/run\\/x\\/vmstate\",\"network_overrides\":["
+                            "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\"},"
+                            "{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\"}]}");
+        assert_int_equal(firecracker_load_body(without, "/s", "/m", &b), 0);
+        assert_null(strstr(json_object_to_json_string(b), "network_overrides"));
+        assert_int_equal(firecracker_load_body(NULL, "/s", "/m", &c), 0);
+}
+
 static void test_table_entry(void **state) {
         assert_ptr_equal(hypervisor_find("firecracker"), &hypervisor_firecracker);
         assert_string_equal(hypervisor_firecracker.default_binary, "firecracker");
@@ -190,6 +208,8 @@ static void test_table_entry(void **state) {
         assert_null(hypervisor_firecracker.query_console);
         assert_non_null(hypervisor_firecracker.configure);
         assert_non_null(hypervisor_firecracker.request_shutdown);
+        /* No emulation: KVM whatever Accel= says, and tcg refused at create. */
+        assert_true(hypervisor_firecracker.kvm_only);
         /* QEMU is the other way round. */
         assert_false(hypervisor_qemu.serial_on_stdio);
         assert_null(hypervisor_qemu.configure);
@@ -203,6 +223,7 @@ int main(void) {
                 cmocka_unit_test(test_boot_args_oci),
                 cmocka_unit_test(test_config_calls),
                 cmocka_unit_test(test_config_no_initrd_no_disks),
+                cmocka_unit_test(test_load_body),
                 cmocka_unit_test(test_table_entry),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

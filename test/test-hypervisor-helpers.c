@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for the hypervisor helpers: ip= parameters, netmasks, base files, blob pins, cleanup, sockets. */
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "fs-util.h"
 #include "helpers.h"
 #include "macro.h"
+#include "strv-util.h"
 
 #define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -490,18 +493,31 @@ static void test_memory_files_unclaimed(void **state) {
 
 /* ---- the OCI kernel command line (cocoon-behavior.md 4.1, 5.1) ---- */
 
+/* Linux's names for virtio disks: a..z, then aa..zz, then aaa (bijective base 26, virtblk_name_format()). */
 static void test_virtio_disk_name(void **state) {
         static const struct {
                 size_t i;
                 const char *name;
-        } cases[] = { { 0, "vda" }, { 1, "vdb" }, { 25, "vdz" }, { 26, "vdaa" }, { 27, "vdab" },
-                      { 52, "vdba" }, { 701, "vdzz" }, { 702, "vdaaa" } };
+        } cases[] = { { 0, "vda" },    { 1, "vdb" },     { 25, "vdz" },      { 26, "vdaa" },
+                      { 27, "vdab" },  { 51, "vdaz" },   { 52, "vdba" },     { 701, "vdzz" },
+                      { 702, "vdaaa" }, { 18277, "vdzzz" }, { 18278, "vdaaaa" } };
         for (size_t k = 0; k < ELEMENTSOF(cases); k++) {
-                char *s = NULL;
+                _cleanup_free_ char *s = NULL;
                 assert_int_equal(virtio_disk_name(cases[k].i, &s), 0);
                 assert_string_equal(s, cases[k].name);
-                free(s);
         }
+        /* Every index up to 702 has a name of its own. */
+        _cleanup_strv_free_ char **seen = NULL;
+        for (size_t i = 0; i <= 702; i++) {
+                char *name = NULL;
+                assert_int_equal(virtio_disk_name(i, &name), 0);
+                assert_false(strv_contains(seen, name));
+                assert_int_equal(strv_push(&seen, name), 0);
+        }
+        /* The largest index still has a name (14 letters). */
+        _cleanup_free_ char *last = NULL;
+        assert_int_equal(virtio_disk_name(SIZE_MAX, &last), 0);
+        assert_int_equal(strlen(last), strlen("vd") + 14);
 }
 
 #define LAYER(n) { .path = BLOBS "x.erofs", .read_only = true, .serial = (char *) "cocoon-layer" #n, \

@@ -60,7 +60,8 @@ static const CtlOption options_vm_create[] = {
         CTL_VALUE("memory", 0, "SIZE", &arg_memory, "Memory, e.g. 512M, 2Gi (default: 256Mi)"),
         CTL_VALUE("storage", 0, "SIZE", &arg_storage, "Size of the VM's writable root disk (default: 1Gi)"),
         CTL_VALUE("backend", 0, "NAME", &arg_backend,
-                  "Hypervisor backend: qemu, cloud-hypervisor (default: DefaultBackend= of cocoon.conf)"),
+                  "Hypervisor backend: qemu, cloud-hypervisor, firecracker "
+                  "(default: DefaultBackend= of cocoon.conf)"),
         CTL_VALUE("accel", 0, "auto|kvm|tcg", &arg_accel,
                   "Acceleration (default: Accel= of cocoon.conf, auto)"),
         CTL_VALUE("append", 0, "ARGS", &arg_vm_cmdline,

@@ -265,7 +265,8 @@ const char *const snapshot_state_files[] = {SNAPSHOT_STATE_FILE, SNAPSHOT_MEMORY
  * vm.snapshot its configuration, device state and RAM (cloud-hypervisor.c). QEMU's are
  * snapshot_state_files (the RAM file only with memoryFormat "file"). */
 static const char *const firecracker_state_files[] = {"vmstate", "mem", NULL};
-static const char *const cloud_hypervisor_state_files[] = {"config.json", "state.json", "memory-ranges", NULL};
+static const char *const cloud_hypervisor_state_files[] = {"config.json", "state.json", "memory-ranges",
+                                                             NULL};
 
 const char *const *snapshot_backend_state_files(const char *backend) {
         if (streq_ptr(backend, "firecracker"))

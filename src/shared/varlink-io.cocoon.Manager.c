@@ -4,7 +4,7 @@
 
 static const VarlinkField backend_fields[] = {
         { .name = "name", .type = VARLINK_STRING,
-          .doc = "A backend this build implements: qemu, cloud-hypervisor (firecracker when built)." },
+          .doc = "A backend this build implements: qemu, cloud-hypervisor, firecracker." },
         { .name = "available", .type = VARLINK_BOOL,
           .doc = "Whether the binary the configuration names is an executable that answers --version." },
         { .name = "path", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE },

@@ -111,8 +111,8 @@ static const VarlinkField create_in[] = {
         { .name = "storage", .type = VARLINK_INT, .flags = VARLINK_NULLABLE,
           .doc = "Bytes of the writable COW disk when the image has a root filesystem (default 1 GiB)." },
         { .name = "backend", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
-          .doc = "qemu, cloud-hypervisor, …; default: the manager's defaultBackend. One that is not available "
-                 "is NotSupported." },
+          .doc = "qemu, cloud-hypervisor, firecracker; default: the manager's defaultBackend. One that is "
+                 "not available is NotSupported." },
         { .name = "accel", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,
           .doc = "auto, kvm or tcg (QEMU only; default from cocoon.conf)." },
         { .name = "cmdline", .type = VARLINK_STRING, .flags = VARLINK_NULLABLE,

@@ -44,6 +44,11 @@ assert_contains "$(tr '\0' ' ' </proc/"$pid"/cmdline)" "$fake --api-sock /run/co
         "command line"
 assert_eq cocoon.slice "$(unit_property "cocoon-vm@$id.service" Slice)" "unit slice"
 assert_eq strict "$(unit_property "cocoon-vm@$id.service" ProtectSystem)" "ProtectSystem"
+# Firecracker has no emulation: its unit gets /dev/kvm whatever Accel= says, and tcg is refused.
+assert_contains "$(unit_property "cocoon-vm@$id.service" DeviceAllow)" "/dev/kvm" "DeviceAllow"
+err=$(cocoonctl vm create guest --name fct --backend firecracker --accel tcg 2>&1 >/dev/null) &&
+        fail "a Firecracker VM with --accel tcg was created"
+assert_contains "$err" "InvalidConfiguration" "error of --accel tcg"
 
 info "the exact API sequence: boot source, drives, machine, then InstanceStart"
 expected="PUT /boot-source
@@ -60,6 +65,9 @@ assert_contains "$(request_body /drives/drive_0)" '"drive_id": "drive_0", "is_re
 assert_contains "$(request_body /drives/drive_1)" "\"is_read_only\": false, \"is_root_device\": false, \"path_on_host\": \"/var/lib/cocoon/vms/$id/cow.raw\"" \
         "drive 1 (the COW disk)"
 assert_contains "$(request_body /boot-source)" "reboot=k pci=off" "boot_args"
+assert_contains "$(cocoonctl vm debug fc1)" '#   PUT /actions {"action_type": "InstanceStart"}' "vm debug"
+# Firecracker's drives have no serial: the guest is told its disks by device name, in drive order.
+assert_contains "$(request_body /boot-source)" "cocoon.layers=/dev/vda cocoon.cow=/dev/vdb" "boot_args"
 
 info "the console on Firecracker's stdout reaches console.log with nobody attached"
 wait_for 20 grep -q 'COCOON-GUEST-READY fake-firecracker vcpus=2 mem=256' "/var/log/cocoon/vms/$id/console.log"

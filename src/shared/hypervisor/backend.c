@@ -579,6 +579,13 @@ static int start_console_fifo(BackendWork *w, char **ret_output, int *ret_input)
                 return fail(w, r, "cannot find user %s: %m", HYPERVISOR_USER);
         if (asprintf(ret_output, "%s/%s", rec->log_dir, CONSOLE_SPOOL_NAME) < 0)
                 return fail(w, -ENOMEM, "out of memory");
+        /* A pty an earlier run remembered (Cloud Hypervisor had one) is no console of this one: a manager
+         * started later would prefer it to the FIFO (console_reopen()). */
+        _cleanup_free_ char *pty_link = NULL;
+        if (asprintf(&pty_link, "%s/%s", rec->log_dir, CONSOLE_PTY_LINK_NAME) < 0)
+                return fail(w, -ENOMEM, "out of memory");
+        if (unlink(pty_link) < 0 && errno != ENOENT)
+                return fail(w, -errno, "cannot remove %s: %m", pty_link);
         int fd = console_fifo_create(rec->run_dir, uid, gid);
         if (fd < 0)
                 return fail(w, fd, "cannot create the console's input in %s: %m", rec->run_dir);

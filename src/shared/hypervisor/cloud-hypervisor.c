@@ -141,8 +141,11 @@ int ch_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv
              (k = strv_extendf(&argv, "size=%" PRIu64 ",deflate_on_oom=on,free_page_reporting=on",
                             r->vm.config.memory / 4)) < 0))
                 return k;
-        /* The guest's ttyS0 on a pty: the manager relays and logs it, as QEMU's. */
-        if ((k = strv_extend_many(&argv, "--serial", "pty", "--console", "off", NULL)) < 0)
+        /* The guest's ttyS0 on Cloud Hypervisor's stdin and stdout, as Firecracker's (serial_on_stdio):
+         * systemd appends the output to the spool whether or not a manager runs. A pty would hold only
+         * what fits its buffer while no manager reads it, and a socket= serial drops what comes with no
+         * client. */
+        if ((k = strv_extend_many(&argv, "--serial", "tty", "--console", "off", NULL)) < 0)
                 return k;
         *ret_argv = TAKE_PTR(argv);
         return 0;
@@ -235,28 +238,6 @@ static int ch_request_shutdown(const char *run_dir, uint64_t timeout_usec, char 
  * SIGTERM. */
 static int ch_final_shutdown(const char *run_dir, uint64_t timeout_usec, char **ret_error) {
         return ch_call(run_dir, VMM_HTTP_PUT, "vm.shutdown", NULL, true, timeout_usec, NULL, ret_error);
-}
-
-/* config.serial of vm.info: {"mode": "Pty", "file": "/dev/pts/N"}; the caller checks the path before it
- * opens anything. */
-static int ch_query_console(const char *run_dir, uint64_t timeout_usec, char **ret_path, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *info = NULL;
-        json_object *config, *serial;
-        const char *state, *mode = NULL, *file = NULL;
-        int r = ch_info_booted(run_dir, timeout_usec, &info, &state, ret_error);
-        if (r < 0)
-                return r;
-        if (!json_object_object_get_ex(info, "config", &config) ||
-            !json_object_object_get_ex(config, "serial", &serial) ||
-            json_get_string(serial, "mode", &mode) < 0)
-                return -EBADMSG;
-        if (!streq(mode, "Pty") || json_get_string(serial, "file", &file) < 0)
-                return -ENOENT;
-        char *path = strdup(file);
-        if (!path)
-                return -ENOMEM;
-        *ret_path = path;
-        return 0;
 }
 
 /* ---- snapshots: vm.snapshot into the exchange directory, vm.restore from it ---- */
@@ -414,7 +395,7 @@ int ch_rewrite_paths(json_object *o, char **old, char **new, size_t n) {
         return 0;
 }
 
-static json_object *console_off_or_pty(const char *mode) {
+static json_object *console_mode(const char *mode) {
         json_object *o = json_object_new_object();
         if (!o || json_add_string(o, "mode", mode) < 0 || json_object_object_add(o, "file", NULL) < 0 ||
             json_object_object_add(o, "socket", NULL) < 0 || json_add_bool(o, "iommu", false) < 0)
@@ -423,8 +404,8 @@ static json_object *console_off_or_pty(const char *mode) {
 }
 
 /* The snapshot's config.json for this VM (cocoon-behavior.md 4.9): its own disks by index, the same
- * number as the snapshot's (device state is per disk); its own TAPs and MACs; the serial on a pty. Unknown
- * fields stay. The old and new disk paths are returned for state.json. */
+ * number as the snapshot's (device state is per disk); its own TAPs and MACs; the serial on its stdio.
+ * Unknown fields stay. The old and new disk paths are returned for state.json. */
 int ch_config_for_clone(json_object *config, const VMRecord *r, char ***ret_old, char ***ret_new,
                         char **ret_error) {
         _cleanup_strv_free_ char **old = NULL, **new = NULL;
@@ -464,8 +445,8 @@ int ch_config_for_clone(json_object *config, const VMRecord *r, char ***ret_old,
                     (nic->mac && json_add_string(o, "mac", nic->mac) < 0))
                         return -ENOMEM;
         }
-        if (json_add_object(config, "serial", console_off_or_pty("Pty")) < 0 ||
-            json_add_object(config, "console", console_off_or_pty("Off")) < 0)
+        if (json_add_object(config, "serial", console_mode("Tty")) < 0 ||
+            json_add_object(config, "console", console_mode("Off")) < 0)
                 return -ENOMEM;
         *ret_old = TAKE_PTR(old);
         *ret_new = TAKE_PTR(new);
@@ -570,8 +551,7 @@ static const char *ch_cpu_model(Accel accel) {
 }
 
 static const char *const ch_start_calls[] = {
-        "GET /api/v1/vm.info (until the VM is booted; config.serial.file: the console pty)",
-        "GET /api/v1/vm.info",
+        "GET /api/v1/vm.info (until the VM is booted or restored)",
         "PUT /api/v1/vm.resume (when paused)",
         NULL,
 };
@@ -594,5 +574,7 @@ const Hypervisor hypervisor_cloud_hypervisor = {
         .disk_grown = NULL,
         .request_shutdown = ch_request_shutdown,
         .final_shutdown = ch_final_shutdown,
-        .query_console = ch_query_console,
+        .serial_on_stdio = true,
+        .console_spool = true, /* systemd appends its stdout to the spool */
+        .query_console = NULL, /* serial_on_stdio */
 };

@@ -28,13 +28,15 @@ int ch_net_item(const NetworkConfig *n, const Config *c, char **ret);
 int ch_kernel_cmdline(const VMRecord *r, char **ret);
 /* The full argv (argv[0] = l->binary). A VM booted from its kernel: --api-socket, --cpus boot=N,
  * --memory size=<bytes>, --kernel/--initramfs/--cmdline, --disk items, --net items, --rng, --balloon
- * (memory/4, from CH_BALLOON_MEMORY_MIN up, not for Windows), --serial pty --console off (the guest's
- * ttyS0 on a pty the manager relays). Cloud Hypervisor boots it at once. l->incoming: only --api-socket;
- * the state comes with vm.restore. -EOPNOTSUPP for UEFI records. */
+ * (memory/4, from CH_BALLOON_MEMORY_MIN up, not for Windows), --serial tty --console off (the guest's
+ * ttyS0 on the process's stdin and stdout: systemd appends the output to the spool). Cloud Hypervisor
+ * boots it at once. l->incoming: only --api-socket; the state comes with vm.restore. -EOPNOTSUPP for
+ * UEFI records. */
 int ch_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_argv);
 
 /* Rewrites a snapshot's config.json (parsed) for the VM r that a clone restores it into (cocoon-behavior.md
- * 4.9): disk i gets r's storage path i, NIC i r's TAP and MAC, the serial a pty and the virtio console off;
+ * 4.9): disk i gets r's storage path i, NIC i r's TAP and MAC, the serial on stdio (Tty) and the virtio
+ * console off;
  * other fields (known or not) stay. The snapshot's and r's disk and NIC counts must match (-EINVAL, with
  * *ret_error saying which). *ret_old and *ret_new get the disk paths before and after. */
 int ch_config_for_clone(json_object *config, const VMRecord *r, char ***ret_old, char ***ret_new,

@@ -45,10 +45,11 @@ int firecracker_boot_args(const VMRecord *r, char **ret) {
         const char *base = r->boot_config && r->boot_config->cmdline ? r->boot_config->cmdline : "";
         _cleanup_free_ char *ip = NULL;
         char *s;
+        int k;
 
         /* The guest contract (cocoon-behavior.md 3.1), as for QEMU. */
         if (r->vm.n_network_configs > 0) {
-                int k = build_ip_params(r->vm.network_configs, r->vm.n_network_configs, r->vm.name, NULL,
+                k = build_ip_params(r->vm.network_configs, r->vm.n_network_configs, r->vm.name, NULL,
                                         &ip);
                 if (k < 0)
                         return k;
@@ -315,18 +316,9 @@ static int firecracker_snapshot(const char *run_dir, HypervisorSnapshotDir *dir,
         return r;
 }
 
-/* Loads the state into a process that was given no configuration (Firecracker refuses a load after it);
- * the guest stays paused until resume(). */
-static int firecracker_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
-                             char **ret_error) {
-        _cleanup_free_ char *state = NULL, *mem = NULL;
+int firecracker_load_body(const VMRecord *r, const char *state, const char *mem, json_object **ret) {
         _cleanup_(json_object_putp) json_object *body = json_object_new_object();
         json_object *backend = json_object_new_object();
-        int r = snapshot_paths(run_dir, &state, &mem);
-        if (r < 0) {
-                json_object_put(backend);
-                return r;
-        }
         if (!body || !backend || json_add_string(backend, "backend_type", "File") < 0 ||
             json_add_string(backend, "backend_path", mem) < 0) {
                 json_object_put(backend);
@@ -335,6 +327,40 @@ static int firecracker_clone(const char *run_dir, const HypervisorSnapshotDir *d
         if (json_add_object(body, "mem_backend", backend) < 0 ||
             json_add_string(body, "snapshot_path", state) < 0)
                 return -ENOMEM;
+        /* The VM's own TAPs instead of the ones the state names (the source's, for a clone). */
+        if (r && r->vm.n_network_configs > 0) {
+                json_object *overrides = json_object_new_array();
+                if (!overrides || json_add_object(body, "network_overrides", overrides) < 0)
+                        return -ENOMEM;
+                for (size_t i = 0; i < r->vm.n_network_configs; i++) {
+                        const NetworkConfig *n = r->vm.network_configs + i;
+                        json_object *o = json_object_new_object();
+                        char id[32];
+                        snprintf(id, sizeof(id), "eth%zu", i);
+                        if (!o || json_object_array_add(overrides, o) < 0) {
+                                json_object_put(o);
+                                return -ENOMEM;
+                        }
+                        if (!n->tap)
+                                return -EINVAL;
+                        if (json_add_string(o, "iface_id", id) < 0 ||
+                            json_add_string(o, "host_dev_name", n->tap) < 0)
+                                return -ENOMEM;
+                }
+        }
+        *ret = TAKE_PTR(body);
+        return 0;
+}
+
+/* Loads the state into a process that was given no configuration (Firecracker refuses a load after it);
+ * the guest stays paused until resume(). */
+static int firecracker_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
+                             char **ret_error) {
+        _cleanup_free_ char *state = NULL, *mem = NULL;
+        _cleanup_(json_object_putp) json_object *body = NULL;
+        int r = snapshot_paths(run_dir, &state, &mem);
+        if (r < 0 || (r = firecracker_load_body(dir->record, state, mem, &body)) < 0)
+                return r;
         if ((r = copy_in(dir->fd, FIRECRACKER_STATE_FILE_NAME, run_dir)) < 0 ||
             (r = copy_in(dir->fd, FIRECRACKER_MEMORY_FILE_NAME, run_dir)) < 0)
                 return r;
@@ -344,6 +370,12 @@ static int firecracker_clone(const char *run_dir, const HypervisorSnapshotDir *d
         (void) unlink(mem);
         return r;
 }
+
+static const char *const firecracker_start_calls[] = {
+        "PUT /boot-source", "PUT /drives/drive_<i> (each disk, in order)", "PUT /machine-config",
+        "PUT /network-interfaces/eth<i> (each NIC)", "GET /",
+        "PUT /actions {\"action_type\": \"InstanceStart\"}", NULL,
+};
 
 /* Firecracker's CPU is the host's (KVM only). */
 static const char *firecracker_cpu_model(Accel accel) {
@@ -356,10 +388,14 @@ const Hypervisor hypervisor_firecracker = {
         .machine = "firecracker",
         .overlay_cmdline_head = "console=ttyS0 reboot=k loglevel=3 pci=off i8042.noaux 8250.nr_uarts=1",
         .disks_by_path = true,
+        /* No emulation: Firecracker runs guests on KVM or not at all (the unit gets /dev/kvm, tcg is refused
+         * at create). */
+        .kvm_only = true,
         .serial_on_stdio = true,
         .console_spool = true, /* systemd appends its stdout to the spool */
         .elf_kernel = true,
         .state_has_disk_paths = true,
+        .start_calls = firecracker_start_calls,
         .cpu_model = firecracker_cpu_model,
         .build_argv = firecracker_build_argv,
         .configure = firecracker_configure,

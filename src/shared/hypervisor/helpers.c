@@ -84,17 +84,19 @@ int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, ch
 }
 
 int virtio_disk_name(size_t i, char **ret) {
-        char letters[16];
-        size_t n = sizeof(letters);
+        char letters[16], *p = letters + sizeof(letters) - 1;
 
-        /* Bijective base 26, as the kernel's virtblk_name_format(): a..z, then aa..zz, ... */
-        letters[--n] = '\0';
-        for (size_t k = i + 1; k > 0; k = (k - 1) / 26) {
-                if (n == 0)
+        *p = 0;
+        /* Bijective base 26, as the kernel's virtblk_name_format(): the last letter is i % 26, then
+         * i / 26 - 1 the same way (no i + 1 that would overflow at SIZE_MAX). */
+        for (size_t k = i;; k = k / 26 - 1) {
+                if (p == letters)
                         return -ERANGE;
-                letters[--n] = (char) ('a' + (k - 1) % 26);
+                *--p = (char) ('a' + k % 26);
+                if (k < 26)
+                        break;
         }
-        if (asprintf(ret, "vd%s", letters + n) < 0)
+        if (asprintf(ret, "vd%s", p) < 0)
                 return -ENOMEM;
         return 0;
 }
