@@ -54,6 +54,7 @@ struct OciPull {
         uid_t layout_uid; /* whose files layout_fd's are, for oci-layout.h's checks; -1: ours */
         char *archive_dir;
         char digest[OCI_DIGEST_LEN + 1];
+        char known_digest[OCI_DIGEST_LEN + 1];
         PullLayer *layers;
         _Atomic size_t n_layers; /* published once layers[] is filled in */
         _Atomic size_t next; /* the next layer a worker takes */
@@ -61,6 +62,7 @@ struct OciPull {
         pthread_mutex_t lock; /* guards error */
         char *error;
         bool succeeded;
+        bool unchanged; /* the manifest was options.known_digest: no config or layer fetched */
 };
 
 static void pull_set_error(OciPull *p, const char *fmt, ...) _printf_(2, 3);
@@ -129,6 +131,13 @@ int oci_pull_new_local(ImageStore *s, const char *name, int fd, const OciPullOpt
         if (p->source_fd < 0)
                 return -errno;
         *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int oci_pull_set_known_digest(OciPull *p, const char *digest) {
+        if (!oci_digest_is_valid(digest))
+                return -EINVAL;
+        memcpy(p->known_digest, digest, sizeof(p->known_digest));
         return 0;
 }
 
@@ -638,6 +647,11 @@ int oci_pull_run(OciPull *p) {
         r = fetch_manifest(p, &m);
         if (r < 0)
                 return r;
+        if (p->known_digest[0] && streq(p->digest, p->known_digest)) {
+                /* Nothing changed: oci_pull_commit() keeps the record, which holds every blob. */
+                p->unchanged = p->succeeded = true;
+                return 0;
+        }
         r = oci_registry_get_blob(p->registry, m->config.digest, m->config.size, OCI_CONFIG_SIZE_MAX,
                                   &config, &config_size);
         if (r < 0)
@@ -668,6 +682,11 @@ int oci_pull_commit(OciPull *p, const char *const *pinned_blob_ids, const Image 
             streq(existing->name, p->name) && streq(existing->digest, p->digest)) {
                 *ret = existing;
                 return 0;
+        }
+        /* The image it found unchanged was removed or replaced meanwhile: no layers to record. */
+        if (p->unchanged) {
+                pull_set_error(p, "the image %s changed in the store during the pull; pull again", p->name);
+                return -ESTALE;
         }
 
         img = calloc(1, sizeof(Image));

@@ -5,7 +5,8 @@
 # as a 0:0 character device; a second pull fetches nothing; unknown tags, tampered blobs and layers with
 # "../" are refused and leave nothing; htpasswd basic auth needs auth.json; image import of an OCI layout
 # directory and of a docker archive, tampered, unsafe or symlinked ones refused; a bearer token flow (a
-# proxy with a token endpoint); the registry going away mid-download leaves nothing (issue 10).
+# proxy with a token endpoint); the registry going away mid-download or the unpacker crashing leaves
+# nothing (issue 10).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -324,6 +325,21 @@ assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after a cut pull"
 assert_eq "" "$(find "$BLOBS" -name '.#*')" "temporary blobs after a cut pull"
 assert_not_contains "$(cocoonctl gc --json)" "$cut" "gc after a cut pull"
 systemctl stop test-proxy-token test-proxy-cut
+
+info "the layer unpacker crashing: PullFailed naming its unit, nothing kept"
+crash=$(layout "$work/crash" unique | hexes_of)
+push "$work/crash" amd "127.0.0.1:$PORT/test/crash:v1"
+unpacker=$(dirname "$(readlink "/proc/$(unit_property cocoon-manager.service MainPID)/exe")")/cocoon-unpack
+printf '#!/bin/sh\nkill -SEGV $$\n' >"$work/crasher"
+chmod 755 "$work/crasher"
+mount --bind "$work/crasher" "$unpacker"
+err=$(cocoonctl image pull --insecure "127.0.0.1:$PORT/test/crash:v1" 2>&1) && fail "a pull whose unpacker crashed"
+umount "$unpacker"
+assert_contains "$err" "PullFailed" "a pull whose unpacker crashed"
+assert_contains "$err" "cocoon-unpack-" "a pull whose unpacker crashed"
+[ ! -e "$BLOBS/$crash.erofs" ] || fail "a layer of a crashed unpacker was kept"
+assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after a crashed unpacker"
+assert_eq "" "$(find "$BLOBS" -name '.#*')" "temporary blobs after a crashed unpacker"
 
 info "image rm and gc drop the layers nobody uses"
 for ref in $(cocoonctl image list -q); do cocoonctl image rm "$ref" >/dev/null; done
