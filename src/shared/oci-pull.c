@@ -339,31 +339,6 @@ static int layer_progress(uint64_t bytes, void *userdata) {
         return 0;
 }
 
-/* Opens dfd/rel component by component, never following a symlink (openat2()'s RESOLVE_BENEATH is not in
- * the manager's system call filter). rel has no "." or ".." components (oci_unpack_response_parse()). The
- * last component is opened with flags, O_NONBLOCK: a FIFO there must not hang us. */
-static int openat_no_symlinks(int dfd, const char *rel, int flags) {
-        _cleanup_close_ int cur = -EBADF;
-        _cleanup_free_ char *copy = strdup(rel);
-        char *save = NULL;
-        int fd = dfd;
-
-        if (!copy)
-                return -ENOMEM;
-        for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-                bool last = !save || *save == '\0';
-                int next = openat(fd, c, (last ? flags | O_NONBLOCK : O_RDONLY | O_DIRECTORY) | O_CLOEXEC |
-                                                 O_NOFOLLOW);
-                if (next < 0)
-                        return -errno;
-                safe_close(cur);
-                fd = cur = next;
-                if (last)
-                        return TAKE_FD(cur);
-        }
-        return -EINVAL;
-}
-
 /* Opens tmp_dir/tree/rel, a regular file, without following symlinks or leaving tmp_dir: the helper that
  * wrote the tree could write anywhere in tmp_dir, and its work is not trusted. */
 static int open_in_tree(const char *tmp_dir, const char *tree, const char *rel) {
@@ -372,25 +347,20 @@ static int open_in_tree(const char *tmp_dir, const char *tree, const char *rel) 
         tmp_fd = open(tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (tmp_fd < 0)
                 return -errno;
-        tree_fd = openat_no_symlinks(tmp_fd, tree, O_RDONLY | O_DIRECTORY);
+        tree_fd = oci_open_no_symlinks(tmp_fd, tree, O_RDONLY | O_DIRECTORY, (uid_t) -1);
         if (tree_fd < 0)
                 return tree_fd;
-        return openat_no_symlinks(tree_fd, rel, O_RDONLY);
+        return oci_open_no_symlinks(tree_fd, rel, O_RDONLY, (uid_t) -1);
 }
 
 static int add_boot_blob(OciPull *p, const char *tree, const char *rel, ImageBlobKind kind, PullBlob *b) {
         _cleanup_free_ char *temp = NULL;
         _cleanup_close_ int fd = -EBADF;
-        struct stat st;
         int r;
 
         fd = open_in_tree(p->store->tmp_dir, tree, rel);
         if (fd < 0)
                 return fd;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADMSG;
         r = image_blob_write_temp(p->store->blobs_fd, fd, kind, NULL, NULL, &temp, b->file.blob,
                                   &b->file.size);
         if (r < 0)
