@@ -225,6 +225,10 @@ int vl_method_image_pull(Varlink *link, json_object *parameters, VarlinkMethodFl
                         "name@sha256:<64 hex>)");
         if (r < 0)
                 return r;
+        const Image *existing;
+        if (image_store_get(m->images, oci_pull_name(c->pull), &existing) >= 0 &&
+            existing->type == IMAGE_TYPE_OCI && streq(existing->name, oci_pull_name(c->pull)))
+                (void) oci_pull_set_known_digest(c->pull, existing->digest);
         c->link = varlink_ref(link);
         (void) operations_attach_progress(m->operations, link, &c->progress);
         if (flags & VARLINK_METHOD_MORE) {

@@ -419,7 +419,9 @@ int oci_layer_mkfs_erofs(const char *dir, const char *digest, const char *output
         snprintf(uuid_arg, sizeof(uuid_arg), "-U%s", uuid);
         char *argv[] = {(char *) "mkfs.erofs",
                         (char *) "--quiet",
-                        (char *) "-zlz4hc",
+                        /* lz4, not the predecessor's lz4hc: lz4hc took 9 s for an 18 MB layer
+                         * here (test/bench/images, a loaded host), lz4 0.4 s, for images ~5% larger. */
+                        (char *) "-zlz4",
                         (char *) "-C4096",
                         (char *) "--preserve-mtime",
                         uuid_arg,

@@ -34,7 +34,7 @@ int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret
  * namespace, so rebuilding a layer's image gives the same UUID. */
 int oci_layer_uuid(const char *digest, char ret[static OCI_LAYER_UUID_LEN + 1]);
 
-/* Runs mkfs.erofs (lz4hc) over dir into output (created or truncated), with the layer's UUID; killed
+/* Runs mkfs.erofs (lz4) over dir into output (created or truncated), with the layer's UUID; killed
  * after timeout_usec (-ETIMEDOUT). mkfs.erofs' last error line goes to *ret_error on failure (-EIO). */
 int oci_layer_mkfs_erofs(const char *dir, const char *digest, const char *output, uint64_t timeout_usec,
                          char **ret_error);

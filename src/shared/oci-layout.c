@@ -50,15 +50,13 @@ int oci_local_detect(int fd, OciLocalKind *ret) {
         return 0;
 }
 
-/* Opens dir_fd/rel (plain components, none a symlink) with flags for the last one; a regular file or, with
- * O_DIRECTORY, a directory. O_NONBLOCK: a FIFO must not hang us. */
 /* Whether uid may read st (owner, or others may; (uid_t) -1 and root: anything). Groups are not looked at:
  * a file only a group may read is refused, never read for someone outside it. */
 static bool caller_may(uid_t uid, const struct stat *st, mode_t other_bit) {
         return uid == (uid_t) -1 || uid == 0 || st->st_uid == uid || (st->st_mode & other_bit);
 }
 
-static int open_no_symlinks_as(int dir_fd, const char *rel, int flags, uid_t uid) {
+int oci_open_no_symlinks(int dir_fd, const char *rel, int flags, uid_t uid) {
         _cleanup_free_ char *copy = strdup(rel);
         _cleanup_close_ int cur = -EBADF;
         char *save = NULL;
@@ -94,7 +92,7 @@ static int open_no_symlinks_as(int dir_fd, const char *rel, int flags, uid_t uid
 }
 
 static int open_no_symlinks(int dir_fd, const char *rel, int flags) {
-        return open_no_symlinks_as(dir_fd, rel, flags, (uid_t) -1);
+        return oci_open_no_symlinks(dir_fd, rel, flags, (uid_t) -1);
 }
 
 static int read_bounded(int fd, size_t max, char **ret, size_t *ret_size) {
@@ -131,7 +129,7 @@ static int read_bounded(int fd, size_t max, char **ret, size_t *ret_size) {
 }
 
 int oci_layout_read_index(int dir_fd, uid_t uid, char **ret, size_t *ret_size) {
-        _cleanup_close_ int fd = open_no_symlinks_as(dir_fd, "index.json", O_RDONLY, uid);
+        _cleanup_close_ int fd = oci_open_no_symlinks(dir_fd, "index.json", O_RDONLY, uid);
         if (fd < 0)
                 return fd == -EBADMSG || fd == -EACCES ? fd : -ENOENT;
         return read_bounded(fd, OCI_MANIFEST_SIZE_MAX, ret, ret_size);
@@ -143,7 +141,7 @@ static int open_blob(int dir_fd, const char *digest, uid_t uid) {
         if (!oci_digest_is_valid(digest))
                 return -EBADMSG;
         snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest + strlen(OCI_DIGEST_PREFIX));
-        return open_no_symlinks_as(dir_fd, rel, O_RDONLY, uid);
+        return oci_open_no_symlinks(dir_fd, rel, O_RDONLY, uid);
 }
 
 /* Reads fd to its end, hashing it, into out_fd (or memory when buf is not NULL); checks size and digest. */

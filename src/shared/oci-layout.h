@@ -29,6 +29,11 @@ int oci_local_detect(int fd, OciLocalKind *ret);
  * others (x, r), else -EACCES: the manager reads with root's rights and must not read for the caller what
  * it could not. (uid_t) -1 or 0: no check (a directory we extracted ourselves, root). */
 
+/* Opens dir_fd/rel component by component, following no symlink and no "..", with flags for the last
+ * one, which must be a regular file or, with O_DIRECTORY, a directory (-EBADMSG otherwise, also for a
+ * symlink on the way); O_NONBLOCK: a FIFO must not hang us. uid as above. Also for trees a helper wrote. */
+int oci_open_no_symlinks(int dir_fd, const char *rel, int flags, uid_t uid);
+
 /* index.json of the layout (at most OCI_MANIFEST_SIZE_MAX bytes). -ENOENT: not a layout. */
 int oci_layout_read_index(int dir_fd, uid_t uid, char **ret, size_t *ret_size);
 

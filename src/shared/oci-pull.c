@@ -54,6 +54,7 @@ struct OciPull {
         uid_t layout_uid; /* whose files layout_fd's are, for oci-layout.h's checks; -1: ours */
         char *archive_dir;
         char digest[OCI_DIGEST_LEN + 1];
+        char known_digest[OCI_DIGEST_LEN + 1];
         PullLayer *layers;
         _Atomic size_t n_layers; /* published once layers[] is filled in */
         _Atomic size_t next; /* the next layer a worker takes */
@@ -61,6 +62,7 @@ struct OciPull {
         pthread_mutex_t lock; /* guards error */
         char *error;
         bool succeeded;
+        bool unchanged; /* the manifest was options.known_digest: no config or layer fetched */
 };
 
 static void pull_set_error(OciPull *p, const char *fmt, ...) _printf_(2, 3);
@@ -129,6 +131,13 @@ int oci_pull_new_local(ImageStore *s, const char *name, int fd, const OciPullOpt
         if (p->source_fd < 0)
                 return -errno;
         *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int oci_pull_set_known_digest(OciPull *p, const char *digest) {
+        if (!oci_digest_is_valid(digest))
+                return -EINVAL;
+        memcpy(p->known_digest, digest, sizeof(p->known_digest));
         return 0;
 }
 
@@ -330,31 +339,6 @@ static int layer_progress(uint64_t bytes, void *userdata) {
         return 0;
 }
 
-/* Opens dfd/rel component by component, never following a symlink (openat2()'s RESOLVE_BENEATH is not in
- * the manager's system call filter). rel has no "." or ".." components (oci_unpack_response_parse()). The
- * last component is opened with flags, O_NONBLOCK: a FIFO there must not hang us. */
-static int openat_no_symlinks(int dfd, const char *rel, int flags) {
-        _cleanup_close_ int cur = -EBADF;
-        _cleanup_free_ char *copy = strdup(rel);
-        char *save = NULL;
-        int fd = dfd;
-
-        if (!copy)
-                return -ENOMEM;
-        for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-                bool last = !save || *save == '\0';
-                int next = openat(fd, c, (last ? flags | O_NONBLOCK : O_RDONLY | O_DIRECTORY) | O_CLOEXEC |
-                                                 O_NOFOLLOW);
-                if (next < 0)
-                        return -errno;
-                safe_close(cur);
-                fd = cur = next;
-                if (last)
-                        return TAKE_FD(cur);
-        }
-        return -EINVAL;
-}
-
 /* Opens tmp_dir/tree/rel, a regular file, without following symlinks or leaving tmp_dir: the helper that
  * wrote the tree could write anywhere in tmp_dir, and its work is not trusted. */
 static int open_in_tree(const char *tmp_dir, const char *tree, const char *rel) {
@@ -363,25 +347,20 @@ static int open_in_tree(const char *tmp_dir, const char *tree, const char *rel) 
         tmp_fd = open(tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (tmp_fd < 0)
                 return -errno;
-        tree_fd = openat_no_symlinks(tmp_fd, tree, O_RDONLY | O_DIRECTORY);
+        tree_fd = oci_open_no_symlinks(tmp_fd, tree, O_RDONLY | O_DIRECTORY, (uid_t) -1);
         if (tree_fd < 0)
                 return tree_fd;
-        return openat_no_symlinks(tree_fd, rel, O_RDONLY);
+        return oci_open_no_symlinks(tree_fd, rel, O_RDONLY, (uid_t) -1);
 }
 
 static int add_boot_blob(OciPull *p, const char *tree, const char *rel, ImageBlobKind kind, PullBlob *b) {
         _cleanup_free_ char *temp = NULL;
         _cleanup_close_ int fd = -EBADF;
-        struct stat st;
         int r;
 
         fd = open_in_tree(p->store->tmp_dir, tree, rel);
         if (fd < 0)
                 return fd;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADMSG;
         r = image_blob_write_temp(p->store->blobs_fd, fd, kind, NULL, NULL, &temp, b->file.blob,
                                   &b->file.size);
         if (r < 0)
@@ -638,6 +617,11 @@ int oci_pull_run(OciPull *p) {
         r = fetch_manifest(p, &m);
         if (r < 0)
                 return r;
+        if (p->known_digest[0] && streq(p->digest, p->known_digest)) {
+                /* Nothing changed: oci_pull_commit() keeps the record, which holds every blob. */
+                p->unchanged = p->succeeded = true;
+                return 0;
+        }
         r = oci_registry_get_blob(p->registry, m->config.digest, m->config.size, OCI_CONFIG_SIZE_MAX,
                                   &config, &config_size);
         if (r < 0)
@@ -668,6 +652,11 @@ int oci_pull_commit(OciPull *p, const char *const *pinned_blob_ids, const Image 
             streq(existing->name, p->name) && streq(existing->digest, p->digest)) {
                 *ret = existing;
                 return 0;
+        }
+        /* The image it found unchanged was removed or replaced meanwhile: no layers to record. */
+        if (p->unchanged) {
+                pull_set_error(p, "the image %s changed in the store during the pull; pull again", p->name);
+                return -ESTALE;
         }
 
         img = calloc(1, sizeof(Image));

@@ -31,6 +31,9 @@ int oci_pull_new(ImageStore *s, const char *reference, const OciPullOptions *opt
  * image_name_is_valid() refuses. oci_pull_run() errors as below, -EMEDIUMTYPE for a file that is neither. */
 int oci_pull_new_local(ImageStore *s, const char *name, int fd, const OciPullOptions *options,
                        OciPull **ret);
+/* Owner thread, before running: the manifest digest of the image of this name in the store. A pull that
+ * finds the same digest stops there, with nothing more to fetch (a cached pull costs one request). */
+int oci_pull_set_known_digest(OciPull *p, const char *digest);
 /* The normalized reference (the image's name), or a local import's name. */
 const char *oci_pull_name(const OciPull *p);
 

@@ -66,7 +66,7 @@ void oci_unpack_sandbox(const char *helper, const char *blobs_dir, const char *t
         *ret = (UnitSandbox){
                 .bind_paths = bind,
                 .bind_read_only_paths = bind_ro,
-                /* mkfs.erofs' lz4hc is plain code: no W+X pages needed. */
+                /* mkfs.erofs' lz4 is plain code: no W+X pages needed. */
                 .capabilities = CAP(CAP_CHOWN) | CAP(CAP_DAC_OVERRIDE) | CAP(CAP_DAC_READ_SEARCH) |
                                 CAP(CAP_FOWNER) | CAP(CAP_MKNOD) | CAP(CAP_SETFCAP) | CAP(CAP_SYS_ADMIN),
                 .allow_suid_sgid = true,

@@ -4,7 +4,9 @@
 # OCI manifest, Docker schema 2 and a two-platform index; the layers become EROFS blobs with the whiteout
 # as a 0:0 character device; a second pull fetches nothing; unknown tags, tampered blobs and layers with
 # "../" are refused and leave nothing; htpasswd basic auth needs auth.json; image import of an OCI layout
-# directory and of a docker archive, tampered, unsafe or symlinked ones refused (issue 10).
+# directory and of a docker archive, tampered, unsafe or symlinked ones refused; a bearer token flow (a
+# proxy with a token endpoint); the registry going away mid-download or the unpacker crashing leaves
+# nothing (issue 10).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -13,6 +15,8 @@ TMPDIR_PULL=/var/lib/cocoon/images/tmp
 work=$(mktemp -d /var/tmp/test-image-pull.XXXXXX)
 PORT=5000
 AUTH_PORT=5001
+TOKEN_PORT=5002
+CUT_PORT=5003
 
 # registry NAME PORT [htpasswd]: a docker-registry unit on 127.0.0.1:PORT with storage in $work/NAME.
 registry() {
@@ -245,6 +249,97 @@ err=$(cocoonctl image import gz "$work/busybox.tar.gz" 2>&1) && fail "import of 
 assert_contains "$err" "gzip" "import of a gzip stream"
 assert_not_contains "$(cocoonctl image list)" "tampered" "image list after refused imports"
 assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after refused imports"
+
+# proxy PORT MODE: a proxy in front of the plain registry, logging to $work/proxy-MODE.log. token: every
+# registry request needs "Bearer <token>" (a 401 with a Bearer challenge otherwise), and /token hands the
+# token out; cut: blob downloads stop half-way and the connection drops (the registry going away).
+proxy() {
+        cat >"$work/proxy.py" <<'PY'
+import http.client, http.server, sys, threading
+listen, upstream, mode, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+TOKEN = "test-token-1234"
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def note(self, what):
+        with open(log, "a") as f: f.write(what + "\n")
+    def do_GET(self):
+        head = self.command == "HEAD"
+        if self.path.startswith("/token"):
+            self.note("token " + self.path)
+            body = ('{"token": "%s"}' % TOKEN).encode()
+            self.send_response(200); self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body))); self.end_headers()
+            if not head: self.wfile.write(body)
+            return
+        if mode == "token" and self.headers.get("Authorization") != "Bearer " + TOKEN:
+            self.note("401 " + self.path)
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer realm="http://127.0.0.1:%d/token",service="test"' % listen)
+            self.send_header("Content-Length", "0"); self.end_headers()
+            return
+        c = http.client.HTTPConnection("127.0.0.1", upstream)
+        h = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization", "connection")}
+        c.request(self.command, self.path, headers=h)
+        r = c.getresponse()
+        body = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", r.getheader("Content-Length") if head else str(len(body)))
+        self.end_headers()
+        if head:
+            return
+        if mode == "cut" and "/blobs/" in self.path and len(body) > 1024:
+            # the registry goes away mid-download: half the blob, then the connection drops
+            self.note("cut " + self.path)
+            self.wfile.write(body[: len(body) // 2]); self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(body)
+    do_HEAD = do_GET
+http.server.ThreadingHTTPServer(("127.0.0.1", listen), H).serve_forever()
+PY
+        systemd-run --quiet --unit="test-proxy-$2" python3 "$work/proxy.py" "$1" $PORT "$2" "$work/proxy-$2.log"
+        wait_for 20 curl -sS -o /dev/null "http://127.0.0.1:$1/v2/"
+}
+
+info "bearer token flow: a 401 with a Bearer challenge, the token fetched for the repository, then a pull"
+proxy $TOKEN_PORT token
+cocoonctl image pull --insecure "127.0.0.1:$TOKEN_PORT/test/busybox:oci" >/dev/null
+assert_contains "$(cat "$work/proxy-token.log")" "401 /v2/test/busybox/manifests/oci" "the challenge"
+assert_contains "$(cat "$work/proxy-token.log")" "scope=repository%3Atest%2Fbusybox%3Apull" "the token request"
+assert_contains "$(cocoonctl image list)" "127.0.0.1:$TOKEN_PORT/test/busybox:oci" "image list after the pull"
+
+info "the registry going away mid-download: PullFailed, nothing kept, nothing for gc either"
+cut=$(layout "$work/cut" unique | hexes_of)
+push "$work/cut" amd "127.0.0.1:$PORT/test/cut:v1"
+proxy $CUT_PORT cut
+err=$(cocoonctl image pull --insecure "127.0.0.1:$CUT_PORT/test/cut:v1" 2>&1) && fail "a pull cut half-way"
+assert_contains "$err" "PullFailed" "a pull cut half-way"
+assert_contains "$(cat "$work/proxy-cut.log")" "cut /v2/test/cut/blobs/" "the proxy cut a blob"
+[ ! -e "$BLOBS/$cut.erofs" ] || fail "a layer of a cut pull was kept"
+assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after a cut pull"
+assert_eq "" "$(find "$BLOBS" -name '.#*')" "temporary blobs after a cut pull"
+assert_not_contains "$(cocoonctl gc --json)" "$cut" "gc after a cut pull"
+systemctl stop test-proxy-token test-proxy-cut
+
+info "the layer unpacker crashing: PullFailed naming its unit, nothing kept"
+crash=$(layout "$work/crash" unique | hexes_of)
+push "$work/crash" amd "127.0.0.1:$PORT/test/crash:v1"
+unpacker=$(dirname "$(readlink "/proc/$(unit_property cocoon-manager.service MainPID)/exe")")/cocoon-unpack
+printf '#!/bin/sh\nkill -SEGV $$\n' >"$work/crasher"
+chmod 755 "$work/crasher"
+mount --bind "$work/crasher" "$unpacker"
+err=$(cocoonctl image pull --insecure "127.0.0.1:$PORT/test/crash:v1" 2>&1) && fail "a pull whose unpacker crashed"
+umount "$unpacker"
+assert_contains "$err" "PullFailed" "a pull whose unpacker crashed"
+assert_contains "$err" "cocoon-unpack-" "a pull whose unpacker crashed"
+[ ! -e "$BLOBS/$crash.erofs" ] || fail "a layer of a crashed unpacker was kept"
+assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after a crashed unpacker"
+assert_eq "" "$(find "$BLOBS" -name '.#*')" "temporary blobs after a crashed unpacker"
 
 info "image rm and gc drop the layers nobody uses"
 for ref in $(cocoonctl image list -q); do cocoonctl image rm "$ref" >/dev/null; done

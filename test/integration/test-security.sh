@@ -3,7 +3,8 @@
 # network, only their own VM's files in sight) and the guest still boots; `systemd-analyze security` rates
 # the VM unit at most 2.5 and the manager at most 5.0. The network helper cocoon-network runs as root with
 # CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN only, a system call filter and no new privileges, in the host's
-# mount namespace, on a socket only root may use; its exposure is at most 4.5.
+# mount namespace, on a socket only root may use; its exposure is at most 4.5. OCI layers are unpacked by
+# cocoon-unpack's unit, with the rights the manager no longer has (its exposure printed, at most 5.0).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -125,6 +126,62 @@ assert_not_contains "$reply" '"method"' "a reply to someone other than root"
 network_exposure=$(exposure cocoon-network.service)
 info "exposure: cocoon-network.service $network_exposure"
 assert_at_most 4.5 "$network_exposure" "exposure of cocoon-network.service"
+info "the layer unpacker's unit: its rights, and its exposure while it runs"
+# A one-layer OCI layout to import; mkfs.erofs (bound over in the sandbox's own mount namespace) waits
+# for a file, so the unpacker's transient unit stays up until it has been looked at.
+layout=$(mktemp -d /var/tmp/test-security-layout.XXXXXX)
+python3 - "$layout" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+out = sys.argv[1]
+os.makedirs(out + "/blobs/sha256")
+def blob(data):
+    h = hashlib.sha256(data).hexdigest()
+    open(f"{out}/blobs/sha256/{h}", "wb").write(data)
+    return {"digest": "sha256:" + h, "size": len(data)}
+raw = io.BytesIO()
+with tarfile.open(fileobj=raw, mode="w") as t:
+    i = tarfile.TarInfo("hello"); i.size = 3; t.addfile(i, io.BytesIO(b"hi\n"))
+layer = blob(raw.getvalue())
+config = blob(json.dumps({"architecture": "amd64", "os": "linux",
+                          "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}).encode())
+manifest = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": dict(config, mediaType="application/vnd.oci.image.config.v1+json"),
+    "layers": [dict(layer, mediaType="application/vnd.oci.image.layer.v1.tar")]}).encode())
+json.dump({"schemaVersion": 2, "manifests": [dict(manifest,
+          mediaType="application/vnd.oci.image.manifest.v1+json")]}, open(out + "/index.json", "w"))
+json.dump({"imageLayoutVersion": "1.0.0"}, open(out + "/oci-layout", "w"))
+PY
+real_mkfs=$(command -v mkfs.erofs)
+# In /run: the unpacker's unit has a private /var/tmp.
+cp "$real_mkfs" /run/test-security-mkfs.erofs.real
+cat >/run/test-security-mkfs.erofs <<EOS
+#!/bin/sh
+while [ ! -e /run/test-security-release ]; do sleep 0.1; done
+exec /run/test-security-mkfs.erofs.real "\$@"
+EOS
+chmod 755 /run/test-security-mkfs.erofs
+mount --bind /run/test-security-mkfs.erofs "$real_mkfs"
+cocoonctl image import unpacked "$layout" >"$layout/import.out" 2>&1 &
+import_pid=$!
+wait_for 30 sh -c "systemctl list-units --no-legend 'cocoon-unpack-*' | grep -q cocoon-unpack-"
+helper=$(systemctl list-units --no-legend --plain 'cocoon-unpack-*' | awk '{ print $1; exit }')
+helper_pid=$(unit_property "$helper" MainPID)
+helper_exposure=$(exposure "$helper")
+# CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_MKNOD, CAP_SETFCAP, CAP_SYS_ADMIN
+assert_eq 000000008820000f "$(status_field "$helper_pid" CapBnd)" "CapBnd of the unpacker"
+assert_eq 1 "$(status_field "$helper_pid" NoNewPrivs)" "NoNewPrivs of the unpacker"
+assert_eq yes "$(unit_property "$helper" PrivateNetwork)" "PrivateNetwork= of the unpacker"
+assert_eq AF_UNIX "$(unit_property "$helper" RestrictAddressFamilies)" "RestrictAddressFamilies= of the unpacker"
+touch /run/test-security-release
+wait "$import_pid" || fail "import through the held unpacker: $(cat "$layout/import.out")"
+umount "$real_mkfs"
+rm -rf "$layout" /run/test-security-release /run/test-security-mkfs.erofs*
+info "exposure: $helper $helper_exposure"
+assert_at_most 5.0 "$helper_exposure" "exposure of the layer unpacker"
+manager_caps=$(status_field "$(unit_property cocoon-manager.service MainPID)" CapBnd)
+# CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_NET_ADMIN: no unpacking rights
+assert_eq 000000000000100f "$manager_caps" "CapBnd of the manager"
+assert_eq yes "$(unit_property cocoon-manager.service RestrictSUIDSGID)" "RestrictSUIDSGID= of the manager"
 
 info "a graceful stop still works from inside the sandbox (QMP, ACPI power button)"
 cocoonctl vm stop sec >/dev/null
