@@ -34,6 +34,28 @@ wait_exit() {
         wait "$2" || rc=$?
 }
 
+# console_typed REF EXPECT LINE: a `vm console --no-tty` session that types LINE (again every second: the
+# guest's shell may not read yet) until EXPECT shows in its output, then ends its input. Its output is left
+# in $out, its exit status in $rc. No fixed sleeps: as fast as the guest answers, as slow as it needs.
+console_typed() {
+        local ref=$1 expect=$2 line=$3 pid i
+
+        rm -f /tmp/typed.in
+        mkfifo /tmp/typed.in
+        cocoonctl vm console "$ref" --no-tty </tmp/typed.in >/tmp/typed.out &
+        pid=$!
+        exec 6>/tmp/typed.in
+        for ((i = 0; i < 60; i++)); do
+                printf '%s\n' "$line" >&6
+                if timeout 1 sh -c 'until grep -q "$1" /tmp/typed.out; do sleep 0.1; done' _ "$expect"; then
+                        break
+                fi
+        done
+        exec 6>&-
+        wait_exit 10 "$pid"
+        out=$(cat /tmp/typed.out)
+}
+
 vm_state() {
         cocoonctl vm inspect "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'
 }
@@ -46,8 +68,7 @@ log=/var/log/cocoon/vms/$id/console.log
 wait_for 60 grep -q "built-in shell" "$log"
 
 info "vm console --no-tty: a command typed in, its output back"
-rc=0
-out=$( (sleep 4; echo 'echo CONSOLE-$((6*7))'; sleep 2) | cocoonctl vm console con --no-tty) || rc=$?
+console_typed con CONSOLE-42 'echo CONSOLE-$((6*7))'
 assert_eq 0 "$rc" "exit code of vm console at the end of its input"
 assert_contains "$out" "CONSOLE-42" "console output"
 
@@ -118,7 +139,7 @@ info "vm logs --since: the lines logged since then, from its time index"
 sleep 2
 since=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
 sleep 1
-(sleep 1; echo 'echo SINCE-$((3*3))'; sleep 2) | cocoonctl vm console con --no-tty >/dev/null
+console_typed con SINCE-9 'echo SINCE-$((3*3))'
 out=$(cocoonctl vm logs con --since "$since")
 assert_contains "$out" "SINCE-9" "vm logs --since"
 assert_not_contains "$out" "TWO-56" "vm logs --since (older output)"
@@ -175,7 +196,7 @@ cocoonctl vm logs con --follow >/tmp/follow.out &
 pid_f=$!
 pids+=("$pid_f")
 wait_for 5 grep -q COCOON-GUEST-READY /tmp/follow.out
-(sleep 1; echo 'echo LIVE-$((9*9))'; sleep 1) | cocoonctl vm console con --no-tty >/dev/null
+console_typed con LIVE-81 'echo LIVE-$((9*9))'
 wait_for 5 grep -q LIVE-81 /tmp/follow.out
 kill -0 "$pid_f" 2>/dev/null || fail "vm logs --follow ended while the VM runs"
 cocoonctl vm stop con >/dev/null
@@ -262,7 +283,8 @@ gaps=$(awk 'NR - 1 != $1 { print "expected " NR - 1 ", got " $1; exit }' <<<"$ti
 assert_eq "" "$gaps" "tick numbers across the manager's downtime (last before it: $last)"
 assert_eq 1 "$(cocoonctl vm logs ticks | grep -c COCOON-GUEST-READY)" "boot lines after the restart"
 info "the new manager relays input to the same console"
-out=$( (sleep 2; echo 'echo AFTER-$((6*7+1))'; sleep 2) | cocoonctl vm console ticks --no-tty)
+console_typed ticks AFTER-43 'echo AFTER-$((6*7+1))'
+assert_eq 0 "$rc" "exit code of vm console after the manager's restart"
 assert_contains "$out" "AFTER-43" "console output after the manager's restart"
 cocoonctl vm rm --force ticks >/dev/null
 
