@@ -229,10 +229,23 @@ static int record_build_boot(Manager *m, VMRecord *r, const Image *img, const ch
                 r->boot_config = TAKE_PTR(b);
                 return 0;
         }
-        bool layers = image_file_present(&img->files[IMAGE_BLOB_ROOTFS]);
-        bool cow = layers && r->vm.config.storage > 0;
-        if (asprintf(&b->cmdline, "%s%s%s%s%s", img->cmdline ?: "",
-                     layers ? " cocoon.layers=" VM_LAYER_SERIAL_PREFIX "0" : "", cow ? " cocoon.cow=" VM_COW_SERIAL : "",
+        /* A local image's root file system is the one layer; the guest finds it and the COW disk by serial,
+         * or by device path where the hypervisor gives disks none (Firecracker). */
+        const Hypervisor *h = hypervisor_find(r->vm.backend);
+        bool by_path = h && h->disks_by_path;
+        _cleanup_free_ char *layer = NULL, *cow = NULL;
+        for (size_t i = 0; image_file_present(&img->files[IMAGE_BLOB_ROOTFS]) && i < r->vm.n_storage_configs;
+             i++) {
+                const StorageConfig *s = r->vm.storage_configs + i;
+                char **ref = s->role == STORAGE_ROLE_LAYER ? &layer : s->role == STORAGE_ROLE_COW ? &cow : NULL;
+                if (!ref || *ref)
+                        continue;
+                int k = guest_disk_ref(s, i, by_path, ref);
+                if (k < 0)
+                        return k;
+        }
+        if (asprintf(&b->cmdline, "%s%s%s%s%s%s%s", img->cmdline ?: "", layer ? " cocoon.layers=" : "",
+                     layer ?: "", layer && cow ? " cocoon.cow=" : "", layer && cow ? cow : "",
                      isempty(extra) ? "" : " ", extra ?: "") < 0)
                 return -ENOMEM;
         r->boot_config = TAKE_PTR(b);

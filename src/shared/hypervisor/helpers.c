@@ -101,8 +101,7 @@ int virtio_disk_name(size_t i, char **ret) {
         return 0;
 }
 
-/* How the guest finds disk i: its serial, or its device path. */
-static int overlay_disk_ref(const StorageConfig *s, size_t i, bool by_path, char **ret) {
+int guest_disk_ref(const StorageConfig *s, size_t i, bool by_path, char **ret) {
         if (!by_path) {
                 if (isempty(s->serial))
                         return -EINVAL;
@@ -133,13 +132,13 @@ int build_overlay_cmdline(const char *head, bool by_path, const StorageConfig *s
                 const StorageConfig *s = storage + i - 1;
                 _cleanup_free_ char *ref = NULL;
                 if (s->role == STORAGE_ROLE_COW && !cow) {
-                        if ((r = overlay_disk_ref(s, i - 1, by_path, &cow)) < 0)
+                        if ((r = guest_disk_ref(s, i - 1, by_path, &cow)) < 0)
                                 return r;
                         continue;
                 }
                 if (s->role != STORAGE_ROLE_LAYER)
                         continue;
-                if ((r = overlay_disk_ref(s, i - 1, by_path, &ref)) < 0)
+                if ((r = guest_disk_ref(s, i - 1, by_path, &ref)) < 0)
                         return r;
                 char *joined;
                 if (asprintf(&joined, "%s%s%s", layers ?: "", layers ? "," : "", ref) < 0)

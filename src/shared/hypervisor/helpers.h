@@ -36,6 +36,10 @@ int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, ch
 /* The guest's name of the virtio disk at index i of the storage list, where disks get names in the order
  * they are attached: 0 -> "vda", 25 -> "vdz", 26 -> "vdaa", 27 -> "vdab", 52 -> "vdba". */
 int virtio_disk_name(size_t i, char **ret);
+/* How the guest finds s, disk i of the storage list, on its kernel command line: its serial, or with by_path
+ * (Hypervisor.disks_by_path: the hypervisor gives disks no serial) its device path /dev/vd<x>. -EINVAL for
+ * a disk without a serial when by serial. */
+int guest_disk_ref(const StorageConfig *s, size_t i, bool by_path, char **ret);
 
 /* The kernel command line of a VM booting an OCI image, as the guest contract (cocoon-behavior.md 4.1, 5.1,
  * 7.6) has it: "<head> boot=cocoon-overlay cocoon.layers=<layers, top first> cocoon.cow=<cow>
