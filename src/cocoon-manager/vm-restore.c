@@ -167,20 +167,12 @@ int vl_method_vm_restore(Varlink *link, json_object *parameters, VarlinkMethodFl
                 return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
                                       "VM %s runs on %s, which cannot start from a snapshot", vm->vm.name,
                                       vm->vm.backend ?: "?");
-        /* Two hypervisors run the VM for a moment: a bridge NIC's TAP is multiqueue when the hypervisor
-         * opens it so (taps_create()) and takes both; a CNI NIC's TAP is made by the network helper as
-         * single-queue. */
-        for (size_t i = 0; i < vm->vm.n_network_configs; i++) {
-                if (vm->vm.network_configs[i].backend != NETWORK_BACKEND_BRIDGE)
-                        return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
-                                              "VM %s has CNI NICs: a VM with CNI NICs cannot be "
-                                              "restored yet", vm->vm.name);
-                if (!h->taps_multiqueue)
-                        return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
-                                              "VM %s has NICs: %s opens its TAPs single-queue, so a second "
-                                              "%s cannot take them while the VM runs", vm->vm.name, h->type,
-                                              h->type);
-        }
+        /* Two hypervisors run the VM for a moment: a TAP (bridge or CNI) is multiqueue when the hypervisor
+         * opens it so (taps_create(), the network helper's multiQueue) and takes both. */
+        if (vm->vm.n_network_configs > 0 && !h->taps_multiqueue)
+                return varlink_errorf(link, VM_ERROR_NOT_SUPPORTED,
+                                      "VM %s has NICs: %s opens its TAPs single-queue, so a second %s cannot "
+                                      "take them while the VM runs", vm->vm.name, h->type, h->type);
         /* Its own snapshots only (an imported one is its own when it records the VM's id as its source). */
         if (!s->vm || !streq_ptr(s->vm->vm.id, vm->vm.id)) {
                 snprintf(message, sizeof(message), "snapshot %s was taken of VM %s, not of %s (%s)", s->name,

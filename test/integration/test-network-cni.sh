@@ -183,6 +183,19 @@ assert_contains "$(cocoonctl vm debug cniclone)" "mac=$cmac" "the clone's -devic
 assert_eq "$ip" "$(vm_json cni1 'v["networkConfigs"][0]["network"]["ip"]')" "the source's address"
 ping_once "$ip" 10 >/dev/null || fail "no ping reply from the source at $ip beside its clone"
 cocoonctl vm rm -f cniclone >/dev/null
+
+info "a restore of the CNI VM: the restored QEMU takes the same multiqueue TAP; same namespace, MAC, address"
+assert_contains "$(ip netns exec "$ns" ip -d link show tap0)" "multi_queue" "the TAP of a QEMU VM"
+old_pid=$(unit_property "cocoon-vm@$id.service" MainPID)
+cocoonctl vm restore cni1 cnisnap >/dev/null
+assert_eq "cocoon-vm@$id-r.service" "$(vm_json cni1 'v["unit"]')" "the restored VM's unit"
+assert_ne "$old_pid" "$(unit_property "cocoon-vm@$id-r.service" MainPID)" "the restored QEMU's pid"
+assert_eq "/run/netns/$ns" "$(unit_property "cocoon-vm@$id-r.service" NetworkNamespacePath)" \
+        "the restored unit's NetworkNamespacePath="
+assert_eq "$ip" "$(vm_json cni1 'v["networkConfigs"][0]["network"]["ip"]')" "the address after the restore"
+assert_eq "$mac" "$(vm_json cni1 'v["networkConfigs"][0]["mac"]')" "the MAC after the restore"
+assert_eq "tap0" "$(ip netns exec "$ns" ls /sys/class/net | grep '^tap' | paste -sd ' ')" "TAPs after the restore"
+wait_for 60 ping_once "$ip" 1
 cocoonctl snapshot rm cnisnap >/dev/null
 assert_eq "$ns" "$(cocoon_netns)" "namespaces after the clone's rm"
 [ -e "$cfg/ipam/cocoon-test/$cip" ] && fail "the clone's lease is left after its rm"

@@ -89,7 +89,8 @@ static int build_request(BackendWork *w, const char *command, const CniConflist 
                 }
                 if (!nic || json_object_array_add(nics, nic) < 0 ||
                     json_add_string(nic, "ifName", ifname) < 0 || json_add_string(nic, "tap", n->tap) < 0 ||
-                    json_add_bool(nic, "multiQueue", n->num_queues > 2) < 0 ||
+                    json_add_bool(nic, "multiQueue", n->num_queues > 2 ||
+                                                     (w->hypervisor && w->hypervisor->taps_multiqueue)) < 0 ||
                     (n->address && json_add_string(nic, "ip", n->address->ip) < 0))
                         return fail(w, -ENOMEM, "out of memory");
         }

@@ -90,7 +90,11 @@ static int incoming_prepare(BackendWork *w, BackendWork **ret) {
         }
         if (!(n->vm_dir = strdup(w->vm_dir)) || !(n->binary = strdup(w->binary)) ||
             !(n->snapshot_dir = strdup(w->snapshot_dir)) ||
-            (w->stop_helper && !(n->stop_helper = strdup(w->stop_helper))))
+            (w->stop_helper && !(n->stop_helper = strdup(w->stop_helper))) ||
+            /* CNI NICs: the start asks the network helper whether the namespace and TAPs are there. */
+            (w->network_address && !(n->network_address = strdup(w->network_address))) ||
+            (w->cni_config_dir && !(n->cni_config_dir = strdup(w->cni_config_dir))) ||
+            (w->cni_plugin_dir && !(n->cni_plugin_dir = strdup(w->cni_plugin_dir))))
                 return -ENOMEM;
         n->hypervisor = w->hypervisor;
         n->accel = w->accel;
@@ -242,9 +246,10 @@ int backend_restore(BackendWork *w) {
 
         if (!rec->unit || !rec->log_dir)
                 return backend_fail(w, -EINVAL, "the VM's record has no unit");
-        for (size_t i = 0; i < rec->vm.n_network_configs; i++)
-                if (rec->vm.network_configs[i].backend != NETWORK_BACKEND_BRIDGE)
-                        return backend_fail(w, -EOPNOTSUPP, "a VM with CNI NICs cannot be restored yet");
+        /* The second hypervisor attaches queues of its own to the VM's TAPs: only multiqueue ones take it. */
+        if (rec->vm.n_network_configs > 0 && !w->hypervisor->taps_multiqueue)
+                return backend_fail(w, -EOPNOTSUPP, "%s opens TAPs single-queue: a VM with NICs cannot be "
+                                    "restored", w->hypervisor->type);
         if (!w->hypervisor->clone)
                 return backend_fail(w, -EOPNOTSUPP, "the %s backend cannot start from a snapshot",
                                     w->hypervisor->type);

@@ -60,13 +60,14 @@ static int add_nics(char ***argv, const VMRecord *r, const HypervisorLaunch *l) 
                 /* Validated names never hold a comma; check anyway, as for disk paths. */
                 if (!n->tap || strchr(n->tap, ',') || (n->mac && strchr(n->mac, ',')))
                         return -EINVAL;
-                /* A queue pair per vCPU when the NIC is multiqueue (numQueues counts rx and tx). A bridge
-                 * NIC's TAP is multiqueue always (taps_create(), for a restore's second QEMU), and QEMU
-                 * opens a TAP multiqueue only for queues=2 and more: a single-pair NIC gets two TAP queues
-                 * and a device without mq, whose guest uses the first (QEMU detaches the other). */
+                /* A queue pair per vCPU when the NIC is multiqueue (numQueues counts rx and tx). Every TAP
+                 * is multiqueue for QEMU (taps_create(), the network helper's multiQueue), so a restore's
+                 * second QEMU attaches beside the first, and QEMU opens a TAP multiqueue only for queues=2
+                 * and more: a single-pair NIC gets two TAP queues and a device without mq, whose guest uses
+                 * the first (QEMU detaches the other). */
                 char queues[32] = "";
                 bool mq = n->num_queues > 2;
-                uint32_t tap_queues = mq ? n->num_queues / 2 : n->backend == NETWORK_BACKEND_BRIDGE ? 2 : 1;
+                uint32_t tap_queues = mq ? n->num_queues / 2 : 2;
                 if (tap_queues > 1)
                         snprintf(queues, sizeof(queues), ",queues=%" PRIu32, tap_queues);
                 int k = strv_extend(argv, "-netdev");
