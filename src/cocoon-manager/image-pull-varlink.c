@@ -187,6 +187,27 @@ typedef struct PullRequest {
         int insecure;
 } PullRequest;
 
+/* Both calls, a pull and an import of a local layout or archive, end the same way: the call is listed with its
+ * progress (sent every PULL_PROGRESS_INTERVAL_USEC with `more`), and the work runs on a worker. Takes c. */
+static int pull_call_submit(Manager *m, Varlink *link, VarlinkMethodFlags flags, PullCall *call) {
+        _cleanup_(pull_call_freep) PullCall *c = call;
+        int r;
+
+        c->link = varlink_ref(link);
+        (void) operations_attach_progress(m->operations, link, &c->progress);
+        if (flags & VARLINK_METHOD_MORE) {
+                r = sd_event_add_time_relative(m->event, &c->progress_timer, CLOCK_MONOTONIC,
+                                               PULL_PROGRESS_INTERVAL_USEC, 0, on_progress_timer, c);
+                if (r < 0)
+                        return r;
+        }
+        r = job_submit(m->jobs, pull_work, pull_done, c);
+        if (r < 0)
+                return r;
+        TAKE_PTR(c);
+        return 0;
+}
+
 int vl_method_image_pull(Varlink *link, json_object *parameters, VarlinkMethodFlags flags, void *userdata) {
         static const JsonDispatch table[] = {
                 {"reference", json_type_string, json_dispatch_const_string, offsetof(PullRequest, reference),
@@ -229,19 +250,7 @@ int vl_method_image_pull(Varlink *link, json_object *parameters, VarlinkMethodFl
         if (image_store_get(m->images, oci_pull_name(c->pull), &existing) >= 0 &&
             existing->type == IMAGE_TYPE_OCI && streq(existing->name, oci_pull_name(c->pull)))
                 (void) oci_pull_set_known_digest(c->pull, existing->digest);
-        c->link = varlink_ref(link);
-        (void) operations_attach_progress(m->operations, link, &c->progress);
-        if (flags & VARLINK_METHOD_MORE) {
-                r = sd_event_add_time_relative(m->event, &c->progress_timer, CLOCK_MONOTONIC,
-                                               PULL_PROGRESS_INTERVAL_USEC, 0, on_progress_timer, c);
-                if (r < 0)
-                        return r;
-        }
-        r = job_submit(m->jobs, pull_work, pull_done, c);
-        if (r < 0)
-                return r;
-        TAKE_PTR(c);
-        return 0;
+        return pull_call_submit(m, link, flags, TAKE_PTR(c));
 }
 
 typedef struct ImportOCIRequest {
@@ -302,17 +311,5 @@ int vl_method_image_import_oci(Varlink *link, json_object *parameters, VarlinkMe
         r = oci_pull_new_local(m->images, req.name, fd, &options, &c->pull);
         if (r < 0)
                 return r;
-        c->link = varlink_ref(link);
-        (void) operations_attach_progress(m->operations, link, &c->progress);
-        if (flags & VARLINK_METHOD_MORE) {
-                r = sd_event_add_time_relative(m->event, &c->progress_timer, CLOCK_MONOTONIC,
-                                               PULL_PROGRESS_INTERVAL_USEC, 0, on_progress_timer, c);
-                if (r < 0)
-                        return r;
-        }
-        r = job_submit(m->jobs, pull_work, pull_done, c);
-        if (r < 0)
-                return r;
-        TAKE_PTR(c);
-        return 0;
+        return pull_call_submit(m, link, flags, TAKE_PTR(c));
 }
