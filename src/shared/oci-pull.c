@@ -68,18 +68,10 @@ struct OciPull {
 static void pull_set_error(OciPull *p, const char *fmt, ...) _printf_(2, 3);
 static void pull_set_error(OciPull *p, const char *fmt, ...) {
         va_list ap;
-        char *m;
 
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        oci_error_keep_first(&p->lock, &p->error, fmt, ap);
         va_end(ap);
-        pthread_mutex_lock(&p->lock);
-        if (!p->error)
-                p->error = m;
-        else
-                free(m);
-        pthread_mutex_unlock(&p->lock);
 }
 
 int oci_pull_new(ImageStore *s, const char *reference, const OciPullOptions *options, OciPull **ret) {

@@ -68,21 +68,26 @@ static void curl_init_once(void) {
         curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+void oci_error_keep_first(pthread_mutex_t *lock, char **error, const char *fmt, va_list ap) {
+        char *m;
+
+        if (vasprintf(&m, fmt, ap) < 0)
+                m = NULL;
+        pthread_mutex_lock(lock);
+        if (!*error)
+                *error = m;
+        else
+                free(m);
+        pthread_mutex_unlock(lock);
+}
+
 static void registry_set_error(OciRegistry *reg, const char *fmt, ...) _printf_(2, 3);
 static void registry_set_error(OciRegistry *reg, const char *fmt, ...) {
         va_list ap;
-        char *m;
 
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        oci_error_keep_first(&reg->lock, &reg->error, fmt, ap);
         va_end(ap);
-        pthread_mutex_lock(&reg->lock);
-        if (!reg->error)
-                reg->error = m;
-        else
-                free(m);
-        pthread_mutex_unlock(&reg->lock);
 }
 
 const char *oci_registry_error(OciRegistry *reg) {

@@ -4,6 +4,8 @@
  * worker threads, never on the manager's event loop. One OciRegistry may serve several threads at once. */
 #pragma once
 
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,6 +26,11 @@ typedef struct OciRegistryOptions {
 } OciRegistryOptions;
 
 /* Reads the credentials for ref's registry. -EBADMSG for an auth file that does not parse. */
+/* Keeps the first error of several threads: formats it and stores it in *error under lock unless one is
+ * there already (a failed format stores NULL, which reads as "no message"). Shared by the registry client
+ * and the pull, whose workers fail concurrently. */
+void oci_error_keep_first(pthread_mutex_t *lock, char **error, const char *fmt, va_list ap) _printf_(3, 0);
+
 int oci_registry_new(const OciReference *ref, const OciRegistryOptions *options, OciRegistry **ret);
 OciRegistry *oci_registry_free(OciRegistry *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OciRegistry *, oci_registry_free);
