@@ -26,6 +26,8 @@ ext4_modules=(crc16 mbcache crc32c_generic jbd2 ext4)
 oci_boot_modules=(virtio_ring virtio virtio_mmio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
         virtio_blk button evdev)
 overlay_modules=(libcrc32c erofs overlay)
+# Loaded by overlay-init only for a VM with NICs, to find their MACs for the networkd units it writes.
+net_modules=(failover net_failover virtio_net)
 
 die() {
         echo "guest/build.sh: $*" >&2
@@ -85,7 +87,7 @@ build_initramfs() {
         local -a boot=("${boot_modules[@]}")
         [ -z "$overlay" ] || boot=("${oci_boot_modules[@]}")
         local -a modules=("${boot[@]}" "${ext4_modules[@]}")
-        [ -z "$overlay" ] || modules+=("${overlay_modules[@]}")
+        [ -z "$overlay" ] || modules+=("${overlay_modules[@]}" "${net_modules[@]}")
         mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,mnt,etc/acpi/PWRF,lib/modules}
         ln -s bin "$root/sbin"
         install -m 0755 "$bbroot/bin/busybox" "$root/bin/busybox"
@@ -100,6 +102,7 @@ build_initramfs() {
         printf '%s\n' "${boot[@]}" >"$root/etc/modules-boot"
         printf '%s\n' "${ext4_modules[@]}" >"$root/etc/modules-ext4"
         [ -z "$overlay" ] || printf '%s\n' "${overlay_modules[@]}" >"$root/etc/modules-overlay"
+        [ -z "$overlay" ] || printf '%s\n' "${net_modules[@]}" >"$root/etc/modules-net"
         install -m 0755 "$init" "$root/init"
         install -m 0755 "$srcdir/power-button" "$root/etc/acpi/PWRF/00000080"
         # The kernel opens /dev/console for init before anything is mounted. Without root we cannot create
