@@ -75,6 +75,9 @@ info "the guest boots the overlay root: whiteout applied, second layer's file th
 wait_for 120 console_has COCOON-GUEST-READY
 assert_contains "$(console)" "COCOON-OCI root=overlay boots=1 gone=absent hello=from the second layer \
 machine-id-bytes=0" "the guest's report"
+# Without NICs the initramfs writes no network configuration (test-image-network has the VMs with NICs).
+assert_not_contains "$(console)" "COCOON-OVERLAY-NET" "the initramfs's network report without NICs"
+assert_not_contains "$(console)" "COCOON-FILE" "network files the guest has without NICs"
 
 info "image rm while a VM of the image exists: refused (ImageInUse), the blobs stay"
 err=$(cocoonctl image rm "$REF" 2>&1) && fail "image rm of an image a VM uses"

@@ -6,7 +6,8 @@
 # cocoon.hostname= and the §3.1 ip= of the CNI NIC; the image's initramfs (overlay-init) writes a networkd
 # unit per NIC matched by its MAC, /etc/resolv.conf and /etc/hostname into the overlay root, whose contents
 # the guest prints on its console (oci-init); the guest configures its NIC from that unit and answers ping at
-# the address `vm inspect` shows (the DHCP one at its lease).
+# the address `vm inspect` shows (the DHCP one at its lease). Stopped, with a stale unit of a NIC that is gone
+# put on its COW disk (debugfs), the CNI guest's next boot has only its own unit again and answers.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -15,16 +16,21 @@ guest_env=$COCOON_BUILD_DIR/guest/guest.env
 # shellcheck disable=SC1090
 . "$guest_env"
 [ -f "${OCI_LAYOUT:-}/index.json" ] || fail "no OCI test guest in $guest_env (rebuild: test/guest/build.sh)"
-[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] ||
-        fail "CNI plugins not found (tools/setup installs containernetworking-plugins)"
+for p in bridge host-local; do
+        [ -x "/usr/lib/cni/$p" ] || fail "CNI plugins not found (tools/setup installs containernetworking-plugins)"
+done
 command -v dnsmasq >/dev/null || fail "dnsmasq not found (tools/setup installs dnsmasq-base)"
 
 vm_json() { # vm_json REF PYTHON-EXPRESSION-ON-v
         cocoonctl vm inspect "$1" | python3 -c "import json,sys; v=json.load(sys.stdin); print($2)"
 }
-console() { tr -d '\r' <"/var/log/cocoon/vms/$1/console.log" 2>/dev/null; } # console ID
-guest_file() { # guest_file ID FILE: FILE as the guest printed it (COCOON-FILE lines of oci-init)
-        console "$1" | sed -n "s|^COCOON-FILE $2: ||p"
+# console ID [BOOT]: the VM's console from its boot BOOT on (default 1): after BOOT-1 COCOON-GUEST-READY lines
+console() {
+        tr -d '\r' <"/var/log/cocoon/vms/$1/console.log" 2>/dev/null |
+                awk -v b="${2:-1}" 'n >= b - 1 { print } /COCOON-GUEST-READY/ { n++ }'
+}
+guest_file() { # guest_file ID FILE [BOOT]: FILE as the guest printed it (COCOON-FILE lines of oci-init)
+        console "$1" "${3:-1}" | sed -n "s|^COCOON-FILE $2: ||p"
 }
 ping_once() { # ping_once ADDRESS TIMEOUT: iputils' ping, else busybox's
         if command -v ping >/dev/null; then ping -c 1 -W "$2" "$1"; else busybox ping -c 1 -W "$2" "$1"; fi
@@ -84,6 +90,25 @@ nameserver 10.89.0.54" "$(guest_file "$id" /etc/resolv.conf)" "the guest's /etc/
 assert_eq web "$(guest_file "$id" /etc/hostname)" "the guest's /etc/hostname"
 assert_contains "$(console "$id")" "COCOON-NET eth0 $ip" "the guest configured its NIC from the unit"
 ping_once "$ip" 10 >/dev/null || fail "no ping reply from the OCI guest at $ip"
+
+info "stopped, a stale unit of a NIC that is gone put on the COW disk: the next boot removes it"
+cocoonctl vm stop web >/dev/null
+stopped() { [ "$(vm_json web 'v["state"]')" = stopped ]; }
+wait_for 60 stopped
+echo "[Match]" >"$cfg/stale"
+debugfs -w -R "write $cfg/stale /upper/etc/systemd/network/10-cocoon-eth9.network" \
+        "/var/lib/cocoon/vms/$id/cow.raw" >/dev/null 2>&1
+debugfs -R "ls /upper/etc/systemd/network" "/var/lib/cocoon/vms/$id/cow.raw" 2>/dev/null |
+        grep -q 10-cocoon-eth9.network || fail "the stale unit was not written to the COW disk"
+cocoonctl vm start web >/dev/null
+ready2() { [ "$(grep -c COCOON-GUEST-READY "/var/log/cocoon/vms/$id/console.log")" -ge 2 ]; }
+wait_for 120 ready2
+assert_eq "/etc/systemd/network/10-cocoon-eth0.network" \
+        "$(console "$id" 2 | sed -n 's|^COCOON-FILE \(/etc/systemd/network/[^:]*\):.*|\1|p' | sort -u)" \
+        "the units the guest has after the restart"
+assert_eq "Address=$ip/24" "$(guest_file "$id" /etc/systemd/network/10-cocoon-eth0.network 2 | grep "^Address=")" \
+        "the unit after the restart"
+ping_once "$ip" 10 >/dev/null || fail "no ping reply from the restarted OCI guest at $ip"
 
 info "vm run --nics 1 --bridge br7: a DHCP=yes unit for its MAC, no resolv.conf; the guest's lease answers"
 id2=$(cocoonctl vm run oci-guest --name dhcp --nics 1 --bridge br7 --memory 256M --storage 64M)
