@@ -95,11 +95,15 @@ info "stopped, a stale unit of a NIC that is gone put on the COW disk: the next 
 cocoonctl vm stop web >/dev/null
 stopped() { [ "$(vm_json web 'v["state"]')" = stopped ]; }
 wait_for 60 stopped
+cow=/var/lib/cocoon/vms/$id/cow.raw
 echo "[Match]" >"$cfg/stale"
-debugfs -w -R "write $cfg/stale /upper/etc/systemd/network/10-cocoon-eth9.network" \
-        "/var/lib/cocoon/vms/$id/cow.raw" >/dev/null 2>&1
-debugfs -R "ls /upper/etc/systemd/network" "/var/lib/cocoon/vms/$id/cow.raw" 2>/dev/null |
-        grep -q 10-cocoon-eth9.network || fail "the stale unit was not written to the COW disk"
+# The journal first: replayed at the next mount, it would bring back the directory without the new entry.
+rc=0
+e2fsck -fy "$cow" >/dev/null 2>&1 || rc=$?
+[ "$rc" -le 1 ] || fail "e2fsck of the stopped VM's COW disk: status $rc"
+debugfs -w -R "write $cfg/stale /upper/etc/systemd/network/10-cocoon-eth9.network" "$cow" >/dev/null 2>&1
+debugfs -R "ls /upper/etc/systemd/network" "$cow" 2>/dev/null | grep -q 10-cocoon-eth9.network ||
+        fail "the stale unit was not written to the COW disk"
 cocoonctl vm start web >/dev/null
 ready2() { [ "$(grep -c COCOON-GUEST-READY "/var/log/cocoon/vms/$id/console.log")" -ge 2 ]; }
 wait_for 120 ready2
