@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "dlopen-archive.h"
-#include "dlopen-crypto.h"
+#include "dlopen-gcrypt.h"
 #include "oci-layer.h"
 #include "oci-reference.h"
 
@@ -362,18 +362,16 @@ int oci_layer_uuid(const char *digest, char ret[static OCI_LAYER_UUID_LEN + 1]) 
         /* RFC 4122's URL namespace, 6ba7b811-9dad-11d1-80b4-00c04fd430c8 */
         static const unsigned char ns[16] = {0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1,
                                              0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8};
-        unsigned char buf[16 + 64], md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
+        unsigned char buf[16 + 64], md[20];
 
         if (!oci_digest_is_valid(digest))
                 return -EINVAL;
         memcpy(buf, ns, 16);
         memcpy(buf + 16, digest + strlen(OCI_DIGEST_PREFIX), 64);
-        int r = dlopen_crypto();
+        int r = dlopen_gcrypt();
         if (r < 0)
                 return r;
-        if (sym_EVP_Digest(buf, sizeof(buf), md, &md_len, sym_EVP_sha1(), NULL) != 1 || md_len < 16)
-                return -EIO;
+        sym_gcry_md_hash_buffer(GCRY_MD_SHA1, md, buf, sizeof(buf));
         md[6] = (md[6] & 0x0f) | 0x50;
         md[8] = (md[8] & 0x3f) | 0x80;
         snprintf(ret, OCI_LAYER_UUID_LEN + 1,

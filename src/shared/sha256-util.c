@@ -1,26 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* SHA-256 from OpenSSL's libcrypto, loaded on first use (dlopen-crypto.h). */
+/* SHA-256 from libgcrypt, loaded on first use (dlopen-gcrypt.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "dlopen-crypto.h"
+#include "dlopen-gcrypt.h"
 #include "sha256-util.h"
 
 struct Sha256 {
-        EVP_MD_CTX *ctx;
+        gcry_md_hd_t md;
 };
 
 int sha256_new(Sha256 **ret) {
-        int r = dlopen_crypto();
+        int r = dlopen_gcrypt();
         if (r < 0)
                 return r;
 
         Sha256 *h = calloc(1, sizeof(Sha256));
         if (!h)
                 return -ENOMEM;
-        h->ctx = sym_EVP_MD_CTX_new();
-        if (!h->ctx || sym_EVP_DigestInit_ex(h->ctx, sym_EVP_sha256(), NULL) != 1) {
+        if (sym_gcry_md_open(&h->md, GCRY_MD_SHA256, 0) != 0) {
                 sha256_free(h);
                 return -EIO;
         }
@@ -31,22 +30,23 @@ int sha256_new(Sha256 **ret) {
 Sha256 *sha256_free(Sha256 *h) {
         if (!h)
                 return NULL;
-        if (h->ctx)
-                sym_EVP_MD_CTX_free(h->ctx);
+        if (h->md)
+                sym_gcry_md_close(h->md);
         return mfree(h);
 }
 
 int sha256_update(Sha256 *h, const void *data, size_t size) {
-        return sym_EVP_DigestUpdate(h->ctx, data, size) == 1 ? 0 : -EIO;
+        sym_gcry_md_write(h->md, data, size);
+        return 0;
 }
 
 int sha256_final_hex(Sha256 *h, char ret[static SHA256_HEX_LEN + 1]) {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
+        /* Finalizes; the digest lives as long as the handle. */
+        const unsigned char *md = sym_gcry_md_read(h->md, GCRY_MD_SHA256);
 
-        if (sym_EVP_DigestFinal_ex(h->ctx, md, &md_len) != 1 || md_len * 2 != SHA256_HEX_LEN)
+        if (!md)
                 return -EIO;
-        for (unsigned i = 0; i < md_len; i++)
+        for (unsigned i = 0; i < SHA256_HEX_LEN / 2; i++)
                 sprintf(ret + 2 * i, "%02x", md[i]);
         return 0;
 }
