@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Tests for SHA-256 through the dlopen()ed libcrypto: FIPS 180-2 vectors, streaming equals one-shot. */
+/* Tests for SHA-256 through the dlopen()ed libgcrypt: FIPS 180-2 vectors, streaming equals one-shot. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

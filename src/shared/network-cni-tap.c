@@ -8,42 +8,35 @@
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/tc_act/tc_mirred.h>
-#include <netlink/errno.h>
-#include <netlink/netlink.h>
-#include <netlink/route/act/mirred.h>
-#include <netlink/route/classifier.h>
-#include <netlink/route/cls/u32.h>
-#include <netlink/route/link.h>
-#include <netlink/route/qdisc.h>
-#include <netlink/route/tc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "dlopen-nl.h"
 #include "fd-util.h"
 #include "macro.h"
 #include "network-cni-tap.h"
 
 static void nl_socket_freep(struct nl_sock **s) {
         if (*s)
-                nl_socket_free(*s);
+                sym_nl_socket_free(*s);
 }
 static void rtnl_link_putp(struct rtnl_link **l) {
         if (*l)
-                rtnl_link_put(*l);
+                sym_rtnl_link_put(*l);
 }
 static void rtnl_qdisc_putp(struct rtnl_qdisc **q) {
         if (*q)
-                rtnl_qdisc_put(*q);
+                sym_rtnl_qdisc_put(*q);
 }
 static void rtnl_cls_putp(struct rtnl_cls **c) {
         if (*c)
-                rtnl_cls_put(*c);
+                sym_rtnl_cls_put(*c);
 }
 static void rtnl_act_putp(struct rtnl_act **a) {
         if (*a)
-                rtnl_act_put(*a);
+                sym_rtnl_act_put(*a);
 }
 
 static int nl_errno(int nlerr) {
@@ -90,16 +83,16 @@ static int tun_remove(const char *name) {
 }
 
 static int ingress_qdisc_add(struct nl_sock *s, int ifindex) {
-        _cleanup_(rtnl_qdisc_putp) struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+        _cleanup_(rtnl_qdisc_putp) struct rtnl_qdisc *q = sym_rtnl_qdisc_alloc();
         if (!q)
                 return -ENOMEM;
-        rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
-        rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
-        rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffff, 0));
-        int r = rtnl_tc_set_kind(TC_CAST(q), "ingress");
+        sym_rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+        sym_rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
+        sym_rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffff, 0));
+        int r = sym_rtnl_tc_set_kind(TC_CAST(q), "ingress");
         if (r < 0)
                 return nl_errno(r);
-        r = rtnl_qdisc_add(s, q, NLM_F_CREATE);
+        r = sym_rtnl_qdisc_add(s, q, NLM_F_CREATE);
         /* Taken over from an earlier run: it is the same qdisc. */
         return r < 0 && nl_errno(r) != -EEXIST ? nl_errno(r) : 0;
 }
@@ -107,63 +100,65 @@ static int ingress_qdisc_add(struct nl_sock *s, int ifindex) {
 /* Every frame that enters from gets sent out of to: a u32 filter matching everything (0/0 at offset 0;
  * this kernel has no matchall classifier) with a mirred egress redirect. */
 static int redirect_add(struct nl_sock *s, int from, int to) {
-        _cleanup_(rtnl_cls_putp) struct rtnl_cls *c = rtnl_cls_alloc();
-        _cleanup_(rtnl_act_putp) struct rtnl_act *a = rtnl_act_alloc();
+        _cleanup_(rtnl_cls_putp) struct rtnl_cls *c = sym_rtnl_cls_alloc();
+        _cleanup_(rtnl_act_putp) struct rtnl_act *a = sym_rtnl_act_alloc();
         int r;
 
         if (!c || !a)
                 return -ENOMEM;
-        rtnl_tc_set_ifindex(TC_CAST(c), from);
-        rtnl_tc_set_parent(TC_CAST(c), TC_HANDLE(0xffff, 0));
-        rtnl_cls_set_protocol(c, ETH_P_ALL);
-        rtnl_cls_set_prio(c, 1);
-        if ((r = rtnl_tc_set_kind(TC_CAST(c), "u32")) < 0 ||
-            (r = rtnl_tc_set_kind(TC_CAST(a), "mirred")) < 0)
+        sym_rtnl_tc_set_ifindex(TC_CAST(c), from);
+        sym_rtnl_tc_set_parent(TC_CAST(c), TC_HANDLE(0xffff, 0));
+        sym_rtnl_cls_set_protocol(c, ETH_P_ALL);
+        sym_rtnl_cls_set_prio(c, 1);
+        if ((r = sym_rtnl_tc_set_kind(TC_CAST(c), "u32")) < 0 ||
+            (r = sym_rtnl_tc_set_kind(TC_CAST(a), "mirred")) < 0)
                 return nl_errno(r);
-        rtnl_mirred_set_action(a, TCA_EGRESS_REDIR);
-        rtnl_mirred_set_policy(a, TC_ACT_STOLEN);
-        rtnl_mirred_set_ifindex(a, (uint32_t) to);
-        if ((r = rtnl_u32_add_key_uint32(c, 0, 0, 0, 0)) < 0 || (r = rtnl_u32_set_cls_terminal(c)) < 0 ||
-            (r = rtnl_u32_add_action(c, a)) < 0)
+        sym_rtnl_mirred_set_action(a, TCA_EGRESS_REDIR);
+        sym_rtnl_mirred_set_policy(a, TC_ACT_STOLEN);
+        sym_rtnl_mirred_set_ifindex(a, (uint32_t) to);
+        if ((r = sym_rtnl_u32_add_key_uint32(c, 0, 0, 0, 0)) < 0 || (r = sym_rtnl_u32_set_cls_terminal(c)) < 0 ||
+            (r = sym_rtnl_u32_add_action(c, a)) < 0)
                 return nl_errno(r);
-        r = rtnl_cls_add(s, c, NLM_F_CREATE | NLM_F_EXCL);
+        r = sym_rtnl_cls_add(s, c, NLM_F_CREATE | NLM_F_EXCL);
         return r < 0 && nl_errno(r) != -EEXIST ? nl_errno(r) : 0;
 }
 
 static int wire(CniTap *t) {
-        _cleanup_(nl_socket_freep) struct nl_sock *s = nl_socket_alloc();
+        _cleanup_(nl_socket_freep) struct nl_sock *s = NULL;
         _cleanup_(rtnl_link_putp) struct rtnl_link *veth = NULL, *tap = NULL, *change = NULL;
         int r;
 
-        if (!s)
+        if ((r = dlopen_nl()) < 0)
+                return r;
+        if (!(s = sym_nl_socket_alloc()))
                 return -ENOMEM;
-        if ((r = nl_connect(s, NETLINK_ROUTE)) < 0)
+        if ((r = sym_nl_connect(s, NETLINK_ROUTE)) < 0)
                 return nl_errno(r);
-        if ((r = rtnl_link_get_kernel(s, 0, t->veth, &veth)) < 0 ||
-            (r = rtnl_link_get_kernel(s, 0, t->tap, &tap)) < 0)
+        if ((r = sym_rtnl_link_get_kernel(s, 0, t->veth, &veth)) < 0 ||
+            (r = sym_rtnl_link_get_kernel(s, 0, t->tap, &tap)) < 0)
                 return nl_errno(r);
-        struct nl_addr *a = rtnl_link_get_addr(veth);
-        if (!a || nl_addr_get_len(a) != 6)
+        struct nl_addr *a = sym_rtnl_link_get_addr(veth);
+        if (!a || sym_nl_addr_get_len(a) != 6)
                 return -EADDRNOTAVAIL;
-        const uint8_t *m = nl_addr_get_binary_addr(a);
+        const uint8_t *m = sym_nl_addr_get_binary_addr(a);
         snprintf(t->mac, sizeof(t->mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
                  m[5]);
 
-        if (!(change = rtnl_link_alloc()))
+        if (!(change = sym_rtnl_link_alloc()))
                 return -ENOMEM;
         /* The veth's MTU: the CNI network's (a bridge plugin may lower it for an overlay). */
-        rtnl_link_set_mtu(change, rtnl_link_get_mtu(veth));
-        rtnl_link_set_flags(change, IFF_UP);
-        if ((r = rtnl_link_change(s, tap, change, 0)) < 0)
+        sym_rtnl_link_set_mtu(change, sym_rtnl_link_get_mtu(veth));
+        sym_rtnl_link_set_flags(change, IFF_UP);
+        if ((r = sym_rtnl_link_change(s, tap, change, 0)) < 0)
                 return nl_errno(r);
-        rtnl_link_put(change);
-        if (!(change = rtnl_link_alloc()))
+        sym_rtnl_link_put(change);
+        if (!(change = sym_rtnl_link_alloc()))
                 return -ENOMEM;
-        rtnl_link_set_flags(change, IFF_UP);
-        if ((r = rtnl_link_change(s, veth, change, 0)) < 0)
+        sym_rtnl_link_set_flags(change, IFF_UP);
+        if ((r = sym_rtnl_link_change(s, veth, change, 0)) < 0)
                 return nl_errno(r);
 
-        int v = rtnl_link_get_ifindex(veth), p = rtnl_link_get_ifindex(tap);
+        int v = sym_rtnl_link_get_ifindex(veth), p = sym_rtnl_link_get_ifindex(tap);
         if ((r = ingress_qdisc_add(s, v)) < 0 || (r = ingress_qdisc_add(s, p)) < 0 ||
             (r = redirect_add(s, v, p)) < 0 || (r = redirect_add(s, p, v)) < 0)
                 return r;
@@ -183,16 +178,18 @@ int cni_tap_wire(void *userdata) {
 
 int cni_tap_check(void *userdata) {
         CniTap *t = userdata;
-        _cleanup_(nl_socket_freep) struct nl_sock *s = nl_socket_alloc();
+        _cleanup_(nl_socket_freep) struct nl_sock *s = NULL;
         _cleanup_(rtnl_link_putp) struct rtnl_link *l = NULL;
         int r;
 
-        if (!s)
+        if ((r = dlopen_nl()) < 0)
+                return r;
+        if (!(s = sym_nl_socket_alloc()))
                 return -ENOMEM;
-        if ((r = nl_connect(s, NETLINK_ROUTE)) < 0)
+        if ((r = sym_nl_connect(s, NETLINK_ROUTE)) < 0)
                 return nl_errno(r);
-        if ((r = rtnl_link_get_kernel(s, 0, t->tap, &l)) < 0)
+        if ((r = sym_rtnl_link_get_kernel(s, 0, t->tap, &l)) < 0)
                 return nl_errno(r);
-        const char *type = rtnl_link_get_type(l);
+        const char *type = sym_rtnl_link_get_type(l);
         return type && streq(type, "tun") ? 0 : -ENODEV;
 }

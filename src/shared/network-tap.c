@@ -4,9 +4,6 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
-#include <netlink/errno.h>
-#include <netlink/netlink.h>
-#include <netlink/route/link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +11,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "dlopen-nl.h"
 #include "fd-util.h"
 #include "macro.h"
 #include "network-netns.h"
@@ -78,12 +76,12 @@ int nics_renew(NetworkConfig *nics, size_t n, const char *id) {
 
 static void nl_socket_freep(struct nl_sock **s) {
         if (*s)
-                nl_socket_free(*s);
+                sym_nl_socket_free(*s);
 }
 
 static void rtnl_link_putp(struct rtnl_link **l) {
         if (*l)
-                rtnl_link_put(*l);
+                sym_rtnl_link_put(*l);
 }
 
 /* libnl's error codes are its own: the few that mean something to callers become errno values. */
@@ -108,11 +106,15 @@ static int nl_error_to_errno(int nlerr) {
         }
 }
 
+/* Every libnl call here goes through a socket from this. */
 static int route_socket(struct nl_sock **ret) {
-        _cleanup_(nl_socket_freep) struct nl_sock *s = nl_socket_alloc();
+        int r = dlopen_nl();
+        if (r < 0)
+                return r;
+        _cleanup_(nl_socket_freep) struct nl_sock *s = sym_nl_socket_alloc();
         if (!s)
                 return -ENOMEM;
-        int r = nl_connect(s, NETLINK_ROUTE);
+        r = sym_nl_connect(s, NETLINK_ROUTE);
         if (r < 0)
                 return nl_error_to_errno(r);
         *ret = TAKE_PTR(s);
@@ -120,12 +122,12 @@ static int route_socket(struct nl_sock **ret) {
 }
 
 static int link_get(struct nl_sock *s, const char *name, struct rtnl_link **ret) {
-        int r = rtnl_link_get_kernel(s, 0, name, ret);
+        int r = sym_rtnl_link_get_kernel(s, 0, name, ret);
         return r < 0 ? nl_error_to_errno(r) : 0;
 }
 
 static bool link_is_bridge(struct rtnl_link *l) {
-        const char *type = rtnl_link_get_type(l);
+        const char *type = sym_rtnl_link_get_type(l);
         return type && streq(type, "bridge");
 }
 
@@ -172,14 +174,14 @@ static int tap_attach(const char *name, const char *bridge) {
                 return r;
         if (!link_is_bridge(br))
                 return -ENOTTY;
-        change = rtnl_link_alloc();
+        change = sym_rtnl_link_alloc();
         if (!change)
                 return -ENOMEM;
         /* The bridge's MTU, or the bridge would lower its own to the TAP's. */
-        rtnl_link_set_mtu(change, rtnl_link_get_mtu(br));
-        rtnl_link_set_master(change, rtnl_link_get_ifindex(br));
-        rtnl_link_set_flags(change, IFF_UP);
-        r = rtnl_link_change(s, tap, change, 0);
+        sym_rtnl_link_set_mtu(change, sym_rtnl_link_get_mtu(br));
+        sym_rtnl_link_set_master(change, sym_rtnl_link_get_ifindex(br));
+        sym_rtnl_link_set_flags(change, IFF_UP);
+        r = sym_rtnl_link_change(s, tap, change, 0);
         return r < 0 ? nl_error_to_errno(r) : 0;
 }
 
@@ -208,10 +210,10 @@ int tap_remove(const char *name) {
         if (r < 0)
                 return r;
         /* Only a TAP of ours: a name that is something else now is not ours to delete. */
-        const char *type = rtnl_link_get_type(l);
+        const char *type = sym_rtnl_link_get_type(l);
         if (!type || !streq(type, "tun"))
                 return -ENOTTY;
-        r = rtnl_link_delete(s, l);
+        r = sym_rtnl_link_delete(s, l);
         if (r < 0 && nl_error_to_errno(r) == -ENODEV)
                 return 0; /* gone meanwhile */
         return r < 0 ? nl_error_to_errno(r) : 1;
@@ -219,7 +221,7 @@ int tap_remove(const char *name) {
 
 static void nl_cache_freep(struct nl_cache **c) {
         if (*c)
-                nl_cache_free(*c);
+                sym_nl_cache_free(*c);
 }
 
 int tun_links_list(char ***ret) {
@@ -230,12 +232,12 @@ int tun_links_list(char ***ret) {
         int r = route_socket(&s);
         if (r < 0)
                 return r;
-        r = rtnl_link_alloc_cache(s, AF_UNSPEC, &cache);
+        r = sym_rtnl_link_alloc_cache(s, AF_UNSPEC, &cache);
         if (r < 0)
                 return nl_error_to_errno(r);
-        for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+        for (struct nl_object *o = sym_nl_cache_get_first(cache); o; o = sym_nl_cache_get_next(o)) {
                 struct rtnl_link *l = (struct rtnl_link *) o;
-                const char *type = rtnl_link_get_type(l), *name = rtnl_link_get_name(l);
+                const char *type = sym_rtnl_link_get_type(l), *name = sym_rtnl_link_get_name(l);
                 if (type && streq(type, "tun") && name && strv_extend(&names, name) < 0)
                         return -ENOMEM;
         }

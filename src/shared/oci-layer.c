@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Layer tar -> directory (libarchive, with whiteout conversion and path checks) -> EROFS (mkfs.erofs). */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dlopen-archive.h"
+#include "dlopen-gcrypt.h"
 #include "oci-layer.h"
 #include "oci-reference.h"
 
@@ -165,8 +164,8 @@ static bool has_overlay_xattr(struct archive_entry *e) {
         const void *value;
         size_t size;
 
-        archive_entry_xattr_reset(e);
-        while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
+        sym_archive_entry_xattr_reset(e);
+        while (sym_archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
                 if (strncmp(name, OVERLAY_XATTR_PREFIX, strlen(OVERLAY_XATTR_PREFIX)) == 0)
                         return true;
         return false;
@@ -215,7 +214,7 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
         int r;
 
         /* A copy: archive_entry_set_pathname() below frees the entry's own string. */
-        name = strdup(archive_entry_pathname(e) ?: "");
+        name = strdup(sym_archive_entry_pathname(e) ?: "");
         if (!name)
                 return -ENOMEM;
         r = normalize_path(name, &path);
@@ -250,8 +249,8 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
          * hard link target) that would be reached through a symlink, so nothing lands outside dir. */
         if (asprintf(&full, "%s/%s", dir, path) < 0)
                 return -ENOMEM;
-        archive_entry_set_pathname(e, full);
-        hardlink = archive_entry_hardlink(e);
+        sym_archive_entry_set_pathname(e, full);
+        hardlink = sym_archive_entry_hardlink(e);
         is_link = hardlink;
         if (hardlink) {
                 _cleanup_free_ char *target = NULL;
@@ -261,29 +260,29 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
                                          "hard link \"%s\": bad target \"%s\"", name, hardlink);
                 if (asprintf(&link_full, "%s/%s", dir, target) < 0)
                         return -ENOMEM;
-                archive_entry_set_hardlink(e, link_full);
+                sym_archive_entry_set_hardlink(e, link_full);
         }
 
-        r = archive_write_header(out, e);
+        r = sym_archive_write_header(out, e);
         if (r < ARCHIVE_WARN)
-                return set_error(ret_error, -EBADMSG, "entry \"%s\": %s", name, archive_error_string(out));
-        if (archive_entry_size(e) > 0 && !is_link) {
+                return set_error(ret_error, -EBADMSG, "entry \"%s\": %s", name, sym_archive_error_string(out));
+        if (sym_archive_entry_size(e) > 0 && !is_link) {
                 const void *buf;
                 size_t size;
                 la_int64_t offset;
 
-                while ((r = archive_read_data_block(in, &buf, &size, &offset)) == ARCHIVE_OK)
-                        if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_OK)
+                while ((r = sym_archive_read_data_block(in, &buf, &size, &offset)) == ARCHIVE_OK)
+                        if (sym_archive_write_data_block(out, buf, size, offset) < ARCHIVE_OK)
                                 return set_error(ret_error, -EIO, "entry \"%s\": %s", name,
-                                                 archive_error_string(out));
+                                                 sym_archive_error_string(out));
                 if (r != ARCHIVE_EOF)
                         return set_error(ret_error, -EBADMSG, "entry \"%s\": %s", name,
-                                         archive_error_string(in));
+                                         sym_archive_error_string(in));
         }
-        if (archive_write_finish_entry(out) < ARCHIVE_WARN)
-                return set_error(ret_error, -EIO, "entry \"%s\": %s", name, archive_error_string(out));
+        if (sym_archive_write_finish_entry(out) < ARCHIVE_WARN)
+                return set_error(ret_error, -EIO, "entry \"%s\": %s", name, sym_archive_error_string(out));
 
-        if (boot && archive_entry_filetype(e) == AE_IFREG && !is_link) {
+        if (boot && sym_archive_entry_filetype(e) == AE_IFREG && !is_link) {
                 r = note_boot_file(boot, path);
                 if (r < 0)
                         return r;
@@ -298,39 +297,42 @@ int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret
         _cleanup_close_ int root_fd = -EBADF;
         int r;
 
+        r = dlopen_archive();
+        if (r < 0)
+                return set_error(ret_error, r, "libarchive is not available");
         root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (root_fd < 0)
                 return -errno;
 
-        in = archive_read_new();
-        out = archive_write_disk_new();
+        in = sym_archive_read_new();
+        out = sym_archive_write_disk_new();
         if (!in || !out) {
                 r = -ENOMEM;
                 goto finish;
         }
-        archive_read_support_filter_gzip(in);
-        archive_read_support_filter_zstd(in);
-        archive_read_support_format_tar(in);
-        archive_write_disk_set_options(out, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
+        sym_archive_read_support_filter_gzip(in);
+        sym_archive_read_support_filter_zstd(in);
+        sym_archive_read_support_format_tar(in);
+        sym_archive_write_disk_set_options(out, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
                                                     ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
                                                     ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                                     ARCHIVE_EXTRACT_SECURE_NODOTDOT);
         /* Numeric ids as in the archive: the host's user database has nothing to say about the guest's. */
-        archive_write_disk_set_standard_lookup(out);
-        archive_write_disk_set_user_lookup(out, NULL, NULL, NULL);
-        archive_write_disk_set_group_lookup(out, NULL, NULL, NULL);
+        sym_archive_write_disk_set_standard_lookup(out);
+        sym_archive_write_disk_set_user_lookup(out, NULL, NULL, NULL);
+        sym_archive_write_disk_set_group_lookup(out, NULL, NULL, NULL);
 
-        if (archive_read_open_fd(in, fd, 64 * 1024) != ARCHIVE_OK) {
-                r = set_error(ret_error, -EBADMSG, "not a tar archive: %s", archive_error_string(in));
+        if (sym_archive_read_open_fd(in, fd, 64 * 1024) != ARCHIVE_OK) {
+                r = set_error(ret_error, -EBADMSG, "not a tar archive: %s", sym_archive_error_string(in));
                 goto finish;
         }
         for (;;) {
-                r = archive_read_next_header(in, &e);
+                r = sym_archive_read_next_header(in, &e);
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r < ARCHIVE_WARN) {
                         r = set_error(ret_error, -EBADMSG, "not a valid tar archive: %s",
-                                      archive_error_string(in));
+                                      sym_archive_error_string(in));
                         goto finish;
                 }
                 r = unpack_entry(in, out, e, root_fd, dir, ret_boot ? &boot : NULL, ret_error);
@@ -338,8 +340,8 @@ int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret
                         goto finish;
         }
         /* Directory times and modes are fixed up at close. */
-        if (archive_write_close(out) != ARCHIVE_OK) {
-                r = set_error(ret_error, -EIO, "finishing the tree: %s", archive_error_string(out));
+        if (sym_archive_write_close(out) != ARCHIVE_OK) {
+                r = set_error(ret_error, -EIO, "finishing the tree: %s", sym_archive_error_string(out));
                 goto finish;
         }
         r = 0;
@@ -350,9 +352,9 @@ int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret
 finish:
         oci_layer_boot_done(&boot);
         if (in)
-                archive_read_free(in);
+                sym_archive_read_free(in);
         if (out)
-                archive_write_free(out);
+                sym_archive_write_free(out);
         return r;
 }
 
@@ -360,15 +362,16 @@ int oci_layer_uuid(const char *digest, char ret[static OCI_LAYER_UUID_LEN + 1]) 
         /* RFC 4122's URL namespace, 6ba7b811-9dad-11d1-80b4-00c04fd430c8 */
         static const unsigned char ns[16] = {0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1,
                                              0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8};
-        unsigned char buf[16 + 64], md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
+        unsigned char buf[16 + 64], md[20];
 
         if (!oci_digest_is_valid(digest))
                 return -EINVAL;
         memcpy(buf, ns, 16);
         memcpy(buf + 16, digest + strlen(OCI_DIGEST_PREFIX), 64);
-        if (EVP_Digest(buf, sizeof(buf), md, &md_len, EVP_sha1(), NULL) != 1 || md_len < 16)
-                return -EIO;
+        int r = dlopen_gcrypt();
+        if (r < 0)
+                return r;
+        sym_gcry_md_hash_buffer(GCRY_MD_SHA1, md, buf, sizeof(buf));
         md[6] = (md[6] & 0x0f) | 0x50;
         md[8] = (md[8] & 0x3f) | 0x80;
         snprintf(ret, OCI_LAYER_UUID_LEN + 1,

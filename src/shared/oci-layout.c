@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Local OCI images: layout directories read with verification, tarballs turned into layouts. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -11,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dlopen-archive.h"
 #include "fs-util.h"
 #include "json-util.h"
 #include "oci-layout.h"
@@ -333,7 +332,7 @@ static int extract_file(struct archive *a, int dir_fd, const char *rel, const at
         fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return errno == EEXIST ? -EBADMSG : -errno;
-        while ((r = archive_read_data_block(a, &data, &n, &offset)) == ARCHIVE_OK) {
+        while ((r = sym_archive_read_data_block(a, &data, &n, &offset)) == ARCHIVE_OK) {
                 if (cancel && atomic_load(cancel))
                         return -ECANCELED;
                 if (offset < 0 || pwrite(fd, data, n, (off_t) offset) != (ssize_t) n)
@@ -499,39 +498,43 @@ static int docker_to_layout(int dir_fd, char **ret_error) {
 }
 
 int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **ret_error) {
-        struct archive *a = archive_read_new();
+        struct archive *a;
         struct archive_entry *e;
         struct stat st;
         unsigned n_entries = 0;
         int r;
 
+        r = dlopen_archive();
+        if (r < 0)
+                return set_error(ret_error, r, "libarchive is not available");
+        a = sym_archive_read_new();
         if (!a)
                 return -ENOMEM;
-        archive_read_support_format_tar(a);
+        sym_archive_read_support_format_tar(a);
         if (lseek(fd, 0, SEEK_SET) < 0) {
                 r = -errno;
                 goto finish;
         }
-        if (archive_read_open_fd(a, fd, 64 * 1024) != ARCHIVE_OK) {
-                r = set_error(ret_error, -EBADMSG, "not a tar archive: %s", archive_error_string(a));
+        if (sym_archive_read_open_fd(a, fd, 64 * 1024) != ARCHIVE_OK) {
+                r = set_error(ret_error, -EBADMSG, "not a tar archive: %s", sym_archive_error_string(a));
                 goto finish;
         }
         for (;;) {
                 _cleanup_free_ char *rel = NULL;
 
-                r = archive_read_next_header(a, &e);
+                r = sym_archive_read_next_header(a, &e);
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r < ARCHIVE_WARN) {
                         r = set_error(ret_error, -EBADMSG, "not a valid tar archive: %s",
-                                      archive_error_string(a));
+                                      sym_archive_error_string(a));
                         goto finish;
                 }
                 if (++n_entries > ARCHIVE_ENTRIES_MAX) {
                         r = set_error(ret_error, -EBADMSG, "more than %u entries", ARCHIVE_ENTRIES_MAX);
                         goto finish;
                 }
-                const char *path = archive_entry_pathname(e);
+                const char *path = sym_archive_entry_pathname(e);
                 r = normalize(path ?: "", &rel);
                 if (r == -ENOENT)
                         continue;
@@ -541,9 +544,9 @@ int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **re
                 }
                 /* Symbolic and hard links (newer docker saves link <id>/layer.tar to the blob): skipped,
                  * their targets are in the archive as files. */
-                if (archive_entry_hardlink(e) || archive_entry_filetype(e) == AE_IFLNK)
+                if (sym_archive_entry_hardlink(e) || sym_archive_entry_filetype(e) == AE_IFLNK)
                         continue;
-                if (archive_entry_filetype(e) == AE_IFDIR) {
+                if (sym_archive_entry_filetype(e) == AE_IFDIR) {
                         _cleanup_close_ int d = make_parents(dir_fd, rel, true, NULL);
                         if (d < 0) {
                                 r = set_error(ret_error, d == -EEXIST ? -EBADMSG : d, "entry %s: %s", rel,
@@ -552,7 +555,7 @@ int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **re
                         }
                         continue;
                 }
-                if (archive_entry_filetype(e) != AE_IFREG) {
+                if (sym_archive_entry_filetype(e) != AE_IFREG) {
                         r = set_error(ret_error, -EBADMSG, "entry %s: not a file or directory", rel);
                         goto finish;
                 }
@@ -569,6 +572,6 @@ int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **re
             fstatat(dir_fd, "index.json", &st, AT_SYMLINK_NOFOLLOW) < 0)
                 r = docker_to_layout(dir_fd, ret_error);
 finish:
-        archive_read_free(a);
+        sym_archive_read_free(a);
         return r;
 }

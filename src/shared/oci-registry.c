@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* OCI distribution client over libcurl: requests, authentication (bearer token, basic), blob streaming
  * with sha256 verification, credentials from containers-auth.json. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dlopen-curl.h"
 #include "fd-util.h"
 #include "json-util.h"
 #include "oci-manifest.h"
@@ -65,7 +65,7 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result;
 
 static void curl_init_once(void) {
-        curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_init_result = sym_curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 void oci_error_keep_first(pthread_mutex_t *lock, char **error, const char *fmt, va_list ap) {
@@ -438,7 +438,7 @@ static int request_perform(Request *req, const char *authorization, const char *
         CURLcode c;
         int r = 0;
 
-        curl = curl_easy_init();
+        curl = sym_curl_easy_init();
         if (!curl)
                 return -ENOMEM;
         if (req->accept && asprintf(&accept_header, "Accept: %s", req->accept) < 0)
@@ -446,54 +446,54 @@ static int request_perform(Request *req, const char *authorization, const char *
         if (authorization && asprintf(&auth_header, "Authorization: %s", authorization) < 0)
                 auth_header = NULL;
         if ((req->accept && !accept_header) || (authorization && !auth_header)) {
-                curl_easy_cleanup(curl);
+                sym_curl_easy_cleanup(curl);
                 return -ENOMEM;
         }
         if (accept_header)
-                headers = curl_slist_append(headers, accept_header);
+                headers = sym_curl_slist_append(headers, accept_header);
         if (auth_header)
-                headers = curl_slist_append(headers, auth_header);
+                headers = sym_curl_slist_append(headers, auth_header);
 
-        curl_easy_setopt(curl, CURLOPT_URL, req->url);
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 8L);
-        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, req->reg->insecure ? "http,https" : "https");
-        curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, req->reg->insecure ? "http,https" : "https");
-        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, OCI_CONNECT_TIMEOUT_SEC);
-        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, OCI_STALL_TIMEOUT_SEC);
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(curl, CURLOPT_USERAGENT, "cocoon/" COCOON_VERSION);
-        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
-        curl_easy_setopt(curl, CURLOPT_HEADERDATA, req);
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, req);
-        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, req);
-        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        sym_curl_easy_setopt(curl, CURLOPT_URL, req->url);
+        sym_curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        sym_curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+        sym_curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 8L);
+        sym_curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, req->reg->insecure ? "http,https" : "https");
+        sym_curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, req->reg->insecure ? "http,https" : "https");
+        sym_curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, OCI_CONNECT_TIMEOUT_SEC);
+        sym_curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        sym_curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, OCI_STALL_TIMEOUT_SEC);
+        sym_curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        sym_curl_easy_setopt(curl, CURLOPT_USERAGENT, "cocoon/" COCOON_VERSION);
+        sym_curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+        sym_curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
+        sym_curl_easy_setopt(curl, CURLOPT_HEADERDATA, req);
+        sym_curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
+        sym_curl_easy_setopt(curl, CURLOPT_WRITEDATA, req);
+        sym_curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+        sym_curl_easy_setopt(curl, CURLOPT_XFERINFODATA, req);
+        sym_curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
         if (user) {
-                curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-                curl_easy_setopt(curl, CURLOPT_USERNAME, user);
-                curl_easy_setopt(curl, CURLOPT_PASSWORD, password);
+                sym_curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+                sym_curl_easy_setopt(curl, CURLOPT_USERNAME, user);
+                sym_curl_easy_setopt(curl, CURLOPT_PASSWORD, password);
         }
 
         req->status = 0;
-        c = curl_easy_perform(curl);
+        c = sym_curl_easy_perform(curl);
         if (c != CURLE_OK) {
                 if (req->error < 0)
                         r = req->error;
                 else {
                         r = curl_code_to_errno(c);
                         registry_set_error(req->reg, "%s: %s", req->url,
-                                           errbuf[0] ? errbuf : curl_easy_strerror(c));
+                                           errbuf[0] ? errbuf : sym_curl_easy_strerror(c));
                 }
         } else
-                curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &req->status);
+                sym_curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &req->status);
 
-        curl_slist_free_all(headers);
-        curl_easy_cleanup(curl);
+        sym_curl_slist_free_all(headers);
+        sym_curl_easy_cleanup(curl);
         return r;
 }
 
@@ -559,21 +559,21 @@ static int registry_fetch_token(OciRegistry *reg, const char *realm, const char 
         }
         if (!scope && asprintf(&default_scope, "repository:%s:pull", reg->repository) < 0)
                 return -ENOMEM;
-        esc = curl_easy_init();
+        esc = sym_curl_easy_init();
         if (!esc)
                 return -ENOMEM;
         {
-                char *s = service ? curl_easy_escape(esc, service, 0) : NULL;
-                char *sc = curl_easy_escape(esc, scope ?: default_scope, 0);
+                char *s = service ? sym_curl_easy_escape(esc, service, 0) : NULL;
+                char *sc = sym_curl_easy_escape(esc, scope ?: default_scope, 0);
                 if (sc && (!service || s))
                         r = asprintf(&url, "%s%cservice=%s&scope=%s", realm, strchr(realm, '?') ? '&' : '?',
                                      s ?: "", sc);
                 else
                         r = -1;
-                curl_free(s);
-                curl_free(sc);
+                sym_curl_free(s);
+                sym_curl_free(sc);
         }
-        curl_easy_cleanup(esc);
+        sym_curl_easy_cleanup(esc);
         if (r < 0)
                 return -ENOMEM;
 
@@ -672,6 +672,9 @@ int oci_registry_new(const OciReference *ref, const OciRegistryOptions *options,
         _cleanup_(oci_registry_freep) OciRegistry *reg = NULL;
         int r;
 
+        r = dlopen_curl();
+        if (r < 0)
+                return r;
         pthread_once(&curl_once, curl_init_once);
         if (curl_init_result != CURLE_OK)
                 return -EIO;

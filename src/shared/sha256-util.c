@@ -1,65 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* SHA-256 from OpenSSL's libcrypto, loaded on first use (dlopen, as systemd does for optional libraries). */
-#include <dlfcn.h>
+/* SHA-256 from libgcrypt, loaded on first use (dlopen-gcrypt.h). */
 #include <errno.h>
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "dlopen-gcrypt.h"
 #include "sha256-util.h"
 
-/* The few libcrypto entry points we use, resolved once. */
-static struct {
-        typeof(EVP_MD_CTX_new) *md_ctx_new;
-        typeof(EVP_MD_CTX_free) *md_ctx_free;
-        typeof(EVP_sha256) *sha256;
-        typeof(EVP_DigestInit_ex) *digest_init_ex;
-        typeof(EVP_DigestUpdate) *digest_update;
-        typeof(EVP_DigestFinal_ex) *digest_final_ex;
-} sym;
-
-static const struct {
-        const char *name;
-        void **slot;
-} symbol_table[] = {
-        { "EVP_MD_CTX_new", (void **) &sym.md_ctx_new },
-        { "EVP_MD_CTX_free", (void **) &sym.md_ctx_free },
-        { "EVP_sha256", (void **) &sym.sha256 },
-        { "EVP_DigestInit_ex", (void **) &sym.digest_init_ex },
-        { "EVP_DigestUpdate", (void **) &sym.digest_update },
-        { "EVP_DigestFinal_ex", (void **) &sym.digest_final_ex },
-};
-
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static int load_result = -EOPNOTSUPP;
-
-static void load_libcrypto(void) {
-        /* Never unloaded: OpenSSL keeps global state and exit handlers. */
-        void *dl = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_NODELETE);
-        if (!dl)
-                return;
-        for (size_t i = 0; i < ELEMENTSOF(symbol_table); i++) {
-                *symbol_table[i].slot = dlsym(dl, symbol_table[i].name);
-                if (!*symbol_table[i].slot)
-                        return;
-        }
-        load_result = 0;
-}
-
 struct Sha256 {
-        EVP_MD_CTX *ctx;
+        gcry_md_hd_t md;
 };
 
 int sha256_new(Sha256 **ret) {
-        (void) pthread_once(&load_once, load_libcrypto);
-        if (load_result < 0)
-                return load_result;
+        int r = dlopen_gcrypt();
+        if (r < 0)
+                return r;
 
         Sha256 *h = calloc(1, sizeof(Sha256));
         if (!h)
                 return -ENOMEM;
-        h->ctx = sym.md_ctx_new();
-        if (!h->ctx || sym.digest_init_ex(h->ctx, sym.sha256(), NULL) != 1) {
+        if (sym_gcry_md_open(&h->md, GCRY_MD_SHA256, 0) != 0) {
                 sha256_free(h);
                 return -EIO;
         }
@@ -70,22 +30,23 @@ int sha256_new(Sha256 **ret) {
 Sha256 *sha256_free(Sha256 *h) {
         if (!h)
                 return NULL;
-        if (h->ctx)
-                sym.md_ctx_free(h->ctx);
+        if (h->md)
+                sym_gcry_md_close(h->md);
         return mfree(h);
 }
 
 int sha256_update(Sha256 *h, const void *data, size_t size) {
-        return sym.digest_update(h->ctx, data, size) == 1 ? 0 : -EIO;
+        sym_gcry_md_write(h->md, data, size);
+        return 0;
 }
 
 int sha256_final_hex(Sha256 *h, char ret[static SHA256_HEX_LEN + 1]) {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
+        /* Finalizes; the digest lives as long as the handle. */
+        const unsigned char *md = sym_gcry_md_read(h->md, GCRY_MD_SHA256);
 
-        if (sym.digest_final_ex(h->ctx, md, &md_len) != 1 || md_len * 2 != SHA256_HEX_LEN)
+        if (!md)
                 return -EIO;
-        for (unsigned i = 0; i < md_len; i++)
+        for (unsigned i = 0; i < SHA256_HEX_LEN / 2; i++)
                 sprintf(ret + 2 * i, "%02x", md[i]);
         return 0;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* SHA-256 from OpenSSL's libcrypto, loaded on first use: the manager needs it only to import images, and
- * merely linking libcrypto costs every process resident memory (its relocations). */
+/* SHA-256 from libgcrypt, loaded on first use (dlopen-gcrypt.h): the manager needs it only to import
+ * images. */
 #pragma once
 
 #include <stddef.h>
@@ -11,7 +11,7 @@
 
 typedef struct Sha256 Sha256;
 
-/* -EOPNOTSUPP when libcrypto cannot be loaded. Thread-safe. */
+/* -EOPNOTSUPP when libgcrypt cannot be loaded. Thread-safe. */
 int sha256_new(Sha256 **ret);
 Sha256 *sha256_free(Sha256 *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Sha256 *, sha256_free);

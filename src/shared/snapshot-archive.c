@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Snapshots as one pax tar stream: export of a snapshot directory, validated import of an archive. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -13,6 +11,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "dlopen-archive.h"
 #include "fd-util.h"
 #include "fs-util.h"
 #include "json-util.h"
@@ -140,7 +139,7 @@ static la_ssize_t write_callback(struct archive *a, void *userdata, const void *
         if (r >= 0)
                 return (la_ssize_t) size;
         w->error = r;
-        archive_set_error(a, -r, "%s", strerror(-r));
+        sym_archive_set_error(a, -r, "%s", strerror(-r));
         return -1;
 }
 
@@ -182,7 +181,7 @@ static int report(const SnapshotArchiveIO *io, uint64_t done, uint64_t total) {
 
 static int write_bytes(struct archive *a, WriteContext *w, const void *buf, size_t size) {
         while (size > 0) {
-                la_ssize_t n = archive_write_data(a, buf, size);
+                la_ssize_t n = sym_archive_write_data(a, buf, size);
                 if (n < 0)
                         return w->error ?: -EIO;
                 if (n == 0)
@@ -194,14 +193,14 @@ static int write_bytes(struct archive *a, WriteContext *w, const void *buf, size
 }
 
 static struct archive_entry *entry_new(const char *name, uint64_t size) {
-        struct archive_entry *e = archive_entry_new();
+        struct archive_entry *e = sym_archive_entry_new();
         if (!e)
                 return NULL;
-        archive_entry_set_pathname(e, name);
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, 0600);
-        archive_entry_set_size(e, (la_int64_t) size);
-        archive_entry_set_mtime(e, (time_t) (now_usec(CLOCK_REALTIME) / USEC_PER_SEC), 0);
+        sym_archive_entry_set_pathname(e, name);
+        sym_archive_entry_set_filetype(e, AE_IFREG);
+        sym_archive_entry_set_perm(e, 0600);
+        sym_archive_entry_set_size(e, (la_int64_t) size);
+        sym_archive_entry_set_mtime(e, (time_t) (now_usec(CLOCK_REALTIME) / USEC_PER_SEC), 0);
         return e;
 }
 
@@ -218,18 +217,18 @@ static int write_payload(struct archive *a, WriteContext *w, Payload *p, uint8_t
                 while (offset < p->size && r >= 0) {
                         r = next_data(p->fd, p->size, offset, &start, &end);
                         if (r >= 0 && start < p->size)
-                                archive_entry_sparse_add_entry(e, (la_int64_t) start,
+                                sym_archive_entry_sparse_add_entry(e, (la_int64_t) start,
                                                                (la_int64_t) (end - start));
                         offset = start >= p->size ? p->size : end;
                 }
                 /* All holes: an empty map would mean "not sparse"; a region of length 0 at the end says
                  * the size. */
                 if (r >= 0 && p->data == 0)
-                        archive_entry_sparse_add_entry(e, (la_int64_t) p->size, 0);
+                        sym_archive_entry_sparse_add_entry(e, (la_int64_t) p->size, 0);
         }
-        if (r >= 0 && archive_write_header(a, e) != ARCHIVE_OK)
+        if (r >= 0 && sym_archive_write_header(a, e) != ARCHIVE_OK)
                 r = w->error ?: -EIO;
-        archive_entry_free(e);
+        sym_archive_entry_free(e);
         for (offset = 0; r >= 0 && offset < p->size;) {
                 if ((r = next_data(p->fd, p->size, offset, &start, &end)) < 0)
                         break;
@@ -300,14 +299,14 @@ static void payload_free(Payload *list, size_t n) {
 }
 
 static int archive_setup_write(struct archive *a, SnapshotCompression compression) {
-        int k = archive_write_set_format_pax(a);
+        int k = sym_archive_write_set_format_pax(a);
         if (k == ARCHIVE_OK && compression == SNAPSHOT_COMPRESSION_GZIP)
-                k = archive_write_add_filter_gzip(a);
+                k = sym_archive_write_add_filter_gzip(a);
         else if (k == ARCHIVE_OK && compression == SNAPSHOT_COMPRESSION_ZSTD)
-                k = archive_write_add_filter_zstd(a);
+                k = sym_archive_write_add_filter_zstd(a);
         /* A stream: the last block is not padded to 10 KiB (readers do not need it). */
         if (k == ARCHIVE_OK)
-                k = archive_write_set_bytes_in_last_block(a, 1);
+                k = sym_archive_write_set_bytes_in_last_block(a, 1);
         return k == ARCHIVE_OK ? 0 : -EOPNOTSUPP;
 }
 
@@ -360,6 +359,9 @@ int snapshot_archive_write(int dir_fd, int out_fd, SnapshotCompression compressi
 
         if (compression < 0 || compression >= _SNAPSHOT_COMPRESSION_MAX)
                 return -EINVAL;
+        r = dlopen_archive();
+        if (r < 0)
+                return fail(error, r, "libarchive is not available");
         r = load_dir_record(dir_fd, &record, &record_size, &s, error);
         if (r < 0)
                 return r;
@@ -369,33 +371,33 @@ int snapshot_archive_write(int dir_fd, int out_fd, SnapshotCompression compressi
         for (size_t i = 0; r >= 0 && i < n_payload; i++)
                 w.total += payload[i].data;
 
-        struct archive *a = r >= 0 ? archive_write_new() : NULL;
+        struct archive *a = r >= 0 ? sym_archive_write_new() : NULL;
         if (r >= 0 && !a)
                 r = -ENOMEM;
         if (r >= 0 && (r = archive_setup_write(a, compression)) < 0)
-                (void) fail(error, r, "cannot set up the archive: %s", archive_error_string(a));
-        if (r >= 0 && archive_write_open(a, &w, NULL, write_callback, NULL) != ARCHIVE_OK)
+                (void) fail(error, r, "cannot set up the archive: %s", sym_archive_error_string(a));
+        if (r >= 0 && sym_archive_write_open(a, &w, NULL, write_callback, NULL) != ARCHIVE_OK)
                 r = w.error ?: -EIO;
         /* The record first: a reader knows what to expect (and refuse) before any payload. */
         if (r >= 0) {
                 struct archive_entry *e = entry_new(SNAPSHOT_RECORD_FILE, record_size);
                 if (!e)
                         r = -ENOMEM;
-                else if (archive_write_header(a, e) != ARCHIVE_OK)
+                else if (sym_archive_write_header(a, e) != ARCHIVE_OK)
                         r = w.error ?: -EIO;
-                archive_entry_free(e);
+                sym_archive_entry_free(e);
                 if (r >= 0)
                         r = write_bytes(a, &w, record, record_size);
         }
         for (size_t i = 0; r >= 0 && i < n_payload; i++)
                 r = write_payload(a, &w, payload + i, buf);
-        if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
+        if (r >= 0 && sym_archive_write_close(a) != ARCHIVE_OK)
                 r = w.error ?: -EIO;
         if (r < 0 && a && !*error)
                 (void) fail(error, r, "cannot write the archive: %s",
-                            w.error ? strerror(-w.error) : archive_error_string(a) ?: strerror(-r));
+                            w.error ? strerror(-w.error) : sym_archive_error_string(a) ?: strerror(-r));
         if (a)
-                archive_write_free(a);
+                sym_archive_write_free(a);
         payload_free(payload, n_payload);
         return r;
 }
@@ -436,7 +438,7 @@ static la_ssize_t read_callback(struct archive *a, void *userdata, const void **
                 *ret_buf = r->buf;
                 return n;
         }
-        archive_set_error(a, -r->error, "%s", strerror(-r->error));
+        sym_archive_set_error(a, -r->error, "%s", strerror(-r->error));
         return -1;
 }
 
@@ -444,7 +446,7 @@ SnapshotArchiveReader *snapshot_archive_reader_free(SnapshotArchiveReader *r) {
         if (!r)
                 return NULL;
         if (r->archive)
-                archive_read_free(r->archive);
+                sym_archive_read_free(r->archive);
         snapshot_free(r->snapshot);
         free(r->buf);
         return mfree(r);
@@ -466,21 +468,21 @@ static int read_failed(SnapshotArchiveReader *r, char **ret_error, const char *w
                 return fail(ret_error, r->error, "the archive's sender sent nothing for too long");
         if (r->error < 0)
                 return fail(ret_error, r->error, "cannot read the archive: %s", strerror(-r->error));
-        const char *message = archive_error_string(r->archive) ?: "unknown error";
+        const char *message = sym_archive_error_string(r->archive) ?: "unknown error";
         return fail(ret_error, -EBADMSG, "%s: %s", what, message);
 }
 
 /* The checks every entry passes first: what it is, and what it is called. */
 static int check_entry(struct archive_entry *e, char **ret_error) {
-        const char *name = archive_entry_pathname(e);
+        const char *name = sym_archive_entry_pathname(e);
         char shown[160];
         name_for_message(name, shown);
         if (!name || isempty(name))
                 return fail(ret_error, -EBADMSG, "an entry has no name");
-        if (archive_entry_hardlink(e))
+        if (sym_archive_entry_hardlink(e))
                 return fail(ret_error, -EBADMSG,
                             "entry '%s' is a hard link: only regular files are accepted", shown);
-        mode_t type = archive_entry_filetype(e);
+        mode_t type = sym_archive_entry_filetype(e);
         if (type == AE_IFLNK)
                 return fail(ret_error, -EBADMSG,
                             "entry '%s' is a symbolic link: only regular files are accepted", shown);
@@ -493,7 +495,7 @@ static int check_entry(struct archive_entry *e, char **ret_error) {
         if (strchr(name, '/') || streq(name, ".") || streq(name, ".."))
                 return fail(ret_error, -EBADMSG,
                             "entry '%s' has a path (a '/' or '..'): entries are plain file names", shown);
-        if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
+        if (!sym_archive_entry_size_is_set(e) || sym_archive_entry_size(e) < 0)
                 return fail(ret_error, -EBADMSG, "entry '%s' has no valid size", shown);
         return 0;
 }
@@ -522,21 +524,21 @@ static int load_record(json_object *o, Snapshot **ret, char **ret_error) {
 
 static int read_record(SnapshotArchiveReader *r, char **ret_error) {
         struct archive_entry *e;
-        int k = archive_read_next_header(r->archive, &e);
+        int k = sym_archive_read_next_header(r->archive, &e);
         if (k == ARCHIVE_EOF)
                 return fail(ret_error, -EBADMSG, "the archive is empty: it has no snapshot.json");
         if (k < ARCHIVE_WARN)
                 return read_failed(r, ret_error, "not a snapshot archive (a tar, plain, gzip or zstd)");
         if ((k = check_entry(e, ret_error)) < 0)
                 return k;
-        if (!streq(archive_entry_pathname(e), SNAPSHOT_RECORD_FILE)) {
+        if (!streq(sym_archive_entry_pathname(e), SNAPSHOT_RECORD_FILE)) {
                 char shown[160];
-                name_for_message(archive_entry_pathname(e), shown);
+                name_for_message(sym_archive_entry_pathname(e), shown);
                 return fail(ret_error, -EBADMSG,
                             "the archive's first entry is '%s': snapshot.json must be the first entry",
                             shown);
         }
-        la_int64_t size = archive_entry_size(e);
+        la_int64_t size = sym_archive_entry_size(e);
         if (size <= 0 || (uint64_t) size > SNAPSHOT_ARCHIVE_RECORD_MAX)
                 return fail(ret_error, -EBADMSG, "snapshot.json is empty or larger than %u bytes",
                             SNAPSHOT_ARCHIVE_RECORD_MAX);
@@ -545,7 +547,7 @@ static int read_record(SnapshotArchiveReader *r, char **ret_error) {
         if (!text)
                 return -ENOMEM;
         while (have < (size_t) size) {
-                la_ssize_t n = archive_read_data(r->archive, text + have, (size_t) size - have);
+                la_ssize_t n = sym_archive_read_data(r->archive, text + have, (size_t) size - have);
                 if (n < 0)
                         return read_failed(r, ret_error, "the archive is truncated or damaged");
                 if (n == 0)
@@ -572,19 +574,22 @@ static int read_record(SnapshotArchiveReader *r, char **ret_error) {
 
 int snapshot_archive_reader_open(int in_fd, const SnapshotArchiveIO *io, SnapshotArchiveReader **ret,
                                  char **ret_error) {
-        _cleanup_(snapshot_archive_reader_freep) SnapshotArchiveReader *r = calloc(1, sizeof(*r));
-        int k;
-        if (!r || !(r->buf = malloc(CHUNK_SIZE)) || !(r->archive = archive_read_new()))
+        _cleanup_(snapshot_archive_reader_freep) SnapshotArchiveReader *r = NULL;
+        int k = dlopen_archive();
+        if (k < 0)
+                return fail(ret_error, k, "libarchive is not available");
+        r = calloc(1, sizeof(*r));
+        if (!r || !(r->buf = malloc(CHUNK_SIZE)) || !(r->archive = sym_archive_read_new()))
                 return -ENOMEM;
         r->fd = in_fd;
         r->io = io ? *io : (SnapshotArchiveIO){.cancel_fd = -EBADF};
         /* Tar only, and only these filters: no external programs, no other formats' surprises. */
-        if (archive_read_support_format_tar(r->archive) != ARCHIVE_OK ||
-            archive_read_support_filter_gzip(r->archive) != ARCHIVE_OK ||
-            archive_read_support_filter_zstd(r->archive) != ARCHIVE_OK)
+        if (sym_archive_read_support_format_tar(r->archive) != ARCHIVE_OK ||
+            sym_archive_read_support_filter_gzip(r->archive) != ARCHIVE_OK ||
+            sym_archive_read_support_filter_zstd(r->archive) != ARCHIVE_OK)
                 return fail(ret_error, -EOPNOTSUPP, "cannot set up the archive reader: %s",
-                            archive_error_string(r->archive));
-        if (archive_read_open(r->archive, r, NULL, read_callback, NULL) != ARCHIVE_OK)
+                            sym_archive_error_string(r->archive));
+        if (sym_archive_read_open(r->archive, r, NULL, read_callback, NULL) != ARCHIVE_OK)
                 return read_failed(r, ret_error, "not a snapshot archive (a tar, plain, gzip or zstd)");
         if ((k = read_record(r, ret_error)) < 0)
                 return k;
@@ -614,13 +619,13 @@ static uint64_t size_bound(const Snapshot *s, const char *name) {
 
 /* The data an entry brings: its sparse map's regions (each checked against the size), or its size. */
 static int entry_data(struct archive_entry *e, const char *shown, uint64_t *ret, char **ret_error) {
-        uint64_t size = (uint64_t) archive_entry_size(e), data = 0;
+        uint64_t size = (uint64_t) sym_archive_entry_size(e), data = 0;
         la_int64_t offset, length;
-        if (archive_entry_sparse_reset(e) <= 0) {
+        if (sym_archive_entry_sparse_reset(e) <= 0) {
                 *ret = size;
                 return 0;
         }
-        while (archive_entry_sparse_next(e, &offset, &length) == ARCHIVE_OK) {
+        while (sym_archive_entry_sparse_next(e, &offset, &length) == ARCHIVE_OK) {
                 if (offset < 0 || length < 0 || (uint64_t) offset > size ||
                     (uint64_t) length > size - (uint64_t) offset)
                         return fail(ret_error, -EBADMSG,
@@ -633,7 +638,7 @@ static int entry_data(struct archive_entry *e, const char *shown, uint64_t *ret,
 
 static int extract_entry(SnapshotArchiveReader *r, const Snapshot *s, struct archive_entry *e, int dir_fd,
                          ExtractState *st, char **ret_error) {
-        const char *name = archive_entry_pathname(e);
+        const char *name = sym_archive_entry_pathname(e);
         char shown[160], need[FORMAT_SIZE_MAX], have[FORMAT_SIZE_MAX];
         uint64_t size, data = 0, bound;
         int k;
@@ -647,7 +652,7 @@ static int extract_entry(SnapshotArchiveReader *r, const Snapshot *s, struct arc
                 return fail(ret_error, -EBADMSG, "entry '%s' is not part of a snapshot's payload", shown);
         if ((k = strv_extend(&st->seen, name)) < 0)
                 return k;
-        size = (uint64_t) archive_entry_size(e);
+        size = (uint64_t) sym_archive_entry_size(e);
         bound = size_bound(s, name);
         if (size > bound)
                 return fail(ret_error, -EBADMSG,
@@ -668,7 +673,7 @@ static int extract_entry(SnapshotArchiveReader *r, const Snapshot *s, struct arc
                 const void *buf;
                 size_t n;
                 la_int64_t offset;
-                k = archive_read_data_block(r->archive, &buf, &n, &offset);
+                k = sym_archive_read_data_block(r->archive, &buf, &n, &offset);
                 if (k == ARCHIVE_EOF)
                         break;
                 if (k < ARCHIVE_WARN)
@@ -710,7 +715,7 @@ int snapshot_archive_reader_extract(SnapshotArchiveReader *r, const Snapshot *s,
         if (r->io.max_bytes > 0)
                 st.free_bytes = MIN(st.free_bytes, r->io.max_bytes);
         for (;;) {
-                k = archive_read_next_header(r->archive, &e);
+                k = sym_archive_read_next_header(r->archive, &e);
                 if (k == ARCHIVE_EOF)
                         break;
                 if (k < ARCHIVE_WARN) {

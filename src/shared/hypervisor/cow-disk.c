@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* COW disks: an empty ext4 per size built once, then reflinked or sparse-copied and given a fresh UUID. */
 #include <errno.h>
-#include <ext2fs/ext2fs.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "cow-disk.h"
+#include "dlopen-ext2fs.h"
 #include "fd-util.h"
 #include "fs-util.h"
 #include "log.h"
@@ -205,32 +205,36 @@ static int set_fresh_uuid(int fd) {
         char name[16];
         ext2_filsys fs = NULL;
         errcode_t e;
+        int r;
 
+        r = dlopen_ext2fs();
+        if (r < 0)
+                return r;
         /* unixfd_io_manager closes the fd it was given: give it its own. */
         int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (copy < 0)
                 return -errno;
         snprintf(name, sizeof(name), "%d", copy);
-        e = ext2fs_open2(name, NULL, EXT2_FLAG_RW | EXT2_FLAG_64BITS, 0, 0, unixfd_io_manager, &fs);
+        e = sym_ext2fs_open2(name, NULL, EXT2_FLAG_RW | EXT2_FLAG_64BITS, 0, 0, *sym_unixfd_io_manager, &fs);
         if (e) {
                 safe_close(copy);
                 return errcode_to_errno(e);
         }
         if ((ext2fs_has_feature_metadata_csum(fs->super) && !ext2fs_has_feature_csum_seed(fs->super)) ||
             ext2fs_has_feature_gdt_csum(fs->super)) {
-                ext2fs_free(fs);
+                sym_ext2fs_free(fs);
                 return -EOPNOTSUPP;
         }
         random_uuid(fs->super->s_uuid);
-        ext2fs_mark_super_dirty(fs);
+        sym_ext2fs_mark_super_dirty(fs);
         /* ext2fs_open2() limits writes to the primary superblock; the backups must agree (e2fsck -b). The
          * group descriptors do not change. */
         fs->flags &= ~EXT2_FLAG_MASTER_SB_ONLY;
         fs->flags |= EXT2_FLAG_SUPER_ONLY;
         /* No fsync: the disk is reproducible, and a flush per create would cost as much as mkfs did. */
-        e = ext2fs_close2(fs, EXT2_FLAG_FLUSH_NO_SYNC);
+        e = sym_ext2fs_close2(fs, EXT2_FLAG_FLUSH_NO_SYNC);
         if (e) {
-                ext2fs_free(fs);
+                sym_ext2fs_free(fs);
                 return errcode_to_errno(e);
         }
         return 0;

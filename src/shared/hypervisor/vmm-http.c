@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* HTTP/1.1 with JSON bodies over a VMM's unix API socket (libcurl); bounded retries of idempotent calls. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -8,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dlopen-curl.h"
 #include "json-util.h"
 #include "time-util.h"
 #include "vmm-http.h"
@@ -36,7 +36,7 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_FAILED_INIT;
 
 static void curl_init_once(void) {
-        curl_init_result = curl_global_init(CURL_GLOBAL_NOTHING);
+        curl_init_result = sym_curl_global_init(CURL_GLOBAL_NOTHING);
 }
 
 typedef struct Buffer {
@@ -81,7 +81,7 @@ static int curl_to_errno(CURLcode c) {
 /* One try. 0 with *ret_status and the body when an answer came; -errno otherwise. */
 static int attempt(const VmmHttpRequest *req, const char *payload, uint64_t timeout_usec, long *ret_status,
                    Buffer *body) {
-        CURL *c = curl_easy_init();
+        CURL *c = sym_curl_easy_init();
         struct curl_slist *headers = NULL;
         char url[512];
         int r = 0;
@@ -90,47 +90,47 @@ static int attempt(const VmmHttpRequest *req, const char *payload, uint64_t time
                 return -ENOMEM;
         snprintf(url, sizeof(url), "http://localhost%s", req->path);
         /* No "Expect: 100-continue": the VMMs' small HTTP servers answer requests, not expectations. */
-        struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+        struct curl_slist *h = sym_curl_slist_append(NULL, "Accept: application/json");
         if (h)
                 headers = h;
         if (h && payload)
-                h = curl_slist_append(headers, "Content-Type: application/json");
+                h = sym_curl_slist_append(headers, "Content-Type: application/json");
         if (h)
-                h = curl_slist_append(headers, "Expect:");
+                h = sym_curl_slist_append(headers, "Expect:");
         if (!h) {
                 r = -ENOMEM;
                 goto finish;
         }
 
-        (void) curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, req->socket_path);
-        (void) curl_easy_setopt(c, CURLOPT_URL, url);
-        (void) curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
-        (void) curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* worker threads: no SIGALRM */
-        (void) curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-        (void) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, vmm_http_method_to_string(req->method));
-        (void) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-        (void) curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        (void) curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+        (void) sym_curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, req->socket_path);
+        (void) sym_curl_easy_setopt(c, CURLOPT_URL, url);
+        (void) sym_curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
+        (void) sym_curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* worker threads: no SIGALRM */
+        (void) sym_curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        (void) sym_curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, vmm_http_method_to_string(req->method));
+        (void) sym_curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        (void) sym_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        (void) sym_curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
         if (payload) {
-                (void) curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
-                (void) curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) strlen(payload));
+                (void) sym_curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+                (void) sym_curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) strlen(payload));
         } else if (req->method != VMM_HTTP_GET)
                 /* A body-less PUT still says so: Content-Length: 0. */
-                (void) curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+                (void) sym_curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
         if (req->method != VMM_HTTP_GET && !payload)
-                (void) curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+                (void) sym_curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
         if (timeout_usec > 0)
-                (void) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) MAX(timeout_usec / USEC_PER_MSEC, 1U));
+                (void) sym_curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) MAX(timeout_usec / USEC_PER_MSEC, 1U));
 
-        CURLcode cc = curl_easy_perform(c);
+        CURLcode cc = sym_curl_easy_perform(c);
         if (cc != CURLE_OK) {
                 r = body->too_large ? -EMSGSIZE : curl_to_errno(cc);
                 goto finish;
         }
-        (void) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, ret_status);
+        (void) sym_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, ret_status);
 finish:
-        curl_slist_free_all(headers);
-        curl_easy_cleanup(c);
+        sym_curl_slist_free_all(headers);
+        sym_curl_easy_cleanup(c);
         return r;
 }
 
@@ -162,6 +162,9 @@ int vmm_http_call(const VmmHttpRequest *req, VmmHttpResponse *ret) {
         if (!req->socket_path || !req->path || req->path[0] != '/' || strlen(req->path) > 400 ||
             !vmm_http_method_to_string(req->method))
                 return -EINVAL;
+        r = dlopen_curl();
+        if (r < 0)
+                return r;
         (void) pthread_once(&curl_once, curl_init_once);
         if (curl_init_result != CURLE_OK)
                 return -ENOMEM;
