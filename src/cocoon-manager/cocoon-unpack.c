@@ -7,9 +7,9 @@
  *   cocoon-unpack DIGEST WORKDIR OUTPUT <LAYER
  *
  * LAYER (stdin) is the layer (tar, plain, gzip or zstd): a file already verified, or a pipe the manager
- * writes it into as it downloads it, verifying its digest at the end and dropping OUTPUT if it differs.
- * All of stdin is read. The tree goes to
- * WORKDIR/tree (oci_layer_unpack(): whiteouts in overlayfs form, unsafe entries refused), the image to
+ * writes it into as it downloads it, verifying its digest at the end and dropping OUTPUT if it differs;
+ * all of stdin is read. The tree goes to WORKDIR/tree (oci_layer_unpack(): whiteouts in overlayfs form,
+ * unsafe entries refused), the image to
  * OUTPUT (mkfs.erofs, the UUID derived from DIGEST). WORKDIR/response.json gets {"kernel", "initrd"}
  * (paths below the tree, each when found) or {"error": "...", "invalid": bool (the layer was refused)};
  * the exit status is 0 whenever it was written.
