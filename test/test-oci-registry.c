@@ -4,6 +4,7 @@
  * verification, Authorization dropped on a redirect to another host; auth.json lookup and challenge
  * parsing on their own. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -245,6 +246,42 @@ static void test_redirect_and_cancel(void **state) {
         close(fd);
 }
 
+static unsigned pipe_asked;
+
+/* The reader of a full pipe is gone: asked with 0 bytes, the callback says so. */
+static int reader_gone(uint64_t bytes, void *userdata) {
+        if (bytes == 0)
+                pipe_asked++;
+        return bytes == 0 ? -EPIPE : 0;
+}
+
+/* A non-blocking pipe as the sink (the pull streams layers into the unpacker): a full pipe waits, asking the
+ * progress callback, instead of failing with EAGAIN or blocking for good. */
+static void test_pipe_sink(void **state) {
+        _cleanup_(oci_registry_freep) OciRegistry *reg = registry_for("repo", auth_path);
+        char buf[64 * 1024];
+        int fds[2];
+        ssize_t n;
+
+        assert_int_equal(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+        (void) fcntl(fds[1], F_SETPIPE_SZ, 4096);
+        while (write(fds[1], buf, sizeof(buf)) > 0)
+                ;
+        assert_int_equal(errno, EAGAIN);
+        assert_int_equal(oci_registry_fetch_blob(reg, HELLO_DIGEST, 5, fds[1], reader_gone, NULL), -EPIPE);
+        assert_true(pipe_asked > 0);
+
+        /* Room again: the blob goes through. */
+        while (read(fds[0], buf, sizeof(buf)) > 0)
+                ;
+        assert_int_equal(oci_registry_fetch_blob(reg, HELLO_DIGEST, 5, fds[1], reader_gone, NULL), 0);
+        n = read(fds[0], buf, sizeof(buf));
+        assert_int_equal(n, 5);
+        assert_memory_equal(buf, "hello", 5);
+        close(fds[0]);
+        close(fds[1]);
+}
+
 static void test_connection_refused(void **state) {
         _cleanup_(oci_reference_freep) OciReference *ref = NULL;
         _cleanup_(oci_registry_freep) OciRegistry *reg = NULL;
@@ -337,6 +374,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown_manifest),    cmocka_unit_test(test_blobs),
                 cmocka_unit_test(test_redirect_and_cancel), cmocka_unit_test(test_connection_refused),
                 cmocka_unit_test(test_auth_lookup),         cmocka_unit_test(test_www_authenticate),
+                cmocka_unit_test(test_pipe_sink),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,8 +6,10 @@
  *
  *   cocoon-unpack DIGEST WORKDIR OUTPUT <LAYER
  *
- * LAYER (stdin) is the layer as downloaded and verified (tar, plain, gzip or zstd). The tree goes to
- * WORKDIR/tree (oci_layer_unpack(): whiteouts in overlayfs form, unsafe entries refused), the image to
+ * LAYER (stdin) is the layer (tar, plain, gzip or zstd): a file already verified, or a pipe the manager
+ * writes it into as it downloads it, verifying its digest at the end and dropping OUTPUT if it differs;
+ * all of stdin is read. The tree goes to WORKDIR/tree (oci_layer_unpack(): whiteouts in overlayfs form,
+ * unsafe entries refused), the image to
  * OUTPUT (mkfs.erofs, the UUID derived from DIGEST). WORKDIR/response.json gets {"kernel", "initrd"}
  * (paths below the tree, each when found) or {"error": "...", "invalid": bool (the layer was refused)};
  * the exit status is 0 whenever it was written.
@@ -31,6 +33,20 @@ static int write_response(int dir_fd, json_object *o) {
         return text ? write_file_atomic_at(dir_fd, OCI_UNPACK_RESPONSE, text, strlen(text), 0600) : -ENOMEM;
 }
 
+static int drain_input(int fd) {
+        char buf[64 * 1024];
+
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return 0;
+        }
+}
+
 static int unpack(const char *digest, int work_fd, const char *work_dir, const char *output,
                   OciLayerBoot *boot, char **error) {
         _cleanup_free_ char *tree = NULL, *real = NULL;
@@ -45,6 +61,11 @@ static int unpack(const char *digest, int work_fd, const char *work_dir, const c
         if (!real)
                 return -errno;
         r = oci_layer_unpack(STDIN_FILENO, real, boot, error);
+        if (r < 0)
+                return r;
+        /* A pipe the manager writes as it downloads: read what follows the archive's end (padding) too,
+         * so that the writer is never left waiting. */
+        r = drain_input(STDIN_FILENO);
         if (r < 0)
                 return r;
         r = oci_layer_mkfs_erofs(real, digest, output, OCI_LAYER_MKFS_TIMEOUT_USEC, error);

@@ -366,30 +366,100 @@ static int add_boot_blob(OciPull *p, const char *tree, const char *rel, ImageBlo
         return image_blob_commit_temp(p->store->blobs_fd, temp, b->file.blob, kind, &b->created);
 }
 
-/* Download, then unpack and mkfs.erofs in the confined helper (oci-unpack.h), keep the boot files;
- * everything temporary goes in every case. */
-static int build_layer(OciPull *p, PullLayer *l) {
-        _cleanup_free_ char *work = NULL, *error = NULL, *erofs = NULL, *erofs_name = NULL, *tree = NULL;
+/* The helper's run over one layer, in a thread of its own while the layer thread feeds it. */
+typedef struct Unpack {
+        OciPull *p;
+        PullLayer *l;
+        int fd;
+        const char *work, *erofs;
+        OciLayerBoot boot;
+        char *error;
+        int result;
+        atomic_bool done;
+} Unpack;
+
+static void *unpack_thread(void *userdata) {
+        Unpack *u = userdata;
+
+        u->result = oci_unpack_run(u->p->options.unpack_helper, u->p->store->blobs_dir, u->p->store->tmp_dir,
+                                   u->fd, u->l->digest, u->work, u->erofs, &u->boot, &u->error);
+        atomic_store(&u->done, true);
+        return NULL;
+}
+
+static int stream_progress(uint64_t bytes, void *userdata) {
+        Unpack *u = userdata;
+
+        atomic_fetch_add(&u->l->done, bytes);
+        /* The helper is gone while we still have bytes for it: it failed, and says why. */
+        return bytes == 0 && atomic_load(&u->done) ? -EPIPE : 0;
+}
+
+/* A registry layer: the download goes through a pipe into the helper as it arrives, so that unpacking
+ * overlaps the transfer (and the other layers' work uses the other CPUs). The digest is known only at the
+ * end: on a mismatch the helper's output is dropped like any failure's. */
+static int stream_layer(OciPull *p, PullLayer *l, Unpack *u) {
+        _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
+        pthread_t thread;
+        int pipefd[2], r;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        rfd = pipefd[0];
+        wfd = pipefd[1];
+        /* Room for bursts while the helper waits for a CPU; the default 64 KiB is fine too. */
+        (void) fcntl(wfd, F_SETPIPE_SZ, 1024 * 1024);
+        if (fcntl(wfd, F_SETFL, O_NONBLOCK) < 0)
+                return -errno;
+        u->fd = rfd;
+        r = -pthread_create(&thread, NULL, unpack_thread, u);
+        if (r < 0)
+                return r;
+        r = oci_registry_fetch_blob(p->registry, l->digest, l->size, wfd, stream_progress, u);
+        /* End of stream: the helper finishes (or fails on a truncated layer). */
+        wfd = safe_close(wfd);
+        pthread_join(thread, NULL);
+        if (r == -EPIPE && u->result < 0)
+                r = 0; /* the helper's failure is the one to tell */
+        if (r < 0)
+                return registry_failed(p, r, l->digest);
+        if (u->result < 0) {
+                pull_set_error(p, "layer %s: %s", l->digest, u->error ?: strerror(-u->result));
+                return u->result;
+        }
+        return 0;
+}
+
+/* A local layer: copied (and verified) first, then given to the helper. */
+static int copy_layer(OciPull *p, PullLayer *l, Unpack *u) {
         _cleanup_close_ int fd = -EBADF;
-        OciLayerBoot boot = {};
-        struct stat st;
         int r;
 
         fd = open(p->store->tmp_dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
-        if (p->source_fd >= 0) {
-                r = oci_layout_copy_blob(p->layout_fd, p->layout_uid, l->digest, l->size, fd, layer_progress,
-                                         l, p->cancel);
-                if (r < 0)
-                        return local_failed(p, r, l->digest);
-        } else {
-                r = oci_registry_fetch_blob(p->registry, l->digest, l->size, fd, layer_progress, l);
-                if (r < 0)
-                        return registry_failed(p, r, l->digest);
-        }
+        r = oci_layout_copy_blob(p->layout_fd, p->layout_uid, l->digest, l->size, fd, layer_progress, l,
+                                 p->cancel);
+        if (r < 0)
+                return local_failed(p, r, l->digest);
         if (atomic_load(p->cancel))
                 return -ECANCELED;
+        u->fd = fd;
+        unpack_thread(u);
+        if (u->result < 0) {
+                pull_set_error(p, "layer %s: %s", l->digest, u->error ?: strerror(-u->result));
+                return u->result;
+        }
+        return 0;
+}
+
+/* Download (streamed into the helper) or copy, unpack and mkfs.erofs in the confined helper
+ * (oci-unpack.h), keep the boot files; everything temporary goes in every case. */
+static int build_layer(OciPull *p, PullLayer *l) {
+        _cleanup_free_ char *work = NULL, *erofs = NULL, *erofs_name = NULL, *tree = NULL;
+        Unpack u = {.p = p, .l = l, .fd = -EBADF};
+        struct stat st;
+        int r;
 
         if (asprintf(&work, "%s/layer-XXXXXX", p->store->tmp_dir) < 0)
                 return -ENOMEM;
@@ -418,12 +488,14 @@ static int build_layer(OciPull *p, PullLayer *l) {
                         goto finish;
                 }
         }
-        r = oci_unpack_run(p->options.unpack_helper, p->store->blobs_dir, p->store->tmp_dir, fd, l->digest,
-                           work, erofs, &boot, &error);
+        u.work = work;
+        u.erofs = erofs;
+        r = p->source_fd >= 0 ? copy_layer(p, l, &u) : stream_layer(p, l, &u);
+        if (r >= 0 && atomic_load(p->cancel))
+                r = -ECANCELED;
         if (r >= 0 && stat(erofs, &st) < 0)
                 r = -errno;
         if (r < 0) {
-                pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-r));
                 (void) unlink(erofs);
                 goto finish;
         }
@@ -433,15 +505,16 @@ static int build_layer(OciPull *p, PullLayer *l) {
         if (r < 0)
                 goto finish;
 
-        if (boot.kernel) {
-                r = add_boot_blob(p, tree, boot.kernel, IMAGE_BLOB_KERNEL, &l->boot[BOOT_KERNEL]);
+        if (u.boot.kernel) {
+                r = add_boot_blob(p, tree, u.boot.kernel, IMAGE_BLOB_KERNEL, &l->boot[BOOT_KERNEL]);
                 if (r < 0)
                         goto finish;
         }
-        if (boot.initrd)
-                r = add_boot_blob(p, tree, boot.initrd, IMAGE_BLOB_INITRD, &l->boot[BOOT_INITRD]);
+        if (u.boot.initrd)
+                r = add_boot_blob(p, tree, u.boot.initrd, IMAGE_BLOB_INITRD, &l->boot[BOOT_INITRD]);
 finish:
-        oci_layer_boot_done(&boot);
+        oci_layer_boot_done(&u.boot);
+        free(u.error);
         if (work)
                 (void) rm_rf(work);
         return r;

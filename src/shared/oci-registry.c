@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -368,6 +369,21 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
                         if (k < 0) {
                                 if (errno == EINTR)
                                         continue;
+                                if (errno == EAGAIN) {
+                                        /* A non-blocking sink (a pipe to a reader): wait for room, and ask
+                                         * the progress callback (0 bytes) whether the reader is still
+                                         * there, so that a reader gone never blocks the transfer. */
+                                        struct pollfd pfd = {.fd = req->fd, .events = POLLOUT};
+                                        int r;
+
+                                        (void) poll(&pfd, 1, 100);
+                                        if ((req->reg->cancel && atomic_load(req->reg->cancel)) ||
+                                            (req->reg->stop && atomic_load(req->reg->stop)))
+                                                return req->error = -ECANCELED, 0;
+                                        if (req->progress && (r = req->progress(0, req->userdata)) < 0)
+                                                return req->error = r, 0;
+                                        continue;
+                                }
                                 return req->error = -errno, 0;
                         }
                         done += k;

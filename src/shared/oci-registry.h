@@ -52,12 +52,14 @@ const char *oci_registry_error(OciRegistry *r);
 int oci_registry_get_manifest(OciRegistry *r, const char *ref, char **ret_body, size_t *ret_size,
                               char **ret_content_type, char ret_digest[static OCI_DIGEST_LEN + 1]);
 
-/* Told of each chunk of a blob written (bytes of it); a negative return stops the transfer with it. */
+/* Told of each chunk of a blob written (bytes of it); a negative return stops the transfer with it. While a
+ * non-blocking fd is full, it is also asked every 100 ms with 0 bytes (is its reader still there?). */
 typedef int (*OciProgress)(uint64_t bytes, void *userdata);
 
 /* GETs blob digest (size bytes, from the manifest) and writes it to fd from its current offset, verifying
  * size and sha256 as it streams: more bytes than size, fewer, or another hash is -EBADMSG. fd's content is
- * not removed on failure (the caller owns the file). */
+ * not removed on failure (the caller owns the file). fd may be a pipe, non-blocking: what was written
+ * before the end is unverified until this returns 0. */
 int oci_registry_fetch_blob(OciRegistry *r, const char *digest, uint64_t size, int fd, OciProgress progress,
                             void *userdata);
 

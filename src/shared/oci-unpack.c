@@ -117,7 +117,7 @@ int oci_unpack_run(const char *helper, const char *blobs_dir, const char *tmp_di
                 return fail(ret_error, -ENOENT,
                             "the layer unpacker cocoon-unpack is not installed next to "
                             "cocoon-manager");
-        if (lseek(layer_fd, 0, SEEK_SET) < 0)
+        if (lseek(layer_fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
                 return fail(ret_error, -errno, "cannot rewind the layer: %m");
         if (unit_name_for(digest, work_dir, &unit) < 0 ||
             asprintf(&response, "%s/" OCI_UNPACK_RESPONSE, work_dir) < 0 ||

@@ -29,7 +29,8 @@ int oci_unpack_response_parse(const char *text, size_t size, OciLayerBoot *ret_b
 void oci_unpack_sandbox(const char *helper, const char *blobs_dir, const char *tmp_dir, char *bind[static 3],
                         char *bind_ro[static 2], UnitSandbox *ret);
 
-/* Runs helper over the layer read from layer_fd (any position is fine: it is rewound), digest
+/* Runs helper over the layer read from layer_fd (a file: any position is fine, it is rewound; or the read
+ * end of a pipe the caller writes the layer into as it downloads it, the helper reading it all), digest
  * "sha256:<hex>", unpacking in work_dir (an empty 0700 directory of tmp_dir) and writing the image to
  * output (an existing file of blobs_dir). The boot files it found are paths below work_dir/tree. Errors:
  * -EBADMSG (the layer was refused; *ret_error says why), others with *ret_error saying what failed

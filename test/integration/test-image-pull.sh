@@ -2,8 +2,8 @@
 # test-image-pull.sh: image pull from a real registry (Debian's docker-registry on 127.0.0.1 in the sandbox):
 # an OCI image of two layers (the second deletes a file of the first with a whiteout) pushed by skopeo as
 # OCI manifest, Docker schema 2 and a two-platform index; the layers become EROFS blobs with the whiteout
-# as a 0:0 character device; a second pull fetches nothing; unknown tags, tampered blobs and layers with
-# "../" are refused and leave nothing; htpasswd basic auth needs auth.json; image import of an OCI layout
+# as a 0:0 character device; a second pull fetches nothing; unknown tags, tampered blobs (also one that
+# still unpacks, streamed into the unpacker) and layers with "../" are refused and leave nothing; htpasswd basic auth needs auth.json; image import of an OCI layout
 # directory and of a docker archive, tampered, unsafe or symlinked ones refused; a bearer token flow (a
 # proxy with a token endpoint); the registry going away mid-download or the unpacker crashing leaves
 # nothing (issue 10).
@@ -54,7 +54,7 @@ def blob(data):
     h = hashlib.sha256(data).hexdigest()
     open(f"{out}/blobs/sha256/{h}", "wb").write(data)
     return "sha256:" + h, len(data)
-def layer(entries):
+def layer(entries, compress=True):
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
         for name, kind, data in entries:
@@ -63,8 +63,9 @@ def layer(entries):
                 i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)
             else:
                 i.mode = 0o755; i.size = len(data); t.addfile(i, io.BytesIO(data))
-    gz = gzip.compress(raw.getvalue(), mtime=0)
-    return blob(gz), "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
+    gz = gzip.compress(raw.getvalue(), mtime=0) if compress else raw.getvalue()
+    return (blob(gz), "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest(),
+            "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if compress else ""))
 busybox = open("/bin/busybox", "rb").read()
 layers = []
 if variant == "base":
@@ -75,17 +76,18 @@ if variant == "base":
                          ("etc/hello", "file", b"hello from layer 2\n")]))
 elif variant == "unique":
     layers.append(layer([("data", "file", os.urandom(4096))]))
+elif variant == "raw":
+    layers.append(layer([("data", "file", os.urandom(4096))], compress=False))
 elif variant == "evil":
     layers.append(layer([("../escape", "file", b"x")]))
 manifests = []
 for arch in ("amd64", "arm64"):
     config = {"architecture": arch, "os": "linux", "config": {},
-              "rootfs": {"type": "layers", "diff_ids": [d for _, d in layers]}}
+              "rootfs": {"type": "layers", "diff_ids": [l[1] for l in layers]}}
     c = blob(json.dumps(config).encode())
     m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
          "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c[0], "size": c[1]},
-         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": l[0][0],
-                     "size": l[0][1]} for l in layers]}
+         "layers": [{"mediaType": l[2], "digest": l[0][0], "size": l[0][1]} for l in layers]}
     d = blob(json.dumps(m).encode())
     manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d[0],
                       "size": d[1], "platform": {"architecture": arch, "os": "linux"}})
@@ -166,6 +168,22 @@ assert_contains "$err" "InvalidImage" "pull of a tampered blob"
 [ ! -e "$BLOBS/$unique.erofs" ] || fail "a tampered layer was kept"
 assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after a tampered pull"
 assert_not_contains "$(cocoonctl image list)" "test/unique" "image list after a tampered pull"
+
+info "a tampered blob that still unpacks (an uncompressed layer, streamed into the unpacker): InvalidImage, nothing kept"
+raw=$(layout "$work/raw" raw | hexes_of)
+# --preserve-digests: else skopeo gzips an uncompressed layer on its way to a registry
+push "$work/raw" amd "127.0.0.1:$PORT/test/raw:v1" --preserve-digests
+data=$(find "$work/plain/storage" -path "*/blobs/sha256/*/$raw/data")
+[ -f "$data" ] || fail "registry storage of $raw not found"
+# a byte of the file's random content: the tar stays valid, only the digest tells
+python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(3000); b = f.read(1); f.seek(3000); f.write(bytes([b[0] ^ 0xff]))' "$data"
+err=$(cocoonctl image pull --insecure "127.0.0.1:$PORT/test/raw:v1" 2>&1) && fail "pull of a tampered uncompressed blob"
+assert_contains "$err" "InvalidImage" "pull of a tampered uncompressed blob"
+assert_contains "$err" "content has digest" "pull of a tampered uncompressed blob"
+[ ! -e "$BLOBS/$raw.erofs" ] || fail "a tampered uncompressed layer was kept"
+assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after a tampered uncompressed pull"
+assert_eq "" "$(find "$BLOBS" -name '.#*')" "temporary blobs after a tampered uncompressed pull"
+assert_not_contains "$(cocoonctl image list)" "test/raw" "image list after a tampered uncompressed pull"
 
 info "a layer with ../ entries: InvalidImage"
 layout "$work/evil" evil >/dev/null
