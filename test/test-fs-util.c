@@ -143,6 +143,17 @@ static void test_write_atomic_failure_leaves_nothing(void **state) {
         assert_string_equal(names, "target");
 }
 
+static void test_fsync_file_at(void **state) {
+        Fixture *f = *state;
+
+        assert_int_equal(write_file_atomic_at(f->dir_fd, "file", "x", 1, 0444), 0);
+        assert_int_equal(fsync_file_at(f->dir_fd, "file"), 0); /* read-only is enough to sync */
+        assert_int_equal(symlinkat("file", f->dir_fd, "link"), 0);
+        assert_int_equal(fsync_file_at(f->dir_fd, "link"), -ELOOP);
+        assert_int_equal(fsync_file_at(f->dir_fd, "missing"), -ENOENT);
+        assert_int_equal(fsync_file_at(f->dir_fd, NULL), -EINVAL);
+}
+
 static void test_mkdir_p(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *deep = NULL, *file = NULL, *through = NULL;
@@ -277,6 +288,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_atomic_paths, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_atomic_failure_leaves_nothing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fsync_file_at, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rm_rf, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rm_rf_mount_point, setup, teardown),

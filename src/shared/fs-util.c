@@ -23,6 +23,19 @@ int fsync_directory_at(int dirfd, const char *name) {
         return 0;
 }
 
+int fsync_file_at(int dirfd, const char *name) {
+        _cleanup_close_ int fd = -EBADF;
+
+        if (!name)
+                return -EINVAL;
+        fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
 /* Writes the temporary file tmp in dirfd. Leaves it behind on failure; the caller unlinks it. */
 static int write_temp_file(int dirfd, const char *tmp, const void *data, size_t size, mode_t mode) {
         _cleanup_close_ int fd = -EBADF;

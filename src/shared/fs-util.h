@@ -29,6 +29,10 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t s
  * directories (EINVAL, ENOTSUP) count as success. */
 int fsync_directory_at(int dirfd, const char *name);
 
+/* fsync() of the file dirfd/name, written by someone else (another process): a symbolic link is not
+ * followed (-ELOOP). */
+int fsync_file_at(int dirfd, const char *name);
+
 /* Creates path and every missing parent with mode. Existing directories are fine; an existing
  * non-directory is -ENOTDIR. */
 int mkdir_p(const char *path, mode_t mode);

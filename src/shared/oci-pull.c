@@ -500,6 +500,13 @@ static int build_layer(OciPull *p, PullLayer *l) {
                 goto finish;
         }
         l->erofs.file.size = (uint64_t) st.st_size;
+        /* The unpacker wrote the image; it is on disk only once we fsync it, before its name makes it a
+         * blob (a crash must not leave an empty or short blob under a name that says it is whole). */
+        r = fsync_file_at(p->store->blobs_fd, erofs_name);
+        if (r < 0) {
+                (void) unlink(erofs);
+                goto finish;
+        }
         r = image_blob_commit_temp(p->store->blobs_fd, erofs_name, l->erofs.file.blob, IMAGE_BLOB_LAYER,
                                    &l->erofs.created);
         if (r < 0)

@@ -148,6 +148,17 @@ manager_env
 assert_eq "$served" "$(cocoonctl vm inspect c3)" "c3 after a restart without faults"
 cocoonctl vm rm c3 >/dev/null
 
+info "injected faults: a failing fsync of an unpacked layer fails the OCI import, nothing is left"
+rm -f "$fault_log"
+blobs_before=$(names "$st/images/blobs")
+manager_env "LD_PRELOAD=$shim" "COCOON_FAULT_LOG=$fault_log" \
+        "COCOON_FAULT=fsync:$st/images/blobs/.#layer-*:1+:EIO"
+call_fails "Input/output error" cocoonctl image import oci-guest "$OCI_LAYOUT"
+assert_contains "$(cat "$fault_log")" ".#layer-" "faults injected"
+assert_eq "$blobs_before" "$(names "$st/images/blobs")" "entries of $st/images/blobs after the failed import"
+assert_fails cocoonctl image inspect oci-guest
+manager_env
+
 cocoonctl vm rm s1 >/dev/null
 cocoonctl snapshot rm snap1 >/dev/null
 rm -f "$archive"
