@@ -53,6 +53,8 @@ struct OciPull {
         int layout_fd;
         uid_t layout_uid; /* whose files layout_fd's are, for oci-layout.h's checks; -1: ours */
         char *archive_dir;
+        int *layer_fds; /* oci_pull_add_local_layer()'s, after source_fd */
+        size_t n_layer_fds;
         char digest[OCI_DIGEST_LEN + 1];
         char known_digest[OCI_DIGEST_LEN + 1];
         PullLayer *layers;
@@ -126,6 +128,22 @@ int oci_pull_new_local(ImageStore *s, const char *name, int fd, const OciPullOpt
         return 0;
 }
 
+int oci_pull_add_local_layer(OciPull *p, int fd) {
+        int *a;
+
+        if (p->source_fd < 0 || fd < 0 || p->n_layer_fds + 1 >= OCI_LAYERS_MAX)
+                return -EINVAL;
+        a = reallocarray(p->layer_fds, p->n_layer_fds + 1, sizeof(int));
+        if (!a)
+                return -ENOMEM;
+        p->layer_fds = a;
+        a[p->n_layer_fds] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (a[p->n_layer_fds] < 0)
+                return -errno;
+        p->n_layer_fds++;
+        return 0;
+}
+
 int oci_pull_set_known_digest(OciPull *p, const char *digest) {
         if (!oci_digest_is_valid(digest))
                 return -EINVAL;
@@ -196,6 +214,9 @@ OciPull *oci_pull_free(OciPull *p) {
         }
         free(p->layers);
         safe_close(p->source_fd);
+        for (size_t i = 0; i < p->n_layer_fds; i++)
+                safe_close(p->layer_fds[i]);
+        free(p->layer_fds);
         safe_close(p->layout_fd);
         if (p->archive_dir)
                 (void) rm_rf(p->archive_dir);
@@ -523,6 +544,7 @@ static int pull_layers(OciPull *p, const OciManifest *m) {
 /* The caller's file as a layout to read: a directory as it is, a tarball extracted into tmp_dir. */
 static int open_local(OciPull *p) {
         _cleanup_free_ char *error = NULL;
+        bool image = true;
         OciLocalKind kind;
         int r;
 
@@ -533,15 +555,20 @@ static int open_local(OciPull *p) {
         }
         switch (kind) {
         case OCI_LOCAL_LAYOUT:
+                if (p->n_layer_fds > 0) {
+                        pull_set_error(p, "a directory: several files must each be a layer tar");
+                        return -EMEDIUMTYPE;
+                }
                 p->layout_fd = fcntl(p->source_fd, F_DUPFD_CLOEXEC, 3);
                 p->layout_uid = p->options.caller_uid;
                 return p->layout_fd < 0 ? -errno : 0;
         case OCI_LOCAL_TARBALL:
-                break;
         case OCI_LOCAL_GZIP:
-                pull_set_error(p, "a gzip stream: only OCI layouts and uncompressed docker or OCI archives "
-                                  "are taken");
-                return -EMEDIUMTYPE;
+                if (p->n_layer_fds > 0)
+                        image = false;
+                else if ((r = oci_archive_is_image(p->source_fd, &image)) < 0)
+                        return r;
+                break;
         case OCI_LOCAL_QCOW2:
                 pull_set_error(p, "a qcow2 cloud image: not supported");
                 return -EMEDIUMTYPE;
@@ -559,9 +586,18 @@ static int open_local(OciPull *p) {
         p->layout_fd = open(p->archive_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (p->layout_fd < 0)
                 return -errno;
-        r = oci_archive_extract(p->source_fd, p->layout_fd, p->cancel, &error);
+        if (image)
+                r = oci_archive_extract(p->source_fd, p->layout_fd, p->cancel, &error);
+        else {
+                _cleanup_free_ int *fds = calloc(p->n_layer_fds + 1, sizeof(int));
+                if (!fds)
+                        return -ENOMEM;
+                fds[0] = p->source_fd;
+                memcpy(fds + 1, p->layer_fds, p->n_layer_fds * sizeof(int));
+                r = oci_layers_to_layout(fds, p->n_layer_fds + 1, p->layout_fd, p->cancel, &error);
+        }
         if (r < 0 && r != -ECANCELED && r != -ENOMEM)
-                pull_set_error(p, "archive: %s", error ?: strerror(-r));
+                pull_set_error(p, "%s: %s", image ? "archive" : "layers", error ?: strerror(-r));
         return r;
 }
 
