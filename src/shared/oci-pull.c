@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fs-util.h"
@@ -387,6 +388,56 @@ static int add_boot_blob(OciPull *p, const char *tree, const char *rel, ImageBlo
         return image_blob_commit_temp(p->store->blobs_fd, temp, b->file.blob, kind, &b->created);
 }
 
+/* A layer's boot files, remembered on its EROFS blob: a later image sharing the layer (named after its
+ * digest, so the same content) needs them without unpacking it again. "<kernel hex|-> <initrd hex|->". */
+#define BOOT_XATTR "user.cocoon.boot"
+
+static void remember_boot(OciPull *p, PullLayer *l) {
+        char name[IMAGE_BLOB_HEX_LEN + 8], value[2 * IMAGE_BLOB_HEX_LEN + 2];
+        _cleanup_close_ int fd = -EBADF;
+
+        snprintf(name, sizeof(name), "%s.erofs", l->erofs.file.blob);
+        snprintf(value, sizeof(value), "%s %s",
+                 l->boot[BOOT_KERNEL].file.blob[0] ? l->boot[BOOT_KERNEL].file.blob : "-",
+                 l->boot[BOOT_INITRD].file.blob[0] ? l->boot[BOOT_INITRD].file.blob : "-");
+        fd = openat(p->store->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        /* Without xattrs (a file system without them) a later image unpacks the layer again: slower, right. */
+        if (fd >= 0)
+                (void) fsetxattr(fd, BOOT_XATTR, value, strlen(value), 0);
+}
+
+/* A cached layer's boot files from remember_boot(): 1 when known (each there and held pending), 0 when
+ * not (no note, or a boot blob gone meanwhile): then the layer is unpacked again to find them. */
+static int recall_boot(OciPull *p, PullLayer *l, int erofs_fd) {
+        char value[2 * IMAGE_BLOB_HEX_LEN + 2] = {}, hex[2][IMAGE_BLOB_HEX_LEN + 1];
+        ssize_t n = fgetxattr(erofs_fd, BOOT_XATTR, value, sizeof(value) - 1);
+        int r;
+
+        if (n < 0 || sscanf(value, "%64s %64s", hex[0], hex[1]) != 2)
+                return 0;
+        for (int b = BOOT_KERNEL; b <= BOOT_INITRD; b++) {
+                ImageBlobKind kind = b == BOOT_KERNEL ? IMAGE_BLOB_KERNEL : IMAGE_BLOB_INITRD;
+                _cleanup_free_ char *name = NULL;
+                PullBlob *blob = &l->boot[b];
+                struct stat st;
+
+                if (streq(hex[b], "-"))
+                        continue;
+                if (strlen(hex[b]) != IMAGE_BLOB_HEX_LEN ||
+                    strspn(hex[b], "0123456789abcdef") != IMAGE_BLOB_HEX_LEN || image_blob_file_name(hex[b], kind, &name) < 0)
+                        return 0;
+                memcpy(blob->file.blob, hex[b], sizeof(blob->file.blob));
+                /* Pending before looking, as for the layer: GC cannot take it between. */
+                r = pending_ref(p, blob);
+                if (r < 0)
+                        return r;
+                if (fstatat(p->store->blobs_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        return 0;
+                blob->file.size = (uint64_t) st.st_size;
+        }
+        return 1;
+}
+
 /* Download, then unpack and mkfs.erofs in the confined helper (oci-unpack.h), keep the boot files;
  * everything temporary goes in every case. */
 static int build_layer(OciPull *p, PullLayer *l) {
@@ -461,6 +512,8 @@ static int build_layer(OciPull *p, PullLayer *l) {
         }
         if (boot.initrd)
                 r = add_boot_blob(p, tree, boot.initrd, IMAGE_BLOB_INITRD, &l->boot[BOOT_INITRD]);
+        if (r >= 0)
+                remember_boot(p, l);
 finish:
         oci_layer_boot_done(&boot);
         if (work)
@@ -479,11 +532,24 @@ static int pull_layer(OciPull *p, PullLayer *l) {
         if (r < 0)
                 return r;
         snprintf(name, sizeof(name), "%s.erofs", l->erofs.file.blob);
-        if (fstatat(p->store->blobs_fd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(st.st_mode)) {
-                /* Layers are named after their digest: present means done, by an earlier pull. */
-                l->erofs.file.size = (uint64_t) st.st_size;
-                atomic_store(&l->done, l->size);
-                return 0;
+        _cleanup_close_ int fd = openat(p->store->blobs_fd, name,
+                                        O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0 && fstat(fd, &st) >= 0 && S_ISREG(st.st_mode)) {
+                /* Layers are named after their digest: present means done, by an earlier pull; its boot
+                 * files too when the blob says which they are. */
+                r = recall_boot(p, l, fd);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        l->erofs.file.size = (uint64_t) st.st_size;
+                        atomic_store(&l->done, l->size);
+                        return 0;
+                }
+                for (int b = BOOT_KERNEL; b <= BOOT_INITRD; b++) {
+                        blob_release(p, &l->boot[b],
+                                     b == BOOT_KERNEL ? IMAGE_BLOB_KERNEL : IMAGE_BLOB_INITRD, false);
+                        l->boot[b].file = (ImageFile){};
+                }
         }
         return build_layer(p, l);
 }

@@ -149,6 +149,11 @@ assert_contains "$(cat "$work/multi.json")" "image.index" "the pushed index"
 cocoonctl image pull --insecure "127.0.0.1:$PORT/test/busybox:multi" >/dev/null
 assert_contains "$(cocoonctl image inspect "127.0.0.1:$PORT/test/busybox:multi")" \
         "\"digest\": \"sha256:$(sha256sum <"$work/multi.json" | cut -d ' ' -f 1)\"" "digest of the index"
+# Their layers were unpacked by the first pull: the kernel and initrd blobs come with them all the same.
+for tag in v2s2 multi; do
+        assert_contains "$(cocoonctl image inspect "127.0.0.1:$PORT/test/busybox:$tag")" '"kernel": {' \
+                "the kernel of $tag (its layers cached)"
+done
 
 info "unknown tag: NoSuchImage with the registry's message"
 err=$(cocoonctl image pull --insecure "127.0.0.1:$PORT/test/busybox:nope" 2>&1) && fail "pull of an unknown tag"
@@ -248,12 +253,16 @@ assert_not_contains "$(cocoonctl image list)" "tampered" "image list after refus
 assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after refused imports"
 
 info "gzipped archives import (docker save | gzip, a gzipped OCI archive); a truncated one leaves nothing"
+json_kernel() { python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel"]["blob"])'; }
 layers_of() { python3 -c 'import json,sys; print(" ".join(l["blob"] for l in json.load(sys.stdin)["layers"]))'; }
 gzip -c "$work/busybox.tar" >"$work/busybox.tar.gz"
 cocoonctl image import from-gz "$work/busybox.tar.gz" >/dev/null
 # The same uncompressed layers as the plain archive's: the same EROFS blobs.
 assert_eq "$(cocoonctl image inspect from-archive | layers_of)" "$(cocoonctl image inspect from-gz | layers_of)" \
         "layers of the gzipped docker archive"
+# Its layers were unpacked for from-archive already: the boot files come from what their blobs remember.
+assert_eq "$(cocoonctl image inspect from-archive | json_kernel)" "$(cocoonctl image inspect from-gz | json_kernel)" \
+        "the gzipped archive's kernel (its layers cached)"
 skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/test/busybox:oci" \
         "oci-archive:$work/busybox-oci.tar" >/dev/null
 gzip "$work/busybox-oci.tar"
