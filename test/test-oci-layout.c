@@ -376,7 +376,8 @@ static void test_layer_tars(void **state) {
         /* In the order given, each named after the file as given, its media type saying gzip or not. */
         for (int i = 0; i < 2; i++) {
                 json_object *l = json_object_array_get_idx(layers, i);
-                assert_string_equal(json_object_get_string(json_object_object_get(l, "digest")), want_digest[i]);
+                assert_string_equal(json_object_get_string(json_object_object_get(l, "digest")),
+                                    want_digest[i]);
                 assert_string_equal(json_object_get_string(json_object_object_get(l, "mediaType")),
                                     i == 1 ? "application/vnd.oci.image.layer.v1.tar+gzip"
                                            : "application/vnd.oci.image.layer.v1.tar");

@@ -22,9 +22,9 @@
 #include "parse-util.h"
 #include "time-util.h"
 
-/* Opens a file for import (of --option, or NULL: a layer file) with our own rights: the manager reads what we pass it and opens no path of ours,
- * so what we may read is exactly what we can import. Only regular files; O_NONBLOCK so a FIFO is refused
- * instead of hanging the open. */
+/* Opens a file for import (of --option, or NULL: a layer file) with our own rights: the manager reads what
+ * we pass it and opens no path of ours, so what we may read is exactly what we can import. Only regular
+ * files; O_NONBLOCK so a FIFO is refused instead of hanging the open. */
 static int open_image_file(const char *option, const char *path, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;

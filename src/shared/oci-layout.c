@@ -525,9 +525,9 @@ int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **re
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r < ARCHIVE_WARN) {
+                        bool gz = archive_filter_code(a, 0) == ARCHIVE_FILTER_GZIP;
                         r = set_error(ret_error, -EBADMSG, "not a valid %starchive: %s",
-                                      archive_filter_code(a, 0) == ARCHIVE_FILTER_GZIP ? "gzipped tar " : "tar ",
-                                      archive_error_string(a));
+                                      gz ? "gzipped tar " : "tar ", archive_error_string(a));
                         goto finish;
                 }
                 if (++n_entries > ARCHIVE_ENTRIES_MAX) {
@@ -608,7 +608,8 @@ int oci_archive_is_image(int fd, bool *ret) {
                 while (path[0] == '.' && path[1] == '/')
                         path += 2;
                 if (archive_entry_filetype(e) == AE_IFREG &&
-                    (streq(path, "manifest.json") || streq(path, "index.json") || streq(path, "oci-layout"))) {
+                    (streq(path, "manifest.json") || streq(path, "index.json") ||
+                     streq(path, "oci-layout"))) {
                         *ret = true;
                         break;
                 }
@@ -751,7 +752,8 @@ int oci_layers_to_layout(const int *fds, size_t n, int dir_fd, const atomic_bool
         manifest = json_object_new_object();
         layers = json_object_new_array();
         if (!config || !manifest || json_add_object(config, "rootfs", rootfs) < 0 ||
-            json_add_object(rootfs, "diff_ids", diff_ids) < 0 || json_add_object(manifest, "layers", layers) < 0 ||
+            json_add_object(rootfs, "diff_ids", diff_ids) < 0 ||
+            json_add_object(manifest, "layers", layers) < 0 ||
             json_add_string(config, "architecture", host.architecture) < 0 ||
             json_add_string(config, "os", "linux") < 0 || json_add_string(rootfs, "type", "layers") < 0)
                 return -ENOMEM;

@@ -48,9 +48,9 @@ int oci_layout_read_blob(int dir_fd, uid_t uid, const char *digest, uint64_t siz
 int oci_layout_copy_blob(int dir_fd, uid_t uid, const char *digest, uint64_t size, int out_fd,
                          OciProgress progress, void *userdata, const atomic_bool *cancel);
 
-/* Extracts the tarball (plain or gzipped) read from fd into dir_fd (an empty directory) as an OCI layout: an OCI archive's
- * files as they are; a docker archive (manifest.json) as a layout of its first image: its config and
- * layers as blobs, each checked against the name the archive gives it (the config's sha256 in
+/* Extracts the tarball (plain or gzipped: decompressed as it streams) read from fd into dir_fd (an empty
+ * directory) as an OCI layout: an OCI archive's files as they are; a docker archive (manifest.json) as a
+ * layout of its first image: its config and layers as blobs, each checked against the name the archive gives it (the config's sha256 in
  * "<hex>.json", each layer's sha256 against the config's rootfs.diff_ids), an image manifest written for
  * them and index.json naming it. Only regular files and directories with plain names, at most 3 deep, are
  * taken; anything else is refused with -EBADMSG and *ret_error saying what. */

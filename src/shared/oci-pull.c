@@ -401,7 +401,7 @@ static void remember_boot(OciPull *p, PullLayer *l) {
                  l->boot[BOOT_KERNEL].file.blob[0] ? l->boot[BOOT_KERNEL].file.blob : "-",
                  l->boot[BOOT_INITRD].file.blob[0] ? l->boot[BOOT_INITRD].file.blob : "-");
         fd = openat(p->store->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        /* Without xattrs (a file system without them) a later image unpacks the layer again: slower, right. */
+        /* Where xattrs cannot be set, a later image unpacks the layer again: slower, still right. */
         if (fd >= 0)
                 (void) fsetxattr(fd, BOOT_XATTR, value, strlen(value), 0);
 }
@@ -424,7 +424,8 @@ static int recall_boot(OciPull *p, PullLayer *l, int erofs_fd) {
                 if (streq(hex[b], "-"))
                         continue;
                 if (strlen(hex[b]) != IMAGE_BLOB_HEX_LEN ||
-                    strspn(hex[b], "0123456789abcdef") != IMAGE_BLOB_HEX_LEN || image_blob_file_name(hex[b], kind, &name) < 0)
+                    strspn(hex[b], "0123456789abcdef") != IMAGE_BLOB_HEX_LEN ||
+                    image_blob_file_name(hex[b], kind, &name) < 0)
                         return 0;
                 memcpy(blob->file.blob, hex[b], sizeof(blob->file.blob));
                 /* Pending before looking, as for the layer: GC cannot take it between. */
