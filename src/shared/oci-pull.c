@@ -501,6 +501,12 @@ static int build_layer(OciPull *p, PullLayer *l) {
                 goto finish;
         }
         l->erofs.file.size = (uint64_t) st.st_size;
+        /* The helper wrote the file: a boot note on it would be its word, not ours (remember_boot()). */
+        if (lremovexattr(erofs, BOOT_XATTR) < 0 && errno != ENODATA && errno != ENOTSUP) {
+                r = -errno;
+                (void) unlink(erofs);
+                goto finish;
+        }
         r = image_blob_commit_temp(p->store->blobs_fd, erofs_name, l->erofs.file.blob, IMAGE_BLOB_LAYER,
                                    &l->erofs.created);
         if (r < 0)
