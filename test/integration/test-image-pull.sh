@@ -131,6 +131,11 @@ for hex in $base_layers; do
         fsck.erofs "$BLOBS/$hex.erofs" >/dev/null || fail "fsck.erofs $hex.erofs"
 done
 top=$(awk '{ print $2 }' <<<"$base_layers")
+# Each layer blob notes its boot files: the bottom one the kernel blob, the top one none.
+note() { python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.cocoon.boot").decode())' "$1"; }
+kernel=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["kernel"]["blob"])' <<<"$json")
+assert_eq "$kernel -" "$(note "$BLOBS/$(awk '{ print $1 }' <<<"$base_layers").erofs")" "boot note of layer 1"
+assert_eq "- -" "$(note "$BLOBS/$top.erofs")" "boot note of layer 2"
 mkdir "$work/extract"
 fsck.erofs --extract="$work/extract" "$BLOBS/$top.erofs" >/dev/null
 assert_eq "character special file 0:0" "$(stat -c '%F %t:%T' "$work/extract/etc/gone")" "whiteout in layer 2"
