@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for local OCI images: magic detection; layout blobs read only when they match their digest and
  * size, never through a symlink, never a file the caller could not read; docker archives turned into
- * layouts with their layers checked against diff_ids; unsafe archive entries refused. */
+ * layouts with their layers checked against diff_ids, plain or gzipped (a truncated gzip refused); unsafe
+ * archive entries refused; layer tars (plain and gzipped) made into a layout with their digests and
+ * diff_ids. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -149,6 +151,8 @@ typedef struct Entry {
         size_t size;
 } Entry;
 
+static bool tar_gzip; /* make_tar() writes a gzipped tar */
+
 static int make_tar(const Entry *entries, size_t n) {
         char path[256];
         struct archive *a = archive_write_new();
@@ -159,6 +163,8 @@ static int make_tar(const Entry *entries, size_t n) {
         assert_true(fd >= 0);
         unlink(path);
         archive_write_set_format_pax_restricted(a);
+        if (tar_gzip)
+                assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
         assert_int_equal(archive_write_open_fd(a, fd), ARCHIVE_OK);
         for (size_t i = 0; i < n; i++) {
                 struct archive_entry *e = archive_entry_new();
@@ -270,12 +276,151 @@ static void test_unsafe_archives(void **state) {
         assert_int_equal(access(escape, F_OK), -1);
 }
 
+/* Cuts fd's file to half its size. */
+static void truncate_half(int fd) {
+        struct stat st;
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(ftruncate(fd, st.st_size / 2), 0);
+}
+
+static void test_gzipped_archive(void **state) {
+        char *error = NULL;
+        bool image = false;
+        int fd, dfd;
+
+        tar_gzip = true;
+        fd = docker_archive(false);
+        tar_gzip = false;
+        dfd = new_dir("docker-gz");
+        assert_int_equal(oci_archive_is_image(fd, &image), 0);
+        assert_true(image);
+        /* Decompressed as it is read: the same layout as the plain archive's. */
+        assert_int_equal(oci_archive_extract(fd, dfd, NULL, &error), 0);
+        assert_null(error);
+        char *index = NULL;
+        size_t size;
+        assert_int_equal(oci_layout_read_index(dfd, (uid_t) -1, &index, &size), 0);
+        free(index);
+        close(dfd);
+
+        /* Cut in the middle: refused, the gzip stream said to be what broke. */
+        truncate_half(fd);
+        dfd = new_dir("docker-gz-truncated");
+        assert_int_equal(oci_archive_extract(fd, dfd, NULL, &error), -EBADMSG);
+        assert_non_null(error);
+        assert_non_null(strstr(error, "gzip"));
+        free(error);
+        close(fd);
+        close(dfd);
+}
+
+/* The sha256 of fd's file from its start, as "sha256:<hex>"; of its gunzipped content if gunzip. */
+static void file_digest(int fd, bool gunzip, char ret[static OCI_DIGEST_LEN + 1]) {
+        struct archive *a = archive_read_new();
+        struct archive_entry *e;
+        char *buf = malloc(1 << 20);
+        ssize_t n;
+        size_t total = 0;
+
+        archive_read_support_format_raw(a);
+        if (gunzip)
+                archive_read_support_filter_gzip(a);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        assert_int_equal(archive_read_open_fd(a, fd, 4096), ARCHIVE_OK);
+        assert_int_equal(archive_read_next_header(a, &e), ARCHIVE_OK);
+        while ((n = archive_read_data(a, buf + total, (1 << 20) - total)) > 0)
+                total += (size_t) n;
+        assert_int_equal(n, 0);
+        digest_of(buf, total, ret);
+        archive_read_free(a);
+        free(buf);
+}
+
+static void test_layer_tars(void **state) {
+        static const Entry bottom[] = {{"etc/", NULL, 0}, {"etc/hello", "bottom", 6}},
+                           top[] = {{"etc/.wh.hello", "", 0}, {"top", "x", 1}};
+        char want_digest[2][OCI_DIGEST_LEN + 1], want_diff[2][OCI_DIGEST_LEN + 1];
+        char *error = NULL, *text = NULL, *manifest = NULL, *config = NULL;
+        json_object *o = NULL, *m = NULL, *c = NULL;
+        bool image = true;
+        size_t size;
+        int fds[2], dfd;
+
+        fds[0] = make_tar(bottom, ELEMENTSOF(bottom));
+        tar_gzip = true;
+        fds[1] = make_tar(top, ELEMENTSOF(top));
+        tar_gzip = false;
+        assert_int_equal(oci_archive_is_image(fds[0], &image), 0);
+        assert_false(image);
+        assert_int_equal(oci_archive_is_image(fds[1], &image), 0);
+        assert_false(image);
+        for (int i = 0; i < 2; i++) {
+                file_digest(fds[i], false, want_digest[i]);
+                file_digest(fds[i], i == 1, want_diff[i]);
+        }
+        assert_string_not_equal(want_digest[1], want_diff[1]);
+
+        dfd = new_dir("layers");
+        assert_int_equal(oci_layers_to_layout(fds, 2, dfd, NULL, &error), 0);
+        assert_null(error);
+        assert_int_equal(oci_layout_read_index(dfd, (uid_t) -1, &text, &size), 0);
+        assert_int_equal(json_parse(text, size, &o), 0);
+        json_object *d = json_object_array_get_idx(json_object_object_get(o, "manifests"), 0);
+        assert_int_equal(oci_layout_read_blob(dfd, (uid_t) -1,
+                                              json_object_get_string(json_object_object_get(d, "digest")),
+                                              UINT64_MAX, 65536, &manifest, &size),
+                         0);
+        assert_int_equal(json_parse(manifest, size, &m), 0);
+        json_object *layers = json_object_object_get(m, "layers");
+        assert_int_equal(json_object_array_length(layers), 2);
+        /* In the order given, each named after the file as given, its media type saying gzip or not. */
+        for (int i = 0; i < 2; i++) {
+                json_object *l = json_object_array_get_idx(layers, i);
+                assert_string_equal(json_object_get_string(json_object_object_get(l, "digest")),
+                                    want_digest[i]);
+                assert_string_equal(json_object_get_string(json_object_object_get(l, "mediaType")),
+                                    i == 1 ? "application/vnd.oci.image.layer.v1.tar+gzip"
+                                           : "application/vnd.oci.image.layer.v1.tar");
+        }
+        /* The config: linux, diff_ids the uncompressed tars' sha256. */
+        json_object *cd = json_object_object_get(m, "config");
+        assert_int_equal(oci_layout_read_blob(dfd, (uid_t) -1,
+                                              json_object_get_string(json_object_object_get(cd, "digest")),
+                                              UINT64_MAX, 65536, &config, &size),
+                         0);
+        assert_int_equal(json_parse(config, size, &c), 0);
+        assert_string_equal(json_object_get_string(json_object_object_get(c, "os")), "linux");
+        json_object *ids = json_object_object_get(json_object_object_get(c, "rootfs"), "diff_ids");
+        for (int i = 0; i < 2; i++)
+                assert_string_equal(json_object_get_string(json_object_array_get_idx(ids, i)), want_diff[i]);
+        free(text);
+        free(manifest);
+        free(config);
+        json_object_put(o);
+        json_object_put(m);
+        json_object_put(c);
+        close(dfd);
+
+        /* A truncated gzip layer: refused, naming which file. */
+        truncate_half(fds[1]);
+        dfd = new_dir("layers-truncated");
+        assert_int_equal(oci_layers_to_layout(fds, 2, dfd, NULL, &error), -EBADMSG);
+        assert_non_null(error);
+        assert_non_null(strstr(error, "layer file 2"));
+        free(error);
+        close(dfd);
+        close(fds[0]);
+        close(fds[1]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_detect),
                 cmocka_unit_test(test_blobs),
                 cmocka_unit_test(test_docker_archive),
                 cmocka_unit_test(test_unsafe_archives),
+                cmocka_unit_test(test_gzipped_archive),
+                cmocka_unit_test(test_layer_tars),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

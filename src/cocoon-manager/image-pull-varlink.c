@@ -10,6 +10,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager-operations.h"
+#include "oci-manifest.h"
 #include "oci-pull.h"
 #include "oci-reference.h"
 #include "strv-util.h"
@@ -256,7 +257,24 @@ int vl_method_image_pull(Varlink *link, json_object *parameters, VarlinkMethodFl
 typedef struct ImportOCIRequest {
         const char *name;
         int64_t fd_index;
+        json_object *more; /* moreFileDescriptors: further layer files */
 } ImportOCIRequest;
+
+static int dispatch_array(const char *name, json_object *v, void *p) {
+        *(json_object **) p = v;
+        return 0;
+}
+
+/* Takes the passed descriptor at index v (a JSON integer) into *ret; -EINVAL when there is none. */
+static int take_fd_index(Varlink *link, json_object *v, int *ret) {
+        int64_t index;
+
+        if (!json_object_is_type(v, json_type_int) || (index = json_object_get_int64(v)) < 0 ||
+            index >= (int64_t) varlink_get_n_fds(link))
+                return -EINVAL;
+        *ret = varlink_take_fd(link, (size_t) index);
+        return *ret < 0 ? -EINVAL : 0;
+}
 
 /* ImportOCI: a pull whose source is the caller's file (oci_pull_new_local()); the same worker, progress
  * and commit. */
@@ -267,6 +285,8 @@ int vl_method_image_import_oci(Varlink *link, json_object *parameters, VarlinkMe
                  JSON_MANDATORY},
                 {"fileDescriptor", json_type_int, json_dispatch_fd_index,
                  offsetof(ImportOCIRequest, fd_index), JSON_MANDATORY},
+                {"moreFileDescriptors", json_type_array, dispatch_array, offsetof(ImportOCIRequest, more),
+                 JSON_NULLABLE},
                 {},
         };
         Manager *m = userdata;
@@ -311,5 +331,18 @@ int vl_method_image_import_oci(Varlink *link, json_object *parameters, VarlinkMe
         r = oci_pull_new_local(m->images, req.name, fd, &options, &c->pull);
         if (r < 0)
                 return r;
+        if (req.more && json_object_array_length(req.more) + 1 > OCI_LAYERS_MAX)
+                return reply_error(link, IMAGE_ERROR_INVALID_IMAGE, "field", "moreFileDescriptors",
+                                   "more layer files than an image may have");
+        for (size_t i = 0; req.more && i < json_object_array_length(req.more); i++) {
+                _cleanup_close_ int layer_fd = -EBADF;
+
+                if (take_fd_index(link, json_object_array_get_idx(req.more, i), &layer_fd) < 0)
+                        return reply_error(link, IMAGE_ERROR_INVALID_IMAGE, "field", "moreFileDescriptors",
+                                           "no such passed file descriptor");
+                r = oci_pull_add_local_layer(c->pull, layer_fd);
+                if (r < 0)
+                        return r;
+        }
         return pull_call_submit(m, link, flags, TAKE_PTR(c));
 }

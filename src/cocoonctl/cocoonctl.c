@@ -239,12 +239,14 @@ static const Verb verbs[] = {
           OPTS(options_json), .usage = "vm debug REF",
           .help = "Print the command line the VM's unit runs and the API calls of its start.",
           .example = "cocoonctl vm debug web" },
-        { .group = "image", .name = "import", .min_args = 1, .max_args = 2, .run = verb_image_import,
+        { .group = "image", .name = "import", .min_args = 1, .max_args = ARGS_MAX,
+          .run = verb_image_import,
           OPTS(options_image_import),
           .usage = "image import NAME (--kernel PATH [--initrd PATH] [--rootfs PATH] [--cmdline STR] "
-                   "| FILE)",
+                   "| FILE...)",
           .help = "Copy a kernel (and initrd, ext4 root file system, command line) into the image store, "
-                  "or import FILE: an OCI layout directory or a docker/OCI archive (its layers as EROFS); "
+                  "or import FILE: an OCI layout directory or a docker/OCI archive, plain or gzipped, or "
+                  "layer tars, one a layer, bottom first (its layers as EROFS); "
                   "progress on a terminal, Ctrl-C cancels (exit 130).",
           .example = "cocoonctl image import debian --kernel vmlinuz --initrd initrd.img" },
         { .group = "image", .name = "pull", .min_args = 1, .max_args = ARGS_MAX, .run = verb_image_pull,

@@ -22,20 +22,23 @@
 #include "parse-util.h"
 #include "time-util.h"
 
-/* Opens a file for import with our own rights: the manager reads what we pass it and opens no path of ours,
- * so what we may read is exactly what we can import. Only regular files; O_NONBLOCK so a FIFO is refused
- * instead of hanging the open. */
+/* Opens a file for import (of --option, or NULL: a layer file) with our own rights: the manager reads what
+ * we pass it and opens no path of ours, so what we may read is exactly what we can import. Only regular
+ * files; O_NONBLOCK so a FIFO is refused instead of hanging the open. */
 static int open_image_file(const char *option, const char *path, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
 
+        const char *dashes = option ? "--" : "", *space = option ? " " : "";
+
+        option = option ?: "";
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
-                return ctl_log_errno(errno, "--%s %s: %m", option, path);
+                return ctl_log_errno(errno, "%s%s%s%s: %m", dashes, option, space, path);
         if (fstat(fd, &st) < 0)
-                return ctl_log_errno(errno, "--%s %s: %m", option, path);
+                return ctl_log_errno(errno, "%s%s%s%s: %m", dashes, option, space, path);
         if (!S_ISREG(st.st_mode))
-                return ctl_log_errno(EBADFD, "--%s %s: not a regular file", option, path);
+                return ctl_log_errno(EBADFD, "%s%s%s%s: not a regular file", dashes, option, space, path);
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -108,15 +111,18 @@ static int import_call(Varlink *link, const char *name, json_object *parameters,
         }
 }
 
-static int pull_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_reply);
+static int pull_call(Varlink *link, const char *method, json_object *parameters, const char *source,
+                     json_object **ret_reply);
 
-/* image import NAME FILE: an OCI layout directory or a docker/OCI archive, opened with our rights and
- * passed open (the manager reads below a directory only what we could read ourselves). */
-static int import_oci(const char *name, const char *path) {
+/* image import NAME FILE…: an OCI layout directory or a docker/OCI archive, or layer tars (several files:
+ * each one a layer), opened with our rights and passed open (the manager reads below a directory only
+ * what we could read ourselves). */
+static int import_oci(const char *name, char **paths, int n_paths) {
         _cleanup_(varlink_unrefp) Varlink *link = NULL;
         _cleanup_(json_object_putp) json_object *parameters = json_object_new_object();
+        const char *path = paths[0];
         _cleanup_close_ int fd = -EBADF;
-        json_object *reply = NULL, *image;
+        json_object *reply = NULL, *image, *more = NULL;
         struct stat st;
         int r, index;
 
@@ -140,7 +146,23 @@ static int import_oci(const char *name, const char *path) {
                 return ctl_log_errno(index, "cannot pass %s: %m", path);
         if (json_add_int64(parameters, "fileDescriptor", index) < 0)
                 return ctl_log_oom();
-        r = pull_call(link, "io.cocoon.Image.ImportOCI", parameters, &reply);
+        if (n_paths > 1 && ((more = json_object_new_array()) == NULL ||
+                            json_add_object(parameters, "moreFileDescriptors", more) < 0))
+                return ctl_log_oom();
+        for (int i = 1; i < n_paths; i++) {
+                _cleanup_close_ int layer_fd = -EBADF;
+
+                r = open_image_file(NULL, paths[i], &layer_fd);
+                if (r < 0)
+                        return r;
+                index = varlink_push_fd(link, TAKE_FD(layer_fd));
+                if (index < 0)
+                        return ctl_log_errno(index, "cannot pass %s: %m", paths[i]);
+                if (json_object_array_add(more, json_object_new_int64(index)) < 0)
+                        return ctl_log_oom();
+        }
+        /* Errors name the first file; the manager's message says which layer file when it is another. */
+        r = pull_call(link, "io.cocoon.Image.ImportOCI", parameters, path, &reply);
         if (r != 0)
                 return r;
         if (!json_object_object_get_ex(reply, "image", &image))
@@ -163,8 +185,8 @@ int verb_image_import(int argc, char **argv) {
         json_object *reply = NULL, *image;
         int r = 0;
 
-        if (argc == 2)
-                return import_oci(argv[0], argv[1]);
+        if (argc >= 2)
+                return import_oci(argv[0], argv + 1, argc - 1);
         if (!arg_kernel)
                 return ctl_log_errno(EINVAL, "image import needs --kernel PATH, or a FILE (an OCI layout "
                                              "directory or a docker/OCI archive)");
@@ -242,7 +264,9 @@ static void pull_show_progress(json_object *reply) {
         fflush(stderr);
 }
 
-static int pull_call(Varlink *link, const char *method, json_object *parameters, json_object **ret_reply) {
+/* source: the file an import reads, named in its errors (the manager only ever sees its descriptor). */
+static int pull_call(Varlink *link, const char *method, json_object *parameters, const char *source,
+                     json_object **ret_reply) {
         struct sigaction sa = { .sa_handler = on_import_sigint };
         bool tty = isatty(STDERR_FILENO);
         int r;
@@ -269,6 +293,11 @@ static int pull_call(Varlink *link, const char *method, json_object *parameters,
                 if (r < 0)
                         return ctl_log_errno(r, "calling %s failed (%m); the manager cancels it "
                                              "when its caller goes away", method);
+                if (error_id && source) {
+                        ctl_report_ref_error("image import", source, error_id,
+                                             ctl_field_string(reply, "message"));
+                        return -EBADE;
+                }
                 if (error_id)
                         return ctl_report_error(error_id, reply);
                 if (!continues) {
@@ -299,7 +328,7 @@ int verb_image_pull(int argc, char **argv) {
                 r = ctl_connect(&link);
                 if (r < 0)
                         return r;
-                r = pull_call(link, "io.cocoon.Image.Pull", parameters, &reply);
+                r = pull_call(link, "io.cocoon.Image.Pull", parameters, NULL, &reply);
                 if (r != 0) {
                         if (import_interrupted)
                                 return r;

@@ -27,6 +27,7 @@
         X(archive_entry_xattr_next)               \
         X(archive_entry_xattr_reset)              \
         X(archive_error_string)                   \
+        X(archive_filter_code)                    \
         X(archive_read_data)                      \
         X(archive_read_data_block)                \
         X(archive_read_free)                      \
@@ -36,6 +37,7 @@
         X(archive_read_open_fd)                   \
         X(archive_read_support_filter_gzip)       \
         X(archive_read_support_filter_zstd)       \
+        X(archive_read_support_format_raw)        \
         X(archive_read_support_format_tar)        \
         X(archive_set_error)                      \
         X(archive_write_add_filter_gzip)          \

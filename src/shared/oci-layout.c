@@ -338,7 +338,7 @@ static int extract_file(struct archive *a, int dir_fd, const char *rel, const at
                 if (offset < 0 || pwrite(fd, data, n, (off_t) offset) != (ssize_t) n)
                         return offset < 0 ? -EBADMSG : -errno;
         }
-        return r == ARCHIVE_EOF ? 0 : -EBADMSG;
+        return r == ARCHIVE_EOF ? 0 : -EIO; /* the archive itself is broken (a truncated gzip stream…) */
 }
 
 /* Moves rel into blobs/sha256/<hex of its content>, checked against want_hex (NULL: any); ret gets the
@@ -511,6 +511,8 @@ int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **re
         if (!a)
                 return -ENOMEM;
         sym_archive_read_support_format_tar(a);
+        /* `docker save | gzip`, gzipped OCI archives: decompressed as they stream, never to a file. */
+        sym_archive_read_support_filter_gzip(a);
         if (lseek(fd, 0, SEEK_SET) < 0) {
                 r = -errno;
                 goto finish;
@@ -526,8 +528,9 @@ int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **re
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r < ARCHIVE_WARN) {
-                        r = set_error(ret_error, -EBADMSG, "not a valid tar archive: %s",
-                                      sym_archive_error_string(a));
+                        bool gz = sym_archive_filter_code(a, 0) == ARCHIVE_FILTER_GZIP;
+                        r = set_error(ret_error, -EBADMSG, "not a valid %starchive: %s",
+                                      gz ? "gzipped tar " : "tar ", sym_archive_error_string(a));
                         goto finish;
                 }
                 if (++n_entries > ARCHIVE_ENTRIES_MAX) {
@@ -561,8 +564,12 @@ int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **re
                 }
                 r = extract_file(a, dir_fd, rel, cancel);
                 if (r < 0) {
-                        r = set_error(ret_error, r, "entry %s: %s", rel,
-                                      r == -EBADMSG ? "repeated or unreadable" : strerror(-r));
+                        bool gz = sym_archive_filter_code(a, 0) == ARCHIVE_FILTER_GZIP;
+                        r = set_error(ret_error, r == -EIO ? -EBADMSG : r, "entry %s: %s%s", rel,
+                                      r == -EIO && gz ? "gzip stream broken: " : "",
+                                      r == -EBADMSG ? "repeated"
+                                      : r == -EIO   ? sym_archive_error_string(a) ?: "unreadable"
+                                                    : strerror(-r));
                         goto finish;
                 }
         }
@@ -574,4 +581,227 @@ int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **re
 finish:
         sym_archive_read_free(a);
         return r;
+}
+
+/* ---- plain layer tars ---- */
+
+/* Whether the tarball read from fd is an image archive (a top-level manifest.json, index.json or
+ * oci-layout) rather than one layer; reads its headers only (a gzip stream is decompressed for that). */
+int oci_archive_is_image(int fd, bool *ret) {
+        struct archive *a = sym_archive_read_new();
+        struct archive_entry *e;
+        int r;
+
+        if (!a)
+                return -ENOMEM;
+        sym_archive_read_support_format_tar(a);
+        sym_archive_read_support_filter_gzip(a);
+        *ret = false;
+        if (lseek(fd, 0, SEEK_SET) < 0) {
+                r = -errno;
+                goto finish;
+        }
+        /* What does not read as a tar is left to the layer's unpacker to refuse, with its reason. */
+        r = 0;
+        if (sym_archive_read_open_fd(a, fd, 64 * 1024) != ARCHIVE_OK)
+                goto finish;
+        while (sym_archive_read_next_header(a, &e) >= ARCHIVE_WARN) {
+                const char *path = sym_archive_entry_pathname(e) ?: "";
+
+                while (path[0] == '.' && path[1] == '/')
+                        path += 2;
+                if (sym_archive_entry_filetype(e) == AE_IFREG &&
+                    (streq(path, "manifest.json") || streq(path, "index.json") ||
+                     streq(path, "oci-layout"))) {
+                        *ret = true;
+                        break;
+                }
+        }
+finish:
+        sym_archive_read_free(a);
+        return r;
+}
+
+typedef struct LayerSource {
+        int fd;
+        int out_fd;
+        Sha256 *raw; /* the file as given: the layer's digest */
+        char buf[64 * 1024];
+        const atomic_bool *cancel;
+        int error;
+} LayerSource;
+
+/* libarchive's read callback: each chunk of the file is hashed and copied to the blob as it goes by. */
+static la_ssize_t layer_source_read(struct archive *a, void *userdata, const void **ret) {
+        LayerSource *s = userdata;
+        ssize_t n;
+
+        if (s->cancel && atomic_load(s->cancel)) {
+                s->error = -ECANCELED;
+                return -1;
+        }
+        n = read(s->fd, s->buf, sizeof(s->buf));
+        if (n < 0) {
+                s->error = -errno;
+                sym_archive_set_error(a, errno, "read failed");
+                return -1;
+        }
+        if (n > 0 && (s->error = sha256_update(s->raw, s->buf, (size_t) n)) < 0)
+                return -1;
+        for (size_t off = 0; off < (size_t) n;) {
+                ssize_t w = write(s->out_fd, s->buf + off, (size_t) n - off);
+                if (w < 0) {
+                        s->error = -errno;
+                        sym_archive_set_error(a, errno, "write failed");
+                        return -1;
+                }
+                off += (size_t) w;
+        }
+        *ret = s->buf;
+        return n;
+}
+
+/* One layer file into blobs/sha256/<sha256 of it>, hashed twice in one pass: as given (the digest) and
+ * uncompressed (the diff_id: libarchive's raw format through its gzip filter, a plain tar as it is). */
+static int copy_layer(int fd, int dir_fd, bool gzipped, const atomic_bool *cancel,
+                      char ret_digest[OCI_DIGEST_LEN + 1], char ret_diff_id[OCI_DIGEST_LEN + 1],
+                      uint64_t *ret_size) {
+        _cleanup_(sha256_freep) Sha256 *raw = NULL, *plain = NULL;
+        _cleanup_free_ LayerSource *s = NULL;
+        _cleanup_close_ int out = -EBADF, blobs = -EBADF;
+        struct archive *a = NULL;
+        char hex[SHA256_HEX_LEN + 1], diff[SHA256_HEX_LEN + 1];
+        struct stat st;
+        int r;
+
+        if ((r = sha256_new(&raw)) < 0 || (r = sha256_new(&plain)) < 0)
+                return r;
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        out = openat(dir_fd, "incoming", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (out < 0)
+                return -errno;
+        s = calloc(1, sizeof(LayerSource));
+        a = sym_archive_read_new();
+        if (!s || !a) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        *s = (LayerSource){.fd = fd, .out_fd = out, .raw = raw, .cancel = cancel};
+        sym_archive_read_support_format_raw(a);
+        if (gzipped)
+                sym_archive_read_support_filter_gzip(a);
+        if (sym_archive_read_open(a, s, NULL, layer_source_read, NULL) != ARCHIVE_OK) {
+                r = s->error ?: -EIO;
+                goto finish;
+        }
+        r = sym_archive_read_next_header(a, &(struct archive_entry *){NULL});
+        if (r == ARCHIVE_EOF)
+                r = 0; /* an empty file: its tar is empty as well */
+        else if (r < ARCHIVE_WARN) {
+                r = s->error ?: -EIO;
+                goto finish;
+        } else
+                for (;;) {
+                        const void *data;
+                        size_t n;
+                        int64_t offset;
+
+                        r = sym_archive_read_data_block(a, &data, &n, &offset);
+                        if (r == ARCHIVE_EOF)
+                                break;
+                        if (r < ARCHIVE_WARN) {
+                                r = s->error ?: -EIO;
+                                goto finish;
+                        }
+                        if ((r = sha256_update(plain, data, n)) < 0)
+                                goto finish;
+                }
+        r = 0;
+finish:
+        if (a)
+                sym_archive_read_free(a);
+        if (r < 0)
+                return r;
+        if ((r = sha256_final_hex(raw, hex)) < 0 || (r = sha256_final_hex(plain, diff)) < 0)
+                return r;
+        if (fstat(out, &st) < 0)
+                return -errno;
+        blobs = make_parents(dir_fd, "blobs/sha256", true, NULL);
+        if (blobs < 0)
+                return blobs;
+        if (renameat(dir_fd, "incoming", blobs, hex) < 0)
+                return -errno;
+        snprintf(ret_digest, OCI_DIGEST_LEN + 1, OCI_DIGEST_PREFIX "%s", hex);
+        snprintf(ret_diff_id, OCI_DIGEST_LEN + 1, OCI_DIGEST_PREFIX "%s", diff);
+        *ret_size = (uint64_t) st.st_size;
+        return 0;
+}
+
+int oci_layers_to_layout(const int *fds, size_t n, int dir_fd, const atomic_bool *cancel, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *config = NULL, *manifest = NULL, *index = NULL;
+        json_object *layers, *diff_ids, *rootfs, *array;
+        char digest[OCI_DIGEST_LEN + 1], diff_id[OCI_DIGEST_LEN + 1];
+        OciPlatform host;
+        uint64_t size = 0;
+        int r;
+
+        if (n == 0 || n > OCI_LAYERS_MAX)
+                return set_error(ret_error, -EBADMSG, "%zu layer files (1 to %u)", n, OCI_LAYERS_MAX);
+        oci_platform_host(&host);
+        config = json_object_new_object();
+        rootfs = json_object_new_object();
+        diff_ids = json_object_new_array();
+        manifest = json_object_new_object();
+        layers = json_object_new_array();
+        if (!config || !manifest || json_add_object(config, "rootfs", rootfs) < 0 ||
+            json_add_object(rootfs, "diff_ids", diff_ids) < 0 ||
+            json_add_object(manifest, "layers", layers) < 0 ||
+            json_add_string(config, "architecture", host.architecture) < 0 ||
+            json_add_string(config, "os", "linux") < 0 || json_add_string(rootfs, "type", "layers") < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                OciLocalKind kind;
+                json_object *d;
+
+                r = oci_local_detect(fds[i], &kind);
+                if (r < 0 || (kind != OCI_LOCAL_TARBALL && kind != OCI_LOCAL_GZIP))
+                        return set_error(ret_error, r == -ENOMEM ? r : -EBADMSG,
+                                         "layer file %zu: not a tar or a gzipped tar", i + 1);
+                r = copy_layer(fds[i], dir_fd, kind == OCI_LOCAL_GZIP, cancel, digest, diff_id, &size);
+                if (r == -ECANCELED || r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return set_error(ret_error, r == -EIO ? -EBADMSG : r, "layer file %zu: %s", i + 1,
+                                         r == -EIO ? "a broken gzip stream" : strerror(-r));
+                d = descriptor(kind == OCI_LOCAL_GZIP ? OCI_MEDIA_TYPE_OCI_LAYER_TAR "+gzip"
+                                                      : OCI_MEDIA_TYPE_OCI_LAYER_TAR,
+                               digest, size);
+                if (!d || json_object_array_add(layers, d) < 0 ||
+                    json_object_array_add(diff_ids, json_object_new_string(diff_id)) < 0) {
+                        json_object_put(d);
+                        return -ENOMEM;
+                }
+        }
+        const char *config_text = json_to_string(config);
+        if (!config_text || (r = write_blob_text(dir_fd, config_text, digest)) < 0)
+                return r < 0 ? r : -ENOMEM;
+        if (json_object_object_add(manifest, "schemaVersion", json_object_new_int(2)) < 0 ||
+            json_add_string(manifest, "mediaType", OCI_MEDIA_TYPE_OCI_MANIFEST) < 0 ||
+            json_add_object(manifest, "config",
+                            descriptor(OCI_MEDIA_TYPE_OCI_CONFIG, digest, strlen(config_text))) < 0)
+                return -ENOMEM;
+        const char *manifest_text = json_to_string(manifest);
+        if (!manifest_text || (r = write_blob_text(dir_fd, manifest_text, digest)) < 0)
+                return r < 0 ? r : -ENOMEM;
+        index = json_object_new_object();
+        array = json_object_new_array();
+        if (!index || !array || json_add_object(index, "manifests", array) < 0 ||
+            json_object_object_add(index, "schemaVersion", json_object_new_int(2)) < 0 ||
+            json_object_array_add(
+                    array, descriptor(OCI_MEDIA_TYPE_OCI_MANIFEST, digest, strlen(manifest_text))) < 0)
+                return -ENOMEM;
+        const char *index_text = json_to_string(index);
+        return index_text ? write_file_atomic_at(dir_fd, "index.json", index_text, strlen(index_text), 0600)
+                          : -ENOMEM;
 }

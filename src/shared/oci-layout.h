@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -17,7 +18,7 @@
 typedef enum OciLocalKind {
         OCI_LOCAL_LAYOUT, /* a directory */
         OCI_LOCAL_TARBALL, /* a tar ("ustar" at 257) */
-        OCI_LOCAL_GZIP, /* 1f 8b: a compressed stream (not taken) */
+        OCI_LOCAL_GZIP, /* 1f 8b: a gzipped tarball, decompressed as it is read */
         OCI_LOCAL_QCOW2, /* QFI\xfb: a cloud image (not taken) */
         OCI_LOCAL_UNKNOWN,
 } OciLocalKind;
@@ -47,10 +48,21 @@ int oci_layout_read_blob(int dir_fd, uid_t uid, const char *digest, uint64_t siz
 int oci_layout_copy_blob(int dir_fd, uid_t uid, const char *digest, uint64_t size, int out_fd,
                          OciProgress progress, void *userdata, const atomic_bool *cancel);
 
-/* Extracts the tarball read from fd into dir_fd (an empty directory) as an OCI layout: an OCI archive's
- * files as they are; a docker archive (manifest.json) as a layout of its first image: its config and
- * layers as blobs, each checked against the name the archive gives it (the config's sha256 in
+/* Extracts the tarball (plain or gzipped: decompressed as it streams) read from fd into dir_fd (an empty
+ * directory) as an OCI layout: an OCI archive's files as they are; a docker archive (manifest.json) as a
+ * layout of its first image: its config and layers as blobs, each checked against the name the archive gives it (the config's sha256 in
  * "<hex>.json", each layer's sha256 against the config's rootfs.diff_ids), an image manifest written for
  * them and index.json naming it. Only regular files and directories with plain names, at most 3 deep, are
  * taken; anything else is refused with -EBADMSG and *ret_error saying what. */
 int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **ret_error);
+
+/* Whether the tarball (plain or gzipped) read from fd is an image archive, a top-level manifest.json,
+ * index.json or oci-layout in it, rather than one layer of a root file system. Headers only. */
+int oci_archive_is_image(int fd, bool *ret);
+
+/* `image import NAME a.tar b.tar.gz …`: each file (a tar or a gzipped tar) one layer, the first the
+ * bottom one, copied into dir_fd (an empty directory) as the blobs of an OCI layout with a manifest, an
+ * image config for linux and this host (rootfs.diff_ids the sha256 of each uncompressed tar, hashed in
+ * the same pass as the copy) and index.json. The tars' entries are left to the unpacker to check.
+ * -EBADMSG with *ret_error for a file that is not a (whole) tar or gzipped tar. */
+int oci_layers_to_layout(const int *fds, size_t n, int dir_fd, const atomic_bool *cancel, char **ret_error);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fs-util.h"
@@ -53,6 +54,8 @@ struct OciPull {
         int layout_fd;
         uid_t layout_uid; /* whose files layout_fd's are, for oci-layout.h's checks; -1: ours */
         char *archive_dir;
+        int *layer_fds; /* oci_pull_add_local_layer()'s, after source_fd */
+        size_t n_layer_fds;
         char digest[OCI_DIGEST_LEN + 1];
         char known_digest[OCI_DIGEST_LEN + 1];
         PullLayer *layers;
@@ -126,6 +129,22 @@ int oci_pull_new_local(ImageStore *s, const char *name, int fd, const OciPullOpt
         return 0;
 }
 
+int oci_pull_add_local_layer(OciPull *p, int fd) {
+        int *a;
+
+        if (p->source_fd < 0 || fd < 0 || p->n_layer_fds + 1 >= OCI_LAYERS_MAX)
+                return -EINVAL;
+        a = reallocarray(p->layer_fds, p->n_layer_fds + 1, sizeof(int));
+        if (!a)
+                return -ENOMEM;
+        p->layer_fds = a;
+        a[p->n_layer_fds] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (a[p->n_layer_fds] < 0)
+                return -errno;
+        p->n_layer_fds++;
+        return 0;
+}
+
 int oci_pull_set_known_digest(OciPull *p, const char *digest) {
         if (!oci_digest_is_valid(digest))
                 return -EINVAL;
@@ -196,6 +215,9 @@ OciPull *oci_pull_free(OciPull *p) {
         }
         free(p->layers);
         safe_close(p->source_fd);
+        for (size_t i = 0; i < p->n_layer_fds; i++)
+                safe_close(p->layer_fds[i]);
+        free(p->layer_fds);
         safe_close(p->layout_fd);
         if (p->archive_dir)
                 (void) rm_rf(p->archive_dir);
@@ -366,6 +388,57 @@ static int add_boot_blob(OciPull *p, const char *tree, const char *rel, ImageBlo
         return image_blob_commit_temp(p->store->blobs_fd, temp, b->file.blob, kind, &b->created);
 }
 
+/* A layer's boot files, remembered on its EROFS blob: a later image sharing the layer (named after its
+ * digest, so the same content) needs them without unpacking it again. "<kernel hex|-> <initrd hex|->". */
+#define BOOT_XATTR "user.cocoon.boot"
+
+static void remember_boot(OciPull *p, PullLayer *l) {
+        char name[IMAGE_BLOB_HEX_LEN + 8], value[2 * IMAGE_BLOB_HEX_LEN + 2];
+        _cleanup_close_ int fd = -EBADF;
+
+        snprintf(name, sizeof(name), "%s.erofs", l->erofs.file.blob);
+        snprintf(value, sizeof(value), "%s %s",
+                 l->boot[BOOT_KERNEL].file.blob[0] ? l->boot[BOOT_KERNEL].file.blob : "-",
+                 l->boot[BOOT_INITRD].file.blob[0] ? l->boot[BOOT_INITRD].file.blob : "-");
+        fd = openat(p->store->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        /* Where xattrs cannot be set, a later image unpacks the layer again: slower, still right. */
+        if (fd >= 0)
+                (void) fsetxattr(fd, BOOT_XATTR, value, strlen(value), 0);
+}
+
+/* A cached layer's boot files from remember_boot(): 1 when known (each there and held pending), 0 when
+ * not (no note, or a boot blob gone meanwhile): then the layer is unpacked again to find them. */
+static int recall_boot(OciPull *p, PullLayer *l, int erofs_fd) {
+        char value[2 * IMAGE_BLOB_HEX_LEN + 2] = {}, hex[2][IMAGE_BLOB_HEX_LEN + 1];
+        ssize_t n = fgetxattr(erofs_fd, BOOT_XATTR, value, sizeof(value) - 1);
+        int r;
+
+        if (n < 0 || sscanf(value, "%64s %64s", hex[0], hex[1]) != 2)
+                return 0;
+        for (int b = BOOT_KERNEL; b <= BOOT_INITRD; b++) {
+                ImageBlobKind kind = b == BOOT_KERNEL ? IMAGE_BLOB_KERNEL : IMAGE_BLOB_INITRD;
+                _cleanup_free_ char *name = NULL;
+                PullBlob *blob = &l->boot[b];
+                struct stat st;
+
+                if (streq(hex[b], "-"))
+                        continue;
+                if (strlen(hex[b]) != IMAGE_BLOB_HEX_LEN ||
+                    strspn(hex[b], "0123456789abcdef") != IMAGE_BLOB_HEX_LEN ||
+                    image_blob_file_name(hex[b], kind, &name) < 0)
+                        return 0;
+                memcpy(blob->file.blob, hex[b], sizeof(blob->file.blob));
+                /* Pending before looking, as for the layer: GC cannot take it between. */
+                r = pending_ref(p, blob);
+                if (r < 0)
+                        return r;
+                if (fstatat(p->store->blobs_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        return 0;
+                blob->file.size = (uint64_t) st.st_size;
+        }
+        return 1;
+}
+
 /* The helper's run over one layer, in a thread of its own while the layer thread feeds it. */
 typedef struct Unpack {
         OciPull *p;
@@ -500,6 +573,12 @@ static int build_layer(OciPull *p, PullLayer *l) {
                 goto finish;
         }
         l->erofs.file.size = (uint64_t) st.st_size;
+        /* The helper wrote the file: a boot note on it would be its word, not ours (remember_boot()). */
+        if (lremovexattr(erofs, BOOT_XATTR) < 0 && errno != ENODATA && errno != ENOTSUP) {
+                r = -errno;
+                (void) unlink(erofs);
+                goto finish;
+        }
         /* The unpacker wrote the image; it is on disk only once we fsync it, before its name makes it a
          * blob (a crash must not leave an empty or short blob under a name that says it is whole). */
         r = fsync_file_at(p->store->blobs_fd, erofs_name);
@@ -519,6 +598,8 @@ static int build_layer(OciPull *p, PullLayer *l) {
         }
         if (u.boot.initrd)
                 r = add_boot_blob(p, tree, u.boot.initrd, IMAGE_BLOB_INITRD, &l->boot[BOOT_INITRD]);
+        if (r >= 0)
+                remember_boot(p, l);
 finish:
         oci_layer_boot_done(&u.boot);
         free(u.error);
@@ -538,11 +619,24 @@ static int pull_layer(OciPull *p, PullLayer *l) {
         if (r < 0)
                 return r;
         snprintf(name, sizeof(name), "%s.erofs", l->erofs.file.blob);
-        if (fstatat(p->store->blobs_fd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(st.st_mode)) {
-                /* Layers are named after their digest: present means done, by an earlier pull. */
-                l->erofs.file.size = (uint64_t) st.st_size;
-                atomic_store(&l->done, l->size);
-                return 0;
+        _cleanup_close_ int fd = openat(p->store->blobs_fd, name,
+                                        O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0 && fstat(fd, &st) >= 0 && S_ISREG(st.st_mode)) {
+                /* Layers are named after their digest: present means done, by an earlier pull; its boot
+                 * files too when the blob says which they are. */
+                r = recall_boot(p, l, fd);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        l->erofs.file.size = (uint64_t) st.st_size;
+                        atomic_store(&l->done, l->size);
+                        return 0;
+                }
+                for (int b = BOOT_KERNEL; b <= BOOT_INITRD; b++) {
+                        blob_release(p, &l->boot[b],
+                                     b == BOOT_KERNEL ? IMAGE_BLOB_KERNEL : IMAGE_BLOB_INITRD, false);
+                        l->boot[b].file = (ImageFile){};
+                }
         }
         return build_layer(p, l);
 }
@@ -603,6 +697,7 @@ static int pull_layers(OciPull *p, const OciManifest *m) {
 /* The caller's file as a layout to read: a directory as it is, a tarball extracted into tmp_dir. */
 static int open_local(OciPull *p) {
         _cleanup_free_ char *error = NULL;
+        bool image = true;
         OciLocalKind kind;
         int r;
 
@@ -613,15 +708,20 @@ static int open_local(OciPull *p) {
         }
         switch (kind) {
         case OCI_LOCAL_LAYOUT:
+                if (p->n_layer_fds > 0) {
+                        pull_set_error(p, "a directory: several files must each be a layer tar");
+                        return -EMEDIUMTYPE;
+                }
                 p->layout_fd = fcntl(p->source_fd, F_DUPFD_CLOEXEC, 3);
                 p->layout_uid = p->options.caller_uid;
                 return p->layout_fd < 0 ? -errno : 0;
         case OCI_LOCAL_TARBALL:
-                break;
         case OCI_LOCAL_GZIP:
-                pull_set_error(p, "a gzip stream: only OCI layouts and uncompressed docker or OCI archives "
-                                  "are taken");
-                return -EMEDIUMTYPE;
+                if (p->n_layer_fds > 0)
+                        image = false;
+                else if ((r = oci_archive_is_image(p->source_fd, &image)) < 0)
+                        return r;
+                break;
         case OCI_LOCAL_QCOW2:
                 pull_set_error(p, "a qcow2 cloud image: not supported");
                 return -EMEDIUMTYPE;
@@ -639,9 +739,18 @@ static int open_local(OciPull *p) {
         p->layout_fd = open(p->archive_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (p->layout_fd < 0)
                 return -errno;
-        r = oci_archive_extract(p->source_fd, p->layout_fd, p->cancel, &error);
+        if (image)
+                r = oci_archive_extract(p->source_fd, p->layout_fd, p->cancel, &error);
+        else {
+                _cleanup_free_ int *fds = calloc(p->n_layer_fds + 1, sizeof(int));
+                if (!fds)
+                        return -ENOMEM;
+                fds[0] = p->source_fd;
+                memcpy(fds + 1, p->layer_fds, p->n_layer_fds * sizeof(int));
+                r = oci_layers_to_layout(fds, p->n_layer_fds + 1, p->layout_fd, p->cancel, &error);
+        }
         if (r < 0 && r != -ECANCELED && r != -ENOMEM)
-                pull_set_error(p, "archive: %s", error ?: strerror(-r));
+                pull_set_error(p, "%s: %s", image ? "archive" : "layers", error ?: strerror(-r));
         return r;
 }
 

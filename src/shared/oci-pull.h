@@ -31,6 +31,10 @@ int oci_pull_new(ImageStore *s, const char *reference, const OciPullOptions *opt
  * image_name_is_valid() refuses. oci_pull_run() errors as below, -EMEDIUMTYPE for a file that is neither. */
 int oci_pull_new_local(ImageStore *s, const char *name, int fd, const OciPullOptions *options,
                        OciPull **ret);
+/* Owner thread, before running: more files of the import; then every file, the first one included, is
+ * one layer (a tar or a gzipped tar, the first the bottom one: oci_layers_to_layout()). A single file is
+ * one layer too when it is a tarball with no manifest.json, index.json or oci-layout at its top. */
+int oci_pull_add_local_layer(OciPull *p, int fd);
 /* Owner thread, before running: the manifest digest of the image of this name in the store. A pull that
  * finds the same digest stops there, with nothing more to fetch (a cached pull costs one request). */
 int oci_pull_set_known_digest(OciPull *p, const char *digest);

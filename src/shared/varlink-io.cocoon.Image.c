@@ -172,8 +172,16 @@ static const VarlinkField import_oci_in[] = {
         {.name = "fileDescriptor",
          .type = VARLINK_INT,
          .doc = "Index of the passed file descriptor: an OCI image layout directory (oci-layout, "
-                "index.json, blobs/sha256/), or an uncompressed tar of one (skopeo oci-archive:) or a "
-                "docker archive (docker save, skopeo docker-archive:), told apart by their content."},
+                "index.json, blobs/sha256/), or a tar of one (skopeo oci-archive:) or a docker archive "
+                "(docker save, skopeo docker-archive:), plain or gzipped, told apart by their content; or "
+                "one layer: a tar or gzipped tar with no manifest.json, index.json or oci-layout at its "
+                "top."},
+        {.name = "moreFileDescriptors",
+         .type = VARLINK_INT,
+         .flags = VARLINK_ARRAY | VARLINK_NULLABLE,
+         .doc = "Indexes of further passed file descriptors: then each file, fileDescriptor's first, is "
+                "one layer (a tar or a gzipped tar, the first the bottom one) of an image made for linux "
+                "and this host, its diff_id the sha256 of the uncompressed tar."},
         {},
 };
 

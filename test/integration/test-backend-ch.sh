@@ -3,7 +3,8 @@
 # on the manager's PATH: Describe, create -> start -> console -> graceful stop -> start -> forced stop ->
 # delete with the exact command line and API calls asserted from the fake's log (its lines in the unit's
 # journal), crash detection, a failing boot, a manager restart while it runs (the console on CH's stdio still
-# logged), snapshot, clone, restore (and one failing mid-way), an unavailable backend.
+# logged), snapshot, clone, restore (and one failing mid-way), an OCI image's disks (layers read-only with
+# serials, the COW last) and command line, an unavailable backend.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -359,6 +360,29 @@ assert_eq running "$(vm_state chnic)" "state after the refused restore"
 cocoonctl snapshot rm chnicsnap >/dev/null
 cocoonctl vm rm --force chnic >/dev/null
 ip link del br0
+
+info "an OCI image (the test guest's layout, imported): its layers read-only with serials, the COW last"
+[ -f "${OCI_LAYOUT:-}/index.json" ] || fail "no OCI test guest in $guest_env (rebuild: test/guest/build.sh)"
+cocoonctl image import oci-guest "$OCI_LAYOUT" >/dev/null
+read -r -a layers <<<"$(cocoonctl image inspect oci-guest | python3 -c 'import json, sys
+print(" ".join(x["blob"] for x in json.load(sys.stdin)["layers"]))')"
+assert_eq 3 "${#layers[@]}" "layers of the OCI test guest"
+id=$(cocoonctl vm create oci-guest --name choci --backend cloud-hypervisor --cpu 2 --memory 512M \
+        --storage 64M)
+cocoonctl vm start choci >/dev/null
+ro=",readonly=on,image_type=raw,num_queues=2,queue_size=512,serial="
+b=/var/lib/cocoon/images/blobs
+expected_disks="path=$b/${layers[0]}.erofs${ro}cocoon-layer0 path=$b/${layers[1]}.erofs${ro}cocoon-layer1 \
+path=$b/${layers[2]}.erofs${ro}cocoon-layer2 path=/var/lib/cocoon/vms/$id/cow.raw,direct=on,sparse=on,\
+image_type=raw,num_queues=2,queue_size=512,serial=cocoon-cow"
+argv=$(fake_log "$id" | grep '^argv ' | head -n 1 | sed 's/^argv //')
+assert_eq "$expected_disks" "$(python3 -c 'import json, sys
+a = json.loads(sys.argv[1]); i = a.index("--disk"); j = a.index("--rng")
+print(" ".join(a[i + 1:j]))' "$argv")" "CH's --disk of an OCI image"
+assert_eq "console=ttyS0 loglevel=3 boot=cocoon-overlay cocoon.layers=cocoon-layer2,cocoon-layer1,\
+cocoon-layer0 cocoon.cow=cocoon-cow clocksource=kvm-clock rw" "$(python3 -c 'import json, sys
+a = json.loads(sys.argv[1]); print(a[a.index("--cmdline") + 1])' "$argv")" "CH's --cmdline of an OCI image"
+cocoonctl vm rm --force choci >/dev/null
 
 info "tcg is refused for a backend that runs on KVM only"
 expect_error "InvalidConfiguration" \

@@ -2,7 +2,8 @@
 # test-backend-fc.sh: the Firecracker backend against test/fake-vmm/firecracker (which enforces the
 # Firecracker API): create, start with the exact API sequence, console on stdio logged and surviving a
 # manager restart, graceful stop (SendCtrlAltDel), forced stop, the hypervisor killed -> error, InstanceStart
-# answering 500 -> HypervisorFailed with nothing left, delete.
+# answering 500 -> HypervisorFailed with nothing left, delete; an OCI image's drives (its layers read-only in
+# order, the COW last) and boot_args (cocoon.layers= as /dev/vdX names: Firecracker's drives have no serial).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -244,4 +245,26 @@ info "delete: nothing left"
 cocoonctl vm rm --force fc1 >/dev/null
 [ -z "$(ls -d /var/lib/cocoon/vms/"$id" /run/cocoon/vms/"$id" /var/log/cocoon/vms/"$id" 2>/dev/null)" ] ||
         fail "directories left after delete"
+info "an OCI image (the test guest's layout, imported): its layers read-only in order, the COW last"
+[ -f "${OCI_LAYOUT:-}/index.json" ] || fail "no OCI test guest in $guest_env (rebuild: test/guest/build.sh)"
+cocoonctl image import oci-guest "$OCI_LAYOUT" >/dev/null
+read -r -a layers <<<"$(cocoonctl image inspect oci-guest | python3 -c 'import json, sys
+print(" ".join(x["blob"] for x in json.load(sys.stdin)["layers"]))')"
+assert_eq 3 "${#layers[@]}" "layers of the OCI test guest"
+id=$(cocoonctl vm create oci-guest --name fcoci --backend firecracker --cpu 1 --memory 256M --storage 64M)
+cocoonctl vm start fcoci >/dev/null
+b=/var/lib/cocoon/images/blobs
+for j in 0 1 2; do
+        assert_contains "$(request_body /drives/drive_$j)" "{\"drive_id\": \"drive_$j\", \"is_read_only\": true, \
+\"is_root_device\": false, \"path_on_host\": \"$b/${layers[$j]}.erofs\"" "drive $j (layer $j)"
+done
+assert_contains "$(request_body /drives/drive_3)" "\"is_read_only\": false, \"is_root_device\": false, \
+\"path_on_host\": \"/var/lib/cocoon/vms/$id/cow.raw\"" "drive 3 (the COW disk)"
+assert_eq "" "$(request_body /drives/drive_4)" "no fifth drive"
+assert_contains "$(request_body /boot-source)" "\"boot_args\": \"console=ttyS0 reboot=k loglevel=3 pci=off \
+i8042.noaux 8250.nr_uarts=1 boot=cocoon-overlay cocoon.layers=/dev/vdc,/dev/vdb,/dev/vda cocoon.cow=/dev/vdd \
+clocksource=kvm-clock rw\"" "boot_args of an OCI image"
+cocoonctl vm rm --force fcoci >/dev/null
+cocoonctl image rm oci-guest >/dev/null
+
 info "ok"

@@ -7,7 +7,8 @@
 # while the VM exists is refused; the tag pulled again as another image (one without a kernel:
 # InvalidConfiguration for a new VM) leaves the VM's blobs pinned through gc; a start with a blob missing or
 # truncated fails naming it; `vm rm` and gc free the blobs. A VM of an OCI image without a COW disk is
-# InvalidConfiguration too.
+# InvalidConfiguration too. `image import NAME L0 L1 L2` of the guest's layer tars boots the same way; a layer
+# tar with a ../ entry and a truncated gzip one are refused, nothing left.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -146,6 +147,47 @@ cocoonctl gc >/dev/null
 for hex in "${layers[@]}" "$kernel"; do
         assert_eq "" "$(find "$BLOBS" -name "$hex.*")" "blob $hex after vm rm and gc"
 done
+
+info "image import of plain layer tars (the test guest's layer blobs, bottom first): boots like the pull"
+read -r -a files <<<"$(python3 - "$OCI_LAYOUT" <<'PY'
+import json, sys
+lay = sys.argv[1]
+index = json.load(open(f"{lay}/index.json"))
+m = json.load(open(f"{lay}/blobs/sha256/{index['manifests'][0]['digest'][7:]}"))
+print(" ".join(f"{lay}/blobs/sha256/{l['digest'][7:]}" for l in m["layers"]))
+PY
+)"
+assert_eq 3 "${#files[@]}" "layer files of the OCI test guest"
+cocoonctl image import from-layers "${files[@]}" >/dev/null
+assert_eq "$(for f in "${files[@]}"; do basename "$f"; done | tr '\n' ' ')" \
+        "$(cocoonctl image inspect from-layers | json_get '" ".join(x["blob"] for x in d["layers"]) + " "')" \
+        "the imported layers, in the order given"
+id=$(cocoonctl vm run from-layers --name layers --memory 256M --storage 64M)
+vm=layers
+wait_for 120 console_has COCOON-GUEST-READY
+assert_contains "$(console)" "COCOON-OCI root=overlay boots=1 gone=absent hello=from the second layer" \
+        "the guest's report, booted from imported layer tars"
+cocoonctl vm rm --force layers >/dev/null
+
+info "layer tars refused: a ../ entry, a truncated gzip; nothing left"
+python3 - "$work/dotdot.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as out:
+    i = tarfile.TarInfo("../escape"); i.size = 1
+    out.addfile(i, io.BytesIO(b"x"))
+PY
+head -c $(($(stat -c %s "${files[0]}") / 2)) "${files[0]}" >"$work/truncated.tgz"
+blobs_before=$(ls "$BLOBS")
+err=$(cocoonctl image import dotdot "${files[0]}" "$work/dotdot.tar" 2>&1) && fail "import of a layer with ../"
+assert_contains "$err" "InvalidImage" "import of a layer with ../"
+err=$(cocoonctl image import truncated "$work/truncated.tgz" "${files[0]}" 2>&1) &&
+        fail "import of a truncated gzip layer"
+assert_contains "$err" "InvalidImage" "import of a truncated gzip layer"
+assert_contains "$err" "layer file 1" "the truncated layer file named"
+assert_not_contains "$(cocoonctl image list)" "dotdot" "image list after refused layer imports"
+assert_not_contains "$(cocoonctl image list)" "truncated" "image list after refused layer imports"
+assert_eq "$blobs_before" "$(ls "$BLOBS")" "blobs after refused layer imports"
+assert_eq "" "$(ls -A /var/lib/cocoon/images/tmp)" "temporary files after refused layer imports"
 
 systemctl stop test-registry-boot
 rm -rf "$work"

@@ -3,8 +3,9 @@
 # an OCI image of two layers (the second deletes a file of the first with a whiteout) pushed by skopeo as
 # OCI manifest, Docker schema 2 and a two-platform index; the layers become EROFS blobs with the whiteout
 # as a 0:0 character device; a second pull fetches nothing; unknown tags, tampered blobs (also one that
-# still unpacks, streamed into the unpacker) and layers with "../" are refused and leave nothing; htpasswd basic auth needs auth.json; image import of an OCI layout
-# directory and of a docker archive, tampered, unsafe or symlinked ones refused; a bearer token flow (a
+# still unpacks, streamed into the unpacker) and layers with "../" are refused and leave nothing; htpasswd
+# basic auth needs auth.json; image import of an OCI layout directory and of a docker archive, plain or
+# gzipped, tampered, unsafe, symlinked or truncated ones refused; a bearer token flow (a
 # proxy with a token endpoint); the registry going away mid-download or the unpacker crashing leaves
 # nothing (issue 10).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -133,6 +134,11 @@ for hex in $base_layers; do
         fsck.erofs "$BLOBS/$hex.erofs" >/dev/null || fail "fsck.erofs $hex.erofs"
 done
 top=$(awk '{ print $2 }' <<<"$base_layers")
+# Each layer blob notes its boot files: the bottom one the kernel blob, the top one none.
+note() { python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.cocoon.boot").decode())' "$1"; }
+kernel=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["kernel"]["blob"])' <<<"$json")
+assert_eq "$kernel -" "$(note "$BLOBS/$(awk '{ print $1 }' <<<"$base_layers").erofs")" "boot note of layer 1"
+assert_eq "- -" "$(note "$BLOBS/$top.erofs")" "boot note of layer 2"
 mkdir "$work/extract"
 fsck.erofs --extract="$work/extract" "$BLOBS/$top.erofs" >/dev/null
 assert_eq "character special file 0:0" "$(stat -c '%F %t:%T' "$work/extract/etc/gone")" "whiteout in layer 2"
@@ -151,6 +157,11 @@ assert_contains "$(cat "$work/multi.json")" "image.index" "the pushed index"
 cocoonctl image pull --insecure "127.0.0.1:$PORT/test/busybox:multi" >/dev/null
 assert_contains "$(cocoonctl image inspect "127.0.0.1:$PORT/test/busybox:multi")" \
         "\"digest\": \"sha256:$(sha256sum <"$work/multi.json" | cut -d ' ' -f 1)\"" "digest of the index"
+# Their layers were unpacked by the first pull: the kernel and initrd blobs come with them all the same.
+for tag in v2s2 multi; do
+        assert_contains "$(cocoonctl image inspect "127.0.0.1:$PORT/test/busybox:$tag")" '"kernel": {' \
+                "the kernel of $tag (its layers cached)"
+done
 
 info "unknown tag: NoSuchImage with the registry's message"
 err=$(cocoonctl image pull --insecure "127.0.0.1:$PORT/test/busybox:nope" 2>&1) && fail "pull of an unknown tag"
@@ -234,7 +245,7 @@ for hex in $base_layers; do
 done
 assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after the imports"
 
-info "imports refused: a layer not matching its diff_id, a ../ entry, a symlinked blob, a gzip stream"
+info "imports refused: a layer not matching its diff_id, a ../ entry, a symlinked blob"
 python3 - "$work/busybox.tar" "$work/tampered.tar" "$work/dotdot.tar" <<'PY'
 import sys, tarfile, io
 src, tampered, dotdot = sys.argv[1:]
@@ -262,11 +273,35 @@ mv "$work/symlinked/blobs/sha256/$config" "$work/manifest-elsewhere"
 ln -s "$work/manifest-elsewhere" "$work/symlinked/blobs/sha256/$config"
 err=$(cocoonctl image import symlinked "$work/symlinked" 2>&1) && fail "import of a symlinked blob"
 assert_contains "$err" "InvalidImage" "import of a symlinked blob"
-gzip -c "$work/busybox.tar" >"$work/busybox.tar.gz"
-err=$(cocoonctl image import gz "$work/busybox.tar.gz" 2>&1) && fail "import of a gzip stream"
-assert_contains "$err" "gzip" "import of a gzip stream"
 assert_not_contains "$(cocoonctl image list)" "tampered" "image list after refused imports"
 assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after refused imports"
+
+info "gzipped archives import (docker save | gzip, a gzipped OCI archive); a truncated one leaves nothing"
+json_kernel() { python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel"]["blob"])'; }
+layers_of() { python3 -c 'import json,sys; print(" ".join(l["blob"] for l in json.load(sys.stdin)["layers"]))'; }
+gzip -c "$work/busybox.tar" >"$work/busybox.tar.gz"
+cocoonctl image import from-gz "$work/busybox.tar.gz" >/dev/null
+# The same uncompressed layers as the plain archive's: the same EROFS blobs.
+assert_eq "$(cocoonctl image inspect from-archive | layers_of)" "$(cocoonctl image inspect from-gz | layers_of)" \
+        "layers of the gzipped docker archive"
+# Its layers were unpacked for from-archive already: the boot files come from what their blobs remember.
+assert_eq "$(cocoonctl image inspect from-archive | json_kernel)" "$(cocoonctl image inspect from-gz | json_kernel)" \
+        "the gzipped archive's kernel (its layers cached)"
+skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/test/busybox:oci" \
+        "oci-archive:$work/busybox-oci.tar" >/dev/null
+gzip "$work/busybox-oci.tar"
+cocoonctl image import from-oci-gz "$work/busybox-oci.tar.gz" >/dev/null
+assert_eq "$(cocoonctl image inspect from-layout | layers_of)" \
+        "$(cocoonctl image inspect from-oci-gz | layers_of)" "layers of the gzipped OCI archive"
+blobs_before=$(ls "$BLOBS")
+head -c $(($(stat -c %s "$work/busybox.tar.gz") / 2)) "$work/busybox.tar.gz" >"$work/truncated.tar.gz"
+err=$(cocoonctl image import truncated "$work/truncated.tar.gz" 2>&1) && fail "import of a truncated gzip"
+assert_contains "$err" "InvalidImage" "import of a truncated gzip"
+assert_contains "$err" "$work/truncated.tar.gz" "the truncated file named"
+assert_contains "$err" "gzip" "the truncated gzip stream said"
+assert_not_contains "$(cocoonctl image list)" "truncated" "image list after a truncated gzip"
+assert_eq "$blobs_before" "$(ls "$BLOBS")" "blobs after a truncated gzip"
+assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after a truncated gzip"
 
 # proxy PORT MODE: a proxy in front of the plain registry, logging to $work/proxy-MODE.log. token: every
 # registry request needs "Bearer <token>" (a 401 with a Bearer challenge otherwise), and /token hands the
