@@ -431,6 +431,54 @@ static void test_wait_for_socket_timeout(void **state) {
         kill_and_reap(pid);
 }
 
+static _noreturn_ void body_bind_then_listen(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        /* The socket file appears (an inotify event) while connect() is still refused: the wait must go on
+         * trying, not only wait for the next event, which never comes. */
+        sleep_msec(50);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                _exit(1);
+        sleep_msec(100);
+        if (listen(fd, 8) < 0)
+                _exit(1);
+        for (;;)
+                pause();
+}
+
+static void body_mkdir_then_listen(const char *path) {
+        _cleanup_free_ char *dir = strdup(path);
+        assert_non_null(dir);
+        *strrchr(dir, '/') = 0;
+        sleep_msec(50);
+        if (mkdir(dir, 0700) < 0)
+                _exit(1);
+        child_listen_after(path, 0);
+}
+
+static void test_wait_for_socket_bound_before_listening(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *sock = path_in(d, "api.sock");
+        pid_t pid = spawn(body_bind_then_listen, sock);
+
+        assert_int_equal(wait_for_socket(sock, pid, 30 * USEC_PER_SEC), 0);
+        kill_and_reap(pid);
+}
+
+static void test_wait_for_socket_dir_missing(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *sub = path_in(d, "later"), *sock = NULL;
+        assert_true(asprintf(&sock, "%s/api.sock", sub) > 0);
+        pid_t pid = spawn(body_mkdir_then_listen, sock);
+
+        /* No directory to watch yet: the wait falls back to polling and still sees the socket. */
+        assert_int_equal(wait_for_socket(sock, pid, 30 * USEC_PER_SEC), 0);
+        kill_and_reap(pid);
+}
+
 static void test_wait_for_socket_bad_input(void **state) {
         char long_path[200];
 
@@ -581,6 +629,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_wait_for_socket_ready, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_wait_for_socket_process_died, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_wait_for_socket_timeout, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_wait_for_socket_bound_before_listening, dir_setup,
+                                                dir_teardown),
+                cmocka_unit_test_setup_teardown(test_wait_for_socket_dir_missing, dir_setup, dir_teardown),
                 cmocka_unit_test(test_wait_for_socket_bad_input),
         };
 

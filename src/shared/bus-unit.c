@@ -48,9 +48,12 @@ static int job_removed_handler(sd_bus_message *m, void *userdata, sd_bus_error *
 }
 
 static int job_wait_add_match(sd_bus *bus, JobWait *w, sd_bus_slot **ret_slot) {
-        /* Installed before the call that creates the job, or its JobRemoved could be missed. */
-        return sd_bus_match_signal(bus, ret_slot, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_MANAGER_IFACE,
-                                   "JobRemoved", job_removed_handler, w);
+        /* Installed before the call that creates the job, or its JobRemoved could be missed. Asynchronously,
+         * as systemctl does: the bus daemon handles our AddMatch before it reads our next message, the call,
+         * so the match is in place before PID 1 even sees the call, without a round trip of its own. A
+         * match the daemon refuses closes the connection (sd-bus's default), failing the wait. */
+        return sd_bus_match_signal_async(bus, ret_slot, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH,
+                                         SYSTEMD_MANAGER_IFACE, "JobRemoved", job_removed_handler, NULL, w);
 }
 
 static int job_wait_set_path(JobWait *w, sd_bus_message *reply) {
@@ -172,32 +175,45 @@ static bool start_watch_finished(void *userdata) {
         return sw->failed || sw->removed;
 }
 
+/* The answer to an asynchronous AddMatch of the start watch: a refused one only costs the details of a
+ * failure, so it must not close the connection (sd-bus's default without a callback). */
+static int start_watch_match_installed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        return 0;
+}
+
 /* Best effort: failing to set this up only costs the details of a failure. */
 static void start_watch_begin(sd_bus *bus, StartWatch *sw) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *path = NULL;
         int r;
 
         unit_runtime_init(&sw->rt);
         if (sd_bus_path_encode(SYSTEMD_UNIT_PATH_PREFIX, sw->unit, &path) < 0)
                 return;
-        r = sd_bus_match_signal(bus, &sw->match_changed, SYSTEMD_BUS_NAME, path, DBUS_PROPERTIES_IFACE,
-                                "PropertiesChanged", start_watch_changed_handler, sw);
+        /* All three asynchronous, like the JobRemoved match (job_wait_add_match()): messages on one
+         * connection are handled in order, by the bus daemon and by PID 1, so they are in effect before the
+         * start call, and no round trip is spent on them. */
+        r = sd_bus_match_signal_async(bus, &sw->match_changed, SYSTEMD_BUS_NAME, path, DBUS_PROPERTIES_IFACE,
+                                      "PropertiesChanged", start_watch_changed_handler,
+                                      start_watch_match_installed, sw);
         if (r >= 0)
-                r = sd_bus_match_signal(bus, &sw->match_removed, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH,
-                                        SYSTEMD_MANAGER_IFACE, "UnitRemoved", start_watch_removed_handler,
-                                        sw);
+                r = sd_bus_match_signal_async(bus, &sw->match_removed, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH,
+                                              SYSTEMD_MANAGER_IFACE, "UnitRemoved", start_watch_removed_handler,
+                                              start_watch_match_installed, sw);
         if (r < 0)
                 return;
 
-        /* PID 1 only sends unit signals once someone subscribed. */
-        r = bus_call_manager(bus, "Subscribe", &error, NULL, NULL);
+        /* PID 1 only sends unit signals once someone subscribed. No reply awaited: a refusal only costs the
+         * details of a failure, and PID 1 counts subscriptions, so the Unsubscribe below undoes only ours. */
+        r = sd_bus_call_method_async(bus, NULL, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_MANAGER_IFACE,
+                                     "Subscribe", NULL, NULL, NULL);
         sw->subscribed = r >= 0;
 }
 
 static void start_watch_end(sd_bus *bus, StartWatch *sw) {
+        /* Sent, not awaited (the caller's flush before close delivers it): the start is over for us. */
         if (sw->subscribed)
-                (void) bus_call_manager(bus, "Unsubscribe", NULL, NULL, NULL);
+                (void) sd_bus_call_method_async(bus, NULL, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH,
+                                                SYSTEMD_MANAGER_IFACE, "Unsubscribe", NULL, NULL, NULL);
         sw->match_changed = sd_bus_slot_unref(sw->match_changed);
         sw->match_removed = sd_bus_slot_unref(sw->match_removed);
         unit_runtime_done(&sw->rt);

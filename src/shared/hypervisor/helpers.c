@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 
@@ -440,12 +441,43 @@ static struct timespec timespec_from_usec(uint64_t usec) {
         };
 }
 
-/* Polling interval for connect(): starts short so a fast hypervisor is seen at once, grows to bound the cost
- * of a slow one. The pidfd is watched during the sleeps, so a death is never noticed late. */
+/* Polling interval for connect() when the directory cannot be watched, or between the socket's bind() and
+ * listen() (no event marks the latter): starts short so a fast hypervisor is seen at once, grows to bound the
+ * cost of a slow one. The pidfd is watched during the sleeps, so a death is never noticed late. */
 #define SOCKET_POLL_MIN_USEC (UINT64_C(1) * USEC_PER_MSEC)
 #define SOCKET_POLL_MAX_USEC (UINT64_C(20) * USEC_PER_MSEC)
 
+/* An inotify fd watching the socket's directory for new entries, so that a socket bound in the middle of a
+ * sleep is tried at once instead of at its end (up to SOCKET_POLL_MAX_USEC late); -errno when it cannot be
+ * had (the caller then only polls). The watch is placed before the first connect(): nothing is missed. */
+static int socket_dir_watch(const char *path) {
+        _cleanup_free_ char *dir = NULL;
+        const char *slash = strrchr(path, '/');
+
+        if (!slash)
+                dir = strdup(".");
+        else
+                dir = strndup(path, slash == path ? 1 : (size_t) (slash - path));
+        if (!dir)
+                return -ENOMEM;
+        _cleanup_close_ int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (inotify_add_watch(fd, dir, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0)
+                return negative_errno();
+        return TAKE_FD(fd);
+}
+
+/* Reads away the queued events: each wakeup means "try again", which one does not matter. */
+static void inotify_drain(int fd) {
+        _Alignas(struct inotify_event) char buf[4096];
+
+        while (read(fd, buf, sizeof(buf)) > 0)
+                ;
+}
+
 int wait_for_socket_pidfd(const char *path, int pidfd, uint64_t timeout_usec) {
+        _cleanup_close_ int watch_fd = -EBADF;
         struct sockaddr_un sa;
         uint64_t deadline, interval = SOCKET_POLL_MIN_USEC;
         socklen_t len;
@@ -456,12 +488,18 @@ int wait_for_socket_pidfd(const char *path, int pidfd, uint64_t timeout_usec) {
         r = sockaddr_un_from_path(&sa, path, &len);
         if (r < 0)
                 return r;
+        watch_fd = socket_dir_watch(path);
+        if (watch_fd < 0)
+                log_debug_errno(watch_fd, "Cannot watch the directory of %s, polling only: %m", path);
 
         deadline = now_usec(CLOCK_MONOTONIC);
         deadline = timeout_usec > UINT64_MAX - deadline ? UINT64_MAX : deadline + timeout_usec;
 
         for (;;) {
-                struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+                struct pollfd pfd[2] = {
+                        { .fd = pidfd, .events = POLLIN },
+                        { .fd = watch_fd, .events = POLLIN }, /* a negative fd is ignored by ppoll() */
+                };
                 uint64_t n, wait;
                 struct timespec ts;
 
@@ -473,11 +511,18 @@ int wait_for_socket_pidfd(const char *path, int pidfd, uint64_t timeout_usec) {
                 wait = n >= deadline ? 0 : MIN(interval, deadline - n);
                 ts = timespec_from_usec(wait);
                 /* A pidfd turns readable when the process exits, zombie or not. */
-                r = ppoll(&pfd, 1, &ts, NULL);
+                r = ppoll(pfd, ELEMENTSOF(pfd), &ts, NULL);
                 if (r < 0 && errno != EINTR)
                         return negative_errno();
-                if (r > 0)
+                if (r > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
                         return -ESRCH;
+                if (r > 0 && pfd[1].revents) {
+                        /* Something appeared: try now, and poll briefly again in case it was the socket
+                         * bound but not yet listening. */
+                        inotify_drain(watch_fd);
+                        interval = SOCKET_POLL_MIN_USEC;
+                        continue;
+                }
                 if (wait == 0)
                         return -ETIMEDOUT;
                 interval = MIN(interval * 2, SOCKET_POLL_MAX_USEC);
