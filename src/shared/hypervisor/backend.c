@@ -41,6 +41,8 @@ extern char **environ;
  * that dies is noticed at once anyway (wait_for_socket watches its PID, QMP sees the socket close). */
 #define HYPERVISOR_SOCKET_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define QMP_TIMEOUT_USEC (30 * USEC_PER_SEC)
+/* How long a resumed guest's links stay down (start_handshake()). */
+#define LINK_DOWN_AFTER_RESUME_USEC (500 * USEC_PER_MSEC)
 #define COW_FILE_NAME "cow.raw"
 #define fail backend_fail
 /* Loading a multi-GiB state under TCG on a loaded host. */
@@ -391,9 +393,31 @@ static int start_handshake(BackendWork *w, const HypervisorLaunch *launch) {
                         return r;
         }
 
+        /* A guest resumed from a snapshot runs with the network identity of the VM it was saved from (a
+         * clone's source): its links go down before it runs and up once it has run a while, the guest
+         * contract's cue to read its own (docs/architecture.md, "The guest's network identity"). */
+        bool flap = w->snapshot_dir && rec->vm.n_network_configs > 0 && w->hypervisor->set_links;
+        if (flap) {
+                r = w->hypervisor->set_links(rec->run_dir, rec->vm.n_network_configs, false, QMP_TIMEOUT_USEC,
+                                             &qmp_error);
+                if (r < 0)
+                        return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
+        }
+
         r = w->hypervisor->resume(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error);
         if (r < 0)
                 return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
+
+        if (flap) {
+                /* The guest's driver reads the link state when it handles the change, not when it happened:
+                 * the link stays down until the resumed guest has surely handled the first change, or it
+                 * would only ever see "up". A worker thread: the wait blocks no one. */
+                (void) usleep(LINK_DOWN_AFTER_RESUME_USEC);
+                r = w->hypervisor->set_links(rec->run_dir, rec->vm.n_network_configs, true, QMP_TIMEOUT_USEC,
+                                             &qmp_error);
+                if (r < 0)
+                        return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
+        }
         return 0;
 }
 
