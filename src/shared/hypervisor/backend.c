@@ -41,8 +41,11 @@ extern char **environ;
  * that dies is noticed at once anyway (wait_for_socket watches its PID, QMP sees the socket close). */
 #define HYPERVISOR_SOCKET_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define QMP_TIMEOUT_USEC (30 * USEC_PER_SEC)
-/* How long a resumed guest's links stay down (start_handshake()). */
-#define LINK_DOWN_AFTER_RESUME_USEC (500 * USEC_PER_MSEC)
+/* How long a resumed guest's links stay down at least and at most, and how often the manager looks whether
+ * the guest took its NICs' MACs meanwhile (start_wait_guest_nics()). */
+#define LINK_DOWN_MIN_USEC (200 * USEC_PER_MSEC)
+#define LINK_DOWN_MAX_USEC (10 * USEC_PER_SEC)
+#define LINK_DOWN_POLL_USEC (100 * USEC_PER_MSEC)
 #define COW_FILE_NAME "cow.raw"
 #define fail backend_fail
 /* Loading a multi-GiB state under TCG on a loaded host. */
@@ -358,6 +361,36 @@ static int memory_file_prepare(BackendWork *w, char **ret_path, bool *ret_privat
 
 static int start_console_pty(BackendWork *w);
 
+/* The links of a guest resumed from a snapshot come up when it uses its NICs' MACs (it reset them), at the
+ * latest after LINK_DOWN_MAX_USEC: a guest without the contract keeps what it had, as before, and at least
+ * has its links back. At least LINK_DOWN_MIN_USEC, so that the guest surely saw its links go down. A
+ * worker thread: the waits block no one. */
+static int start_wait_guest_nics(BackendWork *w) {
+        const VMRecord *rec = w->record;
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        (void) usleep(LINK_DOWN_MIN_USEC);
+        while (w->hypervisor->nics_current) {
+                _cleanup_free_ char *qmp_error = NULL;
+                bool current = false;
+                int r = w->hypervisor->nics_current(rec->run_dir, rec->vm.network_configs,
+                                                    rec->vm.n_network_configs, QMP_TIMEOUT_USEC, &current,
+                                                    &qmp_error);
+                if (r < 0)
+                        return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
+                if (current)
+                        return 0;
+                if (now_usec(CLOCK_MONOTONIC) - start >= LINK_DOWN_MAX_USEC) {
+                        log_warning("VM %s: its guest did not take its NICs' MACs within %llu s of its resume "
+                                    "(no guest network contract?): links up anyway",
+                                    rec->vm.id, (unsigned long long) (LINK_DOWN_MAX_USEC / USEC_PER_SEC));
+                        return 0;
+                }
+                (void) usleep(LINK_DOWN_POLL_USEC);
+        }
+        return 0;
+}
+
+
 /* The unit runs; wait for the hypervisor's API socket, load a clone's state or configure (backends configured
  * by API), take the console, resume the guest. */
 static int start_handshake(BackendWork *w, const HypervisorLaunch *launch) {
@@ -394,8 +427,10 @@ static int start_handshake(BackendWork *w, const HypervisorLaunch *launch) {
         }
 
         /* A guest resumed from a snapshot runs with the network identity of the VM it was saved from (a
-         * clone's source): its links go down before it runs and up once it has run a while, the guest
-         * contract's cue to read its own (docs/architecture.md, "The guest's network identity"). */
+         * clone's source): its links are down when it starts to run, the guest contract's cue to read its
+         * own and reset its NICs (docs/architecture.md, "The guest's network identity"), and up once it
+         * did. Down, the guest sends nothing, so no frame with the source's MAC or address reaches the
+         * network (the bridge would send the source's traffic to the clone). */
         bool flap = w->snapshot_dir && rec->vm.n_network_configs > 0 && w->hypervisor->set_links;
         if (flap) {
                 r = w->hypervisor->set_links(rec->run_dir, rec->vm.n_network_configs, false, QMP_TIMEOUT_USEC,
@@ -409,10 +444,9 @@ static int start_handshake(BackendWork *w, const HypervisorLaunch *launch) {
                 return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
 
         if (flap) {
-                /* The guest's driver reads the link state when it handles the change, not when it happened:
-                 * the link stays down until the resumed guest has surely handled the first change, or it
-                 * would only ever see "up". A worker thread: the wait blocks no one. */
-                (void) usleep(LINK_DOWN_AFTER_RESUME_USEC);
+                r = start_wait_guest_nics(w);
+                if (r < 0)
+                        return r;
                 r = w->hypervisor->set_links(rec->run_dir, rec->vm.n_network_configs, true, QMP_TIMEOUT_USEC,
                                              &qmp_error);
                 if (r < 0)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "console.h"
@@ -481,6 +482,33 @@ int qemu_set_links(const char *run_dir, size_t n_nics, bool up, uint64_t timeout
         return 0;
 }
 
+int qemu_nics_current(const char *run_dir, const NetworkConfig *nics, size_t n_nics, uint64_t timeout_usec,
+                      bool *ret, char **ret_error) {
+        _cleanup_(qmp_freep) Qmp *q = NULL;
+        _cleanup_(json_object_putp) json_object *filters = NULL;
+        int r = qmp_open(run_dir, timeout_usec, &q);
+        if (r < 0)
+                return r;
+        /* Every NIC's: QEMU names devices without an id itself, so match by MAC, not by name. */
+        r = qmp_execute(q, "query-rx-filter", NULL, timeout_usec, &filters, ret_error);
+        if (r < 0)
+                return r;
+        if (!json_object_is_type(filters, json_type_array))
+                return -EBADMSG;
+        *ret = true;
+        for (size_t i = 0; i < n_nics; i++) {
+                bool found = !nics[i].mac;
+                for (size_t j = 0; !found && j < json_object_array_length(filters); j++) {
+                        const char *mac = NULL;
+                        (void) json_get_string(json_object_array_get_idx(filters, j), "main-mac", &mac);
+                        found = mac && strcasecmp(mac, nics[i].mac) == 0;
+                }
+                if (!found)
+                        *ret = false;
+        }
+        return 0;
+}
+
 int qemu_request_powerdown(const char *run_dir, uint64_t timeout_usec, char **ret_error) {
         _cleanup_(qmp_freep) Qmp *q = NULL;
         int r = qmp_open(run_dir, timeout_usec, &q);
@@ -514,6 +542,7 @@ const Hypervisor hypervisor_qemu = {
         .clone = qemu_clone,
         .disk_grown = qemu_disk_grown,
         .set_links = qemu_set_links,
+        .nics_current = qemu_nics_current,
         .request_shutdown = qemu_request_powerdown,
         .query_console = qemu_query_console,
 };
