@@ -377,8 +377,12 @@ static int start_wait_guest_nics(BackendWork *w) {
                                                     &qmp_error);
                 if (r < 0)
                         return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
-                if (current)
+                if (current) {
+                        log_info("VM %s: its guest took its NICs' MACs, links up %llu ms after its resume",
+                                 rec->vm.id,
+                                 (unsigned long long) ((now_usec(CLOCK_MONOTONIC) - start) / USEC_PER_MSEC));
                         return 0;
+                }
                 if (now_usec(CLOCK_MONOTONIC) - start >= LINK_DOWN_MAX_USEC) {
                         log_warning("VM %s: its guest did not take its NICs' MACs within %llu s of its resume "
                                     "(no guest network contract?): links up anyway",

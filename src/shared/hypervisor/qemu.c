@@ -523,7 +523,10 @@ static const char *qemu_cpu_model(Accel accel) {
 }
 
 static const char *const qemu_start_calls[] = {
-        "qmp_capabilities", "query-chardev (the console pty)", "query-status", "cont (when paused)", NULL,
+        "qmp_capabilities", "query-chardev (the console pty)", "query-status", "cont (when paused)",
+        "from a snapshot, with NICs: set_link off before cont, query-rx-filter until the guest uses the NICs' "
+        "MACs, set_link on",
+        NULL,
 };
 
 const Hypervisor hypervisor_qemu = {
