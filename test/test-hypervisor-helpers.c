@@ -99,6 +99,75 @@ static void test_ip_params_edges(void **state) {
         assert_null(s);
 }
 
+/* ---- build_guest_network ---- */
+
+/* The text, then newlines up to exactly GUEST_NETWORK_SIZE bytes. */
+static void assert_guest_network(const NetworkConfig *nics, size_t n, char *const *dns, const char *text) {
+        _cleanup_free_ char *s = NULL;
+        size_t len = strlen(text);
+
+        assert_int_equal(build_guest_network(nics, n, "web", dns, &s), 0);
+        assert_int_equal(strlen(s), GUEST_NETWORK_SIZE);
+        assert_memory_equal(s, text, len);
+        for (size_t i = len; i < GUEST_NETWORK_SIZE; i++)
+                assert_int_equal(s[i], '\n');
+}
+
+static void test_guest_network(void **state) {
+        NetworkAddress a0 = addr("10.0.0.2", NULL, 24), a2 = addr("10.1.0.3", "10.1.0.1", 24);
+        NetworkConfig nics[3] = {
+                { .mac = (char *) "02:00:00:00:00:01", .address = &a0 },
+                { .mac = (char *) "02:00:00:00:00:02" },
+                { .address = &a2 },
+        };
+        char *dns[] = { (char *) "8.8.8.8", NULL };
+
+        /* The ip= parameters are build_ip_params()'s, one NIC a line, DHCP NICs say so. */
+        assert_guest_network(nics, 3, dns,
+                             "cocoon.hostname=web\n"
+                             "eth0 mac=02:00:00:00:00:01 ip=10.0.0.2:::255.255.255.0:web:eth0:off:8.8.8.8\n"
+                             "eth1 mac=02:00:00:00:00:02 dhcp\n"
+                             "eth2 ip=10.1.0.3::10.1.0.1:255.255.255.0:web:eth2:off:8.8.8.8\n");
+        assert_guest_network(NULL, 0, NULL, "cocoon.hostname=web\n");
+        /* The most the manager allows (8 NICs, a name of 63 characters, two DNS servers) fits. */
+        _cleanup_free_ char *s = NULL;
+        NetworkAddress big = addr("255.255.255.255", "255.255.255.255", 32);
+        NetworkConfig eight[8];
+        char *two_dns[] = { (char *) "255.255.255.255", (char *) "255.255.255.255", NULL };
+        char name[64];
+        memset(name, 'a', 63);
+        name[63] = 0;
+        for (size_t i = 0; i < 8; i++)
+                eight[i] = (NetworkConfig) { .mac = (char *) "02:00:00:00:00:01", .address = &big };
+        assert_int_equal(build_guest_network(eight, 8, name, two_dns, &s), 0);
+        assert_int_equal(strlen(s), GUEST_NETWORK_SIZE);
+        s = mfree(s);
+}
+
+static void test_guest_network_refused(void **state) {
+        NetworkAddress a = addr("10.22.0.5", "10.22.0.1", 16);
+        NetworkConfig nic = { .mac = (char *) "02:00:00:00:00:01", .address = &a }, many[40];
+        char *two_dns[] = { (char *) "255.255.255.255", (char *) "255.255.255.255", NULL };
+        char *s = NULL;
+
+        /* Too long for the fixed size: refused, not cut. 40 NICs of ~110 bytes each. */
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                many[i] = nic;
+        assert_int_equal(build_guest_network(many, ELEMENTSOF(many), "web", two_dns, &s), -E2BIG);
+        /* Anything that could add a line or a field the guest would read. */
+        nic.mac = (char *) "02:00:00:00:00:01\neth1";
+        assert_int_equal(build_guest_network(&nic, 1, "web", NULL, &s), -EINVAL);
+        nic.mac = (char *) "02:00:00:00:00:0g";
+        assert_int_equal(build_guest_network(&nic, 1, "web", NULL, &s), -EINVAL);
+        nic.mac = (char *) "02-00-00-00-00-01";
+        assert_int_equal(build_guest_network(&nic, 1, "web", NULL, &s), -EINVAL);
+        nic.mac = NULL;
+        assert_int_equal(build_guest_network(&nic, 1, "web\nx", NULL, &s), -EINVAL);
+        a.ip = (char *) "10.22.0.5\neth9";
+        assert_int_equal(build_guest_network(&nic, 1, "web", NULL, &s), -EINVAL);
+        assert_null(s);
+}
+
 /* ---- prefix_to_netmask ---- */
 
 static void test_prefix_to_netmask(void **state) {
@@ -616,6 +685,8 @@ int main(void) {
                 cmocka_unit_test(test_ip_params_gaps_no_dns),
                 cmocka_unit_test(test_ip_params_one_dns),
                 cmocka_unit_test(test_ip_params_edges),
+                cmocka_unit_test(test_guest_network),
+                cmocka_unit_test(test_guest_network_refused),
                 cmocka_unit_test(test_prefix_to_netmask),
                 cmocka_unit_test(test_virtio_disk_name),
                 cmocka_unit_test(test_overlay_cmdline),

@@ -230,6 +230,16 @@ static void test_argv_nics(void **state) {
                             "console=ttyS0 cocoon.layers=cocoon-layer0 net.ifnames=0 cocoon.hostname=web"
                             " ip=10.0.0.2::10.0.0.1:255.255.255.0:web:eth1:off");
 
+        /* The same identity as a fw_cfg item of fixed size, which a clone's guest reads after its resume. */
+        const char *fw = arg_after(kvm_argv, "-fw_cfg");
+        const char *text = "name=opt/io.cocoon/network,string=cocoon.hostname=web\n"
+                           "eth0 mac=02:00:00:00:00:01 dhcp\n"
+                           "eth1 mac=02:00:00:00:00:02 ip=10.0.0.2::10.0.0.1:255.255.255.0:web:eth1:off\n";
+        assert_non_null(fw);
+        assert_int_equal(strlen(fw), strlen("name=opt/io.cocoon/network,string=") + GUEST_NETWORK_SIZE);
+        assert_memory_equal(fw, text, strlen(text));
+        assert_null(arg_after(none, "-fw_cfg"));
+
         /* cocoon.conf's DNS= follows each static NIC's ip=: two servers at most (the kernel's slots). */
         _cleanup_strv_free_ char **dns_argv = NULL;
         char *dns[] = { "10.0.0.53", "10.0.0.54", "10.0.0.55", NULL };

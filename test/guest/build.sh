@@ -19,6 +19,8 @@ PATH=$PATH:/usr/sbin:/sbin
 boot_modules=(virtio_ring virtio virtio_mmio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
         virtio_blk virtio_console virtio-rng failover net_failover virtio_net
         vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport button evdev)
+# fw_cfg, where the guest reads its network identity again after a clone (init), for VMs with NICs only.
+fwcfg_modules=(qemu_fw_cfg)
 # ext4 pulls crc32c through the crypto API (a soft dependency modinfo does not list as "depends").
 ext4_modules=(crc16 mbcache crc32c_generic jbd2 ext4)
 # The OCI initramfs needs disks and the power button only (each insmod costs boot time under TCG), and mounts
@@ -88,6 +90,7 @@ build_initramfs() {
         [ -z "$overlay" ] || boot=("${oci_boot_modules[@]}")
         local -a modules=("${boot[@]}" "${ext4_modules[@]}")
         [ -z "$overlay" ] || modules+=("${overlay_modules[@]}" "${net_modules[@]}")
+        [ -n "$overlay" ] || modules+=("${fwcfg_modules[@]}")
         mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,mnt,etc/acpi/PWRF,lib/modules}
         ln -s bin "$root/sbin"
         install -m 0755 "$bbroot/bin/busybox" "$root/bin/busybox"
@@ -103,6 +106,7 @@ build_initramfs() {
         printf '%s\n' "${ext4_modules[@]}" >"$root/etc/modules-ext4"
         [ -z "$overlay" ] || printf '%s\n' "${overlay_modules[@]}" >"$root/etc/modules-overlay"
         [ -z "$overlay" ] || printf '%s\n' "${net_modules[@]}" >"$root/etc/modules-net"
+        [ -n "$overlay" ] || printf '%s\n' "${fwcfg_modules[@]}" >"$root/etc/modules-fwcfg"
         install -m 0755 "$init" "$root/init"
         install -m 0755 "$srcdir/power-button" "$root/etc/acpi/PWRF/00000080"
         # The kernel opens /dev/console for init before anything is mounted. Without root we cannot create

@@ -181,7 +181,18 @@ assert_contains "$(ip netns exec "$cns" tc filter show dev tap0 ingress)" "Redir
 assert_contains "$(cocoonctl vm debug cniclone)" "mac=$cmac" "the clone's -device"
 [ -e "$cfg/ipam/cocoon-test/$cip" ] || fail "no host-local lease for the clone's $cip"
 assert_eq "$ip" "$(vm_json cni1 'v["networkConfigs"][0]["network"]["ip"]')" "the source's address"
+# The clone's guest resumed with its source's MAC and address; the link flap after the resume makes it read
+# its own from fw_cfg, reset its NIC and configure them (the guest contract, docs/architecture.md).
+assert_contains "$(cocoonctl vm debug cniclone)" "name=opt/io.cocoon/network,string=cocoon.hostname=cniclone" \
+        "the clone's fw_cfg item"
+wait_for 60 grep -q "COCOON-NET eth0 $cip mac=$cmac" "/var/log/cocoon/vms/$cid/console.log"
+ping_once "$cip" 10 >/dev/null || fail "no ping reply from the clone at its own $cip"
 ping_once "$ip" 10 >/dev/null || fail "no ping reply from the source at $ip beside its clone"
+# Who answers at which address: each guest at its own, with its own MAC (both answered for $ip before).
+ip neigh flush to "$ip"
+ping_once "$ip" 10 >/dev/null || fail "no ping reply from the source at $ip after the ARP flush"
+assert_contains "$(ip neigh show to "$ip")" "lladdr $mac" "the source's address resolves to its MAC"
+assert_contains "$(ip neigh show to "$cip")" "lladdr $cmac" "the clone's address resolves to its MAC"
 cocoonctl vm rm -f cniclone >/dev/null
 
 info "a restore of the CNI VM: the restored QEMU takes the same multiqueue TAP; same namespace, MAC, address"

@@ -41,6 +41,11 @@ extern char **environ;
  * that dies is noticed at once anyway (wait_for_socket watches its PID, QMP sees the socket close). */
 #define HYPERVISOR_SOCKET_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define QMP_TIMEOUT_USEC (30 * USEC_PER_SEC)
+/* How long a resumed guest's links stay down at least and at most, and how often the manager looks whether
+ * the guest took its NICs' MACs meanwhile (start_wait_guest_nics()). */
+#define LINK_DOWN_MIN_USEC (200 * USEC_PER_MSEC)
+#define LINK_DOWN_MAX_USEC (10 * USEC_PER_SEC)
+#define LINK_DOWN_POLL_USEC (100 * USEC_PER_MSEC)
 #define COW_FILE_NAME "cow.raw"
 #define fail backend_fail
 /* Loading a multi-GiB state under TCG on a loaded host. */
@@ -356,6 +361,40 @@ static int memory_file_prepare(BackendWork *w, char **ret_path, bool *ret_privat
 
 static int start_console_pty(BackendWork *w);
 
+/* The links of a guest resumed from a snapshot come up when it uses its NICs' MACs (it reset them), at the
+ * latest after LINK_DOWN_MAX_USEC: a guest without the contract keeps what it had, as before, and at least
+ * has its links back. At least LINK_DOWN_MIN_USEC, so that the guest surely saw its links go down. A
+ * worker thread: the waits block no one. */
+static int start_wait_guest_nics(BackendWork *w) {
+        const VMRecord *rec = w->record;
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        (void) usleep(LINK_DOWN_MIN_USEC);
+        while (w->hypervisor->nics_current) {
+                _cleanup_free_ char *qmp_error = NULL;
+                bool current = false;
+                int r = w->hypervisor->nics_current(rec->run_dir, rec->vm.network_configs,
+                                                    rec->vm.n_network_configs, QMP_TIMEOUT_USEC, &current,
+                                                    &qmp_error);
+                if (r < 0)
+                        return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
+                if (current) {
+                        log_info("VM %s: its guest took its NICs' MACs, links up %llu ms after its resume",
+                                 rec->vm.id,
+                                 (unsigned long long) ((now_usec(CLOCK_MONOTONIC) - start) / USEC_PER_MSEC));
+                        return 0;
+                }
+                if (now_usec(CLOCK_MONOTONIC) - start >= LINK_DOWN_MAX_USEC) {
+                        log_warning("VM %s: its guest did not take its NICs' MACs within %llu s of its resume "
+                                    "(no guest network contract?): links up anyway",
+                                    rec->vm.id, (unsigned long long) (LINK_DOWN_MAX_USEC / USEC_PER_SEC));
+                        return 0;
+                }
+                (void) usleep(LINK_DOWN_POLL_USEC);
+        }
+        return 0;
+}
+
+
 /* The unit runs; wait for the hypervisor's API socket, load a clone's state or configure (backends configured
  * by API), take the console, resume the guest. */
 static int start_handshake(BackendWork *w, const HypervisorLaunch *launch) {
@@ -391,9 +430,32 @@ static int start_handshake(BackendWork *w, const HypervisorLaunch *launch) {
                         return r;
         }
 
+        /* A guest resumed from a snapshot runs with the network identity of the VM it was saved from (a
+         * clone's source): its links are down when it starts to run, the guest contract's cue to read its
+         * own and reset its NICs (docs/architecture.md, "The guest's network identity"), and up once it
+         * did. Down, the guest sends nothing, so no frame with the source's MAC or address reaches the
+         * network (the bridge would send the source's traffic to the clone). */
+        bool flap = w->snapshot_dir && rec->vm.n_network_configs > 0 && w->hypervisor->set_links;
+        if (flap) {
+                r = w->hypervisor->set_links(rec->run_dir, rec->vm.n_network_configs, false, QMP_TIMEOUT_USEC,
+                                             &qmp_error);
+                if (r < 0)
+                        return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
+        }
+
         r = w->hypervisor->resume(rec->run_dir, QMP_TIMEOUT_USEC, &qmp_error);
         if (r < 0)
                 return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
+
+        if (flap) {
+                r = start_wait_guest_nics(w);
+                if (r < 0)
+                        return r;
+                r = w->hypervisor->set_links(rec->run_dir, rec->vm.n_network_configs, true, QMP_TIMEOUT_USEC,
+                                             &qmp_error);
+                if (r < 0)
+                        return fail(w, r, "%s API: %s", w->hypervisor->type, qmp_error ?: strerror(-r));
+        }
         return 0;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Helpers every hypervisor backend shares: kernel ip= parameters, base files, blob pins, runtime files. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -81,6 +82,66 @@ int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, ch
                 return -ENOMEM;
 
         *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* A MAC as the guest contract writes it: six colon-separated pairs of hex digits, nothing else. */
+static bool mac_is_valid(const char *s) {
+        if (!s || strlen(s) != 17)
+                return false;
+        for (size_t i = 0; i < 17; i++)
+                if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char) s[i]))
+                        return false;
+        return true;
+}
+
+int build_guest_network(const NetworkConfig *nics, size_t n, const char *vm_name, char *const *dns,
+                        char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_(fclosep) FILE *f = NULL;
+        size_t size = 0;
+        int r;
+
+        if (!ret || (n > 0 && !nics) || !vm_name_is_valid(vm_name))
+                return -EINVAL;
+        for (size_t i = 0; i < 2 && dns && dns[i]; i++)
+                if (!ipv4_is_valid(dns[i]))
+                        return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (nics[i].mac && !mac_is_valid(nics[i].mac))
+                        return -EINVAL;
+
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+        fprintf(f, "cocoon.hostname=%s\n", vm_name);
+        for (size_t i = 0; i < n; i++) {
+                fprintf(f, "eth%zu", i);
+                if (nics[i].mac)
+                        fprintf(f, " mac=%s", nics[i].mac);
+                if (nics[i].address) {
+                        r = append_ip_param(f, nics[i].address, i, vm_name, dns);
+                        if (r < 0)
+                                return r;
+                } else
+                        fputs(" dhcp", f);
+                fputc('\n', f);
+        }
+        if (fflush(f) != 0 || ferror(f))
+                return -ENOMEM;
+        if (fclose(TAKE_PTR(f)) != 0)
+                return -ENOMEM;
+        if (size > GUEST_NETWORK_SIZE)
+                return -E2BIG;
+
+        /* The guest's qemu_fw_cfg caches the item's size when it loads: always the same size. */
+        char *padded = malloc(GUEST_NETWORK_SIZE + 1);
+        if (!padded)
+                return -ENOMEM;
+        memcpy(padded, buf, size);
+        memset(padded + size, '\n', GUEST_NETWORK_SIZE - size);
+        padded[GUEST_NETWORK_SIZE] = 0;
+        *ret = padded;
         return 0;
 }
 

@@ -33,6 +33,20 @@
  * (anything else could inject kernel parameters). */
 int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, char *const *dns, char **ret);
 
+/* The guest network contract beyond boot (docs/architecture.md, "The guest's network identity"): the text a
+ * guest reads at any time, also after it resumed from another VM's memory (a clone), from the QEMU fw_cfg item
+ * GUEST_NETWORK_FW_CFG_NAME. One line "cocoon.hostname=<vm_name>", then one line per NIC i:
+ *   "eth<i>[ mac=<mac>] ip=<the NIC's ip= parameter, as build_ip_params() writes it>"  (static address)
+ *   "eth<i>[ mac=<mac>] dhcp"                                                           (no address)
+ * each ending in a newline, then newlines up to exactly GUEST_NETWORK_SIZE bytes: the guest's qemu_fw_cfg
+ * driver reads an item's size once, when it loads, while it reads the contents live. *ret is that text,
+ * NUL-terminated. -EINVAL for what build_ip_params() refuses and for a MAC other than six hex pairs,
+ * -E2BIG when the text does not fit. */
+#define GUEST_NETWORK_FW_CFG_NAME "opt/io.cocoon/network"
+#define GUEST_NETWORK_SIZE 4096U
+int build_guest_network(const NetworkConfig *nics, size_t n, const char *vm_name, char *const *dns,
+                        char **ret);
+
 /* The guest's name of the virtio disk at index i of the storage list, where disks get names in the order
  * they are attached: 0 -> "vda", 25 -> "vdz", 26 -> "vdaa", 27 -> "vdab", 52 -> "vdba". */
 int virtio_disk_name(size_t i, char **ret);

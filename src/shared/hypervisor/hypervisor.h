@@ -102,6 +102,15 @@ typedef struct Hypervisor {
          * unit and swapped in once it runs (backend-restore.c), so it needs no hook of its own. */
         int (*clone)(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t timeout_usec,
                      char **ret_error);
+        /* Carrier of every NIC of the guest down (up false) or up (blocking; worker threads): a guest resumed
+         * from a snapshot sees its links go down and up, the guest contract's cue to read its network
+         * identity again (docs/architecture.md). NULL: the backend has no such cue. */
+        int (*set_links)(const char *run_dir, size_t n_nics, bool up, uint64_t timeout_usec,
+                         char **ret_error);
+        /* *ret: the guest uses the MAC of every NIC of nics that has one, i.e. a guest resumed from another
+         * VM's state has taken its own (blocking; worker threads). NULL: cannot tell. */
+        int (*nics_current)(const char *run_dir, const NetworkConfig *nics, size_t n_nics,
+                            uint64_t timeout_usec, bool *ret, char **ret_error);
         /* Disk index (its place in the record's storage list) is now size bytes large: the hypervisor takes
          * the new size and tells the guest (blocking; worker threads). NULL: not supported. */
         int (*disk_grown)(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec,

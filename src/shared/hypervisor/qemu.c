@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "console.h"
@@ -122,6 +123,27 @@ static char *const *nics_dns(const VMRecord *r) {
         return NULL;
 }
 
+/* The NICs' identity as a fw_cfg item (build_guest_network()), on every launch: a guest resumed from a
+ * snapshot (a clone) reads its own MACs and addresses there, which its kernel command line, from its
+ * source's boot, does not have. An incoming migration carries no fw_cfg contents, only the guest's place in
+ * them, so the item is always this launch's. */
+static int add_guest_network(char ***argv, const VMRecord *r, const HypervisorLaunch *l) {
+        _cleanup_free_ char *text = NULL;
+        if (r->vm.n_network_configs == 0)
+                return 0;
+        int k = build_guest_network(r->vm.network_configs, r->vm.n_network_configs, r->vm.name,
+                                    nics_dns(r) ?: l->dns, &text);
+        if (k < 0)
+                return k;
+        /* A comma would end QEMU's string= value; validated names and addresses never have one. */
+        if (strchr(text, ','))
+                return -EINVAL;
+        k = strv_extend(argv, "-fw_cfg");
+        if (k >= 0)
+                k = strv_extendf(argv, "name=" GUEST_NETWORK_FW_CFG_NAME ",string=%s", text);
+        return k;
+}
+
 static int build_cmdline(const VMRecord *r, const HypervisorLaunch *l, char **ret) {
         const char *base = r->boot_config->cmdline ?: "";
         _cleanup_free_ char *ip = NULL;
@@ -197,6 +219,8 @@ int qemu_build_argv(const VMRecord *r, const HypervisorLaunch *l, char ***ret_ar
                 k = add_disks(&argv, r);
         if (k >= 0)
                 k = add_nics(&argv, r, l);
+        if (k >= 0)
+                k = add_guest_network(&argv, r, l);
         if (k >= 0)
                 k = strv_extend_many(&argv, "-chardev", chardev, "-serial", "chardev:console", "-qmp", qmp, NULL);
         /* A generation ID of its own for every QEMU process: a guest resumed from a snapshot (a clone, a
@@ -439,6 +463,52 @@ int qemu_disk_grown(const char *run_dir, size_t index, uint64_t size, uint64_t t
         return qmp_execute(q, "block_resize", args, timeout_usec, NULL, ret_error);
 }
 
+int qemu_set_links(const char *run_dir, size_t n_nics, bool up, uint64_t timeout_usec, char **ret_error) {
+        _cleanup_(qmp_freep) Qmp *q = NULL;
+        int r = qmp_open(run_dir, timeout_usec, &q);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_nics; i++) {
+                _cleanup_(json_object_putp) json_object *args = json_object_new_object();
+                char netdev[32];
+                /* The netdev's id (add_nics()): QEMU sets the link of the virtio-net device it backs. */
+                snprintf(netdev, sizeof(netdev), "net%zu", i);
+                if (!args || json_add_string(args, "name", netdev) < 0 || json_add_bool(args, "up", up) < 0)
+                        return -ENOMEM;
+                r = qmp_execute(q, "set_link", args, timeout_usec, NULL, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int qemu_nics_current(const char *run_dir, const NetworkConfig *nics, size_t n_nics, uint64_t timeout_usec,
+                      bool *ret, char **ret_error) {
+        _cleanup_(qmp_freep) Qmp *q = NULL;
+        _cleanup_(json_object_putp) json_object *filters = NULL;
+        int r = qmp_open(run_dir, timeout_usec, &q);
+        if (r < 0)
+                return r;
+        /* Every NIC's: QEMU names devices without an id itself, so match by MAC, not by name. */
+        r = qmp_execute(q, "query-rx-filter", NULL, timeout_usec, &filters, ret_error);
+        if (r < 0)
+                return r;
+        if (!json_object_is_type(filters, json_type_array))
+                return -EBADMSG;
+        *ret = true;
+        for (size_t i = 0; i < n_nics; i++) {
+                bool found = !nics[i].mac;
+                for (size_t j = 0; !found && j < json_object_array_length(filters); j++) {
+                        const char *mac = NULL;
+                        (void) json_get_string(json_object_array_get_idx(filters, j), "main-mac", &mac);
+                        found = mac && strcasecmp(mac, nics[i].mac) == 0;
+                }
+                if (!found)
+                        *ret = false;
+        }
+        return 0;
+}
+
 int qemu_request_powerdown(const char *run_dir, uint64_t timeout_usec, char **ret_error) {
         _cleanup_(qmp_freep) Qmp *q = NULL;
         int r = qmp_open(run_dir, timeout_usec, &q);
@@ -453,7 +523,10 @@ static const char *qemu_cpu_model(Accel accel) {
 }
 
 static const char *const qemu_start_calls[] = {
-        "qmp_capabilities", "query-chardev (the console pty)", "query-status", "cont (when paused)", NULL,
+        "qmp_capabilities", "query-chardev (the console pty)", "query-status", "cont (when paused)",
+        "from a snapshot, with NICs: set_link off before cont, query-rx-filter until the guest uses the NICs' "
+        "MACs, set_link on",
+        NULL,
 };
 
 const Hypervisor hypervisor_qemu = {
@@ -471,6 +544,8 @@ const Hypervisor hypervisor_qemu = {
         .snapshot = qemu_snapshot,
         .clone = qemu_clone,
         .disk_grown = qemu_disk_grown,
+        .set_links = qemu_set_links,
+        .nics_current = qemu_nics_current,
         .request_shutdown = qemu_request_powerdown,
         .query_console = qemu_query_console,
 };

@@ -43,6 +43,13 @@ int qemu_clone(const char *run_dir, const HypervisorSnapshotDir *dir, uint64_t t
                char **ret_error);
 /* block_resize of drive disk<index> (as qemu_build_argv() names them) to size bytes: virtio-blk then tells
  * the guest its new capacity. */
+/* set_link on every NIC's netdev (net0 ... net<n_nics - 1>): the guest sees its carrier go down or up. */
+int qemu_set_links(const char *run_dir, size_t n_nics, bool up, uint64_t timeout_usec, char **ret_error);
+/* *ret: every NIC with a MAC in nics is one QEMU's guest uses (query-rx-filter's main-mac). A guest resumed
+ * from another VM's snapshot uses that VM's MACs until it resets its NICs (a virtio reset loads the MAC of
+ * the command line). */
+int qemu_nics_current(const char *run_dir, const NetworkConfig *nics, size_t n_nics, uint64_t timeout_usec,
+                      bool *ret, char **ret_error);
 int qemu_disk_grown(const char *run_dir, size_t index, uint64_t size, uint64_t timeout_usec,
                     char **ret_error);
 /* Sends system_powerdown (the ACPI power button). */
