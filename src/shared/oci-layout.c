@@ -588,10 +588,14 @@ finish:
 /* Whether the tarball read from fd is an image archive (a top-level manifest.json, index.json or
  * oci-layout) rather than one layer; reads its headers only (a gzip stream is decompressed for that). */
 int oci_archive_is_image(int fd, bool *ret) {
-        struct archive *a = sym_archive_read_new();
+        struct archive *a;
         struct archive_entry *e;
         int r;
 
+        r = dlopen_archive();
+        if (r < 0)
+                return r;
+        a = sym_archive_read_new();
         if (!a)
                 return -ENOMEM;
         sym_archive_read_support_format_tar(a);
@@ -748,6 +752,9 @@ int oci_layers_to_layout(const int *fds, size_t n, int dir_fd, const atomic_bool
 
         if (n == 0 || n > OCI_LAYERS_MAX)
                 return set_error(ret_error, -EBADMSG, "%zu layer files (1 to %u)", n, OCI_LAYERS_MAX);
+        r = dlopen_archive();
+        if (r < 0)
+                return set_error(ret_error, r, "libarchive is not available");
         oci_platform_host(&host);
         config = json_object_new_object();
         rootfs = json_object_new_object();
