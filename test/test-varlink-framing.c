@@ -177,6 +177,42 @@ static void test_input_read_from_fd(void **state) {
         varlink_input_done(&in);
 }
 
+/* A message arriving in small pieces is read into the room the buffer has: it grows once it is nearly
+ * full, by doubling, not by a read size per piece (each growth copies the buffer). */
+static void test_input_read_pieces_no_growth(void **state) {
+        VarlinkInput in = {};
+        json_object *o = NULL;
+        size_t allocated, n_growths = 0;
+        int p[2];
+
+        assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+        assert_int_equal(write(p[1], "{\"a\":\"", 6), 6);
+        assert_int_equal(varlink_input_read(&in, p[0]), 6);
+        allocated = in.allocated;
+        assert_int_equal(allocated, VARLINK_READ_SIZE);
+        for (size_t i = 0; i < 130; i++) { /* 66,566 bytes in all: more than one read size */
+                char piece[512];
+
+                memset(piece, 'x', sizeof(piece));
+                assert_int_equal(write(p[1], piece, sizeof(piece)), sizeof(piece));
+                assert_int_equal(varlink_input_read(&in, p[0]), sizeof(piece));
+                assert_int_equal(varlink_input_next(&in, &o), 0);
+                if (in.allocated != allocated)
+                        n_growths++;
+                allocated = in.allocated;
+        }
+        assert_int_equal(n_growths, 1);
+        assert_int_equal(allocated, 2 * VARLINK_READ_SIZE);
+        assert_int_equal(write(p[1], "\"}\0", 3), 3);
+        assert_int_equal(varlink_input_read(&in, p[0]), 3);
+        assert_int_equal(varlink_input_next(&in, &o), 1);
+        assert_int_equal(strlen(json_object_get_string(json_object_object_get(o, "a"))), 130 * 512);
+        json_object_put(o);
+        close(p[0]);
+        close(p[1]);
+        varlink_input_done(&in);
+}
+
 static void test_output_queue(void **state) {
         VarlinkOutput out = {};
         _cleanup_(json_object_putp) json_object *a = json_tokener_parse("{\"path\":\"/x\"}");
@@ -442,6 +478,7 @@ int main(void) {
                 cmocka_unit_test(test_input_duplicate_key_or_nul),
                 cmocka_unit_test(test_input_oversize),
                 cmocka_unit_test(test_input_read_from_fd),
+                cmocka_unit_test(test_input_read_pieces_no_growth),
                 cmocka_unit_test(test_output_queue),
                 cmocka_unit_test_setup_teardown(test_server_split_reads, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_server_batched, fixture_setup, fixture_teardown),

@@ -69,6 +69,7 @@ static const char *const failure_error_table[_BACKEND_FAILURE_MAX] = {
         [BACKEND_FAILURE_INCOMPATIBLE] = VM_ERROR_INCOMPATIBLE_SNAPSHOT,
         [BACKEND_FAILURE_NETWORK] = VM_ERROR_NETWORK_FAILED,
         [BACKEND_FAILURE_NETWORK_CONFIG] = VM_ERROR_INVALID_CONFIGURATION,
+        [BACKEND_FAILURE_SYSTEM] = COCOON_ERROR_SYSTEM,
 };
 
 /* The input an InvalidConfiguration after validation is about. */
@@ -341,8 +342,12 @@ static void on_work_done(int result, void *userdata) {
                 if (result < 0)
                         return task_finish(t, failure, message);
                 r = vm_remove(m, t->id);
-                if (r < 0 && r != -ENOENT)
-                        return task_finish(t, VM_ERROR_HYPERVISOR_FAILED, "cannot remove the record");
+                if (r < 0 && r != -ENOENT) {
+                        /* The hypervisor is gone: what failed is the state directory (read-only, EIO). */
+                        char why[256];
+                        snprintf(why, sizeof(why), "cannot remove the record: %s", strerror(-r));
+                        return task_finish(t, COCOON_ERROR_SYSTEM, why);
+                }
                 return task_finish(t, NULL, NULL);
 
         case VM_TASK_KILL:

@@ -13,6 +13,8 @@
 #define VARLINK_JSON_DEPTH_MAX 64
 /* A buffer that grew for one big message is released once empty, so idle connections stay small. */
 #define VARLINK_BUFFER_KEEP (4U * VARLINK_READ_SIZE)
+/* The least room a read is given before the buffer grows. */
+#define VARLINK_READ_MIN 4096U
 
 static int buffer_reserve(char **buffer, size_t *allocated, size_t needed) {
         size_t n;
@@ -58,6 +60,12 @@ static int input_prepare_read(VarlinkInput *input, size_t *ret_size) {
         if (pending >= VARLINK_BUFFER_MAX)
                 return -ENOBUFS;
         size = MIN((size_t) VARLINK_READ_SIZE, VARLINK_BUFFER_MAX - pending);
+        /* A page or more left: read into it. Reserving a whole read size each time made a message that
+         * arrives in small pieces double the buffer (and copy it) on its second piece. */
+        if (input->allocated - input->end >= VARLINK_READ_MIN) {
+                *ret_size = MIN(size, input->allocated - input->end);
+                return 0;
+        }
         r = buffer_reserve(&input->buffer, &input->allocated, input->end + size);
         if (r < 0)
                 return r;

@@ -106,6 +106,7 @@ call_fails "Read-only file system" cocoonctl image import guest2 --kernel "$KERN
         --rootfs "$ROOTFS" --cmdline "$CMDLINE"
 call_fails "io.cocoon.VM." cocoonctl vm start s1
 wait_for 30 unit_property_is "cocoon-vm@$id.service" ActiveState inactive
+call_fails "io.cocoon.System" cocoonctl vm rm d1
 call_fails "Read-only file system" cocoonctl vm rm d1
 call_fails "Read-only file system" cocoonctl snapshot rm snap1
 call_fails "Read-only file system" cocoonctl snapshot import - --name imp <"$archive"

@@ -915,6 +915,9 @@ int backend_delete(BackendWork *w) {
                 return r;
         /* Best effort: a network that cannot be told must not keep the VM (gc sweeps what is left). */
         (void) backend_network_del(w);
+        /* From here on only files are removed: a failure is the file system's (a read-only state
+         * directory), and the call answers io.cocoon.System as the other calls that write there do. */
+        w->failure = BACKEND_FAILURE_SYSTEM;
         r = remove_vm_dirs(rec->run_dir, rec->log_dir);
         if (r < 0)
                 return fail(w, r, "cannot remove the VM's directories: %m");

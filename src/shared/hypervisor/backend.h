@@ -20,6 +20,7 @@ typedef enum BackendFailure {
         BACKEND_FAILURE_INCOMPATIBLE, /* a snapshot's state needs another hypervisor version */
         BACKEND_FAILURE_NETWORK,      /* a CNI plugin or the network helper failed */
         BACKEND_FAILURE_NETWORK_CONFIG, /* no such CNI network, or its conflist is unusable */
+        BACKEND_FAILURE_SYSTEM,         /* a file system call on the VM's own files failed (read-only, EIO) */
         _BACKEND_FAILURE_MAX,
 } BackendFailure;
 
