@@ -394,7 +394,6 @@ static int start_wait_guest_nics(BackendWork *w) {
         return 0;
 }
 
-
 /* The unit runs; wait for the hypervisor's API socket, load a clone's state or configure (backends configured
  * by API), take the console, resume the guest. */
 static int start_handshake(BackendWork *w, const HypervisorLaunch *launch) {
