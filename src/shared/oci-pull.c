@@ -397,8 +397,8 @@ static void remember_boot(OciPull *p, PullLayer *l) {
         _cleanup_close_ int fd = -EBADF;
 
         snprintf(name, sizeof(name), "%s.erofs", l->erofs.file.blob);
-        snprintf(value, sizeof(value), "%s %s",
-                 l->boot[BOOT_KERNEL].file.blob[0] ? l->boot[BOOT_KERNEL].file.blob : "-",
+        snprintf(value, sizeof(value), "%.*s %.*s", IMAGE_BLOB_HEX_LEN,
+                 l->boot[BOOT_KERNEL].file.blob[0] ? l->boot[BOOT_KERNEL].file.blob : "-", IMAGE_BLOB_HEX_LEN,
                  l->boot[BOOT_INITRD].file.blob[0] ? l->boot[BOOT_INITRD].file.blob : "-");
         fd = openat(p->store->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         /* Where xattrs cannot be set, a later image unpacks the layer again: slower, still right. */
