@@ -174,6 +174,7 @@ with open(f"{work}/truncated.tar", "wb") as f:
 EOF
 
 before=$(snapshot_dirs)
+dirs_are() { [ "$(snapshot_dirs)" = "$1" ]; }
 check_refused() { # FILE MESSAGE [stdin]
         local out
         if [ "${3:-}" = stdin ]; then
@@ -184,6 +185,8 @@ check_refused() { # FILE MESSAGE [stdin]
         fi
         assert_contains "$out" "InvalidArchive" "$1: the error"
         assert_contains "$out" "$2" "$1: the message"
+        # The record goes before the reply, the files in a worker right after it (import_finish()).
+        wait_for 30 dirs_are "$before"
         assert_eq "$before" "$(snapshot_dirs)" "$1: snapshot directories"
         if ls "$snapshots"/*/pending.json >/dev/null 2>&1; then fail "$1: a pending entry is left"; fi
         assert_fails cocoonctl snapshot inspect hostile
