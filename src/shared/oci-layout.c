@@ -408,10 +408,31 @@ static json_object *descriptor(const char *media_type, const char *digest, uint6
         return d;
 }
 
+/* The layout's manifest blob, and index.json naming it: the end of every conversion into a layout. */
+static int write_manifest_and_index(int dir_fd, json_object *manifest) {
+        _cleanup_(json_object_putp) json_object *index = NULL;
+        char digest[OCI_DIGEST_LEN + 1];
+        json_object *array;
+        int r = 0;
+
+        const char *manifest_text = json_to_string(manifest);
+        if (!manifest_text || (r = write_blob_text(dir_fd, manifest_text, digest)) < 0)
+                return r < 0 ? r : -ENOMEM;
+        index = json_object_new_object();
+        array = json_object_new_array();
+        if (!index || !array || json_add_object(index, "manifests", array) < 0 ||
+            json_object_object_add(index, "schemaVersion", json_object_new_int(2)) < 0 ||
+            json_object_array_add(
+                    array, descriptor(OCI_MEDIA_TYPE_OCI_MANIFEST, digest, strlen(manifest_text))) < 0)
+                return -ENOMEM;
+        const char *index_text = json_to_string(index);
+        return index_text ? write_file_atomic_at(dir_fd, "index.json", index_text, strlen(index_text), 0600)
+                          : -ENOMEM;
+}
+
 /* A docker archive's first image as an OCI layout: blobs, a manifest, index.json. */
 static int docker_to_layout(int dir_fd, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *list = NULL, *config = NULL, *manifest = NULL,
-                                                *index = NULL;
+        _cleanup_(json_object_putp) json_object *list = NULL, *config = NULL, *manifest = NULL;
         _cleanup_free_ char *text = NULL, *config_text = NULL;
         _cleanup_close_ int fd = -EBADF;
         json_object *entry, *layers, *rootfs, *diff_ids, *array;
@@ -482,19 +503,7 @@ static int docker_to_layout(int dir_fd, char **ret_error) {
                         return -ENOMEM;
                 }
         }
-        const char *manifest_text = json_to_string(manifest);
-        if (!manifest_text || (r = write_blob_text(dir_fd, manifest_text, digest)) < 0)
-                return r < 0 ? r : -ENOMEM;
-        index = json_object_new_object();
-        array = json_object_new_array();
-        if (!index || !array || json_add_object(index, "manifests", array) < 0 ||
-            json_object_object_add(index, "schemaVersion", json_object_new_int(2)) < 0 ||
-            json_object_array_add(
-                    array, descriptor(OCI_MEDIA_TYPE_OCI_MANIFEST, digest, strlen(manifest_text))) < 0)
-                return -ENOMEM;
-        const char *index_text = json_to_string(index);
-        return index_text ? write_file_atomic_at(dir_fd, "index.json", index_text, strlen(index_text), 0600)
-                          : -ENOMEM;
+        return write_manifest_and_index(dir_fd, manifest);
 }
 
 int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **ret_error) {
@@ -743,8 +752,8 @@ finish:
 }
 
 int oci_layers_to_layout(const int *fds, size_t n, int dir_fd, const atomic_bool *cancel, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *config = NULL, *manifest = NULL, *index = NULL;
-        json_object *layers, *diff_ids, *rootfs, *array;
+        _cleanup_(json_object_putp) json_object *config = NULL, *manifest = NULL;
+        json_object *layers, *diff_ids, *rootfs;
         char digest[OCI_DIGEST_LEN + 1], diff_id[OCI_DIGEST_LEN + 1];
         OciPlatform host;
         uint64_t size = 0;
@@ -798,17 +807,5 @@ int oci_layers_to_layout(const int *fds, size_t n, int dir_fd, const atomic_bool
             json_add_object(manifest, "config",
                             descriptor(OCI_MEDIA_TYPE_OCI_CONFIG, digest, strlen(config_text))) < 0)
                 return -ENOMEM;
-        const char *manifest_text = json_to_string(manifest);
-        if (!manifest_text || (r = write_blob_text(dir_fd, manifest_text, digest)) < 0)
-                return r < 0 ? r : -ENOMEM;
-        index = json_object_new_object();
-        array = json_object_new_array();
-        if (!index || !array || json_add_object(index, "manifests", array) < 0 ||
-            json_object_object_add(index, "schemaVersion", json_object_new_int(2)) < 0 ||
-            json_object_array_add(
-                    array, descriptor(OCI_MEDIA_TYPE_OCI_MANIFEST, digest, strlen(manifest_text))) < 0)
-                return -ENOMEM;
-        const char *index_text = json_to_string(index);
-        return index_text ? write_file_atomic_at(dir_fd, "index.json", index_text, strlen(index_text), 0600)
-                          : -ENOMEM;
+        return write_manifest_and_index(dir_fd, manifest);
 }
