@@ -49,6 +49,16 @@ static int append_ip_param(FILE *f, const NetworkAddress *a, size_t index, const
         return 0;
 }
 
+/* What both renderings of the NICs' identity (the kernel's ip= and the fw_cfg item) take from the caller. */
+static bool network_args_are_valid(const NetworkConfig *nics, size_t n, const char *vm_name, char *const *dns) {
+        if ((n > 0 && !nics) || !vm_name_is_valid(vm_name))
+                return false;
+        for (size_t i = 0; i < 2 && dns && dns[i]; i++)
+                if (!ipv4_is_valid(dns[i]))
+                        return false;
+        return true;
+}
+
 int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, char *const *dns, char **ret) {
         /* Declared before f so that it is freed after fclose() has written it on the error paths. */
         _cleanup_free_ char *buf = NULL;
@@ -56,11 +66,8 @@ int build_ip_params(const NetworkConfig *nics, size_t n, const char *vm_name, ch
         size_t size = 0;
         int r;
 
-        if (!ret || (n > 0 && !nics) || !vm_name_is_valid(vm_name))
+        if (!ret || !network_args_are_valid(nics, n, vm_name, dns))
                 return -EINVAL;
-        for (size_t i = 0; i < 2 && dns && dns[i]; i++)
-                if (!ipv4_is_valid(dns[i]))
-                        return -EINVAL;
 
         f = open_memstream(&buf, &size);
         if (!f)
@@ -102,11 +109,8 @@ int build_guest_network(const NetworkConfig *nics, size_t n, const char *vm_name
         size_t size = 0;
         int r;
 
-        if (!ret || (n > 0 && !nics) || !vm_name_is_valid(vm_name))
+        if (!ret || !network_args_are_valid(nics, n, vm_name, dns))
                 return -EINVAL;
-        for (size_t i = 0; i < 2 && dns && dns[i]; i++)
-                if (!ipv4_is_valid(dns[i]))
-                        return -EINVAL;
         for (size_t i = 0; i < n; i++)
                 if (nics[i].mac && !mac_is_valid(nics[i].mac))
                         return -EINVAL;
