@@ -506,6 +506,27 @@ static int docker_to_layout(int dir_fd, char **ret_error) {
         return write_manifest_and_index(dir_fd, manifest);
 }
 
+/* A reader of the tar (or gzipped tar: `docker save | gzip`, decompressed as it streams, never to a file)
+ * in fd, from its start; not opened yet. -EOPNOTSUPP without libarchive. */
+static int tar_reader_new(int fd, struct archive **ret) {
+        struct archive *a;
+        int r = dlopen_archive();
+        if (r < 0)
+                return r;
+        a = sym_archive_read_new();
+        if (!a)
+                return -ENOMEM;
+        sym_archive_read_support_format_tar(a);
+        sym_archive_read_support_filter_gzip(a);
+        if (lseek(fd, 0, SEEK_SET) < 0) {
+                r = -errno;
+                sym_archive_read_free(a);
+                return r;
+        }
+        *ret = a;
+        return 0;
+}
+
 int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **ret_error) {
         struct archive *a;
         struct archive_entry *e;
@@ -513,19 +534,11 @@ int oci_archive_extract(int fd, int dir_fd, const atomic_bool *cancel, char **re
         unsigned n_entries = 0;
         int r;
 
-        r = dlopen_archive();
-        if (r < 0)
+        r = tar_reader_new(fd, &a);
+        if (r == -EOPNOTSUPP)
                 return set_error(ret_error, r, "libarchive is not available");
-        a = sym_archive_read_new();
-        if (!a)
-                return -ENOMEM;
-        sym_archive_read_support_format_tar(a);
-        /* `docker save | gzip`, gzipped OCI archives: decompressed as they stream, never to a file. */
-        sym_archive_read_support_filter_gzip(a);
-        if (lseek(fd, 0, SEEK_SET) < 0) {
-                r = -errno;
-                goto finish;
-        }
+        if (r < 0)
+                return r;
         if (sym_archive_read_open_fd(a, fd, 64 * 1024) != ARCHIVE_OK) {
                 r = set_error(ret_error, -EBADMSG, "not a tar archive: %s", sym_archive_error_string(a));
                 goto finish;
@@ -601,19 +614,10 @@ int oci_archive_is_image(int fd, bool *ret) {
         struct archive_entry *e;
         int r;
 
-        r = dlopen_archive();
+        r = tar_reader_new(fd, &a);
         if (r < 0)
                 return r;
-        a = sym_archive_read_new();
-        if (!a)
-                return -ENOMEM;
-        sym_archive_read_support_format_tar(a);
-        sym_archive_read_support_filter_gzip(a);
         *ret = false;
-        if (lseek(fd, 0, SEEK_SET) < 0) {
-                r = -errno;
-                goto finish;
-        }
         /* What does not read as a tar is left to the layer's unpacker to refuse, with its reason. */
         r = 0;
         if (sym_archive_read_open_fd(a, fd, 64 * 1024) != ARCHIVE_OK)
