@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Tests for the layer unpacker helper: its answer parsed strictly (boot paths below the tree only), its
- * sandbox (only the capabilities unpacking needs, the store's two directories writable), and the real
- * cocoon-unpack binary run over a tar: the tree, the EROFS image and the answer; a bad tar refused. */
+/* Tests for the layer unpacker helper: its answer parsed strictly (boot paths below the tree only), jobs
+ * sent and received (with their descriptors, or refused), its sandbox (only the capabilities unpacking
+ * needs, the store's two directories writable), and the real cocoon-unpack binary serving jobs over its
+ * socket: two layers at once (a file and a pipe), the trees, the EROFS images and the answers; a bad tar
+ * refused; a message that is not a job ignored; the end of the jobs its exit. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -13,19 +15,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "fd-util.h"
 #include "fs-util.h"
 #include "oci-unpack.h"
 
 #define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static int parse(const char *text, OciLayerBoot *boot, char **error) {
-        return oci_unpack_response_parse(text, strlen(text), boot, error);
+        return oci_unpack_answer_parse(text, strlen(text), boot, error);
 }
 
 static void test_response(void **state) {
@@ -154,87 +158,184 @@ static int make_tar(bool bad) {
         return fd;
 }
 
-/* Runs the helper as the manager's unit would (stdin the layer); returns its exit status. */
-static int run_helper(int layer_fd, const char *work, const char *output) {
+/* Starts the helper as the manager's unit would: stdin one end of a SOCK_SEQPACKET pair, whose other end
+ * is returned. */
+static pid_t start_helper(int *ret_sock) {
         const char *helper = getenv("COCOON_UNPACK");
+        int pair[2];
         pid_t pid;
-        int status;
 
         assert_non_null(helper);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-                dup2(layer_fd, STDIN_FILENO);
-                execl(helper, helper, DIGEST, work, output, (char *) NULL);
+                dup2(pair[1], STDIN_FILENO);
+                execl(helper, helper, (char *) NULL);
                 _exit(127);
         }
+        close(pair[1]);
+        *ret_sock = pair[0];
+        return pid;
+}
+
+static int wait_exit(pid_t pid) {
+        int status;
+
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFEXITED(status));
         return WEXITSTATUS(status);
 }
 
-static char *read_response(const char *work, OciLayerBoot *boot, char **error, int *ret) {
-        char *path, *text = NULL;
-        size_t size;
+/* A job's directory: base/NAME with an empty work/ and an existing output file. */
+static void job_dirs(const char *name, char work[static 300], char output[static 300]) {
+        char dir[200];
 
-        assert_true(asprintf(&path, "%s/" OCI_UNPACK_RESPONSE, work) > 0);
-        assert_int_equal(read_full_file(path, &text, &size), 0);
-        *ret = oci_unpack_response_parse(text, size, boot, error);
-        free(path);
-        return text;
-}
-
-static void test_helper(void **state) {
-        char work[300], output[300];
-        OciLayerBoot boot = {};
-        char *error = NULL, *text;
-        struct stat st;
-        int fd, r;
-
-        assert_non_null(mkdtemp(base));
-        snprintf(work, sizeof(work), "%s/work", base);
-        snprintf(output, sizeof(output), "%s/layer.erofs", base);
+        snprintf(dir, sizeof(dir), "%s/%s", base, name);
+        snprintf(work, 300, "%s/work", dir);
+        snprintf(output, 300, "%s/layer.erofs", dir);
+        assert_int_equal(mkdir(dir, 0700), 0);
         assert_int_equal(mkdir(work, 0700), 0);
         assert_int_equal(close(open(output, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)), 0);
+}
 
-        fd = make_tar(false);
-        assert_int_equal(run_helper(fd, work, output), 0);
-        close(fd);
-        text = read_response(work, &boot, &error, &r);
-        assert_int_equal(r, 0);
+/* Jobs go with exactly their two descriptors; anything else is refused, its descriptors closed. */
+static void test_jobs(void **state) {
+        OciUnpackJob job = {.layer_fd = -EBADF, .answer_fd = -EBADF};
+        OciLayerBoot boot = {};
+        char *error = NULL;
+        int pair[2], layer[2], answer_fd;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+        assert_int_equal(pipe2(layer, O_CLOEXEC), 0);
+        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "/w", "/o.erofs", &answer_fd), 0);
+        assert_int_equal(oci_unpack_job_receive(pair[1], &job), 1);
+        assert_string_equal(job.digest, DIGEST);
+        assert_string_equal(job.work_dir, "/w");
+        assert_string_equal(job.output, "/o.erofs");
+        /* The layer descriptor is the caller's pipe, the answer one a pipe to answer_fd. */
+        assert_int_equal(write(layer[1], "x", 1), 1);
+        char c = 0;
+        assert_int_equal(read(job.layer_fd, &c, 1), 1);
+        assert_int_equal(c, 'x');
+        assert_int_equal(loop_write(job.answer_fd, "{}", 2), 0);
+        oci_unpack_job_done(&job);
+        assert_int_equal(oci_unpack_answer_read(answer_fd, &boot, &error), 0);
+        assert_null(boot.kernel);
+        close(answer_fd);
+
+        /* The helper gone before answering: no answer at all. */
+        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "/w", "/o.erofs", &answer_fd), 0);
+        assert_int_equal(oci_unpack_job_receive(pair[1], &job), 1);
+        oci_unpack_job_done(&job);
+        assert_int_equal(oci_unpack_answer_read(answer_fd, &boot, &error), -ENODATA);
+        close(answer_fd);
+
+        /* Not jobs: no descriptors, text that is not one, a relative path, a bad digest. */
+        assert_int_equal(send(pair[0], "{}", 2, 0), 2);
+        assert_int_equal(oci_unpack_job_receive(pair[1], &job), -EBADMSG);
+        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "w", "/o.erofs", &answer_fd), 0);
+        assert_int_equal(oci_unpack_job_receive(pair[1], &job), -EBADMSG);
+        /* Its answer pipe was closed with the refused job. */
+        assert_int_equal(oci_unpack_answer_read(answer_fd, &boot, &error), -ENODATA);
+        close(answer_fd);
+        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], "sha256:12", "/w", "/o", &answer_fd), 0);
+        assert_int_equal(oci_unpack_job_receive(pair[1], &job), -EBADMSG);
+        close(answer_fd);
+
+        /* The sender's end closed: the end of the jobs; and sending to a closed peer fails. */
+        close(pair[0]);
+        assert_int_equal(oci_unpack_job_receive(pair[1], &job), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+        close(pair[1]);
+        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "/w", "/o", &answer_fd), -EPIPE);
+        close(pair[0]);
+        close(layer[0]);
+        close(layer[1]);
+}
+
+static void check_good(const char *work, const char *output, int answer_fd) {
+        OciLayerBoot boot = {};
+        char *error = NULL, etc[400];
+        struct stat st;
+
+        assert_int_equal(oci_unpack_answer_read(answer_fd, &boot, &error), 0);
         assert_string_equal(boot.kernel, "boot/vmlinuz-test");
         assert_null(boot.initrd);
         oci_layer_boot_done(&boot);
-        free(text);
         assert_int_equal(stat(output, &st), 0);
         assert_true(st.st_size >= 1024);
         assert_int_equal(st.st_mode & 07777, 0444);
-        char etc[400];
         snprintf(etc, sizeof(etc), "%s/" OCI_UNPACK_TREE "/etc/hostname", work);
         assert_int_equal(stat(etc, &st), 0);
+}
 
+static void test_helper(void **state) {
+        char work[3][300], output[3][300], escape[400], buf[64 * 1024];
+        int sock, file_fd, feed_fd, evil_fd, pipefd[2], answer[3];
+        OciLayerBoot boot = {};
+        char *error = NULL;
+        ssize_t n;
+        pid_t pid;
+
+        assert_non_null(mkdtemp(base));
+        job_dirs("file", work[0], output[0]);
+        job_dirs("pipe", work[1], output[1]);
+        job_dirs("evil", work[2], output[2]);
+        pid = start_helper(&sock);
+
+        /* Something that is not a job first: ignored, the helper goes on. */
+        assert_int_equal(send(sock, "hello", 5, 0), 5);
+
+        /* Three jobs in flight at once: a file, a pipe fed only after all were sent, a layer leaving the
+         * tree. */
+        file_fd = make_tar(false);
+        evil_fd = make_tar(true);
+        assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+        assert_int_equal(oci_unpack_job_send(sock, file_fd, DIGEST, work[0], output[0], &answer[0]), 0);
+        assert_int_equal(oci_unpack_job_send(sock, pipefd[0], DIGEST, work[1], output[1], &answer[1]), 0);
+        assert_int_equal(oci_unpack_job_send(sock, evil_fd, DIGEST, work[2], output[2], &answer[2]), 0);
+        close(pipefd[0]);
+        /* Its own copy: the helper's child reads file_fd at the offset it shares with us. */
+        feed_fd = make_tar(false);
+        while ((n = read(feed_fd, buf, sizeof(buf))) > 0)
+                assert_int_equal(loop_write(pipefd[1], buf, (size_t) n), 0);
+        close(pipefd[1]);
+        close(feed_fd);
+
+        check_good(work[0], output[0], answer[0]);
+        check_good(work[1], output[1], answer[1]);
         /* A layer leaving the tree: refused, said so, nothing written outside. */
-        assert_int_equal(rm_rf(work), 0);
-        assert_int_equal(mkdir(work, 0700), 0);
-        fd = make_tar(true);
-        assert_int_equal(run_helper(fd, work, output), 0);
-        close(fd);
-        text = read_response(work, &boot, &error, &r);
-        assert_int_equal(r, -EBADMSG);
+        assert_int_equal(oci_unpack_answer_read(answer[2], &boot, &error), -EBADMSG);
         assert_non_null(error);
         free(error);
-        free(text);
-        snprintf(etc, sizeof(etc), "%s/escape", work);
-        assert_int_equal(access(etc, F_OK), -1);
+        snprintf(escape, sizeof(escape), "%s/escape", work[2]);
+        assert_int_equal(access(escape, F_OK), -1);
+        for (size_t i = 0; i < 3; i++)
+                close(answer[i]);
+        close(file_fd);
+        close(evil_fd);
 
-        /* Called wrong: no answer, a failure. */
-        assert_int_equal(run_helper(STDIN_FILENO, "relative", output), 1);
+        /* The end of the jobs: the helper exits, successfully (every child answered). */
+        close(sock);
+        assert_int_equal(wait_exit(pid), 0);
+
+        /* Called wrong: a usage error. */
+        const char *helper = getenv("COCOON_UNPACK");
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                execl(helper, helper, "extra", (char *) NULL);
+                _exit(127);
+        }
+        assert_int_equal(wait_exit(pid), 1);
         assert_int_equal(rm_rf(base), 0);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_response),
+                cmocka_unit_test(test_jobs),
                 cmocka_unit_test(test_sandbox),
                 cmocka_unit_test(test_helper),
         };

@@ -64,6 +64,9 @@ struct OciPull {
 
         pthread_mutex_t lock; /* guards error */
         char *error;
+        pthread_mutex_t unpacker_lock; /* guards the two below */
+        OciUnpacker *unpacker;
+        int unpacker_result; /* 1: started, < 0: could not be */
         bool succeeded;
         bool unchanged; /* the manifest was options.known_digest: no config or layer fetched */
 };
@@ -87,6 +90,7 @@ int oci_pull_new(ImageStore *s, const char *reference, const OciPullOptions *opt
         p->store = s;
         p->source_fd = p->layout_fd = -EBADF;
         pthread_mutex_init(&p->lock, NULL);
+        pthread_mutex_init(&p->unpacker_lock, NULL);
         if (options)
                 p->options = *options;
         p->cancel = p->options.cancel ?: &p->own_cancel;
@@ -114,6 +118,7 @@ int oci_pull_new_local(ImageStore *s, const char *name, int fd, const OciPullOpt
         p->store = s;
         p->layout_fd = -EBADF;
         pthread_mutex_init(&p->lock, NULL);
+        pthread_mutex_init(&p->unpacker_lock, NULL);
         if (options)
                 p->options = *options;
         p->cancel = p->options.cancel ?: &p->own_cancel;
@@ -226,6 +231,8 @@ OciPull *oci_pull_free(OciPull *p) {
         oci_reference_free(p->ref);
         free(p->name);
         free(p->error);
+        oci_unpacker_free(p->unpacker);
+        pthread_mutex_destroy(&p->unpacker_lock);
         pthread_mutex_destroy(&p->lock);
         return mfree(p);
 }
@@ -439,42 +446,60 @@ static int recall_boot(OciPull *p, PullLayer *l, int erofs_fd) {
         return 1;
 }
 
-/* The helper's run over one layer, in a thread of its own while the layer thread feeds it. */
-typedef struct Unpack {
-        OciPull *p;
-        PullLayer *l;
-        int fd;
-        const char *work, *erofs;
-        OciLayerBoot boot;
-        char *error;
-        int result;
-        atomic_bool done;
-} Unpack;
+/* The pull's helper unit (oci-unpack.h), started when the first layer needs it: a pull that finds every
+ * layer in the store starts none. */
+static int get_unpacker(OciPull *p, OciUnpacker **ret) {
+        int r = 0;
 
-static void *unpack_thread(void *userdata) {
-        Unpack *u = userdata;
-
-        u->result = oci_unpack_run(u->p->options.unpack_helper, u->p->store->blobs_dir, u->p->store->tmp_dir,
-                                   u->fd, u->l->digest, u->work, u->erofs, &u->boot, &u->error);
-        atomic_store(&u->done, true);
-        return NULL;
+        pthread_mutex_lock(&p->unpacker_lock);
+        if (!p->unpacker && p->unpacker_result == 0) {
+                p->unpacker_result = oci_unpacker_new(p->options.unpack_helper, p->store->blobs_dir,
+                                                      p->store->tmp_dir, &p->unpacker);
+                if (p->unpacker_result == 0)
+                        p->unpacker_result = 1;
+        }
+        r = p->unpacker_result;
+        *ret = p->unpacker;
+        pthread_mutex_unlock(&p->unpacker_lock);
+        if (r == -ENOENT)
+                pull_set_error(p, "the layer unpacker cocoon-unpack is not installed next to cocoon-manager");
+        else if (r < 0)
+                pull_set_error(p, "cannot start the layer unpacker: %s", strerror(-r));
+        return r < 0 ? r : 0;
 }
 
-static int stream_progress(uint64_t bytes, void *userdata) {
-        Unpack *u = userdata;
+/* Hands the layer in fd (a file, or the read end of a pipe the caller then feeds) to the helper. */
+static int submit_layer(OciPull *p, PullLayer *l, int fd, const char *work, const char *erofs,
+                        OciUnpacker **ret_unpacker, int *ret_answer_fd) {
+        _cleanup_free_ char *error = NULL;
+        int r;
 
-        atomic_fetch_add(&u->l->done, bytes);
-        /* The helper is gone while we still have bytes for it: it failed, and says why. */
-        return bytes == 0 && atomic_load(&u->done) ? -EPIPE : 0;
+        r = get_unpacker(p, ret_unpacker);
+        if (r < 0)
+                return r;
+        r = oci_unpacker_submit(*ret_unpacker, fd, l->digest, work, erofs, ret_answer_fd, &error);
+        if (r < 0)
+                pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-r));
+        return r;
+}
+
+static int wait_layer(OciPull *p, PullLayer *l, OciUnpacker *unpacker, int answer_fd, OciLayerBoot *ret_boot) {
+        _cleanup_free_ char *error = NULL;
+        int r = oci_unpacker_wait(unpacker, answer_fd, ret_boot, &error);
+
+        if (r < 0)
+                pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-r));
+        return r;
 }
 
 /* A registry layer: the download goes through a pipe into the helper as it arrives, so that unpacking
  * overlaps the transfer (and the other layers' work uses the other CPUs). The digest is known only at the
  * end: on a mismatch the helper's output is dropped like any failure's. */
-static int stream_layer(OciPull *p, PullLayer *l, Unpack *u) {
-        _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
-        pthread_t thread;
-        int pipefd[2], r;
+static int stream_layer(OciPull *p, PullLayer *l, const char *work, const char *erofs, OciLayerBoot *ret_boot) {
+        _cleanup_close_ int rfd = -EBADF, wfd = -EBADF, answer_fd = -EBADF;
+        _cleanup_free_ char *error = NULL;
+        OciUnpacker *unpacker;
+        int pipefd[2], r, k;
 
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
@@ -484,28 +509,30 @@ static int stream_layer(OciPull *p, PullLayer *l, Unpack *u) {
         (void) fcntl(wfd, F_SETPIPE_SZ, 1024 * 1024);
         if (fcntl(wfd, F_SETFL, O_NONBLOCK) < 0)
                 return -errno;
-        u->fd = rfd;
-        r = -pthread_create(&thread, NULL, unpack_thread, u);
+        r = submit_layer(p, l, rfd, work, erofs, &unpacker, &answer_fd);
         if (r < 0)
                 return r;
-        r = oci_registry_fetch_blob(p->registry, l->digest, l->size, wfd, stream_progress, u);
+        /* The helper's child holds the read end now: when it is gone, writing fails (EPIPE). */
+        rfd = safe_close(rfd);
+        r = oci_registry_fetch_blob(p->registry, l->digest, l->size, wfd, layer_progress, l);
         /* End of stream: the helper finishes (or fails on a truncated layer). */
         wfd = safe_close(wfd);
-        pthread_join(thread, NULL);
-        if (r == -EPIPE && u->result < 0)
-                r = 0; /* the helper's failure is the one to tell */
-        if (r < 0)
+        /* Always the answer first: until then the helper may still be writing below work. A helper that
+         * stopped reading (-EPIPE) says why in it; a transfer that failed is the error to tell. */
+        k = oci_unpacker_wait(unpacker, answer_fd, ret_boot, &error);
+        if (r < 0 && !(r == -EPIPE && k < 0)) {
+                oci_layer_boot_done(ret_boot);
                 return registry_failed(p, r, l->digest);
-        if (u->result < 0) {
-                pull_set_error(p, "layer %s: %s", l->digest, u->error ?: strerror(-u->result));
-                return u->result;
         }
-        return 0;
+        if (k < 0)
+                pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-k));
+        return k;
 }
 
 /* A local layer: copied (and verified) first, then given to the helper. */
-static int copy_layer(OciPull *p, PullLayer *l, Unpack *u) {
-        _cleanup_close_ int fd = -EBADF;
+static int copy_layer(OciPull *p, PullLayer *l, const char *work, const char *erofs, OciLayerBoot *ret_boot) {
+        _cleanup_close_ int fd = -EBADF, answer_fd = -EBADF;
+        OciUnpacker *unpacker;
         int r;
 
         fd = open(p->store->tmp_dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
@@ -517,20 +544,17 @@ static int copy_layer(OciPull *p, PullLayer *l, Unpack *u) {
                 return local_failed(p, r, l->digest);
         if (atomic_load(p->cancel))
                 return -ECANCELED;
-        u->fd = fd;
-        unpack_thread(u);
-        if (u->result < 0) {
-                pull_set_error(p, "layer %s: %s", l->digest, u->error ?: strerror(-u->result));
-                return u->result;
-        }
-        return 0;
+        r = submit_layer(p, l, fd, work, erofs, &unpacker, &answer_fd);
+        if (r < 0)
+                return r;
+        return wait_layer(p, l, unpacker, answer_fd, ret_boot);
 }
 
 /* Download (streamed into the helper) or copy, unpack and mkfs.erofs in the confined helper
  * (oci-unpack.h), keep the boot files; everything temporary goes in every case. */
 static int build_layer(OciPull *p, PullLayer *l) {
         _cleanup_free_ char *work = NULL, *erofs = NULL, *erofs_name = NULL, *tree = NULL;
-        Unpack u = {.p = p, .l = l, .fd = -EBADF};
+        OciLayerBoot boot = {};
         struct stat st;
         int r;
 
@@ -561,9 +585,7 @@ static int build_layer(OciPull *p, PullLayer *l) {
                         goto finish;
                 }
         }
-        u.work = work;
-        u.erofs = erofs;
-        r = p->source_fd >= 0 ? copy_layer(p, l, &u) : stream_layer(p, l, &u);
+        r = p->source_fd >= 0 ? copy_layer(p, l, work, erofs, &boot) : stream_layer(p, l, work, erofs, &boot);
         if (r >= 0 && atomic_load(p->cancel))
                 r = -ECANCELED;
         if (r >= 0 && stat(erofs, &st) < 0)
@@ -591,18 +613,17 @@ static int build_layer(OciPull *p, PullLayer *l) {
         if (r < 0)
                 goto finish;
 
-        if (u.boot.kernel) {
-                r = add_boot_blob(p, tree, u.boot.kernel, IMAGE_BLOB_KERNEL, &l->boot[BOOT_KERNEL]);
+        if (boot.kernel) {
+                r = add_boot_blob(p, tree, boot.kernel, IMAGE_BLOB_KERNEL, &l->boot[BOOT_KERNEL]);
                 if (r < 0)
                         goto finish;
         }
-        if (u.boot.initrd)
-                r = add_boot_blob(p, tree, u.boot.initrd, IMAGE_BLOB_INITRD, &l->boot[BOOT_INITRD]);
+        if (boot.initrd)
+                r = add_boot_blob(p, tree, boot.initrd, IMAGE_BLOB_INITRD, &l->boot[BOOT_INITRD]);
         if (r >= 0)
                 remember_boot(p, l);
 finish:
-        oci_layer_boot_done(&u.boot);
-        free(u.error);
+        oci_layer_boot_done(&boot);
         if (work)
                 (void) rm_rf(work);
         return r;
@@ -689,6 +710,8 @@ static int pull_layers(OciPull *p, const OciManifest *m) {
                 if (ret && (result == 0 || result == -ECANCELED))
                         result = (int) (intptr_t) ret;
         }
+        /* Every answer is in: the helper may go. */
+        p->unpacker = oci_unpacker_free(p->unpacker);
         if (result == 0 && atomic_load(p->cancel))
                 result = -ECANCELED;
         return result;

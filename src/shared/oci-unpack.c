@@ -1,15 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Running cocoon-unpack as a confined transient unit over one layer, and reading its answer. */
+/* Running cocoon-unpack as a confined transient unit for a pull, the jobs it gets and its answers. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "fs-util.h"
+#include "id.h"
 #include "json-util.h"
+#include "oci-reference.h"
 #include "oci-unpack.h"
 
 /* A boot file the helper names must be a plain path below the tree: no "..", not absolute, no empty or
@@ -28,7 +35,7 @@ static bool relative_path_is_safe(const char *p) {
         return p[strlen(p) - 1] != '/';
 }
 
-int oci_unpack_response_parse(const char *text, size_t size, OciLayerBoot *ret_boot, char **ret_error) {
+int oci_unpack_answer_parse(const char *text, size_t size, OciLayerBoot *ret_boot, char **ret_error) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         const char *error, *kernel = NULL, *initrd = NULL;
         OciLayerBoot boot = {};
@@ -73,22 +80,291 @@ void oci_unpack_sandbox(const char *helper, const char *blobs_dir, const char *t
         };
 }
 
-/* The helper's unit, named after the layer and the work directory's unique suffix (two pulls of the same
- * layer at once must not collide). */
-static int unit_name_for(const char *digest, const char *work_dir, char **ret) {
-        const char *base = strrchr(work_dir, '/');
-        const char *hex = strchr(digest, ':');
-        char *name = NULL;
+/* ---- jobs: one message each on the helper's socket ---- */
 
-        base = base ? base + 1 : work_dir;
-        hex = hex ? hex + 1 : digest;
-        if (asprintf(&name, OCI_UNPACK_UNIT_PREFIX "%.12s-%s.service", hex, base) < 0)
+/* A job's text: {"digest", "workDir", "output"}; the layer and the answer pipe go as SCM_RIGHTS. */
+#define JOB_TEXT_MAX (16U * 1024U)
+#define JOB_FDS 2
+
+void oci_unpack_job_done(OciUnpackJob *job) {
+        free(job->digest);
+        free(job->work_dir);
+        free(job->output);
+        safe_close(job->layer_fd);
+        safe_close(job->answer_fd);
+        *job = (OciUnpackJob){.layer_fd = -EBADF, .answer_fd = -EBADF};
+}
+
+int oci_unpack_job_send(int sock, int layer_fd, const char *digest, const char *work_dir, const char *output,
+                        int *ret_answer_fd) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        _cleanup_close_ int answer_r = -EBADF, answer_w = -EBADF;
+        union {
+                struct cmsghdr header;
+                char buf[CMSG_SPACE(sizeof(int) * JOB_FDS)];
+        } control = {};
+        const char *text;
+        int pipefd[2];
+
+        if (!o || json_add_string(o, "digest", digest) < 0 || json_add_string(o, "workDir", work_dir) < 0 ||
+            json_add_string(o, "output", output) < 0 || !(text = json_to_string(o)))
                 return -ENOMEM;
-        for (char *c = name; *c; c++)
-                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\@", *c))
-                        *c = '_';
-        *ret = name;
+        if (strlen(text) >= JOB_TEXT_MAX)
+                return -E2BIG;
+        /* A file is read from where its offset is, and the helper shares that offset with us. */
+        if (lseek(layer_fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
+                return -errno;
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        answer_r = pipefd[0];
+        answer_w = pipefd[1];
+
+        struct iovec iov = {.iov_base = (void *) text, .iov_len = strlen(text)};
+        struct msghdr msg = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof(control.buf),
+        };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * JOB_FDS);
+        memcpy(CMSG_DATA(c), (int[JOB_FDS]){layer_fd, answer_w}, sizeof(int) * JOB_FDS);
+        /* Our write end goes when we return: the answer pipe ends when the helper's child closes its
+         * copy, or when the job is dropped unread (the helper gone). */
+        for (;;) {
+                if (sendmsg(sock, &msg, MSG_NOSIGNAL) >= 0)
+                        break;
+                if (errno != EINTR)
+                        return -errno;
+        }
+        *ret_answer_fd = TAKE_FD(answer_r);
         return 0;
+}
+
+static int job_from_text(const char *text, size_t size, OciUnpackJob *job) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        const char *digest, *work_dir, *output;
+
+        if (json_parse(text, size, &o) < 0 || !json_object_is_type(o, json_type_object) ||
+            json_get_string(o, "digest", &digest) < 0 || json_get_string(o, "workDir", &work_dir) < 0 ||
+            json_get_string(o, "output", &output) < 0)
+                return -EBADMSG;
+        if (!oci_digest_is_valid(digest) || work_dir[0] != '/' || output[0] != '/')
+                return -EBADMSG;
+        job->digest = strdup(digest);
+        job->work_dir = strdup(work_dir);
+        job->output = strdup(output);
+        return job->digest && job->work_dir && job->output ? 0 : -ENOMEM;
+}
+
+int oci_unpack_job_receive(int sock, OciUnpackJob *ret) {
+        _cleanup_(oci_unpack_job_done) OciUnpackJob job = {.layer_fd = -EBADF, .answer_fd = -EBADF};
+        union {
+                struct cmsghdr header;
+                char buf[CMSG_SPACE(sizeof(int) * JOB_FDS)];
+        } control = {};
+        char text[JOB_TEXT_MAX];
+        struct iovec iov = {.iov_base = text, .iov_len = sizeof(text)};
+        struct msghdr msg = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof(control.buf),
+        };
+        int fds[JOB_FDS], n_fds = 0;
+        ssize_t n;
+
+        do
+                n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                        int k = (int) ((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                        int *p = (int *) CMSG_DATA(c);
+
+                        for (int i = 0; i < k; i++) {
+                                if (n_fds < JOB_FDS)
+                                        fds[n_fds++] = p[i];
+                                else
+                                        safe_close(p[i]);
+                        }
+                }
+        if (n_fds > 0)
+                job.layer_fd = fds[0];
+        if (n_fds > 1)
+                job.answer_fd = fds[1];
+        if (n == 0 && n_fds == 0)
+                return 0;
+        if (n_fds != JOB_FDS || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+                return -EBADMSG;
+        int r = job_from_text(text, (size_t) n, &job);
+        if (r < 0)
+                return r;
+        *ret = job;
+        job = (OciUnpackJob){.layer_fd = -EBADF, .answer_fd = -EBADF};
+        return 1;
+}
+
+int oci_unpack_answer_read(int answer_fd, OciLayerBoot *ret_boot, char **ret_error) {
+        _cleanup_free_ char *text = malloc(OCI_UNPACK_ANSWER_MAX);
+        size_t size = 0;
+
+        if (!text)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(answer_fd, text + size, OCI_UNPACK_ANSWER_MAX - size);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+                if (size == OCI_UNPACK_ANSWER_MAX)
+                        return -EPROTO;
+        }
+        if (size == 0)
+                return -ENODATA;
+        return oci_unpack_answer_parse(text, size, ret_boot, ret_error);
+}
+
+/* ---- the unit ---- */
+
+/* What the unit's thread shares with the pull; the last of the two to let go frees it. */
+typedef struct UnpackUnit {
+        atomic_int n_ref;
+        char *name;
+        char *helper, *blobs_dir, *tmp_dir;
+        int peer_fd; /* the helper's end of the socket, the unit's stdin */
+        pthread_mutex_t lock;
+        bool finished;
+        int result;  /* the unit's: < 0 it could not start or failed */
+        char *error; /* then what systemd said */
+} UnpackUnit;
+
+struct OciUnpacker {
+        UnpackUnit *unit;
+        int sock; /* ours */
+};
+
+static void unpack_unit_unref(UnpackUnit *unit) {
+        if (!unit || atomic_fetch_sub(&unit->n_ref, 1) > 1)
+                return;
+        free(unit->name);
+        free(unit->helper);
+        free(unit->blobs_dir);
+        free(unit->tmp_dir);
+        safe_close(unit->peer_fd);
+        pthread_mutex_destroy(&unit->lock);
+        free(unit->error);
+        free(unit);
+}
+
+static void *unit_thread(void *userdata) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        UnpackUnit *unit = userdata;
+        _cleanup_free_ char *error = NULL;
+        char *bind[3], *bind_ro[2];
+        UnitSandbox sandbox;
+        int r;
+
+        char *argv[] = {unit->helper, NULL};
+        oci_unpack_sandbox(unit->helper, unit->blobs_dir, unit->tmp_dir, bind, bind_ro, &sandbox);
+        UnitSpec spec = {
+                .description = (char *) "cocoon: unpack image layers",
+                .slice = "cocoon.slice",
+                .argv = argv,
+                .stdin_fd = unit->peer_fd,
+                .sandbox = &sandbox,
+                .oneshot = true,
+        };
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                (void) asprintf(&error, "cannot connect to systemd: %s", strerror(-r));
+        else
+                /* Returns when the helper has exited (Type=oneshot). */
+                r = unit_start_transient(bus, unit->name, &spec, &error);
+        /* Jobs still queued on the socket are dropped with it now, their answer pipes with them: nobody
+         * waits for an answer that cannot come. */
+        unit->peer_fd = safe_close(unit->peer_fd);
+        pthread_mutex_lock(&unit->lock);
+        unit->finished = true;
+        unit->result = r;
+        unit->error = TAKE_PTR(error);
+        pthread_mutex_unlock(&unit->lock);
+        unpack_unit_unref(unit);
+        return NULL;
+}
+
+int oci_unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_dir, OciUnpacker **ret) {
+        _cleanup_(oci_unpacker_freep) OciUnpacker *u = NULL;
+        char id[ID_LENGTH + 1];
+        pthread_attr_t attr;
+        pthread_t thread;
+        int pair[2], r;
+
+        if (!helper)
+                return -ENOENT;
+        u = calloc(1, sizeof(*u));
+        if (!u)
+                return -ENOMEM;
+        u->sock = -EBADF;
+        u->unit = calloc(1, sizeof(*u->unit));
+        if (!u->unit)
+                return -ENOMEM;
+        atomic_init(&u->unit->n_ref, 1);
+        u->unit->peer_fd = -EBADF;
+        pthread_mutex_init(&u->unit->lock, NULL);
+        r = id_generate(id);
+        if (r < 0)
+                return r;
+        if (asprintf(&u->unit->name, OCI_UNPACK_UNIT_PREFIX "%.12s.service", id) < 0) {
+                u->unit->name = NULL;
+                return -ENOMEM;
+        }
+        u->unit->helper = strdup(helper);
+        u->unit->blobs_dir = strdup(blobs_dir);
+        u->unit->tmp_dir = strdup(tmp_dir);
+        if (!u->unit->helper || !u->unit->blobs_dir || !u->unit->tmp_dir)
+                return -ENOMEM;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+        u->sock = pair[0];
+        u->unit->peer_fd = pair[1];
+
+        /* Detached, holding its own reference: it lives until systemd says the unit ended, which the pull
+         * has no reason to wait for once every answer is in. */
+        atomic_fetch_add(&u->unit->n_ref, 1);
+        r = -pthread_attr_init(&attr);
+        if (r == 0) {
+                (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                r = -pthread_create(&thread, &attr, unit_thread, u->unit);
+                pthread_attr_destroy(&attr);
+        }
+        if (r < 0) {
+                atomic_fetch_sub(&u->unit->n_ref, 1);
+                return r;
+        }
+        *ret = TAKE_PTR(u);
+        return 0;
+}
+
+OciUnpacker *oci_unpacker_free(OciUnpacker *u) {
+        if (!u)
+                return NULL;
+        /* The helper reads the end of its jobs, finishes those it has and exits. */
+        safe_close(u->sock);
+        unpack_unit_unref(u->unit);
+        free(u);
+        return NULL;
+}
+
+const char *oci_unpacker_unit(const OciUnpacker *u) {
+        return u->unit->name;
 }
 
 static int fail(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
@@ -102,51 +378,41 @@ static int fail(char **ret_error, int r, const char *fmt, ...) {
         return r;
 }
 
-int oci_unpack_run(const char *helper, const char *blobs_dir, const char *tmp_dir, int layer_fd,
-                   const char *digest, const char *work_dir, const char *output, OciLayerBoot *ret_boot,
-                   char **ret_error) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_free_ char *unit = NULL, *unit_error = NULL, *response = NULL, *text = NULL,
-                            *description = NULL;
-        char *bind[3], *bind_ro[2];
-        UnitSandbox sandbox;
-        size_t size;
-        int r;
+/* Why the helper took no job or gave no answer: its unit's failure when systemd said so already. */
+static int unit_failed(OciUnpacker *u, int r, const char *what, char **ret_error) {
+        _cleanup_free_ char *unit_error = NULL;
+        int unit_result = 0;
 
-        if (!helper)
-                return fail(ret_error, -ENOENT,
-                            "the layer unpacker cocoon-unpack is not installed next to "
-                            "cocoon-manager");
-        if (lseek(layer_fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
-                return fail(ret_error, -errno, "cannot rewind the layer: %m");
-        if (unit_name_for(digest, work_dir, &unit) < 0 ||
-            asprintf(&response, "%s/" OCI_UNPACK_RESPONSE, work_dir) < 0 ||
-            asprintf(&description, "cocoon: unpack layer %s", digest) < 0)
-                return -ENOMEM;
+        pthread_mutex_lock(&u->unit->lock);
+        if (u->unit->finished) {
+                unit_result = u->unit->result;
+                unit_error = u->unit->error ? strdup(u->unit->error) : NULL;
+        }
+        pthread_mutex_unlock(&u->unit->lock);
+        if (unit_result < 0)
+                return fail(ret_error, unit_result, "the layer unpacker %s failed: %s (journalctl -u %s)",
+                            u->unit->name, unit_error ?: strerror(-unit_result), u->unit->name);
+        return fail(ret_error, r, "the layer unpacker %s %s (journalctl -u %s)", u->unit->name, what,
+                    u->unit->name);
+}
 
-        char *argv[] = {(char *) helper, (char *) digest, (char *) work_dir, (char *) output, NULL};
-        oci_unpack_sandbox(helper, blobs_dir, tmp_dir, bind, bind_ro, &sandbox);
-        UnitSpec spec = {
-                .description = description,
-                .slice = "cocoon.slice",
-                .argv = argv,
-                .stdin_fd = layer_fd,
-                .sandbox = &sandbox,
-                .oneshot = true,
-        };
-        r = sd_bus_open_system(&bus);
+int oci_unpacker_submit(OciUnpacker *u, int layer_fd, const char *digest, const char *work_dir,
+                        const char *output, int *ret_answer_fd, char **ret_error) {
+        int r = oci_unpack_job_send(u->sock, layer_fd, digest, work_dir, output, ret_answer_fd);
+
+        if (r == -EPIPE || r == -ECONNRESET)
+                return unit_failed(u, -EIO, "is gone", ret_error);
         if (r < 0)
-                return fail(ret_error, r, "cannot connect to systemd: %s", strerror(-r));
-        r = unit_start_transient(bus, unit, &spec, &unit_error);
-        if (r < 0)
-                return fail(ret_error, r, "the layer unpacker %s failed: %s (journalctl -u %s)", unit,
-                            unit_error ?: strerror(-r), unit);
-        r = read_full_file(response, &text, &size);
-        if (r < 0)
-                return fail(ret_error, -EPROTO, "the layer unpacker %s gave no answer: %s", unit,
-                            strerror(-r));
-        r = oci_unpack_response_parse(text, size, ret_boot, ret_error);
+                return fail(ret_error, r, "cannot hand the layer to the unpacker: %s", strerror(-r));
+        return 0;
+}
+
+int oci_unpacker_wait(OciUnpacker *u, int answer_fd, OciLayerBoot *ret_boot, char **ret_error) {
+        int r = oci_unpack_answer_read(answer_fd, ret_boot, ret_error);
+
+        if (r == -ENODATA)
+                return unit_failed(u, -EIO, "gave no answer", ret_error);
         if (r == -EPROTO)
-                return fail(ret_error, r, "the layer unpacker %s gave a malformed answer", unit);
+                return fail(ret_error, r, "the layer unpacker %s gave a malformed answer", u->unit->name);
         return r;
 }

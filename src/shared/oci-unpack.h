@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Turning a downloaded layer into an EROFS image through the cocoon-unpack helper, run as a transient unit
- * with only the rights unpacking needs, so that the manager keeps none of them. Blocking: worker threads. */
+/* Turning downloaded layers into EROFS images through the cocoon-unpack helper, run as a transient unit
+ * with only the rights unpacking needs, so that the manager keeps none of them. One unit serves a whole
+ * pull: its stdin is a socket on which the pull hands it one layer after the other (a job: the layer's
+ * descriptor and a pipe for the answer), and it unpacks each in a child process of its own, at the same
+ * time. Starting a confined unit costs tens of milliseconds of systemd's time; one per layer, three at
+ * once on a small host, made that the biggest part of a pull. Blocking: worker threads. */
 #pragma once
 
 #include "bus-unit.h"
@@ -12,16 +16,41 @@
  * network, the host read-only but for the two store directories. */
 #define OCI_UNPACK_UNIT_PREFIX "cocoon-unpack-"
 
-/* The helper's answer file in its work directory: {"kernel": REL, "initrd": REL} (both optional) or
- * {"error": "...", "invalid": bool}. */
-#define OCI_UNPACK_RESPONSE "response.json"
-/* The tree the helper unpacks into, in its work directory. */
+/* The tree the helper unpacks a layer into, in the job's work directory. */
 #define OCI_UNPACK_TREE "tree"
+/* The largest answer (JSON); the helper's are far smaller. */
+#define OCI_UNPACK_ANSWER_MAX (64U * 1024U)
 
-/* Parses the helper's answer. A layer the helper refused gives -EBADMSG with its reason in *ret_error,
- * another failure of the helper -EIO with what failed; an answer that does not parse, or names boot files
- * that are not plain relative paths, -EPROTO. */
-int oci_unpack_response_parse(const char *text, size_t size, OciLayerBoot *ret_boot, char **ret_error);
+/* One layer to unpack, as the helper receives it. */
+typedef struct OciUnpackJob {
+        char *digest;   /* "sha256:<hex>": the EROFS UUID is derived from it */
+        char *work_dir; /* absolute, an empty 0700 directory: the tree goes to work_dir/tree */
+        char *output;   /* absolute, an existing file the image is written to */
+        int layer_fd;   /* the layer (tar, plain, gzip or zstd), read to its end */
+        int answer_fd;  /* where the answer goes (see oci_unpack_answer_parse()), then closed */
+} OciUnpackJob;
+
+void oci_unpack_job_done(OciUnpackJob *job);
+
+/* Sends a job on sock (SOCK_SEQPACKET): layer_fd (a file, rewound first, or a pipe's read end; the caller
+ * keeps its own descriptor) and a new pipe's write end go with it; *ret_answer_fd is that pipe's read end.
+ * -EPIPE/-ECONNRESET: nobody serves sock any more. */
+int oci_unpack_job_send(int sock, int layer_fd, const char *digest, const char *work_dir, const char *output,
+                        int *ret_answer_fd);
+
+/* Receives the next job from sock: 1 and *ret (free with oci_unpack_job_done()), 0 at the end (the
+ * sender closed its end), -EBADMSG for a message that is not a valid job (its descriptors closed). */
+int oci_unpack_job_receive(int sock, OciUnpackJob *ret);
+
+/* Parses an answer: {"kernel": REL, "initrd": REL} (both optional, paths below work_dir/tree) or
+ * {"error": "...", "invalid": bool}. A layer the helper refused gives -EBADMSG with its reason in
+ * *ret_error, another failure of the helper -EIO with what failed; an answer that does not parse, or names
+ * boot files that are not plain relative paths, -EPROTO. */
+int oci_unpack_answer_parse(const char *text, size_t size, OciLayerBoot *ret_boot, char **ret_error);
+
+/* Reads an answer from answer_fd to its end and parses it; none at all (the helper died, or its unit
+ * never started) is -ENODATA. */
+int oci_unpack_answer_read(int answer_fd, OciLayerBoot *ret_boot, char **ret_error);
 
 /* The unit's sandbox for a store whose blobs and temporary directories are given (each writable at its
  * own path; everything else read-only), and the helper binary (bound read-only: a build tree may sit
@@ -29,13 +58,28 @@ int oci_unpack_response_parse(const char *text, size_t size, OciLayerBoot *ret_b
 void oci_unpack_sandbox(const char *helper, const char *blobs_dir, const char *tmp_dir, char *bind[static 3],
                         char *bind_ro[static 2], UnitSandbox *ret);
 
-/* Runs helper over the layer read from layer_fd (a file: any position is fine, it is rewound; or the read
- * end of a pipe the caller writes the layer into as it downloads it, the helper reading it all), digest
- * "sha256:<hex>", unpacking in work_dir (an empty 0700 directory of tmp_dir) and writing the image to
- * output (an existing file of blobs_dir). The boot files it found are paths below work_dir/tree. Errors:
- * -EBADMSG (the layer was refused; *ret_error says why), others with *ret_error saying what failed
- * (mkfs.erofs failed, the helper could not run, crashed or gave no answer). The caller removes work_dir and
- * output on failure. */
-int oci_unpack_run(const char *helper, const char *blobs_dir, const char *tmp_dir, int layer_fd,
-                   const char *digest, const char *work_dir, const char *output, OciLayerBoot *ret_boot,
-                   char **ret_error);
+/* The helper's unit of one pull. */
+typedef struct OciUnpacker OciUnpacker;
+
+/* Starts the unit (in a thread of its own, which waits for it to end and outlives the OciUnpacker when
+ * it must: the pull does not wait for systemd to notice that the helper exited). */
+int oci_unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_dir, OciUnpacker **ret);
+
+/* Tells the helper that no more jobs come: it finishes those it has and exits. */
+OciUnpacker *oci_unpacker_free(OciUnpacker *u);
+DEFINE_TRIVIAL_CLEANUP_FUNC(OciUnpacker *, oci_unpacker_free);
+
+/* The unit's name, for messages. */
+const char *oci_unpacker_unit(const OciUnpacker *u);
+
+/* Hands one layer to the helper (thread-safe), see oci_unpack_job_send(): layer_fd a file, or the read end
+ * of a pipe the caller then writes the layer into as it downloads it; then oci_unpacker_wait() with the
+ * answer descriptor. Errors with *ret_error saying what failed. */
+int oci_unpacker_submit(OciUnpacker *u, int layer_fd, const char *digest, const char *work_dir,
+                        const char *output, int *ret_answer_fd, char **ret_error);
+
+/* Waits for the answer to a job: the boot files found (paths below work_dir/tree), or -EBADMSG (the layer
+ * was refused; *ret_error says why), or another error with *ret_error saying what failed (mkfs.erofs
+ * failed, the helper could not run, crashed or gave no answer). The caller removes work_dir and output
+ * on failure. */
+int oci_unpacker_wait(OciUnpacker *u, int answer_fd, OciLayerBoot *ret_boot, char **ret_error);
