@@ -446,10 +446,9 @@ static int recall_boot(OciPull *p, PullLayer *l, int erofs_fd) {
         return 1;
 }
 
-/* The pull's helper unit (oci-unpack.h), started when the first layer needs it: a pull that finds every
- * layer in the store starts none. */
-static int get_unpacker(OciPull *p, OciUnpacker **ret) {
-        int r = 0;
+/* The pull's helper unit (oci-unpack.h): started once, by the first caller. */
+static int start_unpacker(OciPull *p, OciUnpacker **ret) {
+        int r;
 
         pthread_mutex_lock(&p->unpacker_lock);
         if (!p->unpacker && p->unpacker_result == 0) {
@@ -459,13 +458,21 @@ static int get_unpacker(OciPull *p, OciUnpacker **ret) {
                         p->unpacker_result = 1;
         }
         r = p->unpacker_result;
-        *ret = p->unpacker;
+        if (ret)
+                *ret = p->unpacker;
         pthread_mutex_unlock(&p->unpacker_lock);
+        return r < 0 ? r : 0;
+}
+
+/* The unit for a layer to unpack: already started (see oci_pull_run()), or now. */
+static int get_unpacker(OciPull *p, OciUnpacker **ret) {
+        int r = start_unpacker(p, ret);
+
         if (r == -ENOENT)
                 pull_set_error(p, "the layer unpacker cocoon-unpack is not installed next to cocoon-manager");
         else if (r < 0)
                 pull_set_error(p, "cannot start the layer unpacker: %s", strerror(-r));
-        return r < 0 ? r : 0;
+        return r;
 }
 
 /* Hands the layer in fd (a file, or the read end of a pipe the caller then feeds) to the helper. */
@@ -801,6 +808,11 @@ int oci_pull_run(OciPull *p) {
         size_t config_size;
         int r;
 
+        /* An image new to the store (an import always is) needs its layers unpacked, most likely: systemd
+         * starts the helper's unit while we read the manifest. A pull of an image we have, most often
+         * unchanged, starts it only for a layer it lacks. A failure to start is told by the first layer. */
+        if (!p->known_digest[0])
+                (void) start_unpacker(p, NULL);
         if (p->source_fd >= 0) {
                 r = run_local(p, &m, &config, &config_size);
                 if (r < 0)
