@@ -11,6 +11,7 @@
 #define DLOPEN_CURL_SYMBOLS(X) \
         X(curl_global_init)    \
         X(curl_easy_init)      \
+        X(curl_easy_reset)     \
         X(curl_easy_cleanup)   \
         X(curl_easy_setopt)    \
         X(curl_easy_getinfo)   \

@@ -27,6 +27,10 @@
 /* A transfer slower than 1 byte/s for this long is dead (no overall timeout: layers may be big). */
 #define OCI_STALL_TIMEOUT_SEC 60L
 
+/* Idle handles kept: a pull's threads at once by default (3 layers, the pull's own) and some; a handle
+ * beyond them is cleaned up after its request, its connections closed. */
+#define OCI_REGISTRY_IDLE_HANDLES 8
+
 struct OciRegistry {
         char *base_url; /* "https://host[:port]/v2/<repository>" */
         char *repository;
@@ -38,6 +42,12 @@ struct OciRegistry {
         char *token; /* bearer token, NULL: none yet */
         bool use_basic; /* the registry asked for basic auth */
         char *error; /* first failure's message */
+        /* Handles between requests, each with its connections: the next request on any thread reuses
+         * one, and with it a connection to the same host (no new TCP and TLS handshake per blob).
+         * libcurl does not share one connection cache between threads; a handle is used by one
+         * request at a time. */
+        CURL *idle[OCI_REGISTRY_IDLE_HANDLES];
+        size_t n_idle;
 };
 
 typedef struct Request {
@@ -444,6 +454,31 @@ static int curl_code_to_errno(CURLcode c) {
         }
 }
 
+/* An idle handle (its options reset, its connections kept), or a new one. */
+static CURL *handle_get(OciRegistry *reg) {
+        CURL *curl = NULL;
+
+        pthread_mutex_lock(&reg->lock);
+        if (reg->n_idle > 0)
+                curl = reg->idle[--reg->n_idle];
+        pthread_mutex_unlock(&reg->lock);
+        if (!curl)
+                return sym_curl_easy_init();
+        sym_curl_easy_reset(curl);
+        return curl;
+}
+
+static void handle_put(OciRegistry *reg, CURL *curl) {
+        pthread_mutex_lock(&reg->lock);
+        if (reg->n_idle < ELEMENTSOF(reg->idle)) {
+                reg->idle[reg->n_idle++] = curl;
+                curl = NULL;
+        }
+        pthread_mutex_unlock(&reg->lock);
+        if (curl)
+                sym_curl_easy_cleanup(curl);
+}
+
 /* One HTTP exchange as the request says, following redirects. Authorization goes only to the first host:
  * libcurl drops custom Authorization headers and CURLOPT_USERPWD on a redirect to another host. */
 #define OCI_BLOB_BUFFER_SIZE (256L * 1024L)
@@ -456,7 +491,7 @@ static int request_perform(Request *req, const char *authorization, const char *
         CURLcode c;
         int r = 0;
 
-        curl = sym_curl_easy_init();
+        curl = handle_get(req->reg);
         if (!curl)
                 return -ENOMEM;
         if (req->accept && asprintf(&accept_header, "Accept: %s", req->accept) < 0)
@@ -464,7 +499,7 @@ static int request_perform(Request *req, const char *authorization, const char *
         if (authorization && asprintf(&auth_header, "Authorization: %s", authorization) < 0)
                 auth_header = NULL;
         if ((req->accept && !accept_header) || (authorization && !auth_header)) {
-                sym_curl_easy_cleanup(curl);
+                handle_put(req->reg, curl);
                 return -ENOMEM;
         }
         if (accept_header)
@@ -514,7 +549,7 @@ static int request_perform(Request *req, const char *authorization, const char *
                 sym_curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &req->status);
 
         sym_curl_slist_free_all(headers);
-        sym_curl_easy_cleanup(curl);
+        handle_put(req->reg, curl);
         return r;
 }
 
@@ -736,6 +771,8 @@ OciRegistry *oci_registry_free(OciRegistry *reg) {
         free(reg->password);
         free(reg->token);
         free(reg->error);
+        for (size_t i = 0; i < reg->n_idle; i++)
+                sym_curl_easy_cleanup(reg->idle[i]);
         pthread_mutex_destroy(&reg->lock);
         free(reg);
         return NULL;

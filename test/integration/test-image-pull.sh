@@ -316,8 +316,12 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
     def note(self, what):
         with open(log, "a") as f: f.write(what + "\n")
+    def setup(self):
+        super().setup()
+        self.note("connection")
     def do_GET(self):
         head = self.command == "HEAD"
+        self.note("request " + self.path)
         if self.path.startswith("/token"):
             self.note("token " + self.path)
             body = ('{"token": "%s"}' % TOKEN).encode()
@@ -365,6 +369,13 @@ cocoonctl image pull --insecure "127.0.0.1:$TOKEN_PORT/test/busybox:oci" >/dev/n
 assert_contains "$(cat "$work/proxy-token.log")" "401 /v2/test/busybox/manifests/oci" "the challenge"
 assert_contains "$(cat "$work/proxy-token.log")" "scope=repository%3Atest%2Fbusybox%3Apull" "the token request"
 assert_contains "$(cocoonctl image list)" "127.0.0.1:$TOKEN_PORT/test/busybox:oci" "image list after the pull"
+# Connections are kept between requests: the challenge, the token, the manifest, the config and the
+# layers (two threads at most at once) need fewer connections than requests.
+requests=$(grep -c '^request ' "$work/proxy-token.log")
+connections=$(grep -c '^connection$' "$work/proxy-token.log")
+info "token flow: $requests requests on $connections connections"
+[ "$requests" -ge 5 ] || fail "too few requests logged: $requests"
+[ "$connections" -le 3 ] || fail "a connection per request: $connections connections for $requests requests"
 
 info "the registry going away mid-download: PullFailed, nothing kept, nothing for gc either"
 cut=$(layout "$work/cut" unique | hexes_of)
