@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for fd-util: O_NONBLOCK on and off, complete writes through a pipe smaller than the data. */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -7,6 +8,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -100,12 +103,59 @@ static void test_loop_write_errors(void **state) {
         safe_close(p[1]);
 }
 
+/* Descriptors arrive with the bytes they were sent with; none, or too many, is EINVAL. */
+static void test_send_with_fds(void **state) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * 4)];
+        } control = {};
+        int pair[2], pipefd[2], fds[SEND_FDS_MAX + 1];
+        char text[8] = "";
+        struct iovec iov = {.iov_base = text, .iov_len = sizeof(text)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                            .msg_controllen = sizeof(control.buf)};
+        struct cmsghdr *c;
+        int got[2];
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+        assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+        assert_int_equal(send_with_fds(pair[0], "job", 3, pipefd, 2, 0), 3);
+        assert_int_equal(recvmsg(pair[1], &mh, MSG_CMSG_CLOEXEC), 3);
+        assert_memory_equal(text, "job", 3);
+        c = CMSG_FIRSTHDR(&mh);
+        assert_non_null(c);
+        assert_int_equal(c->cmsg_type, SCM_RIGHTS);
+        assert_int_equal(c->cmsg_len, CMSG_LEN(sizeof(int) * 2));
+        memcpy(got, CMSG_DATA(c), sizeof(got));
+        /* The received read end reads what the kept write end writes. */
+        assert_int_equal(write(pipefd[1], "x", 1), 1);
+        assert_int_equal(read(got[0], text, 1), 1);
+        assert_int_equal(text[0], 'x');
+        close(got[0]);
+        close(got[1]);
+
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+                fds[i] = pipefd[0];
+        assert_int_equal(send_with_fds(pair[0], "x", 1, fds, 0, 0), -1);
+        assert_int_equal(errno, EINVAL);
+        assert_int_equal(send_with_fds(pair[0], "x", 1, fds, SEND_FDS_MAX + 1, 0), -1);
+        assert_int_equal(errno, EINVAL);
+        /* A peer gone: EPIPE, no SIGPIPE (the test would die of it). */
+        close(pair[1]);
+        assert_int_equal(send_with_fds(pair[0], "x", 1, fds, 1, 0), -1);
+        assert_int_equal(errno, EPIPE);
+        close(pair[0]);
+        close(pipefd[0]);
+        close(pipefd[1]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_nonblock_toggle),
                 cmocka_unit_test(test_nonblock_bad_fd),
                 cmocka_unit_test(test_loop_write_pipe),
                 cmocka_unit_test(test_loop_write_errors),
+                cmocka_unit_test(test_send_with_fds),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

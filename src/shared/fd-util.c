@@ -48,6 +48,32 @@ ssize_t fd_write_nosignal(int fd, const void *data, size_t size) {
         return n;
 }
 
+ssize_t send_with_fds(int sock, const void *data, size_t size, const int *fds, size_t n_fds, int flags) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * SEND_FDS_MAX)];
+        } control = {};
+        struct iovec iov = {.iov_base = (void *) data, .iov_len = size};
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = CMSG_SPACE(sizeof(int) * n_fds),
+        };
+        struct cmsghdr *c;
+
+        if (n_fds == 0 || n_fds > SEND_FDS_MAX) {
+                errno = EINVAL;
+                return -1;
+        }
+        c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+        return sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
+}
+
 int loop_write_wait(int fd, const void *data, size_t size, uint64_t stall_usec) {
         const uint8_t *p = data;
         int timeout_ms = stall_usec == UINT64_MAX ? -1 : (int) MIN(stall_usec / 1000U, (uint64_t) INT32_MAX);

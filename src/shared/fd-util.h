@@ -18,6 +18,13 @@ int loop_write(int fd, const void *data, size_t size);
 /* write() that never raises SIGPIPE on a socket (send with MSG_NOSIGNAL; plain write for other fds). */
 ssize_t fd_write_nosignal(int fd, const void *data, size_t size);
 
+/* The most descriptors send_with_fds() passes in one message. */
+#define SEND_FDS_MAX 16U
+
+/* sendmsg() of data with fds attached (SCM_RIGHTS; n_fds 1 to SEND_FDS_MAX), never raising SIGPIPE; flags
+ * as send()'s (MSG_DONTWAIT). Returns what sendmsg() does, errno set; -1 with EINVAL for a bad n_fds. */
+ssize_t send_with_fds(int sock, const void *data, size_t size, const int *fds, size_t n_fds, int flags);
+
 /* Writes all of data to a peer that may be non-blocking: on EAGAIN it waits for the fd to take more, up to
  * stall_usec without progress (UINT64_MAX: for ever), then -ETIMEDOUT. Never raises SIGPIPE on a socket. */
 int loop_write_wait(int fd, const void *data, size_t size, uint64_t stall_usec);

@@ -99,10 +99,6 @@ int oci_unpack_job_send(int sock, int layer_fd, const char *digest, const char *
                         int *ret_answer_fd) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         _cleanup_close_ int answer_r = -EBADF, answer_w = -EBADF;
-        union {
-                struct cmsghdr header;
-                char buf[CMSG_SPACE(sizeof(int) * JOB_FDS)];
-        } control = {};
         const char *text;
         int pipefd[2];
 
@@ -119,26 +115,11 @@ int oci_unpack_job_send(int sock, int layer_fd, const char *digest, const char *
         answer_r = pipefd[0];
         answer_w = pipefd[1];
 
-        struct iovec iov = {.iov_base = (void *) text, .iov_len = strlen(text)};
-        struct msghdr msg = {
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = &control,
-                .msg_controllen = sizeof(control.buf),
-        };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * JOB_FDS);
-        memcpy(CMSG_DATA(c), (int[JOB_FDS]){layer_fd, answer_w}, sizeof(int) * JOB_FDS);
         /* Our write end goes when we return: the answer pipe ends when the helper's child closes its
          * copy, or when the job is dropped unread (the helper gone). */
-        for (;;) {
-                if (sendmsg(sock, &msg, MSG_NOSIGNAL) >= 0)
-                        break;
+        while (send_with_fds(sock, text, strlen(text), (int[JOB_FDS]){layer_fd, answer_w}, JOB_FDS, 0) < 0)
                 if (errno != EINTR)
                         return -errno;
-        }
         *ret_answer_fd = TAKE_FD(answer_r);
         return 0;
 }

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "json-util.h"
 #include "varlink-framing.h"
 #include "varlink.h"
@@ -310,14 +311,9 @@ int varlink_output_write(VarlinkOutput *output, int fd) {
         return (int) n;
 }
 
+_Static_assert(VARLINK_FDS_PER_MESSAGE_MAX <= SEND_FDS_MAX, "send_with_fds() takes a message's descriptors");
+
 int varlink_output_write_with_fds(VarlinkOutput *output, int fd, const int *fds, size_t n_fds) {
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int) * VARLINK_FDS_PER_MESSAGE_MAX)];
-        } control = {};
-        struct msghdr mh = {};
-        struct cmsghdr *c;
-        struct iovec iov;
         ssize_t n;
 
         if (n_fds == 0)
@@ -326,18 +322,8 @@ int varlink_output_write_with_fds(VarlinkOutput *output, int fd, const int *fds,
                 return -EINVAL;
         if (output->start == output->end)
                 return 0;
-        iov = (struct iovec){ .iov_base = output->buffer + output->start,
-                              .iov_len = output->end - output->start };
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        mh.msg_control = &control;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-        c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
-        n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        n = send_with_fds(fd, output->buffer + output->start, output->end - output->start, fds, n_fds,
+                          MSG_DONTWAIT);
         if (n < 0)
                 return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
         output->start += (size_t) n;

@@ -195,23 +195,7 @@ static int qmp_read_message(Qmp *q, uint64_t deadline, json_object **ret) {
 /* Sends the first bytes of a command together with fd (SCM_RIGHTS): QEMU takes descriptors that come with
  * any byte of the command that names them (getfd). */
 static ssize_t send_with_fd(int sock, const char *p, size_t len, int fd) {
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } control = {};
-        struct iovec iov = { .iov_base = (char *) p, .iov_len = len };
-        struct msghdr mh = {
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = &control,
-                .msg_controllen = sizeof(control.buf),
-        };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        return send_with_fds(sock, p, len, &fd, 1, MSG_DONTWAIT);
 }
 
 static int qmp_send(Qmp *q, json_object *m, int fd, uint64_t deadline) {
