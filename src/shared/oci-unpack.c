@@ -269,14 +269,15 @@ static void *unit_thread(void *userdata) {
         else
                 /* Returns when the helper has exited (Type=oneshot). */
                 r = unit_start_transient(bus, unit->name, &spec, &error);
-        /* Jobs still queued on the socket are dropped with it now, their answer pipes with them: nobody
-         * waits for an answer that cannot come. */
-        unit->peer_fd = safe_close(unit->peer_fd);
         pthread_mutex_lock(&unit->lock);
         unit->finished = true;
         unit->result = r;
         unit->error = TAKE_PTR(error);
         pthread_mutex_unlock(&unit->lock);
+        /* Jobs still queued on the socket are dropped with it now, their answer pipes with them: nobody
+         * waits for an answer that cannot come. (After the result is known: who sees a pipe end here
+         * reads why.) */
+        unit->peer_fd = safe_close(unit->peer_fd);
         unpack_unit_unref(unit);
         return NULL;
 }
