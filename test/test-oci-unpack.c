@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for the layer unpacker helper: its answer parsed strictly (boot paths below the tree only), its
  * sandbox (only the capabilities unpacking needs, the store's two directories writable), and the real
- * cocoon-unpack binary run over a tar: the tree, the EROFS image and the answer; a bad tar refused. */
+ * cocoon-unpack binary run over a tar: the tree, the EROFS image and the answer; a bad tar refused; without
+ * isa-l (its dlopen() failed by the fault shim) the same tree through libarchive's zlib, nothing logged. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 
 #include "fs-util.h"
 #include "oci-unpack.h"
+#include "tree-test-util.h"
 
 #define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -105,7 +107,20 @@ static void test_sandbox(void **state) {
 
 static char base[] = "/tmp/test-oci-unpack-XXXXXX";
 
-/* A tar with a directory, a kernel in boot/ and a file; or, bad, one entry leaving the tree. */
+/* 600 kB, half text, half pseudo-random: more than one block for every buffer on the way. */
+static const char *big_data(size_t *ret_size) {
+        static char data[600 * 1000];
+        uint32_t x = 1;
+
+        for (size_t i = 0; i < sizeof(data); i++) {
+                x = x * 1103515245u + 12345u;
+                data[i] = i % 8192 < 4096 ? "cocoon\n"[i % 7] : (char) (x >> 16);
+        }
+        *ret_size = sizeof(data);
+        return data;
+}
+
+/* A gzip tar with directories, a kernel in boot/ and files; or, bad, one entry leaving the tree. */
 static int make_tar(bool bad) {
         static const struct {
                 const char *path;
@@ -117,6 +132,7 @@ static int make_tar(bool bad) {
                         {"boot/vmlinuz-test", AE_IFREG, "kernel\n"},
                         {"etc/", AE_IFDIR, NULL},
                         {"etc/hostname", AE_IFREG, "guest\n"},
+                        {"usr/share/big", AE_IFREG, NULL}, /* big_data(): several blocks of inflating */
                 },
           evil[] = {
                   {"../escape", AE_IFREG, "x\n"},
@@ -137,15 +153,19 @@ static int make_tar(bool bad) {
                 struct archive_entry *e = archive_entry_new();
                 const char *p = bad ? evil[i].path : good[i].path, *data = bad ? evil[i].data : good[i].data;
                 mode_t type = bad ? evil[i].type : good[i].type;
+                size_t size = data ? strlen(data) : 0;
 
+                if (type == AE_IFREG && !data)
+                        data = big_data(&size);
                 archive_entry_set_pathname(e, p);
                 archive_entry_set_filetype(e, type);
                 archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : 0644);
+                archive_entry_set_mtime(e, 1000000000, 0);
                 if (data)
-                        archive_entry_set_size(e, strlen(data));
+                        archive_entry_set_size(e, (la_int64_t) size);
                 assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
                 if (data)
-                        assert_int_equal(archive_write_data(a, data, strlen(data)), (ssize_t) strlen(data));
+                        assert_int_equal(archive_write_data(a, data, size), (ssize_t) size);
                 archive_entry_free(e);
         }
         assert_int_equal(archive_write_close(a), ARCHIVE_OK);
@@ -154,8 +174,10 @@ static int make_tar(bool bad) {
         return fd;
 }
 
-/* Runs the helper as the manager's unit would (stdin the layer); returns its exit status. */
-static int run_helper(int layer_fd, const char *work, const char *output) {
+/* Runs the helper as the manager's unit would (stdin the layer); returns its exit status. With fault set,
+ * under the fault shim (COCOON_FAULT=fault), its stderr to err_fd. */
+static int run_helper_full(int layer_fd, const char *work, const char *output, const char *fault,
+                           const char *fault_log, int err_fd) {
         const char *helper = getenv("COCOON_UNPACK");
         pid_t pid;
         int status;
@@ -164,6 +186,20 @@ static int run_helper(int layer_fd, const char *work, const char *output) {
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
+                if (fault) {
+                        const char *shim = getenv("COCOON_FAULT_INJECT");
+                        /* In the ASan build the shim needs libasan, which the helper loads first
+                         * anyway: the runtime's check of the order would refuse to start. */
+                        _cleanup_free_ char *asan = NULL;
+                        if (asprintf(&asan, "%s:verify_asan_link_order=0", getenv("ASAN_OPTIONS") ?: "") < 0)
+                                _exit(126);
+                        if (!shim || setenv("LD_PRELOAD", shim, 1) < 0 ||
+                            setenv("ASAN_OPTIONS", asan, 1) < 0 || setenv("COCOON_FAULT", fault, 1) < 0 ||
+                            setenv("COCOON_FAULT_LOG", fault_log, 1) < 0)
+                                _exit(126);
+                }
+                if (err_fd >= 0)
+                        dup2(err_fd, STDERR_FILENO);
                 dup2(layer_fd, STDIN_FILENO);
                 execl(helper, helper, DIGEST, work, output, (char *) NULL);
                 _exit(127);
@@ -171,6 +207,10 @@ static int run_helper(int layer_fd, const char *work, const char *output) {
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFEXITED(status));
         return WEXITSTATUS(status);
+}
+
+static int run_helper(int layer_fd, const char *work, const char *output) {
+        return run_helper_full(layer_fd, work, output, NULL, NULL, -1);
 }
 
 static char *read_response(const char *work, OciLayerBoot *boot, char **error, int *ret) {
@@ -232,11 +272,62 @@ static void test_helper(void **state) {
         assert_int_equal(rm_rf(base), 0);
 }
 
+static void test_helper_without_isal(void **state) {
+        const char *dir = base;
+        _cleanup_free_ char *work = NULL, *plain = NULL, *output = NULL, *log = NULL, *tree = NULL,
+                            *plain_tree = NULL, *errors = NULL, *faults = NULL;
+        OciLayerBoot boot = {};
+        char *error = NULL, *text;
+        size_t size;
+        int fd, err_fd, r;
+
+        /* test_helper made base (make_tar() writes there), and removed it. */
+        assert_int_equal(mkdir(dir, 0700), 0);
+        assert_true(asprintf(&work, "%s/work", dir) > 0);
+        assert_true(asprintf(&plain, "%s/work-zlib", dir) > 0);
+        assert_true(asprintf(&output, "%s/layer.erofs", dir) > 0);
+        assert_true(asprintf(&log, "%s/faults", dir) > 0);
+        assert_true(asprintf(&errors, "%s/stderr", dir) > 0);
+        assert_true(asprintf(&tree, "%s/" OCI_UNPACK_TREE, work) > 0);
+        assert_true(asprintf(&plain_tree, "%s/" OCI_UNPACK_TREE, plain) > 0);
+        assert_int_equal(mkdir(work, 0700), 0);
+        assert_int_equal(mkdir(plain, 0700), 0);
+
+        /* With isa-l (installed here: test-dlopen loads it), then as if it were not. */
+        fd = make_tar(false);
+        assert_int_equal(run_helper(fd, work, output), 0);
+        close(fd);
+        fd = make_tar(false);
+        err_fd = open(errors, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(err_fd >= 0);
+        assert_int_equal(run_helper_full(fd, plain, output, "dlopen:libisal.so*:1+", log, err_fd), 0);
+        close(err_fd);
+        close(fd);
+
+        /* The shim did refuse isa-l, so libarchive's own gzip filter inflated the layer. */
+        assert_int_equal(read_full_file(log, &faults, &size), 0);
+        assert_non_null(strstr(faults, "dlopen:libisal.so*:1+ libisal.so.2"));
+        text = read_response(plain, &boot, &error, &r);
+        assert_int_equal(r, 0);
+        assert_string_equal(boot.kernel, "boot/vmlinuz-test");
+        oci_layer_boot_done(&boot);
+        free(text);
+        /* Silently: a debug message at most, not shown at the default level. */
+        char *said = NULL;
+        assert_int_equal(read_full_file(errors, &said, &size), 0);
+        assert_int_equal(size, 0);
+        free(said);
+
+        assert_int_equal(tree_assert_equal(tree, plain_tree), 8);
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_response),
                 cmocka_unit_test(test_sandbox),
                 cmocka_unit_test(test_helper),
+                cmocka_unit_test(test_helper_without_isal),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
