@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for the libraries loaded on first use (dlopen-util.c and its modules): no program links them
  * (readelf -d of the built programs, named in $COCOON_PROGRAMS), each loader resolves its whole table, and
- * a missing library or symbol is -EOPNOTSUPP with no half-filled table. */
+ * a missing library or symbol is -EOPNOTSUPP with no half-filled table, logged as an error unless the
+ * library is optional (isa-l). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -16,6 +19,7 @@
 #include "dlopen-curl.h"
 #include "dlopen-ext2fs.h"
 #include "dlopen-gcrypt.h"
+#include "dlopen-isal.h"
 #include "dlopen-nl.h"
 #include "dlopen-util.h"
 #include "macro.h"
@@ -23,7 +27,7 @@
 /* What every process would pay for at exec, with the dozens of libraries they pull (libcurl alone: gnutls,
  * krb5, ldap, ssh2, ...). libgcrypt is not here: libsystemd needs it. */
 static const char *const lazy_prefixes[] = {
-        "libcurl", "libarchive", "libnl-", "libext2fs", "libcom_err", "libcrypto", "libssl",
+        "libcurl", "libarchive", "libnl-", "libext2fs", "libcom_err", "libcrypto", "libssl", "libisal",
 };
 
 static bool has_prefix(const char *s, const char *prefix) {
@@ -75,6 +79,7 @@ static void test_loaders(void **state) {
         assert_int_equal(dlopen_ext2fs(), 0);
         assert_int_equal(dlopen_nl(), 0);
         assert_int_equal(dlopen_gcrypt(), 0);
+        assert_int_equal(dlopen_isal(), 0);
         /* Once loaded, again is the same answer. */
         assert_int_equal(dlopen_curl(), 0);
 
@@ -85,6 +90,7 @@ static void test_loaders(void **state) {
         DLOPEN_NL_SYMBOLS(ASSERT_LOADED)
         DLOPEN_NL_ROUTE_SYMBOLS(ASSERT_LOADED)
         DLOPEN_GCRYPT_SYMBOLS(ASSERT_LOADED)
+        DLOPEN_ISAL_SYMBOLS(ASSERT_LOADED)
 #undef ASSERT_LOADED
 
         /* And they work, through the pointers (curl_easy_setopt's variadic long included). */
@@ -105,6 +111,11 @@ static void test_loaders(void **state) {
         unsigned char md[32];
         sym_gcry_md_hash_buffer(GCRY_MD_SHA256, md, "", 0);
         assert_int_equal(md[0], 0xe3); /* SHA-256 of nothing: e3b0c442... */
+        _cleanup_free_ struct inflate_state *st = calloc(1, sizeof(*st));
+        assert_non_null(st);
+        st->block_state = ISAL_BLOCK_FINISH;
+        sym_isal_inflate_init(st);
+        assert_int_equal(st->block_state, ISAL_BLOCK_NEW_HDR);
 }
 
 static void test_missing_library(void **state) {
@@ -129,12 +140,38 @@ static void test_missing_symbol(void **state) {
         assert_null(second);
 }
 
+/* What loading a missing library writes to stderr (the log's target here). */
+static size_t missing_library_log(bool optional) {
+        void *slot = NULL;
+        const DlopenSymbol table[] = { { "isal_inflate", &slot } };
+        int fd = memfd_create("log", MFD_CLOEXEC), saved = dup(STDERR_FILENO);
+
+        assert_true(fd >= 0 && saved >= 0);
+        assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+        assert_int_equal(dlopen_symbols_full("libcocoon-no-such-library.so.0", table, ELEMENTSOF(table),
+                                             optional),
+                         -EOPNOTSUPP);
+        assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+        close(saved);
+        off_t size = lseek(fd, 0, SEEK_END);
+        close(fd);
+        assert_null(slot);
+        return (size_t) size;
+}
+
+static void test_optional_library(void **state) {
+        /* A required library's absence is an error for the journal; an optional one's is not (debug). */
+        assert_true(missing_library_log(false) > 0);
+        assert_int_equal(missing_library_log(true), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_programs_need_none),
                 cmocka_unit_test(test_loaders),
                 cmocka_unit_test(test_missing_library),
                 cmocka_unit_test(test_missing_symbol),
+                cmocka_unit_test(test_optional_library),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

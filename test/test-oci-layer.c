@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Tests for layer unpacking with tars built here by libarchive: whiteouts and opaque directories in
  * overlayfs form, ownership, xattrs, hard links, boot files; traversal (absolute, "..", through a
- * symlink, bad hard link targets) refused with nothing written outside; the EROFS image and its UUID. */
+ * symlink, bad hard link targets) refused with nothing written outside; gzip through isa-l (one member or
+ * several) the same tree as the plain tar, a bad CRC after the tar's end or a cut stream refused; the
+ * EROFS image and its UUID. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -17,10 +19,12 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmocka.h>
 
 #include "oci-layer.h"
+#include "tree-test-util.h"
 
 typedef struct Entry {
         const char *path;
@@ -96,31 +100,33 @@ static char *at(const char *dir, const char *rel) {
         return buf;
 }
 
+/* A layer with one of each: what test_unpack() checks, and the gzip tests unpack. */
+static const Entry layer_entries[] = {
+        {"./", AE_IFDIR, NULL, NULL},
+        {"./a/", AE_IFDIR, NULL, NULL},
+        {"./a/f", AE_IFREG, "content", "user.cocoon=yes"},
+        {"./a/h", 0, "./a/f", NULL},
+        {"./a/.wh.gone", AE_IFREG, NULL, NULL},
+        {"d/", AE_IFDIR, NULL, NULL},
+        {"d/.wh..wh..opq", AE_IFREG, NULL, NULL},
+        {"deep/er/.wh..wh..opq", AE_IFREG, NULL, NULL},
+        {"l", AE_IFLNK, "/etc", NULL},
+        {"boot/vmlinuz-1", AE_IFREG, "k1", NULL},
+        {"boot/vmlinuz-2", AE_IFREG, "k2", NULL},
+        {"boot/vmlinuz-3.old", AE_IFREG, "k3", NULL},
+        {"vmlinuz-9", AE_IFREG, "k9", NULL},
+        {"initrd.img-2", AE_IFREG, "i2", NULL},
+        {"boot/initrd.img", AE_IFLNK, "initrd.img-2", NULL},
+};
+
 static void test_unpack(void **state) {
-        static const Entry entries[] = {
-                {"./", AE_IFDIR, NULL, NULL},
-                {"./a/", AE_IFDIR, NULL, NULL},
-                {"./a/f", AE_IFREG, "content", "user.cocoon=yes"},
-                {"./a/h", 0, "./a/f", NULL},
-                {"./a/.wh.gone", AE_IFREG, NULL, NULL},
-                {"d/", AE_IFDIR, NULL, NULL},
-                {"d/.wh..wh..opq", AE_IFREG, NULL, NULL},
-                {"deep/er/.wh..wh..opq", AE_IFREG, NULL, NULL},
-                {"l", AE_IFLNK, "/etc", NULL},
-                {"boot/vmlinuz-1", AE_IFREG, "k1", NULL},
-                {"boot/vmlinuz-2", AE_IFREG, "k2", NULL},
-                {"boot/vmlinuz-3.old", AE_IFREG, "k3", NULL},
-                {"vmlinuz-9", AE_IFREG, "k9", NULL},
-                {"initrd.img-2", AE_IFREG, "i2", NULL},
-                {"boot/initrd.img", AE_IFLNK, "initrd.img-2", NULL},
-        };
         _cleanup_free_ char *dir = new_dir("unpack"), *error = NULL;
         OciLayerBoot boot = {};
         struct stat st, st2;
         char value[16] = "";
         int fd;
 
-        fd = make_tar(entries, ELEMENTSOF(entries), true);
+        fd = make_tar(layer_entries, ELEMENTSOF(layer_entries), true);
         assert_int_equal(oci_layer_unpack(fd, dir, &boot, &error), 0);
         close(fd);
         assert_null(error);
@@ -214,6 +220,99 @@ static void test_not_a_tar(void **state) {
         close(fd);
 }
 
+/* gzip members (zlib, as gzip(1) writes them) of tar cut at cuts[], in an unlinked file; zeros more bytes
+ * in the last member after the tar, its CRC flipped if asked, the stream cut short by cut_end bytes. */
+static int make_gzip(int tar_fd, const size_t *cuts, size_t n_cuts, size_t zeros, bool flip_crc,
+                     size_t cut_end) {
+        _cleanup_free_ uint8_t *tar = NULL, *gz = NULL;
+        size_t size = (size_t) lseek(tar_fd, 0, SEEK_END), gz_size = 0, gz_max;
+        char path[256];
+        int fd;
+
+        tar = calloc(1, size + zeros);
+        assert_non_null(tar);
+        assert_int_equal(pread(tar_fd, tar, size, 0), (ssize_t) size);
+        gz_max = size + zeros + 1024 * (n_cuts + 1);
+        gz = malloc(gz_max);
+        assert_non_null(gz);
+        for (size_t i = 0, from = 0; i <= n_cuts; i++) {
+                size_t to = i < n_cuts ? cuts[i] : size + zeros;
+                z_stream z = {.next_in = tar + from, .avail_in = (uInt) (to - from),
+                              .next_out = gz + gz_size, .avail_out = (uInt) (gz_max - gz_size)};
+                /* 16 + MAX_WBITS: a gzip header and trailer, not zlib's */
+                assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+                                 Z_OK);
+                assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+                gz_size += z.total_out;
+                deflateEnd(&z);
+                from = to;
+        }
+        if (flip_crc)
+                gz[gz_size - 8] ^= 0x01;
+        gz_size -= cut_end;
+
+        snprintf(path, sizeof(path), "%s/gz-XXXXXX", base);
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        unlink(path);
+        assert_int_equal(write(fd, gz, gz_size), (ssize_t) gz_size);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        return fd;
+}
+
+static void unpack_into(int fd, const char *dir) {
+        _cleanup_free_ char *error = NULL;
+
+        if (oci_layer_unpack(fd, dir, NULL, &error) < 0)
+                fail_msg("unpacking into %s: %s", dir, error);
+        close(fd);
+}
+
+static void test_gzip_same_tree(void **state) {
+        _cleanup_free_ char *plain = new_dir("plain"), *gzip = new_dir("gzip"),
+                            *members = new_dir("members");
+        int tar_fd = make_tar(layer_entries, ELEMENTSOF(layer_entries), false);
+        const size_t cuts[] = {700, 1500, 5000};
+
+        /* libarchive alone, the tar as it is; libarchive's gzip writer read back through isa-l; gzip
+         * members split inside headers and file data. */
+        unpack_into(make_tar(layer_entries, ELEMENTSOF(layer_entries), false), plain);
+        unpack_into(make_tar(layer_entries, ELEMENTSOF(layer_entries), true), gzip);
+        unpack_into(make_gzip(tar_fd, cuts, ELEMENTSOF(cuts), 0, false, 0), members);
+        close(tar_fd);
+        /* The root, a/ and its three, d/, deep/, deep/er/, l, boot/ and its four, two more at the root. */
+        assert_int_equal(tree_assert_equal(plain, gzip), 16);
+        assert_int_equal(tree_assert_equal(plain, members), 16);
+}
+
+static void test_gzip_corrupt(void **state) {
+        static const struct {
+                const char *name;
+                size_t zeros;
+                bool flip_crc;
+                size_t cut_end;
+                const char *message;
+        } cases[] = {
+                /* The CRC behind 600 kB of zeros after the tar's end, which libarchive never reads. */
+                {"bad-crc", 600 * 1000, true, 0, "corrupt gzip stream: CRC or length mismatch"},
+                {"cut", 0, false, 100, "corrupt gzip stream: truncated"},
+        };
+        int tar_fd = make_tar(layer_entries, ELEMENTSOF(layer_entries), false);
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *dir = new_dir(cases[i].name), *error = NULL;
+                int fd = make_gzip(tar_fd, NULL, 0, cases[i].zeros, cases[i].flip_crc, cases[i].cut_end);
+
+                assert_int_equal(oci_layer_unpack(fd, dir, NULL, &error), -EBADMSG);
+                close(fd);
+                assert_non_null(error);
+                if (!strstr(error, cases[i].message))
+                        fail_msg("%s: error \"%s\" does not say \"%s\"", cases[i].name, error,
+                                 cases[i].message);
+        }
+        close(tar_fd);
+}
+
 static void test_uuid(void **state) {
         char uuid[OCI_LAYER_UUID_LEN + 1];
 
@@ -279,7 +378,8 @@ static int teardown(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_unpack),     cmocka_unit_test(test_refused),
-                cmocka_unit_test(test_not_a_tar),  cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_not_a_tar),  cmocka_unit_test(test_gzip_same_tree),
+                cmocka_unit_test(test_gzip_corrupt), cmocka_unit_test(test_uuid),
                 cmocka_unit_test(test_mkfs_erofs),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

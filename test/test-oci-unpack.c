@@ -3,7 +3,8 @@
  * sent and received (with their descriptors, or refused), its sandbox (only the capabilities unpacking
  * needs, the store's two directories writable), and the real cocoon-unpack binary serving jobs over its
  * socket: two layers at once (a file and a pipe), the trees, the EROFS images and the answers; a bad tar
- * refused; a message that is not a job ignored; the end of the jobs its exit. */
+ * refused; a message that is not a job ignored; the end of the jobs its exit; without isa-l (its dlopen()
+ * failed by the fault shim) the same tree through libarchive's zlib, nothing logged. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #include "fd-util.h"
 #include "fs-util.h"
 #include "oci-unpack.h"
+#include "tree-test-util.h"
 
 #define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -109,7 +111,20 @@ static void test_sandbox(void **state) {
 
 static char base[] = "/tmp/test-oci-unpack-XXXXXX";
 
-/* A tar with a directory, a kernel in boot/ and a file; or, bad, one entry leaving the tree. */
+/* 600 kB, half text, half pseudo-random: more than one block for every buffer on the way. */
+static const char *big_data(size_t *ret_size) {
+        static char data[600 * 1000];
+        uint32_t x = 1;
+
+        for (size_t i = 0; i < sizeof(data); i++) {
+                x = x * 1103515245u + 12345u;
+                data[i] = i % 8192 < 4096 ? "cocoon\n"[i % 7] : (char) (x >> 16);
+        }
+        *ret_size = sizeof(data);
+        return data;
+}
+
+/* A gzip tar with directories, a kernel in boot/ and files; or, bad, one entry leaving the tree. */
 static int make_tar(bool bad) {
         static const struct {
                 const char *path;
@@ -121,6 +136,7 @@ static int make_tar(bool bad) {
                         {"boot/vmlinuz-test", AE_IFREG, "kernel\n"},
                         {"etc/", AE_IFDIR, NULL},
                         {"etc/hostname", AE_IFREG, "guest\n"},
+                        {"usr/share/big", AE_IFREG, NULL}, /* big_data(): several blocks of inflating */
                 },
           evil[] = {
                   {"../escape", AE_IFREG, "x\n"},
@@ -141,15 +157,19 @@ static int make_tar(bool bad) {
                 struct archive_entry *e = archive_entry_new();
                 const char *p = bad ? evil[i].path : good[i].path, *data = bad ? evil[i].data : good[i].data;
                 mode_t type = bad ? evil[i].type : good[i].type;
+                size_t size = data ? strlen(data) : 0;
 
+                if (type == AE_IFREG && !data)
+                        data = big_data(&size);
                 archive_entry_set_pathname(e, p);
                 archive_entry_set_filetype(e, type);
                 archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : 0644);
+                archive_entry_set_mtime(e, 1000000000, 0);
                 if (data)
-                        archive_entry_set_size(e, strlen(data));
+                        archive_entry_set_size(e, (la_int64_t) size);
                 assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
                 if (data)
-                        assert_int_equal(archive_write_data(a, data, strlen(data)), (ssize_t) strlen(data));
+                        assert_int_equal(archive_write_data(a, data, size), (ssize_t) size);
                 archive_entry_free(e);
         }
         assert_int_equal(archive_write_close(a), ARCHIVE_OK);
@@ -159,8 +179,8 @@ static int make_tar(bool bad) {
 }
 
 /* Starts the helper as the manager's unit would: stdin one end of a SOCK_SEQPACKET pair, whose other end
- * is returned. */
-static pid_t start_helper(int *ret_sock) {
+ * is returned. With fault set, under the fault shim (COCOON_FAULT=fault), its stderr to err_fd. */
+static pid_t start_helper_full(const char *fault, const char *fault_log, int err_fd, int *ret_sock) {
         const char *helper = getenv("COCOON_UNPACK");
         int pair[2];
         pid_t pid;
@@ -170,6 +190,20 @@ static pid_t start_helper(int *ret_sock) {
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
+                if (fault) {
+                        const char *shim = getenv("COCOON_FAULT_INJECT");
+                        /* In the ASan build the shim needs libasan, which the helper loads first
+                         * anyway: the runtime's check of the order would refuse to start. */
+                        _cleanup_free_ char *asan = NULL;
+                        if (asprintf(&asan, "%s:verify_asan_link_order=0", getenv("ASAN_OPTIONS") ?: "") < 0)
+                                _exit(126);
+                        if (!shim || setenv("LD_PRELOAD", shim, 1) < 0 ||
+                            setenv("ASAN_OPTIONS", asan, 1) < 0 || setenv("COCOON_FAULT", fault, 1) < 0 ||
+                            setenv("COCOON_FAULT_LOG", fault_log, 1) < 0)
+                                _exit(126);
+                }
+                if (err_fd >= 0)
+                        dup2(err_fd, STDERR_FILENO);
                 dup2(pair[1], STDIN_FILENO);
                 execl(helper, helper, (char *) NULL);
                 _exit(127);
@@ -177,6 +211,10 @@ static pid_t start_helper(int *ret_sock) {
         close(pair[1]);
         *ret_sock = pair[0];
         return pid;
+}
+
+static pid_t start_helper(int *ret_sock) {
+        return start_helper_full(NULL, NULL, -1, ret_sock);
 }
 
 static int wait_exit(pid_t pid) {
@@ -332,12 +370,67 @@ static void test_helper(void **state) {
         assert_int_equal(rm_rf(base), 0);
 }
 
+/* One job on a helper started as given: its answer, the helper's exit. */
+static void run_one(pid_t pid, int sock, const char *work, const char *output, OciLayerBoot *boot) {
+        char *error = NULL;
+        int fd = make_tar(false), answer_fd;
+
+        assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work, output, &answer_fd), 0);
+        close(fd);
+        assert_int_equal(oci_unpack_answer_read(answer_fd, boot, &error), 0);
+        close(answer_fd);
+        close(sock);
+        assert_int_equal(wait_exit(pid), 0);
+}
+
+static void test_helper_without_isal(void **state) {
+        char work[300], output[300], plain[300], plain_output[300], log[300], errors[300], tree[400],
+                plain_tree[400];
+        _cleanup_free_ char *faults = NULL, *said = NULL;
+        OciLayerBoot boot = {};
+        int sock, err_fd;
+        size_t size;
+        pid_t pid;
+
+        /* test_helper made base (make_tar() writes there), and removed it. */
+        assert_int_equal(mkdir(base, 0700), 0);
+        job_dirs("isal", work, output);
+        job_dirs("zlib", plain, plain_output);
+        snprintf(log, sizeof(log), "%s/faults", base);
+        snprintf(errors, sizeof(errors), "%s/stderr", base);
+        snprintf(tree, sizeof(tree), "%s/" OCI_UNPACK_TREE, work);
+        snprintf(plain_tree, sizeof(plain_tree), "%s/" OCI_UNPACK_TREE, plain);
+
+        /* With isa-l (installed here: test-dlopen loads it), then as if it were not. */
+        pid = start_helper(&sock);
+        run_one(pid, sock, work, output, &boot);
+        oci_layer_boot_done(&boot);
+        err_fd = open(errors, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(err_fd >= 0);
+        pid = start_helper_full("dlopen:libisal.so*:1+", log, err_fd, &sock);
+        close(err_fd);
+        run_one(pid, sock, plain, plain_output, &boot);
+
+        /* The shim did refuse isa-l, so libarchive's own gzip filter inflated the layer. */
+        assert_int_equal(read_full_file(log, &faults, &size), 0);
+        assert_non_null(strstr(faults, "dlopen:libisal.so*:1+ libisal.so.2"));
+        assert_string_equal(boot.kernel, "boot/vmlinuz-test");
+        oci_layer_boot_done(&boot);
+        /* Silently: a debug message at most, not shown at the default level. */
+        assert_int_equal(read_full_file(errors, &said, &size), 0);
+        assert_int_equal(size, 0);
+
+        assert_int_equal(tree_assert_equal(tree, plain_tree), 8);
+        assert_int_equal(rm_rf(base), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_response),
                 cmocka_unit_test(test_jobs),
                 cmocka_unit_test(test_sandbox),
                 cmocka_unit_test(test_helper),
+                cmocka_unit_test(test_helper_without_isal),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

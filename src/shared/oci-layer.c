@@ -20,6 +20,7 @@
 
 #include "dlopen-archive.h"
 #include "dlopen-gcrypt.h"
+#include "gzip-reader.h"
 #include "oci-layer.h"
 #include "oci-reference.h"
 
@@ -292,6 +293,8 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
 
 int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret_error) {
         OciLayerBoot boot = {};
+        /* Freed after in (below finish:), which reads through it. */
+        _cleanup_(gzip_reader_freep) GzipReader *reader = NULL;
         struct archive *in = NULL, *out = NULL;
         struct archive_entry *e;
         _cleanup_close_ int root_fd = -EBADF;
@@ -322,7 +325,13 @@ int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret
         sym_archive_write_disk_set_user_lookup(out, NULL, NULL, NULL);
         sym_archive_write_disk_set_group_lookup(out, NULL, NULL, NULL);
 
-        if (sym_archive_read_open_fd(in, fd, 64 * 1024) != ARCHIVE_OK) {
+        /* gzip inflated by isa-l when it is installed; else, and for the rest, libarchive's filters. */
+        r = gzip_reader_new(fd, &reader);
+        if (r < 0) {
+                r = set_error(ret_error, r, "cannot read the layer: %s", strerror(-r));
+                goto finish;
+        }
+        if (sym_archive_read_open(in, reader, NULL, gzip_reader_read, NULL) != ARCHIVE_OK) {
                 r = set_error(ret_error, -EBADMSG, "not a tar archive: %s", sym_archive_error_string(in));
                 goto finish;
         }
@@ -338,6 +347,13 @@ int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret
                 r = unpack_entry(in, out, e, root_fd, dir, ret_boot ? &boot : NULL, ret_error);
                 if (r < 0)
                         goto finish;
+        }
+        /* The tar ended; the gzip stream's CRC may lie beyond, where libarchive never reads. */
+        r = gzip_reader_finish(reader, in);
+        if (r < 0) {
+                r = set_error(ret_error, -EBADMSG, "not a valid tar archive: %s",
+                              sym_archive_error_string(in));
+                goto finish;
         }
         /* Directory times and modes are fixed up at close. */
         if (sym_archive_write_close(out) != ARCHIVE_OK) {

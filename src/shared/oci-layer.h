@@ -20,14 +20,16 @@ typedef struct OciLayerBoot {
 
 void oci_layer_boot_done(OciLayerBoot *b);
 
-/* Unpacks the tar read from fd into dir (an existing, empty directory; no component of its path may be a
- * symlink: pass a realpath()). Whiteouts ".wh.NAME" become character devices 0:0 named NAME and
- * ".wh..wh..opq" becomes trusted.overlay.opaque=y on its directory, as overlayfs wants them; ownership,
- * modes, times, xattrs and hard links are kept. Refused with -EBADMSG, *ret_error saying which entry and
- * why: absolute paths, ".." components, entries (or hard link targets) reached through a symlink,
- * trusted.overlay.* xattrs in the archive, a tar that does not parse. The kernel and initrd of the tree
- * ("boot/vmlinuz*", "boot/initrd.img*", else the same at the root; not "*.old", regular files only, the
- * last name in sort order) go to ret_boot (optional). */
+/* Unpacks the tar read from fd (a file or a pipe: read once, never seeked; gzip inflated by isa-l when
+ * libisal.so.2 is installed, by libarchive's zlib filter otherwise) into dir (an existing, empty directory;
+ * no component of its path may be a symlink: pass a realpath()). Whiteouts ".wh.NAME" become character
+ * devices 0:0 named NAME and ".wh..wh..opq" becomes trusted.overlay.opaque=y on its directory, as overlayfs
+ * wants them; ownership, modes, times, xattrs and hard links are kept. Refused with -EBADMSG, *ret_error
+ * saying which entry and why: absolute paths, ".." components, entries (or hard link targets) reached
+ * through a symlink, trusted.overlay.* xattrs in the archive, a tar that does not parse, a corrupt gzip
+ * stream (a bad CRC even after the tar's end). The kernel and initrd of the tree ("boot/vmlinuz*",
+ * "boot/initrd.img*", else the same at the root; not "*.old", regular files only, the last name in sort
+ * order) go to ret_boot (optional). */
 int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret_error);
 
 /* The EROFS UUID of a layer: a name-based (SHA-1, version 5) UUID of the layer's hex digest in the URL

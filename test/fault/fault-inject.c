@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Fault injection for tests: write(), fsync(), fdatasync() and rename() fail or write short on the calls
- * that COCOON_FAULT selects. Built as a shared object for LD_PRELOAD (cocoon-manager in the sandbox) and
- * linked into unit tests, where its definitions take the place of libc's.
+/* Fault injection for tests: write(), fsync(), fdatasync(), rename() and dlopen() fail or write short on
+ * the calls that COCOON_FAULT selects. Built as a shared object for LD_PRELOAD (cocoon-manager in the
+ * sandbox, cocoon-unpack in test-oci-unpack) and linked into unit tests, where its definitions take the
+ * place of libc's.
  *
  * COCOON_FAULT is a ';'-separated list of rules OP:GLOB:WHICH[:ERRNO]:
  *   OP     write (fails without writing), short (writes half, at least one byte, and returns that),
- *          fsync (fsync() and fdatasync()), rename (rename(), renameat(), renameat2(): the target)
- *   GLOB   fnmatch() pattern for the file's absolute path ('*' also matches '/')
+ *          fsync (fsync() and fdatasync()), rename (rename(), renameat(), renameat2(): the target),
+ *          dlopen (as if the library were not installed; the ERRNO is ignored)
+ *   GLOB   fnmatch() pattern for the file's absolute path ('*' also matches '/'); for dlopen the name as
+ *          the caller gives it ("libisal.so.2")
  *   WHICH  N: the Nth matching call only; N+: the Nth and every later one
  *   ERRNO  EIO (default), ENOSPC, EDQUOT, EROFS or a number
  * A failing call does nothing else: a failed fsync() leaves the data written, as the kernel does. Counting
@@ -33,6 +36,7 @@ typedef enum FaultOp {
         FAULT_SHORT,
         FAULT_FSYNC,
         FAULT_RENAME,
+        FAULT_DLOPEN,
 } FaultOp;
 
 static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -71,6 +75,8 @@ static bool op_matches(const char *name, FaultOp op) {
                 return strcmp(name, "fsync") == 0;
         case FAULT_RENAME:
                 return strcmp(name, "rename") == 0;
+        case FAULT_DLOPEN:
+                return strcmp(name, "dlopen") == 0;
         }
         return false;
 }
@@ -242,4 +248,15 @@ int rename(const char *oldpath, const char *newpath) {
         int (*real)(const char *, const char *) =
                 (int (*)(const char *, const char *)) dlsym(RTLD_NEXT, "rename");
         return real(oldpath, newpath);
+}
+
+void *dlopen(const char *file, int mode) {
+        void *(*real)(const char *, int) = (void *(*)(const char *, int)) dlsym(RTLD_NEXT, "dlopen");
+        int e;
+
+        /* A library that is not there: the real dlopen() of a path that does not exist, so that dlerror()
+         * says why as it would. */
+        if (getenv("COCOON_FAULT") && file && fault_hit(FAULT_DLOPEN, file, &e))
+                return real("/nonexistent/cocoon-fault-inject/library.so", mode);
+        return real(file, mode);
 }
