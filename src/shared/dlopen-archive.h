@@ -11,6 +11,7 @@
         X(archive_entry_filetype)                 \
         X(archive_entry_free)                     \
         X(archive_entry_hardlink)                 \
+        X(archive_entry_mtime)                    \
         X(archive_entry_new)                      \
         X(archive_entry_pathname)                 \
         X(archive_entry_set_filetype)             \

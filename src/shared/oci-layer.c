@@ -135,8 +135,9 @@ static int split_parent(const char *path, char **ret_parent, const char **ret_ba
         return 0;
 }
 
-/* ".wh.NAME" in parent: a 0:0 character device NAME, overlayfs' whiteout. */
-static int make_whiteout(int root_fd, const char *parent, const char *name) {
+/* ".wh.NAME" in parent: a 0:0 character device NAME, overlayfs' whiteout, with the entry's mtime (the
+ * image is then the same whenever the layer is unpacked). */
+static int make_whiteout(int root_fd, const char *parent, const char *name, time_t mtime) {
         _cleanup_close_ int dfd = -EBADF;
 
         if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
@@ -145,6 +146,9 @@ static int make_whiteout(int root_fd, const char *parent, const char *name) {
         if (dfd < 0)
                 return dfd;
         if (mknodat(dfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0)
+                return -errno;
+        if (utimensat(dfd, name, (const struct timespec[2]){{.tv_sec = mtime}, {.tv_sec = mtime}},
+                      AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;
         return 0;
 }
@@ -237,7 +241,7 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
                              : 0;
         }
         if (strncmp(base, WHITEOUT_PREFIX, strlen(WHITEOUT_PREFIX)) == 0) {
-                r = make_whiteout(root_fd, parent, base + strlen(WHITEOUT_PREFIX));
+                r = make_whiteout(root_fd, parent, base + strlen(WHITEOUT_PREFIX), sym_archive_entry_mtime(e));
                 return r < 0 ? set_error(ret_error, r == -ENOMEM ? r : -EBADMSG, "whiteout \"%s\": %s", name,
                                          strerror(-r))
                              : 0;
