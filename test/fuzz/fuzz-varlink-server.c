@@ -134,7 +134,8 @@ static VarlinkServer *server_new(sd_event *e) {
  * what precedes a NUL, one JSON object (depth 64, valid UTF-8, no repeated key, no NUL in strings), with
  * "method" a string, "parameters" an object or null, the flags booleans or null, "oneway" alone. Counts
  * the calls that want a final reply, up to the first message that breaks a rule (the server hangs up
- * there) and up to the first upgrade call (after its reply the connection is no Varlink any more). */
+ * there). An upgrade call ends the Varlink conversation only when it succeeds: after an error reply the
+ * connection stays Varlink and the calls that follow are served (read_replies() tells which). */
 static bool call_is_valid(json_object *o, bool *ret_oneway, bool *ret_upgrade) {
         static const char *const flag_keys[] = { "oneway", "more", "upgrade" };
         bool set[ELEMENTSOF(flag_keys)] = {};
@@ -159,11 +160,13 @@ static bool call_is_valid(json_object *o, bool *ret_oneway, bool *ret_upgrade) {
 }
 
 /* One entry per call that wants a final reply, in order (calls are served one at a time): the parameters
- * its reply must echo (the deferred Start and Stop answers), or NULL when not checked. */
-static json_object *expected_answers(const uint8_t *data, size_t size) {
+ * its reply must echo (the deferred Start and Stop answers), or NULL when not checked; and in *upgrades
+ * (the same indexes) whether the call asked for an upgrade. */
+static json_object *expected_answers(const uint8_t *data, size_t size, json_object **upgrades) {
         json_object *answers = json_object_new_array();
 
-        fuzz_check(answers);
+        *upgrades = json_object_new_array();
+        fuzz_check(answers && *upgrades);
         for (const char *p = (const char *) data, *end = p + size, *nul; p < end; p = nul + 1) {
                 _cleanup_(json_object_putp) json_object *o = NULL;
                 json_object *method, *parameters = NULL;
@@ -192,16 +195,18 @@ static json_object *expected_answers(const uint8_t *data, size_t size) {
                         if (upgrade || !method_is_deferred(json_object_get_string(method)))
                                 parameters = NULL;
                         fuzz_check(json_object_array_add(answers, json_object_get(parameters)) == 0);
+                        fuzz_check(json_object_array_add(*upgrades, json_object_new_boolean(upgrade)) == 0);
                 }
-                if (upgrade)
-                        break;
         }
         return answers;
 }
 
 /* Reads what the server wrote; checks every complete message, and every final reply (one without
- * "continues") against the answer expected for its call. Returns whether anything came. */
-static bool read_replies(int fd, char **buf, size_t *size, json_object *answers, size_t *n_final) {
+ * "continues") against the answer expected for its call. A successful reply to an upgrade call ends what
+ * may come: *limit, the number of final replies expected, becomes its index + 1. Returns whether anything
+ * came. */
+static bool read_replies(int fd, char **buf, size_t *size, json_object *answers, json_object *upgrades,
+                         size_t *limit, size_t *n_final) {
         bool got = false;
 
         for (;;) {
@@ -235,7 +240,10 @@ static bool read_replies(int fd, char **buf, size_t *size, json_object *answers,
                                 continue;
 
                         /* The n-th final reply answers the n-th call that wants one. */
-                        fuzz_check(*n_final < json_object_array_length(answers));
+                        fuzz_check(*n_final < *limit);
+                        if (json_object_get_boolean(json_object_array_get_idx(upgrades, *n_final)) &&
+                            !json_object_object_get_ex(o, "error", NULL))
+                                *limit = *n_final + 1;
                         want = json_object_array_get_idx(answers, (*n_final)++);
                         (void) json_object_object_get_ex(o, "parameters", &got_parameters);
                         if (want && !json_object_object_get_ex(o, "error", NULL) &&
@@ -254,8 +262,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static sd_event *e;
         static VarlinkServer *s;
         _cleanup_free_ char *replies = NULL;
-        _cleanup_(json_object_putp) json_object *answers = expected_answers(data, size);
-        size_t offset = 0, replies_size = 0, n_final = 0;
+        _cleanup_(json_object_putp) json_object *upgrades = NULL;
+        _cleanup_(json_object_putp) json_object *answers = expected_answers(data, size, &upgrades);
+        size_t offset = 0, replies_size = 0, n_final = 0, limit = json_object_array_length(answers);
         unsigned idle = 0;
         int pair[2];
 
@@ -288,7 +297,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         else
                                 fuzz_check(n < 0 && errno == EAGAIN);
                 }
-                if (read_replies(pair[1], &replies, &replies_size, answers, &n_final))
+                if (read_replies(pair[1], &replies, &replies_size, answers, upgrades, &limit, &n_final))
                         progress = true;
                 r = sd_event_run(e, 0);
                 fuzz_check(r >= 0);
@@ -303,13 +312,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
 
         /* What the server wrote before it closed. */
-        (void) read_replies(pair[1], &replies, &replies_size, answers, &n_final);
+        (void) read_replies(pair[1], &replies, &replies_size, answers, upgrades, &limit, &n_final);
         close(pair[1]);
 
-        /* Every call that wants an answer got exactly one. */
-        if (n_final != json_object_array_length(answers))
-                fprintf(stderr, "%zu final replies, %zu calls wanting one\n", n_final,
-                        json_object_array_length(answers));
-        fuzz_check(n_final == json_object_array_length(answers));
+        /* Every call that wants an answer got exactly one (up to a successful upgrade). */
+        if (n_final != limit)
+                fprintf(stderr, "%zu final replies, %zu calls wanting one\n", n_final, limit);
+        fuzz_check(n_final == limit);
         return 0;
 }
