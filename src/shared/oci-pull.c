@@ -490,11 +490,14 @@ static int submit_layer(OciPull *p, PullLayer *l, int fd, const char *work, cons
         return r;
 }
 
-static int wait_layer(OciPull *p, PullLayer *l, OciUnpacker *unpacker, int answer_fd, OciLayerBoot *ret_boot) {
+/* The helper's answer for the layer; its failure becomes the pull's error unless quiet (another failure,
+ * the transfer's, is the one to tell). */
+static int wait_layer(OciPull *p, PullLayer *l, OciUnpacker *unpacker, int answer_fd, bool quiet,
+                      OciLayerBoot *ret_boot) {
         _cleanup_free_ char *error = NULL;
         int r = oci_unpacker_wait(unpacker, answer_fd, ret_boot, &error);
 
-        if (r < 0)
+        if (r < 0 && !quiet)
                 pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-r));
         return r;
 }
@@ -504,7 +507,6 @@ static int wait_layer(OciPull *p, PullLayer *l, OciUnpacker *unpacker, int answe
  * end: on a mismatch the helper's output is dropped like any failure's. */
 static int stream_layer(OciPull *p, PullLayer *l, const char *work, const char *erofs, OciLayerBoot *ret_boot) {
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF, answer_fd = -EBADF;
-        _cleanup_free_ char *error = NULL;
         OciUnpacker *unpacker;
         int pipefd[2], r, k;
 
@@ -526,13 +528,11 @@ static int stream_layer(OciPull *p, PullLayer *l, const char *work, const char *
         wfd = safe_close(wfd);
         /* Always the answer first: until then the helper may still be writing below work. A helper that
          * stopped reading (-EPIPE) says why in it; a transfer that failed is the error to tell. */
-        k = oci_unpacker_wait(unpacker, answer_fd, ret_boot, &error);
+        k = wait_layer(p, l, unpacker, answer_fd, r < 0 && r != -EPIPE, ret_boot);
         if (r < 0 && !(r == -EPIPE && k < 0)) {
                 oci_layer_boot_done(ret_boot);
                 return registry_failed(p, r, l->digest);
         }
-        if (k < 0)
-                pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-k));
         return k;
 }
 
@@ -554,7 +554,7 @@ static int copy_layer(OciPull *p, PullLayer *l, const char *work, const char *er
         r = submit_layer(p, l, fd, work, erofs, &unpacker, &answer_fd);
         if (r < 0)
                 return r;
-        return wait_layer(p, l, unpacker, answer_fd, ret_boot);
+        return wait_layer(p, l, unpacker, answer_fd, false, ret_boot);
 }
 
 /* Download (streamed into the helper) or copy, unpack and mkfs.erofs in the confined helper
