@@ -126,6 +126,7 @@ static void test_every_key(void **state) {
             "PoolSize=5\n"
             "[Images]\n"
             "PullParallel=4\n"
+            "UnpackMemory=512M\n"
             "InsecureRegistries=ignored.example\n"
             "InsecureRegistries= 127.0.0.1:5000\t[fc00::1]:5000 \n");
         assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
@@ -142,6 +143,7 @@ static void test_every_key(void **state) {
         assert_string_equal(c.cni_config_dir, "/srv/cni/net.d");
         assert_string_equal(c.cni_plugin_dir, "/opt/cni/bin");
         assert_int_equal(c.pull_parallel, 4);
+        assert_int_equal(c.unpack_memory, 512 * 1024 * 1024);
         /* a later list replaces the earlier one */
         assert_int_equal(strv_length(c.insecure_registries), 2);
         assert_string_equal(c.insecure_registries[0], "127.0.0.1:5000");
@@ -178,11 +180,21 @@ static void test_images_section(void **state) {
                 "[Images]\nPullParallel=x\n",
                 "[Images]\nInsecureRegistries=a/b\n",
                 "[Images]\nInsecureRegistries=host;rm\n",
+                "[Images]\nUnpackMemory=-1\n",
+                "[Images]\nUnpackMemory=lots\n",
         };
 
         assert_int_equal(cocoon_config_defaults(&c), 0);
         assert_int_equal(c.pull_parallel, 3);
         assert_null(c.insecure_registries);
+        /* A quarter of the RAM. */
+        assert_int_equal(c.unpack_memory,
+                         (uint64_t) sysconf(_SC_PHYS_PAGES) * (uint64_t) sysconf(_SC_PAGESIZE) / 4);
+        cocoon_config_done(&c);
+        /* 0: none, on disk only. */
+        put(d->conf, "[Images]\nUnpackMemory=0\n");
+        assert_int_equal(cocoon_config_load(d->conf, &c, NULL), 0);
+        assert_int_equal(c.unpack_memory, 0);
         cocoon_config_done(&c);
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 _cleanup_free_ char *error = NULL;

@@ -149,6 +149,37 @@ static void test_send_with_fds(void **state) {
         close(pipefd[1]);
 }
 
+/* From the offset to the end, file to file (copy_file_range()) and pipe to file (by hand). */
+static void test_copy_to_end(void **state) {
+        char data[200 * 1024], back[sizeof(data) + 1];
+        int in = open("/tmp", O_RDWR | O_TMPFILE | O_CLOEXEC, 0600),
+            out = open("/tmp", O_RDWR | O_TMPFILE | O_CLOEXEC, 0600), pipefd[2];
+
+        assert_true(in >= 0 && out >= 0);
+        for (size_t i = 0; i < sizeof(data); i++)
+                data[i] = (char) (i * 7);
+        assert_int_equal(loop_write(in, data, sizeof(data)), 0);
+        assert_int_equal(lseek(in, 100, SEEK_SET), 100);
+        assert_int_equal(copy_to_end(in, out), 0);
+        assert_int_equal(pread(out, back, sizeof(back), 0), sizeof(data) - 100);
+        assert_memory_equal(back, data + 100, sizeof(data) - 100);
+
+        assert_int_equal(ftruncate(out, 0), 0);
+        assert_int_equal(lseek(out, 0, SEEK_SET), 0);
+        assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+        assert_int_equal(loop_write(pipefd[1], data, 1000), 0);
+        close(pipefd[1]);
+        assert_int_equal(copy_to_end(pipefd[0], out), 0);
+        assert_int_equal(pread(out, back, sizeof(back), 0), 1000);
+        assert_memory_equal(back, data, 1000);
+        close(pipefd[0]);
+
+        /* A descriptor that cannot be read: an error, not a loop. */
+        assert_int_equal(copy_to_end(out, -1), -EBADF);
+        close(in);
+        close(out);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_nonblock_toggle),
@@ -156,6 +187,7 @@ int main(void) {
                 cmocka_unit_test(test_loop_write_pipe),
                 cmocka_unit_test(test_loop_write_errors),
                 cmocka_unit_test(test_send_with_fds),
+                cmocka_unit_test(test_copy_to_end),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

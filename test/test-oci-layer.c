@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -127,7 +129,8 @@ static void test_unpack(void **state) {
         int fd;
 
         fd = make_tar(layer_entries, ELEMENTSOF(layer_entries), true);
-        assert_int_equal(oci_layer_unpack(fd, dir, &boot, &error), 0);
+        /* Everything kept (on this file system), so no warning even where one would fail it. */
+        assert_int_equal(oci_layer_unpack(fd, dir, OCI_LAYER_UNPACK_KEEP_ALL, &boot, &error), 0);
         close(fd);
         assert_null(error);
 
@@ -172,7 +175,7 @@ static void assert_refused(const char *name, const Entry *entries, size_t n, con
         _cleanup_free_ char *dir = new_dir(name), *error = NULL;
         int fd = make_tar(entries, n, false);
 
-        assert_int_equal(oci_layer_unpack(fd, dir, NULL, &error), -EBADMSG);
+        assert_int_equal(oci_layer_unpack(fd, dir, 0, NULL, &error), -EBADMSG);
         close(fd);
         assert_non_null(error);
         if (!strstr(error, message))
@@ -217,7 +220,7 @@ static void test_not_a_tar(void **state) {
         assert_true(fd >= 0);
         assert_int_equal(write(fd, "this is no tar archive at all, and surely not a gzip one\n", 57), 57);
         lseek(fd, 0, SEEK_SET);
-        assert_int_equal(oci_layer_unpack(fd, dir, NULL, &error), -EBADMSG);
+        assert_int_equal(oci_layer_unpack(fd, dir, 0, NULL, &error), -EBADMSG);
         assert_non_null(error);
         close(fd);
 }
@@ -265,7 +268,7 @@ static int make_gzip(int tar_fd, const size_t *cuts, size_t n_cuts, size_t zeros
 static void unpack_into(int fd, const char *dir) {
         _cleanup_free_ char *error = NULL;
 
-        if (oci_layer_unpack(fd, dir, NULL, &error) < 0)
+        if (oci_layer_unpack(fd, dir, 0, NULL, &error) < 0)
                 fail_msg("unpacking into %s: %s", dir, error);
         close(fd);
 }
@@ -305,7 +308,7 @@ static void test_gzip_corrupt(void **state) {
                 _cleanup_free_ char *dir = new_dir(cases[i].name), *error = NULL;
                 int fd = make_gzip(tar_fd, NULL, 0, cases[i].zeros, cases[i].flip_crc, cases[i].cut_end);
 
-                assert_int_equal(oci_layer_unpack(fd, dir, NULL, &error), -EBADMSG);
+                assert_int_equal(oci_layer_unpack(fd, dir, 0, NULL, &error), -EBADMSG);
                 close(fd);
                 assert_non_null(error);
                 if (!strstr(error, cases[i].message))
@@ -338,7 +341,7 @@ static void test_mkfs_erofs(void **state) {
         int fd;
 
         fd = make_tar(entries, ELEMENTSOF(entries), true);
-        assert_int_equal(oci_layer_unpack(fd, dir, NULL, &error), 0);
+        assert_int_equal(oci_layer_unpack(fd, dir, 0, NULL, &error), 0);
         close(fd);
         assert_true(asprintf(&image, "%s/layer.erofs", base) > 0);
         assert_int_equal(oci_layer_mkfs_erofs(
@@ -365,6 +368,52 @@ static void test_mkfs_erofs(void **state) {
         assert_non_null(strstr(error, "mkfs.erofs failed"));
 }
 
+/* A private mount namespace for this process (the test mounts are invisible to everyone else); false
+ * without CAP_SYS_ADMIN. */
+static bool private_mounts(void) {
+        return unshare(CLONE_NEWNS) >= 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) >= 0;
+}
+
+/* The tree's file system full is -ENOSPC, not a layer refused (-EBADMSG): the unpacker tries again on
+ * disk; metadata it cannot hold fails only when asked to (OCI_LAYER_UNPACK_KEEP_ALL). */
+static void test_file_system_limits(void **state) {
+        _cleanup_free_ char *small = new_dir("small"), *plain = new_dir("ramfs"), *plain2 = NULL, *error = NULL,
+                            *big = malloc(256 * 1024 + 1);
+        const Entry xattr_entries[] = {{"f", AE_IFREG, "content", "user.cocoon=yes"}};
+        char value[8] = "";
+        int fd;
+
+        if (!private_mounts())
+                skip();
+        assert_non_null(big);
+        memset(big, 'x', 256 * 1024);
+        big[256 * 1024] = '\0';
+        const Entry big_entries[] = {{"dir/", AE_IFDIR, NULL, NULL}, {"dir/big", AE_IFREG, big, NULL}};
+
+        assert_int_equal(mount("tmpfs", small, "tmpfs", 0, "size=64k"), 0);
+        fd = make_tar(big_entries, ELEMENTSOF(big_entries), true);
+        assert_int_equal(oci_layer_unpack(fd, small, 0, NULL, &error), -ENOSPC);
+        assert_non_null(strstr(error, "dir/big\": Write failed: No space left on device"));
+        error = mfree(error);
+        close(fd);
+        assert_int_equal(umount(small), 0);
+
+        /* ramfs keeps no xattrs at all. */
+        assert_int_equal(mount("ramfs", plain, "ramfs", 0, NULL), 0);
+        plain2 = strdup(at(plain, "second"));
+        assert_int_equal(mkdir(plain2, 0700), 0);
+        fd = make_tar(xattr_entries, ELEMENTSOF(xattr_entries), false);
+        assert_int_equal(oci_layer_unpack(fd, plain, OCI_LAYER_UNPACK_KEEP_ALL, NULL, &error), -EOPNOTSUPP);
+        assert_non_null(strstr(error, "\"f\""));
+        error = mfree(error);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        assert_int_equal(oci_layer_unpack(fd, plain2, 0, NULL, &error), 0);
+        assert_int_equal(access(at(plain2, "f"), F_OK), 0);
+        assert_true(getxattr(at(plain2, "f"), "user.cocoon", value, sizeof(value)) < 0);
+        close(fd);
+        assert_int_equal(umount(plain), 0);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(path) < 0 ? 0 : 0;
 }
@@ -382,7 +431,7 @@ int main(void) {
                 cmocka_unit_test(test_unpack),     cmocka_unit_test(test_refused),
                 cmocka_unit_test(test_not_a_tar),  cmocka_unit_test(test_gzip_same_tree),
                 cmocka_unit_test(test_gzip_corrupt), cmocka_unit_test(test_uuid),
-                cmocka_unit_test(test_mkfs_erofs),
+                cmocka_unit_test(test_mkfs_erofs), cmocka_unit_test(test_file_system_limits),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <dirent.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -57,6 +60,13 @@ static void test_response(void **state) {
                          -EIO);
         assert_string_equal(error, "mkfs.erofs: no space");
         free(error);
+        /* A tree in memory that did not fit: to be sent again, on disk. */
+        assert_int_equal(parse("{\"error\":\"entry \\\"big\\\": No space left on device\",\"invalid\":false,"
+                               "\"retryOnDisk\":true}",
+                               &boot, &error),
+                         -EAGAIN);
+        assert_string_equal(error, "entry \"big\": No space left on device");
+        free(error);
         error = NULL;
 
         /* Boot files outside the tree, or answers that are not ours, are a broken helper. */
@@ -85,7 +95,7 @@ static void test_sandbox(void **state) {
         UnitSandbox sb;
 
         oci_unpack_sandbox("/usr/libexec/cocoon-unpack", "/var/lib/cocoon/images/blobs",
-                           "/var/lib/cocoon/images/tmp", bind, bind_ro, &sb);
+                           "/var/lib/cocoon/images/tmp", 0, bind, bind_ro, &sb);
         /* Root, with only what writing a layer's files as they are takes. */
         assert_null(sb.user);
         assert_true(sb.capabilities & (UINT64_C(1) << CAP_MKNOD));
@@ -107,6 +117,13 @@ static void test_sandbox(void **state) {
         assert_null(sb.bind_read_only_paths[1]);
         assert_null(sb.hidden_paths);
         assert_null(sb.device_allow);
+        /* No memory for trees: no tmpfs. With some, a tmpfs of that size over the manager's runtime
+         * directory (which it hides). */
+        assert_null(sb.scratch_path);
+        oci_unpack_sandbox("/usr/libexec/cocoon-unpack", "/var/lib/cocoon/images/blobs",
+                           "/var/lib/cocoon/images/tmp", 1 << 30, bind, bind_ro, &sb);
+        assert_string_equal(sb.scratch_path, "/run/cocoon");
+        assert_int_equal(sb.scratch_size, 1 << 30);
 }
 
 static char base[] = "/tmp/test-oci-unpack-XXXXXX";
@@ -180,7 +197,8 @@ static int make_tar(bool bad) {
 
 /* Starts the helper as the manager's unit would: stdin one end of a SOCK_SEQPACKET pair, whose other end
  * is returned. With fault set, under the fault shim (COCOON_FAULT=fault), its stderr to err_fd. */
-static pid_t start_helper_full(const char *fault, const char *fault_log, int err_fd, int *ret_sock) {
+static pid_t start_helper_full(const char *fault, const char *fault_log, int err_fd, const char *memory_dir,
+                               const char *tmpfs_size, int *ret_sock) {
         const char *helper = getenv("COCOON_UNPACK");
         int pair[2];
         pid_t pid;
@@ -202,10 +220,19 @@ static pid_t start_helper_full(const char *fault, const char *fault_log, int err
                             setenv("COCOON_FAULT_LOG", fault_log, 1) < 0)
                                 _exit(126);
                 }
+                /* A tmpfs of that size at memory_dir, as the unit's, in a mount namespace of the
+                 * helper's own. */
+                if (tmpfs_size) {
+                        _cleanup_free_ char *options = NULL;
+                        if (asprintf(&options, "size=%s", tmpfs_size) < 0 || unshare(CLONE_NEWNS) < 0 ||
+                            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+                            mount("tmpfs", memory_dir, "tmpfs", 0, options) < 0)
+                                _exit(125);
+                }
                 if (err_fd >= 0)
                         dup2(err_fd, STDERR_FILENO);
                 dup2(pair[1], STDIN_FILENO);
-                execl(helper, helper, (char *) NULL);
+                execl(helper, helper, memory_dir, (char *) NULL);
                 _exit(127);
         }
         close(pair[1]);
@@ -214,7 +241,7 @@ static pid_t start_helper_full(const char *fault, const char *fault_log, int err
 }
 
 static pid_t start_helper(int *ret_sock) {
-        return start_helper_full(NULL, NULL, -1, ret_sock);
+        return start_helper_full(NULL, NULL, -1, NULL, NULL, ret_sock);
 }
 
 static int wait_exit(pid_t pid) {
@@ -246,9 +273,12 @@ static void test_jobs(void **state) {
 
         assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
         assert_int_equal(pipe2(layer, O_CLOEXEC), 0);
-        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "/w", "/o.erofs", &answer_fd), 0);
+        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "/w", "/o.erofs", 12345, true, &answer_fd),
+                         0);
         assert_int_equal(oci_unpack_job_receive(pair[1], &job), 1);
         assert_string_equal(job.digest, DIGEST);
+        assert_int_equal(job.layer_size, 12345);
+        assert_true(job.on_disk);
         assert_string_equal(job.work_dir, "/w");
         assert_string_equal(job.output, "/o.erofs");
         /* The layer descriptor is the caller's pipe, the answer one a pipe to answer_fd. */
@@ -263,7 +293,7 @@ static void test_jobs(void **state) {
         close(answer_fd);
 
         /* The helper gone before answering: no answer at all. */
-        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "/w", "/o.erofs", &answer_fd), 0);
+        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "/w", "/o.erofs", 0, false, &answer_fd), 0);
         assert_int_equal(oci_unpack_job_receive(pair[1], &job), 1);
         oci_unpack_job_done(&job);
         assert_int_equal(oci_unpack_answer_read(answer_fd, &boot, &error), -ENODATA);
@@ -272,12 +302,12 @@ static void test_jobs(void **state) {
         /* Not jobs: no descriptors, text that is not one, a relative path, a bad digest. */
         assert_int_equal(send(pair[0], "{}", 2, 0), 2);
         assert_int_equal(oci_unpack_job_receive(pair[1], &job), -EBADMSG);
-        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "w", "/o.erofs", &answer_fd), 0);
+        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "w", "/o.erofs", 0, false, &answer_fd), 0);
         assert_int_equal(oci_unpack_job_receive(pair[1], &job), -EBADMSG);
         /* Its answer pipe was closed with the refused job. */
         assert_int_equal(oci_unpack_answer_read(answer_fd, &boot, &error), -ENODATA);
         close(answer_fd);
-        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], "sha256:12", "/w", "/o", &answer_fd), 0);
+        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], "sha256:12", "/w", "/o", 0, false, &answer_fd), 0);
         assert_int_equal(oci_unpack_job_receive(pair[1], &job), -EBADMSG);
         close(answer_fd);
 
@@ -286,7 +316,7 @@ static void test_jobs(void **state) {
         assert_int_equal(oci_unpack_job_receive(pair[1], &job), 0);
         assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
         close(pair[1]);
-        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "/w", "/o", &answer_fd), -EPIPE);
+        assert_int_equal(oci_unpack_job_send(pair[0], layer[0], DIGEST, "/w", "/o", 0, false, &answer_fd), -EPIPE);
         close(pair[0]);
         close(layer[0]);
         close(layer[1]);
@@ -298,7 +328,8 @@ static void check_good(const char *work, const char *output, int answer_fd) {
         struct stat st;
 
         assert_int_equal(oci_unpack_answer_read(answer_fd, &boot, &error), 0);
-        assert_string_equal(boot.kernel, "boot/vmlinuz-test");
+        /* On disk: the tree's own, below the work directory. */
+        assert_string_equal(boot.kernel, OCI_UNPACK_TREE "/boot/vmlinuz-test");
         assert_null(boot.initrd);
         oci_layer_boot_done(&boot);
         assert_int_equal(stat(output, &st), 0);
@@ -330,9 +361,9 @@ static void test_helper(void **state) {
         file_fd = make_tar(false);
         evil_fd = make_tar(true);
         assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
-        assert_int_equal(oci_unpack_job_send(sock, file_fd, DIGEST, work[0], output[0], &answer[0]), 0);
-        assert_int_equal(oci_unpack_job_send(sock, pipefd[0], DIGEST, work[1], output[1], &answer[1]), 0);
-        assert_int_equal(oci_unpack_job_send(sock, evil_fd, DIGEST, work[2], output[2], &answer[2]), 0);
+        assert_int_equal(oci_unpack_job_send(sock, file_fd, DIGEST, work[0], output[0], 0, false, &answer[0]), 0);
+        assert_int_equal(oci_unpack_job_send(sock, pipefd[0], DIGEST, work[1], output[1], 0, false, &answer[1]), 0);
+        assert_int_equal(oci_unpack_job_send(sock, evil_fd, DIGEST, work[2], output[2], 0, false, &answer[2]), 0);
         close(pipefd[0]);
         /* Its own copy: the helper's child reads file_fd at the offset it shares with us. */
         feed_fd = make_tar(false);
@@ -375,7 +406,7 @@ static void run_one(pid_t pid, int sock, const char *work, const char *output, O
         char *error = NULL;
         int fd = make_tar(false), answer_fd;
 
-        assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work, output, &answer_fd), 0);
+        assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work, output, 0, false, &answer_fd), 0);
         close(fd);
         assert_int_equal(oci_unpack_answer_read(answer_fd, boot, &error), 0);
         close(answer_fd);
@@ -407,20 +438,116 @@ static void test_helper_without_isal(void **state) {
         oci_layer_boot_done(&boot);
         err_fd = open(errors, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         assert_true(err_fd >= 0);
-        pid = start_helper_full("dlopen:libisal.so*:1+", log, err_fd, &sock);
+        pid = start_helper_full("dlopen:libisal.so*:1+", log, err_fd, NULL, NULL, &sock);
         close(err_fd);
         run_one(pid, sock, plain, plain_output, &boot);
 
         /* The shim did refuse isa-l, so libarchive's own gzip filter inflated the layer. */
         assert_int_equal(read_full_file(log, &faults, &size), 0);
         assert_non_null(strstr(faults, "dlopen:libisal.so*:1+ libisal.so.2"));
-        assert_string_equal(boot.kernel, "boot/vmlinuz-test");
+        assert_string_equal(boot.kernel, OCI_UNPACK_TREE "/boot/vmlinuz-test");
         oci_layer_boot_done(&boot);
         /* Silently: a debug message at most, not shown at the default level. */
         assert_int_equal(read_full_file(errors, &said, &size), 0);
         assert_int_equal(size, 0);
 
         assert_int_equal(tree_assert_equal(tree, plain_tree), 8);
+        assert_int_equal(rm_rf(base), 0);
+}
+
+/* Nothing left in a directory (the helper's memory after its jobs). */
+static void assert_empty(const char *dir) {
+        _cleanup_(closedirp) DIR *d = opendir(dir);
+        struct dirent *de;
+
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                        fail_msg("%s/%s left behind", dir, de->d_name);
+}
+
+/* With memory: a layer whose share is free is unpacked there, its boot files copied out to the work
+ * directory (the tree in memory gone), the image as big as from a tree on disk; a job told to, or
+ * without a size, or too big for the memory left, on disk. A tree that does not fit in memory after all
+ * (the manifest's size lied, or the layer compresses very well) is answered "try again on disk". */
+static void test_helper_memory(void **state) {
+        char work[4][300], output[4][300], memory[300], small[300], path[400], proc[400];
+        _cleanup_free_ char *kernel = NULL, *error = NULL, *image0 = NULL, *image1 = NULL;
+        OciLayerBoot boot = {};
+        int sock, fd, answer;
+        struct stat st;
+        size_t size0, size1;
+        pid_t pid;
+
+        assert_int_equal(mkdir(base, 0700), 0);
+        job_dirs("memory", work[0], output[0]);
+        job_dirs("told", work[1], output[1]);
+        job_dirs("unsized", work[2], output[2]);
+        job_dirs("full", work[3], output[3]);
+        snprintf(memory, sizeof(memory), "%s/memory-dir", base);
+        assert_int_equal(mkdir(memory, 0700), 0);
+        snprintf(small, sizeof(small), "%s/small", base);
+        assert_int_equal(mkdir(small, 0700), 0);
+
+        fd = make_tar(false);
+        assert_int_equal(fstat(fd, &st), 0);
+        pid = start_helper_full(NULL, NULL, -1, memory, NULL, &sock);
+        assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work[0], output[0], (uint64_t) st.st_size, false,
+                                             &answer),
+                         0);
+        assert_int_equal(oci_unpack_answer_read(answer, &boot, &error), 0);
+        close(answer);
+        assert_string_equal(boot.kernel, "kernel");
+        oci_layer_boot_done(&boot);
+        snprintf(path, sizeof(path), "%s/kernel", work[0]);
+        assert_int_equal(read_full_file(path, &kernel, &size0), 0);
+        assert_string_equal(kernel, "kernel\n");
+        snprintf(path, sizeof(path), "%s/" OCI_UNPACK_TREE, work[0]);
+        assert_int_equal(access(path, F_OK), -1);
+        assert_empty(memory);
+
+        /* Told to use the disk, or the size unknown: the tree on disk, as without memory. */
+        assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work[1], output[1], (uint64_t) st.st_size, true,
+                                             &answer),
+                         0);
+        check_good(work[1], output[1], answer);
+        close(answer);
+        assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work[2], output[2], 0, false, &answer), 0);
+        check_good(work[2], output[2], answer);
+        close(answer);
+        close(sock);
+        assert_int_equal(wait_exit(pid), 0);
+        assert_empty(memory);
+
+        /* An image of the same size from memory as from disk (the build time and the root's mtime
+         * differ). */
+        assert_int_equal(read_full_file(output[0], &image0, &size0), 0);
+        assert_int_equal(read_full_file(output[1], &image1, &size1), 0);
+        assert_int_equal(size0, size1);
+
+        /* 64 KiB of memory (a tmpfs, as the unit's). The layer's share (4 x its size) is not free: on
+         * disk. Said to be 1 kB, its share is, but its 600 kB do not fit: try again on disk, the memory
+         * emptied. */
+        if (geteuid() != 0)
+                skip();
+        pid = start_helper_full(NULL, NULL, -1, small, "64k", &sock);
+        assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work[3], output[3], (uint64_t) st.st_size, false,
+                                             &answer),
+                         0);
+        check_good(work[3], output[3], answer);
+        close(answer);
+        assert_int_equal(rm_rf(work[3]), 0);
+        assert_int_equal(mkdir(work[3], 0700), 0);
+        assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work[3], output[3], 1000, false, &answer), 0);
+        assert_int_equal(oci_unpack_answer_read(answer, &boot, &error), -EAGAIN);
+        close(answer);
+        assert_non_null(strstr(error, "usr/share/big\": Write failed: No space left on device"));
+        /* The helper's mount namespace, seen through its root. */
+        snprintf(proc, sizeof(proc), "/proc/%d/root%s", (int) pid, small);
+        assert_empty(proc);
+        close(sock);
+        assert_int_equal(wait_exit(pid), 0);
+        close(fd);
         assert_int_equal(rm_rf(base), 0);
 }
 
@@ -431,6 +558,7 @@ int main(void) {
                 cmocka_unit_test(test_sandbox),
                 cmocka_unit_test(test_helper),
                 cmocka_unit_test(test_helper_without_isal),
+                cmocka_unit_test(test_helper_memory),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

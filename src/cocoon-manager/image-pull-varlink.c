@@ -236,6 +236,7 @@ int vl_method_image_pull(Varlink *link, json_object *parameters, VarlinkMethodFl
         OciPullOptions options = {
                 .insecure = req.insecure > 0 || registry_is_insecure(m, req.reference),
                 .parallel = m->config.pull_parallel,
+                .unpack_memory = m->config.unpack_memory,
                 .cancel = &c->progress.cancelled,
                 .unpack_helper = m->unpack_helper,
         };
@@ -324,6 +325,7 @@ int vl_method_image_import_oci(Varlink *link, json_object *parameters, VarlinkMe
                 return -ENOMEM;
         OciPullOptions options = {
                 .parallel = m->config.pull_parallel,
+                .unpack_memory = m->config.unpack_memory,
                 .cancel = &c->progress.cancelled,
                 .unpack_helper = m->unpack_helper,
                 .caller_uid = uid,

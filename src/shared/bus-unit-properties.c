@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The properties of a VM's transient unit, as StartTransientUnit takes them: what runs, and how confined. */
+#include <inttypes.h>
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -210,6 +211,12 @@ static int append_sandbox_properties(sd_bus_message *m, const UnitSpec *spec) {
         /* The hidden directories first: the bind mounts below land inside them. */
         if (r >= 0)
                 r = append_path_pairs(m, "TemporaryFileSystem", sb->hidden_paths, "ro");
+        if (r >= 0 && sb->scratch_path) {
+                char options[64], *paths[] = {(char *) sb->scratch_path, NULL};
+
+                snprintf(options, sizeof(options), "mode=0700,size=%" PRIu64, sb->scratch_size);
+                r = append_path_pairs(m, "TemporaryFileSystem", paths, options);
+        }
         if (r >= 0)
                 r = append_bind_paths(m, "BindPaths", sb->bind_paths);
         if (r >= 0)

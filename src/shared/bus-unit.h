@@ -29,6 +29,10 @@ typedef struct UnitSandbox {
          * PrivateDevices= (which would drop it); DevicePolicy=closed stays. */
         uint64_t capabilities;
         bool allow_suid_sgid;        /* no RestrictSUIDSGID=: the layer unpacker keeps setuid files */
+        /* TemporaryFileSystem=<scratch_path>:mode=0700,size=<scratch_size>: memory (a tmpfs) to write in;
+         * NULL: none */
+        const char *scratch_path;
+        uint64_t scratch_size;
 } UnitSandbox;
 
 /* How the hypervisor of one VM runs. KillMode=mixed, SendSIGKILL=yes, Type=exec and

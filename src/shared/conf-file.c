@@ -93,6 +93,11 @@ static int config_parse_size(const char *value, void *field) {
         return 0;
 }
 
+/* A size that may be 0 (none). */
+static int config_parse_size_or_none(const char *value, void *field) {
+        return parse_size(value, (uint64_t *) field);
+}
+
 static int config_parse_accel(const char *value, void *field) {
         Accel a = accel_from_string(value);
 
@@ -217,6 +222,7 @@ static const ConfigItem config_items[] = {
         { "Network", "PluginDirectory", config_parse_directory, FIELD(cni_plugin_dir) },
         { "Images", "PullParallel", config_parse_pull_parallel, FIELD(pull_parallel) },
         { "Images", "InsecureRegistries", config_parse_registries, FIELD(insecure_registries) },
+        { "Images", "UnpackMemory", config_parse_size_or_none, FIELD(unpack_memory) },
         { "CloudHypervisor", "Binary", config_parse_binary, FIELD(cloud_hypervisor_binary) },
         { "Firecracker", "Binary", config_parse_binary, FIELD(firecracker_binary) },
 #undef FIELD
@@ -261,6 +267,14 @@ static unsigned default_pool_size(void) {
         return (unsigned) MIN((unsigned long) n, (unsigned long) COCOON_CONFIG_POOL_SIZE_MAX);
 }
 
+/* A quarter of the RAM: what a pull's tmpfs may hold at most (its pages can be swapped out, and only a
+ * pull's trees, removed as each layer's image is made, are ever in it). */
+static uint64_t default_unpack_memory(void) {
+        long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+
+        return pages > 0 && page_size > 0 ? (uint64_t) pages * (uint64_t) page_size / 4 : 0;
+}
+
 int cocoon_config_defaults(CocoonConfig *ret) {
         _cleanup_(cocoon_config_done) CocoonConfig c = {
                 .stop_timeout_usec = DEFAULT_STOP_TIMEOUT_SEC * USEC_PER_SEC,
@@ -269,6 +283,7 @@ int cocoon_config_defaults(CocoonConfig *ret) {
                 .console_log_max_bytes = DEFAULT_CONSOLE_LOG_MAX_BYTES,
                 .qemu_accel = ACCEL_AUTO,
                 .pull_parallel = 3,
+                .unpack_memory = default_unpack_memory(),
         };
 
         c.default_backend = strdup(COCOON_BACKEND_AUTO);

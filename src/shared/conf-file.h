@@ -33,6 +33,8 @@ Accel accel_from_string(const char *s);
  * [Images]          PullParallel= [3]      layers an image pull fetches at once (1..64)
  *                   InsecureRegistries= [none] registries (host[:port], space-separated) pulled from over
  *                                          plain HTTP; a later assignment replaces the list
+ *                   UnpackMemory= [a quarter of the RAM] memory (tmpfs) a pull unpacks layers in before
+ *                                          making their images (a size; 0: on disk only)
 
  * [CloudHypervisor] Binary= [cloud-hypervisor]  the same
  * [Firecracker]     Binary= [firecracker]       the same */
@@ -49,6 +51,7 @@ typedef struct CocoonConfig {
         char *cni_plugin_dir;
         unsigned pull_parallel;
         char **insecure_registries; /* NULL: none */
+        uint64_t unpack_memory;
         char *cloud_hypervisor_binary;
         char *firecracker_binary;
         /* What was ignored, one line each ("<file>:<line>: Unknown setting Foo= in [Manager], ignored."):

@@ -27,6 +27,7 @@
         X(archive_entry_sparse_reset)             \
         X(archive_entry_xattr_next)               \
         X(archive_entry_xattr_reset)              \
+        X(archive_errno)                          \
         X(archive_error_string)                   \
         X(archive_filter_code)                    \
         X(archive_read_data)                      \

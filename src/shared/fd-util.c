@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,38 @@ int loop_write(int fd, const void *data, size_t size) {
                 size -= (size_t) k;
         }
         return 0;
+}
+
+int copy_to_end(int in_fd, int out_fd) {
+        bool plain = false;
+
+        for (;;) {
+                char buf[64 * 1024];
+                ssize_t n;
+
+                if (!plain) {
+                        n = copy_file_range(in_fd, NULL, out_fd, NULL, 1024 * 1024 * 1024, 0);
+                        /* Not between these two file systems, or not these kinds of files: by hand. */
+                        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                                      errno == EOPNOTSUPP)) {
+                                plain = true;
+                                continue;
+                        }
+                } else {
+                        n = read(in_fd, buf, sizeof(buf));
+                        if (n > 0) {
+                                int r = loop_write(out_fd, buf, (size_t) n);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return 0;
+        }
 }
 
 ssize_t fd_write_nosignal(int fd, const void *data, size_t size) {

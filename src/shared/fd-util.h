@@ -15,6 +15,10 @@ int fd_nonblock(int fd, bool nonblock);
 /* Writes all of data, retrying after EINTR and short writes. */
 int loop_write(int fd, const void *data, size_t size);
 
+/* Copies what in_fd has from its offset to its end to out_fd at its offset (copy_file_range(), which
+ * may share the file's blocks; read() and write() where the kernel cannot). */
+int copy_to_end(int in_fd, int out_fd);
+
 /* write() that never raises SIGPIPE on a socket (send with MSG_NOSIGNAL; plain write for other fds). */
 ssize_t fd_write_nosignal(int fd, const void *data, size_t size);
 

@@ -164,6 +164,34 @@ static int make_opaque(int root_fd, const char *dir) {
         return 0;
 }
 
+/* What a failure to write the tree was: the tree's file system full (-ENOSPC, also for a quota), or
+ * fallback. */
+static int write_failure(int error, int fallback) {
+        return error == ENOSPC || error == EDQUOT ? -ENOSPC : fallback;
+}
+
+/* libarchive's message for a failure to write, with what the file system said when it was full
+ * (libarchive says only "Write failed"). */
+static const char *write_error_string(struct archive *out, char buf[static 256]) {
+        int error = sym_archive_errno(out);
+
+        if (write_failure(error, 0) == 0)
+                return sym_archive_error_string(out) ?: "?";
+        snprintf(buf, 256, "%s: %s", sym_archive_error_string(out) ?: "?", strerror(error));
+        return buf;
+}
+
+/* A warning of libarchive's while writing an entry: metadata not restored (xattrs, ACLs, ownership,
+ * times; libarchive's errno does not say which, nor why) is -EOPNOTSUPP under OCI_LAYER_UNPACK_KEEP_ALL;
+ * else the warning is let go, as tar does. */
+static int write_warning(struct archive *out, OciLayerUnpackFlags flags) {
+        int error = sym_archive_errno(out);
+
+        if (write_failure(error, 0) < 0)
+                return -ENOSPC;
+        return flags & OCI_LAYER_UNPACK_KEEP_ALL ? -EOPNOTSUPP : 0;
+}
+
 static bool has_overlay_xattr(struct archive_entry *e) {
         const char *name;
         const void *value;
@@ -212,8 +240,9 @@ static int note_boot_file(OciLayerBoot *boot, const char *path) {
 }
 
 static int unpack_entry(struct archive *in, struct archive *out, struct archive_entry *e, int root_fd,
-                        const char *dir, OciLayerBoot *boot, char **ret_error) {
+                        const char *dir, OciLayerUnpackFlags flags, OciLayerBoot *boot, char **ret_error) {
         _cleanup_free_ char *path = NULL, *parent = NULL, *full = NULL, *link_full = NULL, *name = NULL;
+        char text[256];
         const char *base, *hardlink;
         bool is_link;
         int r;
@@ -236,14 +265,15 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
 
         if (strcmp(base, WHITEOUT_OPAQUE) == 0) {
                 r = make_opaque(root_fd, parent);
-                return r < 0 ? set_error(ret_error, r == -ENOMEM ? r : -EBADMSG,
+                return r < 0 ? set_error(ret_error,
+                                         r == -ENOMEM || r == -EOPNOTSUPP ? r : write_failure(-r, -EBADMSG),
                                          "opaque whiteout \"%s\": %s", name, strerror(-r))
                              : 0;
         }
         if (strncmp(base, WHITEOUT_PREFIX, strlen(WHITEOUT_PREFIX)) == 0) {
                 r = make_whiteout(root_fd, parent, base + strlen(WHITEOUT_PREFIX), sym_archive_entry_mtime(e));
-                return r < 0 ? set_error(ret_error, r == -ENOMEM ? r : -EBADMSG, "whiteout \"%s\": %s", name,
-                                         strerror(-r))
+                return r < 0 ? set_error(ret_error, r == -ENOMEM ? r : write_failure(-r, -EBADMSG),
+                                         "whiteout \"%s\": %s", name, strerror(-r))
                              : 0;
         }
         if (has_overlay_xattr(e))
@@ -270,7 +300,10 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
 
         r = sym_archive_write_header(out, e);
         if (r < ARCHIVE_WARN)
-                return set_error(ret_error, -EBADMSG, "entry \"%s\": %s", name, sym_archive_error_string(out));
+                return set_error(ret_error, write_failure(sym_archive_errno(out), -EBADMSG), "entry \"%s\": %s",
+                                 name, write_error_string(out, text));
+        if (r == ARCHIVE_WARN && (r = write_warning(out, flags)) < 0)
+                return set_error(ret_error, r, "entry \"%s\": %s", name, write_error_string(out, text));
         if (sym_archive_entry_size(e) > 0 && !is_link) {
                 const void *buf;
                 size_t size;
@@ -278,14 +311,18 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
 
                 while ((r = sym_archive_read_data_block(in, &buf, &size, &offset)) == ARCHIVE_OK)
                         if (sym_archive_write_data_block(out, buf, size, offset) < ARCHIVE_OK)
-                                return set_error(ret_error, -EIO, "entry \"%s\": %s", name,
-                                                 sym_archive_error_string(out));
+                                return set_error(ret_error, write_failure(sym_archive_errno(out), -EIO),
+                                                 "entry \"%s\": %s", name, write_error_string(out, text));
                 if (r != ARCHIVE_EOF)
                         return set_error(ret_error, -EBADMSG, "entry \"%s\": %s", name,
                                          sym_archive_error_string(in));
         }
-        if (sym_archive_write_finish_entry(out) < ARCHIVE_WARN)
-                return set_error(ret_error, -EIO, "entry \"%s\": %s", name, sym_archive_error_string(out));
+        r = sym_archive_write_finish_entry(out);
+        if (r < ARCHIVE_WARN)
+                return set_error(ret_error, write_failure(sym_archive_errno(out), -EIO), "entry \"%s\": %s",
+                                 name, write_error_string(out, text));
+        if (r == ARCHIVE_WARN && (r = write_warning(out, flags)) < 0)
+                return set_error(ret_error, r, "entry \"%s\": %s", name, write_error_string(out, text));
 
         if (boot && sym_archive_entry_filetype(e) == AE_IFREG && !is_link) {
                 r = note_boot_file(boot, path);
@@ -295,13 +332,15 @@ static int unpack_entry(struct archive *in, struct archive *out, struct archive_
         return 0;
 }
 
-int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret_error) {
+int oci_layer_unpack(int fd, const char *dir, OciLayerUnpackFlags flags, OciLayerBoot *ret_boot,
+                     char **ret_error) {
         OciLayerBoot boot = {};
         /* Freed after in (below finish:), which reads through it. */
         _cleanup_(gzip_reader_freep) GzipReader *reader = NULL;
         struct archive *in = NULL, *out = NULL;
         struct archive_entry *e;
         _cleanup_close_ int root_fd = -EBADF;
+        char text[256];
         int r;
 
         r = dlopen_archive();
@@ -348,7 +387,7 @@ int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret
                                       sym_archive_error_string(in));
                         goto finish;
                 }
-                r = unpack_entry(in, out, e, root_fd, dir, ret_boot ? &boot : NULL, ret_error);
+                r = unpack_entry(in, out, e, root_fd, dir, flags, ret_boot ? &boot : NULL, ret_error);
                 if (r < 0)
                         goto finish;
         }
@@ -361,7 +400,8 @@ int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret
         }
         /* Directory times and modes are fixed up at close. */
         if (sym_archive_write_close(out) != ARCHIVE_OK) {
-                r = set_error(ret_error, -EIO, "finishing the tree: %s", sym_archive_error_string(out));
+                r = set_error(ret_error, write_failure(sym_archive_errno(out), -EIO), "finishing the tree: %s",
+                              write_error_string(out, text));
                 goto finish;
         }
         r = 0;

@@ -20,6 +20,13 @@ typedef struct OciLayerBoot {
 
 void oci_layer_boot_done(OciLayerBoot *b);
 
+typedef enum OciLayerUnpackFlags {
+        /* Metadata libarchive could not restore (xattrs, ACLs, ownership, times: tmpfs before Linux 6.6
+         * holds no user.* xattrs) fails the unpack with -EOPNOTSUPP; without it such metadata is dropped
+         * with a warning, as tar does. */
+        OCI_LAYER_UNPACK_KEEP_ALL = 1 << 0,
+} OciLayerUnpackFlags;
+
 /* Unpacks the tar read from fd (a file or a pipe: read once, never seeked; gzip inflated by isa-l when
  * libisal.so.2 is installed, by libarchive's zlib filter otherwise) into dir (an existing, empty directory;
  * no component of its path may be a symlink: pass a realpath()). Whiteouts ".wh.NAME" become character
@@ -29,8 +36,10 @@ void oci_layer_boot_done(OciLayerBoot *b);
  * through a symlink, trusted.overlay.* xattrs in the archive, a tar that does not parse, a corrupt gzip
  * stream (a bad CRC even after the tar's end). The kernel and initrd of the tree ("boot/vmlinuz*",
  * "boot/initrd.img*", else the same at the root; not "*.old", regular files only, the last name in sort
- * order) go to ret_boot (optional). */
-int oci_layer_unpack(int fd, const char *dir, OciLayerBoot *ret_boot, char **ret_error);
+ * order) go to ret_boot (optional). The directory's file system full (or a quota reached) is -ENOSPC,
+ * whatever was being written. */
+int oci_layer_unpack(int fd, const char *dir, OciLayerUnpackFlags flags, OciLayerBoot *ret_boot,
+                     char **ret_error);
 
 /* The EROFS UUID of a layer: a name-based (SHA-1, version 5) UUID of the layer's hex digest in the URL
  * namespace, so rebuilding a layer's image gives the same UUID. */

@@ -360,8 +360,8 @@ static int layer_progress(uint64_t bytes, void *userdata) {
         return 0;
 }
 
-/* Opens tmp_dir/tree/rel, a regular file, without following symlinks or leaving tmp_dir: the helper that
- * wrote the tree could write anywhere in tmp_dir, and its work is not trusted. */
+/* Opens tmp_dir/tree/rel (tree: a job's work directory), a regular file, without following symlinks or
+ * leaving tmp_dir: the helper that wrote it could write anywhere in tmp_dir, and its work is not trusted. */
 static int open_in_tree(const char *tmp_dir, const char *tree, const char *rel) {
         _cleanup_close_ int tmp_fd = -EBADF, tree_fd = -EBADF;
 
@@ -374,12 +374,12 @@ static int open_in_tree(const char *tmp_dir, const char *tree, const char *rel) 
         return oci_open_no_symlinks(tree_fd, rel, O_RDONLY, (uid_t) -1);
 }
 
-static int add_boot_blob(OciPull *p, const char *tree, const char *rel, ImageBlobKind kind, PullBlob *b) {
+static int add_boot_blob(OciPull *p, const char *work, const char *rel, ImageBlobKind kind, PullBlob *b) {
         _cleanup_free_ char *temp = NULL;
         _cleanup_close_ int fd = -EBADF;
         int r;
 
-        fd = open_in_tree(p->store->tmp_dir, tree, rel);
+        fd = open_in_tree(p->store->tmp_dir, work, rel);
         if (fd < 0)
                 return fd;
         r = image_blob_write_temp(p->store->blobs_fd, fd, kind, NULL, NULL, &temp, b->file.blob,
@@ -453,7 +453,8 @@ static int start_unpacker(OciPull *p, OciUnpacker **ret) {
         pthread_mutex_lock(&p->unpacker_lock);
         if (!p->unpacker && p->unpacker_result == 0) {
                 p->unpacker_result = oci_unpacker_new(p->options.unpack_helper, p->store->blobs_dir,
-                                                      p->store->tmp_dir, &p->unpacker);
+                                                      p->store->tmp_dir, p->options.unpack_memory,
+                                                      &p->unpacker);
                 if (p->unpacker_result == 0)
                         p->unpacker_result = 1;
         }
@@ -476,7 +477,7 @@ static int get_unpacker(OciPull *p, OciUnpacker **ret) {
 }
 
 /* Hands the layer in fd (a file, or the read end of a pipe the caller then feeds) to the helper. */
-static int submit_layer(OciPull *p, PullLayer *l, int fd, const char *work, const char *erofs,
+static int submit_layer(OciPull *p, PullLayer *l, int fd, const char *work, const char *erofs, bool on_disk,
                         OciUnpacker **ret_unpacker, int *ret_answer_fd) {
         _cleanup_free_ char *error = NULL;
         int r;
@@ -484,20 +485,21 @@ static int submit_layer(OciPull *p, PullLayer *l, int fd, const char *work, cons
         r = get_unpacker(p, ret_unpacker);
         if (r < 0)
                 return r;
-        r = oci_unpacker_submit(*ret_unpacker, fd, l->digest, work, erofs, ret_answer_fd, &error);
+        r = oci_unpacker_submit(*ret_unpacker, fd, l->digest, work, erofs, l->size, on_disk, ret_answer_fd,
+                                &error);
         if (r < 0)
                 pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-r));
         return r;
 }
 
 /* The helper's answer for the layer; its failure becomes the pull's error unless quiet (another failure,
- * the transfer's, is the one to tell). */
+ * the transfer's, is the one to tell) or -EAGAIN (no failure: the layer goes again, on disk). */
 static int wait_layer(OciPull *p, PullLayer *l, OciUnpacker *unpacker, int answer_fd, bool quiet,
                       OciLayerBoot *ret_boot) {
         _cleanup_free_ char *error = NULL;
         int r = oci_unpacker_wait(unpacker, answer_fd, ret_boot, &error);
 
-        if (r < 0 && !quiet)
+        if (r < 0 && r != -EAGAIN && !quiet)
                 pull_set_error(p, "layer %s: %s", l->digest, error ?: strerror(-r));
         return r;
 }
@@ -505,7 +507,8 @@ static int wait_layer(OciPull *p, PullLayer *l, OciUnpacker *unpacker, int answe
 /* A registry layer: the download goes through a pipe into the helper as it arrives, so that unpacking
  * overlaps the transfer (and the other layers' work uses the other CPUs). The digest is known only at the
  * end: on a mismatch the helper's output is dropped like any failure's. */
-static int stream_layer(OciPull *p, PullLayer *l, const char *work, const char *erofs, OciLayerBoot *ret_boot) {
+static int stream_layer(OciPull *p, PullLayer *l, const char *work, const char *erofs, bool on_disk,
+                        OciLayerBoot *ret_boot) {
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF, answer_fd = -EBADF;
         OciUnpacker *unpacker;
         int pipefd[2], r, k;
@@ -518,7 +521,7 @@ static int stream_layer(OciPull *p, PullLayer *l, const char *work, const char *
         (void) fcntl(wfd, F_SETPIPE_SZ, 1024 * 1024);
         if (fcntl(wfd, F_SETFL, O_NONBLOCK) < 0)
                 return -errno;
-        r = submit_layer(p, l, rfd, work, erofs, &unpacker, &answer_fd);
+        r = submit_layer(p, l, rfd, work, erofs, on_disk, &unpacker, &answer_fd);
         if (r < 0)
                 return r;
         /* The helper's child holds the read end now: when it is gone, writing fails (EPIPE). */
@@ -537,7 +540,8 @@ static int stream_layer(OciPull *p, PullLayer *l, const char *work, const char *
 }
 
 /* A local layer: copied (and verified) first, then given to the helper. */
-static int copy_layer(OciPull *p, PullLayer *l, const char *work, const char *erofs, OciLayerBoot *ret_boot) {
+static int copy_layer(OciPull *p, PullLayer *l, const char *work, const char *erofs, bool on_disk,
+                      OciLayerBoot *ret_boot) {
         _cleanup_close_ int fd = -EBADF, answer_fd = -EBADF;
         OciUnpacker *unpacker;
         int r;
@@ -551,7 +555,7 @@ static int copy_layer(OciPull *p, PullLayer *l, const char *work, const char *er
                 return local_failed(p, r, l->digest);
         if (atomic_load(p->cancel))
                 return -ECANCELED;
-        r = submit_layer(p, l, fd, work, erofs, &unpacker, &answer_fd);
+        r = submit_layer(p, l, fd, work, erofs, on_disk, &unpacker, &answer_fd);
         if (r < 0)
                 return r;
         return wait_layer(p, l, unpacker, answer_fd, false, ret_boot);
@@ -560,7 +564,7 @@ static int copy_layer(OciPull *p, PullLayer *l, const char *work, const char *er
 /* Download (streamed into the helper) or copy, unpack and mkfs.erofs in the confined helper
  * (oci-unpack.h), keep the boot files; everything temporary goes in every case. */
 static int build_layer(OciPull *p, PullLayer *l) {
-        _cleanup_free_ char *work = NULL, *erofs = NULL, *erofs_name = NULL, *tree = NULL;
+        _cleanup_free_ char *work = NULL, *erofs = NULL, *erofs_name = NULL;
         OciLayerBoot boot = {};
         struct stat st;
         int r;
@@ -572,8 +576,7 @@ static int build_layer(OciPull *p, PullLayer *l) {
                 return -errno;
         }
         if (asprintf(&erofs_name, TEMP_FILE_PREFIX "layer-%.12s-XXXXXX", l->digest + 7) < 0 ||
-            asprintf(&erofs, "%s/%s", p->store->blobs_dir, erofs_name) < 0 ||
-            asprintf(&tree, "%s/" OCI_UNPACK_TREE, strrchr(work, '/') + 1) < 0) {
+            asprintf(&erofs, "%s/%s", p->store->blobs_dir, erofs_name) < 0) {
                 r = -ENOMEM;
                 goto finish;
         }
@@ -592,7 +595,15 @@ static int build_layer(OciPull *p, PullLayer *l) {
                         goto finish;
                 }
         }
-        r = p->source_fd >= 0 ? copy_layer(p, l, work, erofs, &boot) : stream_layer(p, l, work, erofs, &boot);
+        /* The helper unpacks in memory when it has room; a tree that turns out too big for it is done
+         * again on disk (downloaded again: the pipe is spent). */
+        for (bool on_disk = false;; on_disk = true) {
+                r = p->source_fd >= 0 ? copy_layer(p, l, work, erofs, on_disk, &boot)
+                                      : stream_layer(p, l, work, erofs, on_disk, &boot);
+                if (r != -EAGAIN || on_disk)
+                        break;
+                atomic_store(&l->done, 0);
+        }
         if (r >= 0 && atomic_load(p->cancel))
                 r = -ECANCELED;
         if (r >= 0 && stat(erofs, &st) < 0)
@@ -621,12 +632,14 @@ static int build_layer(OciPull *p, PullLayer *l) {
                 goto finish;
 
         if (boot.kernel) {
-                r = add_boot_blob(p, tree, boot.kernel, IMAGE_BLOB_KERNEL, &l->boot[BOOT_KERNEL]);
+                r = add_boot_blob(p, strrchr(work, '/') + 1, boot.kernel, IMAGE_BLOB_KERNEL,
+                                  &l->boot[BOOT_KERNEL]);
                 if (r < 0)
                         goto finish;
         }
         if (boot.initrd)
-                r = add_boot_blob(p, tree, boot.initrd, IMAGE_BLOB_INITRD, &l->boot[BOOT_INITRD]);
+                r = add_boot_blob(p, strrchr(work, '/') + 1, boot.initrd, IMAGE_BLOB_INITRD,
+                                  &l->boot[BOOT_INITRD]);
         if (r >= 0)
                 remember_boot(p, l);
 finish:

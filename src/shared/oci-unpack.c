@@ -43,11 +43,12 @@ int oci_unpack_answer_parse(const char *text, size_t size, OciLayerBoot *ret_boo
         if (json_parse(text, size, &o) < 0 || !json_object_is_type(o, json_type_object))
                 return -EPROTO;
         if (json_get_string(o, "error", &error) >= 0) {
-                bool invalid = false;
+                bool invalid = false, retry = false;
 
                 (void) json_get_bool(o, "invalid", &invalid);
+                (void) json_get_bool(o, "retryOnDisk", &retry);
                 *ret_error = strdup(error);
-                return !*ret_error ? -ENOMEM : invalid ? -EBADMSG : -EIO;
+                return !*ret_error ? -ENOMEM : invalid ? -EBADMSG : retry ? -EAGAIN : -EIO;
         }
         if (json_get_string(o, "kernel", &kernel) == -EINVAL ||
             json_get_string(o, "initrd", &initrd) == -EINVAL || (kernel && !relative_path_is_safe(kernel)) ||
@@ -63,8 +64,8 @@ int oci_unpack_answer_parse(const char *text, size_t size, OciLayerBoot *ret_boo
 
 #define CAP(c) (UINT64_C(1) << (c))
 
-void oci_unpack_sandbox(const char *helper, const char *blobs_dir, const char *tmp_dir, char *bind[static 3],
-                        char *bind_ro[static 2], UnitSandbox *ret) {
+void oci_unpack_sandbox(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
+                        char *bind[static 3], char *bind_ro[static 2], UnitSandbox *ret) {
         bind[0] = (char *) blobs_dir;
         bind[1] = (char *) tmp_dir;
         bind[2] = NULL;
@@ -77,12 +78,17 @@ void oci_unpack_sandbox(const char *helper, const char *blobs_dir, const char *t
                 .capabilities = CAP(CAP_CHOWN) | CAP(CAP_DAC_OVERRIDE) | CAP(CAP_DAC_READ_SEARCH) |
                                 CAP(CAP_FOWNER) | CAP(CAP_MKNOD) | CAP(CAP_SETFCAP) | CAP(CAP_SYS_ADMIN),
                 .allow_suid_sgid = true,
+                /* Over the manager's runtime directory: hidden from the helper, which has no business
+                 * there. */
+                .scratch_path = memory_max > 0 ? OCI_UNPACK_MEMORY_DIR : NULL,
+                .scratch_size = memory_max,
         };
 }
 
 /* ---- jobs: one message each on the helper's socket ---- */
 
-/* A job's text: {"digest", "workDir", "output"}; the layer and the answer pipe go as SCM_RIGHTS. */
+/* A job's text: {"digest", "workDir", "output", "layerSize", "onDisk"}; the layer and the answer pipe go
+ * as SCM_RIGHTS. */
 #define JOB_TEXT_MAX (16U * 1024U)
 #define JOB_FDS 2
 
@@ -96,14 +102,15 @@ void oci_unpack_job_done(OciUnpackJob *job) {
 }
 
 int oci_unpack_job_send(int sock, int layer_fd, const char *digest, const char *work_dir, const char *output,
-                        int *ret_answer_fd) {
+                        uint64_t layer_size, bool on_disk, int *ret_answer_fd) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         _cleanup_close_ int answer_r = -EBADF, answer_w = -EBADF;
         const char *text;
         int pipefd[2];
 
         if (!o || json_add_string(o, "digest", digest) < 0 || json_add_string(o, "workDir", work_dir) < 0 ||
-            json_add_string(o, "output", output) < 0 || !(text = json_to_string(o)))
+            json_add_string(o, "output", output) < 0 || json_add_uint64(o, "layerSize", layer_size) < 0 ||
+            json_add_bool(o, "onDisk", on_disk) < 0 || !(text = json_to_string(o)))
                 return -ENOMEM;
         if (strlen(text) >= JOB_TEXT_MAX)
                 return -E2BIG;
@@ -132,7 +139,8 @@ static int job_from_text(const char *text, size_t size, OciUnpackJob *job) {
             json_get_string(o, "digest", &digest) < 0 || json_get_string(o, "workDir", &work_dir) < 0 ||
             json_get_string(o, "output", &output) < 0)
                 return -EBADMSG;
-        if (!oci_digest_is_valid(digest) || work_dir[0] != '/' || output[0] != '/')
+        if (!oci_digest_is_valid(digest) || work_dir[0] != '/' || output[0] != '/' ||
+            json_get_uint64(o, "layerSize", &job->layer_size) < 0 || json_get_bool(o, "onDisk", &job->on_disk) < 0)
                 return -EBADMSG;
         job->digest = strdup(digest);
         job->work_dir = strdup(work_dir);
@@ -220,6 +228,7 @@ typedef struct UnpackUnit {
         atomic_int n_ref;
         char *name;
         char *helper, *blobs_dir, *tmp_dir;
+        uint64_t memory_max;
         int peer_fd; /* the helper's end of the socket, the unit's stdin */
         pthread_mutex_t lock;
         bool finished;
@@ -253,8 +262,9 @@ static void *unit_thread(void *userdata) {
         UnitSandbox sandbox;
         int r;
 
-        char *argv[] = {unit->helper, NULL};
-        oci_unpack_sandbox(unit->helper, unit->blobs_dir, unit->tmp_dir, bind, bind_ro, &sandbox);
+        char *argv[] = {unit->helper, unit->memory_max > 0 ? (char *) OCI_UNPACK_MEMORY_DIR : NULL, NULL};
+        oci_unpack_sandbox(unit->helper, unit->blobs_dir, unit->tmp_dir, unit->memory_max, bind, bind_ro,
+                           &sandbox);
         UnitSpec spec = {
                 .description = (char *) "cocoon: unpack image layers",
                 .slice = "cocoon.slice",
@@ -282,7 +292,8 @@ static void *unit_thread(void *userdata) {
         return NULL;
 }
 
-int oci_unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_dir, OciUnpacker **ret) {
+int oci_unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
+                     OciUnpacker **ret) {
         _cleanup_(oci_unpacker_freep) OciUnpacker *u = NULL;
         char id[ID_LENGTH + 1];
         pthread_attr_t attr;
@@ -311,6 +322,7 @@ int oci_unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_
         u->unit->helper = strdup(helper);
         u->unit->blobs_dir = strdup(blobs_dir);
         u->unit->tmp_dir = strdup(tmp_dir);
+        u->unit->memory_max = memory_max;
         if (!u->unit->helper || !u->unit->blobs_dir || !u->unit->tmp_dir)
                 return -ENOMEM;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
@@ -379,8 +391,10 @@ static int unit_failed(OciUnpacker *u, int r, const char *what, char **ret_error
 }
 
 int oci_unpacker_submit(OciUnpacker *u, int layer_fd, const char *digest, const char *work_dir,
-                        const char *output, int *ret_answer_fd, char **ret_error) {
-        int r = oci_unpack_job_send(u->sock, layer_fd, digest, work_dir, output, ret_answer_fd);
+                        const char *output, uint64_t layer_size, bool on_disk, int *ret_answer_fd,
+                        char **ret_error) {
+        int r = oci_unpack_job_send(u->sock, layer_fd, digest, work_dir, output, layer_size, on_disk,
+                                    ret_answer_fd);
 
         if (r == -EPIPE || r == -ECONNRESET)
                 return unit_failed(u, -EIO, "is gone", ret_error);

@@ -6,8 +6,8 @@
 # still unpacks, streamed into the unpacker) and layers with "../" are refused and leave nothing; htpasswd
 # basic auth needs auth.json; image import of an OCI layout directory and of a docker archive, plain or
 # gzipped, tampered, unsafe, symlinked or truncated ones refused; a bearer token flow (a
-# proxy with a token endpoint); the registry going away mid-download or the unpacker crashing leaves
-# nothing (issue 10).
+# proxy with a token endpoint); a layer too big for the unpacker's memory (UnpackMemory=) unpacked on
+# disk after all; the registry going away mid-download or the unpacker crashing leaves nothing (issue 10).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -77,6 +77,10 @@ if variant == "base":
                          ("etc/hello", "file", b"hello from layer 2\n")]))
 elif variant == "unique":
     layers.append(layer([("data", "file", os.urandom(4096))]))
+elif variant == "roomy":
+    # 2 MiB of zeros: a few kB compressed, far more than its share of a small memory suggests
+    layers.append(layer([("boot/", "dir", b""), ("boot/vmlinuz-roomy", "file", b"roomy kernel\n"),
+                         ("zeros", "file", bytes(2 * 1024 * 1024))]))
 elif variant == "raw":
     layers.append(layer([("data", "file", os.urandom(4096))], compress=False))
 elif variant == "evil":
@@ -376,6 +380,24 @@ connections=$(grep -c '^connection$' "$work/proxy-token.log")
 info "token flow: $requests requests on $connections connections"
 [ "$requests" -ge 5 ] || fail "too few requests logged: $requests"
 [ "$connections" -le 3 ] || fail "a connection per request: $connections connections for $requests requests"
+
+info "[Images] UnpackMemory=256K: a layer that does not fit after all is fetched again and unpacked on disk"
+roomy=$(layout "$work/roomy" roomy | hexes_of)
+push "$work/roomy" amd "127.0.0.1:$PORT/test/roomy:v1"
+printf '[Images]\nUnpackMemory=256K\n' >/etc/cocoon/cocoon.conf
+systemctl restart cocoon-manager.service
+since=$(date '+%Y-%m-%d %H:%M:%S')
+cocoonctl image pull --insecure "127.0.0.1:$PORT/test/roomy:v1" >/dev/null
+assert_contains "$(journalctl --since "$since" -u 'cocoon-unpack-*' --no-pager -o cat)" \
+        "(in memory: trying again on disk)" "the unpacker's log of a layer too big for its memory"
+assert_contains "$(cocoonctl image inspect "127.0.0.1:$PORT/test/roomy:v1")" '"kernel": {' \
+        "the kernel of a layer unpacked on disk after all"
+rm -rf "$work/extract"
+fsck.erofs --extract="$work/extract" "$BLOBS/$roomy.erofs" >/dev/null
+assert_eq 2097152 "$(stat -c %s "$work/extract/zeros")" "the file that did not fit in memory"
+assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after a pull unpacked on disk after all"
+rm /etc/cocoon/cocoon.conf
+systemctl restart cocoon-manager.service
 
 info "the registry going away mid-download: PullFailed, nothing kept, nothing for gc either"
 cut=$(layout "$work/cut" unique | hexes_of)

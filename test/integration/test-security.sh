@@ -172,6 +172,10 @@ assert_eq 000000008820000f "$(status_field "$helper_pid" CapBnd)" "CapBnd of the
 assert_eq 1 "$(status_field "$helper_pid" NoNewPrivs)" "NoNewPrivs of the unpacker"
 assert_eq yes "$(unit_property "$helper" PrivateNetwork)" "PrivateNetwork= of the unpacker"
 assert_eq AF_UNIX "$(unit_property "$helper" RestrictAddressFamilies)" "RestrictAddressFamilies= of the unpacker"
+# Its memory for trees: a tmpfs of its own over /run/cocoon, which hides the manager's socket from it.
+assert_eq tmpfs "$(findmnt -n -o FSTYPE -N "$helper_pid" /run/cocoon)" "the unpacker's /run/cocoon"
+[ -S /run/cocoon/io.cocoon.Manager ] || fail "no manager socket to hide"
+[ ! -e "/proc/$helper_pid/root/run/cocoon/io.cocoon.Manager" ] || fail "the unpacker sees the manager's socket"
 touch /run/test-security-release
 wait "$import_pid" || fail "import through the held unpacker: $(cat "$layout/import.out")"
 umount "$real_mkfs"
