@@ -197,8 +197,8 @@ static int make_tar(bool bad) {
 
 /* Starts the helper as the manager's unit would: stdin one end of a SOCK_SEQPACKET pair, whose other end
  * is returned. With fault set, under the fault shim (COCOON_FAULT=fault), its stderr to err_fd. */
-static pid_t start_helper_full(const char *fault, const char *fault_log, int err_fd, const char *memory_dir,
-                               const char *tmpfs_size, int *ret_sock) {
+static pid_t start_helper_full(const char *fault, const char *fault_log, int err_fd, const char *option,
+                               const char *memory_dir, const char *tmpfs_size, int *ret_sock) {
         const char *helper = getenv("COCOON_UNPACK");
         int pair[2];
         pid_t pid;
@@ -232,7 +232,10 @@ static pid_t start_helper_full(const char *fault, const char *fault_log, int err
                 if (err_fd >= 0)
                         dup2(err_fd, STDERR_FILENO);
                 dup2(pair[1], STDIN_FILENO);
-                execl(helper, helper, memory_dir, (char *) NULL);
+                if (option)
+                        execl(helper, helper, option, memory_dir, (char *) NULL);
+                else
+                        execl(helper, helper, memory_dir, (char *) NULL);
                 _exit(127);
         }
         close(pair[1]);
@@ -241,7 +244,7 @@ static pid_t start_helper_full(const char *fault, const char *fault_log, int err
 }
 
 static pid_t start_helper(int *ret_sock) {
-        return start_helper_full(NULL, NULL, -1, NULL, NULL, ret_sock);
+        return start_helper_full(NULL, NULL, -1, NULL, NULL, NULL, ret_sock);
 }
 
 static int wait_exit(pid_t pid) {
@@ -438,7 +441,7 @@ static void test_helper_without_isal(void **state) {
         oci_layer_boot_done(&boot);
         err_fd = open(errors, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         assert_true(err_fd >= 0);
-        pid = start_helper_full("dlopen:libisal.so*:1+", log, err_fd, NULL, NULL, &sock);
+        pid = start_helper_full("dlopen:libisal.so*:1+", log, err_fd, NULL, NULL, NULL, &sock);
         close(err_fd);
         run_one(pid, sock, plain, plain_output, &boot);
 
@@ -491,7 +494,7 @@ static void test_helper_memory(void **state) {
 
         fd = make_tar(false);
         assert_int_equal(fstat(fd, &st), 0);
-        pid = start_helper_full(NULL, NULL, -1, memory, NULL, &sock);
+        pid = start_helper_full(NULL, NULL, -1, NULL, memory, NULL, &sock);
         assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work[0], output[0], (uint64_t) st.st_size, false,
                                              &answer),
                          0);
@@ -530,7 +533,7 @@ static void test_helper_memory(void **state) {
          * emptied. */
         if (geteuid() != 0)
                 skip();
-        pid = start_helper_full(NULL, NULL, -1, small, "64k", &sock);
+        pid = start_helper_full(NULL, NULL, -1, NULL, small, "64k", &sock);
         assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work[3], output[3], (uint64_t) st.st_size, false,
                                              &answer),
                          0);
@@ -551,6 +554,40 @@ static void test_helper_memory(void **state) {
         assert_int_equal(rm_rf(base), 0);
 }
 
+/* With no job for --idle-exit=SEC and none at work, the helper takes no more (a send fails: the manager
+ * then starts a new unit) and exits, successfully; a job at work keeps it. */
+static void test_helper_idle_exit(void **state) {
+        char work[300], output[300];
+        OciLayerBoot boot = {};
+        char *error = NULL;
+        int sock, fd, answer;
+        pid_t pid;
+
+        assert_int_equal(mkdir(base, 0700), 0);
+        job_dirs("idle", work, output);
+        fd = make_tar(false);
+        pid = start_helper_full(NULL, NULL, -1, "--idle-exit=1", NULL, NULL, &sock);
+        /* A job within the second: done. */
+        assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work, output, 0, false, &answer), 0);
+        assert_int_equal(oci_unpack_answer_read(answer, &boot, &error), 0);
+        oci_layer_boot_done(&boot);
+        close(answer);
+        /* Then more than a second without one: it is gone, having said no more. */
+        assert_int_equal(wait_exit(pid), 0);
+        assert_int_equal(oci_unpack_job_send(sock, fd, DIGEST, work, output, 0, false, &answer), -EPIPE);
+        close(sock);
+        close(fd);
+
+        /* Called wrong: a usage error. */
+        static const char *const bad[] = {"--idle-exit=0", "--idle-exit=x", "--idle-exit="};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                pid = start_helper_full(NULL, NULL, -1, bad[i], NULL, NULL, &sock);
+                assert_int_equal(wait_exit(pid), 1);
+                close(sock);
+        }
+        assert_int_equal(rm_rf(base), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_response),
@@ -559,6 +596,7 @@ int main(void) {
                 cmocka_unit_test(test_helper),
                 cmocka_unit_test(test_helper_without_isal),
                 cmocka_unit_test(test_helper_memory),
+                cmocka_unit_test(test_helper_idle_exit),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

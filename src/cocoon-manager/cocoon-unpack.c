@@ -4,7 +4,7 @@
  * trusted.overlay.opaque xattr, setuid files, any owner) stay out of the manager, which also talks to
  * the network: a layer that exploits the unpacker finds no network and the host read-only.
  *
- *   cocoon-unpack [MEMORY_DIR] <SOCKET
+ *   cocoon-unpack [--idle-exit=SEC] [MEMORY_DIR] <SOCKET
  *
  * stdin is a SOCK_SEQPACKET socket on which the manager sends jobs (oci_unpack_job_send()), one per layer:
  * the layer (tar, plain, gzip or zstd: a file already verified, or a pipe the manager writes it into as it
@@ -19,13 +19,18 @@
  * in memory after all)}. A tree in memory is removed at once: writing it there and reading it back for
  * mkfs.erofs costs far less than on disk. A tree on disk is left for the manager, which copies the boot
  * files out and removes it. When the manager closes its end, the helper waits for its children and
- * exits: 0, or 1 when a child died without an answer. */
+ * exits: 0, or 1 when a child died without an answer. With no job for SEC seconds (default
+ * OCI_UNPACK_IDLE_EXIT_SEC) and none at work, it takes no more (shutdown(SHUT_RD): the manager's next
+ * job fails to send, and goes to a new unit) and exits the same way: a helper the manager started ahead
+ * for a pull that did not come is not kept. */
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -41,6 +46,8 @@
 #include "oci-layout.h"
 #include "oci-reference.h"
 #include "oci-unpack.h"
+#include "parse-util.h"
+#include "time-util.h"
 
 static int drain_input(int fd) {
         char buf[64 * 1024];
@@ -251,25 +258,59 @@ static int reap(Child *children, size_t *n, Memory *memory, int flags) {
         }
 }
 
+/* Waits until the next job (or the end of the jobs) can be read: 1; or 0 when none came for idle_usec
+ * while no child was at work. Reaps the children that are done meanwhile. */
+static int wait_for_job(int fd, uint64_t idle_usec, Child *children, size_t *n, Memory *memory, int *failed) {
+        uint64_t idle_since = now_usec(CLOCK_MONOTONIC);
+
+        for (;;) {
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                uint64_t t, waited;
+                int k;
+
+                *failed |= reap(children, n, memory, WNOHANG);
+                t = now_usec(CLOCK_MONOTONIC);
+                if (*n > 0)
+                        idle_since = t;
+                waited = t - idle_since;
+                if (waited >= idle_usec)
+                        return 0;
+                /* Wakes up now and then while children work, to reap them (their memory is free then). */
+                k = poll(&p, 1, (int) MIN((idle_usec - waited) / 1000 + 1, 500U));
+                if (k < 0 && errno != EINTR)
+                        return -errno;
+                if (k > 0)
+                        return 1;
+        }
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_free_ Child *children = NULL;
         size_t n_children = 0, allocated = 0;
+        uint64_t idle_usec = OCI_UNPACK_IDLE_EXIT_SEC * USEC_PER_SEC;
         Memory memory = {};
-        int failed = 0;
+        bool closed = false;
+        int failed = 0, arg = 1;
 
         /* An answer pipe whose reader went away (the pull gave up) is EPIPE for that child, not a signal. */
         signal(SIGPIPE, SIG_IGN);
-        if (argc > 2 || (argc == 2 && argv[1][0] != '/')) {
-                fprintf(stderr, "usage: %s [MEMORY_DIR] <SOCKET (run by cocoon-manager)\n", argv[0]);
-                return EXIT_FAILURE;
+        if (arg < argc && strncmp(argv[arg], "--idle-exit=", 12) == 0) {
+                uint32_t sec;
+
+                if (parse_uint32(argv[arg] + 12, &sec) < 0 || sec == 0)
+                        goto usage;
+                idle_usec = sec * USEC_PER_SEC;
+                arg++;
         }
-        if (argc == 2) {
+        if (arg < argc) {
                 struct statvfs st;
 
-                if (statvfs(argv[1], &st) < 0) {
-                        fprintf(stderr, "Cannot use %s for trees, they go to disk: %m\n", argv[1]);
+                if (argv[arg][0] != '/' || arg + 1 < argc)
+                        goto usage;
+                if (statvfs(argv[arg], &st) < 0) {
+                        fprintf(stderr, "Cannot use %s for trees, they go to disk: %m\n", argv[arg]);
                 } else {
-                        memory.dir = argv[1];
+                        memory.dir = argv[arg];
                         memory.size = (uint64_t) st.f_blocks * st.f_frsize;
                 }
         }
@@ -279,8 +320,24 @@ int main(int argc, char *argv[]) {
         (void) dlopen_gcrypt();
         for (;;) {
                 _cleanup_(oci_unpack_job_done) OciUnpackJob job = {.layer_fd = -EBADF, .answer_fd = -EBADF};
-                int r = oci_unpack_job_receive(STDIN_FILENO, &job);
                 pid_t pid;
+                int r;
+
+                if (!closed) {
+                        r = wait_for_job(STDIN_FILENO, idle_usec, children, &n_children, &memory, &failed);
+                        if (r < 0) {
+                                fprintf(stderr, "Cannot wait for jobs: %s\n", strerror(-r));
+                                failed = 1;
+                                break;
+                        }
+                        /* Idle too long: no more jobs (the manager's next send fails, and it starts a new
+                         * unit); those already sent are still read and done. */
+                        if (r == 0) {
+                                (void) shutdown(STDIN_FILENO, SHUT_RD);
+                                closed = true;
+                        }
+                }
+                r = oci_unpack_job_receive(STDIN_FILENO, &job);
 
                 if (r == -EBADMSG) {
                         fprintf(stderr, "Ignoring a message that is not a job.\n");
@@ -330,4 +387,7 @@ int main(int argc, char *argv[]) {
         }
         failed |= reap(children, &n_children, &memory, 0);
         return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+usage:
+        fprintf(stderr, "usage: %s [--idle-exit=SEC] [MEMORY_DIR] <SOCKET (run by cocoon-manager)\n", argv[0]);
+        return EXIT_FAILURE;
 }

@@ -232,6 +232,11 @@ OciPull *oci_pull_free(OciPull *p) {
         free(p->name);
         free(p->error);
         oci_unpacker_free(p->unpacker);
+        /* A pull that needed a helper: the next one most likely does too, and finds one running, started
+         * now that this one is answered rather than while it needs the CPUs. */
+        if (p->unpacker_result > 0 && !atomic_load(p->cancel))
+                oci_unpacker_prepare(p->options.unpack_helper, p->store->blobs_dir, p->store->tmp_dir,
+                                     p->options.unpack_memory);
         pthread_mutex_destroy(&p->unpacker_lock);
         pthread_mutex_destroy(&p->lock);
         return mfree(p);
@@ -452,7 +457,7 @@ static int start_unpacker(OciPull *p, OciUnpacker **ret) {
 
         pthread_mutex_lock(&p->unpacker_lock);
         if (!p->unpacker && p->unpacker_result == 0) {
-                p->unpacker_result = oci_unpacker_new(p->options.unpack_helper, p->store->blobs_dir,
+                p->unpacker_result = oci_unpacker_get(p->options.unpack_helper, p->store->blobs_dir,
                                                       p->store->tmp_dir, p->options.unpack_memory,
                                                       &p->unpacker);
                 if (p->unpacker_result == 0)

@@ -237,8 +237,10 @@ typedef struct UnpackUnit {
 } UnpackUnit;
 
 struct OciUnpacker {
+        pthread_mutex_t lock; /* jobs are sent from several threads; the unit may be replaced */
         UnpackUnit *unit;
-        int sock; /* ours */
+        int sock;      /* ours */
+        bool replaced; /* a new unit took over from one that was gone (see oci_unpacker_submit()) */
 };
 
 static void unpack_unit_unref(UnpackUnit *unit) {
@@ -292,13 +294,66 @@ static void *unit_thread(void *userdata) {
         return NULL;
 }
 
-int oci_unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
-                     OciUnpacker **ret) {
-        _cleanup_(oci_unpacker_freep) OciUnpacker *u = NULL;
+/* Starts a unit for the helper: *ret_unit (one reference ours) and our end of its socket. */
+static int unit_start(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
+                      UnpackUnit **ret_unit, int *ret_sock) {
+        UnpackUnit *unit;
         char id[ID_LENGTH + 1];
         pthread_attr_t attr;
         pthread_t thread;
         int pair[2], r;
+
+        unit = calloc(1, sizeof(*unit));
+        if (!unit)
+                return -ENOMEM;
+        atomic_init(&unit->n_ref, 1);
+        unit->peer_fd = -EBADF;
+        pthread_mutex_init(&unit->lock, NULL);
+        r = id_generate(id);
+        if (r >= 0 && asprintf(&unit->name, OCI_UNPACK_UNIT_PREFIX "%.12s.service", id) < 0) {
+                unit->name = NULL;
+                r = -ENOMEM;
+        }
+        if (r >= 0) {
+                unit->helper = strdup(helper);
+                unit->blobs_dir = strdup(blobs_dir);
+                unit->tmp_dir = strdup(tmp_dir);
+                unit->memory_max = memory_max;
+                if (!unit->helper || !unit->blobs_dir || !unit->tmp_dir)
+                        r = -ENOMEM;
+        }
+        if (r >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+                r = -errno;
+        if (r < 0) {
+                unpack_unit_unref(unit);
+                return r;
+        }
+        unit->peer_fd = pair[1];
+
+        /* Detached, holding its own reference: it lives until systemd says the unit ended, which the pull
+         * has no reason to wait for once every answer is in. */
+        atomic_fetch_add(&unit->n_ref, 1);
+        r = -pthread_attr_init(&attr);
+        if (r == 0) {
+                (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                r = -pthread_create(&thread, &attr, unit_thread, unit);
+                pthread_attr_destroy(&attr);
+        }
+        if (r < 0) {
+                atomic_fetch_sub(&unit->n_ref, 1);
+                unpack_unit_unref(unit);
+                safe_close(pair[0]);
+                return r;
+        }
+        *ret_unit = unit;
+        *ret_sock = pair[0];
+        return 0;
+}
+
+int oci_unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
+                     OciUnpacker **ret) {
+        _cleanup_(oci_unpacker_freep) OciUnpacker *u = NULL;
+        int r;
 
         if (!helper)
                 return -ENOENT;
@@ -306,43 +361,10 @@ int oci_unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_
         if (!u)
                 return -ENOMEM;
         u->sock = -EBADF;
-        u->unit = calloc(1, sizeof(*u->unit));
-        if (!u->unit)
-                return -ENOMEM;
-        atomic_init(&u->unit->n_ref, 1);
-        u->unit->peer_fd = -EBADF;
-        pthread_mutex_init(&u->unit->lock, NULL);
-        r = id_generate(id);
+        pthread_mutex_init(&u->lock, NULL);
+        r = unit_start(helper, blobs_dir, tmp_dir, memory_max, &u->unit, &u->sock);
         if (r < 0)
                 return r;
-        if (asprintf(&u->unit->name, OCI_UNPACK_UNIT_PREFIX "%.12s.service", id) < 0) {
-                u->unit->name = NULL;
-                return -ENOMEM;
-        }
-        u->unit->helper = strdup(helper);
-        u->unit->blobs_dir = strdup(blobs_dir);
-        u->unit->tmp_dir = strdup(tmp_dir);
-        u->unit->memory_max = memory_max;
-        if (!u->unit->helper || !u->unit->blobs_dir || !u->unit->tmp_dir)
-                return -ENOMEM;
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-                return -errno;
-        u->sock = pair[0];
-        u->unit->peer_fd = pair[1];
-
-        /* Detached, holding its own reference: it lives until systemd says the unit ended, which the pull
-         * has no reason to wait for once every answer is in. */
-        atomic_fetch_add(&u->unit->n_ref, 1);
-        r = -pthread_attr_init(&attr);
-        if (r == 0) {
-                (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                r = -pthread_create(&thread, &attr, unit_thread, u->unit);
-                pthread_attr_destroy(&attr);
-        }
-        if (r < 0) {
-                atomic_fetch_sub(&u->unit->n_ref, 1);
-                return r;
-        }
         *ret = TAKE_PTR(u);
         return 0;
 }
@@ -353,8 +375,60 @@ OciUnpacker *oci_unpacker_free(OciUnpacker *u) {
         /* The helper reads the end of its jobs, finishes those it has and exits. */
         safe_close(u->sock);
         unpack_unit_unref(u->unit);
+        pthread_mutex_destroy(&u->lock);
         free(u);
         return NULL;
+}
+
+/* The spare: a helper started ahead, after a pull, so that the next one finds it running (systemd takes
+ * tens of milliseconds to set up a confined unit, during which a download would wait). */
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static OciUnpacker *spare;
+
+static bool unpacker_is_for(const OciUnpacker *u, const char *helper, const char *blobs_dir,
+                            const char *tmp_dir, uint64_t memory_max) {
+        return streq(u->unit->helper, helper) && streq(u->unit->blobs_dir, blobs_dir) &&
+               streq(u->unit->tmp_dir, tmp_dir) && u->unit->memory_max == memory_max;
+}
+
+int oci_unpacker_get(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
+                     OciUnpacker **ret) {
+        _cleanup_(oci_unpacker_freep) OciUnpacker *other = NULL;
+
+        if (!helper)
+                return -ENOENT;
+        pthread_mutex_lock(&spare_lock);
+        if (spare && unpacker_is_for(spare, helper, blobs_dir, tmp_dir, memory_max)) {
+                *ret = TAKE_PTR(spare);
+                pthread_mutex_unlock(&spare_lock);
+                return 0;
+        }
+        /* One for another store (tests): it goes. */
+        other = TAKE_PTR(spare);
+        pthread_mutex_unlock(&spare_lock);
+        return oci_unpacker_new(helper, blobs_dir, tmp_dir, memory_max, ret);
+}
+
+void oci_unpacker_prepare(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max) {
+        _cleanup_(oci_unpacker_freep) OciUnpacker *other = NULL;
+
+        if (!helper)
+                return;
+        pthread_mutex_lock(&spare_lock);
+        if (spare && unpacker_is_for(spare, helper, blobs_dir, tmp_dir, memory_max)) {
+                pthread_mutex_unlock(&spare_lock);
+                return;
+        }
+        other = TAKE_PTR(spare);
+        /* Not started: the next pull starts its own. */
+        (void) oci_unpacker_new(helper, blobs_dir, tmp_dir, memory_max, &spare);
+        pthread_mutex_unlock(&spare_lock);
+}
+
+void oci_unpacker_drop_spare(void) {
+        pthread_mutex_lock(&spare_lock);
+        spare = oci_unpacker_free(spare);
+        pthread_mutex_unlock(&spare_lock);
 }
 
 const char *oci_unpacker_unit(const OciUnpacker *u) {
@@ -393,22 +467,45 @@ static int unit_failed(OciUnpacker *u, int r, const char *what, char **ret_error
 int oci_unpacker_submit(OciUnpacker *u, int layer_fd, const char *digest, const char *work_dir,
                         const char *output, uint64_t layer_size, bool on_disk, int *ret_answer_fd,
                         char **ret_error) {
-        int r = oci_unpack_job_send(u->sock, layer_fd, digest, work_dir, output, layer_size, on_disk,
-                                    ret_answer_fd);
+        int r;
 
+        pthread_mutex_lock(&u->lock);
+        r = oci_unpack_job_send(u->sock, layer_fd, digest, work_dir, output, layer_size, on_disk,
+                                ret_answer_fd);
+        if ((r == -EPIPE || r == -ECONNRESET) && !u->replaced) {
+                UnpackUnit *unit;
+                int sock;
+
+                /* Gone before this job: a spare that waited too long and exited (it takes no job after
+                 * it said so; those it took, it finishes), or one that died. Once, a new one. */
+                u->replaced = true;
+                r = unit_start(u->unit->helper, u->unit->blobs_dir, u->unit->tmp_dir, u->unit->memory_max,
+                               &unit, &sock);
+                if (r >= 0) {
+                        unpack_unit_unref(u->unit);
+                        safe_close(u->sock);
+                        u->unit = unit;
+                        u->sock = sock;
+                        r = oci_unpack_job_send(u->sock, layer_fd, digest, work_dir, output, layer_size,
+                                                on_disk, ret_answer_fd);
+                }
+        }
         if (r == -EPIPE || r == -ECONNRESET)
-                return unit_failed(u, -EIO, "is gone", ret_error);
-        if (r < 0)
-                return fail(ret_error, r, "cannot hand the layer to the unpacker: %s", strerror(-r));
-        return 0;
+                r = unit_failed(u, -EIO, "is gone", ret_error);
+        else if (r < 0)
+                r = fail(ret_error, r, "cannot hand the layer to the unpacker: %s", strerror(-r));
+        pthread_mutex_unlock(&u->lock);
+        return r;
 }
 
 int oci_unpacker_wait(OciUnpacker *u, int answer_fd, OciLayerBoot *ret_boot, char **ret_error) {
         int r = oci_unpack_answer_read(answer_fd, ret_boot, ret_error);
 
+        pthread_mutex_lock(&u->lock);
         if (r == -ENODATA)
-                return unit_failed(u, -EIO, "gave no answer", ret_error);
-        if (r == -EPROTO)
-                return fail(ret_error, r, "the layer unpacker %s gave a malformed answer", u->unit->name);
+                r = unit_failed(u, -EIO, "gave no answer", ret_error);
+        else if (r == -EPROTO)
+                r = fail(ret_error, r, "the layer unpacker %s gave a malformed answer", u->unit->name);
+        pthread_mutex_unlock(&u->lock);
         return r;
 }

@@ -18,6 +18,9 @@
 
 /* The tree the helper unpacks a layer into when it is on disk, in the job's work directory. */
 #define OCI_UNPACK_TREE "tree"
+/* How long the helper waits for a job, none at work, before it takes no more and exits: a spare
+ * (oci_unpacker_prepare()) is not kept for ever. "cocoon-unpack --idle-exit=SEC" says otherwise. */
+#define OCI_UNPACK_IDLE_EXIT_SEC 300
 /* Where the helper's memory for trees (a tmpfs of the unit's own) is mounted, and the helper's argument
  * that says so: "cocoon-unpack [MEMORY_DIR]". */
 #define OCI_UNPACK_MEMORY_DIR "/run/cocoon"
@@ -78,6 +81,17 @@ typedef struct OciUnpacker OciUnpacker;
 int oci_unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
                      OciUnpacker **ret);
 
+/* The spare helper started ahead by oci_unpacker_prepare() when it is for the same helper, store and
+ * memory, else a new one (oci_unpacker_new()). -ENOENT: helper is NULL (not installed). */
+int oci_unpacker_get(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
+                     OciUnpacker **ret);
+/* Starts a spare helper for the next oci_unpacker_get(), unless one is waiting already: called when a
+ * pull is done with its own, so that the next pull does not wait for systemd to start one. A spare exits
+ * by itself after OCI_UNPACK_IDLE_EXIT_SEC without a job (oci_unpacker_submit() then starts another). */
+void oci_unpacker_prepare(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max);
+/* Lets the spare go (it exits). */
+void oci_unpacker_drop_spare(void);
+
 /* Tells the helper that no more jobs come: it finishes those it has and exits. */
 OciUnpacker *oci_unpacker_free(OciUnpacker *u);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OciUnpacker *, oci_unpacker_free);
@@ -87,7 +101,8 @@ const char *oci_unpacker_unit(const OciUnpacker *u);
 
 /* Hands one layer to the helper (thread-safe), see oci_unpack_job_send(): layer_fd a file, or the read end
  * of a pipe the caller then writes the layer into as it downloads it; then oci_unpacker_wait() with the
- * answer descriptor. Errors with *ret_error saying what failed. */
+ * answer descriptor. A helper found gone (a spare that exited idle) is replaced by a new unit, once.
+ * Errors with *ret_error saying what failed. */
 int oci_unpacker_submit(OciUnpacker *u, int layer_fd, const char *digest, const char *work_dir,
                         const char *output, uint64_t layer_size, bool on_disk, int *ret_answer_fd,
                         char **ret_error);

@@ -2,7 +2,8 @@
 # test-image-pull.sh: image pull from a real registry (Debian's docker-registry on 127.0.0.1 in the sandbox):
 # an OCI image of two layers (the second deletes a file of the first with a whiteout) pushed by skopeo as
 # OCI manifest, Docker schema 2 and a two-platform index; the layers become EROFS blobs with the whiteout
-# as a 0:0 character device; a second pull fetches nothing; unknown tags, tampered blobs (also one that
+# as a 0:0 character device; a spare unpacker waits for the next pull (one gone is replaced); a second
+# pull fetches nothing; unknown tags, tampered blobs (also one that
 # still unpacks, streamed into the unpacker) and layers with "../" are refused and leave nothing; htpasswd
 # basic auth needs auth.json; image import of an OCI layout directory and of a docker archive, plain or
 # gzipped, tampered, unsafe, symlinked or truncated ones refused; a bearer token flow (a
@@ -148,6 +149,23 @@ fsck.erofs --extract="$work/extract" "$BLOBS/$top.erofs" >/dev/null
 assert_eq "character special file 0:0" "$(stat -c '%F %t:%T' "$work/extract/etc/gone")" "whiteout in layer 2"
 assert_eq "hello from layer 2" "$(cat "$work/extract/etc/hello")" "file of layer 2"
 assert_eq "" "$(ls -A "$TMPDIR_PULL")" "temporary files after a pull"
+
+info "a spare unpacker waits for the next pull; one found gone is replaced"
+spare_units() { systemctl list-units --no-legend --plain --state=activating 'cocoon-unpack-*' | awk '{ print $1 }'; }
+wait_for 20 sh -c "systemctl list-units --no-legend --plain --state=activating 'cocoon-unpack-*' | grep -q ."
+spare=$(spare_units)
+assert_eq 1 "$(wc -l <<<"$spare")" "spare unpackers after a pull"
+cocoonctl image pull --insecure "127.0.0.1:$PORT/test/busybox:v2s2" >/dev/null
+wait_for 20 sh -c "systemctl list-units --no-legend --plain --state=activating 'cocoon-unpack-*' | grep -qv '^$spare'"
+assert_eq 1 "$(spare_units | wc -l)" "spare unpackers after the next pull"
+assert_ne "$spare" "$(spare_units)" "the spare after the next pull"
+# The spare killed (as if it had exited idle): the next pull starts a unit of its own.
+systemctl kill --signal=SIGKILL "$(spare_units)"
+wait_for 20 sh -c "! systemctl list-units --no-legend --plain --state=activating 'cocoon-unpack-*' | grep -q ."
+fresh=$(layout "$work/fresh" unique | hexes_of)
+push "$work/fresh" amd "127.0.0.1:$PORT/test/fresh:v1"
+cocoonctl image pull --insecure "127.0.0.1:$PORT/test/fresh:v1" >/dev/null || fail "a pull whose spare unpacker was gone"
+[ -f "$BLOBS/$fresh.erofs" ] || fail "the layer of a pull whose spare unpacker was gone"
 
 info "a second pull fetches nothing and keeps the blobs as they are"
 before=$(stat -c %Y.%i "$BLOBS/$top.erofs")
@@ -415,6 +433,9 @@ systemctl stop test-proxy-token test-proxy-cut
 info "the layer unpacker crashing: PullFailed naming its unit, nothing kept"
 crash=$(layout "$work/crash" unique | hexes_of)
 push "$work/crash" amd "127.0.0.1:$PORT/test/crash:v1"
+# No spare started before the crasher is in place: a manager restart lets it go.
+systemctl restart cocoon-manager.service
+wait_for 20 sh -c "! systemctl list-units --no-legend --plain --state=activating 'cocoon-unpack-*' | grep -q ."
 unpacker=$(dirname "$(readlink "/proc/$(unit_property cocoon-manager.service MainPID)/exe")")/cocoon-unpack
 printf '#!/bin/sh\nkill -SEGV $$\n' >"$work/crasher"
 chmod 755 "$work/crasher"
