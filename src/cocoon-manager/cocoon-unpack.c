@@ -279,8 +279,11 @@ static int wait_for_job(int fd, uint64_t idle_usec, Child *children, size_t *n, 
                 k = poll(&p, 1, (int) MIN((idle_usec - waited) / 1000 + 1, 500U));
                 if (k < 0 && errno != EINTR)
                         return -errno;
-                if (k > 0)
+                if (k > 0) {
+                        /* A child done just now gives its memory back before the job takes some. */
+                        *failed |= reap(children, n, memory, WNOHANG);
                         return 1;
+                }
         }
 }
 

@@ -10,6 +10,7 @@
 #include "hypervisor.h"
 #include "console-relay.h"
 #include "image-store.h"
+#include "oci-unpack.h"
 #include "job-queue.h"
 #include "snapshot-store.h"
 #include "snapshot-varlink.h"
@@ -64,6 +65,8 @@ Manager *manager_free(Manager *m) {
         vm_free_all(m);
         unit_watch_free(m->unit_watch);
         sd_bus_flush_close_unref(m->bus);
+        /* A spare layer unpacker waiting for a pull exits now rather than with us. */
+        oci_unpacker_drop_spare();
         image_store_free(m->images);
         snapshot_store_free(m->snapshots);
         cocoon_config_done(&m->config);
