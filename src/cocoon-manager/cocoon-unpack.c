@@ -135,11 +135,18 @@ static int unpack(const OciUnpackJob *job, int work_fd, const char *memory_dir, 
         int r;
 
         r = make_tree(job, work_fd, memory_dir, &tree);
+        if (r < 0 && memory_dir) {
+                /* Nothing read yet: the disk will do. */
+                fprintf(stderr, "Layer %s: cannot unpack in %s, on disk instead: %s\n", job->digest, memory_dir,
+                        strerror(-r));
+                memory_dir = NULL;
+                r = make_tree(job, work_fd, NULL, &tree);
+        }
         if (r < 0)
                 return r;
         r = oci_layer_unpack(job->layer_fd, tree, memory_dir ? OCI_LAYER_UNPACK_KEEP_ALL : 0, boot, error);
         if (r == -ENOSPC || r == -EOPNOTSUPP)
-                *ret_retry = memory_dir;
+                *ret_retry = memory_dir != NULL;
         /* A pipe the manager writes as it downloads: read what follows the archive's end (padding) too,
          * so that the writer is never left waiting. */
         if (r >= 0)
