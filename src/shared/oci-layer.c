@@ -164,10 +164,14 @@ static int make_opaque(int root_fd, const char *dir) {
         return 0;
 }
 
-/* What a failure to write the tree was: the tree's file system full (-ENOSPC, also for a quota), or
- * fallback. */
+/* The tree's file system full (also a quota reached). */
+static bool is_full(int error) {
+        return error == ENOSPC || error == EDQUOT;
+}
+
+/* What a failure to write the tree was: -ENOSPC when the file system is full, else fallback. */
 static int write_failure(int error, int fallback) {
-        return error == ENOSPC || error == EDQUOT ? -ENOSPC : fallback;
+        return is_full(error) ? -ENOSPC : fallback;
 }
 
 /* libarchive's message for a failure to write, with what the file system said when it was full
@@ -175,7 +179,7 @@ static int write_failure(int error, int fallback) {
 static const char *write_error_string(struct archive *out, char buf[static 256]) {
         int error = sym_archive_errno(out);
 
-        if (write_failure(error, 0) == 0)
+        if (!is_full(error))
                 return sym_archive_error_string(out) ?: "?";
         snprintf(buf, 256, "%s: %s", sym_archive_error_string(out) ?: "?", strerror(error));
         return buf;
@@ -187,7 +191,7 @@ static const char *write_error_string(struct archive *out, char buf[static 256])
 static int write_warning(struct archive *out, OciLayerUnpackFlags flags) {
         int error = sym_archive_errno(out);
 
-        if (write_failure(error, 0) < 0)
+        if (is_full(error))
                 return -ENOSPC;
         return flags & OCI_LAYER_UNPACK_KEEP_ALL ? -EOPNOTSUPP : 0;
 }

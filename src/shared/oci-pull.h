@@ -19,7 +19,7 @@ typedef struct OciPullOptions {
         unsigned parallel; /* layers fetched at once; 0: OCI_PULL_PARALLEL_DEFAULT */
         atomic_bool *cancel; /* NULL: the pull's own; when it becomes true the pull stops (-ECANCELED) */
         const char *unpack_helper; /* cocoon-unpack (oci-unpack.h); NULL: not installed, layers fail */
-        uint64_t unpack_memory; /* the helper's memory for trees (oci_unpacker_new()); 0: trees on disk */
+        uint64_t unpack_memory; /* the helper's memory for trees (oci_unpacker_get()); 0: trees on disk */
         uid_t caller_uid; /* local imports of a directory: whose files may be read (oci-layout.h) */
 } OciPullOptions;
 

@@ -350,8 +350,8 @@ static int unit_start(const char *helper, const char *blobs_dir, const char *tmp
         return 0;
 }
 
-int oci_unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
-                     OciUnpacker **ret) {
+static int unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
+                        OciUnpacker **ret) {
         _cleanup_(oci_unpacker_freep) OciUnpacker *u = NULL;
         int r;
 
@@ -406,7 +406,7 @@ int oci_unpacker_get(const char *helper, const char *blobs_dir, const char *tmp_
         /* One for another store (tests): it goes. */
         other = TAKE_PTR(spare);
         pthread_mutex_unlock(&spare_lock);
-        return oci_unpacker_new(helper, blobs_dir, tmp_dir, memory_max, ret);
+        return unpacker_new(helper, blobs_dir, tmp_dir, memory_max, ret);
 }
 
 void oci_unpacker_prepare(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max) {
@@ -421,7 +421,7 @@ void oci_unpacker_prepare(const char *helper, const char *blobs_dir, const char 
         }
         other = TAKE_PTR(spare);
         /* Not started: the next pull starts its own. */
-        (void) oci_unpacker_new(helper, blobs_dir, tmp_dir, memory_max, &spare);
+        (void) unpacker_new(helper, blobs_dir, tmp_dir, memory_max, &spare);
         pthread_mutex_unlock(&spare_lock);
 }
 
@@ -429,10 +429,6 @@ void oci_unpacker_drop_spare(void) {
         pthread_mutex_lock(&spare_lock);
         spare = oci_unpacker_free(spare);
         pthread_mutex_unlock(&spare_lock);
-}
-
-const char *oci_unpacker_unit(const OciUnpacker *u) {
-        return u->unit->name;
 }
 
 static int fail(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);

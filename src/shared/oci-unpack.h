@@ -75,14 +75,11 @@ void oci_unpack_sandbox(const char *helper, const char *blobs_dir, const char *t
 /* The helper's unit of one pull. */
 typedef struct OciUnpacker OciUnpacker;
 
-/* Starts the unit (in a thread of its own, which waits for it to end and outlives the OciUnpacker when
- * it must: the pull does not wait for systemd to notice that the helper exited), with memory_max bytes of
- * memory for trees (see oci_unpack_sandbox()). */
-int oci_unpacker_new(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
-                     OciUnpacker **ret);
-
 /* The spare helper started ahead by oci_unpacker_prepare() when it is for the same helper, store and
- * memory, else a new one (oci_unpacker_new()). -ENOENT: helper is NULL (not installed). */
+ * memory, else a new one: its unit started in a thread of its own, which waits for it to end and outlives
+ * the OciUnpacker when it must (the pull does not wait for systemd to notice that the helper exited), with
+ * memory_max bytes of memory for trees (see oci_unpack_sandbox()). -ENOENT: helper is NULL (not
+ * installed). */
 int oci_unpacker_get(const char *helper, const char *blobs_dir, const char *tmp_dir, uint64_t memory_max,
                      OciUnpacker **ret);
 /* Starts a spare helper for the next oci_unpacker_get(), unless one is waiting already: called when a
@@ -95,9 +92,6 @@ void oci_unpacker_drop_spare(void);
 /* Tells the helper that no more jobs come: it finishes those it has and exits. */
 OciUnpacker *oci_unpacker_free(OciUnpacker *u);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OciUnpacker *, oci_unpacker_free);
-
-/* The unit's name, for messages. */
-const char *oci_unpacker_unit(const OciUnpacker *u);
 
 /* Hands one layer to the helper (thread-safe), see oci_unpack_job_send(): layer_fd a file, or the read end
  * of a pipe the caller then writes the layer into as it downloads it; then oci_unpacker_wait() with the
